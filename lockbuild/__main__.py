@@ -1,0 +1,5 @@
+"""Entry point for ``python -m lockbuild``."""
+
+from lockbuild.cli import main
+
+raise SystemExit(main())

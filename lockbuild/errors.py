@@ -1,0 +1,53 @@
+"""The one exception hierarchy: every error a user can cause is a LockbuildError."""
+
+from __future__ import annotations
+
+
+class LockbuildError(Exception):
+    """Root of every expected failure; the CLI prints it without a traceback.
+
+    Anything raised that is not a LockbuildError is a bug in lockbuild.
+    """
+
+    exit_code = 1
+
+
+class UsageError(LockbuildError):
+    """The command line itself is wrong."""
+
+    exit_code = 2
+
+
+class RequirementsFileError(LockbuildError):
+    """A line of a requirements (.in) file is wrong; the message starts with ``file:line:``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class EnvironmentSpecError(LockbuildError):
+    """A target environment (python version, platform preset, tags) is invalid."""
+
+
+class IndexFetchError(LockbuildError):
+    """A package index or file could not be fetched."""
+
+
+class MetadataError(LockbuildError):
+    """Core metadata of a distribution is missing or unreadable."""
+
+
+class BuildError(LockbuildError):
+    """A PEP 517 metadata build of an sdist failed or was refused."""
+
+
+class ResolutionError(LockbuildError):
+    """No set of pins satisfies the requirements for the target environment."""
+
+
+class HashError(LockbuildError):
+    """An artifact's hash could not be determined or did not match."""
