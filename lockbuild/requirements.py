@@ -1,0 +1,410 @@
+"""Parse requirements files in pip-compile ``.in`` syntax into a :class:`RequirementSet`.
+
+The same reader handles a previous lock output (``--hash`` options, ``# via`` comments).
+It is a pure parser: it reads the named files and their includes from disk (UTF-8) but
+never touches the network or looks at installed packages.  Each file is read at most once
+as requirements and once as constraints, so include cycles are harmless.
+
+Supported syntax, one logical line at a time:
+
+* ``#`` comments (at the start of a line or after whitespace; a ``#`` inside a word such as
+  ``...#egg=name`` is kept), blank lines, ``\\`` line continuations (the entry's location is
+  the first physical line), ``${NAME}`` environment variables (unset ones are left as is);
+* PEP 508 requirements, including ``name @ url``;
+* bare URLs and local paths (``https://...``, ``git+https://...@ref#egg=name``, ``./pkg``,
+  ``/abs/path``, ``file:///...``), optionally with ``[extras]`` (at the end or before the
+  ``#`` fragment) and followed by ``; marker`` (with whitespace around the ``;``).
+  ``#egg=name`` gives the project name; a link without it has ``requirement=None`` and
+  cannot carry extras or a marker (a path's existence is never checked);
+* ``-e``/``--editable`` with a VCS URL or a local path;
+* ``-r``/``--requirement`` and ``-c``/``--constraint`` includes, relative to the including
+  file; ``-i``/``--index-url``, ``--extra-index-url``, ``--pre``;
+* ``--hash=algo:hex`` after a requirement on the same logical line.
+
+``InputRequirement.text`` is the requirement as written (after joining continuations and
+expanding variables) without ``-e`` and options.  ``link`` is set for every bare URL or path
+(with or without ``#egg=``) and is ``None`` for PEP 508 lines; URLs and paths are kept as
+written, fragments included.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from lockbuild.errors import RequirementsFileError
+from lockbuild.models import InputRequirement, Location, RequirementSet
+
+__all__ = ["parse_requirements_files", "parse_requirements_text"]
+
+_COMMENT_RE = re.compile(r"(?:^|\s)#.*$")
+_ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+_OPTIONS_START_RE = re.compile(r"(?:^|\s)(?=-)")
+_MARKER_SEPARATOR_RE = re.compile(r"\s+;\s*|;\s+")
+_LINK_EXTRAS_RE = re.compile(r"(?P<link>.+?)(?P<extras>\[[^\[\]]*\])?(?P<fragment>#[^\[\]]*)?")
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|file:", re.IGNORECASE)
+_VCS_RE = re.compile(r"(?:git|hg|svn|bzr)\+", re.IGNORECASE)
+_PATH_RE = re.compile(r"[.~/\\]|[A-Za-z]:[/\\]|[^\s\[\]<>=!~;@]*[/\\]")
+_ARCHIVE_RE = re.compile(
+    r"[^\s\[\]<>=!~;@]+\.(?:whl|zip|tar|tgz|tar\.gz|tar\.bz2|tbz|tar\.xz|txz)", re.IGNORECASE
+)
+_PROJECT_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+_SHORT_OPTIONS = {
+    "-r": "--requirement",
+    "-c": "--constraint",
+    "-e": "--editable",
+    "-i": "--index-url",
+    "-f": "--find-links",
+    "-C": "--config-settings",
+}
+_VALUE_OPTIONS = frozenset(
+    {"--requirement", "--constraint", "--editable", "--index-url", "--extra-index-url", "--hash"}
+)
+_FLAG_OPTIONS = frozenset({"--pre"})
+_UNSUPPORTED_OPTIONS = frozenset(
+    {
+        "--find-links",
+        "--no-index",
+        "--trusted-host",
+        "--no-binary",
+        "--only-binary",
+        "--prefer-binary",
+        "--require-hashes",
+        "--use-feature",
+        "--config-settings",
+        "--global-option",
+    }
+)
+_HASH_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def parse_requirements_files(
+    paths: Sequence[str | Path], *, constraint_paths: Sequence[str | Path] = ()
+) -> RequirementSet:
+    """Read requirements files and constraint files (UTF-8), following their includes.
+
+    ``files`` lists every file read, in order of first reading, each as given or as the
+    normalized join of the including file's directory and the include path.
+    """
+    collector = _Collector()
+    for path in paths:
+        collector.read_top_level(os.fspath(path), constraint=False)
+    for path in constraint_paths:
+        collector.read_top_level(os.fspath(path), constraint=True)
+    return collector.result()
+
+
+def parse_requirements_text(text: str, path: str, *, constraint: bool = False) -> RequirementSet:
+    """Parse ``text`` as if read from ``path``; includes are read from disk relative to it."""
+    collector = _Collector()
+    collector.parse_text(text, path, constraint=constraint)
+    return collector.result()
+
+
+class _CannotReadError(Exception):
+    """A file could not be read; ``args[0]`` is the reason for the user."""
+
+
+@dataclass(frozen=True)
+class _Option:
+    """One option of a line: ``flag`` as written, ``name`` its long form."""
+
+    flag: str
+    name: str
+    value: str | None
+
+
+@dataclass
+class _Collector:
+    """Accumulates what the files say while they are read one after another."""
+
+    requirements: list[InputRequirement] = field(default_factory=list)
+    constraints: list[InputRequirement] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    pre: bool = False
+    _seen: set[tuple[str, bool]] = field(default_factory=set)
+    _seen_files: set[str] = field(default_factory=set)
+
+    def result(self) -> RequirementSet:
+        return RequirementSet(
+            requirements=tuple(self.requirements),
+            constraints=tuple(self.constraints),
+            files=tuple(self.files),
+            index_url=self.index_url,
+            extra_index_urls=tuple(self.extra_index_urls),
+            pre=self.pre,
+        )
+
+    def read_top_level(self, path: str, *, constraint: bool) -> None:
+        if self._already_read(path, constraint):
+            return
+        try:
+            text = _read_text(path)
+        except _CannotReadError as error:
+            raise RequirementsFileError(
+                path, None, f"cannot read requirements file ({error.args[0]})"
+            ) from None
+        self.parse_text(text, path, constraint=constraint)
+
+    def parse_text(self, text: str, path: str, *, constraint: bool) -> None:
+        real_path = os.path.realpath(path)
+        self._seen.add((real_path, constraint))
+        if real_path not in self._seen_files:
+            self._seen_files.add(real_path)
+            self.files.append(path)
+        for line_number, line in _logical_lines(text):
+            if line.strip():
+                self._parse_line(Location(path, line_number), _expand_env(line), constraint)
+
+    def _already_read(self, path: str, constraint: bool) -> bool:
+        return (os.path.realpath(path), constraint) in self._seen
+
+    def _parse_line(self, location: Location, line: str, constraint: bool) -> None:
+        requirement_text, tokens = _split_line(location, line)
+        options = _parse_options(location, tokens)
+        if requirement_text:
+            hashes = _requirement_hashes(location, options)
+            self._add(_build_requirement(location, requirement_text, hashes), constraint)
+            return
+        for option in options:
+            self._apply(location, option, constraint)
+
+    def _apply(self, location: Location, option: _Option, constraint: bool) -> None:
+        value = option.value or ""
+        if option.name == "--requirement":
+            self._include(location, value, constraint)
+        elif option.name == "--constraint":
+            self._include(location, value, True)
+        elif option.name == "--editable":
+            self._add(_build_requirement(location, value, (), editable=True), constraint)
+        elif option.name == "--index-url":
+            self.index_url = self.index_url or value
+        elif option.name == "--extra-index-url":
+            if value not in self.extra_index_urls:
+                self.extra_index_urls.append(value)
+        elif option.name == "--pre":
+            self.pre = True
+        else:
+            message = "needs a non-editable requirement before it on the line"
+            raise _error(location, f"option {option.flag!r} {message}")
+
+    def _add(self, requirement: InputRequirement, constraint: bool) -> None:
+        (self.constraints if constraint else self.requirements).append(requirement)
+
+    def _include(self, location: Location, target: str, constraint: bool) -> None:
+        path = os.path.normpath(os.path.join(os.path.dirname(location.path), target))
+        if self._already_read(path, constraint):
+            return
+        try:
+            if _URL_RE.match(target):
+                raise _CannotReadError("URLs are not supported")
+            text = _read_text(path)
+        except _CannotReadError as error:
+            raise RequirementsFileError(
+                location.path,
+                location.line,
+                f"cannot read included file {target!r} ({error.args[0]})",
+            ) from None
+        self.parse_text(text, path, constraint=constraint)
+
+
+def _read_text(path: str) -> str:
+    """Return the file's text (UTF-8, optional BOM) or raise _CannotReadError."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise _CannotReadError(error.strerror or str(error)) from None
+    except UnicodeDecodeError as error:
+        raise _CannotReadError(f"not UTF-8: {error.reason} at byte {error.start}") from None
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (first physical line number, joined text) with comments removed."""
+    start = 0
+    parts: list[str] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not parts:
+            start = number
+        content = _COMMENT_RE.sub("", raw.rstrip("\r")).rstrip()
+        if content.endswith("\\"):
+            parts.append(content[:-1])
+            continue
+        parts.append(content)
+        yield start, "".join(parts)
+        parts = []
+    if parts:
+        yield start, "".join(parts)
+
+
+def _expand_env(line: str) -> str:
+    """Replace ``${NAME}`` by the environment variable's value when it is set."""
+    return _ENV_VAR_RE.sub(lambda match: os.environ.get(match[1], match[0]), line)
+
+
+def _split_line(location: Location, line: str) -> tuple[str, list[str]]:
+    """Split a logical line into the requirement text and the shell-split option words."""
+    match = _OPTIONS_START_RE.search(line)
+    if match is None:
+        return line.strip(), []
+    options_text = line[match.end() :]
+    try:
+        tokens = shlex.split(options_text)
+    except ValueError as error:
+        raise _error(location, f"invalid options {options_text.strip()!r} ({error})") from None
+    return line[: match.start()].strip(), tokens
+
+
+def _parse_options(location: Location, tokens: list[str]) -> list[_Option]:
+    """Turn option words into options, taking each option's value from the next word."""
+    options: list[_Option] = []
+    index = 0
+    while index < len(tokens):
+        flag, value = _split_flag(tokens[index])
+        index += 1
+        name = _option_name(location, flag)
+        if name in _FLAG_OPTIONS:
+            if value is not None:
+                raise _error(location, f"option {flag!r} takes no value")
+        elif value is None and index < len(tokens):
+            value, index = tokens[index], index + 1
+        if name in _VALUE_OPTIONS and not value:
+            raise _error(location, f"option {flag!r} needs a value")
+        options.append(_Option(flag, name, value))
+    return options
+
+
+def _split_flag(token: str) -> tuple[str, str | None]:
+    """Split ``--name=value`` and ``-rvalue`` into flag and attached value."""
+    if token.startswith("--"):
+        flag, equals, value = token.partition("=")
+        return flag, value if equals else None
+    if token[:2] in _SHORT_OPTIONS and len(token) > 2:
+        return token[:2], token[2:]
+    return token, None
+
+
+def _option_name(location: Location, flag: str) -> str:
+    """Return the long name of a supported option, or raise the matching error."""
+    if not flag.startswith("-") or flag == "-":
+        raise _error(location, f"unexpected argument {flag!r}")
+    name = _SHORT_OPTIONS.get(flag, flag)
+    if name in _UNSUPPORTED_OPTIONS:
+        raise _error(location, f"option {flag!r} is not supported by lockbuild")
+    if name not in _VALUE_OPTIONS and name not in _FLAG_OPTIONS:
+        raise _error(location, f"unknown option {flag!r}")
+    return name
+
+
+def _requirement_hashes(location: Location, options: list[_Option]) -> tuple[str, ...]:
+    """Validate the options after a requirement (only ``--hash``) and return the hashes."""
+    hashes: list[str] = []
+    for option in options:
+        if option.name != "--hash":
+            raise _error(location, f"option {option.flag!r} cannot follow a requirement")
+        digest = _parse_hash(location, option.value or "")
+        if digest not in hashes:
+            hashes.append(digest)
+    return tuple(hashes)
+
+
+def _parse_hash(location: Location, value: str) -> str:
+    """Check ``algo:hexdigest`` and return it with a lower-case digest."""
+    algorithm, colon, digest = value.partition(":")
+    if not colon or algorithm not in _HASH_DIGEST_LENGTHS:
+        known = ", ".join(sorted(_HASH_DIGEST_LENGTHS))
+        reason = f"expected algorithm:hexdigest with algorithm one of {known}"
+        raise _error(location, f"invalid hash {value!r} ({reason})")
+    length = _HASH_DIGEST_LENGTHS[algorithm]
+    if len(digest) != length or not set(digest) <= _HEX_DIGITS:
+        raise _error(
+            location, f"invalid hash {value!r} (a {algorithm} digest is {length} hex digits)"
+        )
+    return f"{algorithm}:{digest.lower()}"
+
+
+def _build_requirement(
+    location: Location, text: str, hashes: tuple[str, ...], *, editable: bool = False
+) -> InputRequirement:
+    """Parse one requirement (PEP 508, bare URL or path, or the value of ``-e``)."""
+    link: str | None = None
+    if editable or _is_link(text):
+        requirement, link = _parse_link(location, text, editable=editable)
+    else:
+        requirement = _parse_pep508(location, text, text)
+    return InputRequirement(location, text, requirement, link, editable, hashes)
+
+
+def _is_link(text: str) -> bool:
+    """Whether ``text`` starts with a URL or a local path rather than a project name."""
+    head = text.split(maxsplit=1)[0]
+    return bool(_URL_RE.match(head) or _PATH_RE.match(head) or _ARCHIVE_RE.fullmatch(head))
+
+
+def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requirement | None, str]:
+    """Parse ``link[extras] ; marker``; the requirement is known only through ``#egg=``."""
+    link, extras, marker = _split_link(location, text)
+    if editable and not _can_be_editable(link):
+        raise _error(location, f"invalid editable requirement {text!r} (not a VCS URL or path)")
+    name = _egg_name(location, text, link)
+    if name is None:
+        if extras or marker is not None:
+            what = "extras need" if extras else "a marker needs"
+            hint = "add '#egg=name'" + ("" if editable else " or write 'name @ url'")
+            raise _invalid(location, text, f"{what} the project name: {hint}")
+        return None, link
+    suffix = "" if marker is None else f" ; {marker}"
+    return _parse_pep508(location, text, f"{name}{extras} @ {link}{suffix}"), link
+
+
+def _can_be_editable(link: str) -> bool:
+    """Only local paths, ``file:`` URLs and VCS URLs can be installed in editable mode."""
+    return not _URL_RE.match(link) or bool(_VCS_RE.match(link)) or link.lower().startswith("file:")
+
+
+def _split_link(location: Location, text: str) -> tuple[str, str, str | None]:
+    """Split ``link[extras] ; marker`` into link, ``[extras]`` (or ``""``) and marker."""
+    link_text, *marker = _MARKER_SEPARATOR_RE.split(text, maxsplit=1)
+    match = _LINK_EXTRAS_RE.fullmatch(link_text.strip())
+    if match is None or any(character.isspace() for character in link_text.strip()):
+        raise _invalid(location, text, "a URL or path can only be followed by '; marker'")
+    link = match["link"] + (match["fragment"] or "")
+    return link, match["extras"] or "", marker[0] if marker else None
+
+
+def _egg_name(location: Location, text: str, link: str) -> str | None:
+    """Return the project name of a ``#egg=name`` fragment, if the link has one."""
+    fragment = link.partition("#")[2]
+    for item in fragment.split("&"):
+        key, _, value = item.partition("=")
+        if key == "egg":
+            if not _PROJECT_NAME_RE.fullmatch(value):
+                raise _invalid(location, text, f"egg fragment {value!r} is not a project name")
+            return value
+    return None
+
+
+def _parse_pep508(location: Location, text: str, requirement: str) -> Requirement:
+    """Parse a PEP 508 string; errors name the line's ``text`` and packaging's reason."""
+    try:
+        return Requirement(requirement)
+    except InvalidRequirement as error:
+        reason = (str(error).splitlines() or ["not a PEP 508 requirement"])[0]
+        raise _invalid(location, text, reason) from None
+
+
+def _invalid(location: Location, text: str, reason: str) -> RequirementsFileError:
+    return _error(location, f"invalid requirement {text!r} ({reason})")
+
+
+def _error(location: Location, message: str) -> RequirementsFileError:
+    return RequirementsFileError(location.path, location.line, message)

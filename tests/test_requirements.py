@@ -1,0 +1,606 @@
+"""Tests for lockbuild.requirements: the pip-compile ``.in`` syntax parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from lockbuild.errors import RequirementsFileError
+from lockbuild.models import InputRequirement, Location
+from lockbuild.requirements import parse_requirements_files, parse_requirements_text
+
+H1 = "sha256:" + "a" * 64
+H2 = "sha256:" + "b" * 64
+HEADER = "# header comment\n\n"  # shifts the line under test to line 3
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test inside tmp_path so that relative paths stay short and exact."""
+    monkeypatch.chdir(tmp_path)
+
+
+def write(path: str, text: str) -> str:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
+def only_requirement(text: str) -> InputRequirement:
+    result = parse_requirements_files([write("r.in", text)])
+    assert len(result.requirements) == 1, result.requirements
+    return result.requirements[0]
+
+
+def summary(item: InputRequirement) -> dict[str, Any]:
+    requirement = item.requirement
+    return {
+        "name": item.name,
+        "specifier": str(requirement.specifier) if requirement else None,
+        "extras": tuple(sorted(requirement.extras)) if requirement else (),
+        "marker": str(requirement.marker) if requirement and requirement.marker else None,
+        "url": requirement.url if requirement else None,
+        "link": item.link,
+        "editable": item.editable,
+        "hashes": item.hashes,
+        "line": item.location.line,
+    }
+
+
+def expect(
+    name: str | None,
+    specifier: str | None = "",
+    *,
+    extras: tuple[str, ...] = (),
+    marker: str | None = None,
+    url: str | None = None,
+    link: str | None = None,
+    editable: bool = False,
+    hashes: tuple[str, ...] = (),
+    line: int = 3,
+) -> dict[str, Any]:
+    if specifier:
+        specifier = str(SpecifierSet(specifier))
+    return {
+        "name": name,
+        "specifier": specifier,
+        "extras": extras,
+        "marker": marker,
+        "url": url,
+        "link": link,
+        "editable": editable,
+        "hashes": hashes,
+        "line": line,
+    }
+
+
+GIT = "git+https://github.com/o/r@v1.0"
+GOOD_LINES = [
+    ("foo", expect("foo")),
+    ("Foo_Bar>=1.0,<2", expect("foo-bar", ">=1.0,<2")),
+    ("foo[b,a]==1.0", expect("foo", "==1.0", extras=("a", "b"))),
+    (
+        'foo ; python_version < "3.11"',
+        expect("foo", marker='python_version < "3.11"'),
+    ),
+    (
+        'foo[x]>=1; sys_platform == "win32"  # windows only',
+        expect("foo", ">=1", extras=("x",), marker='sys_platform == "win32"'),
+    ),
+    ("foo==1.0  # comment", expect("foo", "==1.0")),
+    (
+        "foo @ https://example.com/foo-1.0.tar.gz",
+        expect("foo", url="https://example.com/foo-1.0.tar.gz"),
+    ),
+    (
+        "foo@https://example.com/foo-1.0.tar.gz#sha256=abc",
+        expect("foo", url="https://example.com/foo-1.0.tar.gz#sha256=abc"),
+    ),
+    (f"foo @ {GIT}", expect("foo", url=GIT)),
+    ("foo @ file:///srv/foo", expect("foo", url="file:///srv/foo")),
+    (
+        "https://example.com/o/r/archive/master.zip",
+        expect(None, None, link="https://example.com/o/r/archive/master.zip"),
+    ),
+    (
+        "https://example.com/x.zip#sha256=" + "c" * 64,
+        expect(None, None, link="https://example.com/x.zip#sha256=" + "c" * 64),
+    ),
+    (f"{GIT}", expect(None, None, link=GIT)),
+    (
+        f"{GIT}#egg=Some_Name",
+        expect("some-name", url=f"{GIT}#egg=Some_Name", link=f"{GIT}#egg=Some_Name"),
+    ),
+    (
+        f"{GIT}#egg=r&subdirectory=sub",
+        expect("r", url=f"{GIT}#egg=r&subdirectory=sub", link=f"{GIT}#egg=r&subdirectory=sub"),
+    ),
+    (
+        'https://example.com/x.zip#egg=x ; python_version < "3.9"',
+        expect(
+            "x",
+            marker='python_version < "3.9"',
+            url="https://example.com/x.zip#egg=x",
+            link="https://example.com/x.zip#egg=x",
+        ),
+    ),
+    ("./pkg", expect(None, None, link="./pkg")),
+    ("../x", expect(None, None, link="../x")),
+    (".", expect(None, None, link=".")),
+    ("/abs/path", expect(None, None, link="/abs/path")),
+    ("sub/dir", expect(None, None, link="sub/dir")),
+    ("dist/foo-1.0-py3-none-any.whl", expect(None, None, link="dist/foo-1.0-py3-none-any.whl")),
+    ("foo-1.0.tar.gz", expect(None, None, link="foo-1.0.tar.gz")),
+    ("file:///abs/path", expect(None, None, link="file:///abs/path")),
+    ("./pkg#egg=pkg", expect("pkg", url="./pkg#egg=pkg", link="./pkg#egg=pkg")),
+    (
+        "./pkg#egg=pkg[dev]",
+        expect("pkg", extras=("dev",), url="./pkg#egg=pkg", link="./pkg#egg=pkg"),
+    ),
+    (
+        ".[dev,test]#egg=Pkg",
+        expect("pkg", extras=("dev", "test"), url=".#egg=Pkg", link=".#egg=Pkg"),
+    ),
+    (
+        f"{GIT}#egg=r[dev]",
+        expect("r", extras=("dev",), url=f"{GIT}#egg=r", link=f"{GIT}#egg=r"),
+    ),
+    (
+        "https://[::1]/x.zip#egg=x",
+        expect("x", url="https://[::1]/x.zip#egg=x", link="https://[::1]/x.zip#egg=x"),
+    ),
+    (
+        f"-e {GIT}#egg=r",
+        expect("r", url=f"{GIT}#egg=r", link=f"{GIT}#egg=r", editable=True),
+    ),
+    ("--editable ./local", expect(None, None, link="./local", editable=True)),
+    ("-e.", expect(None, None, link=".", editable=True)),
+    ("--editable=pkg", expect(None, None, link="pkg", editable=True)),
+    ("-e file:///srv/pkg", expect(None, None, link="file:///srv/pkg", editable=True)),
+    (f"foo==1.0 --hash={H1} --hash {H2}", expect("foo", "==1.0", hashes=(H1, H2))),
+    (
+        "foo==1.0 --hash=sha256:" + "A" * 64,
+        expect("foo", "==1.0", hashes=(H1,)),
+    ),
+    (f"foo==1.0 --hash={H1} --hash={H1}", expect("foo", "==1.0", hashes=(H1,))),
+    ("foo==1.0 --hash=md5:" + "0" * 32, expect("foo", "==1.0", hashes=("md5:" + "0" * 32,))),
+    (f"foo==1.0 \\\n    --hash={H1} \\\n    --hash={H2}", expect("foo", "==1.0", hashes=(H1, H2))),
+    ("foo\\\n==1.0", expect("foo", "==1.0")),
+    ("foo==1.0 \\", expect("foo", "==1.0")),
+    ("foo==1.0 \\\n    # via bar\n", expect("foo", "==1.0")),
+    (
+        f"https://example.com/x.zip --hash={H1}",
+        expect(None, None, link="https://example.com/x.zip", hashes=(H1,)),
+    ),
+    ("foo==1.0\r\n", expect("foo", "==1.0")),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), GOOD_LINES, ids=[line for line, _ in GOOD_LINES])
+def test_good_line(line: str, expected: dict[str, Any]) -> None:
+    item = only_requirement(HEADER + line)
+    assert summary(item) == expected
+    assert item.location == Location("r.in", 3)
+
+
+BAD_LINES = [
+    (
+        "foo bar",
+        "invalid requirement 'foo bar' (Expected semicolon (after name with no version"
+        " specifier) or end)",
+    ),
+    (
+        "foo==1.0 ; nonsense",
+        "invalid requirement 'foo==1.0 ; nonsense' (Expected a marker variable or quoted string)",
+    ),
+    ("-f https://example.com", "option '-f' is not supported by lockbuild"),
+    ("--find-links=https://example.com", "option '--find-links' is not supported by lockbuild"),
+    ("--no-index", "option '--no-index' is not supported by lockbuild"),
+    ("--trusted-host example.com", "option '--trusted-host' is not supported by lockbuild"),
+    ("--no-binary :all:", "option '--no-binary' is not supported by lockbuild"),
+    ("--only-binary=:all:", "option '--only-binary' is not supported by lockbuild"),
+    ("--prefer-binary", "option '--prefer-binary' is not supported by lockbuild"),
+    ("--require-hashes", "option '--require-hashes' is not supported by lockbuild"),
+    ("--use-feature truststore", "option '--use-feature' is not supported by lockbuild"),
+    ("foo --config-settings a=b", "option '--config-settings' is not supported by lockbuild"),
+    ("foo -C a=b", "option '-C' is not supported by lockbuild"),
+    ("foo --global-option=x", "option '--global-option' is not supported by lockbuild"),
+    ("--foo", "unknown option '--foo'"),
+    ("--foo=bar", "unknown option '--foo'"),
+    ("-x", "unknown option '-x'"),
+    ("foo -bar", "unknown option '-bar'"),
+    ("-r", "option '-r' needs a value"),
+    ("--requirement=", "option '--requirement' needs a value"),
+    ("-c", "option '-c' needs a value"),
+    ("-e", "option '-e' needs a value"),
+    ("--index-url", "option '--index-url' needs a value"),
+    ("foo --hash", "option '--hash' needs a value"),
+    ("--pre=yes", "option '--pre' takes no value"),
+    ("-r a.in b.in", "unexpected argument 'b.in'"),
+    ("-r 'a.in", 'invalid options "-r \'a.in" (No closing quotation)'),
+    ("foo -r a.in", "option '-r' cannot follow a requirement"),
+    ("foo --pre", "option '--pre' cannot follow a requirement"),
+    (f"--hash={H1}", "option '--hash' needs a non-editable requirement before it on the line"),
+    (
+        f"-e ./pkg --hash={H1}",
+        "option '--hash' needs a non-editable requirement before it on the line",
+    ),
+    (
+        "foo --hash=sha256:abc",
+        "invalid hash 'sha256:abc' (a sha256 digest is 64 hex digits)",
+    ),
+    (
+        "foo --hash=sha256:" + "g" * 64,
+        f"invalid hash 'sha256:{'g' * 64}' (a sha256 digest is 64 hex digits)",
+    ),
+    (
+        "foo --hash=crc32:abcd",
+        "invalid hash 'crc32:abcd' (expected algorithm:hexdigest with algorithm one of"
+        " md5, sha1, sha256, sha384, sha512)",
+    ),
+    (
+        "foo --hash=" + "a" * 64,
+        f"invalid hash '{'a' * 64}' (expected algorithm:hexdigest with algorithm one of"
+        " md5, sha1, sha256, sha384, sha512)",
+    ),
+    (
+        "-e https://example.com/x.zip",
+        "invalid editable requirement 'https://example.com/x.zip' (not a VCS URL or path)",
+    ),
+    (
+        'https://example.com/x.zip ; python_version < "3.9"',
+        "invalid requirement 'https://example.com/x.zip ; python_version < \"3.9\"' (a marker"
+        " needs the project name: add '#egg=name' or write 'name @ url')",
+    ),
+    (
+        "./pkg[dev]",
+        "invalid requirement './pkg[dev]' (extras need the project name: add '#egg=name' or"
+        " write 'name @ url')",
+    ),
+    (
+        "-e .[dev]",
+        "invalid requirement '.[dev]' (extras need the project name: add '#egg=name')",
+    ),
+    (
+        "./pkg extra",
+        "invalid requirement './pkg extra' (a URL or path can only be followed by '; marker')",
+    ),
+    (
+        f"{GIT}#egg=foo==1.0",
+        f"invalid requirement '{GIT}#egg=foo==1.0' (egg fragment 'foo==1.0' is not a project name)",
+    ),
+    (
+        "./pkg#egg=pkg ; nonsense",
+        "invalid requirement './pkg#egg=pkg ; nonsense' (Expected a marker variable or quoted"
+        " string)",
+    ),
+    (
+        "-r https://example.com/r.in",
+        "cannot read included file 'https://example.com/r.in' (URLs are not supported)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_LINES, ids=[line for line, _ in BAD_LINES])
+def test_bad_line(line: str, message: str) -> None:
+    write("r.in", HEADER + line + "\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value) == f"r.in:3: {message}"
+    assert (caught.value.path, caught.value.line, caught.value.detail) == ("r.in", 3, message)
+
+
+def test_bad_line_in_continuation_reports_first_line() -> None:
+    write("r.in", "foo==1.0 \\\n  --hash=sha256:abc \\\n  --hash=sha256:def\n")
+    with pytest.raises(RequirementsFileError, match=r"^r\.in:1: invalid hash 'sha256:abc'"):
+        parse_requirements_files(["r.in"])
+
+
+def test_lines_and_continuations_keep_first_line_numbers() -> None:
+    text = f"# top\nfoo \\\n  >=1.0\n\nbar==2 \\\n  --hash={H1} \\\n\n  # lone comment\nbaz\n"
+    result = parse_requirements_files([write("r.in", text)])
+    assert [(str(r.requirement), r.location.line) for r in result.requirements] == [
+        ("foo>=1.0", 2),
+        ("bar==2", 5),
+        ("baz", 9),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "link"),
+    [
+        ("https://example.com/x.zip#egg=x", "https://example.com/x.zip#egg=x"),
+        ("https://example.com/x.zip #egg=x", "https://example.com/x.zip"),
+        (
+            "https://example.com/x.zip#sha256=" + "d" * 64,
+            "https://example.com/x.zip#sha256=" + "d" * 64,
+        ),
+        ("./pkg\t# comment", "./pkg"),
+    ],
+)
+def test_hash_sign_is_a_comment_only_after_whitespace(line: str, link: str) -> None:
+    assert only_requirement(line).link == link
+
+
+def test_comment_lines_and_blank_lines_are_ignored() -> None:
+    result = parse_requirements_files([write("r.in", "#\n# foo\n   # bar \\\n\n\t\nbaz\n")])
+    assert [r.text for r in result.requirements] == ["baz"]
+    assert result.requirements[0].location.line == 6
+
+
+def test_text_is_written_form_and_name_is_normalized() -> None:
+    item = only_requirement("Django_REST.framework >= 3.0  # api")
+    assert item.text == "Django_REST.framework >= 3.0"
+    assert item.name == "django-rest-framework"
+
+
+def test_index_options_and_pre() -> None:
+    write(
+        "r.in",
+        "-i https://first.example/simple\n"
+        "--index-url=https://second.example/simple\n"
+        "--extra-index-url https://a.example/simple\n"
+        "--extra-index-url=https://b.example/simple --pre\n"
+        "--extra-index-url https://a.example/simple\n"
+        "foo\n",
+    )
+    result = parse_requirements_files(["r.in"])
+    assert result.index_url == "https://first.example/simple"
+    assert result.extra_index_urls == ("https://a.example/simple", "https://b.example/simple")
+    assert result.pre is True
+    assert [r.text for r in result.requirements] == ["foo"]
+
+
+def test_defaults_without_options() -> None:
+    result = parse_requirements_files([write("r.in", "foo\n")])
+    assert (result.index_url, result.extra_index_urls, result.pre) == (None, (), False)
+    assert result.constraints == ()
+    assert result.files == ("r.in",)
+
+
+def test_includes_are_relative_to_the_including_file() -> None:
+    write("reqs/main.in", "-r base/common.in\n--requirement=../shared/extra.in\nmain-pkg\n")
+    write("reqs/base/common.in", "-r../../shared/extra.in\ncommon-pkg\n")
+    write("shared/extra.in", "extra-pkg\n")
+    result = parse_requirements_files(["reqs/main.in"])
+    assert [(r.text, str(r.location)) for r in result.requirements] == [
+        ("extra-pkg", "shared/extra.in:1"),
+        ("common-pkg", "reqs/base/common.in:2"),
+        ("main-pkg", "reqs/main.in:3"),
+    ]
+    assert result.files == ("reqs/main.in", "reqs/base/common.in", "shared/extra.in")
+
+
+def test_absolute_top_level_paths_stay_absolute(tmp_path: Path) -> None:
+    write("sub/a.in", "-r b.in\n")
+    write("sub/b.in", "bee\n")
+    result = parse_requirements_files([tmp_path / "sub" / "a.in"])
+    assert result.files == (str(tmp_path / "sub" / "a.in"), str(tmp_path / "sub" / "b.in"))
+
+
+def test_include_cycle_reads_each_file_once() -> None:
+    write("a.in", "-r b.in\naaa\n")
+    write("b.in", "-r a.in\n-r ./b.in\nbbb\n")
+    result = parse_requirements_files(["a.in", "b.in", "./a.in"])
+    assert [r.text for r in result.requirements] == ["bbb", "aaa"]
+    assert result.files == ("a.in", "b.in")
+
+
+def test_self_include_is_skipped() -> None:
+    result = parse_requirements_files([write("a.in", "-r a.in\nfoo\n")])
+    assert [r.text for r in result.requirements] == ["foo"]
+
+
+def test_constraint_files_and_their_includes_are_constraints() -> None:
+    write("r.in", "-c constraints/c.txt\nfoo\n")
+    write("constraints/c.txt", "-r more.txt\n-c other.txt\nfoo<2\n")
+    write("constraints/more.txt", "bar==1.0\n")
+    write("constraints/other.txt", "baz==3\n--extra-index-url https://c.example/simple\n")
+    result = parse_requirements_files(["r.in"])
+    assert [r.text for r in result.requirements] == ["foo"]
+    assert [(r.text, str(r.location)) for r in result.constraints] == [
+        ("bar==1.0", "constraints/more.txt:1"),
+        ("baz==3", "constraints/other.txt:1"),
+        ("foo<2", "constraints/c.txt:3"),
+    ]
+    assert result.extra_index_urls == ("https://c.example/simple",)
+    assert result.files == (
+        "r.in",
+        "constraints/c.txt",
+        "constraints/more.txt",
+        "constraints/other.txt",
+    )
+
+
+def test_constraint_paths_argument() -> None:
+    write("r.in", "foo\n")
+    write("c.txt", "-r c2.txt\nfoo==1.0\n")
+    write("c2.txt", "bar==2.0\n")
+    result = parse_requirements_files(["r.in"], constraint_paths=[Path("c.txt")])
+    assert [r.text for r in result.requirements] == ["foo"]
+    assert [r.text for r in result.constraints] == ["bar==2.0", "foo==1.0"]
+    assert result.files == ("r.in", "c.txt", "c2.txt")
+
+
+def test_same_file_as_requirement_and_constraint_is_read_for_both() -> None:
+    write("r.in", "-c base.in\n-r base.in\n")
+    write("base.in", "foo==1\n")
+    result = parse_requirements_files(["r.in"])
+    assert [r.text for r in result.requirements] == ["foo==1"]
+    assert [r.text for r in result.constraints] == ["foo==1"]
+    assert result.files == ("r.in", "base.in")
+
+
+def test_missing_include() -> None:
+    write("sub/r.in", "foo\n\n-r x.in\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["sub/r.in"])
+    assert str(caught.value) == (
+        "sub/r.in:3: cannot read included file 'x.in' (No such file or directory)"
+    )
+
+
+def test_missing_constraint_include() -> None:
+    write("r.in", "-c nope.txt\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert caught.value.detail == "cannot read included file 'nope.txt' (No such file or directory)"
+
+
+@pytest.mark.parametrize("constraint", [False, True])
+def test_missing_top_level_file(constraint: bool) -> None:
+    paths, constraints = ([], ["missing.in"]) if constraint else (["missing.in"], [])
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(paths, constraint_paths=constraints)
+    assert (
+        str(caught.value) == "missing.in: cannot read requirements file (No such file or directory)"
+    )
+    assert caught.value.line is None
+
+
+def test_directory_instead_of_file() -> None:
+    Path("adir").mkdir()
+    with pytest.raises(RequirementsFileError, match=r"^adir: cannot read requirements file \("):
+        parse_requirements_files(["adir"])
+
+
+def test_invalid_utf8() -> None:
+    Path("r.in").write_bytes(b"foo\n\xff\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value).startswith("r.in: cannot read requirements file (not UTF-8: ")
+
+
+def test_utf8_bom_is_accepted() -> None:
+    Path("r.in").write_bytes("\ufefffoo==1.0\n".encode())
+    (item,) = parse_requirements_files(["r.in"]).requirements
+    assert (item.text, item.location.line) == ("foo==1.0", 1)
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKEN", "s3cr3t")
+    monkeypatch.setenv("FOO_VERSION_2", "1.5")
+    monkeypatch.setenv("lower", "no")
+    monkeypatch.delenv("LOCKBUILD_UNSET_VAR", raising=False)
+    write(
+        "r.in",
+        "--index-url https://user:${TOKEN}@example.com/simple\n"
+        "foo==${FOO_VERSION_2}\n"
+        "bar @ https://example.com/${LOCKBUILD_UNSET_VAR}/bar.zip\n"
+        "baz @ https://example.com/${lower}/baz.zip\n"
+        "qux @ https://example.com/$TOKEN/qux.zip\n",
+    )
+    result = parse_requirements_files(["r.in"])
+    assert result.index_url == "https://user:s3cr3t@example.com/simple"
+    assert [r.text for r in result.requirements] == [
+        "foo==1.5",
+        "bar @ https://example.com/${LOCKBUILD_UNSET_VAR}/bar.zip",
+        "baz @ https://example.com/${lower}/baz.zip",
+        "qux @ https://example.com/$TOKEN/qux.zip",
+    ]
+
+
+def test_environment_variable_in_include(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQ_DIR", "sub")
+    write("r.in", "-r ${REQ_DIR}/x.in\n")
+    write("sub/x.in", "foo\n")
+    assert parse_requirements_files(["r.in"]).files == ("r.in", "sub/x.in")
+
+
+PIP_COMPILE_OUTPUT = f"""\
+#
+# This file is autogenerated by pip-compile with Python 3.12
+# by the following command:
+#
+#    pip-compile --generate-hashes --output-file=requirements.txt requirements.in
+#
+--index-url https://pypi.org/simple
+--extra-index-url https://mirror.example/simple
+
+-e file:///home/me/project
+    # via -r requirements.in
+certifi==2024.2.2 \\
+    --hash={H1} \\
+    --hash={H2}
+    # via requests
+charset-normalizer==3.3.2 \\
+    --hash=sha256:{"1" * 64}
+    # via requests
+pywin32==306 ; sys_platform == "win32" \\
+    --hash=sha256:{"2" * 64}
+    # via -r requirements.in
+requests[socks]==2.31.0 \\
+    --hash=sha256:{"3" * 64}
+    # via
+    #   -r requirements.in
+    #   other
+tool @ https://example.com/tool-1.0.tar.gz \\
+    --hash=sha256:{"4" * 64}
+    # via -r requirements.in
+
+# The following packages are considered to be unsafe in a requirements file:
+# setuptools==69.0.0 \\
+#     --hash=sha256:{"5" * 64}
+"""
+
+
+def test_reading_pip_compile_output() -> None:
+    result = parse_requirements_files([write("requirements.txt", PIP_COMPILE_OUTPUT)])
+    assert result.index_url == "https://pypi.org/simple"
+    assert result.extra_index_urls == ("https://mirror.example/simple",)
+    assert [
+        (r.text, r.link, r.editable, r.hashes, r.location.line) for r in result.requirements
+    ] == [
+        ("file:///home/me/project", "file:///home/me/project", True, (), 10),
+        ("certifi==2024.2.2", None, False, (H1, H2), 12),
+        ("charset-normalizer==3.3.2", None, False, ("sha256:" + "1" * 64,), 16),
+        ('pywin32==306 ; sys_platform == "win32"', None, False, ("sha256:" + "2" * 64,), 19),
+        ("requests[socks]==2.31.0", None, False, ("sha256:" + "3" * 64,), 22),
+        ("tool @ https://example.com/tool-1.0.tar.gz", None, False, ("sha256:" + "4" * 64,), 27),
+    ]
+    assert [str(r.requirement) for r in result.requirements[1:3]] == [
+        "certifi==2024.2.2",
+        "charset-normalizer==3.3.2",
+    ]
+    assert result.requirements[0].requirement is None
+    assert result.requirements[3].name == "pywin32"
+    assert result.requirements[4].requirement is not None
+    assert result.requirements[4].requirement.extras == {"socks"}
+    assert result.requirements[5].requirement is not None
+    assert result.requirements[5].requirement.url == "https://example.com/tool-1.0.tar.gz"
+
+
+def test_parse_requirements_text_reads_includes_from_disk() -> None:
+    write("sub/base.in", "-r sub.in\nbase\n")
+    write("sub/sub.in", "-r ../sub/base.in\nsubpkg\n")
+    result = parse_requirements_text("-r base.in\ntop\n", "sub/top.in")
+    assert [(r.text, str(r.location)) for r in result.requirements] == [
+        ("subpkg", "sub/sub.in:2"),
+        ("base", "sub/base.in:2"),
+        ("top", "sub/top.in:2"),
+    ]
+    assert result.files == ("sub/top.in", "sub/base.in", "sub/sub.in")
+
+
+def test_parse_requirements_text_as_constraints() -> None:
+    result = parse_requirements_text("foo==1.0\n--pre\n", "c.txt", constraint=True)
+    assert result.requirements == ()
+    assert [r.text for r in result.constraints] == ["foo==1.0"]
+    assert result.pre is True
+    assert result.files == ("c.txt",)
+
+
+def test_parse_requirements_text_errors_name_the_path() -> None:
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_text("ok\n-r missing.in\n", "dir/virtual.in")
+    assert str(caught.value) == (
+        "dir/virtual.in:2: cannot read included file 'missing.in' (No such file or directory)"
+    )
+
+
+def test_is_vcs_for_parsed_links() -> None:
+    result = parse_requirements_text(f"{GIT}\nfoo @ {GIT}\n./pkg\n", "r.in")
+    assert [r.is_vcs for r in result.requirements] == [True, True, False]
