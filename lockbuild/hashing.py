@@ -1,0 +1,91 @@
+"""Artifact hashes: streaming sha256, a hashing file writer, and the ``algo:hex`` text form.
+
+Locks record hashes in pip's ``--hash=<algo>:<hex>`` form; only the algorithms in
+:data:`STRONG_ALGORITHMS` are written there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from lockbuild.errors import HashError
+
+STRONG_ALGORITHMS: tuple[str, ...] = ("sha256",)
+"""Algorithms lockbuild writes into locks, strongest preferred first."""
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def sha256_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
+    """Hash ``chunks`` in order; return the sha256 hex digest and the total number of bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def format_hash(algo: str, hex_digest: str) -> str:
+    """Return the ``algo:hex`` form used by ``--hash=`` (both parts lower-cased).
+
+    Raises :class:`HashError` when ``algo`` is not a hashlib algorithm or ``hex_digest`` is
+    not hexadecimal.
+    """
+    algo = algo.lower()
+    hex_digest = hex_digest.lower()
+    if algo not in hashlib.algorithms_guaranteed:
+        raise HashError(f"unknown hash algorithm {algo!r}")
+    if not _HEX.fullmatch(hex_digest):
+        raise HashError(f"not a hexadecimal {algo} digest: {hex_digest!r}")
+    return f"{algo}:{hex_digest}"
+
+
+def parse_hash(text: str) -> tuple[str, str]:
+    """Split an ``algo:hex`` string (as written after ``--hash=``) into ``(algo, hex)``.
+
+    The result is normalized as by :func:`format_hash`; malformed text raises
+    :class:`HashError`.
+    """
+    algo, sep, hex_digest = text.strip().partition(":")
+    if not sep:
+        raise HashError(f"hash must be written as <algorithm>:<hex digest>: {text!r}")
+    algo, hex_digest = format_hash(algo, hex_digest).split(":", 1)
+    return algo, hex_digest
+
+
+class HashingWriter:
+    """Write bytes to ``target`` while computing their sha256 digest and size.
+
+    >>> import io
+    >>> writer = HashingWriter(io.BytesIO())
+    >>> writer.write(b"abc")
+    3
+    >>> writer.hash_string
+    'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
+
+    def __init__(self, target: BinaryIO) -> None:
+        self._target = target
+        self._digest = hashlib.sha256()
+        self.size = 0
+        """Number of bytes written so far."""
+
+    def write(self, data: bytes) -> int:
+        """Write all of ``data`` to the target and add it to the digest; return ``len(data)``."""
+        self._target.write(data)
+        self._digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        """The sha256 hex digest of everything written so far."""
+        return self._digest.hexdigest()
+
+    @property
+    def hash_string(self) -> str:
+        """The digest of everything written so far in ``sha256:hex`` form."""
+        return format_hash("sha256", self.hexdigest())

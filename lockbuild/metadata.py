@@ -1,0 +1,472 @@
+"""Core metadata: parsing ``METADATA``/``PKG-INFO`` and finding it inside wheels and sdists.
+
+Everything here is pure apart from reading the file objects handed in. :class:`RangeFile`
+turns a ``fetch(start, end)`` callable (an HTTP range request in the index client) into a
+seekable file, so that :func:`read_wheel_metadata` can pull a wheel's ``METADATA`` out of a
+remote wheel without downloading all of it.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import io
+import logging
+import lzma
+import re
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from lockbuild.errors import IndexFetchError, LockbuildError, MetadataError
+from lockbuild.models import CoreMetadata
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "DEFAULT_MIN_CHUNK",
+    "RangeFile",
+    "SeekableReader",
+    "metadata_is_static",
+    "parse_metadata",
+    "read_sdist_pkg_info",
+    "read_wheel_metadata",
+]
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_STATIC_SINCE = Version("2.2")
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def _headers(data: bytes) -> list[tuple[str, str]]:
+    """The header fields of an RFC 822 style metadata file as ``(lower-case name, value)``.
+
+    Decoded as UTF-8, falling back to UTF-8 with ``surrogateescape`` for invalid bytes;
+    folded values are unfolded and surrounding whitespace is stripped.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="surrogateescape")
+    text = text.removeprefix("\ufeff")
+    message = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
+    return [(name.lower(), _FOLD.sub("", value).strip()) for name, value in message.raw_items()]
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _all(headers: list[tuple[str, str]], name: str) -> Iterator[str]:
+    return (value for key, value in headers if key == name)
+
+
+def parse_metadata(data: bytes, *, source: str) -> CoreMetadata:
+    """Parse core metadata (``METADATA``, ``PKG-INFO`` or a PEP 658 ``.metadata`` file).
+
+    ``source`` names where ``data`` came from, for messages. A missing or invalid Name or
+    Version raises :class:`~lockbuild.errors.MetadataError`; an invalid ``Requires-Dist``
+    or ``Requires-Python`` is dropped with a warning, so that one bad distribution cannot
+    stop a run.
+    """
+    headers = _headers(data)
+    name = _first(headers, "name")
+    if not name:
+        raise _invalid("missing Name", source)
+    if not _NAME.match(name):
+        raise _invalid(f"invalid Name {name!r}", source)
+    raw_version = _first(headers, "version")
+    if not raw_version:
+        raise _invalid("missing Version", source)
+    try:
+        version = Version(raw_version)
+    except InvalidVersion:
+        raise _invalid(f"invalid Version {raw_version!r}", source) from None
+
+    requires_dist: list[Requirement] = []
+    for line in _all(headers, "requires-dist"):
+        try:
+            requires_dist.append(Requirement(line))
+        except InvalidRequirement as exc:
+            logger.warning("%s: ignoring invalid Requires-Dist %r: %s", source, line, exc)
+
+    requires_python = _first(headers, "requires-python") or None
+    if requires_python is not None:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            logger.warning("%s: ignoring invalid Requires-Python %r", source, requires_python)
+            requires_python = None
+
+    extras: list[NormalizedName] = []
+    for extra in _all(headers, "provides-extra"):
+        canonical = canonicalize_name(extra)
+        if canonical and canonical not in extras:
+            extras.append(canonical)
+
+    return CoreMetadata(
+        name=canonicalize_name(name),
+        version=version,
+        requires_dist=tuple(requires_dist),
+        requires_python=requires_python,
+        provides_extra=tuple(extras),
+    )
+
+
+def _invalid(why: str, source: str) -> MetadataError:
+    return MetadataError(f"invalid core metadata ({why}): {source}")
+
+
+def metadata_is_static(data: bytes) -> bool:
+    """True if the metadata's dependencies can be trusted without a build (PEP 643).
+
+    That is: ``Metadata-Version`` is 2.2 or later and neither ``Requires-Dist`` nor
+    ``Requires-Python`` is declared ``Dynamic``.
+    """
+    headers = _headers(data)
+    try:
+        metadata_version = Version(_first(headers, "metadata-version") or "")
+    except InvalidVersion:
+        return False
+    if metadata_version < _STATIC_SINCE:
+        return False
+    dynamic = {value.lower() for value in _all(headers, "dynamic")}
+    return not dynamic & {"requires-dist", "requires-python"}
+
+
+# -- wheels ---------------------------------------------------------------------------------
+
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    NotImplementedError,  # unsupported zip compression
+    RuntimeError,  # encrypted zip member
+    ValueError,
+)
+
+
+class SeekableReader(Protocol):
+    """What :func:`read_wheel_metadata` needs of a file: a binary file or a :class:`RangeFile`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+def read_wheel_metadata(zip_file: SeekableReader, *, filename: str) -> bytes:
+    """Return the bytes of the ``.dist-info/METADATA`` of a wheel.
+
+    The ``.dist-info`` directory whose name and version match the wheel ``filename``
+    (compared canonicalized) is used; failing that, the only top-level
+    ``.dist-info/METADATA`` there is. ``zip_file`` must be seekable (a :class:`RangeFile`
+    will do). Unreadable archives raise :class:`~lockbuild.errors.MetadataError`; errors of
+    the underlying file that are already lockbuild errors (a failed range request) pass
+    through.
+    """
+    try:
+        expected: tuple[NormalizedName, Version] | None = parse_wheel_filename(filename)[:2]
+    except (InvalidWheelFilename, InvalidVersion):
+        expected = None
+    try:
+        with zipfile.ZipFile(zip_file) as archive:
+            candidates = [
+                name
+                for name in archive.namelist()
+                if name.count("/") == 1 and name.endswith(".dist-info/METADATA")
+            ]
+            matching = [
+                name
+                for name in candidates
+                if expected is not None and _dist_info_matches(name.split("/")[0], *expected)
+            ]
+            if len(matching) == 1:
+                member = matching[0]
+            elif len(matching) > 1:
+                raise _unreadable_wheel("several matching .dist-info directories", filename)
+            elif len(candidates) == 1:
+                member = candidates[0]
+                logger.debug("%s: using %s although it does not match", filename, member)
+            elif candidates:
+                raise _unreadable_wheel("no .dist-info directory matches the name", filename)
+            else:
+                raise _unreadable_wheel("no .dist-info/METADATA", filename)
+            return archive.read(member)
+    except LockbuildError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raise _unreadable_wheel(f"{type(exc).__name__}: {exc}", filename) from None
+
+
+def _dist_info_matches(directory: str, name: NormalizedName, version: Version) -> bool:
+    """Whether ``{name}-{version}.dist-info`` names the given project and version."""
+    stem = directory[: -len(".dist-info")]
+    for index, char in enumerate(stem):
+        if char != "-":
+            continue
+        if canonicalize_name(stem[:index]) != name:
+            continue
+        try:
+            if Version(stem[index + 1 :]) == version:
+                return True
+        except InvalidVersion:
+            continue
+    return False
+
+
+def _unreadable_wheel(why: str, filename: str) -> MetadataError:
+    return MetadataError(f"cannot read METADATA from wheel ({why}): {filename}")
+
+
+# -- sdists ---------------------------------------------------------------------------------
+
+_TAR_EXTENSIONS = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+
+
+def read_sdist_pkg_info(archive: BinaryIO, *, filename: str) -> bytes | None:
+    """Return the top-level ``PKG-INFO`` of an sdist, or ``None`` when it has none.
+
+    "Top level" is ``<dir>/PKG-INFO`` (or ``PKG-INFO`` at the root of the archive); nested
+    ones such as ``<dir>/src/x.egg-info/PKG-INFO`` are not. The format (tar or zip) is
+    chosen from ``filename``; an unreadable archive raises
+    :class:`~lockbuild.errors.MetadataError`.
+    """
+    lowered = filename.lower()
+    try:
+        if lowered.endswith(".zip"):
+            return _zip_pkg_info(archive)
+        if lowered.endswith(_TAR_EXTENSIONS):
+            return _tar_pkg_info(archive)
+    except LockbuildError:
+        raise
+    except _ARCHIVE_ERRORS as exc:
+        raise MetadataError(
+            f"cannot read PKG-INFO from sdist ({type(exc).__name__}: {exc}): {filename}"
+        ) from None
+    raise MetadataError(f"cannot read PKG-INFO from sdist (unknown archive format): {filename}")
+
+
+def _is_top_level_pkg_info(name: str) -> bool:
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    return parts[-1:] == ["PKG-INFO"] and len(parts) <= 2
+
+
+def _zip_pkg_info(archive: BinaryIO) -> bytes | None:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            if not info.is_dir() and _is_top_level_pkg_info(info.filename):
+                return zf.read(info)
+    return None
+
+
+def _tar_pkg_info(archive: BinaryIO) -> bytes | None:
+    # Stream mode: one forward pass, so the archive need not be seekable.
+    with tarfile.open(fileobj=archive, mode="r|*") as tf:
+        for member in tf:
+            if member.isfile() and _is_top_level_pkg_info(member.name):
+                extracted = tf.extractfile(member)
+                if extracted is None:  # pragma: no cover - isfile() members always extract
+                    return None
+                return extracted.read()
+    return None
+
+
+# -- reading remote files by ranges ---------------------------------------------------------
+
+DEFAULT_MIN_CHUNK = 64 * 1024
+
+
+class RangeFile(io.RawIOBase):
+    """A read-only, seekable file over a remote file of known size, read by byte ranges.
+
+    ``fetch(start, end_inclusive)`` must return exactly those bytes (an HTTP
+    ``Range: bytes=start-end`` request). Fetched bytes are cached; a read fetches only what
+    is missing, each missing range rounded up to at least ``min_chunk`` bytes (capped at the
+    end of the file and at the next cached range). :meth:`prefetch_tail` fetches the end of
+    the file in a single request, which for a zip usually holds the whole central directory.
+    ``requests_made`` and ``bytes_fetched`` count the calls to ``fetch`` and their bytes.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], bytes],
+        size: int,
+        *,
+        min_chunk: int = DEFAULT_MIN_CHUNK,
+        name: str = "<remote file>",
+    ) -> None:
+        super().__init__()
+        if size < 0:
+            raise ValueError(f"negative size: {size}")
+        if min_chunk < 1:
+            raise ValueError(f"min_chunk must be positive: {min_chunk}")
+        self._fetch = fetch
+        self._size = size
+        self._min_chunk = min_chunk
+        self.name = name
+        self._pos = 0
+        self._segments: list[tuple[int, bytes]] = []
+        """Cached ranges ``(start, data)``: sorted, disjoint and never adjacent (merged)."""
+        self.requests_made = 0
+        self.bytes_fetched = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    # io.RawIOBase interface
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._pos + offset
+        elif whence == io.SEEK_END:
+            target = self._size + offset
+        else:
+            raise ValueError(f"invalid whence: {whence}")
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._pos = target
+        return self._pos
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        self._check_open()
+        view = memoryview(buffer).cast("B")
+        start = self._pos
+        end = min(start + len(view), self._size)
+        if end <= start:
+            return 0
+        self._ensure(start, end)
+        data = self._slice(start, end)
+        view[: len(data)] = data
+        self._pos = end
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        start = self._pos
+        end = self._size if size is None or size < 0 else min(start + size, self._size)
+        if end <= start:
+            return b""
+        self._ensure(start, end)
+        self._pos = end
+        return self._slice(start, end)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    # range handling
+
+    def prefetch_tail(self, n: int) -> None:
+        """Make sure the last ``n`` bytes are cached, fetching what is missing in one request."""
+        self._check_open()
+        start = max(0, self._size - n)
+        gaps = self._gaps(start, self._size)
+        if gaps:
+            self._fetch_range(gaps[0][0], gaps[-1][1])
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``[start, end)`` not cached, as half-open ranges in order."""
+        gaps: list[tuple[int, int]] = []
+        cursor = start
+        for seg_start, data in self._segments:
+            seg_end = seg_start + len(data)
+            if seg_end <= cursor:
+                continue
+            if seg_start >= end:
+                break
+            if seg_start > cursor:
+                gaps.append((cursor, seg_start))
+            cursor = max(cursor, seg_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            gaps.append((cursor, end))
+        return gaps
+
+    def _ensure(self, start: int, end: int) -> None:
+        for gap_start, gap_end in self._gaps(start, end):
+            wanted_end = min(self._size, max(gap_end, gap_start + self._min_chunk))
+            # Grow the request up to the next cached byte, never over it.
+            grown_end = self._gaps(gap_start, wanted_end)[0][1]
+            self._fetch_range(gap_start, grown_end)
+
+    def _fetch_range(self, start: int, end: int) -> None:
+        """Fetch ``[start, end)`` in one request and merge it into the cache."""
+        data = self._fetch(start, end - 1)
+        self.requests_made += 1
+        if len(data) != end - start:
+            raise IndexFetchError(
+                f"range request for bytes {start}-{end - 1} returned {len(data)} bytes"
+                f" instead of {end - start}: {self.name}"
+            )
+        self.bytes_fetched += len(data)
+        self._insert(start, bytes(data))
+
+    def _insert(self, start: int, data: bytes) -> None:
+        merged_start, merged = start, data
+        kept: list[tuple[int, bytes]] = []
+        for seg_start, seg_data in self._segments:  # sorted, so ``merged`` only grows rightwards
+            seg_end = seg_start + len(seg_data)
+            if seg_end < merged_start or seg_start > merged_start + len(merged):
+                kept.append((seg_start, seg_data))
+                continue
+            # Overlapping or adjacent: fold it in, keeping the cached bytes where they overlap.
+            new_start = min(merged_start, seg_start)
+            new_end = max(merged_start + len(merged), seg_end)
+            buffer = bytearray(new_end - new_start)
+            buffer[merged_start - new_start : merged_start - new_start + len(merged)] = merged
+            buffer[seg_start - new_start : seg_end - new_start] = seg_data
+            merged_start, merged = new_start, bytes(buffer)
+        kept.append((merged_start, merged))
+        kept.sort(key=lambda segment: segment[0])
+        self._segments = kept
+
+    def _slice(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``, which must be cached (so within one merged segment)."""
+        for seg_start, data in self._segments:
+            if seg_start <= start and end <= seg_start + len(data):
+                return data[start - seg_start : end - seg_start]
+        raise AssertionError(f"bytes {start}-{end} are not cached")  # pragma: no cover

@@ -1,0 +1,540 @@
+"""Tests for lockbuild.simple: PEP 503 HTML and PEP 691 JSON project pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from packaging.version import Version
+
+from lockbuild.errors import IndexFetchError
+from lockbuild.models import DistFile
+from lockbuild.simple import (
+    ACCEPT_HEADER,
+    HTML_CONTENT_TYPES,
+    JSON_CONTENT_TYPE,
+    parse_filename,
+    parse_project_page,
+)
+
+PAGE_URL = "https://index.example/simple/requests/"
+INDEX_URL = "https://index.example/simple"
+SHA = "a" * 64
+SHA_UPPER = "AB" * 32
+
+
+def parse(body: bytes | str, content_type: str = "text/html") -> tuple[DistFile, ...]:
+    data = body.encode() if isinstance(body, str) else body
+    page = parse_project_page(
+        data, content_type=content_type, page_url=PAGE_URL, project="Requests", index_url=INDEX_URL
+    )
+    assert page.name == "requests"
+    assert page.index_url == INDEX_URL
+    return page.files
+
+
+def html_one(anchor: str) -> DistFile:
+    files = parse(f"<!DOCTYPE html><html><body>{anchor}</body></html>")
+    assert len(files) == 1, files
+    return files[0]
+
+
+def test_accept_header_prefers_json_then_html() -> None:
+    parts = [part.strip() for part in ACCEPT_HEADER.split(",")]
+    assert parts[0] == JSON_CONTENT_TYPE
+    assert parts[1].startswith("application/vnd.pypi.simple.v1+html;q=")
+    assert parts[2].startswith("text/html;q=")
+    q_html = float(parts[1].split("q=")[1])
+    q_legacy = float(parts[2].split("q=")[1])
+    assert 1 > q_html > q_legacy > 0
+    assert set(HTML_CONTENT_TYPES) == {"text/html", "application/vnd.pypi.simple.v1+html"}
+
+
+# -- HTML -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("anchor", "expected"),
+    [
+        pytest.param(
+            '<a href="requests-2.0.tar.gz">requests-2.0.tar.gz</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz", "filename": "requests-2.0.tar.gz"},
+            id="relative",
+        ),
+        pytest.param(
+            '<a href="../../packages/ab/requests-2.0-py3-none-any.whl">x</a>',
+            {"url": "https://index.example/packages/ab/requests-2.0-py3-none-any.whl"},
+            id="relative-parent",
+        ),
+        pytest.param(
+            '<a href="/files/requests-2.0.zip">x</a>',
+            {"url": "https://index.example/files/requests-2.0.zip"},
+            id="root-relative",
+        ),
+        pytest.param(
+            '<a href="https://files.example/p/requests-2.0.tar.gz">x</a>',
+            {"url": "https://files.example/p/requests-2.0.tar.gz"},
+            id="absolute",
+        ),
+        pytest.param(
+            f'<a href="requests-2.0.tar.gz#sha256={SHA}">x</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz", "hashes": {"sha256": SHA}},
+            id="sha256-fragment",
+        ),
+        pytest.param(
+            f'<a href="requests-2.0.tar.gz#SHA256={SHA_UPPER}">x</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz", "hashes": {"sha256": SHA_UPPER.lower()}},
+            id="hash-fragment-normalized",
+        ),
+        pytest.param(
+            '<a href="requests-2.0.tar.gz#md5=0123456789abcdef0123456789abcdef">x</a>',
+            {"hashes": {"md5": "0123456789abcdef0123456789abcdef"}},
+            id="md5-fragment",
+        ),
+        pytest.param(
+            '<a href="requests-2.0.tar.gz#egg=requests">x</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz#egg=requests", "hashes": {}},
+            id="non-hash-fragment-kept",
+        ),
+        pytest.param(
+            '<a href="requests-2.0.tar.gz#whirlpool=abcd">x</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz#whirlpool=abcd", "hashes": {}},
+            id="unknown-hash-algo",
+        ),
+        pytest.param(
+            '<a href="requests%2Bextra-2.0.tar.gz?x=1">x</a>',
+            {"filename": "requests+extra-2.0.tar.gz"},
+            id="percent-decoded-filename-without-query",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-requires-python="&gt;=3.8">x</a>',
+            {"requires_python": ">=3.8"},
+            id="requires-python-escaped",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-requires-python="&gt;=2.7, !=3.0.*, &lt;4">x</a>',
+            {"requires_python": ">=2.7, !=3.0.*, <4"},
+            id="requires-python-escaped-complex",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-requires-python="">x</a>',
+            {"requires_python": None},
+            id="requires-python-empty",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-yanked>x</a>',
+            {"yanked": "", "is_yanked": True},
+            id="yanked-bare",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-yanked="">x</a>',
+            {"yanked": "", "is_yanked": True},
+            id="yanked-empty",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-yanked="broken &amp; insecure">x</a>',
+            {"yanked": "broken & insecure", "is_yanked": True},
+            id="yanked-reason",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz">x</a>',
+            {"yanked": None, "is_yanked": False, "metadata_hashes": None, "upload_time": None},
+            id="plain",
+        ),
+        pytest.param(
+            '<a href="r-2.0-py3-none-any.whl" data-core-metadata="true">x</a>',
+            {"metadata_hashes": {}},
+            id="core-metadata-true",
+        ),
+        pytest.param(
+            f'<a href="r-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}">x</a>',
+            {"metadata_hashes": {"sha256": SHA}},
+            id="core-metadata-hash",
+        ),
+        pytest.param(
+            '<a href="r-2.0-py3-none-any.whl" data-core-metadata="false">x</a>',
+            {"metadata_hashes": None},
+            id="core-metadata-false",
+        ),
+        pytest.param(
+            '<a href="r-2.0-py3-none-any.whl" data-dist-info-metadata="true">x</a>',
+            {"metadata_hashes": {}},
+            id="dist-info-metadata-true",
+        ),
+        pytest.param(
+            f'<a href="r-2.0-py3-none-any.whl" data-dist-info-metadata="sha256={SHA}">x</a>',
+            {"metadata_hashes": {"sha256": SHA}},
+            id="dist-info-metadata-hash",
+        ),
+        pytest.param(
+            f'<a href="r-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}"'
+            ' data-dist-info-metadata="true">x</a>',
+            {"metadata_hashes": {"sha256": SHA}},
+            id="core-metadata-wins",
+        ),
+        pytest.param(
+            '<a href="r-2.0.tar.gz" data-upload-time="2023-05-22T15:12:44.175Z">x</a>',
+            {"upload_time": "2023-05-22T15:12:44.175Z"},
+            id="upload-time-verbatim",
+        ),
+        pytest.param(
+            "<A HREF='r-2.0.TAR.GZ'>x</A>",
+            {"filename": "r-2.0.TAR.GZ"},
+            id="uppercase-tag-and-extension",
+        ),
+    ],
+)
+def test_html_anchor(anchor: str, expected: dict[str, Any]) -> None:
+    dist = html_one(anchor)
+    for attribute, value in expected.items():
+        assert getattr(dist, attribute) == value, attribute
+    assert dist.size is None
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        '<a href="requests-0.1.egg">x</a>',
+        '<a href="requests-0.1.win32.exe">x</a>',
+        '<a href="requests-0.1.msi">x</a>',
+        '<a href="requests-0.1-1.noarch.rpm">x</a>',
+        '<a href="../">parent</a>',
+        '<a href="https://docs.example/">docs</a>',
+        '<a href="requests-2.0.tar.gz.asc">signature</a>',
+        "<a>no href</a>",
+        '<a href="">empty</a>',
+        '<a name="requests-2.0.tar.gz">no href</a>',
+    ],
+)
+def test_html_non_dist_links_are_skipped(anchor: str) -> None:
+    assert parse(f"<html><body>{anchor}</body></html>") == ()
+
+
+def test_html_base_href() -> None:
+    body = """<html><head><base href="https://mirror.example/files/"></head><body>
+    <a href="requests-1.0.tar.gz">a</a>
+    <a href="sub/requests-2.0.tar.gz">b</a>
+    <a href="https://other.example/requests-3.0.tar.gz">c</a>
+    </body></html>"""
+    assert [dist.url for dist in parse(body)] == [
+        "https://mirror.example/files/requests-1.0.tar.gz",
+        "https://mirror.example/files/sub/requests-2.0.tar.gz",
+        "https://other.example/requests-3.0.tar.gz",
+    ]
+
+
+def test_html_relative_base_href_resolves_against_page() -> None:
+    body = '<base href="../../packages/"><a href="requests-1.0.tar.gz">a</a>'
+    assert [dist.url for dist in parse(body)] == [
+        "https://index.example/packages/requests-1.0.tar.gz"
+    ]
+
+
+def test_html_keeps_page_order_and_duplicates() -> None:
+    names = ["requests-2.0.tar.gz", "requests-1.0-py3-none-any.whl", "requests-1.5.zip"]
+    body = "".join(f'<a href="{name}">{name}</a><br/>\n' for name in [*names, names[0]])
+    assert [dist.filename for dist in parse(body)] == [*names, names[0]]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/html",
+        "text/html; charset=utf-8",
+        "TEXT/HTML;charset=UTF-8",
+        "application/vnd.pypi.simple.v1+html",
+        "application/octet-stream",
+        "",
+    ],
+)
+def test_html_content_types(content_type: str) -> None:
+    files = parse('<a href="requests-1.0.tar.gz">a</a>', content_type)
+    assert [dist.filename for dist in files] == ["requests-1.0.tar.gz"]
+
+
+def test_html_charset_from_content_type() -> None:
+    body = '<a href="r-1.0.tar.gz" data-yanked="caf\xe9">a</a>'.encode("latin-1")
+    (dist,) = parse(body, "text/html; charset=ISO-8859-1")
+    assert dist.yanked == "caf\xe9"
+
+
+def test_html_unknown_charset_falls_back_to_utf8() -> None:
+    (dist,) = parse('<a href="r-1.0.tar.gz" data-yanked="é">a</a>', "text/html; charset=nope")
+    assert dist.yanked == "é"
+
+
+def test_html_empty_page() -> None:
+    assert parse("<html><body><h1>Links for requests</h1></body></html>") == ()
+
+
+def test_html_binary_garbage_is_rejected() -> None:
+    with pytest.raises(IndexFetchError) as info:
+        parse(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "text/html")
+    assert str(info.value) == f"unreadable index page (binary content): {PAGE_URL}"
+
+
+# -- JSON -----------------------------------------------------------------------------------
+
+
+def json_page(*files: dict[str, Any], api_version: str | None = "1.1") -> bytes:
+    page: dict[str, Any] = {"name": "requests", "files": list(files)}
+    if api_version is not None:
+        page["meta"] = {"api-version": api_version, "_last-serial": 1}
+    return json.dumps(page).encode()
+
+
+def json_one(entry: dict[str, Any]) -> DistFile:
+    base = {"filename": "requests-2.0-py3-none-any.whl", "url": "requests-2.0-py3-none-any.whl"}
+    files = parse(json_page({**base, "hashes": {}, **entry}), JSON_CONTENT_TYPE)
+    assert len(files) == 1, files
+    return files[0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        pytest.param(
+            {},
+            {
+                "url": PAGE_URL + "requests-2.0-py3-none-any.whl",
+                "filename": "requests-2.0-py3-none-any.whl",
+                "hashes": {},
+                "yanked": None,
+                "requires_python": None,
+                "upload_time": None,
+                "size": None,
+                "metadata_hashes": None,
+            },
+            id="minimal",
+        ),
+        pytest.param(
+            {"url": "https://files.example/x/requests-2.0-py3-none-any.whl"},
+            {"url": "https://files.example/x/requests-2.0-py3-none-any.whl"},
+            id="absolute-url",
+        ),
+        pytest.param(
+            {"url": "../../files/requests-2.0-py3-none-any.whl"},
+            {"url": "https://index.example/files/requests-2.0-py3-none-any.whl"},
+            id="relative-url",
+        ),
+        pytest.param(
+            {"hashes": {"sha256": SHA, "blake2b": "00ff"}},
+            {"hashes": {"sha256": SHA, "blake2b": "00ff"}, "sha256": SHA},
+            id="hashes",
+        ),
+        pytest.param(
+            {"hashes": {"SHA256": SHA_UPPER, "whirlpool": "abcd", "sha512": "not hex"}},
+            {"hashes": {"sha256": SHA_UPPER.lower()}},
+            id="hashes-cleaned",
+        ),
+        pytest.param({"yanked": False}, {"yanked": None, "is_yanked": False}, id="yanked-false"),
+        pytest.param({"yanked": True}, {"yanked": "", "is_yanked": True}, id="yanked-true"),
+        pytest.param(
+            {"yanked": "security issue"},
+            {"yanked": "security issue", "is_yanked": True},
+            id="yanked-reason",
+        ),
+        pytest.param(
+            {"requires-python": ">=3.8"}, {"requires_python": ">=3.8"}, id="requires-python"
+        ),
+        pytest.param({"requires-python": None}, {"requires_python": None}, id="requires-null"),
+        pytest.param(
+            {"upload-time": "2023-05-22T15:12:44.175479Z"},
+            {"upload_time": "2023-05-22T15:12:44.175479Z"},
+            id="upload-time",
+        ),
+        pytest.param({"size": 62550}, {"size": 62550}, id="size"),
+        pytest.param({"size": True}, {"size": None}, id="size-bool-ignored"),
+        pytest.param({"core-metadata": True}, {"metadata_hashes": {}}, id="core-metadata-true"),
+        pytest.param({"core-metadata": False}, {"metadata_hashes": None}, id="core-metadata-false"),
+        pytest.param(
+            {"core-metadata": {"sha256": SHA}},
+            {"metadata_hashes": {"sha256": SHA}},
+            id="core-metadata-hashes",
+        ),
+        pytest.param(
+            {"dist-info-metadata": True}, {"metadata_hashes": {}}, id="dist-info-metadata-true"
+        ),
+        pytest.param(
+            {"dist-info-metadata": {"sha256": SHA}},
+            {"metadata_hashes": {"sha256": SHA}},
+            id="dist-info-metadata-hashes",
+        ),
+        pytest.param(
+            {"core-metadata": False, "dist-info-metadata": True},
+            {"metadata_hashes": None},
+            id="core-metadata-wins",
+        ),
+    ],
+)
+def test_json_file(entry: dict[str, Any], expected: dict[str, Any]) -> None:
+    dist = json_one(entry)
+    for attribute, value in expected.items():
+        assert getattr(dist, attribute) == value, attribute
+
+
+def test_json_keeps_order_and_skips_non_dists() -> None:
+    names = [
+        "requests-2.0.tar.gz",
+        "requests-0.1.egg",
+        "requests-1.0-py3-none-any.whl",
+        "requests-0.1.win32.exe",
+        "requests-1.5.zip",
+    ]
+    body = json_page(*({"filename": name, "url": name, "hashes": {}} for name in names))
+    assert [dist.filename for dist in parse(body, JSON_CONTENT_TYPE)] == [
+        "requests-2.0.tar.gz",
+        "requests-1.0-py3-none-any.whl",
+        "requests-1.5.zip",
+    ]
+
+
+def test_json_entries_without_filename_or_url_are_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = json_page(
+        {"filename": "requests-1.0.tar.gz"},
+        {"url": "requests-1.0.tar.gz"},
+        {"filename": "requests-2.0.tar.gz", "url": "requests-2.0.tar.gz"},
+    )
+    files = parse(body, JSON_CONTENT_TYPE)
+    assert [dist.filename for dist in files] == ["requests-2.0.tar.gz"]
+    assert "without filename or url" in caplog.text
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.4", "1"])
+def test_json_api_version_1_accepted(version: str) -> None:
+    assert parse(json_page(api_version=version), JSON_CONTENT_TYPE) == ()
+
+
+def test_json_without_meta_is_read_as_v1() -> None:
+    assert parse(json_page(api_version=None), JSON_CONTENT_TYPE) == ()
+
+
+@pytest.mark.parametrize(
+    ("version", "why"),
+    [
+        ("2.0", "unsupported api-version 2.0"),
+        ("0.9", "unsupported api-version 0.9"),
+        ("one", "invalid api-version 'one'"),
+    ],
+)
+def test_json_other_api_versions_rejected(version: str, why: str) -> None:
+    with pytest.raises(IndexFetchError) as info:
+        parse(json_page(api_version=version), JSON_CONTENT_TYPE)
+    assert str(info.value) == f"unreadable index page ({why}): {PAGE_URL}"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "why"),
+    [
+        (b"<html>not json</html>", JSON_CONTENT_TYPE, "invalid JSON"),
+        (b"{garbage", JSON_CONTENT_TYPE, "invalid JSON"),
+        (b"{garbage", "application/octet-stream", "invalid JSON"),
+        (b"  {", "", "invalid JSON"),
+        (b"\xff\xfe\x00{", JSON_CONTENT_TYPE, "invalid JSON"),
+        (b"[]", JSON_CONTENT_TYPE, "JSON page is not an object"),
+        (b'{"name": "requests"}', JSON_CONTENT_TYPE, "JSON page has no 'files' list"),
+        (b'{"files": {}}', JSON_CONTENT_TYPE, "JSON page has no 'files' list"),
+        (b'{"meta": 1, "files": []}', JSON_CONTENT_TYPE, "'meta' is not an object"),
+        (b"\x00\x01\x02binary", "application/octet-stream", "binary content"),
+    ],
+)
+def test_garbage_rejected(body: bytes, content_type: str, why: str) -> None:
+    with pytest.raises(IndexFetchError) as info:
+        parse(body, content_type)
+    assert str(info.value) == f"unreadable index page ({why}): {PAGE_URL}"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        JSON_CONTENT_TYPE,
+        f"{JSON_CONTENT_TYPE}; charset=utf-8",
+        "application/json",
+        "application/octet-stream",
+        "",
+    ],
+)
+def test_json_dispatch(content_type: str) -> None:
+    body = json_page({"filename": "requests-1.0.tar.gz", "url": "requests-1.0.tar.gz"})
+    assert [dist.filename for dist in parse(body, content_type)] == ["requests-1.0.tar.gz"]
+
+
+def test_json_content_type_wins_over_sniffing() -> None:
+    # An HTML-typed body that happens to start with "{" is still read as HTML.
+    assert parse(b'{ <a href="requests-1.0.tar.gz">x</a>', "text/html")[0].filename == (
+        "requests-1.0.tar.gz"
+    )
+
+
+def test_error_message_hides_credentials() -> None:
+    with pytest.raises(IndexFetchError) as info:
+        parse_project_page(
+            b"{nope",
+            content_type=JSON_CONTENT_TYPE,
+            page_url="https://user:s3cret@index.example/simple/requests/",
+            project="requests",
+            index_url="https://user:s3cret@index.example/simple",
+        )
+    assert str(info.value) == (
+        "unreadable index page (invalid JSON): https://index.example/simple/requests/"
+    )
+
+
+def test_credentials_stay_in_file_urls() -> None:
+    page = parse_project_page(
+        b'<a href="requests-1.0.tar.gz">x</a>',
+        content_type="text/html",
+        page_url="https://user:s3cret@index.example/simple/requests/",
+        project="requests",
+        index_url="https://user:s3cret@index.example/simple",
+    )
+    assert page.files[0].url == (
+        "https://user:s3cret@index.example/simple/requests/requests-1.0.tar.gz"
+    )
+
+
+# -- file names -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("requests-2.31.0-py3-none-any.whl", ("requests", "2.31.0")),
+        ("Foo_Bar-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl", ("foo-bar", "1.0")),
+        ("requests-2.31.0.tar.gz", ("requests", "2.31.0")),
+        ("Foo.Bar-1.0rc1.zip", ("foo-bar", "1.0rc1")),
+        ("zope.interface-3.6.0.tar.gz", ("zope-interface", "3.6.0")),
+        ("foo-bar-1.0.tar.gz", ("foo-bar", "1.0")),
+        ("foo-1.0.tar.bz2", ("foo", "1.0")),
+        ("Foo_Bar-2.0.post1.tgz", ("foo-bar", "2.0.post1")),
+        ("foo-1.0.tar.xz", ("foo", "1.0")),
+        ("foo-1.0.dev0.tar.gz", ("foo", "1.0.dev0")),
+    ],
+)
+def test_parse_filename(filename: str, expected: tuple[str, str]) -> None:
+    assert parse_filename(filename) == (expected[0], Version(expected[1]))
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "requests-py3-none-any.whl",
+        "requests-2.x-py3-none-any.whl",
+        "requests.tar.gz",
+        "requests-latest.tar.gz",
+        "-1.0.tar.gz",
+        "requests.tgz",
+        "requests-nope.tar.bz2",
+        "requests-1.0.egg",
+        "requests-1.0.exe",
+        "requests-1.0.rpm",
+        "",
+    ],
+)
+def test_parse_filename_invalid(filename: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="lockbuild.simple")
+    assert parse_filename(filename) is None
+    assert f"ignoring {filename}" in caplog.text
