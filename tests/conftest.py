@@ -1,0 +1,66 @@
+"""Shared pytest fixtures: built distributions, the local index server, and ``live`` skipping.
+
+* ``dist_dir`` — session-scoped directory for distributions built by :mod:`distbuilder`.
+* ``index_server`` — a running :class:`indexserver.IndexServer`, fresh for each test.
+* ``universe`` — ``universe({"app==1.0": ["lib>=1"], "lib==1.0": []})`` builds those releases
+  (see :func:`distbuilder.build_universe`), hosts them on ``index_server`` and returns it.
+* Tests marked ``live`` are skipped, with the reason, only when https://pypi.org/simple/ is
+  unreachable; reachability is checked once per session (5 s timeout).
+"""
+
+from __future__ import annotations
+
+import functools
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from distbuilder import DistSpec, build_universe
+from indexserver import IndexServer
+
+LIVE_INDEX_URL = "https://pypi.org/simple/"
+
+UniverseBuilder = Callable[[Mapping[str, Sequence[str] | DistSpec]], IndexServer]
+
+
+@pytest.fixture(scope="session")
+def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dists")
+
+
+@pytest.fixture
+def index_server() -> Iterator[IndexServer]:
+    with IndexServer() as server:
+        yield server
+
+
+@pytest.fixture
+def universe(index_server: IndexServer, dist_dir: Path) -> UniverseBuilder:
+    def build(spec: Mapping[str, Sequence[str] | DistSpec]) -> IndexServer:
+        for path in build_universe(dist_dir, spec):
+            index_server.add(path)
+        return index_server
+
+    return build
+
+
+@functools.cache
+def live_index_unreachable(url: str = LIVE_INDEX_URL, timeout: float = 5.0) -> str | None:
+    """``None`` when ``url`` answers successfully, else why it is unreachable (cached)."""
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as error:
+        return f"{url} answered HTTP {error.code}"
+    except (OSError, ValueError) as error:
+        return f"{url} is unreachable: {error}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("live") is not None:
+        reason = live_index_unreachable()
+        if reason is not None:
+            pytest.skip(f"live test skipped: {reason}")
