@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -124,3 +125,37 @@ class Pin:
     marker: str | None = None
     url: str | None = None
     editable: bool = False
+
+
+class PackageSource(Protocol):
+    """What the resolver may ask of the outside world; implemented by the index client.
+
+    Implementations may fetch ahead in the background when given hints; the hints never
+    block and never raise.
+    """
+
+    def project_page(self, name: NormalizedName) -> ProjectPage:
+        """The files of ``name`` (an empty page when no index has the project)."""
+        ...
+
+    def metadata(self, file: DistFile, *, name: NormalizedName, version: Version) -> CoreMetadata:
+        """Core metadata of one file; raises a LockbuildError when it cannot be had."""
+        ...
+
+    def prefetch_pages(
+        self,
+        names: Iterable[NormalizedName],
+        *,
+        then: Callable[[ProjectPage], Iterable[tuple[DistFile, NormalizedName, Version]]]
+        | None = None,
+    ) -> None:
+        """Start fetching pages; ``then`` picks files whose metadata to fetch next."""
+        ...
+
+    def prefetch_metadata(self, files: Iterable[tuple[DistFile, NormalizedName, Version]]) -> None:
+        """Start fetching metadata of these files."""
+        ...
+
+    def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
+        """``sha256:hex`` of each file keyed by URL (from the index, or downloaded)."""
+        ...

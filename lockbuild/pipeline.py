@@ -1,0 +1,192 @@
+"""Compile one requirement set for one target environment into a lock file.
+
+inputs (.in files) + previous output (sticky pins) → resolve → hash every file of every
+pinned release → render → atomic write. This is the one public verb the front ends call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from lockbuild.environment import TargetEnvironment
+from lockbuild.errors import LockbuildError
+from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, Pin, RequirementSet
+from lockbuild.requirements import parse_requirements_files
+from lockbuild.resolve import Resolution, ResolvedPackage, resolve
+from lockbuild.writer import render_requirements, write_if_changed
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    """Everything that decides the content of one lock file."""
+
+    inputs: tuple[str, ...]
+    output: str
+    environment: TargetEnvironment
+    command: str
+    """The command written in the header, which regenerates the file."""
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    generate_hashes: bool = True
+    allow_prereleases: bool = False
+    upgrade_all: bool = False
+    upgrade_packages: frozenset[NormalizedName] = frozenset()
+    build_sdists: bool = True
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    output: Path
+    text: str
+    written: bool
+    pins: tuple[Pin, ...]
+    changes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    requests: int = field(default=0, compare=False)
+
+
+def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
+    """Command-line options win over options written in the input files."""
+    primary = request.index_url or requirement_set.index_url or DEFAULT_INDEX_URL
+    extras = request.extra_index_urls or requirement_set.extra_index_urls
+    return (primary, *[url for url in extras if url != primary])
+
+
+def compile_lock(
+    request: CompileRequest,
+    *,
+    source_factory: Callable[[Sequence[str], bool], PackageSource] | None = None,
+    progress: Progress = lambda message: None,
+) -> CompileResult:
+    """Compile ``request``; raises LockbuildError with a clear message on any user error."""
+    started = time.monotonic()
+    requirement_set = parse_requirements_files(list(request.inputs))
+    output = Path(request.output)
+    previous = read_previous_pins(output)
+    preferred = {
+        name: version
+        for name, version in previous.items()
+        if not request.upgrade_all and name not in request.upgrade_packages
+    }
+    urls = index_urls(request, requirement_set)
+    factory = source_factory or default_source_factory
+    source = factory(urls, request.build_sdists)
+    try:
+        progress(f"resolving {', '.join(request.inputs)} for {request.environment.describe()}")
+        resolution = resolve(
+            requirement_set,
+            request.environment,
+            source,
+            preferred=preferred,
+            allow_prereleases=request.allow_prereleases,
+        )
+        progress(f"resolved {len(resolution.packages)} packages; collecting hashes")
+        pins = make_pins(resolution, source if request.generate_hashes else None)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    text = render_requirements(
+        pins,
+        command=request.command,
+        target=request.environment.describe(),
+        index_url=urls[0],
+        extra_index_urls=urls[1:],
+    )
+    written = False if request.dry_run else write_if_changed(output, text)
+    return CompileResult(
+        output=output,
+        text=text,
+        written=written,
+        pins=tuple(pins),
+        changes=tuple(describe_changes(previous, pins)),
+        seconds=time.monotonic() - started,
+    )
+
+
+def default_source_factory(urls: Sequence[str], build_sdists: bool) -> PackageSource:
+    from lockbuild.http import HttpClient
+    from lockbuild.index import IndexClient
+
+    return IndexClient(HttpClient(), index_urls=urls, build_sdists=build_sdists)
+
+
+def make_pins(resolution: Resolution, source: PackageSource | None) -> list[Pin]:
+    """Pins for every resolved package; with a source, hashed over every file of the release."""
+    hashes: dict[str, str] = {}
+    if source is not None:
+        files = [file for package in resolution.packages for file in _hashed_files(package)]
+        hashes = source.file_hashes(files)
+    pins = []
+    for package in resolution.packages:
+        digests = sorted({hashes[file.url] for file in _hashed_files(package)}) if hashes else []
+        pins.append(
+            Pin(
+                name=package.name,
+                version=package.version,
+                hashes=tuple(digests),
+                via=package.via,
+                extras=package.extras,
+                marker=package.marker,
+            )
+        )
+    return pins
+
+
+def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
+    """Every file of the release, except yanked files of a release that is not all yanked."""
+    release = package.release
+    if release.yanked:
+        return release.files
+    return [file for file in release.files if not file.is_yanked]
+
+
+def read_previous_pins(output: Path) -> dict[NormalizedName, Version]:
+    """``name -> version`` from an existing lock; an unreadable one is ignored with a warning."""
+    if not output.exists():
+        return {}
+    try:
+        previous = parse_requirements_files([str(output)])
+    except LockbuildError as error:
+        logger.warning("ignoring the pins of the existing %s: %s", output, error)
+        return {}
+    pins: dict[NormalizedName, Version] = {}
+    for entry in previous.requirements:
+        if entry.requirement is None:
+            continue
+        for spec in entry.requirement.specifier:
+            if spec.operator == "==" and "*" not in spec.version:
+                try:
+                    pins[canonicalize_name(entry.requirement.name)] = Version(spec.version)
+                except InvalidVersion:
+                    continue
+    return pins
+
+
+def describe_changes(previous: dict[NormalizedName, Version], pins: Sequence[Pin]) -> list[str]:
+    """Human-readable pin changes against the previous lock: ``django 5.1.2 -> 5.1.3``."""
+    changes = []
+    current = {pin.name: pin.version for pin in pins}
+    for name in sorted(set(previous) | set(current)):
+        old, new = previous.get(name), current.get(name)
+        if old == new:
+            continue
+        if old is None:
+            changes.append(f"{name} (new) {new}")
+        elif new is None:
+            changes.append(f"{name} {old} (removed)")
+        else:
+            changes.append(f"{name} {old} -> {new}")
+    return changes

@@ -1,0 +1,286 @@
+"""The resolvelib provider: candidates and dependencies for one target environment.
+
+It knows nothing of HTTP or caches. It asks a :class:`~lockbuild.models.PackageSource` for
+project pages and metadata, filters releases for the environment (via the finder), prefers
+pins of the previous lock, and skips a candidate whose metadata is unusable instead of
+failing the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement as Pep508Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider
+
+from lockbuild.environment import TargetEnvironment
+from lockbuild.errors import LockbuildError
+from lockbuild.finder import Release, find_releases
+from lockbuild.models import CoreMetadata, DistFile, PackageSource, ProjectPage
+
+logger = logging.getLogger(__name__)
+
+
+def make_identifier(name: NormalizedName, extras: Iterable[str]) -> str:
+    extras = sorted(extras)
+    return f"{name}[{','.join(extras)}]" if extras else name
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A requirement as the resolver sees it, with where it came from."""
+
+    name: NormalizedName
+    specifier: SpecifierSet
+    extras: frozenset[NormalizedName] = frozenset()
+    origin: str = ""
+    """For a root requirement its ``file:line``; for a dependency the parent ``name==version``."""
+    root: bool = False
+    marker: str | None = None
+    file: str | None = None
+    """For a root requirement, the input file that holds it."""
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{extras}{self.specifier}"
+
+    @property
+    def exact_version(self) -> Version | None:
+        """The version a ``==X`` / ``===X`` specifier selects, when there is one."""
+        for spec in self.specifier:
+            if spec.operator in {"==", "==="} and "*" not in spec.version:
+                try:
+                    return Version(spec.version)
+                except ValueError:
+                    return None
+        return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One release of a project, possibly with extras selected."""
+
+    release: Release = field(compare=False)
+    name: NormalizedName
+    version: Version
+    extras: frozenset[NormalizedName] = frozenset()
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def requirement_from_pep508(
+    requirement: Pep508Requirement, *, origin: str, root: bool = False, file: str | None = None
+) -> Requirement:
+    return Requirement(
+        name=canonicalize_name(requirement.name),
+        specifier=requirement.specifier,
+        extras=frozenset(canonicalize_name(extra) for extra in requirement.extras),
+        origin=origin,
+        root=root,
+        marker=str(requirement.marker) if requirement.marker else None,
+        file=file,
+    )
+
+
+class LockProvider(AbstractProvider[Requirement, Candidate, str]):
+    """resolvelib provider over a PackageSource for one TargetEnvironment."""
+
+    def __init__(
+        self,
+        source: PackageSource,
+        environment: TargetEnvironment,
+        *,
+        constraints: Mapping[NormalizedName, Sequence[Requirement]] = {},
+        preferred: Mapping[NormalizedName, Version] = {},
+        allow_prereleases: bool = False,
+    ) -> None:
+        self.source = source
+        self.environment = environment
+        self.constraints = constraints
+        self.preferred = preferred
+        self.allow_prereleases = allow_prereleases
+        self.releases: dict[NormalizedName, list[Release]] = {}
+        self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
+        self.skipped: dict[tuple[NormalizedName, Version], str] = {}
+        self.introduced_by: dict[NormalizedName, Requirement] = {}
+
+    # -- resolvelib interface -------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Requirement | Candidate) -> str:
+        return requirement_or_candidate.identifier
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[object]],
+        backtrack_causes: Sequence[object],
+    ) -> tuple[bool, bool, bool, str]:
+        infos = list(information[identifier])
+        requirements = [info.requirement for info in infos]  # type: ignore[attr-defined]
+        causes = {info.requirement.name for info in backtrack_causes}  # type: ignore[attr-defined]
+        name = requirements[0].name if requirements else identifier
+        pinned = any(req.exact_version is not None for req in requirements)
+        is_root = any(info.parent is None for info in infos)  # type: ignore[attr-defined]
+        return (name not in causes, not pinned, not is_root, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Requirement]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Callable[[], Iterator[Candidate]]:
+        wanted = list(requirements[identifier])
+        if not wanted:
+            return lambda: iter(())
+        name, extras = wanted[0].name, wanted[0].extras
+        for requirement in wanted:
+            self.introduced_by.setdefault(name, requirement)
+        constraints = list(self.constraints.get(name, ()))
+        specifier = SpecifierSet()
+        for requirement in [*wanted, *constraints]:
+            specifier &= requirement.specifier
+        exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
+        excluded = {candidate.version for candidate in incompatibilities[identifier]}
+        releases = [
+            release
+            for release in self._select(name, specifier, exact)
+            if release.version not in excluded
+        ]
+        return lambda: self._iter_candidates(releases, extras)
+
+    def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
+        metadata = self.metadata[(candidate.name, candidate.version)]
+        origin = str(candidate)
+        dependencies: list[Requirement] = []
+        if candidate.extras:
+            dependencies.append(
+                Requirement(
+                    name=candidate.name,
+                    specifier=SpecifierSet(f"=={candidate.version}"),
+                    origin=origin,
+                )
+            )
+            missing = candidate.extras - set(metadata.provides_extra)
+            if missing:
+                logger.warning(
+                    "%s does not provide the extra(s) %s", origin, ", ".join(sorted(missing))
+                )
+        for requirement in metadata.requires_dist:
+            if not self._applies(requirement, candidate.extras):
+                continue
+            dependencies.append(requirement_from_pep508(requirement, origin=origin))
+        self.source.prefetch_pages(
+            {dependency.name for dependency in dependencies}, then=self._files_to_prefetch
+        )
+        return dependencies
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def releases_of(self, name: NormalizedName) -> list[Release]:
+        if name not in self.releases:
+            self.releases[name] = find_releases(self.source.project_page(name), self.environment)
+        return self.releases[name]
+
+    def _select(
+        self, name: NormalizedName, specifier: SpecifierSet, exact: set[Version]
+    ) -> list[Release]:
+        """Releases matching ``specifier``: preferred pin first, then newest first."""
+        matching = [
+            release
+            for release in self.releases_of(name)
+            if specifier.contains(release.version, prereleases=True)
+            and (not release.yanked or release.version in exact)
+        ]
+        if not (self.allow_prereleases or specifier.prereleases):
+            finals = [release for release in matching if not release.version.is_prerelease]
+            matching = finals or matching
+        for release in matching:
+            if release.yanked:
+                logger.warning(
+                    "%s %s is yanked%s; chosen only because it is pinned exactly",
+                    name,
+                    release.version,
+                    f" ({release.yank_reason})" if release.yank_reason else "",
+                )
+        preferred = self.preferred.get(name)
+        matching.sort(key=lambda release: release.version != preferred)
+        return matching
+
+    def _iter_candidates(
+        self, releases: Sequence[Release], extras: frozenset[NormalizedName]
+    ) -> Iterator[Candidate]:
+        for index, release in enumerate(releases):
+            if index + 1 < len(releases):
+                upcoming = releases[index + 1]
+                self.source.prefetch_metadata([(upcoming.best, upcoming.name, upcoming.version)])
+            if self._load_metadata(release) is None:
+                continue
+            yield Candidate(
+                release=release, name=release.name, version=release.version, extras=extras
+            )
+
+    def _load_metadata(self, release: Release) -> CoreMetadata | None:
+        key = (release.name, release.version)
+        if key in self.metadata:
+            return self.metadata[key]
+        if key in self.skipped:
+            return None
+        try:
+            metadata = self.source.metadata(
+                release.best, name=release.name, version=release.version
+            )
+        except LockbuildError as error:
+            logger.warning("skipping %s %s: %s", release.name, release.version, error)
+            self.skipped[key] = str(error)
+            return None
+        if not self.environment.supports_python(metadata.requires_python):
+            reason = f"requires Python {metadata.requires_python}"
+            logger.debug("skipping %s %s: %s", release.name, release.version, reason)
+            self.skipped[key] = reason
+            return None
+        self.metadata[key] = metadata
+        return metadata
+
+    def _applies(self, requirement: Pep508Requirement, extras: frozenset[NormalizedName]) -> bool:
+        marker = requirement.marker
+        if marker is None:
+            return not extras
+        base = self.environment.evaluate(marker, extra="")
+        if not extras:
+            return base
+        return not base and any(self.environment.evaluate(marker, extra=e) for e in extras)
+
+    def _files_to_prefetch(
+        self, page: ProjectPage
+    ) -> list[tuple[DistFile, NormalizedName, Version]]:
+        """Pick the file whose metadata the resolver will most likely ask for next."""
+        releases = self.releases.get(page.name) or find_releases(page, self.environment)
+        if not releases:
+            return []
+        preferred = self.preferred.get(page.name)
+        for release in releases:
+            if release.version == preferred:
+                return [(release.best, release.name, release.version)]
+        for release in releases:
+            if not release.yanked and (self.allow_prereleases or not release.version.is_prerelease):
+                return [(release.best, release.name, release.version)]
+        return []

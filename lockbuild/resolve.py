@@ -1,0 +1,246 @@
+"""Resolve a requirement set for one target environment into releases with their origins.
+
+Runs resolvelib over :class:`~lockbuild.provider.LockProvider`; turns an impossible
+resolution into a message that shows which file and line asked for what.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.requirements import Requirement as Pep508Requirement
+from packaging.utils import NormalizedName
+from packaging.version import Version
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+
+from lockbuild.environment import TargetEnvironment
+from lockbuild.errors import RequirementsFileError, ResolutionError
+from lockbuild.finder import Release
+from lockbuild.models import InputRequirement, PackageSource, RequirementSet
+from lockbuild.provider import Candidate, LockProvider, Requirement, requirement_from_pep508
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 20000
+
+
+@dataclass(frozen=True)
+class ResolvedPackage:
+    """One pinned release and why it is in the lock."""
+
+    name: NormalizedName
+    version: Version
+    release: Release
+    extras: tuple[str, ...]
+    """Extras asked for by root requirements (written on the pin line, like pip-compile)."""
+    via: tuple[str, ...]
+    """``-r file`` / ``-c file`` for input files, parent package names otherwise; sorted."""
+    marker: str | None
+    """The marker of the root line(s) when the package is only required there."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    environment: TargetEnvironment
+    packages: tuple[ResolvedPackage, ...]
+
+    def by_name(self) -> dict[NormalizedName, ResolvedPackage]:
+        return {package.name: package for package in self.packages}
+
+
+class _ProgressReporter(BaseReporter[Requirement, Candidate, str]):
+    def __init__(self) -> None:
+        self.pinned = 0
+
+    def pinning(self, candidate: Candidate) -> None:
+        self.pinned += 1
+        logger.debug("pinning %s", candidate)
+
+
+def root_requirements(
+    requirement_set: RequirementSet, environment: TargetEnvironment
+) -> list[Requirement]:
+    """The set's requirement lines that apply to ``environment``, as resolver requirements."""
+    roots = []
+    for entry in requirement_set.requirements:
+        requirement = _pep508_or_fail(entry)
+        if requirement.marker is not None and not environment.evaluate(requirement.marker):
+            logger.debug("%s: skipped, marker is false for %s", entry.location, environment.name)
+            continue
+        roots.append(
+            requirement_from_pep508(
+                requirement, origin=str(entry.location), root=True, file=entry.location.path
+            )
+        )
+    return roots
+
+
+def constraint_requirements(
+    requirement_set: RequirementSet, environment: TargetEnvironment
+) -> dict[NormalizedName, list[Requirement]]:
+    constraints: dict[NormalizedName, list[Requirement]] = defaultdict(list)
+    for entry in requirement_set.constraints:
+        requirement = _pep508_or_fail(entry)
+        if requirement.marker is not None and not environment.evaluate(requirement.marker):
+            continue
+        converted = requirement_from_pep508(
+            requirement, origin=f"-c {entry.location.path}", file=entry.location.path
+        )
+        constraints[converted.name].append(converted)
+    return constraints
+
+
+def _pep508_or_fail(entry: InputRequirement) -> Pep508Requirement:
+    if entry.requirement is None or entry.editable or entry.link or entry.requirement.url:
+        raise RequirementsFileError(
+            entry.location.path,
+            entry.location.line,
+            f"URL, path and editable requirements are not supported yet: {entry.text}",
+        )
+    return entry.requirement
+
+
+def resolve(
+    requirement_set: RequirementSet,
+    environment: TargetEnvironment,
+    source: PackageSource,
+    *,
+    preferred: Mapping[NormalizedName, Version] = {},
+    allow_prereleases: bool = False,
+) -> Resolution:
+    """Pin every requirement of ``requirement_set`` for ``environment``."""
+    roots = root_requirements(requirement_set, environment)
+    constraints = constraint_requirements(requirement_set, environment)
+    provider = LockProvider(
+        source,
+        environment,
+        constraints=constraints,
+        preferred=preferred,
+        allow_prereleases=allow_prereleases or requirement_set.pre,
+    )
+    source.prefetch_pages({root.name for root in roots}, then=provider._files_to_prefetch)
+    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _ProgressReporter())
+    try:
+        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+    except ResolutionImpossible as error:
+        raise ResolutionError(explain_conflict(list(error.causes), provider, environment)) from None
+    except ResolutionTooDeep as error:
+        raise ResolutionError(
+            f"resolution for {environment.describe()} gave up after {error.round_count} rounds "
+            "of backtracking; add tighter pins to the input files"
+        ) from None
+    return _build_resolution(result, environment, constraints)
+
+
+def _build_resolution(
+    result: object,
+    environment: TargetEnvironment,
+    constraints: Mapping[NormalizedName, Sequence[Requirement]],
+) -> Resolution:
+    mapping: Mapping[str, Candidate] = result.mapping  # type: ignore[attr-defined]
+    criteria = result.criteria  # type: ignore[attr-defined]
+    via: dict[NormalizedName, set[str]] = defaultdict(set)
+    extras: dict[NormalizedName, set[str]] = defaultdict(set)
+    markers: dict[NormalizedName, set[str | None]] = defaultdict(set)
+    chosen: dict[NormalizedName, Candidate] = {}
+    for identifier, candidate in mapping.items():
+        chosen.setdefault(candidate.name, candidate)
+        for information in criteria[identifier].information:
+            requirement: Requirement = information.requirement
+            parent: Candidate | None = information.parent
+            if parent is None:
+                via[candidate.name].add(f"-r {requirement.file}")
+                extras[candidate.name].update(requirement.extras)
+                markers[candidate.name].add(requirement.marker)
+            elif parent.name != candidate.name:
+                via[candidate.name].add(parent.name)
+                markers[candidate.name].add(None)
+    for name in chosen:
+        for constraint in constraints.get(name, ()):
+            via[name].add(constraint.origin)
+    packages = []
+    for name in sorted(chosen):
+        candidate = chosen[name]
+        root_markers = markers[name]
+        marker = None
+        if None not in root_markers and root_markers:
+            marker = " or ".join(sorted(m for m in root_markers if m))
+            if len(root_markers) > 1:
+                marker = " or ".join(f"({m})" for m in sorted(m for m in root_markers if m))
+        packages.append(
+            ResolvedPackage(
+                name=name,
+                version=candidate.version,
+                release=candidate.release,
+                extras=tuple(sorted(extras[name])),
+                via=tuple(sorted(via[name], key=_via_sort_key)),
+                marker=marker,
+            )
+        )
+    return Resolution(environment=environment, packages=tuple(packages))
+
+
+def _via_sort_key(item: str) -> tuple[int, str]:
+    return (0 if item.startswith("-") else 1, item)
+
+
+def explain_conflict(
+    causes: Sequence[object], provider: LockProvider, environment: TargetEnvironment
+) -> str:
+    """Say which requirements could not be satisfied together, and who asked for each."""
+    by_name: dict[NormalizedName, list[object]] = defaultdict(list)
+    for cause in causes:
+        by_name[cause.requirement.name].append(cause)  # type: ignore[attr-defined]
+    lines = [f"cannot resolve requirements for {environment.describe()}:"]
+    for name, infos in by_name.items():
+        lines.append(_why_no_release(name, provider))
+        for info in infos:
+            requirement: Requirement = info.requirement  # type: ignore[attr-defined]
+            parent: Candidate | None = info.parent  # type: ignore[attr-defined]
+            lines.append(f"    {requirement}  ({_chain(requirement, parent, provider)})")
+        for constraint in provider.constraints.get(name, ()):
+            lines.append(f"    {constraint}  ({constraint.origin})")
+    return "\n".join(lines)
+
+
+def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
+    releases = provider.releases.get(name)
+    if releases is None:
+        return f"  no version of '{name}' satisfies all of:"
+    if not releases:
+        return (
+            f"  '{name}' has no release that installs on this environment "
+            "(or is not on the index); asked for by:"
+        )
+    skipped = sorted(
+        (str(version), why)
+        for (skipped_name, version), why in provider.skipped.items()
+        if skipped_name == name
+    )
+    known = ", ".join(str(release.version) for release in releases[:8])
+    more = ", ..." if len(releases) > 8 else ""
+    line = f"  no version of '{name}' satisfies all of (available: {known}{more}):"
+    for version, why in skipped[:3]:
+        line += f"\n    ({name} {version} was skipped: {why})"
+    return line
+
+
+def _chain(requirement: Requirement, parent: Candidate | None, provider: LockProvider) -> str:
+    if parent is None:
+        return requirement.origin
+    steps = [f"required by {parent}"]
+    seen = {parent.name}
+    current = provider.introduced_by.get(parent.name)
+    while current is not None and not current.root and len(steps) < 10:
+        steps.append(current.origin)
+        parent_name = current.origin.split("==")[0]
+        if parent_name in seen:
+            break
+        seen.add(parent_name)  # type: ignore[arg-type]
+        current = provider.introduced_by.get(parent_name)  # type: ignore[call-overload]
+    if current is not None and current.root:
+        steps.append(current.origin)
+    return " <- ".join(steps)
