@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
-from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
 
 logger = logging.getLogger("lockbuild")
 
@@ -139,12 +139,15 @@ def run_compile(arguments: argparse.Namespace) -> int:
     output = arguments.output_file or _default_output(arguments.inputs)
     python = arguments.python or "{}.{}".format(*sys.version_info[:2])
     platform_name = arguments.platform or _host_platform()
-    environment = make_environment(
-        python,
-        platform_name,
-        tags=arguments.tag,
-        markers=_parse_markers(arguments.marker) if arguments.marker else None,
-    )
+    try:
+        environment = make_environment(
+            python,
+            platform_name,
+            tags=arguments.tag,
+            markers=_parse_markers(arguments.marker) if arguments.marker else None,
+        )
+    except EnvironmentSpecError as error:
+        raise UsageError(str(error)) from None
     request = CompileRequest(
         inputs=tuple(arguments.inputs),
         output=output,

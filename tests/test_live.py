@@ -1,0 +1,92 @@
+"""Live tests against the real index (https://pypi.org/simple).
+
+They are skipped only when the index is unreachable (see conftest), and fail on a wrong
+result. Locks for this machine's own Python are installed with ``pip install
+--require-hashes`` into a fresh virtual environment, dependencies included, so a missing
+pin or a wrong hash fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockbuild.cli import main
+
+pytestmark = pytest.mark.live
+
+HOST_PYTHON = "{}.{}".format(*sys.version_info[:2])
+ON_LINUX_X86_64 = sys.platform == "linux" and platform.machine() == "x86_64"
+
+
+def compile_live(directory: Path, content: str, *, platform_name: str, python: str) -> str:
+    source = directory / f"{platform_name}.in"
+    source.write_text(content)
+    output = directory / f"{platform_name}-{python}.txt"
+    arguments = ["compile", str(source), "-o", str(output), f"--python={python}"]
+    assert main([*arguments, f"--platform={platform_name}", "-q"]) == 0
+    return output.read_text()
+
+
+def pins(text: str) -> dict[str, str]:
+    found = re.findall(r"^([a-z0-9][a-z0-9._-]*)(?:\[[^\]]*\])?==([^ ;\\\n]+)", text, re.M)
+    return dict(found)
+
+
+def install_with_hashes(lock: Path, venv: Path) -> subprocess.CompletedProcess[str]:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    environment["PIP_CONFIG_FILE"] = os.devnull
+    environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return subprocess.run(
+        [
+            sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+            "install", "--require-hashes", "--only-binary=:all:", "-r", str(lock),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )  # fmt: skip
+
+
+def test_requests_lock_is_complete_and_hashed(tmp_path: Path) -> None:
+    text = compile_live(tmp_path, "requests\n", platform_name="linux-x86_64", python=HOST_PYTHON)
+    assert set(pins(text)) == {"certifi", "charset-normalizer", "idna", "requests", "urllib3"}
+    # every file of every release is hashed: charset-normalizer ships dozens of wheels
+    charset_block = text.split("charset-normalizer==", 1)[1].split("# via", 1)[0]
+    assert charset_block.count("--hash=sha256:") > 20
+    assert "--hash=md5" not in text and "--hash=sha1" not in text
+
+
+@pytest.mark.skipif(not ON_LINUX_X86_64, reason="installs a linux-x86_64 lock")
+def test_django_celery_lock_installs_with_require_hashes(tmp_path: Path) -> None:
+    text = compile_live(
+        tmp_path,
+        "django\ncelery[redis]\n",
+        platform_name="linux-x86_64",
+        python=HOST_PYTHON,
+    )
+    found = pins(text)
+    for name in ("django", "celery", "redis", "kombu", "billiard", "vine", "asgiref"):
+        assert name in found, f"{name} missing from the lock"
+    assert "celery[redis]==" in text
+    result = install_with_hashes(tmp_path / f"linux-x86_64-{HOST_PYTHON}.txt", tmp_path / "venv")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Successfully installed" in result.stdout
+
+
+def test_platform_markers_choose_per_target(tmp_path: Path) -> None:
+    content = 'pywin32 ; sys_platform == "win32"\nrequests\n'
+    windows = compile_live(tmp_path, content, platform_name="windows-amd64", python="3.12")
+    linux = compile_live(tmp_path, content, platform_name="linux-x86_64", python="3.12")
+    assert "pywin32" in pins(windows)
+    assert re.search(r'^pywin32==\S+ ; sys_platform == "win32" \\$', windows, re.M)
+    assert "pywin32" not in pins(linux)
+    assert pins(windows)["requests"] == pins(linux)["requests"]
