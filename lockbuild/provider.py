@@ -79,7 +79,7 @@ class Candidate:
         return make_identifier(self.name, self.extras)
 
     def __str__(self) -> str:
-        return f"{self.name}=={self.version}"
+        return f"{self.identifier}=={self.version}"
 
 
 def requirement_from_pep508(
@@ -116,7 +116,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.releases: dict[NormalizedName, list[Release]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
-        self.introduced_by: dict[NormalizedName, Requirement] = {}
+        self.introduced_by: dict[str, Requirement] = {}
+        self.not_found: dict[NormalizedName, str] = {}
+        """Projects no index lists, with the index that was asked first."""
 
     # -- resolvelib interface -------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             return lambda: iter(())
         name, extras = wanted[0].name, wanted[0].extras
         for requirement in wanted:
-            self.introduced_by.setdefault(name, requirement)
+            self.introduced_by.setdefault(identifier, requirement)
         constraints = list(self.constraints.get(name, ()))
         specifier = SpecifierSet()
         for requirement in [*wanted, *constraints]:
@@ -197,7 +199,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
 
     def releases_of(self, name: NormalizedName) -> list[Release]:
         if name not in self.releases:
-            self.releases[name] = find_releases(self.source.project_page(name), self.environment)
+            page = self.source.project_page(name)
+            if not page.files:
+                self.not_found[name] = page.index_url
+            self.releases[name] = find_releases(page, self.environment)
         return self.releases[name]
 
     def _select(

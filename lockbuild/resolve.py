@@ -210,10 +210,12 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
     releases = provider.releases.get(name)
     if releases is None:
         return f"  no version of '{name}' satisfies all of:"
+    if name in provider.not_found:
+        return f"  '{name}' is not on the index ({provider.not_found[name]}); asked for by:"
     if not releases:
         return (
-            f"  '{name}' has no release that installs on this environment "
-            "(or is not on the index); asked for by:"
+            f"  '{name}' has no release that installs on {provider.environment.name}; "
+            "asked for by:"
         )
     skipped = sorted(
         (str(version), why)
@@ -232,15 +234,15 @@ def _chain(requirement: Requirement, parent: Candidate | None, provider: LockPro
     if parent is None:
         return requirement.origin
     steps = [f"required by {parent}"]
-    seen = {parent.name}
-    current = provider.introduced_by.get(parent.name)
+    seen = {parent.identifier}
+    current = provider.introduced_by.get(parent.identifier)
     while current is not None and not current.root and len(steps) < 10:
         steps.append(current.origin)
-        parent_name = current.origin.split("==")[0]
-        if parent_name in seen:
+        parent_identifier = current.origin.split("==")[0]
+        if parent_identifier in seen:
             break
-        seen.add(parent_name)  # type: ignore[arg-type]
-        current = provider.introduced_by.get(parent_name)  # type: ignore[call-overload]
+        seen.add(parent_identifier)
+        current = provider.introduced_by.get(parent_identifier)
     if current is not None and current.root:
         steps.append(current.origin)
     return " <- ".join(steps)

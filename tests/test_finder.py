@@ -1,0 +1,239 @@
+"""Tests for lockbuild.finder: which releases serve a target environment, best file first.
+
+The main test is a table: a project page (file names, optionally yanked or with
+``requires-python``), a target environment, and the expected releases newest first, each as
+``(version, usable file names best first, yanked)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+from fakesource import dist_file
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from lockbuild.environment import make_environment
+from lockbuild.finder import find_releases, group_releases
+from lockbuild.models import DistFile, ProjectPage
+
+ExpectedRelease = tuple[str, tuple[str, ...], bool]
+
+MANYLINUX = "a-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+MANYLINUX_OLD = "a-1.0-cp311-cp311-manylinux1_x86_64.whl"
+ABI3 = "a-1.0-cp39-abi3-manylinux_2_28_x86_64.whl"
+MUSL = "a-1.0-cp311-cp311-musllinux_1_2_x86_64.whl"
+WIN = "a-1.0-cp311-cp311-win_amd64.whl"
+WIN32 = "a-1.0-cp311-cp311-win32.whl"
+CP310 = "a-1.0-cp310-cp310-manylinux_2_17_x86_64.whl"
+MAC_ARM = "a-1.0-cp311-cp311-macosx_11_0_arm64.whl"
+MAC_UNIVERSAL = "a-1.0-cp311-cp311-macosx_10_9_universal2.whl"
+MAC_INTEL = "a-1.0-cp311-cp311-macosx_10_9_x86_64.whl"
+PURE = "a-1.0-py3-none-any.whl"
+PURE2 = "a-1.0-py2.py3-none-any.whl"
+SDIST = "a-1.0.tar.gz"
+SDIST_ZIP = "a-1.0.zip"
+ALL_TAGS = (SDIST, PURE, WIN, MUSL, MANYLINUX, CP310, ABI3, MAC_ARM, MAC_UNIVERSAL, MAC_INTEL)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One project page, one environment and the releases the finder must report."""
+
+    id: str
+    files: Sequence[DistFile | str]
+    expected: Sequence[ExpectedRelease]
+    platform: str = "linux-x86_64"
+    python: str = "3.11"
+    project: str = "a"
+
+
+def files_of(
+    *names: str, yanked: str | None = None, requires_python: str | None = None
+) -> list[DistFile]:
+    return [dist_file(name, yanked=yanked, requires_python=requires_python) for name in names]
+
+
+CASES: list[Case] = [
+    # -- tag ranking ----------------------------------------------------------------------
+    Case(
+        "rank-linux",
+        ALL_TAGS,
+        [("1.0", (MANYLINUX, ABI3, PURE, SDIST), False)],
+    ),
+    Case(
+        "rank-linux-newest-glibc-alias-first",
+        (PURE, MANYLINUX_OLD, MANYLINUX),
+        [("1.0", (MANYLINUX, MANYLINUX_OLD, PURE), False)],
+    ),
+    Case(
+        "rank-py2-py3-compressed-tag",
+        (SDIST, PURE2),
+        [("1.0", (PURE2, SDIST), False)],
+    ),
+    Case("rank-musllinux", ALL_TAGS, [("1.0", (MUSL, PURE, SDIST), False)], "musllinux-x86_64"),
+    Case("rank-windows", ALL_TAGS, [("1.0", (WIN, PURE, SDIST), False)], "windows-amd64"),
+    Case("rank-windows-x86", (WIN, WIN32, PURE), [("1.0", (WIN32, PURE), False)], "windows-x86"),
+    Case(
+        "rank-macos-arm64",
+        ALL_TAGS,
+        [("1.0", (MAC_ARM, MAC_UNIVERSAL, PURE, SDIST), False)],
+        "macos-arm64",
+    ),
+    Case(
+        "rank-macos-x86_64",
+        ALL_TAGS,
+        [("1.0", (MAC_INTEL, MAC_UNIVERSAL, PURE, SDIST), False)],
+        "macos-x86_64",
+    ),
+    Case(
+        "rank-other-python",
+        ALL_TAGS,
+        [("1.0", (CP310, ABI3, PURE, SDIST), False)],
+        python="3.10",
+    ),
+    Case("abi3-too-new", (ABI3, SDIST), [("1.0", (SDIST,), False)], python="3.8"),
+    Case("sdists-by-name", (SDIST_ZIP, SDIST), [("1.0", (SDIST, SDIST_ZIP), False)]),
+    Case("sdist-only", (SDIST,), [("1.0", (SDIST,), False)]),
+    Case("no-installable-file", (WIN, MAC_ARM), []),
+    # -- requires-python on files ---------------------------------------------------------
+    Case(
+        "requires-python-per-file",
+        [*files_of(PURE, requires_python=">=3.12"), dist_file(SDIST)],
+        [("1.0", (SDIST,), False)],
+    ),
+    Case(
+        "requires-python-all-files",
+        [*files_of(PURE, SDIST, requires_python=">=3.12"), *files_of("a-0.9.tar.gz")],
+        [("0.9", ("a-0.9.tar.gz",), False)],
+    ),
+    Case(
+        "requires-python-satisfied",
+        files_of(PURE, requires_python=">=3.8,<4"),
+        [("1.0", (PURE,), False)],
+    ),
+    Case(
+        "requires-python-invalid-is-lenient",
+        files_of(PURE, requires_python=">=3.x"),
+        [("1.0", (PURE,), False)],
+    ),
+    # -- yanked ---------------------------------------------------------------------------
+    Case(
+        "partially-yanked-keeps-other-files",
+        [*files_of(PURE, yanked="broken wheel"), dist_file(SDIST)],
+        [("1.0", (SDIST,), False)],
+    ),
+    Case(
+        "all-yanked",
+        files_of(PURE, SDIST, yanked="security issue"),
+        [("1.0", (PURE, SDIST), True)],
+    ),
+    Case(
+        "all-yanked-without-reason",
+        files_of(PURE, yanked=""),
+        [("1.0", (PURE,), True)],
+    ),
+    Case(
+        "partially-yanked-without-usable-file",
+        [*files_of(PURE, yanked="oops"), dist_file(WIN)],
+        [],
+    ),
+    # -- page contents --------------------------------------------------------------------
+    Case(
+        "other-projects-ignored",
+        (
+            PURE,
+            "ab-1.0-py3-none-any.whl",
+            "b-2.0.tar.gz",
+            "a_b-3.0.tar.gz",
+            "a-latest.tar.gz",
+            "a-1.0-bad.whl",
+            "a-2.0.exe",
+        ),
+        [("1.0", (PURE,), False)],
+    ),
+    Case(
+        "newest-first",
+        ("a-1.0.tar.gz", "a-10.0.tar.gz", "a-2.0rc1.tar.gz", "a-2.0.tar.gz", "a-1.0.post1.tar.gz"),
+        [
+            ("10.0", ("a-10.0.tar.gz",), False),
+            ("2.0", ("a-2.0.tar.gz",), False),
+            ("2.0rc1", ("a-2.0rc1.tar.gz",), False),
+            ("1.0.post1", ("a-1.0.post1.tar.gz",), False),
+            ("1.0", ("a-1.0.tar.gz",), False),
+        ],
+    ),
+    Case(
+        "equal-versions-grouped",
+        ("a-1.0.0-py3-none-any.whl", SDIST),
+        [("1.0.0", ("a-1.0.0-py3-none-any.whl", SDIST), False)],
+    ),
+    Case(
+        "normalized-project-name",
+        ("Foo_Bar-1.0.tar.gz", "foo_bar-1.0-py3-none-any.whl", "foo.bar-2.0.tar.gz"),
+        [
+            ("2.0", ("foo.bar-2.0.tar.gz",), False),
+            ("1.0", ("foo_bar-1.0-py3-none-any.whl", "Foo_Bar-1.0.tar.gz"), False),
+        ],
+        project="foo-bar",
+    ),
+]
+
+
+def make_page(project: str, files: Sequence[DistFile | str]) -> ProjectPage:
+    return ProjectPage(
+        name=canonicalize_name(project),
+        index_url="https://fake.invalid/simple",
+        files=tuple(dist_file(f) if isinstance(f, str) else f for f in files),
+    )
+
+
+def summarize(page: ProjectPage, platform: str, python: str) -> list[ExpectedRelease]:
+    releases = find_releases(page, make_environment(python, platform))
+    return [
+        (str(release.version), tuple(file.filename for file in release.usable), release.yanked)
+        for release in releases
+    ]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_find_releases(case: Case) -> None:
+    page = make_page(case.project, case.files)
+    assert summarize(page, case.platform, case.python) == list(case.expected)
+
+
+def test_case_ids_unique() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_release_keeps_every_file_of_the_version() -> None:
+    files = [*files_of(PURE, yanked="bad"), *files_of(SDIST, WIN, "a-2.0.tar.gz")]
+    page = make_page("a", files)
+    releases = find_releases(page, make_environment("3.11", "linux-x86_64"))
+    old = next(release for release in releases if release.version == Version("1.0"))
+    assert [file.filename for file in old.files] == [PURE, SDIST, WIN]
+    assert old.best.filename == SDIST
+    assert not old.yanked
+    assert old.yank_reason == "bad"
+    assert old.name == "a"
+
+
+def test_yank_reasons_joined_sorted() -> None:
+    page = make_page("a", [dist_file(PURE, yanked="z reason"), dist_file(SDIST, yanked="a reason")])
+    (release,) = find_releases(page, make_environment("3.11", "linux-x86_64"))
+    assert release.yanked
+    assert release.yank_reason == "a reason; z reason"
+
+
+def test_group_releases_ignores_foreign_and_unparsable_files() -> None:
+    page = make_page("a", (PURE, SDIST, WIN, "b-1.0.tar.gz", "a-nonsense.whl", "a-3.0.tar.gz"))
+    groups = group_releases(page)
+    assert sorted(groups) == [Version("1.0"), Version("3.0")]
+    assert [file.filename for file in groups[Version("1.0")]] == [PURE, SDIST, WIN]
+
+
+def test_empty_page() -> None:
+    assert find_releases(make_page("a", ()), make_environment("3.11", "linux-x86_64")) == []

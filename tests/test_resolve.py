@@ -1,0 +1,733 @@
+"""Resolver tests as data: each case is a universe, an ``.in`` file and the expected pins.
+
+Every case runs :func:`lockbuild.resolve.resolve` over a :class:`fakesource.FakeSource` in a
+fresh ``tmp_path`` (the working directory), with the input written to ``requirements.in``
+(constraints, when given, to ``constraints.txt``). A case expects either the exact
+``{name: version}`` mapping (plus, optionally, ``via`` / extras / markers of some pins) or a
+:class:`~lockbuild.errors.ResolutionError` whose message contains given substrings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fakesource import FakeSource, Universe
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from lockbuild.environment import make_environment
+from lockbuild.errors import MetadataError, RequirementsFileError, ResolutionError
+from lockbuild.models import RequirementSet
+from lockbuild.requirements import parse_requirements_files, parse_requirements_text
+from lockbuild.resolve import Resolution, resolve
+
+IN = "requirements.in"
+CONSTRAINTS = "constraints.txt"
+ROOT = f"-r {IN}"
+CONSTRAINED = f"-c {CONSTRAINTS}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One resolution: inputs, then either ``expected`` pins or ``error`` substrings."""
+
+    id: str
+    universe: Universe
+    requirements: str
+    expected: Mapping[str, str] | None = None
+    error: Sequence[str] = ()
+    platform: str = "linux-x86_64"
+    python: str = "3.11"
+    constraints: str | None = None
+    """Content of ``constraints.txt``, passed as a constraint file unless ``-c`` names it."""
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Further files to write (for ``-r`` includes)."""
+    preferred: Mapping[str, str] = field(default_factory=dict)
+    allow_prereleases: bool = False
+    via: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    extras: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    markers: Mapping[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert (self.expected is None) != (not self.error), f"{self.id}: expected xor error"
+
+
+def versions(*items: str, requires: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Releases ``items`` of one project, all with the same requirements."""
+    return {version: list(requires) for version in items}
+
+
+CHAIN: Universe = {
+    "a": {"1.0": ["b>=1"], "2.0": ["b>=1"]},
+    "b": {"1.0": ["c"], "1.5": ["c"]},
+    "c": {"0.9": None, "1.0": None},
+}
+
+BACKTRACK: Universe = {
+    "a": {"1.0": ["c>=1"], "2.0": ["c<2"]},
+    "b": {"1.0": ["c>=2"]},
+    "c": {"1.0": None, "2.0": None},
+}
+
+EXTRAS: Universe = {
+    "a": {"1.0": ["c", 'b>=1; extra == "x"', 'win; extra == "x" and sys_platform == "win32"']},
+    "b": {"1.0": None, "2.0": None},
+    "c": {"1.0": None},
+    "win": {"1.0": None},
+    "app": {"1.0": ["a[x]>=1"]},
+}
+
+MARKERS: Universe = {
+    "pywin32": {"306": {"files": ["cp311-cp311-win_amd64", "cp311-cp311-win32"]}},
+    "a": {
+        "1.0": [
+            'tomli>=1; python_version < "3.11"',
+            'colorama; sys_platform == "win32"',
+            'never; python_version < "3"',
+        ]
+    },
+    "tomli": {"2.0": None},
+    "colorama": {"0.4": None},
+    "uses-win": {"1.0": ["pywin32"]},
+}
+
+PRE: Universe = {
+    "a": versions("1.0", "2.0b1"),
+    "only-pre": versions("1.0a1", "1.0b2"),
+    "dep-pre": {"1.0": ["a>=2.0b1"]},
+}
+
+PINNED: Universe = {
+    "a": versions("1.0", "1.1", "2.0"),
+    "b": {"1.0": ["a>=2"]},
+}
+
+CASES: list[Case] = [
+    # -- basics ---------------------------------------------------------------------------
+    Case(
+        "simple-chain",
+        CHAIN,
+        "a\n",
+        {"a": "2.0", "b": "1.5", "c": "1.0"},
+        via={"a": [ROOT], "b": ["a"], "c": ["b"]},
+    ),
+    Case("chain-with-specifiers", CHAIN, "a<2\nb<1.5\nc<1\n", {"a": "1.0", "b": "1.0", "c": "0.9"}),
+    Case("name-normalized", {"Foo_Bar": {"1.0": None}}, "foo.bar\n", {"foo-bar": "1.0"}),
+    Case(
+        "diamond",
+        {
+            "a": {"1.0": ["b", "c"]},
+            "b": {"1.0": ["d>=1"]},
+            "c": {"1.0": ["d<3"]},
+            "d": versions("1.0", "2.0", "3.0"),
+        },
+        "a\n",
+        {"a": "1.0", "b": "1.0", "c": "1.0", "d": "2.0"},
+        via={"d": ["b", "c"]},
+    ),
+    Case(
+        "cycle",
+        {"a": {"1.0": ["b"]}, "b": {"1.0": ["a"]}},
+        "a\n",
+        {"a": "1.0", "b": "1.0"},
+        via={"a": [ROOT, "b"], "b": ["a"]},
+    ),
+    Case("backtracking", BACKTRACK, "a\nb\n", {"a": "1.0", "b": "1.0", "c": "2.0"}),
+    Case(
+        "backtracking-through-dependency",
+        {
+            "app": {"1.0": ["a", "b"]},
+            "a": {"1.0": ["c>=1"], "2.0": ["c<2"], "3.0": ["c<2"]},
+            "b": {"1.0": ["c>=2"]},
+            "c": versions("1.0", "2.0", "2.1"),
+        },
+        "app\n",
+        {"app": "1.0", "a": "1.0", "b": "1.0", "c": "2.1"},
+    ),
+    Case(
+        "via-sorted-files-then-parents",
+        {"a": {"1.0": ["c"]}, "b": {"1.0": ["c"]}, "c": {"1.0": None}},
+        "-r other.in\nc\na\n",
+        {"a": "1.0", "b": "1.0", "c": "1.0"},
+        files={"other.in": "b\nc>=1\n"},
+        via={"a": [ROOT], "b": ["-r other.in"], "c": ["-r other.in", ROOT, "a", "b"]},
+    ),
+    # -- extras ---------------------------------------------------------------------------
+    Case(
+        "extra-on-root",
+        EXTRAS,
+        "a[x]\n",
+        {"a": "1.0", "b": "2.0", "c": "1.0"},
+        via={"a": [ROOT], "b": ["a"], "c": ["a"]},
+        extras={"a": ["x"], "b": []},
+    ),
+    Case(
+        "extra-not-asked",
+        EXTRAS,
+        "a\n",
+        {"a": "1.0", "c": "1.0"},
+        extras={"a": []},
+    ),
+    Case(
+        "extra-and-plain-root",
+        EXTRAS,
+        "a\na[x]\n",
+        {"a": "1.0", "b": "2.0", "c": "1.0"},
+        via={"a": [ROOT]},
+        extras={"a": ["x"]},
+    ),
+    Case(
+        "extra-with-marker-on-windows",
+        EXTRAS,
+        "a[x]\n",
+        {"a": "1.0", "b": "2.0", "c": "1.0", "win": "1.0"},
+        platform="windows-amd64",
+        via={"win": ["a"]},
+    ),
+    Case(
+        "extra-of-dependency",
+        EXTRAS,
+        "app\n",
+        {"app": "1.0", "a": "1.0", "b": "2.0", "c": "1.0"},
+        via={"a": ["app"], "b": ["a"]},
+        extras={"a": []},
+    ),
+    Case(
+        "extra-dependency-specifier",
+        {**EXTRAS, "a": {"1.0": ['b<2; extra == "x"']}},
+        "a[x]\nb\n",
+        {"a": "1.0", "b": "1.0"},
+        via={"b": [ROOT, "a"]},
+    ),
+    Case(
+        "unknown-extra-ignored",
+        EXTRAS,
+        "a[nope]\n",
+        {"a": "1.0", "c": "1.0"},
+        extras={"a": ["nope"]},
+    ),
+    Case(
+        "extra-name-normalized",
+        {"a": {"1.0": ['b; extra == "x-y"']}, "b": {"1.0": None}},
+        "A[X_Y]\n",
+        {"a": "1.0", "b": "1.0"},
+        extras={"a": ["x-y"]},
+    ),
+    Case(
+        "extra-on-pre-release",
+        {"a": {"1.0": None, "2.0b1": ['b; extra == "x"']}, "b": {"1.0": None}},
+        "a[x]>=2.0b1\n",
+        {"a": "2.0b1", "b": "1.0"},
+    ),
+    Case(
+        "extra-backtracks-base",
+        {
+            "a": {"1.0": ['b<2; extra == "x"'], "2.0": ['b>=2; extra == "x"']},
+            "b": versions("1.0", "2.0"),
+        },
+        "a[x]\nb<2\n",
+        {"a": "1.0", "b": "1.0"},
+        via={"a": [ROOT], "b": [ROOT, "a"]},
+    ),
+    # -- markers --------------------------------------------------------------------------
+    Case(
+        "root-marker-true-on-windows",
+        MARKERS,
+        'a\npywin32; sys_platform == "win32"\n',
+        {"a": "1.0", "pywin32": "306", "colorama": "0.4"},
+        platform="windows-amd64",
+        markers={"pywin32": 'sys_platform == "win32"', "a": None},
+    ),
+    Case(
+        "root-marker-false-on-linux",
+        MARKERS,
+        'a\npywin32; sys_platform == "win32"\n',
+        {"a": "1.0"},
+    ),
+    Case(
+        "root-marker-dropped-when-also-a-dependency",
+        MARKERS,
+        'uses-win\npywin32; sys_platform == "win32"\n',
+        {"uses-win": "1.0", "pywin32": "306"},
+        platform="windows-amd64",
+        markers={"pywin32": None},
+        via={"pywin32": [ROOT, "uses-win"]},
+    ),
+    Case(
+        "root-markers-or-ed",
+        MARKERS,
+        'pywin32; sys_platform == "win32"\npywin32; os_name == "nt"\n',
+        {"pywin32": "306"},
+        platform="windows-x86",
+        markers={"pywin32": '(os_name == "nt") or (sys_platform == "win32")'},
+    ),
+    Case(
+        "root-marker-python-version",
+        MARKERS,
+        'tomli; python_version < "3.11"\n',
+        {"tomli": "2.0"},
+        python="3.10",
+        markers={"tomli": 'python_version < "3.11"'},
+    ),
+    Case(
+        "dependency-marker-python-3.10",
+        MARKERS,
+        "a\n",
+        {"a": "1.0", "tomli": "2.0"},
+        python="3.10",
+        via={"tomli": ["a"]},
+        markers={"tomli": None},
+    ),
+    Case("dependency-marker-python-3.11", MARKERS, "a\n", {"a": "1.0"}),
+    # -- requires-python and wheel tags ---------------------------------------------------
+    Case(
+        "requires-python-on-files",
+        {"a": {"1.0": None, "2.0": {"requires_python": ">=3.12"}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "requires-python-in-metadata-only",
+        {"a": {"1.0": None, "2.0": {"requires_python": ">=3.12", "file_requires_python": None}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "requires-python-satisfied",
+        {"a": {"1.0": None, "2.0": {"requires_python": ">=3.12"}}},
+        "a\n",
+        {"a": "2.0"},
+        python="3.12",
+    ),
+    Case(
+        "requires-python-of-dependency",
+        {"a": {"1.0": ["b"]}, "b": {"1.0": None, "2.0": {"requires_python": ">=3.12"}}},
+        "a\n",
+        {"a": "1.0", "b": "1.0"},
+    ),
+    Case(
+        "requires-python-nothing-fits",
+        {"a": {"1.0": {"requires_python": ">=3.12", "file_requires_python": None}}},
+        "a\n",
+        error=["no version of 'a'", "(a 1.0 was skipped: requires Python >=3.12)"],
+    ),
+    Case(
+        "windows-only-wheel-skipped-on-linux",
+        {"a": {"1.0": None, "2.0": {"files": ["cp311-cp311-win_amd64"]}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "windows-only-wheel-chosen-on-windows",
+        {"a": {"1.0": None, "2.0": {"files": ["cp311-cp311-win_amd64"]}}},
+        "a\n",
+        {"a": "2.0"},
+        platform="windows-amd64",
+    ),
+    Case(
+        "windows-wheel-plus-sdist-on-linux",
+        {"a": {"1.0": None, "2.0": {"files": ["sdist", "cp311-cp311-win_amd64"]}}},
+        "a\n",
+        {"a": "2.0"},
+    ),
+    Case(
+        "no-installable-file",
+        {"a": {"1.0": {"files": ["cp311-cp311-win_amd64"]}}},
+        "a\n",
+        error=["'a' has no release that installs", "a  (requirements.in:1)"],
+    ),
+    # -- yanked ---------------------------------------------------------------------------
+    Case(
+        "yanked-skipped",
+        {"a": {"1.0": None, "2.0": {"yanked": "bad release"}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "yanked-without-reason-skipped",
+        {"a": {"1.0": None, "2.0": {"yanked": True}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "yanked-pinned-exactly",
+        {"a": {"1.0": None, "2.0": {"yanked": "bad release"}}},
+        "a==2.0\n",
+        {"a": "2.0"},
+    ),
+    Case(
+        "yanked-pinned-by-dependency",
+        {"a": {"1.0": ["b==2.0"]}, "b": {"1.0": None, "2.0": {"yanked": "bad"}}},
+        "a\n",
+        {"a": "1.0", "b": "2.0"},
+    ),
+    Case(
+        "yanked-not-chosen-by-range",
+        {"a": {"1.0": None, "2.0": {"yanked": "bad release"}}},
+        "a>=2\n",
+        error=["no version of 'a'", "a>=2  (requirements.in:1)"],
+    ),
+    # -- pre-releases ---------------------------------------------------------------------
+    Case("pre-release-not-by-default", PRE, "a\n", {"a": "1.0"}),
+    Case("pre-release-allowed", PRE, "a\n", {"a": "2.0b1"}, allow_prereleases=True),
+    Case("pre-release-by-pre-option", PRE, "--pre\na\n", {"a": "2.0b1"}),
+    Case("pre-release-named-by-specifier", PRE, "a>=2.0b1\n", {"a": "2.0b1"}),
+    Case(
+        "pre-release-named-by-dependency",
+        PRE,
+        "dep-pre\n",
+        {"dep-pre": "1.0", "a": "2.0b1"},
+    ),
+    Case("pre-release-only-ones", PRE, "only-pre\n", {"only-pre": "1.0b2"}),
+    Case("pre-release-only-ones-match", PRE, "a>1.0\n", {"a": "2.0b1"}),
+    # -- preferred pins (a previous lock) ------------------------------------------------
+    Case("preferred-kept", PINNED, "a\n", {"a": "1.1"}, preferred={"a": "1.1"}),
+    Case(
+        "preferred-dependency-kept",
+        CHAIN,
+        "a\n",
+        {"a": "2.0", "b": "1.0", "c": "0.9"},
+        preferred={"b": "1.0", "c": "0.9"},
+    ),
+    Case(
+        "preferred-no-longer-satisfies-root",
+        PINNED,
+        "a>=2\n",
+        {"a": "2.0"},
+        preferred={"a": "1.1"},
+    ),
+    Case(
+        "preferred-no-longer-satisfies-dependency",
+        PINNED,
+        "a\nb\n",
+        {"a": "2.0", "b": "1.0"},
+        preferred={"a": "1.0"},
+    ),
+    Case(
+        "preferred-missing-version-ignored",
+        PINNED,
+        "a\n",
+        {"a": "2.0"},
+        preferred={"a": "1.7"},
+    ),
+    Case(
+        "preferred-yanked-ignored",
+        {"a": {"1.0": None, "1.1": {"yanked": "oops"}, "2.0": None}},
+        "a\n",
+        {"a": "2.0"},
+        preferred={"a": "1.1"},
+    ),
+    Case(
+        "preferred-given-up-when-backtracking",
+        BACKTRACK,
+        "a\nb\n",
+        {"a": "1.0", "b": "1.0", "c": "2.0"},
+        preferred={"a": "2.0", "c": "1.0"},
+    ),
+    # -- constraints ----------------------------------------------------------------------
+    Case(
+        "constraint-limits-dependency",
+        CHAIN,
+        "a\n",
+        {"a": "2.0", "b": "1.0", "c": "1.0"},
+        constraints="b<1.5\n",
+        via={"b": [CONSTRAINED, "a"], "c": ["b"]},
+    ),
+    Case(
+        "constraint-adds-nothing",
+        CHAIN,
+        "c\n",
+        {"c": "0.9"},
+        constraints="c<1\na==1.0\nunknown-project>1\n",
+        via={"c": [CONSTRAINED, ROOT]},
+    ),
+    Case(
+        "constraint-from-c-line",
+        CHAIN,
+        f"-c {CONSTRAINTS}\na\n",
+        {"a": "1.0", "b": "1.5", "c": "1.0"},
+        constraints="a<2\n",
+        via={"a": [CONSTRAINED, ROOT]},
+    ),
+    Case(
+        "constraint-with-false-marker-ignored",
+        CHAIN,
+        "a\n",
+        {"a": "2.0", "b": "1.5", "c": "1.0"},
+        constraints='a<2; sys_platform == "win32"\n',
+    ),
+    Case(
+        "constraint-conflict",
+        CHAIN,
+        "a>=2\n",
+        error=["a>=2  (requirements.in:1)", f"a<2  ({CONSTRAINED})"],
+        constraints="a<2\n",
+    ),
+    # -- unusable metadata ----------------------------------------------------------------
+    Case(
+        "broken-metadata-skipped",
+        {"a": {"1.0": None, "2.0": {"broken": True}}},
+        "a\n",
+        {"a": "1.0"},
+    ),
+    Case(
+        "broken-metadata-of-dependency-skipped",
+        {"a": {"1.0": ["b"]}, "b": {"1.0": None, "1.1": {"broken": "bad zip"}}},
+        "a\n",
+        {"a": "1.0", "b": "1.0"},
+    ),
+    Case(
+        "broken-metadata-everywhere",
+        {"a": {"1.0": {"broken": "bad zip"}}},
+        "a\n",
+        error=["no version of 'a'", "a 1.0 was skipped", "bad zip"],
+    ),
+    # -- failures -------------------------------------------------------------------------
+    Case(
+        "conflict-between-dependencies",
+        {"a": {"1.0": ["c<2"]}, "b": {"1.0": ["c>=2"]}, "c": versions("1.0", "2.0")},
+        "a\nb\n",
+        error=[
+            "cannot resolve requirements for linux-x86_64, CPython 3.11.0",
+            "no version of 'c'",
+            "c<2  (required by a==1.0 <- requirements.in:1)",
+            "c>=2  (required by b==1.0 <- requirements.in:2)",
+        ],
+    ),
+    Case(
+        "conflict-deep-chain",
+        {
+            "app": {"1.0": ["a"]},
+            "a": {"1.0": ["c<2"]},
+            "b": {"1.0": ["c>=2"]},
+            "c": versions("1.0", "2.0"),
+        },
+        "b\napp\n",
+        error=[
+            "c<2  (required by a==1.0 <- app==1.0 <- requirements.in:2)",
+            "c>=2  (required by b==1.0 <- requirements.in:1)",
+        ],
+    ),
+    Case(
+        "conflict-root-and-dependency",
+        {"a": versions("1.0", "2.0"), "b": {"1.0": ["a<2"]}},
+        "a>=2\nb\n",
+        error=["a>=2  (requirements.in:1)", "a<2  (required by b==1.0 <- requirements.in:2)"],
+    ),
+    Case(
+        "conflict-through-extra",
+        {"a": {"1.0": ["b[y]>=2"]}, "b": {"1.0": None, "2.0": ['c; extra == "y"']}, "c": {}},
+        "a\nb<2\n",
+        error=[
+            "b<2  (requirements.in:2)",
+            "b==2.0  (required by b[y]==2.0 <- a==1.0 <- requirements.in:1)",
+        ],
+    ),
+    Case(
+        "conflict-chain-through-extra",
+        {
+            "app": {"1.0": ["a[x]"]},
+            "a": {"1.0": ['b; extra == "x"']},
+            "b": {"1.0": ["c<2"]},
+            "c": versions("1.0", "2.0"),
+        },
+        "c>=2\napp\n",
+        error=[
+            "c>=2  (requirements.in:1)",
+            "c<2  (required by b==1.0 <- a[x]==1.0 <- app==1.0 <- requirements.in:2)",
+        ],
+    ),
+    Case(
+        "missing-project",
+        CHAIN,
+        "a\nno-such-project>=1\n",
+        error=["'no-such-project'", "no-such-project>=1  (requirements.in:2)"],
+    ),
+    Case(
+        "missing-dependency",
+        {"a": {"1.0": ["ghost"]}},
+        "a\n",
+        error=["'ghost'", "ghost  (required by a==1.0 <- requirements.in:1)"],
+    ),
+]
+
+
+def run_case(
+    case: Case, tmp_path: Path, *, call_then: bool = True
+) -> tuple[Resolution, FakeSource]:
+    for name, text in {IN: case.requirements, **case.files}.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    constraint_paths: list[str] = []
+    if case.constraints is not None:
+        (tmp_path / CONSTRAINTS).write_text(case.constraints, encoding="utf-8")
+        if f"-c {CONSTRAINTS}" not in case.requirements:
+            constraint_paths.append(CONSTRAINTS)
+    requirement_set = parse_requirements_files([IN], constraint_paths=constraint_paths)
+    source = FakeSource(case.universe, call_then=call_then)
+    resolution = resolve(
+        requirement_set,
+        make_environment(case.python, case.platform),
+        source,
+        preferred={canonicalize_name(k): Version(v) for k, v in case.preferred.items()},
+        allow_prereleases=case.allow_prereleases,
+    )
+    return resolution, source
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run inside tmp_path so file names in ``via`` and origins stay short and exact."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_resolve(case: Case, tmp_path: Path) -> None:
+    if case.error:
+        with pytest.raises(ResolutionError) as raised:
+            run_case(case, tmp_path)
+        message = str(raised.value)
+        for expected in case.error:
+            assert expected in message, message
+        return
+    resolution, _source = run_case(case, tmp_path)
+    packages = resolution.by_name()
+    assert {name: str(package.version) for name, package in packages.items()} == case.expected
+    for name, via in case.via.items():
+        assert packages[canonicalize_name(name)].via == tuple(via), name
+    for name, extras in case.extras.items():
+        assert packages[canonicalize_name(name)].extras == tuple(extras), name
+    for name, marker in case.markers.items():
+        assert packages[canonicalize_name(name)].marker == marker, name
+
+
+def test_prefetch_hints_do_not_change_results(tmp_path: Path) -> None:
+    for case in CASES:
+        if case.expected is None:
+            continue
+        resolution, _source = run_case(case, tmp_path, call_then=False)
+        pins = {name: str(package.version) for name, package in resolution.by_name().items()}
+        assert pins == case.expected, case.id
+
+
+def test_case_ids_unique() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_packages_sorted_and_release_matches() -> None:
+    universe: Universe = {
+        "zeta": {"1.0": ["Alpha"]},
+        "alpha": {"2.0": {"files": ["sdist", "py3-none-any", "cp311-cp311-win_amd64"]}},
+    }
+    requirement_set = parse_requirements_text("zeta\n", IN)
+    resolution = resolve(
+        requirement_set, make_environment("3.11", "windows-amd64"), FakeSource(universe)
+    )
+    assert [package.name for package in resolution.packages] == ["alpha", "zeta"]
+    alpha = resolution.by_name()[canonicalize_name("alpha")]
+    assert alpha.release.version == alpha.version
+    assert alpha.release.best.filename == "alpha-2.0-cp311-cp311-win_amd64.whl"
+    assert len(alpha.release.files) == 3
+
+
+def lazy_universe() -> Universe:
+    return {
+        "a": {f"{major}.0": ["b"] for major in range(1, 51)},
+        "b": {f"1.{minor}": None for minor in range(50)},
+    }
+
+
+def test_metadata_fetched_only_for_chosen_releases() -> None:
+    source = FakeSource(lazy_universe())
+    requirement_set = parse_requirements_text("a\n", IN)
+    resolution = resolve(requirement_set, make_environment("3.11", "linux-x86_64"), source)
+    assert {name: str(p.version) for name, p in resolution.by_name().items()} == {
+        "a": "50.0",
+        "b": "1.49",
+    }
+    assert sorted(source.metadata_fetched) == [("a", Version("50.0")), ("b", Version("1.49"))]
+    assert source.metadata_files == ["a-50.0-py3-none-any.whl", "b-1.49-py3-none-any.whl"]
+    assert sorted(set(source.pages_fetched)) == ["a", "b"]
+    assert source.hashed == []
+
+
+def test_metadata_fetched_only_for_preferred_release() -> None:
+    source = FakeSource(lazy_universe())
+    requirement_set = parse_requirements_text("a\n", IN)
+    preferred = {canonicalize_name("a"): Version("7.0"), canonicalize_name("b"): Version("1.3")}
+    environment = make_environment("3.11", "linux-x86_64")
+    resolution = resolve(requirement_set, environment, source, preferred=preferred)
+    assert [str(p.version) for p in resolution.packages] == ["7.0", "1.3"]
+    assert sorted(source.metadata_fetched) == [("a", Version("7.0")), ("b", Version("1.3"))]
+
+
+def test_prefetch_hints_name_the_likely_releases() -> None:
+    source = FakeSource(lazy_universe())
+    requirement_set = parse_requirements_text("a\n", IN)
+    preferred = {canonicalize_name("b"): Version("1.3")}
+    environment = make_environment("3.11", "linux-x86_64")
+    resolve(requirement_set, environment, source, preferred=preferred)
+    assert source.prefetched_pages[:2] == ["a", "b"]
+    assert ("a", Version("50.0")) in source.prefetched_metadata
+    assert ("b", Version("1.3")) in source.prefetched_metadata
+
+
+def test_prefetch_hint_skips_yanked_and_pre_releases() -> None:
+    universe: Universe = {"a": {"1.0": None, "2.0": {"yanked": "x"}, "3.0rc1": None}}
+    source = FakeSource(universe)
+    environment = make_environment("3.11", "linux-x86_64")
+    resolve(parse_requirements_text("a\n", IN), environment, source)
+    assert source.prefetched_metadata[0] == ("a", Version("1.0"))
+
+
+def test_resolution_without_requirements_is_empty() -> None:
+    empty = RequirementSet(requirements=(), constraints=(), files=(IN,))
+    source = FakeSource({})
+    resolution = resolve(empty, make_environment("3.11", "linux-x86_64"), source)
+    assert resolution.packages == ()
+    assert source.metadata_fetched == []
+
+
+def test_url_requirement_is_refused_with_its_line() -> None:
+    requirement_set = parse_requirements_text("a\nb @ https://example.invalid/b-1.0.tar.gz\n", IN)
+    with pytest.raises(RequirementsFileError, match=r"^requirements\.in:2: URL, path"):
+        resolve(requirement_set, make_environment("3.11", "linux-x86_64"), FakeSource(CHAIN))
+
+
+def test_fake_source_synthesizes_files_metadata_and_hashes() -> None:
+    source = FakeSource(
+        {
+            "My_Pkg": {
+                "1.0": {
+                    "requires": ['b; extra == "x"', "c>=1"],
+                    "requires_python": ">=3.9",
+                    "files": ["sdist", "cp311-cp311-win_amd64"],
+                    "yanked": "bad",
+                },
+                "2.0": {"broken": "truncated zip"},
+            }
+        }
+    )
+    page = source.project_page(canonicalize_name("my-pkg"))
+    names = [file.filename for file in page.files]
+    assert names == [
+        "my_pkg-1.0.tar.gz",
+        "my_pkg-1.0-cp311-cp311-win_amd64.whl",
+        "my_pkg-2.0-py3-none-any.whl",
+    ]
+    sdist = page.files[0]
+    assert sdist.yanked == "bad"
+    assert sdist.requires_python == ">=3.9"
+    assert sdist.sha256 == hashlib.sha256(b"my_pkg-1.0.tar.gz").hexdigest()
+    assert source.file_hashes([sdist]) == {sdist.url: f"sha256:{sdist.sha256}"}
+    metadata = source.metadata(sdist, name=canonicalize_name("my-pkg"), version=Version("1.0"))
+    assert metadata.provides_extra == ("x",)
+    assert [str(r) for r in metadata.requires_dist] == ['b; extra == "x"', "c>=1"]
+    with pytest.raises(MetadataError, match="truncated zip"):
+        source.metadata(page.files[2], name=canonicalize_name("my-pkg"), version=Version("2.0"))
+    assert source.metadata_versions("my-pkg") == ["1.0", "2.0"]
+    assert source.project_page(canonicalize_name("missing")).files == ()
