@@ -12,7 +12,8 @@ import platform as host_platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -20,6 +21,7 @@ from packaging.utils import canonicalize_name
 from lockbuild import __version__
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
 from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
+from lockbuild.pipeline import CompileRequest, Reporter, compile_lock
 
 logger = logging.getLogger("lockbuild")
 
@@ -27,9 +29,9 @@ logger = logging.getLogger("lockbuild")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    _configure_logging(arguments.verbose - arguments.quiet)
     try:
-        return int(arguments.handler(arguments))
+        with _logging_to_stderr(arguments.verbose - arguments.quiet):
+            return int(arguments.handler(arguments))
     except UsageError as error:
         print(f"lockbuild: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -134,8 +136,6 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_compile(arguments: argparse.Namespace) -> int:
-    from lockbuild.pipeline import CompileRequest, compile_lock
-
     output = arguments.output_file or _default_output(arguments.inputs)
     python = arguments.python or "{}.{}".format(*sys.version_info[:2])
     platform_name = arguments.platform or _host_platform()
@@ -164,7 +164,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     )
     quiet = arguments.quiet > 0
     started = time.monotonic()
-    result = compile_lock(request, progress=lambda message: _progress(message, quiet))
+    result = compile_lock(request, reporter=None if quiet else TerminalReporter())
     if arguments.dry_run:
         sys.stdout.write(result.text)
     if not quiet:
@@ -181,9 +181,30 @@ def run_compile(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(message: str, quiet: bool) -> None:
-    if not quiet:
+class TerminalReporter(Reporter):
+    """Progress on stderr: stages as lines; on a terminal, a live count of pins."""
+
+    def __init__(self) -> None:
+        self.interactive = sys.stderr.isatty()
+        self.count = 0
+        self.last_draw = 0.0
+
+    def step(self, message: str) -> None:
+        self._clear()
         print(message, file=sys.stderr, flush=True)
+
+    def pinned(self, candidate: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if self.interactive and now - self.last_draw > 0.1:
+            self.last_draw = now
+            line = f"  pinned {self.count}: {candidate}"[:79]
+            print(f"\r{line:<79}", end="", file=sys.stderr, flush=True)
+
+    def _clear(self) -> None:
+        if self.interactive and self.last_draw:
+            print(f"\r{'':<79}\r", end="", file=sys.stderr, flush=True)
+            self.last_draw = 0.0
 
 
 def _default_output(inputs: Sequence[str]) -> str:
@@ -244,11 +265,27 @@ def _regenerate_command(
     return " ".join(shlex.quote(word) for word in words)
 
 
-def _configure_logging(level: int) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if level <= 0 else logging.INFO if level == 1 else logging.DEBUG,
-        format="%(levelname)s: %(message)s" if level < 2 else "%(name)s: %(message)s",
-        stream=sys.stderr,
+@contextmanager
+def _logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Send lockbuild's log records to stderr while a command runs, then restore."""
+    level = logging.WARNING
+    if verbosity < 0:
+        level = logging.ERROR
+    elif verbosity == 1:
+        level = logging.INFO
+    elif verbosity > 1:
+        level = logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(
+            "%(name)s: %(message)s" if verbosity > 1 else "%(levelname)s: %(message)s"
+        )
     )
-    if level < 0:
-        logging.getLogger().setLevel(logging.ERROR)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)

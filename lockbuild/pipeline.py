@@ -24,7 +24,15 @@ from lockbuild.writer import render_requirements, write_if_changed
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
+
+class Reporter:
+    """Where a compile reports what it is doing; the default says nothing."""
+
+    def step(self, message: str) -> None:
+        """A stage of the work begins or ends."""
+
+    def pinned(self, candidate: str) -> None:
+        """The resolver pinned ``candidate`` (called often, keep it cheap)."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,11 @@ def compile_lock(
     request: CompileRequest,
     *,
     source_factory: Callable[[Sequence[str], bool], PackageSource] | None = None,
-    progress: Progress = lambda message: None,
+    reporter: Reporter | None = None,
 ) -> CompileResult:
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
+    reporter = reporter or Reporter()
     requirement_set = parse_requirements_files(list(request.inputs))
     output = Path(request.output)
     previous = read_previous_pins(output)
@@ -84,15 +93,16 @@ def compile_lock(
     factory = source_factory or default_source_factory
     source = factory(urls, request.build_sdists)
     try:
-        progress(f"resolving {', '.join(request.inputs)} for {request.environment.describe()}")
+        reporter.step(f"resolving {', '.join(request.inputs)} for {request.environment.describe()}")
         resolution = resolve(
             requirement_set,
             request.environment,
             source,
             preferred=preferred,
             allow_prereleases=request.allow_prereleases,
+            on_pin=reporter.pinned,
         )
-        progress(f"resolved {len(resolution.packages)} packages; collecting hashes")
+        reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
         pins = make_pins(resolution, source if request.generate_hashes else None)
     finally:
         close = getattr(source, "close", None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import Requirement as Pep508Requirement
@@ -51,13 +51,16 @@ class Resolution:
         return {package.name: package for package in self.packages}
 
 
-class _ProgressReporter(BaseReporter[Requirement, Candidate, str]):
-    def __init__(self) -> None:
-        self.pinned = 0
+class _PinReporter(BaseReporter[Requirement, Candidate, str]):
+    """Tells ``on_pin`` about each candidate the resolver pins (for progress output)."""
+
+    def __init__(self, on_pin: Callable[[str], None] | None) -> None:
+        self.on_pin = on_pin
 
     def pinning(self, candidate: Candidate) -> None:
-        self.pinned += 1
         logger.debug("pinning %s", candidate)
+        if self.on_pin is not None:
+            self.on_pin(str(candidate))
 
 
 def root_requirements(
@@ -110,6 +113,7 @@ def resolve(
     *,
     preferred: Mapping[NormalizedName, Version] = {},
     allow_prereleases: bool = False,
+    on_pin: Callable[[str], None] | None = None,
 ) -> Resolution:
     """Pin every requirement of ``requirement_set`` for ``environment``."""
     roots = root_requirements(requirement_set, environment)
@@ -122,7 +126,7 @@ def resolve(
         allow_prereleases=allow_prereleases or requirement_set.pre,
     )
     source.prefetch_pages({root.name for root in roots}, then=provider._files_to_prefetch)
-    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _ProgressReporter())
+    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _PinReporter(on_pin))
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except ResolutionImpossible as error:
@@ -214,8 +218,7 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
         return f"  '{name}' is not on the index ({provider.not_found[name]}); asked for by:"
     if not releases:
         return (
-            f"  '{name}' has no release that installs on {provider.environment.name}; "
-            "asked for by:"
+            f"  '{name}' has no release that installs on {provider.environment.name}; asked for by:"
         )
     skipped = sorted(
         (str(version), why)
