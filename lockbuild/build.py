@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pyproject_hooks import BuildBackendHookCaller, HookMissing
+from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
 from lockbuild.errors import BuildError
 
@@ -54,6 +54,11 @@ def build_sdist_metadata(sdist: Path, *, index_urls: Sequence[str]) -> bytes:
             extra = hooks.get_requires_for_build_wheel({})
         except HookMissing:
             extra = []
+        except BackendUnavailable as error:  # the backend cannot be imported
+            reason = _last_line(error.traceback) or str(error).partition("\n")[0]
+            raise BuildError(
+                f"cannot load build backend {backend} ({reason or 'import failed'}): {sdist.name}"
+            ) from None
         _install(list(extra), overlay, index_urls=index_urls, what=sdist.name)
         return _metadata_from_hooks(hooks, root / "out", sdist.name)
 

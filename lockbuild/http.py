@@ -32,9 +32,8 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:****@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    # Keep the host part as written: ``hostname`` would lose IPv6 brackets and letter case.
+    netloc = f"{parts.username}:****@{parts.netloc.rpartition('@')[2]}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -94,7 +93,7 @@ class HttpClient:
         which come back as a response with an empty body.
         """
         with self._open(url, headers=headers, missing_ok=missing_ok) as response:
-            content = response.content
+            content = response.content if response.status_code < 400 else b""
             return HttpResponse(
                 url=response.url,
                 status=response.status_code,

@@ -1,0 +1,327 @@
+"""Tests for lockbuild.http: whole reads, retries, range reads, streaming and URL redaction.
+
+Everything talks to the hermetic :class:`indexserver.IndexServer` on 127.0.0.1; its fault
+injection (:meth:`IndexServer.fail`) stands in for a flaky index.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import make_wheel
+from indexserver import IndexServer
+
+from lockbuild.errors import IndexFetchError
+from lockbuild.http import HttpClient, redact_url
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    http = HttpClient(backoff=0.01, connect_timeout=5.0, read_timeout=5.0)
+    yield http
+    http.close()
+
+
+@pytest.fixture
+def hosted(index_server: IndexServer, tmp_path: Path) -> tuple[str, bytes]:
+    """A wheel hosted on ``index_server``: its URL and its bytes."""
+    path = make_wheel(tmp_path, "payload", "1.0", requires_dist=["other>=1"])
+    filename = index_server.add(path)
+    return index_server.file_url(filename), path.read_bytes()
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- get ------------------------------------------------------------------------------------
+
+
+def test_get_returns_content_and_headers(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, data = hosted
+    response = client.get(url, headers={"Accept": "application/x-test"})
+    assert response.status == 200
+    assert response.url == url
+    assert response.content == data
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-length"] == str(len(data))
+    assert all(key == key.lower() for key in response.headers)
+    (record,) = index_server.requests
+    assert record[0] == "GET"
+    assert record[3] == "application/x-test"
+    assert client.request_count == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "inject"),
+    [
+        pytest.param("/files/absent-1.0.tar.gz", None, id="404"),
+        pytest.param("/files/gone-1.0.tar.gz", 410, id="410"),
+    ],
+)
+def test_missing_ok_returns_the_status_with_an_empty_body(
+    client: HttpClient, index_server: IndexServer, path: str, inject: int | None
+) -> None:
+    if inject is not None:
+        index_server.fail(path, status=inject)
+    response = client.get(index_server.base_url + path, missing_ok=True)
+    assert response.status == (inject or 404)
+    assert response.content == b""
+    assert index_server.count(path) == 1  # not retried
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_client_errors_raise_at_once_with_the_url(
+    client: HttpClient, index_server: IndexServer, status: int
+) -> None:
+    path = "/files/missing-1.0.tar.gz"
+    if status != 404:
+        index_server.fail(path, status=status)
+    url = index_server.base_url + path
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    assert f"HTTP {status}" in str(caught.value)
+    assert url in str(caught.value)
+    assert index_server.count(path) == 1
+    assert client.request_count == 1
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "times"),
+    [
+        pytest.param(503, 1, id="503-once"),
+        pytest.param(503, 3, id="503-three-times"),
+        pytest.param(500, 1, id="500-once"),
+        pytest.param(502, 2, id="502-twice"),
+        pytest.param(504, 1, id="504-once"),
+        pytest.param(429, 1, id="429-once"),
+        pytest.param(0, 1, id="dropped-once"),
+        pytest.param(0, 2, id="dropped-twice"),
+    ],
+)
+def test_transient_failures_are_retried(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    status: int,
+    times: int,
+) -> None:
+    url, data = hosted
+    index_server.fail("/files/", times=times, status=status)
+    response = client.get(url)
+    assert response.status == 200
+    assert response.content == data
+    assert index_server.count("/files/") == times + 1
+    assert client.request_count == times + 1
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3])
+def test_persistent_500_raises_after_the_retries(
+    index_server: IndexServer, hosted: tuple[str, bytes], retries: int
+) -> None:
+    url, _ = hosted
+    index_server.fail("/files/", times=100, status=500)
+    http = HttpClient(backoff=0.01, retries=retries)
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get(url)
+        assert http.request_count == retries + 1
+    finally:
+        http.close()
+    message = str(caught.value)
+    assert "HTTP 500" in message
+    assert url in message
+    assert index_server.count("/files/") == retries + 1
+
+
+def test_persistently_dropped_connection_raises_after_the_retries(
+    index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, _ = hosted
+    index_server.fail("/files/", times=100, status=0)
+    http = HttpClient(backoff=0.01, retries=2)
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get(url)
+    finally:
+        http.close()
+    assert "connection failed" in str(caught.value)
+    assert "3 attempts" in str(caught.value)
+    assert url in str(caught.value)
+    assert index_server.count("/files/") == 3
+
+
+def test_refused_connection_raises_after_the_retries(client: HttpClient) -> None:
+    url = f"http://127.0.0.1:{free_port()}/simple/anything/"
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    assert "connection failed" in str(caught.value)
+    assert url in str(caught.value)
+    assert client.request_count == client.retries + 1
+
+
+def test_request_count_is_shared_across_requests(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, _ = hosted
+    index_server.fail("/files/", times=1, status=503)
+    client.get(url)
+    client.get(url)
+    with client.stream(url) as chunks:
+        b"".join(chunks)
+    assert client.request_count == 4 == index_server.count("/files/")
+
+
+# -- range reads ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ranges", "start", "end", "expect_partial", "expect_slice"),
+    [
+        pytest.param(True, 0, 9, True, slice(0, 10), id="head"),
+        pytest.param(True, 10, 19, True, slice(10, 20), id="middle"),
+        pytest.param(True, None, 16, True, slice(-16, None), id="suffix"),
+        pytest.param(True, None, 10**6, True, slice(None), id="suffix-longer-than-file"),
+        pytest.param(False, 0, 9, False, slice(None), id="no-ranges-head"),
+        pytest.param(False, None, 16, False, slice(None), id="no-ranges-suffix"),
+    ],
+)
+def test_get_range(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    ranges: bool,
+    start: int | None,
+    end: int,
+    expect_partial: bool,
+    expect_slice: slice,
+) -> None:
+    url, data = hosted
+    index_server.ranges = ranges
+    result = client.get_range(url, start=start, end=end)
+    expected = data[expect_slice]
+    assert result.partial is expect_partial
+    assert result.data == expected
+    assert result.total_size == len(data)
+    assert result.start == (expect_slice.indices(len(data))[0] if expect_partial else 0)
+    (record,) = index_server.requests
+    assert record[2] == (f"bytes=-{end}" if start is None else f"bytes={start}-{end}")
+
+
+def test_get_range_outside_the_file_raises(client: HttpClient, hosted: tuple[str, bytes]) -> None:
+    url, data = hosted
+    with pytest.raises(IndexFetchError, match="HTTP 416"):
+        client.get_range(url, start=len(data) + 10, end=len(data) + 20)
+
+
+def test_get_range_is_retried(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, data = hosted
+    index_server.fail("/files/", times=1, status=503)
+    result = client.get_range(url, start=0, end=3)
+    assert result.partial
+    assert result.data == data[:4]
+    assert index_server.count("/files/") == 2
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [7, 1 << 16])
+def test_stream_yields_the_body(
+    client: HttpClient, hosted: tuple[str, bytes], chunk_size: int
+) -> None:
+    url, data = hosted
+    with client.stream(url, chunk_size=chunk_size) as chunks:
+        received = list(chunks)
+    assert b"".join(received) == data
+    if chunk_size < len(data):
+        assert len(received) > 1
+        assert all(len(chunk) <= chunk_size for chunk in received)
+
+
+def test_stream_retries_before_the_body_starts(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, data = hosted
+    index_server.fail("/files/", times=1, status=0)
+    with client.stream(url) as chunks:
+        assert b"".join(chunks) == data
+    assert client.request_count == 2
+
+
+def test_stream_of_a_missing_file_raises(client: HttpClient, index_server: IndexServer) -> None:
+    url = index_server.file_url("absent-1.0-py3-none-any.whl")
+    with pytest.raises(IndexFetchError, match="HTTP 404"), client.stream(url) as chunks:
+        b"".join(chunks)
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(
+            "https://user:s3cret@index.example/simple/",
+            "https://user:****@index.example/simple/",
+            id="password",
+        ),
+        pytest.param(
+            "https://user:s3cret@index.example:8443/simple/x/?q=1#frag",
+            "https://user:****@index.example:8443/simple/x/?q=1#frag",
+            id="port-query-fragment",
+        ),
+        pytest.param(
+            "https://user:@index.example/simple/",
+            "https://user:****@index.example/simple/",
+            id="empty-password",
+        ),
+        pytest.param(
+            "https://user:p%40ss@index.example/",
+            "https://user:****@index.example/",
+            id="escaped-password",
+        ),
+        pytest.param(
+            "https://user:s3cret@[::1]:8080/simple/",
+            "https://user:****@[::1]:8080/simple/",
+            id="ipv6-host",
+        ),
+        pytest.param(
+            "https://user:s3cret@Index.Example/simple/",
+            "https://user:****@Index.Example/simple/",
+            id="host-case-kept",
+        ),
+        pytest.param("https://index.example/simple/", "https://index.example/simple/", id="plain"),
+        pytest.param(
+            "https://token@index.example/simple/",
+            "https://token@index.example/simple/",
+            id="user-only",
+        ),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_error_messages_never_show_the_password(
+    client: HttpClient, index_server: IndexServer
+) -> None:
+    url = f"http://user:s3cret@127.0.0.1:{index_server.port}/files/absent-1.0.tar.gz"
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    message = str(caught.value)
+    assert "s3cret" not in message
+    assert f"user:****@127.0.0.1:{index_server.port}/files/absent-1.0.tar.gz" in message

@@ -1,0 +1,587 @@
+"""Tests for lockbuild.index: the IndexClient against the hermetic IndexServer on 127.0.0.1.
+
+The server's switches (PEP 691 JSON, PEP 658 metadata files, HTTP ranges) are varied to
+check that each metadata route is taken when, and only when, the index allows it; the
+request log is the witness of which route was taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from distbuilder import make_sdist, make_wheel
+from indexserver import IndexServer, RequestRecord
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+import lockbuild.index
+from lockbuild.errors import BuildError, HashError, MetadataError
+from lockbuild.http import HttpClient
+from lockbuild.index import IndexClient
+from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+
+ServerFactory = Callable[..., IndexServer]
+ClientFactory = Callable[..., IndexClient]
+
+ALPHA = canonicalize_name("Alpha")
+ALPHA_REQUIRES = ["beta>=1.0", "gamma[fast]<3; extra == 'speed'", "delta; python_version < '3.12'"]
+
+
+def mode_id(json: bool, pep658: bool, ranges: bool) -> str:
+    return "-".join(
+        [
+            "json" if json else "html",
+            "pep658" if pep658 else "no658",
+            "ranges" if ranges else "noranges",
+        ]
+    )
+
+
+ALL_MODES = [
+    pytest.param(
+        {"json": json, "pep658": pep658, "ranges": ranges}, id=mode_id(json, pep658, ranges)
+    )
+    for json in (True, False)
+    for pep658 in (True, False)
+    for ranges in (True, False)
+]
+PAGE_MODES = [
+    pytest.param(
+        {"json": json, "pep658": pep658}, id=mode_id(json, pep658, True).rpartition("-")[0]
+    )
+    for json in (True, False)
+    for pep658 in (True, False)
+]
+FORMATS = [pytest.param({"json": True}, id="json"), pytest.param({"json": False}, id="html")]
+
+
+@pytest.fixture
+def servers() -> Iterator[ServerFactory]:
+    """Start IndexServers with the given options; all are stopped after the test."""
+    started: list[IndexServer] = []
+
+    def start(**options: Any) -> IndexServer:
+        server = IndexServer(**options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def clients(servers: ServerFactory) -> Iterator[ClientFactory]:
+    """Make IndexClients over the given servers (first is the main index); closed after."""
+    made: list[IndexClient] = []
+
+    def make(*indexes: IndexServer, build_sdists: bool = True) -> IndexClient:
+        client = IndexClient(
+            HttpClient(backoff=0.01, connect_timeout=5.0, read_timeout=10.0),
+            index_urls=[server.url for server in indexes],
+            build_sdists=build_sdists,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+        client.http.close()
+
+
+def file_requests(server: IndexServer, filename: str) -> list[RequestRecord]:
+    """Requests for the file itself (not its ``.metadata``)."""
+    return [record for record in server.requests if record[1] == f"/files/{filename}"]
+
+
+def metadata_requests(server: IndexServer, filename: str) -> list[RequestRecord]:
+    return [record for record in server.requests if record[1] == f"/files/{filename}.metadata"]
+
+
+def only_file(page: ProjectPage, filename: str) -> DistFile:
+    (file,) = [file for file in page.files if file.filename == filename]
+    return file
+
+
+def requirement_strings(metadata: CoreMetadata) -> list[str]:
+    return [str(requirement) for requirement in metadata.requires_dist]
+
+
+def normalized(requirements: Iterable[str]) -> list[str]:
+    return [str(Requirement(line)) for line in requirements]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+# -- project pages --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", PAGE_MODES)
+def test_project_page_lists_files_with_hashes_and_requires_python(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    wheel = make_wheel(tmp_path, "Alpha", "1.0", requires_python=">=3.8")
+    sdist = make_sdist(tmp_path, "Alpha", "1.0", requires_python=">=3.8")
+    old = make_wheel(tmp_path, "Alpha", "0.9")
+    server.add(wheel, upload_time="2024-01-02T03:04:05Z")
+    server.add(sdist)
+    server.add(old, yanked="broken build")
+    server.add(make_wheel(tmp_path, "beta", "1.0"))  # another project: not on alpha's page
+
+    page = clients(server).project_page(ALPHA)
+
+    assert page.name == "alpha"
+    assert page.index_url == server.url
+    assert sorted(file.filename for file in page.files) == sorted(
+        [wheel.name, sdist.name, old.name]
+    )
+    for path in (wheel, sdist, old):
+        file = only_file(page, path.name)
+        assert file.url == server.file_url(path.name)
+        assert file.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert file.requires_python == (None if path == old else ">=3.8")
+        # This server offers PEP 658 files for wheels only.
+        assert (file.metadata_hashes is not None) == (options["pep658"] and file.is_wheel)
+    assert only_file(page, old.name).yanked == "broken build"
+    assert only_file(page, wheel.name).yanked is None
+    if options["json"]:
+        assert only_file(page, wheel.name).upload_time == "2024-01-02T03:04:05Z"
+        assert only_file(page, wheel.name).size == wheel.stat().st_size
+    accepts = [record[3] for record in server.requests if record[1] == "/simple/alpha/"]
+    assert len(accepts) == 1
+    assert accepts[0] is not None and "application/vnd.pypi.simple.v1+json" in accepts[0]
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_unknown_project_gives_an_empty_page(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    client = clients(server)
+    page = client.project_page(canonicalize_name("no-such-project"))
+    assert page == ProjectPage(
+        name=canonicalize_name("no-such-project"), index_url=server.url, files=()
+    )
+    assert server.count("/simple/no-such-project/") == 1
+    # Pages are fetched once per client, also the empty ones.
+    client.project_page(canonicalize_name("no-such-project"))
+    assert server.count("/simple/no-such-project/") == 1
+
+
+def test_project_only_on_the_extra_index_comes_from_there(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    main, extra = servers(), servers(json=False)
+    main.add(make_wheel(tmp_path / "main", "unrelated", "1.0"))
+    wheel = make_wheel(tmp_path / "extra", "alpha", "2.0")
+    extra.add(wheel)
+    page = clients(main, extra).project_page(ALPHA)
+    assert page.index_url == extra.url
+    assert [file.url for file in page.files] == [extra.file_url(wheel.name)]
+    assert main.count("/simple/alpha/") == 1
+    assert extra.count("/simple/alpha/") == 1
+
+
+def test_the_first_index_with_the_project_wins(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    main, extra = servers(), servers()
+    main.add(make_wheel(tmp_path / "main", "alpha", "1.0"))
+    extra.add(make_wheel(tmp_path / "extra", "alpha", "2.0"))
+    page = clients(main, extra).project_page(ALPHA)
+    assert page.index_url == main.url
+    assert [file.filename for file in page.files] == ["alpha-1.0-py3-none-any.whl"]
+    assert extra.count("/simple/alpha/") == 0
+
+
+def test_project_on_no_index_gives_an_empty_page_of_the_first(
+    servers: ServerFactory, clients: ClientFactory
+) -> None:
+    main, extra = servers(), servers()
+    page = clients(main, extra).project_page(ALPHA)
+    assert page == ProjectPage(name=ALPHA, index_url=main.url, files=())
+    assert main.count("/simple/alpha/") == extra.count("/simple/alpha/") == 1
+
+
+# -- metadata of wheels ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", ALL_MODES)
+def test_wheel_metadata_and_the_route_taken(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    wheel = make_wheel(
+        tmp_path,
+        "Alpha",
+        "1.0",
+        requires_dist=ALPHA_REQUIRES,
+        requires_python=">=3.9",
+        provides_extra=["speed"],
+    )
+    server.add(wheel)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), wheel.name)
+    server.reset_log()
+
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+
+    assert metadata.name == "alpha"
+    assert metadata.version == Version("1.0")
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)
+    assert metadata.requires_python == ">=3.9"
+    assert metadata.provides_extra == ("speed",)
+
+    downloads = file_requests(server, wheel.name)
+    if options["pep658"]:
+        assert len(metadata_requests(server, wheel.name)) == 1
+        assert downloads == []
+    elif options["ranges"]:
+        assert metadata_requests(server, wheel.name) == []
+        assert downloads, "the wheel was not read at all"
+        assert all(record[2] is not None for record in downloads), downloads
+    else:
+        assert metadata_requests(server, wheel.name) == []
+        assert len(downloads) == 1
+    assert server.count("/simple/") == 0
+
+    # Asked again: answered from the client's cache.
+    assert client.metadata(file, name=ALPHA, version=Version("1.0")) == metadata
+    assert len(server.requests) == len(downloads) + len(metadata_requests(server, wheel.name))
+
+
+def range_length(header: str, size: int) -> int:
+    """How many bytes a ``bytes=a-b`` or ``bytes=-n`` request asks for from a file of ``size``."""
+    first, _, last = header.removeprefix("bytes=").partition("-")
+    if not first:
+        return min(int(last), size)
+    return min(int(last), size - 1) - int(first) + 1
+
+
+@pytest.mark.parametrize(
+    ("metadata_first", "expected_requests"),
+    [
+        pytest.param(False, 1, id="metadata-in-the-tail"),
+        pytest.param(True, 2, id="metadata-at-the-start"),
+    ],
+)
+def test_large_wheel_metadata_is_read_by_small_ranges(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    metadata_first: bool,
+    expected_requests: int,
+) -> None:
+    """A wheel far bigger than the first range read: only small parts of it are fetched."""
+    server = servers(pep658=False)
+    small = make_wheel(tmp_path / "small", "Alpha", "1.0", requires_dist=ALPHA_REQUIRES)
+    big = tmp_path / small.name
+    noise = random.Random(0).randbytes(512 * 1024)  # incompressible
+    with zipfile.ZipFile(small) as source, zipfile.ZipFile(big, "w") as target:
+        if not metadata_first:
+            target.writestr("alpha/blob.bin", noise)
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        if metadata_first:
+            target.writestr("alpha/blob.bin", noise)
+    size = big.stat().st_size
+    server.add(big)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), big.name)
+
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)
+    headers = [record[2] for record in file_requests(server, big.name)]
+    assert len(headers) == expected_requests
+    assert all(header is not None for header in headers)
+    fetched = sum(range_length(str(header), size) for header in headers)
+    assert fetched < size // 3
+
+
+@pytest.mark.parametrize("options", ALL_MODES)
+def test_metadata_name_or_version_mismatch_raises(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    wheel = make_wheel(tmp_path, "alpha", "1.0")
+    renamed = tmp_path / "alpha-2.0-py3-none-any.whl"  # file name says 2.0, METADATA says 1.0
+    shutil.copy(wheel, renamed)
+    server.add(renamed)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), renamed.name)
+    with pytest.raises(MetadataError) as caught:
+        client.metadata(file, name=ALPHA, version=Version("2.0"))
+    message = str(caught.value)
+    assert "1.0" in message and "2.0" in message
+    assert renamed.name in message
+
+
+def test_pep658_metadata_not_matching_its_hash_raises(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    server = servers(pep658=True)
+    server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), "alpha-1.0-py3-none-any.whl")
+    server.replace(make_wheel(tmp_path / "v2", "alpha", "1.0", requires_dist=["changed"]))
+    with pytest.raises(MetadataError, match="does not match its sha256"):
+        client.metadata(file, name=ALPHA, version=Version("1.0"))
+
+
+# -- metadata of sdists ---------------------------------------------------------------------
+
+
+def fail_if_called(*args: object, **kwargs: object) -> bytes:
+    raise AssertionError("build_sdist_metadata must not be called")
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_sdist_with_static_metadata_needs_no_build(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, bool],
+) -> None:
+    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", fail_if_called)
+    server = servers(**options)
+    sdist = make_sdist(
+        tmp_path,
+        "Alpha",
+        "1.0",
+        requires_dist=ALPHA_REQUIRES,
+        requires_python=">=3.9",
+        static_metadata=True,
+    )
+    server.add(sdist)
+    client = clients(server, build_sdists=False)  # a build would not even be allowed
+    file = only_file(client.project_page(ALPHA), sdist.name)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert metadata.name == "alpha"
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)
+    assert metadata.requires_python == ">=3.9"
+    assert len(file_requests(server, sdist.name)) == 1
+    assert metadata_requests(server, sdist.name) == []
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_sdist_without_static_metadata_is_built(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    sdist = make_sdist(
+        tmp_path, "Alpha", "1.0", requires_dist=ALPHA_REQUIRES, requires_python=">=3.9"
+    )
+    server.add(sdist)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), sdist.name)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert metadata.name == "alpha"
+    assert metadata.version == Version("1.0")
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)
+    assert metadata.requires_python == ">=3.9"
+    assert len(file_requests(server, sdist.name)) == 1
+
+
+def test_sdist_build_refused_when_building_is_disabled(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", fail_if_called)
+    server = servers()
+    sdist = make_sdist(tmp_path, "Alpha", "1.0", requires_dist=ALPHA_REQUIRES)
+    server.add(sdist)
+    client = clients(server, build_sdists=False)
+    file = only_file(client.project_page(ALPHA), sdist.name)
+    with pytest.raises(BuildError) as caught:
+        client.metadata(file, name=ALPHA, version=Version("1.0"))
+    message = str(caught.value)
+    assert "alpha 1.0" in message
+    assert sdist.name in message
+
+
+# -- hashes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_file_hashes_come_from_the_page_without_downloads(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    paths = [make_wheel(tmp_path, "alpha", "1.0"), make_sdist(tmp_path, "alpha", "1.0")]
+    for path in paths:
+        server.add(path)
+    client = clients(server)
+    page = client.project_page(ALPHA)
+    hashes = client.file_hashes(page.files)
+    assert hashes == {
+        server.file_url(path.name): f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+        for path in paths
+    }
+    assert server.count("/files/") == 0
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_file_hashes_download_files_the_page_gives_no_hash_for(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    server = servers(**options)
+    wheel = make_wheel(tmp_path, "alpha", "1.0")
+    sdist = make_sdist(tmp_path, "alpha", "1.0")
+    server.add(wheel)
+    server.add(sdist, hash_in_page=False)
+    client = clients(server)
+    page = client.project_page(ALPHA)
+    assert only_file(page, sdist.name).sha256 is None
+
+    hashes = client.file_hashes(page.files)
+
+    assert hashes == {
+        server.file_url(path.name): f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+        for path in (wheel, sdist)
+    }
+    assert len(file_requests(server, sdist.name)) == 1
+    assert file_requests(server, wheel.name) == []
+    # Downloaded once per client, however often asked.
+    assert client.file_hashes([only_file(page, sdist.name)]) == {
+        server.file_url(sdist.name): hashes[server.file_url(sdist.name)]
+    }
+    assert len(file_requests(server, sdist.name)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        pytest.param("wheel", {"pep658": False, "ranges": False}, id="wheel-downloaded"),
+        pytest.param("sdist", {}, id="sdist-downloaded"),
+    ],
+)
+def test_download_not_matching_the_page_hash_raises(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    kind: str,
+    options: dict[str, bool],
+) -> None:
+    server = servers(**options)
+
+    def make(directory: Path, requires_dist: list[str]) -> Path:
+        if kind == "wheel":
+            return make_wheel(directory, "alpha", "1.0", requires_dist=requires_dist)
+        return make_sdist(
+            directory, "alpha", "1.0", requires_dist=requires_dist, static_metadata=True
+        )
+
+    original = make(tmp_path / "v1", [])
+    server.add(original)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), original.name)
+    # The index now serves other bytes under the file name whose hash the page gave.
+    server.replace(make(tmp_path / "v2", ["tampered"]))
+    assert server.sha256(original.name) != file.sha256
+    with pytest.raises(HashError) as caught:
+        client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert original.name in str(caught.value)
+    assert str(file.sha256) in str(caught.value)
+
+
+# -- prefetching and concurrency ------------------------------------------------------------
+
+
+def wheel_tasks(page: ProjectPage) -> list[tuple[DistFile, NormalizedName, Version]]:
+    return [(file, page.name, Version("1.0")) for file in page.files if file.is_wheel]
+
+
+def test_prefetch_pages_then_fetches_metadata_in_the_background(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    server = servers()
+    wheel = make_wheel(tmp_path, "alpha", "1.0", requires_dist=["beta"])
+    server.add(wheel)
+    client = clients(server)
+
+    client.prefetch_pages([ALPHA], then=wheel_tasks)  # returns at once
+
+    assert wait_for(lambda: len(metadata_requests(server, wheel.name)) == 1)
+    file = only_file(client.project_page(ALPHA), wheel.name)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert requirement_strings(metadata) == ["beta"]
+    assert len(metadata_requests(server, wheel.name)) == 1  # the prefetched one was used
+    assert server.count("/simple/alpha/") == 1
+
+
+def test_a_failing_prefetch_hint_breaks_nothing(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    server = servers()
+    server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    client = clients(server)
+    called: list[NormalizedName] = []
+
+    def broken_hint(page: ProjectPage) -> list[tuple[DistFile, NormalizedName, Version]]:
+        called.append(page.name)
+        raise ValueError("hint failed")
+
+    client.prefetch_pages([ALPHA, canonicalize_name("absent")], then=broken_hint)
+    assert len(client.project_page(ALPHA).files) == 1
+    assert client.project_page(canonicalize_name("absent")).files == ()
+    assert wait_for(lambda: sorted(called) == ["absent", "alpha"])
+    assert server.count(".metadata") == 0
+
+
+def test_prefetch_metadata_fetches_ahead(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    server = servers(pep658=False)
+    wheel = make_wheel(tmp_path, "alpha", "1.0", requires_dist=["beta"])
+    server.add(wheel)
+    client = clients(server)
+    page = client.project_page(ALPHA)
+    client.prefetch_metadata(wheel_tasks(page))
+    assert wait_for(lambda: len(file_requests(server, wheel.name)) > 0)
+    metadata = client.metadata(page.files[0], name=ALPHA, version=Version("1.0"))
+    assert requirement_strings(metadata) == ["beta"]
+    # One range read in all: metadata() waited for the prefetch instead of starting anew.
+    assert len(file_requests(server, wheel.name)) == 1
+
+
+def test_pages_are_fetched_concurrently(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    server = servers(delay=0.2)
+    names = [canonicalize_name(f"project-{number}") for number in range(8)]
+    for name in names:
+        server.add(make_wheel(tmp_path, name, "1.0"))
+    client = clients(server)
+
+    started = time.perf_counter()
+    client.prefetch_pages(names)
+    pages = [client.project_page(name) for name in names]
+    elapsed = time.perf_counter() - started
+
+    assert [len(page.files) for page in pages] == [1] * 8
+    assert server.count("/simple/") == 8
+    assert elapsed < 1.0, f"8 pages at 0.2 s each took {elapsed:.2f} s: not concurrent"
