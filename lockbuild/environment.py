@@ -39,13 +39,12 @@ import re
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, parse_tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from lockbuild.errors import EnvironmentSpecError
@@ -135,10 +134,8 @@ class TargetEnvironment:
         The rank is the lowest index in :attr:`tags` of any of the wheel's tags.  An
         unparsable wheel filename is treated as incompatible.
         """
-        try:
-            _, _, _, wheel_tags = parse_wheel_filename(wheel_filename)
-        except InvalidWheelFilename as exc:
-            logger.debug("ignoring invalid wheel filename %r: %s", wheel_filename, exc)
+        wheel_tags = _wheel_tags(wheel_filename)
+        if wheel_tags is None:
             return None
         index = self._tag_index
         ranks = [index[tag] for tag in wheel_tags if tag in index]
@@ -152,12 +149,7 @@ class TargetEnvironment:
         """
         if specifier is None or not specifier.strip():
             return True
-        try:
-            specifiers = SpecifierSet(specifier)
-        except InvalidSpecifier:
-            logger.debug("ignoring invalid Requires-Python %r", specifier)
-            return True
-        return specifiers.contains(self.python_version, prereleases=True)
+        return _python_allowed(specifier, self.python_version)
 
     def describe(self) -> str:
         """A short human description, e.g. ``"linux-x86_64, CPython 3.11.9"``."""
@@ -307,6 +299,35 @@ def _merge_markers(base: dict[str, str], overrides: Mapping[str, str]) -> dict[s
             )
     merged = {**base, **overrides}
     return {key: merged[key] for key in MARKER_NAMES}
+
+
+@lru_cache(maxsize=16384)
+def _python_allowed(specifier: str, version: Version) -> bool:
+    try:
+        specifiers = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        logger.debug("ignoring invalid Requires-Python %r", specifier)
+        return True
+    return specifiers.contains(version, prereleases=True)
+
+
+def _wheel_tags(wheel_filename: str) -> frozenset[Tag] | None:
+    """The tags of a wheel file name; the tag triple is parsed once per distinct triple."""
+    stem = wheel_filename[:-4] if wheel_filename.endswith(".whl") else wheel_filename
+    parts = stem.split("-")
+    if len(parts) not in (5, 6):
+        logger.debug("ignoring invalid wheel filename %r", wheel_filename)
+        return None
+    return _parse_tag_triple("-".join(parts[-3:]))
+
+
+@lru_cache(maxsize=16384)
+def _parse_tag_triple(triple: str) -> frozenset[Tag] | None:
+    try:
+        return parse_tag(triple)
+    except ValueError:
+        logger.debug("ignoring invalid wheel tags %r", triple)
+        return None
 
 
 def make_environment(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -24,16 +25,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Release:
-    """One version of a project as seen by one target environment."""
+    """One version of a project as seen by one target environment.
+
+    Which files suit the environment is worked out on first use: a page may list hundreds
+    of versions, and the resolver usually looks at one or two of them.
+    """
 
     name: NormalizedName
     version: Version
     files: tuple[DistFile, ...]
     """Every file of the release on the index (what the lock hashes)."""
-    usable: tuple[DistFile, ...]
-    """Files that can install on the target, best first (wheels by tag rank, then sdists)."""
     yanked: bool
     """True when every file of the release is yanked (PEP 592)."""
+    environment: TargetEnvironment = field(compare=False, repr=False)
+
+    @cached_property
+    def usable(self) -> tuple[DistFile, ...]:
+        """Files that can install on the target, best first (wheels by tag rank, then sdists)."""
+        candidates = self.files if self.yanked else [f for f in self.files if not f.is_yanked]
+        return tuple(_usable_files(candidates, self.environment))
 
     @property
     def best(self) -> DistFile:
@@ -60,28 +70,35 @@ def group_releases(page: ProjectPage) -> dict[Version, list[DistFile]]:
     return groups
 
 
+def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
+    """Every release on the page, newest first; ``usable`` may be empty (checked lazily)."""
+    releases = [
+        Release(
+            name=page.name,
+            version=version,
+            files=tuple(files),
+            yanked=all(file.is_yanked for file in files),
+            environment=environment,
+        )
+        for version, files in group_releases(page).items()
+    ]
+    releases.sort(key=lambda release: release.version, reverse=True)
+    return releases
+
+
 def find_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
     """Every release with at least one file installable on ``environment``, newest first."""
     releases = []
-    for version, files in group_releases(page).items():
-        yanked = all(file.is_yanked for file in files)
-        candidates = files if yanked else [file for file in files if not file.is_yanked]
-        usable = _usable_files(candidates, environment)
-        if not usable:
+    for release in all_releases(page, environment):
+        if release.usable:
+            releases.append(release)
+        else:
             logger.debug(
-                "skipping %s %s: no file installs on %s", page.name, version, environment.describe()
+                "skipping %s %s: no file installs on %s",
+                page.name,
+                release.version,
+                environment.describe(),
             )
-            continue
-        releases.append(
-            Release(
-                name=page.name,
-                version=version,
-                files=tuple(files),
-                usable=tuple(usable),
-                yanked=yanked,
-            )
-        )
-    releases.sort(key=lambda release: release.version, reverse=True)
     return releases
 
 

@@ -32,15 +32,13 @@ from lockbuild.metadata import (
     read_sdist_pkg_info,
     read_wheel_metadata,
 )
-from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+from lockbuild.models import CoreMetadata, DistFile, MetadataTask, PrefetchPolicy, ProjectPage
 from lockbuild.simple import ACCEPT_HEADER, parse_project_page
 
 logger = logging.getLogger(__name__)
 
 WHEEL_TAIL_BYTES = 64 * 1024
 """First range read of a wheel: usually holds the central directory and METADATA."""
-
-MetadataTask = tuple[DistFile, NormalizedName, Version]
 
 
 class IndexClient:
@@ -77,19 +75,24 @@ class IndexClient:
         return self._metadata_future(file, name, version).result()
 
     def prefetch_pages(
-        self,
-        names: Iterable[NormalizedName],
-        *,
-        then: Callable[[ProjectPage], Iterable[MetadataTask]] | None = None,
+        self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
     ) -> None:
         for name in names:
+            with self._lock:
+                seen = name in self._pages
             future = self._page_future(name)
-            if then is not None:
-                future.add_done_callback(lambda done: self._after_page(done, then))
+            if policy is not None and not seen:
+                future.add_done_callback(lambda done: self._after_page(done, policy))
 
-    def prefetch_metadata(self, files: Iterable[MetadataTask]) -> None:
+    def prefetch_metadata(
+        self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
+    ) -> None:
         for file, name, version in files:
-            self._metadata_future(file, name, version)
+            with self._lock:
+                seen = file.url in self._metadata
+            future = self._metadata_future(file, name, version)
+            if policy is not None and not seen:
+                future.add_done_callback(lambda done: self._after_metadata(done, policy))
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
         """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed."""
@@ -135,19 +138,25 @@ class IndexClient:
                 self._hashes[file.url] = future
             return future
 
-    def _after_page(
-        self,
-        done: Future[ProjectPage],
-        then: Callable[[ProjectPage], Iterable[MetadataTask]],
-    ) -> None:
+    def _after_page(self, done: Future[ProjectPage], policy: PrefetchPolicy) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         try:
-            tasks = list(then(done.result()))
+            tasks = list(policy.files_to_prefetch(done.result()))
         except Exception:  # a prefetch hint must never break the run
             logger.debug("prefetch hint failed", exc_info=True)
             return
-        self.prefetch_metadata(tasks)
+        self.prefetch_metadata(tasks, policy=policy)
+
+    def _after_metadata(self, done: Future[CoreMetadata], policy: PrefetchPolicy) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        try:
+            names = list(policy.dependencies_to_prefetch(done.result()))
+        except Exception:  # a prefetch hint must never break the run
+            logger.debug("prefetch hint failed", exc_info=True)
+            return
+        self.prefetch_pages(names, policy=policy)
 
     # -- fetching --------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -127,6 +127,26 @@ class Pin:
     editable: bool = False
 
 
+MetadataTask = tuple[DistFile, NormalizedName, Version]
+"""A file whose metadata to fetch, with the project and version it should hold."""
+
+
+class PrefetchPolicy(Protocol):
+    """How a source fetches ahead of the resolver: which files, then which projects next.
+
+    Called on the source's worker threads; implementations must be quick, pure and must not
+    raise (a failure only costs the prefetch).
+    """
+
+    def files_to_prefetch(self, page: ProjectPage) -> Iterable[MetadataTask]:
+        """Files of ``page`` whose metadata the resolver will probably ask for."""
+        ...
+
+    def dependencies_to_prefetch(self, metadata: CoreMetadata) -> Iterable[NormalizedName]:
+        """Projects whose pages the resolver will probably ask for after ``metadata``."""
+        ...
+
+
 class PackageSource(Protocol):
     """What the resolver may ask of the outside world; implemented by the index client.
 
@@ -143,17 +163,15 @@ class PackageSource(Protocol):
         ...
 
     def prefetch_pages(
-        self,
-        names: Iterable[NormalizedName],
-        *,
-        then: Callable[[ProjectPage], Iterable[tuple[DistFile, NormalizedName, Version]]]
-        | None = None,
+        self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
     ) -> None:
-        """Start fetching pages; ``then`` picks files whose metadata to fetch next."""
+        """Start fetching pages; with a policy, follow on to metadata and dependencies."""
         ...
 
-    def prefetch_metadata(self, files: Iterable[tuple[DistFile, NormalizedName, Version]]) -> None:
-        """Start fetching metadata of these files."""
+    def prefetch_metadata(
+        self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
+    ) -> None:
+        """Start fetching metadata of these files (and, with a policy, what follows)."""
         ...
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:

@@ -20,8 +20,8 @@ from resolvelib import AbstractProvider
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError
-from lockbuild.finder import Release, find_releases
-from lockbuild.models import CoreMetadata, DistFile, PackageSource, ProjectPage
+from lockbuild.finder import Release, all_releases
+from lockbuild.models import CoreMetadata, MetadataTask, PackageSource, ProjectPage
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
+        self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
+        """Extras asked for so far, per project (so prefetching can follow them too)."""
         self.not_found: dict[NormalizedName, str] = {}
         """Projects no index lists, with the index that was asked first."""
 
@@ -190,9 +192,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             if not self._applies(requirement, candidate.extras):
                 continue
             dependencies.append(requirement_from_pep508(requirement, origin=origin))
-        self.source.prefetch_pages(
-            {dependency.name for dependency in dependencies}, then=self._files_to_prefetch
-        )
+        self.expect(dependencies)
+        self.source.prefetch_pages({dependency.name for dependency in dependencies}, policy=self)
         return dependencies
 
     # -- helpers ---------------------------------------------------------------------------
@@ -202,7 +203,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             page = self.source.project_page(name)
             if not page.files:
                 self.not_found[name] = page.index_url
-            self.releases[name] = find_releases(page, self.environment)
+            self.releases[name] = all_releases(page, self.environment)
         return self.releases[name]
 
     def _select(
@@ -215,9 +216,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             if specifier.contains(release.version, prereleases=True)
             and (not release.yanked or release.version in exact)
         ]
-        if not (self.allow_prereleases or specifier.prereleases):
-            finals = [release for release in matching if not release.version.is_prerelease]
-            matching = finals or matching
+        if not (self.allow_prereleases or specifier.prereleases) and any(
+            not release.version.is_prerelease and release.usable for release in matching
+        ):
+            matching = [release for release in matching if not release.version.is_prerelease]
         for release in matching:
             if release.yanked:
                 logger.warning(
@@ -233,14 +235,19 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _iter_candidates(
         self, releases: Sequence[Release], extras: frozenset[NormalizedName]
     ) -> Iterator[Candidate]:
-        for index, release in enumerate(releases):
-            if index + 1 < len(releases):
-                upcoming = releases[index + 1]
+        usable = (release for release in releases if release.usable)
+        release = next(usable, None)
+        position = 0
+        while release is not None:
+            upcoming = next(usable, None)
+            if upcoming is not None and position > 0:
+                # past the first candidate the resolver is backtracking: fetch one ahead
                 self.source.prefetch_metadata([(upcoming.best, upcoming.name, upcoming.version)])
-            if self._load_metadata(release) is None:
+            current, release, position = release, upcoming, position + 1
+            if self._load_metadata(current) is None:
                 continue
             yield Candidate(
-                release=release, name=release.name, version=release.version, extras=extras
+                release=current, name=current.name, version=current.version, extras=extras
             )
 
     def _load_metadata(self, release: Release) -> CoreMetadata | None:
@@ -274,18 +281,33 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             return base
         return not base and any(self.environment.evaluate(marker, extra=e) for e in extras)
 
-    def _files_to_prefetch(
-        self, page: ProjectPage
-    ) -> list[tuple[DistFile, NormalizedName, Version]]:
+    # -- PrefetchPolicy (called on the source's worker threads) ---------------------------
+
+    def dependencies_to_prefetch(self, metadata: CoreMetadata) -> list[NormalizedName]:
+        """Dependencies that apply to the environment, with the extras asked for so far."""
+        extras = frozenset(self.wanted_extras.get(metadata.name, ()))
+        return [
+            canonicalize_name(requirement.name)
+            for requirement in metadata.requires_dist
+            if self._applies(requirement, frozenset())
+            or (extras and self._applies(requirement, extras))
+        ]
+
+    def expect(self, requirements: Iterable[Requirement]) -> None:
+        """Note the extras these requirements ask for, before the resolver gets to them."""
+        for requirement in requirements:
+            if requirement.extras:
+                self.wanted_extras.setdefault(requirement.name, set()).update(requirement.extras)
+
+    def files_to_prefetch(self, page: ProjectPage) -> list[MetadataTask]:
         """Pick the file whose metadata the resolver will most likely ask for next."""
-        releases = self.releases.get(page.name) or find_releases(page, self.environment)
-        if not releases:
-            return []
+        releases = self.releases.get(page.name) or all_releases(page, self.environment)
         preferred = self.preferred.get(page.name)
         for release in releases:
-            if release.version == preferred:
+            if release.version == preferred and release.usable:
                 return [(release.best, release.name, release.version)]
         for release in releases:
-            if not release.yanked and (self.allow_prereleases or not release.version.is_prerelease):
+            stable = self.allow_prereleases or not release.version.is_prerelease
+            if stable and not release.yanked and release.usable:
                 return [(release.best, release.name, release.version)]
         return []

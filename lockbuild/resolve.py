@@ -125,7 +125,8 @@ def resolve(
         preferred=preferred,
         allow_prereleases=allow_prereleases or requirement_set.pre,
     )
-    source.prefetch_pages({root.name for root in roots}, then=provider._files_to_prefetch)
+    provider.expect(roots)
+    source.prefetch_pages({root.name for root in roots}, policy=provider)
     resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _PinReporter(on_pin))
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
@@ -211,11 +212,12 @@ def explain_conflict(
 
 
 def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
-    releases = provider.releases.get(name)
-    if releases is None:
+    known_releases = provider.releases.get(name)
+    if known_releases is None:
         return f"  no version of '{name}' satisfies all of:"
     if name in provider.not_found:
         return f"  '{name}' is not on the index ({provider.not_found[name]}); asked for by:"
+    releases = [release for release in known_releases if release.usable]
     if not releases:
         return (
             f"  '{name}' has no release that installs on {provider.environment.name}; asked for by:"

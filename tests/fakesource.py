@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -39,7 +39,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import MetadataError
-from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+from lockbuild.models import CoreMetadata, DistFile, PrefetchPolicy, ProjectPage
 
 __all__ = [
     "FAKE_FILES_URL",
@@ -154,8 +154,9 @@ class _Release:
 class FakeSource:
     """A PackageSource over a :data:`Universe`; records every call it gets.
 
-    ``prefetch_pages`` calls ``then`` synchronously (when ``call_then`` is true) and records
-    what it picked in ``prefetched_metadata``; nothing is really fetched ahead.
+    ``prefetch_pages`` calls the policy's ``files_to_prefetch`` synchronously (when
+    ``call_then`` is true) and records what it picked in ``prefetched_metadata``; nothing
+    is really fetched ahead.
     """
 
     universe: Universe
@@ -192,18 +193,19 @@ class FakeSource:
         return release.metadata()
 
     def prefetch_pages(
-        self,
-        names: Iterable[NormalizedName],
-        *,
-        then: Callable[[ProjectPage], Iterable[tuple[DistFile, NormalizedName, Version]]]
-        | None = None,
+        self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
     ) -> None:
         for name in sorted(names):
             self.prefetched_pages.append(name)
-            if then is not None and self.call_then:
-                self.prefetch_metadata(then(self._page(name)))
+            if policy is not None and self.call_then:
+                self.prefetch_metadata(policy.files_to_prefetch(self._page(name)))
 
-    def prefetch_metadata(self, files: Iterable[tuple[DistFile, NormalizedName, Version]]) -> None:
+    def prefetch_metadata(
+        self,
+        files: Iterable[tuple[DistFile, NormalizedName, Version]],
+        *,
+        policy: PrefetchPolicy | None = None,
+    ) -> None:
         self.prefetched_metadata.extend((name, version) for _file, name, version in files)
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:

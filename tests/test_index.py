@@ -27,7 +27,7 @@ import lockbuild.index
 from lockbuild.errors import BuildError, HashError, MetadataError
 from lockbuild.http import HttpClient
 from lockbuild.index import IndexClient
-from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+from lockbuild.models import CoreMetadata, DistFile, MetadataTask, ProjectPage
 
 ServerFactory = Callable[..., IndexServer]
 ClientFactory = Callable[..., IndexClient]
@@ -511,8 +511,23 @@ def test_download_not_matching_the_page_hash_raises(
 # -- prefetching and concurrency ------------------------------------------------------------
 
 
-def wheel_tasks(page: ProjectPage) -> list[tuple[DistFile, NormalizedName, Version]]:
-    return [(file, page.name, Version("1.0")) for file in page.files if file.is_wheel]
+class WheelPolicy:
+    """Prefetch every wheel's metadata, then every dependency's page."""
+
+    def files_to_prefetch(self, page: ProjectPage) -> list[MetadataTask]:
+        return [(file, page.name, Version("1.0")) for file in page.files if file.is_wheel]
+
+    def dependencies_to_prefetch(self, metadata: CoreMetadata) -> list[NormalizedName]:
+        return [canonicalize_name(requirement.name) for requirement in metadata.requires_dist]
+
+
+class BrokenPolicy(WheelPolicy):
+    def __init__(self) -> None:
+        self.called: list[NormalizedName] = []
+
+    def files_to_prefetch(self, page: ProjectPage) -> list[MetadataTask]:
+        self.called.append(page.name)
+        raise ValueError("hint failed")
 
 
 def test_prefetch_pages_then_fetches_metadata_in_the_background(
@@ -523,9 +538,10 @@ def test_prefetch_pages_then_fetches_metadata_in_the_background(
     server.add(wheel)
     client = clients(server)
 
-    client.prefetch_pages([ALPHA], then=wheel_tasks)  # returns at once
+    client.prefetch_pages([ALPHA], policy=WheelPolicy())  # returns at once
 
     assert wait_for(lambda: len(metadata_requests(server, wheel.name)) == 1)
+    assert wait_for(lambda: server.count("/simple/beta/") == 1), "dependency page not followed"
     file = only_file(client.project_page(ALPHA), wheel.name)
     metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
     assert requirement_strings(metadata) == ["beta"]
@@ -539,13 +555,10 @@ def test_a_failing_prefetch_hint_breaks_nothing(
     server = servers()
     server.add(make_wheel(tmp_path, "alpha", "1.0"))
     client = clients(server)
-    called: list[NormalizedName] = []
+    policy = BrokenPolicy()
+    called = policy.called
 
-    def broken_hint(page: ProjectPage) -> list[tuple[DistFile, NormalizedName, Version]]:
-        called.append(page.name)
-        raise ValueError("hint failed")
-
-    client.prefetch_pages([ALPHA, canonicalize_name("absent")], then=broken_hint)
+    client.prefetch_pages([ALPHA, canonicalize_name("absent")], policy=policy)
     assert len(client.project_page(ALPHA).files) == 1
     assert client.project_page(canonicalize_name("absent")).files == ()
     assert wait_for(lambda: sorted(called) == ["absent", "alpha"])
@@ -560,7 +573,7 @@ def test_prefetch_metadata_fetches_ahead(
     server.add(wheel)
     client = clients(server)
     page = client.project_page(ALPHA)
-    client.prefetch_metadata(wheel_tasks(page))
+    client.prefetch_metadata(WheelPolicy().files_to_prefetch(page))
     assert wait_for(lambda: len(file_requests(server, wheel.name)) > 0)
     metadata = client.metadata(page.files[0], name=ALPHA, version=Version("1.0"))
     assert requirement_strings(metadata) == ["beta"]
