@@ -278,7 +278,19 @@ _ATTRIBUTE = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_PLAIN_ATTRIBUTES = re.compile(r'(?:\s+[a-z-]+="[^"]*")*\s*/?\s*')
+_PLAIN_PAIR = re.compile(r'([a-z-]+)="([^"]*)"')
+
+
 def _attributes(text: str) -> dict[str, str | None]:
+    if _PLAIN_ATTRIBUTES.fullmatch(text):
+        # The common shape (lower-case names, double-quoted values): one C-level findall.
+        plain: dict[str, str | None] = {}
+        for name, value in _PLAIN_PAIR.findall(text):
+            if name not in plain:
+                plain[name] = html.unescape(value) if "&" in value else value
+        return plain
     attributes: dict[str, str | None] = {}
     for match in _ATTRIBUTE.finditer(text):
         name = match.group(1).lower()
@@ -344,7 +356,10 @@ def _html_file(attrs: Mapping[str, str | None], base_url: str) -> DistFile | Non
     hashes: dict[str, str] = {}
     if fragment:
         algo, sep, value = fragment.partition("=")
-        hashes = _clean_hashes({algo: value}, url) if sep else {}
+        if algo == "sha256" and _SHA256.fullmatch(value):
+            hashes = {"sha256": value.lower()}
+        else:
+            hashes = _clean_hashes({algo: value}, url) if sep else {}
         if not hashes:  # not a hash fragment: leave the URL as the page wrote it
             url = f"{url}#{fragment}"
     requires_python = (attrs.get("data-requires-python") or "").strip() or None
