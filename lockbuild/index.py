@@ -16,7 +16,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -36,6 +38,10 @@ from lockbuild.models import CoreMetadata, DistFile, MetadataTask, PrefetchPolic
 from lockbuild.simple import ACCEPT_HEADER, parse_project_page
 
 logger = logging.getLogger(__name__)
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+Item = TypeVar("Item")
 
 WHEEL_TAIL_BYTES = 64 * 1024
 """First range read of a wheel: usually holds the central directory and METADATA."""
@@ -77,22 +83,28 @@ class IndexClient:
     def prefetch_pages(
         self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
     ) -> None:
+        follow = None
+        if policy is not None:
+            next_step = partial(self.prefetch_metadata, policy=policy)
+            follow = partial(self._follow, pick=policy.files_to_prefetch, start=next_step)
         for name in names:
-            with self._lock:
-                seen = name in self._pages
-            future = self._page_future(name)
-            if policy is not None and not seen:
-                future.add_done_callback(lambda done: self._after_page(done, policy))
+            future, new = self._once(self._pages, name, self._fetch_page, name)
+            if follow is not None and new:
+                future.add_done_callback(follow)
 
     def prefetch_metadata(
         self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
     ) -> None:
+        follow = None
+        if policy is not None:
+            next_step = partial(self.prefetch_pages, policy=policy)
+            follow = partial(self._follow, pick=policy.dependencies_to_prefetch, start=next_step)
         for file, name, version in files:
-            with self._lock:
-                seen = file.url in self._metadata
-            future = self._metadata_future(file, name, version)
-            if policy is not None and not seen:
-                future.add_done_callback(lambda done: self._after_metadata(done, policy))
+            future, new = self._once(
+                self._metadata, file.url, self._fetch_metadata, file, name, version
+            )
+            if follow is not None and new:
+                future.add_done_callback(follow)
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
         """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed."""
@@ -113,50 +125,48 @@ class IndexClient:
     # -- futures ---------------------------------------------------------------------------
 
     def _page_future(self, name: NormalizedName) -> Future[ProjectPage]:
-        with self._lock:
-            future = self._pages.get(name)
-            if future is None:
-                future = self._executor.submit(self._fetch_page, name)
-                self._pages[name] = future
-            return future
+        return self._once(self._pages, name, self._fetch_page, name)[0]
 
     def _metadata_future(
         self, file: DistFile, name: NormalizedName, version: Version
     ) -> Future[CoreMetadata]:
-        with self._lock:
-            future = self._metadata.get(file.url)
-            if future is None:
-                future = self._executor.submit(self._fetch_metadata, file, name, version)
-                self._metadata[file.url] = future
-            return future
+        return self._once(self._metadata, file.url, self._fetch_metadata, file, name, version)[0]
 
     def _hash_future(self, file: DistFile) -> Future[str]:
+        return self._once(self._hashes, file.url, self._download_hash, file)[0]
+
+    def _once(
+        self,
+        futures: dict[Key, Future[Value]],
+        key: Key,
+        function: Callable[..., Value],
+        *arguments: object,
+    ) -> tuple[Future[Value], bool]:
+        """The one future for ``key``, submitted on first request; True when just submitted."""
         with self._lock:
-            future = self._hashes.get(file.url)
-            if future is None:
-                future = self._executor.submit(self._download_hash, file)
-                self._hashes[file.url] = future
-            return future
+            future = futures.get(key)
+            if future is not None:
+                return future, False
+            future = self._executor.submit(function, *arguments)
+            futures[key] = future
+            return future, True
 
-    def _after_page(self, done: Future[ProjectPage], policy: PrefetchPolicy) -> None:
+    @staticmethod
+    def _follow(
+        done: Future[Value],
+        *,
+        pick: Callable[[Value], Iterable[Item]],
+        start: Callable[[list[Item]], None],
+    ) -> None:
+        """After a fetch succeeds, ask the policy what to fetch next and start it."""
         if done.cancelled() or done.exception() is not None:
             return
         try:
-            tasks = list(policy.files_to_prefetch(done.result()))
+            chosen = list(pick(done.result()))
         except Exception:  # a prefetch hint must never break the run
             logger.debug("prefetch hint failed", exc_info=True)
             return
-        self.prefetch_metadata(tasks, policy=policy)
-
-    def _after_metadata(self, done: Future[CoreMetadata], policy: PrefetchPolicy) -> None:
-        if done.cancelled() or done.exception() is not None:
-            return
-        try:
-            names = list(policy.dependencies_to_prefetch(done.result()))
-        except Exception:  # a prefetch hint must never break the run
-            logger.debug("prefetch hint failed", exc_info=True)
-            return
-        self.prefetch_pages(names, policy=policy)
+        start(chosen)
 
     # -- fetching --------------------------------------------------------------------------
 
