@@ -18,10 +18,14 @@ import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
 from lockbuild.errors import BuildError
+
+if TYPE_CHECKING:
+    from pyproject_hooks._impl import SubprocessRunner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -153,18 +157,14 @@ def _pip_environment() -> dict[str, str]:
     return environment
 
 
-def _runner(environment: Mapping[str, str], what: str):  # type: ignore[no-untyped-def]
+def _runner(environment: Mapping[str, str], what: str) -> SubprocessRunner:
     def run(
-        command: Sequence[str],
+        cmd: Sequence[str],
         cwd: str | None = None,
         extra_environ: Mapping[str, str] | None = None,
     ) -> None:
         merged = {**environment, **(extra_environ or {})}
-        isolated = (
-            [_isolated_python(), "-S", *command[1:]]
-            if command[0] == sys.executable
-            else list(command)
-        )
+        isolated = [_isolated_python(), "-S", *cmd[1:]] if cmd[0] == sys.executable else list(cmd)
         result = _run(isolated, environment=merged, what=what, cwd=cwd)
         if result.returncode != 0:
             reason = _last_line(result.stderr) or f"exit code {result.returncode}"

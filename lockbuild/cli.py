@@ -163,7 +163,6 @@ def run_compile(arguments: argparse.Namespace) -> int:
         dry_run=arguments.dry_run,
     )
     quiet = arguments.quiet > 0
-    started = time.monotonic()
     result = compile_lock(request, reporter=None if quiet else TerminalReporter())
     if arguments.dry_run:
         sys.stdout.write(result.text)
@@ -173,7 +172,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
             state = "dry run, not written"
         print(
             f"{result.output}: {state} ({len(result.pins)} pins, "
-            f"{len(result.changes)} changed) in {time.monotonic() - started:.2f}s",
+            f"{len(result.changes)} changed) in {result.seconds:.2f}s",
             file=sys.stderr,
         )
         for change in result.changes:

@@ -109,18 +109,8 @@ class IndexClient:
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
         """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed."""
         files = list(files)
-        futures: dict[str, Future[str] | None] = {}
-        for file in files:
-            if file.sha256:
-                futures[file.url] = None
-            else:
-                futures[file.url] = self._hash_future(file)
-        by_url = {file.url: file for file in files}
-        result = {}
-        for url, future in futures.items():
-            digest = by_url[url].sha256 if future is None else future.result()
-            result[url] = f"sha256:{digest}"
-        return result
+        pending = {file.url: self._hash_future(file) for file in files if not file.sha256}
+        return {file.url: f"sha256:{file.sha256 or pending[file.url].result()}" for file in files}
 
     # -- futures ---------------------------------------------------------------------------
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError
 from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, Pin, RequirementSet
+from lockbuild.provider import exact_version
 from lockbuild.requirements import parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.writer import render_requirements, write_if_changed
@@ -62,7 +63,6 @@ class CompileResult:
     pins: tuple[Pin, ...]
     changes: tuple[str, ...] = ()
     seconds: float = 0.0
-    requests: int = field(default=0, compare=False)
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
@@ -176,12 +176,9 @@ def read_previous_pins(output: Path) -> dict[NormalizedName, Version]:
     for entry in previous.requirements:
         if entry.requirement is None:
             continue
-        for spec in entry.requirement.specifier:
-            if spec.operator == "==" and "*" not in spec.version:
-                try:
-                    pins[canonicalize_name(entry.requirement.name)] = Version(spec.version)
-                except InvalidVersion:
-                    continue
+        version = exact_version(entry.requirement.specifier)
+        if version is not None:
+            pins[canonicalize_name(entry.requirement.name)] = version
     return pins
 
 

@@ -26,6 +26,17 @@ from lockbuild.models import CoreMetadata, MetadataTask, PackageSource, ProjectP
 logger = logging.getLogger(__name__)
 
 
+def exact_version(specifier: SpecifierSet) -> Version | None:
+    """The version a ``==X`` / ``===X`` specifier selects, when there is one."""
+    for spec in specifier:
+        if spec.operator in {"==", "==="} and "*" not in spec.version:
+            try:
+                return Version(spec.version)
+            except ValueError:
+                return None
+    return None
+
+
 def make_identifier(name: NormalizedName, extras: Iterable[str]) -> str:
     extras = sorted(extras)
     return f"{name}[{','.join(extras)}]" if extras else name
@@ -55,14 +66,7 @@ class Requirement:
 
     @property
     def exact_version(self) -> Version | None:
-        """The version a ``==X`` / ``===X`` specifier selects, when there is one."""
-        for spec in self.specifier:
-            if spec.operator in {"==", "==="} and "*" not in spec.version:
-                try:
-                    return Version(spec.version)
-                except ValueError:
-                    return None
-        return None
+        return exact_version(self.specifier)
 
 
 @dataclass(frozen=True)

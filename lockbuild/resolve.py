@@ -169,12 +169,7 @@ def _build_resolution(
     packages = []
     for name in sorted(chosen):
         candidate = chosen[name]
-        root_markers = markers[name]
-        marker = None
-        if None not in root_markers and root_markers:
-            marker = " or ".join(sorted(m for m in root_markers if m))
-            if len(root_markers) > 1:
-                marker = " or ".join(f"({m})" for m in sorted(m for m in root_markers if m))
+        marker = _root_marker(markers[name])
         packages.append(
             ResolvedPackage(
                 name=name,
@@ -186,6 +181,14 @@ def _build_resolution(
             )
         )
     return Resolution(environment=environment, packages=tuple(packages))
+
+
+def _root_marker(markers: set[str | None]) -> str | None:
+    """The marker to write: kept only when every root line for the package has one."""
+    written = sorted(marker for marker in markers if marker)
+    if not written or len(written) != len(markers):
+        return None
+    return written[0] if len(written) == 1 else " or ".join(f"({m})" for m in written)
 
 
 def _via_sort_key(item: str) -> tuple[int, str]:

@@ -30,11 +30,12 @@ def render_requirements(
         f"#    {command}",
         "#",
     ]
+    options = []
     if index_url and index_url.rstrip("/") != DEFAULT_INDEX_URL:
-        lines.append(f"--index-url {index_url}")
-    lines.extend(f"--extra-index-url {url}" for url in extra_index_urls)
-    if len(lines) > 6:
-        lines.append("")
+        options.append(f"--index-url {index_url}")
+    options.extend(f"--extra-index-url {url}" for url in extra_index_urls)
+    if options:
+        lines.extend([*options, ""])
     for pin in sorted(pins, key=lambda pin: pin.name):
         lines.extend(_render_pin(pin))
     return "\n".join(lines) + "\n"
