@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class LockbuildError(Exception):
     """Root of every expected failure; the CLI prints it without a traceback.
@@ -29,6 +31,22 @@ class RequirementsFileError(LockbuildError):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigError(LockbuildError):
+    """A setting of ``locks.toml`` (or of the command line) is wrong.
+
+    The message reads ``path:line: key: message``; the line is left out when unknown and the
+    key (a dotted path such as ``locks.dev.environments[1]``) for whole-file problems.
+    """
+
+    def __init__(self, path: str, key: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.key = key
+        self.line = line
+        self.detail = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
 class EnvironmentSpecError(LockbuildError):
     """A target environment (python version, platform preset, tags) is invalid."""
 
@@ -51,3 +69,15 @@ class ResolutionError(LockbuildError):
 
 class HashError(LockbuildError):
     """An artifact's hash could not be determined or did not match."""
+
+
+class StoreError(LockbuildError):
+    """The cache store cannot be opened or used, or a cache archive is unreadable."""
+
+
+class OfflineError(LockbuildError):
+    """Offline, and the cache lacks items the lock needs; the message lists every one."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__("offline: " + "; ".join(self.missing))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,6 +39,8 @@ class InputRequirement:
     link: str | None = None
     editable: bool = False
     hashes: tuple[str, ...] = ()
+    origin: str | None = None
+    """How ``# via`` names the input, e.g. ``myproject (pyproject.toml)``; ``None``: ``-r file``."""
 
     @property
     def name(self) -> NormalizedName | None:
@@ -49,6 +52,22 @@ class InputRequirement:
     def is_vcs(self) -> bool:
         link = self.link or (self.requirement.url if self.requirement else None) or ""
         return link.split("+", 1)[0] in {"git", "hg", "svn", "bzr"} and "+" in link
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a lock: a requirements (.in) file, or a pyproject.toml with extras/groups."""
+
+    path: str
+    extras: tuple[str, ...] = ()
+    """pyproject only: names of ``[project.optional-dependencies]`` to include."""
+    groups: tuple[str, ...] = ()
+    """pyproject only: names of PEP 735 ``[dependency-groups]`` to include."""
+
+    @property
+    def is_pyproject(self) -> bool:
+        """Whether the file is a ``pyproject.toml`` (by its base name)."""
+        return os.path.basename(self.path) == "pyproject.toml"
 
 
 @dataclass(frozen=True)

@@ -25,23 +25,43 @@ Supported syntax, one logical line at a time:
 expanding variables) without ``-e`` and options.  ``link`` is set for every bare URL or path
 (with or without ``#egg=``) and is ``None`` for PEP 508 lines; URLs and paths are kept as
 written, fragments included.
+
+A ``pyproject.toml`` is a second kind of input (:func:`parse_pyproject`): its
+``[project].dependencies``, named ``[project.optional-dependencies]`` extras and named PEP 735
+``[dependency-groups]``.  :func:`parse_inputs` reads any mix of both kinds into one set;
+:func:`input_files` lists the files a set of inputs depends on without parsing requirements.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import RequirementsFileError
-from lockbuild.models import InputRequirement, Location, RequirementSet
+from lockbuild.models import InputRequirement, InputSpec, Location, RequirementSet
 
-__all__ = ["parse_requirements_files", "parse_requirements_text"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "input_files",
+    "parse_inputs",
+    "parse_pyproject",
+    "parse_requirements_files",
+    "parse_requirements_text",
+]
 
 _COMMENT_RE = re.compile(r"(?:^|\s)#.*$")
 _ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
@@ -68,6 +88,7 @@ _VALUE_OPTIONS = frozenset(
     {"--requirement", "--constraint", "--editable", "--index-url", "--extra-index-url", "--hash"}
 )
 _FLAG_OPTIONS = frozenset({"--pre"})
+_INCLUDE_OPTIONS = frozenset({"--requirement", "--constraint"})
 _UNSUPPORTED_OPTIONS = frozenset(
     {
         "--find-links",
@@ -107,6 +128,103 @@ def parse_requirements_text(text: str, path: str, *, constraint: bool = False) -
     collector = _Collector()
     collector.parse_text(text, path, constraint=constraint)
     return collector.result()
+
+
+def parse_pyproject(
+    path: str | Path, *, extras: Sequence[str] = (), groups: Sequence[str] = ()
+) -> RequirementSet:
+    """Read the requirements of a ``pyproject.toml`` (UTF-8).
+
+    The set holds ``[project].dependencies``, then the requirements of each named
+    ``[project.optional-dependencies]`` extra, then those of each named PEP 735
+    ``[dependency-groups]`` group (``{include-group = "..."}`` followed).  Extra and group
+    names are compared after normalization (PEP 685 / PEP 503).  A requirement naming the
+    project itself (``myproject[test]``, as extras and groups often do) adds those extras of
+    the project instead.  Each requirement is located at the line where its string is
+    written and has the origin ``"<project name> (<path>)"`` for ``# via`` annotations.
+
+    :raises RequirementsFileError: for unreadable or malformed TOML, a dynamic
+        ``dependencies`` (or ``optional-dependencies`` when extras are asked), an unknown
+        extra or group, a group cycle, or an invalid requirement string.
+    """
+    collector = _Collector()
+    collector.read_pyproject(InputSpec(os.fspath(path), tuple(extras), tuple(groups)))
+    return collector.result()
+
+
+def parse_inputs(
+    inputs: Sequence[InputSpec], *, constraint_paths: Sequence[str | Path] = ()
+) -> RequirementSet:
+    """Read a lock's inputs, ``.in`` files and ``pyproject.toml`` files, into one set.
+
+    ``.in`` files are read as by :func:`parse_requirements_files` (includes followed), a
+    ``pyproject.toml`` as by :func:`parse_pyproject`; ``files`` lists every file read, in
+    order of first reading.  ``constraint_paths`` are read last, as constraint files.
+    """
+    collector = _Collector()
+    for spec in inputs:
+        if spec.is_pyproject:
+            collector.read_pyproject(spec)
+        elif spec.extras or spec.groups:
+            message = "extras and groups are only allowed for a pyproject.toml input"
+            raise RequirementsFileError(spec.path, None, message)
+        else:
+            collector.read_top_level(spec.path, constraint=False)
+    for path in constraint_paths:
+        collector.read_top_level(os.fspath(path), constraint=True)
+    return collector.result()
+
+
+def input_files(inputs: Sequence[InputSpec]) -> tuple[str, ...]:
+    """Every file that ``inputs`` depend on, for build-tool dependencies (doit's ``file_dep``).
+
+    The input files themselves and, transitively, every ``-r``/``-c`` include of the
+    ``.in`` files, in the order :func:`parse_inputs` would first read them and with the same
+    spelling (includes are joined to the including file's directory and normalized).  Only
+    lines with options are looked at, so this is cheap enough to run whenever tasks are
+    loaded.  It never raises for bad input: an unreadable file or a missing include is
+    listed and not followed, a malformed line is skipped, and a URL include is left out;
+    compiling the lock reports each of them.
+    """
+    found: dict[str, str] = {}
+    for spec in inputs:
+        _collect_input_files(spec.path, found, follow=not spec.is_pyproject)
+    return tuple(found.values())
+
+
+def _collect_input_files(path: str, found: dict[str, str], *, follow: bool) -> None:
+    """Add ``path`` to ``found`` (keyed by real path) and, if ``follow``, its includes."""
+    real_path = os.path.realpath(path)
+    if real_path in found:
+        return
+    found[real_path] = path
+    if not follow:
+        return
+    try:
+        text = _read_text(path)
+    except _CannotReadError:
+        return
+    for target in _include_targets(path, text):
+        _collect_input_files(target, found, follow=True)
+
+
+def _include_targets(path: str, text: str) -> Iterator[str]:
+    """The paths of the ``-r``/``-c`` includes of a ``.in`` file, malformed lines skipped."""
+    directory = os.path.dirname(path)
+    for line_number, raw_line in _logical_lines(text):
+        line = _expand_env(raw_line)
+        if not _OPTIONS_START_RE.search(line):
+            continue
+        location = Location(path, line_number)
+        try:
+            requirement_text, tokens = _split_line(location, line)
+            options = [] if requirement_text else _parse_options(location, tokens)
+        except RequirementsFileError:
+            continue
+        for option in options:
+            target = option.value or ""
+            if option.name in _INCLUDE_OPTIONS and target and not _URL_RE.match(target):
+                yield os.path.normpath(os.path.join(directory, target))
 
 
 class _CannotReadError(Exception):
@@ -156,15 +274,29 @@ class _Collector:
             ) from None
         self.parse_text(text, path, constraint=constraint)
 
+    def read_pyproject(self, spec: InputSpec) -> None:
+        try:
+            text = _read_text(spec.path)
+        except _CannotReadError as error:
+            raise RequirementsFileError(
+                spec.path, None, f"cannot read project file ({error.args[0]})"
+            ) from None
+        self._add_file(spec.path)
+        project = _Pyproject(spec.path, text)
+        self.requirements.extend(project.requirements(spec.extras, spec.groups))
+
     def parse_text(self, text: str, path: str, *, constraint: bool) -> None:
-        real_path = os.path.realpath(path)
-        self._seen.add((real_path, constraint))
-        if real_path not in self._seen_files:
-            self._seen_files.add(real_path)
-            self.files.append(path)
+        self._seen.add((os.path.realpath(path), constraint))
+        self._add_file(path)
         for line_number, line in _logical_lines(text):
             if line.strip():
                 self._parse_line(Location(path, line_number), _expand_env(line), constraint)
+
+    def _add_file(self, path: str) -> None:
+        real_path = os.path.realpath(path)
+        if real_path not in self._seen_files:
+            self._seen_files.add(real_path)
+            self.files.append(path)
 
     def _already_read(self, path: str, constraint: bool) -> bool:
         return (os.path.realpath(path), constraint) in self._seen
@@ -408,3 +540,250 @@ def _invalid(location: Location, text: str, reason: str) -> RequirementsFileErro
 
 def _error(location: Location, message: str) -> RequirementsFileError:
     return RequirementsFileError(location.path, location.line, message)
+
+
+_TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TOML_KEY_PATH = rf"{_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*"
+_TOML_HEADER_RE = re.compile(rf"\s*\[\s*({_TOML_KEY_PATH})\s*\]")
+_TOML_KEY_RE = re.compile(rf"\s*({_TOML_KEY_PATH})\s*=")
+_TOML_PART_RE = re.compile(_TOML_KEY_PART)
+
+
+def _load_toml(path: str, text: str) -> dict[str, Any]:
+    """Parse TOML; a syntax error names the line (and column) tomllib reports."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = _TOML_POSITION_RE.search(message)
+        if match is None:
+            raise RequirementsFileError(path, None, f"invalid TOML ({message})") from None
+        reason = message[: match.start()]
+        if match[1] is None:
+            line = len(text.splitlines()) or 1
+            raise RequirementsFileError(
+                path, line, f"invalid TOML at end of file ({reason})"
+            ) from None
+        raise RequirementsFileError(
+            path, int(match[1]), f"invalid TOML at column {match[2]} ({reason})"
+        ) from None
+    return data
+
+
+def _toml_key_parts(key_path: str) -> tuple[str, ...]:
+    """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
+    parts = _TOML_PART_RE.findall(key_path)
+    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
+
+
+class _TomlLines:
+    """Where tables, keys and strings are written in a TOML text (tomllib reports no lines).
+
+    Best effort: table headers and ``key =`` lines are found by pattern, not by parsing.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.headers: dict[tuple[str, ...], int] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = _TOML_HEADER_RE.match(line)
+            if match is not None:
+                self.headers.setdefault(_toml_key_parts(match[1]), number)
+
+    def line_of(self, keys: tuple[str, ...]) -> int | None:
+        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
+        for size in range(len(keys), -1, -1):
+            header = self.headers.get(keys[:size]) if size else 0
+            if header is None:
+                continue
+            if size < len(keys):
+                line = self._key_line(header, keys[size:])
+                if line is not None:
+                    return line
+            if size:
+                return header
+        return None
+
+    def string_line(self, value: str, start: int) -> int | None:
+        """The first line from ``start`` on (same table) where ``value`` is written quoted."""
+        quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
+        for number in range(start, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if number > start and _TOML_HEADER_RE.match(line):
+                return None
+            if any(form in line for form in quoted):
+                return number
+        return None
+
+    def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
+        for number in range(header + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if _TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
+                return None
+            match = _TOML_KEY_RE.match(line)
+            if match is not None:
+                parts = _toml_key_parts(match[1])
+                if parts[: len(rest)] == rest[: len(parts)]:
+                    return number
+        return None
+
+
+class _Pyproject:
+    """The requirements one ``pyproject.toml`` declares, each located at its line."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = _TomlLines(text)
+        self.data = _load_toml(path, text)
+        self.project = self._table(self.data, ("project",))
+        name = self.project.get("name")
+        if "project" in self.data and not isinstance(name, str):
+            raise self._error(("project",), "invalid [project] table (a 'name' string is required)")
+        self.origin = f"{name} ({path})" if isinstance(name, str) else None
+        self.canonical_name = canonicalize_name(name) if isinstance(name, str) else None
+
+    def requirements(self, extras: Sequence[str], groups: Sequence[str]) -> list[InputRequirement]:
+        """``[project].dependencies``, then each extra's, then each group's; duplicates dropped."""
+        if "project" not in self.data and not groups:
+            reason = "lockbuild reads [project] dependencies and PEP 735 [dependency-groups]"
+            raise RequirementsFileError(self.path, None, f"no [project] table ({reason})")
+        wanted = list(dict.fromkeys(self._extra_key(extra) for extra in extras))
+        entries = self._dependencies()
+        for key in wanted:
+            entries.extend(self._extra(key))
+        for group in groups:
+            entries.extend(self._group(group, chain=()))
+        return list(dict.fromkeys(self._expand_self_references(entries, set(wanted))))
+
+    def _dependencies(self) -> list[InputRequirement]:
+        self._refuse_dynamic("dependencies")
+        value = self.project.get("dependencies", [])
+        return self._strings(value, ("project", "dependencies"))
+
+    def _refuse_dynamic(self, field: str) -> None:
+        dynamic = self.project.get("dynamic", [])
+        if isinstance(dynamic, list) and field in dynamic:
+            reason = f"project.dynamic lists {field!r}; list them in the file instead"
+            message = f"dynamic dependencies are not supported as a lock input ({reason})"
+            raise self._error(("project", "dynamic"), message)
+
+    def _extras_table(self) -> Mapping[NormalizedName, str]:
+        """The written name of each extra, by normalized name."""
+        self._refuse_dynamic("optional-dependencies")
+        table = self._table(self.project, ("project", "optional-dependencies"))
+        return {canonicalize_name(name): name for name in table}
+
+    def _extra_key(self, extra: str, *, line: int | None = None) -> NormalizedName:
+        known = self._extras_table()
+        key = canonicalize_name(extra)
+        if key not in known:
+            names = ", ".join(sorted(known.values())) or "none"
+            where = line or self.lines.line_of(("project", "optional-dependencies"))
+            raise RequirementsFileError(
+                self.path, where, f"unknown extra {extra!r} (known: {names})"
+            )
+        return key
+
+    def _extra(self, key: NormalizedName) -> list[InputRequirement]:
+        written = self._extras_table()[key]
+        value = self.project["optional-dependencies"][written]
+        return self._strings(value, ("project", "optional-dependencies", written))
+
+    def _groups_table(self) -> Mapping[NormalizedName, str]:
+        """The written name of each dependency group, by normalized name."""
+        table = self._table(self.data, ("dependency-groups",))
+        written: dict[NormalizedName, str] = {}
+        for name in table:
+            key = canonicalize_name(name)
+            if key in written:
+                message = f"dependency groups {written[key]!r} and {name!r} normalize to one name"
+                raise self._error(("dependency-groups", name), message)
+            written[key] = name
+        return written
+
+    def _group(
+        self, name: str, *, chain: tuple[str, ...], line: int | None = None
+    ) -> list[InputRequirement]:
+        """A group's requirements, ``include-group`` followed; ``chain`` holds the includers."""
+        known = self._groups_table()
+        key = canonicalize_name(name)
+        if key not in known:
+            names = ", ".join(sorted(known.values())) or "none"
+            where = line or self.lines.line_of(("dependency-groups",))
+            message = f"unknown dependency group {name!r} (known: {names})"
+            raise RequirementsFileError(self.path, where, message)
+        written = known[key]
+        keys = ("dependency-groups", written)
+        if written in chain:
+            cycle = " -> ".join((*chain[chain.index(written) :], written))
+            message = f"dependency group cycle (a group includes itself): {cycle}"
+            raise RequirementsFileError(self.path, line or self.lines.line_of(keys), message)
+        items = self.data["dependency-groups"][written]
+        if not isinstance(items, list):
+            raise self._error(keys, f"invalid {_dotted(keys)} (expected a list)")
+        entries: list[InputRequirement] = []
+        cursor = self.lines.line_of(keys) or 1
+        for item in items:
+            if isinstance(item, str):
+                cursor = self.lines.string_line(item, cursor) or cursor
+                entries.append(self._entry(item, cursor))
+            elif isinstance(item, dict) and _is_include_group(item):
+                include = item["include-group"]
+                cursor = self.lines.string_line(include, cursor) or cursor
+                entries.extend(self._group(include, chain=(*chain, written), line=cursor))
+            else:
+                reason = "expected a requirement string or {include-group = '...'}"
+                raise self._error(keys, f"invalid item in {_dotted(keys)} ({reason}): {item!r}")
+        return entries
+
+    def _expand_self_references(
+        self, entries: Sequence[InputRequirement], included: set[NormalizedName]
+    ) -> Iterator[InputRequirement]:
+        """Replace ``myproject[extra]`` by the extra's requirements (each extra taken once)."""
+        for entry in entries:
+            requirement = entry.requirement
+            if requirement is None or entry.name != self.canonical_name:
+                yield entry
+                continue
+            if requirement.marker or requirement.url or requirement.specifier:
+                reason = "a requirement on the project itself can only name extras"
+                raise _invalid(entry.location, entry.text, reason)
+            for extra in sorted(requirement.extras):
+                key = self._extra_key(extra, line=entry.location.line)
+                if key not in included:
+                    included.add(key)
+                    yield from self._expand_self_references(self._extra(key), included)
+
+    def _strings(self, value: object, keys: tuple[str, ...]) -> list[InputRequirement]:
+        """The requirements of a list of PEP 508 strings written at the key path ``keys``."""
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self._error(keys, f"invalid {_dotted(keys)} (expected a list of strings)")
+        entries = []
+        cursor = self.lines.line_of(keys) or 1
+        for item in value:
+            cursor = self.lines.string_line(item, cursor) or cursor
+            entries.append(self._entry(item, cursor))
+        return entries
+
+    def _entry(self, text: str, line: int) -> InputRequirement:
+        location = Location(self.path, line)
+        requirement = _parse_pep508(location, text, text)
+        return InputRequirement(location, text, requirement, origin=self.origin)
+
+    def _table(self, parent: Mapping[str, Any], keys: tuple[str, ...]) -> Mapping[str, Any]:
+        value = parent.get(keys[-1], {})
+        if not isinstance(value, dict):
+            raise self._error(keys, f"invalid {_dotted(keys)} (expected a table)")
+        return value
+
+    def _error(self, keys: tuple[str, ...], message: str) -> RequirementsFileError:
+        return RequirementsFileError(self.path, self.lines.line_of(keys), message)
+
+
+def _is_include_group(item: Mapping[str, Any]) -> bool:
+    return list(item) == ["include-group"] and isinstance(item["include-group"], str)
+
+
+def _dotted(keys: tuple[str, ...]) -> str:
+    return ".".join(keys)

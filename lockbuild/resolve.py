@@ -75,7 +75,10 @@ def root_requirements(
             continue
         roots.append(
             requirement_from_pep508(
-                requirement, origin=str(entry.location), root=True, file=entry.location.path
+                requirement,
+                origin=str(entry.location),
+                root=True,
+                file=entry.origin or f"-r {entry.location.path}",
             )
         )
     return roots
@@ -157,7 +160,7 @@ def _build_resolution(
             requirement: Requirement = information.requirement
             parent: Candidate | None = information.parent
             if parent is None:
-                via[candidate.name].add(f"-r {requirement.file}")
+                via[candidate.name].add(requirement.file or "")
                 extras[candidate.name].update(requirement.extras)
                 markers[candidate.name].add(requirement.marker)
             elif parent.name != candidate.name:

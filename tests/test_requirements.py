@@ -1,16 +1,27 @@
-"""Tests for lockbuild.requirements: the pip-compile ``.in`` syntax parser."""
+"""Tests for lockbuild.requirements: the ``.in`` parser, pyproject.toml inputs, input files."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakesource import FakeSource
 from packaging.specifiers import SpecifierSet
 
+from lockbuild.environment import make_environment
 from lockbuild.errors import RequirementsFileError
-from lockbuild.models import InputRequirement, Location
-from lockbuild.requirements import parse_requirements_files, parse_requirements_text
+from lockbuild.models import InputRequirement, InputSpec, Location
+from lockbuild.requirements import (
+    input_files,
+    parse_inputs,
+    parse_pyproject,
+    parse_requirements_files,
+    parse_requirements_text,
+)
+from lockbuild.resolve import resolve
 
 H1 = "sha256:" + "a" * 64
 H2 = "sha256:" + "b" * 64
@@ -604,3 +615,356 @@ def test_parse_requirements_text_errors_name_the_path() -> None:
 def test_is_vcs_for_parsed_links() -> None:
     result = parse_requirements_text(f"{GIT}\nfoo @ {GIT}\n./pkg\n", "r.in")
     assert [r.is_vcs for r in result.requirements] == [True, True, False]
+
+
+# -- pyproject.toml inputs ------------------------------------------------------------------
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+
+[project]
+name = "My_App"
+version = "1.0"
+dependencies = [
+    "requests>=2",
+    'tomli; python_version < "3.11"',
+    "local @ https://example.com/local-1.0.tar.gz",
+]
+
+[project.optional-dependencies]
+Web = ["flask>=3"]
+docs = ["sphinx"]
+all = ["my-app[web,docs]", "rich"]
+
+[dependency-groups]
+Test = ["pytest", {include-group = "lint"}]
+lint = [
+    "ruff",
+    "requests>=2",
+]
+cycle-a = [{include-group = "cycle-b"}]
+cycle-b = ["x", {include-group = "Cycle_A"}]
+"""
+
+ORIGIN = "My_App (pyproject.toml)"
+
+
+def located(result: Any) -> list[tuple[str, str]]:
+    return [(item.text, str(item.location)) for item in result.requirements]
+
+
+def pyproject_error(text: str, **kwargs: Any) -> str:
+    write("pyproject.toml", text)
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_pyproject("pyproject.toml", **kwargs)
+    return str(caught.value)
+
+
+def test_pyproject_dependencies_with_lines_and_origin() -> None:
+    write("pyproject.toml", PYPROJECT)
+    result = parse_pyproject("pyproject.toml")
+    assert located(result) == [
+        ("requests>=2", "pyproject.toml:8"),
+        ('tomli; python_version < "3.11"', "pyproject.toml:9"),
+        ("local @ https://example.com/local-1.0.tar.gz", "pyproject.toml:10"),
+    ]
+    assert {item.origin for item in result.requirements} == {ORIGIN}
+    url_item = result.requirements[2]
+    assert (url_item.name, url_item.link, url_item.requirement and url_item.requirement.url) == (
+        "local",
+        None,
+        "https://example.com/local-1.0.tar.gz",
+    )
+    assert (result.constraints, result.files) == ((), ("pyproject.toml",))
+
+
+def test_pyproject_extras_are_normalized_and_follow_self_references() -> None:
+    write("pyproject.toml", PYPROJECT)
+    result = parse_pyproject("pyproject.toml", extras=["ALL", "web"])
+    assert located(result)[3:] == [
+        ("sphinx", "pyproject.toml:15"),
+        ("rich", "pyproject.toml:16"),
+        ("flask>=3", "pyproject.toml:14"),
+    ]
+
+
+def test_pyproject_groups_follow_include_group() -> None:
+    write("pyproject.toml", PYPROJECT)
+    result = parse_pyproject("pyproject.toml", groups=["test"])
+    assert located(result)[3:] == [
+        ("pytest", "pyproject.toml:19"),
+        ("ruff", "pyproject.toml:21"),
+        ("requests>=2", "pyproject.toml:22"),
+    ]
+
+
+def test_pyproject_groups_without_project_table() -> None:
+    write("pyproject.toml", '[dependency-groups]\ndev = ["pytest"]\n')
+    result = parse_pyproject("pyproject.toml", groups=["dev"])
+    assert located(result) == [("pytest", "pyproject.toml:2")]
+    assert result.requirements[0].origin is None
+
+
+def test_pyproject_dotted_and_inline_tables_are_located() -> None:
+    text = (
+        '[project]\nname = "x"\n'
+        'optional-dependencies.web = ["flask"]\n'
+        "optional-dependencies.cli = [\n"
+        '  "click",\n'
+        "]\n"
+    )
+    write("pyproject.toml", text)
+    result = parse_pyproject("pyproject.toml", extras=["cli", "web"])
+    assert located(result) == [("click", "pyproject.toml:5"), ("flask", "pyproject.toml:3")]
+
+
+BAD_PYPROJECTS = [
+    (
+        "unknown extra",
+        PYPROJECT,
+        {"extras": ["wbe"]},
+        "pyproject.toml:13: unknown extra 'wbe' (known: Web, all, docs)",
+    ),
+    (
+        "unknown extra without optional dependencies",
+        '[project]\nname = "x"\n',
+        {"extras": ["web"]},
+        "pyproject.toml:1: unknown extra 'web' (known: none)",
+    ),
+    (
+        "unknown group",
+        PYPROJECT,
+        {"groups": ["tests"]},
+        "pyproject.toml:18: unknown dependency group 'tests' (known: Test, cycle-a, cycle-b, lint)",
+    ),
+    (
+        "unknown included group",
+        '[project]\nname = "x"\n[dependency-groups]\na = [\n  {include-group = "b"},\n]\n',
+        {"groups": ["a"]},
+        "pyproject.toml:5: unknown dependency group 'b' (known: a)",
+    ),
+    (
+        "group cycle",
+        PYPROJECT,
+        {"groups": ["cycle-a"]},
+        "pyproject.toml:25: dependency group cycle (a group includes itself):"
+        " cycle-a -> cycle-b -> cycle-a",
+    ),
+    (
+        "bad group item",
+        '[project]\nname = "x"\n[dependency-groups]\ndev = [{include = "x"}]\n',
+        {"groups": ["dev"]},
+        "pyproject.toml:4: invalid item in dependency-groups.dev (expected a requirement string"
+        " or {include-group = '...'}): {'include': 'x'}",
+    ),
+    (
+        "groups with one normalized name",
+        '[project]\nname = "x"\n[dependency-groups]\nDev = []\ndev = []\n',
+        {"groups": ["dev"]},
+        "pyproject.toml:5: dependency groups 'Dev' and 'dev' normalize to one name",
+    ),
+    (
+        "dynamic dependencies",
+        '[project]\nname = "x"\ndynamic = ["version", "dependencies"]\n',
+        {},
+        "pyproject.toml:3: dynamic dependencies are not supported as a lock input"
+        " (project.dynamic lists 'dependencies'; list them in the file instead)",
+    ),
+    (
+        "dynamic optional dependencies with extras",
+        '[project]\nname = "x"\ndynamic = ["optional-dependencies"]\n',
+        {"extras": ["web"]},
+        "pyproject.toml:3: dynamic dependencies are not supported as a lock input"
+        " (project.dynamic lists 'optional-dependencies'; list them in the file instead)",
+    ),
+    (
+        "malformed TOML",
+        '[project]\nname = "x"\ndependencies = ["a" "b"]\n',
+        {},
+        "pyproject.toml:3: invalid TOML at column 21 (Unclosed array)",
+    ),
+    (
+        "malformed TOML in a string",
+        '[project]\nname = "x\n',
+        {},
+        "pyproject.toml:2: invalid TOML at column 10 (Illegal character '\\n')",
+    ),
+    (
+        "malformed TOML at end",
+        '[project]\nname = "x"\ndependencies = [\n',
+        {},
+        "pyproject.toml:3: invalid TOML at end of file (Invalid value)",
+    ),
+    (
+        "invalid requirement",
+        '[project]\nname = "x"\ndependencies = [\n  "ok",\n  "foo bar",\n]\n',
+        {},
+        "pyproject.toml:5: invalid requirement 'foo bar' (Expected semicolon (after name with no"
+        " version specifier) or end)",
+    ),
+    (
+        "dependencies not a list of strings",
+        '[project]\nname = "x"\ndependencies = "requests"\n',
+        {},
+        "pyproject.toml:3: invalid project.dependencies (expected a list of strings)",
+    ),
+    (
+        "project without name",
+        '[project]\nversion = "1"\n',
+        {},
+        "pyproject.toml:1: invalid [project] table (a 'name' string is required)",
+    ),
+    (
+        "no project table",
+        '[tool.poetry]\nname = "x"\n',
+        {},
+        "pyproject.toml: no [project] table (lockbuild reads [project] dependencies and PEP 735"
+        " [dependency-groups])",
+    ),
+    (
+        "self reference with a marker",
+        '[project]\nname = "x"\n[project.optional-dependencies]\n'
+        "a = [\"x[b]; os_name == 'nt'\"]\nb = []\n",
+        {"extras": ["a"]},
+        "pyproject.toml:4: invalid requirement \"x[b]; os_name == 'nt'\" (a requirement on the"
+        " project itself can only name extras)",
+    ),
+    (
+        "self reference to an unknown extra",
+        '[project]\nname = "x"\n[project.optional-dependencies]\na = ["x[c]"]\n',
+        {"extras": ["a"]},
+        "pyproject.toml:4: unknown extra 'c' (known: a)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [case[1:] for case in BAD_PYPROJECTS],
+    ids=[case[0] for case in BAD_PYPROJECTS],
+)
+def test_bad_pyproject(text: str, kwargs: dict[str, Any], message: str) -> None:
+    assert pyproject_error(text, **kwargs) == message
+
+
+def test_missing_pyproject() -> None:
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_pyproject("pyproject.toml")
+    assert str(caught.value) == (
+        "pyproject.toml: cannot read project file (No such file or directory)"
+    )
+
+
+def test_parse_inputs_merges_requirements_files_and_pyprojects() -> None:
+    write("app/pyproject.toml", PYPROJECT)
+    write("req/dev.in", "-r common.in\n-c ../constraints.txt\nblack\n")
+    write("req/common.in", "coverage\n")
+    write("constraints.txt", "black<25\n")
+    write("extra-constraints.txt", "coverage<8\n")
+    result = parse_inputs(
+        [InputSpec("req/dev.in"), InputSpec("app/pyproject.toml", groups=("lint",))],
+        constraint_paths=["extra-constraints.txt"],
+    )
+    assert [(item.text, item.origin) for item in result.requirements] == [
+        ("coverage", None),
+        ("black", None),
+        ("requests>=2", "My_App (app/pyproject.toml)"),
+        ('tomli; python_version < "3.11"', "My_App (app/pyproject.toml)"),
+        ("local @ https://example.com/local-1.0.tar.gz", "My_App (app/pyproject.toml)"),
+        ("ruff", "My_App (app/pyproject.toml)"),
+        ("requests>=2", "My_App (app/pyproject.toml)"),
+    ]
+    assert [item.text for item in result.constraints] == ["black<25", "coverage<8"]
+    assert result.files == (
+        "req/dev.in",
+        "req/common.in",
+        "constraints.txt",
+        "app/pyproject.toml",
+        "extra-constraints.txt",
+    )
+
+
+def test_parse_inputs_refuses_extras_for_a_requirements_file() -> None:
+    write("r.in", "foo\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_inputs([InputSpec("r.in", extras=("web",))])
+    assert str(caught.value) == (
+        "r.in: extras and groups are only allowed for a pyproject.toml input"
+    )
+
+
+def test_pyproject_origin_is_the_via_annotation() -> None:
+    write("pyproject.toml", '[project]\nname = "My_App"\ndependencies = ["a"]\n')
+    write("r.in", "b\n")
+    requirement_set = parse_inputs([InputSpec("pyproject.toml"), InputSpec("r.in")])
+    source = FakeSource({"a": {"1.0": ["b"]}, "b": {"1.0": None}})
+    resolution = resolve(requirement_set, make_environment("3.11", "linux-x86_64"), source)
+    assert {package.name: package.via for package in resolution.packages} == {
+        "a": ("My_App (pyproject.toml)",),
+        "b": ("-r r.in", "a"),
+    }
+
+
+# -- input_files ----------------------------------------------------------------------------
+
+
+def test_input_files_lists_includes_like_the_parser() -> None:
+    write("req/main.in", "-r base/common.in\n--constraint=../c.txt\n-c c.txt\nmain-pkg\n")
+    write("req/base/common.in", "-r ../main.in\n-r ../../shared.in  # comment\ncommon\n")
+    write("shared.in", "-c c.txt\n")
+    write("c.txt", "foo<2\n")
+    write("req/c.txt", "bar<2\n")
+    write("pyproject.toml", PYPROJECT)
+    inputs = [InputSpec("req/main.in"), InputSpec("pyproject.toml", extras=("web",))]
+    expected = (
+        "req/main.in",
+        "req/base/common.in",
+        "shared.in",
+        "c.txt",
+        "req/c.txt",
+        "pyproject.toml",
+    )
+    assert input_files(inputs) == expected
+    assert parse_inputs(inputs).files == expected
+
+
+def test_input_files_never_fails() -> None:
+    write(
+        "r.in",
+        "-r missing.in\n"
+        "-r https://example.com/r.in\n"
+        "-r 'unclosed\n"
+        "--unknown-option\n"
+        "foo -r ignored.in\n"
+        "-r ${LOCKBUILD_TEST_DIR}/x.in\n"
+        "-c \\\n  continued.txt\n",
+    )
+    assert input_files([InputSpec("r.in"), InputSpec("absent.in")]) == (
+        "r.in",
+        "missing.in",
+        "${LOCKBUILD_TEST_DIR}/x.in",
+        "continued.txt",
+        "absent.in",
+    )
+
+
+def test_input_files_expands_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKBUILD_TEST_DIR", "sub")
+    write("r.in", "-r ${LOCKBUILD_TEST_DIR}/x.in\n")
+    write("sub/x.in", "-c y.txt\n")
+    assert input_files([InputSpec("r.in")]) == ("r.in", "sub/x.in", "sub/y.txt")
+
+
+def test_input_files_does_not_import_the_network_layers() -> None:
+    code = (
+        "import sys\n"
+        "from lockbuild.models import InputSpec\n"
+        "from lockbuild.requirements import input_files\n"
+        "input_files([InputSpec('missing.in')])\n"
+        "print(sorted({'requests', 'resolvelib'} & set(sys.modules)))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert output == "[]\n"

@@ -1,0 +1,815 @@
+"""Read ``locks.toml`` (schema v1) into frozen values: settings, environments and locks.
+
+The file, as a user writes it::
+
+    schema = 1                                # optional; only 1 is understood
+
+    [settings]                                # optional; every key has a default
+    index-url = "https://pypi.org/simple"
+    extra-index-urls = []
+    cache-dir = "cache"                       # only here, never per lock
+    generate-hashes = true
+    allow-unsafe = true
+    build-sdists = true
+    pre = false
+    page-ttl = 600                            # seconds an index page stays fresh
+
+    [environments.linux-311]                  # at least one
+    python = "3.11.9"
+    platform = "linux-x86_64"                 # a preset, or "custom" with tags and markers
+
+    [locks.base]                              # at least one
+    inputs = ["requirements/base.in", {path = "pyproject.toml", extras = ["web"]}]
+    output = "requirements/base-{env}.txt"
+    environments = ["linux-311"]              # default: every environment
+    constraints = []                          # other locks whose pins this one must agree with
+    generate-hashes = false                   # any [settings] key but cache-dir, for this lock
+
+Every problem raises a :class:`~lockbuild.errors.ConfigError` naming the file, the line (found
+by scanning the text, since tomllib reports no positions) and the key path, e.g.
+``locks.toml:12: locks.dev.environments[1]: unknown environment 'macos' (known: linux)``.
+Paths are kept as written, relative to the directory of ``locks.toml`` (:attr:`ProjectConfig.root`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import json
+import os
+import re
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, TargetEnvironment, make_environment
+from lockbuild.errors import ConfigError, EnvironmentSpecError
+from lockbuild.models import DEFAULT_INDEX_URL, InputSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "COMMAND_LINE",
+    "SCHEMA_VERSION",
+    "SETTING_KEYS",
+    "EnvironmentConfig",
+    "LockConfig",
+    "ProjectConfig",
+    "Settings",
+    "load_config",
+    "parse_config",
+]
+
+SCHEMA_VERSION = 1
+COMMAND_LINE = "command line"
+"""The ``path`` of a :class:`ConfigError` about a setting given as a command-line override."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[settings]`` of a project, or the effective settings of one lock."""
+
+    index_url: str = DEFAULT_INDEX_URL
+    extra_index_urls: tuple[str, ...] = ()
+    cache_dir: str = "cache"
+    generate_hashes: bool = True
+    allow_unsafe: bool = True
+    build_sdists: bool = True
+    pre: bool = False
+    page_ttl: int = 600
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields (Python spelling: ``index_url=...``) changed."""
+        return dataclasses.replace(self, **changes)
+
+    def fingerprint(self) -> dict[str, object]:
+        """Every setting that can change a lock's content (not cache-dir nor page-ttl)."""
+        return {
+            key: _json_value(getattr(self, spec.field))
+            for key, spec in _SETTINGS.items()
+            if spec.in_fingerprint
+        }
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One ``[environments.NAME]`` table: what :func:`make_environment` is given."""
+
+    name: str
+    python: str
+    platform: str
+    tags: tuple[str, ...] = ()
+    markers: tuple[tuple[str, str], ...] = ()
+
+    def fingerprint(self) -> dict[str, object]:
+        """Everything about the environment that can change a lock's content (JSON-able)."""
+        return {
+            "name": self.name,
+            "python": self.python,
+            "platform": self.platform,
+            "tags": list(self.tags),
+            "markers": dict(self.markers),
+        }
+
+    def build(self) -> TargetEnvironment:
+        """The target environment; raises EnvironmentSpecError if it cannot be built."""
+        return make_environment(
+            self.python,
+            self.platform,
+            name=self.name,
+            tags=self.tags,
+            markers=dict(self.markers) or None,
+        )
+
+
+@dataclass(frozen=True)
+class LockConfig:
+    """One ``[locks.NAME]`` table, with the lock's effective settings."""
+
+    name: str
+    inputs: tuple[InputSpec, ...]
+    output: str
+    environments: tuple[str, ...]
+    constraints: tuple[str, ...]
+    settings: Settings
+
+    def output_for(self, environment: str) -> str:
+        """The output path for ``environment`` (``{env}`` replaced), relative to the root."""
+        return self.output.replace("{env}", environment)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A whole ``locks.toml``; ``root`` is its directory (``""`` for the current one)."""
+
+    path: str
+    root: str
+    settings: Settings
+    environments: Mapping[str, EnvironmentConfig]
+    locks: Mapping[str, LockConfig]
+
+    def lock_order(self) -> tuple[str, ...]:
+        """Lock names with every lock after the locks constraining it, else in file order."""
+        order: list[str] = []
+        pending = list(self.locks)
+        while pending:
+            name = next(
+                name
+                for name in pending
+                if all(other in order for other in self.locks[name].constraints)
+            )
+            pending.remove(name)
+            order.append(name)
+        return tuple(order)
+
+
+def load_config(
+    path: str = "locks.toml", *, overrides: Mapping[str, object] | None = None
+) -> ProjectConfig:
+    """Read and check ``path`` (UTF-8); ``overrides`` are command-line settings, see below.
+
+    ``overrides`` maps ``[settings]`` keys in TOML spelling (``"generate-hashes"``) to values;
+    ``None`` values are ignored.  They are checked like the file's values and win over both
+    ``[settings]`` and per-lock settings.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise ConfigError(
+            path, "", f"cannot read config file ({error.strerror or error})"
+        ) from None
+    except UnicodeDecodeError as error:
+        reason = f"not UTF-8: {error.reason} at byte {error.start}"
+        raise ConfigError(path, "", f"cannot read config file ({reason})") from None
+    return parse_config(text, path, overrides=overrides)
+
+
+def parse_config(
+    text: str, path: str, *, overrides: Mapping[str, object] | None = None
+) -> ProjectConfig:
+    """Check ``text`` as the content of the ``locks.toml`` at ``path`` (see :func:`load_config`)."""
+    data = _load_toml(text, path)
+    command_line = _command_line_changes(overrides or {})
+    return _Reader(path, text).project(data, command_line)
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """A value is wrong; ``item`` is the list index or table key inside it, if any."""
+
+    def __init__(self, message: str, *, item: str | int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.item = item
+
+
+_URL_RE = re.compile(r"(?:https?|file)://\S+", re.IGNORECASE)
+_PYTHON_RE = re.compile(r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?")
+_MIN_PYTHON_MINOR = 8
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
+_ENV_PLACEHOLDER = "{env}"
+
+
+def _show(value: object) -> str:
+    """A value as TOML would spell it (strings quoted as Python does, which TOML accepts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_show(item)}" for key, item in value.items()) + "}"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return repr(value)
+
+
+def _json_value(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _parse_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"expected a boolean, got {_show(value)}")
+    return value
+
+
+def _parse_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_show(value)}")
+    if not value.strip():
+        raise _Invalid(f"expected a non-empty string, got {_show(value)}")
+    return value
+
+
+def _parse_strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise _Invalid(f"expected a list of strings, got {_show(value)}")
+    for index, item in enumerate(value):
+        try:
+            _parse_text(item)
+        except _Invalid as error:
+            raise _Invalid(error.message, item=index) from None
+    return tuple(value)
+
+
+def _parse_url(value: object) -> str:
+    text = _parse_text(value)
+    if not _URL_RE.fullmatch(text):
+        raise _Invalid(f"expected an http(s) or file URL, got {_show(value)}")
+    return text
+
+
+def _parse_urls(value: object) -> tuple[str, ...]:
+    urls = _parse_strings(value)
+    for index, url in enumerate(urls):
+        try:
+            _parse_url(url)
+        except _Invalid as error:
+            raise _Invalid(error.message, item=index) from None
+    return urls
+
+
+def _parse_seconds(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid(f"expected a non-negative integer (seconds), got {_show(value)}")
+    return value
+
+
+def _parse_python(value: object) -> str:
+    text = _parse_text(value)
+    match = _PYTHON_RE.fullmatch(text)
+    if match is None or int(match[1]) < _MIN_PYTHON_MINOR:
+        reason = "expected X.Y or X.Y.Z, 3.8 or newer"
+        raise _Invalid(f"invalid python version ({reason}): {_show(value)}")
+    return text
+
+
+def _parse_platform(value: object) -> str:
+    text = _parse_text(value)
+    if text not in PLATFORMS and text != CUSTOM_PLATFORM:
+        known = ", ".join((*PLATFORMS, CUSTOM_PLATFORM))
+        raise _Invalid(f"unknown platform {text!r} (known: {known})")
+    return text
+
+
+def _parse_markers(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"expected a table of strings, got {_show(value)}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise _Invalid(f"expected a string, got {_show(item)}", item=key)
+    return tuple(sorted(value.items()))
+
+
+@dataclass(frozen=True)
+class _SettingSpec:
+    """How one ``[settings]`` key is read, and where it may appear."""
+
+    field: str
+    parse: Callable[[object], object]
+    per_lock: bool = True
+    in_fingerprint: bool = True
+
+
+_SETTINGS: dict[str, _SettingSpec] = {
+    "index-url": _SettingSpec("index_url", _parse_url),
+    "extra-index-urls": _SettingSpec("extra_index_urls", _parse_urls),
+    "cache-dir": _SettingSpec("cache_dir", _parse_text, per_lock=False, in_fingerprint=False),
+    "generate-hashes": _SettingSpec("generate_hashes", _parse_bool),
+    "allow-unsafe": _SettingSpec("allow_unsafe", _parse_bool),
+    "build-sdists": _SettingSpec("build_sdists", _parse_bool),
+    "pre": _SettingSpec("pre", _parse_bool),
+    "page-ttl": _SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
+}
+
+SETTING_KEYS: tuple[str, ...] = tuple(_SETTINGS)
+"""The ``[settings]`` keys, in documentation order."""
+
+_TOP_LEVEL_KEYS = ("schema", "settings", "environments", "locks")
+_ENVIRONMENT_KEYS = ("python", "platform", "tags", "markers")
+_LOCK_KEYS = ("inputs", "output", "environments", "constraints")
+_LOCK_SETTING_KEYS = tuple(key for key, spec in _SETTINGS.items() if spec.per_lock)
+_INPUT_KEYS = ("path", "extras", "groups")
+
+
+def _command_line_changes(overrides: Mapping[str, object]) -> dict[str, object]:
+    """Checked ``Settings`` field changes from command-line overrides (TOML key spelling)."""
+    changes: dict[str, object] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        spec = _SETTINGS.get(key)
+        if spec is None:
+            message = "unknown setting" + _suggestion(key, SETTING_KEYS)
+            raise ConfigError(COMMAND_LINE, f"--{key}", message)
+        try:
+            changes[spec.field] = spec.parse(value)
+        except _Invalid as error:
+            raise ConfigError(COMMAND_LINE, f"--{key}", error.message) from None
+    return changes
+
+
+def _suggestion(key: str, known: Sequence[str]) -> str:
+    matches = difflib.get_close_matches(key, known, n=1)
+    if matches:
+        return f" (did you mean {matches[0]!r}?)"
+    return f" (known: {', '.join(known)})"
+
+
+# --- where things are written ---------------------------------------------------------------
+
+
+_TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TOML_KEY_PATH = rf"{_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*"
+_TOML_HEADER_RE = re.compile(rf"\s*\[\s*({_TOML_KEY_PATH})\s*\]")
+_TOML_KEY_RE = re.compile(rf"\s*({_TOML_KEY_PATH})\s*=")
+_TOML_PART_RE = re.compile(_TOML_KEY_PART)
+
+
+def _load_toml(text: str, path: str) -> dict[str, Any]:
+    """Parse TOML; a syntax error names the line (and column) tomllib reports."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = _TOML_POSITION_RE.search(message)
+        if match is None:
+            raise ConfigError(path, "", f"invalid TOML ({message})") from None
+        reason = message[: match.start()]
+        if match[1] is None:
+            line = len(text.splitlines()) or 1
+            raise ConfigError(path, "", f"invalid TOML at end of file ({reason})", line) from None
+        where = f"invalid TOML at column {match[2]} ({reason})"
+        raise ConfigError(path, "", where, int(match[1])) from None
+    return data
+
+
+def _toml_key_parts(key_path: str) -> tuple[str, ...]:
+    """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
+    parts = _TOML_PART_RE.findall(key_path)
+    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
+
+
+class _TomlLines:
+    """Where tables, keys and strings are written in a TOML text (tomllib reports no lines).
+
+    Best effort: table headers and ``key =`` lines are found by pattern, not by parsing.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.headers: dict[tuple[str, ...], int] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = _TOML_HEADER_RE.match(line)
+            if match is not None:
+                self.headers.setdefault(_toml_key_parts(match[1]), number)
+
+    def line_of(self, keys: tuple[str, ...]) -> int | None:
+        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
+        for size in range(len(keys), -1, -1):
+            header = self.headers.get(keys[:size]) if size else 0
+            if header is None:
+                continue
+            if size < len(keys):
+                line = self._key_line(header, keys[size:])
+                if line is not None:
+                    return line
+            if size:
+                return header
+        return None
+
+    def string_line(self, value: str, start: int, *, skip: int = 0) -> int | None:
+        """The line of the quoted ``value`` from ``start`` on, in the same table.
+
+        ``skip`` earlier occurrences are passed over (for a repeated item of a list).
+        """
+        quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
+        for number in range(start, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if number > start and _TOML_HEADER_RE.match(line):
+                return None
+            skip -= sum(line.count(form) for form in quoted)
+            if skip < 0:
+                return number
+        return None
+
+    def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
+        for number in range(header + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if _TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
+                return None
+            match = _TOML_KEY_RE.match(line)
+            if match is not None:
+                parts = _toml_key_parts(match[1])
+                if parts[: len(rest)] == rest[: len(parts)]:
+                    return number
+        return None
+
+
+_Keys = tuple[str | int, ...]
+"""A key path inside the file: table keys, and list indexes (``locks.dev.inputs[0]``)."""
+
+
+def _display(keys: _Keys) -> str:
+    text = ""
+    for key in keys:
+        text += f"[{key}]" if isinstance(key, int) else f".{key}" if text else key
+    return text
+
+
+# --- the reader -----------------------------------------------------------------------------
+
+
+class _Reader:
+    """Checks the parsed TOML of one locks.toml; raises ConfigError at the first problem."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    @functools.cached_property
+    def lines(self) -> _TomlLines:
+        """Built on the first error only: a valid file needs no line numbers."""
+        return _TomlLines(self.text)
+
+    def project(self, data: Mapping[str, Any], command_line: Mapping[str, Any]) -> ProjectConfig:
+        self.check_keys((), data, _TOP_LEVEL_KEYS)
+        self.check_schema(data)
+        file_settings = self.settings(data)
+        environments = self.environments(data)
+        locks = self.locks(data, environments, file_settings, command_line)
+        self.check_constraints(locks)
+        self.check_outputs(locks)
+        return ProjectConfig(
+            path=self.path,
+            root=os.path.dirname(self.path),
+            settings=file_settings.replace(**command_line),
+            environments=types.MappingProxyType(environments),
+            locks=types.MappingProxyType(locks),
+        )
+
+    # -- generic checks
+
+    def error(
+        self, keys: _Keys, message: str, *, near: str | None = None, skip: int = 0
+    ) -> ConfigError:
+        """An error at ``keys``; ``near`` is a string value (list item) to find the line of."""
+        return ConfigError(self.path, _display(keys), message, self.line(keys, near, skip=skip))
+
+    def line(self, keys: _Keys, near: str | None = None, *, skip: int = 0) -> int | None:
+        names: list[str] = []
+        for key in keys:
+            if isinstance(key, int):
+                break
+            names.append(key)
+        line = self.lines.line_of(tuple(names))
+        if line is not None and near is not None:
+            return self.lines.string_line(near, line, skip=skip) or line
+        return line
+
+    def check_keys(self, keys: _Keys, table: Mapping[str, Any], known: Sequence[str]) -> None:
+        for key in table:
+            if key not in known:
+                raise self.error((*keys, key), "unknown key" + _suggestion(key, known))
+
+    def value(self, keys: _Keys, value: object, parse: Callable[[object], Any]) -> Any:
+        """``parse(value)``, an _Invalid turned into a ConfigError at ``keys``."""
+        try:
+            return parse(value)
+        except _Invalid as error:
+            if error.item is None:
+                raise self.error(keys, error.message) from None
+            item_keys = (*keys, error.item)
+            if isinstance(value, list) and isinstance(error.item, int):
+                near = _string_or_none(value[error.item])
+                skip = value[: error.item].count(near)
+                raise self.error(item_keys, error.message, near=near, skip=skip) from None
+            raise self.error(item_keys, error.message) from None
+
+    def table(self, keys: tuple[str, ...], parent: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The sub-table ``keys[-1]`` of ``parent`` (empty when absent)."""
+        table = parent.get(keys[-1], {})
+        if not isinstance(table, dict):
+            raise self.error(keys, f"expected a table, got {_show(table)}")
+        return table
+
+    def required(self, keys: _Keys, table: Mapping[str, Any], key: str) -> object:
+        if key not in table:
+            raise self.error(keys, f"missing required key {key!r}")
+        return table[key]
+
+    def named_tables(self, kind: str, data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        """The ``[kind.NAME]`` tables, names checked, at least one."""
+        tables = self.table((kind,), data)
+        if not tables:
+            article = "an" if kind[0] in "aeiou" else "a"
+            message = f"at least one {kind[:-1]} is required (add {article} [{kind}.NAME] table)"
+            raise ConfigError(self.path, "", message)
+        for name in tables:
+            if not _NAME_RE.fullmatch(name):
+                reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+                raise self.error((kind, name), f"invalid {kind[:-1]} name ({reason}): {name!r}")
+            self.table((kind, name), tables)
+        return dict(tables)
+
+    # -- sections
+
+    def check_schema(self, data: Mapping[str, Any]) -> None:
+        schema = data.get("schema", SCHEMA_VERSION)
+        if type(schema) is not int or schema != SCHEMA_VERSION:
+            reason = f"this lockbuild reads schema {SCHEMA_VERSION}"
+            raise self.error(("schema",), f"unsupported schema version ({reason}): {_show(schema)}")
+
+    def settings(self, data: Mapping[str, Any]) -> Settings:
+        """The ``[settings]`` table, defaults filled in."""
+        table = self.table(("settings",), data)
+        self.check_keys(("settings",), table, SETTING_KEYS)
+        return Settings().replace(**self.setting_changes(("settings",), table))
+
+    def setting_changes(self, keys: _Keys, table: Mapping[str, Any]) -> dict[str, Any]:
+        """``Settings`` field changes from the setting keys of ``table`` (others are left)."""
+        changes: dict[str, Any] = {}
+        for key, spec in _SETTINGS.items():
+            if key in table:
+                changes[spec.field] = self.value((*keys, key), table[key], spec.parse)
+        return changes
+
+    def environments(self, data: Mapping[str, Any]) -> dict[str, EnvironmentConfig]:
+        tables = self.named_tables("environments", data)
+        return {name: self.environment(name, table) for name, table in tables.items()}
+
+    def environment(self, name: str, table: Mapping[str, Any]) -> EnvironmentConfig:
+        keys = ("environments", name)
+        self.check_keys(keys, table, _ENVIRONMENT_KEYS)
+        python = self.value((*keys, "python"), self.required(keys, table, "python"), _parse_python)
+        platform_value = self.required(keys, table, "platform")
+        platform = self.value((*keys, "platform"), platform_value, _parse_platform)
+        custom = platform == CUSTOM_PLATFORM
+        for key in ("tags", "markers"):
+            if key in table and not custom:
+                reason = f"the preset {platform!r} defines them"
+                raise self.error((*keys, key), f"only allowed with platform 'custom' ({reason})")
+        if custom and "tags" not in table:
+            raise self.error(keys, "missing required key 'tags' (platform 'custom' needs them)")
+        environment = EnvironmentConfig(
+            name=name,
+            python=python,
+            platform=platform,
+            tags=self.value((*keys, "tags"), table.get("tags", []), _parse_strings),
+            markers=self.value((*keys, "markers"), table.get("markers", {}), _parse_markers),
+        )
+        if custom:
+            self.check_buildable(keys, environment)
+        return environment
+
+    def check_buildable(self, keys: _Keys, environment: EnvironmentConfig) -> None:
+        try:
+            environment.build()
+        except EnvironmentSpecError as error:
+            raise self.error(keys, str(error)) from None
+
+    def locks(
+        self,
+        data: Mapping[str, Any],
+        environments: Mapping[str, EnvironmentConfig],
+        settings: Settings,
+        command_line: Mapping[str, Any],
+    ) -> dict[str, LockConfig]:
+        tables = self.named_tables("locks", data)
+        locks: dict[str, LockConfig] = {}
+        for name, table in tables.items():
+            lock = self.lock(name, table, environments=environments, settings=settings)
+            locks[name] = dataclasses.replace(lock, settings=lock.settings.replace(**command_line))
+        return locks
+
+    def lock(
+        self,
+        name: str,
+        table: Mapping[str, Any],
+        *,
+        environments: Mapping[str, EnvironmentConfig],
+        settings: Settings,
+    ) -> LockConfig:
+        keys = ("locks", name)
+        if "cache-dir" in table:
+            reason = "one cache serves every lock"
+            raise self.error((*keys, "cache-dir"), f"only allowed in [settings] ({reason})")
+        self.check_keys(keys, table, (*_LOCK_KEYS, *_LOCK_SETTING_KEYS))
+        inputs = self.inputs(keys, table)
+        lock_environments = self.lock_environments(keys, table, environments)
+        constraints = self.names((*keys, "constraints"), table.get("constraints", []), "lock")
+        lock_settings = self.setting_changes(keys, table)
+        return LockConfig(
+            name=name,
+            inputs=inputs,
+            output=self.output(keys, table, lock_environments),
+            environments=lock_environments,
+            constraints=constraints,
+            settings=settings.replace(**lock_settings),
+        )
+
+    def inputs(self, keys: _Keys, table: Mapping[str, Any]) -> tuple[InputSpec, ...]:
+        value = self.required(keys, table, "inputs")
+        keys = (*keys, "inputs")
+        if not isinstance(value, list):
+            raise self.error(keys, f"expected a list of paths and tables, got {_show(value)}")
+        if not value:
+            raise self.error(keys, "expected at least one input, got []")
+        specs: list[InputSpec] = []
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            spec = self.input((*keys, index), item)
+            path = os.path.normpath(spec.path)
+            if path in seen:
+                reason = "list each file once, with all its extras and groups"
+                message = f"duplicate input ({reason}): {spec.path!r}"
+                raise self.error((*keys, index), message, near=spec.path)
+            seen.add(path)
+            specs.append(spec)
+        return tuple(specs)
+
+    def input(self, keys: _Keys, item: object) -> InputSpec:
+        if isinstance(item, str):
+            return InputSpec(self.value(keys, item, _parse_text))
+        if not isinstance(item, dict):
+            expected = "a path or a {path = ..., extras = [...], groups = [...]} table"
+            raise self.error(keys, f"expected {expected}, got {_show(item)}")
+        self.check_keys(keys, item, _INPUT_KEYS)
+        spec = InputSpec(
+            path=self.value((*keys, "path"), self.required(keys, item, "path"), _parse_text),
+            extras=self.value((*keys, "extras"), item.get("extras", []), _parse_strings),
+            groups=self.value((*keys, "groups"), item.get("groups", []), _parse_strings),
+        )
+        if (spec.extras or spec.groups) and not spec.is_pyproject:
+            reason = "a requirements file has neither"
+            message = f"extras and groups need a pyproject.toml input ({reason}): {spec.path!r}"
+            raise self.error(keys, message, near=spec.path)
+        return spec
+
+    def names(self, keys: _Keys, value: object, kind: str) -> tuple[str, ...]:
+        """A list of names without duplicates (whether they exist is checked by the caller)."""
+        names = self.value(keys, value, _parse_strings)
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                message = f"duplicate {kind} {name!r}"
+                raise self.error((*keys, index), message, near=name, skip=1)
+        return tuple(names)
+
+    def lock_environments(
+        self, keys: _Keys, table: Mapping[str, Any], known: Mapping[str, EnvironmentConfig]
+    ) -> tuple[str, ...]:
+        if "environments" not in table:
+            return tuple(known)
+        keys = (*keys, "environments")
+        names = self.names(keys, table["environments"], "environment")
+        if not names:
+            raise self.error(keys, "expected at least one environment, got []")
+        for index, name in enumerate(names):
+            if name not in known:
+                message = f"unknown environment {name!r} (known: {', '.join(known)})"
+                raise self.error((*keys, index), message, near=name)
+        return names
+
+    def output(self, keys: _Keys, table: Mapping[str, Any], environments: Sequence[str]) -> str:
+        keys_output = (*keys, "output")
+        output: str = self.value(keys_output, self.required(keys, table, "output"), _parse_text)
+        for placeholder in _PLACEHOLDER_RE.findall(output):
+            if placeholder != _ENV_PLACEHOLDER:
+                message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"
+                raise self.error(keys_output, f"{message}: {output!r}")
+        if len(environments) > 1 and _ENV_PLACEHOLDER not in output:
+            reason = "the lock has several environments; merged outputs are not supported yet"
+            raise self.error(keys_output, f"'{{env}}' is required ({reason}): {output!r}")
+        return output
+
+    # -- across locks
+
+    def check_constraints(self, locks: Mapping[str, LockConfig]) -> None:
+        for lock in locks.values():
+            keys = ("locks", lock.name, "constraints")
+            for index, other in enumerate(lock.constraints):
+                self.check_constraint((*keys, index), lock, other, locks)
+        cycle = _find_cycle({name: lock.constraints for name, lock in locks.items()})
+        if cycle is not None:
+            reason = "locks cannot constrain each other in a loop"
+            message = f"constraint cycle ({reason}): {' -> '.join(cycle)}"
+            raise self.error(("locks", cycle[0], "constraints"), message)
+
+    def check_constraint(
+        self, keys: _Keys, lock: LockConfig, other: str, locks: Mapping[str, LockConfig]
+    ) -> None:
+        if other == lock.name:
+            reason = "a lock cannot constrain itself"
+            raise self.error(keys, f"invalid constraint ({reason}): {other!r}", near=other)
+        if other not in locks:
+            known = ", ".join(name for name in locks if name != lock.name) or "none"
+            raise self.error(keys, f"unknown lock {other!r} (known: {known})", near=other)
+        for environment in lock.environments:
+            if environment not in locks[other].environments:
+                reason = "a constraint lock must cover every environment of the lock"
+                message = f"lock {other!r} has no environment {environment!r} ({reason})"
+                raise self.error(keys, message, near=other)
+
+    def check_outputs(self, locks: Mapping[str, LockConfig]) -> None:
+        """No two (lock, environment) pairs write one file, and no output is an input."""
+        inputs = {
+            os.path.normpath(spec.path): lock.name
+            for lock in locks.values()
+            for spec in lock.inputs
+        }
+        writers: dict[str, str] = {}
+        for lock in locks.values():
+            keys = ("locks", lock.name, "output")
+            for environment in lock.environments:
+                output = lock.output_for(environment)
+                path = os.path.normpath(output)
+                writer = f"{lock.name}@{environment}"
+                if path in writers:
+                    reason = f"{writers[path]} writes it too"
+                    raise self.error(keys, f"duplicate output for {writer} ({reason}): {output!r}")
+                if path in inputs:
+                    what = f"output for {writer} is an input of lock {inputs[path]!r}"
+                    reason = "outputs are overwritten on every compile"
+                    raise self.error(keys, f"{what} ({reason}): {output!r}")
+                writers[path] = writer
+
+
+def _string_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle of ``graph`` (node → successors) as ``[a, b, ..., a]``, searched in key order."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        path.append(node)
+        for successor in graph.get(node, ()):
+            if successor in path:
+                return [*path[path.index(successor) :], successor]
+            if successor not in done:
+                cycle = visit(successor)
+                if cycle is not None:
+                    return cycle
+        path.pop()
+        done.add(node)
+        return None
+
+    for node in graph:
+        if node not in done:
+            found = visit(node)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,666 @@
+"""Tests for lockbuild.config: the locks.toml (schema v1) reader."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+
+from lockbuild.config import (
+    SETTING_KEYS,
+    EnvironmentConfig,
+    LockConfig,
+    ProjectConfig,
+    Settings,
+    load_config,
+    parse_config,
+)
+from lockbuild.errors import ConfigError
+from lockbuild.models import DEFAULT_INDEX_URL, InputSpec
+
+FULL = """\
+schema = 1
+
+[settings]
+index-url = "https://index.example/simple"
+extra-index-urls = ["https://extra.example/simple", "file:///srv/wheels"]
+cache-dir = ".lockcache"
+generate-hashes = false
+allow-unsafe = false
+build-sdists = false
+pre = true
+page-ttl = 60
+
+[environments.linux-311]
+python = "3.11.9"
+platform = "linux-x86_64"
+
+[environments.riscv]
+python = "3.12"
+platform = "custom"
+tags = ["cp312-cp312-linux_riscv64", "py3-none-any"]
+
+[environments.riscv.markers]
+sys_platform = "linux"
+os_name = "posix"
+platform_system = "Linux"
+platform_machine = "riscv64"
+
+[locks.base]
+inputs = ["requirements/base.in", { path = "pyproject.toml", extras = ["web"], groups = ["test"] }]
+output = "requirements/base-{env}.txt"
+
+[locks.dev]
+inputs = ["requirements/dev.in"]
+output = "requirements/dev.txt"
+environments = ["linux-311"]
+constraints = ["base"]
+index-url = "https://dev.example/simple"
+extra-index-urls = []
+generate-hashes = true
+allow-unsafe = true
+build-sdists = true
+pre = false
+page-ttl = 0
+"""
+
+ENV = '[environments.linux]\npython = "3.11"\nplatform = "linux-x86_64"\n'
+LOCK = '[locks.base]\ninputs = ["base.in"]\noutput = "base-{env}.txt"\n'
+MINIMAL = ENV + "\n" + LOCK
+
+
+def test_full_example_round_trip() -> None:
+    config = parse_config(FULL, "project/locks.toml")
+    dev_settings = Settings(
+        index_url="https://dev.example/simple",
+        cache_dir=".lockcache",
+        page_ttl=0,
+    )
+    assert config == ProjectConfig(
+        path="project/locks.toml",
+        root="project",
+        settings=Settings(
+            index_url="https://index.example/simple",
+            extra_index_urls=("https://extra.example/simple", "file:///srv/wheels"),
+            cache_dir=".lockcache",
+            generate_hashes=False,
+            allow_unsafe=False,
+            build_sdists=False,
+            pre=True,
+            page_ttl=60,
+        ),
+        environments=types.MappingProxyType(
+            {
+                "linux-311": EnvironmentConfig("linux-311", "3.11.9", "linux-x86_64"),
+                "riscv": EnvironmentConfig(
+                    "riscv",
+                    "3.12",
+                    "custom",
+                    tags=("cp312-cp312-linux_riscv64", "py3-none-any"),
+                    markers=(
+                        ("os_name", "posix"),
+                        ("platform_machine", "riscv64"),
+                        ("platform_system", "Linux"),
+                        ("sys_platform", "linux"),
+                    ),
+                ),
+            }
+        ),
+        locks=types.MappingProxyType(
+            {
+                "base": LockConfig(
+                    name="base",
+                    inputs=(
+                        InputSpec("requirements/base.in"),
+                        InputSpec("pyproject.toml", extras=("web",), groups=("test",)),
+                    ),
+                    output="requirements/base-{env}.txt",
+                    environments=("linux-311", "riscv"),
+                    constraints=(),
+                    settings=parse_config(FULL, "locks.toml").settings,
+                ),
+                "dev": LockConfig(
+                    name="dev",
+                    inputs=(InputSpec("requirements/dev.in"),),
+                    output="requirements/dev.txt",
+                    environments=("linux-311",),
+                    constraints=("base",),
+                    settings=dev_settings,
+                ),
+            }
+        ),
+    )
+    assert list(config.environments) == ["linux-311", "riscv"]
+    assert list(config.locks) == ["base", "dev"]
+
+
+def test_values_are_frozen() -> None:
+    config = parse_config(FULL, "locks.toml")
+    assert isinstance(config.environments, types.MappingProxyType)
+    assert isinstance(config.locks, types.MappingProxyType)
+    with pytest.raises(TypeError):
+        config.locks["x"] = config.locks["base"]  # type: ignore[index]
+
+
+def test_environments_build() -> None:
+    config = parse_config(FULL, "locks.toml")
+    linux = config.environments["linux-311"].build()
+    assert (linux.name, str(linux.python_version), linux.platform) == (
+        "linux-311",
+        "3.11.9",
+        "linux-x86_64",
+    )
+    riscv = config.environments["riscv"].build()
+    assert riscv.markers["platform_machine"] == "riscv64"
+    assert [str(tag) for tag in riscv.tags] == ["cp312-cp312-linux_riscv64", "py3-none-any"]
+
+
+def test_defaults() -> None:
+    config = parse_config(MINIMAL, "locks.toml")
+    assert config.root == ""
+    assert config.settings == Settings()
+    assert Settings() == Settings(
+        index_url=DEFAULT_INDEX_URL,
+        extra_index_urls=(),
+        cache_dir="cache",
+        generate_hashes=True,
+        allow_unsafe=True,
+        build_sdists=True,
+        pre=False,
+        page_ttl=600,
+    )
+    lock = config.locks["base"]
+    assert (lock.environments, lock.constraints, lock.settings) == (("linux",), (), Settings())
+
+
+def test_setting_keys_are_in_documentation_order() -> None:
+    assert SETTING_KEYS == (
+        "index-url",
+        "extra-index-urls",
+        "cache-dir",
+        "generate-hashes",
+        "allow-unsafe",
+        "build-sdists",
+        "pre",
+        "page-ttl",
+    )
+
+
+def test_overrides_win_over_settings_and_per_lock_values() -> None:
+    overrides = {
+        "generate-hashes": True,
+        "pre": None,  # not given on the command line
+        "extra-index-urls": ["https://cli.example/simple"],
+        "page-ttl": 5,
+        "cache-dir": "/tmp/cache",
+    }
+    config = parse_config(FULL, "locks.toml", overrides=overrides)
+    assert config.settings == Settings(
+        index_url="https://index.example/simple",
+        extra_index_urls=("https://cli.example/simple",),
+        cache_dir="/tmp/cache",
+        generate_hashes=True,
+        allow_unsafe=False,
+        build_sdists=False,
+        pre=True,
+        page_ttl=5,
+    )
+    assert config.locks["base"].settings == config.settings
+    assert config.locks["dev"].settings == Settings(
+        index_url="https://dev.example/simple",
+        extra_index_urls=("https://cli.example/simple",),
+        cache_dir="/tmp/cache",
+        page_ttl=5,
+    )
+
+
+def test_per_lock_settings_win_over_settings_table() -> None:
+    config = parse_config(FULL, "locks.toml")
+    assert config.settings.generate_hashes is False
+    assert config.locks["dev"].settings.generate_hashes is True
+    assert config.locks["base"].settings.generate_hashes is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"page-ttl": -5},
+            "command line: --page-ttl: expected a non-negative integer (seconds), got -5",
+        ),
+        ({"pre": "yes"}, "command line: --pre: expected a boolean, got 'yes'"),
+        (
+            {"index-url": "pypi.org"},
+            "command line: --index-url: expected an http(s) or file URL, got 'pypi.org'",
+        ),
+        (
+            {"generate-hash": True},
+            "command line: --generate-hash: unknown setting (did you mean 'generate-hashes'?)",
+        ),
+    ],
+)
+def test_bad_overrides(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL, "locks.toml", overrides=overrides)
+    assert str(caught.value) == message
+
+
+def test_lock_order_puts_constraining_locks_first() -> None:
+    text = ENV + "".join(
+        f'[locks.{name}]\ninputs = ["{name}.in"]\noutput = "{name}-{{env}}.txt"\n'
+        f"constraints = {constraints}\n"
+        for name, constraints in [
+            ("docs", '["dev"]'),
+            ("tools", "[]"),
+            ("dev", '["base"]'),
+            ("base", "[]"),
+            ("ci", '["docs", "tools"]'),
+        ]
+    )
+    config = parse_config(text, "locks.toml")
+    assert config.lock_order() == ("tools", "base", "dev", "docs", "ci")
+
+
+def test_lock_order_without_constraints_is_declaration_order() -> None:
+    text = ENV + "".join(
+        f'[locks.{name}]\ninputs = ["{name}.in"]\noutput = "{name}-{{env}}.txt"\n'
+        for name in ("zeta", "alpha", "mid")
+    )
+    assert parse_config(text, "locks.toml").lock_order() == ("zeta", "alpha", "mid")
+
+
+def test_output_for() -> None:
+    config = parse_config(FULL, "locks.toml")
+    assert config.locks["base"].output_for("riscv") == "requirements/base-riscv.txt"
+    assert config.locks["dev"].output_for("linux-311") == "requirements/dev.txt"
+
+
+def test_settings_fingerprint() -> None:
+    settings = parse_config(FULL, "locks.toml").settings
+    assert settings.fingerprint() == {
+        "index-url": "https://index.example/simple",
+        "extra-index-urls": ["https://extra.example/simple", "file:///srv/wheels"],
+        "generate-hashes": False,
+        "allow-unsafe": False,
+        "build-sdists": False,
+        "pre": True,
+    }
+    assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
+    assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (
+        settings.fingerprint()
+    )
+    for change in (
+        {"index_url": "https://other.example/simple"},
+        {"extra_index_urls": ()},
+        {"generate_hashes": True},
+        {"allow_unsafe": True},
+        {"build_sdists": True},
+        {"pre": False},
+    ):
+        assert settings.replace(**change).fingerprint() != settings.fingerprint(), change
+
+
+def test_environment_fingerprint() -> None:
+    environments = parse_config(FULL, "locks.toml").environments
+    assert environments["riscv"].fingerprint() == {
+        "name": "riscv",
+        "python": "3.12",
+        "platform": "custom",
+        "tags": ["cp312-cp312-linux_riscv64", "py3-none-any"],
+        "markers": {
+            "os_name": "posix",
+            "platform_machine": "riscv64",
+            "platform_system": "Linux",
+            "sys_platform": "linux",
+        },
+    }
+    linux = environments["linux-311"]
+    assert linux.fingerprint() == parse_config(FULL, "x").environments["linux-311"].fingerprint()
+    other = EnvironmentConfig("linux-311", "3.11.8", "linux-x86_64")
+    assert other.fingerprint() != linux.fingerprint()
+
+
+def test_load_config_reads_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "locks.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    config = load_config(str(path))
+    assert (config.path, config.root) == (str(path), str(tmp_path))
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "locks.toml")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: cannot read config file (No such file or directory)"
+
+
+def test_error_attributes() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("[settings]\npre = 1\n" + MINIMAL, "locks.toml")
+    error = caught.value
+    assert (error.path, error.line, error.key, error.detail) == (
+        "locks.toml",
+        2,
+        "settings.pre",
+        "expected a boolean, got 1",
+    )
+    assert error.exit_code == 1
+
+
+BAD = [
+    (
+        "malformed TOML",
+        MINIMAL + "[settings\n",
+        "locks.toml:8: invalid TOML at column 10 (Expected ']' at the end of a table declaration)",
+    ),
+    (
+        "malformed TOML at end",
+        MINIMAL + 'extra = ["x",\n',
+        "locks.toml:8: invalid TOML at end of file (Invalid value)",
+    ),
+    (
+        "unknown top-level table",
+        "[setting]\npre = true\n" + MINIMAL,
+        "locks.toml:1: setting: unknown key (did you mean 'settings'?)",
+    ),
+    (
+        "unknown top-level key",
+        "version = 1\n" + MINIMAL,
+        "locks.toml:1: version: unknown key (known: schema, settings, environments, locks)",
+    ),
+    (
+        "unsupported schema",
+        "schema = 2\n" + MINIMAL,
+        "locks.toml:1: schema: unsupported schema version (this lockbuild reads schema 1): 2",
+    ),
+    (
+        "schema as a string",
+        'schema = "1"\n' + MINIMAL,
+        "locks.toml:1: schema: unsupported schema version (this lockbuild reads schema 1): '1'",
+    ),
+    (
+        "misspelled setting",
+        "[settings]\ncache-dir = 'c'\ngenerate-hash = true\n" + MINIMAL,
+        "locks.toml:3: settings.generate-hash: unknown key (did you mean 'generate-hashes'?)",
+    ),
+    (
+        "boolean setting as a string",
+        "[settings]\ngenerate-hashes = 'yes'\n" + MINIMAL,
+        "locks.toml:2: settings.generate-hashes: expected a boolean, got 'yes'",
+    ),
+    (
+        "negative page-ttl",
+        "[settings]\npage-ttl = -1\n" + MINIMAL,
+        "locks.toml:2: settings.page-ttl: expected a non-negative integer (seconds), got -1",
+    ),
+    (
+        "index-url without a scheme",
+        "[settings]\nindex-url = 'pypi.org/simple'\n" + MINIMAL,
+        "locks.toml:2: settings.index-url: expected an http(s) or file URL, got 'pypi.org/simple'",
+    ),
+    (
+        "extra-index-urls as a string",
+        "[settings]\nextra-index-urls = 'https://x.example'\n" + MINIMAL,
+        "locks.toml:2: settings.extra-index-urls: expected a list of strings,"
+        " got 'https://x.example'",
+    ),
+    (
+        "bad item of extra-index-urls",
+        "[settings]\nextra-index-urls = [\n  'https://x.example/simple',\n  'x.example',\n]\n"
+        + MINIMAL,
+        "locks.toml:4: settings.extra-index-urls[1]: expected an http(s) or file URL,"
+        " got 'x.example'",
+    ),
+    (
+        "settings is not a table",
+        "settings = 3\n" + MINIMAL,
+        "locks.toml:1: settings: expected a table, got 3",
+    ),
+    (
+        "no environments",
+        LOCK,
+        "locks.toml: at least one environment is required (add an [environments.NAME] table)",
+    ),
+    (
+        "no locks",
+        ENV,
+        "locks.toml: at least one lock is required (add a [locks.NAME] table)",
+    ),
+    (
+        "environment name with @",
+        '[environments."linux@311"]\npython = "3.11"\nplatform = "linux-x86_64"\n\n' + LOCK,
+        "locks.toml:1: environments.linux@311: invalid environment name (letters, digits, '.',"
+        " '_' and '-', starting with a letter or digit): 'linux@311'",
+    ),
+    (
+        "lock name with a colon",
+        ENV + '[locks."a:b"]\ninputs = ["a.in"]\noutput = "a.txt"\n',
+        "locks.toml:4: locks.a:b: invalid lock name (letters, digits, '.', '_' and '-', starting"
+        " with a letter or digit): 'a:b'",
+    ),
+    (
+        "environment is not a table",
+        "[environments]\nlinux = 'linux-x86_64'\n" + LOCK,
+        "locks.toml:2: environments.linux: expected a table, got 'linux-x86_64'",
+    ),
+    (
+        "missing python",
+        '[environments.linux]\nplatform = "linux-x86_64"\n' + LOCK,
+        "locks.toml:1: environments.linux: missing required key 'python'",
+    ),
+    (
+        "python as a float",
+        '[environments.linux]\npython = 3.11\nplatform = "linux-x86_64"\n' + LOCK,
+        "locks.toml:2: environments.linux.python: expected a string, got 3.11",
+    ),
+    (
+        "python without a minor version",
+        '[environments.linux]\npython = "3"\nplatform = "linux-x86_64"\n' + LOCK,
+        "locks.toml:2: environments.linux.python: invalid python version (expected X.Y or"
+        " X.Y.Z, 3.8 or newer): '3'",
+    ),
+    (
+        "python too old",
+        '[environments.linux]\npython = "3.7"\nplatform = "linux-x86_64"\n' + LOCK,
+        "locks.toml:2: environments.linux.python: invalid python version (expected X.Y or"
+        " X.Y.Z, 3.8 or newer): '3.7'",
+    ),
+    (
+        "unknown platform",
+        '[environments.linux]\npython = "3.11"\nplatform = "linux"\n' + LOCK,
+        "locks.toml:3: environments.linux.platform: unknown platform 'linux' (known:"
+        " linux-aarch64, linux-x86_64, macos-arm64, macos-x86_64, musllinux-aarch64,"
+        " musllinux-x86_64, windows-amd64, windows-arm64, windows-x86, custom)",
+    ),
+    (
+        "misspelled environment key",
+        ENV + "tag = []\n" + LOCK,
+        "locks.toml:4: environments.linux.tag: unknown key (did you mean 'tags'?)",
+    ),
+    (
+        "tags with a preset",
+        ENV + 'tags = ["py3-none-any"]\n' + LOCK,
+        "locks.toml:4: environments.linux.tags: only allowed with platform 'custom' (the preset"
+        " 'linux-x86_64' defines them)",
+    ),
+    (
+        "markers with a preset",
+        ENV + 'markers = {os_name = "posix"}\n' + LOCK,
+        "locks.toml:4: environments.linux.markers: only allowed with platform 'custom' (the"
+        " preset 'linux-x86_64' defines them)",
+    ),
+    (
+        "custom without tags",
+        '[environments.edge]\npython = "3.11"\nplatform = "custom"\n' + LOCK,
+        "locks.toml:1: environments.edge: missing required key 'tags' (platform 'custom' needs"
+        " them)",
+    ),
+    (
+        "custom without required markers",
+        '[environments.edge]\npython = "3.11"\nplatform = "custom"\ntags = ["py3-none-any"]\n'
+        'markers = {os_name = "posix", sys_platform = "linux"}\n' + LOCK,
+        "locks.toml:1: environments.edge: platform 'custom' needs markers: platform_machine,"
+        " platform_system are missing",
+    ),
+    (
+        "custom marker that is not a string",
+        '[environments.edge]\npython = "3.11"\nplatform = "custom"\ntags = ["py3-none-any"]\n'
+        "[environments.edge.markers]\nos_name = 1\n" + LOCK,
+        "locks.toml:6: environments.edge.markers.os_name: expected a string, got 1",
+    ),
+    (
+        "lock without inputs",
+        ENV + '[locks.base]\noutput = "base.txt"\n',
+        "locks.toml:4: locks.base: missing required key 'inputs'",
+    ),
+    (
+        "empty inputs",
+        ENV + '[locks.base]\ninputs = []\noutput = "base.txt"\n',
+        "locks.toml:5: locks.base.inputs: expected at least one input, got []",
+    ),
+    (
+        "inputs as a string",
+        ENV + '[locks.base]\ninputs = "base.in"\noutput = "base.txt"\n',
+        "locks.toml:5: locks.base.inputs: expected a list of paths and tables, got 'base.in'",
+    ),
+    (
+        "input of the wrong type",
+        ENV + '[locks.base]\ninputs = ["base.in", 3]\noutput = "base.txt"\n',
+        "locks.toml:5: locks.base.inputs[1]: expected a path or a {path = ..., extras = [...],"
+        " groups = [...]} table, got 3",
+    ),
+    (
+        "extras for a requirements file",
+        ENV + '[locks.base]\ninputs = [{path = "base.in", extras = ["web"]}]\noutput = "b.txt"\n',
+        "locks.toml:5: locks.base.inputs[0]: extras and groups need a pyproject.toml input (a"
+        " requirements file has neither): 'base.in'",
+    ),
+    (
+        "misspelled input key",
+        ENV + '[locks.base]\ninputs = [{path = "pyproject.toml", extra = ["web"]}]\n'
+        'output = "b.txt"\n',
+        "locks.toml:5: locks.base.inputs[0].extra: unknown key (did you mean 'extras'?)",
+    ),
+    (
+        "input table without path",
+        ENV + '[locks.base]\ninputs = [{extras = ["web"]}]\noutput = "b.txt"\n',
+        "locks.toml:5: locks.base.inputs[0]: missing required key 'path'",
+    ),
+    (
+        "duplicate input",
+        ENV + '[locks.base]\ninputs = [\n  "req/base.in",\n  "./req/base.in",\n]\n'
+        'output = "b.txt"\n',
+        "locks.toml:7: locks.base.inputs[1]: duplicate input (list each file once, with all its"
+        " extras and groups): './req/base.in'",
+    ),
+    (
+        "lock without output",
+        ENV + '[locks.base]\ninputs = ["base.in"]\n',
+        "locks.toml:4: locks.base: missing required key 'output'",
+    ),
+    (
+        "output without {env} for several environments",
+        ENV + '[environments.win]\npython = "3.11"\nplatform = "windows-amd64"\n'
+        '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\n',
+        "locks.toml:9: locks.base.output: '{env}' is required (the lock has several"
+        " environments; merged outputs are not supported yet): 'base.txt'",
+    ),
+    (
+        "unknown placeholder",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "base-{python}.txt"\n',
+        "locks.toml:6: locks.base.output: unknown placeholder '{python}' (only '{env}' is"
+        " supported): 'base-{python}.txt'",
+    ),
+    (
+        "unknown environment in a lock",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "b.txt"\n'
+        'environments = ["linux", "macos"]\n',
+        "locks.toml:7: locks.base.environments[1]: unknown environment 'macos' (known: linux)",
+    ),
+    (
+        "duplicate environment in a lock",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "b.txt"\n'
+        'environments = [\n  "linux",\n  "linux",\n]\n',
+        "locks.toml:9: locks.base.environments[1]: duplicate environment 'linux'",
+    ),
+    (
+        "empty environments in a lock",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "b.txt"\nenvironments = []\n',
+        "locks.toml:7: locks.base.environments: expected at least one environment, got []",
+    ),
+    (
+        "cache-dir per lock",
+        ENV + LOCK + 'cache-dir = "c"\n',
+        "locks.toml:7: locks.base.cache-dir: only allowed in [settings] (one cache serves every"
+        " lock)",
+    ),
+    (
+        "per-lock setting of the wrong type",
+        ENV + LOCK + "pre = 'true'\n",
+        "locks.toml:7: locks.base.pre: expected a boolean, got 'true'",
+    ),
+    (
+        "misspelled lock key",
+        ENV + LOCK + 'constraint = ["x"]\n',
+        "locks.toml:7: locks.base.constraint: unknown key (did you mean 'constraints'?)",
+    ),
+    (
+        "unknown constraint",
+        ENV + LOCK + '[locks.docs]\ninputs = ["d.in"]\noutput = "d-{env}.txt"\n'
+        '[locks.dev]\ninputs = ["dev.in"]\noutput = "dev-{env}.txt"\nconstraints = ["bsae"]\n',
+        "locks.toml:13: locks.dev.constraints[0]: unknown lock 'bsae' (known: base, docs)",
+    ),
+    (
+        "constraint on itself",
+        ENV + LOCK + 'constraints = ["base"]\n',
+        "locks.toml:7: locks.base.constraints[0]: invalid constraint (a lock cannot constrain"
+        " itself): 'base'",
+    ),
+    (
+        "constraints as a string",
+        ENV + LOCK + 'constraints = "base"\n',
+        "locks.toml:7: locks.base.constraints: expected a list of strings, got 'base'",
+    ),
+    (
+        "constraint cycle",
+        ENV + '[locks.a]\ninputs = ["a.in"]\noutput = "a-{env}.txt"\nconstraints = ["b"]\n'
+        '[locks.b]\ninputs = ["b.in"]\noutput = "b-{env}.txt"\nconstraints = ["c"]\n'
+        '[locks.c]\ninputs = ["c.in"]\noutput = "c-{env}.txt"\nconstraints = ["b"]\n',
+        "locks.toml:11: locks.b.constraints: constraint cycle (locks cannot constrain each other"
+        " in a loop): b -> c -> b",
+    ),
+    (
+        "constraint lock missing an environment",
+        ENV + '[environments.win]\npython = "3.11"\nplatform = "windows-amd64"\n'
+        '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\nenvironments = ["linux"]\n'
+        '[locks.dev]\ninputs = ["dev.in"]\noutput = "dev-{env}.txt"\nconstraints = ["base"]\n',
+        "locks.toml:14: locks.dev.constraints[0]: lock 'base' has no environment 'win' (a"
+        " constraint lock must cover every environment of the lock)",
+    ),
+    (
+        "two locks write one file",
+        ENV + LOCK + '[locks.dev]\ninputs = ["dev.in"]\noutput = "./base-{env}.txt"\n',
+        "locks.toml:9: locks.dev.output: duplicate output for dev@linux (base@linux writes it"
+        " too): './base-linux.txt'",
+    ),
+    (
+        "output overwrites an input",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "base.in"\n',
+        "locks.toml:6: locks.base.output: output for base@linux is an input of lock 'base'"
+        " (outputs are overwritten on every compile): 'base.in'",
+    ),
+    (
+        "dotted keys and inline tables are located",
+        '[environments]\nlinux = { python = "3.11", platform = "linux-x86_64" }\n\n[locks]\n'
+        'base.inputs = ["base.in"]\nbase.output = "base.txt"\nbase.pre = 1\n',
+        "locks.toml:7: locks.base.pre: expected a boolean, got 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [case[1:] for case in BAD], ids=[c[0] for c in BAD])
+def test_bad_config(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml")
+    assert str(caught.value) == message
