@@ -1,0 +1,791 @@
+"""Tests of lockbuild.store: envelopes, freshness, self-repair, cache commands, concurrency."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import multiprocessing
+import os
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pytest
+
+from lockbuild import store as store_module
+from lockbuild.errors import LockbuildError, OfflineError, StoreError
+from lockbuild.store import (
+    HASH,
+    METADATA,
+    PAGE,
+    RELEASE,
+    MissingItems,
+    Store,
+    format_info,
+    hash_key,
+    metadata_key,
+    namespace_of,
+    open_store,
+    page_key,
+    release_key,
+    resolve_cache_dir,
+    value_sha256,
+)
+
+SHA = "ab" * 32
+PAGE_KEY = page_key("https://pypi.org/simple", "django")
+META_KEY = metadata_key(url="https://files.example/django-5.1.3-py3-none-any.whl", sha256=SHA)
+HASH_KEY = hash_key("https://files.example/pkg-1.0.tar.gz")
+RELEASE_KEY = release_key("https://pypi.org/simple", "django", "5.1.3")
+PAGE_VALUE = {
+    "name": "django",
+    "files": [
+        {"filename": "django-5.1.3-py3-none-any.whl", "hashes": {"sha256": SHA}, "size": 8},
+        {"filename": "django-5.1.3.tar.gz", "yanked": None, "requires_python": ">=3.10"},
+    ],
+    "meta": {"api-version": "1.1", "ratio": 0.5, "flag": True},
+}
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    with open_store(tmp_path / "cache", clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def raw_cache(store: Store) -> Iterator[diskcache.Cache]:
+    """A plain diskcache.Cache (default, pickling Disk) on the store's own directory."""
+    cache = diskcache.Cache(store.directory)
+    yield cache
+    cache.close()
+
+
+def raw_rows(store: Store) -> list[tuple[str, int, int, str | None, object]]:
+    with sqlite3.connect(os.path.join(store.directory, "cache.db")) as connection:
+        query = "SELECT key, raw, mode, filename, value FROM Cache ORDER BY key"
+        return list(connection.execute(query).fetchall())
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def test_keys_are_versioned_normalized_and_free_of_credentials() -> None:
+    assert page_key("https://u:token@pypi.org/simple/", "Django_REST") == (
+        "page-v1:https://pypi.org/simple:django-rest"
+    )
+    assert metadata_key(url="https://x/a.whl", sha256="SHA256:" + SHA.upper()) == f"meta-v1:{SHA}"
+    assert metadata_key(url="https://token@x/a.whl#sha256=00") == "meta-v1:https://x/a.whl"
+    assert hash_key("https://u:p@x/p-1.0.tar.gz#egg=p") == "hash-v1:https://x/p-1.0.tar.gz"
+    assert release_key("https://pypi.org/simple/", "PyYAML", "6.0.2") == (
+        "release-v1:https://pypi.org/simple:pyyaml:6.0.2"
+    )
+    assert [namespace_of(key) for key in (PAGE_KEY, META_KEY, HASH_KEY, RELEASE_KEY)] == [
+        PAGE,
+        METADATA,
+        HASH,
+        RELEASE,
+    ]
+
+
+@pytest.mark.parametrize("key", ["page-v0:x", "nonsense", "", "meta:abc"])
+def test_unknown_namespace_is_a_programming_error(store: Store, key: str) -> None:
+    with pytest.raises(ValueError, match="unknown namespace"):
+        store.put(key, 1)
+    with pytest.raises(ValueError, match="unknown namespace"):
+        store.get(key)
+
+
+def test_metadata_key_rejects_a_malformed_sha256() -> None:
+    with pytest.raises(ValueError, match="sha256"):
+        metadata_key(url="https://x/a.whl", sha256="abc")
+
+
+# --- round trips and JSON-only values -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        (PAGE_KEY, PAGE_VALUE),
+        (META_KEY, {"name": "django", "requires_dist": ["asgiref>=3.8", "sqlparse"]}),
+        (HASH_KEY, "sha256:" + SHA),
+        (RELEASE_KEY, [{"filename": "a.whl", "sha256": SHA, "upload_time": None}]),
+        (PAGE_KEY, {"unicode": "naïve ☃ \U0001f40d", "big": 2**70, "neg": -0.0, "empty": {}}),
+        (HASH_KEY, None),
+    ],
+)
+def test_round_trip(store: Store, key: str, value: object) -> None:
+    assert store.put(key, value) is True
+    entry = store.get(key)
+    assert entry is not None
+    assert entry.value == value
+    assert entry.key == key
+    assert entry.sha256 == value_sha256(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ((1, 2), TypeError),
+        ({"a": {1, 2}}, TypeError),
+        (b"bytes", TypeError),
+        ({1: "non-string key"}, TypeError),
+        ([{"ok": [object()]}], TypeError),
+        (float("nan"), ValueError),
+        ({"x": float("inf")}, ValueError),
+    ],
+)
+def test_non_json_values_are_refused(store: Store, value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="not JSON data"):
+        store.put(PAGE_KEY, value)
+    assert store.get(PAGE_KEY) is None
+
+
+def test_circular_value_is_refused(store: Store) -> None:
+    value: list[object] = []
+    value.append(value)
+    with pytest.raises(ValueError, match="circular"):
+        store.put(PAGE_KEY, value)
+
+
+def test_error_names_the_path_inside_the_value(store: Store) -> None:
+    with pytest.raises(TypeError, match=r"value\['files'\]\[1\]\['hashes'\]"):
+        store.put(PAGE_KEY, {"files": [{}, {"hashes": ("sha256", SHA)}]})
+
+
+def test_headers_must_be_strings(store: Store) -> None:
+    with pytest.raises(TypeError, match="etag"):
+        store.put(PAGE_KEY, 1, etag=123)  # type: ignore[arg-type]
+
+
+def test_values_are_stored_as_json_text_never_pickled(
+    store: Store, raw_cache: diskcache.Cache
+) -> None:
+    big = {"files": ["x" * 100 for _ in range(1000)]}  # > 32 KiB: kept in a file by diskcache
+    store.put(PAGE_KEY, PAGE_VALUE, etag='"abc"')
+    store.put(META_KEY, big)
+    rows = {row[0]: row for row in raw_rows(store)}
+    _, raw, mode, filename, value = rows[PAGE_KEY]
+    assert (raw, mode, filename) == (1, diskcache.core.MODE_RAW, None)
+    assert isinstance(value, str)
+    envelope = json.loads(value)
+    assert envelope["v"] == PAGE_VALUE
+    assert envelope["etag"] == '"abc"'
+    assert envelope["sha256"] == value_sha256(PAGE_VALUE)
+    _, raw, mode, filename, value = rows[META_KEY]
+    assert (raw, mode, value) == (1, diskcache.core.MODE_TEXT, None)
+    assert isinstance(filename, str)
+    text = Path(store.directory, filename).read_text(encoding="utf-8")
+    assert json.loads(text)["v"] == big
+    assert all(row[2] != diskcache.core.MODE_PICKLE for row in rows.values())
+    assert isinstance(raw_cache.get(PAGE_KEY), str)
+
+
+TRIPWIRE: list[str] = []
+
+
+def _tripwire_fired() -> str:
+    TRIPWIRE.append("unpickled")
+    return "pwned"
+
+
+class _Tripwire:
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _tripwire_fired, ()
+
+
+def test_a_pickled_entry_is_dropped_never_unpickled(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw_cache.set(PAGE_KEY, _Tripwire())
+    assert [row[2] for row in raw_rows(store)] == [diskcache.core.MODE_PICKLE]
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+    assert TRIPWIRE == []
+    assert "dropping corrupt cache entry" in caplog.text
+    assert raw_rows(store) == []
+
+
+def test_foreign_keys_are_counted_but_never_unpickled(
+    store: Store, raw_cache: diskcache.Cache
+) -> None:
+    raw_cache.set(("tuple", "key"), "x")
+    store.put(HASH_KEY, "sha256:" + SHA)
+    assert store.list_keys() == [HASH_KEY]
+    assert store.info().entries[store_module.FOREIGN] == 1
+    assert store.clear() == 2
+
+
+# --- freshness and validators -------------------------------------------------------------------
+
+
+def test_age_and_staleness(store: Store, clock: FakeClock) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, etag='"v1"', last_modified="Tue, 01 Oct 2024 00:00:00 GMT")
+    stored_at = clock.now
+    clock.now += 600
+    stale = store.get(PAGE_KEY, max_age=300)
+    fresh = store.get(PAGE_KEY, max_age=900)
+    unlimited = store.get(PAGE_KEY)
+    assert stale is not None and fresh is not None and unlimited is not None
+    assert (stale.stale, fresh.stale, unlimited.stale) == (True, False, False)
+    assert stale.stored == stored_at
+    assert stale.age == 600
+    assert stale.is_fresh(600) and not stale.is_fresh(599)
+    assert stale.value == PAGE_VALUE
+    assert stale.etag == '"v1"'
+    assert stale.last_modified == "Tue, 01 Oct 2024 00:00:00 GMT"
+
+
+@pytest.mark.parametrize("key", [META_KEY, HASH_KEY, RELEASE_KEY])
+def test_immutable_namespaces_never_go_stale(store: Store, clock: FakeClock, key: str) -> None:
+    store.put(key, "x")
+    clock.now += 10 * 365 * 86400
+    entry = store.get(key, max_age=1)
+    assert entry is not None and not entry.stale and entry.is_fresh(0)
+
+
+def test_age_is_never_negative(store: Store, clock: FakeClock) -> None:
+    store.put(PAGE_KEY, 1)
+    clock.now -= 100
+    entry = store.get(PAGE_KEY, max_age=0)
+    assert entry is not None and entry.age == 0 and not entry.stale
+
+
+def test_touch_renews_the_stored_time_and_keeps_validators(store: Store, clock: FakeClock) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, etag='"v1"', last_modified="yesterday")
+    clock.now += 1000
+    assert store.touch(PAGE_KEY, etag='"v2"') is True
+    entry = store.get(PAGE_KEY, max_age=10)
+    assert entry is not None
+    assert (entry.stored, entry.stale, entry.value) == (clock.now, False, PAGE_VALUE)
+    assert (entry.etag, entry.last_modified) == ('"v2"', "yesterday")
+    assert store.touch(page_key("https://pypi.org/simple", "missing")) is False
+
+
+# --- self-repair --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not json {",
+        b"\x00\x01binary",
+        12345,
+        '["a list"]',
+        '{"stored": 1.0}',
+        '{"v": 1}',
+        '{"v": 1, "stored": true}',
+        '{"v": 1, "stored": 1.0, "etag": 5}',
+        '{"v": NaN, "stored": 1.0}',
+        '{"v": 1e999, "stored": 1.0}',
+        '{"v": 1, "stored": 1e999}',
+        '{"v": 1, "stored": 1' + "0" * 400 + "}",
+        '{"v": 1, "stored": 1.0, "sha256": 7}',
+    ],
+)
+def test_corrupt_entry_is_dropped_with_a_warning(
+    store: Store,
+    raw_cache: diskcache.Cache,
+    caplog: pytest.LogCaptureFixture,
+    garbage: object,
+) -> None:
+    raw_cache.set(PAGE_KEY, garbage)
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+    assert "dropping corrupt cache entry" in caplog.text
+    assert PAGE_KEY in caplog.text
+    assert PAGE_KEY not in raw_cache
+    assert store.put(PAGE_KEY, PAGE_VALUE)
+    assert store.get(PAGE_KEY) is not None
+
+
+def test_checksum_mismatch_is_dropped(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.put(META_KEY, {"requires_dist": ["a"]})
+    envelope = json.loads(raw_cache.get(META_KEY))
+    envelope["v"] = {"requires_dist": ["evil"]}
+    raw_cache.set(META_KEY, json.dumps(envelope))
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(META_KEY) is None
+    assert "checksum mismatch" in caplog.text
+    assert META_KEY not in raw_cache
+
+
+def test_envelope_without_checksum_is_accepted(store: Store, raw_cache: diskcache.Cache) -> None:
+    raw_cache.set(HASH_KEY, '{"v": "sha256:00", "stored": 5}')
+    entry = store.get(HASH_KEY)
+    assert entry is not None
+    assert (entry.value, entry.stored, entry.sha256) == (
+        "sha256:00",
+        5.0,
+        value_sha256("sha256:00"),
+    )
+
+
+def test_expected_sha256_is_checked(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    value = {"requires_dist": ["a"]}
+    store.put(META_KEY, value)
+    assert store.get(META_KEY, expected_sha256=value_sha256(value).upper()) is not None
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(META_KEY, expected_sha256="0" * 64) is None
+    assert "not the expected sha256" in caplog.text
+    assert store.get(META_KEY) is None
+
+
+@pytest.mark.parametrize(
+    "error", [sqlite3.OperationalError("database is locked"), diskcache.Timeout(), OSError(28, "")]
+)
+def test_a_failed_write_returns_false_and_never_raises(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+) -> None:
+    store.put(PAGE_KEY, 1)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(store._cache, "set", fail)
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.put(PAGE_KEY, 2) is False
+        assert store.touch(PAGE_KEY) is False
+    assert "cannot write cache entry" in caplog.text
+    assert "cannot renew cache entry" in caplog.text
+
+
+def test_a_failed_read_is_a_miss(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.put(PAGE_KEY, 1)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(store._cache, "get", fail)
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+    assert "cannot read cache entry" in caplog.text
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+
+def test_open_store_uses_a_store_subdirectory(tmp_path: Path) -> None:
+    with open_store(tmp_path / "deep" / "cache") as opened:
+        assert opened.directory == str(tmp_path / "deep" / "cache" / "store")
+        assert opened.cache_dir == str(tmp_path / "deep" / "cache")
+        assert (tmp_path / "deep" / "cache" / "store" / "cache.db").is_file()
+
+
+def test_open_store_on_a_file_raises_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open the cache store") as raised:
+        open_store(blocker)
+    assert str(blocker) in str(raised.value)
+
+
+def test_open_store_on_a_garbage_database_raises_store_error(tmp_path: Path) -> None:
+    (tmp_path / "cache" / "store").mkdir(parents=True)
+    (tmp_path / "cache" / "store" / "cache.db").write_bytes(b"garbage" * 1000)
+    with pytest.raises(StoreError, match=r"cannot open the cache store \(DatabaseError"):
+        open_store(tmp_path / "cache")
+
+
+def test_resolve_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    root = str(tmp_path)
+    assert resolve_cache_dir(None, root=root) == str(tmp_path / "cache")
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "from-env")
+    assert resolve_cache_dir(None, root=root) == str(tmp_path / "from-env")
+    assert resolve_cache_dir("explicit/", root=root) == str(tmp_path / "explicit")
+    assert resolve_cache_dir("/abs/cache", root=root) == "/abs/cache"
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "")
+    assert resolve_cache_dir(None, root=root) == str(tmp_path / "cache")
+    assert resolve_cache_dir(None) == "cache"
+
+
+# --- cache commands -----------------------------------------------------------------------------
+
+
+def fill(store: Store, clock: FakeClock) -> None:
+    clock.now = 1000.0
+    store.put(page_key("https://pypi.org/simple", "old"), {"files": []})
+    clock.now = 1900.0
+    store.put(PAGE_KEY, PAGE_VALUE, etag='"e"', last_modified="lm")
+    clock.now = 2000.0
+    store.put(META_KEY, {"name": "django"})
+    store.put(metadata_key(url="https://files.example/gone.whl"), {"name": "gone"})
+    store.put(HASH_KEY, "sha256:" + SHA)
+    store.put(hash_key("https://files.example/gone.tar.gz"), "sha256:" + "0" * 64)
+    store.put(RELEASE_KEY, [{"filename": "django-5.1.3.tar.gz"}])
+
+
+def test_info(store: Store, clock: FakeClock) -> None:
+    empty = store.info()
+    assert empty.entries == {PAGE: 0, METADATA: 0, HASH: 0, RELEASE: 0}
+    assert (empty.oldest_page, empty.newest_page) == (None, None)
+    assert "index pages stored: none" in format_info(empty)
+    fill(store, clock)
+    info = store.info()
+    assert info.directory == store.directory
+    assert info.entries == {PAGE: 2, METADATA: 2, HASH: 2, RELEASE: 1}
+    assert info.total_entries == 7
+    assert (info.oldest_page, info.newest_page) == (1000.0, 1900.0)
+    on_disk = sum(
+        path.stat().st_size for path in Path(store.directory).rglob("*") if path.is_file()
+    )
+    assert info.size == on_disk > 0
+    text = format_info(info)
+    assert f"store: {store.directory}" in text
+    assert "entries: 7" in text
+    assert "  page-v1     2" in text
+    assert "oldest index page stored: 1970-01-01T00:16:40Z" in text
+    assert "newest index page stored: 1970-01-01T00:31:40Z" in text
+
+
+def test_prune_pages_by_age(store: Store, clock: FakeClock) -> None:
+    fill(store, clock)
+    removed = store.prune(page_older_than=500)
+    assert removed == {PAGE: 1, METADATA: 0, HASH: 0, RELEASE: 0}
+    assert store.list_keys(PAGE) == [PAGE_KEY]
+    assert len(store.list_keys()) == 6
+
+
+def test_prune_metadata_and_hashes_by_keep_function(store: Store, clock: FakeClock) -> None:
+    fill(store, clock)
+    wanted = {META_KEY, HASH_KEY}
+    removed = store.prune(keep_metadata=wanted.__contains__)
+    assert removed == {PAGE: 0, METADATA: 1, HASH: 1, RELEASE: 0}
+    assert store.list_keys(METADATA) == [META_KEY]
+    assert store.list_keys(HASH) == [HASH_KEY]
+    assert store.list_keys(RELEASE) == [RELEASE_KEY]
+    assert len(store.list_keys(PAGE)) == 2
+
+
+def test_prune_drops_obsolete_namespaces_and_corrupt_pages(
+    store: Store, raw_cache: diskcache.Cache, clock: FakeClock
+) -> None:
+    fill(store, clock)
+    raw_cache.set("page-v0:https://pypi.org/simple:django", '{"v": 1, "stored": 1}')
+    raw_cache.set(page_key("https://pypi.org/simple", "broken"), "garbage")
+    removed = store.prune(page_older_than=10**9)
+    assert removed == {PAGE: 1, METADATA: 0, HASH: 0, RELEASE: 0, "page-v0": 1}
+    assert len(store.list_keys()) == 7
+
+
+def test_clear_and_delete(store: Store, clock: FakeClock) -> None:
+    fill(store, clock)
+    assert store.delete(PAGE_KEY) is True
+    assert store.delete(PAGE_KEY) is False
+    assert store.clear() == 6
+    assert store.list_keys() == []
+    assert store.info().total_entries == 0
+
+
+def test_cache_commands_turn_database_errors_into_store_errors(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fill(store, clock)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store._cache, "iterkeys", fail)
+    monkeypatch.setattr(store._cache, "clear", fail)
+    commands: list[Callable[[], object]] = [
+        store.info,
+        store.prune,
+        store.clear,
+        lambda: store.export_archive(tmp_path / "a.gz"),
+    ]
+    for command in commands:
+        with pytest.raises(StoreError, match=r"the cache store \(OperationalError: disk I/O"):
+            command()
+    assert not (tmp_path / "a.gz").exists()
+
+
+def test_export_then_import_into_an_empty_store(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    fill(store, clock)
+    archive = tmp_path / "cache.jsonl.gz"
+    assert store.export_archive(archive) == 7
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+    with open_store(tmp_path / "airgapped") as other:
+        assert other.import_archive(archive) == 7
+        assert other.list_keys() == store.list_keys()
+        for key in store.list_keys():
+            original, copy = store.get(key), other.get(key)
+            assert original is not None and copy is not None
+            assert (copy.value, copy.stored, copy.etag, copy.last_modified, copy.sha256) == (
+                original.value,
+                original.stored,
+                original.etag,
+                original.last_modified,
+                original.sha256,
+            )
+        assert other.import_archive(archive) == 0
+
+
+def test_export_is_deterministic(store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    fill(store, clock)
+    store.export_archive(tmp_path / "one.gz")
+    store.export_archive(tmp_path / "two.gz")
+    assert (tmp_path / "one.gz").read_bytes() == (tmp_path / "two.gz").read_bytes()
+    lines = gzip.decompress((tmp_path / "one.gz").read_bytes()).decode("ascii").splitlines()
+    assert json.loads(lines[0]) == {"format": "lockbuild-store-archive", "version": 1}
+    assert json.loads(lines[-1]) == {"count": 7, "end": True}
+
+
+def test_export_skips_corrupt_entries(
+    store: Store, raw_cache: diskcache.Cache, clock: FakeClock, tmp_path: Path
+) -> None:
+    fill(store, clock)
+    raw_cache.set(page_key("https://pypi.org/simple", "broken"), "garbage")
+    assert store.export_archive(tmp_path / "a.gz") == 7
+
+
+def test_import_keeps_newer_entries(store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    fill(store, clock)
+    store.export_archive(tmp_path / "a.gz")
+    with open_store(tmp_path / "other", clock=clock) as other:
+        clock.now = 5000.0
+        other.put(PAGE_KEY, {"newer": True})
+        clock.now = 1.0
+        other.put(META_KEY, {"older": True})
+        assert other.import_archive(tmp_path / "a.gz") == 6
+        page, meta = other.get(PAGE_KEY), other.get(META_KEY)
+        assert page is not None and page.value == {"newer": True}
+        assert meta is not None and meta.value == {"name": "django"}
+
+
+def test_export_to_a_missing_directory_raises_store_error(store: Store, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "a.gz"
+    with pytest.raises(StoreError, match="cannot write cache archive") as raised:
+        store.export_archive(target)
+    assert str(target) in str(raised.value)
+
+
+def archive_lines(store: Store, clock: FakeClock, tmp_path: Path) -> list[str]:
+    fill(store, clock)
+    store.export_archive(tmp_path / "good.gz")
+    return gzip.decompress((tmp_path / "good.gz").read_bytes()).decode("ascii").splitlines()
+
+
+def write_archive(path: Path, lines: list[str]) -> Path:
+    path.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode()))
+    return path
+
+
+def tamper(line: str) -> str:
+    record = json.loads(line)
+    record["entry"]["v"] = "tampered"
+    return json.dumps(record)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda lines: lines[:-1], "truncated: no end marker"),
+        (lambda lines: [*lines[:3], "{not json", *lines[3:]], "line 4: unparsable JSON"),
+        (lambda lines: [lines[0], tamper(lines[1]), *lines[2:]], "line 2: checksum mismatch"),
+        (lambda lines: [lines[0], "[1]", *lines[1:]], "line 2: not a JSON object"),
+        (lambda lines: [lines[0], '{"entry": {}}', *lines[1:]], "line 2: entry without a key"),
+        (lambda lines: ['{"format": "zip"}', *lines[1:]], "not a lockbuild cache archive"),
+        (lambda lines: [lines[0].replace("1", "9"), *lines[1:]], "unsupported archive version"),
+        (lambda lines: [*lines[:-2], lines[-1]], "entry count does not match"),
+        (lambda lines: [*lines, lines[1]], "entry count does not match"),
+        (lambda lines: [], "line 1: unparsable JSON"),
+    ],
+)
+def test_import_of_a_damaged_archive_raises_and_imports_nothing(
+    store: Store, clock: FakeClock, tmp_path: Path, damage: object, message: str
+) -> None:
+    lines = archive_lines(store, clock, tmp_path)
+    bad = write_archive(tmp_path / "bad.gz", damage(lines))  # type: ignore[operator]
+    with open_store(tmp_path / "other") as other:
+        with pytest.raises(StoreError, match="bad cache archive") as raised:
+            other.import_archive(bad)
+        assert message in str(raised.value)
+        assert str(bad) in str(raised.value)
+        assert other.list_keys() == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(lambda good: good[: len(good) // 2], id="truncated-gzip"),
+        pytest.param(lambda good: b"PK\x03\x04 not gzip at all", id="not-gzip"),
+        pytest.param(lambda good: good[:20] + bytes(len(good) - 20), id="zeroed"),
+        pytest.param(lambda good: gzip.compress(b"\xff\xfe\n"), id="not-utf8"),
+    ],
+)
+def test_import_of_an_unreadable_archive_raises(
+    store: Store, clock: FakeClock, tmp_path: Path, content: object
+) -> None:
+    archive_lines(store, clock, tmp_path)
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(content((tmp_path / "good.gz").read_bytes()))  # type: ignore[operator]
+    with open_store(tmp_path / "other") as other:
+        with pytest.raises(StoreError, match="cache archive") as raised:
+            other.import_archive(bad)
+        assert str(bad) in str(raised.value)
+        assert other.list_keys() == []
+
+
+def test_import_of_a_missing_archive_raises(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unreadable cache archive"):
+        store.import_archive(tmp_path / "missing.gz")
+
+
+def test_import_skips_unknown_namespaces(
+    store: Store, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = archive_lines(store, clock, tmp_path)
+    future = json.loads(lines[1])
+    future["key"] = "page-v9:" + future["key"]
+    lines = [lines[0], json.dumps(future), *lines[1:-1], '{"count": 8, "end": true}']
+    with open_store(tmp_path / "other") as other, caplog.at_level(logging.WARNING):
+        assert other.import_archive(write_archive(tmp_path / "f.gz", lines)) == 7
+    assert "skipping 1 archived entries of unknown namespaces" in caplog.text
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def _write_many(cache_dir: str, worker: int, count: int, start: Any) -> None:
+    """Runs in a spawned process: open the store at the same moment as the other, then
+    ``count`` puts of its own keys, and a put of a shared key every tenth time."""
+    start.wait(timeout=60)
+    with open_store(cache_dir) as opened:
+        for number in range(count):
+            key = hash_key(f"https://files.example/w{worker}/f{number}.tar.gz")
+            if not opened.put(key, {"worker": worker, "number": number, "pad": "x" * number}):
+                raise SystemExit(f"put failed: {key}")
+            if number % 10 == 0 and not opened.put(PAGE_KEY, {"worker": worker, "n": number}):
+                raise SystemExit("shared put failed")
+
+
+def test_two_processes_write_concurrently(tmp_path: Path) -> None:
+    cache_dir = str(tmp_path / "cache")
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
+    workers = [
+        context.Process(target=_write_many, args=(cache_dir, worker, 200, start))
+        for worker in range(2)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in workers] == [0, 0]
+    with open_store(cache_dir) as opened:
+        assert len(opened.list_keys(HASH)) == 400
+        for worker in range(2):
+            for number in range(200):
+                entry = opened.get(hash_key(f"https://files.example/w{worker}/f{number}.tar.gz"))
+                assert entry is not None
+                assert entry.value == {"worker": worker, "number": number, "pad": "x" * number}
+        shared = opened.get(PAGE_KEY)
+        assert shared is not None and shared.value["n"] == 190
+
+
+def test_threads_share_one_store(store: Store) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def hammer(worker: int) -> None:
+        chooser = random.Random(worker)
+        try:
+            start.wait()
+            for number in range(100):
+                key = hash_key(f"https://files.example/t{worker}/{number}")
+                assert store.put(key, [worker, number])
+                assert store.put(PAGE_KEY, {"last": worker})
+                entry = store.get(hash_key(f"https://files.example/t{worker}/{number}"))
+                assert entry is not None and entry.value == [worker, number]
+                other = store.get(
+                    hash_key(f"https://files.example/t{chooser.randrange(8)}/{number}")
+                )
+                assert other is None or other.value[1] == number
+                assert store.get(PAGE_KEY) is not None
+        except BaseException as error:  # reported below, with the worker's traceback
+            errors.append(error)
+
+    threads = [threading.Thread(target=hammer, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(store.list_keys(HASH)) == 800
+    assert all(store.get(key) is not None for key in store.list_keys())
+
+
+# --- offline ------------------------------------------------------------------------------------
+
+
+def test_offline_error_message_lists_every_missing_item() -> None:
+    missing = MissingItems()
+    missing.metadata("django-5.1.3-py3-none-any.whl")
+    missing.page("PyYAML", "https://user:secret@pypi.org/simple/")
+    missing.page("pyyaml", "https://pypi.org/simple")
+    assert len(missing) == 2
+    with pytest.raises(OfflineError) as raised:
+        missing.raise_if_any()
+    assert str(raised.value) == (
+        "offline: no cached index page for 'pyyaml' (index https://pypi.org/simple); "
+        "no cached metadata for django-5.1.3-py3-none-any.whl"
+    )
+    assert isinstance(raised.value, LockbuildError)
+    assert raised.value.exit_code == 1
+    assert raised.value.missing == missing.items
+
+
+def test_offline_error_order_does_not_depend_on_threads() -> None:
+    missing = MissingItems()
+    names = [f"project-{number}" for number in range(50)]
+
+    def report(name: str) -> None:
+        missing.file_hash(f"https://files.example/{name}.tar.gz")
+        missing.metadata(f"{name}-1.0-py3-none-any.whl")
+        missing.page(name, "https://pypi.org/simple")
+
+    threads = [threading.Thread(target=report, args=(name,)) for name in reversed(names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = missing.items
+    assert len(items) == 150
+    assert [item.split(" for ")[0] for item in items] == (
+        ["no cached index page"] * 50 + ["no cached metadata"] * 50 + ["no cached hash"] * 50
+    )
+    assert items[:50] == tuple(sorted(items[:50]))
+
+
+def test_nothing_missing_raises_nothing() -> None:
+    MissingItems().raise_if_any()
+    assert str(OfflineError(["a", "b"])) == "offline: a; b"
