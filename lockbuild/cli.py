@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform as host_platform
+import os
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
+from lockbuild.config import ProjectConfig, Settings, load_config
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
 from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
+from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock
+from lockbuild.scaffold import host_platform, write_starter_project
+from lockbuild.tasks import (
+    LockOptions,
+    check_locks,
+    clean_locks,
+    lock_statuses,
+    run_locks,
+)
 
 logger = logging.getLogger("lockbuild")
 
@@ -30,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        with _logging_to_stderr(arguments.verbose - arguments.quiet):
+        with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
     except UsageError as error:
         print(f"lockbuild: error: {error}", file=sys.stderr)
@@ -58,11 +69,228 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
+    _add_project_commands(commands)
     return parser
 
 
+SETTING_FLAGS: dict[str, tuple[str, str]] = {
+    "index-url": ("url", "primary package index (PEP 503/691 simple API)"),
+    "extra-index-urls": ("urls", "index consulted for projects the primary index lacks"),
+    "cache-dir": ("path", "where the store and doit's state live (default: cache)"),
+    "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
+    "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
+    "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
+    "pre": ("bool", "allow pre-releases (default: off)"),
+    "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
+}
+"""One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
+
+
+def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (override locks.toml [settings])")
+    for key, (kind, text) in SETTING_FLAGS.items():
+        dest = f"setting:{key}"
+        if kind == "bool":
+            group.add_argument(
+                f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
+            )
+        elif kind == "urls":
+            group.add_argument(
+                f"--{key}",
+                f"--{key.removesuffix('s')}",
+                dest=dest,
+                action="append",
+                metavar="URL",
+                help=f"{text} (repeatable)",
+            )
+        elif kind == "seconds":
+            group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
+        else:
+            group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
+    group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")
+    group.add_argument(
+        "--no-hashes",
+        dest="setting:generate-hashes",
+        action="store_false",
+        help="same as --no-generate-hashes",
+    )
+    group.add_argument(
+        "--no-build",
+        dest="setting:build-sdists",
+        action="store_false",
+        help="same as --no-build-sdists: never run a build backend at lock time",
+    )
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0: {text!r}")
+    return value
+
+
+def setting_overrides(arguments: argparse.Namespace) -> dict[str, object]:
+    """The ``[settings]`` keys given on the command line, in TOML spelling."""
+    overrides: dict[str, object] = {}
+    for key in SETTING_FLAGS:
+        value = getattr(arguments, f"setting:{key}", None)
+        if value is not None:
+            overrides[key] = value
+    return overrides
+
+
+def _add_project_commands(commands: Any) -> None:
+    """``lock``, ``list``, ``check``, ``clean`` and ``init``: the locks.toml front end."""
+    lock = commands.add_parser(
+        "lock",
+        help="compile every out-of-date lock declared in locks.toml",
+        description="Run the doit tasks of locks.toml: compile every (lock, environment) whose "
+        "inputs, settings or output changed, and nothing else.",
+    )
+    _add_selection(lock)
+    lock.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel locks")
+    lock.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="allow NAME to move off its pinned version (recompiles the locks that pin it)",
+    )
+    lock.add_argument(
+        "-U", "--upgrade", action="store_true", help="ignore every existing pin (recompiles all)"
+    )
+    lock.add_argument(
+        "--offline", action="store_true", help="no network: use only what the cache holds"
+    )
+    _add_setting_arguments(lock)
+    lock.set_defaults(handler=run_lock_command)
+
+    for name, handler, text in (
+        (
+            "list",
+            run_list,
+            "list the locks, their inputs and outputs, and whether each is up to date",
+        ),
+        ("check", run_check, "exit 1 if any lock is out of date and would change (for CI)"),
+        ("clean", run_clean, "delete the outputs of the selected locks and forget their state"),
+    ):
+        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _add_selection(command)
+        if name == "clean":
+            command.add_argument(
+                "-n", "--dry-run", action="store_true", help="only print what would be deleted"
+            )
+        command.set_defaults(handler=handler)
+
+    init = commands.add_parser(
+        "init",
+        help="write a starter locks.toml and dodo.py for the .in files found here",
+        description="Write a starter locks.toml (one lock per .in file, this machine's "
+        "platform and Python) and a one-line dodo.py.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
+    init.set_defaults(handler=run_init)
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "locks", nargs="*", metavar="NAME[@ENV]", help="locks to act on (default: all)"
+    )
+    parser.add_argument(
+        "--config",
+        default="locks.toml",
+        metavar="FILE",
+        help="the locks.toml (default: ./locks.toml)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+
+
+def _load_project(arguments: argparse.Namespace, options: LockOptions) -> ProjectConfig:
+    """Read locks.toml and move to its directory: every path in it is relative to it."""
+    path = Path(arguments.config)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
+    config = load_config(str(path), overrides=options.overrides)
+    if config.root:
+        os.chdir(config.root)
+        config = load_config(path.name, overrides=options.overrides)
+    return config
+
+
+def run_lock_command(arguments: argparse.Namespace) -> int:
+    if arguments.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    options = LockOptions(
+        overrides=setting_overrides(arguments),
+        upgrade_all=arguments.upgrade,
+        upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
+        offline=arguments.offline,
+    )
+    config = _load_project(arguments, options)
+    return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
+
+
+def run_list(arguments: argparse.Namespace) -> int:
+    options = LockOptions()
+    config = _load_project(arguments, options)
+    statuses = lock_statuses(config, options, arguments.locks)
+    width = max((len(status.task) for status in statuses), default=0)
+    for status in statuses:
+        state = "up to date" if status.up_to_date else f"out of date: {'; '.join(status.reasons)}"
+        inputs = ", ".join(spec.path for spec in status.job.inputs)
+        print(f"{status.task:<{width}}  {inputs} -> {status.job.output}  [{state}]")
+    return 0
+
+
+def run_check(arguments: argparse.Namespace) -> int:
+    options = LockOptions()
+    config = _load_project(arguments, options)
+    started = time.monotonic()
+    checks = check_locks(config, options, arguments.locks)
+    width = max((len(check.task) for check in checks), default=0)
+    for check in checks:
+        print(f"{check.task:<{width}}  {check.message}")
+    failed = [check for check in checks if not check.ok]
+    seconds = time.monotonic() - started
+    print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
+    return 1 if failed else 0
+
+
+def run_clean(arguments: argparse.Namespace) -> int:
+    config = _load_project(arguments, LockOptions())
+    removed = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
+    verb = "would delete" if arguments.dry_run else "deleted"
+    for path in removed:
+        print(f"{verb} {path}")
+    if not removed:
+        print("nothing to delete")
+    return 0
+
+
+def run_init(arguments: argparse.Namespace) -> int:
+    written = write_starter_project(Path.cwd(), force=arguments.force)
+    for path in written:
+        print(f"wrote {path}")
+    print("next: review locks.toml, then run `doit lock` (or `lockbuild lock`)")
+    return 0
+
+
 def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="IN", help="requirement files (.in)")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="IN", help="requirement files (.in) or a pyproject.toml"
+    )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with a pyproject.toml input: include this optional-dependencies extra",
+    )
     parser.add_argument(
         "-o",
         "--output-file",
@@ -94,23 +322,6 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="marker value, with --platform custom (sys_platform=linux, ...)",
     )
-    parser.add_argument("-i", "--index-url", metavar="URL", help="primary package index")
-    parser.add_argument(
-        "--extra-index-url",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="index consulted for projects the primary index lacks",
-    )
-    hashes = parser.add_mutually_exclusive_group()
-    hashes.add_argument(
-        "--generate-hashes",
-        dest="generate_hashes",
-        action="store_true",
-        default=True,
-        help="hash every file of every pinned release (default)",
-    )
-    hashes.add_argument("--no-hashes", dest="generate_hashes", action="store_false")
     parser.add_argument(
         "-P",
         "--upgrade-package",
@@ -120,14 +331,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow NAME to move off its pinned version",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
-    parser.add_argument("--pre", action="store_true", help="allow pre-releases")
-    parser.add_argument(
-        "--no-build",
-        dest="build_sdists",
-        action="store_false",
-        default=True,
-        help="never run a build backend; refuse releases that need a metadata build",
-    )
+    _add_setting_arguments(parser)
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="print the lock instead of writing it"
     )
@@ -148,18 +352,21 @@ def run_compile(arguments: argparse.Namespace) -> int:
         )
     except EnvironmentSpecError as error:
         raise UsageError(str(error)) from None
+    overrides = setting_overrides(arguments)
+    settings = compile_settings(overrides)
     request = CompileRequest(
-        inputs=tuple(arguments.inputs),
+        inputs=_input_specs(arguments.inputs, arguments.extra),
         output=output,
         environment=environment,
-        command=_regenerate_command(arguments, output, python, platform_name),
-        index_url=arguments.index_url,
-        extra_index_urls=tuple(arguments.extra_index_url),
-        generate_hashes=arguments.generate_hashes,
-        allow_prereleases=arguments.pre,
+        command=_regenerate_command(arguments, output, python, platform_name, overrides),
+        index_url=settings.index_url if "index-url" in overrides else None,
+        extra_index_urls=settings.extra_index_urls,
+        generate_hashes=settings.generate_hashes,
+        allow_unsafe=settings.allow_unsafe,
+        allow_prereleases=settings.pre,
         upgrade_all=arguments.upgrade,
         upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
-        build_sdists=arguments.build_sdists,
+        build_sdists=settings.build_sdists,
         dry_run=arguments.dry_run,
     )
     quiet = arguments.quiet > 0
@@ -217,16 +424,7 @@ def _default_output(inputs: Sequence[str]) -> str:
 
 def _host_platform() -> str:
     """The preset that matches this machine; only used as a default, never for resolution."""
-    machine = host_platform.machine().lower()
-    names = {
-        ("linux", "x86_64"): "linux-x86_64",
-        ("linux", "aarch64"): "linux-aarch64",
-        ("darwin", "x86_64"): "macos-x86_64",
-        ("darwin", "arm64"): "macos-arm64",
-        ("win32", "amd64"): "windows-amd64",
-        ("win32", "arm64"): "windows-arm64",
-    }
-    name = names.get((sys.platform, machine))
+    name = host_platform()
     if name is None:
         raise UsageError(
             f"no platform preset for this machine; pass --platform ({', '.join(PLATFORMS)})"
@@ -244,21 +442,44 @@ def _parse_markers(items: Sequence[str]) -> dict[str, str]:
     return markers
 
 
+def _input_specs(paths: Sequence[str], extras: Sequence[str]) -> tuple[InputSpec, ...]:
+    specs = tuple(
+        InputSpec(path, extras=tuple(extras) if Path(path).name == "pyproject.toml" else ())
+        for path in paths
+    )
+    if extras and not any(spec.is_pyproject for spec in specs):
+        raise UsageError("--extra needs a pyproject.toml input")
+    return specs
+
+
+def compile_settings(overrides: dict[str, object]) -> Settings:
+    """Settings for ``lockbuild compile`` (no locks.toml): the defaults plus the flags."""
+    changes = {key.replace("-", "_"): value for key, value in overrides.items()}
+    if "extra_index_urls" in changes:
+        changes["extra_index_urls"] = tuple(changes["extra_index_urls"])  # type: ignore[arg-type]
+    return Settings().replace(**changes)
+
+
 def _regenerate_command(
-    arguments: argparse.Namespace, output: str, python: str, platform_name: str
+    arguments: argparse.Namespace,
+    output: str,
+    python: str,
+    platform_name: str,
+    overrides: dict[str, object],
 ) -> str:
     words = ["lockbuild", "compile", f"--python={python}", f"--platform={platform_name}"]
     words += [f"--tag={tag}" for tag in arguments.tag]
     words += [f"--marker={marker}" for marker in arguments.marker]
-    if not arguments.generate_hashes:
-        words.append("--no-hashes")
-    if arguments.pre:
-        words.append("--pre")
-    if not arguments.build_sdists:
-        words.append("--no-build")
-    if arguments.index_url:
-        words.append(f"--index-url={arguments.index_url}")
-    words += [f"--extra-index-url={url}" for url in arguments.extra_index_url]
+    for key, value in overrides.items():
+        if key in {"cache-dir", "page-ttl"}:
+            continue
+        if isinstance(value, bool):
+            words.append(f"--{key}" if value else f"--no-{key}")
+        elif isinstance(value, list):
+            words += [f"--{key.removesuffix('s')}={item}" for item in value]
+        else:
+            words.append(f"--{key}={value}")
+    words += [f"--extra={extra}" for extra in arguments.extra]
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(word) for word in words)

@@ -17,9 +17,16 @@ from packaging.version import Version
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError
-from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, Pin, RequirementSet
+from lockbuild.models import (
+    DEFAULT_INDEX_URL,
+    DistFile,
+    InputSpec,
+    PackageSource,
+    Pin,
+    RequirementSet,
+)
 from lockbuild.provider import exact_version
-from lockbuild.requirements import parse_requirements_files
+from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.writer import render_requirements, write_if_changed
 
@@ -40,7 +47,7 @@ class Reporter:
 class CompileRequest:
     """Everything that decides the content of one lock file."""
 
-    inputs: tuple[str, ...]
+    inputs: tuple[InputSpec, ...]
     output: str
     environment: TargetEnvironment
     command: str
@@ -52,6 +59,9 @@ class CompileRequest:
     upgrade_all: bool = False
     upgrade_packages: frozenset[NormalizedName] = frozenset()
     build_sdists: bool = True
+    allow_unsafe: bool = True
+    constraints: tuple[str, ...] = ()
+    """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
     dry_run: bool = False
 
 
@@ -81,7 +91,7 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
-    requirement_set = parse_requirements_files(list(request.inputs))
+    requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
     previous = read_previous_pins(output)
     preferred = {
@@ -93,7 +103,8 @@ def compile_lock(
     factory = source_factory or default_source_factory
     source = factory(urls, request.build_sdists)
     try:
-        reporter.step(f"resolving {', '.join(request.inputs)} for {request.environment.describe()}")
+        described = ", ".join(spec.path for spec in request.inputs)
+        reporter.step(f"resolving {described} for {request.environment.describe()}")
         resolution = resolve(
             requirement_set,
             request.environment,
@@ -114,6 +125,8 @@ def compile_lock(
         target=request.environment.describe(),
         index_url=urls[0],
         extra_index_urls=urls[1:],
+        allow_unsafe=request.allow_unsafe,
+        generate_hashes=request.generate_hashes,
     )
     written = False if request.dry_run else write_if_changed(output, text)
     return CompileResult(

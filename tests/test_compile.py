@@ -176,7 +176,7 @@ def test_no_hashes(server: IndexServer, project: Path) -> None:
     text = (project / "requirements.txt").read_text()
     assert "--hash" not in text
     assert "certi==1.0\n    # via requests-lite\n" in text
-    assert "--no-hashes" in text.splitlines()[4]
+    assert "--no-generate-hashes" in text.splitlines()[4]
 
 
 def test_file_without_page_hash_is_downloaded_and_hashed(

@@ -1,0 +1,557 @@
+"""doit tasks for locks.toml: one ``lock:NAME@ENV`` task per lock set and target environment.
+
+A project's ``dodo.py`` is one line, ``from lockbuild.tasks import *``, and ``doit lock`` then
+recompiles every lock whose inputs, settings or output changed. Loading the tasks reads only
+``locks.toml`` and the ``.in`` files' include lines; the resolver and the HTTP stack are
+imported by the action, in the process that compiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependency
+from doit.tools import config_changed
+from packaging.utils import canonicalize_name
+
+from lockbuild import __version__
+from lockbuild.config import EnvironmentConfig, LockConfig, ProjectConfig, Settings, load_config
+from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.models import InputSpec
+from lockbuild.requirements import input_files
+
+__all__ = ["DOIT_CONFIG", "task_lock"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
+
+CONFIG_FILE = "locks.toml"
+CONFIG_VARIABLE = "LOCKBUILD_CONFIG"
+"""Environment variable naming the locks.toml that ``doit`` loads (default: ./locks.toml)."""
+TASK_BASENAME = "lock"
+DOIT_DATABASE = "doit.sqlite3"
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    """What one run adds to locks.toml: setting overrides, upgrades, offline."""
+
+    overrides: Mapping[str, object] = field(default_factory=dict)
+    upgrade_all: bool = False
+    upgrade_packages: frozenset[str] = frozenset()
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class LockJob:
+    """Plain data for one task's action (pickled by ``doit -n``)."""
+
+    task: str
+    inputs: tuple[InputSpec, ...]
+    constraints: tuple[str, ...]
+    output: str
+    environment: EnvironmentConfig
+    settings: Settings
+    command: str
+    upgrade_all: bool = False
+    upgrade_packages: frozenset[str] = frozenset()
+    offline: bool = False
+
+
+def task_name(lock: str, environment: str) -> str:
+    return f"{TASK_BASENAME}:{lock}@{environment}"
+
+
+def load_project(path: str | None = None, options: LockOptions | None = None) -> ProjectConfig:
+    """The locks.toml that ``doit`` runs: ``path``, else $LOCKBUILD_CONFIG, else ./locks.toml."""
+    options = options or LockOptions()
+    config_path = path or os.environ.get(CONFIG_VARIABLE) or CONFIG_FILE
+    return load_config(config_path, overrides=options.overrides)
+
+
+def cache_directory(config: ProjectConfig | None) -> str:
+    """Where the store and doit's database live: $LOCKBUILD_CACHE_DIR, else the setting."""
+    configured = os.environ.get("LOCKBUILD_CACHE_DIR")
+    if configured:
+        return configured
+    if config is None:
+        return "cache"
+    return os.path.join(config.root, config.settings.cache_dir)
+
+
+def doit_config(config: ProjectConfig | None) -> dict[str, Any]:
+    """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures."""
+    directory = cache_directory(config)
+    os.makedirs(directory, exist_ok=True)
+    return {
+        "default_tasks": [TASK_BASENAME],
+        "backend": "sqlite3",
+        "dep_file": os.path.join(directory, DOIT_DATABASE),
+        "check_file_uptodate": "timestamp",
+        "continue": True,
+        "reporter": LockReporter,
+    }
+
+
+def lock_tasks(
+    config: ProjectConfig, options: LockOptions | None = None
+) -> Iterator[dict[str, Any]]:
+    """One doit task dict per (lock, environment), dependencies first."""
+    options = options or LockOptions()
+    yield {"basename": TASK_BASENAME, "name": None, "doc": "compile every out-of-date lock"}
+    for lock_name in config.lock_order():
+        lock = config.locks[lock_name]
+        for environment in lock.environments:
+            yield _lock_task(config, lock, config.environments[environment], options)
+
+
+def _lock_task(
+    config: ProjectConfig,
+    lock: LockConfig,
+    environment: EnvironmentConfig,
+    options: LockOptions,
+) -> dict[str, Any]:
+    job = make_job(config, lock, environment, options)
+    files = input_files(job.inputs)
+    present = [path for path in files if os.path.isfile(path)]
+    uptodate: list[object] = [config_changed(fingerprint(job)), OutputUnchanged(job.output)]
+    if len(present) != len(files) or _forced(job):
+        uptodate.append(False)
+    return {
+        "basename": TASK_BASENAME,
+        "name": f"{lock.name}@{environment.name}",
+        "doc": f"{', '.join(spec.path for spec in lock.inputs)} -> {job.output}",
+        "actions": [(run_lock, [], {"job": job})],
+        "file_dep": [*present, *job.constraints],
+        "targets": [job.output],
+        "task_dep": [task_name(other, environment.name) for other in lock.constraints],
+        "uptodate": uptodate,
+        "verbosity": 0,
+    }
+
+
+def make_job(
+    config: ProjectConfig,
+    lock: LockConfig,
+    environment: EnvironmentConfig,
+    options: LockOptions,
+) -> LockJob:
+    name = task_name(lock.name, environment.name)
+    return LockJob(
+        task=name,
+        inputs=lock.inputs,
+        constraints=tuple(
+            config.locks[other].output_for(environment.name) for other in lock.constraints
+        ),
+        output=lock.output_for(environment.name),
+        environment=environment,
+        settings=lock.settings,
+        command=f"lockbuild lock {lock.name}@{environment.name}",
+        upgrade_all=options.upgrade_all,
+        upgrade_packages=_affected_upgrades(lock.output_for(environment.name), options),
+        offline=options.offline,
+    )
+
+
+def _affected_upgrades(output: str, options: LockOptions) -> frozenset[str]:
+    """The ``-P`` packages this lock pins (only those force a recompile)."""
+    if not options.upgrade_packages:
+        return frozenset()
+    pinned = pinned_names(output)
+    return frozenset(name for name in options.upgrade_packages if name in pinned)
+
+
+def pinned_names(output: str) -> frozenset[str]:
+    """Normalized names pinned with ``==`` in an existing lock (a cheap line scan)."""
+    try:
+        text = Path(output).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    names = set()
+    for line in text.splitlines():
+        head, separator, _ = line.partition("==")
+        if separator and head and not head[0].isspace() and not head.startswith(("#", "-")):
+            names.add(_normalize(head.split("[", 1)[0]))
+    return frozenset(names)
+
+
+def _normalize(name: str) -> str:
+    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+
+
+def _forced(job: LockJob) -> bool:
+    return job.upgrade_all or bool(job.upgrade_packages)
+
+
+def fingerprint(job: LockJob) -> dict[str, object]:
+    """Everything besides the input files' content that can change the output."""
+    return {
+        "lockbuild": __version__,
+        "environment": job.environment.fingerprint(),
+        "settings": job.settings.fingerprint(),
+        "inputs": [[spec.path, list(spec.extras), list(spec.groups)] for spec in job.inputs],
+        "constraints": list(job.constraints),
+        "output": job.output,
+    }
+
+
+def file_sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as stream:
+            return hashlib.sha256(stream.read()).hexdigest()
+    except OSError:
+        return None
+
+
+class OutputUnchanged:
+    """doit ``uptodate``: the output still holds what the last successful run wrote."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+
+    def __call__(self, task: object, values: Mapping[str, object]) -> bool:
+        recorded = values.get("output-sha256")
+        return recorded is not None and recorded == file_sha256(self.output)
+
+    def __repr__(self) -> str:
+        return f"OutputUnchanged({self.output!r})"
+
+
+def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
+    """The pipeline's CompileRequest for a job (imports the compile stack)."""
+    from lockbuild.pipeline import CompileRequest
+
+    settings = job.settings
+    return CompileRequest(
+        inputs=job.inputs,
+        constraints=job.constraints,
+        output=job.output,
+        environment=job.environment.build(),
+        command=job.command,
+        index_url=settings.index_url,
+        extra_index_urls=settings.extra_index_urls,
+        generate_hashes=settings.generate_hashes,
+        allow_unsafe=settings.allow_unsafe,
+        allow_prereleases=settings.pre,
+        upgrade_all=job.upgrade_all,
+        upgrade_packages=frozenset(canonicalize_name(name) for name in job.upgrade_packages),
+        build_sdists=settings.build_sdists,
+        dry_run=dry_run,
+    )
+
+
+def run_lock(job: LockJob) -> dict[str, object] | TaskFailed:
+    """The action of one task: compile, and report a user error as a failed task."""
+    from lockbuild.pipeline import compile_lock
+
+    created = not os.path.exists(job.output)
+    try:
+        result = compile_lock(compile_request(job))
+    except LockbuildError as error:
+        return TaskFailed(str(error))
+    return {
+        "output-sha256": file_sha256(job.output),
+        "pins": len(result.pins),
+        "changes": [] if created else list(result.changes),
+        "created": created,
+        "written": result.written,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def task_lock() -> Iterator[dict[str, Any]]:
+    """compile every out-of-date lock declared in locks.toml"""
+    try:
+        config = load_project()
+    except LockbuildError as error:
+        raise InvalidDodoFile(str(error)) from None
+    yield from lock_tasks(config)
+
+
+def _module_doit_config() -> dict[str, Any]:
+    try:
+        config = load_project()
+    except LockbuildError:
+        config = None
+    return doit_config(config)
+
+
+class LockReporter:
+    """doit reporter: one line per lock (up to date / recompiled / failed) and a total."""
+
+    desc = "one line per lock and a total"
+
+    def __init__(self, outstream: TextIO, options: Mapping[str, Any]) -> None:
+        self.outstream = outstream
+        self.started = time.monotonic()
+        self.width = 0
+        self.counts = {"recompiled": 0, "up to date": 0, "failed": 0}
+        self.errors: list[str] = []
+        self.progress = bool(getattr(outstream, "isatty", lambda: False)())
+
+    def write(self, text: str) -> None:
+        self.outstream.write(text)
+
+    def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
+        names = [name for name in tasks if name.startswith(f"{TASK_BASENAME}:")]
+        self.width = max((len(name) for name in names), default=0)
+
+    def _line(self, task: Any, status: str, text: str) -> None:
+        self.counts[status] += 1
+        self.write(f"{task.name:<{self.width}}  {text}\n")
+        self.outstream.flush()
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        if self.progress and task.actions:
+            self.write(f"{task.name:<{self.width}}  compiling...\n")
+            self.outstream.flush()
+
+    def add_failure(self, task: Any, fail: BaseFail) -> None:
+        if not task.actions:
+            return
+        if isinstance(fail, UnmetDependency):
+            reason = f"not compiled because {fail.message} failed"
+        elif isinstance(fail, TaskFailed):
+            reason = fail.message
+        else:
+            reason = fail.get_msg().rstrip()
+        self._line(task, "failed", f"failed: {reason}")
+
+    def add_success(self, task: Any) -> None:
+        if task.actions:
+            self._line(task, "recompiled", describe_recompiled(task.values))
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.actions:
+            self._line(task, "up to date", "up to date")
+
+    def skip_ignore(self, task: Any) -> None:
+        if task.actions:
+            self.write(f"{task.name:<{self.width}}  ignored\n")
+
+    def cleanup_error(self, exception: BaseFail) -> None:
+        self.errors.append(exception.get_msg())
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        for message in self.errors:
+            sys.stderr.write(f"error: {message}\n")
+        total = sum(self.counts.values())
+        parts = ", ".join(f"{count} {status}" for status, count in self.counts.items() if count)
+        seconds = time.monotonic() - self.started
+        noun = "lock" if total == 1 else "locks"
+        self.write(f"{total} {noun}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
+
+
+def describe_recompiled(values: Mapping[str, Any]) -> str:
+    """``recompiled (31 pins, 1 changed: django 5.1.2 -> 5.1.3)``."""
+    pins = values.get("pins", 0)
+    changes: list[str] = list(values.get("changes", []))
+    if values.get("created"):
+        detail = "new lock"
+    elif not values.get("written", True):
+        detail = "output unchanged"
+    elif not changes:
+        detail = "no pin changed"
+    else:
+        shown = ", ".join(changes[:3])
+        more = f", +{len(changes) - 3} more" if len(changes) > 3 else ""
+        detail = f"{len(changes)} changed: {shown}{more}"
+    return f"recompiled ({pins} pins, {detail})"
+
+
+def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
+    """Task names for ``NAME`` (every environment of a lock) or ``NAME@ENV``; all when empty."""
+    if not selection:
+        return [
+            task_name(lock, environment)
+            for lock in config.lock_order()
+            for environment in config.locks[lock].environments
+        ]
+    names: list[str] = []
+    for item in selection:
+        lock_name, _, environment = item.removeprefix(f"{TASK_BASENAME}:").partition("@")
+        lock = config.locks.get(lock_name)
+        if lock is None:
+            known = ", ".join(config.locks)
+            raise UsageError(f"unknown lock {lock_name!r} (known: {known})")
+        if environment and environment not in lock.environments:
+            known = ", ".join(lock.environments)
+            raise UsageError(
+                f"lock {lock_name!r} has no environment {environment!r} (known: {known})"
+            )
+        for name in lock.environments if not environment else (environment,):
+            if task_name(lock_name, name) not in names:
+                names.append(task_name(lock_name, name))
+    return names
+
+
+def run_locks(
+    config: ProjectConfig,
+    options: LockOptions,
+    *,
+    selection: Sequence[str] = (),
+    jobs: int = 1,
+) -> int:
+    """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    names = select_tasks(config, selection)
+
+    def task_lock() -> Iterator[dict[str, Any]]:
+        yield from lock_tasks(config, options)
+
+    task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
+    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": doit_config(config)})
+    arguments = ["run", "--continue"]
+    if jobs > 1:
+        arguments += ["--process", str(jobs), "--parallel-type", "process"]
+    return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """What doit knows about one task: up to date, or why not."""
+
+    task: str
+    job: LockJob
+    up_to_date: bool
+    reasons: tuple[str, ...]
+
+
+def lock_statuses(
+    config: ProjectConfig, options: LockOptions, selection: Sequence[str] = ()
+) -> list[LockStatus]:
+    """The doit status of every selected task, with readable reasons (no compiling)."""
+    from doit.dependency import CHECKERS, Dependency, SqliteDB
+    from doit.loader import generate_tasks
+
+    names = select_tasks(config, selection)
+    settings = doit_config(config)
+    tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
+    jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
+    database = Dependency(
+        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
+    )
+    try:
+        statuses = []
+        for name in names:
+            status = database.get_status(tasks[name], tasks, get_log=True)
+            statuses.append(
+                LockStatus(
+                    task=name,
+                    job=jobs[name],
+                    up_to_date=status.status == "up-to-date",
+                    reasons=tuple(_readable_reasons(status.reasons)),
+                )
+            )
+        return statuses
+    finally:
+        database.close()
+
+
+def _readable_reasons(reasons: Mapping[str, Any]) -> Iterator[str]:
+    for reason, argument in reasons.items():
+        if reason == "uptodate_false":
+            for checker, _, _ in argument:
+                if isinstance(checker, OutputUnchanged):
+                    yield "output edited or not built by lockbuild here"
+                elif isinstance(checker, config_changed):
+                    yield "settings changed or never built here"
+                else:
+                    yield "forced (upgrade requested or an input file is missing)"
+        elif reason == "missing_target":
+            yield f"output missing: {', '.join(argument)}"
+        elif reason == "changed_file_dep":
+            yield f"changed: {', '.join(sorted(argument))}"
+        elif reason in {"added_file_dep", "removed_file_dep"} and argument:
+            yield f"{reason.split('_')[0]} input: {', '.join(argument)}"
+        elif reason == "missing_file_dep":
+            yield f"input missing: {', '.join(argument)}"
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    """The verdict of ``lockbuild check`` on one lock."""
+
+    task: str
+    ok: bool
+    message: str
+
+
+def check_locks(
+    config: ProjectConfig, options: LockOptions, selection: Sequence[str] = ()
+) -> list[LockCheck]:
+    """Every selected lock that doit does not know to be up to date is recompiled in memory
+    and compared with the file on disk; a lock passes when nothing would change."""
+    from lockbuild.pipeline import compile_lock
+
+    checks = []
+    for status in lock_statuses(config, options, selection):
+        if status.up_to_date:
+            checks.append(LockCheck(status.task, True, "up to date"))
+            continue
+        why = "; ".join(status.reasons) or "not recorded"
+        try:
+            result = compile_lock(compile_request(status.job, dry_run=True))
+        except LockbuildError as error:
+            checks.append(LockCheck(status.task, False, f"failed: {error}"))
+            continue
+        try:
+            existing: str | None = Path(status.job.output).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            existing = None
+        if existing == result.text:
+            checks.append(LockCheck(status.task, True, f"up to date (verified: {why})"))
+        elif existing is None:
+            checks.append(LockCheck(status.task, False, f"missing: {status.job.output}"))
+        else:
+            detail = ", ".join(result.changes) or "same pins, different text"
+            checks.append(LockCheck(status.task, False, f"would change ({why}): {detail}"))
+    return checks
+
+
+def clean_locks(
+    config: ProjectConfig, selection: Sequence[str] = (), *, dry_run: bool = False
+) -> list[str]:
+    """Delete the outputs of the selected locks and forget their recorded state."""
+    from doit.dependency import CHECKERS, Dependency, SqliteDB
+
+    settings = doit_config(config)
+    removed = []
+    database = Dependency(
+        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
+    )
+    try:
+        for name in select_tasks(config, selection):
+            lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
+            output = config.locks[lock_name].output_for(environment)
+            if os.path.exists(output):
+                removed.append(output)
+                if not dry_run:
+                    os.unlink(output)
+            if not dry_run:
+                database.remove(name)
+    finally:
+        database.close()
+    return removed
+
+
+def __getattr__(name: str) -> Any:
+    """``DOIT_CONFIG`` is computed when a dodo file imports it, not when lockbuild does."""
+    if name == "DOIT_CONFIG":
+        return _module_doit_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,375 @@
+"""doit tasks end to end: a temp project with locks.toml, run through `doit` and `lockbuild`.
+
+Three lock sets (base, dev layered on base, docs) × two environments against the local index.
+Every run is a subprocess, as a user runs it; which tasks ran is read from the summary lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+UNIVERSE = {
+    "webframe==1.0": ["clicky>=1", "winhelper; sys_platform == 'win32'"],
+    "clicky==1.0": [],
+    "clicky==1.1": [],
+    "winhelper==1.0": [],
+    "testtool==2.0": ["plugin-base>=1"],
+    "plugin-base==1.0": [],
+    "docgen==3.0": ["clicky"],
+    "extra-lib==1.0": [],
+}
+
+LOCKS_TOML = """\
+schema = 1
+
+[settings]
+index-url = "{index}"
+
+[environments.linux-311]
+python = "3.11"
+platform = "linux-x86_64"
+
+[environments.win-312]
+python = "3.12"
+platform = "windows-amd64"
+
+[locks.base]
+inputs = ["requirements/base.in"]
+output = "requirements/base-{{env}}.txt"
+
+[locks.dev]
+inputs = ["requirements/dev.in"]
+constraints = ["base"]
+output = "requirements/dev-{{env}}.txt"
+
+[locks.docs]
+inputs = ["requirements/docs.in"]
+output = "requirements/docs-{{env}}.txt"
+"""
+
+ALL_TASKS = {
+    f"lock:{lock}@{environment}"
+    for lock in ("base", "dev", "docs")
+    for environment in ("linux-311", "win-312")
+}
+SUMMARY = re.compile(r"^(lock:\S+)\s+(up to date|recompiled|failed)(.*)$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    directory = tmp_path_factory.mktemp("task-dists")
+    with IndexServer() as index:
+        for path in build_universe(directory, UNIVERSE):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, server: IndexServer) -> Path:
+    root = tmp_path / "project"
+    (root / "requirements").mkdir(parents=True)
+    (root / "locks.toml").write_text(LOCKS_TOML.format(index=server.url))
+    (root / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    (root / "requirements/base.in").write_text("webframe\n")
+    (root / "requirements/dev.in").write_text("-r base.in\ntesttool\n")
+    (root / "requirements/docs.in").write_text("docgen\n")
+    return root
+
+
+def run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def doit(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return run(root, "doit", *arguments)
+
+
+def lockbuild(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return run(root, "lockbuild", *arguments)
+
+
+def statuses(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return {match[1]: match[2] for match in SUMMARY.finditer(result.stdout)}
+
+
+def recompiled(result: subprocess.CompletedProcess[str]) -> set[str]:
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    return {task for task, status in statuses(result).items() if status == "recompiled"}
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(root.glob("requirements/*.txt"))}
+
+
+def bump_mtime(path: Path) -> None:
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+@pytest.mark.parametrize("front_end", [doit, lockbuild], ids=["doit", "lockbuild"])
+def test_first_run_builds_every_lock_and_the_second_none(project: Path, front_end: object) -> None:
+    command = ("lock",)
+    first = front_end(project, *command)  # type: ignore[operator]
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recompiled(first) == ALL_TASKS
+    assert len(outputs(project)) == 6
+    assert "6 locks: 6 recompiled in" in first.stdout
+    second = front_end(project, *command)  # type: ignore[operator]
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert recompiled(second) == set()
+    assert set(statuses(second).values()) == {"up to date"}
+    assert "6 locks: 6 up to date in" in second.stdout
+    assert (project / "cache" / "doit.sqlite3").is_file()
+
+
+def test_outputs_are_layered_and_per_environment(project: Path) -> None:
+    assert doit(project, "lock").returncode == 0
+    linux = (project / "requirements/base-linux-311.txt").read_text()
+    windows = (project / "requirements/base-win-312.txt").read_text()
+    assert "winhelper==" not in linux
+    assert "winhelper==1.0" in windows
+    assert "# To update, run:\n#\n#    lockbuild lock base@linux-311\n" in linux
+    dev = (project / "requirements/dev-linux-311.txt").read_text()
+    assert "clicky==1.1" in dev
+    assert "-c requirements/base-linux-311.txt" in dev
+    assert "testtool==2.0" in dev
+
+
+def test_only_what_changed_is_recompiled(project: Path) -> None:
+    assert doit(project, "lock").returncode == 0
+
+    bump_mtime(project / "requirements/dev.in")
+    assert recompiled(doit(project, "lock")) == {"lock:dev@linux-311", "lock:dev@win-312"}
+
+    with (project / "requirements/base.in").open("a") as stream:
+        stream.write("extra-lib\n")
+    assert recompiled(doit(project, "lock")) == {
+        "lock:base@linux-311",
+        "lock:base@win-312",
+        "lock:dev@linux-311",
+        "lock:dev@win-312",
+    }
+    assert "extra-lib==1.0" in (project / "requirements/dev-win-312.txt").read_text()
+
+    config = project / "locks.toml"
+    config.write_text(config.read_text().replace('python = "3.12"', 'python = "3.12.4"'))
+    assert recompiled(doit(project, "lock")) == {
+        "lock:base@win-312",
+        "lock:dev@win-312",
+        "lock:docs@win-312",
+    }
+    assert recompiled(doit(project, "lock")) == set()
+
+
+def test_a_deleted_or_edited_output_is_rebuilt(project: Path) -> None:
+    assert doit(project, "lock").returncode == 0
+    docs = project / "requirements/docs-linux-311.txt"
+    original = docs.read_bytes()
+    docs.unlink()
+    assert recompiled(doit(project, "lock")) == {"lock:docs@linux-311"}
+    assert docs.read_bytes() == original
+
+    docs.write_bytes(original.replace(b"clicky==1.1", b"clicky==1.0"))
+    assert recompiled(doit(project, "lock")) == {"lock:docs@linux-311"}
+    assert b"clicky==1.0" in docs.read_bytes()  # a hand pin is kept, as pip-compile keeps it
+    assert recompiled(doit(project, "lock")) == set()
+
+
+def test_parallel_runs_give_byte_identical_outputs(project: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin)
+    serial = doit(project, "lock")
+    parallel = doit(twin, "-n", "2", "lock")
+    assert serial.returncode == parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert recompiled(parallel) == ALL_TASKS
+    assert outputs(project) == outputs(twin)
+    jobs = lockbuild(twin, "lock", "-j", "2")
+    assert jobs.returncode == 0 and recompiled(jobs) == set()
+
+
+def test_a_broken_input_fails_its_task_and_the_others_build(project: Path) -> None:
+    (project / "requirements/docs.in").write_text("docgen\nnot a requirement ===\n")
+    result = doit(project, "lock")
+    assert result.returncode != 0
+    found = statuses(result)
+    assert found["lock:docs@linux-311"] == found["lock:docs@win-312"] == "failed"
+    assert recompiled(result) == ALL_TASKS - {"lock:docs@linux-311", "lock:docs@win-312"}
+    assert re.search(
+        r"^lock:docs@linux-311\s+failed: requirements/docs.in:2: ", result.stdout, re.MULTILINE
+    ), result.stdout
+    assert "4 recompiled, 2 failed" in result.stdout
+    assert not (project / "requirements/docs-linux-311.txt").exists()
+
+    via_lockbuild = lockbuild(project, "lock")
+    assert via_lockbuild.returncode == 1
+    assert statuses(via_lockbuild)["lock:docs@win-312"] == "failed"
+
+
+def test_a_failed_constraint_lock_stops_its_dependents(project: Path) -> None:
+    (project / "requirements/base.in").write_text("no-such-project\n")
+    result = doit(project, "lock")
+    assert result.returncode != 0
+    assert re.search(
+        r"^lock:dev@linux-311\s+failed: not compiled because lock:base@linux-311 failed$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    assert recompiled(result) == {"lock:docs@linux-311", "lock:docs@win-312"}
+
+
+def test_lockbuild_selects_locks_and_environments(project: Path) -> None:
+    result = lockbuild(project, "lock", "docs@win-312", "base")
+    assert result.returncode == 0, result.stderr
+    assert recompiled(result) == {"lock:docs@win-312", "lock:base@linux-311", "lock:base@win-312"}
+    unknown = lockbuild(project, "lock", "bsae")
+    assert unknown.returncode == 2
+    assert "unknown lock 'bsae' (known: base, dev, docs)" in unknown.stderr
+
+
+def test_upgrade_options_force_the_affected_locks(
+    project: Path, server: IndexServer, tmp_path: Path
+) -> None:
+    assert lockbuild(project, "lock").returncode == 0
+    for path in build_universe(tmp_path / "new", {"clicky==1.2": []}):
+        server.add(path)
+    try:
+        assert recompiled(lockbuild(project, "lock")) == set()
+        upgraded = lockbuild(project, "lock", "-P", "clicky", "docs")
+        assert recompiled(upgraded) == {"lock:docs@linux-311", "lock:docs@win-312"}
+        assert "1 changed: clicky 1.1 -> 1.2" in upgraded.stdout
+        everything = lockbuild(project, "lock", "-U")
+        assert recompiled(everything) == ALL_TASKS
+    finally:
+        server.remove("clicky-1.2-py3-none-any.whl")
+
+
+def test_check_list_and_clean(project: Path) -> None:
+    assert lockbuild(project, "lock").returncode == 0
+    check = lockbuild(project, "check")
+    assert check.returncode == 0, check.stdout
+    assert "6 locks checked" in check.stdout
+
+    listing = lockbuild(project, "list")
+    assert listing.returncode == 0
+    assert re.search(
+        r"^lock:dev@win-312\s+requirements/dev.in -> requirements/dev-win-312.txt\s+\[up to date\]",
+        listing.stdout,
+        re.MULTILINE,
+    ), listing.stdout
+
+    (project / "requirements/docs.in").write_text("docgen\nextra-lib\n")
+    check = lockbuild(project, "check")
+    assert check.returncode == 1
+    assert re.search(
+        r"^lock:docs@linux-311\s+would change \(changed: requirements/docs.in\): "
+        r"extra-lib \(new\) 1.0$",
+        check.stdout,
+        re.MULTILINE,
+    ), check.stdout
+    assert re.search(r"^lock:base@linux-311\s+up to date$", check.stdout, re.MULTILINE)
+
+    bump_mtime(project / "requirements/base.in")
+    (project / "requirements/docs.in").write_text("docgen\n")
+    check = lockbuild(project, "check", "base", "docs")
+    assert check.returncode == 0, check.stdout
+    assert "up to date (verified: changed: requirements/base.in)" in check.stdout
+
+    clean = lockbuild(project, "clean", "docs")
+    assert clean.returncode == 0
+    assert "deleted requirements/docs-linux-311.txt" in clean.stdout
+    assert not (project / "requirements/docs-win-312.txt").exists()
+    assert (project / "requirements/base-win-312.txt").exists()
+    assert recompiled(doit(project, "lock")) == ALL_TASKS  # base.in was touched, docs deleted
+
+
+def test_check_on_a_fresh_clone_recompiles_to_verify(project: Path) -> None:
+    assert doit(project, "lock").returncode == 0
+    shutil.rmtree(project / "cache")
+    check = lockbuild(project, "check")
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.count("up to date (verified:") == 6
+
+
+def test_config_errors_are_reported_without_traceback(project: Path) -> None:
+    config = project / "locks.toml"
+    config.write_text(config.read_text().replace('constraints = ["base"]', 'constraints = ["bsae"]'))
+    message = "locks.toml:20: locks.dev.constraints[0]: unknown lock 'bsae' (known: base, docs)"
+    via_doit = doit(project, "lock")
+    assert via_doit.returncode == 3
+    assert message in via_doit.stderr
+    assert "Traceback" not in via_doit.stderr
+    via_lockbuild = lockbuild(project, "lock")
+    assert via_lockbuild.returncode == 1
+    assert message in via_lockbuild.stderr
+    assert "Traceback" not in via_lockbuild.stderr
+
+
+def test_setting_flags_override_locks_toml(project: Path) -> None:
+    result = lockbuild(project, "lock", "--no-generate-hashes", "docs@linux-311")
+    assert result.returncode == 0, result.stderr
+    assert "--hash=" not in (project / "requirements/docs-linux-311.txt").read_text()
+    assert recompiled(lockbuild(project, "lock", "--no-generate-hashes", "docs")) == {
+        "lock:docs@win-312"
+    }
+    assert recompiled(lockbuild(project, "lock", "docs")) == {
+        "lock:docs@linux-311",
+        "lock:docs@win-312",
+    }
+    assert "--hash=" in (project / "requirements/docs-linux-311.txt").read_text()
+
+
+def test_init_writes_a_working_starter_project(tmp_path: Path, server: IndexServer) -> None:
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements/base.in").write_text("webframe\n")
+    (tmp_path / "requirements/dev.in").write_text("-r base.in\ntesttool\n")
+    result = lockbuild(tmp_path, "init")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "locks.toml").read_text()
+    assert 'inputs = ["requirements/dev.in"]\n' in text
+    assert 'constraints = ["base"]\n' in text
+    assert (tmp_path / "dodo.py").read_text().count("from lockbuild.tasks import *") == 1
+    again = lockbuild(tmp_path, "init")
+    assert again.returncode == 2 and "pass --force" in again.stderr
+    built = lockbuild(tmp_path, "lock", f"--index-url={server.url}")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert len(recompiled(built)) == 2
+
+
+def test_loading_tasks_does_not_import_the_compile_stack(project: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from doit.loader import generate_tasks
+        import lockbuild.tasks as tasks
+        config = tasks.load_project()
+        loaded = generate_tasks("lock", tasks.lock_tasks(config))
+        assert len(loaded) == 7, loaded
+        heavy = {"requests", "resolvelib", "lockbuild.index", "lockbuild.resolve", "urllib3"}
+        print(sorted(heavy & set(sys.modules)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
