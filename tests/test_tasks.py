@@ -1,6 +1,6 @@
 """doit tasks end to end: a temp project with locks.toml, run through `doit` and `lockbuild`.
 
-Three lock sets (base, dev layered on base, docs) × two environments against the local index.
+Three lock sets (base, dev layered on base, docs) x two environments against the local index.
 Every run is a subprocess, as a user runs it; which tasks ran is read from the summary lines.
 """
 
@@ -312,7 +312,9 @@ def test_check_on_a_fresh_clone_recompiles_to_verify(project: Path) -> None:
 
 def test_config_errors_are_reported_without_traceback(project: Path) -> None:
     config = project / "locks.toml"
-    config.write_text(config.read_text().replace('constraints = ["base"]', 'constraints = ["bsae"]'))
+    config.write_text(
+        config.read_text().replace('constraints = ["base"]', 'constraints = ["bsae"]')
+    )
     message = "locks.toml:20: locks.dev.constraints[0]: unknown lock 'bsae' (known: base, docs)"
     via_doit = doit(project, "lock")
     assert via_doit.returncode == 3
