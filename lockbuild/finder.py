@@ -8,17 +8,15 @@ level why each file was passed over.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 
 from packaging.utils import NormalizedName
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.simple import parse_filename
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +25,39 @@ logger = logging.getLogger(__name__)
 class Release:
     """One version of a project as seen by one target environment.
 
-    Which files suit the environment is worked out on first use: a page may list hundreds
-    of versions, and the resolver usually looks at one or two of them.
+    The files and which of them suit the environment are worked out on first use: a page
+    may list hundreds of versions, and the resolver usually looks at one or two of them.
     """
 
     name: NormalizedName
     version: Version
-    files: tuple[DistFile, ...]
-    """Every file of the release on the index (what the lock hashes)."""
+    page: ProjectPage = field(compare=False, repr=False)
+    spellings: tuple[str, ...] = field(compare=False, repr=False)
+    """The version strings of the page that parse to ``version`` (``1.0``, ``1.0.0``...)."""
     yanked: bool
     """True when every file of the release is yanked (PEP 592)."""
     environment: TargetEnvironment = field(compare=False, repr=False)
+    _usable: list[tuple[DistFile, ...]] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
+    """``usable`` once worked out (not a cached_property: in Python 3.11 its lock is shared by
+    every instance, and the resolver and the prefetch threads would queue on it)."""
 
-    @cached_property
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        """Every file of the release on the index (what the lock hashes)."""
+        if len(self.spellings) == 1:
+            return self.page.release_files(self.spellings[0])
+        return tuple(file for text in self.spellings for file in self.page.release_files(text))
+
+    @property
     def usable(self) -> tuple[DistFile, ...]:
         """Files that can install on the target, best first (wheels by tag rank, then sdists)."""
-        candidates = self.files if self.yanked else [f for f in self.files if not f.is_yanked]
-        return tuple(_usable_files(candidates, self.environment))
+        if not self._usable:
+            files = self.files
+            candidates = files if self.yanked else [f for f in files if not f.is_yanked]
+            self._usable.append(tuple(_usable_files(candidates, self.environment)))
+        return self._usable[0]
 
     @property
     def best(self) -> DistFile:
@@ -55,19 +69,32 @@ class Release:
         return "; ".join(sorted(reasons))
 
 
+def _spellings_by_version(page: ProjectPage) -> dict[Version, list[str]]:
+    """The page's version strings by the version they parse to; invalid ones are skipped."""
+    spellings: dict[Version, list[str]] = {}
+    for text in page.versions:
+        version = _parse_version(text)
+        if version is None:
+            logger.debug("skipping %s %s: invalid version", page.name, text)
+            continue
+        spellings.setdefault(version, []).append(text)
+    return spellings
+
+
+@lru_cache(maxsize=65536)
+def _parse_version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
 def group_releases(page: ProjectPage) -> dict[Version, list[DistFile]]:
     """Group the page's files by the version in their filenames; unparsable names are skipped."""
-    groups: dict[Version, list[DistFile]] = defaultdict(list)
-    for file in page.files:
-        parsed = parse_filename(file.filename)
-        if parsed is None:
-            continue
-        name, version = parsed
-        if name != page.name:
-            logger.debug("skipping %s: not a file of %s", file.filename, page.name)
-            continue
-        groups[version].append(file)
-    return groups
+    return {
+        version: [file for text in texts for file in page.release_files(text)]
+        for version, texts in _spellings_by_version(page).items()
+    }
 
 
 def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
@@ -76,11 +103,12 @@ def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Rele
         Release(
             name=page.name,
             version=version,
-            files=tuple(files),
-            yanked=all(file.is_yanked for file in files),
+            page=page,
+            spellings=tuple(texts),
+            yanked=all(page.all_yanked(text) for text in texts),
             environment=environment,
         )
-        for version, files in group_releases(page).items()
+        for version, texts in _spellings_by_version(page).items()
     ]
     releases.sort(key=lambda release: release.version, reverse=True)
     return releases

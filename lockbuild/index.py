@@ -132,7 +132,14 @@ class IndexClient:
         function: Callable[..., Value],
         *arguments: object,
     ) -> tuple[Future[Value], bool]:
-        """The one future for ``key``, submitted on first request; True when just submitted."""
+        """The one future for ``key``, submitted on first request; True when just submitted.
+
+        Known keys are answered without the lock: a worker holding it may be waiting for the
+        GIL behind page parsing, and the resolver thread should not wait for both.
+        """
+        future = futures.get(key)
+        if future is not None:
+            return future, False
         with self._lock:
             future = futures.get(key)
             if future is not None:
@@ -174,7 +181,7 @@ class IndexClient:
                 project=name,
                 index_url=index_url,
             )
-            if page.files:
+            if page.versions:
                 return page
         return ProjectPage(name=name, index_url=self.index_urls[0], files=())
 

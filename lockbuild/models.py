@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import lru_cache
+from typing import Any, Protocol
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -82,6 +84,44 @@ class RequirementSet:
     pre: bool = False
 
 
+FileData = dict[str, Any]
+"""A :class:`DistFile` as plain JSON-able data (see :meth:`DistFile.to_data`)."""
+
+_SDIST_ENDINGS = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
+
+
+@lru_cache(maxsize=4096)
+def _project_of(name: str, *, wheel: bool) -> NormalizedName | None:
+    """The project a file name's name part stands for (``None``: not a valid wheel name)."""
+    if wheel and not _WHEEL_NAME.fullmatch(name):
+        return None
+    return canonicalize_name(name)
+
+
+def release_version(filename: str, project: NormalizedName) -> str | None:
+    """The version string in the name of a wheel or sdist of ``project``, else ``None``.
+
+    Wheels and sdists (``.tar.gz``, ``.zip`` and the legacy endings) are split as packaging
+    does; files of another project and names that do not split give ``None``. The string is
+    not parsed: a page lists hundreds of versions and the resolver looks at a few.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        name, version, wheel = parts[0], parts[1], True
+    else:
+        ending = next((end for end in _SDIST_ENDINGS if filename.endswith(end)), None)
+        if ending is None:
+            return None
+        name, _, version = filename[: -len(ending)].rpartition("-")
+        if not name:
+            return None
+        wheel = False
+    return version if _project_of(name, wheel=wheel) == project else None
+
+
 @dataclass(frozen=True)
 class DistFile:
     """One file of a project as listed by an index page (PEP 503 / PEP 691)."""
@@ -111,14 +151,171 @@ class DistFile:
     def __hash__(self) -> int:
         return hash(self.url)
 
+    def to_data(self) -> FileData:
+        """The file as a dict of JSON types; fields left at their default are left out."""
+        data: FileData = {"filename": self.filename, "url": self.url}
+        if self.hashes:
+            data["hashes"] = dict(self.hashes)
+        for key in ("requires_python", "yanked", "upload_time", "size"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.metadata_hashes is not None:
+            data["metadata_hashes"] = dict(self.metadata_hashes)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> DistFile:
+        """The inverse of :meth:`to_data`; raises ValueError when ``data`` is not such a dict."""
+        if not _is_file_data(data):
+            raise ValueError(f"not a file entry: {data!r}")
+        return cls(**data)
+
+
+_FILE_FIELDS = {
+    "filename": str,
+    "url": str,
+    "hashes": dict,
+    "requires_python": str,
+    "yanked": str,
+    "upload_time": str,
+    "size": int,
+    "metadata_hashes": dict,
+}
+
+
+def _is_file_data(data: object) -> bool:
+    """Whether ``data`` looks like :meth:`DistFile.to_data` output (cheap, no objects made)."""
+    if not isinstance(data, dict) or "filename" not in data or "url" not in data:
+        return False
+    for key, value in data.items():
+        kind = _FILE_FIELDS.get(key)
+        if kind is None or type(value) is not kind:
+            return False
+        if kind is dict and not _is_hashes(value):
+            return False
+    return True
+
+
+def _is_hashes(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(digest, str) for key, digest in value.items()
+    )
+
 
 @dataclass(frozen=True)
-class ProjectPage:
-    """The files an index lists for one project."""
+class PendingRelease:
+    """The files of one release, not read yet: a page lists hundreds, the resolver wants few."""
 
-    name: NormalizedName
-    index_url: str
-    files: tuple[DistFile, ...]
+    yanked: bool
+    """True when every file of the release is yanked (PEP 592)."""
+    read: Callable[[], list[FileData]]
+    """Reads the files, in page order, as :meth:`DistFile.to_data` dicts."""
+
+
+class ProjectPage:
+    """The files an index lists for one project, grouped by the version in their names.
+
+    Pages built in memory pass ``files``; parsers pass ``releases`` (version string -> files
+    as :meth:`DistFile.to_data` dicts in page order, or a :class:`PendingRelease`). Each
+    release is read and its :class:`DistFile` objects made when first asked for.
+    """
+
+    def __init__(
+        self,
+        name: NormalizedName,
+        index_url: str,
+        files: Iterable[DistFile] = (),
+        *,
+        releases: Mapping[str, Sequence[FileData] | PendingRelease] | None = None,
+    ) -> None:
+        self.name = name
+        self.index_url = index_url
+        self._built: dict[str, tuple[DistFile, ...]] = {}
+        if releases is None:
+            grouped: dict[str, list[DistFile]] = {}
+            for file in files:
+                version = release_version(file.filename, name)
+                if version is not None:
+                    grouped.setdefault(version, []).append(file)
+            self._built = {version: tuple(group) for version, group in grouped.items()}
+            releases = {
+                version: [file.to_data() for file in group] for version, group in grouped.items()
+            }
+        self._data = {
+            version: group if isinstance(group, PendingRelease) else list(group)
+            for version, group in releases.items()
+        }
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The version strings of the page's files, in page order (not parsed, not merged)."""
+        return tuple(self._data)
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        """Every file of every release (building them all: prefer :meth:`release_files`)."""
+        return tuple(file for version in self._data for file in self.release_files(version))
+
+    def release_files(self, version: str) -> tuple[DistFile, ...]:
+        """The files whose names carry ``version`` exactly, in page order."""
+        built = self._built.get(version)
+        if built is None:
+            built = tuple(DistFile.from_data(data) for data in self._read(version))
+            self._built[version] = built
+        return built
+
+    def all_yanked(self, version: str) -> bool:
+        """True when every file of ``version`` is yanked (PEP 592), without building them."""
+        group = self._data.get(version, [])
+        if isinstance(group, PendingRelease):
+            return group.yanked
+        return bool(group) and all(data.get("yanked") is not None for data in group)
+
+    def _read(self, version: str) -> list[FileData]:
+        group = self._data.get(version, [])
+        if isinstance(group, PendingRelease):
+            group = self._data[version] = group.read()
+        return group
+
+    def to_data(self) -> dict[str, Any]:
+        """The page as plain dicts, lists and strings (JSON types)."""
+        return {
+            "name": self.name,
+            "index_url": self.index_url,
+            "releases": {version: list(self._read(version)) for version in self._data},
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> ProjectPage:
+        """The inverse of :meth:`to_data`; raises ValueError when ``data`` is not such a dict."""
+        name, index_url, releases = data.get("name"), data.get("index_url"), data.get("releases")
+        if not (
+            isinstance(name, str)
+            and isinstance(index_url, str)
+            and isinstance(releases, dict)
+            and all(
+                isinstance(version, str)
+                and isinstance(group, list)
+                and all(_is_file_data(file) for file in group)
+                for version, group in releases.items()
+            )
+        ):
+            raise ValueError("not a project page")
+        return cls(canonicalize_name(name), index_url, releases=releases)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProjectPage):
+            return NotImplemented
+        return (self.name, self.index_url, self.files) == (other.name, other.index_url, other.files)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"ProjectPage(name={self.name!r}, index_url={self.index_url!r}, "
+            f"versions={len(self._data)})"
+        )
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.releases: dict[NormalizedName, list[Release]] = {}
+        self._page_releases: dict[NormalizedName, list[Release]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -205,10 +206,18 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def releases_of(self, name: NormalizedName) -> list[Release]:
         if name not in self.releases:
             page = self.source.project_page(name)
-            if not page.files:
+            if not page.versions:
                 self.not_found[name] = page.index_url
-            self.releases[name] = all_releases(page, self.environment)
+            self.releases[name] = self._releases_on(page)
         return self.releases[name]
+
+    def _releases_on(self, page: ProjectPage) -> list[Release]:
+        """The page's releases, worked out once whichever thread asks first."""
+        releases = self._page_releases.get(page.name)
+        if releases is None:
+            releases = all_releases(page, self.environment)
+            releases = self._page_releases.setdefault(page.name, releases)
+        return releases
 
     def _select(
         self, name: NormalizedName, specifier: SpecifierSet, exact: set[Version]
@@ -305,7 +314,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
 
     def files_to_prefetch(self, page: ProjectPage) -> list[MetadataTask]:
         """Pick the file whose metadata the resolver will most likely ask for next."""
-        releases = self.releases.get(page.name) or all_releases(page, self.environment)
+        releases = self._releases_on(page)
         preferred = self.preferred.get(page.name)
         for release in releases:
             if release.version == preferred and release.usable:

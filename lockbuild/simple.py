@@ -2,7 +2,8 @@
 
 Only parsing lives here: the index client fetches a page and hands the body, its
 ``Content-Type`` and its final URL to :func:`parse_project_page`, which returns a
-:class:`~lockbuild.models.ProjectPage` listing the project's wheels and sdists in page order.
+:class:`~lockbuild.models.ProjectPage` holding the project's wheels and sdists as plain data,
+grouped by the version in their file names.
 """
 
 from __future__ import annotations
@@ -14,18 +15,13 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from urllib.parse import unquote, urljoin, urlsplit
 
-from packaging.utils import (
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.models import DistFile, ProjectPage
+from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage, release_version
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -33,7 +29,6 @@ __all__ = [
     "HTML_CONTENT_TYPES",
     "JSON_CONTENT_TYPE",
     "is_distribution_filename",
-    "parse_filename",
     "parse_project_page",
 ]
 
@@ -52,62 +47,13 @@ DIST_EXTENSIONS: tuple[str, ...] = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz
 """File name endings of the files a project page may contribute (wheels and sdists)."""
 
 _SUPPORTED_API_MAJOR = 1
+Releases = Mapping[str, list[FileData] | PendingRelease]
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def is_distribution_filename(filename: str) -> bool:
     """True if ``filename`` ends like a wheel or an sdist (``.egg``, ``.exe``... do not)."""
     return filename.lower().endswith(DIST_EXTENSIONS)
-
-
-def parse_filename(filename: str) -> tuple[NormalizedName, Version] | None:
-    """Project name and version encoded in a wheel or sdist file name, or ``None``.
-
-    Wheels and ``.tar.gz``/``.zip`` sdists are parsed strictly (as packaging does); the
-    legacy ``.tar.bz2``, ``.tgz`` and ``.tar.xz`` sdists on a best-effort basis (split at the
-    last ``-``). Anything unparseable gives ``None`` and is logged at DEBUG.
-    """
-    try:
-        if filename.endswith(".whl"):
-            return _wheel_name_version(filename)
-        if filename.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(filename)
-        for ext in (".tar.bz2", ".tgz", ".tar.xz"):
-            if filename.endswith(ext):
-                name_part, sep, version_part = filename[: -len(ext)].rpartition("-")
-                if not sep or not name_part:
-                    logger.debug("ignoring %s: no '-' between name and version", filename)
-                    return None
-                return canonicalize_name(name_part), Version(version_part)
-    except (ValueError, InvalidVersion) as exc:
-        logger.debug("ignoring %s: %s", filename, exc)
-        return None
-    logger.debug("ignoring %s: not a wheel or sdist file name", filename)
-    return None
-
-
-def _wheel_name_version(filename: str) -> tuple[NormalizedName, Version]:
-    # Pages list thousands of wheels; splitting the name is enough here (the tags are
-    # checked by the environment), and name and version strings repeat, so both are cached.
-    parts = filename[:-4].split("-")
-    if len(parts) not in (5, 6):
-        raise ValueError(f"invalid wheel filename (expected 5 or 6 parts): {filename!r}")
-    if not _WHEEL_NAME.match(parts[0]):
-        raise ValueError(f"invalid project name in wheel filename: {filename!r}")
-    return _canonical_name(parts[0]), _version(parts[1])
-
-
-_WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
-
-
-@lru_cache(maxsize=4096)
-def _canonical_name(name: str) -> NormalizedName:
-    return canonicalize_name(name)
-
-
-@lru_cache(maxsize=65536)
-def _version(text: str) -> Version:
-    return Version(text)
 
 
 def parse_project_page(
@@ -118,22 +64,38 @@ def parse_project_page(
     ``content_type`` is the response's ``Content-Type`` (parameters allowed); ``page_url``
     is the final URL of the page, against which relative file URLs resolve. A JSON (PEP 691)
     or HTML (PEP 503) parser is chosen from the content type; for any other type the body
-    is sniffed (JSON if it starts with ``{``). Files that are not wheels or sdists are left
-    out; the rest keep page order.
+    is sniffed (JSON if it starts with ``{``). Files that are not wheels or sdists of the
+    project are left out; the rest keep page order within their version.
 
     Raises :class:`~lockbuild.errors.IndexFetchError` when the body cannot be read as a
     project page, or when a JSON page has an API version other than 1.x.
     """
     media_type, charset = _split_content_type(content_type)
-    if media_type == JSON_CONTENT_TYPE:
-        files = _parse_json(body, page_url)
-    elif media_type in HTML_CONTENT_TYPES:
-        files = _parse_html(body, page_url, charset)
-    elif body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        files = _parse_json(body, page_url)
+    name = canonicalize_name(project)
+    is_json = media_type == JSON_CONTENT_TYPE or (
+        media_type not in HTML_CONTENT_TYPES
+        and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    )
+    if is_json:
+        releases: Releases = _group(_parse_json(body, page_url), name)
     else:
-        files = _parse_html(body, page_url, charset)
-    return ProjectPage(name=canonicalize_name(project), index_url=index_url, files=files)
+        releases = _parse_html(body, page_url, charset, name)
+    return ProjectPage(name, index_url, releases=releases)
+
+
+def _group(files: list[FileData], project: NormalizedName) -> dict[str, list[FileData]]:
+    releases: dict[str, list[FileData]] = {}
+    for data in files:
+        version = release_version(data["filename"], project)
+        if version is None:
+            logger.debug("ignoring %s: not a wheel or sdist of %s", data["filename"], project)
+            continue
+        group = releases.get(version)
+        if group is None:
+            releases[version] = [data]
+        else:
+            group.append(data)
+    return releases
 
 
 def _unreadable(why: str, page_url: str) -> IndexFetchError:
@@ -183,7 +145,7 @@ def _filename_of(url: str) -> str:
 # -- PEP 691 JSON ---------------------------------------------------------------------------
 
 
-def _parse_json(body: bytes, page_url: str) -> tuple[DistFile, ...]:
+def _parse_json(body: bytes, page_url: str) -> list[FileData]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -194,12 +156,12 @@ def _parse_json(body: bytes, page_url: str) -> tuple[DistFile, ...]:
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise _unreadable("JSON page has no 'files' list", page_url)
-    files: list[DistFile] = []
+    files: list[FileData] = []
     for entry in raw_files:
         dist = _json_file(entry, page_url)
         if dist is not None:
-            files.append(dist)
-    return tuple(files)
+            files.append(dist.to_data())
+    return files
 
 
 def _check_api_version(meta: object, page_url: str) -> None:
@@ -281,16 +243,13 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _PLAIN_ATTRIBUTES = re.compile(r'(?:\s+[a-z-]+="[^"]*")*\s*/?\s*')
 _PLAIN_PAIR = re.compile(r'([a-z-]+)="([^"]*)"')
+_PLAIN_ANCHOR = re.compile(r'<a href="([^"]*)"((?:\s+[a-z-]+="[^"]*")*)\s*/?>')
+_BASE_OR_COMMENT = re.compile(r"<[Bb][Aa][Ss][Ee]|<!--")
 
 
 def _attributes(text: str) -> dict[str, str | None]:
     if _PLAIN_ATTRIBUTES.fullmatch(text):
-        # The common shape (lower-case names, double-quoted values): one C-level findall.
-        plain: dict[str, str | None] = {}
-        for name, value in _PLAIN_PAIR.findall(text):
-            if name not in plain:
-                plain[name] = html.unescape(value) if "&" in value else value
-        return plain
+        return _plain_attributes(text)
     attributes: dict[str, str | None] = {}
     for match in _ATTRIBUTE.finditer(text):
         name = match.group(1).lower()
@@ -299,31 +258,54 @@ def _attributes(text: str) -> dict[str, str | None]:
         quoted, single, bare = match.group(2, 3, 4)
         value = quoted if quoted is not None else single if single is not None else bare
         if value is not None and "&" in value:
-            value = html.unescape(value)
+            value = _unescape(value)
         attributes[name] = value
     return attributes
 
 
-def _scan_tags(text: str) -> tuple[list[dict[str, str | None]], str | None]:
-    """The attributes of every ``<a>``, and the first ``<base href>``.
+def _plain_attributes(text: str) -> dict[str, str | None]:
+    """Attributes in the common shape (lower-case names, double-quoted values), first wins."""
+    pairs = _PLAIN_PAIR.findall(text)
+    if "&" in text:
+        pairs = [(name, _unescape(value)) for name, value in pairs]
+    return dict(reversed(pairs))
+
+
+@lru_cache(maxsize=1024)
+def _unescape(value: str) -> str:
+    """``html.unescape``, cached: pages repeat the same ``&gt;=3.9`` thousands of times."""
+    return html.unescape(value) if "&" in value else value
+
+
+Anchor = tuple[str, dict[str, str | None]]
+"""An ``<a>``: its ``href`` and its other attributes."""
+
+
+def _scan_tags(text: str) -> tuple[list[Anchor], str | None]:
+    """Every ``<a>`` with an ``href``, and the first ``<base href>``.
 
     Simple-API pages are flat lists of anchors, and some list tens of thousands of files;
     a scan with two regular expressions reads them several times faster than HTMLParser.
     """
     if "<!--" in text:
         text = _COMMENT.sub("", text)
-    anchors: list[dict[str, str | None]] = []
+    anchors: list[Anchor] = []
     base_href: str | None = None
-    for match in _TAG.finditer(text):
-        attributes = _attributes(match.group(2))
-        if match.group(1).lower() == "a":
-            anchors.append(attributes)
-        elif base_href is None and attributes.get("href") is not None:
-            base_href = (attributes["href"] or "").strip()
+    for tag, attribute_text in _TAG.findall(text):
+        attributes = _attributes(attribute_text)
+        href = attributes.pop("href", None)
+        if href is None:
+            continue
+        if tag == "a" or tag == "A":
+            anchors.append((href, attributes))
+        elif base_href is None:
+            base_href = href.strip()
     return anchors, base_href
 
 
-def _parse_html(body: bytes, page_url: str, charset: str | None) -> tuple[DistFile, ...]:
+def _parse_html(
+    body: bytes, page_url: str, charset: str | None, project: NormalizedName
+) -> Releases:
     encoding = "utf-8"
     if charset is not None:
         try:
@@ -333,50 +315,115 @@ def _parse_html(body: bytes, page_url: str, charset: str | None) -> tuple[DistFi
     text = body.decode(encoding, errors="replace")
     if "\x00" in text:
         raise _unreadable("binary content", page_url)
+    plain = _plain_releases(text, page_url, project)
+    if plain is not None:
+        return plain
     anchors, base_href = _scan_tags(text)
     base_url = urljoin(page_url, base_href) if base_href else page_url
-    files: list[DistFile] = []
-    for attrs in anchors:
-        dist = _html_file(attrs, base_url)
-        if dist is not None:
-            files.append(dist)
-    return tuple(files)
+    files: list[FileData] = []
+    for href, attributes in anchors:
+        data = _html_file(href, attributes, base_url)
+        if data is not None:
+            files.append(data)
+    return _group(files, project)
 
 
-def _html_file(attrs: Mapping[str, str | None], base_url: str) -> DistFile | None:
-    href = attrs.get("href")
-    if not href or not href.strip():
+PlainAnchor = tuple[str, str]
+"""An anchor written ``<a href="..." name="value"...>``: its href and the attributes' text."""
+
+
+def _plain_releases(
+    text: str, page_url: str, project: NormalizedName
+) -> dict[str, PendingRelease] | None:
+    """The releases on a page whose anchors are all written ``<a href="..." name="value"...>``.
+
+    That is how PyPI writes pages: one pass of a regular expression finds the anchors, only
+    the file names are read now, and the rest of each anchor when its release is wanted.
+    ``None`` (read the page with the general scan) when an anchor, a ``<base>`` or a comment
+    is written otherwise.
+    """
+    if "<A" in text or _BASE_OR_COMMENT.search(text):
         return None
-    href = href.strip()
-    absolute = href if href.startswith(("https://", "http://")) else urljoin(base_url, href)
-    url, _, fragment = absolute.partition("#")
+    matches: list[PlainAnchor] = _PLAIN_ANCHOR.findall(text)
+    if len(matches) != text.count("<a"):
+        return None
+    groups: dict[str, list[PlainAnchor]] = {}
+    for href, rest in matches:
+        if "&" in href:
+            href = _unescape(href)
+        filename = _filename_of(href.strip().partition("#")[0])
+        version = release_version(filename, project)
+        if version is None:
+            logger.debug("ignoring %s: not a wheel or sdist of %s", filename, project)
+            continue
+        group = groups.get(version)
+        if group is None:
+            groups[version] = [(href, rest)]
+        else:
+            group.append((href, rest))
+    any_yanked = 'data-yanked="' in text
+    return {
+        version: PendingRelease(
+            yanked=any_yanked and all(_plain_yanked(rest) for _, rest in anchors),
+            read=partial(_read_plain_anchors, anchors, page_url),
+        )
+        for version, anchors in groups.items()
+    }
+
+
+def _plain_yanked(attribute_text: str) -> bool:
+    """Whether a plain anchor's attributes include ``data-yanked``."""
+    return 'data-yanked="' in attribute_text and "data-yanked" in _plain_attributes(attribute_text)
+
+
+def _read_plain_anchors(anchors: list[PlainAnchor], base_url: str) -> list[FileData]:
+    files: list[FileData] = []
+    for href, rest in anchors:
+        data = _html_file(href, _plain_attributes(rest) if rest else {}, base_url)
+        if data is not None:
+            files.append(data)
+    return files
+
+
+def _html_file(href: str, attributes: Mapping[str, str | None], base_url: str) -> FileData | None:
+    url, _, fragment = href.strip().partition("#")
+    if not url.startswith(("https://", "http://")):
+        url = urljoin(base_url, url)
     filename = _filename_of(url)
     if not is_distribution_filename(filename):
         return None
-    hashes: dict[str, str] = {}
+    data: FileData = {"filename": filename, "url": url}
     if fragment:
-        algo, sep, value = fragment.partition("=")
-        if algo == "sha256" and _SHA256.fullmatch(value):
-            hashes = {"sha256": value.lower()}
-        else:
-            hashes = _clean_hashes({algo: value}, url) if sep else {}
-        if not hashes:  # not a hash fragment: leave the URL as the page wrote it
-            url = f"{url}#{fragment}"
-    requires_python = (attrs.get("data-requires-python") or "").strip() or None
-    yanked = (attrs["data-yanked"] or "") if "data-yanked" in attrs else None
-    if "data-core-metadata" in attrs:
-        metadata = attrs["data-core-metadata"]
-    else:
-        metadata = attrs.get("data-dist-info-metadata")
-    return DistFile(
-        filename=filename,
-        url=url,
-        hashes=hashes,
-        requires_python=requires_python,
-        yanked=yanked,
-        upload_time=attrs.get("data-upload-time"),
-        metadata_hashes=_html_metadata(metadata, url),
-    )
+        hashes = _fragment_hashes(fragment, url)
+        if hashes:
+            data["hashes"] = hashes
+        else:  # not a hash fragment: leave the URL as the page wrote it
+            data["url"] = f"{url}#{fragment}"
+    if attributes:
+        _add_attributes(data, attributes, url)
+    return data
+
+
+def _add_attributes(data: FileData, attributes: Mapping[str, str | None], url: str) -> None:
+    requires_python = (attributes.get("data-requires-python") or "").strip()
+    if requires_python:
+        data["requires_python"] = requires_python
+    if "data-yanked" in attributes:
+        data["yanked"] = attributes["data-yanked"] or ""
+    upload_time = attributes.get("data-upload-time")
+    if upload_time is not None:
+        data["upload_time"] = upload_time
+    metadata = attributes.get("data-core-metadata", attributes.get("data-dist-info-metadata"))
+    metadata_hashes = _html_metadata(metadata, url)
+    if metadata_hashes is not None:
+        data["metadata_hashes"] = metadata_hashes
+
+
+def _fragment_hashes(fragment: str, url: str) -> dict[str, str]:
+    algo, sep, value = fragment.partition("=")
+    if algo == "sha256" and _SHA256.fullmatch(value):
+        return {"sha256": value.lower()}
+    return _clean_hashes({algo: value}, url) if sep else {}
 
 
 def _html_metadata(value: str | None, url: str) -> dict[str, str] | None:

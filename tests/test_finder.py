@@ -16,8 +16,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
-from lockbuild.finder import find_releases, group_releases
-from lockbuild.models import DistFile, ProjectPage
+from lockbuild.finder import all_releases, find_releases, group_releases
+from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage
 
 ExpectedRelease = tuple[str, tuple[str, ...], bool]
 
@@ -237,3 +237,29 @@ def test_group_releases_ignores_foreign_and_unparsable_files() -> None:
 
 def test_empty_page() -> None:
     assert find_releases(make_page("a", ()), make_environment("3.11", "linux-x86_64")) == []
+
+
+def test_only_the_releases_looked_at_are_read() -> None:
+    reads: list[str] = []
+
+    def pending(version: str, *, yanked: bool = False) -> PendingRelease:
+        def read() -> list[FileData]:
+            reads.append(version)
+            return [dist_file(f"a-{version}.tar.gz", yanked="old" if yanked else None).to_data()]
+
+        return PendingRelease(yanked=yanked, read=read)
+
+    page = ProjectPage(
+        canonicalize_name("a"),
+        "https://fake.invalid/simple",
+        releases={"1.0": pending("1.0"), "2.0": pending("2.0"), "3.0": pending("3.0", yanked=True)},
+    )
+    releases = all_releases(page, make_environment("3.11", "linux-x86_64"))
+    assert [(str(release.version), release.yanked) for release in releases] == [
+        ("3.0", True),
+        ("2.0", False),
+        ("1.0", False),
+    ]
+    assert reads == []
+    assert releases[1].best.filename == "a-2.0.tar.gz"
+    assert reads == ["2.0"]

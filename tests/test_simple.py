@@ -6,15 +6,14 @@ import json
 from typing import Any
 
 import pytest
-from packaging.version import Version
+from packaging.utils import canonicalize_name
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.models import DistFile
+from lockbuild.models import DistFile, ProjectPage, release_version
 from lockbuild.simple import (
     ACCEPT_HEADER,
     HTML_CONTENT_TYPES,
     JSON_CONTENT_TYPE,
-    parse_filename,
     parse_project_page,
 )
 
@@ -103,85 +102,85 @@ def test_accept_header_prefers_json_then_html() -> None:
             id="unknown-hash-algo",
         ),
         pytest.param(
-            '<a href="requests%2Bextra-2.0.tar.gz?x=1">x</a>',
-            {"filename": "requests+extra-2.0.tar.gz"},
+            '<a href="requests-2.0%2Blocal.tar.gz?x=1">x</a>',
+            {"filename": "requests-2.0+local.tar.gz"},
             id="percent-decoded-filename-without-query",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-requires-python="&gt;=3.8">x</a>',
+            '<a href="requests-2.0.tar.gz" data-requires-python="&gt;=3.8">x</a>',
             {"requires_python": ">=3.8"},
             id="requires-python-escaped",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-requires-python="&gt;=2.7, !=3.0.*, &lt;4">x</a>',
+            '<a href="requests-2.0.tar.gz" data-requires-python="&gt;=2.7, !=3.0.*, &lt;4">x</a>',
             {"requires_python": ">=2.7, !=3.0.*, <4"},
             id="requires-python-escaped-complex",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-requires-python="">x</a>',
+            '<a href="requests-2.0.tar.gz" data-requires-python="">x</a>',
             {"requires_python": None},
             id="requires-python-empty",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-yanked>x</a>',
+            '<a href="requests-2.0.tar.gz" data-yanked>x</a>',
             {"yanked": "", "is_yanked": True},
             id="yanked-bare",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-yanked="">x</a>',
+            '<a href="requests-2.0.tar.gz" data-yanked="">x</a>',
             {"yanked": "", "is_yanked": True},
             id="yanked-empty",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-yanked="broken &amp; insecure">x</a>',
+            '<a href="requests-2.0.tar.gz" data-yanked="broken &amp; insecure">x</a>',
             {"yanked": "broken & insecure", "is_yanked": True},
             id="yanked-reason",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz">x</a>',
+            '<a href="requests-2.0.tar.gz">x</a>',
             {"yanked": None, "is_yanked": False, "metadata_hashes": None, "upload_time": None},
             id="plain",
         ),
         pytest.param(
-            '<a href="r-2.0-py3-none-any.whl" data-core-metadata="true">x</a>',
+            '<a href="requests-2.0-py3-none-any.whl" data-core-metadata="true">x</a>',
             {"metadata_hashes": {}},
             id="core-metadata-true",
         ),
         pytest.param(
-            f'<a href="r-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}">x</a>',
+            f'<a href="requests-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}">x</a>',
             {"metadata_hashes": {"sha256": SHA}},
             id="core-metadata-hash",
         ),
         pytest.param(
-            '<a href="r-2.0-py3-none-any.whl" data-core-metadata="false">x</a>',
+            '<a href="requests-2.0-py3-none-any.whl" data-core-metadata="false">x</a>',
             {"metadata_hashes": None},
             id="core-metadata-false",
         ),
         pytest.param(
-            '<a href="r-2.0-py3-none-any.whl" data-dist-info-metadata="true">x</a>',
+            '<a href="requests-2.0-py3-none-any.whl" data-dist-info-metadata="true">x</a>',
             {"metadata_hashes": {}},
             id="dist-info-metadata-true",
         ),
         pytest.param(
-            f'<a href="r-2.0-py3-none-any.whl" data-dist-info-metadata="sha256={SHA}">x</a>',
+            f'<a href="requests-2.0-py3-none-any.whl" data-dist-info-metadata="sha256={SHA}">x</a>',
             {"metadata_hashes": {"sha256": SHA}},
             id="dist-info-metadata-hash",
         ),
         pytest.param(
-            f'<a href="r-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}"'
+            f'<a href="requests-2.0-py3-none-any.whl" data-core-metadata="sha256={SHA}"'
             ' data-dist-info-metadata="true">x</a>',
             {"metadata_hashes": {"sha256": SHA}},
             id="core-metadata-wins",
         ),
         pytest.param(
-            '<a href="r-2.0.tar.gz" data-upload-time="2023-05-22T15:12:44.175Z">x</a>',
+            '<a href="requests-2.0.tar.gz" data-upload-time="2023-05-22T15:12:44.175Z">x</a>',
             {"upload_time": "2023-05-22T15:12:44.175Z"},
             id="upload-time-verbatim",
         ),
         pytest.param(
-            "<A HREF='r-2.0.TAR.GZ'>x</A>",
-            {"filename": "r-2.0.TAR.GZ"},
-            id="uppercase-tag-and-extension",
+            "<A HREF='requests-2.0.zip'>x</A>",
+            {"filename": "requests-2.0.zip"},
+            id="uppercase-tag",
         ),
     ],
 )
@@ -231,10 +230,27 @@ def test_html_relative_base_href_resolves_against_page() -> None:
     ]
 
 
-def test_html_keeps_page_order_and_duplicates() -> None:
+def test_html_groups_by_version_in_page_order_keeping_duplicates() -> None:
     names = ["requests-2.0.tar.gz", "requests-1.0-py3-none-any.whl", "requests-1.5.zip"]
     body = "".join(f'<a href="{name}">{name}</a><br/>\n' for name in [*names, names[0]])
-    assert [dist.filename for dist in parse(body)] == [*names, names[0]]
+    page = parse_project_page(
+        body.encode(), content_type="text/html", page_url=PAGE_URL, project="requests", index_url=""
+    )
+    assert page.versions == ("2.0", "1.0", "1.5")
+    assert [dist.filename for dist in page.files] == [names[0], names[0], names[1], names[2]]
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        '<a href="other-2.0.tar.gz">x</a>',
+        '<a href="requests-2.0.TAR.GZ">x</a>',
+        '<a href="requests-latest-bad.whl">x</a>',
+        '<a href="requests.tar.gz">x</a>',
+    ],
+)
+def test_html_files_of_other_projects_or_unsplittable_are_left_out(anchor: str) -> None:
+    assert parse(anchor) == ()
 
 
 @pytest.mark.parametrize(
@@ -254,13 +270,15 @@ def test_html_content_types(content_type: str) -> None:
 
 
 def test_html_charset_from_content_type() -> None:
-    body = '<a href="r-1.0.tar.gz" data-yanked="caf\xe9">a</a>'.encode("latin-1")
+    body = '<a href="requests-1.0.tar.gz" data-yanked="caf\xe9">a</a>'.encode("latin-1")
     (dist,) = parse(body, "text/html; charset=ISO-8859-1")
     assert dist.yanked == "caf\xe9"
 
 
 def test_html_unknown_charset_falls_back_to_utf8() -> None:
-    (dist,) = parse('<a href="r-1.0.tar.gz" data-yanked="é">a</a>', "text/html; charset=nope")
+    (dist,) = parse(
+        '<a href="requests-1.0.tar.gz" data-yanked="é">a</a>', "text/html; charset=nope"
+    )
     assert dist.yanked == "é"
 
 
@@ -500,41 +518,162 @@ def test_credentials_stay_in_file_urls() -> None:
 
 
 @pytest.mark.parametrize(
-    ("filename", "expected"),
+    ("filename", "project", "expected"),
     [
-        ("requests-2.31.0-py3-none-any.whl", ("requests", "2.31.0")),
-        ("Foo_Bar-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl", ("foo-bar", "1.0")),
-        ("requests-2.31.0.tar.gz", ("requests", "2.31.0")),
-        ("Foo.Bar-1.0rc1.zip", ("foo-bar", "1.0rc1")),
-        ("zope.interface-3.6.0.tar.gz", ("zope-interface", "3.6.0")),
-        ("foo-bar-1.0.tar.gz", ("foo-bar", "1.0")),
-        ("foo-1.0.tar.bz2", ("foo", "1.0")),
-        ("Foo_Bar-2.0.post1.tgz", ("foo-bar", "2.0.post1")),
-        ("foo-1.0.tar.xz", ("foo", "1.0")),
-        ("foo-1.0.dev0.tar.gz", ("foo", "1.0.dev0")),
+        ("requests-2.31.0-py3-none-any.whl", "requests", "2.31.0"),
+        ("Foo_Bar-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl", "foo-bar", "1.0"),
+        ("requests-2.31.0.tar.gz", "requests", "2.31.0"),
+        ("Foo.Bar-1.0rc1.zip", "foo-bar", "1.0rc1"),
+        ("zope.interface-3.6.0.tar.gz", "zope-interface", "3.6.0"),
+        ("foo-bar-1.0.tar.gz", "foo-bar", "1.0"),
+        ("foo-1.0.tar.bz2", "foo", "1.0"),
+        ("Foo_Bar-2.0.post1.tgz", "foo-bar", "2.0.post1"),
+        ("foo-1.0.tar.xz", "foo", "1.0"),
+        ("foo-1.0.dev0.tar.gz", "foo", "1.0.dev0"),
+        ("requests-latest.tar.gz", "requests", "latest"),  # not a version: the finder skips it
     ],
 )
-def test_parse_filename(filename: str, expected: tuple[str, str]) -> None:
-    assert parse_filename(filename) == (expected[0], Version(expected[1]))
+def test_release_version(filename: str, project: str, expected: str) -> None:
+    assert release_version(filename, canonicalize_name(project)) == expected
 
 
 @pytest.mark.parametrize(
     "filename",
     [
         "requests-py3-none-any.whl",
-        "requests-2.x-py3-none-any.whl",
+        "requests-2.0-py3-none-any-extra-parts.whl",
+        "requests!-2.0-py3-none-any.whl",
+        "other-2.0-py3-none-any.whl",
         "requests.tar.gz",
-        "requests-latest.tar.gz",
         "-1.0.tar.gz",
         "requests.tgz",
-        "requests-nope.tar.bz2",
+        "requests-1.0.TAR.GZ",
         "requests-1.0.egg",
         "requests-1.0.exe",
         "requests-1.0.rpm",
         "",
     ],
 )
-def test_parse_filename_invalid(filename: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("DEBUG", logger="lockbuild.simple")
-    assert parse_filename(filename) is None
-    assert f"ignoring {filename}" in caplog.text
+def test_release_version_of_other_files(filename: str) -> None:
+    assert release_version(filename, canonicalize_name("requests")) is None
+
+
+# -- pages as plain data --------------------------------------------------------------------
+
+PYPI_SHAPED = (
+    f'<a href="https://files.example/requests-2.0-py3-none-any.whl#sha256={SHA}"'
+    ' data-requires-python="&gt;=3.8" data-upload-time="2024-01-01T00:00:00Z">x</a><br/>\n'
+    '<a href="https://files.example/requests-2.0.tar.gz" data-yanked="bad &amp; old">x</a>\n'
+    '<a href="https://files.example/requests-1.0.tar.gz" data-yanked="">x</a><br/>\n'
+    '<a href="https://files.example/requests-1.0.zip" data-yanked=""'
+    f' data-core-metadata="sha256={SHA}" data-dist-info-metadata="true">x</a>\n'
+    '<a href="https://files.example/other-1.0.zip">x</a>\n'
+)
+
+
+def parse_page(body: str | bytes, content_type: str = "text/html") -> ProjectPage:
+    data = body.encode() if isinstance(body, str) else body
+    return parse_project_page(
+        data, content_type=content_type, page_url=PAGE_URL, project="requests", index_url=""
+    )
+
+
+def test_plain_and_general_scans_agree() -> None:
+    """PyPI's anchor shape is read by the quick scan; a comment makes it the general one."""
+    quick = parse_page(PYPI_SHAPED)
+    general = parse_page(f"<!-- a comment -->{PYPI_SHAPED}")
+    assert quick == general
+    assert quick.versions == general.versions == ("2.0", "1.0")
+    wheel, sdist = quick.release_files("2.0")
+    assert wheel.requires_python == ">=3.8"
+    assert wheel.sha256 == SHA
+    assert sdist.yanked == "bad & old"
+    assert quick.release_files("1.0")[1].metadata_hashes == {"sha256": SHA}
+
+
+@pytest.mark.parametrize("comment", ["", "<!-- general scan -->"])
+def test_all_yanked_needs_every_file_yanked(comment: str) -> None:
+    page = parse_page(comment + PYPI_SHAPED)
+    assert not page.all_yanked("2.0")
+    assert page.all_yanked("1.0")
+    assert not page.all_yanked("3.0")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(PYPI_SHAPED, "text/html", id="html-quick"),
+        pytest.param(f"<!-- -->{PYPI_SHAPED}", "text/html", id="html-general"),
+        pytest.param(
+            json_page(
+                {"filename": "requests-1.0.tar.gz", "url": "r.tar.gz", "hashes": {"sha256": SHA}},
+                {"filename": "requests-2.0.zip", "url": "r.zip", "hashes": {}, "size": 3},
+            ),
+            JSON_CONTENT_TYPE,
+            id="json",
+        ),
+    ],
+)
+def test_page_round_trips_through_json(body: str | bytes, content_type: str) -> None:
+    page = parse_page(body, content_type)
+    data = json.loads(json.dumps(page.to_data()))
+    again = ProjectPage.from_data(data)
+    assert again == page
+    assert again.versions == page.versions
+    assert [again.all_yanked(v) for v in again.versions] == [
+        page.all_yanked(v) for v in page.versions
+    ]
+    assert again.to_data() == data
+
+
+def test_page_built_from_files_round_trips() -> None:
+    files = (
+        DistFile(filename="requests-1.0.tar.gz", url="https://f.example/requests-1.0.tar.gz"),
+        DistFile(
+            filename="requests-1.0-py3-none-any.whl",
+            url="https://f.example/requests-1.0-py3-none-any.whl",
+            hashes={"sha256": SHA},
+            requires_python=">=3.8",
+            yanked="",
+            upload_time="2024-01-01T00:00:00Z",
+            size=12,
+            metadata_hashes={},
+        ),
+    )
+    page = ProjectPage(canonicalize_name("Requests"), "https://i.example/simple", files)
+    assert ProjectPage.from_data(json.loads(json.dumps(page.to_data()))).files == files
+    assert [DistFile.from_data(file.to_data()) for file in files] == list(files)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        {},
+        {"filename": "a-1.0.tar.gz"},
+        {"filename": "a-1.0.tar.gz", "url": 1},
+        {"filename": "a-1.0.tar.gz", "url": "u", "size": "1"},
+        {"filename": "a-1.0.tar.gz", "url": "u", "size": True},
+        {"filename": "a-1.0.tar.gz", "url": "u", "hashes": {"sha256": 1}},
+        {"filename": "a-1.0.tar.gz", "url": "u", "metadata_hashes": "true"},
+        {"filename": "a-1.0.tar.gz", "url": "u", "unknown": None},
+    ],
+)
+def test_dist_file_from_malformed_data_raises(data: Any) -> None:
+    with pytest.raises(ValueError):
+        DistFile.from_data(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"name": "a", "index_url": "u", "releases": []},
+        {"name": "a", "index_url": "u", "releases": {"1.0": {}}},
+        {"name": "a", "index_url": "u", "releases": {"1.0": [{"filename": "a-1.0.zip"}]}},
+        {"name": 1, "index_url": "u", "releases": {}},
+    ],
+)
+def test_page_from_malformed_data_raises(data: Any) -> None:
+    with pytest.raises(ValueError):
+        ProjectPage.from_data(data)
