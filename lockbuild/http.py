@@ -7,16 +7,21 @@ This is the only module that imports ``requests``; everything above it sees
 from __future__ import annotations
 
 import logging
+import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
@@ -58,6 +63,64 @@ class RangeResult:
     """False when the server ignored the range and sent the whole file."""
 
 
+class EnvironmentCachingSession(requests.Session):
+    """A session that reads proxy and CA settings from the environment once per origin.
+
+    requests walks ``os.environ`` (proxies, ``no_proxy``, CA bundle) on every request; the
+    answer only depends on the scheme and host, and lockbuild sends hundreds of requests.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if proxies or verify is not None or cert is not None or not isinstance(url, str):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        settings = self._settings.get(origin)
+        if settings is None:
+            settings = dict(super().merge_environment_settings(url, {}, None, None, None))
+            self._settings[origin] = settings
+        return {**settings, "proxies": dict(settings["proxies"]), "stream": stream}
+
+
+class SharedContextAdapter(HTTPAdapter):
+    """An adapter whose TLS connections share one SSL context for the session's CA bundle.
+
+    requests hands the bundle's path to every new connection, and loading a bundle costs
+    tens of milliseconds of CPU each time; here it is loaded once. A request with another
+    ``verify`` setting, or a bundle that does not load, gets the stock behaviour (and
+    requests' own error when a request needs the bundle).
+    """
+
+    def __init__(self, *, verify: str, pool_size: int) -> None:
+        self.verify = verify
+        self.ssl_context = _load_bundle(verify)
+        super().__init__(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self.ssl_context is not None:
+            kwargs["ssl_context"] = self.ssl_context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        if self.ssl_context is not None:
+            kwargs["ssl_context"] = self.ssl_context
+        return super().proxy_manager_for(proxy, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        """Set TLS options on the connection pool, leaving the bundle to the shared context."""
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        shared = verify == self.verify or (verify is True and self.verify == DEFAULT_CA_BUNDLE_PATH)
+        if shared and self.ssl_context is not None and url.lower().startswith("https"):
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+
 class HttpClient:
     """A thread-safe client: connection pooling, timeouts, bounded retries with backoff."""
 
@@ -73,9 +136,9 @@ class HttpClient:
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
         self.backoff = backoff
-        self.session = requests.Session()
+        self.session = EnvironmentCachingSession()
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        adapter = SharedContextAdapter(verify=_session_ca_bundle(self.session), pool_size=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
@@ -92,14 +155,13 @@ class HttpClient:
         Statuses of 400 and above raise IndexFetchError, except 404/410 with ``missing_ok``,
         which come back as a response with an empty body.
         """
-        with self._open(url, headers=headers, missing_ok=missing_ok) as response:
-            content = response.content if response.status_code < 400 else b""
-            return HttpResponse(
-                url=response.url,
-                status=response.status_code,
-                headers={key.lower(): value for key, value in response.headers.items()},
-                content=content,
-            )
+        response, body = self._send(url, headers=headers, stream=False, missing_ok=missing_ok)
+        return HttpResponse(
+            url=response.url,
+            status=response.status_code,
+            headers={key.lower(): value for key, value in response.headers.items()},
+            content=body if response.status_code < 400 else b"",
+        )
 
     def get_range(self, url: str, *, start: int | None, end: int | None) -> RangeResult:
         """Read bytes ``start..end`` (inclusive) or, with ``start=None``, the last ``end`` bytes.
@@ -108,31 +170,18 @@ class HttpClient:
         ``partial=False`` and holds everything.
         """
         spec = f"bytes=-{end}" if start is None else f"bytes={start}-{end}"
-        with self._open(url, headers={"Range": spec}) as response:
-            data = response.content
-            if response.status_code != 206:
-                return RangeResult(data=data, start=0, total_size=len(data), partial=False)
-            first, total = _parse_content_range(response.headers.get("Content-Range", ""), url)
-            return RangeResult(data=data, start=first, total_size=total, partial=True)
+        response, data = self._send(url, headers={"Range": spec}, stream=False)
+        if response.status_code != 206:
+            return RangeResult(data=data, start=0, total_size=len(data), partial=False)
+        first, total = _parse_content_range(response.headers.get("Content-Range", ""), url)
+        return RangeResult(data=data, start=first, total_size=total, partial=True)
 
     @contextmanager
     def stream(self, url: str, *, chunk_size: int = 1 << 16) -> Iterator[Iterator[bytes]]:
         """Yield an iterator over the body of ``url`` in chunks, without holding it in memory."""
-        with self._open(url, stream=True) as response:
-            yield response.iter_content(chunk_size=chunk_size)
-
-    @contextmanager
-    def _open(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        stream: bool = False,
-        missing_ok: bool = False,
-    ) -> Iterator[requests.Response]:
-        response = self._send(url, headers=headers, stream=stream, missing_ok=missing_ok)
+        response, _ = self._send(url, headers=None, stream=True)
         try:
-            yield response
+            yield response.iter_content(chunk_size=chunk_size)
         except requests.RequestException as error:
             raise IndexFetchError(
                 f"download failed ({type(error).__name__}): {redact_url(url)}"
@@ -147,7 +196,12 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         stream: bool,
         missing_ok: bool = False,
-    ) -> requests.Response:
+    ) -> tuple[requests.Response, bytes]:
+        """The response and, unless ``stream``, its whole body (read inside the retry loop).
+
+        The body is read with one call rather than requests' 10 kB chunks: pages of big
+        projects are megabytes, and the chunk loop costs more CPU than the TLS underneath.
+        """
         attempt = 0
         while True:
             attempt += 1
@@ -155,8 +209,9 @@ class HttpClient:
                 self.request_count += 1
             try:
                 response = self.session.get(
-                    url, headers=dict(headers or {}), timeout=self.timeout, stream=stream
+                    url, headers=dict(headers or {}), timeout=self.timeout, stream=True
                 )
+                body = b"" if stream else _read_body(response)
             except requests.RequestException as error:
                 if attempt > self.retries:
                     raise IndexFetchError(
@@ -172,18 +227,51 @@ class HttpClient:
                 self._sleep(attempt, retry_after)
                 continue
             if missing_ok and response.status_code in (404, 410):
-                return response
+                return response, body
             if response.status_code >= 400:
                 status, reason = response.status_code, response.reason
                 response.close()
                 raise IndexFetchError(f"HTTP {status} {reason}: {redact_url(url)}")
-            return response
+            return response, body
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), 30.0))
         time.sleep(delay)
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole (decoded) body; urllib3's errors become requests' as ``Response.content``'s do."""
+    try:
+        return response.raw.read(decode_content=True)
+    except urllib3.exceptions.ProtocolError as error:
+        raise requests.exceptions.ChunkedEncodingError(error) from error
+    except urllib3.exceptions.DecodeError as error:
+        raise requests.exceptions.ContentDecodingError(error) from error
+    except urllib3.exceptions.SSLError as error:
+        raise requests.exceptions.SSLError(error) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise requests.ConnectionError(error) from error
+    finally:
+        response.close()
+
+
+def _load_bundle(verify: str) -> ssl.SSLContext | None:
+    """An SSL context holding the bundle (a file or a directory), or ``None`` if it fails."""
+    try:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except OSError:
+        logger.debug("cannot load the CA bundle %s", verify, exc_info=True)
+        return None
+
+
+def _session_ca_bundle(session: requests.Session) -> str:
+    """The CA bundle requests would use: ``REQUESTS_CA_BUNDLE`` and the like, else certifi's."""
+    verify = session.merge_environment_settings("https://", {}, None, None, None)["verify"]
+    return verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
 
 
 def _describe(error: requests.RequestException) -> str:

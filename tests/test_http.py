@@ -7,15 +7,22 @@ injection (:meth:`IndexServer.fail`) stands in for a flaky index.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from distbuilder import make_wheel
 from indexserver import IndexServer
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.http import HttpClient, redact_url
+from lockbuild.http import (
+    EnvironmentCachingSession,
+    HttpClient,
+    SharedContextAdapter,
+    redact_url,
+)
 
 
 @pytest.fixture
@@ -325,3 +332,96 @@ def test_error_messages_never_show_the_password(
     message = str(caught.value)
     assert "s3cret" not in message
     assert f"user:****@127.0.0.1:{index_server.port}/files/absent-1.0.tar.gz" in message
+
+
+# -- TLS and environment settings -----------------------------------------------------------
+
+
+def pool_stand_in() -> SimpleNamespace:
+    """What ``HTTPAdapter.cert_verify`` sets on a urllib3 connection pool."""
+    return SimpleNamespace(
+        cert_reqs=None, ca_certs=None, ca_cert_dir=None, cert_file=None, key_file=None
+    )
+
+
+def test_tls_pools_share_one_context_for_the_session_bundle(client: HttpClient) -> None:
+    adapter = client.session.get_adapter("https://index.example/")
+    assert isinstance(adapter, SharedContextAdapter)
+    assert adapter.poolmanager.connection_pool_kw["ssl_context"] is adapter.ssl_context
+    pool = pool_stand_in()
+    adapter.cert_verify(pool, "https://index.example/simple/", adapter.verify, None)
+    assert pool.cert_reqs == "CERT_REQUIRED"
+    assert pool.ca_certs is None  # nothing for each new connection to load again
+
+
+def test_tls_with_another_bundle_loads_it_per_connection(
+    client: HttpClient, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    other.write_text("")
+    adapter = client.session.get_adapter("https://index.example/")
+    pool = pool_stand_in()
+    adapter.cert_verify(pool, "https://index.example/simple/", str(other), None)
+    assert pool.ca_certs == str(other)
+
+
+def test_environment_settings_are_read_once_per_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = EnvironmentCachingSession()
+    first = session.merge_environment_settings("https://a.example/x", {}, False, None, None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:3128")
+    again = session.merge_environment_settings("https://a.example/y", {}, True, None, None)
+    elsewhere = session.merge_environment_settings("https://b.example/", {}, False, None, None)
+    assert first["proxies"]["https"] == again["proxies"]["https"] == "http://proxy.example:3128"
+    assert again["stream"] is True
+    assert elsewhere["proxies"]["https"] == "http://other.example:3128"
+    explicit = session.merge_environment_settings(
+        "https://a.example/", {"https": "http://explicit.example"}, False, None, None
+    )
+    assert explicit["proxies"]["https"] == "http://explicit.example"
+
+
+def test_a_body_cut_short_is_retried() -> None:
+    body = b"x" * 100
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+
+        def serve() -> None:
+            for sent in (body[:10], body):  # the first answer stops after 10 of 100 bytes
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
+                    connection.sendall(head + sent)
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        http = HttpClient(backoff=0.01)
+        try:
+            response = http.get(f"http://127.0.0.1:{port}/simple/cut/")
+        finally:
+            http.close()
+        server.join(timeout=5)
+    assert response.content == body
+    assert http.request_count == 2
+
+
+def test_an_unloadable_ca_bundle_leaves_tls_to_requests(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "missing.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", missing)
+    http = HttpClient()
+    try:
+        adapter = http.session.get_adapter("https://index.example/")
+        assert isinstance(adapter, SharedContextAdapter)
+        assert adapter.ssl_context is None
+        assert "ssl_context" not in adapter.poolmanager.connection_pool_kw
+    finally:
+        http.close()
