@@ -36,24 +36,20 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import json
 import os
 import re
-import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, TargetEnvironment, make_environment
 from lockbuild.errors import ConfigError, EnvironmentSpecError
-from lockbuild.models import DEFAULT_INDEX_URL, InputSpec
+from lockbuild.models import CUSTOM_PLATFORM, DEFAULT_INDEX_URL, PLATFORM_PRESETS, InputSpec
+from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+if TYPE_CHECKING:
+    from lockbuild.environment import TargetEnvironment
 
 __all__ = [
     "COMMAND_LINE",
@@ -120,6 +116,8 @@ class EnvironmentConfig:
 
     def build(self) -> TargetEnvironment:
         """The target environment; raises EnvironmentSpecError if it cannot be built."""
+        from lockbuild.environment import make_environment
+
         return make_environment(
             self.python,
             self.platform,
@@ -296,8 +294,8 @@ def _parse_python(value: object) -> str:
 
 def _parse_platform(value: object) -> str:
     text = _parse_text(value)
-    if text not in PLATFORMS and text != CUSTOM_PLATFORM:
-        known = ", ".join((*PLATFORMS, CUSTOM_PLATFORM))
+    if text not in PLATFORM_PRESETS and text != CUSTOM_PLATFORM:
+        known = ", ".join((*PLATFORM_PRESETS, CUSTOM_PLATFORM))
         raise _Invalid(f"unknown platform {text!r} (known: {known})")
     return text
 
@@ -369,92 +367,11 @@ def _suggestion(key: str, known: Sequence[str]) -> str:
 # --- where things are written ---------------------------------------------------------------
 
 
-_TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
-_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-_TOML_KEY_PATH = rf"{_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*"
-_TOML_HEADER_RE = re.compile(rf"\s*\[\s*({_TOML_KEY_PATH})\s*\]")
-_TOML_KEY_RE = re.compile(rf"\s*({_TOML_KEY_PATH})\s*=")
-_TOML_PART_RE = re.compile(_TOML_KEY_PART)
-
-
 def _load_toml(text: str, path: str) -> dict[str, Any]:
-    """Parse TOML; a syntax error names the line (and column) tomllib reports."""
     try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        match = _TOML_POSITION_RE.search(message)
-        if match is None:
-            raise ConfigError(path, "", f"invalid TOML ({message})") from None
-        reason = message[: match.start()]
-        if match[1] is None:
-            line = len(text.splitlines()) or 1
-            raise ConfigError(path, "", f"invalid TOML at end of file ({reason})", line) from None
-        where = f"invalid TOML at column {match[2]} ({reason})"
-        raise ConfigError(path, "", where, int(match[1])) from None
-    return data
-
-
-def _toml_key_parts(key_path: str) -> tuple[str, ...]:
-    """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
-    parts = _TOML_PART_RE.findall(key_path)
-    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
-
-
-class _TomlLines:
-    """Where tables, keys and strings are written in a TOML text (tomllib reports no lines).
-
-    Best effort: table headers and ``key =`` lines are found by pattern, not by parsing.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.split("\n")
-        self.headers: dict[tuple[str, ...], int] = {}
-        for number, line in enumerate(self.lines, start=1):
-            match = _TOML_HEADER_RE.match(line)
-            if match is not None:
-                self.headers.setdefault(_toml_key_parts(match[1]), number)
-
-    def line_of(self, keys: tuple[str, ...]) -> int | None:
-        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
-        for size in range(len(keys), -1, -1):
-            header = self.headers.get(keys[:size]) if size else 0
-            if header is None:
-                continue
-            if size < len(keys):
-                line = self._key_line(header, keys[size:])
-                if line is not None:
-                    return line
-            if size:
-                return header
-        return None
-
-    def string_line(self, value: str, start: int, *, skip: int = 0) -> int | None:
-        """The line of the quoted ``value`` from ``start`` on, in the same table.
-
-        ``skip`` earlier occurrences are passed over (for a repeated item of a list).
-        """
-        quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
-        for number in range(start, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if number > start and _TOML_HEADER_RE.match(line):
-                return None
-            skip -= sum(line.count(form) for form in quoted)
-            if skip < 0:
-                return number
-        return None
-
-    def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
-        for number in range(header + 1, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if _TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
-                return None
-            match = _TOML_KEY_RE.match(line)
-            if match is not None:
-                parts = _toml_key_parts(match[1])
-                if parts[: len(rest)] == rest[: len(parts)]:
-                    return number
-        return None
+        return load_toml(text)
+    except TomlSyntaxError as error:
+        raise ConfigError(path, "", error.message, error.line) from None
 
 
 _Keys = tuple[str | int, ...]
@@ -479,9 +396,9 @@ class _Reader:
         self.text = text
 
     @functools.cached_property
-    def lines(self) -> _TomlLines:
+    def lines(self) -> TomlLines:
         """Built on the first error only: a valid file needs no line numbers."""
-        return _TomlLines(self.text)
+        return TomlLines(self.text)
 
     def project(self, data: Mapping[str, Any], command_line: Mapping[str, Any]) -> ProjectConfig:
         self.check_keys((), data, _TOP_LEVEL_KEYS)

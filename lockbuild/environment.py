@@ -48,6 +48,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, pa
 from packaging.version import Version
 
 from lockbuild.errors import EnvironmentSpecError
+from lockbuild.models import CUSTOM_PLATFORM, PLATFORM_PRESETS
 
 __all__ = [
     "CUSTOM_PLATFORM",
@@ -59,7 +60,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CUSTOM_PLATFORM = "custom"
 """The platform name for an environment given by raw ``tags`` and ``markers``."""
 
 MARKER_NAMES: tuple[str, ...] = (
@@ -223,8 +223,8 @@ _PRESETS: dict[str, _Preset] = {
     "windows-arm64": _windows("win_arm64", "ARM64"),
 }
 
-PLATFORMS: tuple[str, ...] = tuple(sorted(_PRESETS))
-"""The platform preset names, sorted (``"custom"`` is not a preset)."""
+PLATFORMS: tuple[str, ...] = PLATFORM_PRESETS
+"""The platform preset names, sorted (``"custom"`` is not a preset); the keys of _PRESETS."""
 
 
 def _parse_python(python: str) -> Version:

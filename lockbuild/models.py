@@ -7,13 +7,36 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.utils import NormalizedName
+    from packaging.version import Version
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
+
+PLATFORM_PRESETS: tuple[str, ...] = (
+    "linux-aarch64",
+    "linux-x86_64",
+    "macos-arm64",
+    "macos-x86_64",
+    "musllinux-aarch64",
+    "musllinux-x86_64",
+    "windows-amd64",
+    "windows-arm64",
+    "windows-x86",
+)
+"""The names of the target platform presets (:mod:`lockbuild.environment` defines them)."""
+CUSTOM_PLATFORM = "custom"
+"""The platform name for a target given by raw wheel tags and marker values."""
+
+
+def canonicalize_name(name: str) -> NormalizedName:
+    """PEP 503 normalization (packaging's), imported on first use to keep this module light."""
+    from packaging.utils import canonicalize_name as canonicalize
+
+    return canonicalize(name)
 
 
 @dataclass(frozen=True)
@@ -343,7 +366,7 @@ class Pin:
     editable: bool = False
 
 
-MetadataTask = tuple[DistFile, NormalizedName, Version]
+MetadataTask: TypeAlias = "tuple[DistFile, NormalizedName, Version]"
 """A file whose metadata to fetch, with the project and version it should hold."""
 
 

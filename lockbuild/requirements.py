@@ -34,26 +34,27 @@ A ``pyproject.toml`` is a second kind of input (:func:`parse_pyproject`): its
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import RequirementsFileError
-from lockbuild.models import InputRequirement, InputSpec, Location, RequirementSet
+from lockbuild.models import (
+    InputRequirement,
+    InputSpec,
+    Location,
+    RequirementSet,
+    canonicalize_name,
+)
+from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.utils import NormalizedName
 
 __all__ = [
     "input_files",
@@ -527,6 +528,8 @@ def _egg_name(location: Location, text: str, link: str) -> str | None:
 
 def _parse_pep508(location: Location, text: str, requirement: str) -> Requirement:
     """Parse a PEP 508 string; errors name the line's ``text`` and packaging's reason."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         return Requirement(requirement)
     except InvalidRequirement as error:
@@ -542,91 +545,11 @@ def _error(location: Location, message: str) -> RequirementsFileError:
     return RequirementsFileError(location.path, location.line, message)
 
 
-_TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
-_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-_TOML_KEY_PATH = rf"{_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*"
-_TOML_HEADER_RE = re.compile(rf"\s*\[\s*({_TOML_KEY_PATH})\s*\]")
-_TOML_KEY_RE = re.compile(rf"\s*({_TOML_KEY_PATH})\s*=")
-_TOML_PART_RE = re.compile(_TOML_KEY_PART)
-
-
 def _load_toml(path: str, text: str) -> dict[str, Any]:
-    """Parse TOML; a syntax error names the line (and column) tomllib reports."""
     try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        match = _TOML_POSITION_RE.search(message)
-        if match is None:
-            raise RequirementsFileError(path, None, f"invalid TOML ({message})") from None
-        reason = message[: match.start()]
-        if match[1] is None:
-            line = len(text.splitlines()) or 1
-            raise RequirementsFileError(
-                path, line, f"invalid TOML at end of file ({reason})"
-            ) from None
-        raise RequirementsFileError(
-            path, int(match[1]), f"invalid TOML at column {match[2]} ({reason})"
-        ) from None
-    return data
-
-
-def _toml_key_parts(key_path: str) -> tuple[str, ...]:
-    """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
-    parts = _TOML_PART_RE.findall(key_path)
-    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
-
-
-class _TomlLines:
-    """Where tables, keys and strings are written in a TOML text (tomllib reports no lines).
-
-    Best effort: table headers and ``key =`` lines are found by pattern, not by parsing.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.split("\n")
-        self.headers: dict[tuple[str, ...], int] = {}
-        for number, line in enumerate(self.lines, start=1):
-            match = _TOML_HEADER_RE.match(line)
-            if match is not None:
-                self.headers.setdefault(_toml_key_parts(match[1]), number)
-
-    def line_of(self, keys: tuple[str, ...]) -> int | None:
-        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
-        for size in range(len(keys), -1, -1):
-            header = self.headers.get(keys[:size]) if size else 0
-            if header is None:
-                continue
-            if size < len(keys):
-                line = self._key_line(header, keys[size:])
-                if line is not None:
-                    return line
-            if size:
-                return header
-        return None
-
-    def string_line(self, value: str, start: int) -> int | None:
-        """The first line from ``start`` on (same table) where ``value`` is written quoted."""
-        quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
-        for number in range(start, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if number > start and _TOML_HEADER_RE.match(line):
-                return None
-            if any(form in line for form in quoted):
-                return number
-        return None
-
-    def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
-        for number in range(header + 1, len(self.lines) + 1):
-            line = self.lines[number - 1]
-            if _TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
-                return None
-            match = _TOML_KEY_RE.match(line)
-            if match is not None:
-                parts = _toml_key_parts(match[1])
-                if parts[: len(rest)] == rest[: len(parts)]:
-                    return number
-        return None
+        return load_toml(text)
+    except TomlSyntaxError as error:
+        raise RequirementsFileError(path, error.line, error.message) from None
 
 
 class _Pyproject:
@@ -634,7 +557,7 @@ class _Pyproject:
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
-        self.lines = _TomlLines(text)
+        self.lines = TomlLines(text)
         self.data = _load_toml(path, text)
         self.project = self._table(self.data, ("project",))
         name = self.project.get("name")

@@ -19,12 +19,11 @@ from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependency
 from doit.tools import config_changed
-from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
 from lockbuild.config import EnvironmentConfig, LockConfig, ProjectConfig, Settings, load_config
 from lockbuild.errors import LockbuildError, UsageError
-from lockbuild.models import InputSpec
+from lockbuild.models import InputSpec, canonicalize_name
 from lockbuild.requirements import input_files
 
 __all__ = ["DOIT_CONFIG", "task_lock"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)

@@ -1,0 +1,116 @@
+"""TOML text with positions: syntax errors with their line, and where keys and strings are.
+
+tomllib reports no positions for valid documents, so messages about a key of ``locks.toml`` or
+``pyproject.toml`` find its line by scanning the text (best effort: table headers and ``key =``
+lines by pattern, not by parsing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+
+class TomlSyntaxError(Exception):
+    """The text is not valid TOML; ``line`` is where tomllib says, when it says."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+TOML_KEY_PATH = rf"{TOML_KEY_PART}(?:\s*\.\s*{TOML_KEY_PART})*"
+TOML_HEADER_RE = re.compile(rf"\s*\[\s*({TOML_KEY_PATH})\s*\]")
+TOML_KEY_RE = re.compile(rf"\s*({TOML_KEY_PATH})\s*=")
+TOML_PART_RE = re.compile(TOML_KEY_PART)
+
+
+def load_toml(text: str) -> dict[str, Any]:
+    """Parse TOML; raises TomlSyntaxError naming the line (and column) tomllib reports."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = TOML_POSITION_RE.search(message)
+        if match is None:
+            raise TomlSyntaxError(f"invalid TOML ({message})", None) from None
+        reason = message[: match.start()]
+        if match[1] is None:
+            line = len(text.splitlines()) or 1
+            raise TomlSyntaxError(f"invalid TOML at end of file ({reason})", line) from None
+        raise TomlSyntaxError(
+            f"invalid TOML at column {match[2]} ({reason})", int(match[1])
+        ) from None
+    return data
+
+
+def key_parts(key_path: str) -> tuple[str, ...]:
+    """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
+    parts = TOML_PART_RE.findall(key_path)
+    return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
+
+
+class TomlLines:
+    """Where tables, keys and strings are written in a TOML text (tomllib reports no lines).
+
+    Best effort: table headers and ``key =`` lines are found by pattern, not by parsing.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.headers: dict[tuple[str, ...], int] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = TOML_HEADER_RE.match(line)
+            if match is not None:
+                self.headers.setdefault(key_parts(match[1]), number)
+
+    def line_of(self, keys: tuple[str, ...]) -> int | None:
+        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
+        for size in range(len(keys), -1, -1):
+            header = self.headers.get(keys[:size]) if size else 0
+            if header is None:
+                continue
+            if size < len(keys):
+                line = self._key_line(header, keys[size:])
+                if line is not None:
+                    return line
+            if size:
+                return header
+        return None
+
+    def string_line(self, value: str, start: int, *, skip: int = 0) -> int | None:
+        """The line of the quoted ``value`` from ``start`` on, in the same table.
+
+        ``skip`` earlier occurrences are passed over (for a repeated item of a list).
+        """
+        quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
+        for number in range(start, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if number > start and TOML_HEADER_RE.match(line):
+                return None
+            skip -= sum(line.count(form) for form in quoted)
+            if skip < 0:
+                return number
+        return None
+
+    def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
+        for number in range(header + 1, len(self.lines) + 1):
+            line = self.lines[number - 1]
+            if TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
+                return None
+            match = TOML_KEY_RE.match(line)
+            if match is not None:
+                parts = key_parts(match[1])
+                if parts[: len(rest)] == rest[: len(parts)]:
+                    return number
+        return None
