@@ -9,15 +9,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
-from packaging.utils import canonicalize_name
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
 
 from lockbuild import __version__
 from lockbuild.config import ProjectConfig, Settings, load_config
@@ -26,15 +37,15 @@ from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
 from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock
 from lockbuild.scaffold import host_platform, write_starter_project
-from lockbuild.tasks import (
-    LockOptions,
-    check_locks,
-    clean_locks,
-    lock_statuses,
-    run_locks,
-)
+
+if TYPE_CHECKING:
+    from lockbuild.store import Store
+    from lockbuild.tasks import LockOptions
 
 logger = logging.getLogger("lockbuild")
+
+CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
+DEFAULT_CACHE_DIR = "cache"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,9 +174,7 @@ def _add_project_commands(commands: Any) -> None:
     lock.add_argument(
         "-U", "--upgrade", action="store_true", help="ignore every existing pin (recompiles all)"
     )
-    lock.add_argument(
-        "--offline", action="store_true", help="no network: use only what the cache holds"
-    )
+    _add_cache_arguments(lock)
     _add_setting_arguments(lock)
     lock.set_defaults(handler=run_lock_command)
 
@@ -194,6 +203,204 @@ def _add_project_commands(commands: Any) -> None:
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
     init.set_defaults(handler=run_init)
+    _add_cache_command(commands)
+
+
+def _add_cache_command(commands: Any) -> None:
+    """``lockbuild cache info|prune|export|import|clear``."""
+    cache = commands.add_parser(
+        "cache",
+        help="inspect, trim, carry or clear the cache",
+        description="Inspect, trim, carry to another machine, or clear the cache store.",
+    )
+    actions = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
+    texts = {
+        "info": "where the cache is, its size, entries per namespace, oldest and newest page",
+        "prune": "drop old index pages, and metadata and hashes no current lock refers to",
+        "export": "write every entry to one archive (for `lockbuild lock --offline` elsewhere)",
+        "import": "add the entries of an archive made by `lockbuild cache export`",
+        "clear": "remove every entry",
+    }
+    for name, text in texts.items():
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument(
+            "--cache-dir",
+            metavar="PATH",
+            help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
+            "cache-dir, else cache)",
+        )
+        action.add_argument(
+            "--config",
+            default="locks.toml",
+            metavar="FILE",
+            help="the locks.toml whose cache-dir and locks to use, if it exists",
+        )
+        action.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+        action.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+        if name in ("export", "import"):
+            action.add_argument("file", metavar="FILE", help="the archive (.jsonl.gz)")
+        if name == "prune":
+            action.add_argument(
+                "--older-than",
+                type=_days,
+                default=30.0,
+                metavar="DAYS",
+                help="drop index pages stored more than DAYS days ago (default: 30)",
+            )
+        action.set_defaults(handler=run_cache)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0: {text!r}")
+    return value
+
+
+def run_cache(arguments: argparse.Namespace) -> int:
+    """The ``cache`` actions; store errors are LockbuildErrors (exit 1)."""
+    from lockbuild.store import format_info, open_store
+
+    config = _cache_config(arguments)
+    directory = _cache_command_dir(arguments, config)
+    action = arguments.cache_action
+    if action in ("info", "export", "prune") and not os.path.isdir(directory):
+        raise UsageError(f"no cache here: {directory} (pass --cache-dir)")
+    with open_store(directory) as store:
+        if action == "info":
+            print(format_info(store.info()))
+        elif action == "prune":
+            _prune(store, config, days=arguments.older_than)
+        elif action == "export":
+            count = store.export_archive(arguments.file)
+            print(f"exported {count} entries to {arguments.file}")
+        elif action == "import":
+            if not os.path.isfile(arguments.file):
+                raise UsageError(f"{arguments.file}: no such file")
+            count = store.import_archive(arguments.file)
+            print(f"imported {count} entries into {store.directory}")
+        else:
+            count = store.clear()
+            print(f"removed {count} entries from {store.directory}")
+    return 0
+
+
+def _cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:
+    """The locks.toml of ``--config`` if it exists (its errors are reported), else None."""
+    path = Path(arguments.config)
+    if not path.is_file():
+        if arguments.config != "locks.toml":
+            raise UsageError(f"{path}: no such file")
+        return None
+    return load_config(str(path))
+
+
+def _cache_command_dir(arguments: argparse.Namespace, config: ProjectConfig | None) -> str:
+    """``--cache-dir`` > $LOCKBUILD_CACHE_DIR > locks.toml's cache-dir > ``cache``."""
+    flag: str | None = arguments.cache_dir
+    if flag:
+        return os.path.abspath(os.path.expanduser(flag))
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    if config is not None:
+        return os.path.abspath(os.path.join(config.root, config.settings.cache_dir))
+    return os.path.abspath(DEFAULT_CACHE_DIR)
+
+
+def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
+    keep = None
+    if config is None:
+        print("no locks.toml: keeping all metadata and hashes, pruning old pages only")
+    else:
+        pinned, hashes = lock_references(config)
+        keep = partial(_referenced, pinned=pinned, hashes=hashes)
+    removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
+    total = sum(removed.values())
+    detail = ", ".join(f"{count} {namespace}" for namespace, count in removed.items() if count)
+    print(f"removed {total} entries" + (f" ({detail})" if detail else ""))
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE)
+_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
+
+
+def lock_references(config: ProjectConfig) -> tuple[set[tuple[str, str]], set[str]]:
+    """``(name, version)`` pins and sha256 digests written in every existing lock output."""
+    pinned: set[tuple[str, str]] = set()
+    hashes: set[str] = set()
+    for lock in config.locks.values():
+        for environment in lock.environments:
+            try:
+                text = Path(config.root, lock.output_for(environment)).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            pinned.update(
+                (canonicalize_name(name), version) for name, version in _PIN.findall(text)
+            )
+            hashes.update(digest.lower() for digest in _HASH.findall(text))
+    return pinned, hashes
+
+
+def _referenced(key: str, *, pinned: set[tuple[str, str]], hashes: set[str]) -> bool:
+    """Whether a ``meta-v1``/``hash-v1`` key belongs to a file of a pinned release."""
+    subject = key.partition(":")[2]
+    if subject.lower() in hashes:
+        return True
+    filename = unquote(subject.partition("#")[0].rstrip("/").rpartition("/")[2])
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return False
+    return any(
+        pin_name == name and _same_version(pin_version, version) for pin_name, pin_version in pinned
+    )
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
+
+
+def _add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cache")
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network at all: use only what the cache holds, whatever its age",
+    )
+    group.add_argument(
+        "--refresh", action="store_true", help="refetch every index page (ignore the page-ttl)"
+    )
+    group.add_argument(
+        "--refresh-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="refetch NAME's index page (repeatable)",
+    )
+
+
+def _cache_options(arguments: argparse.Namespace) -> tuple[bool, bool, frozenset[NormalizedName]]:
+    """``(offline, refresh_all, refresh_packages)``; refreshing offline is a usage error."""
+    refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
+    if arguments.offline and (arguments.refresh or refresh_packages):
+        raise UsageError("--refresh and --refresh-package need the network; drop --offline")
+    return arguments.offline, arguments.refresh, refresh_packages
+
+
+def _flag_cache_dir(arguments: argparse.Namespace) -> str | None:
+    """``--cache-dir`` made absolute (it is relative to where the command was typed)."""
+    value = getattr(arguments, "setting:cache-dir", None)
+    return os.path.abspath(os.path.expanduser(value)) if value else None
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -223,19 +430,31 @@ def _load_project(arguments: argparse.Namespace, options: LockOptions) -> Projec
 
 
 def run_lock_command(arguments: argparse.Namespace) -> int:
+    from lockbuild.tasks import LockOptions, run_locks
+
     if arguments.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    offline, refresh_all, refresh_packages = _cache_options(arguments)
+    cache_dir = _flag_cache_dir(arguments)
+    overrides = setting_overrides(arguments)
+    if cache_dir is not None:
+        overrides["cache-dir"] = cache_dir
     options = LockOptions(
-        overrides=setting_overrides(arguments),
+        overrides=overrides,
         upgrade_all=arguments.upgrade,
         upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
-        offline=arguments.offline,
+        offline=offline,
+        refresh_all=refresh_all,
+        refresh_packages=refresh_packages,
+        cache_dir=cache_dir,
     )
     config = _load_project(arguments, options)
     return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
 
 
 def run_list(arguments: argparse.Namespace) -> int:
+    from lockbuild.tasks import LockOptions, lock_statuses
+
     options = LockOptions()
     config = _load_project(arguments, options)
     statuses = lock_statuses(config, options, arguments.locks)
@@ -248,6 +467,8 @@ def run_list(arguments: argparse.Namespace) -> int:
 
 
 def run_check(arguments: argparse.Namespace) -> int:
+    from lockbuild.tasks import LockOptions, check_locks
+
     options = LockOptions()
     config = _load_project(arguments, options)
     started = time.monotonic()
@@ -262,6 +483,8 @@ def run_check(arguments: argparse.Namespace) -> int:
 
 
 def run_clean(arguments: argparse.Namespace) -> int:
+    from lockbuild.tasks import LockOptions, clean_locks
+
     config = _load_project(arguments, LockOptions())
     removed = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
     verb = "would delete" if arguments.dry_run else "deleted"
@@ -331,6 +554,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow NAME to move off its pinned version",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
+    _add_cache_arguments(parser)
     _add_setting_arguments(parser)
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="print the lock instead of writing it"
@@ -354,6 +578,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     overrides = setting_overrides(arguments)
     settings = compile_settings(overrides)
+    offline, refresh_all, refresh_packages = _cache_options(arguments)
     request = CompileRequest(
         inputs=_input_specs(arguments.inputs, arguments.extra),
         output=output,
@@ -368,6 +593,11 @@ def run_compile(arguments: argparse.Namespace) -> int:
         upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
         build_sdists=settings.build_sdists,
         dry_run=arguments.dry_run,
+        cache_dir=_compile_cache_dir(arguments),
+        page_ttl=settings.page_ttl,
+        offline=offline,
+        refresh_all=refresh_all,
+        refresh_packages=refresh_packages,
     )
     quiet = arguments.quiet > 0
     result = compile_lock(request, reporter=None if quiet else TerminalReporter())
@@ -411,6 +641,12 @@ class TerminalReporter(Reporter):
         if self.interactive and self.last_draw:
             print(f"\r{'':<79}\r", end="", file=sys.stderr, flush=True)
             self.last_draw = 0.0
+
+
+def _compile_cache_dir(arguments: argparse.Namespace) -> str:
+    """``--cache-dir``, else $LOCKBUILD_CACHE_DIR, else ``cache`` (relative to the cwd)."""
+    flag = _flag_cache_dir(arguments)
+    return flag or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR
 
 
 def _default_output(inputs: Sequence[str]) -> str:

@@ -5,6 +5,13 @@ Pages come from the first index that has the project (PEP 691 JSON by content ne
 PEP 503 HTML otherwise). Metadata comes from PEP 658 files where advertised, else from the
 wheel's ``METADATA`` read with HTTP range requests (the whole file when the server ignores
 ranges), else from the sdist (static PEP 643 ``PKG-INFO`` or a PEP 517 metadata build).
+
+With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
+``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
+them), core metadata by file sha256 and downloaded files' hashes by URL (both immutable, never
+refetched). Offline, only the store is read; what it lacks is collected in
+:class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one error can name
+every missing item at the end of the run.
 """
 
 from __future__ import annotations
@@ -14,17 +21,20 @@ import io
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata
-from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError
+from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.hashing import sha256_stream
 from lockbuild.http import HttpClient, RangeResult, redact_url
 from lockbuild.metadata import (
@@ -36,6 +46,17 @@ from lockbuild.metadata import (
 )
 from lockbuild.models import CoreMetadata, DistFile, MetadataTask, PrefetchPolicy, ProjectPage
 from lockbuild.simple import ACCEPT_HEADER, parse_project_page
+from lockbuild.store import (
+    Entry,
+    MissingItems,
+    Store,
+    describe_missing_hash,
+    describe_missing_metadata,
+    describe_missing_page,
+    hash_key,
+    metadata_key,
+    page_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +66,35 @@ Item = TypeVar("Item")
 
 WHEEL_TAIL_BYTES = 64 * 1024
 """First range read of a wheel: usually holds the central directory and METADATA."""
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How the index client uses its store: page freshness, forced refetches, offline."""
+
+    page_ttl: float = 600.0
+    """Seconds a stored project page is used without asking the index again."""
+    offline: bool = False
+    """Never use the network: stored entries of any age, and misses are collected."""
+    refresh_all: bool = False
+    """Refetch every project page (ignored offline)."""
+    refresh_packages: frozenset[NormalizedName] = frozenset()
+    """Refetch these projects' pages (ignored offline)."""
+
+    def refreshes(self, name: NormalizedName) -> bool:
+        return not self.offline and (self.refresh_all or name in self.refresh_packages)
+
+
+class _OfflineMiss(OfflineError):
+    """Offline, and the store lacks one item; recorded only when the resolver asks for it."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__([description])
+        self.description = description
+
+
+METADATA_SOURCES = frozenset({"pep658", "wheel", "sdist", "build"})
+"""Where stored metadata came from; ``build`` metadata is refused when building is disabled."""
 
 
 class IndexClient:
@@ -57,28 +107,110 @@ class IndexClient:
         index_urls: Sequence[str],
         build_sdists: bool = True,
         workers: int = 16,
+        store: Store | None = None,
+        policy: CachePolicy | None = None,
+        missing: MissingItems | None = None,
     ) -> None:
         if not index_urls:
             raise ValueError("at least one index URL is needed")
         self.http = http
         self.index_urls = tuple(url.rstrip("/") for url in index_urls)
         self.build_sdists = build_sdists
+        self.store = store
+        self.policy = policy or CachePolicy()
+        if self.policy.offline and store is None:
+            raise ValueError("offline needs a store")
+        self.missing = missing if missing is not None else MissingItems()
+        """Items an offline run lacked, recorded as the resolver asked for them."""
+        self.stats: Counter[str] = Counter()
+        """How each page, metadata and hash was had: ``pages cached``, ``pages fetched``..."""
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lockbuild")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockbuild-store")
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}
         self._hashes: dict[str, Future[str]] = {}
 
     def close(self) -> None:
+        """Stop fetching, and wait until every store write has been made.
+
+        After an offline run that missed something, the items its background fetches found
+        missing are added first: a resolver stopped by one missing page never asks for the
+        rest, and one error should name everything.
+        """
+        if self.policy.offline and len(self.missing):
+            self._collect_background_misses()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._writer.shutdown(wait=True)
+        if self.store is not None:
+            self.store.close()
+        logger.info("%s", self.describe_traffic())
+
+    def _collect_background_misses(self, timeout: float = 30.0) -> None:
+        """Wait for the fetches under way (offline: store reads) and record their misses."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while True:
+            with self._lock:
+                futures: list[Future[Any]] = [
+                    *self._pages.values(),
+                    *self._metadata.values(),
+                    *self._hashes.values(),
+                ]
+            pending = [future for future in futures if not future.done()]
+            remaining = deadline - time.monotonic()
+            if (not pending and len(futures) == seen) or remaining <= 0:
+                break
+            seen = len(futures)
+            wait(pending, timeout=remaining)
+            time.sleep(0.01)  # let done-callbacks submit what follows
+        for future in futures:
+            if future.done() and not future.cancelled():
+                error = future.exception()
+                if isinstance(error, _OfflineMiss):
+                    self.missing.add(error.description)
+
+    def describe_traffic(self) -> str:
+        """``HTTP requests: 12; pages: 30 cached, 2 fetched, 0 revalidated; ...`` for -v."""
+        with self._lock:
+            stats = Counter(self.stats)
+        groups = {
+            "pages": ("cached", "fetched", "revalidated"),
+            "metadata": ("cached", "fetched"),
+            "hashes": ("cached", "downloaded"),
+        }
+        parts = [f"HTTP requests: {self.http.request_count}"]
+        for group, kinds in groups.items():
+            counts = ", ".join(f"{stats[f'{group} {kind}']} {kind}" for kind in kinds)
+            parts.append(f"{group}: {counts}")
+        return "; ".join(parts)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.stats[what] += 1
 
     # -- PackageSource ---------------------------------------------------------------------
 
     def project_page(self, name: NormalizedName) -> ProjectPage:
-        return self._page_future(name).result()
+        try:
+            return self._page_future(name).result()
+        except _OfflineMiss as miss:
+            self.missing.add(miss.description)
+            return ProjectPage(name=name, index_url=self.index_urls[0], files=())
 
     def metadata(self, file: DistFile, *, name: NormalizedName, version: Version) -> CoreMetadata:
-        return self._metadata_future(file, name, version).result()
+        """Core metadata of ``file``.
+
+        Offline, metadata the store lacks is recorded as missing and stands in as metadata
+        without dependencies: the run will fail anyway, and resolving on (rather than trying
+        older releases, whose metadata was never stored either) finds the other items it
+        lacks instead of a cascade of irrelevant ones.
+        """
+        try:
+            return self._metadata_future(file, name, version).result()
+        except _OfflineMiss as miss:
+            self.missing.add(miss.description)
+            return CoreMetadata(name=name, version=version)
 
     def prefetch_pages(
         self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
@@ -107,10 +239,21 @@ class IndexClient:
                 future.add_done_callback(follow)
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
-        """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed."""
+        """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed.
+
+        Offline, every hash the store lacks is recorded and one OfflineError names all the
+        missing items of the run.
+        """
         files = list(files)
         pending = {file.url: self._hash_future(file) for file in files if not file.sha256}
-        return {file.url: f"sha256:{file.sha256 or pending[file.url].result()}" for file in files}
+        digests: dict[str, str] = {}
+        for file in files:
+            try:
+                digests[file.url] = f"sha256:{file.sha256 or pending[file.url].result()}"
+            except _OfflineMiss as miss:
+                self.missing.add(miss.description)
+        self.missing.raise_if_any()
+        return digests
 
     # -- futures ---------------------------------------------------------------------------
 
@@ -169,11 +312,40 @@ class IndexClient:
 
     def _fetch_page(self, name: NormalizedName) -> ProjectPage:
         for index_url in self.index_urls:
-            page_url = f"{index_url}/{name}/"
-            response = self.http.get(page_url, headers={"Accept": ACCEPT_HEADER}, missing_ok=True)
-            if response.status in (404, 410):
-                logger.debug("%s: not on %s", name, redact_url(index_url))
-                continue
+            page = self._page_on(index_url, name)
+            if page.versions:
+                return page
+            logger.debug("%s: not on %s", name, redact_url(index_url))
+        return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+
+    def _page_on(self, index_url: str, name: NormalizedName) -> ProjectPage:
+        """``name``'s page on one index (empty when not there): stored, revalidated or fetched."""
+        key = page_key(index_url, name)
+        entry, cached = None, None
+        if self.store is not None and not self.policy.refreshes(name):
+            max_age = None if self.policy.offline else self.policy.page_ttl
+            entry = self.store.get(key, max_age=max_age)
+            cached = self._stored_page(entry, name)
+        if entry is not None and cached is not None and not entry.stale:
+            self._count("pages cached")
+            return cached
+        if self.policy.offline:
+            raise _OfflineMiss(describe_missing_page(name, index_url))
+        headers = {"Accept": ACCEPT_HEADER}
+        if entry is not None and cached is not None:
+            if entry.etag:
+                headers["If-None-Match"] = entry.etag
+            if entry.last_modified:
+                headers["If-Modified-Since"] = entry.last_modified
+        response = self.http.get(f"{index_url}/{name}/", headers=headers, missing_ok=True)
+        if response.status == 304 and entry is not None and cached is not None:
+            self._count("pages revalidated")
+            self._write(self._touch, key, response.headers)
+            return cached
+        self._count("pages fetched")
+        if response.status in (404, 410):
+            page = ProjectPage(name=name, index_url=index_url, files=())
+        else:
             page = parse_project_page(
                 response.content,
                 content_type=response.headers.get("content-type", ""),
@@ -181,26 +353,76 @@ class IndexClient:
                 project=name,
                 index_url=index_url,
             )
-            if page.versions:
-                return page
-        return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+        self._write(self._put_page, key, page, response.headers)
+        return page
+
+    def _stored_page(self, entry: Entry | None, name: NormalizedName) -> ProjectPage | None:
+        if entry is None:
+            return None
+        try:
+            page = ProjectPage.from_record(entry.value)
+            if page.name != name:
+                raise ValueError(f"a page of {page.name}")
+        except (ValueError, TypeError, AttributeError) as error:
+            logger.warning("dropping unusable cache entry (%s): %s", error, entry.key)
+            self._delete(entry.key)
+            return None
+        return page
 
     def _fetch_metadata(
         self, file: DistFile, name: NormalizedName, version: Version
     ) -> CoreMetadata:
-        if file.metadata_hashes is not None:
-            data = self._pep658_metadata(file)
-        elif file.is_wheel:
-            data = self._wheel_metadata(file)
+        key = metadata_key(url=file.url, sha256=file.sha256)
+        stored = self._stored_metadata(key, file)
+        if stored is not None:
+            self._count("metadata cached")
+            data, source = stored
+            if source == "build" and not self.build_sdists:
+                raise self._build_refused(file, name, version)
+        elif self.policy.offline:
+            raise _OfflineMiss(describe_missing_metadata(file.filename))
         else:
-            data = self._sdist_metadata(file, name, version)
+            self._count("metadata fetched")
+            if file.metadata_hashes is not None:
+                data, source = self._pep658_metadata(file), "pep658"
+            elif file.is_wheel:
+                data, source = self._wheel_metadata(file), "wheel"
+            else:
+                data, source = self._sdist_metadata(file, name, version)
         metadata = parse_metadata(data, source=file.filename)
         if metadata.name != name or metadata.version != version:
             raise MetadataError(
                 f"metadata names {metadata.name} {metadata.version}, "
                 f"expected {name} {version}: {redact_url(file.url)}"
             )
+        if stored is None:
+            value = {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
+            self._write(self._put, key, value)
         return metadata
+
+    def _stored_metadata(self, key: str, file: DistFile) -> tuple[bytes, str] | None:
+        """The stored metadata of ``file`` and its source, checked against the page's hash."""
+        if self.store is None:
+            return None
+        entry = self.store.get(key)
+        if entry is None:
+            return None
+        value = entry.value
+        if not (
+            isinstance(value, dict)
+            and isinstance(value.get("metadata"), str)
+            and value.get("source") in METADATA_SOURCES
+        ):
+            logger.warning("dropping unusable cache entry (not metadata): %s", key)
+            self._delete(key)
+            return None
+        data = value["metadata"].encode("utf-8", "surrogateescape")
+        expected = (file.metadata_hashes or {}).get("sha256")
+        if expected and hashlib.sha256(data).hexdigest() != expected.lower():
+            logger.warning("dropping cache entry (not the index's metadata sha256): %s", key)
+            self._delete(key)
+            return None
+        return data, str(value["source"])
 
     def _pep658_metadata(self, file: DistFile) -> bytes:
         response = self.http.get(f"{file.url}.metadata")
@@ -234,7 +456,9 @@ class IndexClient:
 
         return fetch
 
-    def _sdist_metadata(self, file: DistFile, name: NormalizedName, version: Version) -> bytes:
+    def _sdist_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[bytes, str]:
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
             path = Path(directory) / file.filename
             path.write_bytes(self._download(file))
@@ -242,13 +466,17 @@ class IndexClient:
                 pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
                 logger.debug("%s: static metadata (PEP 643), no build needed", file.filename)
-                return pkg_info
+                return pkg_info, "sdist"
             if not self.build_sdists:
-                raise BuildError(
-                    f"{name} {version} needs a metadata build of its sdist and building is "
-                    f"disabled (build-sdists = false): {file.filename}"
-                )
-            return build_sdist_metadata(path, index_urls=self.index_urls)
+                raise self._build_refused(file, name, version)
+            return build_sdist_metadata(path, index_urls=self.index_urls), "build"
+
+    @staticmethod
+    def _build_refused(file: DistFile, name: NormalizedName, version: Version) -> BuildError:
+        return BuildError(
+            f"{name} {version} needs a metadata build of its sdist and building is "
+            f"disabled (build-sdists = false): {file.filename}"
+        )
 
     def _download(self, file: DistFile) -> bytes:
         with self.http.stream(file.url) as chunks:
@@ -257,9 +485,61 @@ class IndexClient:
         return data
 
     def _download_hash(self, file: DistFile) -> str:
+        key = hash_key(file.url)
+        if self.store is not None:
+            entry = self.store.get(key)
+            if entry is not None:
+                if _is_sha256(entry.value):
+                    self._count("hashes cached")
+                    return str(entry.value)
+                logger.warning("dropping unusable cache entry (not a sha256): %s", key)
+                self._delete(key)
+        if self.policy.offline:
+            raise _OfflineMiss(describe_missing_hash(file.filename))
+        self._count("hashes downloaded")
         with self.http.stream(file.url) as chunks:
             digest, _size = sha256_stream(chunks)
+        self._write(self._put, key, digest)
         return digest
+
+    # -- store writes (on one background thread: never on the resolver's path) ----------------
+
+    def _write(self, function: Callable[..., object], *arguments: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            self._writer.submit(self._guarded, function, *arguments)
+        except RuntimeError:  # shut down: the run is over, the entry is only lost
+            logger.debug("store closed, not writing %s", arguments[0])
+
+    @staticmethod
+    def _guarded(function: Callable[..., object], *arguments: Any) -> None:
+        """A failed cache write never fails a lock: it is logged and forgotten."""
+        try:
+            function(*arguments)
+        except Exception as error:  # anything, a bug included, is logged and not raised
+            logger.warning("cannot write cache entry (%s): %s", error, arguments[0])
+
+    def _put(self, key: str, value: object) -> None:
+        assert self.store is not None
+        self.store.put(key, value)
+
+    def _put_page(self, key: str, page: ProjectPage, headers: Mapping[str, str]) -> None:
+        assert self.store is not None
+        self.store.put(
+            key,
+            page.to_record(),
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+        )
+
+    def _touch(self, key: str, headers: Mapping[str, str]) -> None:
+        assert self.store is not None
+        self.store.touch(key, etag=headers.get("etag"), last_modified=headers.get("last-modified"))
+
+    def _delete(self, key: str) -> None:
+        if self.store is not None:
+            self.store.delete(key)
 
     def _check_sha256(self, file: DistFile, data: bytes) -> None:
         if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256:
@@ -267,3 +547,11 @@ class IndexClient:
                 f"downloaded file does not match the index's sha256 ({file.sha256}): "
                 f"{redact_url(file.url)}"
             )
+
+
+def _is_sha256(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(char in "0123456789abcdef" for char in value)
+    )

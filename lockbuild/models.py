@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
@@ -226,6 +226,62 @@ def _is_hashes(value: object) -> bool:
     )
 
 
+_ROW_FIELDS = ("requires_python", "yanked", "upload_time", "size")
+
+
+def _file_row(data: FileData) -> list[Any]:
+    """A :meth:`DistFile.to_data` dict as a compact row (see :meth:`ProjectPage.to_record`)."""
+    filename, url = data["filename"], data["url"]
+    if url.endswith("/" + filename):
+        url = url[: -len(filename)]
+    row: list[Any] = [filename, url, _compact_hashes(data.get("hashes"))]
+    row += [data.get(key) for key in _ROW_FIELDS]
+    metadata = data.get("metadata_hashes")
+    row.append(None if metadata is None else _compact_hashes(metadata) or {})
+    while row[-1] is None:
+        row.pop()
+    return row
+
+
+def _compact_hashes(hashes: Mapping[str, str] | None) -> str | dict[str, str] | None:
+    if not hashes:
+        return None
+    if len(hashes) == 1 and "sha256" in hashes:
+        return hashes["sha256"]
+    return dict(hashes)
+
+
+def _expand_hashes(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        return {"sha256": value}
+    if isinstance(value, dict) and _is_hashes(value):
+        return dict(value)
+    raise ValueError(f"not stored hashes: {value!r}")
+
+
+def _rows_to_data(rows: list[Any]) -> list[FileData]:
+    """The inverse of :func:`_file_row` for a release's rows; ValueError on a bad row."""
+    files = []
+    for row in rows:
+        if not (isinstance(row, list) and 2 <= len(row) <= 8):
+            raise ValueError(f"not a stored file row: {row!r}")
+        filename, url = row[0], row[1]
+        if not (isinstance(filename, str) and isinstance(url, str)):
+            raise ValueError(f"not a stored file row: {row!r}")
+        data: FileData = {"filename": filename, "url": url + filename if url.endswith("/") else url}
+        if len(row) > 2 and row[2] is not None:
+            data["hashes"] = _expand_hashes(row[2])
+        for key, value in zip(_ROW_FIELDS, row[3:7], strict=False):
+            if value is not None:
+                data[key] = value
+        if len(row) > 7 and row[7] is not None:
+            data["metadata_hashes"] = _expand_hashes(row[7])
+        if not _is_file_data(data):
+            raise ValueError(f"not a stored file row: {row!r}")
+        files.append(data)
+    return files
+
+
 @dataclass(frozen=True)
 class PendingRelease:
     """The files of one release, not read yet: a page lists hundreds, the resolver wants few."""
@@ -326,6 +382,60 @@ class ProjectPage:
         ):
             raise ValueError("not a project page")
         return cls(canonicalize_name(name), index_url, releases=releases)
+
+    def to_record(self) -> dict[str, Any]:
+        """The page in its compact stored form (JSON types): one array row per file.
+
+        ``{"name", "index_url", "releases": [[version, all_yanked, [row, ...]], ...]}``, a row
+        being ``[filename, url, hashes, requires_python, yanked, upload_time, size,
+        metadata_hashes]`` with trailing nulls dropped, the file name left off a URL that ends
+        with it, and hashes that are only a sha256 written as that digest. Much smaller and
+        quicker to load than :meth:`to_data`, and :meth:`from_record` builds no file until a
+        release is asked for.
+        """
+        return {
+            "name": self.name,
+            "index_url": self.index_url,
+            "releases": [
+                [
+                    version,
+                    self.all_yanked(version),
+                    [_file_row(data) for data in self._read(version)],
+                ]
+                for version in self._data
+            ],
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ProjectPage:
+        """The inverse of :meth:`to_record`; raises ValueError when ``record`` is not one.
+
+        Only the outline is checked here; a release's rows are checked when it is read (a bad
+        row then raises ValueError).
+        """
+        name, index_url, releases = (
+            record.get("name"),
+            record.get("index_url"),
+            record.get("releases"),
+        )
+        if not (
+            isinstance(name, str) and isinstance(index_url, str) and isinstance(releases, list)
+        ):
+            raise ValueError("not a stored project page")
+        grouped: dict[str, PendingRelease] = {}
+        for release in releases:
+            if not (
+                isinstance(release, list)
+                and len(release) == 3
+                and isinstance(release[0], str)
+                and isinstance(release[1], bool)
+                and isinstance(release[2], list)
+            ):
+                raise ValueError("not a stored project page (bad release)")
+            grouped[release[0]] = PendingRelease(
+                yanked=release[1], read=partial(_rows_to_data, release[2])
+            )
+        return cls(canonicalize_name(name), index_url, releases=grouped)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProjectPage):

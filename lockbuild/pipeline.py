@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import TargetEnvironment
-from lockbuild.errors import LockbuildError
+from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
@@ -29,6 +30,9 @@ from lockbuild.provider import exact_version
 from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.writer import render_requirements, write_if_changed
+
+if TYPE_CHECKING:
+    from lockbuild.store import MissingItems
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,16 @@ class CompileRequest:
     constraints: tuple[str, ...] = ()
     """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
     dry_run: bool = False
+    cache_dir: str | None = None
+    """The cache directory (the store is its ``store/``); None: no store, fetch everything."""
+    page_ttl: float = 600.0
+    """Seconds a stored index page is used without asking the index again."""
+    offline: bool = False
+    """Use only the store; a miss anywhere fails the lock with every missing item named."""
+    refresh_all: bool = False
+    """Refetch every index page (``--refresh``; ``--upgrade`` implies it)."""
+    refresh_packages: frozenset[NormalizedName] = frozenset()
+    """Refetch these projects' pages (``--refresh-package``; ``-P`` implies it)."""
 
 
 @dataclass(frozen=True)
@@ -100,25 +114,38 @@ def compile_lock(
         if not request.upgrade_all and name not in request.upgrade_packages
     }
     urls = index_urls(request, requirement_set)
-    factory = source_factory or default_source_factory
-    source = factory(urls, request.build_sdists)
+    missing: MissingItems | None = None
+    if source_factory is not None:
+        source = source_factory(urls, request.build_sdists)
+    else:
+        from lockbuild.store import MissingItems
+
+        missing = MissingItems()
+        source = open_index_source(request, urls, missing=missing)
     try:
-        described = ", ".join(spec.path for spec in request.inputs)
-        reporter.step(f"resolving {described} for {request.environment.describe()}")
-        resolution = resolve(
-            requirement_set,
-            request.environment,
-            source,
-            preferred=preferred,
-            allow_prereleases=request.allow_prereleases,
-            on_pin=reporter.pinned,
-        )
-        reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
-        pins = make_pins(resolution, source if request.generate_hashes else None)
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+        try:
+            described = ", ".join(spec.path for spec in request.inputs)
+            reporter.step(f"resolving {described} for {request.environment.describe()}")
+            resolution = resolve(
+                requirement_set,
+                request.environment,
+                source,
+                preferred=preferred,
+                allow_prereleases=request.allow_prereleases,
+                on_pin=reporter.pinned,
+            )
+            reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
+            pins = make_pins(resolution, source if request.generate_hashes else None)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+    except LockbuildError:
+        if missing is not None:  # offline: what was missing explains any failure
+            missing.raise_if_any()
+        raise
+    if missing is not None:
+        missing.raise_if_any()
     text = render_requirements(
         pins,
         command=request.command,
@@ -139,11 +166,43 @@ def compile_lock(
     )
 
 
-def default_source_factory(urls: Sequence[str], build_sdists: bool) -> PackageSource:
-    from lockbuild.http import HttpClient
-    from lockbuild.index import IndexClient
+def open_index_source(
+    request: CompileRequest, urls: Sequence[str], *, missing: MissingItems | None = None
+) -> PackageSource:
+    """The index client for ``request``: over the store of its cache dir, if it has one.
 
-    return IndexClient(HttpClient(), index_urls=urls, build_sdists=build_sdists)
+    Offline, no HTTP client is ever used, and a store that cannot be opened is an error
+    (there is nothing else to read from); online, the lock goes on without a store.
+    """
+    from lockbuild.errors import StoreError
+    from lockbuild.http import HttpClient
+    from lockbuild.index import CachePolicy, IndexClient
+    from lockbuild.store import open_store
+
+    store = None
+    if request.cache_dir is not None:
+        try:
+            store = open_store(request.cache_dir)
+        except StoreError as error:
+            if request.offline:
+                raise
+            logger.warning("%s; going on without a cache", error)
+    elif request.offline:
+        raise UsageError("offline needs a cache directory")
+    policy = CachePolicy(
+        page_ttl=request.page_ttl,
+        offline=request.offline,
+        refresh_all=request.refresh_all or request.upgrade_all,
+        refresh_packages=request.refresh_packages | request.upgrade_packages,
+    )
+    return IndexClient(
+        HttpClient(),
+        index_urls=urls,
+        build_sdists=request.build_sdists,
+        store=store,
+        policy=policy,
+        missing=missing,
+    )
 
 
 def make_pins(resolution: Resolution, source: PackageSource | None) -> list[Pin]:

@@ -219,21 +219,37 @@ def _decode_text(text: object) -> _Envelope:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise _Corrupt("unparsable JSON") from None
-    return _decode_data(data)
+    return _decode_data(data, text=text)
 
 
-def _decode_data(data: object) -> _Envelope:
-    """Check an envelope's shape and checksum."""
+_VALUE_MARK = ',"v":'
+
+
+def _decode_data(data: object, *, text: str | None = None) -> _Envelope:
+    """Check an envelope's shape and checksum.
+
+    ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
+    value's text as :func:`_encode` wrote it (the head holds no ``,"v":`` outside a string,
+    and the value is last) instead of serializing a large value again.
+    """
     if not isinstance(data, dict) or "v" not in data:
         raise _Corrupt("not an envelope")
     stored = _stored_time(data.get("stored"))
     headers = [data.get(name) for name in ("sha256", "etag", "last_modified")]
     if any(header is not None and not isinstance(header, str) for header in headers):
         raise _Corrupt("bad envelope field")
-    try:  # parsed JSON is JSON data, except for numbers too large for a float
-        actual = _digest(_canonical(data["v"]))
-    except (ValueError, RecursionError):
-        raise _Corrupt("value is not JSON data") from None
+    actual = None
+    if text is not None and headers[0] is not None:
+        start = text.find(_VALUE_MARK)
+        if start >= 0 and text.endswith("}") and text.isascii():
+            written = hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii"))
+            if written.hexdigest() == headers[0]:
+                actual = headers[0]
+    if actual is None:
+        try:  # parsed JSON is JSON data, except for numbers too large for a float
+            actual = _digest(_canonical(data["v"]))
+        except (ValueError, RecursionError):
+            raise _Corrupt("value is not JSON data") from None
     if headers[0] is not None and headers[0] != actual:
         raise _Corrupt("checksum mismatch")
     return _Envelope(data["v"], stored, actual, headers[1], headers[2])

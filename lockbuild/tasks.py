@@ -33,16 +33,23 @@ CONFIG_VARIABLE = "LOCKBUILD_CONFIG"
 """Environment variable naming the locks.toml that ``doit`` loads (default: ./locks.toml)."""
 TASK_BASENAME = "lock"
 DOIT_DATABASE = "doit.sqlite3"
+CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
+"""Moves the cache (store and doit's database); same name as lockbuild.store.CACHE_DIR_ENV."""
+DEFAULT_CACHE_DIR = "cache"
 
 
 @dataclass(frozen=True)
 class LockOptions:
-    """What one run adds to locks.toml: setting overrides, upgrades, offline."""
+    """What one run adds to locks.toml: setting overrides, upgrades, cache use."""
 
     overrides: Mapping[str, object] = field(default_factory=dict)
     upgrade_all: bool = False
     upgrade_packages: frozenset[str] = frozenset()
     offline: bool = False
+    refresh_all: bool = False
+    refresh_packages: frozenset[str] = frozenset()
+    cache_dir: str | None = None
+    """``--cache-dir`` (absolute): wins over $LOCKBUILD_CACHE_DIR and locks.toml."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,11 @@ class LockJob:
     command: str
     upgrade_all: bool = False
     upgrade_packages: frozenset[str] = frozenset()
+    cache_dir: str = "cache"
+    """Where the store lives (resolved when the task was made)."""
     offline: bool = False
+    refresh_all: bool = False
+    refresh_packages: frozenset[str] = frozenset()
 
 
 def task_name(lock: str, environment: str) -> str:
@@ -72,19 +83,25 @@ def load_project(path: str | None = None, options: LockOptions | None = None) ->
     return load_config(config_path, overrides=options.overrides)
 
 
-def cache_directory(config: ProjectConfig | None) -> str:
-    """Where the store and doit's database live: $LOCKBUILD_CACHE_DIR, else the setting."""
-    configured = os.environ.get("LOCKBUILD_CACHE_DIR")
+def cache_directory(config: ProjectConfig | None, options: LockOptions | None = None) -> str:
+    """Where the store and doit's database live.
+
+    ``--cache-dir`` (``options.cache_dir``), else $LOCKBUILD_CACHE_DIR, else the locks.toml
+    setting (relative to locks.toml), else ``cache``.
+    """
+    if options is not None and options.cache_dir:
+        return options.cache_dir
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
     if configured:
         return configured
     if config is None:
-        return "cache"
+        return DEFAULT_CACHE_DIR
     return os.path.join(config.root, config.settings.cache_dir)
 
 
-def doit_config(config: ProjectConfig | None) -> dict[str, Any]:
+def doit_config(config: ProjectConfig | None, options: LockOptions | None = None) -> dict[str, Any]:
     """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures."""
-    directory = cache_directory(config)
+    directory = cache_directory(config, options)
     os.makedirs(directory, exist_ok=True)
     return {
         "default_tasks": [TASK_BASENAME],
@@ -152,7 +169,10 @@ def make_job(
         command=f"lockbuild lock {lock.name}@{environment.name}",
         upgrade_all=options.upgrade_all,
         upgrade_packages=_affected_upgrades(lock.output_for(environment.name), options),
+        cache_dir=os.path.abspath(cache_directory(config, options)),
         offline=options.offline,
+        refresh_all=options.refresh_all,
+        refresh_packages=frozenset(options.refresh_packages),
     )
 
 
@@ -240,6 +260,11 @@ def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
         upgrade_packages=frozenset(canonicalize_name(name) for name in job.upgrade_packages),
         build_sdists=settings.build_sdists,
         dry_run=dry_run,
+        cache_dir=job.cache_dir,
+        page_ttl=settings.page_ttl,
+        offline=job.offline,
+        refresh_all=job.refresh_all,
+        refresh_packages=frozenset(canonicalize_name(name) for name in job.refresh_packages),
     )
 
 
@@ -414,7 +439,7 @@ def run_locks(
         yield from lock_tasks(config, options)
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": doit_config(config)})
+    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": doit_config(config, options)})
     arguments = ["run", "--continue"]
     if jobs > 1:
         arguments += ["--process", str(jobs), "--parallel-type", "process"]
@@ -439,7 +464,7 @@ def lock_statuses(
     from doit.loader import generate_tasks
 
     names = select_tasks(config, selection)
-    settings = doit_config(config)
+    settings = doit_config(config, options)
     tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
     jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
     database = Dependency(

@@ -367,6 +367,7 @@ def test_loading_tasks_does_not_import_the_compile_stack(project: Path) -> None:
         loaded = generate_tasks("lock", tasks.lock_tasks(config))
         assert len(loaded) == 7, loaded
         heavy = {"requests", "resolvelib", "lockbuild.index", "lockbuild.resolve", "urllib3"}
+        heavy |= {"diskcache", "lockbuild.store"}
         print(sorted(heavy & set(sys.modules)))
         """
     )
@@ -375,3 +376,86 @@ def test_loading_tasks_does_not_import_the_compile_stack(project: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_cli_imports_doit_and_the_store_only_when_needed(project: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import lockbuild.cli
+        heavy = {"doit", "diskcache", "lockbuild.tasks", "lockbuild.store"}
+        print(sorted(heavy & set(sys.modules)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin)
+    shared = tmp_path / "shared-cache"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = str(shared)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "doit", "-n", "2", "lock"],
+            cwd=root,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root in (project, twin)
+    ]
+    for run_ in runs:
+        stdout, stderr = run_.communicate(timeout=300)
+        assert run_.returncode == 0, stdout + stderr
+        assert "6 locks: 6 recompiled" in stdout, stdout
+        assert "Traceback" not in stderr and "WARNING" not in stderr, stderr
+    assert outputs(project) == outputs(twin)
+    assert (shared / "doit.sqlite3").is_file() and not (project / "cache").exists()
+
+    from lockbuild.store import NAMESPACES, open_store
+
+    with open_store(shared) as store:
+        keys = store.list_keys()
+        assert {key.partition(":")[0] for key in keys} == {"page-v1", "meta-v1"}
+        assert all(store.get(key) is not None for key in keys)
+        info = store.info()
+    assert info.total_entries == len(keys) and set(info.entries) == set(NAMESPACES)
+
+
+def test_lock_offline_from_a_warm_cache_and_the_cache_commands(
+    project: Path, server: IndexServer
+) -> None:
+    first = lockbuild(project, "lock")
+    assert first.returncode == 0, first.stdout + first.stderr
+    built = outputs(project)
+    assert lockbuild(project, "clean").returncode == 0
+    offline = lockbuild(project, "lock", "--offline", "--index-url=http://127.0.0.1:9/simple")
+    assert offline.returncode == 1
+    assert "offline: no cached index page for 'webframe' (index http://127.0.0.1:9/simple)" in (
+        offline.stdout
+    )
+    offline = lockbuild(project, "lock", "--offline", "-j", "2")
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert recompiled(offline) == ALL_TASKS
+    assert outputs(project) == built
+    refused = lockbuild(project, "lock", "--offline", "--refresh")
+    assert refused.returncode == 2 and "need the network" in refused.stderr
+
+    info = lockbuild(project, "cache", "info")
+    assert info.returncode == 0 and str(project / "cache" / "store") in info.stdout
+    (project / "requirements/docs-linux-311.txt").unlink()
+    (project / "requirements/docs-win-312.txt").unlink()
+    prune = lockbuild(project, "cache", "prune", "--older-than", "1")
+    assert prune.returncode == 0, prune.stderr
+    assert "removed 1 entries (1 meta-v1)" in prune.stdout  # docgen: no lock pins it now
+    assert lockbuild(project, "lock", "--offline", "base", "dev").returncode == 0
+    docs = lockbuild(project, "lock", "--offline", "docs")
+    assert docs.returncode == 1
+    assert "no cached metadata for docgen-3.0-py3-none-any.whl" in docs.stdout

@@ -1,0 +1,176 @@
+"""The index client over a store, with a scripted HTTP stub: freshness and revalidation.
+
+Also the compact stored form of project pages (:meth:`ProjectPage.to_record`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from lockbuild.http import HttpClient, HttpResponse
+from lockbuild.index import CachePolicy, IndexClient
+from lockbuild.models import DistFile, ProjectPage
+from lockbuild.store import MissingItems, Store, open_store, page_key
+
+INDEX = "https://index.example/simple"
+PAGE = json.dumps(
+    {
+        "meta": {"api-version": "1.1"},
+        "name": "demo",
+        "files": [
+            {
+                "filename": "demo-1.0-py3-none-any.whl",
+                "url": "https://files.example/d/demo-1.0-py3-none-any.whl",
+                "hashes": {"sha256": "a" * 64},
+            }
+        ],
+    }
+).encode()
+
+
+class ScriptedHttp(HttpClient):
+    """Answers page requests from a script and records the headers it was sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[dict[str, str]] = []
+        self.status = 200
+        self.etag: str | None = '"v1"'
+
+    def get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, missing_ok: bool = False
+    ) -> HttpResponse:
+        self.request_count += 1
+        self.sent.append(dict(headers or {}))
+        answer = {"content-type": "application/vnd.pypi.simple.v1+json"}
+        if self.etag:
+            answer["etag"] = self.etag
+        body = PAGE if self.status == 200 else b""
+        return HttpResponse(url=url, status=self.status, headers=answer, content=body)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+    with open_store(tmp_path / "cache", clock=clock) as opened:
+        yield opened
+
+
+def page_of(store: Store, http: ScriptedHttp, **policy: object) -> ProjectPage:
+    client = IndexClient(
+        http,
+        index_urls=[INDEX],
+        store=store,
+        policy=CachePolicy(**policy),  # type: ignore[arg-type]
+    )
+    try:
+        return client.project_page(canonicalize_name("demo"))
+    finally:
+        client.close()
+
+
+def test_stale_pages_are_revalidated_with_their_etag(store: Store, clock: Clock) -> None:
+    http = ScriptedHttp()
+    first = page_of(store, http, page_ttl=60)
+    assert first.versions == ("1.0",)
+    assert page_of(store, http, page_ttl=60) == first
+    assert len(http.sent) == 1 and "If-None-Match" not in http.sent[0]
+
+    clock.now += 61
+    http.status = 304
+    assert page_of(store, http, page_ttl=60) == first
+    assert http.sent[-1]["If-None-Match"] == '"v1"'
+    entry = store.get(page_key(INDEX, "demo"), max_age=60)
+    assert entry is not None and not entry.stale  # renewed by the 304
+
+    clock.now += 10
+    assert page_of(store, http, page_ttl=60) == first
+    assert len(http.sent) == 2
+    http.status = 200
+    assert page_of(store, http, page_ttl=60, refresh_all=True) == first
+    assert len(http.sent) == 3 and "If-None-Match" not in http.sent[-1]
+
+
+def test_offline_reads_stale_pages_and_records_misses(store: Store, clock: Clock) -> None:
+    http = ScriptedHttp()
+    page_of(store, http)
+    clock.now += 10**6
+    missing = MissingItems()
+    client = IndexClient(
+        http,
+        index_urls=[INDEX],
+        store=store,
+        policy=CachePolicy(offline=True, refresh_all=True),
+        missing=missing,
+    )
+    try:
+        assert client.project_page(canonicalize_name("demo")).versions == ("1.0",)
+        assert client.project_page(canonicalize_name("other")).versions == ()
+    finally:
+        client.close()
+    assert len(http.sent) == 1
+    assert missing.items == (f"no cached index page for 'other' (index {INDEX})",)
+
+
+FILES = [
+    DistFile(
+        filename="demo-1.0-py3-none-any.whl",
+        url="https://files.example/packages/ab/cd/demo-1.0-py3-none-any.whl",
+        hashes={"sha256": "b" * 64},
+        requires_python=">=3.9",
+        upload_time="2024-01-01T00:00:00Z",
+        size=1234,
+        metadata_hashes={"sha256": "c" * 64},
+    ),
+    DistFile(
+        filename="demo-1.0.tar.gz",
+        url="https://files.example/demo-1.0.tar.gz?download=1",
+        hashes={"sha256": "d" * 64, "md5": "e" * 32},
+        yanked="broken",
+        metadata_hashes={},
+    ),
+    DistFile(filename="demo-2.0.zip", url="https://files.example/x/demo-2.0.zip"),
+]
+
+
+def test_page_records_round_trip_and_load_lazily() -> None:
+    page = ProjectPage(canonicalize_name("demo"), INDEX, FILES)
+    record = json.loads(json.dumps(page.to_record()))
+    loaded = ProjectPage.from_record(record)
+    assert loaded == page
+    assert loaded.versions == ("1.0", "2.0")
+    assert not loaded.all_yanked("1.0")
+    fresh = ProjectPage.from_record(record)
+    assert fresh._built == {}  # nothing built until asked
+    assert fresh.release_files("2.0") == (FILES[2],)
+    assert len(json.dumps(record)) < len(json.dumps(page.to_data())) * 0.8
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {},
+        {"name": "demo", "index_url": INDEX, "releases": {"1.0": []}},
+        {"name": "demo", "index_url": INDEX, "releases": [["1.0", "no", []]]},
+    ],
+)
+def test_bad_records_raise_value_error(record: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        ProjectPage.from_record(record)

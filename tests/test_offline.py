@@ -1,0 +1,350 @@
+"""The store behind ``lockbuild compile``: warm runs, page freshness, offline runs, repairs.
+
+Every compile runs in-process through :func:`lockbuild.cli.main` against the local index,
+whose request log says exactly what was fetched. Offline runs happen with the index stopped
+and with sockets blocked, so any attempt to use the network fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+from lockbuild.cli import main
+from lockbuild.store import metadata_key, open_store, page_key
+
+UNIVERSE = {
+    "webapp==1.0": ["libby>=1", "sdonly", "nohash"],
+    "libby==1.0": [],
+    "libby==1.1": ["tinydep"],
+    "tinydep==0.5": [],
+    "sdonly==2.0": {"wheel": False, "sdist": True, "static_metadata": True},
+    "nohash==3.0": [],
+}
+NO_PAGE_HASH = "nohash-3.0-py3-none-any.whl"
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("offline-dists")
+    build_universe(directory, UNIVERSE)
+    return directory
+
+
+@pytest.fixture
+def server(dists: Path) -> Iterator[IndexServer]:
+    with IndexServer() as index:
+        for path in sorted(dists.iterdir()):
+            index.add(path, hash_in_page=path.name != NO_PAGE_HASH)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    (tmp_path / "requirements.in").write_text("webapp\n")
+    return tmp_path
+
+
+def compile_lock(index_url: str, *extra: str, quiet: bool = True) -> int:
+    return main(
+        [
+            "compile",
+            "requirements.in",
+            "--python=3.11",
+            "--platform=linux-x86_64",
+            f"--index-url={index_url}",
+            *(["-q"] if quiet else []),
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a connection fails the run (and so the test)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network used offline: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def page_requests(server: IndexServer) -> int:
+    return server.count("/simple/")
+
+
+def test_warm_compile_within_the_ttl_makes_no_request(server: IndexServer, project: Path) -> None:
+    assert compile_lock(server.url) == 0
+    cold = server.requests
+    assert any(path.endswith(".metadata") for _, path, _, _ in cold)
+    assert any(path == "/files/sdonly-2.0.tar.gz" for _, path, _, _ in cold)
+    assert any(path == f"/files/{NO_PAGE_HASH}" for _, path, _, _ in cold)
+    first = (project / "requirements.txt").read_bytes()
+
+    server.reset_log()
+    (project / "requirements.txt").unlink()  # no sticky pins: the same work as the cold run
+    assert compile_lock(server.url) == 0
+    assert server.requests == []
+    assert (project / "requirements.txt").read_bytes() == first
+
+
+def test_past_the_ttl_only_pages_are_fetched_again(server: IndexServer, project: Path) -> None:
+    assert compile_lock(server.url) == 0
+    first = (project / "requirements.txt").read_bytes()
+    server.reset_log()
+    time.sleep(0.05)
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server.url, "--page-ttl=0") == 0
+    paths = [path for _, path, _, _ in server.requests]
+    assert paths and all(path.startswith("/simple/") for path in paths), paths
+    assert sorted(paths) == [
+        f"/simple/{name}/" for name in sorted(["webapp", "libby", "sdonly", "nohash", "tinydep"])
+    ]
+    assert (project / "requirements.txt").read_bytes() == first
+
+
+def test_refresh_refetches_pages_and_sees_new_releases(
+    server: IndexServer, project: Path, tmp_path: Path
+) -> None:
+    assert compile_lock(server.url) == 0
+    server.reset_log()
+    assert compile_lock(server.url, "--refresh-package", "Libby") == 0
+    assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
+    server.reset_log()
+    assert compile_lock(server.url, "--refresh") == 0
+    assert page_requests(server) == 5
+    assert server.count("/files/") == 0
+
+    for path in build_universe(tmp_path / "new", {"libby==1.2": []}):
+        server.add(path)
+    assert compile_lock(server.url) == 0
+    assert "libby==1.1" in (project / "requirements.txt").read_text()  # sticky pin, fresh page
+    server.reset_log()
+    assert compile_lock(server.url, "-P", "libby") == 0  # an upgrade refetches the page
+    assert "/simple/libby/" in [path for _, path, _, _ in server.requests]
+    assert "libby==1.2" in (project / "requirements.txt").read_text()
+
+
+def test_offline_with_the_index_stopped_gives_byte_identical_output(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
+) -> None:
+    monkeypatch.undo()  # the cold run needs the network; block it again afterwards
+    monkeypatch.chdir(project)
+    assert compile_lock(server.url) == 0
+    online = (project / "requirements.txt").read_bytes()
+    url = server.url
+    server.stop()
+    (project / "requirements.txt").unlink()
+    no_network_again(monkeypatch)
+    assert compile_lock(url, "--offline", "--page-ttl=0") == 0
+    assert (project / "requirements.txt").read_bytes() == online
+
+
+def no_network_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network used offline: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_offline_names_every_missing_item_in_one_error(
+    server: IndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert compile_lock(server.url) == 0
+    (project / "requirements.txt").unlink()
+    with open_store(project / "cache") as store:
+        assert store.delete(page_key(server.url, "sdonly"))
+        libby = "libby-1.1-py3-none-any.whl"
+        assert store.delete(metadata_key(url="", sha256=server.sha256(libby)))
+    url = server.url
+    server.stop()
+    no_network_again(monkeypatch)
+    capsys.readouterr()
+    assert compile_lock(url, "--offline") == 1
+    error = capsys.readouterr().err
+    assert error.count("error:") == 1, error
+    assert (
+        f"error: offline: no cached index page for 'sdonly' (index {url}); "
+        f"no cached metadata for {libby}\n"
+    ) == error
+    assert "Traceback" not in error
+    assert not (project / "requirements.txt").exists()
+
+
+def test_offline_with_an_empty_cache_names_the_first_pages(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_network_again(monkeypatch)
+    (project / "requirements.in").write_text("webapp\nPyYAML\n")
+    assert compile_lock("https://index.invalid/simple", "--offline") == 1
+    error = capsys.readouterr().err
+    assert error == (
+        "error: offline: no cached index page for 'pyyaml' (index https://index.invalid/simple); "
+        "no cached index page for 'webapp' (index https://index.invalid/simple)\n"
+    )
+
+
+def corrupt_entry(cache_dir: Path, key: str) -> None:
+    """Overwrite an entry's stored text in the store's SQLite database with broken JSON."""
+    with sqlite3.connect(cache_dir / "store" / "cache.db") as connection:
+        row = connection.execute("SELECT value FROM Cache WHERE key = ?", (key,)).fetchone()
+        assert row is not None and isinstance(row[0], str), "expected an inline entry"
+        connection.execute("UPDATE Cache SET value = ? WHERE key = ?", (row[0][:-9], key))
+
+
+def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
+    server: IndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert compile_lock(server.url) == 0
+    first = (project / "requirements.txt").read_bytes()
+    key = page_key(server.url, "libby")
+    corrupt_entry(project / "cache", key)
+    server.reset_log()
+    (project / "requirements.txt").unlink()
+    capsys.readouterr()
+    assert compile_lock(server.url, quiet=False) == 0
+    assert f"WARNING: dropping corrupt cache entry (unparsable JSON): {key}" in (
+        capsys.readouterr().err
+    )
+    assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
+    assert (project / "requirements.txt").read_bytes() == first
+
+    corrupt_entry(project / "cache", key)
+    url = server.url
+    server.stop()
+    no_network_again(monkeypatch)
+    capsys.readouterr()
+    assert compile_lock(url, "--offline") == 1
+    assert f"error: offline: no cached index page for 'libby' (index {url})\n" == (
+        capsys.readouterr().err
+    )
+
+
+def test_unusable_values_are_dropped_and_refetched(server: IndexServer, project: Path) -> None:
+    assert compile_lock(server.url) == 0
+    with open_store(project / "cache") as store:
+        store.put(page_key(server.url, "libby"), {"not": "a page"})
+        store.put(metadata_key(url="", sha256=server.sha256("tinydep-0.5-py3-none-any.whl")), 1)
+    server.reset_log()
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server.url) == 0
+    assert sorted(path for _, path, _, _ in server.requests) == [
+        "/files/tinydep-0.5-py3-none-any.whl.metadata",
+        "/simple/libby/",
+    ]
+
+
+def test_a_failed_cache_write_never_fails_a_lock(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import diskcache
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(diskcache.Cache, "set", fail)
+    assert compile_lock(server.url) == 0
+    assert "webapp==1.0" in (project / "requirements.txt").read_text()
+
+
+def test_export_then_import_into_an_empty_cache_then_offline(
+    server: IndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert compile_lock(server.url) == 0
+    online = (project / "requirements.txt").read_bytes()
+    archive = project / "cache.jsonl.gz"
+    assert main(["cache", "export", str(archive)]) == 0
+    assert "exported 11 entries" in capsys.readouterr().out
+    url = server.url
+    server.stop()
+    no_network_again(monkeypatch)
+    elsewhere = project / "airgapped"
+    elsewhere.mkdir()
+    (elsewhere / "requirements.in").write_text("webapp\n")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(elsewhere / "other-cache"))
+    assert main(["cache", "import", str(archive)]) == 0
+    assert "imported 11 entries" in capsys.readouterr().out
+    assert compile_lock(url, "--offline") == 0
+    assert (elsewhere / "requirements.txt").read_bytes() == online
+    assert (elsewhere / "other-cache" / "store").is_dir()
+    assert not (elsewhere / "cache").exists()
+
+
+def test_cache_info_prune_and_clear(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compile_lock(server.url, "--cache-dir=elsewhere") == 0
+    assert not (project / "cache").exists()
+    capsys.readouterr()
+    assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
+    info = capsys.readouterr().out
+    assert "page-v1     5" in info and "meta-v1     5" in info and "hash-v1     1" in info
+    assert "oldest index page stored: " in info
+
+    assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0
+    assert "keeping all metadata" in capsys.readouterr().out
+    assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=0"]) == 0
+    assert "removed 5 entries (5 page-v1)" in capsys.readouterr().out
+
+    assert main(["cache", "clear", "--cache-dir=elsewhere"]) == 0
+    assert "removed 6 entries" in capsys.readouterr().out
+    assert main(["cache", "info", "--cache-dir=missing"]) == 2
+
+
+def test_offline_and_refresh_together_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["compile", "requirements.in", "--offline", "--refresh-package"])
+    assert compile_lock("https://index.invalid/simple", "--offline", "--refresh") == 2
+    assert "--refresh and --refresh-package need the network" in capsys.readouterr().err
+
+
+def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
+    assert compile_lock(server.url) == 0
+    with open_store(project / "cache") as store:
+        entry = store.get(page_key(server.url, "libby"))
+    assert entry is not None
+    text = json.dumps(entry.value)
+    assert '"filename"' not in text and '"url"' not in text
+    version, yanked, rows = entry.value["releases"][0]
+    assert (version, yanked) == ("1.0", False)
+    assert rows[0][0] == "libby-1.0-py3-none-any.whl"
+    assert rows[0][1].endswith("/files/")
+
+
+def test_cache_dir_environment_variable(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(project / "from-env"))
+    assert compile_lock(server.url) == 0
+    assert (project / "from-env" / "store").is_dir()
+    assert not (project / "cache").exists()
+    assert compile_lock(server.url, f"--cache-dir={project / 'flag'}") == 0
+    assert (project / "flag" / "store").is_dir()
+    assert os.listdir(project / "flag" / "store")
