@@ -140,6 +140,7 @@ def clean_environment() -> dict[str, str]:
     """The current environment without any local index configuration (PyPI only)."""
     environment = {key: value for key, value in os.environ.items() if key not in INDEX_VARIABLES}
     environment["PIP_CONFIG_FILE"] = os.devnull
+    environment["UV_PYTHON_DOWNLOADS"] = "never"  # only the package index may be contacted
     return environment
 
 

@@ -48,7 +48,6 @@ UV_PLATFORMS = {
 
 def timed(command: Sequence[str], *, cwd: Path) -> float:
     environment = clean_environment()
-    environment["UV_PYTHON_DOWNLOADS"] = "never"  # only the package index may be contacted
     started = time.perf_counter()
     completed = subprocess.run(
         command, cwd=cwd, env=environment, capture_output=True, text=True, check=False
