@@ -45,7 +45,7 @@ from lockbuild.metadata import (
     read_wheel_metadata,
 )
 from lockbuild.models import CoreMetadata, DistFile, MetadataTask, PrefetchPolicy, ProjectPage
-from lockbuild.simple import ACCEPT_HEADER, parse_project_page
+from lockbuild.simple import ACCEPT_HEADER, RECORD_READERS, parse_project_page
 from lockbuild.store import (
     Entry,
     MissingItems,
@@ -360,7 +360,7 @@ class IndexClient:
         if entry is None:
             return None
         try:
-            page = ProjectPage.from_record(entry.value)
+            page = ProjectPage.from_record(entry.value, readers=RECORD_READERS)
             if page.name != name:
                 raise ValueError(f"a page of {page.name}")
         except (ValueError, TypeError, AttributeError) as error:

@@ -227,6 +227,22 @@ def _is_hashes(value: object) -> bool:
 
 
 _ROW_FIELDS = ("requires_python", "yanked", "upload_time", "size")
+_ROWS = "rows"
+
+
+def _stored_release(release: object) -> tuple[str, bool, str, Any]:
+    """``(version, all_yanked, reader, payload)`` of a stored release; ValueError if bad."""
+    if (
+        isinstance(release, list)
+        and len(release) in (3, 4)
+        and isinstance(release[0], str)
+        and isinstance(release[1], bool)
+    ):
+        if len(release) == 3 and isinstance(release[2], list):
+            return release[0], release[1], _ROWS, release[2]
+        if len(release) == 4 and isinstance(release[2], str):
+            return release[0], release[1], release[2], release[3]
+    raise ValueError("not a stored project page (bad release)")
 
 
 def _file_row(data: FileData) -> list[Any]:
@@ -290,6 +306,13 @@ class PendingRelease:
     """True when every file of the release is yanked (PEP 592)."""
     read: Callable[[], list[FileData]]
     """Reads the files, in page order, as :meth:`DistFile.to_data` dicts."""
+    record: tuple[str, Any] | None = None
+    """How to store the release without reading it: a reader's name and its JSON payload
+    (see :meth:`ProjectPage.to_record`); ``None`` when only :attr:`read` can tell."""
+
+
+RecordReaders = Mapping[str, Callable[[Any], list[FileData]]]
+"""Readers of stored unread releases by name, given to :meth:`ProjectPage.from_record`."""
 
 
 class ProjectPage:
@@ -384,34 +407,39 @@ class ProjectPage:
         return cls(canonicalize_name(name), index_url, releases=releases)
 
     def to_record(self) -> dict[str, Any]:
-        """The page in its compact stored form (JSON types): one array row per file.
+        """The page in its compact stored form (JSON types), without reading unread releases.
 
-        ``{"name", "index_url", "releases": [[version, all_yanked, [row, ...]], ...]}``, a row
-        being ``[filename, url, hashes, requires_python, yanked, upload_time, size,
+        ``{"name", "index_url", "releases": [...]}``. A release already read (or with no
+        :attr:`PendingRelease.record`) is ``[version, all_yanked, [row, ...]]``, a row being
+        ``[filename, url, hashes, requires_python, yanked, upload_time, size,
         metadata_hashes]`` with trailing nulls dropped, the file name left off a URL that ends
-        with it, and hashes that are only a sha256 written as that digest. Much smaller and
-        quicker to load than :meth:`to_data`, and :meth:`from_record` builds no file until a
-        release is asked for.
+        with it, and hashes that are only a sha256 written as that digest. A release not read
+        yet is ``[version, all_yanked, reader, payload]`` from its record (for an HTML page: its
+        anchors as the index wrote them), so storing a page costs no parsing.
+        :meth:`from_record` builds no file until a release is asked for.
         """
-        return {
-            "name": self.name,
-            "index_url": self.index_url,
-            "releases": [
-                [
-                    version,
-                    self.all_yanked(version),
-                    [_file_row(data) for data in self._read(version)],
-                ]
-                for version in self._data
-            ],
-        }
+        releases: list[list[Any]] = []
+        for version, group in self._data.items():
+            if isinstance(group, PendingRelease) and group.record is not None:
+                reader, payload = group.record
+                if reader == _ROWS:
+                    releases.append([version, group.yanked, payload])
+                else:
+                    releases.append([version, group.yanked, reader, payload])
+                continue
+            rows = [_file_row(data) for data in self._read(version)]
+            releases.append([version, self.all_yanked(version), rows])
+        return {"name": self.name, "index_url": self.index_url, "releases": releases}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> ProjectPage:
+    def from_record(
+        cls, record: Mapping[str, Any], *, readers: RecordReaders | None = None
+    ) -> ProjectPage:
         """The inverse of :meth:`to_record`; raises ValueError when ``record`` is not one.
 
-        Only the outline is checked here; a release's rows are checked when it is read (a bad
-        row then raises ValueError).
+        ``readers`` read the releases stored unread (the parser that wrote them provides
+        them). Only the outline is checked here; a release is checked when it is read (a bad
+        one then raises ValueError).
         """
         name, index_url, releases = (
             record.get("name"),
@@ -422,18 +450,16 @@ class ProjectPage:
             isinstance(name, str) and isinstance(index_url, str) and isinstance(releases, list)
         ):
             raise ValueError("not a stored project page")
+        all_readers: dict[str, Callable[[Any], list[FileData]]] = {_ROWS: _rows_to_data}
+        all_readers.update(readers or {})
         grouped: dict[str, PendingRelease] = {}
         for release in releases:
-            if not (
-                isinstance(release, list)
-                and len(release) == 3
-                and isinstance(release[0], str)
-                and isinstance(release[1], bool)
-                and isinstance(release[2], list)
-            ):
-                raise ValueError("not a stored project page (bad release)")
-            grouped[release[0]] = PendingRelease(
-                yanked=release[1], read=partial(_rows_to_data, release[2])
+            version, yanked, reader, payload = _stored_release(release)
+            read = all_readers.get(reader)
+            if read is None:
+                raise ValueError(f"not a stored project page (unknown release form {reader!r})")
+            grouped[version] = PendingRelease(
+                yanked=yanked, read=partial(read, payload), record=(reader, payload)
             )
         return cls(canonicalize_name(name), index_url, releases=grouped)
 

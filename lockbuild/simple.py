@@ -21,7 +21,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage, release_version
+from lockbuild.models import (
+    DistFile,
+    FileData,
+    PendingRelease,
+    ProjectPage,
+    RecordReaders,
+    release_version,
+)
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -366,9 +373,37 @@ def _plain_releases(
         version: PendingRelease(
             yanked=any_yanked and all(_plain_yanked(rest) for _, rest in anchors),
             read=partial(_read_plain_anchors, anchors, page_url),
+            record=(HTML_ANCHORS, [page_url, anchors]),
         )
         for version, anchors in groups.items()
     }
+
+
+HTML_ANCHORS = "html-anchors"
+"""A release stored unread as ``[page URL, [[href, attribute text], ...]]``, as the index wrote
+its anchors (see :meth:`ProjectPage.to_record`)."""
+
+
+def _read_stored_anchors(payload: object) -> list[FileData]:
+    """The files of a release stored as :data:`HTML_ANCHORS`; ValueError when malformed."""
+    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], str)):
+        raise ValueError("not stored anchors")
+    page_url, anchors = payload
+    if not (
+        isinstance(anchors, list)
+        and all(
+            isinstance(anchor, list | tuple)
+            and len(anchor) == 2
+            and all(isinstance(part, str) for part in anchor)
+            for anchor in anchors
+        )
+    ):
+        raise ValueError("not stored anchors")
+    return _read_plain_anchors([(href, rest) for href, rest in anchors], page_url)
+
+
+RECORD_READERS: RecordReaders = {HTML_ANCHORS: _read_stored_anchors}
+"""The readers :meth:`ProjectPage.from_record` needs for pages this module parsed."""
 
 
 def _plain_yanked(attribute_text: str) -> bool:

@@ -174,3 +174,56 @@ def test_page_records_round_trip_and_load_lazily() -> None:
 def test_bad_records_raise_value_error(record: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ProjectPage.from_record(record)
+
+
+PYPI_SHAPED_PAGE = "\n".join(
+    [
+        "<!DOCTYPE html><html><body><h1>Links for demo</h1>",
+        '<a href="https://files.example/demo-1.0-py3-none-any.whl#sha256=aaaa"'
+        ' data-requires-python="&gt;=3.8">demo-1.0-py3-none-any.whl</a><br />',
+        '<a href="https://files.example/demo-1.0.tar.gz#sha256=bbbb"'
+        ' data-yanked="broken">demo-1.0.tar.gz</a><br />',
+        '<a href="https://files.example/demo-2.0-py3-none-any.whl#sha256=cccc">'
+        "demo-2.0-py3-none-any.whl</a><br />",
+        "</body></html>",
+    ]
+).encode()
+
+
+def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files() -> None:
+    from lockbuild.simple import RECORD_READERS, parse_project_page
+
+    page = parse_project_page(
+        PYPI_SHAPED_PAGE,
+        content_type="text/html",
+        page_url="https://index.example/simple/demo/",
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+    record = json.loads(json.dumps(page.to_record()))
+    assert page._built == {}  # storing read nothing
+    assert [release[2] for release in record["releases"]] == ["html-anchors"] * 2
+    with pytest.raises(ValueError, match="unknown release form 'html-anchors'"):
+        ProjectPage.from_record(record).release_files("1.0")
+    loaded = ProjectPage.from_record(record, readers=RECORD_READERS)
+    again = json.loads(json.dumps(loaded.to_record()))
+    assert again == record  # a loaded page is stored again without reading it
+    assert loaded == page
+    assert loaded.all_yanked("1.0") is False
+    assert loaded.release_files("1.0")[0].requires_python == ">=3.8"
+
+
+def test_a_read_release_is_stored_as_rows() -> None:
+    from lockbuild.simple import RECORD_READERS, parse_project_page
+
+    page = parse_project_page(
+        PYPI_SHAPED_PAGE,
+        content_type="text/html",
+        page_url="https://index.example/simple/demo/",
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+    page.release_files("2.0")
+    record = json.loads(json.dumps(page.to_record()))
+    assert [len(release) for release in record["releases"]] == [4, 3]
+    assert ProjectPage.from_record(record, readers=RECORD_READERS) == page
