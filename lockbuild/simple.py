@@ -14,7 +14,7 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -354,7 +354,7 @@ def _plain_releases(
     matches: list[PlainAnchor] = _PLAIN_ANCHOR.findall(text)
     if len(matches) != text.count("<a"):
         return None
-    groups: dict[str, list[PlainAnchor]] = {}
+    groups: dict[str, list[list[str]]] = {}  # JSON-able, to store unread releases as is
     for href, rest in matches:
         if "&" in href:
             href = _unescape(href)
@@ -365,9 +365,9 @@ def _plain_releases(
             continue
         group = groups.get(version)
         if group is None:
-            groups[version] = [(href, rest)]
+            groups[version] = [[href, rest]]
         else:
-            group.append((href, rest))
+            group.append([href, rest])
     any_yanked = 'data-yanked="' in text
     return {
         version: PendingRelease(
@@ -399,7 +399,7 @@ def _read_stored_anchors(payload: object) -> list[FileData]:
         )
     ):
         raise ValueError("not stored anchors")
-    return _read_plain_anchors([(href, rest) for href, rest in anchors], page_url)
+    return _read_plain_anchors(anchors, page_url)
 
 
 RECORD_READERS: RecordReaders = {HTML_ANCHORS: _read_stored_anchors}
@@ -411,7 +411,7 @@ def _plain_yanked(attribute_text: str) -> bool:
     return 'data-yanked="' in attribute_text and "data-yanked" in _plain_attributes(attribute_text)
 
 
-def _read_plain_anchors(anchors: list[PlainAnchor], base_url: str) -> list[FileData]:
+def _read_plain_anchors(anchors: Sequence[Sequence[str]], base_url: str) -> list[FileData]:
     files: list[FileData] = []
     for href, rest in anchors:
         data = _html_file(href, _plain_attributes(rest) if rest else {}, base_url)

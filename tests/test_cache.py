@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from lockbuild.http import HttpClient, HttpResponse
 from lockbuild.index import CachePolicy, IndexClient
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store import MissingItems, Store, open_store, page_key
+from lockbuild.store import MissingItems, Store, check_json, open_store, page_key
 
 INDEX = "https://index.example/simple"
 PAGE = json.dumps(
@@ -200,6 +200,7 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files() -
         project="demo",
         index_url="https://index.example/simple",
     )
+    check_json(page.to_record())  # what the store accepts: no tuples, JSON types only
     record = json.loads(json.dumps(page.to_record()))
     assert page._built == {}  # storing read nothing
     assert [release[2] for release in record["releases"]] == ["html-anchors"] * 2
