@@ -1,6 +1,7 @@
-"""PEP 517 metadata builds of sdists in an isolated environment.
+"""PEP 517 metadata builds of sdists and source trees in an isolated environment.
 
-The sdist is unpacked into a temporary directory; its build requirements are installed
+The sdist is unpacked (a source tree, such as a git checkout or a local project, copied) into
+a temporary directory; its build requirements are installed
 with pip (from the lock's own indexes) into a private directory; the backend's
 ``prepare_metadata_for_build_wheel`` hook runs in a fresh interpreter that sees only that
 directory, falling back to ``build_wheel`` when the backend lacks the hook.
@@ -39,32 +40,63 @@ LEGACY_REQUIRES = ("setuptools>=40.8.0",)
 BUILD_TIMEOUT = 600
 
 
-def build_sdist_metadata(sdist: Path, *, index_urls: Sequence[str]) -> bytes:
-    """Return the core metadata (``METADATA`` bytes) that building ``sdist`` would produce."""
+def build_sdist_metadata(
+    sdist: Path, *, index_urls: Sequence[str], subdirectory: str | None = None
+) -> bytes:
+    """Return the core metadata (``METADATA`` bytes) that building ``sdist`` would produce.
+
+    ``subdirectory``: the project is in that directory of the archive (``#subdirectory=``).
+    """
     with tempfile.TemporaryDirectory(prefix="lockbuild-build-") as scratch:
         root = Path(scratch)
         source = _unpack(sdist, root / "src")
-        requires, backend, backend_path = _build_system(source, sdist.name)
-        overlay = root / "overlay"
-        _install(requires, overlay, index_urls=index_urls, what=sdist.name)
-        environment = _isolated_environment(overlay)
-        hooks = BuildBackendHookCaller(
-            str(source),
-            backend,
-            backend_path=backend_path,
-            runner=_runner(environment, sdist.name),
-        )
+        if subdirectory:
+            source = source / subdirectory
+            if not source.is_dir() or ".." in Path(subdirectory).parts:
+                raise BuildError(f"no subdirectory '{subdirectory}' in {sdist.name}")
+        return _build_metadata(source, root, index_urls=index_urls, what=sdist.name)
+
+
+def build_tree_metadata(tree: Path, *, index_urls: Sequence[str], what: str) -> bytes:
+    """The core metadata of the project in the directory ``tree`` (a checkout or local path).
+
+    The tree is copied first (without ``.git``), so a backend that writes into its source
+    directory (``*.egg-info``, ``build/``) leaves the user's directory untouched.
+    """
+    if not (tree / "pyproject.toml").is_file() and not (tree / "setup.py").is_file():
+        raise BuildError(f"not a Python project (no pyproject.toml or setup.py): {what}")
+    with tempfile.TemporaryDirectory(prefix="lockbuild-build-") as scratch:
+        root = Path(scratch)
+        source = root / "src"
         try:
-            extra = hooks.get_requires_for_build_wheel({})
-        except HookMissing:
-            extra = []
-        except BackendUnavailable as error:  # the backend cannot be imported
-            reason = _last_line(error.traceback) or str(error).partition("\n")[0]
-            raise BuildError(
-                f"cannot load build backend {backend} ({reason or 'import failed'}): {sdist.name}"
-            ) from None
-        _install(list(extra), overlay, index_urls=index_urls, what=sdist.name)
-        return _metadata_from_hooks(hooks, root / "out", sdist.name)
+            shutil.copytree(tree, source, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        except (OSError, shutil.Error) as error:
+            raise BuildError(f"cannot copy the project ({error}): {what}") from None
+        return _build_metadata(source, root, index_urls=index_urls, what=what)
+
+
+def _build_metadata(source: Path, root: Path, *, index_urls: Sequence[str], what: str) -> bytes:
+    requires, backend, backend_path = _build_system(source, what)
+    overlay = root / "overlay"
+    _install(requires, overlay, index_urls=index_urls, what=what)
+    environment = _isolated_environment(overlay)
+    hooks = BuildBackendHookCaller(
+        str(source),
+        backend,
+        backend_path=backend_path,
+        runner=_runner(environment, what),
+    )
+    try:
+        extra = hooks.get_requires_for_build_wheel({})
+    except HookMissing:
+        extra = []
+    except BackendUnavailable as error:  # the backend cannot be imported
+        reason = _last_line(error.traceback) or str(error).partition("\n")[0]
+        raise BuildError(
+            f"cannot load build backend {backend} ({reason or 'import failed'}): {what}"
+        ) from None
+    _install(list(extra), overlay, index_urls=index_urls, what=what)
+    return _metadata_from_hooks(hooks, root / "out", what)
 
 
 def _metadata_from_hooks(hooks: BuildBackendHookCaller, out: Path, what: str) -> bytes:

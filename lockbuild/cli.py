@@ -93,6 +93,15 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
     "pre": ("bool", "allow pre-releases (default: off)"),
     "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
+    "late-uploads": (
+        "policy",
+        "files uploaded long after their release's first file: warn, exclude (leave their "
+        "hashes out) or error (default: warn)",
+    ),
+    "late-upload-days": (
+        "days",
+        "how many days after a release's first file is late (default: 14)",
+    ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
 
@@ -116,6 +125,12 @@ def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             )
         elif kind == "seconds":
             group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
+        elif kind == "days":
+            group.add_argument(f"--{key}", dest=dest, type=_day_count, metavar="DAYS", help=text)
+        elif kind == "policy":
+            group.add_argument(
+                f"--{key}", dest=dest, choices=("warn", "exclude", "error"), help=text
+            )
         else:
             group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
     group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")
@@ -131,6 +146,12 @@ def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="same as --no-build-sdists: never run a build backend at lock time",
     )
+
+
+def _day_count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of days >= 0: {text!r}")
+    return int(text)
 
 
 def _seconds(text: str) -> int:
@@ -204,6 +225,65 @@ def _add_project_commands(commands: Any) -> None:
     init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
     init.set_defaults(handler=run_init)
     _add_cache_command(commands)
+    _add_verify_command(commands)
+
+
+def _add_verify_command(commands: Any) -> None:
+    """``lockbuild verify [OUTPUT...]``."""
+    verify = commands.add_parser(
+        "verify",
+        help="re-check every pinned release against the index: files added, removed, changed",
+        description="Read every pinned release of the locks again from the index and compare "
+        "it with the files lockbuild first saw and with the lock's hashes. Exit 0 when "
+        "nothing drifted, 1 when something did.",
+    )
+    verify.add_argument(
+        "outputs",
+        nargs="*",
+        metavar="OUTPUT",
+        help="lock files to verify (default: every output of locks.toml)",
+    )
+    verify.add_argument(
+        "--config",
+        default="locks.toml",
+        metavar="FILE",
+        help="the locks.toml (default: ./locks.toml)",
+    )
+    verify.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network: compare the locks' hashes with the cached snapshots only",
+    )
+    verify.add_argument(
+        "--cache-dir",
+        metavar="PATH",
+        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else cache)",
+    )
+    verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    verify.set_defaults(handler=run_verify)
+
+
+def run_verify(arguments: argparse.Namespace) -> int:
+    """``lockbuild verify``: 0 when every pinned release is as first seen, 1 on drift."""
+    from lockbuild.verify import VerifyTarget, format_results, verify_locks
+
+    targets: list[Any]
+    if arguments.outputs:
+        config = _cache_config(arguments)
+        targets = [VerifyTarget(output=path) for path in arguments.outputs]
+    else:
+        from lockbuild.tasks import LockOptions, verify_targets
+
+        config = _load_project(arguments, LockOptions())
+        targets = verify_targets(config)
+        if not targets:
+            raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
+    directory = _cache_command_dir(arguments, config)
+    results = verify_locks(targets, cache_dir=directory, offline=arguments.offline)
+    report, code = format_results(results)
+    print(report)
+    return code
 
 
 def _add_cache_command(commands: Any) -> None:
@@ -371,6 +451,7 @@ def _same_version(text: str, version: Version) -> bool:
 
 
 def _add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_trust_arguments(parser)
     group = parser.add_argument_group("cache")
     group.add_argument(
         "--offline",
@@ -387,6 +468,22 @@ def _add_cache_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="refetch NAME's index page (repeatable)",
     )
+
+
+def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("trust on first use")
+    group.add_argument(
+        "--trust-new-files",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept NAME's files as the index lists them now: files added to an already "
+        "locked release, late uploads, re-hashed files (repeatable)",
+    )
+
+
+def _trust_names(arguments: argparse.Namespace) -> frozenset[NormalizedName]:
+    return frozenset(canonicalize_name(name) for name in arguments.trust_new_files)
 
 
 def _cache_options(arguments: argparse.Namespace) -> tuple[bool, bool, frozenset[NormalizedName]]:
@@ -447,6 +544,7 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
         refresh_all=refresh_all,
         refresh_packages=refresh_packages,
         cache_dir=cache_dir,
+        trust_new_files=_trust_names(arguments),
     )
     config = _load_project(arguments, options)
     return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
@@ -554,6 +652,17 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow NAME to move off its pinned version",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
+    parser.add_argument(
+        "--vcs-as-archive",
+        action="store_true",
+        help="write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of "
+        "their commit (installable with --require-hashes)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when pip install --require-hashes would refuse the lock, instead of warning",
+    )
     _add_cache_arguments(parser)
     _add_setting_arguments(parser)
     parser.add_argument(
@@ -594,13 +703,20 @@ def run_compile(arguments: argparse.Namespace) -> int:
         build_sdists=settings.build_sdists,
         dry_run=arguments.dry_run,
         cache_dir=_compile_cache_dir(arguments),
+        trust_new_files=_trust_names(arguments),
+        late_uploads=settings.late_uploads,
+        late_upload_days=settings.late_upload_days,
         page_ttl=settings.page_ttl,
         offline=offline,
         refresh_all=refresh_all,
         refresh_packages=refresh_packages,
+        vcs_as_archive=arguments.vcs_as_archive,
+        strict=arguments.strict,
     )
     quiet = arguments.quiet > 0
     result = compile_lock(request, reporter=None if quiet else TerminalReporter())
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if arguments.dry_run:
         sys.stdout.write(result.text)
     if not quiet:
@@ -716,6 +832,7 @@ def _regenerate_command(
         else:
             words.append(f"--{key}={value}")
     words += [f"--extra={extra}" for extra in arguments.extra]
+    words += ["--vcs-as-archive"] if arguments.vcs_as_archive else []
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(word) for word in words)

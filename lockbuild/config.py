@@ -13,6 +13,8 @@ The file, as a user writes it::
     build-sdists = true
     pre = false
     page-ttl = 600                            # seconds an index page stays fresh
+    late-uploads = "warn"                     # warn | exclude | error
+    late-upload-days = 14                     # how late counts as late
 
     [environments.linux-311]                  # at least one
     python = "3.11.9"
@@ -80,6 +82,9 @@ class Settings:
     build_sdists: bool = True
     pre: bool = False
     page_ttl: int = 600
+    late_uploads: str = "warn"
+    """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
+    late_upload_days: int = 14
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -283,6 +288,24 @@ def _parse_seconds(value: object) -> int:
     return value
 
 
+def _parse_late_uploads(value: object) -> str:
+    from lockbuild.audit import LATE_UPLOAD_POLICIES
+
+    text = _parse_text(value)
+    if text not in LATE_UPLOAD_POLICIES:
+        known = ", ".join(LATE_UPLOAD_POLICIES)
+        raise _Invalid(f"unknown late-uploads policy {text!r} (known: {known})")
+    return text
+
+
+def _parse_days(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid(f"expected a non-negative integer (days), got {_show(value)}")
+    return value
+
+
 def _parse_python(value: object) -> str:
     text = _parse_text(value)
     match = _PYTHON_RE.fullmatch(text)
@@ -328,6 +351,8 @@ _SETTINGS: dict[str, _SettingSpec] = {
     "build-sdists": _SettingSpec("build_sdists", _parse_bool),
     "pre": _SettingSpec("pre", _parse_bool),
     "page-ttl": _SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
+    "late-uploads": _SettingSpec("late_uploads", _parse_late_uploads),
+    "late-upload-days": _SettingSpec("late_upload_days", _parse_days),
 }
 
 SETTING_KEYS: tuple[str, ...] = tuple(_SETTINGS)

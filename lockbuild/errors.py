@@ -81,3 +81,19 @@ class OfflineError(LockbuildError):
     def __init__(self, missing: Sequence[str]) -> None:
         self.missing = tuple(missing)
         super().__init__("offline: " + "; ".join(self.missing))
+
+
+class VcsError(LockbuildError):
+    """A VCS requirement cannot be resolved to a commit or checked out (git missing, bad ref)."""
+
+
+class LinkError(LockbuildError):
+    """A URL, path or VCS requirement cannot be used; the message names the line and URL."""
+
+
+class InstallabilityError(LockbuildError):
+    """With ``--strict``: pip would refuse the lock in hash-checking mode; lists every fix."""
+
+
+class ReleaseDriftError(LockbuildError):
+    """A pinned release changed under lockbuild: a file was re-hashed, or a late upload refused."""

@@ -44,7 +44,15 @@ from lockbuild.metadata import (
     read_sdist_pkg_info,
     read_wheel_metadata,
 )
-from lockbuild.models import CoreMetadata, DistFile, MetadataTask, PrefetchPolicy, ProjectPage
+from lockbuild.models import (
+    CoreMetadata,
+    DistFile,
+    InputRequirement,
+    LinkedDist,
+    MetadataTask,
+    PrefetchPolicy,
+    ProjectPage,
+)
 from lockbuild.simple import ACCEPT_HEADER, RECORD_READERS, parse_project_page
 from lockbuild.store import (
     Entry,
@@ -254,6 +262,30 @@ class IndexClient:
                 self.missing.add(miss.description)
         self.missing.raise_if_any()
         return digests
+
+    def link_candidate(
+        self,
+        requirement: InputRequirement,
+        *,
+        vcs_as_archive: bool = False,
+        locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    ) -> LinkedDist:
+        """A URL, path or VCS requirement made concrete (by :mod:`lockbuild.links`)."""
+        from lockbuild.links import LinkResolver
+
+        links: LinkResolver | None = getattr(self, "_links", None)
+        if links is None:
+            links = self._links = LinkResolver(
+                self.http,
+                index_urls=self.index_urls,
+                store=self.store,
+                build_sdists=self.build_sdists,
+                offline=self.policy.offline,
+                refresh=self.policy.refresh_all,
+            )
+        return links.resolve(
+            requirement, vcs_as_archive=vcs_as_archive, locked_hashes=locked_hashes
+        )
 
     # -- futures ---------------------------------------------------------------------------
 

@@ -552,3 +552,39 @@ class PackageSource(Protocol):
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
         """``sha256:hex`` of each file keyed by URL (from the index, or downloaded)."""
         ...
+
+    def link_candidate(
+        self,
+        requirement: InputRequirement,
+        *,
+        vcs_as_archive: bool = False,
+        locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    ) -> LinkedDist:
+        """The project behind a URL, path or VCS requirement (see :mod:`lockbuild.links`).
+
+        ``locked_hashes``: what the previous lock pinned, by URL (absolute path for local
+        files); a download that matches none of its URL's hashes raises HashError instead of
+        silently replacing them.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class LinkedDist:
+    """A URL, path or VCS requirement made concrete: its project, metadata and what to write."""
+
+    name: NormalizedName
+    version: Version
+    metadata: CoreMetadata
+    url: str
+    """What the lock names: the file's URL, the VCS URL pinned to a commit (``git+URL@sha``),
+    or an absolute local path (written relative to the lock)."""
+    kind: str
+    """``archive`` (one file: hashable), ``vcs`` (a checkout) or ``directory`` (a local tree)."""
+    location: Location
+    """The input line that asked for it."""
+    editable: bool = False
+    hashes: tuple[str, ...] = ()
+    """``sha256:hex`` of the file, for ``archive``."""
+    replacement: str | None = None
+    """For ``vcs`` on GitHub, GitLab or Bitbucket: the hashable archive of the same commit."""

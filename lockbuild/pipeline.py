@@ -66,6 +66,12 @@ class CompileRequest:
     allow_unsafe: bool = True
     constraints: tuple[str, ...] = ()
     """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
+    trust_new_files: frozenset[NormalizedName] = frozenset()
+    """Accept these projects' files as the index lists them now (``--trust-new-files``)."""
+    late_uploads: str = "warn"
+    """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
+    late_upload_days: int = 14
+    """How many days after a release's first file an upload counts as late."""
     dry_run: bool = False
     cache_dir: str | None = None
     """The cache directory (the store is its ``store/``); None: no store, fetch everything."""
@@ -77,6 +83,10 @@ class CompileRequest:
     """Refetch every index page (``--refresh``; ``--upgrade`` implies it)."""
     refresh_packages: frozenset[NormalizedName] = frozenset()
     """Refetch these projects' pages (``--refresh-package``; ``-P`` implies it)."""
+    vcs_as_archive: bool = False
+    """Write a git requirement on GitHub/GitLab/Bitbucket as the hashed archive of its commit."""
+    strict: bool = False
+    """Fail instead of warning when pip would refuse the lock in hash-checking mode."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,8 @@ class CompileResult:
     pins: tuple[Pin, ...]
     changes: tuple[str, ...] = ()
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+    """What the user should review: files not trusted, late uploads, removed files."""
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
@@ -105,6 +117,10 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
+    from lockbuild.checks import check_lock, describe_violations, warning_comments
+    from lockbuild.errors import InstallabilityError
+    from lockbuild.links import link_pins, read_locked_link_hashes
+
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
     previous = read_previous_pins(output)
@@ -133,9 +149,19 @@ def compile_lock(
                 preferred=preferred,
                 allow_prereleases=request.allow_prereleases,
                 on_pin=reporter.pinned,
+                vcs_as_archive=request.vcs_as_archive,
+                locked_hashes=read_locked_link_hashes(
+                    output,
+                    upgrade_all=request.upgrade_all,
+                    upgrade_packages=request.upgrade_packages,
+                ),
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
             pins = make_pins(resolution, source if request.generate_hashes else None)
+            pins, warnings = check_trust(request, resolution, source, pins, output=output)
+            pins = link_pins(
+                pins, resolution.links, output=output, generate_hashes=request.generate_hashes
+            )
         finally:
             close = getattr(source, "close", None)
             if close is not None:
@@ -146,6 +172,16 @@ def compile_lock(
         raise
     if missing is not None:
         missing.raise_if_any()
+    violations = check_lock(
+        pins,
+        links=resolution.links,
+        generate_hashes=request.generate_hashes,
+        allow_unsafe=request.allow_unsafe,
+    )
+    if violations and request.strict:
+        raise InstallabilityError(describe_violations(violations, output=str(output)))
+    for violation in violations:
+        logger.warning("%s: %s", output, violation)
     text = render_requirements(
         pins,
         command=request.command,
@@ -154,6 +190,7 @@ def compile_lock(
         extra_index_urls=urls[1:],
         allow_unsafe=request.allow_unsafe,
         generate_hashes=request.generate_hashes,
+        warnings=warning_comments(violations),
     )
     written = False if request.dry_run else write_if_changed(output, text)
     return CompileResult(
@@ -163,6 +200,7 @@ def compile_lock(
         pins=tuple(pins),
         changes=tuple(describe_changes(previous, pins)),
         seconds=time.monotonic() - started,
+        warnings=warnings,
     )
 
 
@@ -225,6 +263,55 @@ def make_pins(resolution: Resolution, source: PackageSource | None) -> list[Pin]
             )
         )
     return pins
+
+
+def check_trust(
+    request: CompileRequest,
+    resolution: Resolution,
+    source: PackageSource,
+    pins: list[Pin],
+    *,
+    output: Path,
+) -> tuple[list[Pin], tuple[str, ...]]:
+    """Leave out the hashes of files lockbuild does not trust (see :mod:`lockbuild.trust`).
+
+    Only with hashes: a lock without them trusts whatever pip finds anyway.
+    """
+    from lockbuild.trust import (
+        TrustPolicy,
+        apply_exclusions,
+        check_releases,
+        pinned_release,
+        read_previous_lock,
+    )
+
+    if not request.generate_hashes:
+        return pins, ()
+    packages = [package for package in resolution.packages if package.link is None]
+    files = {package.name: _hashed_files(package) for package in packages}
+    digests = source.file_hashes([file for group in files.values() for file in group])
+    releases = [
+        pinned_release(
+            package.name,
+            package.version,
+            index_url=package.release.page.index_url,
+            files=files[package.name],
+            digests=digests,
+        )
+        for package in packages
+    ]
+    policy = TrustPolicy(
+        trust_new_files=request.trust_new_files,
+        late_uploads=request.late_uploads,
+        late_upload_days=request.late_upload_days,
+    )
+    report = check_releases(
+        releases,
+        previous=read_previous_lock(output),
+        policy=policy,
+        store=getattr(source, "store", None),
+    )
+    return apply_exclusions(pins, report.excluded), report.warnings
 
 
 def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:

@@ -3,7 +3,8 @@
 It knows nothing of HTTP or caches. It asks a :class:`~lockbuild.models.PackageSource` for
 project pages and metadata, filters releases for the environment (via the finder), prefers
 pins of the previous lock, and skips a candidate whose metadata is unusable instead of
-failing the run.
+failing the run. A project named by a URL, path or VCS requirement has exactly one candidate,
+the :class:`~lockbuild.models.LinkedDist` the source made of that line.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from resolvelib import AbstractProvider
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError
 from lockbuild.finder import Release, all_releases
-from lockbuild.models import CoreMetadata, MetadataTask, PackageSource, ProjectPage
+from lockbuild.models import CoreMetadata, LinkedDist, MetadataTask, PackageSource, ProjectPage
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class Candidate:
     name: NormalizedName
     version: Version
     extras: frozenset[NormalizedName] = frozenset()
+    link: LinkedDist | None = field(default=None, compare=False)
+    """Set when the candidate is a URL, path or VCS requirement rather than an index release."""
 
     @property
     def identifier(self) -> str:
@@ -111,6 +114,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         constraints: Mapping[NormalizedName, Sequence[Requirement]] = {},
         preferred: Mapping[NormalizedName, Version] = {},
         allow_prereleases: bool = False,
+        links: Mapping[NormalizedName, LinkedDist] = {},
+        lazy_links: Mapping[NormalizedName, Callable[[], LinkedDist]] = {},
     ) -> None:
         self.source = source
         self.environment = environment
@@ -126,6 +131,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Extras asked for so far, per project (so prefetching can follow them too)."""
         self.not_found: dict[NormalizedName, str] = {}
         """Projects no index lists, with the index that was asked first."""
+        self.links: dict[NormalizedName, LinkedDist] = dict(links)
+        """Projects given by URL, path or VCS lines: their one candidate."""
+        self.lazy_links = lazy_links
+        """Links of constraint lines, made concrete only when something requires the project."""
 
     # -- resolvelib interface -------------------------------------------------------------
 
@@ -166,6 +175,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             specifier &= requirement.specifier
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
+        linked = self.link_of(name)
+        if linked is not None:
+            found = self._link_candidate(linked, specifier, excluded, extras)
+            return lambda: iter(found)
         releases = [
             release
             for release in self._select(name, specifier, exact)
@@ -198,10 +211,49 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                 continue
             dependencies.append(requirement_from_pep508(requirement, origin=origin))
         self.expect(dependencies)
-        self.source.prefetch_pages({dependency.name for dependency in dependencies}, policy=self)
+        self.source.prefetch_pages(
+            {dependency.name for dependency in dependencies} - self.linked_names, policy=self
+        )
         return dependencies
 
     # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def linked_names(self) -> set[NormalizedName]:
+        """Projects that come from a link, not an index (never looked up there)."""
+        return set(self.links) | set(self.lazy_links)
+
+    def link_of(self, name: NormalizedName) -> LinkedDist | None:
+        """The link that provides ``name``, made concrete on first use for constraint links."""
+        linked = self.links.get(name)
+        if linked is None and name in self.lazy_links:
+            linked = self.links[name] = self.lazy_links[name]()
+        return linked
+
+    def _link_candidate(
+        self,
+        linked: LinkedDist,
+        specifier: SpecifierSet,
+        excluded: set[Version],
+        extras: frozenset[NormalizedName],
+    ) -> list[Candidate]:
+        key = (linked.name, linked.version)
+        if not self.environment.supports_python(linked.metadata.requires_python):
+            self.skipped[key] = f"requires Python {linked.metadata.requires_python}"
+            return []
+        if linked.version in excluded or not specifier.contains(linked.version, prereleases=True):
+            return []
+        self.metadata[key] = linked.metadata
+        page = ProjectPage(linked.name, linked.url, files=())
+        release = Release(
+            name=linked.name,
+            version=linked.version,
+            page=page,
+            spellings=(),
+            yanked=False,
+            environment=self.environment,
+        )
+        return [Candidate(release, linked.name, linked.version, extras, link=linked)]
 
     def releases_of(self, name: NormalizedName) -> list[Release]:
         if name not in self.releases:
@@ -299,11 +351,15 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def dependencies_to_prefetch(self, metadata: CoreMetadata) -> list[NormalizedName]:
         """Dependencies that apply to the environment, with the extras asked for so far."""
         extras = frozenset(self.wanted_extras.get(metadata.name, ()))
+        linked = self.linked_names
         return [
             canonicalize_name(requirement.name)
             for requirement in metadata.requires_dist
-            if self._applies(requirement, frozenset())
-            or (extras and self._applies(requirement, extras))
+            if (
+                self._applies(requirement, frozenset())
+                or (extras and self._applies(requirement, extras))
+            )
+            and canonicalize_name(requirement.name) not in linked
         ]
 
     def expect(self, requirements: Iterable[Requirement]) -> None:

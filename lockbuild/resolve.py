@@ -1,7 +1,9 @@
 """Resolve a requirement set for one target environment into releases with their origins.
 
 Runs resolvelib over :class:`~lockbuild.provider.LockProvider`; turns an impossible
-resolution into a message that shows which file and line asked for what.
+resolution into a message that shows which file and line asked for what. URL, path and VCS
+lines are made concrete first (``PackageSource.link_candidate``) and become the only
+candidate of their project.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from packaging.requirements import Requirement as Pep508Requirement
-from packaging.utils import NormalizedName
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import RequirementsFileError, ResolutionError
 from lockbuild.finder import Release
-from lockbuild.models import InputRequirement, PackageSource, RequirementSet
+from lockbuild.models import InputRequirement, LinkedDist, PackageSource, RequirementSet
 from lockbuild.provider import Candidate, LockProvider, Requirement, requirement_from_pep508
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,8 @@ class ResolvedPackage:
     """``-r file`` / ``-c file`` for input files, parent package names otherwise; sorted."""
     marker: str | None
     """The marker of the root line(s) when the package is only required there."""
+    link: LinkedDist | None = None
+    """Set when the package comes from a URL, path or VCS line rather than an index."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,11 @@ class Resolution:
 
     def by_name(self) -> dict[NormalizedName, ResolvedPackage]:
         return {package.name: package for package in self.packages}
+
+    @property
+    def links(self) -> dict[NormalizedName, LinkedDist]:
+        """The packages that come from URL, path or VCS lines."""
+        return {package.name: package.link for package in self.packages if package.link}
 
 
 class _PinReporter(BaseReporter[Requirement, Candidate, str]):
@@ -63,12 +74,68 @@ class _PinReporter(BaseReporter[Requirement, Candidate, str]):
             self.on_pin(str(candidate))
 
 
+def is_link(entry: InputRequirement) -> bool:
+    """Whether the line names a URL, a path or a VCS repository rather than an index project."""
+    return bool(entry.link or entry.editable or (entry.requirement and entry.requirement.url))
+
+
+def _applies(entry: InputRequirement, environment: TargetEnvironment) -> bool:
+    marker = entry.requirement.marker if entry.requirement is not None else None
+    return marker is None or environment.evaluate(marker)
+
+
+def root_links(
+    requirement_set: RequirementSet,
+    environment: TargetEnvironment,
+    source: PackageSource,
+    *,
+    vcs_as_archive: bool = False,
+    locked_hashes: Mapping[str, tuple[str, ...]] = {},
+) -> dict[int, LinkedDist]:
+    """The URL, path and VCS lines that apply to ``environment``, made concrete (by position).
+
+    Two lines giving the same project from different places are refused.
+    """
+    found: dict[int, LinkedDist] = {}
+    by_name: dict[NormalizedName, LinkedDist] = {}
+    for position, entry in enumerate(requirement_set.requirements):
+        if not is_link(entry) or not _applies(entry, environment):
+            continue
+        linked = source.link_candidate(
+            entry, vcs_as_archive=vcs_as_archive, locked_hashes=locked_hashes
+        )
+        other = by_name.setdefault(linked.name, linked)
+        if (other.url, other.editable) != (linked.url, linked.editable):
+            from lockbuild.http import redact_url
+
+            raise RequirementsFileError(
+                entry.location.path,
+                entry.location.line,
+                f"{linked.name} is already given by {other.location} as "
+                f"{redact_url(other.url)}; "
+                f"one project cannot come from two places: {entry.text}",
+            )
+        found[position] = linked
+    return found
+
+
 def root_requirements(
-    requirement_set: RequirementSet, environment: TargetEnvironment
+    requirement_set: RequirementSet,
+    environment: TargetEnvironment,
+    links: Mapping[int, LinkedDist] = {},
 ) -> list[Requirement]:
-    """The set's requirement lines that apply to ``environment``, as resolver requirements."""
+    """The set's requirement lines that apply to ``environment``, as resolver requirements.
+
+    ``links`` holds the URL, path and VCS lines made concrete (see :func:`root_links`).
+    """
     roots = []
-    for entry in requirement_set.requirements:
+    for position, entry in enumerate(requirement_set.requirements):
+        if position in links:
+            roots.append(_link_root(entry, links[position]))
+            continue
+        if is_link(entry):
+            logger.debug("%s: skipped, marker is false for %s", entry.location, environment.name)
+            continue
         requirement = _pep508_or_fail(entry)
         if requirement.marker is not None and not environment.evaluate(requirement.marker):
             logger.debug("%s: skipped, marker is false for %s", entry.location, environment.name)
@@ -84,11 +151,60 @@ def root_requirements(
     return roots
 
 
+def _link_root(entry: InputRequirement, linked: LinkedDist) -> Requirement:
+    requirement = entry.requirement
+    return Requirement(
+        name=linked.name,
+        specifier=SpecifierSet(),
+        extras=frozenset(
+            canonicalize_name(extra) for extra in (requirement.extras if requirement else ())
+        ),
+        origin=str(entry.location),
+        root=True,
+        marker=str(requirement.marker) if requirement and requirement.marker else None,
+        file=entry.origin or f"-r {entry.location.path}",
+    )
+
+
+def constraint_links(
+    requirement_set: RequirementSet,
+    environment: TargetEnvironment,
+    source: PackageSource,
+    *,
+    vcs_as_archive: bool = False,
+    locked_hashes: Mapping[str, tuple[str, ...]] = {},
+) -> dict[NormalizedName, Callable[[], LinkedDist]]:
+    """URL, path and VCS constraint lines, made concrete only if the project is required."""
+    lazy: dict[NormalizedName, Callable[[], LinkedDist]] = {}
+    for entry in requirement_set.constraints:
+        if not is_link(entry) or not _applies(entry, environment):
+            continue
+        if entry.name is None:
+            raise RequirementsFileError(
+                entry.location.path,
+                entry.location.line,
+                f"a URL constraint needs the project name ('#egg=name' or 'name @ url'): "
+                f"{entry.text}",
+            )
+        lazy.setdefault(
+            entry.name,
+            partial(
+                source.link_candidate,
+                entry,
+                vcs_as_archive=vcs_as_archive,
+                locked_hashes=locked_hashes,
+            ),
+        )
+    return lazy
+
+
 def constraint_requirements(
     requirement_set: RequirementSet, environment: TargetEnvironment
 ) -> dict[NormalizedName, list[Requirement]]:
     constraints: dict[NormalizedName, list[Requirement]] = defaultdict(list)
     for entry in requirement_set.constraints:
+        if is_link(entry):
+            continue  # see constraint_links
         requirement = _pep508_or_fail(entry)
         if requirement.marker is not None and not environment.evaluate(requirement.marker):
             continue
@@ -104,7 +220,7 @@ def _pep508_or_fail(entry: InputRequirement) -> Pep508Requirement:
         raise RequirementsFileError(
             entry.location.path,
             entry.location.line,
-            f"URL, path and editable requirements are not supported yet: {entry.text}",
+            f"not a requirement lockbuild can resolve: {entry.text}",
         )
     return entry.requirement
 
@@ -117,19 +233,42 @@ def resolve(
     preferred: Mapping[NormalizedName, Version] = {},
     allow_prereleases: bool = False,
     on_pin: Callable[[str], None] | None = None,
+    vcs_as_archive: bool = False,
+    locked_hashes: Mapping[str, tuple[str, ...]] = {},
 ) -> Resolution:
-    """Pin every requirement of ``requirement_set`` for ``environment``."""
-    roots = root_requirements(requirement_set, environment)
+    """Pin every requirement of ``requirement_set`` for ``environment``.
+
+    ``vcs_as_archive``: a git requirement on a host with archive URLs becomes the archive of
+    its commit. ``locked_hashes``: what the previous lock pinned for URL lines, by URL.
+    """
+    links = root_links(
+        requirement_set,
+        environment,
+        source,
+        vcs_as_archive=vcs_as_archive,
+        locked_hashes=locked_hashes,
+    )
+    roots = root_requirements(requirement_set, environment, links)
     constraints = constraint_requirements(requirement_set, environment)
+    lazy = constraint_links(
+        requirement_set,
+        environment,
+        source,
+        vcs_as_archive=vcs_as_archive,
+        locked_hashes=locked_hashes,
+    )
+    linked = {dist.name: dist for dist in links.values()}
     provider = LockProvider(
         source,
         environment,
         constraints=constraints,
         preferred=preferred,
         allow_prereleases=allow_prereleases or requirement_set.pre,
+        links=linked,
+        lazy_links={name: make for name, make in lazy.items() if name not in linked},
     )
     provider.expect(roots)
-    source.prefetch_pages({root.name for root in roots}, policy=provider)
+    source.prefetch_pages({root.name for root in roots} - provider.linked_names, policy=provider)
     resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _PinReporter(on_pin))
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
@@ -181,6 +320,7 @@ def _build_resolution(
                 extras=tuple(sorted(extras[name])),
                 via=tuple(sorted(via[name], key=_via_sort_key)),
                 marker=marker,
+                link=candidate.link,
             )
         )
     return Resolution(environment=environment, packages=tuple(packages))
@@ -218,6 +358,14 @@ def explain_conflict(
 
 
 def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
+    linked = provider.links.get(name)
+    if linked is not None:
+        from lockbuild.http import redact_url
+
+        return (
+            f"  '{name}' is {linked.version} from {redact_url(linked.url)} ({linked.location}), "
+            "which does not satisfy all of:"
+        )
     known_releases = provider.releases.get(name)
     if known_releases is None:
         return f"  no version of '{name}' satisfies all of:"

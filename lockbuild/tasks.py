@@ -26,7 +26,7 @@ from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import InputSpec, canonicalize_name
 from lockbuild.requirements import input_files
 
-__all__ = ["DOIT_CONFIG", "task_lock"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
+__all__ = ["DOIT_CONFIG", "task_lock", "task_verify"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
 
 CONFIG_FILE = "locks.toml"
 CONFIG_VARIABLE = "LOCKBUILD_CONFIG"
@@ -50,6 +50,8 @@ class LockOptions:
     refresh_packages: frozenset[str] = frozenset()
     cache_dir: str | None = None
     """``--cache-dir`` (absolute): wins over $LOCKBUILD_CACHE_DIR and locks.toml."""
+    trust_new_files: frozenset[str] = frozenset()
+    """``--trust-new-files``: accept these projects' files as the index lists them now."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class LockJob:
     offline: bool = False
     refresh_all: bool = False
     refresh_packages: frozenset[str] = frozenset()
+    trust_new_files: frozenset[str] = frozenset()
+    """The ``--trust-new-files`` projects this lock pins (only those force a recompile)."""
 
 
 def task_name(lock: str, environment: str) -> str:
@@ -173,15 +177,21 @@ def make_job(
         offline=options.offline,
         refresh_all=options.refresh_all,
         refresh_packages=frozenset(options.refresh_packages),
+        trust_new_files=_pinned_subset(lock.output_for(environment.name), options.trust_new_files),
     )
 
 
 def _affected_upgrades(output: str, options: LockOptions) -> frozenset[str]:
     """The ``-P`` packages this lock pins (only those force a recompile)."""
-    if not options.upgrade_packages:
+    return _pinned_subset(output, options.upgrade_packages)
+
+
+def _pinned_subset(output: str, names: frozenset[str]) -> frozenset[str]:
+    """Those of ``names`` that the lock at ``output`` pins."""
+    if not names:
         return frozenset()
     pinned = pinned_names(output)
-    return frozenset(name for name in options.upgrade_packages if name in pinned)
+    return frozenset(name for name in names if name in pinned)
 
 
 def pinned_names(output: str) -> frozenset[str]:
@@ -203,7 +213,7 @@ def _normalize(name: str) -> str:
 
 
 def _forced(job: LockJob) -> bool:
-    return job.upgrade_all or bool(job.upgrade_packages)
+    return job.upgrade_all or bool(job.upgrade_packages) or bool(job.trust_new_files)
 
 
 def fingerprint(job: LockJob) -> dict[str, object]:
@@ -265,6 +275,9 @@ def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
         offline=job.offline,
         refresh_all=job.refresh_all,
         refresh_packages=frozenset(canonicalize_name(name) for name in job.refresh_packages),
+        trust_new_files=frozenset(canonicalize_name(name) for name in job.trust_new_files),
+        late_uploads=settings.late_uploads,
+        late_upload_days=settings.late_upload_days,
     )
 
 
@@ -284,6 +297,7 @@ def run_lock(job: LockJob) -> dict[str, object] | TaskFailed:
         "created": created,
         "written": result.written,
         "seconds": round(result.seconds, 3),
+        "warnings": list(result.warnings),
     }
 
 
@@ -294,6 +308,65 @@ def task_lock() -> Iterator[dict[str, Any]]:
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
     yield from lock_tasks(config)
+
+
+def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list[Any]:
+    """A :class:`~lockbuild.verify.VerifyTarget` per existing output of the selected locks."""
+    from lockbuild.verify import VerifyTarget
+
+    targets = []
+    for name in select_tasks(config, selection):
+        lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
+        lock = config.locks[lock_name]
+        output = os.path.join(config.root, lock.output_for(environment))
+        if not os.path.isfile(output):
+            continue
+        settings = lock.settings
+        targets.append(
+            VerifyTarget(
+                output=output,
+                index_urls=(settings.index_url, *settings.extra_index_urls),
+                late_uploads=settings.late_uploads,
+                late_upload_days=settings.late_upload_days,
+            )
+        )
+    return targets
+
+
+def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:
+    """The action of the ``verify`` task: every output of locks.toml against the index."""
+    from lockbuild.verify import format_results, verify_locks
+
+    try:
+        config = load_project()
+        results = verify_locks(
+            verify_targets(config), cache_dir=cache_directory(config), offline=offline
+        )
+    except LockbuildError as error:
+        return TaskFailed(str(error))
+    report, code = format_results(results)
+    if code:
+        return TaskFailed("drift found\n" + report)
+    return {"verified": report.splitlines()}
+
+
+def task_verify() -> dict[str, Any]:
+    """re-check every pinned release of every lock against the index and the snapshots"""
+    return {
+        "basename": "verify",
+        "actions": [(run_verify, [], {})],
+        "uptodate": [False],
+        "verbosity": 0,
+        "params": [
+            {
+                "name": "offline",
+                "long": "offline",
+                "type": bool,
+                "default": False,
+                "help": "compare the locks with the cached snapshots only",
+            }
+        ],
+    }
 
 
 def _module_doit_config() -> dict[str, Any]:
@@ -325,7 +398,7 @@ class LockReporter:
         self.width = max((len(name) for name in names), default=0)
 
     def _line(self, task: Any, status: str, text: str) -> None:
-        self.counts[status] += 1
+        self.counts[status] = self.counts.get(status, 0) + 1
         self.write(f"{task.name:<{self.width}}  {text}\n")
         self.outstream.flush()
 
@@ -349,8 +422,14 @@ class LockReporter:
         self._line(task, "failed", f"failed: {reason}")
 
     def add_success(self, task: Any) -> None:
-        if task.actions:
+        if task.actions and "verified" in task.values:
+            self._line(task, "verified", "verified")
+            for line in task.values["verified"]:
+                self.write(f"  {line}\n")
+        elif task.actions:
             self._line(task, "recompiled", describe_recompiled(task.values))
+            for warning in task.values.get("warnings", []):
+                self.write(f"  warning: {warning}\n")
 
     def skip_uptodate(self, task: Any) -> None:
         if task.actions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lockbuild.models import DEFAULT_INDEX_URL, Pin
@@ -29,11 +29,14 @@ def render_requirements(
     extra_index_urls: Sequence[str] = (),
     allow_unsafe: bool = True,
     generate_hashes: bool = True,
+    warnings: Mapping[str, Sequence[str]] = {},
 ) -> str:
     """The text of a lock: header, index options, then pins sorted by normalized name.
 
     Without ``allow_unsafe`` the packages pip-compile calls unsafe are listed, unpinned, in a
     trailing comment section as pip-compile does, with a warning when the file has hashes.
+    ``warnings`` maps a package name to comment lines written just above its line (see
+    :func:`lockbuild.checks.warning_comments`).
     """
     lines = [
         "#",
@@ -52,6 +55,7 @@ def render_requirements(
     unsafe = [] if allow_unsafe else [pin for pin in pins if pin.name in UNSAFE_PACKAGES]
     for pin in sorted(pins, key=lambda pin: pin.name):
         if pin not in unsafe:
+            lines.extend(warnings.get(pin.name, ()))
             lines.extend(_render_pin(pin))
     if unsafe:
         lines.append("")
@@ -62,13 +66,34 @@ def render_requirements(
     return "\n".join(lines) + "\n"
 
 
-def _render_pin(pin: Pin) -> list[str]:
+def requirement_line(pin: Pin) -> str:
+    """The requirement as the lock writes it, without hashes: ``name==1.0``, ``name @ URL``,
+    ``-e git+URL@commit#egg=name``, ``./path`` (a URL pin's ``url`` is a URL or a path
+    relative to the lock), then ``; marker``."""
     extras = f"[{','.join(sorted(pin.extras))}]" if pin.extras else ""
-    head = pin.url if pin.url else f"{pin.name}{extras}=={pin.version}"
+    url = pin.url
+    if not url:
+        head = f"{pin.name}{extras}=={pin.version}"
+    elif not _is_url(url):
+        head = f"{url}{extras}"
+    elif pin.editable:
+        separator = "&" if "#" in url else "#"
+        head = url if "egg=" in url else f"{url}{separator}egg={pin.name}{extras}"
+    else:
+        head = f"{pin.name}{extras} @ {url}"
     if pin.editable:
         head = f"-e {head}"
     if pin.marker:
         head = f"{head} ; {pin.marker}"
+    return head
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text or text.lower().startswith("file:")
+
+
+def _render_pin(pin: Pin) -> list[str]:
+    head = requirement_line(pin)
     hashes = sorted(pin.hashes)
     lines = [head + (" \\" if hashes else "")]
     for position, digest in enumerate(hashes):

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from distbuilder import make_sdist
 from indexserver import IndexServer
+from linkfixtures import project_zip, write_project
 from packaging.requirements import Requirement
 
-from lockbuild.build import build_sdist_metadata
+from lockbuild.build import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError
 from lockbuild.metadata import parse_metadata
 
@@ -279,3 +280,28 @@ def test_missing_build_requirement_gives_build_error(
     assert "cannot install build requirements lockbuild-absent-dep" in message
     assert sdist.name in message
     assert index_server.count("/simple/lockbuild-absent-dep/") >= 1
+
+
+def test_source_tree_is_built_from_a_copy(tmp_path: Path) -> None:
+    tree = write_project(tmp_path / "tree", "treepkg", "0.2", requires_dist=["certi>=1"])
+    before = sorted(path.name for path in tree.rglob("*"))
+    metadata = parse_metadata(
+        build_tree_metadata(tree, index_urls=[UNUSED_INDEX], what="tree"), source="tree"
+    )
+    assert (metadata.name, str(metadata.version)) == ("treepkg", "0.2")
+    assert [str(r) for r in metadata.requires_dist] == ["certi>=1"]
+    assert sorted(path.name for path in tree.rglob("*")) == before, "the tree is left alone"
+
+
+def test_directory_without_a_project_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=r"not a Python project \(no pyproject.toml or setup.py\)"):
+        build_tree_metadata(tmp_path, index_urls=[UNUSED_INDEX], what=str(tmp_path))
+
+
+def test_sdist_subdirectory_is_built(tmp_path: Path) -> None:
+    archive = tmp_path / "mono.zip"
+    archive.write_bytes(project_zip("inner", "3.0", prefix="mono-main/py"))
+    metadata = build_sdist_metadata(archive, index_urls=[UNUSED_INDEX], subdirectory="py")
+    assert b"Name: inner" in metadata
+    with pytest.raises(BuildError, match=r"no subdirectory 'nope' in mono\.zip"):
+        build_sdist_metadata(archive, index_urls=[UNUSED_INDEX], subdirectory="nope")

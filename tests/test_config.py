@@ -169,6 +169,8 @@ def test_defaults() -> None:
         build_sdists=True,
         pre=False,
         page_ttl=600,
+        late_uploads="warn",
+        late_upload_days=14,
     )
     lock = config.locks["base"]
     assert (lock.environments, lock.constraints, lock.settings) == (("linux",), (), Settings())
@@ -184,7 +186,20 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "build-sdists",
         "pre",
         "page-ttl",
+        "late-uploads",
+        "late-upload-days",
     )
+
+
+def test_late_upload_settings_are_checked() -> None:
+    text = '[settings]\nlate-uploads = "exclude"\nlate-upload-days = 30\n\n' + MINIMAL
+    config = parse_config(text, "locks.toml")
+    assert (config.settings.late_uploads, config.settings.late_upload_days) == ("exclude", 30)
+    assert config.settings.fingerprint()["late-uploads"] == "exclude"
+    with pytest.raises(ConfigError, match=r"unknown late-uploads policy 'never'"):
+        parse_config(MINIMAL, "locks.toml", overrides={"late-uploads": "never"})
+    with pytest.raises(ConfigError, match=r"expected a non-negative integer \(days\)"):
+        parse_config(MINIMAL, "locks.toml", overrides={"late-upload-days": -1})
 
 
 def test_overrides_win_over_settings_and_per_lock_values() -> None:
@@ -285,6 +300,8 @@ def test_settings_fingerprint() -> None:
         "allow-unsafe": False,
         "build-sdists": False,
         "pre": True,
+        "late-uploads": "warn",
+        "late-upload-days": 14,
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (

@@ -40,9 +40,9 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture
-def server(dists: Path) -> Iterator[IndexServer]:
-    with IndexServer() as index:
+@pytest.fixture(params=["json", "html"])
+def server(dists: Path, request: pytest.FixtureRequest) -> Iterator[IndexServer]:
+    with IndexServer(json=request.param == "json") as index:
         for path in sorted(dists.iterdir()):
             index.add(path, hash_in_page=path.name != NO_PAGE_HASH)
         yield index
@@ -278,7 +278,7 @@ def test_export_then_import_into_an_empty_cache_then_offline(
     online = (project / "requirements.txt").read_bytes()
     archive = project / "cache.jsonl.gz"
     assert main(["cache", "export", str(archive)]) == 0
-    assert "exported 11 entries" in capsys.readouterr().out
+    assert "exported 16 entries" in capsys.readouterr().out
     url = server.url
     server.stop()
     no_network_again(monkeypatch)
@@ -288,7 +288,7 @@ def test_export_then_import_into_an_empty_cache_then_offline(
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(elsewhere / "other-cache"))
     assert main(["cache", "import", str(archive)]) == 0
-    assert "imported 11 entries" in capsys.readouterr().out
+    assert "imported 16 entries" in capsys.readouterr().out
     assert compile_lock(url, "--offline") == 0
     assert (elsewhere / "requirements.txt").read_bytes() == online
     assert (elsewhere / "other-cache" / "store").is_dir()
@@ -304,6 +304,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
     assert "page-v1     5" in info and "meta-v1     5" in info and "hash-v1     1" in info
+    assert "release-v1  5" in info  # one snapshot per pinned release
     assert "oldest index page stored: " in info
 
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0
@@ -312,7 +313,7 @@ def test_cache_info_prune_and_clear(
     assert "removed 5 entries (5 page-v1)" in capsys.readouterr().out
 
     assert main(["cache", "clear", "--cache-dir=elsewhere"]) == 0
-    assert "removed 6 entries" in capsys.readouterr().out
+    assert "removed 11 entries" in capsys.readouterr().out
     assert main(["cache", "info", "--cache-dir=missing"]) == 2
 
 
@@ -332,10 +333,17 @@ def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
     assert entry is not None
     text = json.dumps(entry.value)
     assert '"filename"' not in text and '"url"' not in text
-    version, yanked, rows = entry.value["releases"][0]
-    assert (version, yanked) == ("1.0", False)
-    assert rows[0][0] == "libby-1.0-py3-none-any.whl"
-    assert rows[0][1].endswith("/files/")
+    release = entry.value["releases"][0]
+    assert release[:2] == ["1.0", False]
+    if server.json:  # read into rows: [filename, base URL, sha256, ...]
+        rows = release[2]
+        assert rows[0][0] == "libby-1.0-py3-none-any.whl"
+        assert rows[0][1].endswith("/files/")
+    else:  # a release never read is stored as the anchors the page wrote
+        assert release[2] == "html-anchors"
+        page_url, anchors = release[3]
+        assert page_url.endswith("/libby/")
+        assert "libby-1.0-py3-none-any.whl#sha256=" in anchors[0][0]
 
 
 def test_cache_dir_environment_variable(

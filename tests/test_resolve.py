@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from fakesource import FakeSource, Universe
+from packaging.requirements import Requirement as Pep508
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
 from lockbuild.errors import MetadataError, RequirementsFileError, ResolutionError
-from lockbuild.models import RequirementSet
+from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, RequirementSet
 from lockbuild.requirements import parse_requirements_files, parse_requirements_text
 from lockbuild.resolve import Resolution, resolve
 
@@ -692,10 +693,115 @@ def test_resolution_without_requirements_is_empty() -> None:
     assert source.metadata_fetched == []
 
 
-def test_url_requirement_is_refused_with_its_line() -> None:
-    requirement_set = parse_requirements_text("a\nb @ https://example.invalid/b-1.0.tar.gz\n", IN)
-    with pytest.raises(RequirementsFileError, match=r"^requirements\.in:2: URL, path"):
-        resolve(requirement_set, make_environment("3.11", "linux-x86_64"), FakeSource(CHAIN))
+@dataclass
+class LinkSource(FakeSource):
+    """A FakeSource whose URL lines are the projects in ``links``: URL -> (name, version, deps)."""
+
+    links: Mapping[str, tuple[str, str, Sequence[str]]] = field(default_factory=dict)
+    linked: list[str] = field(default_factory=list)
+
+    def link_candidate(
+        self,
+        requirement: InputRequirement,
+        *,
+        vcs_as_archive: bool = False,
+        locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    ) -> LinkedDist:
+        url = requirement.link or (requirement.requirement.url if requirement.requirement else None)
+        assert url is not None
+        self.linked.append(url)
+        name, version, requires = self.links[url]
+        metadata = CoreMetadata(
+            name=canonicalize_name(name),
+            version=Version(version),
+            requires_dist=tuple(Pep508(line) for line in requires),
+        )
+        return LinkedDist(
+            name=metadata.name,
+            version=metadata.version,
+            metadata=metadata,
+            url=url,
+            kind="archive",
+            location=requirement.location,
+            hashes=("sha256:" + "0" * 64,),
+        )
+
+
+LINKS = {
+    "https://example.invalid/b-1.7.zip": ("b", "1.7", ["c>=1"]),
+    "https://example.invalid/b-0.5.zip": ("b", "0.5", []),
+    "git+https://example.invalid/b.git@v2#egg=b": ("b", "2.0", []),
+}
+
+
+def test_url_requirement_is_the_only_candidate_and_its_dependencies_resolve() -> None:
+    requirement_set = parse_requirements_text("a\nhttps://example.invalid/b-1.7.zip\n", IN)
+    source = LinkSource(CHAIN, links=LINKS)
+    resolution = resolve(requirement_set, make_environment("3.11", "linux-x86_64"), source)
+    pins = {package.name: str(package.version) for package in resolution.packages}
+    assert pins == {"a": "2.0", "b": "1.7", "c": "1.0"}
+    assert set(resolution.links) == {"b"}
+    assert resolution.by_name()[canonicalize_name("b")].via == ("-r requirements.in", "a")
+    assert "b" not in source.pages_fetched and "b" not in source.prefetched_pages
+
+
+def test_url_requirement_that_breaks_a_specifier_names_the_url() -> None:
+    requirement_set = parse_requirements_text("a\nb @ https://example.invalid/b-0.5.zip\n", IN)
+    with pytest.raises(ResolutionError) as caught:
+        resolve(
+            requirement_set,
+            make_environment("3.11", "linux-x86_64"),
+            LinkSource(CHAIN, links=LINKS),
+        )
+    assert "'b' is 0.5 from https://example.invalid/b-0.5.zip (requirements.in:2)" in str(
+        caught.value
+    )
+    assert "b>=1" in str(caught.value)
+
+
+def test_one_project_from_two_urls_is_refused_with_both_lines() -> None:
+    text = "https://example.invalid/b-1.7.zip\ngit+https://example.invalid/b.git@v2#egg=b\n"
+    with pytest.raises(RequirementsFileError, match=r"^requirements\.in:2: b is already given by"):
+        resolve(
+            parse_requirements_text(text, IN),
+            make_environment("3.11", "linux-x86_64"),
+            LinkSource(CHAIN, links=LINKS),
+        )
+
+
+def test_url_line_with_a_false_marker_is_not_fetched() -> None:
+    text = "a\nb @ https://example.invalid/b-0.5.zip ; sys_platform == 'win32'\n"
+    source = LinkSource(CHAIN, links=LINKS)
+    resolution = resolve(
+        parse_requirements_text(text, IN), make_environment("3.11", "linux-x86_64"), source
+    )
+    assert source.linked == []
+    assert str(resolution.by_name()[canonicalize_name("b")].version) == "1.5"
+
+
+def test_url_constraint_is_used_only_when_the_project_is_required(tmp_path: Path) -> None:
+    (tmp_path / CONSTRAINTS).write_text("b @ https://example.invalid/b-1.7.zip\n")
+    environment = make_environment("3.11", "linux-x86_64")
+    unused = LinkSource(CHAIN, links=LINKS)
+    text = f"c\n-c {tmp_path / CONSTRAINTS}\n"
+    resolve(parse_requirements_text(text, str(tmp_path / IN)), environment, unused)
+    assert unused.linked == []
+    used = LinkSource(CHAIN, links=LINKS)
+    text = f"a\n-c {tmp_path / CONSTRAINTS}\n"
+    resolution = resolve(parse_requirements_text(text, str(tmp_path / IN)), environment, used)
+    assert used.linked == ["https://example.invalid/b-1.7.zip"]
+    assert str(resolution.by_name()[canonicalize_name("b")].version) == "1.7"
+
+
+def test_url_constraint_without_a_name_is_refused(tmp_path: Path) -> None:
+    (tmp_path / CONSTRAINTS).write_text("https://example.invalid/b-1.7.zip\n")
+    text = f"a\n-c {tmp_path / CONSTRAINTS}\n"
+    with pytest.raises(RequirementsFileError, match="a URL constraint needs the project name"):
+        resolve(
+            parse_requirements_text(text, str(tmp_path / IN)),
+            make_environment("3.11", "linux-x86_64"),
+            LinkSource(CHAIN, links=LINKS),
+        )
 
 
 def test_fake_source_synthesizes_files_metadata_and_hashes() -> None:

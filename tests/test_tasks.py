@@ -423,7 +423,7 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
 
     with open_store(shared) as store:
         keys = store.list_keys()
-        assert {key.partition(":")[0] for key in keys} == {"page-v1", "meta-v1"}
+        assert {key.partition(":")[0] for key in keys} == {"page-v1", "meta-v1", "release-v1"}
         assert all(store.get(key) is not None for key in keys)
         info = store.info()
     assert info.total_entries == len(keys) and set(info.entries) == set(NAMESPACES)
@@ -459,3 +459,40 @@ def test_lock_offline_from_a_warm_cache_and_the_cache_commands(
     docs = lockbuild(project, "lock", "--offline", "docs")
     assert docs.returncode == 1
     assert "no cached metadata for docgen-3.0-py3-none-any.whl" in docs.stdout
+
+
+def test_doit_verify_and_lockbuild_verify_check_every_output(project: Path) -> None:
+    assert doit(project, "lock").returncode == 0
+    result = doit(project, "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^verify +verified$", result.stdout, re.M), result.stdout
+    assert re.search(r"docs-linux-311.txt: \d+ pins verified, no drift", result.stdout)
+    assert "6 locks verified: clean" in result.stdout
+    assert lockbuild(project, "verify").returncode == 0
+
+    docs = project / "requirements/docs-linux-311.txt"
+    digest = re.search(r"--hash=sha256:([0-9a-f]{64})", docs.read_text())
+    assert digest is not None
+    docs.write_text(docs.read_text().replace(digest[1], "0" * 64))
+    result = lockbuild(project, "verify", "--offline")
+    assert result.returncode == 1
+    assert "is not a file lockbuild saw" in result.stdout
+    result = doit(project, "verify", "--offline")
+    assert result.returncode == 1
+    assert "drift found" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_the_reporter_prints_a_task_s_warnings_under_its_line() -> None:
+    import io
+    import types
+
+    from lockbuild.tasks import LockReporter
+
+    stream = io.StringIO()
+    reporter = LockReporter(stream, {})
+    values = {"pins": 3, "changes": [], "written": True, "warnings": ["alpha 1.0: late"]}
+    task = types.SimpleNamespace(name="lock:a@x", actions=[object()], values=values)
+    reporter.add_success(task)
+    assert stream.getvalue() == (
+        "lock:a@x  recompiled (3 pins, no pin changed)\n  warning: alpha 1.0: late\n"
+    )

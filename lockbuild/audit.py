@@ -1,0 +1,177 @@
+"""Release audits: what a release's files were when first seen, and what changed or came late.
+
+Hashes in a lock are trusted on first use. A :class:`Snapshot` records every file of a pinned
+release (name, sha256, size, upload time) the first time lockbuild sees it; later runs compare
+the index with it (:func:`compare`) and report files added, removed or re-hashed. On a first
+lock, :func:`late_uploads` finds files uploaded long after the release's first file (hiredis
+0.2.0: sdist 2015-04-03, twelve wheels 2018-08-16). Pure functions over plain values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+LATE_UPLOAD_POLICIES = ("warn", "exclude", "error")
+_FRACTION = re.compile(r"\.(\d+)")
+DEFAULT_LATE_UPLOAD_DAYS = 14
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file of a release as an index listed it."""
+
+    filename: str
+    sha256: str
+    size: int | None = None
+    upload_time: str | None = None
+    """ISO 8601 (PEP 700), or ``None`` when the index does not say."""
+
+    def to_data(self) -> list[Any]:
+        return [self.filename, self.sha256, self.size, self.upload_time]
+
+    @classmethod
+    def from_data(cls, data: object) -> FileRecord:
+        if not (isinstance(data, list) and len(data) == 4):
+            raise ValueError(f"not a stored file record: {data!r}")
+        filename, sha256, size, upload_time = data
+        if not (isinstance(filename, str) and isinstance(sha256, str)):
+            raise ValueError(f"not a stored file record: {data!r}")
+        if size is not None and not isinstance(size, int):
+            raise ValueError(f"not a stored file record: {data!r}")
+        if upload_time is not None and not isinstance(upload_time, str):
+            raise ValueError(f"not a stored file record: {data!r}")
+        return cls(filename, sha256, size, upload_time)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every file of one release, and when lockbuild first saw them."""
+
+    project: str
+    version: str
+    seen: str
+    """ISO 8601 UTC instant of the first sighting."""
+    files: tuple[FileRecord, ...]
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "version": self.version,
+            "seen": self.seen,
+            "files": [record.to_data() for record in self.files],
+        }
+
+    @classmethod
+    def from_data(cls, data: object) -> Snapshot:
+        if not isinstance(data, Mapping):
+            raise ValueError("not a stored release snapshot")
+        project, version, seen, files = (data.get(key) for key in _SNAPSHOT_KEYS)
+        if not (
+            isinstance(project, str)
+            and isinstance(version, str)
+            and isinstance(seen, str)
+            and isinstance(files, list)
+        ):
+            raise ValueError("not a stored release snapshot")
+        return cls(project, version, seen, tuple(FileRecord.from_data(item) for item in files))
+
+
+_SNAPSHOT_KEYS = ("project", "version", "seen", "files")
+
+
+def take_snapshot(
+    project: str, version: str, files: Iterable[FileRecord], *, now: datetime
+) -> Snapshot:
+    """A snapshot of ``files`` seen at ``now``, files sorted by name."""
+    ordered = tuple(sorted(files, key=lambda record: record.filename))
+    return Snapshot(project, version, format_instant(now), ordered)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a release's files differ from its snapshot."""
+
+    added: tuple[FileRecord, ...] = ()
+    removed: tuple[FileRecord, ...] = ()
+    changed: tuple[tuple[FileRecord, FileRecord], ...] = ()
+    """(as first seen, as listed now) for a file whose sha256 differs under the same name."""
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def compare(snapshot: Snapshot, current: Iterable[FileRecord]) -> Drift:
+    """Files added, removed and re-hashed since ``snapshot`` was taken."""
+    before = {record.filename: record for record in snapshot.files}
+    now = {record.filename: record for record in current}
+    return Drift(
+        added=tuple(now[name] for name in sorted(now.keys() - before.keys())),
+        removed=tuple(before[name] for name in sorted(before.keys() - now.keys())),
+        changed=tuple(
+            (before[name], now[name])
+            for name in sorted(before.keys() & now.keys())
+            if before[name].sha256 != now[name].sha256
+        ),
+    )
+
+
+def late_uploads(
+    files: Sequence[FileRecord], *, days: int = DEFAULT_LATE_UPLOAD_DAYS
+) -> tuple[FileRecord, ...]:
+    """Files uploaded more than ``days`` after the release's first file (by upload time).
+
+    Files without an upload time are never late; with fewer than two dated files there is
+    nothing to compare.
+    """
+    dated = [(parse_instant(record.upload_time), record) for record in files if record.upload_time]
+    if len(dated) < 2:
+        return ()
+    first = min(instant for instant, _ in dated)
+    limit = first + timedelta(days=days)
+    return tuple(record for instant, record in sorted(dated, key=_by_time) if instant > limit)
+
+
+def first_upload(files: Iterable[FileRecord]) -> str | None:
+    """The earliest upload time among ``files``, as written by the index."""
+    dated = [record.upload_time for record in files if record.upload_time]
+    return min(dated, key=parse_instant) if dated else None
+
+
+def uploaded_after(record: FileRecord, cutoff: datetime) -> bool:
+    """Whether ``record`` was uploaded after ``cutoff`` (a file with no upload time is not)."""
+    return record.upload_time is not None and parse_instant(record.upload_time) > cutoff
+
+
+def describe_files(records: Sequence[FileRecord]) -> str:
+    """``12 files uploaded 2018-08-16`` / ``2 files uploaded 2018-08-16 to 2018-09-01``."""
+    noun = "file" if len(records) == 1 else "files"
+    days = sorted({record.upload_time[:10] for record in records if record.upload_time})
+    if not days:
+        return f"{len(records)} {noun}"
+    span = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    return f"{len(records)} {noun} uploaded {span}"
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant (``Z`` or an offset; naive means UTC) as an aware datetime.
+
+    ValueError when ``text`` is not one. Fractions of any length are read (Python 3.10's
+    ``fromisoformat`` takes only 3 or 6 digits).
+    """
+    text = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = _FRACTION.sub(lambda match: "." + (match[1] + "000000")[:6], text)
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def format_instant(value: datetime) -> str:
+    """``2026-11-21T02:40:00Z``."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _by_time(item: tuple[datetime, FileRecord]) -> tuple[datetime, str]:
+    return item[0], item[1].filename

@@ -1,0 +1,530 @@
+"""Direct-URL, local-path and VCS requirements: download and hash, pin, and read their metadata.
+
+A URL to one file (``https://host/o/r/archive/<ref>.zip``, ``name @ https://.../x.whl``) is
+downloaded once and hashed; its sha256 is kept in the store by URL (``hash-v1:``) with the
+server's ETag/Last-Modified, and revalidated with them on later runs, because such a URL's
+content may change. Metadata is kept by the file's sha256 (``meta-v1:``, shared with the index
+client), so an sdist or source archive is built once per file content. A VCS URL is pinned to
+a commit (:mod:`lockbuild.vcs`) and its metadata, built from a checkout, is kept by the pinned
+URL. Local paths are relative to the input file that names them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from lockbuild.build import build_sdist_metadata, build_tree_metadata
+from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
+from lockbuild.http import HttpClient, redact_url
+from lockbuild.metadata import (
+    metadata_is_static,
+    parse_metadata,
+    read_sdist_pkg_info,
+    read_wheel_metadata,
+)
+from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
+from lockbuild.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
+
+if TYPE_CHECKING:
+    from lockbuild.store import Store
+
+logger = logging.getLogger(__name__)
+
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+_MAGIC = ((b"PK\x03\x04", ".zip"), (b"\x1f\x8b", ".tar.gz"), (b"BZh", ".tar.bz2"))
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A downloaded (or cached) file: its sha256 and its core metadata."""
+
+    sha256: str
+    metadata: bytes
+    changed_from: str | None = None
+    """The sha256 the store held for the URL when the content has changed since."""
+
+
+def hash_key(url: str) -> str:
+    """The store's key for the sha256 of the file at ``url`` (the store loads on first use)."""
+    from lockbuild.store import hash_key as key
+
+    return key(url)
+
+
+def metadata_key(*, url: str, sha256: str | None = None) -> str:
+    """The store's key for a file's core metadata (shared with the index client)."""
+    from lockbuild.store import metadata_key as key
+
+    return key(url=url, sha256=sha256)
+
+
+def requirement_link(requirement: InputRequirement) -> str | None:
+    """The URL or path of a requirement line (``link`` or ``name @ url``), if it has one."""
+    if requirement.link:
+        return requirement.link
+    if requirement.requirement is not None and requirement.requirement.url:
+        return requirement.requirement.url
+    return None
+
+
+def strip_egg(url: str) -> str:
+    """``url`` without its ``egg=`` fragment item (other fragment items are kept)."""
+    base, hash_mark, fragment = url.partition("#")
+    items = [item for item in fragment.split("&") if item and not item.startswith("egg=")]
+    return f"{base}#{'&'.join(items)}" if hash_mark and items else base
+
+
+class LinkResolver:
+    """Turns URL, path and VCS requirement lines into :class:`LinkedDist` values, cached."""
+
+    def __init__(
+        self,
+        http: HttpClient | None,
+        *,
+        index_urls: tuple[str, ...] | list[str],
+        store: Store | None = None,
+        build_sdists: bool = True,
+        offline: bool = False,
+        refresh: bool = False,
+    ) -> None:
+        self.http = http
+        self.index_urls = tuple(index_urls)
+        self.store = store
+        self.build_sdists = build_sdists
+        self.offline = offline
+        self.refresh = refresh
+        """Revalidate nothing: download every URL again (``--refresh``)."""
+        self._done: dict[tuple[str, str, bool], LinkedDist] = {}
+
+    def resolve(
+        self,
+        requirement: InputRequirement,
+        *,
+        vcs_as_archive: bool = False,
+        locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    ) -> LinkedDist:
+        """The project behind ``requirement``; LockbuildErrors are prefixed with ``file:line``."""
+        link = requirement_link(requirement)
+        if link is None:
+            raise ValueError(f"not a link requirement: {requirement.text}")
+        key = (str(requirement.location), link, vcs_as_archive)
+        if key not in self._done:
+            try:
+                self._done[key] = self._resolve(requirement, link, vcs_as_archive, locked_hashes)
+            except OfflineError:
+                raise
+            except LockbuildError as error:
+                where = str(requirement.location)
+                if str(error).startswith(f"{where}:"):
+                    raise
+                try:
+                    located = type(error)(f"{where}: {error}")
+                except TypeError:  # an error class with its own constructor
+                    located = LinkError(f"{where}: {error}")
+                raise located from None
+        return self._done[key]
+
+    def _resolve(
+        self,
+        requirement: InputRequirement,
+        link: str,
+        vcs_as_archive: bool,
+        locked_hashes: Mapping[str, tuple[str, ...]],
+    ) -> LinkedDist:
+        if requirement.is_vcs:
+            return self._vcs(requirement, link, vcs_as_archive, locked_hashes)
+        scheme = urlsplit(link).scheme.lower()
+        if scheme in ("http", "https"):
+            if requirement.editable:
+                raise self._error(requirement, "an http(s) URL cannot be editable", link)
+            return self._archive(requirement, strip_egg(link), locked_hashes)
+        if scheme == "file" or link.lower().startswith("file:"):
+            path = Path(url2pathname(urlsplit(link).path))
+        elif scheme and len(scheme) > 1:
+            raise self._error(requirement, f"unsupported URL scheme '{scheme}'", link)
+        else:
+            path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)
+        return self._local(requirement, Path(os.path.abspath(path)), locked_hashes)
+
+    # -- archives (one file at a URL) ---------------------------------------------------------
+
+    def _archive(
+        self,
+        requirement: InputRequirement,
+        url: str,
+        locked_hashes: Mapping[str, tuple[str, ...]],
+        *,
+        location_url: str | None = None,
+    ) -> LinkedDist:
+        download_url, _, fragment = url.partition("#")
+        subdirectory = _fragment_item(fragment, "subdirectory")
+        fetched = self._fetch(requirement, download_url, subdirectory)
+        digest = f"sha256:{fetched.sha256}"
+        metadata = self._parse(requirement, fetched.metadata, download_url)
+        trusted = tuple(requirement.hashes) or locked_hashes.get(location_url or url, ())
+        if trusted and digest not in trusted:
+            whence = "the --hash on the input line" if requirement.hashes else "the existing lock"
+            raise HashError(
+                f"{requirement.location}: {metadata.name}: the archive changed since it was "
+                f"locked: {redact_url(download_url)} now has {digest}, {whence} pins "
+                f"{', '.join(trusted)}; if the change is expected, recompile with "
+                f"--upgrade-package {metadata.name}"
+            )
+        if fetched.changed_from:
+            logger.warning(
+                "%s: the archive changed since it was cached (sha256:%s -> %s): %s",
+                requirement.location,
+                fetched.changed_from,
+                digest,
+                redact_url(download_url),
+            )
+        return LinkedDist(
+            name=metadata.name,
+            version=metadata.version,
+            metadata=metadata,
+            url=location_url or url,
+            kind="archive",
+            location=requirement.location,
+            hashes=(digest,),
+        )
+
+    def _fetch(self, requirement: InputRequirement, url: str, subdirectory: str | None) -> _Fetched:
+        """The file's sha256 and metadata: stored (revalidated when possible) or downloaded."""
+        key = hash_key(url)
+        entry = self.store.get(key) if self.store is not None else None
+        cached = entry.value if entry is not None and _is_sha256(entry.value) else None
+        if cached is not None and not self.refresh:
+            assert entry is not None
+            metadata = self._stored_metadata(url, cached)
+            if self.offline or (metadata is not None and not (entry.etag or entry.last_modified)):
+                if metadata is None:
+                    raise OfflineError([f"no cached metadata for {redact_url(url)}"])
+                logger.debug("%s: sha256 %s from the cache", redact_url(url), cached)
+                return _Fetched(cached, metadata)
+            if metadata is not None:
+                headers = {}
+                if entry.etag:
+                    headers["If-None-Match"] = entry.etag
+                if entry.last_modified:
+                    headers["If-Modified-Since"] = entry.last_modified
+                response = self._http().get(url, headers=headers)
+                if response.status == 304:
+                    logger.debug("%s: not modified, sha256 %s", redact_url(url), cached)
+                    assert self.store is not None
+                    self.store.touch(key)
+                    return _Fetched(cached, metadata)
+                return self._downloaded(
+                    requirement, url, response.content, response.headers, subdirectory, cached
+                )
+        if self.offline:
+            raise OfflineError([f"no cached hash for {redact_url(url)}"])
+        response = self._http().get(url)
+        return self._downloaded(
+            requirement, url, response.content, response.headers, subdirectory, cached
+        )
+
+    def _downloaded(
+        self,
+        requirement: InputRequirement,
+        url: str,
+        data: bytes,
+        headers: object,
+        subdirectory: str | None,
+        cached: str | None,
+    ) -> _Fetched:
+        digest = hashlib.sha256(data).hexdigest()
+        metadata = self._stored_metadata(url, digest)
+        if metadata is None:
+            metadata = self._file_metadata(requirement, url, data, subdirectory)
+        if self.store is not None:
+            get = getattr(headers, "get", lambda _key: None)
+            self.store.put(
+                hash_key(url), digest, etag=get("etag"), last_modified=get("last-modified")
+            )
+        return _Fetched(digest, metadata, cached if cached not in (None, digest) else None)
+
+    def _stored_metadata(self, url: str, sha256: str) -> bytes | None:
+        if self.store is None:
+            return None
+        entry = self.store.get(metadata_key(url=url, sha256=sha256))
+        value = entry.value if entry is not None else None
+        if not (isinstance(value, dict) and isinstance(value.get("metadata"), str)):
+            return None
+        if value.get("source") == "build" and not self.build_sdists:
+            return None  # refused again below, whatever the cache holds
+        return str(value["metadata"]).encode("utf-8", "surrogateescape")
+
+    def _put_metadata(self, key: str, data: bytes, source: str) -> None:
+        if self.store is not None:
+            text = data.decode("utf-8", "surrogateescape")
+            self.store.put(key, {"metadata": text, "source": source})
+
+    def _file_metadata(
+        self, requirement: InputRequirement, url: str, data: bytes, subdirectory: str | None
+    ) -> bytes:
+        """METADATA of a wheel, static PKG-INFO of an sdist, or a metadata build of it."""
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "archive"
+        key = metadata_key(url=url, sha256=hashlib.sha256(data).hexdigest())
+        if filename.endswith(".whl"):
+            metadata = read_wheel_metadata(io.BytesIO(data), filename=filename)
+            self._put_metadata(key, metadata, "wheel")
+            return metadata
+        if not filename.lower().endswith(_ARCHIVE_SUFFIXES):
+            suffix = next((end for magic, end in _MAGIC if data.startswith(magic)), None)
+            if suffix is None:
+                raise self._error(requirement, "not a wheel, sdist or source archive", url)
+            filename += suffix
+        if subdirectory is None:
+            pkg_info = read_sdist_pkg_info(io.BytesIO(data), filename=filename)
+            if pkg_info is not None and metadata_is_static(pkg_info):
+                self._put_metadata(key, pkg_info, "sdist")
+                return pkg_info
+        self._refuse_build(requirement, url)
+        with tempfile.TemporaryDirectory(prefix="lockbuild-link-") as directory:
+            path = Path(directory) / filename
+            path.write_bytes(data)
+            logger.info("building metadata of %s", redact_url(url))
+            metadata = build_sdist_metadata(
+                path, index_urls=self.index_urls, subdirectory=subdirectory
+            )
+        self._put_metadata(key, metadata, "build")
+        return metadata
+
+    # -- VCS --------------------------------------------------------------------------------
+
+    def _vcs(
+        self,
+        requirement: InputRequirement,
+        link: str,
+        vcs_as_archive: bool,
+        locked_hashes: Mapping[str, tuple[str, ...]],
+    ) -> LinkedDist:
+        try:
+            parsed = parse_vcs_link(link)
+        except LockbuildError as error:
+            raise LinkError(f"{requirement.location}: {error}") from None
+        local = urlsplit(parsed.repository).scheme == "file"
+        if self.offline and not local and not _is_commit(parsed.ref):
+            raise OfflineError(
+                [f"{requirement.location}: cannot pin a git ref offline: {redact_url(link)}"]
+            )
+        commit = resolve_commit(parsed)
+        replacement = archive_url(parsed, commit)
+        if vcs_as_archive and replacement is not None:
+            logger.info("%s: using %s", requirement.location, replacement)
+            return self._archive(requirement, replacement, locked_hashes)
+        pinned = parsed.pinned(commit)
+        self._refuse_build(requirement, link)
+        key = metadata_key(url=strip_egg(pinned))
+        entry = self.store.get(key) if self.store is not None else None
+        value = entry.value.get("metadata") if entry and isinstance(entry.value, dict) else None
+        metadata_bytes = (
+            value.encode("utf-8", "surrogateescape") if isinstance(value, str) else None
+        )
+        if metadata_bytes is None:
+            if self.offline:
+                raise OfflineError([f"no cached metadata for {redact_url(strip_egg(pinned))}"])
+            with tempfile.TemporaryDirectory(prefix="lockbuild-git-") as directory:
+                tree = checkout(parsed, commit, Path(directory) / "checkout")
+                metadata_bytes = build_tree_metadata(
+                    tree, index_urls=self.index_urls, what=redact_url(strip_egg(pinned))
+                )
+            self._put_metadata(key, metadata_bytes, "build")
+        metadata = self._parse(requirement, metadata_bytes, link)
+        return LinkedDist(
+            name=metadata.name,
+            version=metadata.version,
+            metadata=metadata,
+            url=strip_egg(pinned),
+            kind="vcs",
+            location=requirement.location,
+            editable=requirement.editable,
+            replacement=replacement,
+        )
+
+    # -- local paths ------------------------------------------------------------------------
+
+    def _local(
+        self,
+        requirement: InputRequirement,
+        path: Path,
+        locked_hashes: Mapping[str, tuple[str, ...]],
+    ) -> LinkedDist:
+        link = requirement_link(requirement) or str(path)
+        if path.is_dir():
+            self._refuse_build(requirement, link)
+            data = build_tree_metadata(path, index_urls=self.index_urls, what=str(path))
+            metadata = self._parse(requirement, data, link)
+            return LinkedDist(
+                name=metadata.name,
+                version=metadata.version,
+                metadata=metadata,
+                url=path.as_posix(),
+                kind="directory",
+                location=requirement.location,
+                editable=requirement.editable,
+            )
+        if not path.is_file():
+            raise self._error(requirement, "no such file or directory", link)
+        if requirement.editable:
+            raise self._error(requirement, "only a directory can be editable", link)
+        data_bytes = path.read_bytes()
+        digest = hashlib.sha256(data_bytes).hexdigest()
+        uri = path.as_uri()
+        metadata_bytes = self._stored_metadata(uri, digest)
+        if metadata_bytes is None:
+            metadata_bytes = self._file_metadata(requirement, uri, data_bytes, None)
+        trusted = tuple(requirement.hashes) or locked_hashes.get(path.as_posix(), ())
+        if trusted and f"sha256:{digest}" not in trusted:
+            raise HashError(
+                f"{requirement.location}: the file changed: {path} now has sha256:{digest}, "
+                f"the lock pins {', '.join(trusted)}; recompile with --upgrade-package NAME"
+            )
+        metadata = self._parse(requirement, metadata_bytes, link)
+        return LinkedDist(
+            name=metadata.name,
+            version=metadata.version,
+            metadata=metadata,
+            url=path.as_posix(),
+            kind="archive",
+            location=requirement.location,
+            hashes=(f"sha256:{digest}",),
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _http(self) -> HttpClient:
+        if self.http is None:
+            self.http = HttpClient()
+        return self.http
+
+    def _parse(self, requirement: InputRequirement, data: bytes, link: str) -> CoreMetadata:
+        metadata = parse_metadata(data, source=redact_url(link))
+        expected = requirement.name
+        if expected is not None and canonicalize_name(metadata.name) != expected:
+            raise self._error(
+                requirement, f"the project there is {metadata.name}, not {expected}", link
+            )
+        return metadata
+
+    def _refuse_build(self, requirement: InputRequirement, link: str) -> None:
+        if not self.build_sdists:
+            name = requirement.name or "the project"
+            raise BuildError(
+                f"{requirement.location}: {name} needs a metadata build and building is "
+                f"disabled (build-sdists = false): {redact_url(link)}"
+            )
+
+    @staticmethod
+    def _error(requirement: InputRequirement, why: str, link: str) -> LinkError:
+        return LinkError(f"{requirement.location}: {why}: {redact_url(link)}")
+
+
+def _fragment_item(fragment: str, key: str) -> str | None:
+    for item in fragment.split("&"):
+        name, _, value = item.partition("=")
+        if name == key and value:
+            return value
+    return None
+
+
+def _is_commit(ref: str | None) -> bool:
+    return ref is not None and len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)
+
+
+def _is_sha256(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 64
+        and all(char in "0123456789abcdef" for char in value)
+    )
+
+
+def link_key(requirement: InputRequirement) -> str | None:
+    """How a line's link is known in ``locked_hashes``: its URL, or its absolute local path."""
+    link = requirement_link(requirement)
+    if link is None:
+        return None
+    scheme = urlsplit(link).scheme.lower()
+    if requirement.is_vcs or scheme in ("http", "https"):
+        return strip_egg(link)
+    if scheme == "file" or link.lower().startswith("file:"):
+        path = Path(url2pathname(urlsplit(link).path))
+    else:
+        path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)
+    return Path(os.path.abspath(path)).as_posix()
+
+
+def locked_link_hashes(
+    previous: Sequence[InputRequirement], *, upgrade_packages: frozenset[NormalizedName]
+) -> dict[str, tuple[str, ...]]:
+    """The hashes a previous lock pinned for its URL lines, by :func:`link_key`.
+
+    Lines of the packages being upgraded are left out: their archives may change.
+    """
+    locked: dict[str, tuple[str, ...]] = {}
+    for entry in previous:
+        key = link_key(entry)
+        if key is None or not entry.hashes or entry.name in upgrade_packages:
+            continue
+        locked[key] = tuple(entry.hashes)
+    return locked
+
+
+def read_locked_link_hashes(
+    output: Path, *, upgrade_all: bool, upgrade_packages: frozenset[NormalizedName]
+) -> dict[str, tuple[str, ...]]:
+    """:func:`locked_link_hashes` of the lock at ``output`` (nothing when absent or unreadable)."""
+    from lockbuild.requirements import parse_requirements_files
+
+    if upgrade_all or not output.exists():
+        return {}
+    try:
+        previous = parse_requirements_files([str(output)])
+    except LockbuildError:
+        return {}
+    return locked_link_hashes(previous.requirements, upgrade_packages=upgrade_packages)
+
+
+def relative_link(url: str, *, output: Path) -> str:
+    """A local path as written in the lock at ``output``: relative to its directory."""
+    if "://" in url or url.lower().startswith("file:"):
+        return url
+    try:
+        relative = os.path.relpath(url, os.path.abspath(output.parent or "."))
+    except ValueError:  # another drive on Windows
+        return url
+    relative = Path(relative).as_posix()
+    return relative if relative.startswith(("./", "../")) else f"./{relative}"
+
+
+def link_pins(
+    pins: Sequence[Pin],
+    links: Mapping[NormalizedName, LinkedDist],
+    *,
+    output: Path,
+    generate_hashes: bool,
+) -> list[Pin]:
+    """``pins`` with the URL, editable flag and hashes of the packages that come from links."""
+    result = []
+    for pin in pins:
+        linked = links.get(pin.name)
+        if linked is None:
+            result.append(pin)
+            continue
+        hashes = linked.hashes if generate_hashes and not linked.editable else ()
+        url = relative_link(linked.url, output=output)
+        result.append(replace(pin, url=url, editable=linked.editable, hashes=hashes))
+    return result

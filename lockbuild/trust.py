@@ -1,0 +1,361 @@
+"""Trust on first use, checked: which files of each pinned release a compile may hash.
+
+After resolution, every release pinned from an index is compared with what lockbuild knew of
+it: its snapshot in the store (``release-v1:``, files first seen, see :mod:`lockbuild.audit`)
+and the hashes the previous output wrote for it. Files that appeared since are left out of the
+lock and reported; files that disappeared are reported; a file re-hashed under the same name
+is an error; files uploaded long after the release's first file are handled per
+``late-uploads``. ``--trust-new-files NAME`` accepts NAME's files as the index lists them now.
+The first sighting of a release records its snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from lockbuild.audit import (
+    DEFAULT_LATE_UPLOAD_DAYS,
+    FileRecord,
+    Snapshot,
+    describe_files,
+    late_uploads,
+    take_snapshot,
+)
+from lockbuild.errors import LockbuildError, ReleaseDriftError
+
+if TYPE_CHECKING:
+    from lockbuild.models import DistFile, Pin
+    from lockbuild.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """What a compile trusts beyond the first sighting of a release."""
+
+    trust_new_files: frozenset[NormalizedName] = frozenset()
+    """``--trust-new-files``: accept these projects' files as the index lists them now."""
+    late_uploads: str = "warn"
+    """``warn``, ``exclude`` (leave their hashes out) or ``error``."""
+    late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
+
+
+@dataclass(frozen=True)
+class PreviousLock:
+    """What the previous output pinned: versions, and the sha256 digests written per pin."""
+
+    pins: Mapping[NormalizedName, Version] = field(default_factory=dict)
+    hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
+    """Hex sha256 digests per pin; a pin written without hashes is absent."""
+
+
+@dataclass(frozen=True)
+class PinnedRelease:
+    """One release pinned from an index, with every file the lock could hash."""
+
+    name: NormalizedName
+    version: Version
+    index_url: str
+    files: tuple[FileRecord, ...]
+
+
+@dataclass(frozen=True)
+class TrustReport:
+    """The verdict over every pinned release: digests to leave out, and what to tell the user."""
+
+    excluded: Mapping[NormalizedName, frozenset[str]]
+    """``sha256:hex`` digests per project that the lock must not contain."""
+    warnings: tuple[str, ...]
+
+
+def read_previous_lock(output: Path) -> PreviousLock:
+    """Pins and their hashes from an existing lock; an unreadable one counts as none."""
+    from lockbuild.provider import exact_version
+    from lockbuild.requirements import parse_requirements_files
+
+    if not output.exists():
+        return PreviousLock()
+    try:
+        previous = parse_requirements_files([str(output)])
+    except LockbuildError:
+        return PreviousLock()  # pipeline.read_previous_pins warns about it
+    pins: dict[NormalizedName, Version] = {}
+    hashes: dict[NormalizedName, frozenset[str]] = {}
+    for entry in previous.requirements:
+        if entry.requirement is None:
+            continue
+        version = exact_version(entry.requirement.specifier)
+        if version is None:
+            continue
+        name = canonicalize_name(entry.requirement.name)
+        pins[name] = version
+        digests = sha256_digests(entry.hashes)
+        if digests:
+            hashes[name] = digests
+    return PreviousLock(pins, hashes)
+
+
+def sha256_digests(hashes: Iterable[str]) -> frozenset[str]:
+    """The hex digests of the ``sha256:hex`` items of ``hashes``."""
+    return frozenset(
+        digest.lower()
+        for algorithm, _, digest in (item.partition(":") for item in hashes)
+        if algorithm == "sha256"
+    )
+
+
+def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | None:
+    """The stored snapshot of ``release``; an unusable entry is dropped and counts as none."""
+    if store is None:
+        return None
+    from lockbuild.store import release_key
+
+    key = release_key(release.index_url, release.name, str(release.version))
+    entry = store.get(key)
+    if entry is None:
+        return None
+    try:
+        return Snapshot.from_data(entry.value)
+    except ValueError as error:
+        logger.warning("dropping unusable cache entry (%s): %s", error, key)
+        store.delete(key)
+        return None
+
+
+def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
+    if store is not None:
+        from lockbuild.store import release_key
+
+        key = release_key(release.index_url, release.name, str(release.version))
+        store.put(key, snapshot.to_data())
+
+
+def check_releases(
+    releases: Sequence[PinnedRelease],
+    *,
+    previous: PreviousLock,
+    policy: TrustPolicy,
+    store: Store | None,
+    now: datetime | None = None,
+) -> TrustReport:
+    """Compare every release with its snapshot and the previous lock; record first sightings.
+
+    Raises ReleaseDriftError naming every re-hashed file (and, with ``late-uploads = "error"``,
+    every late upload) unless ``--trust-new-files`` accepts the project.
+    """
+    now = now or datetime.now(timezone.utc)
+    excluded: dict[NormalizedName, frozenset[str]] = {}
+    warnings: list[str] = []
+    errors: list[str] = []
+    for release in sorted(releases, key=lambda item: item.name):
+        verdict = _check_one(
+            release,
+            snapshot=load_snapshot(store, release),
+            previous=previous,
+            policy=policy,
+            now=now,
+        )
+        warnings += verdict.warnings
+        errors += verdict.errors
+        if verdict.untrusted:
+            excluded[release.name] = verdict.untrusted
+        if verdict.snapshot is not None:
+            save_snapshot(store, release, verdict.snapshot)
+    if errors:
+        raise ReleaseDriftError("\n".join(errors))
+    return TrustReport(excluded=excluded, warnings=tuple(warnings))
+
+
+@dataclass
+class _Verdict:
+    untrusted: frozenset[str] = frozenset()
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    """The snapshot to store (None: keep the stored one)."""
+
+
+def _check_one(
+    release: PinnedRelease,
+    *,
+    snapshot: Snapshot | None,
+    previous: PreviousLock,
+    policy: TrustPolicy,
+    now: datetime,
+) -> _Verdict:
+    name, version = release.name, release.version
+    label = f"{name} {version}"
+    accept = name in policy.trust_new_files
+    previously_pinned = previous.pins.get(name) == version
+    locked = previous.hashes.get(name) if previously_pinned else None
+    if locked is not None and not locked & {record.sha256 for record in release.files}:
+        locked = None  # a version edited by hand: its hashes say nothing about this release
+    before = {record.filename: record for record in snapshot.files} if snapshot else {}
+    current = {record.filename: record for record in release.files}
+    verdict = _Verdict()
+
+    def known(record: FileRecord) -> bool:
+        if snapshot is None and locked is None:
+            return True
+        seen = before.get(record.filename)
+        return (seen is not None and seen.sha256 == record.sha256) or (
+            locked is not None and record.sha256 in locked
+        )
+
+    changed = [
+        (before[filename], record)
+        for filename, record in sorted(current.items())
+        if filename in before and not known(record)
+    ]
+    added = [
+        record
+        for filename, record in sorted(current.items())
+        if filename not in before and not known(record)
+    ]
+    removed = [record for filename, record in sorted(before.items()) if filename not in current]
+    since = "this lock" if previously_pinned else "lockbuild"
+    for old, new in changed:
+        text = (
+            f"{label}: {new.filename} changed its sha256 since {since} first saw it "
+            f"({old.sha256[:12]}… -> {new.sha256[:12]}…)"
+        )
+        if accept:
+            verdict.warnings.append(f"{text}; accepted (--trust-new-files {name})")
+        else:
+            verdict.errors.append(
+                f"{text}: the index serves different content under the same name; "
+                f"review and accept with --trust-new-files {name}"
+            )
+    untrusted: set[str] = set()
+    if added:
+        what = _describe_with_names(added)
+        if accept:
+            verdict.warnings.append(f"{label}: {what} accepted (--trust-new-files {name})")
+        else:
+            untrusted |= {record.sha256 for record in added}
+            verdict.warnings.append(
+                f"{label}: {what}, after {since} first saw the release — not trusted; "
+                f"review and accept with --trust-new-files {name}"
+            )
+    if removed:
+        what = _describe_with_names(removed)
+        note = "; forgotten (--trust-new-files)" if accept else ""
+        verdict.warnings.append(
+            f"{label}: {what} no longer on the index (listed when first seen){note}"
+        )
+    late = late_uploads(list(current.values()), days=policy.late_upload_days)
+    if late and not accept:
+        _late_verdict(verdict, release, late, policy, untrusted, report=not previously_pinned)
+    trusted = {record.sha256 for record in current.values() if record.sha256 not in untrusted}
+    verdict.untrusted = frozenset(f"sha256:{digest}" for digest in untrusted - trusted)
+    if current and trusted == set() and not verdict.errors:
+        verdict.errors.append(f"{label}: no file of the release is trusted, nothing to hash")
+    verdict.snapshot = _next_snapshot(release, snapshot, known, accept=accept, now=now)
+    return verdict
+
+
+def _late_verdict(
+    verdict: _Verdict,
+    release: PinnedRelease,
+    late: Sequence[FileRecord],
+    policy: TrustPolicy,
+    untrusted: set[str],
+    *,
+    report: bool,
+) -> None:
+    """Apply ``late-uploads`` (``exclude`` always; warnings and errors on a first lock only)."""
+    name = release.name
+    first = min(
+        (record.upload_time for record in release.files if record.upload_time), default=None
+    )
+    text = (
+        f"{name} {release.version}: {describe_files(late)}, more than "
+        f"{policy.late_upload_days} days after the release's first file ({(first or '')[:10]})"
+    )
+    if policy.late_uploads == "exclude":
+        untrusted |= {record.sha256 for record in late}
+        if report:
+            verdict.warnings.append(
+                f"{text} — excluded (late-uploads = exclude); accept with --trust-new-files {name}"
+            )
+    elif not report:
+        return
+    elif policy.late_uploads == "error":
+        verdict.errors.append(
+            f"{text} (late-uploads = error); review and accept with --trust-new-files {name}"
+        )
+    else:
+        verdict.warnings.append(f"{text} — review them (late-uploads = warn)")
+
+
+def _next_snapshot(
+    release: PinnedRelease,
+    snapshot: Snapshot | None,
+    known: Callable[[FileRecord], bool],
+    *,
+    accept: bool,
+    now: datetime,
+) -> Snapshot | None:
+    """The snapshot to store after this run, or None when the stored one stays as it is."""
+    if accept:
+        files: Iterable[FileRecord] = release.files
+    else:
+        merged = {record.filename: record for record in snapshot.files} if snapshot else {}
+        for record in release.files:
+            if known(record) and record.filename not in merged:
+                merged[record.filename] = record
+        files = merged.values()
+    if snapshot is None:
+        return take_snapshot(release.name, str(release.version), files, now=now)
+    updated = take_snapshot(release.name, str(release.version), files, now=now)
+    updated = Snapshot(updated.project, updated.version, snapshot.seen, updated.files)
+    return None if updated == snapshot else updated
+
+
+def _describe_with_names(records: Sequence[FileRecord]) -> str:
+    """``describe_files``, with the file names when there are three or fewer."""
+    text = describe_files(records)
+    if len(records) <= 3:
+        text += " (" + ", ".join(record.filename for record in records) + ")"
+    return text
+
+
+def pinned_release(
+    name: NormalizedName,
+    version: Version,
+    *,
+    index_url: str,
+    files: Iterable[DistFile],
+    digests: Mapping[str, str],
+) -> PinnedRelease:
+    """A release's files as records; ``digests`` (``sha256:hex`` by URL) fill in page gaps."""
+    records = []
+    for file in files:
+        digest = file.sha256 or digests.get(file.url, "").removeprefix("sha256:")
+        if digest:
+            records.append(FileRecord(file.filename, digest.lower(), file.size, file.upload_time))
+    return PinnedRelease(name, version, index_url, tuple(records))
+
+
+def apply_exclusions(
+    pins: Sequence[Pin], excluded: Mapping[NormalizedName, frozenset[str]]
+) -> list[Pin]:
+    """``pins`` without the excluded ``sha256:hex`` digests."""
+    from dataclasses import replace
+
+    kept = []
+    for pin in pins:
+        drop = excluded.get(pin.name)
+        if drop:
+            pin = replace(pin, hashes=tuple(digest for digest in pin.hashes if digest not in drop))
+        kept.append(pin)
+    return kept

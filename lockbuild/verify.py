@@ -1,0 +1,234 @@
+"""``lockbuild verify``: re-check every pinned release of existing locks.
+
+For each pin of a lock, the release is read again from the index (pages refetched, whatever
+their age) and compared with its snapshot in the store and with the hashes the lock wrote:
+files added, removed or re-hashed since lockbuild first saw the release, hashes of the lock
+that no file has, and yanked releases are reported. Offline, the lock's hashes are compared
+with the snapshots alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
+from lockbuild.errors import UsageError
+from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, ProjectPage
+from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, sha256_digests
+
+if TYPE_CHECKING:
+    from lockbuild.index import IndexClient
+    from lockbuild.store import Store
+
+
+@dataclass(frozen=True)
+class VerifyTarget:
+    """One lock to verify, with the settings it was compiled with."""
+
+    output: str
+    index_urls: tuple[str, ...] = ()
+    """Empty: the ``--index-url`` options written in the lock, else the default index."""
+    late_uploads: str = "warn"
+    late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
+
+
+@dataclass(frozen=True)
+class LockedPin:
+    name: NormalizedName
+    version: Version
+    hashes: frozenset[str]
+    """Hex sha256 digests written for the pin."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What one lock's verification found; ``problems`` empty means clean."""
+
+    output: str
+    pins: int
+    problems: tuple[str, ...]
+
+
+def read_lock(output: str) -> tuple[list[LockedPin], tuple[str, ...]]:
+    """The index pins of a lock and the index URLs it names (primary first)."""
+    from lockbuild.provider import exact_version
+    from lockbuild.requirements import parse_requirements_files
+
+    if not Path(output).is_file():
+        raise UsageError(f"{output}: no such file")
+    parsed = parse_requirements_files([output])
+    pins = []
+    for entry in parsed.requirements:
+        requirement = entry.requirement
+        if requirement is None or requirement.url or entry.link:
+            continue
+        version = exact_version(requirement.specifier)
+        if version is not None:
+            pins.append(
+                LockedPin(
+                    canonicalize_name(requirement.name), version, sha256_digests(entry.hashes)
+                )
+            )
+    urls = (parsed.index_url or DEFAULT_INDEX_URL, *parsed.extra_index_urls)
+    return pins, urls
+
+
+def verify_locks(
+    targets: Sequence[VerifyTarget], *, cache_dir: str, offline: bool = False
+) -> list[VerifyResult]:
+    """Verify every target; a LockbuildError only when a lock cannot be read or fetched."""
+    from lockbuild.store import open_store
+
+    results = []
+    with open_store(cache_dir) as store:
+        for target in targets:
+            pins, written_urls = read_lock(target.output)
+            urls = target.index_urls or written_urls
+            source = None if offline else _index_client(urls, store)
+            problems: list[str] = []
+            try:
+                for pin in sorted(pins, key=lambda item: item.name):
+                    problems += _verify_pin(pin, target, source=source, store=store, urls=urls)
+            finally:
+                if source is not None:
+                    source.close()
+            results.append(VerifyResult(target.output, len(pins), tuple(problems)))
+    return results
+
+
+def _index_client(urls: Sequence[str], store: Store) -> IndexClient:
+    """A client that reads every page from the index again (and keeps it in the store)."""
+    from lockbuild.http import HttpClient
+    from lockbuild.index import CachePolicy, IndexClient
+
+    policy = CachePolicy(refresh_all=True)
+    return IndexClient(HttpClient(), index_urls=urls, store=store, policy=policy)
+
+
+def _verify_pin(
+    pin: LockedPin,
+    target: VerifyTarget,
+    *,
+    source: PackageSource | None,
+    store: Store,
+    urls: Sequence[str],
+) -> list[str]:
+    label = f"{pin.name} {pin.version}"
+    if source is None:
+        return _verify_offline(pin, label, store=store, urls=urls)
+    page = source.project_page(pin.name)
+    files = _release_files(page, pin.version)
+    if not files:
+        return [f"{label}: no longer on the index ({page.index_url})"]
+    digests = source.file_hashes(files)
+    release = pinned_release(
+        pin.name, pin.version, index_url=page.index_url, files=files, digests=digests
+    )
+    problems = _yank_problems(label, files)
+    snapshot = load_snapshot(store, release)
+    current = {record.sha256 for record in release.files}
+    if snapshot is None:
+        excused = _late_excluded(release.files, target)
+        added = [
+            record
+            for record in release.files
+            if record.sha256 not in pin.hashes and record.sha256 not in excused
+        ]
+        problems += [
+            f"{label}: {record.filename} is on the index but not in the lock" for record in added
+        ]
+    else:
+        problems += _drift_problems(label, snapshot, release)
+        current |= {record.sha256 for record in snapshot.files}
+    if pin.hashes:
+        problems += [
+            f"{label}: the lock's sha256:{digest[:12]}… matches no file of the release"
+            for digest in sorted(pin.hashes - current)
+        ]
+    return problems
+
+
+def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[str]) -> list[str]:
+    for index_url in urls:
+        snapshot = load_snapshot(store, PinnedRelease(pin.name, pin.version, index_url, ()))
+        if snapshot is not None:
+            break
+    else:
+        return [f"{label}: no snapshot in the cache, cannot verify offline"]
+    known = {record.sha256 for record in snapshot.files}
+    return [
+        f"{label}: the lock's sha256:{digest[:12]}… is not a file lockbuild saw "
+        f"for the release (first seen {snapshot.seen})"
+        for digest in sorted(pin.hashes - known)
+    ]
+
+
+def _drift_problems(label: str, snapshot: Snapshot, release: PinnedRelease) -> list[str]:
+    drift = compare(snapshot, release.files)
+    seen = snapshot.seen[:10]
+    problems = [
+        f"{label}: {record.filename} added since lockbuild first saw the release ({seen})"
+        for record in drift.added
+    ]
+    problems += [
+        f"{label}: {record.filename} removed from the index since {seen}"
+        for record in drift.removed
+    ]
+    problems += [
+        f"{label}: {old.filename} changed its sha256 since {seen} "
+        f"({old.sha256[:12]}… -> {new.sha256[:12]}…)"
+        for old, new in drift.changed
+    ]
+    return problems
+
+
+def _yank_problems(label: str, files: Sequence[DistFile]) -> list[str]:
+    yanked = [file for file in files if file.is_yanked]
+    if not yanked:
+        return []
+    reasons = sorted({file.yanked for file in yanked if file.yanked})
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    if len(yanked) == len(files):
+        return [f"{label}: yanked{why}"]
+    return [f"{label}: {len(yanked)} of {len(files)} files yanked{why}"]
+
+
+def _late_excluded(records: Sequence[FileRecord], target: VerifyTarget) -> set[str]:
+    if target.late_uploads != "exclude":
+        return set()
+    return {record.sha256 for record in late_uploads(records, days=target.late_upload_days)}
+
+
+def _release_files(page: ProjectPage, version: Version) -> list[DistFile]:
+    files: list[DistFile] = []
+    for text in page.versions:
+        try:
+            if Version(text) != version:
+                continue
+        except InvalidVersion:
+            continue
+        files += page.release_files(text)
+    return files
+
+
+def format_results(results: Sequence[VerifyResult]) -> tuple[str, int]:
+    """The report and the exit code (0 clean, 1 drift found)."""
+    lines = []
+    for result in results:
+        if result.problems:
+            lines += [f"{result.output}: {problem}" for problem in result.problems]
+        else:
+            lines.append(f"{result.output}: {result.pins} pins verified, no drift")
+    found = sum(len(result.problems) for result in results)
+    noun = "lock" if len(results) == 1 else "locks"
+    lines.append(
+        f"{len(results)} {noun} verified: "
+        + (f"{found} problem{'s' if found != 1 else ''} found" if found else "clean")
+    )
+    return "\n".join(lines), 1 if found else 0

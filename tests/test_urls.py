@@ -1,0 +1,460 @@
+"""End to end: hashed locks that install — unsafe packages, VCS lines, archive URLs, sdists.
+
+Every lock that claims to be installable is installed with ``pip install --require-hashes``
+from the local fixtures; every lock pip would refuse carries a ``# WARNING`` naming the fix,
+and ``--strict`` fails it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+from linkfixtures import (
+    ArchiveServer,
+    clean_pip_environment,
+    git_archive,
+    make_git_repo,
+    project_zip,
+    wheel_of_installed,
+)
+
+import lockbuild.index
+import lockbuild.links
+from lockbuild.cli import main
+from lockbuild.vcs import VcsLink
+
+UNIVERSE = {
+    "certi==1.0": [],
+    "markdown==3.1": ["setuptools>=36"],
+    "setuptools==41.0.1": [],
+}
+
+
+@pytest.fixture
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("url-dists")
+    build_universe(directory, UNIVERSE)
+    return directory
+
+
+@pytest.fixture
+def server(dists: Path) -> Iterator[IndexServer]:
+    with IndexServer() as index:
+        for path in sorted(dists.iterdir()):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "project"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    directory = tmp_path_factory.mktemp("git") / "gitpkg"
+    return directory, make_git_repo(directory, "gitpkg")
+
+
+@pytest.fixture
+def archives() -> Iterator[ArchiveServer]:
+    with ArchiveServer() as archive_server:
+        yield archive_server
+
+
+def compile_lock(server: IndexServer, content: str, *extra: str, quiet: bool = True) -> int:
+    """``lockbuild compile requirements.in`` (with ``-q`` unless warnings are wanted)."""
+    Path("requirements.in").write_text(content)
+    arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
+    return main([*arguments, f"--index-url={server.url}", *(["-q"] if quiet else []), *extra])
+
+
+def lock_text() -> str:
+    return Path("requirements.txt").read_text()
+
+
+def pip_install(lock: Path, dists: Path, venv: Path) -> subprocess.CompletedProcess[str]:
+    """``pip install --require-hashes -r lock`` into a new venv, files from ``dists`` only."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return subprocess.run(
+        [
+            sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+            "install", "--require-hashes", "--no-index", "--find-links", str(dists),
+            "-r", str(lock),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_environment(),
+        timeout=300,
+    )  # fmt: skip
+
+
+def assert_installs(dists: Path, tmp_path: Path, *names: str) -> None:
+    result = pip_install(Path("requirements.txt").resolve(), dists, tmp_path / "venv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in names:
+        assert name in result.stdout
+
+
+# -- unsafe packages -------------------------------------------------------------------------
+
+
+def test_unsafe_dependency_is_pinned_by_default_and_installs(
+    server: IndexServer, project: Path, dists: Path, tmp_path: Path
+) -> None:
+    assert compile_lock(server, "markdown==3.1\n") == 0
+    text = lock_text()
+    assert "setuptools==41.0.1 \\\n    --hash=sha256:" in text
+    assert "    # via markdown\n" in text
+    assert "WARNING" not in text
+    assert_installs(dists, tmp_path, "markdown-3.1", "setuptools-41.0.1")
+
+
+def test_no_allow_unsafe_writes_the_pip_compile_section_and_strict_fails(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compile_lock(server, "markdown==3.1\n", "--no-allow-unsafe") == 0
+    text = lock_text()
+    assert "setuptools==" not in text
+    assert text.endswith(
+        "\n# WARNING: pip install will refuse this file in hash-checking mode: the packages below\n"
+        "# are required but not pinned. Pin them with allow-unsafe = true (--allow-unsafe).\n"
+        "# The following packages are considered to be unsafe in a requirements file:\n"
+        "# setuptools\n"
+    )
+    capsys.readouterr()
+    Path("requirements.txt").unlink()
+    assert compile_lock(server, "markdown==3.1\n", "--no-allow-unsafe", "--strict") == 1
+    error = capsys.readouterr().err
+    assert (
+        "requirements.txt: pip install --require-hashes would refuse this lock (--strict)" in error
+    )
+    assert "setuptools is required (by markdown) but not pinned" in error
+    assert "allow-unsafe = true" in error
+    assert not Path("requirements.txt").exists()
+
+
+# -- VCS requirements ------------------------------------------------------------------------
+
+
+def test_editable_vcs_is_pinned_to_the_commit_with_a_warning(
+    server: IndexServer,
+    project: Path,
+    repo: tuple[Path, dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory, commits = repo
+    url = directory.as_uri()
+    assert compile_lock(server, f"-e git+{url}#egg=gitpkg\n", quiet=False) == 0
+    text = lock_text()
+    pinned = f"-e git+{url}@{commits['main']}#egg=gitpkg\n    # via -r requirements.in\n"
+    assert pinned in text
+    assert "certi==1.0 \\\n    --hash=sha256:" in text
+    assert (
+        "# WARNING: pip install --require-hashes refuses the line below: an editable VCS "
+        "requirement has no single file to hash.\n# Fix: publish an sdist or wheel of that "
+        f"commit and require it by URL (name @ URL), or install this line separately, without "
+        f"--require-hashes.\n-e git+{url}@{commits['main']}#egg=gitpkg\n"
+    ) in text
+    assert "requirements.in:1: -e git+" in capsys.readouterr().err
+
+    assert compile_lock(server, f"-e git+{url}#egg=gitpkg\n", "--strict") == 1
+    error = capsys.readouterr().err
+    assert "would refuse this lock (--strict):" in error
+    assert f"requirements.in:1: -e git+{url}@{commits['main']}#egg=gitpkg: an editable" in error
+    assert "Traceback" not in error
+
+
+@pytest.mark.parametrize("form", ["git+{url}@v1.0#egg=gitpkg", "gitpkg @ git+{url}@v1.0"])
+def test_vcs_tag_is_pinned_to_its_commit(
+    server: IndexServer, project: Path, repo: tuple[Path, dict[str, str]], form: str
+) -> None:
+    directory, commits = repo
+    url = directory.as_uri()
+    assert compile_lock(server, form.format(url=url) + "\n") == 0
+    text = lock_text()
+    assert f"\ngitpkg @ git+{url}@{commits['v1.0']}\n    # via -r requirements.in\n" in text
+    assert "a VCS requirement has no single file to hash" in text
+    assert "certi" not in text, "1.0 has no dependencies"
+
+
+def test_missing_ref_names_the_line(
+    server: IndexServer,
+    project: Path,
+    repo: tuple[Path, dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory, _ = repo
+    assert compile_lock(server, f"certi\ngit+{directory.as_uri()}@v7#egg=gitpkg\n") == 1
+    error = capsys.readouterr().err
+    assert f"requirements.in:2: no branch or tag 'v7' in {directory.as_uri()}" in error
+
+
+@pytest.fixture
+def github_like(
+    monkeypatch: pytest.MonkeyPatch, archives: ArchiveServer, repo: tuple[Path, dict[str, str]]
+) -> Callable[[str], str]:
+    """Make the local repository's host serve archives like GitHub; returns commit -> URL."""
+    directory, commits = repo
+
+    def url_of(commit: str) -> str:
+        return archives.url(f"/o/gitpkg/archive/{commit}.zip")
+
+    for commit in commits.values():
+        path = f"/o/gitpkg/archive/{commit}.zip"
+        archives.files[path] = git_archive(directory, commit, prefix=f"gitpkg-{commit}")
+
+    def archive_url(link: VcsLink, commit: str) -> str:
+        return url_of(commit)
+
+    monkeypatch.setattr(lockbuild.links, "archive_url", archive_url)
+    return url_of
+
+
+def test_vcs_warning_names_the_hashable_archive_of_the_commit(
+    server: IndexServer,
+    project: Path,
+    repo: tuple[Path, dict[str, str]],
+    github_like: Callable[[str], str],
+) -> None:
+    directory, commits = repo
+    assert compile_lock(server, f"-e git+{directory.as_uri()}#egg=gitpkg\n") == 0
+    assert (
+        "# Fix: use the archive URL below instead, or recompile with --vcs-as-archive.\n"
+        "# Hashable replacement, pinned to the same commit:\n"
+        f"#   gitpkg @ {github_like(commits['main'])}\n-e git+"
+    ) in lock_text()
+
+
+def test_vcs_as_archive_writes_the_hashed_archive_and_installs(
+    server: IndexServer,
+    project: Path,
+    dists: Path,
+    tmp_path: Path,
+    repo: tuple[Path, dict[str, str]],
+    github_like: Callable[[str], str],
+    archives: ArchiveServer,
+) -> None:
+    directory, commits = repo
+    content = f"-e git+{directory.as_uri()}#egg=gitpkg\n"
+    assert compile_lock(server, content, "--vcs-as-archive", "--strict") == 0
+    text = lock_text()
+    archive = archives.files[f"/o/gitpkg/archive/{commits['main']}.zip"]
+    digest = hashlib.sha256(archive).hexdigest()
+    assert f"gitpkg @ {github_like(commits['main'])} \\\n    --hash=sha256:{digest}\n" in text
+    assert "WARNING" not in text and "git+" not in text.split("#\n", 2)[-1]
+    assert "--vcs-as-archive" in text.splitlines()[4]
+    assert_installs(dists, tmp_path, "gitpkg-2.0", "certi-1.0")
+
+
+# -- archive URLs ----------------------------------------------------------------------------
+
+ARCHIVE_PATH = "/o/archpkg/archive/main.zip"
+
+
+@pytest.mark.parametrize("form", ["{url}", "archpkg @ {url}"])
+def test_archive_url_is_hashed_and_the_hash_cached(
+    server: IndexServer,
+    project: Path,
+    dists: Path,
+    tmp_path: Path,
+    archives: ArchiveServer,
+    form: str,
+) -> None:
+    data = project_zip("archpkg", "0.3", prefix="archpkg-main", requires_dist=["certi"])
+    archives.files[ARCHIVE_PATH] = data
+    url = archives.url(ARCHIVE_PATH)
+    assert compile_lock(server, form.format(url=url) + "\n", "--strict") == 0
+    text = lock_text()
+    digest = hashlib.sha256(data).hexdigest()
+    assert f"archpkg @ {url} \\\n    --hash=sha256:{digest}\n    # via -r requirements.in\n" in text
+    assert "    # via archpkg\n" in text
+    assert archives.statuses(ARCHIVE_PATH) == [200]
+
+    assert compile_lock(server, form.format(url=url) + "\n") == 0
+    assert lock_text() == text
+    assert archives.statuses(ARCHIVE_PATH) == [200, 304], "revalidated, not downloaded again"
+    assert_installs(dists, tmp_path, "archpkg-0.3", "certi-1.0")
+
+
+def test_archive_without_validators_is_downloaded_once(
+    server: IndexServer, project: Path, archives: ArchiveServer
+) -> None:
+    archives.etags = False
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    url = archives.url(ARCHIVE_PATH)
+    assert compile_lock(server, f"archpkg @ {url}\n") == 0
+    Path("requirements.txt").unlink()
+    assert compile_lock(server, f"archpkg @ {url}\n") == 0
+    assert archives.statuses(ARCHIVE_PATH) == [200]
+
+
+def test_changed_archive_is_reported_not_silently_replaced(
+    server: IndexServer,
+    project: Path,
+    archives: ArchiveServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    original = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    archives.files[ARCHIVE_PATH] = original
+    url = archives.url(ARCHIVE_PATH)
+    assert compile_lock(server, f"archpkg @ {url}\n") == 0
+    before = lock_text()
+    changed = project_zip("archpkg", "0.4", prefix="archpkg-main")
+    archives.files[ARCHIVE_PATH] = changed
+    capsys.readouterr()
+
+    assert compile_lock(server, f"archpkg @ {url}\n") == 1
+    error = capsys.readouterr().err
+    new = hashlib.sha256(changed).hexdigest()
+    assert f"requirements.in:1: archpkg: the archive changed since it was locked: {url}" in error
+    assert f"now has sha256:{new}, the existing lock pins sha256:" in error
+    assert "recompile with --upgrade-package archpkg" in error
+    assert lock_text() == before
+
+    assert compile_lock(server, f"archpkg @ {url}\n", "-P", "archpkg") == 0
+    assert f"--hash=sha256:{new}" in lock_text()
+
+    archives.files[ARCHIVE_PATH] = original
+    Path("requirements.txt").unlink()
+    capsys.readouterr()
+    assert compile_lock(server, f"archpkg @ {url}\n", quiet=False) == 0, "no lock pins it"
+    old = hashlib.sha256(original).hexdigest()
+    assert (
+        f"the archive changed since it was cached (sha256:{new} -> sha256:{old})"
+        in capsys.readouterr().err
+    )
+
+
+def test_input_hash_must_match_the_archive(
+    server: IndexServer, project: Path, archives: ArchiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    url = archives.url(ARCHIVE_PATH)
+    content = f"archpkg @ {url} --hash=sha256:{'0' * 64}\n"
+    assert compile_lock(server, content) == 1
+    assert "the --hash on the input line pins sha256:000" in capsys.readouterr().err
+
+
+def test_archive_of_another_project_is_refused(
+    server: IndexServer, project: Path, archives: ArchiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    assert compile_lock(server, f"other @ {archives.url(ARCHIVE_PATH)}\n") == 1
+    error = capsys.readouterr().err
+    assert "requirements.in:1: the project there is archpkg, not other" in error
+
+
+# -- local paths -----------------------------------------------------------------------------
+
+
+def test_local_paths_are_relative_to_the_lock_and_warned_about(
+    server: IndexServer, project: Path, dists: Path
+) -> None:
+    from linkfixtures import write_project
+
+    write_project(project / "src" / "localpkg", "localpkg", "0.1", requires_dist=["certi"])
+    (project / "requirements").mkdir()
+    (project / "requirements" / "base.in").write_text("-e ../src/localpkg\n")
+    arguments = ["compile", "requirements/base.in", "--python=3.11", "--platform=linux-x86_64"]
+    out = project / "locks" / "base.txt"
+    assert main([*arguments, f"--index-url={server.url}", "-q", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "\n-e ../src/localpkg\n    # via -r requirements/base.in\n" in text
+    assert "an editable local directory has no single file to hash" in text
+    assert "certi==1.0 \\" in text
+
+
+def test_local_archive_file_is_hashed(server: IndexServer, project: Path, dists: Path) -> None:
+    (project / "vendor").mkdir()
+    archive = project / "vendor" / "archpkg-0.3.zip"
+    archive.write_bytes(project_zip("archpkg", "0.3", prefix="archpkg-0.3"))
+    assert compile_lock(server, "./vendor/archpkg-0.3.zip\n", "--strict") == 0
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert f"\n./vendor/archpkg-0.3.zip \\\n    --hash=sha256:{digest}\n" in lock_text()
+
+
+# -- sdists built once -----------------------------------------------------------------------
+
+SETUP_PY = """\
+from setuptools import setup
+
+setup(name="legacy-setup", version="1.0", packages=["legacy_setup"], install_requires=["certi"])
+"""
+
+
+def setup_py_sdist(directory: Path) -> Path:
+    """An sdist with only a ``setup.py`` (no pyproject.toml, non-static PKG-INFO)."""
+    files = {
+        "legacy_setup-1.0/setup.py": SETUP_PY.encode(),
+        "legacy_setup-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: legacy-setup\nVersion: 1.0\n",
+        "legacy_setup-1.0/legacy_setup/__init__.py": b"",
+    }
+    path = directory / "legacy_setup-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 315532800
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_sdist_only_release_is_built_once_and_refused_without_builds(
+    server: IndexServer,
+    project: Path,
+    dists: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    build_dists = tmp_path / "build-dists"
+    server.remove("setuptools-41.0.1-py3-none-any.whl")
+    server.add(wheel_of_installed("setuptools", build_dists))
+    server.add(wheel_of_installed("wheel", build_dists))
+    server.add(wheel_of_installed("packaging", build_dists))
+    server.add(setup_py_sdist(build_dists))
+    builds: list[str] = []
+    real_build = lockbuild.index.build_sdist_metadata
+
+    def counting_build(sdist: Path, **options: object) -> bytes:
+        builds.append(sdist.name)
+        return real_build(sdist, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", counting_build)
+
+    assert compile_lock(server, "legacy-setup\n", "--no-build") == 1
+    error = capsys.readouterr().err
+    assert "legacy-setup 1.0 needs a metadata build of its sdist" in error
+    assert "build-sdists = false" in error and "legacy_setup-1.0.tar.gz" in error
+
+    assert compile_lock(server, "legacy-setup\n") == 0, capsys.readouterr().err
+    assert builds == ["legacy_setup-1.0.tar.gz"]
+    text = lock_text()
+    assert "legacy-setup==1.0 \\" in text and "certi==1.0 \\" in text
+
+    Path("requirements.txt").unlink()
+    assert compile_lock(server, "legacy-setup\n") == 0
+    assert builds == ["legacy_setup-1.0.tar.gz"], "the second run builds nothing"
+    assert lock_text() == text
+
+    Path("requirements.txt").unlink()
+    assert compile_lock(server, "legacy-setup\n", "--no-build") == 1, "a cached build is no excuse"
+    assert "needs a metadata build" in capsys.readouterr().err
+
+    for path in build_dists.iterdir():
+        (dists / path.name).write_bytes(path.read_bytes())
+    assert compile_lock(server, "legacy-setup\n") == 0
+    assert_installs(dists, tmp_path, "legacy-setup-1.0", "certi-1.0")
