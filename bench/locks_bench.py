@@ -48,6 +48,8 @@ UV_PLATFORMS = {
 
 def timed(command: Sequence[str], *, cwd: Path) -> float:
     environment = clean_environment()
+    # Bytecode is cached as after any `pip install` (some machines turn that off globally).
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     completed = subprocess.run(
         command, cwd=cwd, env=environment, capture_output=True, text=True, check=False

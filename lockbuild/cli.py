@@ -35,7 +35,7 @@ from lockbuild.config import ProjectConfig, Settings, load_config
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
 from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
 from lockbuild.models import InputSpec
-from lockbuild.pipeline import CompileRequest, Reporter, compile_lock
+from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
 from lockbuild.scaffold import host_platform, write_starter_project
 
 if TYPE_CHECKING:
@@ -101,6 +101,16 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "late-upload-days": (
         "days",
         "how many days after a release's first file is late (default: 14)",
+    ),
+    "vcs-as-archive": (
+        "bool",
+        "write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of their "
+        "commit, installable with --require-hashes (default: off)",
+    ),
+    "strict": (
+        "bool",
+        "fail a lock that pip install --require-hashes would refuse, instead of warning "
+        "(default: off)",
     ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
@@ -652,17 +662,6 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow NAME to move off its pinned version",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
-    parser.add_argument(
-        "--vcs-as-archive",
-        action="store_true",
-        help="write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of "
-        "their commit (installable with --require-hashes)",
-    )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail when pip install --require-hashes would refuse the lock, instead of warning",
-    )
     _add_cache_arguments(parser)
     _add_setting_arguments(parser)
     parser.add_argument(
@@ -688,30 +687,23 @@ def run_compile(arguments: argparse.Namespace) -> int:
     overrides = setting_overrides(arguments)
     settings = compile_settings(overrides)
     offline, refresh_all, refresh_packages = _cache_options(arguments)
+    options = settings_options(settings)
+    if "index-url" not in overrides:
+        options["index_url"] = None  # an -i line of the input files may then name it
     request = CompileRequest(
         inputs=_input_specs(arguments.inputs, arguments.extra),
         output=output,
         environment=environment,
         command=_regenerate_command(arguments, output, python, platform_name, overrides),
-        index_url=settings.index_url if "index-url" in overrides else None,
-        extra_index_urls=settings.extra_index_urls,
-        generate_hashes=settings.generate_hashes,
-        allow_unsafe=settings.allow_unsafe,
-        allow_prereleases=settings.pre,
         upgrade_all=arguments.upgrade,
         upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
-        build_sdists=settings.build_sdists,
         dry_run=arguments.dry_run,
         cache_dir=_compile_cache_dir(arguments),
         trust_new_files=_trust_names(arguments),
-        late_uploads=settings.late_uploads,
-        late_upload_days=settings.late_upload_days,
-        page_ttl=settings.page_ttl,
         offline=offline,
         refresh_all=refresh_all,
         refresh_packages=refresh_packages,
-        vcs_as_archive=arguments.vcs_as_archive,
-        strict=arguments.strict,
+        **options,
     )
     quiet = arguments.quiet > 0
     result = compile_lock(request, reporter=None if quiet else TerminalReporter())
@@ -832,7 +824,6 @@ def _regenerate_command(
         else:
             words.append(f"--{key}={value}")
     words += [f"--extra={extra}" for extra in arguments.extra]
-    words += ["--vcs-as-archive"] if arguments.vcs_as_archive else []
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(word) for word in words)

@@ -85,6 +85,10 @@ class Settings:
     late_uploads: str = "warn"
     """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
     late_upload_days: int = 14
+    vcs_as_archive: bool = False
+    """Write git requirements on GitHub, GitLab and Bitbucket as the hashed archive."""
+    strict: bool = False
+    """Fail a lock that pip would refuse in hash-checking mode, instead of warning."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -353,6 +357,8 @@ _SETTINGS: dict[str, _SettingSpec] = {
     "page-ttl": _SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
     "late-uploads": _SettingSpec("late_uploads", _parse_late_uploads),
     "late-upload-days": _SettingSpec("late_upload_days", _parse_days),
+    "vcs-as-archive": _SettingSpec("vcs_as_archive", _parse_bool),
+    "strict": _SettingSpec("strict", _parse_bool),
 }
 
 SETTING_KEYS: tuple[str, ...] = tuple(_SETTINGS)

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from lockbuild.config import Settings
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import (
@@ -99,6 +100,23 @@ class CompileResult:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
     """What the user should review: files not trusted, late uploads, removed files."""
+
+
+def settings_options(settings: Settings) -> dict[str, Any]:
+    """The CompileRequest fields that come from locks.toml ``[settings]`` (and their flags)."""
+    return {
+        "index_url": settings.index_url,
+        "extra_index_urls": settings.extra_index_urls,
+        "generate_hashes": settings.generate_hashes,
+        "allow_unsafe": settings.allow_unsafe,
+        "allow_prereleases": settings.pre,
+        "build_sdists": settings.build_sdists,
+        "page_ttl": settings.page_ttl,
+        "late_uploads": settings.late_uploads,
+        "late_upload_days": settings.late_upload_days,
+        "vcs_as_archive": settings.vcs_as_archive,
+        "strict": settings.strict,
+    }
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:

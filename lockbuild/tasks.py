@@ -252,32 +252,23 @@ class OutputUnchanged:
 
 def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
     """The pipeline's CompileRequest for a job (imports the compile stack)."""
-    from lockbuild.pipeline import CompileRequest
+    from lockbuild.pipeline import CompileRequest, settings_options
 
-    settings = job.settings
     return CompileRequest(
         inputs=job.inputs,
         constraints=job.constraints,
         output=job.output,
         environment=job.environment.build(),
         command=job.command,
-        index_url=settings.index_url,
-        extra_index_urls=settings.extra_index_urls,
-        generate_hashes=settings.generate_hashes,
-        allow_unsafe=settings.allow_unsafe,
-        allow_prereleases=settings.pre,
         upgrade_all=job.upgrade_all,
         upgrade_packages=frozenset(canonicalize_name(name) for name in job.upgrade_packages),
-        build_sdists=settings.build_sdists,
         dry_run=dry_run,
         cache_dir=job.cache_dir,
-        page_ttl=settings.page_ttl,
         offline=job.offline,
         refresh_all=job.refresh_all,
         refresh_packages=frozenset(canonicalize_name(name) for name in job.refresh_packages),
         trust_new_files=frozenset(canonicalize_name(name) for name in job.trust_new_files),
-        late_uploads=settings.late_uploads,
-        late_upload_days=settings.late_upload_days,
+        **settings_options(job.settings),
     )
 
 

@@ -188,6 +188,8 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "page-ttl",
         "late-uploads",
         "late-upload-days",
+        "vcs-as-archive",
+        "strict",
     )
 
 
@@ -302,6 +304,8 @@ def test_settings_fingerprint() -> None:
         "pre": True,
         "late-uploads": "warn",
         "late-upload-days": 14,
+        "vcs-as-archive": False,
+        "strict": False,
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (

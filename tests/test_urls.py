@@ -284,7 +284,7 @@ def test_archive_url_is_hashed_and_the_hash_cached(
     assert "    # via archpkg\n" in text
     assert archives.statuses(ARCHIVE_PATH) == [200]
 
-    assert compile_lock(server, form.format(url=url) + "\n") == 0
+    assert compile_lock(server, form.format(url=url) + "\n", "--strict") == 0
     assert lock_text() == text
     assert archives.statuses(ARCHIVE_PATH) == [200, 304], "revalidated, not downloaded again"
     assert_installs(dists, tmp_path, "archpkg-0.3", "certi-1.0")
