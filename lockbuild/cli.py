@@ -319,14 +319,9 @@ def _add_cache_command(commands: Any) -> None:
             help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
             "cache-dir, else cache)",
         )
-        action.add_argument(
-            "--config",
-            default="locks.toml",
-            metavar="FILE",
-            help="the locks.toml whose cache-dir and locks to use, if it exists",
+        _add_config_and_verbosity(
+            action, "the locks.toml whose cache-dir and locks to use, if it exists"
         )
-        action.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-        action.add_argument("-q", "--quiet", action="count", default=0, help="less output")
         if name in ("export", "import"):
             action.add_argument("file", metavar="FILE", help="the archive (.jsonl.gz)")
         if name == "prune":
@@ -514,12 +509,11 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "locks", nargs="*", metavar="NAME[@ENV]", help="locks to act on (default: all)"
     )
-    parser.add_argument(
-        "--config",
-        default="locks.toml",
-        metavar="FILE",
-        help="the locks.toml (default: ./locks.toml)",
-    )
+    _add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
+
+
+def _add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) -> None:
+    parser.add_argument("--config", default="locks.toml", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
 
