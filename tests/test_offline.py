@@ -335,11 +335,12 @@ def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
     assert '"filename"' not in text and '"url"' not in text
     release = entry.value["releases"][0]
     assert release[:2] == ["1.0", False]
-    if server.json:  # read into rows: [filename, base URL, sha256, ...]
+    if isinstance(release[2], list):  # read before it was stored: [filename, base URL, ...]
         rows = release[2]
         assert rows[0][0] == "libby-1.0-py3-none-any.whl"
         assert rows[0][1].endswith("/files/")
-    else:  # a release never read is stored as the anchors the page wrote
+    else:  # never read (HTML pages only): stored as the anchors the page wrote
+        assert not server.json
         assert release[2] == "html-anchors"
         page_url, anchors = release[3]
         assert page_url.endswith("/libby/")
