@@ -219,11 +219,11 @@ class _Invalid(Exception):
         self.item = item
 
 
-_URL_RE = re.compile(r"(?:https?|file)://\S+", re.IGNORECASE)
-_PYTHON_RE = re.compile(r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?")
+_URL = r"(?i)(?:https?|file)://\S+"
+_PYTHON = r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?"
 _MIN_PYTHON_MINOR = 8
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
 
 
@@ -271,7 +271,7 @@ def _parse_strings(value: object) -> tuple[str, ...]:
 
 def _parse_url(value: object) -> str:
     text = _parse_text(value)
-    if not _URL_RE.fullmatch(text):
+    if not re.fullmatch(_URL, text):
         raise _Invalid(f"expected an http(s) or file URL, got {_show(value)}")
     return text
 
@@ -312,7 +312,7 @@ def _parse_days(value: object) -> int:
 
 def _parse_python(value: object) -> str:
     text = _parse_text(value)
-    match = _PYTHON_RE.fullmatch(text)
+    match = re.fullmatch(_PYTHON, text)
     if match is None or int(match[1]) < _MIN_PYTHON_MINOR:
         reason = "expected X.Y or X.Y.Z, 3.8 or newer"
         raise _Invalid(f"invalid python version ({reason}): {_show(value)}")
@@ -505,7 +505,7 @@ class _Reader:
             message = f"at least one {kind[:-1]} is required (add {article} [{kind}.NAME] table)"
             raise ConfigError(self.path, "", message)
         for name in tables:
-            if not _NAME_RE.fullmatch(name):
+            if not re.fullmatch(_NAME, name):
                 reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
                 raise self.error((kind, name), f"invalid {kind[:-1]} name ({reason}): {name!r}")
             self.table((kind, name), tables)
@@ -672,7 +672,7 @@ class _Reader:
     def output(self, keys: _Keys, table: Mapping[str, Any], environments: Sequence[str]) -> str:
         keys_output = (*keys, "output")
         output: str = self.value(keys_output, self.required(keys, table, "output"), _parse_text)
-        for placeholder in _PLACEHOLDER_RE.findall(output):
+        for placeholder in re.findall(_PLACEHOLDER, output):
             if placeholder != _ENV_PLACEHOLDER:
                 message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"
                 raise self.error(keys_output, f"{message}: {output!r}")

@@ -64,18 +64,16 @@ __all__ = [
     "parse_requirements_text",
 ]
 
-_COMMENT_RE = re.compile(r"(?:^|\s)#.*$")
-_ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
-_OPTIONS_START_RE = re.compile(r"(?:^|\s)(?=-)")
-_MARKER_SEPARATOR_RE = re.compile(r"\s+;\s*|;\s+")
-_LINK_EXTRAS_RE = re.compile(r"(?P<link>.+?)(?P<extras>\[[^\[\]]*\])?(?P<fragment>#[^\[\]]*)?")
-_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|file:", re.IGNORECASE)
-_VCS_RE = re.compile(r"(?:git|hg|svn|bzr)\+", re.IGNORECASE)
-_PATH_RE = re.compile(r"[.~/\\]|[A-Za-z]:[/\\]|[^\s\[\]<>=!~;@]*[/\\]")
-_ARCHIVE_RE = re.compile(
-    r"[^\s\[\]<>=!~;@]+\.(?:whl|zip|tar|tgz|tar\.gz|tar\.bz2|tbz|tar\.xz|txz)", re.IGNORECASE
-)
-_PROJECT_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_COMMENT = r"(?:^|\s)#.*$"
+_ENV_VAR = r"\$\{([A-Z0-9_]+)\}"
+_OPTIONS_START = r"(?:^|\s)(?=-)"
+_MARKER_SEPARATOR = r"\s+;\s*|;\s+"
+_LINK_EXTRAS = r"(?P<link>.+?)(?P<extras>\[[^\[\]]*\])?(?P<fragment>#[^\[\]]*)?"
+_URL = r"(?i)[A-Za-z][A-Za-z0-9+.-]*://|file:"
+_VCS = r"(?i)(?:git|hg|svn|bzr)\+"
+_PATH = r"[.~/\\]|[A-Za-z]:[/\\]|[^\s\[\]<>=!~;@]*[/\\]"
+_ARCHIVE = r"(?i)[^\s\[\]<>=!~;@]+\.(?:whl|zip|tar|tgz|tar\.gz|tar\.bz2|tbz|tar\.xz|txz)"
+_PROJECT_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 
 _SHORT_OPTIONS = {
     "-r": "--requirement",
@@ -214,7 +212,7 @@ def _include_targets(path: str, text: str) -> Iterator[str]:
     directory = os.path.dirname(path)
     for line_number, raw_line in _logical_lines(text):
         line = _expand_env(raw_line)
-        if not _OPTIONS_START_RE.search(line):
+        if not re.search(_OPTIONS_START, line):
             continue
         location = Location(path, line_number)
         try:
@@ -224,7 +222,7 @@ def _include_targets(path: str, text: str) -> Iterator[str]:
             continue
         for option in options:
             target = option.value or ""
-            if option.name in _INCLUDE_OPTIONS and target and not _URL_RE.match(target):
+            if option.name in _INCLUDE_OPTIONS and target and not re.match(_URL, target):
                 yield os.path.normpath(os.path.join(directory, target))
 
 
@@ -339,7 +337,7 @@ class _Collector:
         if self._already_read(path, constraint):
             return
         try:
-            if _URL_RE.match(target):
+            if re.match(_URL, target):
                 raise _CannotReadError("URLs are not supported")
             text = _read_text(path)
         except _CannotReadError as error:
@@ -368,7 +366,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.split("\n"), start=1):
         if not parts:
             start = number
-        content = _COMMENT_RE.sub("", raw.rstrip("\r")).rstrip()
+        content = re.sub(_COMMENT, "", raw.rstrip("\r")).rstrip()
         if content.endswith("\\"):
             parts.append(content[:-1])
             continue
@@ -381,12 +379,12 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _expand_env(line: str) -> str:
     """Replace ``${NAME}`` by the environment variable's value when it is set."""
-    return _ENV_VAR_RE.sub(lambda match: os.environ.get(match[1], match[0]), line)
+    return re.sub(_ENV_VAR, lambda match: os.environ.get(match[1], match[0]), line)
 
 
 def _split_line(location: Location, line: str) -> tuple[str, list[str]]:
     """Split a logical line into the requirement text and the shell-split option words."""
-    match = _OPTIONS_START_RE.search(line)
+    match = re.search(_OPTIONS_START, line)
     if match is None:
         return line.strip(), []
     options_text = line[match.end() :]
@@ -480,7 +478,7 @@ def _build_requirement(
 def _is_link(text: str) -> bool:
     """Whether ``text`` starts with a URL or a local path rather than a project name."""
     head = text.split(maxsplit=1)[0]
-    return bool(_URL_RE.match(head) or _PATH_RE.match(head) or _ARCHIVE_RE.fullmatch(head))
+    return bool(re.match(_URL, head) or re.match(_PATH, head) or re.fullmatch(_ARCHIVE, head))
 
 
 def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requirement | None, str]:
@@ -501,13 +499,15 @@ def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requi
 
 def _can_be_editable(link: str) -> bool:
     """Only local paths, ``file:`` URLs and VCS URLs can be installed in editable mode."""
-    return not _URL_RE.match(link) or bool(_VCS_RE.match(link)) or link.lower().startswith("file:")
+    return (
+        not re.match(_URL, link) or bool(re.match(_VCS, link)) or link.lower().startswith("file:")
+    )
 
 
 def _split_link(location: Location, text: str) -> tuple[str, str, str | None]:
     """Split ``link[extras] ; marker`` into link, ``[extras]`` (or ``""``) and marker."""
-    link_text, *marker = _MARKER_SEPARATOR_RE.split(text, maxsplit=1)
-    match = _LINK_EXTRAS_RE.fullmatch(link_text.strip())
+    link_text, *marker = re.split(_MARKER_SEPARATOR, text, maxsplit=1)
+    match = re.fullmatch(_LINK_EXTRAS, link_text.strip())
     if match is None or any(character.isspace() for character in link_text.strip()):
         raise _invalid(location, text, "a URL or path can only be followed by '; marker'")
     link = match["link"] + (match["fragment"] or "")
@@ -520,7 +520,7 @@ def _egg_name(location: Location, text: str, link: str) -> str | None:
     for item in fragment.split("&"):
         key, _, value = item.partition("=")
         if key == "egg":
-            if not _PROJECT_NAME_RE.fullmatch(value):
+            if not re.fullmatch(_PROJECT_NAME, value):
                 raise _invalid(location, text, f"egg fragment {value!r} is not a project name")
             return value
     return None

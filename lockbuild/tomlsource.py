@@ -27,12 +27,11 @@ class TomlSyntaxError(Exception):
         self.line = line
 
 
-TOML_POSITION_RE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
-TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
-TOML_KEY_PATH = rf"{TOML_KEY_PART}(?:\s*\.\s*{TOML_KEY_PART})*"
-TOML_HEADER_RE = re.compile(rf"\s*\[\s*({TOML_KEY_PATH})\s*\]")
-TOML_KEY_RE = re.compile(rf"\s*({TOML_KEY_PATH})\s*=")
-TOML_PART_RE = re.compile(TOML_KEY_PART)
+_POSITION = r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$"
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_KEY_PATH = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
+_HEADER = rf"\s*\[\s*({_KEY_PATH})\s*\]"
+_KEY = rf"\s*({_KEY_PATH})\s*="
 
 
 def load_toml(text: str) -> dict[str, Any]:
@@ -41,7 +40,7 @@ def load_toml(text: str) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         message = str(error)
-        match = TOML_POSITION_RE.search(message)
+        match = re.search(_POSITION, message)
         if match is None:
             raise TomlSyntaxError(f"invalid TOML ({message})", None) from None
         reason = message[: match.start()]
@@ -56,7 +55,7 @@ def load_toml(text: str) -> dict[str, Any]:
 
 def key_parts(key_path: str) -> tuple[str, ...]:
     """``a."b.c" . d`` → ``("a", "b.c", "d")`` (escapes in quoted keys are not decoded)."""
-    parts = TOML_PART_RE.findall(key_path)
+    parts = re.findall(_KEY_PART, key_path)
     return tuple(part[1:-1] if part[0] in "\"'" else part for part in parts)
 
 
@@ -70,7 +69,7 @@ class TomlLines:
         self.lines = text.split("\n")
         self.headers: dict[tuple[str, ...], int] = {}
         for number, line in enumerate(self.lines, start=1):
-            match = TOML_HEADER_RE.match(line)
+            match = re.match(_HEADER, line)
             if match is not None:
                 self.headers.setdefault(key_parts(match[1]), number)
 
@@ -96,7 +95,7 @@ class TomlLines:
         quoted = (json.dumps(value, ensure_ascii=False), f"'{value}'")
         for number in range(start, len(self.lines) + 1):
             line = self.lines[number - 1]
-            if number > start and TOML_HEADER_RE.match(line):
+            if number > start and re.match(_HEADER, line):
                 return None
             skip -= sum(line.count(form) for form in quoted)
             if skip < 0:
@@ -106,9 +105,9 @@ class TomlLines:
     def _key_line(self, header: int, rest: tuple[str, ...]) -> int | None:
         for number in range(header + 1, len(self.lines) + 1):
             line = self.lines[number - 1]
-            if TOML_HEADER_RE.match(line) or line.lstrip().startswith("[["):
+            if re.match(_HEADER, line) or line.lstrip().startswith("[["):
                 return None
-            match = TOML_KEY_RE.match(line)
+            match = re.match(_KEY, line)
             if match is not None:
                 parts = key_parts(match[1])
                 if parts[: len(rest)] == rest[: len(parts)]:
