@@ -73,13 +73,7 @@ def compile_lock(index_url: str, *extra: str, quiet: bool = True) -> int:
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to open a connection fails the run (and so the test)."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"network used offline: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    no_network_again(monkeypatch)
 
 
 def page_requests(server: IndexServer) -> int:
@@ -154,6 +148,8 @@ def test_offline_with_the_index_stopped_gives_byte_identical_output(
 
 
 def no_network_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Block every connection attempt (after a part of a test that needed the network)."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"network used offline: {args!r}")
 
