@@ -8,16 +8,15 @@ remote wheel without downloading all of it.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import io
 import logging
 import lzma
 import re
+import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -49,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]*")
 _STATIC_SINCE = Version("2.2")
 
 
@@ -59,16 +58,40 @@ _STATIC_SINCE = Version("2.2")
 def _headers(data: bytes) -> list[tuple[str, str]]:
     """The header fields of an RFC 822 style metadata file as ``(lower-case name, value)``.
 
-    Decoded as UTF-8, falling back to UTF-8 with ``surrogateescape`` for invalid bytes;
-    folded values are unfolded and surrounding whitespace is stripped.
+    Decoded as UTF-8, falling back to UTF-8 with ``surrogateescape`` for invalid bytes.
+    Read the way the ``email`` package's ``compat32`` policy reads headers: lines end with
+    CRLF, CR or LF; a line starting with a space or tab continues the previous field
+    (unfolded by dropping the line break); the headers end at the first empty line or the
+    first line that is not a field (a line starting with ``:`` is skipped). Values are
+    stripped of surrounding whitespace.
     """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="surrogateescape")
     text = text.removeprefix("\ufeff")
-    message = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
-    return [(name.lower(), _FOLD.sub("", value).strip()) for name, value in message.raw_items()]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[0].startswith("From "):  # an mbox "From " line is not a field
+        del lines[0]
+    names: list[str] = []
+    values: list[str] = []
+    for line in lines:
+        if not line:
+            break
+        if line[0] in " \t":
+            if values:
+                values[-1] += line
+            continue
+        name, colon, value = line.partition(":")
+        if not name and colon:  # a field without a name is skipped
+            continue
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            break
+        names.append(name.lower())
+        values.append(value)
+    return [(name, value.strip()) for name, value in zip(names, values, strict=True)]
 
 
 def _first(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -195,33 +218,112 @@ def read_wheel_metadata(zip_file: SeekableReader, *, filename: str) -> bytes:
     except (InvalidWheelFilename, InvalidVersion):
         expected = None
     try:
+        found = _fast_metadata(zip_file, filename, expected)
+        if found is not None:
+            return found
         with zipfile.ZipFile(zip_file) as archive:
-            candidates = [
-                name
-                for name in archive.namelist()
-                if name.count("/") == 1 and name.endswith(".dist-info/METADATA")
-            ]
-            matching = [
-                name
-                for name in candidates
-                if expected is not None and _dist_info_matches(name.split("/")[0], *expected)
-            ]
-            if len(matching) == 1:
-                member = matching[0]
-            elif len(matching) > 1:
-                raise _unreadable_wheel("several matching .dist-info directories", filename)
-            elif len(candidates) == 1:
-                member = candidates[0]
-                logger.debug("%s: using %s although it does not match", filename, member)
-            elif candidates:
-                raise _unreadable_wheel("no .dist-info directory matches the name", filename)
-            else:
-                raise _unreadable_wheel("no .dist-info/METADATA", filename)
+            member = _metadata_member(archive.namelist(), filename, expected)
             return archive.read(member)
     except LockbuildError:
         raise
     except _ARCHIVE_ERRORS as exc:
         raise _unreadable_wheel(f"{type(exc).__name__}: {exc}", filename) from None
+
+
+def _metadata_member(
+    names: Iterable[str], filename: str, expected: tuple[NormalizedName, Version] | None
+) -> str:
+    """The wheel's ``{name}-{version}.dist-info/METADATA`` among the archive's ``names``."""
+    candidates = [
+        name for name in names if name.count("/") == 1 and name.endswith(_METADATA_SUFFIX)
+    ]
+    matching = [
+        name
+        for name in candidates
+        if expected is not None and _dist_info_matches(name.split("/")[0], *expected)
+    ]
+    if len(matching) == 1:
+        return matching[0]
+    if len(matching) > 1:
+        raise _unreadable_wheel("several matching .dist-info directories", filename)
+    if len(candidates) == 1:
+        logger.debug("%s: using %s although it does not match", filename, candidates[0])
+        return candidates[0]
+    if candidates:
+        raise _unreadable_wheel("no .dist-info directory matches the name", filename)
+    raise _unreadable_wheel("no .dist-info/METADATA", filename)
+
+
+_METADATA_SUFFIX = ".dist-info/METADATA"
+_END_RECORD = struct.Struct("<4s4H2LH")
+_CENTRAL_HEADER = struct.Struct("<4s6H3L5H2L")
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_NO_ZIP64 = 0xFFFFFFFF
+
+
+def _fast_metadata(
+    zip_file: SeekableReader, filename: str, expected: tuple[NormalizedName, Version] | None
+) -> bytes | None:
+    """The METADATA member read straight from the central directory, or None to let zipfile do it.
+
+    :class:`zipfile.ZipFile` builds an entry object for every file of the archive, and a
+    large wheel lists thousands; only the entries named ``*.dist-info/METADATA`` are
+    looked at here. Anything unusual (ZIP64, a comment, data before the archive, encrypted
+    or non-ASCII names, a compression other than stored or deflate, a CRC mismatch) returns
+    None, and :func:`zipfile.ZipFile` reads the archive and reports what is wrong with it.
+    """
+    size = zip_file.seek(0, io.SEEK_END)
+    if size < _END_RECORD.size:
+        return None
+    zip_file.seek(size - _END_RECORD.size)
+    end = zip_file.read(_END_RECORD.size)
+    signature, disk, _, _, _, directory_size, directory_offset, comment = _END_RECORD.unpack(end)
+    if (
+        signature != b"PK\x05\x06"
+        or disk
+        or comment
+        or directory_offset == _NO_ZIP64
+        or directory_offset + directory_size != size - _END_RECORD.size
+    ):
+        return None
+    zip_file.seek(directory_offset)
+    directory = zip_file.read(directory_size)
+    entries: dict[str, tuple[int, ...]] = {}
+    position = directory.find(_METADATA_SUFFIX.encode())
+    while position >= 0:
+        header = directory.rfind(b"PK\x01\x02", 0, position)
+        if header < 0 or header + _CENTRAL_HEADER.size > position:
+            return None
+        fields = _CENTRAL_HEADER.unpack_from(directory, header)
+        name_start = header + _CENTRAL_HEADER.size
+        name_end = name_start + fields[10]
+        if name_end >= position:  # the suffix lies in this entry's name
+            raw_name = directory[name_start:name_end]
+            if not raw_name.isascii():
+                return None
+            entries[raw_name.decode("ascii")] = fields
+        position = directory.find(_METADATA_SUFFIX.encode(), position + 1)
+    try:
+        member = _metadata_member(entries, filename, expected)
+    except MetadataError:
+        return None
+    (_, _, _, flags, method, _, _, crc, compressed, plain, *_, offset) = entries[member]
+    if flags & 1 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    if _NO_ZIP64 in (compressed, plain, offset):
+        return None
+    zip_file.seek(offset)
+    local = zip_file.read(_LOCAL_HEADER.size)
+    if len(local) != _LOCAL_HEADER.size or not local.startswith(b"PK\x03\x04"):
+        return None
+    name_length, extra_length = _LOCAL_HEADER.unpack(local)[-2:]
+    zip_file.seek(offset + _LOCAL_HEADER.size + name_length + extra_length)
+    data = zip_file.read(compressed)
+    if method == zipfile.ZIP_DEFLATED:
+        data = zlib.decompress(data, -zlib.MAX_WBITS)
+    if len(data) != plain or zlib.crc32(data) != crc:
+        return None
+    return data
 
 
 def _dist_info_matches(directory: str, name: NormalizedName, version: Version) -> bool:

@@ -124,6 +124,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.allow_prereleases = allow_prereleases
         self.releases: dict[NormalizedName, list[Release]] = {}
         self._page_releases: dict[NormalizedName, list[Release]] = {}
+        self._contains: dict[tuple[SpecifierSet, Version], bool] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -187,7 +188,18 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         return lambda: self._iter_candidates(releases, extras)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        return self._satisfies(requirement.specifier, candidate.version)
+
+    def _satisfies(self, specifier: SpecifierSet, version: Version) -> bool:
+        """``specifier.contains(version)``, pre-releases included, remembered: resolvelib asks
+        again for every pinned candidate each round."""
+        if not specifier:
+            return True
+        key = (specifier, version)
+        found = self._contains.get(key)
+        if found is None:
+            found = self._contains[key] = specifier.contains(version, prereleases=True)
+        return found
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         metadata = self.metadata[(candidate.name, candidate.version)]
@@ -278,7 +290,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         matching = [
             release
             for release in self.releases_of(name)
-            if specifier.contains(release.version, prereleases=True)
+            if self._satisfies(specifier, release.version)
             and (not release.yanked or release.version in exact)
         ]
         if not (self.allow_prereleases or specifier.prereleases) and any(

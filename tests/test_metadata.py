@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import io
 import itertools
 import logging
 import os
 import random
+import re
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -14,11 +17,14 @@ from typing import BinaryIO, Literal, cast
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import IndexFetchError, MetadataError
 from lockbuild.metadata import (
     RangeFile,
+    _fast_metadata,
+    _headers,
     metadata_is_static,
     parse_metadata,
     read_sdist_pkg_info,
@@ -105,6 +111,43 @@ def test_parse_requests_metadata() -> None:
 def test_parse_metadata_fields(headers: str, field: str, expected: object) -> None:
     meta = parse_metadata(headers.encode(), source="test")
     assert getattr(meta, field) == expected
+
+
+def _email_headers(data: bytes) -> list[tuple[str, str]]:
+    """What the ``email`` package (policy compat32) reads as the fields of ``data``."""
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    message = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
+    return [
+        (name.lower(), re.sub(r"\r?\n(?=[ \t])", "", value).strip())
+        for name, value in message.raw_items()
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REQUESTS_METADATA,
+        REQUESTS_METADATA.replace(b"\n", b"\r\n"),
+        REQUESTS_METADATA.replace(b"\n", b"\r"),
+        b"Name: foo\nVersion: 1.0\nRequires-Dist: bar>=1;\n  python_version < '3'\n\tand more\n",
+        b"Name: foo\nVersion:1.0\nSummary:\nKeywords:   a b  \n",
+        b"  leading continuation\nName: foo\nVersion: 1.0\n",
+        b"From someone\nName: foo\nVersion: 1.0\n",
+        b"Name: foo\nnot a field\nVersion: 1.0\n",
+        b"Name: foo\nbad name: x\nVersion: 1.0\n",
+        b"Name: foo\n: empty name\nVersion: 1.0\n",
+        b"Name: foo\nVersion: 1.0\n \nRequires-Dist: after-a-blank-continuation\n",
+        b"Name: foo\nVersion: 1.0\n\nRequires-Dist: in-the-body\n",
+        b"Name: foo\nX-\x7f: odd\nVersion: 1.0\n",
+        "Name: foo\nAuthor: Zo\u00eb\nVersion: 1.0\n".encode(),
+        b"Name: foo\nAuthor: Jos\xe9\nVersion: 1.0\n",
+        b"Name: a: b: c\nVersion: 1.0\fx\n",
+        b"",
+        b"\n\nName: foo\n",
+    ],
+)
+def test_fields_are_read_like_the_email_package(data: bytes) -> None:
+    assert _headers(data) == _email_headers(data)
 
 
 def test_invalid_requires_dist_is_skipped_with_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -277,6 +320,60 @@ def test_read_wheel_metadata_truncated_archive() -> None:
     wheel = make_wheel()
     with pytest.raises(MetadataError, match=r"foo_bar-1\.0-py3-none-any\.whl"):
         read_wheel_metadata(io.BytesIO(wheel[:-30]), filename="foo_bar-1.0-py3-none-any.whl")
+
+
+def _with_comment(archive: bytes) -> bytes:
+    buffer = io.BytesIO(archive)
+    with zipfile.ZipFile(buffer, "a") as appended:
+        appended.comment = b"a comment"
+    return buffer.getvalue()
+
+
+def _many_files_wheel() -> bytes:
+    files = {f"pkg/module_{index}.py": b"x = 1\n" * index for index in range(2000)}
+    # the suffix inside other names and contents must not confuse the directory scan
+    files["pkg/foo-1.0.dist-info/METADATA.txt"] = b"Name: decoy\nVersion: 9\n"
+    files["docs/notes.txt"] = b"see foo-1.0.dist-info/METADATA"
+    files["foo-1.0.dist-info/METADATA"] = b"Name: foo\nVersion: 1.0\nSummary: many\n"
+    return make_zip(files)
+
+
+@pytest.mark.parametrize(
+    ("archive", "fast"),
+    [
+        (make_wheel("foo", "1.0"), True),
+        (make_zip({"foo-1.0.dist-info/METADATA": b"Name: foo\n" * 50}, zipfile.ZIP_STORED), True),
+        (_many_files_wheel(), True),
+        (b"prefix data" + make_wheel("foo", "1.0"), False),
+        (_with_comment(make_wheel("foo", "1.0")), False),
+        (make_zip({"foo-1.0.dist-info/METADATA": b"Name: foo\n"}, zipfile.ZIP_BZIP2), False),
+        (make_zip({"foo-1.0.dist-info/METADATA": b"Name: foo\n", "b\u00e9.py": b""}), True),
+        (make_zip({"f\u00f6o-1.0.dist-info/METADATA": b"Name: foo\n"}), False),
+    ],
+)
+def test_wheel_metadata_read_from_the_central_directory_matches_zipfile(
+    archive: bytes, fast: bool
+) -> None:
+    filename = "foo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(io.BytesIO(archive)) as reference:
+        (member,) = [
+            name for name in reference.namelist() if name.endswith("-1.0.dist-info/METADATA")
+        ]
+        expected = reference.read(member)
+    assert read_wheel_metadata(io.BytesIO(archive), filename=filename) == expected
+    direct = _fast_metadata(
+        io.BytesIO(archive), filename, (canonicalize_name("foo"), Version("1.0"))
+    )
+    assert direct == (expected if fast else None)
+
+
+def test_wheel_metadata_with_a_bad_crc_is_left_to_zipfile() -> None:
+    archive = bytearray(
+        make_zip({"foo-1.0.dist-info/METADATA": b"Name: foo\n"}, zipfile.ZIP_STORED)
+    )
+    archive[archive.index(b"Name: foo")] ^= 0x20  # flip a bit of the stored member
+    with pytest.raises(MetadataError, match=r"BadZipFile: Bad CRC-32"):
+        read_wheel_metadata(io.BytesIO(bytes(archive)), filename="foo-1.0-py3-none-any.whl")
 
 
 # -- RangeFile ------------------------------------------------------------------------------
