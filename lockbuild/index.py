@@ -53,7 +53,7 @@ from lockbuild.models import (
     PrefetchPolicy,
     ProjectPage,
 )
-from lockbuild.simple import ACCEPT_HEADER, RECORD_READERS, parse_project_page
+from lockbuild.simple import ACCEPT_HEADER, RECORD_READERS, parse_project_page, read_page_source
 from lockbuild.store import (
     Entry,
     MissingItems,
@@ -392,7 +392,10 @@ class IndexClient:
         if entry is None:
             return None
         try:
-            page = ProjectPage.from_record(entry.value, readers=RECORD_READERS)
+            if entry.text is not None:
+                page = read_page_source(entry.value, entry.text)
+            else:
+                page = ProjectPage.from_record(entry.value, readers=RECORD_READERS)
             if page.name != name:
                 raise ValueError(f"a page of {page.name}")
         except (ValueError, TypeError, AttributeError) as error:
@@ -558,9 +561,11 @@ class IndexClient:
 
     def _put_page(self, key: str, page: ProjectPage, headers: Mapping[str, str]) -> None:
         assert self.store is not None
+        source = page.source
         self.store.put(
             key,
-            page.to_record(),
+            page.to_record() if source is None else source.record,
+            text=None if source is None else source.text,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
         )

@@ -311,6 +311,19 @@ class PendingRelease:
     (see :meth:`ProjectPage.to_record`); ``None`` when only :attr:`read` can tell."""
 
 
+@dataclass(frozen=True)
+class PageSource:
+    """A page in the form its parser can read again: stored instead of its releases.
+
+    An index page is stored as the index sent it (:attr:`text`, kept out of JSON so that
+    nothing escapes it) plus what its parser worked out, in :attr:`record` (JSON data
+    naming the parser), so that reading it back parses no more than needed.
+    """
+
+    text: str
+    record: Mapping[str, Any]
+
+
 RecordReaders = Mapping[str, Callable[[Any], list[FileData]]]
 """Readers of stored unread releases by name, given to :meth:`ProjectPage.from_record`."""
 
@@ -330,9 +343,12 @@ class ProjectPage:
         files: Iterable[DistFile] = (),
         *,
         releases: Mapping[str, Sequence[FileData] | PendingRelease] | None = None,
+        source: PageSource | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
+        self.source = source
+        """How to store the page without reading its releases (None: see :meth:`to_record`)."""
         self._built: dict[str, tuple[DistFile, ...]] = {}
         if releases is None:
             grouped: dict[str, list[DistFile]] = {}

@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -24,6 +25,7 @@ from lockbuild.errors import IndexFetchError
 from lockbuild.models import (
     DistFile,
     FileData,
+    PageSource,
     PendingRelease,
     ProjectPage,
     RecordReaders,
@@ -37,6 +39,7 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "is_distribution_filename",
     "parse_project_page",
+    "read_page_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,10 +87,12 @@ def parse_project_page(
         and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
     )
     if is_json:
-        releases: Releases = _group(_parse_json(body, page_url), name)
-    else:
-        releases = _parse_html(body, page_url, charset, name)
-    return ProjectPage(name, index_url, releases=releases)
+        return ProjectPage(name, index_url, releases=_group(_parse_json(body, page_url), name))
+    text = _decode_html(body, page_url, charset)
+    plain = _plain_page(text, page_url, name, index_url)
+    if plain is not None:
+        return plain
+    return ProjectPage(name, index_url, releases=_scanned_releases(text, page_url, name))
 
 
 def _group(files: list[FileData], project: NormalizedName) -> dict[str, list[FileData]]:
@@ -310,9 +315,7 @@ def _scan_tags(text: str) -> tuple[list[Anchor], str | None]:
     return anchors, base_href
 
 
-def _parse_html(
-    body: bytes, page_url: str, charset: str | None, project: NormalizedName
-) -> Releases:
+def _decode_html(body: bytes, page_url: str, charset: str | None) -> str:
     encoding = "utf-8"
     if charset is not None:
         try:
@@ -322,9 +325,11 @@ def _parse_html(
     text = body.decode(encoding, errors="replace")
     if "\x00" in text:
         raise _unreadable("binary content", page_url)
-    plain = _plain_releases(text, page_url, project)
-    if plain is not None:
-        return plain
+    return text
+
+
+def _scanned_releases(text: str, page_url: str, project: NormalizedName) -> Releases:
+    """The releases of an HTML page of any shape, read with the general scan."""
     anchors, base_href = _scan_tags(text)
     base_url = urljoin(page_url, base_href) if base_href else page_url
     files: list[FileData] = []
@@ -338,24 +343,28 @@ def _parse_html(
 PlainAnchor = tuple[str, str]
 """An anchor written ``<a href="..." name="value"...>``: its href and the attributes' text."""
 
+HTML_PLAIN = "html-plain-v1"
+"""The stored form of a page read by :func:`_plain_page` (see :func:`read_page_source`)."""
 
-def _plain_releases(
-    text: str, page_url: str, project: NormalizedName
-) -> dict[str, PendingRelease] | None:
-    """The releases on a page whose anchors are all written ``<a href="..." name="value"...>``.
 
-    That is how PyPI writes pages: one pass of a regular expression finds the anchors, only
-    the file names are read now, and the rest of each anchor when its release is wanted.
-    ``None`` (read the page with the general scan) when an anchor, a ``<base>`` or a comment
-    is written otherwise.
+def _plain_page(
+    text: str, page_url: str, project: NormalizedName, index_url: str
+) -> ProjectPage | None:
+    """A page whose anchors are all written ``<a href="..." name="value"...>``.
+
+    That is how PyPI writes pages: one pass of a regular expression finds the anchors and
+    only the file names are read now, the rest of each anchor when its release is wanted.
+    The page keeps its text and, per release, the numbers of its anchors, which is how it is
+    stored (:class:`~lockbuild.models.PageSource`). ``None`` (read the page with the general
+    scan) when an anchor, a ``<base>`` or a comment is written otherwise.
     """
     if "<A" in text or _BASE_OR_COMMENT.search(text):
         return None
     matches: list[PlainAnchor] = _PLAIN_ANCHOR.findall(text)
     if len(matches) != text.count("<a"):
         return None
-    groups: dict[str, list[list[str]]] = {}  # JSON-able, to store unread releases as is
-    for href, rest in matches:
+    groups: dict[str, list[int]] = {}
+    for number, (href, _) in enumerate(matches):
         if "&" in href:
             href = _unescape(href)
         filename = _filename_of(href.strip().partition("#")[0])
@@ -365,23 +374,90 @@ def _plain_releases(
             continue
         group = groups.get(version)
         if group is None:
-            groups[version] = [[href, rest]]
+            groups[version] = [number]
         else:
-            group.append([href, rest])
+            group.append(number)
     any_yanked = 'data-yanked="' in text
-    return {
-        version: PendingRelease(
-            yanked=any_yanked and all(_plain_yanked(rest) for _, rest in anchors),
-            read=partial(_read_plain_anchors, anchors, page_url),
-            record=(HTML_ANCHORS, [page_url, anchors]),
-        )
-        for version, anchors in groups.items()
+    record = {
+        "reader": HTML_PLAIN,
+        "name": project,
+        "index_url": index_url,
+        "page_url": page_url,
+        "anchors": len(matches),
+        "releases": [
+            [
+                version,
+                any_yanked and all(_plain_yanked(matches[number][1]) for number in numbers),
+                numbers,
+            ]
+            for version, numbers in groups.items()
+        ],
     }
+    return _plain_page_of(text, record, matches)
+
+
+def _plain_page_of(
+    text: str, record: Mapping[str, Any], matches: Sequence[PlainAnchor]
+) -> ProjectPage:
+    page_url = record["page_url"]
+    releases = {
+        version: PendingRelease(
+            yanked=yanked, read=partial(_read_numbered_anchors, matches, numbers, page_url)
+        )
+        for version, yanked, numbers in record["releases"]
+    }
+    return ProjectPage(
+        canonicalize_name(record["name"]),
+        record["index_url"],
+        releases=releases,
+        source=PageSource(text, record),
+    )
+
+
+def read_page_source(record: object, text: str) -> ProjectPage:
+    """The page stored as ``record`` and ``text`` (a :class:`~lockbuild.models.PageSource`).
+
+    Only the outline is checked here; a release is checked when it is read. Raises
+    ValueError when ``record`` is not a stored form this parser wrote, or does not fit
+    ``text``.
+    """
+    if not (
+        isinstance(record, dict)
+        and record.get("reader") == HTML_PLAIN
+        and all(isinstance(record.get(key), str) for key in ("name", "index_url", "page_url"))
+        and isinstance(record.get("anchors"), int)
+        and isinstance(record.get("releases"), list)
+        and all(
+            isinstance(release, list)
+            and len(release) == 3
+            and isinstance(release[0], str)
+            and isinstance(release[1], bool)
+            and isinstance(release[2], list)
+            for release in record["releases"]
+        )
+    ):
+        raise ValueError("not a stored page source")
+    matches: list[PlainAnchor] = _PLAIN_ANCHOR.findall(text)
+    if len(matches) != record["anchors"]:
+        raise ValueError("stored page source does not fit its text")
+    return _plain_page_of(text, record, matches)
+
+
+def _read_numbered_anchors(
+    matches: Sequence[PlainAnchor], numbers: Sequence[int], base_url: str
+) -> list[FileData]:
+    anchors = []
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(matches)):
+            raise ValueError(f"not an anchor of the stored page: {number!r}")
+        href, rest = matches[number]
+        anchors.append((_unescape(href) if "&" in href else href, rest))
+    return _read_plain_anchors(anchors, base_url)
 
 
 HTML_ANCHORS = "html-anchors"
 """A release stored unread as ``[page URL, [[href, attribute text], ...]]``, as the index wrote
-its anchors (see :meth:`ProjectPage.to_record`)."""
+its anchors (a form earlier versions stored; see :meth:`ProjectPage.to_record`)."""
 
 
 def _read_stored_anchors(payload: object) -> list[FileData]:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import diskcache
-from diskcache.core import MODE_PICKLE, UNKNOWN
+from diskcache.core import MODE_PICKLE, MODE_TEXT, UNKNOWN
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import OfflineError, StoreError
@@ -183,14 +183,40 @@ class _Envelope:
     sha256: str
     etag: str | None
     last_modified: str | None
+    text: str | None = None
+    text_sha256: str | None = None
 
     def encode(self) -> str:
-        return _encode(
-            self.value, stored=self.stored, etag=self.etag, last_modified=self.last_modified
+        """The stored form: the JSON envelope, then a newline and the text if there is one."""
+        head = _encode(
+            self.value,
+            stored=self.stored,
+            etag=self.etag,
+            last_modified=self.last_modified,
+            text_sha256=self.text_sha256,
         )
+        return head if self.text is None else head + "\n" + self.text
+
+    def encode_line(self) -> str:
+        """The envelope as one line of JSON, the text (if any) inside it as ``"text"``."""
+        head = _encode(
+            self.value,
+            stored=self.stored,
+            etag=self.etag,
+            last_modified=self.last_modified,
+            text_sha256=self.text_sha256,
+        )
+        return head if self.text is None else head[:-1] + ',"text":' + _canonical(self.text) + "}"
 
 
-def _encode(value: object, *, stored: float, etag: str | None, last_modified: str | None) -> str:
+def _encode(
+    value: object,
+    *,
+    stored: float,
+    etag: str | None,
+    last_modified: str | None,
+    text_sha256: str | None = None,
+) -> str:
     """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``."""
     for name, header in (("etag", etag), ("last_modified", last_modified)):
         if header is not None and not isinstance(header, str):
@@ -201,7 +227,14 @@ def _encode(value: object, *, stored: float, etag: str | None, last_modified: st
         head["etag"] = etag
     if last_modified is not None:
         head["last_modified"] = last_modified
+    if text_sha256 is not None:
+        head["text_sha256"] = text_sha256
     return _canonical(head)[:-1] + ',"v":' + canonical + "}"
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of ``text`` in UTF-8: the checksum of a text attached to an entry."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class _Corrupt(Exception):
@@ -212,21 +245,29 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _decode_text(text: object) -> _Envelope:
-    if not isinstance(text, str):
-        raise _Corrupt(f"stored as {type(text).__name__}, not JSON text")
+def _decode_text(stored: object) -> _Envelope:
+    """An envelope from its stored form: JSON text, then optionally a newline and a text (the
+    JSON holds no raw newline, so the first one ends it)."""
+    if not isinstance(stored, str):
+        raise _Corrupt(f"stored as {type(stored).__name__}, not JSON text")
+    text, newline, attached = stored.partition("\n")
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise _Corrupt("unparsable JSON") from None
-    return _decode_data(data, text=text)
+    return _decode_data(data, text=text, attached=attached if newline else None)
 
 
 _VALUE_MARK = ',"v":'
 
 
-def _decode_data(data: object, *, text: str | None = None) -> _Envelope:
-    """Check an envelope's shape and checksum.
+def _decode_data(
+    data: object, *, text: str | None = None, attached: str | None = None
+) -> _Envelope:
+    """Check an envelope's shape and checksums.
+
+    ``attached`` is the text stored after the envelope; in an archive line it is the
+    envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
 
     ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
     value's text as :func:`_encode` wrote it (the head holds no ``,"v":`` outside a string,
@@ -235,9 +276,17 @@ def _decode_data(data: object, *, text: str | None = None) -> _Envelope:
     if not isinstance(data, dict) or "v" not in data:
         raise _Corrupt("not an envelope")
     stored = _stored_time(data.get("stored"))
-    headers = [data.get(name) for name in ("sha256", "etag", "last_modified")]
+    headers = [data.get(name) for name in ("sha256", "etag", "last_modified", "text_sha256")]
     if any(header is not None and not isinstance(header, str) for header in headers):
         raise _Corrupt("bad envelope field")
+    if attached is None and "text" in data:
+        attached = data["text"]
+        if not isinstance(attached, str):
+            raise _Corrupt("bad envelope field")
+    if (attached is None) != (headers[3] is None):
+        raise _Corrupt("text without its checksum" if headers[3] is None else "text missing")
+    if attached is not None and text_sha256(attached) != headers[3]:
+        raise _Corrupt("text checksum mismatch")
     actual = None
     if text is not None and headers[0] is not None:
         start = text.find(_VALUE_MARK)
@@ -252,7 +301,7 @@ def _decode_data(data: object, *, text: str | None = None) -> _Envelope:
             raise _Corrupt("value is not JSON data") from None
     if headers[0] is not None and headers[0] != actual:
         raise _Corrupt("checksum mismatch")
-    return _Envelope(data["v"], stored, actual, headers[1], headers[2])
+    return _Envelope(data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
 
 
 def _stored_time(stored: object) -> float:
@@ -280,6 +329,8 @@ class Entry:
     """Unix time the entry was read; ``age`` is measured at that instant."""
     stale: bool = False
     """True when :meth:`Store.get` was given a ``max_age`` this entry is older than."""
+    text: str | None = None
+    """The text stored with the value, if any (see :meth:`Store.put`)."""
 
     @property
     def age(self) -> float:
@@ -318,7 +369,12 @@ class _JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
     def store(self, value: object, read: bool, key: object = UNKNOWN) -> tuple[Any, ...]:
         if read or type(value) is not str:
             raise TypeError("the store keeps JSON text only")
-        return tuple(super().store(value, read, key=key))
+        if len(value) < self.min_file_size:
+            return tuple(super().store(value, read, key=key))
+        # diskcache writes a str to its file line by line; an index page has a line per file
+        filename, full_path = self.filename(key, value)
+        self._write(full_path, (value,), "x", "UTF-8")
+        return os.path.getsize(full_path), MODE_TEXT, filename, None
 
     def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> object:
         if mode == MODE_PICKLE:
@@ -391,22 +447,42 @@ class Store:
             etag=envelope.etag,
             last_modified=envelope.last_modified,
             read_at=self._clock(),
+            text=envelope.text,
         )
         return entry if entry.is_fresh(max_age) else replace(entry, stale=True)
 
     def put(
-        self, key: str, value: object, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        key: str,
+        value: object,
+        *,
+        text: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> bool:
         """Store ``value`` (JSON data) under ``key``; False, with a warning, if it failed.
 
-        A value that is not JSON data raises TypeError/ValueError (a bug in the caller); a
-        disk or lock problem never raises, because a lock must not fail for want of a cache.
+        ``text``, a large string stored as it is (an index page as the server sent it), is
+        written after the JSON, not inside it: no escaping on the way in or out, only a
+        checksum. A value that is not JSON data raises TypeError/ValueError (a bug in the
+        caller); a disk or lock problem never raises, because a lock must not fail for want
+        of a cache.
         """
         namespace_of(key)
         check_json(value)
-        text = _encode(value, stored=self._clock(), etag=etag, last_modified=last_modified)
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {type(text).__name__}")
+        stored = _Envelope(
+            value,
+            stored=self._clock(),
+            sha256="",
+            etag=etag,
+            last_modified=last_modified,
+            text=text,
+            text_sha256=None if text is None else text_sha256(text),
+        ).encode()
         try:
-            self._cache.set(key, text)
+            self._cache.set(key, stored)
         except _STORE_ERRORS as error:
             logger.warning("cannot write cache entry (%s): %s", _describe(error), key)
             return False
@@ -423,15 +499,15 @@ class Store:
                 envelope = self._read(key)
                 if envelope is None:
                     return False
-                text = _encode(
-                    envelope.value,
+                renewed = replace(
+                    envelope,
                     stored=self._clock(),
                     etag=envelope.etag if etag is None else etag,
                     last_modified=envelope.last_modified
                     if last_modified is None
                     else last_modified,
                 )
-                self._cache.set(key, text)
+                self._cache.set(key, renewed.encode())
         except _STORE_ERRORS as error:
             logger.warning("cannot renew cache entry (%s): %s", _describe(error), key)
             return False
@@ -617,7 +693,7 @@ class Store:
             envelope = self._read(key, raising=True)
             if envelope is None:
                 continue
-            line = '{"entry":' + envelope.encode() + ',"key":' + _canonical(key) + "}\n"
+            line = '{"entry":' + envelope.encode_line() + ',"key":' + _canonical(key) + "}\n"
             stream.write(line.encode("ascii"))
             count += 1
         _write_line(stream, {"count": count, "end": True})

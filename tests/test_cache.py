@@ -6,8 +6,9 @@ Also the compact stored form of project pages (:meth:`ProjectPage.to_record`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
@@ -190,8 +191,10 @@ PYPI_SHAPED_PAGE = "\n".join(
 ).encode()
 
 
-def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files() -> None:
-    from lockbuild.simple import RECORD_READERS, parse_project_page
+def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
+    tmp_path: Path,
+) -> None:
+    from lockbuild.simple import parse_project_page, read_page_source
 
     page = parse_project_page(
         PYPI_SHAPED_PAGE,
@@ -200,22 +203,35 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files() -
         project="demo",
         index_url="https://index.example/simple",
     )
-    check_json(page.to_record())  # what the store accepts: no tuples, JSON types only
-    record = json.loads(json.dumps(page.to_record()))
-    assert page._built == {}  # storing read nothing
-    assert [release[2] for release in record["releases"]] == ["html-anchors"] * 2
-    with pytest.raises(ValueError, match="unknown release form 'html-anchors'"):
-        ProjectPage.from_record(record).release_files("1.0")
-    loaded = ProjectPage.from_record(record, readers=RECORD_READERS)
-    again = json.loads(json.dumps(loaded.to_record()))
-    assert again == record  # a loaded page is stored again without reading it
+    assert page.source is not None
+    assert page.source.text == PYPI_SHAPED_PAGE.decode()  # the page as the index sent it
+    check_json(page.source.record)  # what the store accepts: no tuples, JSON types only
+    assert page._built == {}  # storing reads nothing
+    with open_store(tmp_path) as store:
+        store.put("page-v1:x:demo", page.source.record, text=page.source.text)
+        entry = store.get("page-v1:x:demo")
+    assert entry is not None and entry.text == page.source.text
+    loaded = read_page_source(entry.value, entry.text)
+    assert loaded.source is not None and loaded.source.record == entry.value  # stored as is
     assert loaded == page
     assert loaded.all_yanked("1.0") is False
     assert loaded.release_files("1.0")[0].requires_python == ">=3.8"
+    assert loaded.release_files("1.0")[1].yanked == "broken"
 
 
-def test_a_read_release_is_stored_as_rows() -> None:
-    from lockbuild.simple import RECORD_READERS, parse_project_page
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda record, text: (record, text.replace("<a ", "<a data-x ", 1)),  # anchors differ
+        lambda record, text: ({**record, "reader": "html-plain-v0"}, text),
+        lambda record, text: ({**record, "releases": [["1.0", False, [7]]]}, text),
+        lambda record, text: ({**record, "releases": [["1.0", "no", [0]]]}, text),
+    ],
+)
+def test_a_stored_page_source_that_does_not_fit_is_refused(
+    damage: Callable[[dict[str, Any], str], tuple[dict[str, Any], str]],
+) -> None:
+    from lockbuild.simple import parse_project_page, read_page_source
 
     page = parse_project_page(
         PYPI_SHAPED_PAGE,
@@ -224,7 +240,48 @@ def test_a_read_release_is_stored_as_rows() -> None:
         project="demo",
         index_url="https://index.example/simple",
     )
+    assert page.source is not None
+    record, text = damage(dict(page.source.record), page.source.text)
+    with pytest.raises(ValueError):
+        read_page_source(record, text).release_files("1.0")
+
+
+def test_pages_stored_as_anchors_by_earlier_versions_still_load() -> None:
+    from lockbuild.simple import RECORD_READERS
+
+    anchors = [
+        ["https://files.example/demo-1.0.tar.gz#sha256=bbbb", ' data-yanked="broken"'],
+        ["https://files.example/demo-1.0-py3-none-any.whl#sha256=aaaa", ""],
+    ]
+    record = {
+        "name": "demo",
+        "index_url": "https://index.example/simple",
+        "releases": [["1.0", False, "html-anchors", ["https://index.example/", anchors]]],
+    }
+    with pytest.raises(ValueError, match="unknown release form 'html-anchors'"):
+        ProjectPage.from_record(record).release_files("1.0")
+    loaded = ProjectPage.from_record(record, readers=RECORD_READERS)
+    assert loaded.to_record() == record  # stored again as it was, unread
+    assert [file.filename for file in loaded.release_files("1.0")] == [
+        "demo-1.0.tar.gz",
+        "demo-1.0-py3-none-any.whl",
+    ]
+
+
+def test_a_read_release_is_stored_as_rows() -> None:
+    from lockbuild.simple import RECORD_READERS
+
+    anchors = {
+        version: ["https://index.example/", [[f"demo-{version}.tar.gz#sha256=aaaa", ""]]]
+        for version in ("1.0", "2.0")
+    }
+    record = {
+        "name": "demo",
+        "index_url": "https://index.example/simple",
+        "releases": [[version, False, "html-anchors", anchors[version]] for version in anchors],
+    }
+    page = ProjectPage.from_record(record, readers=RECORD_READERS)
     page.release_files("2.0")
-    record = json.loads(json.dumps(page.to_record()))
-    assert [len(release) for release in record["releases"]] == [4, 3]
-    assert ProjectPage.from_record(record, readers=RECORD_READERS) == page
+    stored = json.loads(json.dumps(page.to_record()))
+    assert [len(release) for release in stored["releases"]] == [4, 3]
+    assert ProjectPage.from_record(stored, readers=RECORD_READERS) == page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -279,6 +280,78 @@ def test_touch_renews_the_stored_time_and_keeps_validators(store: Store, clock: 
     assert (entry.stored, entry.stale, entry.value) == (clock.now, False, PAGE_VALUE)
     assert (entry.etag, entry.last_modified) == ('"v2"', "yesterday")
     assert store.touch(page_key("https://pypi.org/simple", "missing")) is False
+
+
+# --- texts stored with a value -----------------------------------------------------------------
+
+PAGE_TEXT = "<!DOCTYPE html>\n" + "".join(
+    f'<a href="https://files.example/pkg-{n}.tar.gz#sha256={n:064x}">pkg-{n}.tar.gz</a>\n'
+    for n in range(2000)
+)
+
+
+@pytest.mark.parametrize("text", [PAGE_TEXT, "short \u00e9\n\nwith blank lines\n", ""])
+def test_a_text_is_stored_after_the_value_as_it_is(store: Store, text: str) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=text, etag='"v1"')
+    entry = store.get(PAGE_KEY)
+    assert entry is not None
+    assert (entry.value, entry.text, entry.etag) == (PAGE_VALUE, text, '"v1"')
+    ((_, _, _, filename, inline),) = [row for row in raw_rows(store) if row[0] == PAGE_KEY]
+    stored = inline if filename is None else Path(store.directory, filename).read_text()
+    head, newline, rest = stored.partition("\n")
+    assert (newline, rest) == ("\n", text)  # unescaped, after one line of JSON
+    assert json.loads(head)["text_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    store.put(PAGE_KEY, PAGE_VALUE)
+    replaced = store.get(PAGE_KEY)
+    assert replaced is not None and replaced.text is None
+
+
+def test_touch_keeps_the_text(store: Store, clock: FakeClock) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    clock.now += 1000
+    assert store.touch(PAGE_KEY, etag='"v2"') is True
+    entry = store.get(PAGE_KEY)
+    assert entry is not None and (entry.text, entry.stored) == (PAGE_TEXT, clock.now)
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda stored: stored[:-10], "text checksum mismatch"),
+        (lambda stored: stored.replace("pkg-7.tar", "pkg-8.tar", 1), "text checksum mismatch"),
+        (lambda stored: stored.partition("\n")[0], "text missing"),
+        (
+            lambda stored: stored.replace(',"text_sha256":', ',"other":', 1),
+            "text without its checksum",
+        ),
+    ],
+)
+def test_a_damaged_text_is_dropped(
+    store: Store,
+    raw_cache: diskcache.Cache,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[str], str],
+    why: str,
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    raw_cache.set(PAGE_KEY, damage(raw_cache.get(PAGE_KEY)))
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+    assert f"dropping corrupt cache entry ({why}): {PAGE_KEY}" in caplog.text
+
+
+def test_a_text_goes_through_export_and_import(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    archive = tmp_path / "cache.jsonl.gz"
+    assert store.export_archive(archive) == 1
+    with gzip.open(archive, "rt") as lines:
+        assert all(json.loads(line) for line in lines)  # still one JSON object per line
+    with open_store(tmp_path / "airgapped") as other:
+        assert other.import_archive(archive) == 1
+        copy = other.get(PAGE_KEY)
+        assert copy is not None and (copy.value, copy.text) == (PAGE_VALUE, PAGE_TEXT)
 
 
 # --- self-repair --------------------------------------------------------------------------------
