@@ -124,7 +124,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.allow_prereleases = allow_prereleases
         self.releases: dict[NormalizedName, list[Release]] = {}
         self._page_releases: dict[NormalizedName, list[Release]] = {}
-        self._contains: dict[tuple[SpecifierSet, Version], bool] = {}
+        self._contains: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -191,14 +191,17 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         return self._satisfies(requirement.specifier, candidate.version)
 
     def _satisfies(self, specifier: SpecifierSet, version: Version) -> bool:
-        """``specifier.contains(version)``, pre-releases included, remembered: resolvelib asks
-        again for every pinned candidate each round."""
+        """``specifier.contains(version)``, pre-releases included, remembered by specifier
+        object (hashing a SpecifierSet costs more than the check): resolvelib asks again
+        for every pinned candidate each round."""
         if not specifier:
             return True
-        key = (specifier, version)
-        found = self._contains.get(key)
+        known = self._contains.get(id(specifier))
+        if known is None or known[0] is not specifier:
+            known = self._contains[id(specifier)] = (specifier, {})
+        found = known[1].get(version)
         if found is None:
-            found = self._contains[key] = specifier.contains(version, prereleases=True)
+            found = known[1][version] = specifier.contains(version, prereleases=True)
         return found
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
