@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.requirements import Requirement as Pep508Requirement
 from packaging.specifiers import SpecifierSet
@@ -56,18 +57,19 @@ class Requirement:
     marker: str | None = None
     file: str | None = None
     """For a root requirement, the input file that holds it."""
+    identifier: str = field(init=False, compare=False, repr=False)
+    """The resolver's key: the name, with the extras in brackets."""
+    exact_version: Version | None = field(init=False, compare=False, repr=False)
+    """The version an ``==X`` specifier selects, if any."""
 
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.name, self.extras)
+    def __post_init__(self) -> None:
+        # worked out once: the resolver asks for both every round, for every requirement
+        object.__setattr__(self, "identifier", make_identifier(self.name, self.extras))
+        object.__setattr__(self, "exact_version", exact_version(self.specifier))
 
     def __str__(self) -> str:
         extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
         return f"{self.name}{extras}{self.specifier}"
-
-    @property
-    def exact_version(self) -> Version | None:
-        return exact_version(self.specifier)
 
 
 @dataclass(frozen=True)
@@ -150,13 +152,12 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         information: Mapping[str, Iterator[object]],
         backtrack_causes: Sequence[object],
     ) -> tuple[bool, bool, bool, str]:
-        infos = list(information[identifier])
-        requirements = [info.requirement for info in infos]  # type: ignore[attr-defined]
-        causes = {info.requirement.name for info in backtrack_causes}  # type: ignore[attr-defined]
-        name = requirements[0].name if requirements else identifier
-        pinned = any(req.exact_version is not None for req in requirements)
-        is_root = any(info.parent is None for info in infos)  # type: ignore[attr-defined]
-        return (name not in causes, not pinned, not is_root, identifier)
+        infos: list[Any] = list(information[identifier])
+        name = infos[0].requirement.name if infos else identifier
+        cause = any(info.requirement.name == name for info in backtrack_causes)  # type: ignore[attr-defined]
+        pinned = any(info.requirement.exact_version is not None for info in infos)
+        is_root = any(info.parent is None for info in infos)
+        return (not cause, not pinned, not is_root, identifier)
 
     def find_matches(
         self,
@@ -171,18 +172,17 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         for requirement in wanted:
             self.introduced_by.setdefault(identifier, requirement)
         constraints = list(self.constraints.get(name, ()))
-        specifier = SpecifierSet()
-        for requirement in [*wanted, *constraints]:
-            specifier &= requirement.specifier
+        # kept apart, not joined with &: each is remembered by _satisfies across calls
+        specifiers = [r.specifier for r in [*wanted, *constraints] if r.specifier]
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
         linked = self.link_of(name)
         if linked is not None:
-            found = self._link_candidate(linked, specifier, excluded, extras)
+            found = self._link_candidate(linked, specifiers, excluded, extras)
             return lambda: iter(found)
         releases = [
             release
-            for release in self._select(name, specifier, exact)
+            for release in self._select(name, specifiers, exact)
             if release.version not in excluded
         ]
         return lambda: self._iter_candidates(releases, extras)
@@ -248,7 +248,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _link_candidate(
         self,
         linked: LinkedDist,
-        specifier: SpecifierSet,
+        specifiers: Sequence[SpecifierSet],
         excluded: set[Version],
         extras: frozenset[NormalizedName],
     ) -> list[Candidate]:
@@ -256,7 +256,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         if not self.environment.supports_python(linked.metadata.requires_python):
             self.skipped[key] = f"requires Python {linked.metadata.requires_python}"
             return []
-        if linked.version in excluded or not specifier.contains(linked.version, prereleases=True):
+        if linked.version in excluded or not all(
+            self._satisfies(specifier, linked.version) for specifier in specifiers
+        ):
             return []
         self.metadata[key] = linked.metadata
         page = ProjectPage(linked.name, linked.url, files=())
@@ -287,16 +289,18 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         return releases
 
     def _select(
-        self, name: NormalizedName, specifier: SpecifierSet, exact: set[Version]
+        self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> list[Release]:
-        """Releases matching ``specifier``: preferred pin first, then newest first."""
+        """Releases matching every specifier: preferred pin first, then newest first."""
         matching = [
             release
             for release in self.releases_of(name)
-            if self._satisfies(specifier, release.version)
-            and (not release.yanked or release.version in exact)
+            if (not release.yanked or release.version in exact)
+            and all(self._satisfies(specifier, release.version) for specifier in specifiers)
         ]
-        if not (self.allow_prereleases or specifier.prereleases) and any(
+        # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
+        prereleases = any(specifier.prereleases for specifier in specifiers)
+        if not (self.allow_prereleases or prereleases) and any(
             not release.version.is_prerelease and release.usable for release in matching
         ):
             matching = [release for release in matching if not release.version.is_prerelease]
