@@ -188,25 +188,22 @@ class _Envelope:
 
     def encode(self) -> str:
         """The stored form: the JSON envelope, then a newline and the text if there is one."""
-        head = _encode(
-            self.value,
-            stored=self.stored,
-            etag=self.etag,
-            last_modified=self.last_modified,
-            text_sha256=self.text_sha256,
-        )
+        head = self._head()
         return head if self.text is None else head + "\n" + self.text
 
     def encode_line(self) -> str:
         """The envelope as one line of JSON, the text (if any) inside it as ``"text"``."""
-        head = _encode(
+        head = self._head()
+        return head if self.text is None else head[:-1] + ',"text":' + _canonical(self.text) + "}"
+
+    def _head(self) -> str:
+        return _encode(
             self.value,
             stored=self.stored,
             etag=self.etag,
             last_modified=self.last_modified,
             text_sha256=self.text_sha256,
         )
-        return head if self.text is None else head[:-1] + ',"text":' + _canonical(self.text) + "}"
 
 
 def _encode(
