@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +29,8 @@ from lockbuild.errors import IndexFetchError
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+ERROR_BODY_LIMIT = 64 * 1024
+"""Error answers up to this size are read before their connection is given back."""
 USER_AGENT = f"lockbuild/{__version__}"
 
 
@@ -50,6 +52,18 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str]
     content: bytes
+
+
+@dataclass(frozen=True)
+class HttpStream:
+    """A response whose body is read as it is iterated (see :meth:`HttpClient.stream_response`)."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    """Lower-cased keys: ``etag``, ``last-modified``, ``content-length``..."""
+    chunks: Iterator[bytes]
+    """The body in chunks; empty for a 304."""
 
 
 @dataclass(frozen=True)
@@ -179,13 +193,37 @@ class HttpClient:
     @contextmanager
     def stream(self, url: str, *, chunk_size: int = 1 << 16) -> Iterator[Iterator[bytes]]:
         """Yield an iterator over the body of ``url`` in chunks, without holding it in memory."""
-        response, _ = self._send(url, headers=None, stream=True)
+        with self.stream_response(url, chunk_size=chunk_size) as response:
+            yield response.chunks
+
+    @contextmanager
+    def stream_response(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        chunk_size: int = 1 << 16,
+    ) -> Iterator[HttpStream]:
+        """Yield the status, headers and body chunks of ``url``, the body read as it is used.
+
+        ``headers`` may carry ``If-None-Match``/``If-Modified-Since``: a 304 answer comes back
+        as a response without a body. Connection errors, 429 and 5xx are retried before the
+        body starts; an error while reading the body raises IndexFetchError. Statuses of 400
+        and above raise IndexFetchError.
+        """
+        response, _ = self._send(url, headers=headers, stream=True)
         try:
-            yield response.iter_content(chunk_size=chunk_size)
-        except requests.RequestException as error:
-            raise IndexFetchError(
-                f"download failed ({type(error).__name__}): {redact_url(url)}"
-            ) from error
+            body = (
+                iter(())
+                if response.status_code == 304
+                else _chunks(response, url, chunk_size=chunk_size)
+            )
+            yield HttpStream(
+                url=response.url,
+                status=response.status_code,
+                headers={key.lower(): value for key, value in response.headers.items()},
+                chunks=body,
+            )
         finally:
             response.close()
 
@@ -222,7 +260,7 @@ class HttpClient:
                 continue
             if response.status_code in RETRY_STATUSES and attempt <= self.retries:
                 retry_after = response.headers.get("Retry-After")
-                response.close()
+                _release(response)
                 logger.debug("retrying %s after HTTP %s", redact_url(url), response.status_code)
                 self._sleep(attempt, retry_after)
                 continue
@@ -230,7 +268,7 @@ class HttpClient:
                 return response, body
             if response.status_code >= 400:
                 status, reason = response.status_code, response.reason
-                response.close()
+                _release(response)
                 raise IndexFetchError(f"HTTP {status} {reason}: {redact_url(url)}")
             return response, body
 
@@ -239,6 +277,26 @@ class HttpClient:
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), 30.0))
         time.sleep(delay)
+
+
+def _chunks(response: requests.Response, url: str, *, chunk_size: int) -> Iterator[bytes]:
+    """The body in chunks; a connection lost or a body cut short raises IndexFetchError."""
+    try:
+        yield from response.iter_content(chunk_size=chunk_size)
+    except requests.RequestException as error:
+        raise IndexFetchError(
+            f"download failed ({type(error).__name__}): {redact_url(url)}"
+        ) from error
+
+
+def _release(response: requests.Response) -> None:
+    """Done with an error answer: read a small body, so that its connection can be reused
+    (closing it unread resets it under the server), then give the connection back."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
+        with suppress(requests.RequestException):
+            response.content  # noqa: B018 - read to release the connection to the pool
+    response.close()
 
 
 def _read_body(response: requests.Response) -> bytes:

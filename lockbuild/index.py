@@ -282,6 +282,7 @@ class IndexClient:
                 build_sdists=self.build_sdists,
                 offline=self.policy.offline,
                 refresh=self.policy.refresh_all,
+                missing=self.missing if self.policy.offline else None,
             )
         return links.resolve(
             requirement, vcs_as_archive=vcs_as_archive, locked_hashes=locked_hashes

@@ -1,32 +1,37 @@
 """Direct-URL, local-path and VCS requirements: download and hash, pin, and read their metadata.
 
 A URL to one file (``https://host/o/r/archive/<ref>.zip``, ``name @ https://.../x.whl``) is
-downloaded once and hashed; its sha256 is kept in the store by URL (``hash-v1:``) with the
-server's ETag/Last-Modified, and revalidated with them on later runs, because such a URL's
-content may change. Metadata is kept by the file's sha256 (``meta-v1:``, shared with the index
-client), so an sdist or source archive is built once per file content. A VCS URL is pinned to
-a commit (:mod:`lockbuild.vcs`) and its metadata, built from a checkout, is kept by the pinned
-URL. Local paths are relative to the input file that names them.
+streamed once into a temporary file, hashed on the way, and its metadata read from that file;
+its sha256 is kept in the store by URL (``hash-v1:``) with the server's ETag/Last-Modified,
+and revalidated with them on later runs, because such a URL's content may change. Metadata
+is kept by the file's sha256 (``meta-v1:``, shared with the index client), so an sdist or
+source archive is built once per file content. A VCS URL is pinned to a commit
+(:mod:`lockbuild.vcs`) and its metadata, built from a checkout, is kept by the pinned URL.
+Local paths are relative to the input file that names them. Offline, what the store lacks is
+added to the index client's list of missing items, so one error names them all.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
+from lockbuild.hashing import HashingWriter, sha256_stream
 from lockbuild.http import HttpClient, redact_url
 from lockbuild.metadata import (
     metadata_is_static,
@@ -38,12 +43,21 @@ from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
 from lockbuild.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
 
 if TYPE_CHECKING:
-    from lockbuild.store import Store
+    from lockbuild.store import MissingItems, Store
 
 logger = logging.getLogger(__name__)
 
 _ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 _MAGIC = ((b"PK\x03\x04", ".zip"), (b"\x1f\x8b", ".tar.gz"), (b"BZh", ".tar.bz2"))
+_CHUNK = 1 << 16
+
+
+class _LinkMiss(OfflineError):
+    """Offline, and the store lacks what one URL, path or VCS line needs."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__([description])
+        self.description = description
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,20 @@ def metadata_key(*, url: str, sha256: str | None = None) -> str:
     from lockbuild.store import metadata_key as key
 
     return key(url=url, sha256=sha256)
+
+
+def describe_missing_hash(url: str) -> str:
+    """``no cached hash for URL``, as the index client words its offline misses."""
+    from lockbuild.store import describe_missing_hash as describe
+
+    return describe(url)
+
+
+def describe_missing_metadata(what: str) -> str:
+    """``no cached metadata for URL``, as the index client words its offline misses."""
+    from lockbuild.store import describe_missing_metadata as describe
+
+    return describe(what)
 
 
 def requirement_link(requirement: InputRequirement) -> str | None:
@@ -98,6 +126,7 @@ class LinkResolver:
         build_sdists: bool = True,
         offline: bool = False,
         refresh: bool = False,
+        missing: MissingItems | None = None,
     ) -> None:
         self.http = http
         self.index_urls = tuple(index_urls)
@@ -106,6 +135,9 @@ class LinkResolver:
         self.offline = offline
         self.refresh = refresh
         """Revalidate nothing: download every URL again (``--refresh``)."""
+        self.missing = missing
+        """Offline: where misses are recorded (the index client's list), so that one error
+        names them all at the end of the run; without it, a miss raises at once."""
         self._done: dict[tuple[str, str, bool], LinkedDist] = {}
 
     def resolve(
@@ -123,6 +155,11 @@ class LinkResolver:
         if key not in self._done:
             try:
                 self._done[key] = self._resolve(requirement, link, vcs_as_archive, locked_hashes)
+            except _LinkMiss as miss:
+                if self.missing is None:
+                    raise
+                self.missing.add(miss.description)
+                self._done[key] = _stand_in(requirement, link)
             except OfflineError:
                 raise
             except LockbuildError as error:
@@ -165,15 +202,13 @@ class LinkResolver:
         requirement: InputRequirement,
         url: str,
         locked_hashes: Mapping[str, tuple[str, ...]],
-        *,
-        location_url: str | None = None,
     ) -> LinkedDist:
         download_url, _, fragment = url.partition("#")
         subdirectory = _fragment_item(fragment, "subdirectory")
         fetched = self._fetch(requirement, download_url, subdirectory)
         digest = f"sha256:{fetched.sha256}"
         metadata = self._parse(requirement, fetched.metadata, download_url)
-        trusted = tuple(requirement.hashes) or locked_hashes.get(location_url or url, ())
+        trusted = tuple(requirement.hashes) or locked_hashes.get(url, ())
         if trusted and digest not in trusted:
             whence = "the --hash on the input line" if requirement.hashes else "the existing lock"
             raise HashError(
@@ -194,7 +229,7 @@ class LinkResolver:
             name=metadata.name,
             version=metadata.version,
             metadata=metadata,
-            url=location_url or url,
+            url=url,
             kind="archive",
             location=requirement.location,
             hashes=(digest,),
@@ -204,56 +239,66 @@ class LinkResolver:
         """The file's sha256 and metadata: stored (revalidated when possible) or downloaded."""
         key = hash_key(url)
         entry = self.store.get(key) if self.store is not None else None
-        cached = entry.value if entry is not None and _is_sha256(entry.value) else None
-        if cached is not None and not self.refresh:
-            assert entry is not None
-            metadata = self._stored_metadata(url, cached)
-            if self.offline or (metadata is not None and not (entry.etag or entry.last_modified)):
-                if metadata is None:
-                    raise OfflineError([f"no cached metadata for {redact_url(url)}"])
+        cached = str(entry.value) if entry is not None and _is_sha256(entry.value) else None
+        if entry is not None and cached is not None and not self.refresh:
+            known = self._stored_metadata(url, cached)
+            if known is not None and (self.offline or not (entry.etag or entry.last_modified)):
                 logger.debug("%s: sha256 %s from the cache", redact_url(url), cached)
-                return _Fetched(cached, metadata)
-            if metadata is not None:
-                headers = {}
-                if entry.etag:
-                    headers["If-None-Match"] = entry.etag
-                if entry.last_modified:
-                    headers["If-Modified-Since"] = entry.last_modified
-                response = self._http().get(url, headers=headers)
-                if response.status == 304:
-                    logger.debug("%s: not modified, sha256 %s", redact_url(url), cached)
-                    assert self.store is not None
-                    self.store.touch(key)
-                    return _Fetched(cached, metadata)
-                return self._downloaded(
-                    requirement, url, response.content, response.headers, subdirectory, cached
-                )
+                return _Fetched(cached, known)
+            if known is not None and not self.offline:
+                validators = _conditional_headers(entry.etag, entry.last_modified)
+                return self._download(requirement, url, subdirectory, (cached, known, validators))
         if self.offline:
-            raise OfflineError([f"no cached hash for {redact_url(url)}"])
-        response = self._http().get(url)
-        return self._downloaded(
-            requirement, url, response.content, response.headers, subdirectory, cached
-        )
+            if cached is None:
+                raise _LinkMiss(describe_missing_hash(url))
+            raise _LinkMiss(describe_missing_metadata(redact_url(url)))
+        return self._download(requirement, url, subdirectory, None, changed_from=cached)
 
-    def _downloaded(
+    def _download(
         self,
         requirement: InputRequirement,
         url: str,
-        data: bytes,
-        headers: object,
         subdirectory: str | None,
-        cached: str | None,
+        revalidate: tuple[str, bytes, dict[str, str]] | None,
+        *,
+        changed_from: str | None = None,
     ) -> _Fetched:
-        digest = hashlib.sha256(data).hexdigest()
-        metadata = self._stored_metadata(url, digest)
-        if metadata is None:
-            metadata = self._file_metadata(requirement, url, data, subdirectory)
+        """Stream ``url`` into a temporary file while hashing it, then read its metadata.
+
+        ``revalidate``: the stored sha256, metadata and conditional headers; a 304 answer
+        keeps them. The temporary directory is gone when this returns, whatever happens.
+        """
+        key = hash_key(url)
+        headers = {**(revalidate[2] if revalidate else {}), "Accept-Encoding": "identity"}
+        if revalidate is not None:
+            changed_from = revalidate[0]
+        with tempfile.TemporaryDirectory(prefix="lockbuild-link-") as directory:
+            with self._http().stream_response(url, headers=headers) as response:
+                if response.status == 304 and revalidate is not None:
+                    logger.debug("%s: not modified, sha256 %s", redact_url(url), revalidate[0])
+                    if self.store is not None:
+                        self.store.touch(
+                            key,
+                            etag=response.headers.get("etag"),
+                            last_modified=response.headers.get("last-modified"),
+                        )
+                    return _Fetched(revalidate[0], revalidate[1])
+                if not 200 <= response.status < 300:
+                    raise self._error(requirement, f"unexpected HTTP {response.status}", url)
+                path = Path(directory) / _download_name(url)
+                digest = _save(response.chunks, path)
+            logger.debug("%s: downloaded, sha256 %s", redact_url(url), digest)
+            metadata = self._stored_metadata(url, digest)
+            if metadata is None:
+                metadata = self._file_metadata(requirement, url, path, digest, subdirectory)
         if self.store is not None:
-            get = getattr(headers, "get", lambda _key: None)
             self.store.put(
-                hash_key(url), digest, etag=get("etag"), last_modified=get("last-modified")
+                key,
+                digest,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
             )
-        return _Fetched(digest, metadata, cached if cached not in (None, digest) else None)
+        return _Fetched(digest, metadata, changed_from if changed_from != digest else None)
 
     def _stored_metadata(self, url: str, sha256: str) -> bytes | None:
         if self.store is None:
@@ -272,30 +317,44 @@ class LinkResolver:
             self.store.put(key, {"metadata": text, "source": source})
 
     def _file_metadata(
-        self, requirement: InputRequirement, url: str, data: bytes, subdirectory: str | None
+        self,
+        requirement: InputRequirement,
+        url: str,
+        path: Path,
+        sha256: str,
+        subdirectory: str | None,
     ) -> bytes:
-        """METADATA of a wheel, static PKG-INFO of an sdist, or a metadata build of it."""
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "archive"
-        key = metadata_key(url=url, sha256=hashlib.sha256(data).hexdigest())
+        """METADATA of a wheel, static PKG-INFO of an sdist, or a metadata build of it.
+
+        ``path`` holds the file at ``url``; what kind of file it is comes from the URL's file
+        name, or from its first bytes when the name does not say.
+        """
+        filename = _download_name(url)
+        key = metadata_key(url=url, sha256=sha256)
         if filename.endswith(".whl"):
-            metadata = read_wheel_metadata(io.BytesIO(data), filename=filename)
+            with path.open("rb") as wheel:
+                metadata = read_wheel_metadata(wheel, filename=filename)
             self._put_metadata(key, metadata, "wheel")
             return metadata
         if not filename.lower().endswith(_ARCHIVE_SUFFIXES):
-            suffix = next((end for magic, end in _MAGIC if data.startswith(magic)), None)
+            with path.open("rb") as file:
+                head = file.read(8)
+            suffix = next((end for magic, end in _MAGIC if head.startswith(magic)), None)
             if suffix is None:
                 raise self._error(requirement, "not a wheel, sdist or source archive", url)
             filename += suffix
         if subdirectory is None:
-            pkg_info = read_sdist_pkg_info(io.BytesIO(data), filename=filename)
+            with path.open("rb") as archive:
+                pkg_info = read_sdist_pkg_info(archive, filename=filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
+                logger.debug("%s: static metadata (PEP 643), no build needed", redact_url(url))
                 self._put_metadata(key, pkg_info, "sdist")
                 return pkg_info
         self._refuse_build(requirement, url)
+        logger.info("building metadata of %s", redact_url(url))
         with tempfile.TemporaryDirectory(prefix="lockbuild-link-") as directory:
-            path = Path(directory) / filename
-            path.write_bytes(data)
-            logger.info("building metadata of %s", redact_url(url))
+            if path.name != filename:  # the build tells archives apart by their suffix
+                path = Path(shutil.copyfile(path, Path(directory) / filename))
             metadata = build_sdist_metadata(
                 path, index_urls=self.index_urls, subdirectory=subdirectory
             )
@@ -317,8 +376,8 @@ class LinkResolver:
             raise LinkError(f"{requirement.location}: {error}") from None
         local = urlsplit(parsed.repository).scheme == "file"
         if self.offline and not local and not _is_commit(parsed.ref):
-            raise OfflineError(
-                [f"{requirement.location}: cannot pin a git ref offline: {redact_url(link)}"]
+            raise _LinkMiss(
+                f"{requirement.location}: cannot pin a git ref offline: {redact_url(link)}"
             )
         commit = resolve_commit(parsed)
         replacement = archive_url(parsed, commit)
@@ -335,7 +394,7 @@ class LinkResolver:
         )
         if metadata_bytes is None:
             if self.offline:
-                raise OfflineError([f"no cached metadata for {redact_url(strip_egg(pinned))}"])
+                raise _LinkMiss(describe_missing_metadata(redact_url(strip_egg(pinned))))
             with tempfile.TemporaryDirectory(prefix="lockbuild-git-") as directory:
                 tree = checkout(parsed, commit, Path(directory) / "checkout")
                 metadata_bytes = build_tree_metadata(
@@ -380,12 +439,12 @@ class LinkResolver:
             raise self._error(requirement, "no such file or directory", link)
         if requirement.editable:
             raise self._error(requirement, "only a directory can be editable", link)
-        data_bytes = path.read_bytes()
-        digest = hashlib.sha256(data_bytes).hexdigest()
+        with path.open("rb") as file:
+            digest, _size = sha256_stream(iter(partial(file.read, _CHUNK), b""))
         uri = path.as_uri()
         metadata_bytes = self._stored_metadata(uri, digest)
         if metadata_bytes is None:
-            metadata_bytes = self._file_metadata(requirement, uri, data_bytes, None)
+            metadata_bytes = self._file_metadata(requirement, uri, path, digest, None)
         trusted = tuple(requirement.hashes) or locked_hashes.get(path.as_posix(), ())
         if trusted and f"sha256:{digest}" not in trusted:
             raise HashError(
@@ -430,6 +489,54 @@ class LinkResolver:
     @staticmethod
     def _error(requirement: InputRequirement, why: str, link: str) -> LinkError:
         return LinkError(f"{requirement.location}: {why}: {redact_url(link)}")
+
+
+def _stand_in(requirement: InputRequirement, link: str) -> LinkedDist:
+    """What a line the store cannot serve offline stands for until the run fails at its end.
+
+    Like the index client's stand-in metadata, it has no dependencies: resolving on finds the
+    other missing items, so one error names them all.
+    """
+    name = requirement.name or canonicalize_name(
+        f"unknown-{hashlib.sha256(link.encode()).hexdigest()[:12]}"
+    )
+    version = Version("0")
+    return LinkedDist(
+        name=name,
+        version=version,
+        metadata=CoreMetadata(name=name, version=version),
+        url=strip_egg(link),
+        kind="archive",
+        location=requirement.location,
+        editable=requirement.editable,
+    )
+
+
+def _download_name(url: str) -> str:
+    """The file name at the end of ``url``'s path (``archive`` when it has none)."""
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return "archive"
+    return name
+
+
+def _save(chunks: Iterable[bytes], path: Path) -> str:
+    """Write ``chunks`` to ``path`` while hashing them; the sha256 hex digest."""
+    with path.open("wb") as file:
+        writer = HashingWriter(file)
+        for chunk in chunks:
+            writer.write(chunk)
+    return writer.hexdigest()
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """``If-None-Match``/``If-Modified-Since`` from a stored entry's validators."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
 
 
 def _fragment_item(fragment: str, key: str) -> str | None:
@@ -496,6 +603,57 @@ def read_locked_link_hashes(
     except LockbuildError:
         return {}
     return locked_link_hashes(previous.requirements, upgrade_packages=upgrade_packages)
+
+
+@dataclass(frozen=True)
+class LockedLink:
+    """A URL, path or VCS line of a previous lock, as it is written there."""
+
+    url: str
+    """The URL or the path (relative to the lock) without its ``egg=`` fragment item."""
+    name: NormalizedName | None
+    """The project, when the line names it (``name @ URL``, ``#egg=name``)."""
+    hashes: frozenset[str]
+
+
+def read_locked_links(output: Path) -> tuple[LockedLink, ...]:
+    """The URL, path and VCS lines of the lock at ``output`` (none when absent or unreadable)."""
+    from lockbuild.requirements import parse_requirements_files
+
+    if not output.exists():
+        return ()
+    try:
+        previous = parse_requirements_files([str(output)])
+    except LockbuildError:
+        return ()
+    return tuple(
+        LockedLink(url=strip_egg(link), name=entry.name, hashes=frozenset(entry.hashes))
+        for entry in previous.requirements
+        if (link := requirement_link(entry)) is not None
+    )
+
+
+def pin_label(pin: Pin) -> tuple[str, frozenset[str]]:
+    """What a change summary compares: a pin's version, or its URL (as written) and hashes."""
+    if pin.url is None:
+        return str(pin.version), frozenset()
+    return strip_egg(pin.url), frozenset(pin.hashes)
+
+
+def locked_link_labels(
+    locked: Sequence[LockedLink], pins: Sequence[Pin]
+) -> dict[str, tuple[str, frozenset[str]]]:
+    """The previous lock's link lines by project, labelled as :func:`pin_label` labels pins.
+
+    A line that does not name its project (``./pkg``, ``-e ../src/pkg``, a bare URL) is the
+    project of the pin written with the same URL now; a line no pin has is known by its URL.
+    """
+    by_url = {strip_egg(pin.url): pin.name for pin in pins if pin.url is not None}
+    labels: dict[str, tuple[str, frozenset[str]]] = {}
+    for line in locked:
+        name = line.name or by_url.get(line.url) or line.url
+        labels[name] = (line.url, line.hashes)
+    return labels
 
 
 def relative_link(url: str, *, output: Path) -> str:

@@ -33,6 +33,7 @@ from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.writer import render_requirements, write_if_changed
 
 if TYPE_CHECKING:
+    from lockbuild.links import LockedLink
     from lockbuild.store import MissingItems
 
 logger = logging.getLogger(__name__)
@@ -137,11 +138,12 @@ def compile_lock(
     reporter = reporter or Reporter()
     from lockbuild.checks import check_lock, describe_violations, warning_comments
     from lockbuild.errors import InstallabilityError
-    from lockbuild.links import link_pins, read_locked_link_hashes
+    from lockbuild.links import link_pins, read_locked_link_hashes, read_locked_links
 
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
     previous = read_previous_pins(output)
+    previous_links = read_locked_links(output)
     preferred = {
         name: version
         for name, version in previous.items()
@@ -216,7 +218,7 @@ def compile_lock(
         text=text,
         written=written,
         pins=tuple(pins),
-        changes=tuple(describe_changes(previous, pins)),
+        changes=tuple(describe_changes(previous, pins, previous_links=previous_links)),
         seconds=time.monotonic() - started,
         warnings=warnings,
     )
@@ -359,18 +361,37 @@ def read_previous_pins(output: Path) -> dict[NormalizedName, Version]:
     return pins
 
 
-def describe_changes(previous: dict[NormalizedName, Version], pins: Sequence[Pin]) -> list[str]:
-    """Human-readable pin changes against the previous lock: ``django 5.1.2 -> 5.1.3``."""
+def describe_changes(
+    previous: dict[NormalizedName, Version],
+    pins: Sequence[Pin],
+    *,
+    previous_links: Sequence[LockedLink] = (),
+) -> list[str]:
+    """Human-readable pin changes against the previous lock: ``django 5.1.2 -> 5.1.3``.
+
+    A URL, path or VCS pin is compared by its URL and hash (``previous_links``: the previous
+    lock's lines of that kind): ``app (new) https://h/app.zip``, ``app git+URL@a -> git+URL@b``,
+    ``app https://h/app.zip (archive changed)`` when only its hash differs.
+    """
+    from lockbuild.links import locked_link_labels, pin_label
+
+    before: dict[str, tuple[str, frozenset[str]]] = {
+        name: (str(version), frozenset()) for name, version in previous.items()
+    }
+    before.update(locked_link_labels(previous_links, pins))
+    after = {str(pin.name): pin_label(pin) for pin in pins}
     changes = []
-    current = {pin.name: pin.version for pin in pins}
-    for name in sorted(set(previous) | set(current)):
-        old, new = previous.get(name), current.get(name)
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
         if old == new:
             continue
         if old is None:
-            changes.append(f"{name} (new) {new}")
+            changes.append(f"{name} (new) {after[name][0]}")
         elif new is None:
-            changes.append(f"{name} {old} (removed)")
+            shown = name if old[0] == name else f"{name} {old[0]}"  # a line without a name
+            changes.append(f"{shown} (removed)")
+        elif old[0] == new[0]:
+            changes.append(f"{name} {new[0]} (archive changed)")
         else:
-            changes.append(f"{name} {old} -> {new}")
+            changes.append(f"{name} {old[0]} -> {new[0]}")
     return changes

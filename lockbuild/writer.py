@@ -14,10 +14,13 @@ INDENT = "    "
 UNSAFE_PACKAGES = frozenset({"pip", "setuptools", "wheel", "distribute"})
 """What pip-compile leaves unpinned unless ``--allow-unsafe`` (lockbuild pins them by default)."""
 UNSAFE_HEADER = "# The following packages are considered to be unsafe in a requirements file:"
+"""pip-compile's header of the unsafe section (``--no-allow-unsafe``) in a lock without hashes."""
 UNSAFE_HASH_WARNING = (
-    "# WARNING: pip install will refuse this file in hash-checking mode: the packages below",
-    "# are required but not pinned. Pin them with allow-unsafe = true (--allow-unsafe).",
+    "# WARNING: The following packages were not pinned, but pip requires them to be",
+    "# pinned when the requirements file includes hashes and the requirement is not",
+    "# satisfied by a package already installed. Consider using the --allow-unsafe flag.",
 )
+"""pip-compile's header of the unsafe section in a lock with hashes (pip-tools 7, verbatim)."""
 
 
 def render_requirements(
@@ -34,7 +37,8 @@ def render_requirements(
     """The text of a lock: header, index options, then pins sorted by normalized name.
 
     Without ``allow_unsafe`` the packages pip-compile calls unsafe are listed, unpinned, in a
-    trailing comment section as pip-compile does, with a warning when the file has hashes.
+    trailing comment section with pip-compile's words: its header, or, when the file has
+    hashes, its warning that pip requires them pinned.
     ``warnings`` maps a package name to comment lines written just above its line (see
     :func:`lockbuild.checks.warning_comments`).
     """
@@ -59,9 +63,8 @@ def render_requirements(
             lines.extend(_render_pin(pin))
     if unsafe:
         lines.append("")
-        if generate_hashes:
-            lines.extend(UNSAFE_HASH_WARNING)
-        lines.append(UNSAFE_HEADER)
+        has_hashes = generate_hashes and any(pin.hashes for pin in pins)
+        lines.extend(UNSAFE_HASH_WARNING if has_hashes else (UNSAFE_HEADER,))
         lines.extend(f"# {pin.name}" for pin in sorted(unsafe, key=lambda pin: pin.name))
     return "\n".join(lines) + "\n"
 

@@ -3,8 +3,9 @@
 * :func:`write_project` — a buildable project tree (PKG-INFO + the distbuilder in-tree backend);
 * :func:`make_git_repo` — a git repository of such a project with commits and tags, for
   ``git+file://`` URLs;
-* :class:`ArchiveServer` — files at arbitrary paths on 127.0.0.1 with ETag / If-None-Match
-  (304) support and a request log, like GitHub's ``/owner/repo/archive/<ref>.zip``;
+* :class:`ArchiveServer` — files at arbitrary paths on 127.0.0.1 with ETag / If-None-Match or
+  Last-Modified / If-Modified-Since (304) support and a request log, like GitHub's
+  ``/owner/repo/archive/<ref>.zip``;
 * :func:`wheel_of_installed` — a wheel of an installed distribution (setuptools for the
   legacy ``setup.py`` builds), made from its RECORD.
 """
@@ -130,13 +131,20 @@ def wheel_of_installed(distribution: str, directory: Path) -> Path:
 
 
 class ArchiveServer:
-    """Files at any path on 127.0.0.1, with strong ETags and 304 answers to If-None-Match."""
+    """Files at any path on 127.0.0.1, with strong ETags and 304 answers to If-None-Match.
+
+    With ``last_modified`` set, it sends that Last-Modified instead of an ETag and answers
+    304 to an If-Modified-Since equal to it.
+    """
 
     def __init__(self, *, etags: bool = True) -> None:
         self.etags = etags
+        self.last_modified: str | None = None
         self.files: dict[str, bytes] = {}
         self.log: list[tuple[str, int]] = []
         """``(path, status)`` of every request."""
+        self.request_headers: list[dict[str, str]] = []
+        """The headers of every request, in order."""
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -150,16 +158,21 @@ class ArchiveServer:
                 pass
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.request_headers.append(dict(self.headers.items()))
                 data = server.files.get(self.path)
                 if data is None:
                     self._answer(404, b"not found\n", {})
                     return
                 etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
-                headers = {"ETag": etag} if server.etags else {}
-                if server.etags and self.headers.get("If-None-Match") == etag:
-                    self._answer(304, b"", headers)
+                modified = server.last_modified
+                if modified is not None:
+                    headers = {"Last-Modified": modified}
+                    fresh = self.headers.get("If-Modified-Since") == modified
                 else:
-                    self._answer(200, data, headers)
+                    headers = {"ETag": etag} if server.etags else {}
+                    fresh = server.etags and self.headers.get("If-None-Match") == etag
+                self._answer(304 if fresh else 200, b"" if fresh else data, headers)
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 with server._lock:

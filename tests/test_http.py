@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from distbuilder import make_wheel
 from indexserver import IndexServer
+from linkfixtures import ArchiveServer
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.http import (
@@ -273,6 +274,75 @@ def test_stream_of_a_missing_file_raises(client: HttpClient, index_server: Index
     url = index_server.file_url("absent-1.0-py3-none-any.whl")
     with pytest.raises(IndexFetchError, match="HTTP 404"), client.stream(url) as chunks:
         b"".join(chunks)
+
+
+def test_stream_response_gives_status_headers_and_the_body_in_chunks(
+    client: HttpClient, hosted: tuple[str, bytes]
+) -> None:
+    url, data = hosted
+    with client.stream_response(url, chunk_size=100) as response:
+        assert (response.url, response.status) == (url, 200)
+        assert response.headers["content-length"] == str(len(data))
+        received = list(response.chunks)
+    assert b"".join(received) == data
+    assert len(received) > 1 and all(len(chunk) <= 100 for chunk in received)
+
+
+def test_stream_response_sends_validators_and_a_304_has_no_body(client: HttpClient) -> None:
+    with ArchiveServer() as archives:
+        archives.files["/a.zip"] = b"PK\x03\x04 an archive"
+        url = archives.url("/a.zip")
+        with client.stream_response(url) as response:
+            etag = response.headers["etag"]
+            assert b"".join(response.chunks) == archives.files["/a.zip"]
+        with client.stream_response(url, headers={"If-None-Match": etag}) as response:
+            assert response.status == 304
+            assert list(response.chunks) == []
+        archives.files["/a.zip"] = b"PK\x03\x04 changed"
+        with client.stream_response(url, headers={"If-None-Match": etag}) as response:
+            assert response.status == 200 and response.headers["etag"] != etag
+            assert b"".join(response.chunks) == b"PK\x03\x04 changed"
+        assert archives.statuses("/a.zip") == [200, 304, 200]
+        assert archives.request_headers[1]["If-None-Match"] == etag
+
+
+@pytest.mark.parametrize("status", [0, 429, 503])
+def test_stream_response_retries_before_the_body_starts(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes], status: int
+) -> None:
+    url, data = hosted
+    index_server.fail("/files/", times=2, status=status)
+    with client.stream_response(url) as response:
+        assert response.status == 200
+        assert b"".join(response.chunks) == data
+    assert client.request_count == 3
+
+
+def test_a_body_cut_short_while_streaming_raises_with_the_url() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = int(listener.getsockname()[1])
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n"
+                connection.sendall(head + b"x" * 10)
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        http = HttpClient(backoff=0.01)
+        url = f"http://127.0.0.1:{port}/archive.zip"
+        try:
+            failed = pytest.raises(IndexFetchError, match=r"^download failed \(.*\): http://127")
+            with failed, http.stream_response(url) as response:
+                b"".join(response.chunks)
+        finally:
+            http.close()
+        server.join(timeout=5)
+    assert http.request_count == 1, "the body had started: not retried"
 
 
 # -- redaction ------------------------------------------------------------------------------

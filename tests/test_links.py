@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
-from distbuilder import make_wheel
+from distbuilder import make_sdist, make_wheel
 from linkfixtures import ArchiveServer, project_zip
 from packaging.utils import canonicalize_name
 
+import lockbuild.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
 from lockbuild.http import HttpClient
 from lockbuild.links import (
@@ -20,9 +26,10 @@ from lockbuild.links import (
     relative_link,
     strip_egg,
 )
+from lockbuild.metadata import read_wheel_metadata
 from lockbuild.models import InputRequirement
 from lockbuild.requirements import parse_requirements_text
-from lockbuild.store import Store, hash_key, metadata_key, open_store
+from lockbuild.store import MissingItems, Store, hash_key, metadata_key, open_store
 
 
 @pytest.fixture
@@ -57,6 +64,136 @@ def test_wheel_url_is_hashed_and_read_without_a_build(
     assert entry is not None and entry.value == digest and entry.etag
     stored = store.get(metadata_key(url=url, sha256=digest))
     assert stored is not None and stored.value["source"] == "wheel"
+
+
+def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
+    archives: ArchiveServer,
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wheel = make_wheel(tmp_path / "dists", "wheelpkg", "2.1")
+    with zipfile.ZipFile(wheel, "a") as archive:  # 512 kB that does not compress
+        archive.writestr("wheelpkg/blob.bin", os.urandom(1 << 19), zipfile.ZIP_STORED)
+    data = wheel.read_bytes()
+    archives.files["/dl/wheelpkg-2.1-py3-none-any.whl"] = data
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    chunks: list[int] = []
+    read_from: list[Path] = []
+    real_save = lockbuild.links._save
+
+    def whole_reads_refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an archive is never read into memory with HttpClient.get")
+
+    def counting_save(body: Iterable[bytes], path: Path) -> str:
+        return real_save((chunk for chunk in body if not chunks.append(len(chunk))), path)
+
+    def recording_reader(file: BinaryIO, *, filename: str) -> bytes:
+        read_from.append(Path(file.name))
+        assert Path(file.name).read_bytes() == data, "the whole file, on disk"
+        return read_wheel_metadata(file, filename=filename)
+
+    monkeypatch.setattr(HttpClient, "get", whole_reads_refused)
+    monkeypatch.setattr(lockbuild.links, "_save", counting_save)
+    monkeypatch.setattr(lockbuild.links, "read_wheel_metadata", recording_reader)
+    url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
+    linked = LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(line(url))
+    assert linked.hashes == (f"sha256:{hashlib.sha256(data).hexdigest()}",)
+    assert len(chunks) > 1 and max(chunks) <= 1 << 16 and sum(chunks) == len(data)
+    assert [path.name for path in read_from] == ["wheelpkg-2.1-py3-none-any.whl"]
+    assert read_from[0].is_relative_to(scratch)
+    assert list(scratch.iterdir()) == [], "the download is deleted afterwards"
+
+
+def test_last_modified_revalidates_and_a_change_is_downloaded_and_reported(
+    archives: ArchiveServer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    archives.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT"
+    first = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    archives.files["/a.zip"] = first
+    url = archives.url("/a.zip")
+    http = HttpClient()
+    assert LinkResolver(http, index_urls=["x"], store=store).resolve(line(url)).hashes == (
+        f"sha256:{hashlib.sha256(first).hexdigest()}",
+    )
+    again = LinkResolver(http, index_urls=["x"], store=store).resolve(line(url))
+    assert str(again.version) == "0.3"
+    assert archives.statuses("/a.zip") == [200, 304]
+    assert archives.request_headers[1]["If-Modified-Since"] == archives.last_modified
+    assert archives.request_headers[1]["Accept-Encoding"] == "identity"
+
+    changed = project_zip("archpkg", "0.4", prefix="archpkg-main")
+    archives.files["/a.zip"] = changed
+    archives.last_modified = "Thu, 22 Oct 2015 07:28:00 GMT"
+    with caplog.at_level(logging.WARNING, logger="lockbuild.links"):
+        linked = LinkResolver(http, index_urls=["x"], store=store).resolve(line(url))
+    assert str(linked.version) == "0.4"
+    assert linked.hashes == (f"sha256:{hashlib.sha256(changed).hexdigest()}",)
+    assert archives.statuses("/a.zip") == [200, 304, 200]
+    assert "the archive changed since it was cached" in caplog.text
+    entry = store.get(hash_key(url))
+    assert entry is not None and entry.last_modified == archives.last_modified
+
+
+def test_a_source_archive_is_built_once_per_content_whatever_its_url(
+    archives: ArchiveServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    archives.files["/o/archpkg/archive/main.zip"] = data
+    archives.files["/mirror/archpkg-main.zip"] = data
+    builds: list[str] = []
+    real_build = lockbuild.links.build_sdist_metadata
+
+    def counting_build(sdist: Path, **options: object) -> bytes:
+        builds.append(sdist.name)
+        return real_build(sdist, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lockbuild.links, "build_sdist_metadata", counting_build)
+    http = HttpClient()
+    for path in ("/o/archpkg/archive/main.zip", "/mirror/archpkg-main.zip"):
+        linked = LinkResolver(http, index_urls=["x"], store=store).resolve(
+            line(f"archpkg @ {archives.url(path)}")
+        )
+        assert str(linked.version) == "0.3"
+    assert builds == ["main.zip"], "the second URL has the same sha256: no build"
+    entry = store.get(metadata_key(url="", sha256=hashlib.sha256(data).hexdigest()))
+    assert entry is not None and entry.value["source"] == "build"
+
+
+def test_archive_without_a_suffix_is_recognised_by_its_first_bytes(
+    archives: ArchiveServer,
+) -> None:
+    archives.files["/download?ref=main"] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    linked = LinkResolver(HttpClient(), index_urls=["x"]).resolve(
+        line(f"archpkg @ {archives.url('/download?ref=main')}")
+    )
+    assert (linked.name, str(linked.version)) == ("archpkg", "0.3")
+
+
+def test_sdist_with_static_metadata_is_read_without_a_build(
+    archives: ArchiveServer, tmp_path: Path
+) -> None:
+    sdist = make_sdist(tmp_path, "staticpkg", "1.2", requires_dist=["certi"], static_metadata=True)
+    archives.files[f"/dl/{sdist.name}"] = sdist.read_bytes()
+    resolver = LinkResolver(HttpClient(), index_urls=["x"], build_sdists=False)
+    linked = resolver.resolve(line(archives.url(f"/dl/{sdist.name}")))
+    assert (linked.name, str(linked.version)) == ("staticpkg", "1.2")
+    assert [str(requirement) for requirement in linked.metadata.requires_dist] == ["certi"]
+
+
+def test_offline_misses_are_recorded_for_one_error_when_a_list_is_given(
+    archives: ArchiveServer, store: Store
+) -> None:
+    missing = MissingItems()
+    resolver = LinkResolver(None, index_urls=["x"], store=store, offline=True, missing=missing)
+    url = archives.url("/a.zip")
+    stand_in = resolver.resolve(line(f"archpkg @ {url}"))
+    assert (stand_in.name, stand_in.metadata.requires_dist) == ("archpkg", ())
+    resolver.resolve(line(archives.url("/b.zip")))
+    assert missing.items == (f"no cached hash for {url}", f"no cached hash for {url[:-5]}b.zip")
+    assert archives.log == [], "offline: no request"
 
 
 def test_offline_uses_the_cache_or_names_what_is_missing(

@@ -123,18 +123,32 @@ def test_unsafe_dependency_is_pinned_by_default_and_installs(
     assert_installs(dists, tmp_path, "markdown-3.1", "setuptools-41.0.1")
 
 
+PIP_COMPILE_UNSAFE_WITH_HASHES = (
+    "\n\n"
+    "# WARNING: The following packages were not pinned, but pip requires them to be\n"
+    "# pinned when the requirements file includes hashes and the requirement is not\n"
+    "# satisfied by a package already installed. Consider using the --allow-unsafe flag.\n"
+    "# setuptools\n"
+)
+"""What ``pip-compile --generate-hashes`` (pip-tools 7.6) writes for ``markdown==3.1``."""
+PIP_COMPILE_UNSAFE = (
+    "    # via -r requirements.in\n\n"
+    "# The following packages are considered to be unsafe in a requirements file:\n"
+    "# setuptools\n"
+)
+"""What ``pip-compile`` writes for it without hashes."""
+
+
 def test_no_allow_unsafe_writes_the_pip_compile_section_and_strict_fails(
     server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert compile_lock(server, "markdown==3.1\n", "--no-allow-unsafe") == 0
     text = lock_text()
     assert "setuptools==" not in text
-    assert text.endswith(
-        "\n# WARNING: pip install will refuse this file in hash-checking mode: the packages below\n"
-        "# are required but not pinned. Pin them with allow-unsafe = true (--allow-unsafe).\n"
-        "# The following packages are considered to be unsafe in a requirements file:\n"
-        "# setuptools\n"
-    )
+    assert text.endswith(PIP_COMPILE_UNSAFE_WITH_HASHES), "pip-tools 7's words, verbatim"
+    assert "markdown==3.1 \\\n    --hash=sha256:" in text
+    assert compile_lock(server, "markdown==3.1\n", "--no-allow-unsafe", "--no-hashes") == 0
+    assert lock_text().endswith(PIP_COMPILE_UNSAFE), "no warning when the file has no hashes"
     capsys.readouterr()
     Path("requirements.txt").unlink()
     assert compile_lock(server, "markdown==3.1\n", "--no-allow-unsafe", "--strict") == 1
@@ -189,6 +203,8 @@ def test_vcs_tag_is_pinned_to_its_commit(
     assert f"\ngitpkg @ git+{url}@{commits['v1.0']}\n    # via -r requirements.in\n" in text
     assert "a VCS requirement has no single file to hash" in text
     assert "certi" not in text, "1.0 has no dependencies"
+    assert compile_lock(server, form.format(url=url) + "\n", "--strict") == 1
+    assert lock_text() == text, "a failed lock leaves the previous one alone"
 
 
 def test_missing_ref_names_the_line(
@@ -358,6 +374,64 @@ def test_archive_of_another_project_is_refused(
     assert "requirements.in:1: the project there is archpkg, not other" in error
 
 
+def test_offline_names_missing_archives_vcs_metadata_and_index_pages_in_one_error(
+    server: IndexServer,
+    project: Path,
+    archives: ArchiveServer,
+    repo: tuple[Path, dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory, commits = repo
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    url = archives.url(ARCHIVE_PATH)
+    content = f"archpkg @ {url}\ngit+{directory.as_uri()}@v1.0#egg=gitpkg\nmarkdown==3.1\n"
+    assert compile_lock(server, content, "--offline") == 1
+    error = capsys.readouterr().err
+    assert error == (
+        f"error: offline: no cached index page for 'markdown' (index {server.url}); "
+        f"no cached metadata for git+{directory.as_uri()}@{commits['v1.0']}; "
+        f"no cached hash for {url}\n"
+    )
+    assert archives.log == [] and server.count() == 0, "offline: no request"
+    assert not Path("requirements.txt").exists()
+
+
+def test_url_and_vcs_pins_are_unchanged_on_a_second_run_and_changes_are_named(
+    server: IndexServer,
+    project: Path,
+    archives: ArchiveServer,
+    repo: tuple[Path, dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory, commits = repo
+    git_url = f"git+{directory.as_uri()}"
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.3", prefix="archpkg-main")
+    url = archives.url(ARCHIVE_PATH)
+    (project / "vendor").mkdir()
+    local = project / "vendor" / "localpkg-0.1.zip"
+    local.write_bytes(project_zip("localpkg", "0.1", prefix="localpkg-0.1"))
+    content = f"archpkg @ {url}\n{git_url}@v1.0#egg=gitpkg\n./vendor/localpkg-0.1.zip\ncerti\n"
+    assert compile_lock(server, content, quiet=False) == 0
+    first = capsys.readouterr().err
+    assert f"  archpkg (new) {url}\n" in first
+    assert f"  gitpkg (new) {git_url}@{commits['v1.0']}\n" in first
+    assert "  localpkg (new) ./vendor/localpkg-0.1.zip\n" in first
+
+    assert compile_lock(server, content, quiet=False) == 0
+    second = capsys.readouterr().err
+    assert "requirements.txt: unchanged (4 pins, 0 changed)" in second, second
+    assert "(new)" not in second
+
+    archives.files[ARCHIVE_PATH] = project_zip("archpkg", "0.4", prefix="archpkg-main")
+    content = content.replace("@v1.0#", "@main#").replace("./vendor/localpkg-0.1.zip\n", "")
+    assert compile_lock(server, content, "-P", "archpkg", quiet=False) == 0
+    third = capsys.readouterr().err
+    assert "requirements.txt: wrote (3 pins, 3 changed)" in third, third
+    assert f"  archpkg {url} (archive changed)\n" in third
+    assert f"  gitpkg {git_url}@{commits['v1.0']} -> {git_url}@{commits['main']}\n" in third
+    assert "  ./vendor/localpkg-0.1.zip (removed)\n" in third
+
+
 # -- local paths -----------------------------------------------------------------------------
 
 
@@ -378,13 +452,16 @@ def test_local_paths_are_relative_to_the_lock_and_warned_about(
     assert "certi==1.0 \\" in text
 
 
-def test_local_archive_file_is_hashed(server: IndexServer, project: Path, dists: Path) -> None:
+def test_local_archive_file_is_hashed_and_installs(
+    server: IndexServer, project: Path, dists: Path, tmp_path: Path
+) -> None:
     (project / "vendor").mkdir()
     archive = project / "vendor" / "archpkg-0.3.zip"
     archive.write_bytes(project_zip("archpkg", "0.3", prefix="archpkg-0.3"))
     assert compile_lock(server, "./vendor/archpkg-0.3.zip\n", "--strict") == 0
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert f"\n./vendor/archpkg-0.3.zip \\\n    --hash=sha256:{digest}\n" in lock_text()
+    assert_installs(dists, tmp_path, "archpkg-0.3")
 
 
 # -- sdists built once -----------------------------------------------------------------------
