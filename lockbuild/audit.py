@@ -173,5 +173,31 @@ def format_instant(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_cutoff(text: str) -> datetime:
+    """An ``exclude-newer`` value: an RFC 3339 instant, or a date meaning midnight UTC.
+
+    ValueError when ``text`` is neither (a date-time without ``Z`` or an offset included:
+    it names no instant).
+    """
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(f"not an RFC 3339 instant or a date: {text!r}")
+    return parse_instant(text)
+
+
+def format_cutoff(value: datetime) -> str:
+    """``2026-11-01T00:00:00Z`` (UTC; fractions of a second kept when there are any)."""
+    value = value.astimezone(timezone.utc)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_instant(value)
+
+
 def _by_time(item: tuple[datetime, FileRecord]) -> tuple[datetime, str]:
     return item[0], item[1].filename

@@ -31,9 +31,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from lockbuild import __version__
-from lockbuild.config import ProjectConfig, Settings, load_config
+from lockbuild.config import ProjectConfig, Settings, command_line_settings, load_config
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
-from lockbuild.errors import EnvironmentSpecError, LockbuildError, UsageError
+from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
 from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
 from lockbuild.scaffold import host_platform, write_starter_project
@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "index-url": ("url", "primary package index (PEP 503/691 simple API)"),
     "extra-index-urls": ("urls", "index consulted for projects the primary index lacks"),
+    "index-strategy": (
+        "strategy",
+        "first-index: a project comes from the first index that has it (default); "
+        "unsafe-best-match: the best version of every index wins",
+    ),
+    "indexes": ("NAME=URL", "name an index URL, for --index-for"),
+    "index-for": (
+        "PACKAGE=INDEX",
+        "fetch PACKAGE only from INDEX (a name given with --index, or a URL), never elsewhere",
+    ),
     "cache-dir": ("path", "where the store and doit's state live (default: cache)"),
     "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
     "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
@@ -102,6 +112,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "days",
         "how many days after a release's first file is late (default: 14)",
     ),
+    "exclude-newer": (
+        "instant",
+        "ignore files uploaded after this instant: RFC 3339 (2026-11-01T00:00:00Z) or a date "
+        "(2026-11-01, midnight UTC)",
+    ),
     "vcs-as-archive": (
         "bool",
         "write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of their "
@@ -114,6 +129,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
+FLAG_ALIASES = {
+    "extra-index-urls": "extra-index-url",
+    "indexes": "index",
+}
+"""The singular flag of a repeatable setting, the spelling the regenerate command uses."""
 
 
 def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,15 +144,19 @@ def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
             )
-        elif kind == "urls":
+        elif kind == "urls" or "=" in kind:
             group.add_argument(
                 f"--{key}",
-                f"--{key.removesuffix('s')}",
+                *([f"--{FLAG_ALIASES[key]}"] if key in FLAG_ALIASES else []),
                 dest=dest,
                 action="append",
-                metavar="URL",
+                metavar="URL" if kind == "urls" else kind,
                 help=f"{text} (repeatable)",
             )
+        elif kind == "strategy":
+            from lockbuild.config import INDEX_STRATEGIES
+
+            group.add_argument(f"--{key}", dest=dest, choices=INDEX_STRATEGIES, help=text)
         elif kind == "seconds":
             group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
         elif kind == "days":
@@ -791,11 +815,14 @@ def _input_specs(paths: Sequence[str], extras: Sequence[str]) -> tuple[InputSpec
 
 
 def compile_settings(overrides: dict[str, object]) -> Settings:
-    """Settings for ``lockbuild compile`` (no locks.toml): the defaults plus the flags."""
-    changes = {key.replace("-", "_"): value for key, value in overrides.items()}
-    if "extra_index_urls" in changes:
-        changes["extra_index_urls"] = tuple(changes["extra_index_urls"])  # type: ignore[arg-type]
-    return Settings().replace(**changes)
+    """Settings for ``lockbuild compile`` (no locks.toml): the defaults plus the flags.
+
+    A bad value (``--exclude-newer=yesterday``, an unknown index name) is a usage error.
+    """
+    try:
+        return command_line_settings(overrides)
+    except ConfigError as error:
+        raise UsageError(f"{error.key}: {error.detail}") from None
 
 
 def _regenerate_command(
@@ -814,7 +841,7 @@ def _regenerate_command(
         if isinstance(value, bool):
             words.append(f"--{key}" if value else f"--no-{key}")
         elif isinstance(value, list):
-            words += [f"--{key.removesuffix('s')}={item}" for item in value]
+            words += [f"--{FLAG_ALIASES.get(key, key)}={item}" for item in value]
         else:
             words.append(f"--{key}={value}")
     words += [f"--extra={extra}" for extra in arguments.extra]

@@ -15,6 +15,14 @@ The file, as a user writes it::
     page-ttl = 600                            # seconds an index page stays fresh
     late-uploads = "warn"                     # warn | exclude | error
     late-upload-days = 14                     # how late counts as late
+    exclude-newer = "2026-11-01T00:00:00Z"    # ignore files uploaded later (or a date)
+    index-strategy = "first-index"            # or "unsafe-best-match"
+
+    [settings.indexes]                        # names for index URLs, used by index-for
+    internal = "https://pypi.internal.example/simple"
+
+    [settings.index-for]                      # a project comes only from this index
+    mypkg = "internal"                        # an index name, or a URL
 
     [environments.linux-311]                  # at least one
     python = "3.11.9"
@@ -36,6 +44,7 @@ Paths are kept as written, relative to the directory of ``locks.toml`` (:attr:`P
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import functools
 import os
@@ -55,12 +64,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMAND_LINE",
+    "INDEX_STRATEGIES",
     "SCHEMA_VERSION",
     "SETTING_KEYS",
     "EnvironmentConfig",
     "LockConfig",
     "ProjectConfig",
     "Settings",
+    "command_line_settings",
     "load_config",
     "parse_config",
 ]
@@ -89,6 +100,15 @@ class Settings:
     """Write git requirements on GitHub, GitLab and Bitbucket as the hashed archive."""
     strict: bool = False
     """Fail a lock that pip would refuse in hash-checking mode, instead of warning."""
+    exclude_newer: str | None = None
+    """Ignore files uploaded after this UTC instant (``2026-11-01T00:00:00Z``)."""
+    index_strategy: str = "first-index"
+    """``first-index``: a project comes from the first index that has it;
+    ``unsafe-best-match``: the pages of every index are merged."""
+    indexes: tuple[tuple[str, str], ...] = ()
+    """Named index URLs, ``(name, url)`` sorted by name (``[settings.indexes]``)."""
+    index_for: tuple[tuple[str, str], ...] = ()
+    """``(project, index name or URL)`` sorted by project: the only index for that project."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -97,10 +117,15 @@ class Settings:
     def fingerprint(self) -> dict[str, object]:
         """Every setting that can change a lock's content (not cache-dir nor page-ttl)."""
         return {
-            key: _json_value(getattr(self, spec.field))
+            key: _json_value(getattr(self, spec.field), table=spec.merge)
             for key, spec in _SETTINGS.items()
             if spec.in_fingerprint
         }
+
+    def index_urls_for(self) -> tuple[tuple[str, str], ...]:
+        """``index-for`` with index names replaced by their URLs: ``(project, url)``."""
+        names = dict(self.indexes)
+        return tuple((project, names.get(target, target)) for project, target in self.index_for)
 
 
 @dataclass(frozen=True)
@@ -207,6 +232,20 @@ def parse_config(
     return _Reader(path, text).project(data, command_line)
 
 
+def command_line_settings(overrides: Mapping[str, object]) -> Settings:
+    """The defaults plus command-line settings (TOML spelling), for a run without locks.toml.
+
+    Raises ConfigError (path ``command line``) for a bad value or an unknown index name.
+    """
+    changes = _command_line_changes(overrides)
+    settings = _apply(Settings(), changes)
+    for project, target in settings.index_for:
+        problem = _unknown_index(target, settings)
+        if problem is not None:
+            raise ConfigError(COMMAND_LINE, "--index-for", f"{project}: {problem}")
+    return settings
+
+
 # --- values ---------------------------------------------------------------------------------
 
 
@@ -223,6 +262,7 @@ _URL = r"(?i)(?:https?|file)://\S+"
 _PYTHON = r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?"
 _MIN_PYTHON_MINOR = 8
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_PROJECT = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
 
@@ -240,7 +280,9 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def _json_value(value: object) -> object:
+def _json_value(value: object, *, table: bool = False) -> object:
+    if table and isinstance(value, tuple):
+        return dict(value)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -310,6 +352,78 @@ def _parse_days(value: object) -> int:
     return value
 
 
+def _parse_exclude_newer(value: object) -> str:
+    """An RFC 3339 instant or a date (midnight UTC), as a string, or a TOML date-time."""
+    from lockbuild.audit import format_cutoff, parse_cutoff
+
+    if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
+        value = value.isoformat()
+    text = _parse_text(value)
+    try:
+        return format_cutoff(parse_cutoff(text))
+    except ValueError:
+        expected = "an RFC 3339 instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01"
+        raise _Invalid(f"invalid exclude-newer (expected {expected}): {_show(value)}") from None
+
+
+INDEX_STRATEGIES = ("first-index", "unsafe-best-match")
+
+
+def _parse_index_strategy(value: object) -> str:
+    text = _parse_text(value)
+    if text not in INDEX_STRATEGIES:
+        known = ", ".join(INDEX_STRATEGIES)
+        raise _Invalid(f"unknown index-strategy {text!r} (known: {known})")
+    return text
+
+
+def _parse_pairs(value: object, what: str) -> dict[str, str]:
+    """A TOML table of strings, or (command line) a list of ``KEY=VALUE`` strings."""
+    if isinstance(value, list | tuple):
+        pairs: dict[str, str] = {}
+        for index, item in enumerate(value):
+            key, separator, text = str(item).partition("=")
+            if not separator or not key.strip() or not text.strip():
+                raise _Invalid(f"expected {what}, got {_show(item)}", item=index)
+            pairs[key.strip()] = text.strip()
+        return pairs
+    if not isinstance(value, dict):
+        raise _Invalid(f"expected a table of strings, got {_show(value)}")
+    for key, item in value.items():
+        if not isinstance(item, str) or not item.strip():
+            raise _Invalid(f"expected a non-empty string, got {_show(item)}", item=key)
+    return dict(value)
+
+
+def _parse_indexes(value: object) -> tuple[tuple[str, str], ...]:
+    pairs = _parse_pairs(value, "NAME=URL")
+    for name, url in pairs.items():
+        if not re.fullmatch(_NAME, name):
+            reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+            raise _Invalid(f"invalid index name ({reason}): {name!r}", item=name)
+        if not re.fullmatch(_URL, url):
+            raise _Invalid(f"expected an http(s) or file URL, got {_show(url)}", item=name)
+    return tuple(sorted(pairs.items()))
+
+
+def _parse_index_for(value: object) -> tuple[tuple[str, str], ...]:
+    from lockbuild.models import canonicalize_name
+
+    pairs = _parse_pairs(value, "PACKAGE=INDEX")
+    projects: dict[str, str] = {}
+    for project, target in pairs.items():
+        if not re.fullmatch(_PROJECT, project):
+            raise _Invalid(f"invalid project name: {project!r}", item=project)
+        if not (re.fullmatch(_URL, target) or re.fullmatch(_NAME, target)):
+            reason = "an index name of [settings.indexes], or a URL"
+            raise _Invalid(f"expected {reason}, got {_show(target)}", item=project)
+        name = canonicalize_name(project)
+        if name in projects:
+            raise _Invalid(f"duplicate project {name!r} (as {project!r})", item=project)
+        projects[name] = target
+    return tuple(sorted(projects.items()))
+
+
 def _parse_python(value: object) -> str:
     text = _parse_text(value)
     match = re.fullmatch(_PYTHON, text)
@@ -344,11 +458,16 @@ class _SettingSpec:
     parse: Callable[[object], object]
     per_lock: bool = True
     in_fingerprint: bool = True
+    merge: bool = False
+    """A table: per-lock and command-line entries are added to those of ``[settings]``."""
 
 
 _SETTINGS: dict[str, _SettingSpec] = {
     "index-url": _SettingSpec("index_url", _parse_url),
     "extra-index-urls": _SettingSpec("extra_index_urls", _parse_urls),
+    "index-strategy": _SettingSpec("index_strategy", _parse_index_strategy),
+    "indexes": _SettingSpec("indexes", _parse_indexes, merge=True),
+    "index-for": _SettingSpec("index_for", _parse_index_for, merge=True),
     "cache-dir": _SettingSpec("cache_dir", _parse_text, per_lock=False, in_fingerprint=False),
     "generate-hashes": _SettingSpec("generate_hashes", _parse_bool),
     "allow-unsafe": _SettingSpec("allow_unsafe", _parse_bool),
@@ -357,6 +476,7 @@ _SETTINGS: dict[str, _SettingSpec] = {
     "page-ttl": _SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
     "late-uploads": _SettingSpec("late_uploads", _parse_late_uploads),
     "late-upload-days": _SettingSpec("late_upload_days", _parse_days),
+    "exclude-newer": _SettingSpec("exclude_newer", _parse_exclude_newer),
     "vcs-as-archive": _SettingSpec("vcs_as_archive", _parse_bool),
     "strict": _SettingSpec("strict", _parse_bool),
 }
@@ -386,6 +506,32 @@ def _command_line_changes(overrides: Mapping[str, object]) -> dict[str, object]:
         except _Invalid as error:
             raise ConfigError(COMMAND_LINE, f"--{key}", error.message) from None
     return changes
+
+
+_TABLE_FIELDS = frozenset(spec.field for spec in _SETTINGS.values() if spec.merge)
+
+
+def _apply(settings: Settings, changes: Mapping[str, Any]) -> Settings:
+    """``settings`` with ``changes``; the entries of table settings are added, not replaced."""
+    merged = dict(changes)
+    for field in _TABLE_FIELDS & merged.keys():
+        table = dict(getattr(settings, field))
+        table.update(merged[field])
+        merged[field] = tuple(sorted(table.items()))
+    return settings.replace(**merged)
+
+
+def _unknown_index(name: str, settings: Settings) -> str | None:
+    """Why ``name`` (an ``index-for`` value) names no index, or None when it is fine."""
+    if re.fullmatch(_URL, name):
+        return None
+    known = [index for index, _ in settings.indexes]
+    if name in known:
+        return None
+    if not known:
+        reason = "no index has a name: name one in [settings.indexes] or with --index NAME=URL"
+        return f"unknown index {name!r} ({reason})"
+    return f"unknown index {name!r}" + _suggestion(name, known)
 
 
 def _suggestion(key: str, known: Sequence[str]) -> str:
@@ -439,10 +585,12 @@ class _Reader:
         locks = self.locks(data, environments, file_settings, command_line)
         self.check_constraints(locks)
         self.check_outputs(locks)
+        settings = _apply(file_settings, command_line)
+        self.check_index_names(settings, data, command_line, lock=None)
         return ProjectConfig(
             path=self.path,
             root=os.path.dirname(self.path),
-            settings=file_settings.replace(**command_line),
+            settings=settings,
             environments=types.MappingProxyType(environments),
             locks=types.MappingProxyType(locks),
         )
@@ -578,8 +726,42 @@ class _Reader:
         locks: dict[str, LockConfig] = {}
         for name, table in tables.items():
             lock = self.lock(name, table, environments=environments, settings=settings)
-            locks[name] = dataclasses.replace(lock, settings=lock.settings.replace(**command_line))
+            lock = dataclasses.replace(lock, settings=_apply(lock.settings, command_line))
+            self.check_index_names(lock.settings, data, command_line, lock=name)
+            locks[name] = lock
         return locks
+
+    def check_index_names(
+        self,
+        settings: Settings,
+        data: Mapping[str, Any],
+        command_line: Mapping[str, Any],
+        *,
+        lock: str | None,
+    ) -> None:
+        """Every ``index-for`` value names an index of ``indexes`` (or is a URL).
+
+        The error points where the entry is written: the command line, the lock's table,
+        else ``[settings]``.
+        """
+        for project, target in settings.index_for:
+            problem = _unknown_index(target, settings)
+            if problem is None:
+                continue
+            if project in dict(command_line.get("index_for", ())):
+                raise ConfigError(COMMAND_LINE, "--index-for", f"{project}: {problem}")
+            places: list[tuple[str, ...]] = [("settings",)]
+            if lock is not None:
+                places.insert(0, ("locks", lock))
+            for keys in places:
+                table = data
+                for key in keys:
+                    table = table.get(key, {}) if isinstance(table, dict) else {}
+                written = table.get("index-for", {}) if isinstance(table, dict) else {}
+                spelled = [key for key in written if _canonical(key) == project]
+                if spelled:
+                    raise self.error((*keys, "index-for", spelled[0]), problem)
+            raise ConfigError(self.path, "index-for", f"{project}: {problem}")
 
     def lock(
         self,
@@ -604,7 +786,7 @@ class _Reader:
             output=self.output(keys, table, lock_environments),
             environments=lock_environments,
             constraints=constraints,
-            settings=settings.replace(**lock_settings),
+            settings=_apply(settings, lock_settings),
         )
 
     def inputs(self, keys: _Keys, table: Mapping[str, Any]) -> tuple[InputSpec, ...]:
@@ -731,6 +913,12 @@ class _Reader:
                     reason = "outputs are overwritten on every compile"
                     raise self.error(keys, f"{what} ({reason}): {output!r}")
                 writers[path] = writer
+
+
+def _canonical(name: str) -> str:
+    from lockbuild.models import canonicalize_name
+
+    return canonicalize_name(name)
 
 
 def _string_or_none(value: object) -> str | None:

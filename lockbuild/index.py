@@ -2,9 +2,12 @@
 
 Implements :class:`~lockbuild.models.PackageSource` on top of :class:`~lockbuild.http.HttpClient`.
 Pages come from the first index that has the project (PEP 691 JSON by content negotiation,
-PEP 503 HTML otherwise). Metadata comes from PEP 658 files where advertised, else from the
-wheel's ``METADATA`` read with HTTP range requests (the whole file when the server ignores
-ranges), else from the sdist (static PEP 643 ``PKG-INFO`` or a PEP 517 metadata build).
+PEP 503 HTML otherwise), or as :class:`IndexSelection` says: only from the index ``index-for``
+pins the project to, or merged from every index; with ``exclude-newer`` they are views without
+the files uploaded later (times an HTML page lacks come from :mod:`lockbuild.uploads`).
+Metadata comes from PEP 658 files where advertised, else from the wheel's ``METADATA`` read
+with HTTP range requests (the whole file when the server ignores ranges), else from the sdist
+(static PEP 643 ``PKG-INFO`` or a PEP 517 metadata build).
 
 With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
 ``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
@@ -25,7 +28,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +39,7 @@ from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
+from lockbuild.finder import merge_pages, uploaded_before
 from lockbuild.hashing import sha256_stream
 from lockbuild.http import HttpClient, RangeResult, redact_url
 from lockbuild.metadata import (
@@ -65,6 +70,7 @@ from lockbuild.store import (
     metadata_key,
     page_key,
 )
+from lockbuild.uploads import UploadTimes
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +107,31 @@ class _OfflineMiss(OfflineError):
         self.description = description
 
 
+@dataclass(frozen=True)
+class IndexSelection:
+    """Which index each project comes from, and which files count.
+
+    By default a project comes from the first index that lists it (so a name taken on a
+    later, public index cannot shadow a private one); ``best_match`` merges every index's
+    page instead (``index-strategy = "unsafe-best-match"``). A project of ``pinned``
+    (``index-for``) comes from its index only, never from another. With ``exclude_newer``,
+    files uploaded after that instant are left out of every page.
+    """
+
+    best_match: bool = False
+    pinned: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """Project -> the URL of the only index it may come from."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """Index URL -> its name in ``[settings.indexes]`` (for messages)."""
+    exclude_newer: datetime | None = None
+
+    def describe(self, index_url: str) -> str:
+        """``'internal' (https://...)`` for a named index, else the (redacted) URL."""
+        name = self.names.get(index_url.rstrip("/"))
+        shown = redact_url(index_url)
+        return f"{name!r} ({shown})" if name else shown
+
+
 METADATA_SOURCES = frozenset({"pep658", "wheel", "sdist", "build"})
 """Where stored metadata came from; ``build`` metadata is refused when building is disabled."""
 
@@ -118,11 +149,14 @@ class IndexClient:
         store: Store | None = None,
         policy: CachePolicy | None = None,
         missing: MissingItems | None = None,
+        selection: IndexSelection | None = None,
     ) -> None:
         if not index_urls:
             raise ValueError("at least one index URL is needed")
         self.http = http
         self.index_urls = tuple(url.rstrip("/") for url in index_urls)
+        self.selection = selection or IndexSelection()
+        """Which index a project comes from, and which of its files count (exclude-newer)."""
         self.build_sdists = build_sdists
         self.store = store
         self.policy = policy or CachePolicy()
@@ -138,6 +172,13 @@ class IndexClient:
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}
         self._hashes: dict[str, Future[str]] = {}
+        self.upload_times = UploadTimes(
+            None if self.policy.offline else http,
+            store=store,
+            offline=self.policy.offline,
+            write=partial(self._write, self._put),
+        )
+        """Upload times from the indexes' JSON API, for files their pages give none."""
 
     def close(self) -> None:
         """Stop fetching, and wait until every store write has been made.
@@ -344,12 +385,56 @@ class IndexClient:
     # -- fetching --------------------------------------------------------------------------
 
     def _fetch_page(self, name: NormalizedName) -> ProjectPage:
+        """``name``'s page from the index it comes from, as of ``exclude-newer``."""
+        page = self._index_page(name)
+        cutoff = self.selection.exclude_newer
+        if cutoff is None or not page.versions:
+            return page
+        view = uploaded_before(page, cutoff, upload_times=self.upload_times.for_page(page))
+        if view.undated:
+            logger.warning(
+                "%s: %d file(s) on %s have no upload time and are ignored (exclude-newer): %s",
+                name,
+                len(view.undated),
+                redact_url(page.index_url),
+                ", ".join(sorted(view.undated)[:3]) + (", ..." if len(view.undated) > 3 else ""),
+            )
+        return view.page
+
+    def _index_page(self, name: NormalizedName) -> ProjectPage:
+        """The page of the index ``name`` comes from (see :class:`IndexSelection`)."""
+        pinned = self.selection.pinned.get(name)
+        if pinned is not None:
+            page = self._page_on(pinned, name)
+            if not page.versions:
+                raise IndexFetchError(
+                    f"{name}: not found on index {self.selection.describe(pinned)}, the only "
+                    f"index index-for allows for it (no other index is asked)"
+                )
+            return page
+        if self.selection.best_match:
+            pages = [self._page_on(index_url, name) for index_url in self.index_urls]
+            found = [page for page in pages if page.versions]
+            if found:
+                return merge_pages(name, found)
+            return ProjectPage(name=name, index_url=self.index_urls[0], files=())
         for index_url in self.index_urls:
             page = self._page_on(index_url, name)
             if page.versions:
                 return page
             logger.debug("%s: not on %s", name, redact_url(index_url))
         return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+
+    def release_upload_times(
+        self, releases: Sequence[tuple[ProjectPage, Sequence[str]]]
+    ) -> list[dict[str, str]]:
+        """Upload times (file name -> ISO 8601) of the undated files of each release, from the
+        JSON API of its page's index; releases are ``(page, version strings)``. Concurrent."""
+        futures = [
+            self._executor.submit(self.upload_times.for_release, page, versions)
+            for page, versions in releases
+        ]
+        return [future.result() for future in futures]
 
     def _page_on(self, index_url: str, name: NormalizedName) -> ProjectPage:
         """``name``'s page on one index (empty when not there): stored, revalidated or fetched."""

@@ -33,8 +33,10 @@ from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.writer import render_requirements, write_if_changed
 
 if TYPE_CHECKING:
+    from lockbuild.checks import Violation
     from lockbuild.links import LockedLink
     from lockbuild.store import MissingItems
+    from lockbuild.trust import PreviousLock
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,14 @@ class CompileRequest:
     """Write a git requirement on GitHub/GitLab/Bitbucket as the hashed archive of its commit."""
     strict: bool = False
     """Fail instead of warning when pip would refuse the lock in hash-checking mode."""
+    exclude_newer: str | None = None
+    """Ignore files uploaded after this RFC 3339 instant (``exclude-newer``)."""
+    index_strategy: str = "first-index"
+    """``first-index`` or ``unsafe-best-match`` (pages of every index merged)."""
+    index_for: tuple[tuple[str, str], ...] = ()
+    """``(project, index URL)``: the only index each of these projects comes from."""
+    index_names: tuple[tuple[str, str], ...] = ()
+    """``(name, index URL)`` of ``[settings.indexes]``, for messages."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,10 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         "late_upload_days": settings.late_upload_days,
         "vcs_as_archive": settings.vcs_as_archive,
         "strict": settings.strict,
+        "exclude_newer": settings.exclude_newer,
+        "index_strategy": settings.index_strategy,
+        "index_for": settings.index_urls_for(),
+        "index_names": settings.indexes,
     }
 
 
@@ -136,7 +150,7 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
-    from lockbuild.checks import check_lock, describe_violations, warning_comments
+    from lockbuild.checks import check_lock, describe_violations
     from lockbuild.errors import InstallabilityError
     from lockbuild.links import link_pins, read_locked_link_hashes, read_locked_links
 
@@ -177,8 +191,10 @@ def compile_lock(
                 ),
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
+            yanked = describe_yanked(resolution)
             pins = make_pins(resolution, source if request.generate_hashes else None)
             pins, warnings = check_trust(request, resolution, source, pins, output=output)
+            warnings = (*yanked.values(), *warnings)
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=request.generate_hashes
             )
@@ -210,7 +226,7 @@ def compile_lock(
         extra_index_urls=urls[1:],
         allow_unsafe=request.allow_unsafe,
         generate_hashes=request.generate_hashes,
-        warnings=warning_comments(violations),
+        warnings=_comment_blocks(violations, yanked),
     )
     written = False if request.dry_run else write_if_changed(output, text)
     return CompileResult(
@@ -232,9 +248,10 @@ def open_index_source(
     Offline, no HTTP client is ever used, and a store that cannot be opened is an error
     (there is nothing else to read from); online, the lock goes on without a store.
     """
+    from lockbuild.audit import parse_cutoff
     from lockbuild.errors import StoreError
     from lockbuild.http import HttpClient
-    from lockbuild.index import CachePolicy, IndexClient
+    from lockbuild.index import CachePolicy, IndexClient, IndexSelection
     from lockbuild.store import open_store
 
     store = None
@@ -253,6 +270,12 @@ def open_index_source(
         refresh_all=request.refresh_all or request.upgrade_all,
         refresh_packages=request.refresh_packages | request.upgrade_packages,
     )
+    selection = IndexSelection(
+        best_match=request.index_strategy == "unsafe-best-match",
+        pinned={canonicalize_name(name): url.rstrip("/") for name, url in request.index_for},
+        names={url.rstrip("/"): name for name, url in request.index_names},
+        exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
+    )
     return IndexClient(
         HttpClient(),
         index_urls=urls,
@@ -260,6 +283,7 @@ def open_index_source(
         store=store,
         policy=policy,
         missing=missing,
+        selection=selection,
     )
 
 
@@ -308,7 +332,9 @@ def check_trust(
     if not request.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
+    previous = read_previous_lock(output)
     files = {package.name: _hashed_files(package) for package in packages}
+    files = _with_upload_times(request, packages, files, source=source, previous=previous)
     digests = source.file_hashes([file for group in files.values() for file in group])
     releases = [
         pinned_release(
@@ -327,11 +353,78 @@ def check_trust(
     )
     report = check_releases(
         releases,
-        previous=read_previous_lock(output),
+        previous=previous,
         policy=policy,
         store=getattr(source, "store", None),
     )
     return apply_exclusions(pins, report.excluded), report.warnings
+
+
+def _with_upload_times(
+    request: CompileRequest,
+    packages: Sequence[ResolvedPackage],
+    files: dict[NormalizedName, Sequence[DistFile]],
+    *,
+    source: PackageSource,
+    previous: PreviousLock,
+) -> dict[NormalizedName, Sequence[DistFile]]:
+    """``files`` with the upload times their pages lack (an HTML-only index), from the index's
+    JSON API, for the releases whose late uploads this compile judges: every release with
+    ``late-uploads = "exclude"``, else those new to the lock; never for a release of one
+    file, nor for ``--trust-new-files`` projects."""
+    from lockbuild.finder import with_upload_times
+
+    fetch = getattr(source, "release_upload_times", None)
+    wanted = [
+        package
+        for package in packages
+        if package.name not in request.trust_new_files
+        and (
+            request.late_uploads == "exclude" or previous.pins.get(package.name) != package.version
+        )
+        and len(files[package.name]) > 1
+        and any(file.upload_time is None for file in files[package.name])
+    ]
+    if fetch is None or not wanted:
+        return files
+    found = fetch([(package.release.page, package.release.spellings) for package in wanted])
+    updated = dict(files)
+    for package, times in zip(wanted, found, strict=True):
+        if times:
+            updated[package.name] = with_upload_times(files[package.name], times)
+    return updated
+
+
+YANKED_WHY = "it is in the lock only because a requirement pins it exactly with =="
+
+
+def describe_yanked(resolution: Resolution) -> dict[NormalizedName, str]:
+    """A warning for each pinned release that is yanked (PEP 592), quoting the yank reason.
+
+    The provider chooses a yanked release only when a requirement pins it with ``==``.
+    """
+    warnings: dict[NormalizedName, str] = {}
+    for package in resolution.packages:
+        if package.link is not None or not package.release.yanked:
+            continue
+        reason = " ".join(package.release.yank_reason.split())
+        why = f'reason: "{reason}"' if reason else "no reason given"
+        warnings[package.name] = f"{package.name} {package.version} is yanked ({why}); {YANKED_WHY}"
+    return warnings
+
+
+def _comment_blocks(
+    violations: Sequence[Violation], yanked: dict[NormalizedName, str]
+) -> dict[str, list[str]]:
+    """The ``# WARNING`` blocks written above pins: yanked releases, then pip's refusals."""
+    from lockbuild.checks import warning_comments
+
+    blocks: dict[str, list[str]] = {}
+    for name, text in yanked.items():
+        blocks[name] = [f"# WARNING: {text}."]
+    for package, lines in warning_comments(violations).items():
+        blocks[package] = [*blocks.get(package, []), *lines]
+    return blocks
 
 
 def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:

@@ -305,8 +305,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         ):
             matching = [release for release in matching if not release.version.is_prerelease]
         for release in matching:
-            if release.yanked:
-                logger.warning(
+            if release.yanked:  # the pipeline warns about the one pinned, quoting the reason
+                logger.debug(
                     "%s %s is yanked%s; chosen only because it is pinned exactly",
                     name,
                     release.version,

@@ -36,7 +36,10 @@ HASH = "hash-v1"
 """The sha256 of a downloaded file: ``hash-v1:<url>``; never expires."""
 RELEASE = "release-v1"
 """Files first seen for a release: ``release-v1:<index url>:<project>:<version>``; never expires."""
-NAMESPACES = (PAGE, METADATA, HASH, RELEASE)
+UPLOAD = "upload-v1"
+"""Upload times from an index's JSON API: ``upload-v1:<index url>:<project>``; never expires
+(a file the entry lacks makes it be fetched again)."""
+NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD)
 EXPIRING_NAMESPACES = frozenset({PAGE})
 FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
@@ -77,6 +80,11 @@ def hash_key(url: str) -> str:
 def release_key(index_url: str, project: str, version: str) -> str:
     """Key of the snapshot of files first seen for one release on one index."""
     return f"{RELEASE}:{_clean_index_url(index_url)}:{canonicalize_name(project)}:{version}"
+
+
+def upload_key(index_url: str, project: str) -> str:
+    """Key of the upload times of ``project``'s files on ``index_url`` (see lockbuild.uploads)."""
+    return f"{UPLOAD}:{_clean_index_url(index_url)}:{canonicalize_name(project)}"
 
 
 def namespace_of(key: str) -> str:

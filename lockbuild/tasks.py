@@ -319,6 +319,9 @@ def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list
                 index_urls=(settings.index_url, *settings.extra_index_urls),
                 late_uploads=settings.late_uploads,
                 late_upload_days=settings.late_upload_days,
+                index_for=settings.index_urls_for(),
+                index_strategy=settings.index_strategy,
+                exclude_newer=settings.exclude_newer,
             )
         )
     return targets

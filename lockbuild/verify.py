@@ -36,6 +36,11 @@ class VerifyTarget:
     """Empty: the ``--index-url`` options written in the lock, else the default index."""
     late_uploads: str = "warn"
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
+    index_for: tuple[tuple[str, str], ...] = ()
+    """``(project, index URL)``: where ``index-for`` says each of these projects comes from."""
+    index_strategy: str = "first-index"
+    exclude_newer: str | None = None
+    """Files uploaded after this instant were left out of the lock, and are here too."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def verify_locks(
         for target in targets:
             pins, written_urls = read_lock(target.output)
             urls = target.index_urls or written_urls
-            source = None if offline else _index_client(urls, store)
+            source = None if offline else _index_client(urls, store, target)
             problems: list[str] = []
             try:
                 for pin in sorted(pins, key=lambda item: item.name):
@@ -102,13 +107,22 @@ def verify_locks(
     return results
 
 
-def _index_client(urls: Sequence[str], store: Store) -> IndexClient:
-    """A client that reads every page from the index again (and keeps it in the store)."""
+def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> IndexClient:
+    """A client that reads every page from the index again (and keeps it in the store), each
+    project from the index the lock took it from."""
+    from lockbuild.audit import parse_cutoff
     from lockbuild.http import HttpClient
-    from lockbuild.index import CachePolicy, IndexClient
+    from lockbuild.index import CachePolicy, IndexClient, IndexSelection
 
     policy = CachePolicy(refresh_all=True)
-    return IndexClient(HttpClient(), index_urls=urls, store=store, policy=policy)
+    selection = IndexSelection(
+        best_match=target.index_strategy == "unsafe-best-match",
+        pinned={canonicalize_name(name): url.rstrip("/") for name, url in target.index_for},
+        exclude_newer=parse_cutoff(target.exclude_newer) if target.exclude_newer else None,
+    )
+    return IndexClient(
+        HttpClient(), index_urls=urls, store=store, policy=policy, selection=selection
+    )
 
 
 def _verify_pin(
@@ -121,7 +135,8 @@ def _verify_pin(
 ) -> list[str]:
     label = f"{pin.name} {pin.version}"
     if source is None:
-        return _verify_offline(pin, label, store=store, urls=urls)
+        pinned = [url for name, url in target.index_for if canonicalize_name(name) == pin.name]
+        return _verify_offline(pin, label, store=store, urls=pinned or urls)
     page = source.project_page(pin.name)
     files = _release_files(page, pin.version)
     if not files:

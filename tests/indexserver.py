@@ -7,11 +7,16 @@ from files registered with :meth:`IndexServer.add`:
   with PEP 700 ``size``/``upload-time``/``versions``) when the ``Accept`` header prefers
   ``application/vnd.pypi.simple.v1+json``; non-normalized project names are redirected (301);
 * ``/files/<filename>`` — the file itself, honouring single ``Range`` requests;
-* ``/files/<filename>.metadata`` — PEP 658/714 core metadata (wheels only, like PyPI).
+* ``/files/<filename>.metadata`` — PEP 658/714 core metadata (wheels only, like PyPI);
+* ``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json`` — PyPI's JSON API (``urls`` with
+  ``filename``, ``upload_time_iso_8601`` and ``digests``; ``releases`` for the project),
+  only with ``json_api=True``.
 
-Behaviour switches (``json``, ``pep658``, ``ranges``, ``relative_urls``, ``delay``) are
-constructor keywords and mutable attributes; :meth:`IndexServer.fail` injects faults and
-:attr:`IndexServer.requests` records every request. Standard library plus ``packaging`` only.
+Behaviour switches (``json``, ``pep658``, ``ranges``, ``relative_urls``, ``delay``,
+``json_api``, ``page_hash``: the algorithm of the hashes pages give, ``sha256``, ``md5`` or
+``sha1``) are constructor keywords and mutable attributes; :meth:`IndexServer.fail` injects
+faults and :attr:`IndexServer.requests` records every request. Standard library plus
+``packaging`` only.
 """
 
 from __future__ import annotations
@@ -69,6 +74,11 @@ class _Hosted:
     version: Version
     data: bytes
     sha256: str
+
+    def page_hash(self, algorithm: str) -> str:
+        """The file's hex digest with ``algorithm`` (what a page shows)."""
+        return hashlib.new(algorithm, self.data).hexdigest()
+
     metadata: bytes | None
     requires_python: str | None
     requires_python_given: bool
@@ -190,12 +200,16 @@ class IndexServer:
         ranges: bool = True,
         relative_urls: bool = True,
         delay: float = 0.0,
+        json_api: bool = False,
+        page_hash: str = "sha256",
     ) -> None:
         self.json = json
         self.pep658 = pep658
         self.ranges = ranges
         self.relative_urls = relative_urls
         self.delay = delay
+        self.json_api = json_api
+        self.page_hash = page_hash
         self._lock = threading.Lock()
         self._files: dict[str, _Hosted] = {}
         self._faults: list[_Fault] = []
@@ -397,7 +411,7 @@ class IndexServer:
         for hosted in files:
             href = self._href(hosted.filename)
             if hosted.hash_in_page:
-                href += f"#sha256={hosted.sha256}"
+                href += f"#{self.page_hash}={hosted.page_hash(self.page_hash)}"
             attributes = [f'href="{html.escape(href)}"']
             if hosted.requires_python is not None:
                 attributes.append(f'data-requires-python="{html.escape(hosted.requires_python)}"')
@@ -419,7 +433,11 @@ class IndexServer:
             entry: dict[str, Any] = {
                 "filename": hosted.filename,
                 "url": self._href(hosted.filename),
-                "hashes": {"sha256": hosted.sha256} if hosted.hash_in_page else {},
+                "hashes": (
+                    {self.page_hash: hosted.page_hash(self.page_hash)}
+                    if hosted.hash_in_page
+                    else {}
+                ),
             }
             if hosted.requires_python is not None:
                 entry["requires-python"] = hosted.requires_python
@@ -444,6 +462,36 @@ class IndexServer:
             "versions": [str(version) for version in versions],
             "files": entries,
         }
+
+    def _api_json(self, project: str, version: str | None) -> dict[str, Any] | None:
+        """PyPI's JSON API for ``project`` (one ``version``), or None when there is none."""
+        files = self._project_files(project)
+        if version is not None:
+            files = [hosted for hosted in files if str(hosted.version) == version]
+        if not files:
+            return None
+
+        def entry(hosted: _Hosted) -> dict[str, Any]:
+            return {
+                "filename": hosted.filename,
+                "url": self.file_url(hosted.filename),
+                "digests": {"sha256": hosted.sha256, "md5": hosted.page_hash("md5")},
+                "upload_time": (hosted.upload_time or "")[:19] or None,
+                "upload_time_iso_8601": hosted.upload_time,
+                "yanked": hosted.yanked not in (None, False),
+            }
+
+        latest = max(hosted.version for hosted in files)
+        document: dict[str, Any] = {
+            "info": {"name": project, "version": str(version or latest)},
+            "urls": [entry(hosted) for hosted in files if hosted.version == latest],
+        }
+        if version is None:
+            releases: dict[str, list[dict[str, Any]]] = {}
+            for hosted in files:
+                releases.setdefault(str(hosted.version), []).append(entry(hosted))
+            document["releases"] = releases
+        return document
 
     def _root_html(self, projects: list[str]) -> str:
         links = [f'<a href="{quote(name)}/">{html.escape(name)}</a><br/>' for name in projects]
@@ -529,8 +577,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_project(path.removeprefix("/simple/"), head=head)
         elif path.startswith("/files/"):
             self._serve_file(path.removeprefix("/files/"), head=head)
+        elif path.startswith("/pypi/") and path.endswith("/json") and index.json_api:
+            self._serve_api(path.removeprefix("/pypi/").removesuffix("/json"), head=head)
         else:
             self._not_found(head=head)
+
+    def _serve_api(self, rest: str, *, head: bool) -> None:
+        project, _, version = rest.partition("/")
+        document = self.server.index._api_json(canonicalize_name(project), version or None)
+        if document is None or "/" in version:
+            self._not_found(head=head)
+            return
+        self._send(200, jsonlib.dumps(document).encode(), "application/json", head=head)
 
     def _serve_root(self, *, head: bool) -> None:
         index = self.server.index

@@ -13,7 +13,9 @@ from lockbuild.audit import (
     compare,
     describe_files,
     first_upload,
+    format_cutoff,
     late_uploads,
+    parse_cutoff,
     parse_instant,
     take_snapshot,
     uploaded_after,
@@ -87,3 +89,24 @@ def test_instants_with_z_offsets_or_none() -> None:
     assert uploaded_after(WHEELS[0], cutoff)
     assert not uploaded_after(SDIST, cutoff)
     assert not uploaded_after(FileRecord("x.whl", "0" * 64), cutoff)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+        ("2026-11-01", "2026-11-01T00:00:00Z"),  # a date is midnight UTC
+        ("2026-11-01T01:30:00+01:00", "2026-11-01T00:30:00Z"),
+        ("2026-11-01 00:00:00.25z", "2026-11-01T00:00:00.250000Z"),
+    ],
+)
+def test_exclude_newer_cutoffs(text: str, expected: str) -> None:
+    assert format_cutoff(parse_cutoff(text)) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-01T00:00:00", "yesterday", "2026-13-01", "2026-02-30T00:00:00Z", "P7D", ""]
+)
+def test_exclude_newer_refuses_what_names_no_instant(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_cutoff(text)

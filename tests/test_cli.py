@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+from pathlib import Path
 
 import pytest
 
-from lockbuild.cli import build_parser, setting_overrides
+from lockbuild.cli import (
+    _regenerate_command,
+    build_parser,
+    compile_settings,
+    main,
+    setting_overrides,
+)
 from lockbuild.config import SETTING_KEYS, Settings
 
 
@@ -56,3 +64,77 @@ def test_a_negative_page_ttl_is_a_usage_error(capsys: pytest.CaptureFixture[str]
         build_parser().parse_args(["lock", "--page-ttl=-5"])
     assert exit_info.value.code == 2
     assert "expected a number of seconds >= 0: '-5'" in capsys.readouterr().err
+
+
+INDEX_FLAGS = [
+    "--exclude-newer=2026-11-01",
+    "--index-strategy=unsafe-best-match",
+    "--index",
+    "internal=https://pypi.internal/simple",
+    "--indexes=other=https://other.example/simple",
+    "--index-for=mypkg=internal",
+    "--index-for",
+    "tool=https://tools.example/simple",
+]
+
+
+def test_index_and_exclude_newer_flags_become_overrides() -> None:
+    arguments = build_parser().parse_args(["lock", *INDEX_FLAGS])
+    assert setting_overrides(arguments) == {
+        "index-strategy": "unsafe-best-match",
+        "indexes": ["internal=https://pypi.internal/simple", "other=https://other.example/simple"],
+        "index-for": ["mypkg=internal", "tool=https://tools.example/simple"],
+        "exclude-newer": "2026-11-01",
+    }
+    settings = compile_settings(setting_overrides(arguments))
+    assert settings.exclude_newer == "2026-11-01T00:00:00Z"
+    assert settings.index_urls_for() == (
+        ("mypkg", "https://pypi.internal/simple"),
+        ("tool", "https://tools.example/simple"),
+    )
+
+
+def test_the_regenerate_command_repeats_the_index_settings() -> None:
+    arguments = build_parser().parse_args(["compile", "req.in", *INDEX_FLAGS])
+    command = _regenerate_command(
+        arguments, "req.txt", "3.11", "linux-x86_64", setting_overrides(arguments)
+    )
+    assert command == (
+        "lockbuild compile --python=3.11 --platform=linux-x86_64"
+        " --index-strategy=unsafe-best-match"
+        " --index=internal=https://pypi.internal/simple"
+        " --index=other=https://other.example/simple"
+        " --index-for=mypkg=internal --index-for=tool=https://tools.example/simple"
+        " --exclude-newer=2026-11-01 --output-file=req.txt req.in"
+    )
+    again = build_parser().parse_args(shlex.split(command)[1:])
+    assert setting_overrides(again) == setting_overrides(arguments)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--exclude-newer=last week"],
+            "lockbuild: error: --exclude-newer: invalid exclude-newer (expected an RFC 3339"
+            " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01): 'last week'",
+        ),
+        (
+            ["--index=internal=https://x.example/simple", "--index-for=mypkg=internl"],
+            "lockbuild: error: --index-for: mypkg: unknown index 'internl' (did you mean"
+            " 'internal'?)",
+        ),
+        (
+            ["--index-for=mypkg"],
+            "lockbuild: error: --index-for: expected PACKAGE=INDEX, got 'mypkg'",
+        ),
+    ],
+)
+def test_bad_index_flags_are_usage_errors(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = tmp_path / "req.in"
+    source.write_text("alpha\n")
+    code = main(["compile", str(source), "--python=3.11", "--platform=linux-x86_64", *flags])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == message

@@ -180,6 +180,9 @@ def test_setting_keys_are_in_documentation_order() -> None:
     assert SETTING_KEYS == (
         "index-url",
         "extra-index-urls",
+        "index-strategy",
+        "indexes",
+        "index-for",
         "cache-dir",
         "generate-hashes",
         "allow-unsafe",
@@ -188,6 +191,7 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "page-ttl",
         "late-uploads",
         "late-upload-days",
+        "exclude-newer",
         "vcs-as-archive",
         "strict",
     )
@@ -229,6 +233,42 @@ def test_overrides_win_over_settings_and_per_lock_values() -> None:
         extra_index_urls=("https://cli.example/simple",),
         cache_dir="/tmp/cache",
         page_ttl=5,
+    )
+
+
+def test_index_settings_tables_merge_per_lock_and_from_the_command_line() -> None:
+    text = (
+        '[settings]\nexclude-newer = 2026-11-01T02:00:00+02:00\nindex-strategy = "first-index"\n'
+        '[settings.indexes]\ninternal = "https://pypi.internal/simple"\n'
+        '[settings.index-for]\nMy_Pkg = "internal"\n\n'
+        + ENV
+        + LOCK
+        + 'exclude-newer = "2025-01-01"\nindex-strategy = "unsafe-best-match"\n'
+        + '[locks.base.index-for]\nother = "https://other.example/simple"\n'
+    )
+    overrides = {"indexes": ["cli=https://cli.example/simple"], "index-for": ["third=cli"]}
+    config = parse_config(text, "locks.toml", overrides=overrides)
+    assert config.settings.exclude_newer == "2026-11-01T00:00:00Z"
+    assert config.settings.index_for == (("my-pkg", "internal"), ("third", "cli"))
+    lock = config.locks["base"].settings
+    assert (lock.exclude_newer, lock.index_strategy) == (
+        "2025-01-01T00:00:00Z",
+        "unsafe-best-match",
+    )
+    assert lock.indexes == (
+        ("cli", "https://cli.example/simple"),
+        ("internal", "https://pypi.internal/simple"),
+    )
+    assert lock.index_urls_for() == (
+        ("my-pkg", "https://pypi.internal/simple"),
+        ("other", "https://other.example/simple"),
+        ("third", "https://cli.example/simple"),
+    )
+    assert lock.fingerprint()["index-for"] == dict(lock.index_for)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml", overrides={"index-for": ["third=nowhere"]})
+    assert str(caught.value) == (
+        "command line: --index-for: third: unknown index 'nowhere' (known: internal)"
     )
 
 
@@ -298,12 +338,16 @@ def test_settings_fingerprint() -> None:
     assert settings.fingerprint() == {
         "index-url": "https://index.example/simple",
         "extra-index-urls": ["https://extra.example/simple", "file:///srv/wheels"],
+        "index-strategy": "first-index",
+        "indexes": {},
+        "index-for": {},
         "generate-hashes": False,
         "allow-unsafe": False,
         "build-sdists": False,
         "pre": True,
         "late-uploads": "warn",
         "late-upload-days": 14,
+        "exclude-newer": None,
         "vcs-as-archive": False,
         "strict": False,
     }
@@ -318,6 +362,10 @@ def test_settings_fingerprint() -> None:
         {"allow_unsafe": True},
         {"build_sdists": True},
         {"pre": False},
+        {"exclude_newer": "2026-11-01T00:00:00Z"},
+        {"index_strategy": "unsafe-best-match"},
+        {"indexes": (("internal", "https://internal.example/simple"),)},
+        {"index_for": (("mypkg", "https://internal.example/simple"),)},
     ):
         assert settings.replace(**change).fingerprint() != settings.fingerprint(), change
 
@@ -670,6 +718,64 @@ BAD = [
         ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "base.in"\n',
         "locks.toml:6: locks.base.output: output for base@linux is an input of lock 'base'"
         " (outputs are overwritten on every compile): 'base.in'",
+    ),
+    (
+        "exclude-newer that names no instant",
+        "[settings]\nexclude-newer = '2026-11-01T00:00:00'\n" + MINIMAL,
+        "locks.toml:2: settings.exclude-newer: invalid exclude-newer (expected an RFC 3339"
+        " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01):"
+        " '2026-11-01T00:00:00'",
+    ),
+    (
+        "exclude-newer as a TOML local date-time",
+        "[settings]\npre = true\nexclude-newer = 2026-11-01T00:00:00\n" + MINIMAL,
+        "locks.toml:3: settings.exclude-newer: invalid exclude-newer (expected an RFC 3339"
+        " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01):"
+        " '2026-11-01T00:00:00'",
+    ),
+    (
+        "unknown index strategy",
+        "[settings]\nindex-strategy = 'best'\n" + MINIMAL,
+        "locks.toml:2: settings.index-strategy: unknown index-strategy 'best' (known:"
+        " first-index, unsafe-best-match)",
+    ),
+    (
+        "index URL without a scheme",
+        "[settings.indexes]\ninternal = 'pypi.internal'\n" + MINIMAL,
+        "locks.toml:2: settings.indexes.internal: expected an http(s) or file URL, got"
+        " 'pypi.internal'",
+    ),
+    (
+        "index-for naming an unknown index",
+        "[settings.indexes]\ninternal = 'https://pypi.internal/simple'\n"
+        "[settings.index-for]\nmypkg = 'internl'\n" + MINIMAL,
+        "locks.toml:4: settings.index-for.mypkg: unknown index 'internl' (did you mean"
+        " 'internal'?)",
+    ),
+    (
+        "index-for with no index named",
+        "[settings]\nindex-for = { My_Pkg = 'internal' }\n" + MINIMAL,
+        "locks.toml:2: settings.index-for.My_Pkg: unknown index 'internal' (no index has a name:"
+        " name one in [settings.indexes] or with --index NAME=URL)",
+    ),
+    (
+        "index-for of a lock naming an unknown index",
+        "[settings.indexes]\ninternal = 'https://pypi.internal/simple'\n\n"
+        + ENV
+        + LOCK
+        + "[locks.base.index-for]\nmypkg = 'internal'\nother = 'intrenal'\n",
+        "locks.toml:12: locks.base.index-for.other: unknown index 'intrenal' (did you mean"
+        " 'internal'?)",
+    ),
+    (
+        "index-for as a list",
+        "[settings]\nindex-for = ['mypkg']\n" + MINIMAL,
+        "locks.toml:2: settings.index-for[0]: expected PACKAGE=INDEX, got 'mypkg'",
+    ),
+    (
+        "index-for of an invalid project name",
+        "[settings.index-for]\n'my pkg' = 'https://pypi.internal/simple'\n" + MINIMAL,
+        "locks.toml:2: settings.index-for.my pkg: invalid project name: 'my pkg'",
     ),
     (
         "dotted keys and inline tables are located",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import pytest
 from fakesource import dist_file
@@ -16,7 +17,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
-from lockbuild.finder import all_releases, find_releases, group_releases
+from lockbuild.finder import (
+    all_releases,
+    find_releases,
+    group_releases,
+    merge_pages,
+    uploaded_before,
+    with_upload_times,
+)
 from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage
 
 ExpectedRelease = tuple[str, tuple[str, ...], bool]
@@ -263,3 +271,84 @@ def test_only_the_releases_looked_at_are_read() -> None:
     assert reads == []
     assert releases[1].best.filename == "a-2.0.tar.gz"
     assert reads == ["2.0"]
+
+
+# -- page views: merged indexes, exclude-newer ------------------------------------------------
+
+
+def dated(filename: str, upload_time: str | None, *, yanked: str | None = None) -> DistFile:
+    file = dist_file(filename, yanked=yanked)
+    return DistFile(file.filename, file.url, file.hashes, yanked=yanked, upload_time=upload_time)
+
+
+CUTOFF = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def test_uploaded_before_hides_newer_files_and_versions() -> None:
+    page = make_page(
+        "a",
+        [
+            dated(SDIST, "2019-06-01T00:00:00Z"),
+            dated(PURE, "2020-01-01T00:00:00.000001Z"),  # a microsecond late
+            dated("a-2.0.tar.gz", "2021-01-01T00:00:00Z"),
+            dated("a-0.9.tar.gz", "2019-12-31T23:00:00-02:00"),  # 2020-01-01T01:00Z: late
+            dated("a-0.8.tar.gz", "2020-01-01T00:00:00Z"),  # exactly at the cutoff: kept
+        ],
+    )
+    view = uploaded_before(page, CUTOFF)
+    assert view.page.versions == ("1.0", "0.8")
+    assert [file.filename for file in view.page.release_files("1.0")] == [SDIST]
+    assert view.undated == ()
+    assert (view.page.name, view.page.index_url) == (page.name, page.index_url)
+
+
+def test_uploaded_before_leaves_out_undated_files_unless_told_their_time() -> None:
+    page = make_page("a", [dated(SDIST, None), dated(PURE, None), dated("a-2.0.tar.gz", None)])
+    view = uploaded_before(page, CUTOFF, upload_times={SDIST: "2019-01-01T00:00:00Z"})
+    assert view.page.versions == ("1.0",)
+    (kept,) = view.page.release_files("1.0")
+    assert (kept.filename, kept.upload_time) == (SDIST, "2019-01-01T00:00:00Z")
+    assert view.undated == (PURE, "a-2.0.tar.gz")
+
+
+def test_uploaded_before_keeps_yanked_state_of_what_is_left() -> None:
+    page = make_page(
+        "a", [dated(SDIST, "2019-01-01T00:00:00Z", yanked="bad"), dated(PURE, "2021-01-01T00:00Z")]
+    )
+    (release,) = all_releases(
+        uploaded_before(page, CUTOFF).page, make_environment("3.11", "linux-x86_64")
+    )
+    assert release.yanked  # the only file left is yanked
+    assert not all_releases(page, make_environment("3.11", "linux-x86_64"))[0].yanked
+
+
+def test_merge_pages_unites_releases_first_page_first_and_dedupes_file_names() -> None:
+    first = ProjectPage(
+        canonicalize_name("a"),
+        "https://private.invalid/simple",
+        [dist_file(PURE), dist_file("a-0.5.tar.gz", yanked="old")],
+    )
+    shared = dist_file(PURE)
+    second_pure = DistFile(shared.filename, "https://public.invalid/" + PURE, {"sha256": "f" * 64})
+    second = ProjectPage(
+        canonicalize_name("a"),
+        "https://public.invalid/simple",
+        [second_pure, dist_file(SDIST), dist_file("a-2.0.tar.gz"), dist_file("a-0.5.tar.gz")],
+    )
+    merged = merge_pages(canonicalize_name("a"), [first, second])
+    assert merged.index_url == first.index_url
+    assert sorted(merged.versions) == ["0.5", "1.0", "2.0"]
+    files = merged.release_files("1.0")
+    assert [(file.filename, file.url) for file in files] == [
+        (PURE, shared.url),  # the first page's file of that name
+        (SDIST, dist_file(SDIST).url),
+    ]
+    assert [file.yanked for file in merged.release_files("0.5")] == ["old"]  # the first's
+    assert merged.all_yanked("0.5")
+    assert merge_pages(canonicalize_name("a"), [first]) is first
+
+
+def test_with_upload_times_fills_only_missing_times() -> None:
+    files = [dated(SDIST, None), dated(PURE, "2019-01-01T00:00:00Z")]
+    filled = with_upload_times(files, {SDIST: "2018-01-01T00:00:00Z", PURE: "2000-01-01T00:00Z"})
+    assert [file.upload_time for file in filled] == ["2018-01-01T00:00:00Z", "2019-01-01T00:00:00Z"]

@@ -292,6 +292,32 @@ def test_hash_in_page_off_and_explicit_requires_python(
     assert entry["yanked"] is True
 
 
+def test_page_hash_algorithm(server: IndexServer, wheel: Path) -> None:
+    server.page_hash = "md5"
+    md5 = hashlib.md5(wheel.read_bytes()).hexdigest()
+    assert anchors(fetch(project_url(server)).body)[wheel.name]["href"].endswith(f"#md5={md5}")
+    files = fetch(project_url(server), {"Accept": JSON_V1}).json()["files"]
+    assert [entry["hashes"] for entry in files if entry["filename"] == wheel.name] == [{"md5": md5}]
+
+
+def test_json_api_on_and_off(server: IndexServer, wheel: Path, sdist: Path) -> None:
+    url = f"{server.base_url}/pypi/Demo.Pkg/json"
+    assert fetch(url).status == 404  # off by default
+    server.json_api = True
+    project = fetch(url).json()
+    assert project["info"] == {"name": "demo-pkg", "version": "1.1"}
+    assert [entry["filename"] for entry in project["urls"]] == [sdist.name]
+    (entry,) = project["releases"]["1.0"]
+    assert entry["filename"] == wheel.name
+    assert entry["upload_time_iso_8601"] == "2024-01-02T03:04:05.000000Z"
+    assert entry["digests"]["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    release = fetch(f"{server.base_url}/pypi/demo-pkg/1.0/json").json()
+    assert [entry["filename"] for entry in release["urls"]] == [wheel.name]
+    assert "releases" not in release
+    assert fetch(f"{server.base_url}/pypi/demo-pkg/3.0/json").status == 404
+    assert fetch(f"{server.base_url}/pypi/nothing/json").status == 404
+
+
 def test_json_project_page(server: IndexServer, wheel: Path, sdist: Path) -> None:
     response = fetch(project_url(server), {"Accept": PIP_ACCEPT})
     assert response.status == 200

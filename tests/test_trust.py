@@ -7,12 +7,16 @@ runs in-process through :func:`lockbuild.cli.main` with the store under ``cache/
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from distbuilder import make_sdist, make_wheel
 from indexserver import IndexServer
+from linkfixtures import clean_pip_environment
 
 from lockbuild.audit import Snapshot
 from lockbuild.cli import main
@@ -31,6 +35,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "late": make_wheel(directory, "alpha", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64"),
         "rehashed": make_wheel(other, "alpha", "1.0", module="alpha_other"),
         "newer": make_wheel(directory, "alpha", "2.0"),
+        "late-any": make_wheel(directory, "alpha", "1.0", tag="py2.py3-none-any"),
     }
 
 
@@ -257,3 +262,117 @@ def test_late_uploads_error_fails_the_lock(
     assert f"error: {LATE_TEXT} (late-uploads = error)" in capsys.readouterr().err
     assert not (project / "requirements.txt").exists()
     assert compile_lock(late_server, "--late-uploads=error", "--late-upload-days=5000") == 0
+
+
+def test_late_uploads_exclude_output_installs_only_the_early_files(
+    server: IndexServer, project: Path, dists: dict[str, Path], tmp_path: Path
+) -> None:
+    late = server.add(dists["late-any"], upload_time="2018-08-16T21:25:07Z")
+    assert compile_lock(server, "--late-uploads=exclude") == 0
+    assert server.sha256(late) not in locked_hashes(project)
+    lock = project / "requirements.txt"
+
+    only_late = tmp_path / "only-late"
+    only_late.mkdir()
+    shutil.copy(dists["late-any"], only_late)
+    refused = pip_install(lock, only_late, tmp_path / "venv-late")
+    assert refused.returncode != 0
+    assert "DO NOT MATCH THE HASHES" in refused.stderr
+    assert late in refused.stderr
+
+    early = tmp_path / "early"  # what the lock trusts: the files of the first upload
+    early.mkdir()
+    shutil.copy(dists["wheel"], early)
+    shutil.copy(dists["sdist"], early)
+    installed = pip_install(lock, early, tmp_path / "venv-early")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert f"Processing ./early/{dists['wheel'].name}" in installed.stdout
+    assert "Successfully installed alpha-1.0" in installed.stdout
+
+
+def pip_install(lock: Path, links: Path, venv: Path) -> subprocess.CompletedProcess[str]:
+    """``pip install --require-hashes --no-deps --no-index --find-links`` into a fresh venv."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return subprocess.run(
+        [
+            sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+            "install", "--require-hashes", "--no-deps", "--no-index",
+            "--find-links", str(links), "-r", str(lock),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_pip_environment(),
+        timeout=300,
+    )  # fmt: skip
+
+
+# -- exclude-newer -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=[True, False], ids=["json-pages", "html-pages"])
+def dated_server(request: pytest.FixtureRequest, dists: dict[str, Path]) -> Iterator[IndexServer]:
+    """alpha 1.0 (2015, and a wheel uploaded in 2018) and 2.0 (2019); HTML pages carry no
+    upload time, the index's JSON API does."""
+    with IndexServer(json=request.param, json_api=True) as index:
+        index.add(dists["wheel"], upload_time="2015-04-03T10:00:00Z")
+        index.add(dists["sdist"], upload_time="2015-04-03T10:05:00Z")
+        index.add(dists["late"], upload_time="2018-08-16T21:25:07.123456Z")
+        index.add(dists["newer"], upload_time="2019-01-01T00:00:00Z")
+        yield index
+
+
+def test_exclude_newer_hides_newer_files_and_versions(
+    dated_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dated_server
+    (project / "requirements.in").write_text("alpha\n")
+    early = {server.sha256("alpha-1.0-py3-none-any.whl"), server.sha256("alpha-1.0.tar.gz")}
+    assert compile_lock(server, "--exclude-newer=2016-01-01") == 0
+    text = (project / "requirements.txt").read_text()
+    assert "alpha==1.0 \\" in text
+    assert " --exclude-newer=2016-01-01 " in text  # the header's regenerate command
+    assert locked_hashes(project) == early  # the 2018 wheel is not there either
+    assert "late-uploads" not in capsys.readouterr().err
+
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server, "--exclude-newer=2018-12-31T23:59:59Z", "--cache-dir=c2") == 0
+    assert "alpha==1.0 \\" in (project / "requirements.txt").read_text()
+    assert locked_hashes(project) == early | {server.sha256(LATE_WHEEL)}
+    assert f"warning: {LATE_TEXT}" in capsys.readouterr().err  # upload times known either way
+
+    assert compile_lock(server, "-U") == 0
+    assert "alpha==2.0 \\" in (project / "requirements.txt").read_text()
+    # HTML pages: one JSON API request per project and cache, none for JSON pages
+    assert server.count("/pypi/") == (0 if server.json else 2)
+    assert server.count("/pypi/alpha/json") == server.count("/pypi/")
+
+
+def test_exclude_newer_without_upload_times_leaves_the_files_out(
+    dated_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dated_server
+    server.json, server.json_api = False, False  # an HTML index that says no upload time
+    arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
+    assert main([*arguments, f"--index-url={server.url}", "--exclude-newer=2030-01-01"]) == 1
+    error = capsys.readouterr().err
+    assert "alpha: 4 file(s) on http://127.0.0.1:" in error
+    assert "have no upload time and are ignored (exclude-newer)" in error
+    assert "'alpha' is not on the index" in error
+    assert server.count("/pypi/") == 1
+
+
+def test_late_uploads_on_an_html_index_use_its_json_api(
+    late_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    late_server.json, late_server.json_api = False, True
+    assert compile_lock(late_server) == 0
+    assert f"warning: {LATE_TEXT} — review them (late-uploads = warn)" in capsys.readouterr().err
+    assert late_server.count("/pypi/") == late_server.count("/pypi/alpha/1.0/json") == 1
+    assert compile_lock(late_server) == 0  # pinned before: nothing left to judge
+    assert late_server.count("/pypi/") == 1
+
+    (project / "requirements.txt").unlink()
+    late_server.json_api = False  # no JSON API: nothing is known, nothing is reported
+    assert compile_lock(late_server, "--cache-dir=no-api") == 0
+    assert "late-uploads" not in capsys.readouterr().err
+    assert late_server.count("/pypi/") == 2

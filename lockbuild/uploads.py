@@ -1,0 +1,273 @@
+"""Upload times from an index's JSON API, for files whose simple page gives none.
+
+PEP 700 ``upload-time`` comes with PEP 691 JSON pages; an index that answers HTML only says
+nothing of when a file was uploaded, and late-upload detection and ``exclude-newer`` need to
+know. PyPI (and indexes laid out like it: the simple API at ``<root>/simple``) also serves a
+JSON API at ``<root>/pypi``: ``/pypi/<project>/json`` lists every release,
+``/pypi/<project>/<version>/json`` one release, each file with ``filename``,
+``upload_time_iso_8601`` and ``digests.sha256``.
+
+:class:`UploadTimes` asks it only for files that lack a time, keeps the answers in the store
+(``upload-v1:<index>:<project>``: file name -> ``[upload time, sha256]``, read again as long as
+it covers the files asked about), and remembers for the run an index that has no such API (a
+404), so that it is asked once, not once per project. A time is used only for the file whose
+sha256 the page gives (when it gives one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from lockbuild.errors import IndexFetchError
+from lockbuild.http import redact_url
+
+if TYPE_CHECKING:
+    from lockbuild.http import HttpClient
+    from lockbuild.models import DistFile, ProjectPage
+    from lockbuild.store import Store
+
+logger = logging.getLogger(__name__)
+
+UploadTimesTable = dict[str, tuple[str, str | None]]
+"""File name -> (ISO 8601 upload time, hex sha256 or None)."""
+
+_SIMPLE_SUFFIX = "/simple"
+_ACCEPT = {"Accept": "application/json"}
+
+
+def json_api_url(index_url: str, project: str, version: str | None = None) -> str | None:
+    """The JSON API URL of ``project`` (one ``version``) next to a simple index, if any.
+
+    ``https://pypi.org/simple`` -> ``https://pypi.org/pypi/<project>[/<version>]/json``; an
+    index whose path does not end in ``/simple`` has no known JSON API (``None``).
+    """
+    base = index_url.rstrip("/")
+    if urlsplit(base).scheme not in ("http", "https") or not base.endswith(_SIMPLE_SUFFIX):
+        return None
+    root = base[: -len(_SIMPLE_SUFFIX)] + "/pypi/" + quote(project, safe="")
+    if version is not None:
+        root += "/" + quote(version, safe="")
+    return root + "/json"
+
+
+def parse_json_api(body: bytes) -> UploadTimesTable:
+    """Upload times and sha256 digests by file name from a JSON API answer.
+
+    Reads ``urls`` (the files of the release asked for, or of the latest) and ``releases``
+    (every release, in project answers). ValueError when ``body`` is not such a document.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("info", {}), dict):
+        raise ValueError("not a JSON API document")
+    groups: list[object] = [document.get("urls", [])]
+    releases = document.get("releases")
+    if isinstance(releases, dict):
+        groups += list(releases.values())
+    table: UploadTimesTable = {}
+    for group in groups:
+        if not isinstance(group, list):
+            continue
+        for entry in group:
+            found = _entry_time(entry)
+            if found is not None:
+                table[found[0]] = found[1]
+    return table
+
+
+def _entry_time(entry: object) -> tuple[str, tuple[str, str | None]] | None:
+    if not isinstance(entry, dict):
+        return None
+    filename = entry.get("filename")
+    uploaded = entry.get("upload_time_iso_8601") or entry.get("upload_time")
+    if not isinstance(filename, str) or not isinstance(uploaded, str) or not filename:
+        return None
+    digests = entry.get("digests")
+    sha256 = digests.get("sha256") if isinstance(digests, dict) else None
+    return filename, (uploaded, sha256.lower() if isinstance(sha256, str) else None)
+
+
+def times_for(
+    files: Iterable[DistFile], table: Mapping[str, tuple[str, str | None]]
+) -> dict[str, str]:
+    """Upload times from ``table`` for those of ``files`` that have none on the page.
+
+    A time is taken only when the page's sha256 of the file (if it gives one) is the one the
+    JSON API names: the time of another content under the same name says nothing.
+    """
+    times: dict[str, str] = {}
+    for file in files:
+        if file.upload_time is not None:
+            continue
+        found = table.get(file.filename)
+        if found is None:
+            continue
+        uploaded, sha256 = found
+        if file.sha256 and sha256 and file.sha256.lower() != sha256:
+            logger.debug("ignoring the upload time of %s: another sha256", file.filename)
+            continue
+        times[file.filename] = uploaded
+    return times
+
+
+class UploadTimes:
+    """Upload times from the JSON API of the index a page came from, through the store."""
+
+    def __init__(
+        self,
+        http: HttpClient | None,
+        *,
+        store: Store | None = None,
+        offline: bool = False,
+        write: Callable[[str, object], None] | None = None,
+    ) -> None:
+        self.http = http
+        self.store = store
+        self.offline = offline or http is None
+        self.write = write
+        """Stores an entry (the index client writes on its background thread)."""
+        self._lock = threading.Lock()
+        self._without_api: set[str] = set()
+        self._with_api: set[str] = set()
+        self._probes: dict[str, threading.Lock] = {}
+        """One lock per index whose API is not proven yet (see :meth:`_get`)."""
+        self._tables: dict[str, UploadTimesTable] = {}
+        """Entries read or fetched in this run, by store key."""
+        self._asked: set[str] = set()
+        """JSON API URLs asked in this run (each is asked at most once)."""
+        self.requests = 0
+        """JSON API requests made (for ``-v`` and the tests)."""
+
+    def for_page(self, page: ProjectPage) -> dict[str, str]:
+        """Times of every undated file of the page (for ``exclude-newer``): one request.
+
+        A failing index raises IndexFetchError: without the times, files would silently be
+        left out of the lock.
+        """
+        files = [file for version in page.versions for file in page.release_files(version)]
+        url = json_api_url(page.index_url, page.name)
+        return self._times(page, files, [url] if url else [], required=True)
+
+    def for_release(self, page: ProjectPage, versions: Sequence[str]) -> dict[str, str]:
+        """Times of the undated files of one release (its version strings as the page
+        spells them), for late-upload detection; a failing index only logs a warning."""
+        files = [file for version in versions for file in page.release_files(version)]
+        urls = [json_api_url(page.index_url, page.name, version) for version in versions]
+        return self._times(page, files, [url for url in urls if url], required=False)
+
+    def _times(
+        self, page: ProjectPage, files: list[DistFile], urls: list[str], *, required: bool
+    ) -> dict[str, str]:
+        undated = [file for file in files if file.upload_time is None]
+        if not undated:
+            return {}
+        from lockbuild.store import upload_key
+
+        key = upload_key(page.index_url, page.name)
+        with self._lock:
+            table = self._tables.get(key)
+        if table is None:
+            table = self._stored(key)
+        if not self.offline and not all(file.filename in table for file in undated):
+            with self._lock:
+                pending = [url for url in urls if url not in self._asked]
+                self._asked.update(pending)
+            fetched = self._fetch(page.index_url, pending, required=required) if pending else {}
+            if fetched:
+                table = {**table, **fetched}
+                if self.write is not None:
+                    self.write(key, {name: list(value) for name, value in sorted(table.items())})
+        with self._lock:
+            self._tables[key] = table
+        return times_for(undated, table)
+
+    def _fetch(self, index_url: str, urls: Sequence[str], *, required: bool) -> UploadTimesTable:
+        table: UploadTimesTable = {}
+        for url in urls:
+            try:
+                body = self._get(index_url, url)
+            except IndexFetchError as error:
+                if required:
+                    raise IndexFetchError(
+                        f"cannot read upload times from the index's JSON API ({error})"
+                    ) from None
+                logger.warning("no upload times (%s)", error)
+                continue
+            if body is None:
+                break
+            table.update(body)
+        return table
+
+    def _get(self, index_url: str, url: str) -> UploadTimesTable | None:
+        """The times one JSON API URL gives; None when the index turns out to have no API.
+
+        While an index is not known to have the API, one request at a time is made to it,
+        so that a 404 is met once, not once per project fetched concurrently.
+        """
+        with self._lock:
+            if index_url in self._without_api:
+                return None
+            proven = index_url in self._with_api
+            probe = self._probes.setdefault(index_url, threading.Lock())
+        if proven:
+            return self._request(index_url, url, proven=True)
+        with probe:
+            with self._lock:
+                if index_url in self._without_api:
+                    return None
+                proven = index_url in self._with_api
+            table = self._request(index_url, url, proven=proven)
+            if table is not None:
+                with self._lock:
+                    self._with_api.add(index_url)
+            return table
+
+    def _request(self, index_url: str, url: str, *, proven: bool) -> UploadTimesTable | None:
+        """The times at ``url``; a 404 from an index whose API answered before is only
+        this project's (``{}``), from any other index it means there is no API (None)."""
+        assert self.http is not None
+        with self._lock:
+            self.requests += 1
+        response = self.http.get(url, headers=_ACCEPT, missing_ok=True)
+        if response.status in (404, 410):
+            if proven:
+                return {}
+            self._no_api(index_url, f"HTTP {response.status} for {redact_url(url)}")
+            return None
+        try:
+            return parse_json_api(response.content)
+        except ValueError as error:
+            self._no_api(index_url, f"{error} at {redact_url(url)}")
+            return None
+
+    def _no_api(self, index_url: str, why: str) -> None:
+        logger.debug("index %s has no JSON API for upload times (%s)", redact_url(index_url), why)
+        with self._lock:
+            self._without_api.add(index_url)
+
+    def _stored(self, key: str) -> UploadTimesTable:
+        if self.store is None:
+            return {}
+        entry = self.store.get(key)
+        if entry is None:
+            return {}
+        value = entry.value
+        if isinstance(value, dict) and all(
+            isinstance(name, str)
+            and isinstance(item, list)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and (item[1] is None or isinstance(item[1], str))
+            for name, item in value.items()
+        ):
+            return {name: (item[0], item[1]) for name, item in value.items()}
+        logger.warning("dropping unusable cache entry (not upload times): %s", key)
+        self.store.delete(key)
+        return {}
