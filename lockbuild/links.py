@@ -590,21 +590,6 @@ def locked_link_hashes(
     return locked
 
 
-def read_locked_link_hashes(
-    output: Path, *, upgrade_all: bool, upgrade_packages: frozenset[NormalizedName]
-) -> dict[str, tuple[str, ...]]:
-    """:func:`locked_link_hashes` of the lock at ``output`` (nothing when absent or unreadable)."""
-    from lockbuild.requirements import parse_requirements_files
-
-    if upgrade_all or not output.exists():
-        return {}
-    try:
-        previous = parse_requirements_files([str(output)])
-    except LockbuildError:
-        return {}
-    return locked_link_hashes(previous.requirements, upgrade_packages=upgrade_packages)
-
-
 @dataclass(frozen=True)
 class LockedLink:
     """A URL, path or VCS line of a previous lock, as it is written there."""
@@ -616,19 +601,11 @@ class LockedLink:
     hashes: frozenset[str]
 
 
-def read_locked_links(output: Path) -> tuple[LockedLink, ...]:
-    """The URL, path and VCS lines of the lock at ``output`` (none when absent or unreadable)."""
-    from lockbuild.requirements import parse_requirements_files
-
-    if not output.exists():
-        return ()
-    try:
-        previous = parse_requirements_files([str(output)])
-    except LockbuildError:
-        return ()
+def locked_links(previous: Sequence[InputRequirement]) -> tuple[LockedLink, ...]:
+    """The URL, path and VCS lines among a previous lock's entries."""
     return tuple(
         LockedLink(url=strip_egg(link), name=entry.name, hashes=frozenset(entry.hashes))
-        for entry in previous.requirements
+        for entry in previous
         if (link := requirement_link(entry)) is not None
     )
 

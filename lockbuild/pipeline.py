@@ -22,6 +22,7 @@ from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
+    InputRequirement,
     InputSpec,
     PackageSource,
     Pin,
@@ -152,12 +153,13 @@ def compile_lock(
     reporter = reporter or Reporter()
     from lockbuild.checks import check_lock, describe_violations
     from lockbuild.errors import InstallabilityError
-    from lockbuild.links import link_pins, read_locked_link_hashes, read_locked_links
+    from lockbuild.links import link_pins, locked_link_hashes, locked_links
 
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
-    previous = read_previous_pins(output)
-    previous_links = read_locked_links(output)
+    previous_entries = read_previous_output(output)
+    previous = previous_pins(previous_entries)
+    previous_links = locked_links(previous_entries)
     preferred = {
         name: version
         for name, version in previous.items()
@@ -184,16 +186,18 @@ def compile_lock(
                 allow_prereleases=request.allow_prereleases,
                 on_pin=reporter.pinned,
                 vcs_as_archive=request.vcs_as_archive,
-                locked_hashes=read_locked_link_hashes(
-                    output,
-                    upgrade_all=request.upgrade_all,
-                    upgrade_packages=request.upgrade_packages,
+                locked_hashes={}
+                if request.upgrade_all
+                else locked_link_hashes(
+                    previous_entries, upgrade_packages=request.upgrade_packages
                 ),
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
             yanked = describe_yanked(resolution)
             pins = make_pins(resolution, source if request.generate_hashes else None)
-            pins, warnings = check_trust(request, resolution, source, pins, output=output)
+            pins, warnings = check_trust(
+                request, resolution, source, pins, previous=previous_entries
+            )
             warnings = (*yanked.values(), *warnings)
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=request.generate_hashes
@@ -315,7 +319,7 @@ def check_trust(
     source: PackageSource,
     pins: list[Pin],
     *,
-    output: Path,
+    previous: Sequence[InputRequirement] = (),
 ) -> tuple[list[Pin], tuple[str, ...]]:
     """Leave out the hashes of files lockbuild does not trust (see :mod:`lockbuild.trust`).
 
@@ -326,15 +330,15 @@ def check_trust(
         apply_exclusions,
         check_releases,
         pinned_release,
-        read_previous_lock,
+        previous_lock,
     )
 
     if not request.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
-    previous = read_previous_lock(output)
+    locked = previous_lock(previous)
     files = {package.name: _hashed_files(package) for package in packages}
-    files = _with_upload_times(request, packages, files, source=source, previous=previous)
+    files = _with_upload_times(request, packages, files, source=source, previous=locked)
     digests = source.file_hashes([file for group in files.values() for file in group])
     releases = [
         pinned_release(
@@ -353,7 +357,7 @@ def check_trust(
     )
     report = check_releases(
         releases,
-        previous=previous,
+        previous=locked,
         policy=policy,
         store=getattr(source, "store", None),
     )
@@ -435,17 +439,22 @@ def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
     return [file for file in release.files if not file.is_yanked]
 
 
-def read_previous_pins(output: Path) -> dict[NormalizedName, Version]:
-    """``name -> version`` from an existing lock; an unreadable one is ignored with a warning."""
+def read_previous_output(output: Path) -> tuple[InputRequirement, ...]:
+    """The entries of an existing lock, read once (pins, hashes, links); an unreadable one
+    counts as none, with a warning."""
     if not output.exists():
-        return {}
+        return ()
     try:
-        previous = parse_requirements_files([str(output)])
+        return parse_requirements_files([str(output)]).requirements
     except LockbuildError as error:
         logger.warning("ignoring the pins of the existing %s: %s", output, error)
-        return {}
+        return ()
+
+
+def previous_pins(previous: Sequence[InputRequirement]) -> dict[NormalizedName, Version]:
+    """``name -> version`` of the ``==`` pins among a previous lock's entries."""
     pins: dict[NormalizedName, Version] = {}
-    for entry in previous.requirements:
+    for entry in previous:
         if entry.requirement is None:
             continue
         version = exact_version(entry.requirement.specifier)

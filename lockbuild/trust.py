@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -29,10 +28,10 @@ from lockbuild.audit import (
     late_uploads,
     take_snapshot,
 )
-from lockbuild.errors import LockbuildError, ReleaseDriftError
+from lockbuild.errors import ReleaseDriftError
 
 if TYPE_CHECKING:
-    from lockbuild.models import DistFile, Pin
+    from lockbuild.models import DistFile, InputRequirement, Pin
     from lockbuild.store import Store
 
 logger = logging.getLogger(__name__)
@@ -77,20 +76,13 @@ class TrustReport:
     warnings: tuple[str, ...]
 
 
-def read_previous_lock(output: Path) -> PreviousLock:
-    """Pins and their hashes from an existing lock; an unreadable one counts as none."""
+def previous_lock(previous: Sequence[InputRequirement]) -> PreviousLock:
+    """Pins and their hashes among a previous lock's entries."""
     from lockbuild.provider import exact_version
-    from lockbuild.requirements import parse_requirements_files
 
-    if not output.exists():
-        return PreviousLock()
-    try:
-        previous = parse_requirements_files([str(output)])
-    except LockbuildError:
-        return PreviousLock()  # pipeline.read_previous_pins warns about it
     pins: dict[NormalizedName, Version] = {}
     hashes: dict[NormalizedName, frozenset[str]] = {}
-    for entry in previous.requirements:
+    for entry in previous:
         if entry.requirement is None:
             continue
         version = exact_version(entry.requirement.specifier)

@@ -968,3 +968,23 @@ def test_input_files_does_not_import_the_network_layers() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert output == "[]\n"
+
+
+def test_option_words_split_as_a_shell_would() -> None:
+    """Plain option text takes a fast path; whatever the path, the words are shlex's."""
+    import random
+    import shlex
+
+    from lockbuild.models import Location
+    from lockbuild.requirements import _split_line
+
+    alphabet = " \t'\"\\ab-=:\x0b\u00a0é"
+    generator = random.Random(7)
+    texts = ["--hash=sha256:aa --hash sha256:bb", "-c 'a b'", '--hash="x y"', "a\\ b", "a\x0bb"]
+    texts += ["".join(generator.choices(alphabet, k=generator.randint(0, 12))) for _ in range(3000)]
+    for text in texts:
+        try:
+            expected = shlex.split(text)
+        except ValueError:
+            continue
+        assert _split_line(Location("r.in", 1), "pkg --x " + text)[1] == ["--x", *expected], text
