@@ -1,7 +1,9 @@
 """The ``lockbuild`` command line: argument parsing, progress, messages and exit codes.
 
 Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error. Anything that is
-not a LockbuildError is a bug and is shown with its traceback.
+not a LockbuildError is a bug and is shown with its traceback.  The options several
+subcommands share are :mod:`lockbuild.flags`; the ``cache`` command is
+:mod:`lockbuild.cache_command`.
 """
 
 from __future__ import annotations
@@ -9,43 +11,46 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
-from lockbuild.config import ProjectConfig, Settings, command_line_settings, load_config
+from lockbuild.cache_command import (
+    CACHE_DIR_VARIABLE,
+    DEFAULT_CACHE_DIR,
+    add_cache_command,
+    cache_command_dir,
+    cache_config,
+)
+from lockbuild.config import ProjectConfig, load_config
 from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
 from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
+from lockbuild.flags import (
+    FLAG_ALIASES,
+    add_cache_arguments,
+    add_config_and_verbosity,
+    add_setting_arguments,
+    cache_options,
+    flag_cache_dir,
+    setting_overrides,
+    trust_names,
+)
 from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
 from lockbuild.scaffold import host_platform, write_starter_project
+from lockbuild.settings import Settings, command_line_settings
 
 if TYPE_CHECKING:
-    from lockbuild.store import Store
     from lockbuild.tasks import LockOptions
 
 logger = logging.getLogger("lockbuild")
-
-CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
-DEFAULT_CACHE_DIR = "cache"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,130 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING_FLAGS: dict[str, tuple[str, str]] = {
-    "index-url": ("url", "primary package index (PEP 503/691 simple API)"),
-    "extra-index-urls": ("urls", "index consulted for projects the primary index lacks"),
-    "index-strategy": (
-        "strategy",
-        "first-index: a project comes from the first index that has it (default); "
-        "unsafe-best-match: the best version of every index wins",
-    ),
-    "indexes": ("NAME=URL", "name an index URL, for --index-for"),
-    "index-for": (
-        "PACKAGE=INDEX",
-        "fetch PACKAGE only from INDEX (a name given with --index, or a URL), never elsewhere",
-    ),
-    "cache-dir": ("path", "where the store and doit's state live (default: cache)"),
-    "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
-    "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
-    "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
-    "pre": ("bool", "allow pre-releases (default: off)"),
-    "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
-    "late-uploads": (
-        "policy",
-        "files uploaded long after their release's first file: warn, exclude (leave their "
-        "hashes out) or error (default: warn)",
-    ),
-    "late-upload-days": (
-        "days",
-        "how many days after a release's first file is late (default: 14)",
-    ),
-    "exclude-newer": (
-        "instant",
-        "ignore files uploaded after this instant: RFC 3339 (2026-11-01T00:00:00Z) or a date "
-        "(2026-11-01, midnight UTC)",
-    ),
-    "vcs-as-archive": (
-        "bool",
-        "write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of their "
-        "commit, installable with --require-hashes (default: off)",
-    ),
-    "strict": (
-        "bool",
-        "fail a lock that pip install --require-hashes would refuse, instead of warning "
-        "(default: off)",
-    ),
-}
-"""One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
-FLAG_ALIASES = {
-    "extra-index-urls": "extra-index-url",
-    "indexes": "index",
-}
-"""The singular flag of a repeatable setting, the spelling the regenerate command uses."""
-
-
-def _add_setting_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (override locks.toml [settings])")
-    for key, (kind, text) in SETTING_FLAGS.items():
-        dest = f"setting:{key}"
-        if kind == "bool":
-            group.add_argument(
-                f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
-            )
-        elif kind == "urls" or "=" in kind:
-            group.add_argument(
-                f"--{key}",
-                *([f"--{FLAG_ALIASES[key]}"] if key in FLAG_ALIASES else []),
-                dest=dest,
-                action="append",
-                metavar="URL" if kind == "urls" else kind,
-                help=f"{text} (repeatable)",
-            )
-        elif kind == "strategy":
-            from lockbuild.config import INDEX_STRATEGIES
-
-            group.add_argument(f"--{key}", dest=dest, choices=INDEX_STRATEGIES, help=text)
-        elif kind == "seconds":
-            group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
-        elif kind == "days":
-            group.add_argument(f"--{key}", dest=dest, type=_day_count, metavar="DAYS", help=text)
-        elif kind == "policy":
-            group.add_argument(
-                f"--{key}", dest=dest, choices=("warn", "exclude", "error"), help=text
-            )
-        else:
-            group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
-    group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")
-    group.add_argument(
-        "--no-hashes",
-        dest="setting:generate-hashes",
-        action="store_false",
-        help="same as --no-generate-hashes",
-    )
-    group.add_argument(
-        "--no-build",
-        dest="setting:build-sdists",
-        action="store_false",
-        help="same as --no-build-sdists: never run a build backend at lock time",
-    )
-
-
-def _day_count(text: str) -> int:
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number of days >= 0: {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0: {text!r}")
-    return value
-
-
-def setting_overrides(arguments: argparse.Namespace) -> dict[str, object]:
-    """The ``[settings]`` keys given on the command line, in TOML spelling."""
-    overrides: dict[str, object] = {}
-    for key in SETTING_FLAGS:
-        value = getattr(arguments, f"setting:{key}", None)
-        if value is not None:
-            overrides[key] = value
-    return overrides
-
-
 def _add_project_commands(commands: Any) -> None:
     """``lock``, ``list``, ``check``, ``clean`` and ``init``: the locks.toml front end."""
     lock = commands.add_parser(
@@ -229,8 +110,8 @@ def _add_project_commands(commands: Any) -> None:
     lock.add_argument(
         "-U", "--upgrade", action="store_true", help="ignore every existing pin (recompiles all)"
     )
-    _add_cache_arguments(lock)
-    _add_setting_arguments(lock)
+    add_cache_arguments(lock)
+    add_setting_arguments(lock)
     lock.set_defaults(handler=run_lock_command)
 
     for name, handler, text in (
@@ -258,7 +139,7 @@ def _add_project_commands(commands: Any) -> None:
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
     init.set_defaults(handler=run_init)
-    _add_cache_command(commands)
+    add_cache_command(commands)
     _add_verify_command(commands)
 
 
@@ -304,7 +185,7 @@ def run_verify(arguments: argparse.Namespace) -> int:
 
     targets: list[Any]
     if arguments.outputs:
-        config = _cache_config(arguments)
+        config = cache_config(arguments)
         targets = [VerifyTarget(output=path) for path in arguments.outputs]
     else:
         from lockbuild.tasks import LockOptions, verify_targets
@@ -313,233 +194,18 @@ def run_verify(arguments: argparse.Namespace) -> int:
         targets = verify_targets(config)
         if not targets:
             raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
-    directory = _cache_command_dir(arguments, config)
+    directory = cache_command_dir(arguments, config)
     results = verify_locks(targets, cache_dir=directory, offline=arguments.offline)
     report, code = format_results(results)
     print(report)
     return code
 
 
-def _add_cache_command(commands: Any) -> None:
-    """``lockbuild cache info|prune|export|import|clear``."""
-    cache = commands.add_parser(
-        "cache",
-        help="inspect, trim, carry or clear the cache",
-        description="Inspect, trim, carry to another machine, or clear the cache store.",
-    )
-    actions = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
-    texts = {
-        "info": "where the cache is, its size, entries per namespace, oldest and newest page",
-        "prune": "drop old index pages, and metadata and hashes no current lock refers to",
-        "export": "write every entry to one archive (for `lockbuild lock --offline` elsewhere)",
-        "import": "add the entries of an archive made by `lockbuild cache export`",
-        "clear": "remove every entry",
-    }
-    for name, text in texts.items():
-        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        action.add_argument(
-            "--cache-dir",
-            metavar="PATH",
-            help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
-            "cache-dir, else cache)",
-        )
-        _add_config_and_verbosity(
-            action, "the locks.toml whose cache-dir and locks to use, if it exists"
-        )
-        if name in ("export", "import"):
-            action.add_argument("file", metavar="FILE", help="the archive (.jsonl.gz)")
-        if name == "prune":
-            action.add_argument(
-                "--older-than",
-                type=_days,
-                default=30.0,
-                metavar="DAYS",
-                help="drop index pages stored more than DAYS days ago (default: 30)",
-            )
-        action.set_defaults(handler=run_cache)
-
-
-def _days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of days >= 0: {text!r}")
-    return value
-
-
-def run_cache(arguments: argparse.Namespace) -> int:
-    """The ``cache`` actions; store errors are LockbuildErrors (exit 1)."""
-    from lockbuild.store import format_info, open_store
-
-    config = _cache_config(arguments)
-    directory = _cache_command_dir(arguments, config)
-    action = arguments.cache_action
-    if action in ("info", "export", "prune") and not os.path.isdir(directory):
-        raise UsageError(f"no cache here: {directory} (pass --cache-dir)")
-    with open_store(directory) as store:
-        if action == "info":
-            print(format_info(store.info()))
-        elif action == "prune":
-            _prune(store, config, days=arguments.older_than)
-        elif action == "export":
-            count = store.export_archive(arguments.file)
-            print(f"exported {count} entries to {arguments.file}")
-        elif action == "import":
-            if not os.path.isfile(arguments.file):
-                raise UsageError(f"{arguments.file}: no such file")
-            count = store.import_archive(arguments.file)
-            print(f"imported {count} entries into {store.directory}")
-        else:
-            count = store.clear()
-            print(f"removed {count} entries from {store.directory}")
-    return 0
-
-
-def _cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:
-    """The locks.toml of ``--config`` if it exists (its errors are reported), else None."""
-    path = Path(arguments.config)
-    if not path.is_file():
-        if arguments.config != "locks.toml":
-            raise UsageError(f"{path}: no such file")
-        return None
-    return load_config(str(path))
-
-
-def _cache_command_dir(arguments: argparse.Namespace, config: ProjectConfig | None) -> str:
-    """``--cache-dir`` > $LOCKBUILD_CACHE_DIR > locks.toml's cache-dir > ``cache``."""
-    flag: str | None = arguments.cache_dir
-    if flag:
-        return os.path.abspath(os.path.expanduser(flag))
-    configured = os.environ.get(CACHE_DIR_VARIABLE)
-    if configured:
-        return os.path.abspath(os.path.expanduser(configured))
-    if config is not None:
-        return os.path.abspath(os.path.join(config.root, config.settings.cache_dir))
-    return os.path.abspath(DEFAULT_CACHE_DIR)
-
-
-def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
-    keep = None
-    if config is None:
-        print("no locks.toml: keeping all metadata and hashes, pruning old pages only")
-    else:
-        pinned, hashes = lock_references(config)
-        keep = partial(_referenced, pinned=pinned, hashes=hashes)
-    removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
-    total = sum(removed.values())
-    detail = ", ".join(f"{count} {namespace}" for namespace, count in removed.items() if count)
-    print(f"removed {total} entries" + (f" ({detail})" if detail else ""))
-
-
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE)
-_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
-
-
-def lock_references(config: ProjectConfig) -> tuple[set[tuple[str, str]], set[str]]:
-    """``(name, version)`` pins and sha256 digests written in every existing lock output."""
-    pinned: set[tuple[str, str]] = set()
-    hashes: set[str] = set()
-    for lock in config.locks.values():
-        for environment in lock.environments:
-            try:
-                text = Path(config.root, lock.output_for(environment)).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            pinned.update(
-                (canonicalize_name(name), version) for name, version in _PIN.findall(text)
-            )
-            hashes.update(digest.lower() for digest in _HASH.findall(text))
-    return pinned, hashes
-
-
-def _referenced(key: str, *, pinned: set[tuple[str, str]], hashes: set[str]) -> bool:
-    """Whether a ``meta-v1``/``hash-v1`` key belongs to a file of a pinned release."""
-    subject = key.partition(":")[2]
-    if subject.lower() in hashes:
-        return True
-    filename = unquote(subject.partition("#")[0].rstrip("/").rpartition("/")[2])
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return False
-    return any(
-        pin_name == name and _same_version(pin_version, version) for pin_name, pin_version in pinned
-    )
-
-
-def _same_version(text: str, version: Version) -> bool:
-    try:
-        return Version(text) == version
-    except InvalidVersion:
-        return False
-
-
-def _add_cache_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_trust_arguments(parser)
-    group = parser.add_argument_group("cache")
-    group.add_argument(
-        "--offline",
-        action="store_true",
-        help="no network at all: use only what the cache holds, whatever its age",
-    )
-    group.add_argument(
-        "--refresh", action="store_true", help="refetch every index page (ignore the page-ttl)"
-    )
-    group.add_argument(
-        "--refresh-package",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="refetch NAME's index page (repeatable)",
-    )
-
-
-def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("trust on first use")
-    group.add_argument(
-        "--trust-new-files",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="accept NAME's files as the index lists them now: files added to an already "
-        "locked release, late uploads, re-hashed files (repeatable)",
-    )
-
-
-def _trust_names(arguments: argparse.Namespace) -> frozenset[NormalizedName]:
-    return frozenset(canonicalize_name(name) for name in arguments.trust_new_files)
-
-
-def _cache_options(arguments: argparse.Namespace) -> tuple[bool, bool, frozenset[NormalizedName]]:
-    """``(offline, refresh_all, refresh_packages)``; refreshing offline is a usage error."""
-    refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
-    if arguments.offline and (arguments.refresh or refresh_packages):
-        raise UsageError("--refresh and --refresh-package need the network; drop --offline")
-    return arguments.offline, arguments.refresh, refresh_packages
-
-
-def _flag_cache_dir(arguments: argparse.Namespace) -> str | None:
-    """``--cache-dir`` made absolute (it is relative to where the command was typed)."""
-    value = getattr(arguments, "setting:cache-dir", None)
-    return os.path.abspath(os.path.expanduser(value)) if value else None
-
-
 def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "locks", nargs="*", metavar="NAME[@ENV]", help="locks to act on (default: all)"
     )
-    _add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
-
-
-def _add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) -> None:
-    parser.add_argument("--config", default="locks.toml", metavar="FILE", help=config_help)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
 
 
 def _load_project(arguments: argparse.Namespace, options: LockOptions) -> ProjectConfig:
@@ -559,8 +225,8 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
 
     if arguments.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    offline, refresh_all, refresh_packages = _cache_options(arguments)
-    cache_dir = _flag_cache_dir(arguments)
+    offline, refresh_all, refresh_packages = cache_options(arguments)
+    cache_dir = flag_cache_dir(arguments)
     overrides = setting_overrides(arguments)
     if cache_dir is not None:
         overrides["cache-dir"] = cache_dir
@@ -572,7 +238,7 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
         refresh_all=refresh_all,
         refresh_packages=refresh_packages,
         cache_dir=cache_dir,
-        trust_new_files=_trust_names(arguments),
+        trust_new_files=trust_names(arguments),
     )
     config = _load_project(arguments, options)
     return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
@@ -680,8 +346,8 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow NAME to move off its pinned version",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
-    _add_cache_arguments(parser)
-    _add_setting_arguments(parser)
+    add_cache_arguments(parser)
+    add_setting_arguments(parser)
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="print the lock instead of writing it"
     )
@@ -704,7 +370,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     overrides = setting_overrides(arguments)
     settings = compile_settings(overrides)
-    offline, refresh_all, refresh_packages = _cache_options(arguments)
+    offline, refresh_all, refresh_packages = cache_options(arguments)
     options = settings_options(settings)
     if "index-url" not in overrides:
         options["index_url"] = None  # an -i line of the input files may then name it
@@ -717,7 +383,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
         dry_run=arguments.dry_run,
         cache_dir=_compile_cache_dir(arguments),
-        trust_new_files=_trust_names(arguments),
+        trust_new_files=trust_names(arguments),
         offline=offline,
         refresh_all=refresh_all,
         refresh_packages=refresh_packages,
@@ -771,7 +437,7 @@ class TerminalReporter(Reporter):
 
 def _compile_cache_dir(arguments: argparse.Namespace) -> str:
     """``--cache-dir``, else $LOCKBUILD_CACHE_DIR, else ``cache`` (relative to the cwd)."""
-    flag = _flag_cache_dir(arguments)
+    flag = flag_cache_dir(arguments)
     return flag or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR
 
 

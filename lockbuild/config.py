@@ -39,13 +39,12 @@ Every problem raises a :class:`~lockbuild.errors.ConfigError` naming the file, t
 by scanning the text, since tomllib reports no positions) and the key path, e.g.
 ``locks.toml:12: locks.dev.environments[1]: unknown environment 'macos' (known: linux)``.
 Paths are kept as written, relative to the directory of ``locks.toml`` (:attr:`ProjectConfig.root`).
+What each setting means and which values it takes is :mod:`lockbuild.settings`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import difflib
 import functools
 import os
 import re
@@ -56,76 +55,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import ConfigError, EnvironmentSpecError
-from lockbuild.models import CUSTOM_PLATFORM, DEFAULT_INDEX_URL, PLATFORM_PRESETS, InputSpec
+from lockbuild.models import CUSTOM_PLATFORM, PLATFORM_PRESETS, InputSpec
+from lockbuild.settings import (
+    COMMAND_LINE,
+    LOCK_SETTING_KEYS,
+    NAME_PATTERN,
+    SETTING_KEYS,
+    SETTING_SPECS,
+    InvalidValue,
+    Settings,
+    apply_changes,
+    command_line_changes,
+    parse_strings,
+    parse_text,
+    show_value,
+    suggestion,
+    unknown_index,
+)
 from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
 
 if TYPE_CHECKING:
     from lockbuild.environment import TargetEnvironment
 
 __all__ = [
-    "COMMAND_LINE",
-    "INDEX_STRATEGIES",
     "SCHEMA_VERSION",
-    "SETTING_KEYS",
     "EnvironmentConfig",
     "LockConfig",
     "ProjectConfig",
-    "Settings",
-    "command_line_settings",
     "load_config",
     "parse_config",
 ]
 
 SCHEMA_VERSION = 1
-COMMAND_LINE = "command line"
-"""The ``path`` of a :class:`ConfigError` about a setting given as a command-line override."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The ``[settings]`` of a project, or the effective settings of one lock."""
-
-    index_url: str = DEFAULT_INDEX_URL
-    extra_index_urls: tuple[str, ...] = ()
-    cache_dir: str = "cache"
-    generate_hashes: bool = True
-    allow_unsafe: bool = True
-    build_sdists: bool = True
-    pre: bool = False
-    page_ttl: int = 600
-    late_uploads: str = "warn"
-    """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
-    late_upload_days: int = 14
-    vcs_as_archive: bool = False
-    """Write git requirements on GitHub, GitLab and Bitbucket as the hashed archive."""
-    strict: bool = False
-    """Fail a lock that pip would refuse in hash-checking mode, instead of warning."""
-    exclude_newer: str | None = None
-    """Ignore files uploaded after this UTC instant (``2026-11-01T00:00:00Z``)."""
-    index_strategy: str = "first-index"
-    """``first-index``: a project comes from the first index that has it;
-    ``unsafe-best-match``: the pages of every index are merged."""
-    indexes: tuple[tuple[str, str], ...] = ()
-    """Named index URLs, ``(name, url)`` sorted by name (``[settings.indexes]``)."""
-    index_for: tuple[tuple[str, str], ...] = ()
-    """``(project, index name or URL)`` sorted by project: the only index for that project."""
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields (Python spelling: ``index_url=...``) changed."""
-        return dataclasses.replace(self, **changes)
-
-    def fingerprint(self) -> dict[str, object]:
-        """Every setting that can change a lock's content (not cache-dir nor page-ttl)."""
-        return {
-            key: _json_value(getattr(self, spec.field), table=spec.merge)
-            for key, spec in _SETTINGS.items()
-            if spec.in_fingerprint
-        }
-
-    def index_urls_for(self) -> tuple[tuple[str, str], ...]:
-        """``index-for`` with index names replaced by their URLs: ``(project, url)``."""
-        names = dict(self.indexes)
-        return tuple((project, names.get(target, target)) for project, target in self.index_for)
 
 
 @dataclass(frozen=True)
@@ -228,317 +189,49 @@ def parse_config(
 ) -> ProjectConfig:
     """Check ``text`` as the content of the ``locks.toml`` at ``path`` (see :func:`load_config`)."""
     data = _load_toml(text, path)
-    command_line = _command_line_changes(overrides or {})
+    command_line = command_line_changes(overrides or {})
     return _Reader(path, text).project(data, command_line)
-
-
-def command_line_settings(overrides: Mapping[str, object]) -> Settings:
-    """The defaults plus command-line settings (TOML spelling), for a run without locks.toml.
-
-    Raises ConfigError (path ``command line``) for a bad value or an unknown index name.
-    """
-    changes = _command_line_changes(overrides)
-    settings = _apply(Settings(), changes)
-    for project, target in settings.index_for:
-        problem = _unknown_index(target, settings)
-        if problem is not None:
-            raise ConfigError(COMMAND_LINE, "--index-for", f"{project}: {problem}")
-    return settings
 
 
 # --- values ---------------------------------------------------------------------------------
 
 
-class _Invalid(Exception):
-    """A value is wrong; ``item`` is the list index or table key inside it, if any."""
-
-    def __init__(self, message: str, *, item: str | int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.item = item
-
-
-_URL = r"(?i)(?:https?|file)://\S+"
 _PYTHON = r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?"
 _MIN_PYTHON_MINOR = 8
-_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_PROJECT = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
 
 
-def _show(value: object) -> str:
-    """A value as TOML would spell it (strings quoted as Python does, which TOML accepts)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_show(item)}" for key, item in value.items()) + "}"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return repr(value)
-
-
-def _json_value(value: object, *, table: bool = False) -> object:
-    if table and isinstance(value, tuple):
-        return dict(value)
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _parse_bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _Invalid(f"expected a boolean, got {_show(value)}")
-    return value
-
-
-def _parse_text(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(f"expected a string, got {_show(value)}")
-    if not value.strip():
-        raise _Invalid(f"expected a non-empty string, got {_show(value)}")
-    return value
-
-
-def _parse_strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise _Invalid(f"expected a list of strings, got {_show(value)}")
-    for index, item in enumerate(value):
-        try:
-            _parse_text(item)
-        except _Invalid as error:
-            raise _Invalid(error.message, item=index) from None
-    return tuple(value)
-
-
-def _parse_url(value: object) -> str:
-    text = _parse_text(value)
-    if not re.fullmatch(_URL, text):
-        raise _Invalid(f"expected an http(s) or file URL, got {_show(value)}")
-    return text
-
-
-def _parse_urls(value: object) -> tuple[str, ...]:
-    urls = _parse_strings(value)
-    for index, url in enumerate(urls):
-        try:
-            _parse_url(url)
-        except _Invalid as error:
-            raise _Invalid(error.message, item=index) from None
-    return urls
-
-
-def _parse_seconds(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Invalid(f"expected a non-negative integer (seconds), got {_show(value)}")
-    return value
-
-
-def _parse_late_uploads(value: object) -> str:
-    from lockbuild.audit import LATE_UPLOAD_POLICIES
-
-    text = _parse_text(value)
-    if text not in LATE_UPLOAD_POLICIES:
-        known = ", ".join(LATE_UPLOAD_POLICIES)
-        raise _Invalid(f"unknown late-uploads policy {text!r} (known: {known})")
-    return text
-
-
-def _parse_days(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Invalid(f"expected a non-negative integer (days), got {_show(value)}")
-    return value
-
-
-def _parse_exclude_newer(value: object) -> str:
-    """An RFC 3339 instant or a date (midnight UTC), as a string, or a TOML date-time."""
-    from lockbuild.audit import format_cutoff, parse_cutoff
-
-    if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
-        value = value.isoformat()
-    text = _parse_text(value)
-    try:
-        return format_cutoff(parse_cutoff(text))
-    except ValueError:
-        expected = "an RFC 3339 instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01"
-        raise _Invalid(f"invalid exclude-newer (expected {expected}): {_show(value)}") from None
-
-
-INDEX_STRATEGIES = ("first-index", "unsafe-best-match")
-
-
-def _parse_index_strategy(value: object) -> str:
-    text = _parse_text(value)
-    if text not in INDEX_STRATEGIES:
-        known = ", ".join(INDEX_STRATEGIES)
-        raise _Invalid(f"unknown index-strategy {text!r} (known: {known})")
-    return text
-
-
-def _parse_pairs(value: object, what: str) -> dict[str, str]:
-    """A TOML table of strings, or (command line) a list of ``KEY=VALUE`` strings."""
-    if isinstance(value, list | tuple):
-        pairs: dict[str, str] = {}
-        for index, item in enumerate(value):
-            key, separator, text = str(item).partition("=")
-            if not separator or not key.strip() or not text.strip():
-                raise _Invalid(f"expected {what}, got {_show(item)}", item=index)
-            pairs[key.strip()] = text.strip()
-        return pairs
-    if not isinstance(value, dict):
-        raise _Invalid(f"expected a table of strings, got {_show(value)}")
-    for key, item in value.items():
-        if not isinstance(item, str) or not item.strip():
-            raise _Invalid(f"expected a non-empty string, got {_show(item)}", item=key)
-    return dict(value)
-
-
-def _parse_indexes(value: object) -> tuple[tuple[str, str], ...]:
-    pairs = _parse_pairs(value, "NAME=URL")
-    for name, url in pairs.items():
-        if not re.fullmatch(_NAME, name):
-            reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
-            raise _Invalid(f"invalid index name ({reason}): {name!r}", item=name)
-        if not re.fullmatch(_URL, url):
-            raise _Invalid(f"expected an http(s) or file URL, got {_show(url)}", item=name)
-    return tuple(sorted(pairs.items()))
-
-
-def _parse_index_for(value: object) -> tuple[tuple[str, str], ...]:
-    from lockbuild.models import canonicalize_name
-
-    pairs = _parse_pairs(value, "PACKAGE=INDEX")
-    projects: dict[str, str] = {}
-    for project, target in pairs.items():
-        if not re.fullmatch(_PROJECT, project):
-            raise _Invalid(f"invalid project name: {project!r}", item=project)
-        if not (re.fullmatch(_URL, target) or re.fullmatch(_NAME, target)):
-            reason = "an index name of [settings.indexes], or a URL"
-            raise _Invalid(f"expected {reason}, got {_show(target)}", item=project)
-        name = canonicalize_name(project)
-        if name in projects:
-            raise _Invalid(f"duplicate project {name!r} (as {project!r})", item=project)
-        projects[name] = target
-    return tuple(sorted(projects.items()))
-
-
 def _parse_python(value: object) -> str:
-    text = _parse_text(value)
+    text = parse_text(value)
     match = re.fullmatch(_PYTHON, text)
     if match is None or int(match[1]) < _MIN_PYTHON_MINOR:
         reason = "expected X.Y or X.Y.Z, 3.8 or newer"
-        raise _Invalid(f"invalid python version ({reason}): {_show(value)}")
+        raise InvalidValue(f"invalid python version ({reason}): {show_value(value)}")
     return text
 
 
 def _parse_platform(value: object) -> str:
-    text = _parse_text(value)
+    text = parse_text(value)
     if text not in PLATFORM_PRESETS and text != CUSTOM_PLATFORM:
         known = ", ".join((*PLATFORM_PRESETS, CUSTOM_PLATFORM))
-        raise _Invalid(f"unknown platform {text!r} (known: {known})")
+        raise InvalidValue(f"unknown platform {text!r} (known: {known})")
     return text
 
 
 def _parse_markers(value: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
-        raise _Invalid(f"expected a table of strings, got {_show(value)}")
+        raise InvalidValue(f"expected a table of strings, got {show_value(value)}")
     for key, item in value.items():
         if not isinstance(item, str):
-            raise _Invalid(f"expected a string, got {_show(item)}", item=key)
+            raise InvalidValue(f"expected a string, got {show_value(item)}", item=key)
     return tuple(sorted(value.items()))
 
-
-@dataclass(frozen=True)
-class _SettingSpec:
-    """How one ``[settings]`` key is read, and where it may appear."""
-
-    field: str
-    parse: Callable[[object], object]
-    per_lock: bool = True
-    in_fingerprint: bool = True
-    merge: bool = False
-    """A table: per-lock and command-line entries are added to those of ``[settings]``."""
-
-
-_SETTINGS: dict[str, _SettingSpec] = {
-    "index-url": _SettingSpec("index_url", _parse_url),
-    "extra-index-urls": _SettingSpec("extra_index_urls", _parse_urls),
-    "index-strategy": _SettingSpec("index_strategy", _parse_index_strategy),
-    "indexes": _SettingSpec("indexes", _parse_indexes, merge=True),
-    "index-for": _SettingSpec("index_for", _parse_index_for, merge=True),
-    "cache-dir": _SettingSpec("cache_dir", _parse_text, per_lock=False, in_fingerprint=False),
-    "generate-hashes": _SettingSpec("generate_hashes", _parse_bool),
-    "allow-unsafe": _SettingSpec("allow_unsafe", _parse_bool),
-    "build-sdists": _SettingSpec("build_sdists", _parse_bool),
-    "pre": _SettingSpec("pre", _parse_bool),
-    "page-ttl": _SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
-    "late-uploads": _SettingSpec("late_uploads", _parse_late_uploads),
-    "late-upload-days": _SettingSpec("late_upload_days", _parse_days),
-    "exclude-newer": _SettingSpec("exclude_newer", _parse_exclude_newer),
-    "vcs-as-archive": _SettingSpec("vcs_as_archive", _parse_bool),
-    "strict": _SettingSpec("strict", _parse_bool),
-}
-
-SETTING_KEYS: tuple[str, ...] = tuple(_SETTINGS)
-"""The ``[settings]`` keys, in documentation order."""
 
 _TOP_LEVEL_KEYS = ("schema", "settings", "environments", "locks")
 _ENVIRONMENT_KEYS = ("python", "platform", "tags", "markers")
 _LOCK_KEYS = ("inputs", "output", "environments", "constraints")
-_LOCK_SETTING_KEYS = tuple(key for key, spec in _SETTINGS.items() if spec.per_lock)
 _INPUT_KEYS = ("path", "extras", "groups")
-
-
-def _command_line_changes(overrides: Mapping[str, object]) -> dict[str, object]:
-    """Checked ``Settings`` field changes from command-line overrides (TOML key spelling)."""
-    changes: dict[str, object] = {}
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        spec = _SETTINGS.get(key)
-        if spec is None:
-            message = "unknown setting" + _suggestion(key, SETTING_KEYS)
-            raise ConfigError(COMMAND_LINE, f"--{key}", message)
-        try:
-            changes[spec.field] = spec.parse(value)
-        except _Invalid as error:
-            raise ConfigError(COMMAND_LINE, f"--{key}", error.message) from None
-    return changes
-
-
-_TABLE_FIELDS = frozenset(spec.field for spec in _SETTINGS.values() if spec.merge)
-
-
-def _apply(settings: Settings, changes: Mapping[str, Any]) -> Settings:
-    """``settings`` with ``changes``; the entries of table settings are added, not replaced."""
-    merged = dict(changes)
-    for field in _TABLE_FIELDS & merged.keys():
-        table = dict(getattr(settings, field))
-        table.update(merged[field])
-        merged[field] = tuple(sorted(table.items()))
-    return settings.replace(**merged)
-
-
-def _unknown_index(name: str, settings: Settings) -> str | None:
-    """Why ``name`` (an ``index-for`` value) names no index, or None when it is fine."""
-    if re.fullmatch(_URL, name):
-        return None
-    known = [index for index, _ in settings.indexes]
-    if name in known:
-        return None
-    if not known:
-        reason = "no index has a name: name one in [settings.indexes] or with --index NAME=URL"
-        return f"unknown index {name!r} ({reason})"
-    return f"unknown index {name!r}" + _suggestion(name, known)
-
-
-def _suggestion(key: str, known: Sequence[str]) -> str:
-    matches = difflib.get_close_matches(key, known, n=1)
-    if matches:
-        return f" (did you mean {matches[0]!r}?)"
-    return f" (known: {', '.join(known)})"
 
 
 # --- where things are written ---------------------------------------------------------------
@@ -585,7 +278,7 @@ class _Reader:
         locks = self.locks(data, environments, file_settings, command_line)
         self.check_constraints(locks)
         self.check_outputs(locks)
-        settings = _apply(file_settings, command_line)
+        settings = apply_changes(file_settings, command_line)
         self.check_index_names(settings, data, command_line, lock=None)
         return ProjectConfig(
             path=self.path,
@@ -617,13 +310,13 @@ class _Reader:
     def check_keys(self, keys: _Keys, table: Mapping[str, Any], known: Sequence[str]) -> None:
         for key in table:
             if key not in known:
-                raise self.error((*keys, key), "unknown key" + _suggestion(key, known))
+                raise self.error((*keys, key), "unknown key" + suggestion(key, known))
 
     def value(self, keys: _Keys, value: object, parse: Callable[[object], Any]) -> Any:
-        """``parse(value)``, an _Invalid turned into a ConfigError at ``keys``."""
+        """``parse(value)``, an InvalidValue turned into a ConfigError at ``keys``."""
         try:
             return parse(value)
-        except _Invalid as error:
+        except InvalidValue as error:
             if error.item is None:
                 raise self.error(keys, error.message) from None
             item_keys = (*keys, error.item)
@@ -637,7 +330,7 @@ class _Reader:
         """The sub-table ``keys[-1]`` of ``parent`` (empty when absent)."""
         table = parent.get(keys[-1], {})
         if not isinstance(table, dict):
-            raise self.error(keys, f"expected a table, got {_show(table)}")
+            raise self.error(keys, f"expected a table, got {show_value(table)}")
         return table
 
     def required(self, keys: _Keys, table: Mapping[str, Any], key: str) -> object:
@@ -653,7 +346,7 @@ class _Reader:
             message = f"at least one {kind[:-1]} is required (add {article} [{kind}.NAME] table)"
             raise ConfigError(self.path, "", message)
         for name in tables:
-            if not re.fullmatch(_NAME, name):
+            if not re.fullmatch(NAME_PATTERN, name):
                 reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
                 raise self.error((kind, name), f"invalid {kind[:-1]} name ({reason}): {name!r}")
             self.table((kind, name), tables)
@@ -665,7 +358,8 @@ class _Reader:
         schema = data.get("schema", SCHEMA_VERSION)
         if type(schema) is not int or schema != SCHEMA_VERSION:
             reason = f"this lockbuild reads schema {SCHEMA_VERSION}"
-            raise self.error(("schema",), f"unsupported schema version ({reason}): {_show(schema)}")
+            message = f"unsupported schema version ({reason}): {show_value(schema)}"
+            raise self.error(("schema",), message)
 
     def settings(self, data: Mapping[str, Any]) -> Settings:
         """The ``[settings]`` table, defaults filled in."""
@@ -676,7 +370,7 @@ class _Reader:
     def setting_changes(self, keys: _Keys, table: Mapping[str, Any]) -> dict[str, Any]:
         """``Settings`` field changes from the setting keys of ``table`` (others are left)."""
         changes: dict[str, Any] = {}
-        for key, spec in _SETTINGS.items():
+        for key, spec in SETTING_SPECS.items():
             if key in table:
                 changes[spec.field] = self.value((*keys, key), table[key], spec.parse)
         return changes
@@ -702,7 +396,7 @@ class _Reader:
             name=name,
             python=python,
             platform=platform,
-            tags=self.value((*keys, "tags"), table.get("tags", []), _parse_strings),
+            tags=self.value((*keys, "tags"), table.get("tags", []), parse_strings),
             markers=self.value((*keys, "markers"), table.get("markers", {}), _parse_markers),
         )
         if custom:
@@ -726,7 +420,7 @@ class _Reader:
         locks: dict[str, LockConfig] = {}
         for name, table in tables.items():
             lock = self.lock(name, table, environments=environments, settings=settings)
-            lock = dataclasses.replace(lock, settings=_apply(lock.settings, command_line))
+            lock = dataclasses.replace(lock, settings=apply_changes(lock.settings, command_line))
             self.check_index_names(lock.settings, data, command_line, lock=name)
             locks[name] = lock
         return locks
@@ -745,7 +439,7 @@ class _Reader:
         else ``[settings]``.
         """
         for project, target in settings.index_for:
-            problem = _unknown_index(target, settings)
+            problem = unknown_index(target, settings)
             if problem is None:
                 continue
             if project in dict(command_line.get("index_for", ())):
@@ -775,7 +469,7 @@ class _Reader:
         if "cache-dir" in table:
             reason = "one cache serves every lock"
             raise self.error((*keys, "cache-dir"), f"only allowed in [settings] ({reason})")
-        self.check_keys(keys, table, (*_LOCK_KEYS, *_LOCK_SETTING_KEYS))
+        self.check_keys(keys, table, (*_LOCK_KEYS, *LOCK_SETTING_KEYS))
         inputs = self.inputs(keys, table)
         lock_environments = self.lock_environments(keys, table, environments)
         constraints = self.names((*keys, "constraints"), table.get("constraints", []), "lock")
@@ -786,14 +480,14 @@ class _Reader:
             output=self.output(keys, table, lock_environments),
             environments=lock_environments,
             constraints=constraints,
-            settings=_apply(settings, lock_settings),
+            settings=apply_changes(settings, lock_settings),
         )
 
     def inputs(self, keys: _Keys, table: Mapping[str, Any]) -> tuple[InputSpec, ...]:
         value = self.required(keys, table, "inputs")
         keys = (*keys, "inputs")
         if not isinstance(value, list):
-            raise self.error(keys, f"expected a list of paths and tables, got {_show(value)}")
+            raise self.error(keys, f"expected a list of paths and tables, got {show_value(value)}")
         if not value:
             raise self.error(keys, "expected at least one input, got []")
         specs: list[InputSpec] = []
@@ -811,15 +505,15 @@ class _Reader:
 
     def input(self, keys: _Keys, item: object) -> InputSpec:
         if isinstance(item, str):
-            return InputSpec(self.value(keys, item, _parse_text))
+            return InputSpec(self.value(keys, item, parse_text))
         if not isinstance(item, dict):
             expected = "a path or a {path = ..., extras = [...], groups = [...]} table"
-            raise self.error(keys, f"expected {expected}, got {_show(item)}")
+            raise self.error(keys, f"expected {expected}, got {show_value(item)}")
         self.check_keys(keys, item, _INPUT_KEYS)
         spec = InputSpec(
-            path=self.value((*keys, "path"), self.required(keys, item, "path"), _parse_text),
-            extras=self.value((*keys, "extras"), item.get("extras", []), _parse_strings),
-            groups=self.value((*keys, "groups"), item.get("groups", []), _parse_strings),
+            path=self.value((*keys, "path"), self.required(keys, item, "path"), parse_text),
+            extras=self.value((*keys, "extras"), item.get("extras", []), parse_strings),
+            groups=self.value((*keys, "groups"), item.get("groups", []), parse_strings),
         )
         if (spec.extras or spec.groups) and not spec.is_pyproject:
             reason = "a requirements file has neither"
@@ -829,7 +523,7 @@ class _Reader:
 
     def names(self, keys: _Keys, value: object, kind: str) -> tuple[str, ...]:
         """A list of names without duplicates (whether they exist is checked by the caller)."""
-        names = self.value(keys, value, _parse_strings)
+        names = self.value(keys, value, parse_strings)
         for index, name in enumerate(names):
             if name in names[:index]:
                 message = f"duplicate {kind} {name!r}"
@@ -853,7 +547,7 @@ class _Reader:
 
     def output(self, keys: _Keys, table: Mapping[str, Any], environments: Sequence[str]) -> str:
         keys_output = (*keys, "output")
-        output: str = self.value(keys_output, self.required(keys, table, "output"), _parse_text)
+        output: str = self.value(keys_output, self.required(keys, table, "output"), parse_text)
         for placeholder in re.findall(_PLACEHOLDER, output):
             if placeholder != _ENV_PLACEHOLDER:
                 message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.config import Settings
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import (
@@ -31,6 +30,7 @@ from lockbuild.models import (
 from lockbuild.provider import exact_version
 from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
+from lockbuild.settings import Settings
 from lockbuild.writer import render_requirements, write_if_changed
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependen
 from doit.tools import config_changed
 
 from lockbuild import __version__
-from lockbuild.config import EnvironmentConfig, LockConfig, ProjectConfig, Settings, load_config
+from lockbuild.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.errors import LockbuildError, UsageError
 from lockbuild.models import InputSpec, canonicalize_name
 from lockbuild.requirements import input_files
+from lockbuild.settings import Settings
 
 __all__ = ["DOIT_CONFIG", "task_lock", "task_verify"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
 

@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 from lockbuild.config import (
-    SETTING_KEYS,
     EnvironmentConfig,
     LockConfig,
     ProjectConfig,
-    Settings,
     load_config,
     parse_config,
 )
 from lockbuild.errors import ConfigError
 from lockbuild.models import DEFAULT_INDEX_URL, InputSpec
+from lockbuild.settings import SETTING_KEYS, Settings
 
 FULL = """\
 schema = 1

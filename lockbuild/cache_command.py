@@ -1,0 +1,203 @@
+"""``lockbuild cache info|prune|export|import|clear``, and which cache a command uses.
+
+A prune keeps the metadata and hashes of every release pinned in an existing lock output.
+The store itself (:mod:`lockbuild.store`) is imported only when an action runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from lockbuild.config import ProjectConfig, load_config
+from lockbuild.errors import UsageError
+from lockbuild.flags import add_config_and_verbosity
+
+if TYPE_CHECKING:
+    from lockbuild.store import Store
+
+__all__ = [
+    "CACHE_DIR_VARIABLE",
+    "DEFAULT_CACHE_DIR",
+    "add_cache_command",
+    "cache_command_dir",
+    "cache_config",
+    "lock_references",
+    "run_cache",
+]
+
+CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
+DEFAULT_CACHE_DIR = "cache"
+
+
+def add_cache_command(commands: Any) -> None:
+    """``lockbuild cache info|prune|export|import|clear``."""
+    cache = commands.add_parser(
+        "cache",
+        help="inspect, trim, carry or clear the cache",
+        description="Inspect, trim, carry to another machine, or clear the cache store.",
+    )
+    actions = cache.add_subparsers(dest="cache_action", required=True, metavar="ACTION")
+    texts = {
+        "info": "where the cache is, its size, entries per namespace, oldest and newest page",
+        "prune": "drop old index pages, and metadata and hashes no current lock refers to",
+        "export": "write every entry to one archive (for `lockbuild lock --offline` elsewhere)",
+        "import": "add the entries of an archive made by `lockbuild cache export`",
+        "clear": "remove every entry",
+    }
+    for name, text in texts.items():
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument(
+            "--cache-dir",
+            metavar="PATH",
+            help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
+            "cache-dir, else cache)",
+        )
+        add_config_and_verbosity(
+            action, "the locks.toml whose cache-dir and locks to use, if it exists"
+        )
+        if name in ("export", "import"):
+            action.add_argument("file", metavar="FILE", help="the archive (.jsonl.gz)")
+        if name == "prune":
+            action.add_argument(
+                "--older-than",
+                type=_days,
+                default=30.0,
+                metavar="DAYS",
+                help="drop index pages stored more than DAYS days ago (default: 30)",
+            )
+        action.set_defaults(handler=run_cache)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of days >= 0: {text!r}")
+    return value
+
+
+def run_cache(arguments: argparse.Namespace) -> int:
+    """The ``cache`` actions; store errors are LockbuildErrors (exit 1)."""
+    from lockbuild.store import format_info, open_store
+
+    config = cache_config(arguments)
+    directory = cache_command_dir(arguments, config)
+    action = arguments.cache_action
+    if action in ("info", "export", "prune") and not os.path.isdir(directory):
+        raise UsageError(f"no cache here: {directory} (pass --cache-dir)")
+    with open_store(directory) as store:
+        if action == "info":
+            print(format_info(store.info()))
+        elif action == "prune":
+            _prune(store, config, days=arguments.older_than)
+        elif action == "export":
+            count = store.export_archive(arguments.file)
+            print(f"exported {count} entries to {arguments.file}")
+        elif action == "import":
+            if not os.path.isfile(arguments.file):
+                raise UsageError(f"{arguments.file}: no such file")
+            count = store.import_archive(arguments.file)
+            print(f"imported {count} entries into {store.directory}")
+        else:
+            count = store.clear()
+            print(f"removed {count} entries from {store.directory}")
+    return 0
+
+
+def cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:
+    """The locks.toml of ``--config`` if it exists (its errors are reported), else None."""
+    path = Path(arguments.config)
+    if not path.is_file():
+        if arguments.config != "locks.toml":
+            raise UsageError(f"{path}: no such file")
+        return None
+    return load_config(str(path))
+
+
+def cache_command_dir(arguments: argparse.Namespace, config: ProjectConfig | None) -> str:
+    """``--cache-dir`` > $LOCKBUILD_CACHE_DIR > locks.toml's cache-dir > ``cache``."""
+    flag: str | None = arguments.cache_dir
+    if flag:
+        return os.path.abspath(os.path.expanduser(flag))
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    if config is not None:
+        return os.path.abspath(os.path.join(config.root, config.settings.cache_dir))
+    return os.path.abspath(DEFAULT_CACHE_DIR)
+
+
+def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
+    keep = None
+    if config is None:
+        print("no locks.toml: keeping all metadata and hashes, pruning old pages only")
+    else:
+        pinned, hashes = lock_references(config)
+        keep = partial(_referenced, pinned=pinned, hashes=hashes)
+    removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
+    total = sum(removed.values())
+    detail = ", ".join(f"{count} {namespace}" for namespace, count in removed.items() if count)
+    print(f"removed {total} entries" + (f" ({detail})" if detail else ""))
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE)
+_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
+
+
+def lock_references(config: ProjectConfig) -> tuple[set[tuple[str, str]], set[str]]:
+    """``(name, version)`` pins and sha256 digests written in every existing lock output."""
+    pinned: set[tuple[str, str]] = set()
+    hashes: set[str] = set()
+    for lock in config.locks.values():
+        for environment in lock.environments:
+            try:
+                text = Path(config.root, lock.output_for(environment)).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            pinned.update(
+                (canonicalize_name(name), version) for name, version in _PIN.findall(text)
+            )
+            hashes.update(digest.lower() for digest in _HASH.findall(text))
+    return pinned, hashes
+
+
+def _referenced(key: str, *, pinned: set[tuple[str, str]], hashes: set[str]) -> bool:
+    """Whether a ``meta-v1``/``hash-v1`` key belongs to a file of a pinned release."""
+    subject = key.partition(":")[2]
+    if subject.lower() in hashes:
+        return True
+    filename = unquote(subject.partition("#")[0].rstrip("/").rpartition("/")[2])
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return False
+    return any(
+        pin_name == name and _same_version(pin_version, version) for pin_name, pin_version in pinned
+    )
+
+
+def _same_version(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False

@@ -1,0 +1,210 @@
+"""The options several subcommands share, declared and read back.
+
+Every locks.toml ``[settings]`` key is a flag of the same name (:data:`SETTING_FLAGS`), read
+back as overrides in TOML spelling; also the cache and trust-on-first-use options of
+``compile`` and ``lock``, and ``--config`` with the verbosity flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from lockbuild.errors import UsageError
+from lockbuild.settings import INDEX_STRATEGIES
+
+__all__ = [
+    "FLAG_ALIASES",
+    "SETTING_FLAGS",
+    "add_cache_arguments",
+    "add_config_and_verbosity",
+    "add_setting_arguments",
+    "cache_options",
+    "flag_cache_dir",
+    "setting_overrides",
+    "trust_names",
+]
+
+
+SETTING_FLAGS: dict[str, tuple[str, str]] = {
+    "index-url": ("url", "primary package index (PEP 503/691 simple API)"),
+    "extra-index-urls": ("urls", "index consulted for projects the primary index lacks"),
+    "index-strategy": (
+        "strategy",
+        "first-index: a project comes from the first index that has it (default); "
+        "unsafe-best-match: the best version of every index wins",
+    ),
+    "indexes": ("NAME=URL", "name an index URL, for --index-for"),
+    "index-for": (
+        "PACKAGE=INDEX",
+        "fetch PACKAGE only from INDEX (a name given with --index, or a URL), never elsewhere",
+    ),
+    "cache-dir": ("path", "where the store and doit's state live (default: cache)"),
+    "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
+    "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
+    "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
+    "pre": ("bool", "allow pre-releases (default: off)"),
+    "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
+    "late-uploads": (
+        "policy",
+        "files uploaded long after their release's first file: warn, exclude (leave their "
+        "hashes out) or error (default: warn)",
+    ),
+    "late-upload-days": (
+        "days",
+        "how many days after a release's first file is late (default: 14)",
+    ),
+    "exclude-newer": (
+        "instant",
+        "ignore files uploaded after this instant: RFC 3339 (2026-11-01T00:00:00Z) or a date "
+        "(2026-11-01, midnight UTC)",
+    ),
+    "vcs-as-archive": (
+        "bool",
+        "write git requirements on GitHub, GitLab and Bitbucket as the hashed archive of their "
+        "commit, installable with --require-hashes (default: off)",
+    ),
+    "strict": (
+        "bool",
+        "fail a lock that pip install --require-hashes would refuse, instead of warning "
+        "(default: off)",
+    ),
+}
+"""One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
+FLAG_ALIASES = {
+    "extra-index-urls": "extra-index-url",
+    "indexes": "index",
+}
+"""The singular flag of a repeatable setting, the spelling the regenerate command uses."""
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting (:data:`SETTING_FLAGS`), and ``-i``, ``--no-hashes``, ``--no-build``."""
+    group = parser.add_argument_group("settings (override locks.toml [settings])")
+    for key, (kind, text) in SETTING_FLAGS.items():
+        dest = f"setting:{key}"
+        if kind == "bool":
+            group.add_argument(
+                f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
+            )
+        elif kind == "urls" or "=" in kind:
+            group.add_argument(
+                f"--{key}",
+                *([f"--{FLAG_ALIASES[key]}"] if key in FLAG_ALIASES else []),
+                dest=dest,
+                action="append",
+                metavar="URL" if kind == "urls" else kind,
+                help=f"{text} (repeatable)",
+            )
+        elif kind == "strategy":
+            group.add_argument(f"--{key}", dest=dest, choices=INDEX_STRATEGIES, help=text)
+        elif kind == "seconds":
+            group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
+        elif kind == "days":
+            group.add_argument(f"--{key}", dest=dest, type=_day_count, metavar="DAYS", help=text)
+        elif kind == "policy":
+            group.add_argument(
+                f"--{key}", dest=dest, choices=("warn", "exclude", "error"), help=text
+            )
+        else:
+            group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
+    group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")
+    group.add_argument(
+        "--no-hashes",
+        dest="setting:generate-hashes",
+        action="store_false",
+        help="same as --no-generate-hashes",
+    )
+    group.add_argument(
+        "--no-build",
+        dest="setting:build-sdists",
+        action="store_false",
+        help="same as --no-build-sdists: never run a build backend at lock time",
+    )
+
+
+def _day_count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of days >= 0: {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0: {text!r}")
+    return value
+
+
+def setting_overrides(arguments: argparse.Namespace) -> dict[str, object]:
+    """The ``[settings]`` keys given on the command line, in TOML spelling."""
+    overrides: dict[str, object] = {}
+    for key in SETTING_FLAGS:
+        value = getattr(arguments, f"setting:{key}", None)
+        if value is not None:
+            overrides[key] = value
+    return overrides
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--offline``, ``--refresh``, ``--refresh-package`` and ``--trust-new-files``."""
+    _add_trust_arguments(parser)
+    group = parser.add_argument_group("cache")
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network at all: use only what the cache holds, whatever its age",
+    )
+    group.add_argument(
+        "--refresh", action="store_true", help="refetch every index page (ignore the page-ttl)"
+    )
+    group.add_argument(
+        "--refresh-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="refetch NAME's index page (repeatable)",
+    )
+
+
+def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("trust on first use")
+    group.add_argument(
+        "--trust-new-files",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept NAME's files as the index lists them now: files added to an already "
+        "locked release, late uploads, re-hashed files (repeatable)",
+    )
+
+
+def trust_names(arguments: argparse.Namespace) -> frozenset[NormalizedName]:
+    """The ``--trust-new-files`` names, normalized."""
+    return frozenset(canonicalize_name(name) for name in arguments.trust_new_files)
+
+
+def cache_options(arguments: argparse.Namespace) -> tuple[bool, bool, frozenset[NormalizedName]]:
+    """``(offline, refresh_all, refresh_packages)``; refreshing offline is a usage error."""
+    refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
+    if arguments.offline and (arguments.refresh or refresh_packages):
+        raise UsageError("--refresh and --refresh-package need the network; drop --offline")
+    return arguments.offline, arguments.refresh, refresh_packages
+
+
+def flag_cache_dir(arguments: argparse.Namespace) -> str | None:
+    """``--cache-dir`` made absolute (it is relative to where the command was typed)."""
+    value = getattr(arguments, "setting:cache-dir", None)
+    return os.path.abspath(os.path.expanduser(value)) if value else None
+
+
+def add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) -> None:
+    """``--config FILE`` (``config_help`` says which locks.toml), ``-v`` and ``-q``."""
+    parser.add_argument("--config", default="locks.toml", metavar="FILE", help=config_help)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
