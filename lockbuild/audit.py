@@ -56,14 +56,20 @@ class Snapshot:
     seen: str
     """ISO 8601 UTC instant of the first sighting."""
     files: tuple[FileRecord, ...]
+    exclude_newer: str | None = None
+    """The ``exclude-newer`` of the first sighting (None: there was none); files uploaded
+    after it were left out of what lockbuild saw, not added to the index later."""
 
     def to_data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "project": self.project,
             "version": self.version,
             "seen": self.seen,
             "files": [record.to_data() for record in self.files],
         }
+        if self.exclude_newer is not None:
+            data["exclude_newer"] = self.exclude_newer
+        return data
 
     @classmethod
     def from_data(cls, data: object) -> Snapshot:
@@ -77,18 +83,36 @@ class Snapshot:
             and isinstance(files, list)
         ):
             raise ValueError("not a stored release snapshot")
-        return cls(project, version, seen, tuple(FileRecord.from_data(item) for item in files))
+        cutoff = data.get("exclude_newer")
+        if cutoff is not None and not (isinstance(cutoff, str) and _is_instant(cutoff)):
+            raise ValueError("not a stored release snapshot (bad exclude_newer)")
+        records = tuple(FileRecord.from_data(item) for item in files)
+        return cls(project, version, seen, records, cutoff)
+
+    def outside_first_cutoff(self, record: FileRecord) -> bool:
+        """Whether ``record`` was uploaded after the first sighting's ``exclude-newer``: left
+        out of what lockbuild saw then, not added to the index since."""
+        uploaded = record.upload_time
+        if self.exclude_newer is None or uploaded is None or not _is_instant(uploaded):
+            return False
+        return parse_instant(uploaded) > parse_instant(self.exclude_newer)
 
 
 _SNAPSHOT_KEYS = ("project", "version", "seen", "files")
 
 
 def take_snapshot(
-    project: str, version: str, files: Iterable[FileRecord], *, now: datetime
+    project: str,
+    version: str,
+    files: Iterable[FileRecord],
+    *,
+    now: datetime,
+    exclude_newer: datetime | None = None,
 ) -> Snapshot:
-    """A snapshot of ``files`` seen at ``now``, files sorted by name."""
+    """A snapshot of ``files`` seen at ``now`` (as of ``exclude_newer``), sorted by name."""
     ordered = tuple(sorted(files, key=lambda record: record.filename))
-    return Snapshot(project, version, format_instant(now), ordered)
+    cutoff = format_cutoff(exclude_newer) if exclude_newer is not None else None
+    return Snapshot(project, version, format_instant(now), ordered, cutoff)
 
 
 @dataclass(frozen=True)
@@ -144,6 +168,22 @@ def first_upload(files: Iterable[FileRecord]) -> str | None:
 def uploaded_after(record: FileRecord, cutoff: datetime) -> bool:
     """Whether ``record`` was uploaded after ``cutoff`` (a file with no upload time is not)."""
     return record.upload_time is not None and parse_instant(record.upload_time) > cutoff
+
+
+def left_out_by(record: FileRecord, cutoff: datetime) -> bool:
+    """Whether ``exclude-newer`` at ``cutoff`` leaves ``record`` out of a page: uploaded after
+    it, or with no readable upload time (as :func:`lockbuild.finder.uploaded_before` does)."""
+    if record.upload_time is None or not _is_instant(record.upload_time):
+        return True
+    return parse_instant(record.upload_time) > cutoff
+
+
+def _is_instant(text: str) -> bool:
+    try:
+        parse_instant(text)
+    except ValueError:
+        return False
+    return True
 
 
 def describe_files(records: Sequence[FileRecord]) -> str:

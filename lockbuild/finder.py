@@ -19,7 +19,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockbuild.environment import TargetEnvironment
-from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage
+from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
 
 logger = logging.getLogger(__name__)
 
@@ -207,12 +207,14 @@ def uploaded_before(
     A file the page gives no upload time for takes it from ``upload_times`` (file name ->
     ISO 8601, from the index's JSON API); a file with none at all is left out, since
     nothing says it existed at the cutoff. A release left without files disappears. Kept
-    files carry their upload time, so later audits see it.
+    files carry their upload time, so later audits see it. The view's
+    :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    from lockbuild.audit import parse_instant
+    from lockbuild.audit import format_cutoff, parse_instant
 
     releases: dict[str, list[FileData]] = {}
     undated: list[str] = []
+    newer: list[tuple[datetime, str]] = []
     for version in page.versions:
         kept: list[FileData] = []
         for file in page.release_files(version):
@@ -230,13 +232,21 @@ def uploaded_before(
                 logger.debug(
                     "skipping %s: uploaded %s, after exclude-newer", file.filename, uploaded
                 )
+                newer.append((instant, uploaded))
                 continue
             data = file.to_data()
             data["upload_time"] = uploaded
             kept.append(data)
         if kept:
             releases[version] = kept
-    return CutoffView(ProjectPage(page.name, page.index_url, releases=releases), tuple(undated))
+    note = CutoffNote(
+        cutoff=format_cutoff(cutoff),
+        newer=len(newer),
+        oldest_newer=min(newer)[1] if newer else None,
+        undated=len(undated),
+    )
+    view = ProjectPage(page.name, page.index_url, releases=releases, cutoff=note)
+    return CutoffView(view, tuple(undated))
 
 
 def with_upload_times(files: Iterable[DistFile], upload_times: Mapping[str, str]) -> list[DistFile]:

@@ -390,7 +390,11 @@ class IndexClient:
         cutoff = self.selection.exclude_newer
         if cutoff is None or not page.versions:
             return page
-        view = uploaded_before(page, cutoff, upload_times=self.upload_times.for_page(page))
+        try:
+            times = self.upload_times.for_page(page)
+        except OfflineError as error:  # the store lacks the times: missing like a page
+            raise _OfflineMiss(error.missing[0]) from None
+        view = uploaded_before(page, cutoff, upload_times=times)
         if view.undated:
             logger.warning(
                 "%s: %d file(s) on %s have no upload time and are ignored (exclude-newer): %s",
@@ -429,12 +433,24 @@ class IndexClient:
         self, releases: Sequence[tuple[ProjectPage, Sequence[str]]]
     ) -> list[dict[str, str]]:
         """Upload times (file name -> ISO 8601) of the undated files of each release, from the
-        JSON API of its page's index; releases are ``(page, version strings)``. Concurrent."""
+        JSON API of its page's index; releases are ``(page, version strings)``. Concurrent.
+
+        Offline, times the store lacks are recorded as missing (the next :meth:`file_hashes`
+        raises the one OfflineError) and the release's files stay undated meanwhile.
+        """
         futures = [
-            self._executor.submit(self.upload_times.for_release, page, versions)
+            self._executor.submit(self._release_times, page, versions)
             for page, versions in releases
         ]
         return [future.result() for future in futures]
+
+    def _release_times(self, page: ProjectPage, versions: Sequence[str]) -> dict[str, str]:
+        try:
+            return self.upload_times.for_release(page, versions)
+        except OfflineError as error:
+            for description in error.missing:
+                self.missing.add(description)
+            return {}
 
     def _page_on(self, index_url: str, name: NormalizedName) -> ProjectPage:
         """``name``'s page on one index (empty when not there): stored, revalidated or fetched."""

@@ -328,6 +328,21 @@ RecordReaders = Mapping[str, Callable[[Any], list[FileData]]]
 """Readers of stored unread releases by name, given to :meth:`ProjectPage.from_record`."""
 
 
+@dataclass(frozen=True)
+class CutoffNote:
+    """What ``exclude-newer`` left out of a project page (see
+    :func:`lockbuild.finder.uploaded_before`), so that an empty page can say why it is empty."""
+
+    cutoff: str
+    """The ``exclude-newer`` instant (``2026-11-01T00:00:00Z``)."""
+    newer: int = 0
+    """Files left out for being uploaded after the cutoff."""
+    oldest_newer: str | None = None
+    """The earliest upload time among those, as the index wrote it."""
+    undated: int = 0
+    """Files left out for having no (readable) upload time."""
+
+
 class ProjectPage:
     """The files an index lists for one project, grouped by the version in their names.
 
@@ -344,11 +359,14 @@ class ProjectPage:
         *,
         releases: Mapping[str, Sequence[FileData] | PendingRelease] | None = None,
         source: PageSource | None = None,
+        cutoff: CutoffNote | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
         self.source = source
         """How to store the page without reading its releases (None: see :meth:`to_record`)."""
+        self.cutoff = cutoff
+        """On a page as of ``exclude-newer``: what the cutoff left out (None: no cutoff)."""
         self._built: dict[str, tuple[DistFile, ...]] = {}
         if releases is None:
             grouped: dict[str, list[DistFile]] = {}
@@ -546,7 +564,8 @@ class PackageSource(Protocol):
     """
 
     def project_page(self, name: NormalizedName) -> ProjectPage:
-        """The files of ``name`` (an empty page when no index has the project)."""
+        """The files of ``name`` (an empty page when no index has the project, or when
+        ``exclude-newer`` left none: then its :attr:`ProjectPage.cutoff` says what it hid)."""
         ...
 
     def metadata(self, file: DistFile, *, name: NormalizedName, version: Version) -> CoreMetadata:

@@ -350,10 +350,13 @@ def check_trust(
         )
         for package in packages
     ]
+    from lockbuild.audit import parse_cutoff
+
     policy = TrustPolicy(
         trust_new_files=request.trust_new_files,
         late_uploads=request.late_uploads,
         late_upload_days=request.late_upload_days,
+        exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
     )
     report = check_releases(
         releases,

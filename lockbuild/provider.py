@@ -132,8 +132,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.introduced_by: dict[str, Requirement] = {}
         self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
         """Extras asked for so far, per project (so prefetching can follow them too)."""
-        self.not_found: dict[NormalizedName, str] = {}
-        """Projects no index lists, with the index that was asked first."""
+        self.not_found: dict[NormalizedName, ProjectPage] = {}
+        """Projects whose page lists no file, with that page: its index URL (the first one
+        asked) and, as of ``exclude-newer``, what the cutoff left out."""
         self.links: dict[NormalizedName, LinkedDist] = dict(links)
         """Projects given by URL, path or VCS lines: their one candidate."""
         self.lazy_links = lazy_links
@@ -276,7 +277,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         if name not in self.releases:
             page = self.source.project_page(name)
             if not page.versions:
-                self.not_found[name] = page.index_url
+                self.not_found[name] = page
             self.releases[name] = self._releases_on(page)
         return self.releases[name]
 

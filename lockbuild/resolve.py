@@ -23,7 +23,13 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import RequirementsFileError, ResolutionError
 from lockbuild.finder import Release
-from lockbuild.models import InputRequirement, LinkedDist, PackageSource, RequirementSet
+from lockbuild.models import (
+    InputRequirement,
+    LinkedDist,
+    PackageSource,
+    ProjectPage,
+    RequirementSet,
+)
 from lockbuild.provider import Candidate, LockProvider, Requirement, requirement_from_pep508
 
 logger = logging.getLogger(__name__)
@@ -369,8 +375,9 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
     known_releases = provider.releases.get(name)
     if known_releases is None:
         return f"  no version of '{name}' satisfies all of:"
-    if name in provider.not_found:
-        return f"  '{name}' is not on the index ({provider.not_found[name]}); asked for by:"
+    empty = provider.not_found.get(name)
+    if empty is not None:
+        return f"  '{name}' {_why_empty(empty)}; asked for by:"
     releases = [release for release in known_releases if release.usable]
     if not releases:
         return (
@@ -387,6 +394,28 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
     for version, why in skipped[:3]:
         line += f"\n    ({name} {version} was skipped: {why})"
     return line
+
+
+def _why_empty(page: ProjectPage) -> str:
+    """``is not on the index (URL)``, or what ``exclude-newer`` left out of the page."""
+    from lockbuild.http import redact_url
+
+    where = redact_url(page.index_url)
+    note = page.cutoff
+    if note is None or not (note.newer or note.undated):
+        return f"is not on the index ({where})"
+    count = note.newer + note.undated
+    if not note.undated:
+        found = "uploaded" if count == 1 else "the oldest uploaded"
+        found += f" {note.oldest_newer}"
+    elif not note.newer:
+        found = "with no upload time" if count == 1 else "none with an upload time"
+    else:
+        found = (
+            f"{note.newer} uploaded since {note.oldest_newer}; {note.undated} with no upload time"
+        )
+    files = f"{count} file{'s' if count != 1 else ''}"
+    return f"has no file uploaded before exclude-newer {note.cutoff} on {where} ({files}, {found})"
 
 
 def _chain(requirement: Requirement, parent: Candidate | None, provider: LockProvider) -> str:

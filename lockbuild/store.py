@@ -896,14 +896,26 @@ def describe_missing_hash(what: str) -> str:
     return f"no cached hash for {_clean_url(what)}"
 
 
-_MISSING_ORDER = ("no cached index page ", "no cached metadata ", "no cached hash ")
+def describe_missing_upload_times(project: str, index_url: str) -> str:
+    """``no cached upload times for 'hiredis' (index https://pypi.org/simple)``: times the
+    index's JSON API gives (see :mod:`lockbuild.uploads`) and its pages do not."""
+    index = _clean_index_url(index_url)
+    return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
+
+
+_MISSING_ORDER = (
+    "no cached index page ",
+    "no cached upload times ",
+    "no cached metadata ",
+    "no cached hash ",
+)
 
 
 class MissingItems:
     """Everything an offline lock found missing, collected from any thread; one error for all.
 
-    :meth:`raise_if_any` lists pages, then metadata, then hashes, then anything else, each
-    group sorted, so the message does not depend on thread timing.
+    :meth:`raise_if_any` lists pages, then upload times, then metadata, then hashes, then
+    anything else, each group sorted, so the message does not depend on thread timing.
     """
 
     def __init__(self) -> None:

@@ -6,7 +6,9 @@ and the hashes the previous output wrote for it. Files that appeared since are l
 lock and reported; files that disappeared are reported; a file re-hashed under the same name
 is an error; files uploaded long after the release's first file are handled per
 ``late-uploads``. ``--trust-new-files NAME`` accepts NAME's files as the index lists them now.
-The first sighting of a release records its snapshot.
+The first sighting of a release records its snapshot, with the ``exclude-newer`` it was made
+under: a file that cutoff hid is reported as such when a later cutoff shows it, and a file the
+compile's own cutoff hides is not reported as removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from lockbuild.audit import (
     Snapshot,
     describe_files,
     late_uploads,
+    left_out_by,
+    parse_instant,
     take_snapshot,
 )
 from lockbuild.errors import ReleaseDriftError
@@ -46,6 +50,8 @@ class TrustPolicy:
     late_uploads: str = "warn"
     """``warn``, ``exclude`` (leave their hashes out) or ``error``."""
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
+    exclude_newer: datetime | None = None
+    """The compile's ``exclude-newer``: a file it leaves out is hidden, not removed."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,12 @@ def _check_one(
         for filename, record in sorted(current.items())
         if filename not in before and not known(record)
     ]
-    removed = [record for filename, record in sorted(before.items()) if filename not in current]
+    cutoff = policy.exclude_newer
+    removed = [
+        record
+        for filename, record in sorted(before.items())
+        if filename not in current and (cutoff is None or not left_out_by(record, cutoff))
+    ]
     since = "this lock" if previously_pinned else "lockbuild"
     for old, new in changed:
         text = (
@@ -229,15 +240,12 @@ def _check_one(
             )
     untrusted: set[str] = set()
     if added:
-        what = _describe_with_names(added)
         if accept:
+            what = _describe_with_names(added)
             verdict.warnings.append(f"{label}: {what} accepted (--trust-new-files {name})")
         else:
             untrusted |= {record.sha256 for record in added}
-            verdict.warnings.append(
-                f"{label}: {what}, after {since} first saw the release — not trusted; "
-                f"review and accept with --trust-new-files {name}"
-            )
+            verdict.warnings += _not_trusted(release, added, snapshot=snapshot, since=since)
     if removed:
         what = _describe_with_names(removed)
         note = "; forgotten (--trust-new-files)" if accept else ""
@@ -251,7 +259,9 @@ def _check_one(
     verdict.untrusted = frozenset(f"sha256:{digest}" for digest in untrusted - trusted)
     if current and trusted == set() and not verdict.errors:
         verdict.errors.append(f"{label}: no file of the release is trusted, nothing to hash")
-    verdict.snapshot = _next_snapshot(release, snapshot, known, accept=accept, now=now)
+    verdict.snapshot = _next_snapshot(
+        release, snapshot, known, accept=accept, now=now, cutoff=cutoff
+    )
     return verdict
 
 
@@ -289,6 +299,45 @@ def _late_verdict(
         verdict.warnings.append(f"{text} — review them (late-uploads = warn)")
 
 
+def _not_trusted(
+    release: PinnedRelease,
+    added: Sequence[FileRecord],
+    *,
+    snapshot: Snapshot | None,
+    since: str,
+) -> list[str]:
+    """Warnings for files of a release that lockbuild did not see when it first saw it: left
+    out by that sighting's ``exclude-newer``, maybe so (no upload time to tell), or added to
+    the index since."""
+    cutoff = snapshot.exclude_newer if snapshot is not None else None
+    hidden, unsure, new = [], [], []
+    for record in added:
+        if snapshot is not None and snapshot.outside_first_cutoff(record):
+            hidden.append(record)
+        elif cutoff is not None and left_out_by(record, parse_instant(cutoff)):
+            unsure.append(record)  # no (readable) upload time
+        else:
+            new.append(record)
+    label = f"{release.name} {release.version}"
+    review = f"not trusted; review and accept with --trust-new-files {release.name}"
+    warnings = []
+    if hidden:
+        warnings.append(
+            f"{label}: {_describe_with_names(hidden)}, outside exclude-newer {cutoff} "
+            f"when {since} first saw the release — {review}"
+        )
+    if unsure:
+        warnings.append(
+            f"{label}: {_describe_with_names(unsure)}, not listed when {since} first saw the "
+            f"release as of exclude-newer {cutoff} — {review}"
+        )
+    if new:
+        warnings.append(
+            f"{label}: {_describe_with_names(new)}, after {since} first saw the release — {review}"
+        )
+    return warnings
+
+
 def _next_snapshot(
     release: PinnedRelease,
     snapshot: Snapshot | None,
@@ -296,10 +345,20 @@ def _next_snapshot(
     *,
     accept: bool,
     now: datetime,
+    cutoff: datetime | None,
 ) -> Snapshot | None:
-    """The snapshot to store after this run, or None when the stored one stays as it is."""
+    """The snapshot to store after this run, or None when the stored one stays as it is.
+
+    Files the snapshot holds and ``cutoff`` (``exclude-newer``) hides stay in it, accepted
+    or not; a new snapshot records ``cutoff``."""
     if accept:
-        files: Iterable[FileRecord] = release.files
+        listed = {record.filename for record in release.files}
+        hidden = [
+            record
+            for record in (snapshot.files if snapshot else ())
+            if record.filename not in listed and cutoff is not None and left_out_by(record, cutoff)
+        ]
+        files: Iterable[FileRecord] = [*release.files, *hidden]
     else:
         merged = {record.filename: record for record in snapshot.files} if snapshot else {}
         for record in release.files:
@@ -307,9 +366,13 @@ def _next_snapshot(
                 merged[record.filename] = record
         files = merged.values()
     if snapshot is None:
-        return take_snapshot(release.name, str(release.version), files, now=now)
+        return take_snapshot(
+            release.name, str(release.version), files, now=now, exclude_newer=cutoff
+        )
     updated = take_snapshot(release.name, str(release.version), files, now=now)
-    updated = Snapshot(updated.project, updated.version, snapshot.seen, updated.files)
+    updated = Snapshot(
+        updated.project, updated.version, snapshot.seen, updated.files, snapshot.exclude_newer
+    )
     return None if updated == snapshot else updated
 
 

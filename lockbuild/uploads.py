@@ -11,7 +11,10 @@ JSON API at ``<root>/pypi``: ``/pypi/<project>/json`` lists every release,
 (``upload-v1:<index>:<project>``: file name -> ``[upload time, sha256]``, read again as long as
 it covers the files asked about), and remembers for the run an index that has no such API (a
 404), so that it is asked once, not once per project. A time is used only for the file whose
-sha256 the page gives (when it gives one).
+sha256 the page gives (when it gives one). A file the API was asked about and gave no time for
+is stored as ``[null, null]``: online it is asked about again, offline it is known to have no
+time. Offline, times the store lacks are not guessed: they raise OfflineError, which names the
+project and index like every other missing item.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from lockbuild.errors import IndexFetchError
+from lockbuild.errors import IndexFetchError, OfflineError
 from lockbuild.http import redact_url
 
 if TYPE_CHECKING:
@@ -33,8 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-UploadTimesTable = dict[str, tuple[str, str | None]]
-"""File name -> (ISO 8601 upload time, hex sha256 or None)."""
+UploadTimesTable = dict[str, tuple[str | None, str | None]]
+"""File name -> (ISO 8601 upload time, hex sha256), both None for a file the API was asked
+about and gave no time for."""
 
 _SIMPLE_SUFFIX = "/simple"
 _ACCEPT = {"Accept": "application/json"}
@@ -95,7 +99,7 @@ def _entry_time(entry: object) -> tuple[str, tuple[str, str | None]] | None:
 
 
 def times_for(
-    files: Iterable[DistFile], table: Mapping[str, tuple[str, str | None]]
+    files: Iterable[DistFile], table: Mapping[str, tuple[str | None, str | None]]
 ) -> dict[str, str]:
     """Upload times from ``table`` for those of ``files`` that have none on the page.
 
@@ -106,10 +110,9 @@ def times_for(
     for file in files:
         if file.upload_time is not None:
             continue
-        found = table.get(file.filename)
-        if found is None:
+        uploaded, sha256 = table.get(file.filename, (None, None))
+        if uploaded is None:  # not asked about, or the API had no time for it
             continue
-        uploaded, sha256 = found
         if file.sha256 and sha256 and file.sha256.lower() != sha256:
             logger.debug("ignoring the upload time of %s: another sha256", file.filename)
             continue
@@ -148,8 +151,8 @@ class UploadTimes:
     def for_page(self, page: ProjectPage) -> dict[str, str]:
         """Times of every undated file of the page (for ``exclude-newer``): one request.
 
-        A failing index raises IndexFetchError: without the times, files would silently be
-        left out of the lock.
+        A failing index raises IndexFetchError, and offline, times the store lacks raise
+        OfflineError: without the times, files would silently be left out of the lock.
         """
         files = [file for version in page.versions for file in page.release_files(version)]
         url = json_api_url(page.index_url, page.name)
@@ -157,7 +160,8 @@ class UploadTimes:
 
     def for_release(self, page: ProjectPage, versions: Sequence[str]) -> dict[str, str]:
         """Times of the undated files of one release (its version strings as the page
-        spells them), for late-upload detection; a failing index only logs a warning."""
+        spells them), for late-upload detection; a failing index only logs a warning.
+        Offline, times the store lacks raise OfflineError."""
         files = [file for version in versions for file in page.release_files(version)]
         urls = [json_api_url(page.index_url, page.name, version) for version in versions]
         return self._times(page, files, [url for url in urls if url], required=False)
@@ -175,21 +179,54 @@ class UploadTimes:
             table = self._tables.get(key)
         if table is None:
             table = self._stored(key)
-        if not self.offline and not all(file.filename in table for file in undated):
-            with self._lock:
-                pending = [url for url in urls if url not in self._asked]
-                self._asked.update(pending)
-            fetched = self._fetch(page.index_url, pending, required=required) if pending else {}
-            if fetched:
-                table = {**table, **fetched}
-                if self.write is not None:
-                    self.write(key, {name: list(value) for name, value in sorted(table.items())})
+        if self.offline:
+            if urls and not all(file.filename in table for file in undated):
+                from lockbuild.store import describe_missing_upload_times
+
+                raise OfflineError([describe_missing_upload_times(page.name, page.index_url)])
+        elif not all(table.get(file.filename, (None, None))[0] for file in undated):
+            table = self._ask(
+                key, table, undated, urls, index_url=page.index_url, required=required
+            )
         with self._lock:
             self._tables[key] = table
         return times_for(undated, table)
 
-    def _fetch(self, index_url: str, urls: Sequence[str], *, required: bool) -> UploadTimesTable:
+    def _ask(
+        self,
+        key: str,
+        table: UploadTimesTable,
+        undated: Sequence[DistFile],
+        urls: Sequence[str],
+        *,
+        index_url: str,
+        required: bool,
+    ) -> UploadTimesTable:
+        """``table`` with what the JSON API says of ``undated`` at the URLs not asked yet in
+        this run, stored; when the API answered, a file it gave no time for is stored as
+        having none (so that offline runs know it was asked about)."""
+        with self._lock:
+            pending = [url for url in urls if url not in self._asked]
+            self._asked.update(pending)
+        if not pending:
+            return table
+        fetched, answered = self._fetch(index_url, pending, required=required)
+        if answered:
+            for file in undated:
+                if file.filename not in fetched and not table.get(file.filename, (None, None))[0]:
+                    fetched[file.filename] = (None, None)
+        merged = {**table, **fetched}
+        if merged != table and self.write is not None:
+            self.write(key, {name: list(value) for name, value in sorted(merged.items())})
+        return merged
+
+    def _fetch(
+        self, index_url: str, urls: Sequence[str], *, required: bool
+    ) -> tuple[UploadTimesTable, bool]:
+        """The times the JSON API gives at ``urls``, and whether it answered for every one
+        (an index without the API counts as an answer: it has no time to give)."""
         table: UploadTimesTable = {}
+        answered = True
         for url in urls:
             try:
                 body = self._get(index_url, url)
@@ -199,11 +236,12 @@ class UploadTimes:
                         f"cannot read upload times from the index's JSON API ({error})"
                     ) from None
                 logger.warning("no upload times (%s)", error)
+                answered = False
                 continue
             if body is None:
                 break
             table.update(body)
-        return table
+        return table, answered
 
     def _get(self, index_url: str, url: str) -> UploadTimesTable | None:
         """The times one JSON API URL gives; None when the index turns out to have no API.
@@ -263,7 +301,7 @@ class UploadTimes:
             isinstance(name, str)
             and isinstance(item, list)
             and len(item) == 2
-            and isinstance(item[0], str)
+            and (item[0] is None or isinstance(item[0], str))
             and (item[1] is None or isinstance(item[1], str))
             for name, item in value.items()
         ):

@@ -159,7 +159,7 @@ def _verify_pin(
             f"{label}: {record.filename} is on the index but not in the lock" for record in added
         ]
     else:
-        problems += _drift_problems(label, snapshot, release)
+        problems += _drift_problems(label, snapshot, release, exclude_newer=target.exclude_newer)
         current |= {record.sha256 for record in snapshot.files}
     if pin.hashes:
         problems += [
@@ -184,16 +184,28 @@ def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[
     ]
 
 
-def _drift_problems(label: str, snapshot: Snapshot, release: PinnedRelease) -> list[str]:
+def _drift_problems(
+    label: str, snapshot: Snapshot, release: PinnedRelease, *, exclude_newer: str | None
+) -> list[str]:
+    """Files added, removed and re-hashed since ``snapshot``; a file the snapshot's
+    ``exclude-newer`` left out is not said to be added, one ``exclude_newer`` hides now is not
+    said to be removed."""
+    from lockbuild.audit import left_out_by, parse_cutoff
+
     drift = compare(snapshot, release.files)
     seen = snapshot.seen[:10]
     problems = [
-        f"{label}: {record.filename} added since lockbuild first saw the release ({seen})"
+        f"{label}: {record.filename} was outside exclude-newer {snapshot.exclude_newer} when "
+        f"lockbuild first saw the release ({seen})"
+        if snapshot.outside_first_cutoff(record)
+        else f"{label}: {record.filename} added since lockbuild first saw the release ({seen})"
         for record in drift.added
     ]
+    cutoff = parse_cutoff(exclude_newer) if exclude_newer else None
     problems += [
         f"{label}: {record.filename} removed from the index since {seen}"
         for record in drift.removed
+        if cutoff is None or not left_out_by(record, cutoff)
     ]
     problems += [
         f"{label}: {old.filename} changed its sha256 since {seen} "

@@ -15,6 +15,7 @@ from lockbuild.audit import (
     first_upload,
     format_cutoff,
     late_uploads,
+    left_out_by,
     parse_cutoff,
     parse_instant,
     take_snapshot,
@@ -41,11 +42,34 @@ def test_a_snapshot_round_trips_through_plain_data() -> None:
         record.filename for record in (*WHEELS, SDIST)
     )
     assert Snapshot.from_data(snapshot.to_data()) == snapshot
+    assert "exclude_newer" not in snapshot.to_data()  # as stored before exclude-newer existed
+
+
+def test_a_snapshot_under_exclude_newer_knows_what_that_left_out() -> None:
+    cutoff = datetime(2016, 1, 1, tzinfo=timezone.utc)
+    snapshot = take_snapshot("hiredis", "0.2.0", [SDIST], now=NOW, exclude_newer=cutoff)
+    assert snapshot.to_data()["exclude_newer"] == "2016-01-01T00:00:00Z"
+    assert Snapshot.from_data(snapshot.to_data()) == snapshot
+    assert snapshot.outside_first_cutoff(WHEELS[0])  # uploaded 2018: hidden then
+    assert not snapshot.outside_first_cutoff(SDIST)
+    assert not snapshot.outside_first_cutoff(FileRecord("x.whl", "0" * 64))  # no time: unknown
+    assert not snapshot.outside_first_cutoff(FileRecord("x.whl", "0" * 64, None, "soon"))
+    assert not take_snapshot("h", "1", [], now=NOW).outside_first_cutoff(WHEELS[0])
+    assert left_out_by(WHEELS[0], cutoff)
+    assert not left_out_by(SDIST, cutoff)
+    assert left_out_by(FileRecord("x.whl", "0" * 64), cutoff)  # as exclude-newer leaves it out
+    assert left_out_by(FileRecord("x.whl", "0" * 64, None, "soon"), cutoff)
 
 
 @pytest.mark.parametrize(
     "data",
-    [None, [], {"project": "x"}, {"project": "x", "version": "1", "seen": "t", "files": [[1]]}],
+    [
+        None,
+        [],
+        {"project": "x"},
+        {"project": "x", "version": "1", "seen": "t", "files": [[1]]},
+        {"project": "x", "version": "1", "seen": "t", "files": [], "exclude_newer": "soon"},
+    ],
 )
 def test_malformed_snapshot_data_is_refused(data: object) -> None:
     with pytest.raises(ValueError):

@@ -25,7 +25,7 @@ from lockbuild.finder import (
     uploaded_before,
     with_upload_times,
 )
-from lockbuild.models import DistFile, FileData, PendingRelease, ProjectPage
+from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
 
 ExpectedRelease = tuple[str, tuple[str, ...], bool]
 
@@ -300,6 +300,10 @@ def test_uploaded_before_hides_newer_files_and_versions() -> None:
     assert [file.filename for file in view.page.release_files("1.0")] == [SDIST]
     assert view.undated == ()
     assert (view.page.name, view.page.index_url) == (page.name, page.index_url)
+    assert view.page.cutoff == CutoffNote(
+        "2020-01-01T00:00:00Z", newer=3, oldest_newer="2020-01-01T00:00:00.000001Z", undated=0
+    )
+    assert page.cutoff is None
 
 
 def test_uploaded_before_leaves_out_undated_files_unless_told_their_time() -> None:
@@ -309,6 +313,7 @@ def test_uploaded_before_leaves_out_undated_files_unless_told_their_time() -> No
     (kept,) = view.page.release_files("1.0")
     assert (kept.filename, kept.upload_time) == (SDIST, "2019-01-01T00:00:00Z")
     assert view.undated == (PURE, "a-2.0.tar.gz")
+    assert view.page.cutoff == CutoffNote("2020-01-01T00:00:00Z", undated=2)
 
 
 def test_uploaded_before_keeps_yanked_state_of_what_is_left() -> None:

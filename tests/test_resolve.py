@@ -17,12 +17,19 @@ from pathlib import Path
 import pytest
 from fakesource import FakeSource, Universe
 from packaging.requirements import Requirement as Pep508
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
 from lockbuild.errors import MetadataError, RequirementsFileError, ResolutionError
-from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, RequirementSet
+from lockbuild.models import (
+    CoreMetadata,
+    DistFile,
+    InputRequirement,
+    LinkedDist,
+    ProjectPage,
+    RequirementSet,
+)
 from lockbuild.requirements import parse_requirements_files, parse_requirements_text
 from lockbuild.resolve import Resolution, resolve
 
@@ -837,3 +844,76 @@ def test_fake_source_synthesizes_files_metadata_and_hashes() -> None:
         source.metadata(page.files[2], name=canonicalize_name("my-pkg"), version=Version("2.0"))
     assert source.metadata_versions("my-pkg") == ["1.0", "2.0"]
     assert source.project_page(canonicalize_name("missing")).files == ()
+
+
+# -- a project that exclude-newer leaves without files ---------------------------------------
+
+CUTOFF_URL = "https://user:secret@fake.invalid/simple"
+CUTOFF_SHOWN = "https://user:****@fake.invalid/simple"
+
+
+@dataclass
+class CutoffSource(FakeSource):
+    """A FakeSource whose ``a`` page is ``dated`` (file name -> upload time) as of 2020-01-01."""
+
+    dated: Mapping[str, str | None] = field(default_factory=dict)
+    cutoff: bool = True
+
+    def project_page(self, name: NormalizedName) -> ProjectPage:
+        from datetime import datetime, timezone
+
+        from lockbuild.finder import uploaded_before
+
+        files = [
+            DistFile(filename, f"https://fake.invalid/files/{filename}", upload_time=uploaded)
+            for filename, uploaded in self.dated.items()
+        ]
+        page = ProjectPage(name, CUTOFF_URL, files if self.cutoff else ())
+        if not self.cutoff:
+            return page
+        return uploaded_before(page, datetime(2020, 1, 1, tzinfo=timezone.utc)).page
+
+
+SINCE = "has no file uploaded before exclude-newer 2020-01-01T00:00:00Z on " + CUTOFF_SHOWN
+
+
+@pytest.mark.parametrize(
+    ("dated", "cutoff", "expected"),
+    [
+        (
+            {"a-1.0.tar.gz": "2021-03-01T00:00:00Z", "a-2.0.tar.gz": "2020-01-01T00:00:01Z"},
+            True,
+            f"'a' {SINCE} (2 files, the oldest uploaded 2020-01-01T00:00:01Z); asked for by:",
+        ),
+        (
+            {"a-1.0.tar.gz": "2021-03-01T00:00:00+00:00"},
+            True,
+            f"'a' {SINCE} (1 file, uploaded 2021-03-01T00:00:00+00:00); asked for by:",
+        ),
+        (
+            {"a-1.0.tar.gz": None, "a-1.0-py3-none-any.whl": None},
+            True,
+            f"'a' {SINCE} (2 files, none with an upload time); asked for by:",
+        ),
+        (
+            {"a-1.0.tar.gz": None, "a-2.0.tar.gz": "2022-01-01T00:00:00Z", "a-3.0.tar.gz": "x"},
+            True,
+            f"'a' {SINCE} (3 files, 1 uploaded since 2022-01-01T00:00:00Z; 2 with no upload "
+            "time); asked for by:",
+        ),
+        ({}, False, f"'a' is not on the index ({CUTOFF_SHOWN}); asked for by:"),
+    ],
+    ids=["all-newer", "one-newer", "all-undated", "mixed", "not-on-the-index"],
+)
+def test_a_project_exclude_newer_empties_says_what_the_cutoff_left_out(
+    dated: dict[str, str | None], cutoff: bool, expected: str
+) -> None:
+    source = CutoffSource({}, dated=dated, cutoff=cutoff)
+    with pytest.raises(ResolutionError) as caught:
+        resolve(
+            parse_requirements_text("a\n", IN), make_environment("3.11", "linux-x86_64"), source
+        )
+    message = str(caught.value)
+    assert f"\n  {expected}\n    a  (requirements.in:1)" in message
+    assert "secret" not in message
+    assert source.metadata_fetched == []

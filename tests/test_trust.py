@@ -20,7 +20,7 @@ from linkfixtures import clean_pip_environment
 
 from lockbuild.audit import Snapshot
 from lockbuild.cli import main
-from lockbuild.store import open_store, release_key
+from lockbuild.store import metadata_key, open_store, release_key, upload_key
 
 LATE_WHEEL = "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
 
@@ -36,6 +36,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "rehashed": make_wheel(other, "alpha", "1.0", module="alpha_other"),
         "newer": make_wheel(directory, "alpha", "2.0"),
         "late-any": make_wheel(directory, "alpha", "1.0", tag="py2.py3-none-any"),
+        "beta": make_wheel(directory, "beta", "1.0"),
     }
 
 
@@ -357,8 +358,26 @@ def test_exclude_newer_without_upload_times_leaves_the_files_out(
     error = capsys.readouterr().err
     assert "alpha: 4 file(s) on http://127.0.0.1:" in error
     assert "have no upload time and are ignored (exclude-newer)" in error
-    assert "'alpha' is not on the index" in error
+    assert (
+        f"'alpha' has no file uploaded before exclude-newer 2030-01-01T00:00:00Z on {server.url} "
+        "(4 files, none with an upload time); asked for by:"
+    ) in error
+    assert "is not on the index" not in error
     assert server.count("/pypi/") == 1
+
+
+def test_exclude_newer_before_every_file_says_so(
+    dated_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dated_server
+    assert compile_lock(server, "--exclude-newer=2015-04-03T09:59:59Z") == 1
+    error = capsys.readouterr().err
+    assert (
+        f"'alpha' has no file uploaded before exclude-newer 2015-04-03T09:59:59Z on {server.url} "
+        "(4 files, the oldest uploaded 2015-04-03T10:00:00Z); asked for by:\n"
+        "    alpha==1.0  (requirements.in:1)"
+    ) in error
+    assert "Traceback" not in error
 
 
 def test_late_uploads_on_an_html_index_use_its_json_api(
@@ -376,3 +395,180 @@ def test_late_uploads_on_an_html_index_use_its_json_api(
     assert compile_lock(late_server, "--cache-dir=no-api") == 0
     assert "late-uploads" not in capsys.readouterr().err
     assert late_server.count("/pypi/") == 2
+
+
+# -- upload times offline: missing ones are named, never guessed -----------------------------
+
+
+@pytest.fixture
+def html_server(dists: dict[str, Path]) -> Iterator[IndexServer]:
+    """alpha 1.0 with a late wheel, and beta 1.0, on HTML pages (no upload time) next to the
+    index's JSON API."""
+    with IndexServer(json=False, json_api=True) as index:
+        index.add(dists["wheel"], upload_time="2015-04-03T10:00:00Z")
+        index.add(dists["sdist"], upload_time="2015-04-03T10:05:00Z")
+        index.add(dists["late"], upload_time="2018-08-16T21:25:07.123456Z")
+        index.add(dists["beta"], upload_time="2015-04-03T10:00:00Z")
+        yield index
+
+
+def compile_offline(url: str, *extra: str) -> int:
+    arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
+    return main([*arguments, f"--index-url={url}", "--offline", "-q", *extra])
+
+
+def forget(project: Path, *keys: str) -> None:
+    with open_store(project / "cache") as store:
+        for key in keys:
+            assert store.delete(key), key
+
+
+def test_offline_exclude_newer_names_missing_upload_times_with_the_other_misses(
+    html_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "requirements.in").write_text("alpha==1.0\nbeta\n")
+    assert compile_lock(html_server, "--exclude-newer=2016-01-01") == 0
+    online = (project / "requirements.txt").read_text()
+    url = html_server.url
+    html_server.stop()
+    (project / "requirements.txt").unlink()
+    assert compile_offline(url, "--exclude-newer=2016-01-01") == 0  # the times are stored
+    assert (project / "requirements.txt").read_text() == online
+
+    (project / "requirements.txt").unlink()
+    beta = metadata_key(url="", sha256=html_server.sha256("beta-1.0-py3-none-any.whl"))
+    forget(project, upload_key(url, "alpha"), beta)
+    capsys.readouterr()
+    assert compile_offline(url, "--exclude-newer=2016-01-01") == 1
+    assert capsys.readouterr().err == (
+        f"error: offline: no cached upload times for 'alpha' (index {url}); "
+        "no cached metadata for beta-1.0-py3-none-any.whl\n"
+    )
+    assert not (project / "requirements.txt").exists()
+
+
+def test_offline_late_upload_checks_name_missing_upload_times(
+    html_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compile_lock(html_server) == 0
+    online = (project / "requirements.txt").read_text()
+    assert f"warning: {LATE_TEXT}" in capsys.readouterr().err
+    url = html_server.url
+    html_server.stop()
+    (project / "requirements.txt").unlink()  # a first lock again: its late uploads are judged
+    assert compile_offline(url) == 0
+    assert f"warning: {LATE_TEXT}" in capsys.readouterr().err  # from the stored times
+    assert (project / "requirements.txt").read_text() == online
+
+    (project / "requirements.txt").unlink()
+    forget(project, upload_key(url, "alpha"))
+    assert compile_offline(url) == 1
+    assert capsys.readouterr().err == (
+        f"error: offline: no cached upload times for 'alpha' (index {url})\n"
+    )
+
+
+def test_an_index_without_upload_times_is_remembered_for_offline_runs(
+    html_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html_server.json_api = False  # asked, and it has no time to give
+    assert compile_lock(html_server) == 0
+    online = (project / "requirements.txt").read_text()
+    with open_store(project / "cache") as store:
+        entry = store.get(upload_key(html_server.url, "alpha"))
+    assert entry is not None
+    assert entry.value == {
+        "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl": [None, None],
+        "alpha-1.0-py3-none-any.whl": [None, None],
+        "alpha-1.0.tar.gz": [None, None],
+    }
+    (project / "requirements.txt").unlink()
+    assert compile_offline(html_server.url) == 0  # the same answer offline: no time, no error
+    assert (project / "requirements.txt").read_text() == online
+    assert capsys.readouterr().err == ""
+
+    html_server.json_api = True  # online, an index is asked again: it may have times now
+    (project / "requirements.txt").unlink()
+    assert compile_lock(html_server) == 0
+    assert f"warning: {LATE_TEXT}" in capsys.readouterr().err
+
+
+# -- exclude-newer and drift: hidden is neither added nor removed ------------------------------
+
+REVEALED = (
+    f"alpha 1.0: 1 file uploaded 2018-08-16 ({LATE_WHEEL}), outside exclude-newer "
+    "2016-01-01T00:00:00Z when this lock first saw the release — not trusted; review and "
+    "accept with --trust-new-files alpha"
+)
+
+
+def test_a_file_exclude_newer_hid_at_the_first_lock_is_reported_as_such_when_revealed(
+    dated_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dated_server
+    early = {server.sha256("alpha-1.0-py3-none-any.whl"), server.sha256("alpha-1.0.tar.gz")}
+    assert compile_lock(server, "--exclude-newer=2016-01-01") == 0
+    assert stored_snapshot(server, project).exclude_newer == "2016-01-01T00:00:00Z"
+    capsys.readouterr()
+
+    assert compile_lock(server, "--exclude-newer=2018-12-31") == 0  # the 2018 wheel shows
+    error = capsys.readouterr().err
+    assert f"warning: {REVEALED}\n" in error
+    assert "after this lock first saw" not in error
+    assert locked_hashes(project) == early  # still not trusted
+
+    assert compile_lock(server) == 0  # no cutoff: HTML pages give no time for it now
+    error = capsys.readouterr().err
+    if server.json:
+        assert f"warning: {REVEALED}\n" in error
+    else:
+        assert (
+            f"warning: alpha 1.0: 1 file ({LATE_WHEEL}), not listed when this lock first saw "
+            "the release as of exclude-newer 2016-01-01T00:00:00Z — not trusted; review and "
+            "accept with --trust-new-files alpha\n"
+        ) in error
+    assert locked_hashes(project) == early
+
+    assert compile_lock(server, "--trust-new-files=alpha") == 0
+    assert locked_hashes(project) == early | {server.sha256(LATE_WHEEL)}
+    assert stored_snapshot(server, project).exclude_newer == "2016-01-01T00:00:00Z"
+
+
+def test_a_file_exclude_newer_hides_later_is_not_reported_removed(
+    dated_server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = dated_server
+    early = {server.sha256("alpha-1.0-py3-none-any.whl"), server.sha256("alpha-1.0.tar.gz")}
+    assert compile_lock(server) == 0  # every file, the late one reported
+    assert f"warning: {LATE_TEXT}" in capsys.readouterr().err
+    assert compile_lock(server, "--exclude-newer=2016-01-01") == 0
+    assert capsys.readouterr().err == ""  # hidden, not "no longer on the index"
+    assert locked_hashes(project) == early
+    assert verify_target(server, "2016-01-01T00:00:00Z") == ()
+
+    assert compile_lock(server, "--exclude-newer=2016-01-01", "--trust-new-files=alpha") == 0
+    assert LATE_WHEEL in [record.filename for record in stored_snapshot(server, project).files]
+    capsys.readouterr()
+    assert compile_lock(server) == 0  # seen at the first lock: trusted again, silently
+    assert capsys.readouterr().err == ""
+    assert locked_hashes(project) == early | {server.sha256(LATE_WHEEL)}
+
+
+def verify_target(server: IndexServer, exclude_newer: str | None) -> tuple[str, ...]:
+    from lockbuild.verify import VerifyTarget, verify_locks
+
+    target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=exclude_newer)
+    (result,) = verify_locks([target], cache_dir="cache")
+    return result.problems
+
+
+def test_verify_says_a_revealed_file_was_outside_the_first_exclude_newer(
+    dated_server: IndexServer, project: Path
+) -> None:
+    assert compile_lock(dated_server, "--exclude-newer=2016-01-01") == 0
+    assert verify_target(dated_server, "2016-01-01T00:00:00Z") == ()
+    (problem,) = verify_target(dated_server, "2018-12-31T00:00:00Z")
+    assert problem.startswith(
+        f"alpha 1.0: {LATE_WHEEL} was outside exclude-newer 2016-01-01T00:00:00Z when "
+        "lockbuild first saw the release ("
+    )

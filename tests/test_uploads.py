@@ -15,7 +15,7 @@ from distbuilder import make_sdist, make_wheel
 from indexserver import IndexServer
 from packaging.utils import canonicalize_name
 
-from lockbuild.errors import IndexFetchError
+from lockbuild.errors import IndexFetchError, OfflineError
 from lockbuild.http import HttpClient
 from lockbuild.index import IndexClient
 from lockbuild.models import DistFile, ProjectPage
@@ -135,7 +135,8 @@ def test_an_index_without_the_api_is_asked_once_per_run(server: IndexServer) -> 
     assert times.for_release(beta, ["1.0"]) == {}
     assert times.for_page(alpha) == {}
     assert api_requests(server) == ["/pypi/alpha/1.0/json"]
-    assert UploadTimes(None, offline=True).for_page(alpha) == {}
+    with pytest.raises(OfflineError, match=r"^offline: no cached upload times for 'alpha' \("):
+        UploadTimes(None, offline=True).for_page(alpha)  # offline, nothing says there is none
 
 
 def test_a_project_missing_from_a_working_api_is_only_that_project(server: IndexServer) -> None:
@@ -165,5 +166,6 @@ def test_an_unusable_stored_entry_is_dropped(server: IndexServer, tmp_path: Path
     assert key == f"upload-v1:{server.url}:alpha"
     with open_store(tmp_path / "cache") as store:
         store.put(key, {"alpha-1.0.tar.gz": "not a pair"})
-        assert UploadTimes(None, store=store, offline=True).for_release(page, ["1.0"]) == {}
+        with pytest.raises(OfflineError, match="no cached upload times for 'alpha'"):
+            UploadTimes(None, store=store, offline=True).for_release(page, ["1.0"])
         assert store.get(key) is None
