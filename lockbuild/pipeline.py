@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,6 @@ from lockbuild.models import (
     Pin,
     RequirementSet,
 )
-from lockbuild.provider import exact_version
 from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.settings import Settings
@@ -154,11 +153,13 @@ def compile_lock(
     from lockbuild.checks import check_lock, describe_violations
     from lockbuild.errors import InstallabilityError
     from lockbuild.links import link_pins, locked_link_hashes, locked_links
+    from lockbuild.trust import previous_lock
 
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
     previous_entries = read_previous_output(output)
-    previous = previous_pins(previous_entries)
+    locked = previous_lock(previous_entries)
+    previous = locked.pins
     previous_links = locked_links(previous_entries)
     preferred = {
         name: version
@@ -194,9 +195,10 @@ def compile_lock(
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
             yanked = describe_yanked(resolution)
-            pins = make_pins(resolution, source if request.generate_hashes else None)
+            hashes = collect_hashes(resolution, source) if request.generate_hashes else {}
+            pins = make_pins(resolution, hashes)
             pins, warnings = check_trust(
-                request, resolution, source, pins, previous=previous_entries
+                request, resolution, source, pins, previous=locked, digests=hashes
             )
             warnings = (*yanked.values(), *warnings)
             pins = link_pins(
@@ -291,12 +293,15 @@ def open_index_source(
     )
 
 
-def make_pins(resolution: Resolution, source: PackageSource | None) -> list[Pin]:
-    """Pins for every resolved package; with a source, hashed over every file of the release."""
-    hashes: dict[str, str] = {}
-    if source is not None:
-        files = [file for package in resolution.packages for file in _hashed_files(package)]
-        hashes = source.file_hashes(files)
+def collect_hashes(resolution: Resolution, source: PackageSource) -> dict[str, str]:
+    """``url -> sha256:hex`` of every file of every pinned release (see :func:`_hashed_files`)."""
+    files = [file for package in resolution.packages for file in _hashed_files(package)]
+    return source.file_hashes(files)
+
+
+def make_pins(resolution: Resolution, hashes: Mapping[str, str]) -> list[Pin]:
+    """Pins for every resolved package, hashed over every file of the release when ``hashes``
+    (from :func:`collect_hashes`) is given."""
     pins = []
     for package in resolution.packages:
         digests = sorted({hashes[file.url] for file in _hashed_files(package)}) if hashes else []
@@ -319,7 +324,8 @@ def check_trust(
     source: PackageSource,
     pins: list[Pin],
     *,
-    previous: Sequence[InputRequirement] = (),
+    previous: PreviousLock,
+    digests: Mapping[str, str],
 ) -> tuple[list[Pin], tuple[str, ...]]:
     """Leave out the hashes of files lockbuild does not trust (see :mod:`lockbuild.trust`).
 
@@ -330,16 +336,13 @@ def check_trust(
         apply_exclusions,
         check_releases,
         pinned_release,
-        previous_lock,
     )
 
     if not request.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
-    locked = previous_lock(previous)
     files = {package.name: _hashed_files(package) for package in packages}
-    files = _with_upload_times(request, packages, files, source=source, previous=locked)
-    digests = source.file_hashes([file for group in files.values() for file in group])
+    files = _with_upload_times(request, packages, files, source=source, previous=previous)
     releases = [
         pinned_release(
             package.name,
@@ -360,7 +363,7 @@ def check_trust(
     )
     report = check_releases(
         releases,
-        previous=locked,
+        previous=previous,
         policy=policy,
         store=getattr(source, "store", None),
     )
@@ -454,20 +457,8 @@ def read_previous_output(output: Path) -> tuple[InputRequirement, ...]:
         return ()
 
 
-def previous_pins(previous: Sequence[InputRequirement]) -> dict[NormalizedName, Version]:
-    """``name -> version`` of the ``==`` pins among a previous lock's entries."""
-    pins: dict[NormalizedName, Version] = {}
-    for entry in previous:
-        if entry.requirement is None:
-            continue
-        version = exact_version(entry.requirement.specifier)
-        if version is not None:
-            pins[canonicalize_name(entry.requirement.name)] = version
-    return pins
-
-
 def describe_changes(
-    previous: dict[NormalizedName, Version],
+    previous: Mapping[NormalizedName, Version],
     pins: Sequence[Pin],
     *,
     previous_links: Sequence[LockedLink] = (),

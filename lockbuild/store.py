@@ -477,15 +477,14 @@ class Store:
         check_json(value)
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
-        stored = _Envelope(
+        head = _encode(
             value,
             stored=self._clock(),
-            sha256="",
             etag=etag,
             last_modified=last_modified,
-            text=text,
             text_sha256=None if text is None else text_sha256(text),
-        ).encode()
+        )
+        stored = head if text is None else head + "\n" + text
         try:
             self._cache.set(key, stored)
         except _STORE_ERRORS as error:
