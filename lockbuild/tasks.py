@@ -126,8 +126,17 @@ def lock_tasks(
     yield {"basename": TASK_BASENAME, "name": None, "doc": "compile every out-of-date lock"}
     for lock_name in config.lock_order():
         lock = config.locks[lock_name]
+        files = input_files(lock.inputs)  # read once: the same for every environment
+        present = [path for path in files if os.path.isfile(path)]
         for environment in lock.environments:
-            yield _lock_task(config, lock, config.environments[environment], options)
+            yield _lock_task(
+                config,
+                lock,
+                config.environments[environment],
+                options,
+                present=present,
+                missing=len(present) != len(files),
+            )
 
 
 def _lock_task(
@@ -135,12 +144,15 @@ def _lock_task(
     lock: LockConfig,
     environment: EnvironmentConfig,
     options: LockOptions,
+    *,
+    present: list[str],
+    missing: bool,
 ) -> dict[str, Any]:
+    """The task of one (lock, environment); ``present`` are the input files (includes
+    followed) that exist, ``missing`` whether any is missing."""
     job = make_job(config, lock, environment, options)
-    files = input_files(job.inputs)
-    present = [path for path in files if os.path.isfile(path)]
     uptodate: list[object] = [config_changed(fingerprint(job)), OutputUnchanged(job.output)]
-    if len(present) != len(files) or _forced(job):
+    if missing or _forced(job):
         uptodate.append(False)
     return {
         "basename": TASK_BASENAME,
