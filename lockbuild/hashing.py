@@ -19,6 +19,11 @@ STRONG_ALGORITHMS: tuple[str, ...] = ("sha256",)
 _HEX = re.compile(r"[0-9a-f]+")
 
 
+def is_sha256_hex(value: object) -> bool:
+    """Whether ``value`` is a sha256 digest written as 64 lower-case hex digits."""
+    return isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) is not None
+
+
 def sha256_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
     """Hash ``chunks`` in order; return the sha256 hex digest and the total number of bytes."""
     digest = hashlib.sha256()

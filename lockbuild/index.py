@@ -40,7 +40,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.finder import merge_pages, uploaded_before
-from lockbuild.hashing import sha256_stream
+from lockbuild.hashing import is_sha256_hex, sha256_stream
 from lockbuild.http import HttpClient, RangeResult, redact_url
 from lockbuild.metadata import (
     RangeFile,
@@ -626,7 +626,7 @@ class IndexClient:
         if self.store is not None:
             entry = self.store.get(key)
             if entry is not None:
-                if _is_sha256(entry.value):
+                if is_sha256_hex(entry.value):
                     self._count("hashes cached")
                     return str(entry.value)
                 logger.warning("dropping unusable cache entry (not a sha256): %s", key)
@@ -686,11 +686,3 @@ class IndexClient:
                 f"downloaded file does not match the index's sha256 ({file.sha256}): "
                 f"{redact_url(file.url)}"
             )
-
-
-def _is_sha256(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == 64
-        and all(char in "0123456789abcdef" for char in value)
-    )

@@ -31,7 +31,7 @@ from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
-from lockbuild.hashing import HashingWriter, sha256_stream
+from lockbuild.hashing import HashingWriter, is_sha256_hex, sha256_stream
 from lockbuild.http import HttpClient, redact_url
 from lockbuild.metadata import (
     metadata_is_static,
@@ -239,7 +239,7 @@ class LinkResolver:
         """The file's sha256 and metadata: stored (revalidated when possible) or downloaded."""
         key = hash_key(url)
         entry = self.store.get(key) if self.store is not None else None
-        cached = str(entry.value) if entry is not None and _is_sha256(entry.value) else None
+        cached = str(entry.value) if entry is not None and is_sha256_hex(entry.value) else None
         if entry is not None and cached is not None and not self.refresh:
             known = self._stored_metadata(url, cached)
             if known is not None and (self.offline or not (entry.etag or entry.last_modified)):
@@ -549,14 +549,6 @@ def _fragment_item(fragment: str, key: str) -> str | None:
 
 def _is_commit(ref: str | None) -> bool:
     return ref is not None and len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)
-
-
-def _is_sha256(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == 64
-        and all(char in "0123456789abcdef" for char in value)
-    )
 
 
 def link_key(requirement: InputRequirement) -> str | None:

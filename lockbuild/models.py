@@ -110,7 +110,8 @@ class RequirementSet:
 FileData = dict[str, Any]
 """A :class:`DistFile` as plain JSON-able data (see :meth:`DistFile.to_data`)."""
 
-_SDIST_ENDINGS = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
+SDIST_ENDINGS: tuple[str, ...] = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
+"""File name endings of sdists (and the legacy archive forms) on an index page."""
 _WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?")
 
 
@@ -135,7 +136,7 @@ def release_version(filename: str, project: NormalizedName) -> str | None:
             return None
         name, version, wheel = parts[0], parts[1], True
     else:
-        ending = next((end for end in _SDIST_ENDINGS if filename.endswith(end)), None)
+        ending = next((end for end in SDIST_ENDINGS if filename.endswith(end)), None)
         if ending is None:
             return None
         name, _, version = filename[: -len(ending)].rpartition("-")

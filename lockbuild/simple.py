@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.models import (
+    SDIST_ENDINGS,
     DistFile,
     FileData,
     PageSource,
@@ -53,7 +54,7 @@ ACCEPT_HEADER = (
 )
 """``Accept`` for project pages: v1 JSON, else v1 HTML, else legacy PEP 503 HTML."""
 
-DIST_EXTENSIONS: tuple[str, ...] = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz")
+DIST_EXTENSIONS: tuple[str, ...] = (".whl", *SDIST_ENDINGS)
 """File name endings of the files a project page may contribute (wheels and sdists)."""
 
 _SUPPORTED_API_MAJOR = 1

@@ -154,7 +154,7 @@ class UploadTimes:
         A failing index raises IndexFetchError, and offline, times the store lacks raise
         OfflineError: without the times, files would silently be left out of the lock.
         """
-        files = [file for version in page.versions for file in page.release_files(version)]
+        files = list(page.files)
         url = json_api_url(page.index_url, page.name)
         return self._times(page, files, [url] if url else [], required=True)
 
