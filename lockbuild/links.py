@@ -187,13 +187,9 @@ class LinkResolver:
             if requirement.editable:
                 raise self._error(requirement, "an http(s) URL cannot be editable", link)
             return self._archive(requirement, strip_egg(link), locked_hashes)
-        if scheme == "file" or link.lower().startswith("file:"):
-            path = Path(url2pathname(urlsplit(link).path))
-        elif scheme and len(scheme) > 1:
+        if scheme != "file" and not link.lower().startswith("file:") and len(scheme) > 1:
             raise self._error(requirement, f"unsupported URL scheme '{scheme}'", link)
-        else:
-            path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)
-        return self._local(requirement, Path(os.path.abspath(path)), locked_hashes)
+        return self._local(requirement, local_path(requirement, link), locked_hashes)
 
     # -- archives (one file at a URL) ---------------------------------------------------------
 
@@ -556,14 +552,19 @@ def link_key(requirement: InputRequirement) -> str | None:
     link = requirement_link(requirement)
     if link is None:
         return None
-    scheme = urlsplit(link).scheme.lower()
-    if requirement.is_vcs or scheme in ("http", "https"):
+    if requirement.is_vcs or urlsplit(link).scheme.lower() in ("http", "https"):
         return strip_egg(link)
-    if scheme == "file" or link.lower().startswith("file:"):
+    return local_path(requirement, link).as_posix()
+
+
+def local_path(requirement: InputRequirement, link: str) -> Path:
+    """The absolute path a ``file:`` URL or a path names (relative to the line's file): the
+    file :meth:`LinkResolver.resolve` reads, and its key in ``locked_hashes``."""
+    if urlsplit(link).scheme.lower() == "file" or link.lower().startswith("file:"):
         path = Path(url2pathname(urlsplit(link).path))
     else:
         path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)
-    return Path(os.path.abspath(path)).as_posix()
+    return Path(os.path.abspath(path))
 
 
 def locked_link_hashes(
