@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
 from lockbuild.errors import UsageError
 from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, ProjectPage
-from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, sha256_digests
+from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
 
 if TYPE_CHECKING:
     from lockbuild.index import IndexClient
@@ -62,24 +62,16 @@ class VerifyResult:
 
 def read_lock(output: str) -> tuple[list[LockedPin], tuple[str, ...]]:
     """The index pins of a lock and the index URLs it names (primary first)."""
-    from lockbuild.provider import exact_version
     from lockbuild.requirements import parse_requirements_files
 
     if not Path(output).is_file():
         raise UsageError(f"{output}: no such file")
     parsed = parse_requirements_files([output])
-    pins = []
-    for entry in parsed.requirements:
-        requirement = entry.requirement
-        if requirement is None or requirement.url or entry.link:
-            continue
-        version = exact_version(requirement.specifier)
-        if version is not None:
-            pins.append(
-                LockedPin(
-                    canonicalize_name(requirement.name), version, sha256_digests(entry.hashes)
-                )
-            )
+    locked = previous_lock(parsed.requirements)
+    pins = [
+        LockedPin(name, version, locked.hashes.get(name, frozenset()))
+        for name, version in locked.pins.items()
+    ]
     urls = (parsed.index_url or DEFAULT_INDEX_URL, *parsed.extra_index_urls)
     return pins, urls
 
