@@ -81,11 +81,26 @@ def task_name(lock: str, environment: str) -> str:
     return f"{TASK_BASENAME}:{lock}@{environment}"
 
 
-def load_project(path: str | None = None, options: LockOptions | None = None) -> ProjectConfig:
-    """The locks.toml that ``doit`` runs: ``path``, else $LOCKBUILD_CONFIG, else ./locks.toml."""
-    options = options or LockOptions()
-    config_path = path or os.environ.get(CONFIG_VARIABLE) or CONFIG_FILE
-    return load_config(config_path, overrides=options.overrides)
+_loaded: dict[tuple[str, int, int], ProjectConfig] = {}
+"""The locks.toml read by :func:`load_project`, by path and file version."""
+
+
+def load_project() -> ProjectConfig:
+    """The locks.toml that ``doit`` runs: $LOCKBUILD_CONFIG, else ./locks.toml.
+
+    Read once per process while the file does not change: a ``doit lock`` needs it both for
+    ``DOIT_CONFIG`` and for the tasks.
+    """
+    path = os.environ.get(CONFIG_VARIABLE) or CONFIG_FILE
+    try:
+        status = os.stat(path)
+    except OSError:
+        return load_config(path)  # the error names the file
+    key = (os.path.abspath(path), status.st_mtime_ns, status.st_size)
+    config = _loaded.get(key)
+    if config is None:
+        config = _loaded[key] = load_config(path)
+    return config
 
 
 def cache_directory(config: ProjectConfig | None, options: LockOptions | None = None) -> str:
