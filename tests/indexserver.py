@@ -14,21 +14,29 @@ from files registered with :meth:`IndexServer.add`:
 
 Behaviour switches (``json``, ``pep658``, ``ranges``, ``relative_urls``, ``delay``,
 ``json_api``, ``page_hash``: the algorithm of the hashes pages give, ``sha256``, ``md5`` or
-``sha1``) are constructor keywords and mutable attributes; :meth:`IndexServer.fail` injects
-faults and :attr:`IndexServer.requests` records every request. Standard library plus
-``packaging`` only.
+``sha1``; ``auth``: ``(user, password)`` required as HTTP basic credentials, a password of
+``""`` meaning a token given as the user name; ``query_token``: a ``token=`` query parameter
+required on every request) are constructor keywords and mutable attributes.
+:meth:`IndexServer.fail` injects an error status or a dropped connection and
+:meth:`IndexServer.fault` the other faults a broken server or network produces (truncated,
+corrupted or gzip-encoded bodies, a reset mid-body, a trickle, late headers, a redirect loop,
+a body of the test's choosing); :attr:`IndexServer.requests` records every request. Standard
+library plus ``packaging`` only.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import gzip
 import hashlib
 import html
 import io
 import json as jsonlib
 import re
 import socket
+import struct
 import tarfile
 import threading
 import time
@@ -87,11 +95,21 @@ class _Hosted:
     hash_in_page: bool
 
 
+FAULT_KINDS = frozenset(
+    {"status", "truncate", "reset", "corrupt", "gzip", "trickle", "slow-headers", "loop", "body"}
+)
+"""What :meth:`IndexServer.fault` can do to a response (see there)."""
+
+
 @dataclass
 class _Fault:
     substring: str
     remaining: int
     status: int
+    kind: str = "status"
+    seconds: float = 0.0
+    body: bytes = b""
+    content_type: str = "text/html"
 
 
 def _parse_filename(filename: str) -> tuple[NormalizedName, Version]:
@@ -202,6 +220,8 @@ class IndexServer:
         delay: float = 0.0,
         json_api: bool = False,
         page_hash: str = "sha256",
+        auth: tuple[str, str] | None = None,
+        query_token: str | None = None,
     ) -> None:
         self.json = json
         self.pep658 = pep658
@@ -210,6 +230,8 @@ class IndexServer:
         self.delay = delay
         self.json_api = json_api
         self.page_hash = page_hash
+        self.auth = auth
+        self.query_token = query_token
         self._lock = threading.Lock()
         self._files: dict[str, _Hosted] = {}
         self._faults: list[_Fault] = []
@@ -350,6 +372,36 @@ class IndexServer:
         with self._lock:
             self._faults.append(_Fault(path_substring, times, status))
 
+    def fault(
+        self,
+        path_substring: str,
+        kind: str,
+        *,
+        times: int = 1,
+        seconds: float = 0.0,
+        body: bytes = b"",
+        content_type: str = "text/html",
+    ) -> None:
+        """The next ``times`` requests whose path contains ``path_substring`` meet ``kind``.
+
+        * ``truncate``: headers announce the whole body, half of it is sent, the connection
+          closes;
+        * ``reset``: headers and the first bytes of the body, then a TCP reset;
+        * ``corrupt``: the whole body with its bytes altered (same length);
+        * ``gzip``: the body gzip-compressed and sent with ``Content-Encoding: gzip`` whatever
+          the client asked for (a misconfigured CDN);
+        * ``trickle``: the body one byte every ``seconds``;
+        * ``slow-headers``: nothing for ``seconds``, then the ordinary answer;
+        * ``loop``: a 302 redirect to the same path;
+        * ``body``: a 200 with ``body`` as ``content_type`` instead of the real answer.
+        """
+        if kind not in FAULT_KINDS or kind == "status":
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._lock:
+            self._faults.append(
+                _Fault(path_substring, times, 200, kind, seconds, body, content_type)
+            )
+
     @property
     def requests(self) -> list[RequestRecord]:
         """A snapshot of the request log, oldest first."""
@@ -367,14 +419,14 @@ class IndexServer:
 
     # -- used by the handler -----------------------------------------------------------------
 
-    def _record(self, record: RequestRecord) -> int | None:
-        """Log a request and return the status of a fault to inject, if any."""
+    def _record(self, record: RequestRecord) -> _Fault | None:
+        """Log a request and return the fault to inject, if any."""
         with self._lock:
             self._log.append(record)
             for fault in self._faults:
                 if fault.remaining > 0 and fault.substring in record[1]:
                     fault.remaining -= 1
-                    return fault.status
+                    return fault
         return None
 
     def _lookup(self, filename: str) -> _Hosted | None:
@@ -390,9 +442,10 @@ class IndexServer:
             return sorted({hosted.project for hosted in self._files.values()})
 
     def _href(self, filename: str) -> str:
-        if self.relative_urls:
-            return f"../../files/{quote(filename)}"
-        return self.file_url(filename)
+        href = f"../../files/{quote(filename)}" if self.relative_urls else self.file_url(filename)
+        if self.query_token is not None:
+            href += f"?token={quote(self.query_token)}"
+        return href
 
     def _serves_metadata(self, hosted: _Hosted) -> bool:
         return self.pep658 and hosted.metadata is not None and hosted.filename.endswith(".whl")
@@ -557,17 +610,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, head: bool) -> None:
         index = self.server.index
-        path = unquote(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
         fault = index._record(
             (self.command, path, self.headers.get("Range"), self.headers.get("Accept"))
         )
         if index.delay > 0:
             time.sleep(index.delay)
-        if fault is not None:
-            if fault == 0:
+        self._fault = fault if fault is not None and fault.kind != "status" else None
+        if fault is not None and fault.kind == "status":
+            if fault.status == 0:
                 self.close_connection = True
                 return
-            self._send(fault, b"injected failure\n", "text/plain", head=head)
+            self._send(fault.status, b"injected failure\n", "text/plain", head=head)
+            return
+        if self._fault is not None and self._early_fault(self._fault, path, head=head):
+            return
+        if not self._authorized(parts.query):
+            self._send(
+                401,
+                b"credentials required\n",
+                "text/plain",
+                head=head,
+                headers={"WWW-Authenticate": 'Basic realm="index"'},
+            )
             return
         if path == "/simple":
             self._redirect("/simple/", head=head)
@@ -638,6 +704,53 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._not_found(head=head)
 
+    # -- credentials and faults --------------------------------------------------------------
+
+    def _authorized(self, query: str) -> bool:
+        index = self.server.index
+        if index.query_token is not None and f"token={index.query_token}" not in query.split("&"):
+            return False
+        if index.auth is None:
+            return True
+        user, password = index.auth
+        expected = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return self.headers.get("Authorization") == f"Basic {expected}"
+
+    def _early_fault(self, fault: _Fault, path: str, *, head: bool) -> bool:
+        """Answer for a fault that replaces the response; False for those that alter it."""
+        if fault.kind == "slow-headers":
+            time.sleep(fault.seconds)
+            return False
+        if fault.kind == "loop":
+            self._send(302, b"", "text/plain", head=head, headers={"Location": self.path})
+            return True
+        if fault.kind == "body":
+            self._send(200, fault.body, fault.content_type, head=head)
+            return True
+        return False
+
+    def _send_faulty(self, fault: _Fault, body: bytes) -> None:
+        """Write ``body`` the way ``fault`` says (headers are already sent)."""
+        if fault.kind == "truncate":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault.kind == "reset":
+            self.wfile.write(body[: max(1, len(body) // 4)])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif fault.kind == "trickle":
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(fault.seconds)
+        else:
+            self.wfile.write(body)
+
     # -- responses ---------------------------------------------------------------------------
 
     def _negotiate(self) -> str:
@@ -679,18 +792,31 @@ class _Handler(BaseHTTPRequestHandler):
         vary: bool = False,
         headers: dict[str, str] | None = None,
     ) -> None:
+        fault = getattr(self, "_fault", None) if 200 <= status < 300 else None
+        if fault is not None and fault.kind == "corrupt":
+            body = bytes(byte ^ 0x5A for byte in body)
+        encoding = None
+        if fault is not None and fault.kind == "gzip":
+            body = gzip.compress(body, mtime=0)
+            encoding = "gzip"
         try:
             self.send_response(status, _reason(status))
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if encoding is not None:
+                self.send_header("Content-Encoding", encoding)
             if vary:
                 self.send_header("Vary", "Accept")
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            if not head:
+            if head:
+                return
+            if fault is not None:
+                self._send_faulty(fault, body)
+            else:
                 self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import http.client
 import json
@@ -50,7 +52,8 @@ def fetch(url: str, headers: Mapping[str, str] | None = None, method: str = "GET
     assert parts.hostname == "127.0.0.1"
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        connection.request(method, parts.path, headers=dict(headers or {}))
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        connection.request(method, target, headers=dict(headers or {}))
         response = connection.getresponse()
         return Response(response.status, response.headers, response.read())
     finally:
@@ -475,6 +478,68 @@ def test_fail_by_dropping_the_connection(server: IndexServer, wheel: Path) -> No
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         fetch(server.file_url(wheel.name))
     assert fetch(server.file_url(wheel.name)).body == wheel.read_bytes()
+
+
+def test_truncate_sends_half_the_announced_body(server: IndexServer, wheel: Path) -> None:
+    server.fault(wheel.name, "truncate")
+    with pytest.raises(http.client.IncompleteRead):
+        fetch(server.file_url(wheel.name))
+    assert fetch(server.file_url(wheel.name)).body == wheel.read_bytes()
+
+
+def test_reset_breaks_the_body(server: IndexServer, wheel: Path) -> None:
+    server.fault(wheel.name, "reset")
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+        fetch(server.file_url(wheel.name))
+
+
+def test_corrupt_keeps_the_length_and_changes_the_bytes(server: IndexServer, wheel: Path) -> None:
+    server.fault(wheel.name, "corrupt")
+    body = fetch(server.file_url(wheel.name)).body
+    assert len(body) == len(wheel.read_bytes())
+    assert body != wheel.read_bytes()
+
+
+def test_gzip_encodes_whatever_was_asked(server: IndexServer, wheel: Path) -> None:
+    server.fault(wheel.name, "gzip")
+    response = fetch(server.file_url(wheel.name), {"Accept-Encoding": "identity"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.body) == wheel.read_bytes()
+
+
+def test_trickle_and_slow_headers_take_their_time(server: IndexServer, wheel: Path) -> None:
+    server.fault("/simple/demo-pkg/", "slow-headers", seconds=0.3)
+    started = time.monotonic()
+    assert fetch(project_url(server)).status == 200
+    assert time.monotonic() - started >= 0.3
+    server.fault("/simple/", "trickle", seconds=0.001)
+    assert b"demo-pkg" in fetch(server.url + "/").body
+
+
+def test_loop_redirects_to_itself_and_body_replaces_the_answer(server: IndexServer) -> None:
+    server.fault("/simple/demo-pkg/", "loop", times=2)
+    response = fetch(project_url(server))
+    assert response.status == 302
+    assert response.headers["Location"] == "/simple/demo-pkg/"
+    server.fault("/simple/demo-pkg/", "body", body=b"<a href=", content_type="text/html")
+    assert fetch(project_url(server)).status == 302
+    assert fetch(project_url(server)).body == b"<a href="
+    with pytest.raises(ValueError):
+        server.fault("x", "status")
+
+
+def test_basic_auth_and_query_token_are_required_when_set(server: IndexServer, wheel: Path) -> None:
+    server.auth = ("user", "s3cret")
+    assert fetch(project_url(server)).status == 401
+    good = "Basic " + base64.b64encode(b"user:s3cret").decode()
+    assert fetch(project_url(server), {"Authorization": good}).status == 200
+    server.auth = None
+    server.query_token = "T0KEN"
+    assert fetch(project_url(server)).status == 401
+    page = fetch(project_url(server) + "?token=T0KEN")
+    assert page.status == 200
+    assert b"?token=T0KEN" in page.body  # file links carry the token too
+    assert fetch(server.file_url(wheel.name) + "?token=T0KEN").body == wheel.read_bytes()
 
 
 def test_delay_applies_to_responses(index_server: IndexServer) -> None:
