@@ -22,7 +22,6 @@ from lockbuild.http import (
     EnvironmentCachingSession,
     HttpClient,
     SharedContextAdapter,
-    redact_url,
 )
 
 
@@ -346,51 +345,6 @@ def test_a_body_cut_short_while_streaming_raises_with_the_url() -> None:
 
 
 # -- redaction ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        pytest.param(
-            "https://user:s3cret@index.example/simple/",
-            "https://user:****@index.example/simple/",
-            id="password",
-        ),
-        pytest.param(
-            "https://user:s3cret@index.example:8443/simple/x/?q=1#frag",
-            "https://user:****@index.example:8443/simple/x/?q=1#frag",
-            id="port-query-fragment",
-        ),
-        pytest.param(
-            "https://user:@index.example/simple/",
-            "https://user:****@index.example/simple/",
-            id="empty-password",
-        ),
-        pytest.param(
-            "https://user:p%40ss@index.example/",
-            "https://user:****@index.example/",
-            id="escaped-password",
-        ),
-        pytest.param(
-            "https://user:s3cret@[::1]:8080/simple/",
-            "https://user:****@[::1]:8080/simple/",
-            id="ipv6-host",
-        ),
-        pytest.param(
-            "https://user:s3cret@Index.Example/simple/",
-            "https://user:****@Index.Example/simple/",
-            id="host-case-kept",
-        ),
-        pytest.param("https://index.example/simple/", "https://index.example/simple/", id="plain"),
-        pytest.param(
-            "https://token@index.example/simple/",
-            "https://token@index.example/simple/",
-            id="user-only",
-        ),
-    ],
-)
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
 
 
 def test_error_messages_never_show_the_password(
