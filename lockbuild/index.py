@@ -156,10 +156,10 @@ class IndexClient:
             raise ValueError("at least one index URL is needed")
         self.http = http
         self.index_urls = tuple(url.rstrip("/") for url in index_urls)
-        for url in self.index_urls:  # sent to their hosts; pages and the store hold ****
-            http.credentials.remember(url)
         self.selection = selection or IndexSelection()
         """Which index a project comes from, and which of its files count (exclude-newer)."""
+        for url in (*self.index_urls, *self.selection.pinned.values()):
+            http.credentials.remember(url)  # sent to their hosts; pages and the store hold ****
         self.build_sdists = build_sdists
         self.store = store
         self.policy = policy or CachePolicy()

@@ -358,6 +358,39 @@ def test_error_messages_never_show_the_password(
     assert f"user:****@127.0.0.1:{index_server.port}/files/absent-1.0.tar.gz" in message
 
 
+@pytest.mark.parametrize("auth", [("user", "s3cret"), ("TOKEN", "")], ids=["password", "token"])
+def test_credentials_of_an_index_url_reach_every_request_to_its_host(
+    client: HttpClient, index_server: IndexServer, tmp_path: Path, auth: tuple[str, str]
+) -> None:
+    index_server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    index_server.auth = auth
+    user, password = auth
+    userinfo = f"{user}:{password}" if password else user
+    client.credentials.remember(f"http://{userinfo}@127.0.0.1:{index_server.port}/simple")
+    page = client.get(f"http://{userinfo}@127.0.0.1:{index_server.port}/simple/alpha/")
+    assert page.status == 200
+    assert "s3cret" not in page.url and "TOKEN" not in page.url
+    file_url = index_server.file_url("alpha-1.0-py3-none-any.whl")  # no credentials in it
+    assert client.get_range(file_url, start=None, end=100).partial
+    with client.stream(file_url) as chunks:
+        assert b"".join(chunks) == (tmp_path / "alpha-1.0-py3-none-any.whl").read_bytes()
+
+
+def test_masked_query_credentials_are_filled_in(
+    client: HttpClient, index_server: IndexServer, tmp_path: Path
+) -> None:
+    index_server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    index_server.query_token = "T0K"
+    client.credentials.remember(f"{index_server.url}?token=T0K")
+    url = index_server.file_url("alpha-1.0-py3-none-any.whl") + "?token=****"
+    assert client.get(url).status == 200
+    index_server.fail("alpha", times=9)
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    assert "T0K" not in str(caught.value)
+    assert str(caught.value).endswith("alpha-1.0-py3-none-any.whl?token=****")
+
+
 # -- TLS and environment settings -----------------------------------------------------------
 
 
