@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from pyproject_hooks import BackendUnavailable, BuildBackendHookCaller, HookMissing
 
 from lockbuild.errors import BuildError
+from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
     from pyproject_hooks._impl import SubprocessRunner
@@ -167,7 +168,7 @@ def _install(
     logger.info("installing build requirements of %s: %s", what, ", ".join(requirements))
     result = _run(command, environment=_pip_environment(), what=what)
     if result.returncode != 0:
-        reason = _last_line(result.stderr) or f"pip exited {result.returncode}"
+        reason = redact_urls(_last_line(result.stderr)) or f"pip exited {result.returncode}"
         raise BuildError(
             f"cannot install build requirements {', '.join(requirements)} ({reason}): {what}"
         )
@@ -199,7 +200,7 @@ def _runner(environment: Mapping[str, str], what: str) -> SubprocessRunner:
         isolated = [_isolated_python(), "-S", *cmd[1:]] if cmd[0] == sys.executable else list(cmd)
         result = _run(isolated, environment=merged, what=what, cwd=cwd)
         if result.returncode != 0:
-            reason = _last_line(result.stderr) or f"exit code {result.returncode}"
+            reason = redact_urls(_last_line(result.stderr)) or f"exit code {result.returncode}"
             raise BuildError(f"sdist metadata build failed ({reason}): {what}")
 
     return run

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 
 from lockbuild.models import LinkedDist, Pin
+from lockbuild.urls import redact_url
 from lockbuild.writer import UNSAFE_PACKAGES, requirement_line
 
 UNSAFE_FIX = "pin it: allow-unsafe = true (--allow-unsafe, the default)"
@@ -103,8 +104,6 @@ def check_installable(
 def _check_line(pin: Pin, linked: LinkedDist | None) -> tuple[str, str, str | None] | None:
     """``(problem, fix, replacement)`` for a line pip refuses, else ``None``."""
     kind = linked.kind if linked is not None else ("url" if pin.url else "index")
-    from lockbuild.http import redact_url
-
     replacement = None
     if linked is not None and linked.replacement:
         replacement = f"{pin.name} @ {redact_url(linked.replacement)}"

@@ -46,6 +46,7 @@ from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
 from lockbuild.scaffold import host_platform, write_starter_project
 from lockbuild.settings import Settings, command_line_settings
+from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
     from lockbuild.tasks import LockOptions
@@ -513,7 +514,7 @@ def _regenerate_command(
     words += [f"--extra={extra}" for extra in arguments.extra]
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
-    return " ".join(shlex.quote(word) for word in words)
+    return " ".join(shlex.quote(redact_urls(word)) for word in words)
 
 
 @contextmanager

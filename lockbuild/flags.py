@@ -71,6 +71,10 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "fail a lock that pip install --require-hashes would refuse, instead of warning "
         "(default: off)",
     ),
+    "emit-index-url": (
+        "bool",
+        "write the index URLs, without their credentials, in the lock (default: on)",
+    ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
 FLAG_ALIASES = {

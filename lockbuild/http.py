@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -25,6 +25,7 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
+from lockbuild.urls import Credentials, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ERROR_BODY_LIMIT = 64 * 1024
 """Error answers up to this size are read before their connection is given back."""
 USER_AGENT = f"lockbuild/{__version__}"
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password in it replaced by ``****``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    # Keep the host part as written: ``hostname`` would lose IPv6 brackets and letter case.
-    netloc = f"{parts.username}:****@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
@@ -157,6 +148,8 @@ class HttpClient:
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
         self.request_count = 0
+        self.credentials = Credentials()
+        """Filled in for each request to a host they were given for (see lockbuild.urls)."""
 
     def close(self) -> None:
         self.session.close()
@@ -240,6 +233,7 @@ class HttpClient:
         The body is read with one call rather than requests' 10 kB chunks: pages of big
         projects are megabytes, and the chunk loop costs more CPU than the TLS underneath.
         """
+        target, auth = self.credentials.apply(url)
         attempt = 0
         while True:
             attempt += 1
@@ -247,7 +241,11 @@ class HttpClient:
                 self.request_count += 1
             try:
                 response = self.session.get(
-                    url, headers=dict(headers or {}), timeout=self.timeout, stream=True
+                    target,
+                    headers=dict(headers or {}),
+                    auth=auth,
+                    timeout=self.timeout,
+                    stream=True,
                 )
                 body = b"" if stream else _read_body(response)
             except requests.RequestException as error:

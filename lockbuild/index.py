@@ -41,7 +41,7 @@ from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.finder import merge_pages, uploaded_before
 from lockbuild.hashing import is_sha256_hex, sha256_stream
-from lockbuild.http import HttpClient, RangeResult, redact_url
+from lockbuild.http import HttpClient, RangeResult
 from lockbuild.metadata import (
     RangeFile,
     metadata_is_static,
@@ -71,6 +71,7 @@ from lockbuild.store import (
     page_key,
 )
 from lockbuild.uploads import UploadTimes
+from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url, with_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ class IndexClient:
         self.index_urls = tuple(url.rstrip("/") for url in index_urls)
         self.selection = selection or IndexSelection()
         """Which index a project comes from, and which of its files count (exclude-newer)."""
+        for url in (*self.index_urls, *self.selection.pinned.values()):
+            http.credentials.remember(url)  # sent to their hosts; pages and the store hold ****
         self.build_sdists = build_sdists
         self.store = store
         self.policy = policy or CachePolicy()
@@ -245,7 +248,7 @@ class IndexClient:
             return self._page_future(name).result()
         except _OfflineMiss as miss:
             self.missing.add(miss.description)
-            return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+            return ProjectPage(name=name, index_url=_shown(self.index_urls[0]), files=())
 
     def metadata(self, file: DistFile, *, name: NormalizedName, version: Version) -> CoreMetadata:
         """Core metadata of ``file``.
@@ -421,13 +424,13 @@ class IndexClient:
             found = [page for page in pages if page.versions]
             if found:
                 return merge_pages(name, found)
-            return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+            return ProjectPage(name=name, index_url=_shown(self.index_urls[0]), files=())
         for index_url in self.index_urls:
             page = self._page_on(index_url, name)
             if page.versions:
                 return page
             logger.debug("%s: not on %s", name, redact_url(index_url))
-        return ProjectPage(name=name, index_url=self.index_urls[0], files=())
+        return ProjectPage(name=name, index_url=_shown(self.index_urls[0]), files=())
 
     def release_upload_times(
         self, releases: Sequence[tuple[ProjectPage, Sequence[str]]]
@@ -471,21 +474,22 @@ class IndexClient:
                 headers["If-None-Match"] = entry.etag
             if entry.last_modified:
                 headers["If-Modified-Since"] = entry.last_modified
-        response = self.http.get(f"{index_url}/{name}/", headers=headers, missing_ok=True)
+        response = self.http.get(project_url(index_url, name), headers=headers, missing_ok=True)
         if response.status == 304 and entry is not None and cached is not None:
             self._count("pages revalidated")
             self._write(self._touch, key, response.headers)
             return cached
         self._count("pages fetched")
+        shown = _shown(index_url)
         if response.status in (404, 410):
-            page = ProjectPage(name=name, index_url=index_url, files=())
+            page = ProjectPage(name=name, index_url=shown, files=())
         else:
             page = parse_project_page(
-                response.content,
+                conceal_bytes(response.content, index_url),
                 content_type=response.headers.get("content-type", ""),
-                page_url=response.url,
+                page_url=conceal(response.url, index_url),
                 project=name,
-                index_url=index_url,
+                index_url=shown,
             )
         self._write(self._put_page, key, page, response.headers)
         return page
@@ -562,12 +566,12 @@ class IndexClient:
         return data, str(value["source"])
 
     def _pep658_metadata(self, file: DistFile) -> bytes:
-        response = self.http.get(f"{file.url}.metadata")
+        url = with_suffix(file.url, ".metadata")
+        response = self.http.get(url)
         expected = (file.metadata_hashes or {}).get("sha256")
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise MetadataError(
-                f"metadata file does not match its sha256 ({expected}): "
-                f"{redact_url(file.url)}.metadata"
+                f"metadata file does not match its sha256 ({expected}): {redact_url(url)}"
             )
         return response.content
 
@@ -686,3 +690,8 @@ class IndexClient:
                 f"downloaded file does not match the index's sha256 ({file.sha256}): "
                 f"{redact_url(file.url)}"
             )
+
+
+def _shown(index_url: str) -> str:
+    """The index URL a page holds: its credentials masked (the HTTP client fills them in)."""
+    return conceal(index_url, index_url)

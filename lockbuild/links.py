@@ -32,7 +32,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
 from lockbuild.hashing import HashingWriter, is_sha256_hex, sha256_stream
-from lockbuild.http import HttpClient, redact_url
+from lockbuild.http import HttpClient
 from lockbuild.metadata import (
     metadata_is_static,
     parse_metadata,
@@ -40,6 +40,7 @@ from lockbuild.metadata import (
     read_wheel_metadata,
 )
 from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
+from lockbuild.urls import redact_url
 from lockbuild.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
 
 if TYPE_CHECKING:

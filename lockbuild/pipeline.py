@@ -91,6 +91,8 @@ class CompileRequest:
     """Write a git requirement on GitHub/GitLab/Bitbucket as the hashed archive of its commit."""
     strict: bool = False
     """Fail instead of warning when pip would refuse the lock in hash-checking mode."""
+    emit_index_url: bool = True
+    """Write the index URLs (without credentials) as ``--index-url`` lines of the lock."""
     exclude_newer: str | None = None
     """Ignore files uploaded after this RFC 3339 instant (``exclude-newer``)."""
     index_strategy: str = "first-index"
@@ -127,6 +129,7 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         "late_upload_days": settings.late_upload_days,
         "vcs_as_archive": settings.vcs_as_archive,
         "strict": settings.strict,
+        "emit_index_url": settings.emit_index_url,
         "exclude_newer": settings.exclude_newer,
         "index_strategy": settings.index_strategy,
         "index_for": settings.index_urls_for(),
@@ -228,8 +231,8 @@ def compile_lock(
         pins,
         command=request.command,
         target=request.environment.describe(),
-        index_url=urls[0],
-        extra_index_urls=urls[1:],
+        index_url=urls[0] if request.emit_index_url else None,
+        extra_index_urls=urls[1:] if request.emit_index_url else (),
         allow_unsafe=request.allow_unsafe,
         generate_hashes=request.generate_hashes,
         warnings=_comment_blocks(violations, yanked),

@@ -31,6 +31,7 @@ from lockbuild.models import (
     RequirementSet,
 )
 from lockbuild.provider import Candidate, LockProvider, Requirement, requirement_from_pep508
+from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,6 @@ def root_links(
         )
         other = by_name.setdefault(linked.name, linked)
         if (other.url, other.editable) != (linked.url, linked.editable):
-            from lockbuild.http import redact_url
-
             raise RequirementsFileError(
                 entry.location.path,
                 entry.location.line,
@@ -366,8 +365,6 @@ def explain_conflict(
 def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
     linked = provider.links.get(name)
     if linked is not None:
-        from lockbuild.http import redact_url
-
         return (
             f"  '{name}' is {linked.version} from {redact_url(linked.url)} ({linked.location}), "
             "which does not satisfy all of:"
@@ -398,8 +395,6 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
 
 def _why_empty(page: ProjectPage) -> str:
     """``is not on the index (URL)``, or what ``exclude-newer`` left out of the page."""
-    from lockbuild.http import redact_url
-
     where = redact_url(page.index_url)
     note = page.cutoff
     if note is None or not (note.newer or note.undated):

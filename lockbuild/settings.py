@@ -62,6 +62,8 @@ class Settings:
     """Write git requirements on GitHub, GitLab and Bitbucket as the hashed archive."""
     strict: bool = False
     """Fail a lock that pip would refuse in hash-checking mode, instead of warning."""
+    emit_index_url: bool = True
+    """Write the ``--index-url``/``--extra-index-url`` lines (credentials never) in the lock."""
     exclude_newer: str | None = None
     """Ignore files uploaded after this UTC instant (``2026-11-01T00:00:00Z``)."""
     index_strategy: str = "first-index"
@@ -311,6 +313,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "exclude-newer": SettingSpec("exclude_newer", _parse_exclude_newer),
     "vcs-as-archive": SettingSpec("vcs_as_archive", _parse_bool),
     "strict": SettingSpec("strict", _parse_bool),
+    "emit-index-url": SettingSpec("emit_index_url", _parse_bool),
 }
 
 SETTING_KEYS: tuple[str, ...] = tuple(SETTING_SPECS)

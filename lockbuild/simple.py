@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -32,6 +32,7 @@ from lockbuild.models import (
     RecordReaders,
     release_version,
 )
+from lockbuild.urls import redact_url
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -112,15 +113,7 @@ def _group(files: list[FileData], project: NormalizedName) -> dict[str, list[Fil
 
 
 def _unreadable(why: str, page_url: str) -> IndexFetchError:
-    return IndexFetchError(f"unreadable index page ({why}): {_without_userinfo(page_url)}")
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@``, so that messages never show credentials."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return IndexFetchError(f"unreadable index page ({why}): {redact_url(page_url)}")
 
 
 def _split_content_type(content_type: str) -> tuple[str, str | None]:
@@ -197,12 +190,12 @@ def _check_api_version(meta: object, page_url: str) -> None:
 
 def _json_file(entry: object, page_url: str) -> DistFile | None:
     if not isinstance(entry, dict):
-        logger.warning("ignoring a file entry that is not an object on %s", page_url)
+        logger.warning("ignoring a file entry that is not an object on %s", redact_url(page_url))
         return None
     filename = entry.get("filename")
     url = entry.get("url")
     if not isinstance(filename, str) or not filename or not isinstance(url, str) or not url:
-        logger.warning("ignoring a file entry without filename or url on %s", page_url)
+        logger.warning("ignoring a file entry without filename or url on %s", redact_url(page_url))
         return None
     if not is_distribution_filename(filename):
         return None
@@ -322,7 +315,9 @@ def _decode_html(body: bytes, page_url: str, charset: str | None) -> str:
         try:
             encoding = codecs.lookup(charset).name
         except LookupError:
-            logger.debug("unknown charset %r of %s; reading it as UTF-8", charset, page_url)
+            logger.debug(
+                "unknown charset %r of %s; reading it as UTF-8", charset, redact_url(page_url)
+            )
     text = body.decode(encoding, errors="replace")
     if "\x00" in text:
         raise _unreadable("binary content", page_url)

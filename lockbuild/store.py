@@ -25,6 +25,7 @@ from diskcache.core import MODE_PICKLE, MODE_TEXT, UNKNOWN
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import OfflineError, StoreError
+from lockbuild.urls import key_url, public_url, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +97,13 @@ def namespace_of(key: str) -> str:
 
 
 def _clean_url(url: str) -> str:
-    """``url`` without user info (tokens must not reach the cache) and without a fragment."""
-    url = url.partition("#")[0]
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    """``url`` as keys name it: no credentials (user info, query values) and no fragment."""
+    return key_url(url)
 
 
 def _clean_index_url(index_url: str) -> str:
-    return _clean_url(index_url).rstrip("/")
+    """An index as keys and messages name it: no user info, no query, no trailing ``/``."""
+    return public_url(index_url.partition("#")[0]).rstrip("/")
 
 
 def _check_sha256(digest: str) -> str:
@@ -892,7 +889,7 @@ def describe_missing_metadata(filename: str) -> str:
 
 def describe_missing_hash(what: str) -> str:
     """``no cached hash for <filename or URL>``."""
-    return f"no cached hash for {_clean_url(what)}"
+    return f"no cached hash for {redact_url(what.partition('#')[0])}"
 
 
 def describe_missing_upload_times(project: str, index_url: str) -> str:

@@ -24,10 +24,10 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from lockbuild.errors import IndexFetchError, OfflineError
-from lockbuild.http import redact_url
+from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
     from lockbuild.http import HttpClient
@@ -50,13 +50,14 @@ def json_api_url(index_url: str, project: str, version: str | None = None) -> st
     ``https://pypi.org/simple`` -> ``https://pypi.org/pypi/<project>[/<version>]/json``; an
     index whose path does not end in ``/simple`` has no known JSON API (``None``).
     """
-    base = index_url.rstrip("/")
-    if urlsplit(base).scheme not in ("http", "https") or not base.endswith(_SIMPLE_SUFFIX):
+    parts = urlsplit(index_url)
+    base = parts.path.rstrip("/")
+    if parts.scheme not in ("http", "https") or not base.endswith(_SIMPLE_SUFFIX):
         return None
-    root = base[: -len(_SIMPLE_SUFFIX)] + "/pypi/" + quote(project, safe="")
+    path = base[: -len(_SIMPLE_SUFFIX)] + "/pypi/" + quote(project, safe="")
     if version is not None:
-        root += "/" + quote(version, safe="")
-    return root + "/json"
+        path += "/" + quote(version, safe="")
+    return urlunsplit(parts._replace(path=path + "/json", fragment=""))
 
 
 def parse_json_api(body: bytes) -> UploadTimesTable:

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lockbuild.errors import VcsError
-from lockbuild.http import redact_url
+from lockbuild.urls import redact_url, redact_urls
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,6 @@ def _git(arguments: Sequence[str], *, what: str, cwd: Path | None = None) -> str
         raise VcsError(f"cannot run git ({error}): {what}") from None
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        reason = redact_url(lines[-1]) if lines else f"exit code {result.returncode}"
+        reason = redact_urls(lines[-1]) if lines else f"exit code {result.returncode}"
         raise VcsError(f"git {arguments[0]} failed ({reason}): {what}")
     return result.stdout

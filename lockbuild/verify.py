@@ -21,6 +21,7 @@ from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, comp
 from lockbuild.errors import UsageError
 from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, ProjectPage
 from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
+from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
     from lockbuild.index import IndexClient
@@ -132,7 +133,7 @@ def _verify_pin(
     page = source.project_page(pin.name)
     files = _release_files(page, pin.version)
     if not files:
-        return [f"{label}: no longer on the index ({page.index_url})"]
+        return [f"{label}: no longer on the index ({redact_url(page.index_url)})"]
     digests = source.file_hashes(files)
     release = pinned_release(
         pin.name, pin.version, index_url=page.index_url, files=files, digests=digests

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lockbuild.models import DEFAULT_INDEX_URL, Pin
+from lockbuild.urls import public_url
 
 INDENT = "    "
 UNSAFE_PACKAGES = frozenset({"pip", "setuptools", "wheel", "distribute"})
@@ -36,6 +37,9 @@ def render_requirements(
 ) -> str:
     """The text of a lock: header, index options, then pins sorted by normalized name.
 
+    The index options carry each URL without its credentials (:func:`lockbuild.urls.public_url`):
+    pip takes them from netrc, keyring or ``PIP_INDEX_URL``; ``command`` is written as given.
+
     Without ``allow_unsafe`` the packages pip-compile calls unsafe are listed, unpinned, in a
     trailing comment section with pip-compile's words: its header, or, when the file has
     hashes, its warning that pip requires them pinned.
@@ -52,8 +56,8 @@ def render_requirements(
     ]
     options = []
     if index_url and index_url.rstrip("/") != DEFAULT_INDEX_URL:
-        options.append(f"--index-url {index_url}")
-    options.extend(f"--extra-index-url {url}" for url in extra_index_urls)
+        options.append(f"--index-url {public_url(index_url)}")
+    options.extend(f"--extra-index-url {public_url(url)}" for url in extra_index_urls)
     if options:
         lines.extend([*options, ""])
     unsafe = [] if allow_unsafe else [pin for pin in pins if pin.name in UNSAFE_PACKAGES]

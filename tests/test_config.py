@@ -193,6 +193,7 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "exclude-newer",
         "vcs-as-archive",
         "strict",
+        "emit-index-url",
     )
 
 
@@ -349,6 +350,7 @@ def test_settings_fingerprint() -> None:
         "exclude-newer": None,
         "vcs-as-archive": False,
         "strict": False,
+        "emit-index-url": True,
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (

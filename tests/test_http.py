@@ -22,7 +22,6 @@ from lockbuild.http import (
     EnvironmentCachingSession,
     HttpClient,
     SharedContextAdapter,
-    redact_url,
 )
 
 
@@ -348,51 +347,6 @@ def test_a_body_cut_short_while_streaming_raises_with_the_url() -> None:
 # -- redaction ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        pytest.param(
-            "https://user:s3cret@index.example/simple/",
-            "https://user:****@index.example/simple/",
-            id="password",
-        ),
-        pytest.param(
-            "https://user:s3cret@index.example:8443/simple/x/?q=1#frag",
-            "https://user:****@index.example:8443/simple/x/?q=1#frag",
-            id="port-query-fragment",
-        ),
-        pytest.param(
-            "https://user:@index.example/simple/",
-            "https://user:****@index.example/simple/",
-            id="empty-password",
-        ),
-        pytest.param(
-            "https://user:p%40ss@index.example/",
-            "https://user:****@index.example/",
-            id="escaped-password",
-        ),
-        pytest.param(
-            "https://user:s3cret@[::1]:8080/simple/",
-            "https://user:****@[::1]:8080/simple/",
-            id="ipv6-host",
-        ),
-        pytest.param(
-            "https://user:s3cret@Index.Example/simple/",
-            "https://user:****@Index.Example/simple/",
-            id="host-case-kept",
-        ),
-        pytest.param("https://index.example/simple/", "https://index.example/simple/", id="plain"),
-        pytest.param(
-            "https://token@index.example/simple/",
-            "https://token@index.example/simple/",
-            id="user-only",
-        ),
-    ],
-)
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
-
-
 def test_error_messages_never_show_the_password(
     client: HttpClient, index_server: IndexServer
 ) -> None:
@@ -402,6 +356,39 @@ def test_error_messages_never_show_the_password(
     message = str(caught.value)
     assert "s3cret" not in message
     assert f"user:****@127.0.0.1:{index_server.port}/files/absent-1.0.tar.gz" in message
+
+
+@pytest.mark.parametrize("auth", [("user", "s3cret"), ("TOKEN", "")], ids=["password", "token"])
+def test_credentials_of_an_index_url_reach_every_request_to_its_host(
+    client: HttpClient, index_server: IndexServer, tmp_path: Path, auth: tuple[str, str]
+) -> None:
+    index_server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    index_server.auth = auth
+    user, password = auth
+    userinfo = f"{user}:{password}" if password else user
+    client.credentials.remember(f"http://{userinfo}@127.0.0.1:{index_server.port}/simple")
+    page = client.get(f"http://{userinfo}@127.0.0.1:{index_server.port}/simple/alpha/")
+    assert page.status == 200
+    assert "s3cret" not in page.url and "TOKEN" not in page.url
+    file_url = index_server.file_url("alpha-1.0-py3-none-any.whl")  # no credentials in it
+    assert client.get_range(file_url, start=None, end=100).partial
+    with client.stream(file_url) as chunks:
+        assert b"".join(chunks) == (tmp_path / "alpha-1.0-py3-none-any.whl").read_bytes()
+
+
+def test_masked_query_credentials_are_filled_in(
+    client: HttpClient, index_server: IndexServer, tmp_path: Path
+) -> None:
+    index_server.add(make_wheel(tmp_path, "alpha", "1.0"))
+    index_server.query_token = "T0K"
+    client.credentials.remember(f"{index_server.url}?token=T0K")
+    url = index_server.file_url("alpha-1.0-py3-none-any.whl") + "?token=****"
+    assert client.get(url).status == 200
+    index_server.fail("alpha", times=9)
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    assert "T0K" not in str(caught.value)
+    assert str(caught.value).endswith("alpha-1.0-py3-none-any.whl?token=****")
 
 
 # -- TLS and environment settings -----------------------------------------------------------

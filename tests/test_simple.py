@@ -497,7 +497,7 @@ def test_error_message_hides_credentials() -> None:
             index_url="https://user:s3cret@index.example/simple",
         )
     assert str(info.value) == (
-        "unreadable index page (invalid JSON): https://index.example/simple/requests/"
+        "unreadable index page (invalid JSON): https://user:****@index.example/simple/requests/"
     )
 
 

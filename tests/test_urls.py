@@ -29,6 +29,7 @@ from linkfixtures import (
 
 import lockbuild.index
 import lockbuild.links
+import lockbuild.urls
 from lockbuild.cli import main
 from lockbuild.vcs import VcsLink
 
@@ -535,3 +536,129 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
         (dists / path.name).write_bytes(path.read_bytes())
     assert compile_lock(server, "legacy-setup\n") == 0
     assert_installs(dists, tmp_path, "legacy-setup-1.0", "certi-1.0")
+
+
+# -- lockbuild.urls: the redaction rule and the credential-free forms -----------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(
+            "https://user:s3cret@index.example/simple/",
+            "https://user:****@index.example/simple/",
+            id="password",
+        ),
+        pytest.param(
+            "https://user:s3cret@index.example:8443/simple/x/?q=1#frag",
+            "https://user:****@index.example:8443/simple/x/?q=****#frag",
+            id="port-query-fragment",
+        ),
+        pytest.param(
+            "https://user:@index.example/simple/",
+            "https://user:****@index.example/simple/",
+            id="empty-password",
+        ),
+        pytest.param(
+            "https://user:p%40ss@index.example/",
+            "https://user:****@index.example/",
+            id="escaped-password",
+        ),
+        pytest.param(
+            "https://user:s3cret@[::1]:8080/simple/",
+            "https://user:****@[::1]:8080/simple/",
+            id="ipv6-host",
+        ),
+        pytest.param(
+            "https://user:s3cret@Index.Example/simple/",
+            "https://user:****@Index.Example/simple/",
+            id="host-case-kept",
+        ),
+        pytest.param("https://index.example/simple/", "https://index.example/simple/", id="plain"),
+        pytest.param(
+            "https://TOKEN@index.example/simple/",
+            "https://****@index.example/simple/",
+            id="token-as-user",
+        ),
+        pytest.param(
+            "https://index.example/simple?token=T0K&access_token=A&sig=S&flag",
+            "https://index.example/simple?token=****&access_token=****&sig=****&flag",
+            id="query-values",
+        ),
+        pytest.param(
+            "https://index.example/simple/a/?token=****",
+            "https://index.example/simple/a/?token=****",
+            id="already-masked",
+        ),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert lockbuild.urls.redact_url(url) == expected
+
+
+def test_redact_urls_masks_every_url_in_a_text() -> None:
+    text = "fatal: 'https://TOKEN@git.example/r.git' and http://u:pw@h/x?key=K not found"
+    assert lockbuild.urls.redact_urls(text) == (
+        "fatal: 'https://****@git.example/r.git' and http://u:****@h/x?key=**** not found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:pw@index.example/simple", "https://index.example/simple"),
+        ("https://TOKEN@index.example/simple/", "https://index.example/simple/"),
+        ("https://index.example/simple?token=T", "https://index.example/simple"),
+        ("https://index.example/simple", "https://index.example/simple"),
+    ],
+)
+def test_public_url_has_no_credentials(url: str, expected: str) -> None:
+    assert lockbuild.urls.public_url(url) == expected
+
+
+def test_store_keys_keep_distinct_urls_distinct_without_their_credentials() -> None:
+    key_url = lockbuild.urls.key_url
+    first = key_url("https://u:pw@h.example/dl?sha=abc&token=SECRET#egg=x")
+    assert first.startswith("https://h.example/dl?sha256=")
+    assert "SECRET" not in first and "pw" not in first and "egg" not in first
+    assert first != key_url("https://h.example/dl?sha=def&token=SECRET")
+    assert key_url("https://h.example/a.whl") == "https://h.example/a.whl"
+
+
+def test_conceal_masks_one_urls_credentials_wherever_they_appear() -> None:
+    index = "http://h.example/simple?token=T1"
+    page = '<a href="../../files/a.whl?token=T1#sha256=ab">a</a> <a href="x?xtoken=T1">'
+    assert lockbuild.urls.conceal(page, index) == (
+        '<a href="../../files/a.whl?token=****#sha256=ab">a</a> <a href="x?xtoken=T1">'
+    )
+    assert lockbuild.urls.conceal("http://u:pw@h/simple", "http://u:pw@h/simple") == (
+        "http://u:****@h/simple"
+    )
+    assert lockbuild.urls.conceal_bytes(b"http://TOK@h/x", "http://TOK@h/simple") == (
+        b"http://****@h/x"
+    )
+
+
+def test_project_and_metadata_urls_keep_the_query() -> None:
+    page = lockbuild.urls.project_url("http://h/simple?token=T", "cli")
+    assert page == "http://h/simple/cli/?token=T"
+    assert lockbuild.urls.with_suffix("http://h/f/a.whl?token=T", ".metadata") == (
+        "http://h/f/a.whl.metadata?token=T"
+    )
+
+
+def test_credentials_are_filled_in_for_their_host_only() -> None:
+    credentials = lockbuild.urls.Credentials()
+    credentials.remember("https://user:pw@h.example/simple?token=T")
+    credentials.remember("https://TOKEN@t.example/simple")
+    apply = credentials.apply
+    assert apply("https://user:****@h.example/simple/a/?token=****") == (
+        "https://h.example/simple/a/?token=T",
+        ("user", "pw"),
+    )
+    assert apply("https://h.example/f/a.whl") == ("https://h.example/f/a.whl", ("user", "pw"))
+    assert apply("https://t.example/f/a.whl") == ("https://t.example/f/a.whl", ("TOKEN", ""))
+    other = "https://other.example/x?token=****"
+    assert apply(other) == (other, None)
+    assert apply("http://h.example/x") == ("http://h.example/x", None), "another scheme"
+    assert apply("https://me:mine@h.example/x") == ("https://h.example/x", ("me", "mine"))
