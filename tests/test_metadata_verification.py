@@ -223,3 +223,19 @@ def test_offline_download_mode_does_not_trust_range_read_metadata(
     ), error
     assert not (project / "requirements.txt").exists()
     assert compile_lock(server, "--offline", "--verify-metadata=range") == 0
+
+
+def test_download_mode_refuses_corrupted_bytes(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.fault(f"/files/{WHEEL}", "corrupt", times=10)
+    assert compile_lock(server) == 1
+    error = capsys.readouterr().err
+    assert (
+        f"app 1.0: wheel does not match the index's sha256 (expected {server.sha256(WHEEL)}, got "
+        in error
+    ), error
+    assert f"): {server.file_url(WHEEL)}" in error
+    assert not (project / "requirements.txt").exists()
+    with open_store(project / "cache") as store:
+        assert store.get(wheel_key(server.sha256(WHEEL))) is None  # no verdict for bad bytes
