@@ -13,7 +13,7 @@ import os
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import UsageError
-from lockbuild.settings import INDEX_STRATEGIES
+from lockbuild.settings import INDEX_STRATEGIES, VERIFY_METADATA_MODES
 
 __all__ = [
     "FLAG_ALIASES",
@@ -75,6 +75,12 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "bool",
         "write the index URLs, without their credentials, in the lock (default: on)",
     ),
+    "verify-metadata": (
+        "mode",
+        "a wheel's METADATA where the index offers no PEP 658 file: download (the whole "
+        "wheel, checked against its sha256; default) or range (HTTP range reads, unchecked "
+        "until lockbuild verify)",
+    ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
 FLAG_ALIASES = {
@@ -112,6 +118,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}", dest=dest, choices=("warn", "exclude", "error"), help=text
             )
+        elif kind == "mode":
+            group.add_argument(f"--{key}", dest=dest, choices=VERIFY_METADATA_MODES, help=text)
         else:
             group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
     group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")

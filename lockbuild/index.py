@@ -5,9 +5,13 @@ Pages come from the first index that has the project (PEP 691 JSON by content ne
 PEP 503 HTML otherwise), or as :class:`IndexSelection` says: only from the index ``index-for``
 pins the project to, or merged from every index; with ``exclude-newer`` they are views without
 the files uploaded later (times an HTML page lacks come from :mod:`lockbuild.uploads`).
-Metadata comes from PEP 658 files where advertised, else from the wheel's ``METADATA`` read
-with HTTP range requests (the whole file when the server ignores ranges), else from the sdist
-(static PEP 643 ``PKG-INFO`` or a PEP 517 metadata build).
+Metadata comes from PEP 658 files where advertised (checked against their hash), else from
+the wheel's ``METADATA``, else from the sdist (static PEP 643 ``PKG-INFO`` or a PEP 517 metadata
+build). ``verify_metadata`` says how a wheel is read: ``download``, the whole wheel streamed to
+a temporary file, hashed and checked against the page's sha256 before its ``METADATA`` is read
+(the verdict kept by sha256, so it is never downloaded again); ``range``, HTTP range requests
+(the whole file when the server ignores ranges), each wheel read so recorded as unverified for
+``lockbuild verify`` (:meth:`IndexClient.check_wheel`).
 
 With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
 ``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
@@ -40,7 +44,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.finder import merge_pages, uploaded_before
-from lockbuild.hashing import is_sha256_hex, sha256_stream
+from lockbuild.hashing import HashingWriter, is_sha256_hex, sha256_stream
 from lockbuild.http import HttpClient, RangeResult
 from lockbuild.metadata import (
     RangeFile,
@@ -69,6 +73,7 @@ from lockbuild.store import (
     hash_key,
     metadata_key,
     page_key,
+    wheel_key,
 )
 from lockbuild.uploads import UploadTimes
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url, with_suffix
@@ -98,6 +103,9 @@ class CachePolicy:
 
     def refreshes(self, name: NormalizedName) -> bool:
         return not self.offline and (self.refresh_all or name in self.refresh_packages)
+
+
+_UNVERIFIED_NOTE = " (only read by range requests, never checked; verify-metadata = download)"
 
 
 class _OfflineMiss(OfflineError):
@@ -136,6 +144,9 @@ class IndexSelection:
 METADATA_SOURCES = frozenset({"pep658", "wheel", "sdist", "build"})
 """Where stored metadata came from; ``build`` metadata is refused when building is disabled."""
 
+VERIFY_MODES = ("download", "range")
+"""How a wheel's METADATA is read without PEP 658 (the ``verify-metadata`` setting)."""
+
 
 class IndexClient:
     """A PackageSource over one or more simple indexes, with a pool of fetch threads."""
@@ -151,9 +162,14 @@ class IndexClient:
         policy: CachePolicy | None = None,
         missing: MissingItems | None = None,
         selection: IndexSelection | None = None,
+        verify_metadata: str = "download",
     ) -> None:
         if not index_urls:
             raise ValueError("at least one index URL is needed")
+        if verify_metadata not in VERIFY_MODES:
+            raise ValueError(f"unknown verify-metadata mode: {verify_metadata!r}")
+        self.verify_metadata = verify_metadata
+        """``download``: a wheel's METADATA only from checked bytes; ``range``: range reads."""
         self.http = http
         self.index_urls = tuple(url.rstrip("/") for url in index_urls)
         self.selection = selection or IndexSelection()
@@ -515,6 +531,10 @@ class IndexClient:
     ) -> CoreMetadata:
         key = metadata_key(url=file.url, sha256=file.sha256)
         stored = self._stored_metadata(key, file)
+        if stored is not None and self._unverified_in_store(file, stored[1]):
+            if self.policy.offline:
+                raise _OfflineMiss(describe_missing_metadata(file.filename) + _UNVERIFIED_NOTE)
+            stored = None
         if stored is not None:
             self._count("metadata cached")
             data, source = stored
@@ -525,9 +545,9 @@ class IndexClient:
         else:
             self._count("metadata fetched")
             if file.metadata_hashes is not None:
-                data, source = self._pep658_metadata(file), "pep658"
+                data, source = self._pep658_metadata(file, name, version), "pep658"
             elif file.is_wheel:
-                data, source = self._wheel_metadata(file), "wheel"
+                data, source = self._checked_wheel_metadata(file, name, version), "wheel"
             else:
                 data, source = self._sdist_metadata(file, name, version)
         metadata = parse_metadata(data, source=file.filename)
@@ -565,28 +585,109 @@ class IndexClient:
             return None
         return data, str(value["source"])
 
-    def _pep658_metadata(self, file: DistFile) -> bytes:
+    def _pep658_metadata(self, file: DistFile, name: NormalizedName, version: Version) -> bytes:
+        """The PEP 658 file, checked against every hash the page gives for it."""
         url = with_suffix(file.url, ".metadata")
         response = self.http.get(url)
-        expected = (file.metadata_hashes or {}).get("sha256")
-        if expected and hashlib.sha256(response.content).hexdigest() != expected:
-            raise MetadataError(
-                f"metadata file does not match its sha256 ({expected}): {redact_url(url)}"
-            )
+        for algorithm, expected in sorted((file.metadata_hashes or {}).items()):
+            if algorithm not in hashlib.algorithms_guaranteed:
+                continue
+            actual = hashlib.new(algorithm, response.content).hexdigest()
+            if actual != expected.lower():
+                raise MetadataError(
+                    f"{name} {version}: metadata file does not match the index's {algorithm} "
+                    f"(expected {expected.lower()}, got {actual}): {redact_url(url)}"
+                )
         return response.content
 
-    def _wheel_metadata(self, file: DistFile) -> bytes:
+    def _checked_wheel_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> bytes:
+        """A wheel's METADATA as ``verify_metadata`` says, its verdict written to the store."""
+        digest: str | None
+        if self.verify_metadata == "download":
+            data, digest = self._downloaded_wheel_metadata(file, name, version)
+            verified = True
+        else:
+            data, verified = self._wheel_metadata(file)
+            digest = file.sha256
+        if digest is not None:
+            record = {
+                "verified": verified,
+                "filename": file.filename,
+                "url": redact_url(file.url),
+                "name": name,
+                "version": str(version),
+            }
+            self._write(self._put, wheel_key(digest), record)
+        return data
+
+    def _downloaded_wheel_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[bytes, str]:
+        """METADATA of the whole wheel, streamed to a temporary file and hashed on the way.
+
+        The wheel must match the page's sha256; a page without one gets the hash of these
+        very bytes (for the lock too, so its hash and its dependencies come from one file).
+        """
+        with tempfile.TemporaryFile(prefix="lockbuild-wheel-") as spool:
+            writer = HashingWriter(spool)
+            with self.http.stream(file.url) as chunks:
+                for chunk in chunks:
+                    writer.write(chunk)
+            digest = writer.hexdigest()
+            if file.sha256 and digest != file.sha256:
+                raise HashError(
+                    f"{name} {version}: wheel does not match the index's sha256 "
+                    f"(expected {file.sha256}, got {digest}): {redact_url(file.url)}"
+                )
+            if not file.sha256:
+                self._known_hash(file, digest)
+            spool.seek(0)
+            return read_wheel_metadata(spool, filename=file.filename), digest
+
+    def _known_hash(self, file: DistFile, digest: str) -> None:
+        """Keep the sha256 of a downloaded file the page gives none for (lock hashes use it)."""
+        done: Future[str] = Future()
+        done.set_result(digest)
+        with self._lock:
+            self._hashes.setdefault(file.url, done)
+        self._write(self._put, hash_key(file.url), digest)
+
+    def _unverified_in_store(self, file: DistFile, source: str) -> bool:
+        """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode."""
+        if self.verify_metadata != "download" or source != "wheel" or self.store is None:
+            return False
+        digest = file.sha256 or self._stored_hash(file.url)
+        if digest is None:
+            return True
+        return self._wheel_record(digest).get("verified") is not True
+
+    def _wheel_record(self, digest: str) -> dict[str, Any]:
+        """The stored verification record of the wheel with sha256 ``digest`` (or ``{}``)."""
+        entry = None if self.store is None else self.store.get(wheel_key(digest))
+        value = None if entry is None else entry.value
+        return value if isinstance(value, dict) else {}
+
+    def _stored_hash(self, url: str) -> str | None:
+        assert self.store is not None
+        entry = self.store.get(hash_key(url))
+        return str(entry.value) if entry is not None and is_sha256_hex(entry.value) else None
+
+    def _wheel_metadata(self, file: DistFile) -> tuple[bytes, bool]:
+        """METADATA by range reads, and whether the bytes were checked (a whole body was)."""
         try:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
         except IndexFetchError:
             logger.debug("range read refused, downloading %s", file.filename)
-            return read_wheel_metadata(io.BytesIO(self._download(file)), filename=file.filename)
+            data = self._download(file)
+            return read_wheel_metadata(io.BytesIO(data), filename=file.filename), True
         if not tail.partial:
             self._check_sha256(file, tail.data)
-            return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename)
+            return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename), True
         remote = RangeFile(fetch=self._ranged_fetch(file.url, tail), size=tail.total_size)
         remote.prefetch_tail(len(tail.data))
-        return read_wheel_metadata(remote, filename=file.filename)
+        return read_wheel_metadata(remote, filename=file.filename), False
 
     def _ranged_fetch(self, url: str, tail: RangeResult) -> Callable[[int, int], bytes]:
         def fetch(start: int, end: int) -> bytes:
@@ -642,6 +743,40 @@ class IndexClient:
             digest, _size = sha256_stream(chunks)
         self._write(self._put, key, digest)
         return digest
+
+    # -- lockbuild verify ------------------------------------------------------------------
+
+    def check_wheel(self, file: DistFile, *, name: NormalizedName, version: Version) -> str | None:
+        """What is wrong with ``file`` if its METADATA was read unchecked, else None.
+
+        A wheel recorded as read by range requests is downloaded, hashed and compared with the
+        page's sha256, and its METADATA with the one the ranges gave; a wheel that passes is
+        recorded as verified. Wheels never range-read (or already verified) are not fetched.
+        """
+        if not file.is_wheel or not file.sha256 or self.store is None:
+            return None
+        if self._wheel_record(file.sha256).get("verified") is not False:
+            return None
+        if self.policy.offline:
+            return f"{file.filename}: METADATA read by range requests, not verified (offline)"
+        try:
+            data, _digest = self._downloaded_wheel_metadata(file, name, version)
+        except HashError:
+            return (
+                f"{file.filename} does not match the index's sha256 (its METADATA, read by "
+                f"range requests, is not the wheel's): {redact_url(file.url)}"
+            )
+        stored = self._stored_metadata(metadata_key(url=file.url, sha256=file.sha256), file)
+        if stored is not None and parse_metadata(stored[0], source=file.filename) != parse_metadata(
+            data, source=file.filename
+        ):
+            return (
+                f"{file.filename}: METADATA read by range requests differs from the wheel's "
+                f"own (the lock's dependencies may be wrong): {redact_url(file.url)}"
+            )
+        record = {**self._wheel_record(file.sha256), "verified": True}
+        self._write(self._put, wheel_key(file.sha256), record)
+        return None
 
     # -- store writes (on one background thread: never on the resolver's path) ----------------
 

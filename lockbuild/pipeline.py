@@ -101,6 +101,8 @@ class CompileRequest:
     """``(project, index URL)``: the only index each of these projects comes from."""
     index_names: tuple[tuple[str, str], ...] = ()
     """``(name, index URL)`` of ``[settings.indexes]``, for messages."""
+    verify_metadata: str = "download"
+    """A wheel's METADATA without PEP 658: ``download`` (checked) or ``range`` (recorded)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         "index_strategy": settings.index_strategy,
         "index_for": settings.index_urls_for(),
         "index_names": settings.indexes,
+        "verify_metadata": settings.verify_metadata,
     }
 
 
@@ -293,6 +296,7 @@ def open_index_source(
         policy=policy,
         missing=missing,
         selection=selection,
+        verify_metadata=request.verify_metadata,
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "NAME_PATTERN",
     "SETTING_KEYS",
     "SETTING_SPECS",
+    "VERIFY_METADATA_MODES",
     "InvalidValue",
     "SettingSpec",
     "Settings",
@@ -73,6 +74,9 @@ class Settings:
     """Named index URLs, ``(name, url)`` sorted by name (``[settings.indexes]``)."""
     index_for: tuple[tuple[str, str], ...] = ()
     """``(project, index name or URL)`` sorted by project: the only index for that project."""
+    verify_metadata: str = "download"
+    """A wheel's METADATA without PEP 658: ``download`` (read from the whole wheel, checked
+    against its sha256) or ``range`` (HTTP range reads, recorded for ``lockbuild verify``)."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -237,6 +241,17 @@ def _parse_index_strategy(value: object) -> str:
     return text
 
 
+VERIFY_METADATA_MODES = ("download", "range")
+
+
+def _parse_verify_metadata(value: object) -> str:
+    text = parse_text(value)
+    if text not in VERIFY_METADATA_MODES:
+        known = ", ".join(VERIFY_METADATA_MODES)
+        raise InvalidValue(f"unknown verify-metadata mode {text!r} (known: {known})")
+    return text
+
+
 def _parse_pairs(value: object, what: str) -> dict[str, str]:
     """A TOML table of strings, or (command line) a list of ``KEY=VALUE`` strings."""
     if isinstance(value, list | tuple):
@@ -314,6 +329,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "vcs-as-archive": SettingSpec("vcs_as_archive", _parse_bool),
     "strict": SettingSpec("strict", _parse_bool),
     "emit-index-url": SettingSpec("emit_index_url", _parse_bool),
+    "verify-metadata": SettingSpec("verify_metadata", _parse_verify_metadata, in_fingerprint=False),
 }
 
 SETTING_KEYS: tuple[str, ...] = tuple(SETTING_SPECS)

@@ -241,7 +241,9 @@ def _json_metadata(value: object, url: str) -> dict[str, str] | None:
 # -- PEP 503 HTML ---------------------------------------------------------------------------
 
 
-_TAG = re.compile(r"<(a|base)(?=[\s>/])([^>]*)>", re.IGNORECASE)
+_TAG = re.compile(r"""<(a|base)(?=[\s>/])((?:[^>"']|"[^"]*"|'[^']*')*)>""", re.IGNORECASE)
+"""An ``<a>`` or ``<base>`` start tag; a ``>`` inside a quoted value does not end it (as for
+pip's and uv's HTML parsers: ``data-requires-python=">=3.10"`` is often written unescaped)."""
 _ATTRIBUTE = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 

@@ -40,7 +40,10 @@ RELEASE = "release-v1"
 UPLOAD = "upload-v1"
 """Upload times from an index's JSON API: ``upload-v1:<index url>:<project>``; never expires
 (a file the entry lacks makes it be fetched again)."""
-NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD)
+WHEEL = "wheel-v1"
+"""Whether a wheel's METADATA was read from bytes checked against its sha256:
+``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index`, ``verify-metadata``)."""
+NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL)
 EXPIRING_NAMESPACES = frozenset({PAGE})
 FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
@@ -86,6 +89,11 @@ def release_key(index_url: str, project: str, version: str) -> str:
 def upload_key(index_url: str, project: str) -> str:
     """Key of the upload times of ``project``'s files on ``index_url`` (see lockbuild.uploads)."""
     return f"{UPLOAD}:{_clean_index_url(index_url)}:{canonicalize_name(project)}"
+
+
+def wheel_key(sha256: str) -> str:
+    """Key of the verification record of the wheel whose page sha256 is ``sha256``."""
+    return f"{WHEEL}:{_check_sha256(sha256)}"
 
 
 def namespace_of(key: str) -> str:

@@ -3,8 +3,10 @@
 For each pin of a lock, the release is read again from the index (pages refetched, whatever
 their age) and compared with its snapshot in the store and with the hashes the lock wrote:
 files added, removed or re-hashed since lockbuild first saw the release, hashes of the lock
-that no file has, and yanked releases are reported. Offline, the lock's hashes are compared
-with the snapshots alone.
+that no file has, and yanked releases are reported. A wheel whose METADATA was read by range
+requests (``verify-metadata = "range"``) is downloaded and checked against its sha256 and that
+METADATA. Offline, the lock's hashes are compared with the snapshots alone, and wheels never
+checked are reported.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
 from lockbuild.errors import UsageError
-from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, ProjectPage
+from lockbuild.models import DEFAULT_INDEX_URL, DistFile, ProjectPage
 from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
 from lockbuild.urls import redact_url
 
@@ -122,7 +124,7 @@ def _verify_pin(
     pin: LockedPin,
     target: VerifyTarget,
     *,
-    source: PackageSource | None,
+    source: IndexClient | None,
     store: Store,
     urls: Sequence[str],
 ) -> list[str]:
@@ -139,6 +141,10 @@ def _verify_pin(
         pin.name, pin.version, index_url=page.index_url, files=files, digests=digests
     )
     problems = _yank_problems(label, files)
+    for file in files:
+        problem = source.check_wheel(file, name=pin.name, version=pin.version)
+        if problem is not None:
+            problems.append(f"{label}: {problem}")
     snapshot = load_snapshot(store, release)
     current = {record.sha256 for record in release.files}
     if snapshot is None:
@@ -174,7 +180,23 @@ def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[
         f"{label}: the lock's sha256:{digest[:12]}… is not a file lockbuild saw "
         f"for the release (first seen {snapshot.seen})"
         for digest in sorted(pin.hashes - known)
-    ]
+    ] + _unchecked_wheels(label, snapshot, store)
+
+
+def _unchecked_wheels(label: str, snapshot: Snapshot, store: Store) -> list[str]:
+    """The wheels of ``snapshot`` whose METADATA was read by range requests and never checked."""
+    from lockbuild.store import wheel_key
+
+    problems = []
+    for record in snapshot.files:
+        entry = store.get(wheel_key(record.sha256))
+        value = None if entry is None else entry.value
+        if isinstance(value, dict) and value.get("verified") is False:
+            problems.append(
+                f"{label}: {record.filename}: METADATA read by range requests, "
+                f"not verified (offline)"
+            )
+    return problems
 
 
 def _drift_problems(

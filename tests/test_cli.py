@@ -133,3 +133,14 @@ def test_bad_index_flags_are_usage_errors(
     code = main(["compile", str(source), "--python=3.11", "--platform=linux-x86_64", *flags])
     assert code == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_verify_metadata_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = build_parser().parse_args(["compile", "x.in", "--verify-metadata=range"])
+    assert setting_overrides(arguments) == {"verify-metadata": "range"}
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["lock", "--verify-metadata=sometimes"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'sometimes' (choose from 'download', 'range')" in (
+        capsys.readouterr().err
+    )

@@ -102,9 +102,19 @@ def test_golden_output_is_identical_whatever_the_index_serves(
 
 def test_routes_taken_for_metadata(server: IndexServer, project: Path) -> None:
     server.json, server.pep658, server.ranges = False, False, True
-    assert main(compile_args(server)) == 0
+    assert main([*compile_args(server), "--verify-metadata=range"]) == 0
     ranged = [record for record in server.requests if record[2] is not None]
     assert ranged, "wheel metadata should be read with range requests"
+    assert server.count(".metadata") == 0
+
+
+def test_metadata_of_wheels_is_downloaded_and_checked_by_default(
+    server: IndexServer, project: Path
+) -> None:
+    server.json, server.pep658, server.ranges = False, False, True
+    assert main(compile_args(server)) == 0
+    files = [record for record in server.requests if record[1].startswith("/files/")]
+    assert files and all(record[2] is None for record in files), files
     assert server.count(".metadata") == 0
 
 

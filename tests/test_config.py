@@ -194,6 +194,24 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "vcs-as-archive",
         "strict",
         "emit-index-url",
+        "verify-metadata",
+    )
+
+
+def test_verify_metadata_setting_per_lock_and_checked() -> None:
+    text = '[settings]\nverify-metadata = "range"\n\n' + ENV + "\n" + LOCK
+    text += 'verify-metadata = "download"\n'
+    config = parse_config(text, "locks.toml")
+    assert config.settings.verify_metadata == "range"
+    assert config.locks["base"].settings.verify_metadata == "download"
+    assert Settings().verify_metadata == "download"
+    assert "verify-metadata" not in config.settings.fingerprint()  # an honest lock is the same
+    bad = '[settings]\nverify-metadata = "sometimes"\n\n' + MINIMAL
+    with pytest.raises(ConfigError) as caught:
+        parse_config(bad, "locks.toml")
+    assert str(caught.value) == (
+        "locks.toml:2: settings.verify-metadata: unknown verify-metadata mode 'sometimes' "
+        "(known: download, range)"
     )
 
 

@@ -84,11 +84,14 @@ def clients(servers: ServerFactory) -> Iterator[ClientFactory]:
     """Make IndexClients over the given servers (first is the main index); closed after."""
     made: list[IndexClient] = []
 
-    def make(*indexes: IndexServer, build_sdists: bool = True) -> IndexClient:
+    def make(
+        *indexes: IndexServer, build_sdists: bool = True, verify_metadata: str = "download"
+    ) -> IndexClient:
         client = IndexClient(
             HttpClient(backoff=0.01, connect_timeout=5.0, read_timeout=10.0),
             index_urls=[server.url for server in indexes],
             build_sdists=build_sdists,
+            verify_metadata=verify_metadata,
         )
         made.append(client)
         return client
@@ -226,9 +229,14 @@ def test_project_on_no_index_gives_an_empty_page_of_the_first(
 # -- metadata of wheels ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("verify", ["range", "download"])
 @pytest.mark.parametrize("options", ALL_MODES)
 def test_wheel_metadata_and_the_route_taken(
-    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, options: dict[str, bool]
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    options: dict[str, bool],
+    verify: str,
 ) -> None:
     server = servers(**options)
     wheel = make_wheel(
@@ -240,7 +248,7 @@ def test_wheel_metadata_and_the_route_taken(
         provides_extra=["speed"],
     )
     server.add(wheel)
-    client = clients(server)
+    client = clients(server, verify_metadata=verify)
     file = only_file(client.project_page(ALPHA), wheel.name)
     server.reset_log()
 
@@ -256,7 +264,7 @@ def test_wheel_metadata_and_the_route_taken(
     if options["pep658"]:
         assert len(metadata_requests(server, wheel.name)) == 1
         assert downloads == []
-    elif options["ranges"]:
+    elif options["ranges"] and verify == "range":
         assert metadata_requests(server, wheel.name) == []
         assert downloads, "the wheel was not read at all"
         assert all(record[2] is not None for record in downloads), downloads
@@ -306,7 +314,7 @@ def test_large_wheel_metadata_is_read_by_small_ranges(
             target.writestr("alpha/blob.bin", noise)
     size = big.stat().st_size
     server.add(big)
-    client = clients(server)
+    client = clients(server, verify_metadata="range")
     file = only_file(client.project_page(ALPHA), big.name)
 
     metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
@@ -345,7 +353,7 @@ def test_pep658_metadata_not_matching_its_hash_raises(
     client = clients(server)
     file = only_file(client.project_page(ALPHA), "alpha-1.0-py3-none-any.whl")
     server.replace(make_wheel(tmp_path / "v2", "alpha", "1.0", requires_dist=["changed"]))
-    with pytest.raises(MetadataError, match="does not match its sha256"):
+    with pytest.raises(MetadataError, match="metadata file does not match the index's sha256"):
         client.metadata(file, name=ALPHA, version=Version("1.0"))
 
 

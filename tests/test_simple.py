@@ -677,3 +677,91 @@ def test_dist_file_from_malformed_data_raises(data: Any) -> None:
 def test_page_from_malformed_data_raises(data: Any) -> None:
     with pytest.raises(ValueError):
         ProjectPage.from_data(data)
+
+
+# -- what pip reads -------------------------------------------------------------------------
+
+UNESCAPED_ANCHORS = [
+    pytest.param(
+        f'<a href="/f/requests-2.0.tar.gz#sha256={SHA}" data-requires-python=">=3.10">x</a>',
+        id="href-first",
+    ),
+    pytest.param(
+        f'<a data-requires-python=">=3.10" href="/f/requests-2.0.tar.gz#sha256={SHA}">x</a>',
+        id="requires-python-first",
+    ),
+    pytest.param(
+        '<a data-requires-python=">=3.10" data-yanked="" href="/f/requests-2.0.tar.gz">x</a>',
+        id="requires-python-yanked-href",
+    ),
+    pytest.param(
+        '<a href="/f/requests-2.0.tar.gz" data-requires-python=">=3.10,<4" data-yanked="">x</a>',
+        id="yanked-after",
+    ),
+    pytest.param(
+        "<a data-yanked='too > new' data-requires-python='>=3.10' href='/f/requests-2.0.tar.gz'>",
+        id="single-quotes",
+    ),
+    pytest.param(
+        '<A DATA-REQUIRES-PYTHON=">3.9" HREF="/f/requests-2.0.tar.gz" data-yanked="a>b">x</A>',
+        id="upper-case",
+    ),
+    pytest.param(
+        '<a\n  data-requires-python="&gt;=3.10"\n  href="/f/requests-2.0.tar.gz"\n>x</a>',
+        id="escaped-multiline",
+    ),
+]
+
+
+def pip_reads(body: str) -> list[tuple[str, str | None, str | None]]:
+    """``(filename, requires-python, yanked reason)`` of every anchor, as pip reads them."""
+    collector = pytest.importorskip("pip._internal.index.collector")
+    link_module = pytest.importorskip("pip._internal.models.link")
+    parser = collector.HTMLLinkParser(PAGE_URL)
+    parser.feed(body)
+    base_url = parser.base_url or PAGE_URL
+    read = []
+    for anchor in parser.anchors:
+        link = link_module.Link.from_element(anchor, page_url=PAGE_URL, base_url=base_url)
+        if link is not None:
+            read.append((link.filename, link.requires_python, link.yanked_reason))
+    return read
+
+
+def lockbuild_reads(body: str) -> list[tuple[str, str | None, str | None]]:
+    return [(file.filename, file.requires_python, file.yanked) for file in parse(body)]
+
+
+@pytest.mark.parametrize("anchor", UNESCAPED_ANCHORS)
+@pytest.mark.parametrize("shape", ["alone", "after-comment", "after-base"])
+def test_html_reads_what_pip_reads(anchor: str, shape: str) -> None:
+    """A ``>`` inside a quoted value ends no tag, and attributes may come in any order."""
+    prefix = {
+        "alone": "",
+        "after-comment": "<!-- a > in a comment -->",
+        "after-base": '<base href="https://index.example/simple/requests/">',
+    }[shape]
+    body = f"<!DOCTYPE html><html><body>{prefix}{anchor}<br/>\n{anchor}</body></html>"
+    expected = pip_reads(body)
+    assert len(expected) == 2 and expected[0][1] is not None, expected
+    assert lockbuild_reads(body) == expected
+
+
+def test_html_anchor_with_unescaped_gt_keeps_its_file_and_attributes() -> None:
+    body = (
+        '<a data-requires-python=">=3.10" href="/f/requests-2.0.tar.gz" data-yanked="gone">2.0</a>'
+        '<a href="/f/requests-1.0.tar.gz" data-requires-python=">=3.8">1.0</a><!-- general -->'
+    )
+    new, old = parse(body)
+    assert (new.filename, new.requires_python, new.yanked) == (
+        "requests-2.0.tar.gz",
+        ">=3.10",
+        "gone",
+    )
+    assert (old.filename, old.requires_python, old.yanked) == ("requests-1.0.tar.gz", ">=3.8", None)
+
+
+def test_html_bare_data_yanked_after_unescaped_gt_is_yanked() -> None:
+    """PEP 592: the attribute's presence yanks the file (pip 23 reads a bare one as no reason)."""
+    (file,) = parse('<a href="/f/requests-2.0.tar.gz" data-requires-python=">3" data-yanked>x</a>')
+    assert (file.requires_python, file.yanked) == (">3", "")
