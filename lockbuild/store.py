@@ -50,7 +50,8 @@ DEFAULT_CACHE_DIR = "cache"
 LOCK_TIMEOUT = 60.0
 """Seconds a reader or writer waits for another process's SQLite lock before giving up."""
 ARCHIVE_FORMAT = "lockbuild-store-archive"
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2
+"""Version 2: every entry's envelope is bound to its key (version 1 archives are refused)."""
 
 _SIZE_LIMIT = 2**62
 _STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
@@ -186,6 +187,7 @@ def value_sha256(value: object) -> str:
 
 @dataclass(frozen=True)
 class _Envelope:
+    key: str
     value: Any
     stored: float
     sha256: str
@@ -206,6 +208,7 @@ class _Envelope:
 
     def _head(self) -> str:
         return _encode(
+            self.key,
             self.value,
             stored=self.stored,
             etag=self.etag,
@@ -215,6 +218,7 @@ class _Envelope:
 
 
 def _encode(
+    key: str,
     value: object,
     *,
     stored: float,
@@ -222,7 +226,11 @@ def _encode(
     last_modified: str | None,
     text_sha256: str | None = None,
 ) -> str:
-    """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``."""
+    """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``.
+
+    ``entry_sha256`` binds the key to everything else the envelope holds (see
+    :func:`_entry_sha256`), so an entry moved under another key is detected.
+    """
     for name, header in (("etag", etag), ("last_modified", last_modified)):
         if header is not None and not isinstance(header, str):
             raise TypeError(f"{name} must be a str, not {type(header).__name__}")
@@ -234,7 +242,19 @@ def _encode(
         head["last_modified"] = last_modified
     if text_sha256 is not None:
         head["text_sha256"] = text_sha256
+    head["entry_sha256"] = _entry_sha256(key, head)
     return _canonical(head)[:-1] + ',"v":' + canonical + "}"
+
+
+_BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")
+"""The envelope fields :func:`_entry_sha256` covers, with the key (the value through its
+``sha256``, an attached text through its ``text_sha256``)."""
+
+
+def _entry_sha256(key: str, head: dict[str, object]) -> str:
+    """sha256 of the key and the envelope's fields: an envelope's ``entry_sha256``."""
+    bound = [key, *(head.get(name) for name in _BOUND_FIELDS)]
+    return hashlib.sha256(_canonical(bound).encode("ascii")).hexdigest()
 
 
 def text_sha256(text: str) -> str:
@@ -246,13 +266,17 @@ class _Corrupt(Exception):
     """An entry that is not a valid envelope; ``args[0]`` says why."""
 
 
+class _OlderFormat(_Corrupt):
+    """An envelope written before entries were bound to their keys: read as a miss."""
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _decode_text(stored: object) -> _Envelope:
-    """An envelope from its stored form: JSON text, then optionally a newline and a text (the
-    JSON holds no raw newline, so the first one ends it)."""
+def _decode_text(key: str, stored: object) -> _Envelope:
+    """The envelope stored under ``key`` from its stored form: JSON text, then optionally a
+    newline and a text (the JSON holds no raw newline, so the first one ends it)."""
     if not isinstance(stored, str):
         raise _Corrupt(f"stored as {type(stored).__name__}, not JSON text")
     text, newline, attached = stored.partition("\n")
@@ -260,16 +284,16 @@ def _decode_text(stored: object) -> _Envelope:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise _Corrupt("unparsable JSON") from None
-    return _decode_data(data, text=text, attached=attached if newline else None)
+    return _decode_data(key, data, text=text, attached=attached if newline else None)
 
 
 _VALUE_MARK = ',"v":'
 
 
 def _decode_data(
-    data: object, *, text: str | None = None, attached: str | None = None
+    key: str, data: object, *, text: str | None = None, attached: str | None = None
 ) -> _Envelope:
-    """Check an envelope's shape and checksums.
+    """Check an envelope's shape and checksums, and that it was written under ``key``.
 
     ``attached`` is the text stored after the envelope; in an archive line it is the
     envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
@@ -306,7 +330,19 @@ def _decode_data(
             raise _Corrupt("value is not JSON data") from None
     if headers[0] is not None and headers[0] != actual:
         raise _Corrupt("checksum mismatch")
-    return _Envelope(data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+    _check_binding(key, data)
+    return _Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+
+
+def _check_binding(key: str, data: dict[str, Any]) -> None:
+    """Raise unless ``data``'s ``entry_sha256`` was taken over ``key`` and its other fields."""
+    bound = data.get("entry_sha256")
+    if bound is None:
+        raise _OlderFormat("written by an older lockbuild, not bound to its key")
+    if not isinstance(bound, str) or data.get("sha256") is None:
+        raise _Corrupt("bad envelope field")
+    if bound != _entry_sha256(key, data):
+        raise _Corrupt("written under another key, or its fields were changed")
 
 
 def _stored_time(stored: object) -> float:
@@ -425,6 +461,14 @@ class Store:
         self.directory: str = cache.directory
         """The store's own directory, ``<cache_dir>/store``."""
         self._clock = clock
+        self._dropped_lock = threading.Lock()
+        self._dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        """How many entries this object dropped as damaged, outdated or wrong."""
+        with self._dropped_lock:
+            return self._dropped
 
     # reading and writing
 
@@ -478,6 +522,7 @@ class Store:
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
         head = _encode(
+            key,
             value,
             stored=self._clock(),
             etag=etag,
@@ -521,6 +566,14 @@ class Store:
         """Remove ``key``; False when it was not there or could not be removed."""
         namespace_of(key)
         return self._delete(key)
+
+    def discard(self, key: str, why: str) -> None:
+        """Drop an entry a caller found wrong (``why``: what it disagrees with), with a warning
+        naming the cache; it counts in :attr:`dropped`."""
+        namespace_of(key)
+        logger.warning("dropping cache entry (%s): %s", why, key)
+        self._count_dropped()
+        self._delete(key)
 
     def list_keys(self, namespace: str | None = None) -> list[str]:
         """Every key (of ``namespace``, if given), sorted."""
@@ -652,14 +705,24 @@ class Store:
         if raw is _MISSING:
             return None
         try:
-            return _decode_text(raw)
+            return _decode_text(key, raw)
+        except _OlderFormat:
+            logger.debug("dropping cache entry written by an older lockbuild: %s", key)
+            self._count_dropped()
+            self._delete(key)
+            return None
         except _Corrupt as error:
             self._drop(key, str(error))
             return None
 
     def _drop(self, key: str, why: str) -> None:
         logger.warning("dropping corrupt cache entry (%s): %s", why, key)
+        self._count_dropped()
         self._delete(key)
+
+    def _count_dropped(self) -> None:
+        with self._dropped_lock:
+            self._dropped += 1
 
     def _delete(self, key: str, *, raising: bool = False) -> bool:
         try:
@@ -791,6 +854,9 @@ def _parse_archive(lines: Iterator[str], path: str) -> Iterator[tuple[str, _Enve
     header = _archive_record(next(lines, ""), 1, path)
     if header.get("format") != ARCHIVE_FORMAT:
         raise _bad_archive(path, 1, "not a lockbuild cache archive")
+    if header.get("version") == 1:
+        why = "written by an older lockbuild (version 1): export it again with this one"
+        raise _bad_archive(path, 1, why)
     if header.get("version") != ARCHIVE_VERSION:
         raise _bad_archive(path, 1, f"unsupported archive version {header.get('version')!r}")
     count = 0
@@ -804,7 +870,7 @@ def _parse_archive(lines: Iterator[str], path: str) -> Iterator[tuple[str, _Enve
         if not isinstance(key, str):
             raise _bad_archive(path, number, "entry without a key")
         try:
-            envelope = _decode_data(record.get("entry"))
+            envelope = _decode_data(key, record.get("entry"))
         except _Corrupt as error:
             raise _bad_archive(path, number, f"{error} for {key}") from None
         count += 1
