@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -392,6 +393,10 @@ class _RefusedPickle(Exception):
     """diskcache would have unpickled this entry; the store refuses to."""
 
 
+class _MissingValueFile(Exception):
+    """The file diskcache keeps a large value in is gone (diskcache would read a miss)."""
+
+
 class _JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
     """diskcache's Disk restricted to str keys and str values, so nothing is ever pickled.
 
@@ -422,7 +427,10 @@ class _JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             raise _RefusedPickle
         if read:
             raise TypeError("the store does not hand out file handles")
-        return super().fetch(mode, filename, value, read)
+        try:
+            return super().fetch(mode, filename, value, read)
+        except FileNotFoundError:
+            raise _MissingValueFile from None
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -693,9 +701,12 @@ class Store:
     def _read(self, key: str, *, raising: bool = False) -> _Envelope | None:
         """The valid envelope under ``key``; a corrupt one is dropped (read errors: see raising)."""
         try:
-            raw = self._cache.get(key, default=_MISSING)
+            raw = self._get_raw(key)
         except (_RefusedPickle, UnicodeDecodeError):
             self._drop(key, "not JSON text")
+            return None
+        except _MissingValueFile:
+            self._drop(key, f"its value file is missing under {self.directory}")
             return None
         except _STORE_ERRORS as error:
             if raising:
@@ -714,6 +725,14 @@ class Store:
         except _Corrupt as error:
             self._drop(key, str(error))
             return None
+
+    def _get_raw(self, key: str) -> object:
+        """The stored text of ``key`` (or _MISSING); a value file found missing twice raises
+        _MissingValueFile (once may be another process replacing the entry)."""
+        try:
+            return self._cache.get(key, default=_MISSING)
+        except _MissingValueFile:
+            return self._cache.get(key, default=_MISSING)
 
     def _drop(self, key: str, why: str) -> None:
         logger.warning("dropping corrupt cache entry (%s): %s", why, key)
@@ -784,27 +803,102 @@ class Store:
 
 
 def open_store(
-    directory: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    directory: str | os.PathLike[str],
+    *,
+    clock: Callable[[], float] = time.time,
+    repair: bool = False,
 ) -> Store:
     """Open (creating if needed) the store under ``<directory>/store``.
 
     Cheap: one SQLite connection, created tables are reused. Raises StoreError naming the
-    directory when it cannot be created or its database is unusable.
+    directory when it cannot be created or its database is unusable. A database SQLite
+    finds damaged (not a database, malformed) is, with ``repair``, moved aside to
+    ``store.damaged`` with a warning and an empty store opened in its place; without, the
+    error names ``lockbuild cache clear``.
     """
     cache_dir = os.fspath(directory)
     store_dir = os.path.join(cache_dir, STORE_SUBDIR)
     try:
-        os.makedirs(store_dir, exist_ok=True)
-        cache = diskcache.Cache(
-            store_dir,
-            timeout=LOCK_TIMEOUT,
-            disk=_JsonTextDisk,
-            eviction_policy="none",
-            size_limit=_SIZE_LIMIT,
-        )
+        return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
+    except _STORE_ERRORS as error:
+        why = _describe(error)
+        if not _is_damage(error):
+            raise StoreError(f"cannot open the cache store ({why}): {store_dir}") from None
+        if not repair:
+            raise StoreError(
+                f"the cache store is damaged ({why}): {store_dir}; "
+                "run `lockbuild cache clear` to start an empty one"
+            ) from None
+    aside = _move_aside(store_dir)
+    logger.warning(
+        "the cache store is damaged (%s): %s; moved aside to %s, starting an empty one",
+        why,
+        store_dir,
+        aside,
+    )
+    try:
+        return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
     except _STORE_ERRORS as error:
         raise StoreError(f"cannot open the cache store ({_describe(error)}): {store_dir}") from None
-    return Store(cache, cache_dir=cache_dir, clock=clock)
+
+
+def clear_store(directory: str | os.PathLike[str]) -> int | None:
+    """Remove every entry of the store under ``directory``: the count, or None when its
+    database was damaged and the whole store directory was removed instead."""
+    try:
+        store = open_store(directory)
+    except StoreError:
+        store_dir = os.path.join(os.fspath(directory), STORE_SUBDIR)
+        try:
+            _remove_tree(store_dir)
+        except OSError as error:
+            raise StoreError(f"cannot clear the cache store ({error}): {store_dir}") from None
+        return None
+    with store:
+        return store.clear()
+
+
+def _open_cache(store_dir: str) -> diskcache.Cache:
+    os.makedirs(store_dir, exist_ok=True)
+    return diskcache.Cache(
+        store_dir,
+        timeout=LOCK_TIMEOUT,
+        disk=_JsonTextDisk,
+        eviction_policy="none",
+        size_limit=_SIZE_LIMIT,
+    )
+
+
+_DAMAGE_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def _is_damage(error: BaseException) -> bool:
+    """Whether SQLite says the database file itself is damaged (not busy, not unwritable)."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorname", None)
+    if code is not None:
+        return code in _DAMAGE_CODES
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def _move_aside(store_dir: str) -> str:
+    """Rename the damaged ``store_dir`` to ``<store_dir>.damaged`` (replacing an older one)."""
+    aside = store_dir + ".damaged"
+    try:
+        _remove_tree(aside)
+        os.replace(store_dir, aside)
+    except OSError as error:
+        raise StoreError(
+            f"cannot move the damaged cache store aside ({error}): {store_dir}"
+        ) from None
+    return aside
+
+
+def _remove_tree(path: str) -> None:
+    if os.path.lexists(path):
+        shutil.rmtree(path)
 
 
 def resolve_cache_dir(configured: str | None, *, root: str = ".") -> str:
@@ -938,8 +1032,10 @@ def _disk_usage(directory: str) -> int:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """What went wrong, in SQLite's or the system's words (never a library class name)."""
+    if isinstance(error, diskcache.Timeout):
+        return "timed out waiting for another process's lock"
+    return str(error) or "unknown error"
 
 
 # --- offline ------------------------------------------------------------------------------------
@@ -966,6 +1062,15 @@ def describe_missing_upload_times(project: str, index_url: str) -> str:
     index's JSON API gives (see :mod:`lockbuild.uploads`) and its pages do not."""
     index = _clean_index_url(index_url)
     return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
+
+
+def describe_dropped(count: int) -> str:
+    """``2 cache entries were damaged, ... (run once online ...)``: why items are missing."""
+    entries = "entry was" if count == 1 else "entries were"
+    return (
+        f"{count} cache {entries} damaged, wrong or written by an older lockbuild and dropped "
+        "(run once online to refetch, or `lockbuild cache import` an archive)"
+    )
 
 
 _MISSING_ORDER = (

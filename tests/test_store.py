@@ -522,7 +522,8 @@ def test_open_store_on_a_file_raises_store_error(tmp_path: Path) -> None:
 def test_open_store_on_a_garbage_database_raises_store_error(tmp_path: Path) -> None:
     (tmp_path / "cache" / "store").mkdir(parents=True)
     (tmp_path / "cache" / "store" / "cache.db").write_bytes(b"garbage" * 1000)
-    with pytest.raises(StoreError, match=r"cannot open the cache store \(DatabaseError"):
+    damaged = r"the cache store is damaged \(file is not a database\).*lockbuild cache clear"
+    with pytest.raises(StoreError, match=damaged):
         open_store(tmp_path / "cache")
 
 
@@ -634,7 +635,7 @@ def test_cache_commands_turn_database_errors_into_store_errors(
         lambda: store.export_archive(tmp_path / "a.gz"),
     ]
     for command in commands:
-        with pytest.raises(StoreError, match=r"the cache store \(OperationalError: disk I/O"):
+        with pytest.raises(StoreError, match=r"the cache store \(disk I/O"):
             command()
     assert not (tmp_path / "a.gz").exists()
 
