@@ -63,7 +63,6 @@ from lockbuild.store import (
     Entry,
     MissingItems,
     Store,
-    describe_dropped,
     describe_missing_hash,
     describe_missing_metadata,
     describe_missing_page,
@@ -192,8 +191,9 @@ class IndexClient:
         """
         if self.policy.offline and len(self.missing):
             self._collect_background_misses()
-            if self.store is not None and self.store.dropped:
-                self.missing.add(describe_dropped(self.store.dropped))
+            note = self.store.offline_note() if self.store is not None else None
+            if note is not None:
+                self.missing.add(note)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
         if self.store is not None:

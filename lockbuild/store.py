@@ -15,9 +15,10 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -46,6 +47,9 @@ FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
 
 STORE_SUBDIR = "store"
+DAMAGED_MARKER = "DAMAGED"
+"""A file in the store's directory saying SQLite found its database damaged during a run;
+the next :func:`open_store` treats the store as damaged (moves it aside, or says so)."""
 CACHE_DIR_ENV = "LOCKBUILD_CACHE_DIR"
 DEFAULT_CACHE_DIR = "cache"
 LOCK_TIMEOUT = 60.0
@@ -471,6 +475,9 @@ class Store:
         self._clock = clock
         self._dropped_lock = threading.Lock()
         self._dropped = 0
+        self._read_only = False
+        self.damaged: str | None = None
+        """Why SQLite found the database damaged during this run (then it is not used)."""
 
     @property
     def dropped(self) -> int:
@@ -490,7 +497,7 @@ class Store:
         :func:`value_sha256` differs is dropped as corrupt.
         """
         namespace_of(key)
-        envelope = self._read(key)
+        envelope = None if self.damaged else self._read(key)
         if envelope is None:
             return None
         if expected_sha256 is not None and envelope.sha256 != expected_sha256.lower():
@@ -538,10 +545,12 @@ class Store:
             text_sha256=None if text is None else text_sha256(text),
         )
         stored = head if text is None else head + "\n" + text
+        if self._read_only or self.damaged:
+            return False
         try:
             self._cache.set(key, stored)
         except _STORE_ERRORS as error:
-            logger.warning("cannot write cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot write cache entry", error, key)
             return False
         return True
 
@@ -551,6 +560,8 @@ class Store:
         False when the entry is missing or the write failed (logged, never raised).
         """
         namespace_of(key)
+        if self._read_only or self.damaged:
+            return False
         try:
             with self._cache.transact():
                 envelope = self._read(key)
@@ -566,9 +577,27 @@ class Store:
                 )
                 self._cache.set(key, renewed.encode())
         except _STORE_ERRORS as error:
-            logger.warning("cannot renew cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot renew cache entry", error, key)
             return False
         return True
+
+    def _write_failed(self, what: str, error: BaseException, key: str) -> None:
+        """Warn about a failed write; after one that says the store is read-only, stop
+        writing for the rest of the run (one warning, not one per entry)."""
+        if _is_damage(error):
+            self._mark_damaged(error)
+            return
+        if not _is_read_only(error):
+            logger.warning("%s (%s): %s", what, _describe(error), key)
+            return
+        with self._dropped_lock:
+            first, self._read_only = not self._read_only, True
+        if first:
+            logger.warning(
+                "the cache store is read-only (%s): %s; not writing to it in this run",
+                _describe(error),
+                self.directory,
+            )
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there or could not be removed."""
@@ -711,7 +740,10 @@ class Store:
         except _STORE_ERRORS as error:
             if raising:
                 raise
-            logger.warning("cannot read cache entry (%s): %s", _describe(error), key)
+            if _is_damage(error):
+                self._mark_damaged(error)
+            else:
+                logger.warning("cannot read cache entry (%s): %s", _describe(error), key)
             return None
         if raw is _MISSING:
             return None
@@ -744,13 +776,37 @@ class Store:
             self._dropped += 1
 
     def _delete(self, key: str, *, raising: bool = False) -> bool:
+        if self.damaged and not raising:
+            return False
         try:
             return bool(self._cache.delete(key))
         except _STORE_ERRORS as error:
             if raising:
                 raise
-            logger.warning("cannot delete cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot delete cache entry", error, key)
             return False
+
+    def _mark_damaged(self, error: BaseException) -> None:
+        """SQLite found the database damaged: warn once, stop using it, and leave a marker so
+        that the next run repairs it (or says how)."""
+        why = _describe(error)
+        with self._dropped_lock:
+            first = self.damaged is None
+            self.damaged = why
+        if not first:
+            return
+        logger.warning(
+            "the cache store is damaged (%s): %s; not using it in this run", why, self.directory
+        )
+        with suppress(OSError):
+            Path(self.directory, DAMAGED_MARKER).write_text(why + "\n", encoding="utf-8")
+
+    def offline_note(self) -> str | None:
+        """Why an offline run may have found items missing: the store is damaged, or entries
+        were dropped; None when neither."""
+        if self.damaged:
+            return _damaged_message(self.damaged, self.directory)
+        return describe_dropped(self._dropped) if self.dropped else None
 
     def _all_keys(self) -> list[object]:
         return list(self._cache.iterkeys())
@@ -797,6 +853,9 @@ class Store:
         try:
             yield
         except _STORE_ERRORS as error:
+            if _is_damage(error):
+                self._mark_damaged(error)
+                raise StoreError(_damaged_message(_describe(error), self.directory)) from None
             raise StoreError(
                 f"cannot {action} the cache store ({_describe(error)}): {self.directory}"
             ) from None
@@ -818,17 +877,18 @@ def open_store(
     """
     cache_dir = os.fspath(directory)
     store_dir = os.path.join(cache_dir, STORE_SUBDIR)
-    try:
-        return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
-    except _STORE_ERRORS as error:
-        why = _describe(error)
-        if not _is_damage(error):
-            raise StoreError(f"cannot open the cache store ({why}): {store_dir}") from None
-        if not repair:
-            raise StoreError(
-                f"the cache store is damaged ({why}): {store_dir}; "
-                "run `lockbuild cache clear` to start an empty one"
-            ) from None
+    why = _damage_marked(store_dir)
+    if why is None:
+        try:
+            return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
+        except _STORE_ERRORS as error:
+            why = _describe(error)
+            if _is_read_only(error):
+                raise StoreError(f"the cache store is read-only ({why}): {store_dir}") from None
+            if not _is_damage(error):
+                raise StoreError(f"cannot open the cache store ({why}): {store_dir}") from None
+    if not repair:
+        raise StoreError(_damaged_message(why, store_dir))
     aside = _move_aside(store_dir)
     logger.warning(
         "the cache store is damaged (%s): %s; moved aside to %s, starting an empty one",
@@ -842,20 +902,57 @@ def open_store(
         raise StoreError(f"cannot open the cache store ({_describe(error)}): {store_dir}") from None
 
 
+def _damaged_message(why: str, store_dir: str) -> str:
+    return (
+        f"the cache store is damaged ({why}): {store_dir}; "
+        "run `lockbuild cache clear` to start an empty one"
+    )
+
+
+def _damage_marked(store_dir: str) -> str | None:
+    """The reason a run left in the store's damage marker, or None when there is none."""
+    try:
+        text = Path(store_dir, DAMAGED_MARKER).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.strip() or "found damaged by an earlier run"
+
+
 def clear_store(directory: str | os.PathLike[str]) -> int | None:
     """Remove every entry of the store under ``directory``: the count, or None when its
     database was damaged and the whole store directory was removed instead."""
+    store_dir = os.path.join(os.fspath(directory), STORE_SUBDIR)
     try:
-        store = open_store(directory)
+        with open_store(directory) as store:
+            count = store.clear()
+        if _passes_quick_check(store_dir):
+            return count
     except StoreError:
-        store_dir = os.path.join(os.fspath(directory), STORE_SUBDIR)
-        try:
-            _remove_tree(store_dir)
-        except OSError as error:
-            raise StoreError(f"cannot clear the cache store ({error}): {store_dir}") from None
-        return None
-    with store:
-        return store.clear()
+        if _damage_marked(store_dir) is None and not _damaged_on_open(store_dir):
+            raise
+    try:
+        _remove_tree(store_dir)
+    except OSError as error:
+        raise StoreError(f"cannot clear the cache store ({error}): {store_dir}") from None
+    return None
+
+
+def _passes_quick_check(store_dir: str) -> bool:
+    """SQLite's ``quick_check`` of the store's database (a pass over every page)."""
+    try:
+        with closing(sqlite3.connect(os.path.join(store_dir, "cache.db"))) as connection:
+            row = connection.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as error:
+        return not _is_damage(error)
+    return row is not None and row[0] == "ok"
+
+
+def _damaged_on_open(store_dir: str) -> bool:
+    try:
+        _open_cache(store_dir).close()
+    except _STORE_ERRORS as error:
+        return _is_damage(error)
+    return False
 
 
 def _open_cache(store_dir: str) -> diskcache.Cache:
@@ -881,6 +978,16 @@ def _is_damage(error: BaseException) -> bool:
         return code in _DAMAGE_CODES
     text = str(error)
     return "malformed" in text or "not a database" in text
+
+
+def _is_read_only(error: BaseException) -> bool:
+    """Whether a failed write says the store cannot be written at all (permissions)."""
+    if isinstance(error, PermissionError):
+        return True
+    code = getattr(error, "sqlite_errorname", "")
+    return isinstance(error, sqlite3.OperationalError) and (
+        code == "SQLITE_READONLY" or "readonly database" in str(error)
+    )
 
 
 def _move_aside(store_dir: str) -> str:

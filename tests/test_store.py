@@ -493,12 +493,45 @@ def test_a_failed_read_is_a_miss(
     store.put(PAGE_KEY, 1)
 
     def fail(*args: object, **kwargs: object) -> None:
-        raise sqlite3.DatabaseError("database disk image is malformed")
+        raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store._cache, "get", fail)
     with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
         assert store.get(PAGE_KEY) is None
-    assert "cannot read cache entry" in caplog.text
+    assert "cannot read cache entry (disk I/O error)" in caplog.text
+    assert store.damaged is None
+
+
+def test_a_database_found_damaged_in_a_run_is_left_alone_then_repaired_at_the_next_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path / "cache")
+    store.put(PAGE_KEY, 1)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    store._cache.get = fail
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+        assert store.get(META_KEY) is None
+        assert store.put(META_KEY, 2) is False
+    assert caplog.text.count("the cache store is damaged") == 1
+    assert store.offline_note() == (
+        f"the cache store is damaged (database disk image is malformed): {store.directory}; "
+        "run `lockbuild cache clear` to start an empty one"
+    )
+    store.close()
+    with pytest.raises(StoreError, match="lockbuild cache clear"):
+        open_store(tmp_path / "cache")
+    with (
+        caplog.at_level(logging.WARNING, logger="lockbuild.store"),
+        open_store(tmp_path / "cache", repair=True) as repaired,
+    ):
+        assert repaired.get(PAGE_KEY) is None
+        assert repaired.put(PAGE_KEY, 3)
+    assert "moved aside to" in caplog.text
+    assert (tmp_path / "cache" / "store.damaged" / "DAMAGED").exists()
 
 
 # --- opening ------------------------------------------------------------------------------------
