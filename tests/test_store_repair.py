@@ -403,3 +403,30 @@ def test_a_read_only_cache_is_a_run_without_it_online_and_one_error_offline(
     )
     assert "Traceback" not in online.stderr
     assert (project / "requirements.txt").read_bytes() == first
+
+
+def test_a_forged_hash_of_an_archive_url_is_rederived_not_reported_as_a_changed_archive(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = server.file_url(WHEELS[0])
+    (project / "requirements.in").write_text(f"alpha @ {url}\n")
+    assert compile_lock(server, "-q") == 0
+    first = (project / "requirements.txt").read_bytes()
+    assert f"sha256:{server.sha256(WHEELS[0])}".encode() in first
+    forged = "0" * 64
+    with open_store(project / "cache") as store:
+        metadata = store.get(metadata_key(url=url, sha256=server.sha256(WHEELS[0])))
+        assert metadata is not None
+        store.put(metadata_key(url=url, sha256=forged), metadata.value)
+        store.put(hash_key(url), forged)
+    capsys.readouterr()
+
+    assert compile_lock(server) == 0
+    error = capsys.readouterr().err
+    assert (
+        "WARNING: dropping cache entry (disagrees with the file downloaded now: "
+        f"000000000000… != {server.sha256(WHEELS[0])[:12]}…): {hash_key(url)}"
+    ) in error
+    assert "the archive changed" not in error
+    assert (project / "requirements.txt").read_bytes() == first
+    assert stored_hash(project, hash_key(url)) == server.sha256(WHEELS[0])
