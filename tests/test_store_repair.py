@@ -131,7 +131,7 @@ def test_swapped_hash_entries_are_dropped_and_refetched_and_trust_new_files_writ
     alpha, beta = hash_keys(server)
     swap_rows(project, alpha, beta)
 
-    assert compile_lock(server, "--refresh", "--trust-new-files=alpha,beta") == 0
+    assert compile_lock(server, "--refresh", "--trust-new-files=alpha", "--trust-new-files=beta") == 0
     error = capsys.readouterr().err
     for key in (alpha, beta):
         assert "dropping corrupt cache entry (written under another key" in error
@@ -153,7 +153,7 @@ def test_swapped_hash_entries_offline_are_a_cache_problem_never_trusted(
     url = server.url
     server.stop()
     no_network(monkeypatch)
-    assert compile_offline(url, "--trust-new-files=alpha,beta") == 1
+    assert compile_offline(url, "--trust-new-files=alpha", "--trust-new-files=beta") == 1
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("error: offline: no cached hash for alpha-1.0-py3-none-any.whl; ")
     assert "2 cache entries were damaged, wrong or written by an older lockbuild" in error
