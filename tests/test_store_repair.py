@@ -131,7 +131,8 @@ def test_swapped_hash_entries_are_dropped_and_refetched_and_trust_new_files_writ
     alpha, beta = hash_keys(server)
     swap_rows(project, alpha, beta)
 
-    assert compile_lock(server, "--refresh", "--trust-new-files=alpha", "--trust-new-files=beta") == 0
+    trust = ("--trust-new-files=alpha", "--trust-new-files=beta")
+    assert compile_lock(server, "--refresh", *trust) == 0
     error = capsys.readouterr().err
     for key in (alpha, beta):
         assert "dropping corrupt cache entry (written under another key" in error
