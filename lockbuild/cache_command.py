@@ -102,6 +102,9 @@ def run_cache(arguments: argparse.Namespace) -> int:
     action = arguments.cache_action
     if action in ("info", "export", "prune") and not os.path.isdir(directory):
         raise UsageError(f"no cache here: {directory} (pass --cache-dir)")
+    if action == "clear":
+        _clear(directory)
+        return 0
     with open_store(directory) as store:
         if action == "info":
             print(format_info(store.info()))
@@ -115,10 +118,19 @@ def run_cache(arguments: argparse.Namespace) -> int:
                 raise UsageError(f"{arguments.file}: no such file")
             count = store.import_archive(arguments.file)
             print(f"imported {count} entries into {store.directory}")
-        else:
-            count = store.clear()
-            print(f"removed {count} entries from {store.directory}")
     return 0
+
+
+def _clear(directory: str) -> None:
+    """``cache clear``: works on a damaged store too (its directory is removed)."""
+    from lockbuild.store import STORE_SUBDIR, clear_store
+
+    store_dir = os.path.join(directory, STORE_SUBDIR)
+    count = clear_store(directory)
+    if count is None:
+        print(f"removed the damaged cache store {store_dir}")
+    else:
+        print(f"removed {count} entries from {store_dir}")
 
 
 def cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:

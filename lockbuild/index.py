@@ -191,6 +191,8 @@ class IndexClient:
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}
         self._hashes: dict[str, Future[str]] = {}
+        self._downloaded: dict[str, str] = {}
+        """URL -> sha256 of the files downloaded and hashed in this run."""
         self.upload_times = UploadTimes(
             None if self.policy.offline else http,
             store=store,
@@ -208,6 +210,9 @@ class IndexClient:
         """
         if self.policy.offline and len(self.missing):
             self._collect_background_misses()
+            note = self.store.offline_note() if self.store is not None else None
+            if note is not None:
+                self.missing.add(note)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
         if self.store is not None:
@@ -521,45 +526,68 @@ class IndexClient:
             if page.name != name:
                 raise ValueError(f"a page of {page.name}")
         except (ValueError, TypeError, AttributeError) as error:
-            logger.warning("dropping unusable cache entry (%s): %s", error, entry.key)
-            self._delete(entry.key)
+            if self.store is not None:
+                self.store.discard(entry.key, f"unusable: {error}")
             return None
         return page
 
     def _fetch_metadata(
-        self, file: DistFile, name: NormalizedName, version: Version
+        self, file: DistFile, name: NormalizedName, version: Version, *, use_store: bool = True
     ) -> CoreMetadata:
         key = metadata_key(url=file.url, sha256=file.sha256)
-        stored = self._stored_metadata(key, file)
+        stored = self._stored_metadata(key, file) if use_store else None
         if stored is not None and self._unverified_in_store(file, stored[1]):
             if self.policy.offline:
-                raise _OfflineMiss(describe_missing_metadata(file.filename) + _UNVERIFIED_NOTE)
+                raise _OfflineMiss(self._describe_unverified(file))
             stored = None
         if stored is not None:
             self._count("metadata cached")
             data, source = stored
             if source == "build" and not self.build_sdists:
                 raise self._build_refused(file, name, version)
-        elif self.policy.offline:
+            metadata = self._stored_parsed(key, data, file, name, version)
+            if metadata is not None:
+                return metadata
+            return self._fetch_metadata(file, name, version, use_store=False)
+        if self.policy.offline:
             raise _OfflineMiss(describe_missing_metadata(file.filename))
+        self._count("metadata fetched")
+        if file.metadata_hashes is not None:
+            data, source = self._pep658_metadata(file, name, version), "pep658"
+        elif file.is_wheel:
+            data, source = self._checked_wheel_metadata(file, name, version), "wheel"
         else:
-            self._count("metadata fetched")
-            if file.metadata_hashes is not None:
-                data, source = self._pep658_metadata(file, name, version), "pep658"
-            elif file.is_wheel:
-                data, source = self._checked_wheel_metadata(file, name, version), "wheel"
-            else:
-                data, source = self._sdist_metadata(file, name, version)
+            data, source = self._sdist_metadata(file, name, version)
         metadata = parse_metadata(data, source=file.filename)
         if metadata.name != name or metadata.version != version:
             raise MetadataError(
                 f"metadata names {metadata.name} {metadata.version}, "
                 f"expected {name} {version}: {redact_url(file.url)}"
             )
-        if stored is None:
-            value = {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
-            self._write(self._put, key, value)
+        value = {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
+        self._write(self._put, key, value)
         return metadata
+
+    def _stored_parsed(
+        self, key: str, data: bytes, file: DistFile, name: NormalizedName, version: Version
+    ) -> CoreMetadata | None:
+        """Stored metadata parsed, or None (the entry dropped) when it is not ``file``'s."""
+        try:
+            metadata = parse_metadata(data, source=file.filename)
+        except MetadataError as error:
+            why = f"unusable metadata: {error}"
+        else:
+            if metadata.name == name and metadata.version == version:
+                return metadata
+            why = (
+                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
+                f"not {name} {version}"
+            )
+        assert self.store is not None
+        self.store.discard(key, why)
+        if self.policy.offline:
+            raise _OfflineMiss(describe_missing_metadata(file.filename))
+        return None
 
     def _stored_metadata(self, key: str, file: DistFile) -> tuple[bytes, str] | None:
         """The stored metadata of ``file`` and its source, checked against the page's hash."""
@@ -574,14 +602,12 @@ class IndexClient:
             and isinstance(value.get("metadata"), str)
             and value.get("source") in METADATA_SOURCES
         ):
-            logger.warning("dropping unusable cache entry (not metadata): %s", key)
-            self._delete(key)
+            self.store.discard(key, "unusable: not metadata")
             return None
         data = value["metadata"].encode("utf-8", "surrogateescape")
         expected = (file.metadata_hashes or {}).get("sha256")
         if expected and hashlib.sha256(data).hexdigest() != expected.lower():
-            logger.warning("dropping cache entry (not the index's metadata sha256): %s", key)
-            self._delete(key)
+            self.store.discard(key, "disagrees with the index: not its metadata sha256")
             return None
         return data, str(value["source"])
 
@@ -663,6 +689,12 @@ class IndexClient:
             return True
         return self._wheel_record(digest).get("verified") is not True
 
+    def _describe_unverified(self, file: DistFile) -> str:
+        """What an offline run lacks to trust stored wheel METADATA: the hash, or a check."""
+        if file.sha256 is None and self._stored_hash(file.url) is None:
+            return describe_missing_hash(file.filename)
+        return describe_missing_metadata(file.filename) + _UNVERIFIED_NOTE
+
     def _wheel_record(self, digest: str) -> dict[str, Any]:
         """The stored verification record of the wheel with sha256 ``digest`` (or ``{}``)."""
         entry = None if self.store is None else self.store.get(wheel_key(digest))
@@ -734,13 +766,41 @@ class IndexClient:
                 if is_sha256_hex(entry.value):
                     self._count("hashes cached")
                     return str(entry.value)
-                logger.warning("dropping unusable cache entry (not a sha256): %s", key)
-                self._delete(key)
+                self.store.discard(key, "unusable: not a sha256")
         if self.policy.offline:
             raise _OfflineMiss(describe_missing_hash(file.filename))
+        digest = self._hash_download(file)
+        self._write(self._put, key, digest)
+        return digest
+
+    def _hash_download(self, file: DistFile) -> str:
+        """Download ``file``, hashing it while streaming; the digest is remembered for the run."""
         self._count("hashes downloaded")
         with self.http.stream(file.url) as chunks:
             digest, _size = sha256_stream(chunks)
+        with self._lock:
+            self._downloaded[file.url] = digest
+        return digest
+
+    def rederive_hash(self, file: DistFile) -> str | None:
+        """The sha256 of ``file`` as downloaded now (once per run); None offline.
+
+        A stored sha256 that disagrees with it is dropped with a warning naming the cache,
+        and replaced.
+        """
+        if self.policy.offline:
+            return None
+        with self._lock:
+            digest = self._downloaded.get(file.url)
+        if digest is not None:
+            return digest
+        key = hash_key(file.url)
+        entry = self.store.get(key) if self.store is not None else None
+        digest = self._hash_download(file)
+        if self.store is not None and entry is not None and entry.value != digest:
+            stored = str(entry.value)[:12]
+            why = f"disagrees with the file downloaded now: {stored}… != {digest[:12]}…"
+            self.store.discard(key, why)
         self._write(self._put, key, digest)
         return digest
 

@@ -69,6 +69,8 @@ class _Fetched:
     metadata: bytes
     changed_from: str | None = None
     """The sha256 the store held for the URL when the content has changed since."""
+    from_cache: bool = False
+    """The sha256 and metadata are the store's, nothing was downloaded."""
 
 
 def hash_key(url: str) -> str:
@@ -203,9 +205,11 @@ class LinkResolver:
         download_url, _, fragment = url.partition("#")
         subdirectory = _fragment_item(fragment, "subdirectory")
         fetched = self._fetch(requirement, download_url, subdirectory)
+        trusted = tuple(requirement.hashes) or locked_hashes.get(url, ())
+        if trusted and f"sha256:{fetched.sha256}" not in trusted and fetched.from_cache:
+            fetched = self._rederive(requirement, download_url, subdirectory, fetched)
         digest = f"sha256:{fetched.sha256}"
         metadata = self._parse(requirement, fetched.metadata, download_url)
-        trusted = tuple(requirement.hashes) or locked_hashes.get(url, ())
         if trusted and digest not in trusted:
             whence = "the --hash on the input line" if requirement.hashes else "the existing lock"
             raise HashError(
@@ -232,6 +236,23 @@ class LinkResolver:
             hashes=(digest,),
         )
 
+    def _rederive(
+        self, requirement: InputRequirement, url: str, subdirectory: str | None, cached: _Fetched
+    ) -> _Fetched:
+        """Download again a file whose stored sha256 disagrees with the lock: a wrong cache
+        entry is dropped (with a warning naming it) rather than reported as a changed file."""
+        if self.offline:
+            return cached
+        fetched = self._download(requirement, url, subdirectory, None)
+        if fetched.sha256 != cached.sha256:
+            logger.warning(
+                "dropping cache entry (disagrees with the file downloaded now: %s… != %s…): %s",
+                cached.sha256[:12],
+                fetched.sha256[:12],
+                hash_key(url),
+            )
+        return fetched
+
     def _fetch(self, requirement: InputRequirement, url: str, subdirectory: str | None) -> _Fetched:
         """The file's sha256 and metadata: stored (revalidated when possible) or downloaded."""
         key = hash_key(url)
@@ -241,7 +262,7 @@ class LinkResolver:
             known = self._stored_metadata(url, cached)
             if known is not None and (self.offline or not (entry.etag or entry.last_modified)):
                 logger.debug("%s: sha256 %s from the cache", redact_url(url), cached)
-                return _Fetched(cached, known)
+                return _Fetched(cached, known, from_cache=True)
             if known is not None and not self.offline:
                 validators = _conditional_headers(entry.etag, entry.last_modified)
                 return self._download(requirement, url, subdirectory, (cached, known, validators))

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from lockbuild.checks import Violation
     from lockbuild.links import LockedLink
     from lockbuild.store import MissingItems
-    from lockbuild.trust import PreviousLock
+    from lockbuild.trust import PinnedRelease, PreviousLock
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ def open_index_source(
     store = None
     if request.cache_dir is not None:
         try:
-            store = open_store(request.cache_dir)
+            store = open_store(request.cache_dir, repair=not request.offline)
         except StoreError as error:
             if request.offline:
                 raise
@@ -360,6 +360,8 @@ def check_trust(
         )
         for package in packages
     ]
+    releases, corrected = _rederive_suspects(releases, files, source=source, previous=previous)
+    pins = _corrected_pins(pins, corrected)
     from lockbuild.audit import parse_cutoff
 
     policy = TrustPolicy(
@@ -375,6 +377,70 @@ def check_trust(
         store=getattr(source, "store", None),
     )
     return apply_exclusions(pins, report.excluded), report.warnings
+
+
+def _rederive_suspects(
+    releases: list[PinnedRelease],
+    files: Mapping[NormalizedName, Sequence[DistFile]],
+    *,
+    source: PackageSource,
+    previous: PreviousLock,
+) -> tuple[list[PinnedRelease], dict[NormalizedName, dict[str, tuple[str, str]]]]:
+    """Download and hash again every file whose sha256 came from a download (a cache entry,
+    maybe) and that differs from what lockbuild knew, before the trust check judges it.
+
+    Returns the releases with the real digests (a file that could not be downloaded again,
+    offline, is marked unchecked) and, per project, ``{file name: (old hex, real hex)}`` of
+    what changed.
+    """
+    from dataclasses import replace
+
+    from lockbuild.trust import suspect_files
+
+    suspects = suspect_files(releases, previous=previous, store=getattr(source, "store", None))
+    if not suspects:
+        return releases, {}
+    rederive = getattr(source, "rederive_hash", None)
+    by_name = {(name, file.filename): file for name, listed in files.items() for file in listed}
+    corrected: dict[NormalizedName, dict[str, tuple[str, str]]] = {}
+    unchecked: dict[NormalizedName, set[str]] = {}
+    for release, record in suspects:
+        digest = rederive(by_name[release.name, record.filename]) if rederive else None
+        if digest is None:
+            unchecked.setdefault(release.name, set()).add(record.filename)
+        elif digest != record.sha256:
+            corrected.setdefault(release.name, {})[record.filename] = (record.sha256, digest)
+    updated = []
+    for release in releases:
+        fixes = corrected.get(release.name, {})
+        records = tuple(
+            replace(record, sha256=fixes[record.filename][1])
+            if record.filename in fixes
+            else record
+            for record in release.files
+        )
+        skipped = frozenset(unchecked.get(release.name, ()))
+        updated.append(replace(release, files=records, unchecked=skipped))
+    return updated, corrected
+
+
+def _corrected_pins(
+    pins: list[Pin], corrected: Mapping[NormalizedName, Mapping[str, tuple[str, str]]]
+) -> list[Pin]:
+    """``pins`` with each re-derived digest in place of the one the cache gave."""
+    from dataclasses import replace
+
+    if not corrected:
+        return pins
+    fixed = []
+    for pin in pins:
+        fixes = {
+            f"sha256:{old}": f"sha256:{new}" for old, new in corrected.get(pin.name, {}).values()
+        }
+        if fixes:
+            pin = replace(pin, hashes=tuple(sorted({fixes.get(item, item) for item in pin.hashes})))
+        fixed.append(pin)
+    return fixed
 
 
 def _with_upload_times(

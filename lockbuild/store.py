@@ -8,15 +8,17 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -49,12 +51,16 @@ FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
 
 STORE_SUBDIR = "store"
+DAMAGED_MARKER = "DAMAGED"
+"""A file in the store's directory saying SQLite found its database damaged during a run;
+the next :func:`open_store` treats the store as damaged (moves it aside, or says so)."""
 CACHE_DIR_ENV = "LOCKBUILD_CACHE_DIR"
 DEFAULT_CACHE_DIR = "cache"
 LOCK_TIMEOUT = 60.0
 """Seconds a reader or writer waits for another process's SQLite lock before giving up."""
 ARCHIVE_FORMAT = "lockbuild-store-archive"
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2
+"""Version 2: every entry's envelope is bound to its key (version 1 archives are refused)."""
 
 _SIZE_LIMIT = 2**62
 _STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
@@ -191,6 +197,7 @@ def value_sha256(value: object) -> str:
 
 @dataclass(frozen=True)
 class _Envelope:
+    key: str
     value: Any
     stored: float
     sha256: str
@@ -211,6 +218,7 @@ class _Envelope:
 
     def _head(self) -> str:
         return _encode(
+            self.key,
             self.value,
             stored=self.stored,
             etag=self.etag,
@@ -220,6 +228,7 @@ class _Envelope:
 
 
 def _encode(
+    key: str,
     value: object,
     *,
     stored: float,
@@ -227,7 +236,11 @@ def _encode(
     last_modified: str | None,
     text_sha256: str | None = None,
 ) -> str:
-    """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``."""
+    """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``.
+
+    ``entry_sha256`` binds the key to everything else the envelope holds (see
+    :func:`_entry_sha256`), so an entry moved under another key is detected.
+    """
     for name, header in (("etag", etag), ("last_modified", last_modified)):
         if header is not None and not isinstance(header, str):
             raise TypeError(f"{name} must be a str, not {type(header).__name__}")
@@ -239,7 +252,19 @@ def _encode(
         head["last_modified"] = last_modified
     if text_sha256 is not None:
         head["text_sha256"] = text_sha256
+    head["entry_sha256"] = _entry_sha256(key, head)
     return _canonical(head)[:-1] + ',"v":' + canonical + "}"
+
+
+_BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")
+"""The envelope fields :func:`_entry_sha256` covers, with the key (the value through its
+``sha256``, an attached text through its ``text_sha256``)."""
+
+
+def _entry_sha256(key: str, head: dict[str, object]) -> str:
+    """sha256 of the key and the envelope's fields: an envelope's ``entry_sha256``."""
+    bound = [key, *(head.get(name) for name in _BOUND_FIELDS)]
+    return hashlib.sha256(_canonical(bound).encode("ascii")).hexdigest()
 
 
 def text_sha256(text: str) -> str:
@@ -251,13 +276,17 @@ class _Corrupt(Exception):
     """An entry that is not a valid envelope; ``args[0]`` says why."""
 
 
+class _OlderFormat(_Corrupt):
+    """An envelope written before entries were bound to their keys: read as a miss."""
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _decode_text(stored: object) -> _Envelope:
-    """An envelope from its stored form: JSON text, then optionally a newline and a text (the
-    JSON holds no raw newline, so the first one ends it)."""
+def _decode_text(key: str, stored: object) -> _Envelope:
+    """The envelope stored under ``key`` from its stored form: JSON text, then optionally a
+    newline and a text (the JSON holds no raw newline, so the first one ends it)."""
     if not isinstance(stored, str):
         raise _Corrupt(f"stored as {type(stored).__name__}, not JSON text")
     text, newline, attached = stored.partition("\n")
@@ -265,16 +294,16 @@ def _decode_text(stored: object) -> _Envelope:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise _Corrupt("unparsable JSON") from None
-    return _decode_data(data, text=text, attached=attached if newline else None)
+    return _decode_data(key, data, text=text, attached=attached if newline else None)
 
 
 _VALUE_MARK = ',"v":'
 
 
 def _decode_data(
-    data: object, *, text: str | None = None, attached: str | None = None
+    key: str, data: object, *, text: str | None = None, attached: str | None = None
 ) -> _Envelope:
-    """Check an envelope's shape and checksums.
+    """Check an envelope's shape and checksums, and that it was written under ``key``.
 
     ``attached`` is the text stored after the envelope; in an archive line it is the
     envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
@@ -311,7 +340,19 @@ def _decode_data(
             raise _Corrupt("value is not JSON data") from None
     if headers[0] is not None and headers[0] != actual:
         raise _Corrupt("checksum mismatch")
-    return _Envelope(data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+    _check_binding(key, data)
+    return _Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+
+
+def _check_binding(key: str, data: dict[str, Any]) -> None:
+    """Raise unless ``data``'s ``entry_sha256`` was taken over ``key`` and its other fields."""
+    bound = data.get("entry_sha256")
+    if bound is None:
+        raise _OlderFormat("written by an older lockbuild, not bound to its key")
+    if not isinstance(bound, str) or data.get("sha256") is None:
+        raise _Corrupt("bad envelope field")
+    if bound != _entry_sha256(key, data):
+        raise _Corrupt("written under another key, or its fields were changed")
 
 
 def _stored_time(stored: object) -> float:
@@ -361,6 +402,10 @@ class _RefusedPickle(Exception):
     """diskcache would have unpickled this entry; the store refuses to."""
 
 
+class _MissingValueFile(Exception):
+    """The file diskcache keeps a large value in is gone (diskcache would read a miss)."""
+
+
 class _JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
     """diskcache's Disk restricted to str keys and str values, so nothing is ever pickled.
 
@@ -391,7 +436,10 @@ class _JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             raise _RefusedPickle
         if read:
             raise TypeError("the store does not hand out file handles")
-        return super().fetch(mode, filename, value, read)
+        try:
+            return super().fetch(mode, filename, value, read)
+        except FileNotFoundError:
+            raise _MissingValueFile from None
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -430,6 +478,17 @@ class Store:
         self.directory: str = cache.directory
         """The store's own directory, ``<cache_dir>/store``."""
         self._clock = clock
+        self._dropped_lock = threading.Lock()
+        self._dropped = 0
+        self._read_only = False
+        self.damaged: str | None = None
+        """Why SQLite found the database damaged during this run (then it is not used)."""
+
+    @property
+    def dropped(self) -> int:
+        """How many entries this object dropped as damaged, outdated or wrong."""
+        with self._dropped_lock:
+            return self._dropped
 
     # reading and writing
 
@@ -443,7 +502,7 @@ class Store:
         :func:`value_sha256` differs is dropped as corrupt.
         """
         namespace_of(key)
-        envelope = self._read(key)
+        envelope = None if self.damaged else self._read(key)
         if envelope is None:
             return None
         if expected_sha256 is not None and envelope.sha256 != expected_sha256.lower():
@@ -483,6 +542,7 @@ class Store:
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
         head = _encode(
+            key,
             value,
             stored=self._clock(),
             etag=etag,
@@ -490,10 +550,12 @@ class Store:
             text_sha256=None if text is None else text_sha256(text),
         )
         stored = head if text is None else head + "\n" + text
+        if self._read_only or self.damaged:
+            return False
         try:
             self._cache.set(key, stored)
         except _STORE_ERRORS as error:
-            logger.warning("cannot write cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot write cache entry", error, key)
             return False
         return True
 
@@ -503,6 +565,8 @@ class Store:
         False when the entry is missing or the write failed (logged, never raised).
         """
         namespace_of(key)
+        if self._read_only or self.damaged:
+            return False
         try:
             with self._cache.transact():
                 envelope = self._read(key)
@@ -518,14 +582,40 @@ class Store:
                 )
                 self._cache.set(key, renewed.encode())
         except _STORE_ERRORS as error:
-            logger.warning("cannot renew cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot renew cache entry", error, key)
             return False
         return True
+
+    def _write_failed(self, what: str, error: BaseException, key: str) -> None:
+        """Warn about a failed write; after one that says the store is read-only, stop
+        writing for the rest of the run (one warning, not one per entry)."""
+        if _is_damage(error):
+            self._mark_damaged(error)
+            return
+        if not _is_read_only(error):
+            logger.warning("%s (%s): %s", what, _describe(error), key)
+            return
+        with self._dropped_lock:
+            first, self._read_only = not self._read_only, True
+        if first:
+            logger.warning(
+                "the cache store is read-only (%s): %s; not writing to it in this run",
+                _describe(error),
+                self.directory,
+            )
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; False when it was not there or could not be removed."""
         namespace_of(key)
         return self._delete(key)
+
+    def discard(self, key: str, why: str) -> None:
+        """Drop an entry a caller found wrong (``why``: what it disagrees with), with a warning
+        naming the cache; it counts in :attr:`dropped`."""
+        namespace_of(key)
+        logger.warning("dropping cache entry (%s): %s", why, key)
+        self._count_dropped()
+        self._delete(key)
 
     def list_keys(self, namespace: str | None = None) -> list[str]:
         """Every key (of ``namespace``, if given), sorted."""
@@ -645,35 +735,83 @@ class Store:
     def _read(self, key: str, *, raising: bool = False) -> _Envelope | None:
         """The valid envelope under ``key``; a corrupt one is dropped (read errors: see raising)."""
         try:
-            raw = self._cache.get(key, default=_MISSING)
+            raw = self._get_raw(key)
         except (_RefusedPickle, UnicodeDecodeError):
             self._drop(key, "not JSON text")
+            return None
+        except _MissingValueFile:
+            self._drop(key, f"its value file is missing under {self.directory}")
             return None
         except _STORE_ERRORS as error:
             if raising:
                 raise
-            logger.warning("cannot read cache entry (%s): %s", _describe(error), key)
+            if _is_damage(error):
+                self._mark_damaged(error)
+            else:
+                logger.warning("cannot read cache entry (%s): %s", _describe(error), key)
             return None
         if raw is _MISSING:
             return None
         try:
-            return _decode_text(raw)
+            return _decode_text(key, raw)
+        except _OlderFormat:
+            logger.debug("dropping cache entry written by an older lockbuild: %s", key)
+            self._count_dropped()
+            self._delete(key)
+            return None
         except _Corrupt as error:
             self._drop(key, str(error))
             return None
 
+    def _get_raw(self, key: str) -> object:
+        """The stored text of ``key`` (or _MISSING); a value file found missing twice raises
+        _MissingValueFile (once may be another process replacing the entry)."""
+        try:
+            return self._cache.get(key, default=_MISSING)
+        except _MissingValueFile:
+            return self._cache.get(key, default=_MISSING)
+
     def _drop(self, key: str, why: str) -> None:
         logger.warning("dropping corrupt cache entry (%s): %s", why, key)
+        self._count_dropped()
         self._delete(key)
 
+    def _count_dropped(self) -> None:
+        with self._dropped_lock:
+            self._dropped += 1
+
     def _delete(self, key: str, *, raising: bool = False) -> bool:
+        if self.damaged and not raising:
+            return False
         try:
             return bool(self._cache.delete(key))
         except _STORE_ERRORS as error:
             if raising:
                 raise
-            logger.warning("cannot delete cache entry (%s): %s", _describe(error), key)
+            self._write_failed("cannot delete cache entry", error, key)
             return False
+
+    def _mark_damaged(self, error: BaseException) -> None:
+        """SQLite found the database damaged: warn once, stop using it, and leave a marker so
+        that the next run repairs it (or says how)."""
+        why = _describe(error)
+        with self._dropped_lock:
+            first = self.damaged is None
+            self.damaged = why
+        if not first:
+            return
+        logger.warning(
+            "the cache store is damaged (%s): %s; not using it in this run", why, self.directory
+        )
+        with suppress(OSError):
+            Path(self.directory, DAMAGED_MARKER).write_text(why + "\n", encoding="utf-8")
+
+    def offline_note(self) -> str | None:
+        """Why an offline run may have found items missing: the store is damaged, or entries
+        were dropped; None when neither."""
+        if self.damaged:
+            return _damaged_message(self.damaged, self.directory)
+        return describe_dropped(self._dropped) if self.dropped else None
 
     def _all_keys(self) -> list[object]:
         return list(self._cache.iterkeys())
@@ -720,33 +858,159 @@ class Store:
         try:
             yield
         except _STORE_ERRORS as error:
+            if _is_damage(error):
+                self._mark_damaged(error)
+                raise StoreError(_damaged_message(_describe(error), self.directory)) from None
             raise StoreError(
                 f"cannot {action} the cache store ({_describe(error)}): {self.directory}"
             ) from None
 
 
 def open_store(
-    directory: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+    directory: str | os.PathLike[str],
+    *,
+    clock: Callable[[], float] = time.time,
+    repair: bool = False,
 ) -> Store:
     """Open (creating if needed) the store under ``<directory>/store``.
 
     Cheap: one SQLite connection, created tables are reused. Raises StoreError naming the
-    directory when it cannot be created or its database is unusable.
+    directory when it cannot be created or its database is unusable. A database SQLite
+    finds damaged (not a database, malformed) is, with ``repair``, moved aside to
+    ``store.damaged`` with a warning and an empty store opened in its place; without, the
+    error names ``lockbuild cache clear``.
     """
     cache_dir = os.fspath(directory)
     store_dir = os.path.join(cache_dir, STORE_SUBDIR)
+    why = _damage_marked(store_dir)
+    if why is None:
+        try:
+            return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
+        except _STORE_ERRORS as error:
+            why = _describe(error)
+            if _is_read_only(error):
+                raise StoreError(f"the cache store is read-only ({why}): {store_dir}") from None
+            if not _is_damage(error):
+                raise StoreError(f"cannot open the cache store ({why}): {store_dir}") from None
+    if not repair:
+        raise StoreError(_damaged_message(why, store_dir))
+    aside = _move_aside(store_dir)
+    logger.warning(
+        "the cache store is damaged (%s): %s; moved aside to %s, starting an empty one",
+        why,
+        store_dir,
+        aside,
+    )
     try:
-        os.makedirs(store_dir, exist_ok=True)
-        cache = diskcache.Cache(
-            store_dir,
-            timeout=LOCK_TIMEOUT,
-            disk=_JsonTextDisk,
-            eviction_policy="none",
-            size_limit=_SIZE_LIMIT,
-        )
+        return Store(_open_cache(store_dir), cache_dir=cache_dir, clock=clock)
     except _STORE_ERRORS as error:
         raise StoreError(f"cannot open the cache store ({_describe(error)}): {store_dir}") from None
-    return Store(cache, cache_dir=cache_dir, clock=clock)
+
+
+def _damaged_message(why: str, store_dir: str) -> str:
+    return (
+        f"the cache store is damaged ({why}): {store_dir}; "
+        "run `lockbuild cache clear` to start an empty one"
+    )
+
+
+def _damage_marked(store_dir: str) -> str | None:
+    """The reason a run left in the store's damage marker, or None when there is none."""
+    try:
+        text = Path(store_dir, DAMAGED_MARKER).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.strip() or "found damaged by an earlier run"
+
+
+def clear_store(directory: str | os.PathLike[str]) -> int | None:
+    """Remove every entry of the store under ``directory``: the count, or None when its
+    database was damaged and the whole store directory was removed instead."""
+    store_dir = os.path.join(os.fspath(directory), STORE_SUBDIR)
+    try:
+        with open_store(directory) as store:
+            count = store.clear()
+        if _passes_quick_check(store_dir):
+            return count
+    except StoreError:
+        if _damage_marked(store_dir) is None and not _damaged_on_open(store_dir):
+            raise
+    try:
+        _remove_tree(store_dir)
+    except OSError as error:
+        raise StoreError(f"cannot clear the cache store ({error}): {store_dir}") from None
+    return None
+
+
+def _passes_quick_check(store_dir: str) -> bool:
+    """SQLite's ``quick_check`` of the store's database (a pass over every page)."""
+    try:
+        with closing(sqlite3.connect(os.path.join(store_dir, "cache.db"))) as connection:
+            row = connection.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as error:
+        return not _is_damage(error)
+    return row is not None and row[0] == "ok"
+
+
+def _damaged_on_open(store_dir: str) -> bool:
+    try:
+        _open_cache(store_dir).close()
+    except _STORE_ERRORS as error:
+        return _is_damage(error)
+    return False
+
+
+def _open_cache(store_dir: str) -> diskcache.Cache:
+    os.makedirs(store_dir, exist_ok=True)
+    return diskcache.Cache(
+        store_dir,
+        timeout=LOCK_TIMEOUT,
+        disk=_JsonTextDisk,
+        eviction_policy="none",
+        size_limit=_SIZE_LIMIT,
+    )
+
+
+_DAMAGE_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def _is_damage(error: BaseException) -> bool:
+    """Whether SQLite says the database file itself is damaged (not busy, not unwritable)."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorname", None)
+    if code is not None:
+        return code in _DAMAGE_CODES
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def _is_read_only(error: BaseException) -> bool:
+    """Whether a failed write says the store cannot be written at all (permissions)."""
+    if isinstance(error, PermissionError):
+        return True
+    code = getattr(error, "sqlite_errorname", "")
+    return isinstance(error, sqlite3.OperationalError) and (
+        code == "SQLITE_READONLY" or "readonly database" in str(error)
+    )
+
+
+def _move_aside(store_dir: str) -> str:
+    """Rename the damaged ``store_dir`` to ``<store_dir>.damaged`` (replacing an older one)."""
+    aside = store_dir + ".damaged"
+    try:
+        _remove_tree(aside)
+        os.replace(store_dir, aside)
+    except OSError as error:
+        raise StoreError(
+            f"cannot move the damaged cache store aside ({error}): {store_dir}"
+        ) from None
+    return aside
+
+
+def _remove_tree(path: str) -> None:
+    if os.path.lexists(path):
+        shutil.rmtree(path)
 
 
 def resolve_cache_dir(configured: str | None, *, root: str = ".") -> str:
@@ -796,6 +1060,9 @@ def _parse_archive(lines: Iterator[str], path: str) -> Iterator[tuple[str, _Enve
     header = _archive_record(next(lines, ""), 1, path)
     if header.get("format") != ARCHIVE_FORMAT:
         raise _bad_archive(path, 1, "not a lockbuild cache archive")
+    if header.get("version") == 1:
+        why = "written by an older lockbuild (version 1): export it again with this one"
+        raise _bad_archive(path, 1, why)
     if header.get("version") != ARCHIVE_VERSION:
         raise _bad_archive(path, 1, f"unsupported archive version {header.get('version')!r}")
     count = 0
@@ -809,7 +1076,7 @@ def _parse_archive(lines: Iterator[str], path: str) -> Iterator[tuple[str, _Enve
         if not isinstance(key, str):
             raise _bad_archive(path, number, "entry without a key")
         try:
-            envelope = _decode_data(record.get("entry"))
+            envelope = _decode_data(key, record.get("entry"))
         except _Corrupt as error:
             raise _bad_archive(path, number, f"{error} for {key}") from None
         count += 1
@@ -877,8 +1144,10 @@ def _disk_usage(directory: str) -> int:
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    """What went wrong, in SQLite's or the system's words (never a library class name)."""
+    if isinstance(error, diskcache.Timeout):
+        return "timed out waiting for another process's lock"
+    return str(error) or "unknown error"
 
 
 # --- offline ------------------------------------------------------------------------------------
@@ -905,6 +1174,15 @@ def describe_missing_upload_times(project: str, index_url: str) -> str:
     index's JSON API gives (see :mod:`lockbuild.uploads`) and its pages do not."""
     index = _clean_index_url(index_url)
     return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
+
+
+def describe_dropped(count: int) -> str:
+    """``2 cache entries were damaged, ... (run once online ...)``: why items are missing."""
+    entries = "entry was" if count == 1 else "entries were"
+    return (
+        f"{count} cache {entries} damaged, wrong or written by an older lockbuild and dropped "
+        "(run once online to refetch, or `lockbuild cache import` an archive)"
+    )
 
 
 _MISSING_ORDER = (

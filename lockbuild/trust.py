@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,12 @@ class PinnedRelease:
     version: Version
     index_url: str
     files: tuple[FileRecord, ...]
+    from_download: frozenset[str] = frozenset()
+    """Files whose sha256 the page did not give: it was downloaded and hashed, maybe in an
+    earlier run (a ``hash-v1`` cache entry)."""
+    unchecked: frozenset[str] = frozenset()
+    """Files of ``from_download`` whose stored sha256 differs from what lockbuild knew and
+    could not be re-derived (offline): never accepted by ``--trust-new-files``."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +128,58 @@ def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | Non
     if entry is None:
         return None
     try:
-        return Snapshot.from_data(entry.value)
+        snapshot = Snapshot.from_data(entry.value)
     except ValueError as error:
-        logger.warning("dropping unusable cache entry (%s): %s", error, key)
-        store.delete(key)
+        store.discard(key, f"unusable: {error}")
         return None
+    named = (canonicalize_name(snapshot.project), snapshot.version)
+    if named != (release.name, str(release.version)):
+        store.discard(key, f"a snapshot of {named[0]} {named[1]}, not of this release")
+        return None
+    return snapshot
+
+
+def suspect_files(
+    releases: Sequence[PinnedRelease], *, previous: PreviousLock, store: Store | None
+) -> list[tuple[PinnedRelease, FileRecord]]:
+    """Files whose sha256 came from a download (maybe a cache entry) and that neither the
+    release's snapshot nor the previous lock knows: re-derive them before any verdict."""
+    suspects = []
+    for release in releases:
+        if not release.from_download:
+            continue
+        known = _known(release, load_snapshot(store, release), previous)
+        suspects += [
+            (release, record)
+            for record in release.files
+            if record.filename in release.from_download and not known(record)
+        ]
+    return suspects
+
+
+def _known(
+    release: PinnedRelease, snapshot: Snapshot | None, previous: PreviousLock
+) -> Callable[[FileRecord], bool]:
+    """Whether a file is as the snapshot or the previous lock knew it (everything is, on a
+    first sighting)."""
+    locked = (
+        previous.hashes.get(release.name)
+        if previous.pins.get(release.name) == (release.version)
+        else None
+    )
+    if locked is not None and not locked & {record.sha256 for record in release.files}:
+        locked = None  # a version edited by hand: its hashes say nothing about this release
+    before = {record.filename: record for record in snapshot.files} if snapshot else {}
+
+    def known(record: FileRecord) -> bool:
+        if snapshot is None and locked is None:
+            return True
+        seen = before.get(record.filename)
+        return (seen is not None and seen.sha256 == record.sha256) or (
+            locked is not None and record.sha256 in locked
+        )
+
+    return known
 
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
@@ -194,20 +247,10 @@ def _check_one(
     label = f"{name} {version}"
     accept = name in policy.trust_new_files
     previously_pinned = previous.pins.get(name) == version
-    locked = previous.hashes.get(name) if previously_pinned else None
-    if locked is not None and not locked & {record.sha256 for record in release.files}:
-        locked = None  # a version edited by hand: its hashes say nothing about this release
     before = {record.filename: record for record in snapshot.files} if snapshot else {}
     current = {record.filename: record for record in release.files}
     verdict = _Verdict()
-
-    def known(record: FileRecord) -> bool:
-        if snapshot is None and locked is None:
-            return True
-        seen = before.get(record.filename)
-        return (seen is not None and seen.sha256 == record.sha256) or (
-            locked is not None and record.sha256 in locked
-        )
+    known = _known(release, snapshot, previous)
 
     changed = [
         (before[filename], record)
@@ -231,7 +274,9 @@ def _check_one(
             f"{label}: {new.filename} changed its sha256 since {since} first saw it "
             f"({old.sha256[:12]}… -> {new.sha256[:12]}…)"
         )
-        if accept:
+        if new.filename in release.unchecked:
+            verdict.errors.append(f"{text}{_UNCHECKED}")
+        elif accept:
             verdict.warnings.append(f"{text}; accepted (--trust-new-files {name})")
         else:
             verdict.errors.append(
@@ -239,6 +284,11 @@ def _check_one(
                 f"review and accept with --trust-new-files {name}"
             )
     untrusted: set[str] = set()
+    unchecked = [record for record in added if record.filename in release.unchecked]
+    if unchecked:
+        added = [record for record in added if record.filename not in release.unchecked]
+        untrusted |= {record.sha256 for record in unchecked}
+        verdict.warnings.append(f"{label}: {_describe_with_names(unchecked)}{_UNCHECKED}")
     if added:
         if accept:
             what = _describe_with_names(added)
@@ -260,9 +310,27 @@ def _check_one(
     if current and trusted == set() and not verdict.errors:
         verdict.errors.append(f"{label}: no file of the release is trusted, nothing to hash")
     verdict.snapshot = _next_snapshot(
-        release, snapshot, known, accept=accept, now=now, cutoff=cutoff
+        _without_unchecked(release, before), snapshot, known, accept=accept, now=now, cutoff=cutoff
     )
     return verdict
+
+
+def _without_unchecked(release: PinnedRelease, before: Mapping[str, FileRecord]) -> PinnedRelease:
+    """``release`` with its unchecked files as the snapshot knew them (or left out): a sha256
+    nobody could re-derive never enters a snapshot."""
+    if not release.unchecked:
+        return release
+    files = [
+        before.get(record.filename) if record.filename in release.unchecked else record
+        for record in release.files
+    ]
+    return replace(release, files=tuple(record for record in files if record is not None))
+
+
+_UNCHECKED = (
+    ": its sha256 comes from the cache and cannot be re-derived offline, so it is not "
+    "trusted; run online to download and hash the file (or `lockbuild cache clear`)"
+)
 
 
 def _late_verdict(
@@ -393,20 +461,20 @@ def pinned_release(
     digests: Mapping[str, str],
 ) -> PinnedRelease:
     """A release's files as records; ``digests`` (``sha256:hex`` by URL) fill in page gaps."""
-    records = []
+    records, downloaded = [], set()
     for file in files:
         digest = file.sha256 or digests.get(file.url, "").removeprefix("sha256:")
         if digest:
             records.append(FileRecord(file.filename, digest.lower(), file.size, file.upload_time))
-    return PinnedRelease(name, version, index_url, tuple(records))
+            if not file.sha256:
+                downloaded.add(file.filename)
+    return PinnedRelease(name, version, index_url, tuple(records), frozenset(downloaded))
 
 
 def apply_exclusions(
     pins: Sequence[Pin], excluded: Mapping[NormalizedName, frozenset[str]]
 ) -> list[Pin]:
     """``pins`` without the excluded ``sha256:hex`` digests."""
-    from dataclasses import replace
-
     kept = []
     for pin in pins:
         drop = excluded.get(pin.name)

@@ -307,6 +307,5 @@ class UploadTimes:
             for name, item in value.items()
         ):
             return {name: (item[0], item[1]) for name, item in value.items()}
-        logger.warning("dropping unusable cache entry (not upload times): %s", key)
-        self.store.delete(key)
+        self.store.discard(key, "unusable: not upload times")
         return {}

@@ -231,8 +231,10 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     no_network_again(monkeypatch)
     capsys.readouterr()
     assert compile_lock(url, "--offline") == 1
-    assert f"error: offline: no cached index page for 'libby' (index {url})\n" == (
-        capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: offline: no cached index page for 'libby' (index {url}); 1 cache entry was "
+        "damaged, wrong or written by an older lockbuild and dropped (run once online to "
+        "refetch, or `lockbuild cache import` an archive)\n"
     )
 
 

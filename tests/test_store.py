@@ -406,15 +406,54 @@ def test_checksum_mismatch_is_dropped(
     assert META_KEY not in raw_cache
 
 
-def test_envelope_without_checksum_is_accepted(store: Store, raw_cache: diskcache.Cache) -> None:
-    raw_cache.set(HASH_KEY, '{"v": "sha256:00", "stored": 5}')
-    entry = store.get(HASH_KEY)
-    assert entry is not None
-    assert (entry.value, entry.stored, entry.sha256) == (
-        "sha256:00",
-        5.0,
-        value_sha256("sha256:00"),
-    )
+@pytest.mark.parametrize(
+    "older",
+    [
+        '{"v": "sha256:00", "stored": 5}',
+        json.dumps({"sha256": value_sha256("sha256:00"), "stored": 5.0, "v": "sha256:00"}),
+    ],
+)
+def test_an_envelope_not_bound_to_its_key_is_an_older_format_read_as_a_miss(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture, older: str
+) -> None:
+    raw_cache.set(HASH_KEY, older)
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(HASH_KEY) is None
+    assert caplog.text == ""
+    assert HASH_KEY not in raw_cache
+    assert store.dropped == 1
+
+
+def test_values_swapped_between_keys_are_dropped_never_read(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = hash_key("https://files.example/other-1.0.tar.gz")
+    store.put(HASH_KEY, "a" * 64)
+    store.put(other, "b" * 64)
+    first, second = raw_cache.get(HASH_KEY), raw_cache.get(other)
+    raw_cache.set(HASH_KEY, second)
+    raw_cache.set(other, first)
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(HASH_KEY) is None
+        assert store.get(other) is None
+    assert "written under another key" in caplog.text
+    assert store.dropped == 2
+    assert HASH_KEY not in raw_cache and other not in raw_cache
+
+
+@pytest.mark.parametrize("field", ["stored", "etag", "text_sha256"])
+def test_an_envelope_field_changed_by_hand_is_dropped(
+    store: Store, raw_cache: diskcache.Cache, field: str
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text="<html>", etag='"e1"')
+    head, _, text = raw_cache.get(PAGE_KEY).partition("\n")
+    envelope = json.loads(head)
+    envelope[field] = {"stored": 1.0, "etag": '"e2"', "text_sha256": "0" * 64}[field]
+    if field == "text_sha256":
+        envelope[field] = hashlib.sha256(b"<evil>").hexdigest()
+        text = "<evil>"
+    raw_cache.set(PAGE_KEY, json.dumps(envelope) + "\n" + text)
+    assert store.get(PAGE_KEY) is None
 
 
 def test_expected_sha256_is_checked(store: Store, caplog: pytest.LogCaptureFixture) -> None:
@@ -455,12 +494,45 @@ def test_a_failed_read_is_a_miss(
     store.put(PAGE_KEY, 1)
 
     def fail(*args: object, **kwargs: object) -> None:
-        raise sqlite3.DatabaseError("database disk image is malformed")
+        raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store._cache, "get", fail)
     with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
         assert store.get(PAGE_KEY) is None
-    assert "cannot read cache entry" in caplog.text
+    assert "cannot read cache entry (disk I/O error)" in caplog.text
+    assert store.damaged is None
+
+
+def test_a_database_found_damaged_in_a_run_is_left_alone_then_repaired_at_the_next_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path / "cache")
+    store.put(PAGE_KEY, 1)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    store._cache.get = fail
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+        assert store.get(PAGE_KEY) is None
+        assert store.get(META_KEY) is None
+        assert store.put(META_KEY, 2) is False
+    assert caplog.text.count("the cache store is damaged") == 1
+    assert store.offline_note() == (
+        f"the cache store is damaged (database disk image is malformed): {store.directory}; "
+        "run `lockbuild cache clear` to start an empty one"
+    )
+    store.close()
+    with pytest.raises(StoreError, match="lockbuild cache clear"):
+        open_store(tmp_path / "cache")
+    with (
+        caplog.at_level(logging.WARNING, logger="lockbuild.store"),
+        open_store(tmp_path / "cache", repair=True) as repaired,
+    ):
+        assert repaired.get(PAGE_KEY) is None
+        assert repaired.put(PAGE_KEY, 3)
+    assert "moved aside to" in caplog.text
+    assert (tmp_path / "cache" / "store.damaged" / "DAMAGED").exists()
 
 
 # --- opening ------------------------------------------------------------------------------------
@@ -484,7 +556,8 @@ def test_open_store_on_a_file_raises_store_error(tmp_path: Path) -> None:
 def test_open_store_on_a_garbage_database_raises_store_error(tmp_path: Path) -> None:
     (tmp_path / "cache" / "store").mkdir(parents=True)
     (tmp_path / "cache" / "store" / "cache.db").write_bytes(b"garbage" * 1000)
-    with pytest.raises(StoreError, match=r"cannot open the cache store \(DatabaseError"):
+    damaged = r"the cache store is damaged \(file is not a database\).*lockbuild cache clear"
+    with pytest.raises(StoreError, match=damaged):
         open_store(tmp_path / "cache")
 
 
@@ -596,7 +669,7 @@ def test_cache_commands_turn_database_errors_into_store_errors(
         lambda: store.export_archive(tmp_path / "a.gz"),
     ]
     for command in commands:
-        with pytest.raises(StoreError, match=r"the cache store \(OperationalError: disk I/O"):
+        with pytest.raises(StoreError, match=r"the cache store \(disk I/O"):
             command()
     assert not (tmp_path / "a.gz").exists()
 
@@ -630,7 +703,7 @@ def test_export_is_deterministic(store: Store, clock: FakeClock, tmp_path: Path)
     store.export_archive(tmp_path / "two.gz")
     assert (tmp_path / "one.gz").read_bytes() == (tmp_path / "two.gz").read_bytes()
     lines = gzip.decompress((tmp_path / "one.gz").read_bytes()).decode("ascii").splitlines()
-    assert json.loads(lines[0]) == {"format": "lockbuild-store-archive", "version": 1}
+    assert json.loads(lines[0]) == {"format": "lockbuild-store-archive", "version": 2}
     assert json.loads(lines[-1]) == {"count": 7, "end": True}
 
 
@@ -674,6 +747,12 @@ def write_archive(path: Path, lines: list[str]) -> Path:
     return path
 
 
+def swap_keys(line: str, other: str) -> str:
+    record = json.loads(line)
+    record["key"] = json.loads(other)["key"]
+    return json.dumps(record)
+
+
 def tamper(line: str) -> str:
     record = json.loads(line)
     record["entry"]["v"] = "tampered"
@@ -689,7 +768,9 @@ def tamper(line: str) -> str:
         (lambda lines: [lines[0], "[1]", *lines[1:]], "line 2: not a JSON object"),
         (lambda lines: [lines[0], '{"entry": {}}', *lines[1:]], "line 2: entry without a key"),
         (lambda lines: ['{"format": "zip"}', *lines[1:]], "not a lockbuild cache archive"),
-        (lambda lines: [lines[0].replace("1", "9"), *lines[1:]], "unsupported archive version"),
+        (lambda lines: [lines[0].replace("2", "9"), *lines[1:]], "unsupported archive version"),
+        (lambda lines: [lines[0].replace("2", "1"), *lines[1:]], "written by an older lockbuild"),
+        (lambda lines: [lines[0], swap_keys(lines[1], lines[2]), *lines[2:]], "another key"),
         (lambda lines: [*lines[:-2], lines[-1]], "entry count does not match"),
         (lambda lines: [*lines, lines[1]], "entry count does not match"),
         (lambda lines: [], "line 1: unparsable JSON"),
@@ -739,8 +820,9 @@ def test_import_skips_unknown_namespaces(
     store: Store, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     lines = archive_lines(store, clock, tmp_path)
-    future = json.loads(lines[1])
-    future["key"] = "page-v9:" + future["key"]
+    key = "page-v9:" + json.loads(lines[1])["key"]
+    envelope = store_module._encode(key, {"a": 1}, stored=1.0, etag=None, last_modified=None)
+    future = {"entry": json.loads(envelope), "key": key}
     lines = [lines[0], json.dumps(future), *lines[1:-1], '{"count": 8, "end": true}']
     with open_store(tmp_path / "other") as other, caplog.at_level(logging.WARNING):
         assert other.import_archive(write_archive(tmp_path / "f.gz", lines)) == 7
