@@ -26,13 +26,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -40,7 +41,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.finder import merge_pages, uploaded_before
-from lockbuild.hashing import is_sha256_hex, sha256_stream
+from lockbuild.hashing import is_sha256_hex
 from lockbuild.http import HttpClient, RangeResult, redact_url
 from lockbuild.metadata import (
     RangeFile,
@@ -172,6 +173,8 @@ class IndexClient:
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}
         self._hashes: dict[str, Future[str]] = {}
+        self._closed = False
+        """Set by :meth:`close`: fetches finishing after it start nothing new."""
         self.upload_times = UploadTimes(
             None if self.policy.offline else http,
             store=store,
@@ -189,6 +192,8 @@ class IndexClient:
         """
         if self.policy.offline and len(self.missing):
             self._collect_background_misses()
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
         if self.store is not None:
@@ -361,6 +366,10 @@ class IndexClient:
             future = futures.get(key)
             if future is not None:
                 return future, False
+            if self._closed:  # a prefetch finishing after close() starts nothing
+                cancelled: Future[Value] = Future()
+                cancelled.cancel()
+                return cancelled, False
             future = self._executor.submit(function, *arguments)
             futures[key] = future
             return future, True
@@ -562,7 +571,7 @@ class IndexClient:
         return data, str(value["source"])
 
     def _pep658_metadata(self, file: DistFile) -> bytes:
-        response = self.http.get(f"{file.url}.metadata")
+        response = self.http.get_file(f"{file.url}.metadata")
         expected = (file.metadata_hashes or {}).get("sha256")
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise MetadataError(
@@ -576,7 +585,8 @@ class IndexClient:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
         except IndexFetchError:
             logger.debug("range read refused, downloading %s", file.filename)
-            return read_wheel_metadata(io.BytesIO(self._download(file)), filename=file.filename)
+            with self._downloaded(file) as archive:
+                return read_wheel_metadata(archive, filename=file.filename)
         if not tail.partial:
             self._check_sha256(file, tail.data)
             return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename)
@@ -598,8 +608,9 @@ class IndexClient:
     ) -> tuple[bytes, str]:
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
             path = Path(directory) / file.filename
-            path.write_bytes(self._download(file))
-            with path.open("rb") as archive:
+            with path.open("w+b") as archive:
+                self._download_to(file, archive)
+                archive.seek(0)
                 pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
                 logger.debug("%s: static metadata (PEP 643), no build needed", file.filename)
@@ -615,11 +626,19 @@ class IndexClient:
             f"disabled (build-sdists = false): {file.filename}"
         )
 
-    def _download(self, file: DistFile) -> bytes:
-        with self.http.stream(file.url) as chunks:
-            data = b"".join(chunks)
-        self._check_sha256(file, data)
-        return data
+    @contextmanager
+    def _downloaded(self, file: DistFile) -> Iterator[BinaryIO]:
+        """``file`` downloaded into a temporary file (deleted afterwards), checked, rewound."""
+        with tempfile.TemporaryFile(prefix="lockbuild-download-") as archive:
+            self._download_to(file, archive)
+            archive.seek(0)
+            yield archive
+
+    def _download_to(self, file: DistFile, target: BinaryIO) -> None:
+        """Stream ``file`` into ``target`` as sent, checked against the page's sha256."""
+        digest = self.http.download(file.url, target).sha256
+        if file.sha256 and digest != file.sha256:
+            raise self._hash_mismatch(file)
 
     def _download_hash(self, file: DistFile) -> str:
         key = hash_key(file.url)
@@ -634,8 +653,7 @@ class IndexClient:
         if self.policy.offline:
             raise _OfflineMiss(describe_missing_hash(file.filename))
         self._count("hashes downloaded")
-        with self.http.stream(file.url) as chunks:
-            digest, _size = sha256_stream(chunks)
+        digest = self.http.download(file.url).sha256
         self._write(self._put, key, digest)
         return digest
 
@@ -682,7 +700,11 @@ class IndexClient:
 
     def _check_sha256(self, file: DistFile, data: bytes) -> None:
         if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256:
-            raise HashError(
-                f"downloaded file does not match the index's sha256 ({file.sha256}): "
-                f"{redact_url(file.url)}"
-            )
+            raise self._hash_mismatch(file)
+
+    @staticmethod
+    def _hash_mismatch(file: DistFile) -> HashError:
+        return HashError(
+            f"downloaded file does not match the index's sha256 ({file.sha256}): "
+            f"{redact_url(file.url)}"
+        )

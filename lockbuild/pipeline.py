@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from lockbuild.models import (
     PackageSource,
     Pin,
     RequirementSet,
+    TransferLimits,
 )
 from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
@@ -99,6 +100,8 @@ class CompileRequest:
     """``(project, index URL)``: the only index each of these projects comes from."""
     index_names: tuple[tuple[str, str], ...] = ()
     """``(name, index URL)`` of ``[settings.indexes]``, for messages."""
+    transfer_limits: TransferLimits = field(default_factory=TransferLimits)
+    """Timeouts and size limits of every HTTP request."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         "index_strategy": settings.index_strategy,
         "index_for": settings.index_urls_for(),
         "index_names": settings.indexes,
+        "transfer_limits": settings.transfer_limits(),
     }
 
 
@@ -283,7 +287,7 @@ def open_index_source(
         exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
     )
     return IndexClient(
-        HttpClient(),
+        HttpClient(limits=request.transfer_limits),
         index_urls=urls,
         build_sdists=request.build_sdists,
         store=store,

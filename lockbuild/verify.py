@@ -10,7 +10,7 @@ with the snapshots alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,13 @@ from packaging.version import InvalidVersion, Version
 
 from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
 from lockbuild.errors import UsageError
-from lockbuild.models import DEFAULT_INDEX_URL, DistFile, PackageSource, ProjectPage
+from lockbuild.models import (
+    DEFAULT_INDEX_URL,
+    DistFile,
+    PackageSource,
+    ProjectPage,
+    TransferLimits,
+)
 from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
 
 if TYPE_CHECKING:
@@ -41,6 +47,8 @@ class VerifyTarget:
     index_strategy: str = "first-index"
     exclude_newer: str | None = None
     """Files uploaded after this instant were left out of the lock, and are here too."""
+    limits: TransferLimits = field(default_factory=TransferLimits)
+    """Timeouts and size limits of every HTTP request."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,11 @@ def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> In
         exclude_newer=parse_cutoff(target.exclude_newer) if target.exclude_newer else None,
     )
     return IndexClient(
-        HttpClient(), index_urls=urls, store=store, policy=policy, selection=selection
+        HttpClient(limits=target.limits),
+        index_urls=urls,
+        store=store,
+        policy=policy,
+        selection=selection,
     )
 
 

@@ -193,6 +193,12 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "exclude-newer",
         "vcs-as-archive",
         "strict",
+        "connect-timeout",
+        "read-timeout",
+        "request-timeout",
+        "max-page-size",
+        "max-metadata-size",
+        "max-download-size",
     )
 
 
