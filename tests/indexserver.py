@@ -121,6 +121,7 @@ class _Fault:
     seconds: float = 0.0
     body: bytes = b""
     content_type: str = "text/html"
+    content_encoding: str | None = None
 
 
 def _parse_filename(filename: str) -> tuple[NormalizedName, Version]:
@@ -393,6 +394,7 @@ class IndexServer:
         seconds: float = 0.0,
         body: bytes = b"",
         content_type: str = "text/html",
+        content_encoding: str | None = None,
     ) -> None:
         """The next ``times`` requests whose path contains ``path_substring`` meet ``kind``.
 
@@ -407,13 +409,24 @@ class IndexServer:
         * ``trickle``: the body one byte every ``seconds``;
         * ``slow-headers``: nothing for ``seconds``, then the ordinary answer;
         * ``loop``: a 302 redirect to the same path;
-        * ``body``: a 200 with ``body`` as ``content_type`` instead of the real answer.
+        * ``body``: a 200 with ``body`` as ``content_type`` (labelled ``content_encoding``,
+          if given: a gzip bomb is a small gzip body labelled ``gzip``) instead of the real
+          answer.
         """
         if kind not in FAULT_KINDS or kind == "status":
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             self._faults.append(
-                _Fault(path_substring, times, 200, kind, seconds, body, content_type)
+                _Fault(
+                    path_substring,
+                    times,
+                    200,
+                    kind,
+                    seconds,
+                    body,
+                    content_type,
+                    content_encoding,
+                )
             )
 
     @property
@@ -750,7 +763,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", "text/plain", head=head, headers={"Location": self.path})
             return True
         if fault.kind == "body":
-            self._send(200, fault.body, fault.content_type, head=head)
+            encoding = (
+                {}
+                if fault.content_encoding is None
+                else {"Content-Encoding": fault.content_encoding}
+            )
+            self._send(200, fault.body, fault.content_type, head=head, headers=encoding)
             return True
         return False
 
