@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
@@ -218,14 +218,10 @@ class HttpClient:
         limits: TransferLimits | None = None,
     ) -> None:
         limits = limits or TransferLimits()
-        if connect_timeout is not None or read_timeout is not None:
-            limits = TransferLimits(
-                **{
-                    **limits.__dict__,
-                    "connect_timeout": connect_timeout or limits.connect_timeout,
-                    "read_timeout": read_timeout or limits.read_timeout,
-                }
-            )
+        if connect_timeout is not None:
+            limits = replace(limits, connect_timeout=connect_timeout)
+        if read_timeout is not None:
+            limits = replace(limits, read_timeout=read_timeout)
         self.limits = limits
         self.retries = retries
         self.backoff = backoff
