@@ -45,7 +45,7 @@ from lockbuild.flags import (
 from lockbuild.models import InputSpec
 from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
 from lockbuild.scaffold import host_platform, write_starter_project
-from lockbuild.settings import Settings, command_line_settings
+from lockbuild.settings import TRANSFER_KEYS, Settings, command_line_settings
 from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
@@ -503,7 +503,7 @@ def _regenerate_command(
     words += [f"--tag={tag}" for tag in arguments.tag]
     words += [f"--marker={marker}" for marker in arguments.marker]
     for key, value in overrides.items():
-        if key in {"cache-dir", "page-ttl"}:
+        if key in {"cache-dir", "page-ttl", *TRANSFER_KEYS}:
             continue
         if isinstance(value, bool):
             words.append(f"--{key}" if value else f"--no-{key}")

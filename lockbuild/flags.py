@@ -81,6 +81,15 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "wheel, checked against its sha256; default) or range (HTTP range reads, unchecked "
         "until lockbuild verify)",
     ),
+    "connect-timeout": ("timeout", "seconds to wait for a connection (default: 10)"),
+    "read-timeout": ("timeout", "seconds to wait for the next bytes of an answer (default: 30)"),
+    "request-timeout": (
+        "timeout",
+        "seconds one request may take in all: attempts, redirects and body (default: 120)",
+    ),
+    "max-page-size": ("size", "largest index page, decompressed (default: 128MiB)"),
+    "max-metadata-size": ("size", "largest PEP 658 metadata file (default: 16MiB)"),
+    "max-download-size": ("size", "largest file downloaded or range-read (default: 4096MiB)"),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
 FLAG_ALIASES = {
@@ -112,6 +121,9 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(f"--{key}", dest=dest, choices=INDEX_STRATEGIES, help=text)
         elif kind == "seconds":
             group.add_argument(f"--{key}", dest=dest, type=_seconds, metavar="SECONDS", help=text)
+        elif kind in ("timeout", "size"):
+            metavar = "SECONDS" if kind == "timeout" else "SIZE"
+            group.add_argument(f"--{key}", dest=dest, metavar=metavar, help=text)
         elif kind == "days":
             group.add_argument(f"--{key}", dest=dest, type=_day_count, metavar="DAYS", help=text)
         elif kind == "policy":

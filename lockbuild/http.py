@@ -1,21 +1,28 @@
-"""HTTP transport: one pooled requests.Session with timeouts, retries and range reads.
+"""HTTP transport: one pooled requests.Session with timeouts, retries, limits and range reads.
 
 This is the only module that imports ``requests``; everything above it sees
-:class:`HttpResponse` values and :class:`~lockbuild.errors.IndexFetchError`.
+:class:`HttpResponse` values and :class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
+range reads, PEP 658 metadata) are asked for with identity encoding and their bytes are kept
+as they came off the wire, never decoded: those are the bytes pip hashes. Only pages are
+decompressed, and only up to ``max-page-size``. Every request has a deadline
+(``request-timeout``) over all its attempts, redirects and body, and every body a size cap.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import logging
 import os
 import random
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import requests
@@ -25,6 +32,7 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
+from lockbuild.models import MIB, TransferLimits
 from lockbuild.urls import Credentials, redact_url
 
 logger = logging.getLogger(__name__)
@@ -33,6 +41,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ERROR_BODY_LIMIT = 64 * 1024
 """Error answers up to this size are read before their connection is given back."""
 USER_AGENT = f"lockbuild/{__version__}"
+IDENTITY = {"Accept-Encoding": "identity"}
+"""Asked for every file: its bytes as stored, the ones pip hashes."""
+CHUNK_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,18 @@ class HttpStream:
     """Lower-cased keys: ``etag``, ``last-modified``, ``content-length``..."""
     chunks: Iterator[bytes]
     """The body in chunks; empty for a 304."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file streamed whole: where it ended up, what the server said, and its raw bytes' hash."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    sha256: str
+    """The sha256 hex digest of the bytes as sent (empty for a 304)."""
+    size: int
 
 
 @dataclass(frozen=True)
@@ -126,23 +149,76 @@ class SharedContextAdapter(HTTPAdapter):
             conn.ca_cert_dir = None
 
 
+class _Failure(Exception):
+    """One attempt failed: why, in plain words, and whether another attempt may do better."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+
+
+class _Deadline:
+    """The end of one request's time (``request-timeout``), over all its attempts."""
+
+    def __init__(self, limits: TransferLimits) -> None:
+        self.limits = limits
+        self.end = time.monotonic() + limits.request_timeout
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise self.failure()
+
+    def failure(self) -> _Failure:
+        seconds = _seconds(self.limits.request_timeout)
+        return _Failure(f"timed out after {seconds}, the request-timeout", retry=False)
+
+    def timeouts(self) -> tuple[float, float]:
+        """requests' ``(connect, read)`` timeouts, neither past the deadline."""
+        remaining = max(self.remaining(), 0.001)
+        limits = self.limits
+        return min(limits.connect_timeout, remaining), min(limits.read_timeout, remaining)
+
+
+@dataclass(frozen=True)
+class _Body:
+    """How to read one answer's body: decoded or as sent, the cap, and what to do with it."""
+
+    decode: bool
+    limit: int
+    limit_name: str
+    """The setting that sets ``limit`` (named in the error)."""
+    consume: Callable[[Iterator[bytes]], Any] | None
+    """Reads the chunks inside the retry loop; None leaves the body to the caller."""
+
+
 class HttpClient:
     """A thread-safe client: connection pooling, timeouts, bounded retries with backoff."""
 
     def __init__(
         self,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         retries: int = 3,
         backoff: float = 0.25,
         pool_size: int = 16,
+        limits: TransferLimits | None = None,
     ) -> None:
-        self.timeout = (connect_timeout, read_timeout)
+        limits = limits or TransferLimits()
+        if connect_timeout is not None:
+            limits = replace(limits, connect_timeout=connect_timeout)
+        if read_timeout is not None:
+            limits = replace(limits, read_timeout=read_timeout)
+        self.limits = limits
         self.retries = retries
         self.backoff = backoff
         self.session = EnvironmentCachingSession()
         self.session.headers["User-Agent"] = USER_AGENT
+        self.session.max_redirects = limits.max_redirects
         adapter = SharedContextAdapter(verify=_session_ca_bundle(self.session), pool_size=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -157,34 +233,69 @@ class HttpClient:
     def get(
         self, url: str, *, headers: Mapping[str, str] | None = None, missing_ok: bool = False
     ) -> HttpResponse:
-        """GET ``url`` and return the whole response.
+        """GET a page (or a JSON document) whole, decompressed, at most ``max-page-size``.
 
         Statuses of 400 and above raise IndexFetchError, except 404/410 with ``missing_ok``,
         which come back as a response with an empty body.
         """
-        response, body = self._send(url, headers=headers, stream=False, missing_ok=missing_ok)
-        return HttpResponse(
-            url=response.url,
-            status=response.status_code,
-            headers={key.lower(): value for key, value in response.headers.items()},
-            content=body if response.status_code < 400 else b"",
-        )
+        body = _Body(True, self.limits.max_page_size, "max-page-size", b"".join)
+        response, content = self._send(url, headers=headers, body=body, missing_ok=missing_ok)
+        return _whole(response, content if response.status_code < 400 else b"")
+
+    def get_file(self, url: str) -> HttpResponse:
+        """GET a small file (PEP 658 metadata) whole: its bytes as sent, at most
+        ``max-metadata-size``."""
+        body = _Body(False, self.limits.max_metadata_size, "max-metadata-size", b"".join)
+        response, content = self._send(url, headers=IDENTITY, body=body)
+        return _whole(response, content)
 
     def get_range(self, url: str, *, start: int | None, end: int | None) -> RangeResult:
         """Read bytes ``start..end`` (inclusive) or, with ``start=None``, the last ``end`` bytes.
 
         A server without range support answers 200 with the whole file; the result then says
-        ``partial=False`` and holds everything.
+        ``partial=False`` and holds everything (at most ``max-download-size``).
         """
         spec = f"bytes=-{end}" if start is None else f"bytes={start}-{end}"
-        response, data = self._send(url, headers={"Range": spec}, stream=False)
+        body = _Body(False, self.limits.max_download_size, "max-download-size", b"".join)
+        response, data = self._send(url, headers={**IDENTITY, "Range": spec}, body=body)
         if response.status_code != 206:
             return RangeResult(data=data, start=0, total_size=len(data), partial=False)
         first, total = _parse_content_range(response.headers.get("Content-Range", ""), url)
         return RangeResult(data=data, start=first, total_size=total, partial=True)
 
+    def download(
+        self,
+        url: str,
+        target: BinaryIO | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Download:
+        """Stream ``url`` into ``target`` (None: only hash it) as sent, hashing on the way.
+
+        A body that breaks off is fetched again from its start (``target`` is rewound and
+        truncated), within the retries and the deadline. ``headers`` may carry validators:
+        a 304 comes back with nothing written. At most ``max-download-size`` bytes.
+        """
+
+        def save(chunks: Iterator[bytes]) -> tuple[str, int]:
+            if target is not None:
+                target.seek(0)
+                target.truncate()
+            digest, size = hashlib.sha256(), 0
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                if target is not None:
+                    target.write(chunk)
+            return digest.hexdigest(), size
+
+        body = _Body(False, self.limits.max_download_size, "max-download-size", save)
+        response, result = self._send(url, headers={**(headers or {}), **IDENTITY}, body=body)
+        sha256, size = result if response.status_code != 304 else ("", 0)
+        return Download(response.url, response.status_code, _headers(response), sha256, size)
+
     @contextmanager
-    def stream(self, url: str, *, chunk_size: int = 1 << 16) -> Iterator[Iterator[bytes]]:
+    def stream(self, url: str, *, chunk_size: int = CHUNK_SIZE) -> Iterator[Iterator[bytes]]:
         """Yield an iterator over the body of ``url`` in chunks, without holding it in memory."""
         with self.stream_response(url, chunk_size=chunk_size) as response:
             yield response.chunks
@@ -195,96 +306,270 @@ class HttpClient:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        chunk_size: int = 1 << 16,
+        chunk_size: int = CHUNK_SIZE,
     ) -> Iterator[HttpStream]:
-        """Yield the status, headers and body chunks of ``url``, the body read as it is used.
+        """Yield the status, headers and body chunks of a file, its bytes as sent.
 
         ``headers`` may carry ``If-None-Match``/``If-Modified-Since``: a 304 answer comes back
         as a response without a body. Connection errors, 429 and 5xx are retried before the
-        body starts; an error while reading the body raises IndexFetchError. Statuses of 400
-        and above raise IndexFetchError.
+        body starts; an error while reading the body raises IndexFetchError (see
+        :meth:`download` for a download that starts again). Statuses of 400 and above raise
+        IndexFetchError.
         """
-        response, _ = self._send(url, headers=headers, stream=True)
+        deadline = _Deadline(self.limits)
+        body = _Body(False, self.limits.max_download_size, "max-download-size", None)
+        headers = {**(headers or {}), **IDENTITY}
+        response, _ = self._send(url, headers=headers, body=body, deadline=deadline)
         try:
-            body = (
+            chunks: Iterator[bytes] = (
                 iter(())
                 if response.status_code == 304
-                else _chunks(response, url, chunk_size=chunk_size)
+                else self._guarded(response, url, body, deadline, chunk_size)
             )
-            yield HttpStream(
-                url=response.url,
-                status=response.status_code,
-                headers={key.lower(): value for key, value in response.headers.items()},
-                chunks=body,
-            )
+            yield HttpStream(response.url, response.status_code, _headers(response), chunks)
         finally:
             response.close()
+
+    def _guarded(
+        self,
+        response: requests.Response,
+        url: str,
+        body: _Body,
+        deadline: _Deadline,
+        chunk_size: int,
+    ) -> Iterator[bytes]:
+        """A streamed body whose failures raise IndexFetchError (no retry: it was under way)."""
+        try:
+            yield from _read(response, body, deadline, chunk_size=chunk_size)
+        except _Failure as failure:
+            raise IndexFetchError(
+                f"download failed ({failure.reason}): {redact_url(url)}"
+            ) from None
 
     def _send(
         self,
         url: str,
         *,
         headers: Mapping[str, str] | None,
-        stream: bool,
+        body: _Body,
         missing_ok: bool = False,
-    ) -> tuple[requests.Response, bytes]:
-        """The response and, unless ``stream``, its whole body (read inside the retry loop).
+        deadline: _Deadline | None = None,
+    ) -> tuple[requests.Response, Any]:
+        """The response and what ``body.consume`` made of its body (read inside the loop).
 
-        The body is read with one call rather than requests' 10 kB chunks: pages of big
-        projects are megabytes, and the chunk loop costs more CPU than the TLS underneath.
+        Connection failures, bodies cut short, 429 and 5xx are tried again, at most
+        ``retries`` times and never past the deadline; anything else fails at once.
         """
-        target, auth = self.credentials.apply(url)
+        deadline = deadline or _Deadline(self.limits)
         attempt = 0
         while True:
             attempt += 1
-            with self._lock:
-                self.request_count += 1
             try:
-                response = self.session.get(
-                    target,
-                    headers=dict(headers or {}),
-                    auth=auth,
-                    timeout=self.timeout,
-                    stream=True,
-                )
-                body = b"" if stream else _read_body(response)
-            except requests.RequestException as error:
-                if attempt > self.retries:
-                    raise IndexFetchError(
-                        f"cannot fetch ({_describe(error)}, {attempt} attempts): {redact_url(url)}"
-                    ) from error
-                logger.debug("retrying %s after %s", redact_url(url), _describe(error))
-                self._sleep(attempt, None)
+                response, result = self._attempt(url, headers, body, deadline)
+            except _Failure as failure:
+                delay = self._delay(attempt, None)
+                if not failure.retry or attempt > self.retries or delay >= deadline.remaining():
+                    raise IndexFetchError(_failed(failure.reason, attempt, url)) from None
+                logger.debug("retrying %s after %s", redact_url(url), failure.reason)
+                time.sleep(delay)
                 continue
-            if response.status_code in RETRY_STATUSES and attempt <= self.retries:
-                retry_after = response.headers.get("Retry-After")
+            status = response.status_code
+            if status in RETRY_STATUSES and attempt <= self.retries:
+                delay = self._delay(attempt, response.headers.get("Retry-After"))
+                if delay < deadline.remaining():
+                    _release(response)
+                    logger.debug("retrying %s after HTTP %s", redact_url(url), status)
+                    time.sleep(delay)
+                    continue
+            if missing_ok and status in (404, 410):
+                return response, result
+            if status >= 400:
+                reason = response.reason
                 _release(response)
-                logger.debug("retrying %s after HTTP %s", redact_url(url), response.status_code)
-                self._sleep(attempt, retry_after)
-                continue
-            if missing_ok and response.status_code in (404, 410):
-                return response, body
-            if response.status_code >= 400:
-                status, reason = response.status_code, response.reason
-                _release(response)
-                raise IndexFetchError(f"HTTP {status} {reason}: {redact_url(url)}")
-            return response, body
+                tries = f" ({attempt} attempts)" if attempt > 1 else ""
+                raise IndexFetchError(f"HTTP {status} {reason}{tries}: {redact_url(url)}")
+            return response, result
 
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
+    def _attempt(
+        self, url: str, headers: Mapping[str, str] | None, body: _Body, deadline: _Deadline
+    ) -> tuple[requests.Response, Any]:
+        """One request: the response and, when it succeeded and ``body.consume``, its body."""
+        deadline.check()
+        with self._lock:
+            self.request_count += 1
+        target, auth = self.credentials.apply(url)
+        try:
+            response = self.session.get(
+                target,
+                headers=dict(headers or {}),
+                auth=auth,
+                timeout=deadline.timeouts(),
+                stream=True,
+            )
+        except requests.RequestException as error:
+            raise _failure(error, self.limits, deadline) from None
+        if response.status_code >= 300 or response.status_code == 304 or body.consume is None:
+            return response, None
+        try:
+            return response, body.consume(_read(response, body, deadline))
+        finally:
+            response.close()
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = float(self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4))
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), 30.0))
-        time.sleep(delay)
+        return delay
 
 
-def _chunks(response: requests.Response, url: str, *, chunk_size: int) -> Iterator[bytes]:
-    """The body in chunks; a connection lost or a body cut short raises IndexFetchError."""
-    try:
-        yield from response.iter_content(chunk_size=chunk_size)
-    except requests.RequestException as error:
-        raise IndexFetchError(
-            f"download failed ({type(error).__name__}): {redact_url(url)}"
-        ) from error
+def _read(
+    response: requests.Response,
+    body: _Body,
+    deadline: _Deadline,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[bytes]:
+    """The body in chunks (decoded or as sent), within its cap and the deadline.
+
+    Each read returns what has arrived (never waits for a whole chunk), so a trickle meets
+    the deadline; failures raise :class:`_Failure`.
+    """
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > body.limit:
+        raise _too_large(body)
+    raw, total = response.raw, 0
+    while True:
+        deadline.check()
+        _arm(response, deadline)
+        try:
+            chunk = raw.read1(chunk_size, decode_content=body.decode)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _failure(error, deadline.limits, deadline) from None
+        if not chunk:
+            return
+        total += len(chunk)
+        if total > body.limit:
+            raise _too_large(body)
+        yield chunk
+
+
+def _arm(response: requests.Response, deadline: _Deadline) -> None:
+    """Let the next read wait no longer than the read timeout nor past the deadline."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):
+            sock.settimeout(deadline.timeouts()[1])
+
+
+def _too_large(body: _Body) -> _Failure:
+    what = "page" if body.decode else "file"
+    return _Failure(f"{what} larger than {_size(body.limit)}, the {body.limit_name}", retry=False)
+
+
+def _failure(error: BaseException, limits: TransferLimits, deadline: _Deadline) -> _Failure:
+    """What went wrong, in plain words (never a library's class name)."""
+    if deadline.remaining() <= 0:
+        return deadline.failure()
+    if isinstance(error, requests.TooManyRedirects):
+        return _Failure(_redirects(error, limits.max_redirects), retry=False)
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, http.client.IncompleteRead):
+            received = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            expected = cause.expected + received if cause.expected is not None else None
+            of = f" of {expected}" if expected is not None else ""
+            return _Failure(f"body truncated after {received}{of} bytes", retry=True)
+        if isinstance(cause, urllib3.exceptions.DecodeError):
+            return _Failure("body cannot be decoded as its Content-Encoding says", retry=False)
+    named = _plain_cause(causes)
+    if named is not None:
+        return _Failure(named, retry=named != "invalid URL")
+    for cause in causes:
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            continue
+        if isinstance(cause, urllib3.exceptions.ConnectTimeoutError | requests.ConnectTimeout):
+            seconds = _seconds(limits.connect_timeout)
+            return _Failure(f"no connection after {seconds}, the connect-timeout", retry=True)
+        if isinstance(cause, urllib3.exceptions.ReadTimeoutError | socket.timeout):
+            seconds = _seconds(limits.read_timeout)
+            return _Failure(f"timed out after {seconds} without data, the read-timeout", retry=True)
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return _Failure(f"connection failed: {cause.strerror.lower()}", retry=True)
+    if any(isinstance(cause, urllib3.exceptions.ProtocolError) for cause in causes):
+        return _Failure("connection broken", retry=True)
+    return _Failure("connection failed", retry=True)
+
+
+def _plain_cause(causes: list[BaseException]) -> str | None:
+    """The name of a connection failure a user recognises, if it is one."""
+    for cause in causes:
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "connection closed before an answer"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return "host not found"
+        if isinstance(cause, ssl.SSLError | urllib3.exceptions.SSLError):
+            return f"TLS failed: {getattr(cause, 'reason', None) or 'handshake error'}"
+        if isinstance(cause, urllib3.exceptions.ProxyError):
+            return "proxy failed"
+        if isinstance(cause, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return "invalid URL"
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what it wraps (``__cause__``, ``__context__``, exceptions in its args)."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+        pending += [link for link in (current.__cause__, current.__context__) if link is not None]
+
+
+def _redirects(error: requests.TooManyRedirects, limit: int) -> str:
+    """``redirect loop`` when a URL came back, else too many redirects."""
+    response = error.response
+    urls = [hop.url for hop in (response.history if response is not None else [])]
+    if response is not None:
+        urls.append(response.url)
+    if len(set(urls)) < len(urls):
+        return f"redirect loop after {len(urls) - 1} redirects"
+    return f"more than {limit} redirects"
+
+
+def _failed(reason: str, attempts: int, url: str) -> str:
+    tries = f"; {attempts} attempts" if attempts > 1 else ""
+    return f"cannot fetch ({reason}{tries}): {redact_url(url)}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _size(limit: int) -> str:
+    if limit % MIB == 0:
+        return f"{limit // MIB} MiB"
+    return f"{limit} bytes"
+
+
+def _headers(response: requests.Response) -> dict[str, str]:
+    return {key.lower(): value for key, value in response.headers.items()}
+
+
+def _whole(response: requests.Response, content: bytes | None) -> HttpResponse:
+    return HttpResponse(response.url, response.status_code, _headers(response), content or b"")
 
 
 def _release(response: requests.Response) -> None:
@@ -292,25 +577,9 @@ def _release(response: requests.Response) -> None:
     (closing it unread resets it under the server), then give the connection back."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) <= ERROR_BODY_LIMIT:
-        with suppress(requests.RequestException):
+        with suppress(requests.RequestException, urllib3.exceptions.HTTPError, OSError):
             response.content  # noqa: B018 - read to release the connection to the pool
     response.close()
-
-
-def _read_body(response: requests.Response) -> bytes:
-    """The whole (decoded) body; urllib3's errors become requests' as ``Response.content``'s do."""
-    try:
-        return response.raw.read(decode_content=True)
-    except urllib3.exceptions.ProtocolError as error:
-        raise requests.exceptions.ChunkedEncodingError(error) from error
-    except urllib3.exceptions.DecodeError as error:
-        raise requests.exceptions.ContentDecodingError(error) from error
-    except urllib3.exceptions.SSLError as error:
-        raise requests.exceptions.SSLError(error) from error
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise requests.ConnectionError(error) from error
-    finally:
-        response.close()
 
 
 def _load_bundle(verify: str) -> ssl.SSLContext | None:
@@ -328,14 +597,6 @@ def _session_ca_bundle(session: requests.Session) -> str:
     """The CA bundle requests would use: ``REQUESTS_CA_BUNDLE`` and the like, else certifi's."""
     verify = session.merge_environment_settings("https://", {}, None, None, None)["verify"]
     return verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
-
-
-def _describe(error: requests.RequestException) -> str:
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
-    return type(error).__name__
 
 
 def _parse_content_range(value: str, url: str) -> tuple[int, int]:

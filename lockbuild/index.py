@@ -30,13 +30,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -44,7 +45,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
 from lockbuild.finder import merge_pages, uploaded_before
-from lockbuild.hashing import HashingWriter, is_sha256_hex, sha256_stream
+from lockbuild.hashing import is_sha256_hex
 from lockbuild.http import HttpClient, RangeResult
 from lockbuild.metadata import (
     RangeFile,
@@ -191,8 +192,10 @@ class IndexClient:
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}
         self._hashes: dict[str, Future[str]] = {}
-        self._downloaded: dict[str, str] = {}
+        self._rederived: dict[str, str] = {}
         """URL -> sha256 of the files downloaded and hashed in this run."""
+        self._closed = False
+        """Set by :meth:`close`: fetches finishing after it start nothing new."""
         self.upload_times = UploadTimes(
             None if self.policy.offline else http,
             store=store,
@@ -213,6 +216,8 @@ class IndexClient:
             note = self.store.offline_note() if self.store is not None else None
             if note is not None:
                 self.missing.add(note)
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._writer.shutdown(wait=True)
         if self.store is not None:
@@ -385,6 +390,10 @@ class IndexClient:
             future = futures.get(key)
             if future is not None:
                 return future, False
+            if self._closed:  # a prefetch finishing after close() starts nothing
+                cancelled: Future[Value] = Future()
+                cancelled.cancel()
+                return cancelled, False
             future = self._executor.submit(function, *arguments)
             futures[key] = future
             return future, True
@@ -614,7 +623,7 @@ class IndexClient:
     def _pep658_metadata(self, file: DistFile, name: NormalizedName, version: Version) -> bytes:
         """The PEP 658 file, checked against every hash the page gives for it."""
         url = with_suffix(file.url, ".metadata")
-        response = self.http.get(url)
+        response = self.http.get_file(url)
         for algorithm, expected in sorted((file.metadata_hashes or {}).items()):
             if algorithm not in hashlib.algorithms_guaranteed:
                 continue
@@ -657,11 +666,7 @@ class IndexClient:
         very bytes (for the lock too, so its hash and its dependencies come from one file).
         """
         with tempfile.TemporaryFile(prefix="lockbuild-wheel-") as spool:
-            writer = HashingWriter(spool)
-            with self.http.stream(file.url) as chunks:
-                for chunk in chunks:
-                    writer.write(chunk)
-            digest = writer.hexdigest()
+            digest = self.http.download(file.url, spool).sha256
             if file.sha256 and digest != file.sha256:
                 raise HashError(
                     f"{name} {version}: wheel does not match the index's sha256 "
@@ -712,8 +717,8 @@ class IndexClient:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
         except IndexFetchError:
             logger.debug("range read refused, downloading %s", file.filename)
-            data = self._download(file)
-            return read_wheel_metadata(io.BytesIO(data), filename=file.filename), True
+            with self._downloaded(file) as archive:
+                return read_wheel_metadata(archive, filename=file.filename), True
         if not tail.partial:
             self._check_sha256(file, tail.data)
             return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename), True
@@ -735,8 +740,9 @@ class IndexClient:
     ) -> tuple[bytes, str]:
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
             path = Path(directory) / file.filename
-            path.write_bytes(self._download(file))
-            with path.open("rb") as archive:
+            with path.open("w+b") as archive:
+                self._download_to(file, archive)
+                archive.seek(0)
                 pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
                 logger.debug("%s: static metadata (PEP 643), no build needed", file.filename)
@@ -752,11 +758,19 @@ class IndexClient:
             f"disabled (build-sdists = false): {file.filename}"
         )
 
-    def _download(self, file: DistFile) -> bytes:
-        with self.http.stream(file.url) as chunks:
-            data = b"".join(chunks)
-        self._check_sha256(file, data)
-        return data
+    @contextmanager
+    def _downloaded(self, file: DistFile) -> Iterator[BinaryIO]:
+        """``file`` downloaded into a temporary file (deleted afterwards), checked, rewound."""
+        with tempfile.TemporaryFile(prefix="lockbuild-download-") as archive:
+            self._download_to(file, archive)
+            archive.seek(0)
+            yield archive
+
+    def _download_to(self, file: DistFile, target: BinaryIO) -> None:
+        """Stream ``file`` into ``target`` as sent, checked against the page's sha256."""
+        digest = self.http.download(file.url, target).sha256
+        if file.sha256 and digest != file.sha256:
+            raise self._hash_mismatch(file)
 
     def _download_hash(self, file: DistFile) -> str:
         key = hash_key(file.url)
@@ -776,10 +790,9 @@ class IndexClient:
     def _hash_download(self, file: DistFile) -> str:
         """Download ``file``, hashing it while streaming; the digest is remembered for the run."""
         self._count("hashes downloaded")
-        with self.http.stream(file.url) as chunks:
-            digest, _size = sha256_stream(chunks)
+        digest = self.http.download(file.url).sha256
         with self._lock:
-            self._downloaded[file.url] = digest
+            self._rederived[file.url] = digest
         return digest
 
     def rederive_hash(self, file: DistFile) -> str | None:
@@ -791,7 +804,7 @@ class IndexClient:
         if self.policy.offline:
             return None
         with self._lock:
-            digest = self._downloaded.get(file.url)
+            digest = self._rederived.get(file.url)
         if digest is not None:
             return digest
         key = hash_key(file.url)
@@ -881,10 +894,14 @@ class IndexClient:
 
     def _check_sha256(self, file: DistFile, data: bytes) -> None:
         if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256:
-            raise HashError(
-                f"downloaded file does not match the index's sha256 ({file.sha256}): "
-                f"{redact_url(file.url)}"
-            )
+            raise self._hash_mismatch(file)
+
+    @staticmethod
+    def _hash_mismatch(file: DistFile) -> HashError:
+        return HashError(
+            f"downloaded file does not match the index's sha256 ({file.sha256}): "
+            f"{redact_url(file.url)}"
+        )
 
 
 def _shown(index_url: str) -> str:

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -31,7 +31,7 @@ from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
-from lockbuild.hashing import HashingWriter, is_sha256_hex, sha256_stream
+from lockbuild.hashing import is_sha256_hex, sha256_stream
 from lockbuild.http import HttpClient
 from lockbuild.metadata import (
     metadata_is_static,
@@ -287,24 +287,25 @@ class LinkResolver:
         keeps them. The temporary directory is gone when this returns, whatever happens.
         """
         key = hash_key(url)
-        headers = {**(revalidate[2] if revalidate else {}), "Accept-Encoding": "identity"}
+        headers = revalidate[2] if revalidate else {}
         if revalidate is not None:
             changed_from = revalidate[0]
         with tempfile.TemporaryDirectory(prefix="lockbuild-link-") as directory:
-            with self._http().stream_response(url, headers=headers) as response:
-                if response.status == 304 and revalidate is not None:
-                    logger.debug("%s: not modified, sha256 %s", redact_url(url), revalidate[0])
-                    if self.store is not None:
-                        self.store.touch(
-                            key,
-                            etag=response.headers.get("etag"),
-                            last_modified=response.headers.get("last-modified"),
-                        )
-                    return _Fetched(revalidate[0], revalidate[1])
-                if not 200 <= response.status < 300:
-                    raise self._error(requirement, f"unexpected HTTP {response.status}", url)
-                path = Path(directory) / _download_name(url)
-                digest = _save(response.chunks, path)
+            path = Path(directory) / _download_name(url)
+            with path.open("wb") as target:
+                response = self._http().download(url, target, headers=headers)
+            if response.status == 304 and revalidate is not None:
+                logger.debug("%s: not modified, sha256 %s", redact_url(url), revalidate[0])
+                if self.store is not None:
+                    self.store.touch(
+                        key,
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                    )
+                return _Fetched(revalidate[0], revalidate[1])
+            if not 200 <= response.status < 300:
+                raise self._error(requirement, f"unexpected HTTP {response.status}", url)
+            digest = response.sha256
             logger.debug("%s: downloaded, sha256 %s", redact_url(url), digest)
             metadata = self._stored_metadata(url, digest)
             if metadata is None:
@@ -536,15 +537,6 @@ def _download_name(url: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         return "archive"
     return name
-
-
-def _save(chunks: Iterable[bytes], path: Path) -> str:
-    """Write ``chunks`` to ``path`` while hashing them; the sha256 hex digest."""
-    with path.open("wb") as file:
-        writer = HashingWriter(file)
-        for chunk in chunks:
-            writer.write(chunk)
-    return writer.hexdigest()
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:

@@ -32,6 +32,31 @@ CUSTOM_PLATFORM = "custom"
 """The platform name for a target given by raw wheel tags and marker values."""
 
 
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class TransferLimits:
+    """How long one HTTP request may take and how large its body may be (locks.toml
+    ``connect-timeout``, ``read-timeout``, ``request-timeout``, ``max-page-size``,
+    ``max-metadata-size`` and ``max-download-size``)."""
+
+    connect_timeout: float = 10.0
+    """Seconds to wait for a connection to open."""
+    read_timeout: float = 30.0
+    """Seconds to wait for the next bytes of an answer (its headers or its body)."""
+    request_timeout: float = 120.0
+    """Seconds one request may take in all: every attempt, redirect, backoff and the body."""
+    max_page_size: int = 128 * MIB
+    """Bytes of one index page or JSON document, after decompression."""
+    max_metadata_size: int = 16 * MIB
+    """Bytes of one core metadata file (PEP 658)."""
+    max_download_size: int = 4096 * MIB
+    """Bytes of one file downloaded whole (an archive, a wheel, an sdist) or read by ranges."""
+    max_redirects: int = 10
+    """Redirects followed for one request; a loop fails once, without retries."""
+
+
 def canonicalize_name(name: str) -> NormalizedName:
     """PEP 503 normalization (packaging's), imported on first use to keep this module light."""
     from packaging.utils import canonicalize_name as canonicalize

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from lockbuild.models import (
     PackageSource,
     Pin,
     RequirementSet,
+    TransferLimits,
 )
 from lockbuild.requirements import parse_inputs, parse_requirements_files
 from lockbuild.resolve import Resolution, ResolvedPackage, resolve
@@ -103,6 +104,8 @@ class CompileRequest:
     """``(name, index URL)`` of ``[settings.indexes]``, for messages."""
     verify_metadata: str = "download"
     """A wheel's METADATA without PEP 658: ``download`` (checked) or ``range`` (recorded)."""
+    transfer_limits: TransferLimits = field(default_factory=TransferLimits)
+    """Timeouts and size limits of every HTTP request."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         "index_for": settings.index_urls_for(),
         "index_names": settings.indexes,
         "verify_metadata": settings.verify_metadata,
+        "transfer_limits": settings.transfer_limits(),
     }
 
 
@@ -289,7 +293,7 @@ def open_index_source(
         exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
     )
     return IndexClient(
-        HttpClient(),
+        HttpClient(limits=request.transfer_limits),
         index_urls=urls,
         build_sdists=request.build_sdists,
         store=store,

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockbuild.errors import ConfigError
-from lockbuild.models import DEFAULT_INDEX_URL
+from lockbuild.models import DEFAULT_INDEX_URL, TransferLimits
+
+_TRANSFER = TransferLimits()
 
 __all__ = [
     "COMMAND_LINE",
@@ -26,6 +28,7 @@ __all__ = [
     "NAME_PATTERN",
     "SETTING_KEYS",
     "SETTING_SPECS",
+    "TRANSFER_KEYS",
     "VERIFY_METADATA_MODES",
     "InvalidValue",
     "SettingSpec",
@@ -77,18 +80,42 @@ class Settings:
     verify_metadata: str = "download"
     """A wheel's METADATA without PEP 658: ``download`` (read from the whole wheel, checked
     against its sha256) or ``range`` (HTTP range reads, recorded for ``lockbuild verify``)."""
+    connect_timeout: float = _TRANSFER.connect_timeout
+    """Seconds to wait for a connection to an index or file host."""
+    read_timeout: float = _TRANSFER.read_timeout
+    """Seconds to wait for the next bytes of an answer."""
+    request_timeout: float = _TRANSFER.request_timeout
+    """Seconds one request may take in all (attempts, redirects, body)."""
+    max_page_size: int = _TRANSFER.max_page_size
+    """Bytes of one index page, decompressed."""
+    max_metadata_size: int = _TRANSFER.max_metadata_size
+    """Bytes of one PEP 658 metadata file."""
+    max_download_size: int = _TRANSFER.max_download_size
+    """Bytes of one file downloaded or range-read."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
         return dataclasses.replace(self, **changes)
 
     def fingerprint(self) -> dict[str, object]:
-        """Every setting that can change a lock's content (not cache-dir nor page-ttl)."""
+        """Every setting that can change a lock's content (not cache-dir, page-ttl nor the
+        timeouts and size limits of the transport)."""
         return {
             key: _json_value(getattr(self, spec.field), table=spec.merge)
             for key, spec in SETTING_SPECS.items()
             if spec.in_fingerprint
         }
+
+    def transfer_limits(self) -> TransferLimits:
+        """The timeouts and size limits of the HTTP transport."""
+        return TransferLimits(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            request_timeout=self.request_timeout,
+            max_page_size=self.max_page_size,
+            max_metadata_size=self.max_metadata_size,
+            max_download_size=self.max_download_size,
+        )
 
     def index_urls_for(self) -> tuple[tuple[str, str], ...]:
         """``index-for`` with index names replaced by their URLs: ``(project, url)``."""
@@ -230,6 +257,48 @@ def _parse_exclude_newer(value: object) -> str:
         raise InvalidValue(message) from None
 
 
+def _parse_timeout(value: object) -> float:
+    """Seconds, more than 0 and at most a day: an integer, a float or their text."""
+    number: object = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = value
+    if isinstance(number, bool) or not isinstance(number, int | float) or not 0 < number <= 86400:
+        raise InvalidValue(
+            f"expected a number of seconds above 0 (at most 86400), got {show_value(value)}"
+        )
+    return float(number)
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
+
+
+def _parse_size(value: object) -> int:
+    """Bytes: an integer, or text with a unit (``"16MiB"``, ``"4 GiB"``, ``"500MB"``)."""
+    size: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
+        unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+        size = int(match.group(1)) * unit if match and unit else None
+    if size is None or size <= 0:
+        expected = "a size above 0: bytes, or a number with KiB, MiB, GiB, kB, MB or GB"
+        raise InvalidValue(f"expected {expected}, got {show_value(value)}")
+    return size
+
+
 INDEX_STRATEGIES = ("first-index", "unsafe-best-match")
 
 
@@ -330,7 +399,23 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "strict": SettingSpec("strict", _parse_bool),
     "emit-index-url": SettingSpec("emit_index_url", _parse_bool),
     "verify-metadata": SettingSpec("verify_metadata", _parse_verify_metadata, in_fingerprint=False),
+    "connect-timeout": SettingSpec("connect_timeout", _parse_timeout, in_fingerprint=False),
+    "read-timeout": SettingSpec("read_timeout", _parse_timeout, in_fingerprint=False),
+    "request-timeout": SettingSpec("request_timeout", _parse_timeout, in_fingerprint=False),
+    "max-page-size": SettingSpec("max_page_size", _parse_size, in_fingerprint=False),
+    "max-metadata-size": SettingSpec("max_metadata_size", _parse_size, in_fingerprint=False),
+    "max-download-size": SettingSpec("max_download_size", _parse_size, in_fingerprint=False),
 }
+
+TRANSFER_KEYS = (
+    "connect-timeout",
+    "read-timeout",
+    "request-timeout",
+    "max-page-size",
+    "max-metadata-size",
+    "max-download-size",
+)
+"""The settings of the HTTP transport: how a lock is fetched, never what it says."""
 
 SETTING_KEYS: tuple[str, ...] = tuple(SETTING_SPECS)
 """The ``[settings]`` keys, in documentation order."""

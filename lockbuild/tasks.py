@@ -350,6 +350,7 @@ def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list
                 index_for=settings.index_urls_for(),
                 index_strategy=settings.index_strategy,
                 exclude_newer=settings.exclude_newer,
+                limits=settings.transfer_limits(),
             )
         )
     return targets

@@ -12,7 +12,7 @@ checked are reported.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,12 @@ from packaging.version import InvalidVersion, Version
 
 from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
 from lockbuild.errors import UsageError
-from lockbuild.models import DEFAULT_INDEX_URL, DistFile, ProjectPage
+from lockbuild.models import (
+    DEFAULT_INDEX_URL,
+    DistFile,
+    ProjectPage,
+    TransferLimits,
+)
 from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
 from lockbuild.urls import redact_url
 
@@ -44,6 +49,8 @@ class VerifyTarget:
     index_strategy: str = "first-index"
     exclude_newer: str | None = None
     """Files uploaded after this instant were left out of the lock, and are here too."""
+    limits: TransferLimits = field(default_factory=TransferLimits)
+    """Timeouts and size limits of every HTTP request."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,11 @@ def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> In
         exclude_newer=parse_cutoff(target.exclude_newer) if target.exclude_newer else None,
     )
     return IndexClient(
-        HttpClient(), index_urls=urls, store=store, policy=policy, selection=selection
+        HttpClient(limits=target.limits),
+        index_urls=urls,
+        store=store,
+        policy=policy,
+        selection=selection,
     )
 
 

@@ -96,7 +96,18 @@ class _Hosted:
 
 
 FAULT_KINDS = frozenset(
-    {"status", "truncate", "reset", "corrupt", "gzip", "trickle", "slow-headers", "loop", "body"}
+    {
+        "status",
+        "truncate",
+        "reset",
+        "corrupt",
+        "gzip",
+        "gzip-label",
+        "trickle",
+        "slow-headers",
+        "loop",
+        "body",
+    }
 )
 """What :meth:`IndexServer.fault` can do to a response (see there)."""
 
@@ -110,6 +121,7 @@ class _Fault:
     seconds: float = 0.0
     body: bytes = b""
     content_type: str = "text/html"
+    content_encoding: str | None = None
 
 
 def _parse_filename(filename: str) -> tuple[NormalizedName, Version]:
@@ -236,6 +248,7 @@ class IndexServer:
         self._files: dict[str, _Hosted] = {}
         self._faults: list[_Fault] = []
         self._log: list[RequestRecord] = []
+        self._headers: list[tuple[str, dict[str, str]]] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -381,6 +394,7 @@ class IndexServer:
         seconds: float = 0.0,
         body: bytes = b"",
         content_type: str = "text/html",
+        content_encoding: str | None = None,
     ) -> None:
         """The next ``times`` requests whose path contains ``path_substring`` meet ``kind``.
 
@@ -390,16 +404,29 @@ class IndexServer:
         * ``corrupt``: the whole body with its bytes altered (same length);
         * ``gzip``: the body gzip-compressed and sent with ``Content-Encoding: gzip`` whatever
           the client asked for (a misconfigured CDN);
+        * ``gzip-label``: the body as it is, labelled ``Content-Encoding: gzip`` whatever the
+          client asked for (a ``.tar.gz`` stored with that header: the S3/CDN misconfiguration);
         * ``trickle``: the body one byte every ``seconds``;
         * ``slow-headers``: nothing for ``seconds``, then the ordinary answer;
         * ``loop``: a 302 redirect to the same path;
-        * ``body``: a 200 with ``body`` as ``content_type`` instead of the real answer.
+        * ``body``: a 200 with ``body`` as ``content_type`` (labelled ``content_encoding``,
+          if given: a gzip bomb is a small gzip body labelled ``gzip``) instead of the real
+          answer.
         """
         if kind not in FAULT_KINDS or kind == "status":
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             self._faults.append(
-                _Fault(path_substring, times, 200, kind, seconds, body, content_type)
+                _Fault(
+                    path_substring,
+                    times,
+                    200,
+                    kind,
+                    seconds,
+                    body,
+                    content_type,
+                    content_encoding,
+                )
             )
 
     @property
@@ -413,16 +440,26 @@ class IndexServer:
         with self._lock:
             return sum(1 for _, path, _, _ in self._log if path_substring in path)
 
+    def request_headers(self, path_substring: str = "") -> list[dict[str, str]]:
+        """The headers (lower-cased names) of each logged request whose path has
+        ``path_substring``, oldest first."""
+        with self._lock:
+            return [dict(headers) for path, headers in self._headers if path_substring in path]
+
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._headers.clear()
 
     # -- used by the handler -----------------------------------------------------------------
 
-    def _record(self, record: RequestRecord) -> _Fault | None:
+    def _record(
+        self, record: RequestRecord, headers: dict[str, str] | None = None
+    ) -> _Fault | None:
         """Log a request and return the fault to inject, if any."""
         with self._lock:
             self._log.append(record)
+            self._headers.append((record[1], headers or {}))
             for fault in self._faults:
                 if fault.remaining > 0 and fault.substring in record[1]:
                     fault.remaining -= 1
@@ -613,7 +650,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         fault = index._record(
-            (self.command, path, self.headers.get("Range"), self.headers.get("Accept"))
+            (self.command, path, self.headers.get("Range"), self.headers.get("Accept")),
+            {key.lower(): value for key, value in self.headers.items()},
         )
         if index.delay > 0:
             time.sleep(index.delay)
@@ -725,7 +763,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", "text/plain", head=head, headers={"Location": self.path})
             return True
         if fault.kind == "body":
-            self._send(200, fault.body, fault.content_type, head=head)
+            encoding = (
+                {}
+                if fault.content_encoding is None
+                else {"Content-Encoding": fault.content_encoding}
+            )
+            self._send(200, fault.body, fault.content_type, head=head, headers=encoding)
             return True
         return False
 
@@ -798,6 +841,8 @@ class _Handler(BaseHTTPRequestHandler):
         encoding = None
         if fault is not None and fault.kind == "gzip":
             body = gzip.compress(body, mtime=0)
+            encoding = "gzip"
+        elif fault is not None and fault.kind == "gzip-label":
             encoding = "gzip"
         try:
             self.send_response(status, _reason(status))

@@ -195,6 +195,12 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "strict",
         "emit-index-url",
         "verify-metadata",
+        "connect-timeout",
+        "read-timeout",
+        "request-timeout",
+        "max-page-size",
+        "max-metadata-size",
+        "max-download-size",
     )
 
 
@@ -809,4 +815,55 @@ BAD = [
 def test_bad_config(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "locks.toml")
+    assert str(caught.value) == message
+
+
+def test_transfer_limits_are_read_and_change_no_fingerprint() -> None:
+    text = (
+        "[settings]\nconnect-timeout = 5\nread-timeout = 2.5\nrequest-timeout = 60\n"
+        'max-page-size = "64MiB"\nmax-metadata-size = 1048576\nmax-download-size = "2 GB"\n\n'
+        + MINIMAL
+    )
+    settings = parse_config(text, "locks.toml").settings
+    limits = settings.transfer_limits()
+    assert (limits.connect_timeout, limits.read_timeout, limits.request_timeout) == (5, 2.5, 60)
+    assert (limits.max_page_size, limits.max_metadata_size, limits.max_download_size) == (
+        64 << 20,
+        1 << 20,
+        2 * 10**9,
+    )
+    assert settings.fingerprint() == Settings().fingerprint()
+    flags = {"read-timeout": "0.5", "max-download-size": "512KiB"}
+    limits = parse_config(MINIMAL, "locks.toml", overrides=flags).settings.transfer_limits()
+    assert (limits.read_timeout, limits.max_download_size) == (0.5, 512 << 10)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "read-timeout = 0",
+            "locks.toml:2: settings.read-timeout: expected a number of seconds above 0 "
+            "(at most 86400), got 0",
+        ),
+        (
+            "request-timeout = true",
+            "locks.toml:2: settings.request-timeout: expected a number of seconds above 0 "
+            "(at most 86400), got true",
+        ),
+        (
+            'max-page-size = "lots"',
+            "locks.toml:2: settings.max-page-size: expected a size above 0: bytes, or a number "
+            "with KiB, MiB, GiB, kB, MB or GB, got 'lots'",
+        ),
+        (
+            "max-download-size = -1",
+            "locks.toml:2: settings.max-download-size: expected a size above 0: bytes, or a "
+            "number with KiB, MiB, GiB, kB, MB or GB, got -1",
+        ),
+    ],
+)
+def test_bad_transfer_limits_name_their_line(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"[settings]\n{line}\n\n" + MINIMAL, "locks.toml")
     assert str(caught.value) == message

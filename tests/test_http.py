@@ -6,11 +6,17 @@ injection (:meth:`IndexServer.fail`) stands in for a flaky index.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import socket
 import threading
+import time
+import tracemalloc
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from distbuilder import make_wheel
@@ -23,6 +29,7 @@ from lockbuild.http import (
     HttpClient,
     SharedContextAdapter,
 )
+from lockbuild.models import TransferLimits
 
 
 @pytest.fixture
@@ -163,8 +170,7 @@ def test_persistently_dropped_connection_raises_after_the_retries(
             http.get(url)
     finally:
         http.close()
-    assert "connection failed" in str(caught.value)
-    assert "3 attempts" in str(caught.value)
+    assert "(connection closed before an answer; 3 attempts)" in str(caught.value)
     assert url in str(caught.value)
     assert index_server.count("/files/") == 3
 
@@ -173,7 +179,7 @@ def test_refused_connection_raises_after_the_retries(client: HttpClient) -> None
     url = f"http://127.0.0.1:{free_port()}/simple/anything/"
     with pytest.raises(IndexFetchError) as caught:
         client.get(url)
-    assert "connection failed" in str(caught.value)
+    assert f"(connection refused; {client.retries + 1} attempts)" in str(caught.value)
     assert url in str(caught.value)
     assert client.request_count == client.retries + 1
 
@@ -335,7 +341,10 @@ def test_a_body_cut_short_while_streaming_raises_with_the_url() -> None:
         http = HttpClient(backoff=0.01)
         url = f"http://127.0.0.1:{port}/archive.zip"
         try:
-            failed = pytest.raises(IndexFetchError, match=r"^download failed \(.*\): http://127")
+            failed = pytest.raises(
+                IndexFetchError,
+                match=r"^download failed \(body truncated after 10 of 100 bytes\): http://127",
+            )
             with failed, http.stream_response(url) as response:
                 b"".join(response.chunks)
         finally:
@@ -482,3 +491,201 @@ def test_an_unloadable_ca_bundle_leaves_tls_to_requests(
         assert "ssl_context" not in adapter.poolmanager.connection_pool_kw
     finally:
         http.close()
+
+
+# -- files as sent, pages decoded -------------------------------------------------------------
+
+
+def test_files_are_asked_for_as_stored_and_kept_as_labelled_gzip(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes], tmp_path: Path
+) -> None:
+    """A .whl labelled Content-Encoding: gzip is the file itself: pip hashes those bytes."""
+    url, data = hosted
+    index_server.fault("/files/", "gzip-label", times=100)
+    assert client.get_file(url).content == data
+    assert client.get_range(url, start=0, end=9).data == data[:10]
+    with (tmp_path / "file").open("w+b") as target:
+        download = client.download(url, target)
+        target.seek(0)
+        assert target.read() == data
+    assert (download.sha256, download.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    with client.stream_response(url) as response:
+        assert b"".join(response.chunks) == data
+    asked = [headers.get("accept-encoding") for headers in index_server.request_headers("/files/")]
+    assert asked == ["identity"] * 4
+
+
+def test_a_file_compressed_again_is_hashed_as_sent(
+    client: HttpClient, index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, data = hosted
+    index_server.fault("/files/", "gzip")
+    sent = gzip.compress(data, mtime=0)
+    assert client.download(url).sha256 == hashlib.sha256(sent).hexdigest()
+
+
+def test_pages_are_decompressed(client: HttpClient, index_server: IndexServer) -> None:
+    index_server.fault(
+        "/simple/", "body", body=gzip.compress(b"<html>page</html>"), content_encoding="gzip"
+    )
+    assert client.get(index_server.url + "/").content == b"<html>page</html>"
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+def limited(**changes: Any) -> HttpClient:
+    return HttpClient(backoff=0.01, limits=replace(TransferLimits(), **changes))
+
+
+def test_a_gzip_bomb_page_stops_at_max_page_size(index_server: IndexServer) -> None:
+    bomb = gzip.compress(b"\0" * (64 << 20))
+    index_server.fault("/simple/", "body", body=bomb, content_encoding="gzip", times=10)
+    http = limited(max_page_size=1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get(index_server.url + "/")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        http.close()
+    assert str(caught.value) == (
+        f"cannot fetch (page larger than 1 MiB, the max-page-size): {index_server.url}/"
+    )
+    assert peak < 16 << 20, "the bomb is never decompressed whole"
+    assert index_server.count("/simple/") == 1, "not retried"
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_download_over_max_download_size_fails_unretried(
+    index_server: IndexServer, hosted: tuple[str, bytes], declared: bool
+) -> None:
+    url, data = hosted
+    if not declared:  # no Content-Length: the cap is met while reading
+        index_server.fault("/files/", "body", body=data, content_type="application/octet-stream")
+    http = limited(max_download_size=100)
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.download(url)
+    finally:
+        http.close()
+    assert (
+        str(caught.value)
+        == f"cannot fetch (file larger than 100 bytes, the max-download-size): {url}"
+    )
+    assert index_server.count("/files/") == 1
+
+
+def test_a_trickle_fails_at_the_request_timeout(
+    index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, _ = hosted
+    index_server.fault("/files/", "trickle", seconds=0.05, times=10)
+    http = limited(request_timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get_file(url)
+    finally:
+        http.close()
+    assert time.monotonic() - started < 3
+    assert str(caught.value) == f"cannot fetch (timed out after 1s, the request-timeout): {url}"
+    assert index_server.count("/files/") == 1
+
+
+def test_slow_headers_are_retried_after_the_read_timeout(
+    index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, _ = hosted
+    index_server.fault("/files/", "slow-headers", seconds=3, times=10)
+    http = HttpClient(backoff=0.01, retries=2, limits=replace(TransferLimits(), read_timeout=0.3))
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get_file(url)
+    finally:
+        http.close()
+    assert time.monotonic() - started < 2.5
+    assert str(caught.value) == (
+        f"cannot fetch (timed out after 0.3s without data, the read-timeout; 3 attempts): {url}"
+    )
+
+
+def test_slow_headers_stop_at_the_request_timeout(
+    index_server: IndexServer, hosted: tuple[str, bytes]
+) -> None:
+    url, _ = hosted
+    index_server.fault("/files/", "slow-headers", seconds=5, times=10)
+    http = limited(read_timeout=2.0, request_timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(IndexFetchError) as caught:
+            http.get(url)
+    finally:
+        http.close()
+    assert time.monotonic() - started < 2
+    assert str(caught.value) == f"cannot fetch (timed out after 1s, the request-timeout): {url}"
+
+
+def test_a_redirect_loop_fails_once_without_retries(
+    client: HttpClient, index_server: IndexServer
+) -> None:
+    url = f"{index_server.url}/looping/"
+    index_server.fault("/looping/", "loop", times=1000)
+    with pytest.raises(IndexFetchError) as caught:
+        client.get(url)
+    assert str(caught.value) == f"cannot fetch (redirect loop after 10 redirects): {url}"
+    assert index_server.count("/looping/") == 11
+
+
+# -- transient faults: retried, then one error naming URL and cause ----------------------------
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncate"])
+def test_a_download_broken_off_starts_again(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    url, data = hosted
+    index_server.fault("/files/", kind, times=2)
+    with (tmp_path / "file").open("w+b") as target:
+        download = client.download(url, target)
+        target.seek(0)
+        assert target.read() == data, "what the broken attempts wrote is gone"
+    assert download.sha256 == hashlib.sha256(data).hexdigest()
+    assert index_server.count("/files/") == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        pytest.param("reset", "connection reset", id="reset"),
+        pytest.param("truncate", "body truncated after {half} of {size} bytes", id="truncate"),
+        pytest.param("503", "HTTP 503 Service Unavailable (4 attempts)", id="503"),
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "get_file", "download"])
+def test_persistent_faults_fail_after_the_retries_naming_url_and_cause(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    kind: str,
+    reason: str,
+    method: str,
+) -> None:
+    url, data = hosted
+    if kind == "503":
+        index_server.fail("/files/", times=100, status=503)
+        expected = f"{reason}: {url}"
+    else:
+        index_server.fault("/files/", kind, times=100)
+        cause = reason.format(half=len(data) // 2, size=len(data))
+        expected = f"cannot fetch ({cause}; 4 attempts): {url}"
+    with pytest.raises(IndexFetchError) as caught:
+        getattr(client, method)(url)
+    assert str(caught.value) == expected
+    assert index_server.count("/files/") == client.retries + 1 == 4

@@ -507,6 +507,14 @@ def test_gzip_encodes_whatever_was_asked(server: IndexServer, wheel: Path) -> No
     assert gzip.decompress(response.body) == wheel.read_bytes()
 
 
+def test_gzip_label_sends_the_file_as_it_is_labelled_gzip(server: IndexServer, wheel: Path) -> None:
+    server.fault(wheel.name, "gzip-label")
+    response = fetch(server.file_url(wheel.name), {"Accept-Encoding": "identity"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.body == wheel.read_bytes()
+    assert server.request_headers(wheel.name)[-1]["accept-encoding"] == "identity"
+
+
 def test_trickle_and_slow_headers_take_their_time(server: IndexServer, wheel: Path) -> None:
     server.fault("/simple/demo-pkg/", "slow-headers", seconds=0.3)
     started = time.monotonic()

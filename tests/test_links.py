@@ -7,15 +7,16 @@ import logging
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 from distbuilder import make_sdist, make_wheel
 from linkfixtures import ArchiveServer, project_zip
 from packaging.utils import canonicalize_name
 
+import lockbuild.http
 import lockbuild.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
 from lockbuild.http import HttpClient
@@ -82,13 +83,13 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     chunks: list[int] = []
     read_from: list[Path] = []
-    real_save = lockbuild.links._save
+    real_read = lockbuild.http._read
 
     def whole_reads_refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("an archive is never read into memory with HttpClient.get")
 
-    def counting_save(body: Iterable[bytes], path: Path) -> str:
-        return real_save((chunk for chunk in body if not chunks.append(len(chunk))), path)
+    def counting_read(*args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return (chunk for chunk in real_read(*args, **kwargs) if not chunks.append(len(chunk)))
 
     def recording_reader(file: BinaryIO, *, filename: str) -> bytes:
         read_from.append(Path(file.name))
@@ -96,7 +97,7 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
         return read_wheel_metadata(file, filename=filename)
 
     monkeypatch.setattr(HttpClient, "get", whole_reads_refused)
-    monkeypatch.setattr(lockbuild.links, "_save", counting_save)
+    monkeypatch.setattr(lockbuild.http, "_read", counting_read)
     monkeypatch.setattr(lockbuild.links, "read_wheel_metadata", recording_reader)
     url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
     linked = LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(line(url))

@@ -208,7 +208,7 @@ def test_a_server_error_fails_without_showing_the_secret(project: Path, index: I
     result = compile_lock(project, "-i", index.url)
     assert result.returncode == 1
     page = index.shown.replace("/simple", "/simple/app/").replace("/app/?", "/app/?")
-    assert f"HTTP 503 Service Unavailable: {page}" in result.stderr
+    assert f"HTTP 503 Service Unavailable (4 attempts): {page}" in result.stderr
     assert result.stderr.count(f"retrying {page} after HTTP 503") == 3
     assert not (project / "requirements.txt").exists()
     assert_secret_nowhere(project, result)
