@@ -1,8 +1,8 @@
 """The ``lockbuild`` command line: argument parsing, progress, messages and exit codes.
 
-Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error. Anything that is
-not a LockbuildError is a bug and is shown with its traceback.  The options several
-subcommands share are :mod:`lockbuild.flags`; the ``cache`` command is
+Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error, 130 interrupted
+(Ctrl-C). Anything that is not a LockbuildError is a bug and is shown with its traceback.
+The options several subcommands share are :mod:`lockbuild.flags`; the ``cache`` command is
 :mod:`lockbuild.cache_command`.
 """
 
@@ -279,11 +279,13 @@ def run_clean(arguments: argparse.Namespace) -> int:
     from lockbuild.tasks import LockOptions, clean_locks
 
     config = _load_project(arguments, LockOptions())
-    removed = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
+    result = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
     verb = "would delete" if arguments.dry_run else "deleted"
-    for path in removed:
+    for path in result.removed:
         print(f"{verb} {path}")
-    if not removed:
+    for path in result.kept:
+        print(f"kept {path} (not written by lockbuild: its header does not say so)")
+    if not result.removed:
         print("nothing to delete")
     return 0
 

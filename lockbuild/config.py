@@ -51,7 +51,6 @@ import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import ConfigError, EnvironmentSpecError
@@ -73,6 +72,7 @@ from lockbuild.settings import (
     unknown_index,
 )
 from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.userfiles import UnreadableFile, path_problem, read_text_file
 
 if TYPE_CHECKING:
     from lockbuild.environment import TargetEnvironment
@@ -173,14 +173,9 @@ def load_config(
     ``[settings]`` and per-lock settings.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise ConfigError(
-            path, "", f"cannot read config file ({error.strerror or error})"
-        ) from None
-    except UnicodeDecodeError as error:
-        reason = f"not UTF-8: {error.reason} at byte {error.start}"
-        raise ConfigError(path, "", f"cannot read config file ({reason})") from None
+        text = read_text_file(path)
+    except UnreadableFile as error:
+        raise ConfigError(path, "", f"cannot read config file ({error.reason})") from None
     return parse_config(text, path, overrides=overrides)
 
 
@@ -196,8 +191,10 @@ def parse_config(
 # --- values ---------------------------------------------------------------------------------
 
 
-_PYTHON = r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?"
+_PYTHON = r"3\.(0|[1-9][0-9]?)(?:\.(0|[1-9][0-9]?))?"
 _MIN_PYTHON_MINOR = 8
+_MAX_PYTHON_MINOR = 30
+"""Python 3.8 to 3.30 (micro versions up to 99): a typo such as 3.999999 is refused at once."""
 _PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
 
@@ -205,9 +202,18 @@ _ENV_PLACEHOLDER = "{env}"
 def _parse_python(value: object) -> str:
     text = parse_text(value)
     match = re.fullmatch(_PYTHON, text)
-    if match is None or int(match[1]) < _MIN_PYTHON_MINOR:
-        reason = "expected X.Y or X.Y.Z, 3.8 or newer"
+    if match is None or not _MIN_PYTHON_MINOR <= int(match[1]) <= _MAX_PYTHON_MINOR:
+        reason = f"expected X.Y or X.Y.Z, 3.{_MIN_PYTHON_MINOR} to 3.{_MAX_PYTHON_MINOR}"
         raise InvalidValue(f"invalid python version ({reason}): {show_value(value)}")
+    return text
+
+
+def _parse_path(value: object) -> str:
+    """A non-empty string that can name a file."""
+    text = parse_text(value)
+    problem = path_problem(text)
+    if problem is not None:
+        raise InvalidValue(f"invalid path ({problem}): {show_value(value)}")
     return text
 
 
@@ -277,8 +283,9 @@ class _Reader:
         environments = self.environments(data)
         locks = self.locks(data, environments, file_settings, command_line)
         self.check_constraints(locks)
-        self.check_outputs(locks)
         settings = apply_changes(file_settings, command_line)
+        self.check_outputs(locks)
+        self.check_output_places(locks, settings)
         self.check_index_names(settings, data, command_line, lock=None)
         return ProjectConfig(
             path=self.path,
@@ -505,13 +512,13 @@ class _Reader:
 
     def input(self, keys: _Keys, item: object) -> InputSpec:
         if isinstance(item, str):
-            return InputSpec(self.value(keys, item, parse_text))
+            return InputSpec(self.value(keys, item, _parse_path))
         if not isinstance(item, dict):
             expected = "a path or a {path = ..., extras = [...], groups = [...]} table"
             raise self.error(keys, f"expected {expected}, got {show_value(item)}")
         self.check_keys(keys, item, _INPUT_KEYS)
         spec = InputSpec(
-            path=self.value((*keys, "path"), self.required(keys, item, "path"), parse_text),
+            path=self.value((*keys, "path"), self.required(keys, item, "path"), _parse_path),
             extras=self.value((*keys, "extras"), item.get("extras", []), parse_strings),
             groups=self.value((*keys, "groups"), item.get("groups", []), parse_strings),
         )
@@ -547,7 +554,7 @@ class _Reader:
 
     def output(self, keys: _Keys, table: Mapping[str, Any], environments: Sequence[str]) -> str:
         keys_output = (*keys, "output")
-        output: str = self.value(keys_output, self.required(keys, table, "output"), parse_text)
+        output: str = self.value(keys_output, self.required(keys, table, "output"), _parse_path)
         for placeholder in re.findall(_PLACEHOLDER, output):
             if placeholder != _ENV_PLACEHOLDER:
                 message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"
@@ -607,6 +614,55 @@ class _Reader:
                     reason = "outputs are overwritten on every compile"
                     raise self.error(keys, f"{what} ({reason}): {output!r}")
                 writers[path] = writer
+
+    def check_output_places(self, locks: Mapping[str, LockConfig], settings: Settings) -> None:
+        """Every output stays in the directory of locks.toml (``..`` and symlinks resolved),
+        and is none of the files lockbuild reads: locks.toml, dodo.py, an input or include,
+        and nothing inside the cache directory."""
+        places = _ProjectPlaces(self.path, locks, settings)
+        for lock in locks.values():
+            keys = ("locks", lock.name, "output")
+            for environment in lock.environments:
+                output = lock.output_for(environment)
+                problem = places.problem(output)
+                if problem is not None:
+                    reason, what = problem
+                    message = f"output for {lock.name}@{environment} {what} ({reason}): {output!r}"
+                    raise self.error(keys, message)
+
+
+class _ProjectPlaces:
+    """Where an output may not go: out of the project, or onto a file lockbuild reads."""
+
+    def __init__(self, path: str, locks: Mapping[str, LockConfig], settings: Settings) -> None:
+        from lockbuild.requirements import input_files
+
+        self.root = os.path.dirname(path)
+        self.project = os.path.realpath(self.root or os.curdir)
+        specs = [spec for lock in locks.values() for spec in lock.inputs]
+        rooted = [dataclasses.replace(spec, path=self.join(spec.path)) for spec in specs]
+        self.read = {os.path.realpath(file): "is an input" for file in input_files(rooted)}
+        self.read[os.path.realpath(path)] = "is the config file"
+        self.read[os.path.realpath(self.join("dodo.py"))] = "is the dodo file"
+        self.cache = os.path.realpath(self.join(settings.cache_dir))
+
+    def join(self, path: str) -> str:
+        return os.path.join(self.root, path) if self.root else path
+
+    def problem(self, output: str) -> tuple[str, str] | None:
+        """``(reason, what)`` when ``output`` may not be written, else None."""
+        real = os.path.realpath(self.join(output))
+        if not _inside(real, self.project):
+            return "outputs stay in the directory of locks.toml", "is outside the project"
+        if real in self.read:
+            return "outputs are overwritten on every compile", self.read[real]
+        if _inside(real, self.cache):
+            return "the cache may be deleted at any time", "is inside the cache directory"
+        return None
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _canonical(name: str) -> str:

@@ -28,7 +28,7 @@ Preset assumptions (what kind of machine the lock must install on):
 * ``windows-amd64`` / ``windows-x86`` / ``windows-arm64``: ``win_amd64`` /
   ``win32`` / ``win_arm64``.
 
-Every preset targets CPython 3.8 or newer (GIL-enabled builds).
+Every preset targets CPython 3.8 to 3.30 (GIL-enabled builds).
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ _CUSTOM_REQUIRED_MARKERS: tuple[str, ...] = (
 )
 
 _MIN_PYTHON = (3, 8)
-_PYTHON_RE = re.compile(r"3\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?")
+_MAX_PYTHON = (3, 30)
+"""Targets range from CPython 3.8 to 3.30 (micro versions up to 99): ``3.999999`` is a typo."""
+_PYTHON_RE = re.compile(r"3\.(0|[1-9][0-9]?)(?:\.(0|[1-9][0-9]?))?")
 
 
 @dataclass(frozen=True)
@@ -230,10 +232,9 @@ PLATFORMS: tuple[str, ...] = PLATFORM_PRESETS
 def _parse_python(python: str) -> Version:
     text = python.strip()
     match = _PYTHON_RE.fullmatch(text)
-    if match is None or (3, int(match.group(1))) < _MIN_PYTHON:
-        raise EnvironmentSpecError(
-            f"invalid python version (expected X.Y or X.Y.Z, 3.8 or newer): {python!r}"
-        )
+    if match is None or not _MIN_PYTHON <= (3, int(match.group(1))) <= _MAX_PYTHON:
+        expected = "expected X.Y or X.Y.Z, {}.{} to {}.{}".format(*_MIN_PYTHON, *_MAX_PYTHON)
+        raise EnvironmentSpecError(f"invalid python version ({expected}): {python!r}")
     minor = int(match.group(1))
     micro = int(match.group(2) or 0)
     return Version(f"3.{minor}.{micro}")
@@ -340,7 +341,7 @@ def make_environment(
 ) -> TargetEnvironment:
     """Build the target environment for CPython ``python`` on ``platform``.
 
-    :param python: ``"X.Y"`` or ``"X.Y.Z"``, CPython 3.8 or newer; ``"3.11"`` means 3.11.0.
+    :param python: ``"X.Y"`` or ``"X.Y.Z"``, CPython 3.8 to 3.30; ``"3.11"`` means 3.11.0.
     :param platform: a preset from :data:`PLATFORMS`, or ``"custom"``.
     :param name: the environment's name; defaults to ``"<platform>-<X>.<Y>"``.
     :param tags: only with ``"custom"``: the accepted wheel tags, most preferred first

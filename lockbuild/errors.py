@@ -47,6 +47,10 @@ class ConfigError(LockbuildError):
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+class OutputError(LockbuildError):
+    """A lock cannot be written where its output says (read-only directory, a file in the way)."""
+
+
 class EnvironmentSpecError(LockbuildError):
     """A target environment (python version, platform preset, tags) is invalid."""
 

@@ -51,6 +51,7 @@ from lockbuild.models import (
     canonicalize_name,
 )
 from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.userfiles import UnreadableFile, path_problem, read_text_file
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -196,6 +197,8 @@ def input_files(inputs: Sequence[InputSpec]) -> tuple[str, ...]:
 
 def _collect_input_files(path: str, found: dict[str, str], *, follow: bool) -> None:
     """Add ``path`` to ``found`` (keyed by real path) and, if ``follow``, its includes."""
+    if path_problem(path) is not None:
+        return  # reading the inputs reports it at its line
     real_path = os.path.realpath(path)
     if real_path in found:
         return
@@ -301,6 +304,8 @@ class _Collector:
             self.files.append(path)
 
     def _already_read(self, path: str, constraint: bool) -> bool:
+        if path_problem(path) is not None:
+            return False  # reading it reports the problem
         return (os.path.realpath(path), constraint) in self._seen
 
     def _parse_line(self, location: Location, line: str, constraint: bool) -> None:
@@ -337,11 +342,11 @@ class _Collector:
 
     def _include(self, location: Location, target: str, constraint: bool) -> None:
         path = os.path.normpath(os.path.join(os.path.dirname(location.path), target))
-        if self._already_read(path, constraint):
-            return
         try:
             if re.match(_URL, target):
                 raise _CannotReadError("URLs are not supported")
+            if self._already_read(path, constraint):
+                return
             text = _read_text(path)
         except _CannotReadError as error:
             raise RequirementsFileError(
@@ -355,11 +360,9 @@ class _Collector:
 def _read_text(path: str) -> str:
     """Return the file's text (UTF-8, optional BOM) or raise _CannotReadError."""
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise _CannotReadError(error.strerror or str(error)) from None
-    except UnicodeDecodeError as error:
-        raise _CannotReadError(f"not UTF-8: {error.reason} at byte {error.start}") from None
+        return read_text_file(path)
+    except UnreadableFile as error:
+        raise _CannotReadError(error.reason) from None
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:

@@ -299,6 +299,14 @@ def _parse_size(value: object) -> int:
     return size
 
 
+def _parse_directory(value: object) -> str:
+    """A non-empty string that can name a directory (no NUL byte)."""
+    text = parse_text(value)
+    if "\x00" in text:
+        raise InvalidValue(f"invalid path (the path contains a NUL byte): {show_value(value)}")
+    return text
+
+
 INDEX_STRATEGIES = ("first-index", "unsafe-best-match")
 
 
@@ -386,7 +394,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "index-strategy": SettingSpec("index_strategy", _parse_index_strategy),
     "indexes": SettingSpec("indexes", _parse_indexes, merge=True),
     "index-for": SettingSpec("index_for", _parse_index_for, merge=True),
-    "cache-dir": SettingSpec("cache_dir", parse_text, per_lock=False, in_fingerprint=False),
+    "cache-dir": SettingSpec("cache_dir", _parse_directory, per_lock=False, in_fingerprint=False),
     "generate-hashes": SettingSpec("generate_hashes", _parse_bool),
     "allow-unsafe": SettingSpec("allow_unsafe", _parse_bool),
     "build-sdists": SettingSpec("build_sdists", _parse_bool),

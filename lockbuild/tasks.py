@@ -22,7 +22,7 @@ from doit.tools import config_changed
 
 from lockbuild import __version__
 from lockbuild.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
-from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.errors import LockbuildError, OutputError, StoreError, UsageError
 from lockbuild.models import InputSpec, canonicalize_name
 from lockbuild.requirements import input_files
 from lockbuild.settings import Settings
@@ -120,17 +120,91 @@ def cache_directory(config: ProjectConfig | None, options: LockOptions | None = 
 
 
 def doit_config(config: ProjectConfig | None, options: LockOptions | None = None) -> dict[str, Any]:
-    """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures."""
+    """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures.
+
+    Raises StoreError when the cache directory cannot be made; a damaged state file is moved
+    aside (every lock is then checked again), with a warning.
+    """
     directory = cache_directory(config, options)
-    os.makedirs(directory, exist_ok=True)
+    _make_cache_directory(directory)
+    dep_file = os.path.join(directory, DOIT_DATABASE)
+    _set_aside_if_damaged(dep_file)
+    return _doit_settings(dep_file)
+
+
+def _doit_settings(dep_file: str) -> dict[str, Any]:
     return {
         "default_tasks": [TASK_BASENAME],
         "backend": "sqlite3",
-        "dep_file": os.path.join(directory, DOIT_DATABASE),
+        "dep_file": dep_file,
         "check_file_uptodate": "timestamp",
         "continue": True,
         "reporter": LockReporter,
     }
+
+
+def _make_cache_directory(directory: str) -> None:
+    if "\x00" in directory:
+        raise StoreError(
+            f"cannot use the cache directory (its path contains a NUL byte): {directory!r}"
+        )
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"cannot use the cache directory (not a directory): {directory}") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise StoreError(f"cannot use the cache directory ({reason}): {directory}") from None
+
+
+def _set_aside_if_damaged(dep_file: str) -> None:
+    """Move a ``doit.sqlite3`` that SQLite cannot read to ``doit.sqlite3.damaged``.
+
+    The file only records what was built; without it every lock is checked again and
+    rewritten only if its content changes. A busy or locked database is left to doit.
+    """
+    damage = _database_damage(dep_file)
+    if damage is None:
+        return
+    aside = f"{dep_file}.damaged"
+    try:
+        os.replace(dep_file, aside)
+    except OSError as error:
+        reason = f"{damage}; cannot move it aside: {error.strerror or error}"
+        raise StoreError(f"doit's state is damaged ({reason}): {dep_file} (delete it)") from None
+    sys.stderr.write(
+        f"warning: doit's state was damaged ({damage}): moved {dep_file} to {aside}; "
+        "every lock is checked again\n"
+    )
+
+
+def _database_damage(dep_file: str) -> str | None:
+    """Why SQLite cannot read ``dep_file`` as doit's state, or None (also when it is absent)."""
+    import json
+    import sqlite3
+    from urllib.parse import quote
+
+    if not os.path.isfile(dep_file):
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{quote(dep_file)}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        (verdict,) = connection.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            return str(verdict)
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'doit'")
+        if tables.fetchone() is not None:
+            for (data,) in connection.execute("SELECT task_data FROM doit"):
+                json.loads(data)
+    except sqlite3.OperationalError:
+        return None  # busy, locked: doit waits or says so
+    except (sqlite3.DatabaseError, ValueError, TypeError) as error:
+        return str(error)
+    finally:
+        connection.close()
+    return None
 
 
 def lock_tasks(
@@ -324,6 +398,7 @@ def task_lock() -> Iterator[dict[str, Any]]:
     """compile every out-of-date lock declared in locks.toml"""
     try:
         config = load_project()
+        doit_config(config)  # the cache directory: DOIT_CONFIG could not say what was wrong
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
     yield from lock_tasks(config)
@@ -393,17 +468,31 @@ def task_verify() -> dict[str, Any]:
 
 
 def _module_doit_config() -> dict[str, Any]:
+    """DOIT_CONFIG of ``dodo.py``; on a bad locks.toml or cache directory, a state held in
+    memory, so that doit goes on to load the tasks and ``task_lock`` reports the error."""
     try:
         config = load_project()
     except LockbuildError:
         config = None
-    return doit_config(config)
+    try:
+        return doit_config(config)
+    except LockbuildError:
+        return _doit_settings(":memory:")
 
 
 class LockReporter:
-    """doit reporter: one line per lock (up to date / recompiled / failed) and a total."""
+    """doit reporter: one line per lock (up to date / recompiled / failed) and a total.
+
+    It also gives ``doit lock`` lockbuild's exit codes: doit counts the failure of a lock
+    twice, once as failed (1) and once more as an error (2) of the ``lock`` group and of the
+    locks constrained by it, so the reporter ends the run with 1 when every failure was a
+    lock that failed; and Ctrl-C ends with "interrupted" and 130 instead of a traceback
+    (the locks already written are kept; a lock is written atomically or not at all).
+    """
 
     desc = "one line per lock and a total"
+    exit_codes = True
+    """Raise SystemExit with lockbuild's code (off when ``lockbuild lock`` runs doit)."""
 
     def __init__(self, outstream: TextIO, options: Mapping[str, Any]) -> None:
         self.outstream = outstream
@@ -412,6 +501,7 @@ class LockReporter:
         self.counts = {"recompiled": 0, "up to date": 0, "failed": 0}
         self.errors: list[str] = []
         self.progress = bool(getattr(outstream, "isatty", lambda: False)())
+        self.only_lock_failures = True
 
     def write(self, text: str) -> None:
         self.outstream.write(text)
@@ -434,6 +524,8 @@ class LockReporter:
             self.outstream.flush()
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
+        if not isinstance(fail, TaskFailed | UnmetDependency):
+            self.only_lock_failures = False
         if not task.actions:
             return
         if isinstance(fail, UnmetDependency):
@@ -474,11 +566,29 @@ class LockReporter:
     def complete_run(self) -> None:
         for message in self.errors:
             sys.stderr.write(f"error: {message}\n")
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            self.outstream.flush()
+            if self.exit_codes:
+                sys.stderr.write("interrupted\n")
+                raise SystemExit(130)
+            return  # `lockbuild lock` says it
+        self._summary()
+        failed = self.counts["failed"] > 0
+        if self.exit_codes and failed and self.only_lock_failures and not self.errors:
+            raise SystemExit(1)
+
+    def _summary(self) -> None:
         total = sum(self.counts.values())
         parts = ", ".join(f"{count} {status}" for status, count in self.counts.items() if count)
         seconds = time.monotonic() - self.started
         noun = "lock" if total == 1 else "locks"
         self.write(f"{total} {noun}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
+
+
+class _EmbeddedReporter(LockReporter):
+    """The reporter of ``lockbuild lock``: its own main() turns results into exit codes."""
+
+    exit_codes = False
 
 
 def describe_recompiled(values: Mapping[str, Any]) -> str:
@@ -541,7 +651,8 @@ def run_locks(
         yield from lock_tasks(config, options)
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": doit_config(config, options)})
+    settings = {**doit_config(config, options), "reporter": _EmbeddedReporter}
+    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:
         arguments += ["--process", str(jobs), "--parallel-type", "process"]
@@ -650,14 +761,39 @@ def check_locks(
     return checks
 
 
+@dataclass
+class CleanResult:
+    """What ``lockbuild clean`` deleted, and the outputs it kept because lockbuild did not
+    write them (their first lines lack lockbuild's header)."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+WRITTEN_BY_LOCKBUILD = "# This file is autogenerated by lockbuild"
+"""The header line that marks a file ``lockbuild clean`` may delete."""
+
+
+def written_by_lockbuild(path: str) -> bool:
+    """Whether the file at ``path`` is a regular file with lockbuild's header near its top."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.startswith(WRITTEN_BY_LOCKBUILD) for line in head.splitlines()[:5])
+
+
 def clean_locks(
     config: ProjectConfig, selection: Sequence[str] = (), *, dry_run: bool = False
-) -> list[str]:
-    """Delete the outputs of the selected locks and forget their recorded state."""
+) -> CleanResult:
+    """Delete the outputs of the selected locks that lockbuild wrote, and forget their state."""
     from doit.dependency import CHECKERS, Dependency, SqliteDB
 
     settings = doit_config(config)
-    removed = []
+    result = CleanResult()
     database = Dependency(
         SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
     )
@@ -665,15 +801,26 @@ def clean_locks(
         for name in select_tasks(config, selection):
             lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
             output = config.locks[lock_name].output_for(environment)
-            if os.path.exists(output):
-                removed.append(output)
+            if written_by_lockbuild(output):
+                result.removed.append(output)
                 if not dry_run:
-                    os.unlink(output)
+                    _delete(output)
+            elif os.path.lexists(output):
+                result.kept.append(output)
             if not dry_run:
                 database.remove(name)
     finally:
         database.close()
-    return removed
+    return result
+
+
+def _delete(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise OutputError(f"cannot delete lock ({error.strerror or error}): {path}") from None
 
 
 def __getattr__(name: str) -> Any:

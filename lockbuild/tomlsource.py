@@ -34,10 +34,17 @@ _HEADER = rf"\s*\[\s*({_KEY_PATH})\s*\]"
 _KEY = rf"\s*({_KEY_PATH})\s*="
 
 
+MAX_NESTING = 64
+"""The deepest nesting of arrays and tables accepted: configs are shallow, and deeper
+documents would exhaust the recursion of the parser or of the code reading the values."""
+
+
 def load_toml(text: str) -> dict[str, Any]:
     """Parse TOML; raises TomlSyntaxError naming the line (and column) tomllib reports."""
     try:
         data: dict[str, Any] = tomllib.loads(text)
+    except RecursionError:
+        raise TomlSyntaxError(_too_deep(), None) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = re.search(_POSITION, message)
@@ -50,7 +57,29 @@ def load_toml(text: str) -> dict[str, Any]:
         raise TomlSyntaxError(
             f"invalid TOML at column {match[2]} ({reason})", int(match[1])
         ) from None
+    if _depth(data) > MAX_NESTING:
+        raise TomlSyntaxError(_too_deep(), None)
     return data
+
+
+def _too_deep() -> str:
+    return f"invalid TOML (arrays and tables nested more than {MAX_NESTING} deep)"
+
+
+def _depth(value: object) -> int:
+    """How deeply arrays and tables nest in ``value`` (without recursion)."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def key_parts(key_path: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lockbuild.errors import OutputError
 from lockbuild.models import DEFAULT_INDEX_URL, Pin
 from lockbuild.urls import public_url
 
@@ -125,11 +126,18 @@ def write_if_changed(path: Path, text: str) -> bool:
     written, flushed and fsynced, then renamed over the target, so a reader sees either the
     old or the new content and an interrupted run leaves the old file intact.
     """
-    data = text.encode("utf-8")
+    try:
+        return _write_if_changed(path, text.encode("utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputError(f"cannot write lock ({reason}): {path}") from None
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
     try:
         if path.read_bytes() == data:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -317,3 +317,39 @@ def test_module_entry_point_and_exit_codes(server: IndexServer, project: Path) -
     )
     assert usage.returncode == 2
     assert "the following arguments are required: IN" in usage.stderr
+
+
+@pytest.mark.parametrize("in_the_way", ["file", "directory"])
+def test_a_lock_that_cannot_be_written_is_an_output_error(tmp_path: Path, in_the_way: str) -> None:
+    """A read-only directory, a file where a directory should be, a directory as the lock."""
+    from lockbuild.errors import OutputError
+    from lockbuild.writer import write_if_changed
+
+    if in_the_way == "file":
+        (tmp_path / "out").write_text("in the way\n")
+        target, reason, in_the_way_name = tmp_path / "out" / "lock.txt", "File exists", "out"
+    else:
+        (tmp_path / "lock.txt").mkdir()
+        target, reason, in_the_way_name = tmp_path / "lock.txt", "Is a directory", "lock.txt"
+    with pytest.raises(OutputError) as caught:
+        write_if_changed(target, "pins\n")
+    assert str(caught.value) == f"cannot write lock ({reason}): {target}"
+    assert [path.name for path in tmp_path.iterdir()] == [in_the_way_name]  # no temp file
+
+
+def test_python_3_999999_fails_at_once(tmp_path: Path) -> None:
+    """It once ran for minutes and took 1.8 GB building wheel tags for that version."""
+    (tmp_path / "r.in").write_text("anything\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "lockbuild", "compile", "r.in", "--python", "3.999999"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "lockbuild: error: invalid python version (expected X.Y or X.Y.Z, 3.8 to 3.30): "
+        "'3.999999'\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.in"]

@@ -552,13 +552,13 @@ BAD = [
         "python without a minor version",
         '[environments.linux]\npython = "3"\nplatform = "linux-x86_64"\n' + LOCK,
         "locks.toml:2: environments.linux.python: invalid python version (expected X.Y or"
-        " X.Y.Z, 3.8 or newer): '3'",
+        " X.Y.Z, 3.8 to 3.30): '3'",
     ),
     (
         "python too old",
         '[environments.linux]\npython = "3.7"\nplatform = "linux-x86_64"\n' + LOCK,
         "locks.toml:2: environments.linux.python: invalid python version (expected X.Y or"
-        " X.Y.Z, 3.8 or newer): '3.7'",
+        " X.Y.Z, 3.8 to 3.30): '3.7'",
     ),
     (
         "unknown platform",
@@ -867,3 +867,138 @@ def test_bad_transfer_limits_name_their_line(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(f"[settings]\n{line}\n\n" + MINIMAL, "locks.toml")
     assert str(caught.value) == message
+
+
+# --- what a careless config can do ---------------------------------------------------------
+
+
+OUTSIDE = "outputs stay in the directory of locks.toml"
+OVERWRITTEN = "outputs are overwritten on every compile"
+
+
+def _with_output(output: str, *, extra: str = "") -> str:
+    lock = LOCK.replace('"base-{env}.txt"', f'"{output}"')
+    return extra + ENV + "\n" + lock
+
+
+@pytest.mark.parametrize(
+    ("output", "what", "reason"),
+    [
+        ("../x-{env}.txt", "is outside the project", OUTSIDE),
+        ("sub/../../x-{env}.txt", "is outside the project", OUTSIDE),
+        ("/tmp/x-{env}.txt", "is outside the project", OUTSIDE),
+        ("locks.toml", "is the config file", OVERWRITTEN),
+        ("./dodo.py", "is the dodo file", OVERWRITTEN),
+        (
+            "cache/x-{env}.txt",
+            "is inside the cache directory",
+            "the cache may be deleted at any time",
+        ),
+        ("cache", "is inside the cache directory", "the cache may be deleted at any time"),
+    ],
+)
+def test_an_output_must_stay_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, what: str, reason: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_with_output(output), "locks.toml")
+    shown = output.replace("{env}", "linux")
+    assert str(caught.value) == (
+        f"locks.toml:7: locks.base.output: output for base@linux {what} ({reason}): {shown!r}"
+    )
+
+
+def test_an_output_may_not_be_an_included_file_or_leave_through_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.in").write_text("-r shared/common.in\n")
+    (tmp_path / "shared").mkdir()
+    with pytest.raises(ConfigError, match=r"^locks.toml:7: .* is an input \(outputs are over"):
+        parse_config(_with_output("shared/common.in"), "locks.toml")
+    (tmp_path / "elsewhere").symlink_to(tmp_path.parent)
+    with pytest.raises(ConfigError, match=r"^locks.toml:7: .* is outside the project \("):
+        parse_config(_with_output("elsewhere/x-{env}.txt"), "locks.toml")
+
+
+def test_outputs_are_checked_against_the_directory_of_locks_toml(tmp_path: Path) -> None:
+    """Run from elsewhere: ``..`` counts from the project, and its cache-dir is the project's."""
+    project = tmp_path / "project"
+    project.mkdir()
+    config = parse_config(_with_output("out/x-{env}.txt"), str(project / "locks.toml"))
+    assert config.locks["base"].output == "out/x-{env}.txt"
+    with pytest.raises(ConfigError, match="is inside the cache directory"):
+        text = _with_output("state/x-{env}.txt", extra='[settings]\ncache-dir = "state"\n')
+        parse_config(text, str(project / "locks.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            _with_output("base\\u0000-{env}.txt"),
+            "locks.toml:7: locks.base.output: invalid path (the path contains a NUL byte): "
+            "'base\\x00-{env}.txt'",
+        ),
+        (
+            ENV + '[locks.base]\ninputs = ["ba\\u0000se.in"]\noutput = "b-{env}.txt"\n',
+            "locks.toml:5: locks.base.inputs[0]: invalid path (the path contains a NUL byte): "
+            "'ba\\x00se.in'",
+        ),
+        (
+            '[settings]\ncache-dir = "ca\\u0000che"\n' + MINIMAL,
+            "locks.toml:2: settings.cache-dir: invalid path (the path contains a NUL byte): "
+            "'ca\\x00che'",
+        ),
+    ],
+    ids=["output", "input", "cache-dir"],
+)
+def test_a_nul_byte_in_a_path_is_a_config_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml")
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 5000])
+def test_deeply_nested_toml_is_a_config_error(depth: int) -> None:
+    text = MINIMAL + "[settings]\nextra-index-urls = " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml")
+    assert (
+        str(caught.value) == "locks.toml: invalid TOML (arrays and tables nested more than 64 deep)"
+    )
+
+
+@pytest.mark.parametrize("python", ["3.999999", "3.31", "3.11.100", "3.7"])
+def test_python_versions_are_checked_against_real_ranges(python: str) -> None:
+    text = MINIMAL.replace('python = "3.11"', f'python = "{python}"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml")
+    assert str(caught.value) == (
+        "locks.toml:2: environments.linux.python: invalid python version "
+        f"(expected X.Y or X.Y.Z, 3.8 to 3.30): {python!r}"
+    )
+
+
+def test_python_3_30_is_the_newest_accepted() -> None:
+    text = MINIMAL.replace('python = "3.11"', 'python = "3.30.99"')
+    assert parse_config(text, "locks.toml").environments["linux"].python == "3.30.99"
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "directory"])
+def test_load_config_reads_only_regular_files(tmp_path: Path, target: str) -> None:
+    path = target if target.startswith("/") else str(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    reason = "not a regular file" if target.startswith("/") else "is a directory"
+    assert str(caught.value) == f"{path}: cannot read config file ({reason})"
+
+
+def test_load_config_refuses_a_huge_file(tmp_path: Path) -> None:
+    path = tmp_path / "locks.toml"
+    with path.open("wb") as stream:
+        stream.truncate(16 * 1024 * 1024 + 1)
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert str(caught.value) == f"{path}: cannot read config file (larger than 16 MiB)"

@@ -222,13 +222,16 @@ def test_python_versions(python: str, full: str, short: str, name: str) -> None:
 
 @pytest.mark.parametrize(
     "python",
-    ["3", "abc", "2.7", "3.7", "3.7.9", "4.0", "3.11.9.1", "3.11rc1", "3.13t", "", "3.x", "3.011"],
+    [
+        *("3", "abc", "2.7", "3.7", "3.7.9", "4.0", "3.11.9.1", "3.11rc1", "3.13t", "", "3.x"),
+        *("3.011", "3.31", "3.999999", "3.11.100", "3.12.000"),
+    ],
 )
 def test_invalid_python_versions(python: str) -> None:
     with pytest.raises(EnvironmentSpecError) as excinfo:
         make_environment(python, "linux-x86_64")
     assert str(excinfo.value) == (
-        f"invalid python version (expected X.Y or X.Y.Z, 3.8 or newer): {python!r}"
+        f"invalid python version (expected X.Y or X.Y.Z, 3.8 to 3.30): {python!r}"
     )
     assert isinstance(excinfo.value, LockbuildError)
 

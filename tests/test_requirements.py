@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -988,3 +989,63 @@ def test_option_words_split_as_a_shell_would() -> None:
         except ValueError:
             continue
         assert _split_line(Location("r.in", 1), "pkg --x " + text)[1] == ["--x", *expected], text
+
+
+# --- what a careless input can name -------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["-r", "-c", "--requirement="])
+def test_a_nul_byte_in_an_include_is_an_error_at_its_line(option: str) -> None:
+    write("r.in", f"foo\n{option}{' ' if option[-1] != '=' else ''}a\x00b.in\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value) == (
+        "r.in:2: cannot read included file 'a\\x00b.in' (the path contains a NUL byte)"
+    )
+    assert input_files([InputSpec("r.in")]) == ("r.in",)
+
+
+def test_a_nul_byte_in_an_input_path_is_an_error() -> None:
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_inputs([InputSpec("a\x00b.in")])
+    assert str(caught.value) == (
+        "a\x00b.in: cannot read requirements file (the path contains a NUL byte)"
+    )
+    assert input_files([InputSpec("a\x00b.in")]) == ()
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_an_include_must_be_a_regular_file(device: str) -> None:
+    """``-r /dev/zero`` once read until memory ran out."""
+    write("r.in", f"-r {device}\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value) == f"r.in:1: cannot read included file {device!r} (not a regular file)"
+
+
+def test_a_fifo_is_refused_without_blocking() -> None:
+    os.mkfifo("pipe.in")
+    write("r.in", "-c pipe.in\n")
+    with pytest.raises(RequirementsFileError, match=r"'pipe.in' \(not a regular file\)$"):
+        parse_requirements_files(["r.in"])
+    with pytest.raises(RequirementsFileError, match=r"^pipe.in: .* \(not a regular file\)$"):
+        parse_requirements_files(["pipe.in"])
+
+
+def test_an_input_file_larger_than_the_limit_is_refused() -> None:
+    with open("big.in", "wb") as stream:
+        stream.truncate(16 * 1024 * 1024 + 1)
+    write("r.in", "-r big.in\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value) == "r.in:1: cannot read included file 'big.in' (larger than 16 MiB)"
+
+
+def test_a_deeply_nested_pyproject_is_an_error() -> None:
+    nested = "[" * 1000 + "]" * 1000
+    write("pyproject.toml", f'[project]\nname = "x"\nversion = "1"\ndependencies = {nested}\n')
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_pyproject("pyproject.toml")
+    assert str(caught.value) == (
+        "pyproject.toml: invalid TOML (arrays and tables nested more than 64 deep)"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -210,7 +211,7 @@ def test_parallel_runs_give_byte_identical_outputs(project: Path, tmp_path: Path
 def test_a_broken_input_fails_its_task_and_the_others_build(project: Path) -> None:
     (project / "requirements/docs.in").write_text("docgen\nnot a requirement ===\n")
     result = doit(project, "lock")
-    assert result.returncode != 0
+    assert result.returncode == 1  # as documented, although doit itself would say 2
     found = statuses(result)
     assert found["lock:docs@linux-311"] == found["lock:docs@win-312"] == "failed"
     assert recompiled(result) == ALL_TASKS - {"lock:docs@linux-311", "lock:docs@win-312"}
@@ -228,7 +229,7 @@ def test_a_broken_input_fails_its_task_and_the_others_build(project: Path) -> No
 def test_a_failed_constraint_lock_stops_its_dependents(project: Path) -> None:
     (project / "requirements/base.in").write_text("no-such-project\n")
     result = doit(project, "lock")
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert re.search(
         r"^lock:dev@linux-311\s+failed: not compiled because lock:base@linux-311 failed$",
         result.stdout,
@@ -496,3 +497,175 @@ def test_the_reporter_prints_a_task_s_warnings_under_its_line() -> None:
     assert stream.getvalue() == (
         "lock:a@x  recompiled (3 pins, no pin changed)\n  warning: alpha 1.0: late\n"
     )
+
+
+# --- what a careless user or config can do ------------------------------------------------
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def edit_config(project: Path, old: str, new: str) -> None:
+    config = project / "locks.toml"
+    assert old in config.read_text()
+    config.write_text(config.read_text().replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'output = "requirements/docs-{env}.txt"',
+            'output = "requirements/docs\\u0000-{env}.txt"',
+            "locks.toml:25: locks.docs.output: invalid path (the path contains a NUL byte)",
+        ),
+        (
+            'output = "requirements/docs-{env}.txt"',
+            'output = "../docs-{env}.txt"',
+            "locks.toml:25: locks.docs.output: output for docs@linux-311 is outside the project",
+        ),
+        (
+            'output = "requirements/docs-{env}.txt"',
+            'output = "locks.toml"\nenvironments = ["linux-311"]',
+            "locks.toml:25: locks.docs.output: output for docs@linux-311 is the config file",
+        ),
+        (
+            "[settings]\n",
+            "[settings]\nextra-index-urls = " + "[" * 1000 + "]" * 1000 + "\n",
+            "locks.toml: invalid TOML (arrays and tables nested more than 64 deep)",
+        ),
+        (
+            'python = "3.11"',
+            'python = "3.999999"',
+            "locks.toml:7: environments.linux-311.python: invalid python version",
+        ),
+    ],
+    ids=["nul-output", "output-outside", "output-is-config", "nested", "python"],
+)
+def test_a_careless_locks_toml_is_one_line_under_both_front_ends(
+    project: Path, old: str, new: str, message: str
+) -> None:
+    edit_config(project, old, new)
+    before = {path.name: path.read_bytes() for path in project.iterdir() if path.is_file()}
+    via_doit = doit(project, "lock")
+    via_lockbuild = lockbuild(project, "lock")
+    for result, code, prefix in ((via_doit, 3, "ERROR: "), (via_lockbuild, 1, "error: ")):
+        no_traceback(result)
+        assert result.returncode == code
+        assert result.stderr.startswith(prefix + message), result.stderr
+    assert not outputs(project)
+    assert not (project.parent / "docs-linux-311.txt").exists()
+    after = {path.name: path.read_bytes() for path in project.iterdir() if path.is_file()}
+    assert after == before
+
+
+def test_a_cache_dir_naming_a_file_is_one_line(project: Path) -> None:
+    (project / "state").write_text("not a directory\n")
+    edit_config(project, "[settings]\n", '[settings]\ncache-dir = "state"\n')
+    message = "cannot use the cache directory (not a directory): state"
+    via_doit = doit(project, "lock")
+    assert (via_doit.returncode, via_doit.stderr) == (3, f"ERROR: {message}\n")
+    for command in ("lock", "list", "check", "clean"):
+        result = lockbuild(project, command)
+        assert (result.returncode, result.stderr) == (1, f"error: {message}\n"), command
+    assert not outputs(project)
+
+
+def test_a_damaged_doit_state_is_set_aside_and_every_lock_checked_again(project: Path) -> None:
+    assert lockbuild(project, "lock").returncode == 0
+    written = outputs(project)
+    state = project / "cache" / "doit.sqlite3"
+    state.write_bytes(b"this is not a database" * 100)
+    for front_end in (lockbuild, doit):
+        result = front_end(project, "lock")
+        no_traceback(result)
+        assert result.returncode == 0, result.stderr
+        assert "warning: doit's state was damaged (file is not a database): moved" in result.stderr
+        assert set(statuses(result).values()) == {"recompiled"}
+        assert outputs(project) == written
+        assert (project / "cache" / "doit.sqlite3.damaged").exists()
+        state.write_bytes(b"\x00" * 4096)
+    listing = lockbuild(project, "list")
+    assert listing.returncode == 0 and "doit's state was damaged" in listing.stderr
+
+
+@pytest.mark.parametrize("front_end", [doit, lockbuild], ids=["doit", "lockbuild"])
+def test_an_unwritable_output_fails_its_lock_in_one_line(project: Path, front_end: object) -> None:
+    """A file where the output's directory should be (any user); read-only is the same error."""
+    edit_config(project, 'output = "requirements/docs-{env}.txt"', 'output = "out/docs-{env}.txt"')
+    (project / "out").write_text("in the way\n")
+    result = front_end(project, "lock")  # type: ignore[operator]
+    no_traceback(result)
+    assert result.returncode == 1
+    assert re.search(
+        r"^lock:docs@linux-311\s+failed: cannot write lock \(File exists\): "
+        r"out/docs-linux-311.txt$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    assert recompiled(result) == ALL_TASKS - {"lock:docs@linux-311", "lock:docs@win-312"}
+    assert (project / "out").read_text() == "in the way\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_output_directory_fails_its_lock_in_one_line(project: Path) -> None:
+    (project / "requirements").chmod(0o555)
+    try:
+        result = doit(project, "lock", "lock:docs@linux-311")
+    finally:
+        (project / "requirements").chmod(0o755)
+    no_traceback(result)
+    assert result.returncode == 1
+    assert "failed: cannot write lock (Permission denied): requirements/docs-linux-311.txt" in (
+        result.stdout
+    )
+
+
+def test_clean_deletes_only_files_lockbuild_wrote(project: Path) -> None:
+    assert lockbuild(project, "lock", "docs").returncode == 0
+    handwritten = project / "requirements/docs-win-312.txt"
+    handwritten.write_text("my own notes\n")
+    clean = lockbuild(project, "clean", "docs")
+    assert clean.returncode == 0
+    assert clean.stdout.splitlines() == [
+        "deleted requirements/docs-linux-311.txt",
+        "kept requirements/docs-win-312.txt (not written by lockbuild: its header does not say so)",
+    ]
+    assert handwritten.read_text() == "my own notes\n"
+    assert not (project / "requirements/docs-linux-311.txt").exists()
+
+
+@pytest.mark.parametrize("front_end", ["doit", "lockbuild"])
+def test_ctrl_c_keeps_the_written_locks_and_exits_130(
+    project: Path, server: IndexServer, front_end: str
+) -> None:
+    """SIGINT while the second lock waits for the index: the first lock stays, the second is
+    not written, no traceback of the interruption and no summary claiming nothing was to do."""
+    server.fault("/simple/docgen/", "slow-headers", times=4, seconds=20)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    command = ["doit", "lock"] if front_end == "doit" else ["lockbuild", "lock"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command, "base@linux-311", "docs@linux-311"]
+        if front_end == "lockbuild"
+        else [sys.executable, "-m", *command, "lock:base@linux-311", "lock:docs@linux-311"],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = project / "requirements/base-linux-311.txt"
+    deadline = time.monotonic() + 60
+    while not first.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # docgen's page is being waited for
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert err.splitlines()[-1] == "interrupted" or "interrupted" in err.splitlines(), err
+    assert "KeyboardInterrupt" not in err
+    assert "nothing to do" not in out and "locks:" not in out, out
+    assert first.read_text().startswith("#\n# This file is autogenerated by lockbuild")
+    assert not (project / "requirements/docs-linux-311.txt").exists()
+    assert not list(project.glob("requirements/.*.tmp"))
