@@ -38,12 +38,20 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata
-from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
+from lockbuild.errors import (
+    BuildDisabledError,
+    HashError,
+    IndexFetchError,
+    MetadataError,
+    OfflineError,
+    UncheckedMetadataError,
+)
 from lockbuild.finder import merge_pages, uploaded_before
 from lockbuild.hashing import is_sha256_hex, sha256_stream
 from lockbuild.http import HttpClient, RangeResult, redact_url
 from lockbuild.metadata import (
     RangeFile,
+    SeekableReader,
     metadata_is_static,
     parse_metadata,
     read_sdist_pkg_info,
@@ -520,18 +528,18 @@ class IndexClient:
             raise _OfflineMiss(describe_missing_metadata(file.filename))
         else:
             self._count("metadata fetched")
-            if file.metadata_hashes is not None:
-                data, source = self._pep658_metadata(file), "pep658"
-            elif file.is_wheel:
-                data, source = self._wheel_metadata(file), "wheel"
-            else:
-                data, source = self._sdist_metadata(file, name, version)
-        metadata = parse_metadata(data, source=file.filename)
-        if metadata.name != name or metadata.version != version:
-            raise MetadataError(
-                f"metadata names {metadata.name} {metadata.version}, "
-                f"expected {name} {version}: {redact_url(file.url)}"
-            )
+            data, source, vouched = self._read_metadata(file, name, version)
+        try:
+            metadata = parse_metadata(data, source=file.filename)
+            if metadata.name != name or metadata.version != version:
+                raise MetadataError(
+                    f"metadata names {metadata.name} {metadata.version}, "
+                    f"expected {name} {version}: {redact_url(file.url)}"
+                )
+        except MetadataError as error:
+            if stored is None and vouched:
+                raise
+            raise self._unchecked(error, file, cached=stored is not None) from error
         if stored is None:
             value = {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
             self._write(self._put, key, value)
@@ -561,28 +569,66 @@ class IndexClient:
             return None
         return data, str(value["source"])
 
+    def _read_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[bytes, str, bool]:
+        """Metadata bytes from the index, their source, and whether a hash vouched for them."""
+        if file.metadata_hashes is not None:
+            vouched = bool(file.metadata_hashes.get("sha256"))
+            return self._pep658_metadata(file), "pep658", vouched
+        if file.is_wheel:
+            data, vouched = self._wheel_metadata(file)
+            return data, "wheel", vouched
+        try:
+            data, source = self._sdist_metadata(file, name, version)
+        except MetadataError as error:
+            if file.sha256:
+                raise
+            raise self._unchecked(error, file) from error
+        return data, source, bool(file.sha256)
+
+    @staticmethod
+    def _unchecked(
+        error: MetadataError, file: DistFile, *, cached: bool = False
+    ) -> UncheckedMetadataError:
+        """``error`` met in bytes no hash vouches for: it may be damage, not the release."""
+        where = "in the cache" if cached else "and no hash vouches for the bytes read"
+        return UncheckedMetadataError(
+            f"unreadable metadata, {where} ({error}): {redact_url(file.url)}"
+        )
+
     def _pep658_metadata(self, file: DistFile) -> bytes:
         response = self.http.get(f"{file.url}.metadata")
         expected = (file.metadata_hashes or {}).get("sha256")
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
-            raise MetadataError(
-                f"metadata file does not match its sha256 ({expected}): "
+            raise HashError(
+                f"metadata file does not match the index's sha256 ({expected}): "
                 f"{redact_url(file.url)}.metadata"
             )
         return response.content
 
-    def _wheel_metadata(self, file: DistFile) -> bytes:
+    def _wheel_metadata(self, file: DistFile) -> tuple[bytes, bool]:
+        """The wheel's METADATA, and whether the whole wheel was checked against its sha256."""
+        vouched = bool(file.sha256)
         try:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
         except IndexFetchError:
             logger.debug("range read refused, downloading %s", file.filename)
-            return read_wheel_metadata(io.BytesIO(self._download(file)), filename=file.filename)
-        if not tail.partial:
-            self._check_sha256(file, tail.data)
-            return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename)
-        remote = RangeFile(fetch=self._ranged_fetch(file.url, tail), size=tail.total_size)
-        remote.prefetch_tail(len(tail.data))
-        return read_wheel_metadata(remote, filename=file.filename)
+            wheel: SeekableReader = io.BytesIO(self._download(file))
+        else:
+            if not tail.partial:
+                self._check_sha256(file, tail.data)
+                wheel = io.BytesIO(tail.data)
+            else:
+                wheel = RangeFile(fetch=self._ranged_fetch(file.url, tail), size=tail.total_size)
+                wheel.prefetch_tail(len(tail.data))
+                vouched = False
+        try:
+            return read_wheel_metadata(wheel, filename=file.filename), vouched
+        except MetadataError as error:
+            if vouched:
+                raise
+            raise self._unchecked(error, file) from error
 
     def _ranged_fetch(self, url: str, tail: RangeResult) -> Callable[[int, int], bytes]:
         def fetch(start: int, end: int) -> bytes:
@@ -609,8 +655,10 @@ class IndexClient:
             return build_sdist_metadata(path, index_urls=self.index_urls), "build"
 
     @staticmethod
-    def _build_refused(file: DistFile, name: NormalizedName, version: Version) -> BuildError:
-        return BuildError(
+    def _build_refused(
+        file: DistFile, name: NormalizedName, version: Version
+    ) -> BuildDisabledError:
+        return BuildDisabledError(
             f"{name} {version} needs a metadata build of its sdist and building is "
             f"disabled (build-sdists = false): {file.filename}"
         )

@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fakesource import FakeSource, Universe
+from fakesource import FAKE_FILES_URL, FakeSource, Universe
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
-from lockbuild.errors import MetadataError, RequirementsFileError, ResolutionError
+from lockbuild.errors import (
+    IndexFetchError,
+    MetadataError,
+    ReleaseCheckError,
+    RequirementsFileError,
+    ResolutionError,
+)
 from lockbuild.models import (
     CoreMetadata,
     DistFile,
@@ -690,6 +696,21 @@ def test_prefetch_hint_skips_yanked_and_pre_releases() -> None:
     environment = make_environment("3.11", "linux-x86_64")
     resolve(parse_requirements_text("a\n", IN), environment, source)
     assert source.prefetched_metadata[0] == ("a", Version("1.0"))
+
+
+@pytest.mark.parametrize("preferred", [{"a": "2.0"}, {}], ids=["pinned-before", "new"])
+def test_a_release_that_cannot_be_checked_stops_the_resolution(
+    tmp_path: Path, preferred: dict[str, str]
+) -> None:
+    universe: Universe = {"a": {"1.0": None, "2.0": {"unreachable": "HTTP 503"}}}
+    case = Case("unreachable", universe, "a\n", {"a": "1.0"}, preferred=preferred)
+    with pytest.raises(ReleaseCheckError) as raised:
+        run_case(case, tmp_path)
+    message = str(raised.value)
+    assert (
+        message == f"cannot check a 2.0: HTTP 503: {FAKE_FILES_URL}/a-2.0-py3-none-any.whl.metadata"
+    )
+    assert isinstance(raised.value.cause, IndexFetchError)
 
 
 def test_resolution_without_requirements_is_empty() -> None:

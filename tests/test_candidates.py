@@ -1,0 +1,159 @@
+"""A release that cannot be checked fails the lock; one that does not fit is skipped, visibly.
+
+End to end through ``lockbuild compile`` against the fault-injecting local index: ``cli`` has
+releases 0.5 and 0.6, and every fault hits 0.6 only. Skipping 0.6 would lock 0.5 and exit 0,
+a downgrade nobody asked for; the lock must fail instead, naming the release, the URL and the
+cause, and leave the previous lock byte for byte as it was (or write none).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+from lockbuild.cli import main
+
+WHEEL = "cli-0.6-py3-none-any.whl"
+
+Fault = Callable[[IndexServer], None]
+
+FAULTS: dict[str, tuple[Fault, dict[str, bool], str]] = {
+    "metadata-503": (
+        lambda server: server.fail(f"{WHEEL}.metadata", times=100, status=503),
+        {},
+        f"503 Service Unavailable: {{base}}/files/{WHEEL}.metadata",
+    ),
+    "metadata-dropped": (
+        lambda server: server.fail(f"{WHEEL}.metadata", times=100, status=0),
+        {},
+        f"{{base}}/files/{WHEEL}.metadata",
+    ),
+    "metadata-truncated": (
+        lambda server: server.fault(f"{WHEEL}.metadata", "truncate", times=100),
+        {},
+        f"{{base}}/files/{WHEEL}.metadata",
+    ),
+    "metadata-not-its-sha256": (
+        lambda server: server.fault(f"{WHEEL}.metadata", "corrupt", times=100),
+        {},
+        "metadata file does not match the index's sha256 (",
+    ),
+    "wheel-not-its-sha256": (
+        lambda server: server.fault(WHEEL, "corrupt", times=100),
+        {"pep658": False, "ranges": False},
+        "downloaded file does not match the index's sha256 (",
+    ),
+    "wheel-unreadable-by-ranges": (
+        lambda server: server.fault(WHEEL, "corrupt", times=100),
+        {"pep658": False},
+        "unreadable metadata, and no hash vouches for the bytes read (",
+    ),
+}
+
+
+@pytest.fixture
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("candidate-dists")
+    build_universe(
+        directory,
+        {
+            "cli==0.5": [],
+            "cli==0.6": [],
+            "cli==0.7": {"requires_python": ">=3.12"},
+            "old==1.0": [],
+            "old==2.0": {"requires_python": ">=3.10"},
+        },
+    )
+    return directory
+
+
+@pytest.fixture
+def server(dists: Path) -> Iterator[IndexServer]:
+    with IndexServer() as index:
+        for path in sorted(dists.iterdir()):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "requirements.in").write_text("cli\n")
+    return tmp_path
+
+
+def compile_args(server: IndexServer, *extra: str, python: str = "3.11") -> list[str]:
+    return [
+        "compile",
+        "requirements.in",
+        f"--python={python}",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        *extra,
+    ]
+
+
+def lock_then_forget(server: IndexServer, project: Path) -> bytes:
+    """Lock ``cli`` (0.6), then empty the cache, so the next run fetches 0.6's metadata again."""
+    assert main(compile_args(server, "-q")) == 0
+    lock = (project / "requirements.txt").read_bytes()
+    assert b"cli==0.6 \\" in lock
+    shutil.rmtree(project / "cache")
+    return lock
+
+
+@pytest.mark.parametrize("previous", [True, False], ids=["previous-lock", "no-previous-lock"])
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_a_release_that_cannot_be_checked_fails_the_lock(
+    server: IndexServer,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    previous: bool,
+) -> None:
+    inject, switches, cause = FAULTS[kind]
+    for switch, value in switches.items():
+        setattr(server, switch, value)
+    before = lock_then_forget(server, project) if previous else None
+    capsys.readouterr()
+    inject(server)
+
+    assert main(compile_args(server, "--refresh")) == 1
+
+    error = capsys.readouterr().err
+    lines = error.strip().splitlines()
+    assert lines[-1].startswith("error: cannot check cli 0.6: "), error
+    assert cause.format(base=server.base_url) in lines[-1]
+    assert f"{server.base_url}/files/{WHEEL}" in lines[-1]
+    assert "skipping" not in error
+    assert "Traceback" not in error
+    lock = project / "requirements.txt"
+    assert (lock.read_bytes() if lock.exists() else None) == before
+    assert [path.name for path in project.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_transient_fault_is_retried_and_locks_the_same(
+    server: IndexServer, project: Path
+) -> None:
+    before = lock_then_forget(server, project)
+    server.fail(f"{WHEEL}.metadata", times=1, status=503)
+    assert main(compile_args(server, "--refresh", "-q")) == 0
+    assert (project / "requirements.txt").read_bytes() == before
+
+
+def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(compile_args(server)) == 0
+    assert "skipping" not in capsys.readouterr().err
+
+    shutil.rmtree(project / "cache")
+    assert main(compile_args(server, "-v")) == 0
+    error = capsys.readouterr().err
+    assert "INFO: skipping cli 0.7: requires Python >=3.12" in error
+    assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
