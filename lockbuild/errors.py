@@ -73,7 +73,18 @@ class UncheckedMetadataError(MetadataError):
 
 
 class BuildError(LockbuildError):
-    """A PEP 517 metadata build of an sdist failed or was refused."""
+    """A PEP 517 metadata build of an sdist failed or was refused.
+
+    ``output``: the build's last lines, shown indented below the message. ``lasting``: the
+    same sdist would fail the same way again (its backend failed, not the network), so the
+    failure may be remembered instead of building it again.
+    """
+
+    def __init__(self, message: str, *, output: Sequence[str] = (), lasting: bool = False) -> None:
+        self.message = message
+        self.output = tuple(output)
+        self.lasting = lasting
+        super().__init__(message + "".join(f"\n  | {line}" for line in self.output))
 
 
 class BuildDisabledError(BuildError):

@@ -12,9 +12,10 @@ with HTTP range requests (the whole file when the server ignores ranges), else f
 With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
 ``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
 them), core metadata by file sha256 and downloaded files' hashes by URL (both immutable, never
-refetched). Offline, only the store is read; what it lacks is collected in
-:class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one error can name
-every missing item at the end of the run.
+refetched), and why an sdist's metadata build failed, by its sha256 (not built again until
+``--refresh``/``--refresh-package`` asks). Offline, only the store is read; what it lacks is
+collected in :class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one
+error can name every missing item at the end of the run.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from packaging.version import Version
 from lockbuild.build import build_sdist_metadata
 from lockbuild.errors import (
     BuildDisabledError,
+    BuildError,
     HashError,
     IndexFetchError,
     MetadataError,
@@ -71,6 +73,7 @@ from lockbuild.store import (
     Entry,
     MissingItems,
     Store,
+    build_failure_key,
     describe_missing_hash,
     describe_missing_metadata,
     describe_missing_page,
@@ -642,9 +645,12 @@ class IndexClient:
     def _sdist_metadata(
         self, file: DistFile, name: NormalizedName, version: Version
     ) -> tuple[bytes, str]:
+        if file.sha256 and self.build_sdists:
+            self._raise_failed_build(file.sha256, name)
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
             path = Path(directory) / file.filename
-            path.write_bytes(self._download(file))
+            data = self._download(file)
+            path.write_bytes(data)
             with path.open("rb") as archive:
                 pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
@@ -652,7 +658,54 @@ class IndexClient:
                 return pkg_info, "sdist"
             if not self.build_sdists:
                 raise self._build_refused(file, name, version)
-            return build_sdist_metadata(path, index_urls=self.index_urls), "build"
+            sha256 = file.sha256 or hashlib.sha256(data).hexdigest()
+            if not file.sha256:
+                self._raise_failed_build(sha256, name)
+            return self._build(path, sha256, name=name, version=version), "build"
+
+    def _build(self, sdist: Path, sha256: str, *, name: NormalizedName, version: Version) -> bytes:
+        """Build the sdist's metadata; a failure of the build itself is remembered by sha256."""
+        key = build_failure_key(sha256)
+        try:
+            data = build_sdist_metadata(sdist, index_urls=self.index_urls)
+        except BuildError as error:
+            if error.lasting:
+                record = {
+                    "project": name,
+                    "version": str(version),
+                    "filename": sdist.name,
+                    "message": error.message,
+                    "output": list(error.output),
+                }
+                self._write(self._put, key, record)
+            raise
+        if self.policy.refreshes(name):
+            self._delete(key)
+        return data
+
+    def _raise_failed_build(self, sha256: str, name: NormalizedName) -> None:
+        """Raise the remembered failure of the sdist's build, unless ``name`` is refreshed."""
+        if self.store is None or self.policy.refreshes(name):
+            return
+        key = build_failure_key(sha256)
+        entry = self.store.get(key)
+        if entry is None:
+            return
+        value = entry.value
+        output = value.get("output") if isinstance(value, dict) else None
+        message = value.get("message") if isinstance(value, dict) else None
+        if not (
+            isinstance(message, str)
+            and isinstance(output, list)
+            and all(isinstance(line, str) for line in output)
+        ):
+            logger.warning("dropping unusable cache entry (not a build failure): %s", key)
+            self._delete(key)
+            return
+        logger.info("%s: its build failed in an earlier run, not building it again", name)
+        raise BuildError(
+            f"{message} (failed in an earlier run, not built again)", output=output, lasting=True
+        )
 
     @staticmethod
     def _build_refused(

@@ -39,7 +39,10 @@ RELEASE = "release-v1"
 UPLOAD = "upload-v1"
 """Upload times from an index's JSON API: ``upload-v1:<index url>:<project>``; never expires
 (a file the entry lacks makes it be fetched again)."""
-NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD)
+BUILD_FAILURE = "build-failure-v1"
+"""Why the metadata build of an sdist failed: ``build-failure-v1:<sdist sha256>``; kept until
+a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
+NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, BUILD_FAILURE)
 EXPIRING_NAMESPACES = frozenset({PAGE})
 FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
@@ -85,6 +88,11 @@ def release_key(index_url: str, project: str, version: str) -> str:
 def upload_key(index_url: str, project: str) -> str:
     """Key of the upload times of ``project``'s files on ``index_url`` (see lockbuild.uploads)."""
     return f"{UPLOAD}:{_clean_index_url(index_url)}:{canonicalize_name(project)}"
+
+
+def build_failure_key(sha256: str) -> str:
+    """Key of the failed metadata build of the sdist whose sha256 is ``sha256``."""
+    return f"{BUILD_FAILURE}:{_check_sha256(sha256)}"
 
 
 def namespace_of(key: str) -> str:

@@ -8,15 +8,19 @@ cause, and leave the previous lock byte for byte as it was (or write none).
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
+from lockbuild.store import build_failure_key, open_store
 
 WHEEL = "cli-0.6-py3-none-any.whl"
 
@@ -157,3 +161,103 @@ def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
     error = capsys.readouterr().err
     assert "INFO: skipping cli 0.7: requires Python >=3.12" in error
     assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
+
+
+# -- a failed build is an error, remembered --------------------------------------------------
+
+FAILING_BACKEND = """\
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    print("checking for geos-config... no")
+    raise RuntimeError("GEOS library not found")
+"""
+
+IN_TREE_PYPROJECT = """\
+[build-system]
+requires = []
+build-backend = "backend"
+backend-path = ["."]
+"""
+
+
+def failing_sdist(directory: Path, name: str, version: str) -> Path:
+    """An sdist whose metadata build fails (dynamic PKG-INFO, so it must be built)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    top = f"{name}-{version}"
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "pyproject.toml": IN_TREE_PYPROJECT,
+        "backend.py": FAILING_BACKEND,
+    }
+    path = directory / f"{top}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{member}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sdists whose metadata the index client builds, in order."""
+    import lockbuild.index
+
+    built: list[str] = []
+    real = lockbuild.index.build_sdist_metadata
+
+    def counting(sdist: Path, **options: Any) -> bytes:
+        built.append(sdist.name)
+        return real(sdist, **options)
+
+    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", counting)
+    return built
+
+
+def test_a_failed_build_fails_the_lock_and_is_remembered(
+    server: IndexServer,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    builds: list[str],
+) -> None:
+    sdists = tmp_path / "sdists"
+    for version in ("2.0", "1.9"):  # older releases that would fail too: never walked back to
+        server.add(failing_sdist(sdists, "geo", version))
+    build_universe(sdists, {"geo==1.0": []})
+    server.add(sdists / "geo-1.0-py3-none-any.whl")
+    (project / "requirements.in").write_text("geo\n")
+    sha256 = server.sha256("geo-2.0.tar.gz")
+
+    assert main(compile_args(server)) == 1
+    error = capsys.readouterr().err
+    first = next(line for line in error.splitlines() if line.startswith("error: "))
+    assert first.startswith(
+        "error: cannot check geo 2.0: sdist metadata build failed "
+        "(RuntimeError: GEOS library not found): geo-2.0.tar.gz; "
+    ), error
+    assert "exclude it with 'geo!=2.0'" in first
+    assert "--refresh-package geo" in first
+    assert "  | checking for geos-config... no" not in error  # stdout: not the build's error
+    assert "  | RuntimeError: GEOS library not found" in error
+    assert builds == ["geo-2.0.tar.gz"]
+    assert not (project / "requirements.txt").exists()
+    with open_store(str(project / "cache")) as store:
+        record = store.get(build_failure_key(sha256))
+    assert record is not None
+    assert record.value["message"] in first
+    assert record.value["project"] == "geo" and record.value["version"] == "2.0"
+
+    assert main(compile_args(server)) == 1
+    again = capsys.readouterr().err
+    assert "(failed in an earlier run, not built again)" in again
+    assert "  | RuntimeError: GEOS library not found" in again
+    assert builds == ["geo-2.0.tar.gz"]
+
+    assert main(compile_args(server, "--refresh-package", "geo")) == 1
+    assert "not built again" not in capsys.readouterr().err
+    assert builds == ["geo-2.0.tar.gz"] * 2
+
+    (project / "requirements.in").write_text("geo<1.9\n")
+    assert main(compile_args(server, "-q")) == 0
+    assert "geo==1.0 \\" in (project / "requirements.txt").read_text()
