@@ -113,6 +113,12 @@ def requirement_from_pep508(
     )
 
 
+def yank_note(release: Release) -> str:
+    """``yanked ('reason')``, or ``yanked`` when the index gives no reason."""
+    reason = " ".join(release.yank_reason.split())
+    return f"yanked ({reason!r})" if reason else "yanked"
+
+
 def _hint(error: LockbuildError, release: Release) -> str:
     """What the user can do when ``error`` stops the lock at ``release``, if anything."""
     exclude = f"'{release.name}!={release.version}'"
@@ -313,13 +319,19 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _select(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> list[Release]:
-        """Releases matching every specifier: preferred pin first, then newest first."""
-        matching = [
-            release
-            for release in self.releases_of(name)
-            if (not release.yanked or release.version in exact)
-            and all(self._satisfies(specifier, release.version) for specifier in specifiers)
-        ]
+        """Releases matching every specifier: preferred pin first, then newest first.
+
+        Yanked releases are left out unless pinned with ``==``; those newer than every other
+        match are noted as skipped (at -v, and for the message if nothing fits)."""
+        matching: list[Release] = []
+        for release in self.releases_of(name):
+            if not all(self._satisfies(specifier, release.version) for specifier in specifiers):
+                continue
+            if release.yanked and release.version not in exact:
+                if not matching and (name, release.version) not in self.skipped:
+                    self._skip(release, yank_note(release))
+                continue
+            matching.append(release)
         # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
         prereleases = any(specifier.prereleases for specifier in specifiers)
         if not (self.allow_prereleases or prereleases) and any(

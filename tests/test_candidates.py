@@ -69,8 +69,10 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "cli==0.5": [],
             "cli==0.6": [],
             "cli==0.7": {"requires_python": ">=3.12"},
-            "old==1.0": [],
-            "old==2.0": {"requires_python": ">=3.10"},
+            "modern==1.0": {"requires_python": ">=3.10"},
+            "modern==2.0": {"requires_python": ">=3.10"},
+            "gone==1.0": [],
+            "gone==1.10": [],
         },
     )
     return directory
@@ -78,9 +80,9 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def server(dists: Path) -> Iterator[IndexServer]:
-    with IndexServer() as index:
+    with IndexServer(json=False) as index:  # HTML: data-requires-python, data-yanked
         for path in sorted(dists.iterdir()):
-            index.add(path)
+            index.add(path, yanked="broken build" if path.name.startswith("gone-") else None)
         yield index
 
 
@@ -161,6 +163,39 @@ def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
     error = capsys.readouterr().err
     assert "INFO: skipping cli 0.7: requires Python >=3.12" in error
     assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("requirement", "python", "reason"),
+    [
+        (
+            "modern",
+            "3.9",
+            "'modern' has no release that installs on linux-x86_64-3.9 "
+            "(requires Python >=3.10: 2.0, 1.0); asked for by:",
+        ),
+        (
+            "gone",
+            "3.11",
+            "'gone' has only yanked releases (1.10, 1.0; reason: 'broken build'; "
+            "one is locked only when pinned with ==); asked for by:",
+        ),
+    ],
+    ids=["requires-python", "only-yanked"],
+)
+def test_nothing_to_lock_says_the_reason_that_matters(
+    server: IndexServer,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    requirement: str,
+    python: str,
+    reason: str,
+) -> None:
+    (project / "requirements.in").write_text(f"{requirement}\n")
+    assert main(compile_args(server, "-q", python=python)) == 1
+    error = capsys.readouterr().err
+    assert f"\n  {reason}\n    {requirement}  (requirements.in:1)" in error
+    assert not (project / "requirements.txt").exists()
 
 
 # -- a failed build is an error, remembered --------------------------------------------------
