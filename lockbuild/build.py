@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ("setuptools>=40.8.0",)
 BUILD_TIMEOUT = 600
+OUTPUT_LINES = 10
+"""How many of a failed build's last lines of output its error shows."""
 
 
 def build_sdist_metadata(
@@ -54,7 +56,7 @@ def build_sdist_metadata(
         if subdirectory:
             source = source / subdirectory
             if not source.is_dir() or ".." in Path(subdirectory).parts:
-                raise BuildError(f"no subdirectory '{subdirectory}' in {sdist.name}")
+                raise BuildError(f"no subdirectory '{subdirectory}' in {sdist.name}", lasting=True)
         return _build_metadata(source, root, index_urls=index_urls, what=sdist.name)
 
 
@@ -94,7 +96,9 @@ def _build_metadata(source: Path, root: Path, *, index_urls: Sequence[str], what
     except BackendUnavailable as error:  # the backend cannot be imported
         reason = _last_line(error.traceback) or str(error).partition("\n")[0]
         raise BuildError(
-            f"cannot load build backend {backend} ({reason or 'import failed'}): {what}"
+            f"cannot load build backend {backend} ({reason or 'import failed'}): {what}",
+            output=_last_lines(redact_urls(error.traceback)),
+            lasting=True,
         ) from None
     _install(list(extra), overlay, index_urls=index_urls, what=what)
     return _metadata_from_hooks(hooks, root / "out", what)
@@ -108,13 +112,15 @@ def _metadata_from_hooks(hooks: BuildBackendHookCaller, out: Path, what: str) ->
     except HookMissing:
         wheel_name = hooks.build_wheel(str(out), {})
     except OSError as error:
-        raise BuildError(f"metadata build produced no METADATA ({error}): {what}") from None
+        raise BuildError(
+            f"metadata build produced no METADATA ({error}): {what}", lasting=True
+        ) from None
     with zipfile.ZipFile(out / wheel_name) as wheel:
         for member in wheel.namelist():
             parts = member.split("/")
             if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
                 return wheel.read(member)
-    raise BuildError(f"built wheel has no METADATA: {what}")
+    raise BuildError(f"built wheel has no METADATA: {what}", lasting=True)
 
 
 def _unpack(sdist: Path, target: Path) -> Path:
@@ -127,10 +133,12 @@ def _unpack(sdist: Path, target: Path) -> Path:
             with tarfile.open(sdist) as archive:
                 archive.extractall(target, filter="data")
     except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
-        raise BuildError(f"cannot unpack sdist ({error}): {sdist.name}") from None
+        raise BuildError(f"cannot unpack sdist ({error}): {sdist.name}", lasting=True) from None
     entries = [entry for entry in target.iterdir() if entry.is_dir()]
     if len(entries) != 1:
-        raise BuildError(f"sdist does not hold a single top-level directory: {sdist.name}")
+        raise BuildError(
+            f"sdist does not hold a single top-level directory: {sdist.name}", lasting=True
+        )
     return entries[0]
 
 
@@ -141,7 +149,7 @@ def _build_system(source: Path, what: str) -> tuple[list[str], str, list[str] | 
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise BuildError(f"unreadable pyproject.toml ({error}): {what}") from None
+        raise BuildError(f"unreadable pyproject.toml ({error}): {what}", lasting=True) from None
     table = data.get("build-system")
     if not isinstance(table, dict):
         return list(LEGACY_REQUIRES), LEGACY_BACKEND, None
@@ -149,9 +157,9 @@ def _build_system(source: Path, what: str) -> tuple[list[str], str, list[str] | 
     backend = table.get("build-backend", LEGACY_BACKEND)
     backend_path = table.get("backend-path")
     if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
-        raise BuildError(f"build-system.requires is not a list of strings: {what}")
+        raise BuildError(f"build-system.requires is not a list of strings: {what}", lasting=True)
     if not isinstance(backend, str):
-        raise BuildError(f"build-system.build-backend is not a string: {what}")
+        raise BuildError(f"build-system.build-backend is not a string: {what}", lasting=True)
     return requires, backend, backend_path
 
 
@@ -170,7 +178,8 @@ def _install(
     if result.returncode != 0:
         reason = redact_urls(_last_line(result.stderr)) or f"pip exited {result.returncode}"
         raise BuildError(
-            f"cannot install build requirements {', '.join(requirements)} ({reason}): {what}"
+            f"cannot install build requirements {', '.join(requirements)} ({reason}): {what}",
+            output=_last_lines(redact_urls(result.stderr)),
         )
 
 
@@ -200,8 +209,13 @@ def _runner(environment: Mapping[str, str], what: str) -> SubprocessRunner:
         isolated = [_isolated_python(), "-S", *cmd[1:]] if cmd[0] == sys.executable else list(cmd)
         result = _run(isolated, environment=merged, what=what, cwd=cwd)
         if result.returncode != 0:
-            reason = redact_urls(_last_line(result.stderr)) or f"exit code {result.returncode}"
-            raise BuildError(f"sdist metadata build failed ({reason}): {what}")
+            output = result.stderr if result.stderr.strip() else result.stdout
+            reason = redact_urls(_last_line(output)) or f"exit code {result.returncode}"
+            raise BuildError(
+                f"sdist metadata build failed ({reason}): {what}",
+                output=_last_lines(redact_urls(output)),
+                lasting=True,
+            )
 
     return run
 
@@ -233,3 +247,14 @@ def _run(
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def _last_lines(text: str) -> list[str]:
+    """The last :data:`OUTPUT_LINES` lines of a build's output (blank lines and the header
+    of a traceback left out: the message already says the build failed)."""
+    lines = [
+        line.rstrip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Traceback (most recent call last)")
+    ]
+    return lines[-OUTPUT_LINES:]

@@ -12,6 +12,10 @@ class LockbuildError(Exception):
     """
 
     exit_code = 1
+    about_release = False
+    """True when the error is a fact about a release itself (its verified metadata is invalid,
+    it needs a build that is disabled): the resolver skips that release. Any other error met
+    while checking a release means it could not be checked, and the lock fails."""
 
 
 class UsageError(LockbuildError):
@@ -62,13 +66,54 @@ class IndexFetchError(LockbuildError):
 class MetadataError(LockbuildError):
     """Core metadata of a distribution is missing or unreadable."""
 
+    about_release = True
+
+
+class UncheckedMetadataError(MetadataError):
+    """Metadata is unreadable, but no hash vouches for the bytes read: they may have been
+    damaged on the way, so the error says nothing sure about the release."""
+
+    about_release = False
+
 
 class BuildError(LockbuildError):
-    """A PEP 517 metadata build of an sdist failed or was refused."""
+    """A PEP 517 metadata build of an sdist failed or was refused.
+
+    ``output``: the build's last lines, shown indented below the message. ``lasting``: the
+    same sdist would fail the same way again (its backend failed, not the network), so the
+    failure may be remembered instead of building it again.
+    """
+
+    def __init__(self, message: str, *, output: Sequence[str] = (), lasting: bool = False) -> None:
+        self.message = message
+        self.output = tuple(output)
+        self.lasting = lasting
+        super().__init__(message + "".join(f"\n  | {line}" for line in self.output))
+
+
+class BuildDisabledError(BuildError):
+    """A release needs a metadata build of its sdist and ``build-sdists`` is off."""
+
+    about_release = True
 
 
 class ResolutionError(LockbuildError):
     """No set of pins satisfies the requirements for the target environment."""
+
+
+class ReleaseCheckError(LockbuildError):
+    """A release the resolver had to consider could not be checked (a fetch failed, bytes did
+    not match their hash, its sdist failed to build): the lock fails rather than skip it,
+    since skipping would choose another version without a word."""
+
+    def __init__(self, name: str, version: str, cause: LockbuildError, hint: str = "") -> None:
+        self.name = name
+        self.version = version
+        self.cause = cause
+        self.exit_code = cause.exit_code
+        first, newline, rest = str(cause).partition("\n")
+        hint = f"; {hint}" if hint else ""
+        super().__init__(f"cannot check {name} {version}: {first}{hint}{newline}{rest}")
 
 
 class HashError(LockbuildError):

@@ -72,6 +72,21 @@ class Release:
         return "; ".join(sorted(reasons))
 
 
+def why_unusable(release: Release) -> str:
+    """Why no file of ``release`` installs on its environment: ``requires Python >=3.10``, or
+    ``no file for linux-x86_64, CPython 3.9.0`` (no wheel tag matches)."""
+    files = release.files if release.yanked else [f for f in release.files if not f.is_yanked]
+    environment = release.environment
+    refused = {
+        file.requires_python or ""
+        for file in files
+        if not environment.supports_python(file.requires_python)
+    }
+    if files and all(not environment.supports_python(file.requires_python) for file in files):
+        return "requires Python " + " or ".join(sorted(refused))
+    return f"no file for {environment.describe()}"
+
+
 def _spellings_by_version(page: ProjectPage) -> dict[Version, list[str]]:
     """The page's version strings by the version they parse to; invalid ones are skipped."""
     spellings: dict[Version, list[str]] = {}

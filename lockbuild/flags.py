@@ -185,14 +185,16 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
         help="no network at all: use only what the cache holds, whatever its age",
     )
     group.add_argument(
-        "--refresh", action="store_true", help="refetch every index page (ignore the page-ttl)"
+        "--refresh",
+        action="store_true",
+        help="refetch every index page (ignore the page-ttl); build sdists that failed before",
     )
     group.add_argument(
         "--refresh-package",
         action="append",
         default=[],
         metavar="NAME",
-        help="refetch NAME's index page (repeatable)",
+        help="refetch NAME's index page, and build its sdists that failed before (repeatable)",
     )
 
 

@@ -16,9 +16,10 @@ a temporary file, hashed and checked against the page's sha256 before its ``META
 With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
 ``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
 them), core metadata by file sha256 and downloaded files' hashes by URL (both immutable, never
-refetched). Offline, only the store is read; what it lacks is collected in
-:class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one error can name
-every missing item at the end of the run.
+refetched), and why an sdist's metadata build failed, by its sha256 (not built again until
+``--refresh``/``--refresh-package`` asks). Offline, only the store is read; what it lacks is
+collected in :class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one
+error can name every missing item at the end of the run.
 """
 
 from __future__ import annotations
@@ -43,12 +44,21 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.build import build_sdist_metadata
-from lockbuild.errors import BuildError, HashError, IndexFetchError, MetadataError, OfflineError
+from lockbuild.errors import (
+    BuildDisabledError,
+    BuildError,
+    HashError,
+    IndexFetchError,
+    MetadataError,
+    OfflineError,
+    UncheckedMetadataError,
+)
 from lockbuild.finder import merge_pages, uploaded_before
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.http import HttpClient, RangeResult
 from lockbuild.metadata import (
     RangeFile,
+    SeekableReader,
     metadata_is_static,
     parse_metadata,
     read_sdist_pkg_info,
@@ -68,6 +78,7 @@ from lockbuild.store import (
     Entry,
     MissingItems,
     Store,
+    build_failure_key,
     describe_missing_hash,
     describe_missing_metadata,
     describe_missing_page,
@@ -561,18 +572,18 @@ class IndexClient:
         if self.policy.offline:
             raise _OfflineMiss(describe_missing_metadata(file.filename))
         self._count("metadata fetched")
-        if file.metadata_hashes is not None:
-            data, source = self._pep658_metadata(file, name, version), "pep658"
-        elif file.is_wheel:
-            data, source = self._checked_wheel_metadata(file, name, version), "wheel"
-        else:
-            data, source = self._sdist_metadata(file, name, version)
-        metadata = parse_metadata(data, source=file.filename)
-        if metadata.name != name or metadata.version != version:
-            raise MetadataError(
-                f"metadata names {metadata.name} {metadata.version}, "
-                f"expected {name} {version}: {redact_url(file.url)}"
-            )
+        data, source, vouched = self._read_metadata(file, name, version)
+        try:
+            metadata = parse_metadata(data, source=file.filename)
+            if metadata.name != name or metadata.version != version:
+                raise MetadataError(
+                    f"metadata names {metadata.name} {metadata.version}, "
+                    f"expected {name} {version}: {redact_url(file.url)}"
+                )
+        except MetadataError as error:
+            if vouched:
+                raise
+            raise self._unchecked(error, file) from error
         value = {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
         self._write(self._put, key, value)
         return metadata
@@ -620,6 +631,32 @@ class IndexClient:
             return None
         return data, str(value["source"])
 
+    def _read_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[bytes, str, bool]:
+        """Metadata bytes from the index, their source, and whether a hash vouched for them."""
+        if file.metadata_hashes is not None:
+            vouched = bool(file.metadata_hashes.get("sha256"))
+            return self._pep658_metadata(file, name, version), "pep658", vouched
+        if file.is_wheel:
+            data, vouched = self._checked_wheel_metadata(file, name, version)
+            return data, "wheel", vouched
+        try:
+            data, source = self._sdist_metadata(file, name, version)
+        except MetadataError as error:
+            if file.sha256:
+                raise
+            raise self._unchecked(error, file) from error
+        return data, source, bool(file.sha256)
+
+    @staticmethod
+    def _unchecked(error: MetadataError, file: DistFile) -> UncheckedMetadataError:
+        """``error`` met in bytes no hash vouches for: it may be damage, not the release."""
+        return UncheckedMetadataError(
+            f"unreadable metadata, and no hash vouches for the bytes read ({error}): "
+            f"{redact_url(file.url)}"
+        )
+
     def _pep658_metadata(self, file: DistFile, name: NormalizedName, version: Version) -> bytes:
         """The PEP 658 file, checked against every hash the page gives for it."""
         url = with_suffix(file.url, ".metadata")
@@ -629,23 +666,26 @@ class IndexClient:
                 continue
             actual = hashlib.new(algorithm, response.content).hexdigest()
             if actual != expected.lower():
-                raise MetadataError(
-                    f"{name} {version}: metadata file does not match the index's {algorithm} "
+                raise HashError(
+                    f"metadata file does not match the index's {algorithm} "
                     f"(expected {expected.lower()}, got {actual}): {redact_url(url)}"
                 )
         return response.content
 
     def _checked_wheel_metadata(
         self, file: DistFile, name: NormalizedName, version: Version
-    ) -> bytes:
-        """A wheel's METADATA as ``verify_metadata`` says, its verdict written to the store."""
+    ) -> tuple[bytes, bool]:
+        """A wheel's METADATA as ``verify_metadata`` says, and whether a hash vouched for it.
+
+        The verdict (checked or read by ranges) is written to the store.
+        """
         digest: str | None
         if self.verify_metadata == "download":
             data, digest = self._downloaded_wheel_metadata(file, name, version)
-            verified = True
+            verified, vouched = True, bool(file.sha256)
         else:
-            data, verified = self._wheel_metadata(file)
-            digest = file.sha256
+            data, vouched = self._wheel_metadata(file)
+            verified, digest = vouched, file.sha256
         if digest is not None:
             record = {
                 "verified": verified,
@@ -655,7 +695,7 @@ class IndexClient:
                 "version": str(version),
             }
             self._write(self._put, wheel_key(digest), record)
-        return data
+        return data, vouched
 
     def _downloaded_wheel_metadata(
         self, file: DistFile, name: NormalizedName, version: Version
@@ -668,14 +708,11 @@ class IndexClient:
         with tempfile.TemporaryFile(prefix="lockbuild-wheel-") as spool:
             digest = self.http.download(file.url, spool).sha256
             if file.sha256 and digest != file.sha256:
-                raise HashError(
-                    f"{name} {version}: wheel does not match the index's sha256 "
-                    f"(expected {file.sha256}, got {digest}): {redact_url(file.url)}"
-                )
+                raise self._hash_mismatch(file, digest)
             if not file.sha256:
                 self._known_hash(file, digest)
             spool.seek(0)
-            return read_wheel_metadata(spool, filename=file.filename), digest
+            return self._read_wheel(spool, file, vouched=bool(file.sha256)), digest
 
     def _known_hash(self, file: DistFile, digest: str) -> None:
         """Keep the sha256 of a downloaded file the page gives none for (lock hashes use it)."""
@@ -712,19 +749,30 @@ class IndexClient:
         return str(entry.value) if entry is not None and is_sha256_hex(entry.value) else None
 
     def _wheel_metadata(self, file: DistFile) -> tuple[bytes, bool]:
-        """METADATA by range reads, and whether the bytes were checked (a whole body was)."""
+        """METADATA by range reads, and whether a hash vouched for the bytes (a whole body
+        checked against the page's sha256 does; range reads never do)."""
+        vouched = bool(file.sha256)
         try:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
         except IndexFetchError:
             logger.debug("range read refused, downloading %s", file.filename)
             with self._downloaded(file) as archive:
-                return read_wheel_metadata(archive, filename=file.filename), True
+                return self._read_wheel(archive, file, vouched=vouched), vouched
         if not tail.partial:
             self._check_sha256(file, tail.data)
-            return read_wheel_metadata(io.BytesIO(tail.data), filename=file.filename), True
+            return self._read_wheel(io.BytesIO(tail.data), file, vouched=vouched), vouched
         remote = RangeFile(fetch=self._ranged_fetch(file.url, tail), size=tail.total_size)
         remote.prefetch_tail(len(tail.data))
-        return read_wheel_metadata(remote, filename=file.filename), False
+        return self._read_wheel(remote, file, vouched=False), False
+
+    def _read_wheel(self, wheel: SeekableReader, file: DistFile, *, vouched: bool) -> bytes:
+        """The METADATA of a wheel; unreadable bytes no hash vouches for are not the release's."""
+        try:
+            return read_wheel_metadata(wheel, filename=file.filename)
+        except MetadataError as error:
+            if vouched:
+                raise
+            raise self._unchecked(error, file) from error
 
     def _ranged_fetch(self, url: str, tail: RangeResult) -> Callable[[int, int], bytes]:
         def fetch(start: int, end: int) -> bytes:
@@ -738,10 +786,12 @@ class IndexClient:
     def _sdist_metadata(
         self, file: DistFile, name: NormalizedName, version: Version
     ) -> tuple[bytes, str]:
+        if file.sha256 and self.build_sdists:
+            self._raise_failed_build(file.sha256, name)
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
             path = Path(directory) / file.filename
             with path.open("w+b") as archive:
-                self._download_to(file, archive)
+                digest = self._download_to(file, archive)
                 archive.seek(0)
                 pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
             if pkg_info is not None and metadata_is_static(pkg_info):
@@ -749,11 +799,60 @@ class IndexClient:
                 return pkg_info, "sdist"
             if not self.build_sdists:
                 raise self._build_refused(file, name, version)
-            return build_sdist_metadata(path, index_urls=self.index_urls), "build"
+            sha256 = file.sha256 or digest
+            if not file.sha256:
+                self._raise_failed_build(sha256, name)
+            return self._build(path, sha256, name=name, version=version), "build"
+
+    def _build(self, sdist: Path, sha256: str, *, name: NormalizedName, version: Version) -> bytes:
+        """Build the sdist's metadata; a failure of the build itself is remembered by sha256."""
+        key = build_failure_key(sha256)
+        try:
+            data = build_sdist_metadata(sdist, index_urls=self.index_urls)
+        except BuildError as error:
+            if error.lasting:
+                record = {
+                    "project": name,
+                    "version": str(version),
+                    "filename": sdist.name,
+                    "message": error.message,
+                    "output": list(error.output),
+                }
+                self._write(self._put, key, record)
+            raise
+        if self.policy.refreshes(name):
+            self._delete(key)
+        return data
+
+    def _raise_failed_build(self, sha256: str, name: NormalizedName) -> None:
+        """Raise the remembered failure of the sdist's build, unless ``name`` is refreshed."""
+        if self.store is None or self.policy.refreshes(name):
+            return
+        key = build_failure_key(sha256)
+        entry = self.store.get(key)
+        if entry is None:
+            return
+        value = entry.value
+        output = value.get("output") if isinstance(value, dict) else None
+        message = value.get("message") if isinstance(value, dict) else None
+        if not (
+            isinstance(message, str)
+            and isinstance(output, list)
+            and all(isinstance(line, str) for line in output)
+        ):
+            logger.warning("dropping unusable cache entry (not a build failure): %s", key)
+            self._delete(key)
+            return
+        logger.info("%s: its build failed in an earlier run, not building it again", name)
+        raise BuildError(
+            f"{message} (failed in an earlier run, not built again)", output=output, lasting=True
+        )
 
     @staticmethod
-    def _build_refused(file: DistFile, name: NormalizedName, version: Version) -> BuildError:
-        return BuildError(
+    def _build_refused(
+        file: DistFile, name: NormalizedName, version: Version
+    ) -> BuildDisabledError:
+        return BuildDisabledError(
             f"{name} {version} needs a metadata build of its sdist and building is "
             f"disabled (build-sdists = false): {file.filename}"
         )
@@ -766,11 +865,13 @@ class IndexClient:
             archive.seek(0)
             yield archive
 
-    def _download_to(self, file: DistFile, target: BinaryIO) -> None:
-        """Stream ``file`` into ``target`` as sent, checked against the page's sha256."""
+    def _download_to(self, file: DistFile, target: BinaryIO) -> str:
+        """Stream ``file`` into ``target`` as sent, checked against the page's sha256;
+        return its sha256."""
         digest = self.http.download(file.url, target).sha256
         if file.sha256 and digest != file.sha256:
-            raise self._hash_mismatch(file)
+            raise self._hash_mismatch(file, digest)
+        return digest
 
     def _download_hash(self, file: DistFile) -> str:
         key = hash_key(file.url)
@@ -897,9 +998,10 @@ class IndexClient:
             raise self._hash_mismatch(file)
 
     @staticmethod
-    def _hash_mismatch(file: DistFile) -> HashError:
+    def _hash_mismatch(file: DistFile, digest: str | None = None) -> HashError:
+        got = f", got {digest}" if digest is not None else ""
         return HashError(
-            f"downloaded file does not match the index's sha256 ({file.sha256}): "
+            f"downloaded file does not match the index's sha256 (expected {file.sha256}{got}): "
             f"{redact_url(file.url)}"
         )
 

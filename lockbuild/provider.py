@@ -2,9 +2,12 @@
 
 It knows nothing of HTTP or caches. It asks a :class:`~lockbuild.models.PackageSource` for
 project pages and metadata, filters releases for the environment (via the finder), prefers
-pins of the previous lock, and skips a candidate whose metadata is unusable instead of
-failing the run. A project named by a URL, path or VCS requirement has exactly one candidate,
-the :class:`~lockbuild.models.LinkedDist` the source made of that line.
+pins of the previous lock, and skips a candidate only for a fact about it (its verified
+metadata is invalid or does not fit the target); a candidate that cannot be checked (a fetch
+failed, bytes did not match their hash, a build failed) fails the run, because skipping it
+would choose another version without a word. A project named by a URL, path or VCS
+requirement has exactly one candidate, the :class:`~lockbuild.models.LinkedDist` the source
+made of that line.
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ from packaging.version import Version
 from resolvelib import AbstractProvider
 
 from lockbuild.environment import TargetEnvironment
-from lockbuild.errors import LockbuildError
-from lockbuild.finder import Release, all_releases
+from lockbuild.errors import (
+    BuildError,
+    LockbuildError,
+    ReleaseCheckError,
+    UncheckedMetadataError,
+)
+from lockbuild.finder import Release, all_releases, why_unusable
 from lockbuild.models import CoreMetadata, LinkedDist, MetadataTask, PackageSource, ProjectPage
 
 logger = logging.getLogger(__name__)
@@ -103,6 +111,25 @@ def requirement_from_pep508(
         marker=str(requirement.marker) if requirement.marker else None,
         file=file,
     )
+
+
+def yank_note(release: Release) -> str:
+    """``yanked ('reason')``, or ``yanked`` when the index gives no reason."""
+    reason = " ".join(release.yank_reason.split())
+    return f"yanked ({reason!r})" if reason else "yanked"
+
+
+def _hint(error: LockbuildError, release: Release) -> str:
+    """What the user can do when ``error`` stops the lock at ``release``, if anything."""
+    exclude = f"'{release.name}!={release.version}'"
+    if isinstance(error, UncheckedMetadataError):
+        return f"if the release itself is broken, exclude it with {exclude}"
+    if isinstance(error, BuildError):
+        return (
+            f"if it cannot be built here, exclude it with {exclude} (a failed build is "
+            f"remembered; --refresh-package {release.name} builds it again)"
+        )
+    return ""
 
 
 class LockProvider(AbstractProvider[Requirement, Candidate, str]):
@@ -292,13 +319,19 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _select(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> list[Release]:
-        """Releases matching every specifier: preferred pin first, then newest first."""
-        matching = [
-            release
-            for release in self.releases_of(name)
-            if (not release.yanked or release.version in exact)
-            and all(self._satisfies(specifier, release.version) for specifier in specifiers)
-        ]
+        """Releases matching every specifier: preferred pin first, then newest first.
+
+        Yanked releases are left out unless pinned with ``==``; those newer than every other
+        match are noted as skipped (at -v, and for the message if nothing fits)."""
+        matching: list[Release] = []
+        for release in self.releases_of(name):
+            if not all(self._satisfies(specifier, release.version) for specifier in specifiers):
+                continue
+            if release.yanked and release.version not in exact:
+                if not matching and (name, release.version) not in self.skipped:
+                    self._skip(release, yank_note(release))
+                continue
+            matching.append(release)
         # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
         prereleases = any(specifier.prereleases for specifier in specifiers)
         if not (self.allow_prereleases or prereleases) and any(
@@ -320,7 +353,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _iter_candidates(
         self, releases: Sequence[Release], extras: frozenset[NormalizedName]
     ) -> Iterator[Candidate]:
-        usable = (release for release in releases if release.usable)
+        usable = (release for release in releases if self._usable(release))
         release = next(usable, None)
         position = 0
         while release is not None:
@@ -335,6 +368,14 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                 release=current, name=current.name, version=current.version, extras=extras
             )
 
+    def _usable(self, release: Release) -> bool:
+        """Whether a file of ``release`` installs on the target; if none, say why at -v."""
+        if release.usable:
+            return True
+        if (release.name, release.version) not in self.skipped:
+            self._skip(release, why_unusable(release))
+        return False
+
     def _load_metadata(self, release: Release) -> CoreMetadata | None:
         key = (release.name, release.version)
         if key in self.metadata:
@@ -346,16 +387,22 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                 release.best, name=release.name, version=release.version
             )
         except LockbuildError as error:
-            logger.warning("skipping %s %s: %s", release.name, release.version, error)
-            self.skipped[key] = str(error)
+            if not error.about_release:
+                raise ReleaseCheckError(
+                    release.name, str(release.version), error, hint=_hint(error, release)
+                ) from error
+            self._skip(release, str(error))
             return None
         if not self.environment.supports_python(metadata.requires_python):
-            reason = f"requires Python {metadata.requires_python}"
-            logger.debug("skipping %s %s: %s", release.name, release.version, reason)
-            self.skipped[key] = reason
+            self._skip(release, f"requires Python {metadata.requires_python}")
             return None
         self.metadata[key] = metadata
         return metadata
+
+    def _skip(self, release: Release, reason: str) -> None:
+        """Pass over ``release`` for a fact about it, remembered for messages, shown at -v."""
+        logger.info("skipping %s %s: %s", release.name, release.version, reason)
+        self.skipped[(release.name, release.version)] = reason
 
     def _applies(self, requirement: Pep508Requirement, extras: frozenset[NormalizedName]) -> bool:
         marker = requirement.marker

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,7 +22,7 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 
 from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import RequirementsFileError, ResolutionError
-from lockbuild.finder import Release
+from lockbuild.finder import Release, why_unusable
 from lockbuild.models import (
     InputRequirement,
     LinkedDist,
@@ -377,20 +377,61 @@ def _why_no_release(name: NormalizedName, provider: LockProvider) -> str:
         return f"  '{name}' {_why_empty(empty)}; asked for by:"
     releases = [release for release in known_releases if release.usable]
     if not releases:
+        reasons = _grouped((release.version, why_unusable(release)) for release in known_releases)
         return (
-            f"  '{name}' has no release that installs on {provider.environment.name}; asked for by:"
+            f"  '{name}' has no release that installs on {provider.environment.name} "
+            f"({reasons}); asked for by:"
         )
-    skipped = sorted(
-        (str(version), why)
-        for (skipped_name, version), why in provider.skipped.items()
-        if skipped_name == name
-    )
+    if all(release.yanked for release in releases):
+        return f"  '{name}' has only yanked releases ({_yanked(releases)}); asked for by:"
     known = ", ".join(str(release.version) for release in releases[:8])
     more = ", ..." if len(releases) > 8 else ""
     line = f"  no version of '{name}' satisfies all of (available: {known}{more}):"
-    for version, why in skipped[:3]:
-        line += f"\n    ({name} {version} was skipped: {why})"
-    return line
+    return line + _skipped_lines(name, provider)
+
+
+def _yanked(releases: Sequence[Release]) -> str:
+    """``2.0, 1.0; reason: 'broken'``, and what would let one in."""
+    reasons = sorted({" ".join(release.yank_reason.split()) for release in releases} - {""})
+    why = f"; reason: {', '.join(repr(reason) for reason in reasons[:3])}" if reasons else ""
+    versions = _versions([release.version for release in releases])
+    return f"{versions}{why}; one is locked only when pinned with =="
+
+
+def _skipped_lines(name: NormalizedName, provider: LockProvider) -> str:
+    """``(a 2.0, 1.9 were skipped: requires Python >=3.12)`` lines, newest reasons first."""
+    skipped = [
+        (version, why)
+        for (skipped_name, version), why in provider.skipped.items()
+        if skipped_name == name
+    ]
+    lines = ""
+    for why, versions in _by_reason(skipped)[:3]:
+        were = "was" if len(versions) == 1 else "were"
+        lines += f"\n    ({name} {_versions(versions)} {were} skipped: {why})"
+    return lines
+
+
+def _by_reason(pairs: Iterable[tuple[Version, str]]) -> list[tuple[str, list[Version]]]:
+    """Versions grouped by reason, newest first in each group; the newest version's group
+    first (it is the one that matters most)."""
+    groups: dict[str, list[Version]] = {}
+    for version, why in sorted(pairs, key=lambda pair: pair[0], reverse=True):
+        groups.setdefault(why, []).append(version)
+    return list(groups.items())
+
+
+def _grouped(pairs: Iterable[tuple[Version, str]]) -> str:
+    """``requires Python >=3.10: 2.0, 1.0; no file for ...: 0.9`` (at most three reasons)."""
+    groups = _by_reason(pairs)
+    text = "; ".join(f"{why}: {_versions(versions)}" for why, versions in groups[:3])
+    return text + ("; ..." if len(groups) > 3 else "")
+
+
+def _versions(versions: Sequence[Version], limit: int = 5) -> str:
+    """``2.0, 1.1, 1.0`` (already newest first), cut after ``limit``."""
+    shown = ", ".join(str(version) for version in versions[:limit])
+    return shown + (", ..." if len(versions) > limit else "")
 
 
 def _why_empty(page: ProjectPage) -> str:

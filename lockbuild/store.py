@@ -45,7 +45,10 @@ UPLOAD = "upload-v1"
 WHEEL = "wheel-v1"
 """Whether a wheel's METADATA was read from bytes checked against its sha256:
 ``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index`, ``verify-metadata``)."""
-NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL)
+BUILD_FAILURE = "build-failure-v1"
+"""Why the metadata build of an sdist failed: ``build-failure-v1:<sdist sha256>``; kept until
+a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
+NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL, BUILD_FAILURE)
 EXPIRING_NAMESPACES = frozenset({PAGE})
 FOREIGN = "(foreign)"
 """How :meth:`Store.info` counts entries not written by lockbuild (keys that are not str)."""
@@ -100,6 +103,11 @@ def upload_key(index_url: str, project: str) -> str:
 def wheel_key(sha256: str) -> str:
     """Key of the verification record of the wheel whose page sha256 is ``sha256``."""
     return f"{WHEEL}:{_check_sha256(sha256)}"
+
+
+def build_failure_key(sha256: str) -> str:
+    """Key of the failed metadata build of the sdist whose sha256 is ``sha256``."""
+    return f"{BUILD_FAILURE}:{_check_sha256(sha256)}"
 
 
 def namespace_of(key: str) -> str:

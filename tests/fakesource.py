@@ -12,6 +12,7 @@ A universe maps project names to releases, each release version to a spec::
                 "yanked": "broken build",       # every file yanked, with this reason
             },
             "3.0": {"broken": True},            # metadata() raises MetadataError
+            "4.0": {"unreachable": "HTTP 503"}, # metadata() raises IndexFetchError
         },
         "b": {"1.0": None},                     # no dependencies, one py3-none-any wheel
     }
@@ -38,7 +39,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.errors import MetadataError
+from lockbuild.errors import IndexFetchError, MetadataError
 from lockbuild.models import CoreMetadata, DistFile, PrefetchPolicy, ProjectPage
 
 __all__ = [
@@ -68,6 +69,7 @@ class ReleaseSpec(TypedDict, total=False):
     yanked: str | bool | None
     provides_extra: Sequence[str]
     broken: bool | str
+    unreachable: str
 
 
 Universe = Mapping[str, Mapping[str, ReleaseSpec | Sequence[str] | None]]
@@ -132,6 +134,9 @@ class _Release:
         ]
 
     def metadata(self) -> CoreMetadata:
+        unreachable = self.spec.get("unreachable")
+        if unreachable:
+            raise IndexFetchError(f"{unreachable}: {self.files()[0].url}.metadata")
         broken = self.spec.get("broken")
         if broken:
             detail = broken if isinstance(broken, str) else "unreadable METADATA"

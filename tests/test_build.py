@@ -203,11 +203,15 @@ def test_broken_backend_gives_a_one_line_build_error(
     sdist = handmade(tmp_path, backend, pyproject=pyproject)
     with pytest.raises(BuildError) as caught:
         build_sdist_metadata(sdist, index_urls=[UNUSED_INDEX])
-    message = str(caught.value)
+    message = caught.value.message
     assert sdist.name in message
     assert expected in message
-    assert "Traceback" not in message
+    assert "Traceback" not in str(caught.value)
     assert "\n" not in message
+    assert caught.value.lasting  # the same sdist would fail the same way: worth remembering
+    output = caught.value.output
+    assert len(output) <= 10
+    assert str(caught.value) == message + "".join(f"\n  | {line}" for line in output)
 
 
 @pytest.mark.parametrize(
@@ -279,6 +283,7 @@ def test_missing_build_requirement_gives_build_error(
     message = str(caught.value)
     assert "cannot install build requirements lockbuild-absent-dep" in message
     assert sdist.name in message
+    assert not caught.value.lasting  # the index may answer next time: not remembered
     assert index_server.count("/simple/lockbuild-absent-dep/") >= 1
 
 

@@ -24,7 +24,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 import lockbuild.index
-from lockbuild.errors import BuildError, HashError, MetadataError
+from lockbuild.errors import BuildError, HashError, MetadataError, UncheckedMetadataError
 from lockbuild.http import HttpClient
 from lockbuild.index import IndexClient
 from lockbuild.models import CoreMetadata, DistFile, MetadataTask, ProjectPage
@@ -336,13 +336,34 @@ def test_metadata_name_or_version_mismatch_raises(
     renamed = tmp_path / "alpha-2.0-py3-none-any.whl"  # file name says 2.0, METADATA says 1.0
     shutil.copy(wheel, renamed)
     server.add(renamed)
+    for mode in ("range", "download"):
+        client = clients(server, verify_metadata=mode)
+        file = only_file(client.project_page(ALPHA), renamed.name)
+        with pytest.raises(MetadataError) as caught:
+            client.metadata(file, name=ALPHA, version=Version("2.0"))
+        message = str(caught.value)
+        assert "1.0" in message and "2.0" in message
+        assert renamed.name in message
+        # a fact about the release (skipped) only when a hash vouches for the bytes read
+        range_read = mode == "range" and options["ranges"] and not options["pep658"]
+        assert caught.value.about_release is not range_read
+        assert isinstance(caught.value, UncheckedMetadataError) is range_read
+
+
+@pytest.mark.parametrize("hash_in_page", [True, False], ids=["sha256", "no-hash"])
+def test_a_damaged_download_is_never_taken_for_the_release(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, hash_in_page: bool
+) -> None:
+    server = servers(pep658=False, ranges=False)
+    server.add(make_wheel(tmp_path, "alpha", "1.0"), hash_in_page=hash_in_page)
     client = clients(server)
-    file = only_file(client.project_page(ALPHA), renamed.name)
-    with pytest.raises(MetadataError) as caught:
-        client.metadata(file, name=ALPHA, version=Version("2.0"))
-    message = str(caught.value)
-    assert "1.0" in message and "2.0" in message
-    assert renamed.name in message
+    file = only_file(client.project_page(ALPHA), "alpha-1.0-py3-none-any.whl")
+    server.fault("alpha-1.0-py3-none-any.whl", "corrupt")
+    expected = HashError if hash_in_page else UncheckedMetadataError
+    with pytest.raises(expected) as caught:
+        client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert not caught.value.about_release
+    assert server.file_url("alpha-1.0-py3-none-any.whl") in str(caught.value)
 
 
 def test_pep658_metadata_not_matching_its_hash_raises(
@@ -353,8 +374,9 @@ def test_pep658_metadata_not_matching_its_hash_raises(
     client = clients(server)
     file = only_file(client.project_page(ALPHA), "alpha-1.0-py3-none-any.whl")
     server.replace(make_wheel(tmp_path / "v2", "alpha", "1.0", requires_dist=["changed"]))
-    with pytest.raises(MetadataError, match="metadata file does not match the index's sha256"):
+    with pytest.raises(HashError, match="does not match the index's sha256") as raised:
         client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert not raised.value.about_release  # a lock fails on it rather than skip the release
 
 
 # -- metadata of sdists ---------------------------------------------------------------------

@@ -84,7 +84,8 @@ def test_download_mode_refuses_a_wheel_that_does_not_match_its_sha256(
     error = capsys.readouterr().err
     actual = server.sha256(WHEEL)
     assert (
-        f"app 1.0: wheel does not match the index's sha256 (expected {expected}, got {actual}): "
+        "cannot check app 1.0: downloaded file does not match the index's sha256 "
+        f"(expected {expected}, got {actual}): "
         f"{server.file_url(WHEEL)}" in error
     ), error
     assert not (project / "requirements.txt").exists()
@@ -100,7 +101,7 @@ def test_download_is_the_default(
 ) -> None:
     tamper(server, dists)
     assert compile_lock(server) == 1
-    assert "wheel does not match the index's sha256" in capsys.readouterr().err
+    assert "downloaded file does not match the index's sha256" in capsys.readouterr().err
     assert not (project / "requirements.txt").exists()
 
 
@@ -232,8 +233,8 @@ def test_download_mode_refuses_corrupted_bytes(
     assert compile_lock(server) == 1
     error = capsys.readouterr().err
     assert (
-        f"app 1.0: wheel does not match the index's sha256 (expected {server.sha256(WHEEL)}, got "
-        in error
+        "cannot check app 1.0: downloaded file does not match the index's sha256 "
+        f"(expected {server.sha256(WHEEL)}, got " in error
     ), error
     assert f"): {server.file_url(WHEEL)}" in error
     assert not (project / "requirements.txt").exists()

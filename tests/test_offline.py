@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -300,8 +301,10 @@ def test_cache_info_prune_and_clear(
     capsys.readouterr()
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
-    assert "page-v1     5" in info and "meta-v1     5" in info and "hash-v1     1" in info
-    assert "release-v1  5" in info  # one snapshot per pinned release
+    counts = dict(re.findall(r"^  ([a-z0-9-]+) +(\d+)$", info, re.MULTILINE))
+    assert (counts["page-v1"], counts["meta-v1"], counts["hash-v1"]) == ("5", "5", "1")
+    assert counts["release-v1"] == "5"  # one snapshot per pinned release
+    assert counts["build-failure-v1"] == "0"
     assert "oldest index page stored: " in info
 
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0

@@ -10,18 +10,25 @@ fresh ``tmp_path`` (the working directory), with the input written to ``requirem
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fakesource import FakeSource, Universe
+from fakesource import FAKE_FILES_URL, FakeSource, Universe
 from packaging.requirements import Requirement as Pep508
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.environment import make_environment
-from lockbuild.errors import MetadataError, RequirementsFileError, ResolutionError
+from lockbuild.errors import (
+    IndexFetchError,
+    MetadataError,
+    ReleaseCheckError,
+    RequirementsFileError,
+    ResolutionError,
+)
 from lockbuild.models import (
     CoreMetadata,
     DistFile,
@@ -346,7 +353,44 @@ CASES: list[Case] = [
         "no-installable-file",
         {"a": {"1.0": {"files": ["cp311-cp311-win_amd64"]}}},
         "a\n",
-        error=["'a' has no release that installs", "a  (requirements.in:1)"],
+        error=[
+            "'a' has no release that installs on linux-x86_64-3.11 "
+            "(no file for linux-x86_64, CPython 3.11.0: 1.0); asked for by:",
+            "a  (requirements.in:1)",
+        ],
+    ),
+    Case(
+        "no-release-for-this-python-says-requires-python",
+        {"a": {v: {"requires_python": ">=3.10"} for v in ("0.9", "1.0", "0.10")}},
+        "a\n",
+        error=[
+            "'a' has no release that installs on linux-x86_64-3.9 "
+            "(requires Python >=3.10: 1.0, 0.10, 0.9); asked for by:"
+        ],
+        python="3.9",
+    ),
+    Case(
+        "no-release-reasons-grouped-newest-first",
+        {
+            "a": {
+                "3.0": {"requires_python": ">=3.12"},
+                "2.0": {"files": ["cp311-cp311-win_amd64"]},
+                "1.0": {"requires_python": ">=3.12"},
+            }
+        },
+        "a\n",
+        error=["(requires Python >=3.12: 3.0, 1.0; no file for linux-x86_64, CPython 3.11.0: 2.0)"],
+    ),
+    Case(
+        "skipped-versions-in-version-order",
+        {
+            "a": {
+                v: {"requires_python": ">=3.12", "file_requires_python": None}
+                for v in ("0.1", "0.10.0", "0.10.1", "0.9")
+            }
+        },
+        "a\n",
+        error=["(a 0.10.1, 0.10.0, 0.9, 0.1 were skipped: requires Python >=3.12)"],
     ),
     # -- yanked ---------------------------------------------------------------------------
     Case(
@@ -377,7 +421,20 @@ CASES: list[Case] = [
         "yanked-not-chosen-by-range",
         {"a": {"1.0": None, "2.0": {"yanked": "bad release"}}},
         "a>=2\n",
-        error=["no version of 'a'", "a>=2  (requirements.in:1)"],
+        error=[
+            "no version of 'a'",
+            "(a 2.0 was skipped: yanked ('bad release'))",
+            "a>=2  (requirements.in:1)",
+        ],
+    ),
+    Case(
+        "only-yanked-releases",
+        {"a": {"1.0": {"yanked": "broken"}, "1.10": {"yanked": True}, "1.9": {"yanked": True}}},
+        "a\n",
+        error=[
+            "'a' has only yanked releases (1.10, 1.9, 1.0; reason: 'broken'; "
+            "one is locked only when pinned with ==); asked for by:"
+        ],
     ),
     # -- pre-releases ---------------------------------------------------------------------
     Case("pre-release-not-by-default", PRE, "a\n", {"a": "1.0"}),
@@ -690,6 +747,45 @@ def test_prefetch_hint_skips_yanked_and_pre_releases() -> None:
     environment = make_environment("3.11", "linux-x86_64")
     resolve(parse_requirements_text("a\n", IN), environment, source)
     assert source.prefetched_metadata[0] == ("a", Version("1.0"))
+
+
+@pytest.mark.parametrize("preferred", [{"a": "2.0"}, {}], ids=["pinned-before", "new"])
+def test_a_release_that_cannot_be_checked_stops_the_resolution(
+    tmp_path: Path, preferred: dict[str, str]
+) -> None:
+    universe: Universe = {"a": {"1.0": None, "2.0": {"unreachable": "HTTP 503"}}}
+    case = Case("unreachable", universe, "a\n", {"a": "1.0"}, preferred=preferred)
+    with pytest.raises(ReleaseCheckError) as raised:
+        run_case(case, tmp_path)
+    message = str(raised.value)
+    assert (
+        message == f"cannot check a 2.0: HTTP 503: {FAKE_FILES_URL}/a-2.0-py3-none-any.whl.metadata"
+    )
+    assert isinstance(raised.value.cause, IndexFetchError)
+
+
+def test_each_skip_is_logged_with_its_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    universe: Universe = {
+        "a": {
+            "1.0": None,
+            "2.0": {"files": ["cp311-cp311-win_amd64"]},
+            "3.0": {"requires_python": ">=3.12", "file_requires_python": None},
+            "4.0": {"broken": "bad zip"},
+            "5.0": {"yanked": "bad release"},
+        }
+    }
+    with caplog.at_level(logging.INFO, logger="lockbuild.provider"):
+        resolution, _ = run_case(Case("skips", universe, "a\n", {"a": "1.0"}), tmp_path)
+    assert {package.name: str(package.version) for package in resolution.packages} == {"a": "1.0"}
+    skips = [record.getMessage() for record in caplog.records if record.levelno == logging.INFO]
+    assert sorted(skips, reverse=True) == [
+        "skipping a 5.0: yanked ('bad release')",
+        "skipping a 4.0: a 4.0: bad zip",
+        "skipping a 3.0: requires Python >=3.12",
+        "skipping a 2.0: no file for linux-x86_64, CPython 3.11.0",
+    ]
 
 
 def test_resolution_without_requirements_is_empty() -> None:

@@ -21,6 +21,7 @@ import pytest
 from lockbuild import store as store_module
 from lockbuild.errors import LockbuildError, OfflineError, StoreError
 from lockbuild.store import (
+    BUILD_FAILURE,
     HASH,
     METADATA,
     PAGE,
@@ -29,6 +30,7 @@ from lockbuild.store import (
     WHEEL,
     MissingItems,
     Store,
+    build_failure_key,
     format_info,
     hash_key,
     metadata_key,
@@ -101,6 +103,8 @@ def test_keys_are_versioned_normalized_and_free_of_credentials() -> None:
     assert release_key("https://pypi.org/simple/", "PyYAML", "6.0.2") == (
         "release-v1:https://pypi.org/simple:pyyaml:6.0.2"
     )
+    assert build_failure_key("SHA256:" + SHA.upper()) == f"build-failure-v1:{SHA}"
+    assert namespace_of(build_failure_key(SHA)) == BUILD_FAILURE
     assert [namespace_of(key) for key in (PAGE_KEY, META_KEY, HASH_KEY, RELEASE_KEY)] == [
         PAGE,
         METADATA,
@@ -592,13 +596,29 @@ def fill(store: Store, clock: FakeClock) -> None:
 
 def test_info(store: Store, clock: FakeClock) -> None:
     empty = store.info()
-    assert empty.entries == {PAGE: 0, METADATA: 0, HASH: 0, RELEASE: 0, UPLOAD: 0, WHEEL: 0}
+    assert empty.entries == {
+        PAGE: 0,
+        METADATA: 0,
+        HASH: 0,
+        RELEASE: 0,
+        UPLOAD: 0,
+        WHEEL: 0,
+        BUILD_FAILURE: 0,
+    }
     assert (empty.oldest_page, empty.newest_page) == (None, None)
     assert "index pages stored: none" in format_info(empty)
     fill(store, clock)
     info = store.info()
     assert info.directory == store.directory
-    assert info.entries == {PAGE: 2, METADATA: 2, HASH: 2, RELEASE: 1, UPLOAD: 0, WHEEL: 0}
+    assert info.entries == {
+        PAGE: 2,
+        METADATA: 2,
+        HASH: 2,
+        RELEASE: 1,
+        UPLOAD: 0,
+        WHEEL: 0,
+        BUILD_FAILURE: 0,
+    }
     assert info.total_entries == 7
     assert (info.oldest_page, info.newest_page) == (1000.0, 1900.0)
     on_disk = sum(
@@ -608,7 +628,7 @@ def test_info(store: Store, clock: FakeClock) -> None:
     text = format_info(info)
     assert f"store: {store.directory}" in text
     assert "entries: 7" in text
-    assert "  page-v1     2" in text
+    assert "  page-v1           2" in text
     assert "oldest index page stored: 1970-01-01T00:16:40Z" in text
     assert "newest index page stored: 1970-01-01T00:31:40Z" in text
 
@@ -616,7 +636,15 @@ def test_info(store: Store, clock: FakeClock) -> None:
 def test_prune_pages_by_age(store: Store, clock: FakeClock) -> None:
     fill(store, clock)
     removed = store.prune(page_older_than=500)
-    assert removed == {PAGE: 1, METADATA: 0, HASH: 0, RELEASE: 0, UPLOAD: 0, WHEEL: 0}
+    assert removed == {
+        PAGE: 1,
+        METADATA: 0,
+        HASH: 0,
+        RELEASE: 0,
+        UPLOAD: 0,
+        WHEEL: 0,
+        BUILD_FAILURE: 0,
+    }
     assert store.list_keys(PAGE) == [PAGE_KEY]
     assert len(store.list_keys()) == 6
 
@@ -625,7 +653,15 @@ def test_prune_metadata_and_hashes_by_keep_function(store: Store, clock: FakeClo
     fill(store, clock)
     wanted = {META_KEY, HASH_KEY}
     removed = store.prune(keep_metadata=wanted.__contains__)
-    assert removed == {PAGE: 0, METADATA: 1, HASH: 1, RELEASE: 0, UPLOAD: 0, WHEEL: 0}
+    assert removed == {
+        PAGE: 0,
+        METADATA: 1,
+        HASH: 1,
+        RELEASE: 0,
+        UPLOAD: 0,
+        WHEEL: 0,
+        BUILD_FAILURE: 0,
+    }
     assert store.list_keys(METADATA) == [META_KEY]
     assert store.list_keys(HASH) == [HASH_KEY]
     assert store.list_keys(RELEASE) == [RELEASE_KEY]
@@ -639,7 +675,16 @@ def test_prune_drops_obsolete_namespaces_and_corrupt_pages(
     raw_cache.set("page-v0:https://pypi.org/simple:django", '{"v": 1, "stored": 1}')
     raw_cache.set(page_key("https://pypi.org/simple", "broken"), "garbage")
     removed = store.prune(page_older_than=10**9)
-    assert removed == {PAGE: 1, METADATA: 0, HASH: 0, RELEASE: 0, UPLOAD: 0, WHEEL: 0, "page-v0": 1}
+    assert removed == {
+        PAGE: 1,
+        METADATA: 0,
+        HASH: 0,
+        RELEASE: 0,
+        UPLOAD: 0,
+        WHEEL: 0,
+        BUILD_FAILURE: 0,
+        "page-v0": 1,
+    }
     assert len(store.list_keys()) == 7
 
 
