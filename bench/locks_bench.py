@@ -35,7 +35,7 @@ from pathlib import Path
 
 from compile_bench import clean_environment, ensure_tools
 
-from lockbuild.config import load_config
+from lockbuild.inputs.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("locks.toml", "dodo.py", "pyproject.toml", "README.md", "requirements")

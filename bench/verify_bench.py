@@ -29,7 +29,7 @@ SCENARIOS = ("pypi", "no-pep658")
 MODES = ("range", "download")
 _NO_PEP658 = """
 import sys
-import lockbuild.simple as simple
+import lockbuild.index.simple as simple
 simple._html_metadata = lambda value, url: None
 simple._json_metadata = lambda value, url: None
 from lockbuild.cli import main
@@ -83,7 +83,7 @@ def store_counts(cache: Path) -> dict[str, object]:
     """Metadata entries by source and wheel verification records by verdict."""
     import requests
 
-    from lockbuild.store import open_store
+    from lockbuild.store.store import open_store
 
     sources: Counter[str] = Counter()
     verdicts: Counter[str] = Counter()

@@ -27,7 +27,7 @@ PLATFORM_PRESETS: tuple[str, ...] = (
     "windows-arm64",
     "windows-x86",
 )
-"""The names of the target platform presets (:mod:`lockbuild.environment` defines them)."""
+"""The names of the target platform presets (:mod:`lockbuild.inputs.environment` defines them)."""
 CUSTOM_PLATFORM = "custom"
 """The platform name for a target given by raw wheel tags and marker values."""
 
@@ -357,7 +357,8 @@ RecordReaders = Mapping[str, Callable[[Any], list[FileData]]]
 @dataclass(frozen=True)
 class CutoffNote:
     """What ``exclude-newer`` left out of a project page (see
-    :func:`lockbuild.finder.uploaded_before`), so that an empty page can say why it is empty."""
+    :func:`lockbuild.resolution.finder.uploaded_before`), so that an empty page can say why it is
+    empty."""
 
     cutoff: str
     """The ``exclude-newer`` instant (``2026-11-01T00:00:00Z``)."""
@@ -621,7 +622,7 @@ class PackageSource(Protocol):
         vcs_as_archive: bool = False,
         locked_hashes: Mapping[str, tuple[str, ...]] = {},
     ) -> LinkedDist:
-        """The project behind a URL, path or VCS requirement (see :mod:`lockbuild.links`).
+        """The project behind a URL, path or VCS requirement (see :mod:`lockbuild.index.links`).
 
         ``locked_hashes``: what the previous lock pinned, by URL (absolute path for local
         files); a download that matches none of its URL's hashes raises HashError instead of

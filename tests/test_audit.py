@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from lockbuild.audit import (
+from lockbuild.trust.audit import (
     Drift,
     FileRecord,
     Snapshot,

@@ -1,4 +1,4 @@
-"""Tests for lockbuild.build: PEP 517 metadata builds of sdists, and how they fail.
+"""Tests for lockbuild.build.pep517: PEP 517 metadata builds of sdists, and how they fail.
 
 The sdists are either made by :func:`distbuilder.make_sdist` (with its in-tree, stdlib-only
 backend) or written here by hand around a few lines of backend code, so every build runs
@@ -20,9 +20,9 @@ from indexserver import IndexServer
 from linkfixtures import project_zip, write_project
 from packaging.requirements import Requirement
 
-from lockbuild.build import build_sdist_metadata, build_tree_metadata
+from lockbuild.build.pep517 import build_sdist_metadata, build_tree_metadata
 from lockbuild.errors import BuildError
-from lockbuild.metadata import parse_metadata
+from lockbuild.index.metadata import parse_metadata
 
 UNUSED_INDEX = "http://127.0.0.1:9/simple"
 """An index URL for builds that must not install anything (nothing listens on port 9)."""

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
-from lockbuild.http import HttpClient, HttpResponse
-from lockbuild.index import CachePolicy, IndexClient
+from lockbuild.index.client import CachePolicy, IndexClient
+from lockbuild.index.http import HttpClient, HttpResponse
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store import MissingItems, Store, check_json, open_store, page_key
+from lockbuild.store.store import MissingItems, Store, check_json, open_store, page_key
 
 INDEX = "https://index.example/simple"
 PAGE = json.dumps(
@@ -194,7 +194,7 @@ PYPI_SHAPED_PAGE = "\n".join(
 def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
     tmp_path: Path,
 ) -> None:
-    from lockbuild.simple import parse_project_page, read_page_source
+    from lockbuild.index.simple import parse_project_page, read_page_source
 
     page = parse_project_page(
         PYPI_SHAPED_PAGE,
@@ -231,7 +231,7 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
 def test_a_stored_page_source_that_does_not_fit_is_refused(
     damage: Callable[[dict[str, Any], str], tuple[dict[str, Any], str]],
 ) -> None:
-    from lockbuild.simple import parse_project_page, read_page_source
+    from lockbuild.index.simple import parse_project_page, read_page_source
 
     page = parse_project_page(
         PYPI_SHAPED_PAGE,
@@ -247,7 +247,7 @@ def test_a_stored_page_source_that_does_not_fit_is_refused(
 
 
 def test_pages_stored_as_anchors_by_earlier_versions_still_load() -> None:
-    from lockbuild.simple import RECORD_READERS
+    from lockbuild.index.simple import RECORD_READERS
 
     anchors = [
         ["https://files.example/demo-1.0.tar.gz#sha256=bbbb", ' data-yanked="broken"'],
@@ -269,7 +269,7 @@ def test_pages_stored_as_anchors_by_earlier_versions_still_load() -> None:
 
 
 def test_a_read_release_is_stored_as_rows() -> None:
-    from lockbuild.simple import RECORD_READERS
+    from lockbuild.index.simple import RECORD_READERS
 
     anchors = {
         version: ["https://index.example/", [[f"demo-{version}.tar.gz#sha256=aaaa", ""]]]

@@ -20,7 +20,7 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store import build_failure_key, open_store
+from lockbuild.store.store import build_failure_key, open_store
 
 WHEEL = "cli-0.6-py3-none-any.whl"
 
@@ -248,16 +248,16 @@ def failing_sdist(directory: Path, name: str, version: str) -> Path:
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The sdists whose metadata the index client builds, in order."""
-    import lockbuild.index
+    import lockbuild.index.client
 
     built: list[str] = []
-    real = lockbuild.index.build_sdist_metadata
+    real = lockbuild.index.client.build_sdist_metadata
 
     def counting(sdist: Path, **options: Any) -> bytes:
         built.append(sdist.name)
         return real(sdist, **options)
 
-    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", counting)
+    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", counting)
     return built
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from lockbuild.checks import (
+from lockbuild.models import CoreMetadata, LinkedDist, Location, Pin
+from lockbuild.output.checks import (
     check_installable,
     check_lock,
     describe_violations,
     warning_comments,
 )
-from lockbuild.models import CoreMetadata, LinkedDist, Location, Pin
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HASH = "sha256:" + "a" * 64

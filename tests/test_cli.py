@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lockbuild.cli import _regenerate_command, build_parser, compile_settings, main
-from lockbuild.flags import setting_overrides
-from lockbuild.settings import SETTING_KEYS, Settings
+from lockbuild.cli.flags import setting_overrides
+from lockbuild.inputs.settings import SETTING_KEYS, Settings
 
 
 def subcommand(name: str) -> argparse.ArgumentParser:

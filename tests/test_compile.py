@@ -323,7 +323,7 @@ def test_module_entry_point_and_exit_codes(server: IndexServer, project: Path) -
 def test_a_lock_that_cannot_be_written_is_an_output_error(tmp_path: Path, in_the_way: str) -> None:
     """A read-only directory, a file where a directory should be, a directory as the lock."""
     from lockbuild.errors import OutputError
-    from lockbuild.writer import write_if_changed
+    from lockbuild.output.writer import write_if_changed
 
     if in_the_way == "file":
         (tmp_path / "out").write_text("in the way\n")

@@ -1,4 +1,4 @@
-"""Tests for lockbuild.config: the locks.toml (schema v1) reader."""
+"""Tests for lockbuild.inputs.config: the locks.toml (schema v1) reader."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from lockbuild.config import (
+from lockbuild.errors import ConfigError
+from lockbuild.inputs.config import (
     EnvironmentConfig,
     LockConfig,
     ProjectConfig,
     load_config,
     parse_config,
 )
-from lockbuild.errors import ConfigError
+from lockbuild.inputs.settings import SETTING_KEYS, Settings
 from lockbuild.models import DEFAULT_INDEX_URL, InputSpec
-from lockbuild.settings import SETTING_KEYS, Settings
 
 FULL = """\
 schema = 1

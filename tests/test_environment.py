@@ -1,4 +1,4 @@
-"""Tests for lockbuild.environment: declared target environments."""
+"""Tests for lockbuild.inputs.environment: declared target environments."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from packaging.markers import Marker
 from packaging.tags import Tag
 from packaging.version import Version
 
-from lockbuild.environment import (
+from lockbuild.errors import EnvironmentSpecError, LockbuildError
+from lockbuild.inputs.environment import (
     MARKER_NAMES,
     PLATFORMS,
     TargetEnvironment,
     make_environment,
 )
-from lockbuild.errors import EnvironmentSpecError, LockbuildError
 
 
 def tag_strings(env: TargetEnvironment) -> list[str]:
@@ -541,7 +541,7 @@ def test_supports_python(specifier: str | None, expected: bool) -> None:
 
 
 def test_supports_python_logs_invalid_specifier(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="lockbuild.environment"):
+    with caplog.at_level(logging.DEBUG, logger="lockbuild.inputs.environment"):
         assert make_environment("3.11", "linux-x86_64").supports_python(">=3.x")
     assert "'>=3.x'" in caplog.text
 
@@ -607,7 +607,7 @@ def test_independent_of_running_interpreter(monkeypatch: pytest.MonkeyPatch, pla
 
 
 def test_the_preset_names_shared_with_config_match_the_presets() -> None:
-    from lockbuild.environment import _PRESETS
+    from lockbuild.inputs.environment import _PRESETS
     from lockbuild.models import PLATFORM_PRESETS
 
     assert tuple(sorted(_PRESETS)) == PLATFORM_PRESETS == PLATFORMS

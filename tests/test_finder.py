@@ -1,4 +1,5 @@
-"""Tests for lockbuild.finder: which releases serve a target environment, best file first.
+"""Tests for lockbuild.resolution.finder: which releases serve a target environment, best file
+first.
 
 The main test is a table: a project page (file names, optionally yanked or with
 ``requires-python``), a target environment, and the expected releases newest first, each as
@@ -16,8 +17,9 @@ from fakesource import dist_file
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from lockbuild.environment import make_environment
-from lockbuild.finder import (
+from lockbuild.inputs.environment import make_environment
+from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
+from lockbuild.resolution.finder import (
     all_releases,
     find_releases,
     group_releases,
@@ -25,7 +27,6 @@ from lockbuild.finder import (
     uploaded_before,
     with_upload_times,
 )
-from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
 
 ExpectedRelease = tuple[str, tuple[str, ...], bool]
 

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from lockbuild.app.tasks import LockOptions, doit_config, lock_tasks
 from lockbuild.cli import main
-from lockbuild.config import parse_config
 from lockbuild.errors import LockbuildError
+from lockbuild.inputs.config import parse_config
+from lockbuild.inputs.requirements import input_files, parse_inputs
 from lockbuild.models import InputSpec
-from lockbuild.requirements import input_files, parse_inputs
-from lockbuild.tasks import LockOptions, doit_config, lock_tasks
 
 SEED = int(os.environ.get("LOCKBUILD_FUZZ_SEED", "11"))
 SECONDS = float(os.environ.get("LOCKBUILD_FUZZ_SECONDS", "3"))

@@ -1,4 +1,4 @@
-"""Tests for lockbuild.http: whole reads, retries, range reads, streaming and URL redaction.
+"""Tests for lockbuild.index.http: whole reads, retries, range reads, streaming and URL redaction.
 
 Everything talks to the hermetic :class:`indexserver.IndexServer` on 127.0.0.1; its fault
 injection (:meth:`IndexServer.fail`) stands in for a flaky index.
@@ -24,7 +24,7 @@ from indexserver import IndexServer
 from linkfixtures import ArchiveServer
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.http import (
+from lockbuild.index.http import (
     EnvironmentCachingSession,
     HttpClient,
     SharedContextAdapter,

@@ -1,4 +1,4 @@
-"""Tests for lockbuild.index: the IndexClient against the hermetic IndexServer on 127.0.0.1.
+"""Tests for lockbuild.index.client: the IndexClient against the hermetic IndexServer on 127.0.0.1.
 
 The server's switches (PEP 691 JSON, PEP 658 metadata files, HTTP ranges) are varied to
 check that each metadata route is taken when, and only when, the index allows it; the
@@ -23,10 +23,10 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-import lockbuild.index
+import lockbuild.index.client
 from lockbuild.errors import BuildError, HashError, MetadataError, UncheckedMetadataError
-from lockbuild.http import HttpClient
-from lockbuild.index import IndexClient
+from lockbuild.index.client import IndexClient
+from lockbuild.index.http import HttpClient
 from lockbuild.models import CoreMetadata, DistFile, MetadataTask, ProjectPage
 
 ServerFactory = Callable[..., IndexServer]
@@ -394,7 +394,7 @@ def test_sdist_with_static_metadata_needs_no_build(
     monkeypatch: pytest.MonkeyPatch,
     options: dict[str, bool],
 ) -> None:
-    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", fail_if_called)
+    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", fail_if_called)
     server = servers(**options)
     sdist = make_sdist(
         tmp_path,
@@ -440,7 +440,7 @@ def test_sdist_build_refused_when_building_is_disabled(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", fail_if_called)
+    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", fail_if_called)
     server = servers()
     sdist = make_sdist(tmp_path, "Alpha", "1.0", requires_dist=ALPHA_REQUIRES)
     server.add(sdist)

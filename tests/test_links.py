@@ -16,21 +16,21 @@ from distbuilder import make_sdist, make_wheel
 from linkfixtures import ArchiveServer, project_zip
 from packaging.utils import canonicalize_name
 
-import lockbuild.http
-import lockbuild.links
+import lockbuild.index.http
+import lockbuild.index.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
-from lockbuild.http import HttpClient
-from lockbuild.links import (
+from lockbuild.index.http import HttpClient
+from lockbuild.index.links import (
     LinkResolver,
     link_key,
     locked_link_hashes,
     relative_link,
     strip_egg,
 )
-from lockbuild.metadata import read_wheel_metadata
+from lockbuild.index.metadata import read_wheel_metadata
+from lockbuild.inputs.requirements import parse_requirements_text
 from lockbuild.models import InputRequirement
-from lockbuild.requirements import parse_requirements_text
-from lockbuild.store import MissingItems, Store, hash_key, metadata_key, open_store
+from lockbuild.store.store import MissingItems, Store, hash_key, metadata_key, open_store
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     chunks: list[int] = []
     read_from: list[Path] = []
-    real_read = lockbuild.http._read
+    real_read = lockbuild.index.http._read
 
     def whole_reads_refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("an archive is never read into memory with HttpClient.get")
@@ -97,8 +97,8 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
         return read_wheel_metadata(file, filename=filename)
 
     monkeypatch.setattr(HttpClient, "get", whole_reads_refused)
-    monkeypatch.setattr(lockbuild.http, "_read", counting_read)
-    monkeypatch.setattr(lockbuild.links, "read_wheel_metadata", recording_reader)
+    monkeypatch.setattr(lockbuild.index.http, "_read", counting_read)
+    monkeypatch.setattr(lockbuild.index.links, "read_wheel_metadata", recording_reader)
     url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
     linked = LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(line(url))
     assert linked.hashes == (f"sha256:{hashlib.sha256(data).hexdigest()}",)
@@ -128,7 +128,7 @@ def test_last_modified_revalidates_and_a_change_is_downloaded_and_reported(
     changed = project_zip("archpkg", "0.4", prefix="archpkg-main")
     archives.files["/a.zip"] = changed
     archives.last_modified = "Thu, 22 Oct 2015 07:28:00 GMT"
-    with caplog.at_level(logging.WARNING, logger="lockbuild.links"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.index.links"):
         linked = LinkResolver(http, index_urls=["x"], store=store).resolve(line(url))
     assert str(linked.version) == "0.4"
     assert linked.hashes == (f"sha256:{hashlib.sha256(changed).hexdigest()}",)
@@ -145,13 +145,13 @@ def test_a_source_archive_is_built_once_per_content_whatever_its_url(
     archives.files["/o/archpkg/archive/main.zip"] = data
     archives.files["/mirror/archpkg-main.zip"] = data
     builds: list[str] = []
-    real_build = lockbuild.links.build_sdist_metadata
+    real_build = lockbuild.index.links.build_sdist_metadata
 
     def counting_build(sdist: Path, **options: object) -> bytes:
         builds.append(sdist.name)
         return real_build(sdist, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lockbuild.links, "build_sdist_metadata", counting_build)
+    monkeypatch.setattr(lockbuild.index.links, "build_sdist_metadata", counting_build)
     http = HttpClient()
     for path in ("/o/archpkg/archive/main.zip", "/mirror/archpkg-main.zip"):
         linked = LinkResolver(http, index_urls=["x"], store=store).resolve(

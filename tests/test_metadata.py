@@ -1,4 +1,4 @@
-"""Tests for lockbuild.metadata: core metadata, wheels, sdists and RangeFile."""
+"""Tests for lockbuild.index.metadata: core metadata, wheels, sdists and RangeFile."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import IndexFetchError, MetadataError
-from lockbuild.metadata import (
+from lockbuild.index.metadata import (
     RangeFile,
     _fast_metadata,
     _headers,
@@ -152,7 +152,7 @@ def test_fields_are_read_like_the_email_package(data: bytes) -> None:
 
 def test_invalid_requires_dist_is_skipped_with_warning(caplog: pytest.LogCaptureFixture) -> None:
     data = b"Name: foo\nVersion: 1.0\nRequires-Dist: bar (>=1.0\nRequires-Dist: baz>=2\n"
-    with caplog.at_level(logging.WARNING, logger="lockbuild.metadata"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.index.metadata"):
         meta = parse_metadata(data, source="foo-1.0.tar.gz")
     assert [str(req) for req in meta.requires_dist] == ["baz>=2"]
     (record,) = caplog.records
@@ -165,7 +165,7 @@ def test_invalid_requires_python_is_dropped_with_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     data = b"Name: foo\nVersion: 1.0\nRequires-Python: >=3.6.*\n"
-    with caplog.at_level(logging.WARNING, logger="lockbuild.metadata"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.index.metadata"):
         meta = parse_metadata(data, source="foo.metadata")
     assert meta.requires_python is None
     assert "foo.metadata" in caplog.text

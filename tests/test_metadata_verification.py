@@ -18,7 +18,7 @@ from distbuilder import make_wheel
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store import metadata_key, open_store, wheel_key
+from lockbuild.store.store import metadata_key, open_store, wheel_key
 
 WHEEL = "app-1.0-py3-none-any.whl"
 

@@ -21,7 +21,7 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store import metadata_key, open_store, page_key
+from lockbuild.store.store import metadata_key, open_store, page_key
 
 UNIVERSE = {
     "webapp==1.0": ["libby>=1", "sdonly", "nohash"],

@@ -1,4 +1,5 @@
-"""Tests for lockbuild.requirements: the ``.in`` parser, pyproject.toml inputs, input files."""
+"""Tests for lockbuild.inputs.requirements: the ``.in`` parser, pyproject.toml inputs, input
+files."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ import pytest
 from fakesource import FakeSource
 from packaging.specifiers import SpecifierSet
 
-from lockbuild.environment import make_environment
 from lockbuild.errors import RequirementsFileError
-from lockbuild.models import InputRequirement, InputSpec, Location
-from lockbuild.requirements import (
+from lockbuild.inputs.environment import make_environment
+from lockbuild.inputs.requirements import (
     input_files,
     parse_inputs,
     parse_pyproject,
     parse_requirements_files,
     parse_requirements_text,
 )
-from lockbuild.resolve import resolve
+from lockbuild.models import InputRequirement, InputSpec, Location
+from lockbuild.resolution.resolve import resolve
 
 H1 = "sha256:" + "a" * 64
 H2 = "sha256:" + "b" * 64
@@ -961,7 +962,7 @@ def test_input_files_does_not_import_the_network_layers() -> None:
     code = (
         "import sys\n"
         "from lockbuild.models import InputSpec\n"
-        "from lockbuild.requirements import input_files\n"
+        "from lockbuild.inputs.requirements import input_files\n"
         "input_files([InputSpec('missing.in')])\n"
         "print(sorted({'requests', 'resolvelib'} & set(sys.modules)))\n"
     )
@@ -976,8 +977,8 @@ def test_option_words_split_as_a_shell_would() -> None:
     import random
     import shlex
 
+    from lockbuild.inputs.requirements import _split_line
     from lockbuild.models import Location
-    from lockbuild.requirements import _split_line
 
     alphabet = " \t'\"\\ab-=:\x0b\u00a0é"
     generator = random.Random(7)

@@ -1,6 +1,7 @@
 """Resolver tests as data: each case is a universe, an ``.in`` file and the expected pins.
 
-Every case runs :func:`lockbuild.resolve.resolve` over a :class:`fakesource.FakeSource` in a
+Every case runs :func:`lockbuild.resolution.resolve.resolve` over a :class:`fakesource.FakeSource`
+in a
 fresh ``tmp_path`` (the working directory), with the input written to ``requirements.in``
 (constraints, when given, to ``constraints.txt``). A case expects either the exact
 ``{name: version}`` mapping (plus, optionally, ``via`` / extras / markers of some pins) or a
@@ -21,7 +22,6 @@ from packaging.requirements import Requirement as Pep508
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.environment import make_environment
 from lockbuild.errors import (
     IndexFetchError,
     MetadataError,
@@ -29,6 +29,8 @@ from lockbuild.errors import (
     RequirementsFileError,
     ResolutionError,
 )
+from lockbuild.inputs.environment import make_environment
+from lockbuild.inputs.requirements import parse_requirements_files, parse_requirements_text
 from lockbuild.models import (
     CoreMetadata,
     DistFile,
@@ -37,8 +39,7 @@ from lockbuild.models import (
     ProjectPage,
     RequirementSet,
 )
-from lockbuild.requirements import parse_requirements_files, parse_requirements_text
-from lockbuild.resolve import Resolution, resolve
+from lockbuild.resolution.resolve import Resolution, resolve
 
 IN = "requirements.in"
 CONSTRAINTS = "constraints.txt"
@@ -776,7 +777,7 @@ def test_each_skip_is_logged_with_its_reason(
             "5.0": {"yanked": "bad release"},
         }
     }
-    with caplog.at_level(logging.INFO, logger="lockbuild.provider"):
+    with caplog.at_level(logging.INFO, logger="lockbuild.resolution.provider"):
         resolution, _ = run_case(Case("skips", universe, "a\n", {"a": "1.0"}), tmp_path)
     assert {package.name: str(package.version) for package in resolution.packages} == {"a": "1.0"}
     skips = [record.getMessage() for record in caplog.records if record.levelno == logging.INFO]
@@ -958,7 +959,7 @@ class CutoffSource(FakeSource):
     def project_page(self, name: NormalizedName) -> ProjectPage:
         from datetime import datetime, timezone
 
-        from lockbuild.finder import uploaded_before
+        from lockbuild.resolution.finder import uploaded_before
 
         files = [
             DistFile(filename, f"https://fake.invalid/files/{filename}", upload_time=uploaded)

@@ -22,7 +22,7 @@ import pytest
 from distbuilder import build_universe
 from indexserver import IndexServer
 
-from lockbuild.store import open_store
+from lockbuild.store.store import open_store
 
 SECRET = "s3cretT0ken"
 UNIVERSE = {"app==1.0": ["lib>=1"], "lib==1.0": []}

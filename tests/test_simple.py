@@ -1,4 +1,4 @@
-"""Tests for lockbuild.simple: PEP 503 HTML and PEP 691 JSON project pages."""
+"""Tests for lockbuild.index.simple: PEP 503 HTML and PEP 691 JSON project pages."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import IndexFetchError
-from lockbuild.models import DistFile, ProjectPage, release_version
-from lockbuild.simple import (
+from lockbuild.index.simple import (
     ACCEPT_HEADER,
     HTML_CONTENT_TYPES,
     JSON_CONTENT_TYPE,
     parse_project_page,
 )
+from lockbuild.models import DistFile, ProjectPage, release_version
 
 PAGE_URL = "https://index.example/simple/requests/"
 INDEX_URL = "https://index.example/simple"

@@ -1,4 +1,5 @@
-"""Tests of lockbuild.store: envelopes, freshness, self-repair, cache commands, concurrency."""
+"""Tests of lockbuild.store.store: envelopes, freshness, self-repair, cache commands,
+concurrency."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from typing import Any
 import diskcache
 import pytest
 
-from lockbuild import store as store_module
 from lockbuild.errors import LockbuildError, OfflineError, StoreError
-from lockbuild.store import (
+from lockbuild.store import store as store_module
+from lockbuild.store.store import (
     BUILD_FAILURE,
     HASH,
     METADATA,
@@ -225,7 +226,7 @@ def test_a_pickled_entry_is_dropped_never_unpickled(
 ) -> None:
     raw_cache.set(PAGE_KEY, _Tripwire())
     assert [row[2] for row in raw_rows(store)] == [diskcache.core.MODE_PICKLE]
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(PAGE_KEY) is None
     assert TRIPWIRE == []
     assert "dropping corrupt cache entry" in caplog.text
@@ -341,7 +342,7 @@ def test_a_damaged_text_is_dropped(
 ) -> None:
     store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
     raw_cache.set(PAGE_KEY, damage(raw_cache.get(PAGE_KEY)))
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(PAGE_KEY) is None
     assert f"dropping corrupt cache entry ({why}): {PAGE_KEY}" in caplog.text
 
@@ -388,7 +389,7 @@ def test_corrupt_entry_is_dropped_with_a_warning(
     garbage: object,
 ) -> None:
     raw_cache.set(PAGE_KEY, garbage)
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(PAGE_KEY) is None
     assert "dropping corrupt cache entry" in caplog.text
     assert PAGE_KEY in caplog.text
@@ -404,7 +405,7 @@ def test_checksum_mismatch_is_dropped(
     envelope = json.loads(raw_cache.get(META_KEY))
     envelope["v"] = {"requires_dist": ["evil"]}
     raw_cache.set(META_KEY, json.dumps(envelope))
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(META_KEY) is None
     assert "checksum mismatch" in caplog.text
     assert META_KEY not in raw_cache
@@ -421,7 +422,7 @@ def test_an_envelope_not_bound_to_its_key_is_an_older_format_read_as_a_miss(
     store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture, older: str
 ) -> None:
     raw_cache.set(HASH_KEY, older)
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(HASH_KEY) is None
     assert caplog.text == ""
     assert HASH_KEY not in raw_cache
@@ -437,7 +438,7 @@ def test_values_swapped_between_keys_are_dropped_never_read(
     first, second = raw_cache.get(HASH_KEY), raw_cache.get(other)
     raw_cache.set(HASH_KEY, second)
     raw_cache.set(other, first)
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(HASH_KEY) is None
         assert store.get(other) is None
     assert "written under another key" in caplog.text
@@ -464,7 +465,7 @@ def test_expected_sha256_is_checked(store: Store, caplog: pytest.LogCaptureFixtu
     value = {"requires_dist": ["a"]}
     store.put(META_KEY, value)
     assert store.get(META_KEY, expected_sha256=value_sha256(value).upper()) is not None
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(META_KEY, expected_sha256="0" * 64) is None
     assert "not the expected sha256" in caplog.text
     assert store.get(META_KEY) is None
@@ -485,7 +486,7 @@ def test_a_failed_write_returns_false_and_never_raises(
         raise error
 
     monkeypatch.setattr(store._cache, "set", fail)
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.put(PAGE_KEY, 2) is False
         assert store.touch(PAGE_KEY) is False
     assert "cannot write cache entry" in caplog.text
@@ -501,7 +502,7 @@ def test_a_failed_read_is_a_miss(
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(store._cache, "get", fail)
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(PAGE_KEY) is None
     assert "cannot read cache entry (disk I/O error)" in caplog.text
     assert store.damaged is None
@@ -517,7 +518,7 @@ def test_a_database_found_damaged_in_a_run_is_left_alone_then_repaired_at_the_ne
         raise sqlite3.DatabaseError("database disk image is malformed")
 
     store._cache.get = fail
-    with caplog.at_level(logging.WARNING, logger="lockbuild.store"):
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
         assert store.get(PAGE_KEY) is None
         assert store.get(META_KEY) is None
         assert store.put(META_KEY, 2) is False
@@ -530,7 +531,7 @@ def test_a_database_found_damaged_in_a_run_is_left_alone_then_repaired_at_the_ne
     with pytest.raises(StoreError, match="lockbuild cache clear"):
         open_store(tmp_path / "cache")
     with (
-        caplog.at_level(logging.WARNING, logger="lockbuild.store"),
+        caplog.at_level(logging.WARNING, logger="lockbuild.store.store"),
         open_store(tmp_path / "cache", repair=True) as repaired,
     ):
         assert repaired.get(PAGE_KEY) is None

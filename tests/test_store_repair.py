@@ -23,9 +23,9 @@ import pytest
 from distbuilder import make_wheel
 from indexserver import IndexServer
 
-from lockbuild.audit import Snapshot
 from lockbuild.cli import main
-from lockbuild.store import hash_key, metadata_key, open_store, release_key
+from lockbuild.store.store import hash_key, metadata_key, open_store, release_key
+from lockbuild.trust.audit import Snapshot
 
 WHEELS = ("alpha-1.0-py3-none-any.whl", "beta-1.0-py3-none-any.whl")
 

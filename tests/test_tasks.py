@@ -363,12 +363,13 @@ def test_loading_tasks_does_not_import_the_compile_stack(project: Path) -> None:
         """
         import sys
         from doit.loader import generate_tasks
-        import lockbuild.tasks as tasks
+        import lockbuild.app.tasks as tasks
         config = tasks.load_project()
         loaded = generate_tasks("lock", tasks.lock_tasks(config))
         assert len(loaded) == 7, loaded
-        heavy = {"requests", "resolvelib", "lockbuild.index", "lockbuild.resolve", "urllib3"}
-        heavy |= {"diskcache", "lockbuild.store"}
+        heavy = {"requests", "resolvelib", "lockbuild.index.client", "lockbuild.resolution.resolve",
+        "urllib3"}
+        heavy |= {"diskcache", "lockbuild.store.store"}
         print(sorted(heavy & set(sys.modules)))
         """
     )
@@ -384,7 +385,7 @@ def test_cli_imports_doit_and_the_store_only_when_needed(project: Path) -> None:
         """
         import sys
         import lockbuild.cli
-        heavy = {"doit", "diskcache", "lockbuild.tasks", "lockbuild.store"}
+        heavy = {"doit", "diskcache", "lockbuild.app.tasks", "lockbuild.store.store"}
         print(sorted(heavy & set(sys.modules)))
         """
     )
@@ -420,7 +421,7 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
     assert outputs(project) == outputs(twin)
     assert (shared / "doit.sqlite3").is_file() and not (project / "cache").exists()
 
-    from lockbuild.store import NAMESPACES, open_store
+    from lockbuild.store.store import NAMESPACES, open_store
 
     with open_store(shared) as store:
         keys = store.list_keys()
@@ -487,7 +488,7 @@ def test_the_reporter_prints_a_task_s_warnings_under_its_line() -> None:
     import io
     import types
 
-    from lockbuild.tasks import LockReporter
+    from lockbuild.app.tasks import LockReporter
 
     stream = io.StringIO()
     reporter = LockReporter(stream, {})

@@ -18,9 +18,9 @@ from distbuilder import make_sdist, make_wheel
 from indexserver import IndexServer
 from linkfixtures import clean_pip_environment
 
-from lockbuild.audit import Snapshot
 from lockbuild.cli import main
-from lockbuild.store import metadata_key, open_store, release_key, upload_key
+from lockbuild.store.store import metadata_key, open_store, release_key, upload_key
+from lockbuild.trust.audit import Snapshot
 
 LATE_WHEEL = "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
 
@@ -555,7 +555,7 @@ def test_a_file_exclude_newer_hides_later_is_not_reported_removed(
 
 
 def verify_target(server: IndexServer, exclude_newer: str | None) -> tuple[str, ...]:
-    from lockbuild.verify import VerifyTarget, verify_locks
+    from lockbuild.app.verify import VerifyTarget, verify_locks
 
     target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=exclude_newer)
     (result,) = verify_locks([target], cache_dir="cache")

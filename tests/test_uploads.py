@@ -1,4 +1,4 @@
-"""Tests for lockbuild.uploads: upload times from an index's JSON API, for HTML-only indexes.
+"""Tests for lockbuild.index.uploads: upload times from an index's JSON API, for HTML-only indexes.
 
 The local index serves HTML pages (which carry no upload time) and, with ``json_api=True``,
 PyPI's ``/pypi/<project>[/<version>]/json``; its request log shows what was asked.
@@ -16,11 +16,11 @@ from indexserver import IndexServer
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import IndexFetchError, OfflineError
-from lockbuild.http import HttpClient
-from lockbuild.index import IndexClient
+from lockbuild.index.client import IndexClient
+from lockbuild.index.http import HttpClient
+from lockbuild.index.uploads import UploadTimes, json_api_url, parse_json_api, times_for
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store import open_store, upload_key
-from lockbuild.uploads import UploadTimes, json_api_url, parse_json_api, times_for
+from lockbuild.store.store import open_store, upload_key
 
 EARLY = "2015-04-03T10:00:00Z"
 LATE = "2018-08-16T21:25:07.123456Z"

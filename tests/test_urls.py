@@ -27,11 +27,11 @@ from linkfixtures import (
     wheel_of_installed,
 )
 
-import lockbuild.index
-import lockbuild.links
+import lockbuild.index.client
+import lockbuild.index.links
 import lockbuild.urls
+from lockbuild.build.vcs import VcsLink
 from lockbuild.cli import main
-from lockbuild.vcs import VcsLink
 
 UNIVERSE = {
     "certi==1.0": [],
@@ -237,7 +237,7 @@ def github_like(
     def archive_url(link: VcsLink, commit: str) -> str:
         return url_of(commit)
 
-    monkeypatch.setattr(lockbuild.links, "archive_url", archive_url)
+    monkeypatch.setattr(lockbuild.index.links, "archive_url", archive_url)
     return url_of
 
 
@@ -505,13 +505,13 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
     server.add(wheel_of_installed("packaging", build_dists))
     server.add(setup_py_sdist(build_dists))
     builds: list[str] = []
-    real_build = lockbuild.index.build_sdist_metadata
+    real_build = lockbuild.index.client.build_sdist_metadata
 
     def counting_build(sdist: Path, **options: object) -> bytes:
         builds.append(sdist.name)
         return real_build(sdist, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lockbuild.index, "build_sdist_metadata", counting_build)
+    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", counting_build)
 
     assert compile_lock(server, "legacy-setup\n", "--no-build") == 1
     error = capsys.readouterr().err

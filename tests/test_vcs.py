@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from linkfixtures import make_git_repo
 
+from lockbuild.build.vcs import VcsLink, archive_url, checkout, parse_vcs_link, resolve_commit
 from lockbuild.errors import VcsError
-from lockbuild.vcs import VcsLink, archive_url, checkout, parse_vcs_link, resolve_commit
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

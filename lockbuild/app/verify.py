@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from lockbuild.audit import DEFAULT_LATE_UPLOAD_DAYS, FileRecord, Snapshot, compare, late_uploads
 from lockbuild.errors import UsageError
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
@@ -27,12 +26,19 @@ from lockbuild.models import (
     ProjectPage,
     TransferLimits,
 )
-from lockbuild.trust import PinnedRelease, load_snapshot, pinned_release, previous_lock
+from lockbuild.trust.audit import (
+    DEFAULT_LATE_UPLOAD_DAYS,
+    FileRecord,
+    Snapshot,
+    compare,
+    late_uploads,
+)
+from lockbuild.trust.snapshots import PinnedRelease, load_snapshot, pinned_release, previous_lock
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
-    from lockbuild.index import IndexClient
-    from lockbuild.store import Store
+    from lockbuild.index.client import IndexClient
+    from lockbuild.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class VerifyResult:
 
 def read_lock(output: str) -> tuple[list[LockedPin], tuple[str, ...]]:
     """The index pins of a lock and the index URLs it names (primary first)."""
-    from lockbuild.requirements import parse_requirements_files
+    from lockbuild.inputs.requirements import parse_requirements_files
 
     if not Path(output).is_file():
         raise UsageError(f"{output}: no such file")
@@ -90,7 +96,7 @@ def verify_locks(
     targets: Sequence[VerifyTarget], *, cache_dir: str, offline: bool = False
 ) -> list[VerifyResult]:
     """Verify every target; a LockbuildError only when a lock cannot be read or fetched."""
-    from lockbuild.store import open_store
+    from lockbuild.store.store import open_store
 
     results = []
     with open_store(cache_dir) as store:
@@ -112,9 +118,9 @@ def verify_locks(
 def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> IndexClient:
     """A client that reads every page from the index again (and keeps it in the store), each
     project from the index the lock took it from."""
-    from lockbuild.audit import parse_cutoff
-    from lockbuild.http import HttpClient
-    from lockbuild.index import CachePolicy, IndexClient, IndexSelection
+    from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
+    from lockbuild.index.http import HttpClient
+    from lockbuild.trust.audit import parse_cutoff
 
     policy = CachePolicy(refresh_all=True)
     selection = IndexSelection(
@@ -196,7 +202,7 @@ def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[
 
 def _unchecked_wheels(label: str, snapshot: Snapshot, store: Store) -> list[str]:
     """The wheels of ``snapshot`` whose METADATA was read by range requests and never checked."""
-    from lockbuild.store import wheel_key
+    from lockbuild.store.store import wheel_key
 
     problems = []
     for record in snapshot.files:
@@ -216,7 +222,7 @@ def _drift_problems(
     """Files added, removed and re-hashed since ``snapshot``; a file the snapshot's
     ``exclude-newer`` left out is not said to be added, one ``exclude_newer`` hides now is not
     said to be removed."""
-    from lockbuild.audit import left_out_by, parse_cutoff
+    from lockbuild.trust.audit import left_out_by, parse_cutoff
 
     drift = compare(snapshot, release.files)
     seen = snapshot.seen[:10]

@@ -30,9 +30,9 @@ from lockbuild.errors import IndexFetchError, OfflineError
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
-    from lockbuild.http import HttpClient
+    from lockbuild.index.http import HttpClient
     from lockbuild.models import DistFile, ProjectPage
-    from lockbuild.store import Store
+    from lockbuild.store.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class UploadTimes:
         undated = [file for file in files if file.upload_time is None]
         if not undated:
             return {}
-        from lockbuild.store import upload_key
+        from lockbuild.store.store import upload_key
 
         key = upload_key(page.index_url, page.name)
         with self._lock:
@@ -182,7 +182,7 @@ class UploadTimes:
             table = self._stored(key)
         if self.offline:
             if urls and not all(file.filename in table for file in undated):
-                from lockbuild.store import describe_missing_upload_times
+                from lockbuild.store.store import describe_missing_upload_times
 
                 raise OfflineError([describe_missing_upload_times(page.name, page.index_url)])
         elif not all(table.get(file.filename, (None, None))[0] for file in undated):

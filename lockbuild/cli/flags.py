@@ -13,7 +13,7 @@ import os
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import UsageError
-from lockbuild.settings import INDEX_STRATEGIES, VERIFY_METADATA_MODES
+from lockbuild.inputs.settings import INDEX_STRATEGIES, VERIFY_METADATA_MODES
 
 __all__ = [
     "FLAG_ALIASES",

@@ -1,7 +1,7 @@
 """Trust on first use, checked: which files of each pinned release a compile may hash.
 
 After resolution, every release pinned from an index is compared with what lockbuild knew of
-it: its snapshot in the store (``release-v1:``, files first seen, see :mod:`lockbuild.audit`)
+it: its snapshot in the store (``release-v1:``, files first seen, see :mod:`lockbuild.trust.audit`)
 and the hashes the previous output wrote for it. Files that appeared since are left out of the
 lock and reported; files that disappeared are reported; a file re-hashed under the same name
 is an error; files uploaded long after the release's first file are handled per
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.audit import (
+from lockbuild.errors import ReleaseDriftError
+from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
     Snapshot,
@@ -32,11 +33,10 @@ from lockbuild.audit import (
     parse_instant,
     take_snapshot,
 )
-from lockbuild.errors import ReleaseDriftError
 
 if TYPE_CHECKING:
     from lockbuild.models import DistFile, InputRequirement, Pin
-    from lockbuild.store import Store
+    from lockbuild.store.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class TrustReport:
 
 def previous_lock(previous: Sequence[InputRequirement]) -> PreviousLock:
     """Pins and their hashes among a previous lock's entries."""
-    from lockbuild.provider import exact_version
+    from lockbuild.resolution.provider import exact_version
 
     pins: dict[NormalizedName, Version] = {}
     hashes: dict[NormalizedName, frozenset[str]] = {}
@@ -121,7 +121,7 @@ def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | Non
     """The stored snapshot of ``release``; an unusable entry is dropped and counts as none."""
     if store is None:
         return None
-    from lockbuild.store import release_key
+    from lockbuild.store.store import release_key
 
     key = release_key(release.index_url, release.name, str(release.version))
     entry = store.get(key)
@@ -184,7 +184,7 @@ def _known(
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
     if store is not None:
-        from lockbuild.store import release_key
+        from lockbuild.store.store import release_key
 
         key = release_key(release.index_url, release.name, str(release.version))
         store.put(key, snapshot.to_data())

@@ -23,15 +23,15 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider
 
-from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import (
     BuildError,
     LockbuildError,
     ReleaseCheckError,
     UncheckedMetadataError,
 )
-from lockbuild.finder import Release, all_releases, why_unusable
+from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import CoreMetadata, LinkedDist, MetadataTask, PackageSource, ProjectPage
+from lockbuild.resolution.finder import Release, all_releases, why_unusable
 
 logger = logging.getLogger(__name__)
 

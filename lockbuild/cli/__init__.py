@@ -2,8 +2,13 @@
 
 Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error, 130 interrupted
 (Ctrl-C). Anything that is not a LockbuildError is a bug and is shown with its traceback.
-The options several subcommands share are :mod:`lockbuild.flags`; the ``cache`` command is
-:mod:`lockbuild.cache_command`.
+The options several subcommands share are :mod:`lockbuild.cli.flags`; the ``cache`` command is
+:mod:`lockbuild.cli.cache`.
+
+As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
+share (``flags``), the ``cache`` command (``cache``) and ``lockbuild init`` (``init``). It may
+import ``app``, ``inputs``, ``store`` and the root leaves, and imports doit (``app.tasks``) and
+the store only when a subcommand needs them.
 """
 
 from __future__ import annotations
@@ -22,17 +27,15 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
-from lockbuild.cache_command import (
+from lockbuild.app.pipeline import CompileRequest, Reporter, compile_lock, settings_options
+from lockbuild.cli.cache import (
     CACHE_DIR_VARIABLE,
     DEFAULT_CACHE_DIR,
     add_cache_command,
     cache_command_dir,
     cache_config,
 )
-from lockbuild.config import ProjectConfig, load_config
-from lockbuild.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
-from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
-from lockbuild.flags import (
+from lockbuild.cli.flags import (
     FLAG_ALIASES,
     add_cache_arguments,
     add_config_and_verbosity,
@@ -42,14 +45,16 @@ from lockbuild.flags import (
     setting_overrides,
     trust_names,
 )
+from lockbuild.cli.init import host_platform, write_starter_project
+from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
+from lockbuild.inputs.config import ProjectConfig, load_config
+from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
+from lockbuild.inputs.settings import TRANSFER_KEYS, Settings, command_line_settings
 from lockbuild.models import InputSpec
-from lockbuild.pipeline import CompileRequest, Reporter, compile_lock, settings_options
-from lockbuild.scaffold import host_platform, write_starter_project
-from lockbuild.settings import TRANSFER_KEYS, Settings, command_line_settings
 from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
-    from lockbuild.tasks import LockOptions
+    from lockbuild.app.tasks import LockOptions
 
 logger = logging.getLogger("lockbuild")
 
@@ -182,14 +187,14 @@ def _add_verify_command(commands: Any) -> None:
 
 def run_verify(arguments: argparse.Namespace) -> int:
     """``lockbuild verify``: 0 when every pinned release is as first seen, 1 on drift."""
-    from lockbuild.verify import VerifyTarget, format_results, verify_locks
+    from lockbuild.app.verify import VerifyTarget, format_results, verify_locks
 
     targets: list[Any]
     if arguments.outputs:
         config = cache_config(arguments)
         targets = [VerifyTarget(output=path) for path in arguments.outputs]
     else:
-        from lockbuild.tasks import LockOptions, verify_targets
+        from lockbuild.app.tasks import LockOptions, verify_targets
 
         config = _load_project(arguments, LockOptions())
         targets = verify_targets(config)
@@ -222,7 +227,7 @@ def _load_project(arguments: argparse.Namespace, options: LockOptions) -> Projec
 
 
 def run_lock_command(arguments: argparse.Namespace) -> int:
-    from lockbuild.tasks import LockOptions, run_locks
+    from lockbuild.app.tasks import LockOptions, run_locks
 
     if arguments.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -246,7 +251,7 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
 
 
 def run_list(arguments: argparse.Namespace) -> int:
-    from lockbuild.tasks import LockOptions, lock_statuses
+    from lockbuild.app.tasks import LockOptions, lock_statuses
 
     options = LockOptions()
     config = _load_project(arguments, options)
@@ -260,7 +265,7 @@ def run_list(arguments: argparse.Namespace) -> int:
 
 
 def run_check(arguments: argparse.Namespace) -> int:
-    from lockbuild.tasks import LockOptions, check_locks
+    from lockbuild.app.tasks import LockOptions, check_locks
 
     options = LockOptions()
     config = _load_project(arguments, options)
@@ -276,7 +281,7 @@ def run_check(arguments: argparse.Namespace) -> int:
 
 
 def run_clean(arguments: argparse.Namespace) -> int:
-    from lockbuild.tasks import LockOptions, clean_locks
+    from lockbuild.app.tasks import LockOptions, clean_locks
 
     config = _load_project(arguments, LockOptions())
     result = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)

@@ -6,7 +6,7 @@ its sha256 is kept in the store by URL (``hash-v1:``) with the server's ETag/Las
 and revalidated with them on later runs, because such a URL's content may change. Metadata
 is kept by the file's sha256 (``meta-v1:``, shared with the index client), so an sdist or
 source archive is built once per file content. A VCS URL is pinned to a commit
-(:mod:`lockbuild.vcs`) and its metadata, built from a checkout, is kept by the pinned URL.
+(:mod:`lockbuild.build.vcs`) and its metadata, built from a checkout, is kept by the pinned URL.
 Local paths are relative to the input file that names them. Offline, what the store lacks is
 added to the index client's list of missing items, so one error names them all.
 """
@@ -29,11 +29,12 @@ from urllib.request import url2pathname
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.build import build_sdist_metadata, build_tree_metadata
+from lockbuild.build.pep517 import build_sdist_metadata, build_tree_metadata
+from lockbuild.build.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
 from lockbuild.errors import BuildError, HashError, LinkError, LockbuildError, OfflineError
 from lockbuild.hashing import is_sha256_hex, sha256_stream
-from lockbuild.http import HttpClient
-from lockbuild.metadata import (
+from lockbuild.index.http import HttpClient
+from lockbuild.index.metadata import (
     metadata_is_static,
     parse_metadata,
     read_sdist_pkg_info,
@@ -41,10 +42,9 @@ from lockbuild.metadata import (
 )
 from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
 from lockbuild.urls import redact_url
-from lockbuild.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
 
 if TYPE_CHECKING:
-    from lockbuild.store import MissingItems, Store
+    from lockbuild.store.store import MissingItems, Store
 
 logger = logging.getLogger(__name__)
 
@@ -75,28 +75,28 @@ class _Fetched:
 
 def hash_key(url: str) -> str:
     """The store's key for the sha256 of the file at ``url`` (the store loads on first use)."""
-    from lockbuild.store import hash_key as key
+    from lockbuild.store.store import hash_key as key
 
     return key(url)
 
 
 def metadata_key(*, url: str, sha256: str | None = None) -> str:
     """The store's key for a file's core metadata (shared with the index client)."""
-    from lockbuild.store import metadata_key as key
+    from lockbuild.store.store import metadata_key as key
 
     return key(url=url, sha256=sha256)
 
 
 def describe_missing_hash(url: str) -> str:
     """``no cached hash for URL``, as the index client words its offline misses."""
-    from lockbuild.store import describe_missing_hash as describe
+    from lockbuild.store.store import describe_missing_hash as describe
 
     return describe(url)
 
 
 def describe_missing_metadata(what: str) -> str:
     """``no cached metadata for URL``, as the index client words its offline misses."""
-    from lockbuild.store import describe_missing_metadata as describe
+    from lockbuild.store.store import describe_missing_metadata as describe
 
     return describe(what)
 

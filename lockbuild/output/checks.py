@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 
 from lockbuild.models import LinkedDist, Pin
+from lockbuild.output.writer import UNSAFE_PACKAGES, requirement_line
 from lockbuild.urls import redact_url
-from lockbuild.writer import UNSAFE_PACKAGES, requirement_line
 
 UNSAFE_FIX = "pin it: allow-unsafe = true (--allow-unsafe, the default)"
 
@@ -138,7 +138,7 @@ def _check_line(pin: Pin, linked: LinkedDist | None) -> tuple[str, str, str | No
 
 
 def warning_comments(violations: Sequence[Violation]) -> dict[str, list[str]]:
-    """The comment blocks for :func:`lockbuild.writer.render_requirements`, by package."""
+    """The comment blocks for :func:`lockbuild.output.writer.render_requirements`, by package."""
     return {
         violation.name: violation.comments()
         for violation in violations

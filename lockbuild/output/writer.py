@@ -45,7 +45,7 @@ def render_requirements(
     trailing comment section with pip-compile's words: its header, or, when the file has
     hashes, its warning that pip requires them pinned.
     ``warnings`` maps a package name to comment lines written just above its line (see
-    :func:`lockbuild.checks.warning_comments`).
+    :func:`lockbuild.output.checks.warning_comments`).
     """
     lines = [
         "#",

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import RequirementsFileError
+from lockbuild.inputs.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
 from lockbuild.models import (
     InputRequirement,
     InputSpec,
@@ -50,8 +52,6 @@ from lockbuild.models import (
     RequirementSet,
     canonicalize_name,
 )
-from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
-from lockbuild.userfiles import UnreadableFile, path_problem, read_text_file
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement

@@ -44,7 +44,8 @@ UPLOAD = "upload-v1"
 (a file the entry lacks makes it be fetched again)."""
 WHEEL = "wheel-v1"
 """Whether a wheel's METADATA was read from bytes checked against its sha256:
-``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index`, ``verify-metadata``)."""
+``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index.client`,
+``verify-metadata``)."""
 BUILD_FAILURE = "build-failure-v1"
 """Why the metadata build of an sdist failed: ``build-failure-v1:<sdist sha256>``; kept until
 a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
@@ -96,7 +97,8 @@ def release_key(index_url: str, project: str, version: str) -> str:
 
 
 def upload_key(index_url: str, project: str) -> str:
-    """Key of the upload times of ``project``'s files on ``index_url`` (see lockbuild.uploads)."""
+    """Key of the upload times of ``project``'s files on ``index_url`` (see
+    lockbuild.index.uploads)."""
     return f"{UPLOAD}:{_clean_index_url(index_url)}:{canonicalize_name(project)}"
 
 
@@ -1179,7 +1181,7 @@ def describe_missing_hash(what: str) -> str:
 
 def describe_missing_upload_times(project: str, index_url: str) -> str:
     """``no cached upload times for 'hiredis' (index https://pypi.org/simple)``: times the
-    index's JSON API gives (see :mod:`lockbuild.uploads`) and its pages do not."""
+    index's JSON API gives (see :mod:`lockbuild.index.uploads`) and its pages do not."""
     index = _clean_index_url(index_url)
     return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
 

@@ -1,7 +1,7 @@
 """``lockbuild cache info|prune|export|import|clear``, and which cache a command uses.
 
 A prune keeps the metadata and hashes of every release pinned in an existing lock output.
-The store itself (:mod:`lockbuild.store`) is imported only when an action runs.
+The store itself (:mod:`lockbuild.store.store`) is imported only when an action runs.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from lockbuild.config import ProjectConfig, load_config
+from lockbuild.cli.flags import add_config_and_verbosity
 from lockbuild.errors import UsageError
-from lockbuild.flags import add_config_and_verbosity
+from lockbuild.inputs.config import ProjectConfig, load_config
 
 if TYPE_CHECKING:
-    from lockbuild.store import Store
+    from lockbuild.store.store import Store
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -95,7 +95,7 @@ def _days(text: str) -> float:
 
 def run_cache(arguments: argparse.Namespace) -> int:
     """The ``cache`` actions; store errors are LockbuildErrors (exit 1)."""
-    from lockbuild.store import format_info, open_store
+    from lockbuild.store.store import format_info, open_store
 
     config = cache_config(arguments)
     directory = cache_command_dir(arguments, config)
@@ -123,7 +123,7 @@ def run_cache(arguments: argparse.Namespace) -> int:
 
 def _clear(directory: str) -> None:
     """``cache clear``: works on a damaged store too (its directory is removed)."""
-    from lockbuild.store import STORE_SUBDIR, clear_store
+    from lockbuild.store.store import STORE_SUBDIR, clear_store
 
     store_dir = os.path.join(directory, STORE_SUBDIR)
     count = clear_store(directory)

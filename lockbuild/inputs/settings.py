@@ -2,7 +2,7 @@
 
 Every setting is a ``[settings]`` key of ``locks.toml`` (also allowed per lock, but for
 ``cache-dir``) and a command-line flag of the same name; values from both are checked by the
-same parsers here.  :mod:`lockbuild.config` reads the file and says where in it a value is
+same parsers here.  :mod:`lockbuild.inputs.config` reads the file and says where in it a value is
 wrong; this module knows what each setting means and which values it takes.
 """
 
@@ -225,7 +225,7 @@ def _parse_seconds(value: object) -> int:
 
 
 def _parse_late_uploads(value: object) -> str:
-    from lockbuild.audit import LATE_UPLOAD_POLICIES
+    from lockbuild.trust.audit import LATE_UPLOAD_POLICIES
 
     text = parse_text(value)
     if text not in LATE_UPLOAD_POLICIES:
@@ -244,7 +244,7 @@ def _parse_days(value: object) -> int:
 
 def _parse_exclude_newer(value: object) -> str:
     """An RFC 3339 instant or a date (midnight UTC), as a string, or a TOML date-time."""
-    from lockbuild.audit import format_cutoff, parse_cutoff
+    from lockbuild.trust.audit import format_cutoff, parse_cutoff
 
     if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
         value = value.isoformat()

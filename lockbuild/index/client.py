@@ -1,10 +1,11 @@
 """The index client: project pages, core metadata and file hashes, fetched concurrently.
 
-Implements :class:`~lockbuild.models.PackageSource` on top of :class:`~lockbuild.http.HttpClient`.
+Implements :class:`~lockbuild.models.PackageSource` on top of
+:class:`~lockbuild.index.http.HttpClient`.
 Pages come from the first index that has the project (PEP 691 JSON by content negotiation,
 PEP 503 HTML otherwise), or as :class:`IndexSelection` says: only from the index ``index-for``
 pins the project to, or merged from every index; with ``exclude-newer`` they are views without
-the files uploaded later (times an HTML page lacks come from :mod:`lockbuild.uploads`).
+the files uploaded later (times an HTML page lacks come from :mod:`lockbuild.index.uploads`).
 Metadata comes from PEP 658 files where advertised (checked against their hash), else from
 the wheel's ``METADATA``, else from the sdist (static PEP 643 ``PKG-INFO`` or a PEP 517 metadata
 build). ``verify_metadata`` says how a wheel is read: ``download``, the whole wheel streamed to
@@ -13,12 +14,12 @@ a temporary file, hashed and checked against the page's sha256 before its ``META
 (the whole file when the server ignores ranges), each wheel read so recorded as unverified for
 ``lockbuild verify`` (:meth:`IndexClient.check_wheel`).
 
-With a :class:`~lockbuild.store.Store`, everything fetched is kept: pages (fresh for
+With a :class:`~lockbuild.store.store.Store`, everything fetched is kept: pages (fresh for
 ``page_ttl`` seconds, then revalidated with their ETag/Last-Modified where the index sent
 them), core metadata by file sha256 and downloaded files' hashes by URL (both immutable, never
 refetched), and why an sdist's metadata build failed, by its sha256 (not built again until
 ``--refresh``/``--refresh-package`` asks). Offline, only the store is read; what it lacks is
-collected in :class:`~lockbuild.store.MissingItems` when the resolver asks for it, so one
+collected in :class:`~lockbuild.store.store.MissingItems` when the resolver asks for it, so one
 error can name every missing item at the end of the run.
 """
 
@@ -43,7 +44,7 @@ from typing import Any, BinaryIO, TypeVar
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockbuild.build import build_sdist_metadata
+from lockbuild.build.pep517 import build_sdist_metadata
 from lockbuild.errors import (
     BuildDisabledError,
     BuildError,
@@ -53,10 +54,9 @@ from lockbuild.errors import (
     OfflineError,
     UncheckedMetadataError,
 )
-from lockbuild.finder import merge_pages, uploaded_before
 from lockbuild.hashing import is_sha256_hex
-from lockbuild.http import HttpClient, RangeResult
-from lockbuild.metadata import (
+from lockbuild.index.http import HttpClient, RangeResult
+from lockbuild.index.metadata import (
     RangeFile,
     SeekableReader,
     metadata_is_static,
@@ -64,6 +64,13 @@ from lockbuild.metadata import (
     read_sdist_pkg_info,
     read_wheel_metadata,
 )
+from lockbuild.index.simple import (
+    ACCEPT_HEADER,
+    RECORD_READERS,
+    parse_project_page,
+    read_page_source,
+)
+from lockbuild.index.uploads import UploadTimes
 from lockbuild.models import (
     CoreMetadata,
     DistFile,
@@ -73,8 +80,8 @@ from lockbuild.models import (
     PrefetchPolicy,
     ProjectPage,
 )
-from lockbuild.simple import ACCEPT_HEADER, RECORD_READERS, parse_project_page, read_page_source
-from lockbuild.store import (
+from lockbuild.resolution.finder import merge_pages, uploaded_before
+from lockbuild.store.store import (
     Entry,
     MissingItems,
     Store,
@@ -87,7 +94,6 @@ from lockbuild.store import (
     page_key,
     wheel_key,
 )
-from lockbuild.uploads import UploadTimes
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url, with_suffix
 
 logger = logging.getLogger(__name__)
@@ -351,8 +357,8 @@ class IndexClient:
         vcs_as_archive: bool = False,
         locked_hashes: Mapping[str, tuple[str, ...]] = {},
     ) -> LinkedDist:
-        """A URL, path or VCS requirement made concrete (by :mod:`lockbuild.links`)."""
-        from lockbuild.links import LinkResolver
+        """A URL, path or VCS requirement made concrete (by :mod:`lockbuild.index.links`)."""
+        from lockbuild.index.links import LinkResolver
 
         links: LinkResolver | None = getattr(self, "_links", None)
         if links is None:

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.inputs.environment import TargetEnvironment
+from lockbuild.inputs.requirements import parse_inputs, parse_requirements_files
+from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
@@ -28,16 +30,14 @@ from lockbuild.models import (
     RequirementSet,
     TransferLimits,
 )
-from lockbuild.requirements import parse_inputs, parse_requirements_files
-from lockbuild.resolve import Resolution, ResolvedPackage, resolve
-from lockbuild.settings import Settings
-from lockbuild.writer import render_requirements, write_if_changed
+from lockbuild.output.writer import render_requirements, write_if_changed
+from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 
 if TYPE_CHECKING:
-    from lockbuild.checks import Violation
-    from lockbuild.links import LockedLink
-    from lockbuild.store import MissingItems
-    from lockbuild.trust import PinnedRelease, PreviousLock
+    from lockbuild.index.links import LockedLink
+    from lockbuild.output.checks import Violation
+    from lockbuild.store.store import MissingItems
+    from lockbuild.trust.snapshots import PinnedRelease, PreviousLock
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +160,10 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
-    from lockbuild.checks import check_lock, describe_violations
     from lockbuild.errors import InstallabilityError
-    from lockbuild.links import link_pins, locked_link_hashes, locked_links
-    from lockbuild.trust import previous_lock
+    from lockbuild.index.links import link_pins, locked_link_hashes, locked_links
+    from lockbuild.output.checks import check_lock, describe_violations
+    from lockbuild.trust.snapshots import previous_lock
 
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
@@ -181,7 +181,7 @@ def compile_lock(
     if source_factory is not None:
         source = source_factory(urls, request.build_sdists)
     else:
-        from lockbuild.store import MissingItems
+        from lockbuild.store.store import MissingItems
 
         missing = MissingItems()
         source = open_index_source(request, urls, missing=missing)
@@ -264,11 +264,11 @@ def open_index_source(
     Offline, no HTTP client is ever used, and a store that cannot be opened is an error
     (there is nothing else to read from); online, the lock goes on without a store.
     """
-    from lockbuild.audit import parse_cutoff
     from lockbuild.errors import StoreError
-    from lockbuild.http import HttpClient
-    from lockbuild.index import CachePolicy, IndexClient, IndexSelection
-    from lockbuild.store import open_store
+    from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
+    from lockbuild.index.http import HttpClient
+    from lockbuild.store.store import open_store
+    from lockbuild.trust.audit import parse_cutoff
 
     store = None
     if request.cache_dir is not None:
@@ -338,11 +338,12 @@ def check_trust(
     previous: PreviousLock,
     digests: Mapping[str, str],
 ) -> tuple[list[Pin], tuple[str, ...]]:
-    """Leave out the hashes of files lockbuild does not trust (see :mod:`lockbuild.trust`).
+    """Leave out the hashes of files lockbuild does not trust (see
+    :mod:`lockbuild.trust.snapshots`).
 
     Only with hashes: a lock without them trusts whatever pip finds anyway.
     """
-    from lockbuild.trust import (
+    from lockbuild.trust.snapshots import (
         TrustPolicy,
         apply_exclusions,
         check_releases,
@@ -366,7 +367,7 @@ def check_trust(
     ]
     releases, corrected = _rederive_suspects(releases, files, source=source, previous=previous)
     pins = _corrected_pins(pins, corrected)
-    from lockbuild.audit import parse_cutoff
+    from lockbuild.trust.audit import parse_cutoff
 
     policy = TrustPolicy(
         trust_new_files=request.trust_new_files,
@@ -399,7 +400,7 @@ def _rederive_suspects(
     """
     from dataclasses import replace
 
-    from lockbuild.trust import suspect_files
+    from lockbuild.trust.snapshots import suspect_files
 
     suspects = suspect_files(releases, previous=previous, store=getattr(source, "store", None))
     if not suspects:
@@ -459,7 +460,7 @@ def _with_upload_times(
     JSON API, for the releases whose late uploads this compile judges: every release with
     ``late-uploads = "exclude"``, else those new to the lock; never for a release of one
     file, nor for ``--trust-new-files`` projects."""
-    from lockbuild.finder import with_upload_times
+    from lockbuild.resolution.finder import with_upload_times
 
     fetch = getattr(source, "release_upload_times", None)
     wanted = [
@@ -504,7 +505,7 @@ def _comment_blocks(
     violations: Sequence[Violation], yanked: dict[NormalizedName, str]
 ) -> dict[str, list[str]]:
     """The ``# WARNING`` blocks written above pins: yanked releases, then pip's refusals."""
-    from lockbuild.checks import warning_comments
+    from lockbuild.output.checks import warning_comments
 
     blocks: dict[str, list[str]] = {}
     for name, text in yanked.items():
@@ -546,7 +547,7 @@ def describe_changes(
     lock's lines of that kind): ``app (new) https://h/app.zip``, ``app git+URL@a -> git+URL@b``,
     ``app https://h/app.zip (archive changed)`` when only its hash differs.
     """
-    from lockbuild.links import locked_link_labels, pin_label
+    from lockbuild.index.links import locked_link_labels, pin_label
 
     before: dict[str, tuple[str, frozenset[str]]] = {
         name: (str(version), frozenset()) for name, version in previous.items()

@@ -1,7 +1,7 @@
 """Which releases of a project can serve a target environment, and which file is best.
 
 Pure: takes a parsed :class:`~lockbuild.models.ProjectPage` and a
-:class:`~lockbuild.environment.TargetEnvironment`, performs no I/O, and explains at DEBUG
+:class:`~lockbuild.inputs.environment.TargetEnvironment`, performs no I/O, and explains at DEBUG
 level why each file was passed over. Also the page views the index client hands out: pages of
 several indexes merged (:func:`merge_pages`) and a page as of ``exclude-newer``
 (:func:`uploaded_before`).
@@ -18,7 +18,7 @@ from functools import lru_cache, partial
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from lockbuild.environment import TargetEnvironment
+from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def uploaded_before(
     files carry their upload time, so later audits see it. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    from lockbuild.audit import format_cutoff, parse_instant
+    from lockbuild.trust.audit import format_cutoff, parse_instant
 
     releases: dict[str, list[FileData]] = {}
     undated: list[str] = []

@@ -39,7 +39,7 @@ Every problem raises a :class:`~lockbuild.errors.ConfigError` naming the file, t
 by scanning the text, since tomllib reports no positions) and the key path, e.g.
 ``locks.toml:12: locks.dev.environments[1]: unknown environment 'macos' (known: linux)``.
 Paths are kept as written, relative to the directory of ``locks.toml`` (:attr:`ProjectConfig.root`).
-What each setting means and which values it takes is :mod:`lockbuild.settings`.
+What each setting means and which values it takes is :mod:`lockbuild.inputs.settings`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import ConfigError, EnvironmentSpecError
-from lockbuild.models import CUSTOM_PLATFORM, PLATFORM_PRESETS, InputSpec
-from lockbuild.settings import (
+from lockbuild.inputs.settings import (
     COMMAND_LINE,
     LOCK_SETTING_KEYS,
     NAME_PATTERN,
@@ -71,11 +70,12 @@ from lockbuild.settings import (
     suggestion,
     unknown_index,
 )
-from lockbuild.tomlsource import TomlLines, TomlSyntaxError, load_toml
-from lockbuild.userfiles import UnreadableFile, path_problem, read_text_file
+from lockbuild.inputs.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
+from lockbuild.models import CUSTOM_PLATFORM, PLATFORM_PRESETS, InputSpec
 
 if TYPE_CHECKING:
-    from lockbuild.environment import TargetEnvironment
+    from lockbuild.inputs.environment import TargetEnvironment
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -111,7 +111,7 @@ class EnvironmentConfig:
 
     def build(self) -> TargetEnvironment:
         """The target environment; raises EnvironmentSpecError if it cannot be built."""
-        from lockbuild.environment import make_environment
+        from lockbuild.inputs.environment import make_environment
 
         return make_environment(
             self.python,
@@ -635,7 +635,7 @@ class _ProjectPlaces:
     """Where an output may not go: out of the project, or onto a file lockbuild reads."""
 
     def __init__(self, path: str, locks: Mapping[str, LockConfig], settings: Settings) -> None:
-        from lockbuild.requirements import input_files
+        from lockbuild.inputs.requirements import input_files
 
         self.root = os.path.dirname(path)
         self.project = os.path.realpath(self.root or os.curdir)

@@ -1,6 +1,6 @@
 """Resolve a requirement set for one target environment into releases with their origins.
 
-Runs resolvelib over :class:`~lockbuild.provider.LockProvider`; turns an impossible
+Runs resolvelib over :class:`~lockbuild.resolution.provider.LockProvider`; turns an impossible
 resolution into a message that shows which file and line asked for what. URL, path and VCS
 lines are made concrete first (``PackageSource.link_candidate``) and become the only
 candidate of their project.
@@ -20,9 +20,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
-from lockbuild.environment import TargetEnvironment
 from lockbuild.errors import RequirementsFileError, ResolutionError
-from lockbuild.finder import Release, why_unusable
+from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import (
     InputRequirement,
     LinkedDist,
@@ -30,7 +29,13 @@ from lockbuild.models import (
     ProjectPage,
     RequirementSet,
 )
-from lockbuild.provider import Candidate, LockProvider, Requirement, requirement_from_pep508
+from lockbuild.resolution.finder import Release, why_unusable
+from lockbuild.resolution.provider import (
+    Candidate,
+    LockProvider,
+    Requirement,
+    requirement_from_pep508,
+)
 from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
