@@ -19,6 +19,7 @@ from typing import Any
 import diskcache
 import pytest
 
+from lockbuild.cli.cache import format_info
 from lockbuild.errors import LockbuildError, OfflineError, StoreError
 from lockbuild.store import store as store_module
 from lockbuild.store.store import (
@@ -32,7 +33,6 @@ from lockbuild.store.store import (
     MissingItems,
     Store,
     build_failure_key,
-    format_info,
     hash_key,
     metadata_key,
     namespace_of,

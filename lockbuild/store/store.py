@@ -17,7 +17,6 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -1108,40 +1107,7 @@ def _bad_archive(path: str, number: int, why: str) -> StoreError:
     return StoreError(f"bad cache archive (line {number}: {why}): {path}")
 
 
-# --- reporting ----------------------------------------------------------------------------------
-
-
-def format_info(info: StoreInfo) -> str:
-    """``info`` for humans, one fact per line."""
-    lines = [
-        f"store: {info.directory}",
-        f"size on disk: {_human_size(info.size)} ({info.size} bytes)",
-        f"entries: {info.total_entries}",
-    ]
-    width = max(len(name) for name in info.entries)
-    lines += [f"  {name:<{width}}  {count}" for name, count in info.entries.items()]
-    if info.oldest_page is None or info.newest_page is None:
-        lines.append("index pages stored: none")
-    else:
-        lines.append(f"oldest index page stored: {_utc(info.oldest_page)}")
-        lines.append(f"newest index page stored: {_utc(info.newest_page)}")
-    return "\n".join(lines)
-
-
-def _human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    amount, unit = size / 1024, "KiB"
-    for larger in ("MiB", "GiB"):
-        if amount < 1024:
-            break
-        amount, unit = amount / 1024, larger
-    return f"{amount:.1f} {unit}"
-
-
-def _utc(timestamp: float) -> str:
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+# --- disk usage and errors ------------------------------------------------------------------------
 
 
 def _disk_usage(directory: str) -> int:
