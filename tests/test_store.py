@@ -22,7 +22,7 @@ import pytest
 from lockbuild.cli.cache import format_info
 from lockbuild.errors import LockbuildError, OfflineError, StoreError
 from lockbuild.store import store as store_module
-from lockbuild.store.store import (
+from lockbuild.store.keys import (
     BUILD_FAILURE,
     HASH,
     METADATA,
@@ -30,18 +30,14 @@ from lockbuild.store.store import (
     RELEASE,
     UPLOAD,
     WHEEL,
-    MissingItems,
-    Store,
     build_failure_key,
     hash_key,
     metadata_key,
     namespace_of,
-    open_store,
     page_key,
     release_key,
-    resolve_cache_dir,
-    value_sha256,
 )
+from lockbuild.store.store import MissingItems, Store, open_store, resolve_cache_dir, value_sha256
 
 SHA = "ab" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "django")
