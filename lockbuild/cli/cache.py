@@ -29,7 +29,8 @@ from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig, load_config
 
 if TYPE_CHECKING:
-    from lockbuild.store.store import Store, StoreInfo
+    from lockbuild.store.info import StoreInfo
+    from lockbuild.store.store import Store
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
