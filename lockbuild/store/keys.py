@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
+from lockbuild.hashing import is_sha256_hex
 from lockbuild.urls import key_url, public_url
 
 PAGE = "page-v1"
@@ -84,6 +85,6 @@ def clean_index_url(index_url: str) -> str:
 
 def _check_sha256(digest: str) -> str:
     digest = digest.lower().removeprefix("sha256:")
-    if len(digest) != 64 or any(char not in "0123456789abcdef" for char in digest):
+    if not is_sha256_hex(digest):
         raise ValueError(f"not a sha256 hex digest: {digest!r}")
     return digest
