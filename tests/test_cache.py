@@ -16,7 +16,9 @@ from packaging.utils import canonicalize_name
 from lockbuild.index.client import CachePolicy, IndexClient
 from lockbuild.index.http import HttpClient, HttpResponse
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store.store import MissingItems, Store, check_json, open_store, page_key
+from lockbuild.store.envelope import check_json
+from lockbuild.store.keys import page_key
+from lockbuild.store.store import MissingItems, Store, open_store
 
 INDEX = "https://index.example/simple"
 PAGE = json.dumps(

@@ -20,7 +20,8 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store.store import build_failure_key, open_store
+from lockbuild.store.keys import build_failure_key
+from lockbuild.store.store import open_store
 
 WHEEL = "cli-0.6-py3-none-any.whl"
 

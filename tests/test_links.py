@@ -30,7 +30,8 @@ from lockbuild.index.links import (
 from lockbuild.index.metadata import read_wheel_metadata
 from lockbuild.inputs.requirements import parse_requirements_text
 from lockbuild.models import InputRequirement
-from lockbuild.store.store import MissingItems, Store, hash_key, metadata_key, open_store
+from lockbuild.store.keys import hash_key, metadata_key
+from lockbuild.store.store import MissingItems, Store, open_store
 
 
 @pytest.fixture

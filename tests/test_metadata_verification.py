@@ -18,7 +18,8 @@ from distbuilder import make_wheel
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store.store import metadata_key, open_store, wheel_key
+from lockbuild.store.keys import metadata_key, wheel_key
+from lockbuild.store.store import open_store
 
 WHEEL = "app-1.0-py3-none-any.whl"
 

@@ -21,7 +21,8 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store.store import metadata_key, open_store, page_key
+from lockbuild.store.keys import metadata_key, page_key
+from lockbuild.store.store import open_store
 
 UNIVERSE = {
     "webapp==1.0": ["libby>=1", "sdonly", "nohash"],

@@ -19,9 +19,11 @@ from typing import Any
 import diskcache
 import pytest
 
+from lockbuild.cli.cache import format_info
 from lockbuild.errors import LockbuildError, OfflineError, StoreError
-from lockbuild.store import store as store_module
-from lockbuild.store.store import (
+from lockbuild.store.envelope import encode_envelope, value_sha256
+from lockbuild.store.info import FOREIGN
+from lockbuild.store.keys import (
     BUILD_FAILURE,
     HASH,
     METADATA,
@@ -29,19 +31,14 @@ from lockbuild.store.store import (
     RELEASE,
     UPLOAD,
     WHEEL,
-    MissingItems,
-    Store,
     build_failure_key,
-    format_info,
     hash_key,
     metadata_key,
     namespace_of,
-    open_store,
     page_key,
     release_key,
-    resolve_cache_dir,
-    value_sha256,
 )
+from lockbuild.store.store import MissingItems, Store, open_store, resolve_cache_dir
 
 SHA = "ab" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "django")
@@ -239,7 +236,7 @@ def test_foreign_keys_are_counted_but_never_unpickled(
     raw_cache.set(("tuple", "key"), "x")
     store.put(HASH_KEY, "sha256:" + SHA)
     assert store.list_keys() == [HASH_KEY]
-    assert store.info().entries[store_module.FOREIGN] == 1
+    assert store.info().entries[FOREIGN] == 1
     assert store.clear() == 2
 
 
@@ -867,7 +864,7 @@ def test_import_skips_unknown_namespaces(
 ) -> None:
     lines = archive_lines(store, clock, tmp_path)
     key = "page-v9:" + json.loads(lines[1])["key"]
-    envelope = store_module._encode(key, {"a": 1}, stored=1.0, etag=None, last_modified=None)
+    envelope = encode_envelope(key, {"a": 1}, stored=1.0, etag=None, last_modified=None)
     future = {"entry": json.loads(envelope), "key": key}
     lines = [lines[0], json.dumps(future), *lines[1:-1], '{"count": 8, "end": true}']
     with open_store(tmp_path / "other") as other, caplog.at_level(logging.WARNING):

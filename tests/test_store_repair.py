@@ -24,7 +24,8 @@ from distbuilder import make_wheel
 from indexserver import IndexServer
 
 from lockbuild.cli import main
-from lockbuild.store.store import hash_key, metadata_key, open_store, release_key
+from lockbuild.store.keys import hash_key, metadata_key, release_key
+from lockbuild.store.store import open_store
 from lockbuild.trust.audit import Snapshot
 
 WHEELS = ("alpha-1.0-py3-none-any.whl", "beta-1.0-py3-none-any.whl")

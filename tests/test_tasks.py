@@ -421,7 +421,8 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
     assert outputs(project) == outputs(twin)
     assert (shared / "doit.sqlite3").is_file() and not (project / "cache").exists()
 
-    from lockbuild.store.store import NAMESPACES, open_store
+    from lockbuild.store.keys import NAMESPACES
+    from lockbuild.store.store import open_store
 
     with open_store(shared) as store:
         keys = store.list_keys()

@@ -19,7 +19,8 @@ from indexserver import IndexServer
 from linkfixtures import clean_pip_environment
 
 from lockbuild.cli import main
-from lockbuild.store.store import metadata_key, open_store, release_key, upload_key
+from lockbuild.store.keys import metadata_key, release_key, upload_key
+from lockbuild.store.store import open_store
 from lockbuild.trust.audit import Snapshot
 
 LATE_WHEEL = "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"

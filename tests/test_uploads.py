@@ -20,7 +20,8 @@ from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
 from lockbuild.index.uploads import UploadTimes, json_api_url, parse_json_api, times_for
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store.store import open_store, upload_key
+from lockbuild.store.keys import upload_key
+from lockbuild.store.store import open_store
 
 EARLY = "2015-04-03T10:00:00Z"
 LATE = "2018-08-16T21:25:07.123456Z"

@@ -202,7 +202,7 @@ def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[
 
 def _unchecked_wheels(label: str, snapshot: Snapshot, store: Store) -> list[str]:
     """The wheels of ``snapshot`` whose METADATA was read by range requests and never checked."""
-    from lockbuild.store.store import wheel_key
+    from lockbuild.store.keys import wheel_key
 
     problems = []
     for record in snapshot.files:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig, load_config
 
 if TYPE_CHECKING:
+    from lockbuild.store.info import StoreInfo
     from lockbuild.store.store import Store
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "add_cache_command",
     "cache_command_dir",
     "cache_config",
+    "format_info",
     "lock_references",
     "run_cache",
 ]
@@ -95,7 +98,7 @@ def _days(text: str) -> float:
 
 def run_cache(arguments: argparse.Namespace) -> int:
     """The ``cache`` actions; store errors are LockbuildErrors (exit 1)."""
-    from lockbuild.store.store import format_info, open_store
+    from lockbuild.store.store import open_store
 
     config = cache_config(arguments)
     directory = cache_command_dir(arguments, config)
@@ -131,6 +134,39 @@ def _clear(directory: str) -> None:
         print(f"removed the damaged cache store {store_dir}")
     else:
         print(f"removed {count} entries from {store_dir}")
+
+
+def format_info(info: StoreInfo) -> str:
+    """``info`` for humans, one fact per line."""
+    lines = [
+        f"store: {info.directory}",
+        f"size on disk: {_human_size(info.size)} ({info.size} bytes)",
+        f"entries: {info.total_entries}",
+    ]
+    width = max(len(name) for name in info.entries)
+    lines += [f"  {name:<{width}}  {count}" for name, count in info.entries.items()]
+    if info.oldest_page is None or info.newest_page is None:
+        lines.append("index pages stored: none")
+    else:
+        lines.append(f"oldest index page stored: {_utc(info.oldest_page)}")
+        lines.append(f"newest index page stored: {_utc(info.newest_page)}")
+    return "\n".join(lines)
+
+
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    amount, unit = size / 1024, "KiB"
+    for larger in ("MiB", "GiB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, larger
+    return f"{amount:.1f} {unit}"
+
+
+def _utc(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:

@@ -81,18 +81,14 @@ from lockbuild.models import (
     ProjectPage,
 )
 from lockbuild.resolution.finder import merge_pages, uploaded_before
+from lockbuild.store.keys import build_failure_key, hash_key, metadata_key, page_key, wheel_key
 from lockbuild.store.store import (
     Entry,
     MissingItems,
     Store,
-    build_failure_key,
     describe_missing_hash,
     describe_missing_metadata,
     describe_missing_page,
-    hash_key,
-    metadata_key,
-    page_key,
-    wheel_key,
 )
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url, with_suffix
 

@@ -75,14 +75,14 @@ class _Fetched:
 
 def hash_key(url: str) -> str:
     """The store's key for the sha256 of the file at ``url`` (the store loads on first use)."""
-    from lockbuild.store.store import hash_key as key
+    from lockbuild.store.keys import hash_key as key
 
     return key(url)
 
 
 def metadata_key(*, url: str, sha256: str | None = None) -> str:
     """The store's key for a file's core metadata (shared with the index client)."""
-    from lockbuild.store.store import metadata_key as key
+    from lockbuild.store.keys import metadata_key as key
 
     return key(url=url, sha256=sha256)
 

@@ -173,7 +173,7 @@ class UploadTimes:
         undated = [file for file in files if file.upload_time is None]
         if not undated:
             return {}
-        from lockbuild.store.store import upload_key
+        from lockbuild.store.keys import upload_key
 
         key = upload_key(page.index_url, page.name)
         with self._lock:

@@ -121,7 +121,7 @@ def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | Non
     """The stored snapshot of ``release``; an unusable entry is dropped and counts as none."""
     if store is None:
         return None
-    from lockbuild.store.store import release_key
+    from lockbuild.store.keys import release_key
 
     key = release_key(release.index_url, release.name, str(release.version))
     entry = store.get(key)
@@ -184,7 +184,7 @@ def _known(
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
     if store is not None:
-        from lockbuild.store.store import release_key
+        from lockbuild.store.keys import release_key
 
         key = release_key(release.index_url, release.name, str(release.version))
         store.put(key, snapshot.to_data())

@@ -1,0 +1,109 @@
+"""diskcache under the store: a Disk that keeps JSON text and never pickles, and its SQLite errors.
+
+Entries written by anything else are never unpickled. What an error of the database means
+(damaged, read-only, busy) is decided here, and said in SQLite's or the system's words.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+import diskcache
+from diskcache.core import MODE_PICKLE, MODE_TEXT, UNKNOWN
+
+LOCK_TIMEOUT = 60.0
+"""Seconds a reader or writer waits for another process's SQLite lock before giving up."""
+
+STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
+"""What reading or writing the database may raise for reasons outside lockbuild."""
+
+_SIZE_LIMIT = 2**62
+
+
+class RefusedPickle(Exception):
+    """diskcache would have unpickled this entry; the store refuses to."""
+
+
+class MissingValueFile(Exception):
+    """The file diskcache keeps a large value in is gone (diskcache would read a miss)."""
+
+
+class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's Disk restricted to str keys and str values, so nothing is ever pickled.
+
+    Entries written by anything else are never unpickled: a pickled value raises
+    :class:`RefusedPickle` (the store drops the entry); a pickled key reads back as None.
+    """
+
+    def put(self, key: object) -> tuple[object, bool]:
+        if type(key) is not str:
+            raise TypeError(f"store keys are str, not {type(key).__name__}")
+        return key, True
+
+    def get(self, key: object, raw: bool) -> object:
+        return key if raw and isinstance(key, str) else None
+
+    def store(self, value: object, read: bool, key: object = UNKNOWN) -> tuple[Any, ...]:
+        if read or type(value) is not str:
+            raise TypeError("the store keeps JSON text only")
+        if len(value) < self.min_file_size:
+            return tuple(super().store(value, read, key=key))
+        # diskcache writes a str to its file line by line; an index page has a line per file
+        filename, full_path = self.filename(key, value)
+        self._write(full_path, (value,), "x", "UTF-8")
+        return os.path.getsize(full_path), MODE_TEXT, filename, None
+
+    def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> object:
+        if mode == MODE_PICKLE:
+            raise RefusedPickle
+        if read:
+            raise TypeError("the store does not hand out file handles")
+        try:
+            return super().fetch(mode, filename, value, read)
+        except FileNotFoundError:
+            raise MissingValueFile from None
+
+
+def open_cache(store_dir: str) -> diskcache.Cache:
+    """The diskcache database in ``store_dir`` (created if needed): JSON text, no eviction."""
+    os.makedirs(store_dir, exist_ok=True)
+    return diskcache.Cache(
+        store_dir,
+        timeout=LOCK_TIMEOUT,
+        disk=JsonTextDisk,
+        eviction_policy="none",
+        size_limit=_SIZE_LIMIT,
+    )
+
+
+_DAMAGE_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether SQLite says the database file itself is damaged (not busy, not unwritable)."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorname", None)
+    if code is not None:
+        return code in _DAMAGE_CODES
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
+def is_read_only(error: BaseException) -> bool:
+    """Whether a failed write says the store cannot be written at all (permissions)."""
+    if isinstance(error, PermissionError):
+        return True
+    code = getattr(error, "sqlite_errorname", "")
+    return isinstance(error, sqlite3.OperationalError) and (
+        code == "SQLITE_READONLY" or "readonly database" in str(error)
+    )
+
+
+def describe_error(error: BaseException) -> str:
+    """What went wrong, in SQLite's or the system's words (never a library class name)."""
+    if isinstance(error, diskcache.Timeout):
+        return "timed out waiting for another process's lock"
+    return str(error) or "unknown error"

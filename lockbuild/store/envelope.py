@@ -1,0 +1,250 @@
+"""The checksummed JSON envelope an entry is stored in, bound to its key: encode, check, decode."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+
+class _NotJSON(Exception):
+    def __init__(self, why: str, error_type: type[Exception]) -> None:
+        super().__init__(why)
+        self.why = why
+        self.error_type = error_type
+        self.path: list[str] = []
+
+
+def check_json(value: object) -> None:
+    """Raise TypeError/ValueError unless ``value`` is JSON data that reads back equal.
+
+    Allowed: None, bool, int, finite float, str, list, and dict with str keys. Tuples and
+    non-string keys are refused because they would come back as something else.
+    """
+    try:
+        _check_json(value)
+    except _NotJSON as error:
+        where = "value" + "".join(reversed(error.path))
+        raise error.error_type(f"not JSON data ({error.why}): {where}") from None
+    except RecursionError:
+        raise ValueError("not JSON data (circular or too deeply nested)") from None
+
+
+def _check_json(value: object) -> None:
+    if value is None or isinstance(value, (str, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _NotJSON(f"{value} is not a JSON number", ValueError)
+    elif isinstance(value, list):
+        _check_items(enumerate(value))
+    elif isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str):
+                raise _NotJSON(f"key {name!r} is not a string", TypeError)
+        _check_items(value.items())
+    else:
+        raise _NotJSON(f"{type(value).__name__} is not JSON", TypeError)
+
+
+def _check_items(items: Iterable[tuple[object, object]]) -> None:
+    for index, item in items:
+        try:
+            _check_json(item)
+        except _NotJSON as error:
+            error.path.append(f"[{index!r}]")
+            raise
+
+
+def canonical_json(value: object) -> str:
+    """``value`` as compact ASCII JSON with sorted keys: what checksums are taken over."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def _digest(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def value_sha256(value: object) -> str:
+    """sha256 hex digest of ``value``'s canonical JSON: what an envelope's ``sha256`` holds."""
+    check_json(value)
+    return _digest(canonical_json(value))
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of ``text`` in UTF-8: the checksum of a text attached to an entry."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One stored entry, checked: its value, stored time, checksums and HTTP validators."""
+
+    key: str
+    value: Any
+    stored: float
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+    text: str | None = None
+    text_sha256: str | None = None
+
+    def encode(self) -> str:
+        """The stored form: the JSON envelope, then a newline and the text if there is one."""
+        head = self._head()
+        return head if self.text is None else head + "\n" + self.text
+
+    def encode_line(self) -> str:
+        """The envelope as one line of JSON, the text (if any) inside it as ``"text"``."""
+        head = self._head()
+        if self.text is None:
+            return head
+        return head[:-1] + ',"text":' + canonical_json(self.text) + "}"
+
+    def _head(self) -> str:
+        return encode_envelope(
+            self.key,
+            self.value,
+            stored=self.stored,
+            etag=self.etag,
+            last_modified=self.last_modified,
+            text_sha256=self.text_sha256,
+        )
+
+
+def encode_envelope(
+    key: str,
+    value: object,
+    *,
+    stored: float,
+    etag: str | None,
+    last_modified: str | None,
+    text_sha256: str | None = None,
+) -> str:
+    """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``.
+
+    ``entry_sha256`` binds the key to everything else the envelope holds (see
+    :func:`_entry_sha256`), so an entry moved under another key is detected.
+    """
+    for name, header in (("etag", etag), ("last_modified", last_modified)):
+        if header is not None and not isinstance(header, str):
+            raise TypeError(f"{name} must be a str, not {type(header).__name__}")
+    canonical = canonical_json(value)
+    head: dict[str, object] = {"stored": float(stored), "sha256": _digest(canonical)}
+    if etag is not None:
+        head["etag"] = etag
+    if last_modified is not None:
+        head["last_modified"] = last_modified
+    if text_sha256 is not None:
+        head["text_sha256"] = text_sha256
+    head["entry_sha256"] = _entry_sha256(key, head)
+    return canonical_json(head)[:-1] + ',"v":' + canonical + "}"
+
+
+_BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")
+"""The envelope fields :func:`_entry_sha256` covers, with the key (the value through its
+``sha256``, an attached text through its ``text_sha256``)."""
+
+
+def _entry_sha256(key: str, head: dict[str, object]) -> str:
+    """sha256 of the key and the envelope's fields: an envelope's ``entry_sha256``."""
+    bound = [key, *(head.get(name) for name in _BOUND_FIELDS)]
+    return hashlib.sha256(canonical_json(bound).encode("ascii")).hexdigest()
+
+
+class CorruptEntry(Exception):
+    """An entry that is not a valid envelope; ``args[0]`` says why."""
+
+
+class OlderFormat(CorruptEntry):
+    """An envelope written before entries were bound to their keys: read as a miss."""
+
+
+def reject_constant(name: str) -> None:
+    """``parse_constant`` for :func:`json.loads`: NaN and Infinity are not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_stored(key: str, stored: object) -> Envelope:
+    """The envelope stored under ``key`` from its stored form: JSON text, then optionally a
+    newline and a text (the JSON holds no raw newline, so the first one ends it)."""
+    if not isinstance(stored, str):
+        raise CorruptEntry(f"stored as {type(stored).__name__}, not JSON text")
+    text, newline, attached = stored.partition("\n")
+    try:
+        data = json.loads(text, parse_constant=reject_constant)
+    except (ValueError, RecursionError):
+        raise CorruptEntry("unparsable JSON") from None
+    return decode_envelope(key, data, text=text, attached=attached if newline else None)
+
+
+_VALUE_MARK = ',"v":'
+
+
+def decode_envelope(
+    key: str, data: object, *, text: str | None = None, attached: str | None = None
+) -> Envelope:
+    """Check an envelope's shape and checksums, and that it was written under ``key``.
+
+    ``attached`` is the text stored after the envelope; in an archive line it is the
+    envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
+
+    ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
+    value's text as :func:`encode_envelope` wrote it (the head holds no ``,"v":`` outside a
+    string, and the value is last) instead of serializing a large value again.
+    """
+    if not isinstance(data, dict) or "v" not in data:
+        raise CorruptEntry("not an envelope")
+    stored = _stored_time(data.get("stored"))
+    headers = [data.get(name) for name in ("sha256", "etag", "last_modified", "text_sha256")]
+    if any(header is not None and not isinstance(header, str) for header in headers):
+        raise CorruptEntry("bad envelope field")
+    if attached is None and "text" in data:
+        attached = data["text"]
+        if not isinstance(attached, str):
+            raise CorruptEntry("bad envelope field")
+    if (attached is None) != (headers[3] is None):
+        raise CorruptEntry("text without its checksum" if headers[3] is None else "text missing")
+    if attached is not None and text_sha256(attached) != headers[3]:
+        raise CorruptEntry("text checksum mismatch")
+    actual = None
+    if text is not None and headers[0] is not None:
+        start = text.find(_VALUE_MARK)
+        if start >= 0 and text.endswith("}") and text.isascii():
+            written = hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii"))
+            if written.hexdigest() == headers[0]:
+                actual = headers[0]
+    if actual is None:
+        try:  # parsed JSON is JSON data, except for numbers too large for a float
+            actual = _digest(canonical_json(data["v"]))
+        except (ValueError, RecursionError):
+            raise CorruptEntry("value is not JSON data") from None
+    if headers[0] is not None and headers[0] != actual:
+        raise CorruptEntry("checksum mismatch")
+    _check_binding(key, data)
+    return Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+
+
+def _check_binding(key: str, data: dict[str, Any]) -> None:
+    """Raise unless ``data``'s ``entry_sha256`` was taken over ``key`` and its other fields."""
+    bound = data.get("entry_sha256")
+    if bound is None:
+        raise OlderFormat("written by an older lockbuild, not bound to its key")
+    if not isinstance(bound, str) or data.get("sha256") is None:
+        raise CorruptEntry("bad envelope field")
+    if bound != _entry_sha256(key, data):
+        raise CorruptEntry("written under another key, or its fields were changed")
+
+
+def _stored_time(stored: object) -> float:
+    if isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        with suppress(OverflowError):
+            if math.isfinite(moment := float(stored)):
+                return moment
+    raise CorruptEntry("no stored time")

@@ -1,0 +1,90 @@
+"""Store keys: the versioned namespaces, one key builder per kind of entry, credential-free URLs."""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from lockbuild.hashing import is_sha256_hex
+from lockbuild.urls import key_url, public_url
+
+PAGE = "page-v1"
+"""Parsed index pages: ``page-v1:<index url>:<project>``; the only namespace that goes stale."""
+METADATA = "meta-v1"
+"""Core metadata of a file: ``meta-v1:<file sha256>`` (or ``meta-v1:<url>``); never expires."""
+HASH = "hash-v1"
+"""The sha256 of a downloaded file: ``hash-v1:<url>``; never expires."""
+RELEASE = "release-v1"
+"""Files first seen for a release: ``release-v1:<index url>:<project>:<version>``; never expires."""
+UPLOAD = "upload-v1"
+"""Upload times from an index's JSON API: ``upload-v1:<index url>:<project>``; never expires
+(a file the entry lacks makes it be fetched again)."""
+WHEEL = "wheel-v1"
+"""Whether a wheel's METADATA was read from bytes checked against its sha256:
+``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index.client`,
+``verify-metadata``)."""
+BUILD_FAILURE = "build-failure-v1"
+"""Why the metadata build of an sdist failed: ``build-failure-v1:<sdist sha256>``; kept until
+a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
+NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL, BUILD_FAILURE)
+EXPIRING_NAMESPACES = frozenset({PAGE})
+
+
+def page_key(index_url: str, project: str) -> str:
+    """Key of ``project``'s page on ``index_url`` (name normalized, credentials dropped)."""
+    return f"{PAGE}:{clean_index_url(index_url)}:{canonicalize_name(project)}"
+
+
+def metadata_key(*, url: str, sha256: str | None = None) -> str:
+    """Key of a file's core metadata: by its sha256 when known, else by its URL."""
+    if sha256 is None:
+        return f"{METADATA}:{key_url(url)}"
+    return f"{METADATA}:{_check_sha256(sha256)}"
+
+
+def hash_key(url: str) -> str:
+    """Key of the sha256 of the file at ``url`` (credentials and fragment dropped)."""
+    return f"{HASH}:{key_url(url)}"
+
+
+def release_key(index_url: str, project: str, version: str) -> str:
+    """Key of the snapshot of files first seen for one release on one index."""
+    return f"{RELEASE}:{clean_index_url(index_url)}:{canonicalize_name(project)}:{version}"
+
+
+def upload_key(index_url: str, project: str) -> str:
+    """Key of the upload times of ``project``'s files on ``index_url`` (see
+    lockbuild.index.uploads)."""
+    return f"{UPLOAD}:{clean_index_url(index_url)}:{canonicalize_name(project)}"
+
+
+def wheel_key(sha256: str) -> str:
+    """Key of the verification record of the wheel whose page sha256 is ``sha256``."""
+    return f"{WHEEL}:{_check_sha256(sha256)}"
+
+
+def build_failure_key(sha256: str) -> str:
+    """Key of the failed metadata build of the sdist whose sha256 is ``sha256``."""
+    return f"{BUILD_FAILURE}:{_check_sha256(sha256)}"
+
+
+def namespace_of(key: str) -> str:
+    """The namespace of ``key``; raises ValueError for a key outside every namespace."""
+    namespace = key.partition(":")[0] if isinstance(key, str) else ""
+    if namespace not in NAMESPACES:
+        raise ValueError(f"not a store key (unknown namespace): {key!r}")
+    return namespace
+
+
+def clean_index_url(index_url: str) -> str:
+    """An index as keys and messages name it: no user info, no query, no trailing ``/``.
+
+    (A file's URL is named by :func:`lockbuild.urls.key_url`: no credentials, no fragment.)
+    """
+    return public_url(index_url.partition("#")[0]).rstrip("/")
+
+
+def _check_sha256(digest: str) -> str:
+    digest = digest.lower().removeprefix("sha256:")
+    if not is_sha256_hex(digest):
+        raise ValueError(f"not a sha256 hex digest: {digest!r}")
+    return digest
