@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -55,6 +56,33 @@ class TransferLimits:
     """Bytes of one file downloaded whole (an archive, a wheel, an sdist) or read by ranges."""
     max_redirects: int = 10
     """Redirects followed for one request; a loop fails once, without retries."""
+
+
+class LateUploads(str, Enum):
+    """``late-uploads``: what a lock does with files uploaded long after their release's first
+    file."""
+
+    WARN = "warn"
+    """Warn on a first lock, and keep them."""
+    EXCLUDE = "exclude"
+    """Leave their hashes out of the lock (always), and say so on a first lock."""
+    ERROR = "error"
+    """Fail a first lock that would hash them."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class IndexStrategy(str, Enum):
+    """``index-strategy``: which index pages a project's releases come from."""
+
+    FIRST_INDEX = "first-index"
+    """The first index that has the project (no dependency confusion)."""
+    UNSAFE_BEST_MATCH = "unsafe-best-match"
+    """The pages of every index, merged."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def canonicalize_name(name: str) -> NormalizedName:

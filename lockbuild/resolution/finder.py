@@ -225,7 +225,7 @@ def uploaded_before(
     files carry their upload time, so later audits see it. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    from lockbuild.trust.audit import format_cutoff, parse_instant
+    from lockbuild.instants import format_cutoff, parse_instant
 
     releases: dict[str, list[FileData]] = {}
     undated: list[str] = []

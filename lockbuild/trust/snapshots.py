@@ -23,6 +23,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import ReleaseDriftError
+from lockbuild.instants import parse_instant
+from lockbuild.models import LateUploads
 from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
@@ -30,7 +32,6 @@ from lockbuild.trust.audit import (
     describe_files,
     late_uploads,
     left_out_by,
-    parse_instant,
     take_snapshot,
 )
 
@@ -47,7 +48,7 @@ class TrustPolicy:
 
     trust_new_files: frozenset[NormalizedName] = frozenset()
     """``--trust-new-files``: accept these projects' files as the index lists them now."""
-    late_uploads: str = "warn"
+    late_uploads: LateUploads = LateUploads.WARN
     """``warn``, ``exclude`` (leave their hashes out) or ``error``."""
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
     exclude_newer: datetime | None = None
@@ -351,7 +352,7 @@ def _late_verdict(
         f"{name} {release.version}: {describe_files(late)}, more than "
         f"{policy.late_upload_days} days after the release's first file ({(first or '')[:10]})"
     )
-    if policy.late_uploads == "exclude":
+    if policy.late_uploads is LateUploads.EXCLUDE:
         untrusted |= {record.sha256 for record in late}
         if report:
             verdict.warnings.append(
@@ -359,7 +360,7 @@ def _late_verdict(
             )
     elif not report:
         return
-    elif policy.late_uploads == "error":
+    elif policy.late_uploads is LateUploads.ERROR:
         verdict.errors.append(
             f"{text} (late-uploads = error); review and accept with --trust-new-files {name}"
         )
