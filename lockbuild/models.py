@@ -17,22 +17,6 @@ if TYPE_CHECKING:
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 
-PLATFORM_PRESETS: tuple[str, ...] = (
-    "linux-aarch64",
-    "linux-x86_64",
-    "macos-arm64",
-    "macos-x86_64",
-    "musllinux-aarch64",
-    "musllinux-x86_64",
-    "windows-amd64",
-    "windows-arm64",
-    "windows-x86",
-)
-"""The names of the target platform presets (:mod:`lockbuild.inputs.environment` defines them)."""
-CUSTOM_PLATFORM = "custom"
-"""The platform name for a target given by raw wheel tags and marker values."""
-
-
 MIB = 1 << 20
 
 
