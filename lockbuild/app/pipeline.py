@@ -28,13 +28,13 @@ from lockbuild.models import (
     InputRequirement,
     InputSpec,
     LateUploads,
-    PackageSource,
     Pin,
     RequirementSet,
     TransferLimits,
 )
 from lockbuild.output.writer import render_requirements, write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
+from lockbuild.resolution.source import PackageSource
 
 if TYPE_CHECKING:
     from lockbuild.index.links import LockedLink

@@ -1,13 +1,13 @@
 """The resolvelib provider: candidates and dependencies for one target environment.
 
-It knows nothing of HTTP or caches. It asks a :class:`~lockbuild.models.PackageSource` for
-project pages and metadata, filters releases for the environment (via the finder), prefers
-pins of the previous lock, and skips a candidate only for a fact about it (its verified
-metadata is invalid or does not fit the target); a candidate that cannot be checked (a fetch
-failed, bytes did not match their hash, a build failed) fails the run, because skipping it
-would choose another version without a word. A project named by a URL, path or VCS
-requirement has exactly one candidate, the :class:`~lockbuild.models.LinkedDist` the source
-made of that line.
+It knows nothing of HTTP or caches. It asks a
+:class:`~lockbuild.resolution.source.PackageSource` for project pages and metadata, filters
+releases for the environment (via the finder), prefers pins of the previous lock, and skips a
+candidate only for a fact about it (its verified metadata is invalid or does not fit the
+target); a candidate that cannot be checked (a fetch failed, bytes did not match their hash, a
+build failed) fails the run, because skipping it would choose another version without a word. A
+project named by a URL, path or VCS requirement has exactly one candidate, the
+:class:`~lockbuild.models.LinkedDist` the source made of that line.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from lockbuild.errors import (
     UncheckedMetadataError,
 )
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.models import CoreMetadata, LinkedDist, MetadataTask, PackageSource, ProjectPage
+from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.finder import Release, all_releases, why_unusable
+from lockbuild.resolution.source import MetadataTask, PackageSource
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import (
     InputRequirement,
     LinkedDist,
-    PackageSource,
     ProjectPage,
     RequirementSet,
 )
@@ -36,6 +35,7 @@ from lockbuild.resolution.provider import (
     Requirement,
     requirement_from_pep508,
 )
+from lockbuild.resolution.source import PackageSource
 from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
