@@ -25,6 +25,7 @@ from packaging.version import Version
 from lockbuild.errors import ReleaseDriftError
 from lockbuild.instants import parse_instant
 from lockbuild.models import LateUploads
+from lockbuild.store.store import Store, release_key
 from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
@@ -37,7 +38,6 @@ from lockbuild.trust.audit import (
 
 if TYPE_CHECKING:
     from lockbuild.models import DistFile, InputRequirement, Pin
-    from lockbuild.store.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +122,6 @@ def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | Non
     """The stored snapshot of ``release``; an unusable entry is dropped and counts as none."""
     if store is None:
         return None
-    from lockbuild.store.store import release_key
-
     key = release_key(release.index_url, release.name, str(release.version))
     entry = store.get(key)
     if entry is None:
@@ -185,8 +183,6 @@ def _known(
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
     if store is not None:
-        from lockbuild.store.store import release_key
-
         key = release_key(release.index_url, release.name, str(release.version))
         store.put(key, snapshot.to_data())
 
