@@ -49,19 +49,6 @@ def format_hash(algo: str, hex_digest: str) -> str:
     return f"{algo}:{hex_digest}"
 
 
-def parse_hash(text: str) -> tuple[str, str]:
-    """Split an ``algo:hex`` string (as written after ``--hash=``) into ``(algo, hex)``.
-
-    The result is normalized as by :func:`format_hash`; malformed text raises
-    :class:`HashError`.
-    """
-    algo, sep, hex_digest = text.strip().partition(":")
-    if not sep:
-        raise HashError(f"hash must be written as <algorithm>:<hex digest>: {text!r}")
-    algo, hex_digest = format_hash(algo, hex_digest).split(":", 1)
-    return algo, hex_digest
-
-
 class HashingWriter:
     """Write bytes to ``target`` while computing their sha256 digest and size.
 

@@ -6,8 +6,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -15,22 +16,6 @@ if TYPE_CHECKING:
     from packaging.version import Version
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
-
-PLATFORM_PRESETS: tuple[str, ...] = (
-    "linux-aarch64",
-    "linux-x86_64",
-    "macos-arm64",
-    "macos-x86_64",
-    "musllinux-aarch64",
-    "musllinux-x86_64",
-    "windows-amd64",
-    "windows-arm64",
-    "windows-x86",
-)
-"""The names of the target platform presets (:mod:`lockbuild.inputs.environment` defines them)."""
-CUSTOM_PLATFORM = "custom"
-"""The platform name for a target given by raw wheel tags and marker values."""
-
 
 MIB = 1 << 20
 
@@ -55,6 +40,33 @@ class TransferLimits:
     """Bytes of one file downloaded whole (an archive, a wheel, an sdist) or read by ranges."""
     max_redirects: int = 10
     """Redirects followed for one request; a loop fails once, without retries."""
+
+
+class LateUploads(str, Enum):
+    """``late-uploads``: what a lock does with files uploaded long after their release's first
+    file."""
+
+    WARN = "warn"
+    """Warn on a first lock, and keep them."""
+    EXCLUDE = "exclude"
+    """Leave their hashes out of the lock (always), and say so on a first lock."""
+    ERROR = "error"
+    """Fail a first lock that would hash them."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class IndexStrategy(str, Enum):
+    """``index-strategy``: which index pages a project's releases come from."""
+
+    FIRST_INDEX = "first-index"
+    """The first index that has the project (no dependency confusion)."""
+    UNSAFE_BEST_MATCH = "unsafe-best-match"
+    """The pages of every index, merged."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def canonicalize_name(name: str) -> NormalizedName:
@@ -561,74 +573,6 @@ class Pin:
     marker: str | None = None
     url: str | None = None
     editable: bool = False
-
-
-MetadataTask: TypeAlias = "tuple[DistFile, NormalizedName, Version]"
-"""A file whose metadata to fetch, with the project and version it should hold."""
-
-
-class PrefetchPolicy(Protocol):
-    """How a source fetches ahead of the resolver: which files, then which projects next.
-
-    Called on the source's worker threads; implementations must be quick, pure and must not
-    raise (a failure only costs the prefetch).
-    """
-
-    def files_to_prefetch(self, page: ProjectPage) -> Iterable[MetadataTask]:
-        """Files of ``page`` whose metadata the resolver will probably ask for."""
-        ...
-
-    def dependencies_to_prefetch(self, metadata: CoreMetadata) -> Iterable[NormalizedName]:
-        """Projects whose pages the resolver will probably ask for after ``metadata``."""
-        ...
-
-
-class PackageSource(Protocol):
-    """What the resolver may ask of the outside world; implemented by the index client.
-
-    Implementations may fetch ahead in the background when given hints; the hints never
-    block and never raise.
-    """
-
-    def project_page(self, name: NormalizedName) -> ProjectPage:
-        """The files of ``name`` (an empty page when no index has the project, or when
-        ``exclude-newer`` left none: then its :attr:`ProjectPage.cutoff` says what it hid)."""
-        ...
-
-    def metadata(self, file: DistFile, *, name: NormalizedName, version: Version) -> CoreMetadata:
-        """Core metadata of one file; raises a LockbuildError when it cannot be had."""
-        ...
-
-    def prefetch_pages(
-        self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
-    ) -> None:
-        """Start fetching pages; with a policy, follow on to metadata and dependencies."""
-        ...
-
-    def prefetch_metadata(
-        self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
-    ) -> None:
-        """Start fetching metadata of these files (and, with a policy, what follows)."""
-        ...
-
-    def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
-        """``sha256:hex`` of each file keyed by URL (from the index, or downloaded)."""
-        ...
-
-    def link_candidate(
-        self,
-        requirement: InputRequirement,
-        *,
-        vcs_as_archive: bool = False,
-        locked_hashes: Mapping[str, tuple[str, ...]] = {},
-    ) -> LinkedDist:
-        """The project behind a URL, path or VCS requirement (see :mod:`lockbuild.index.links`).
-
-        ``locked_hashes``: what the previous lock pinned, by URL (absolute path for local
-        files); a download that matches none of its URL's hashes raises HashError instead of
-        silently replacing them.
-        """
-        ...
 
 
 @dataclass(frozen=True)

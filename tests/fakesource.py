@@ -1,4 +1,4 @@
-"""An in-memory :class:`~lockbuild.models.PackageSource` built from a terse universe description.
+"""An in-memory :class:`~lockbuild.resolution.source.PackageSource` from a terse universe.
 
 A universe maps project names to releases, each release version to a spec::
 
@@ -40,7 +40,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import IndexFetchError, MetadataError
-from lockbuild.models import CoreMetadata, DistFile, PrefetchPolicy, ProjectPage
+from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+from lockbuild.resolution.source import PrefetchPolicy
 
 __all__ = [
     "FAKE_FILES_URL",

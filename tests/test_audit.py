@@ -12,14 +12,9 @@ from lockbuild.trust.audit import (
     Snapshot,
     compare,
     describe_files,
-    first_upload,
-    format_cutoff,
     late_uploads,
     left_out_by,
-    parse_cutoff,
-    parse_instant,
     take_snapshot,
-    uploaded_after,
 )
 
 SDIST = FileRecord("hiredis-0.2.0.tar.gz", "a" * 64, 27000, "2015-04-03T10:22:11.000000Z")
@@ -95,42 +90,9 @@ def test_late_uploads_are_those_long_after_the_first_file() -> None:
     assert late_uploads([SDIST]) == ()
     undated = FileRecord("hiredis-0.2.0.zip", "b" * 64)
     assert late_uploads([SDIST, undated]) == ()
-    assert first_upload([*WHEELS, SDIST, undated]) == SDIST.upload_time
 
 
 def test_describe_files_gives_count_and_days() -> None:
     assert describe_files(WHEELS) == "4 files uploaded 2018-08-16"
     assert describe_files([SDIST, *WHEELS]) == "5 files uploaded 2015-04-03 to 2018-08-16"
     assert describe_files([FileRecord("a.whl", "0" * 64)]) == "1 file"
-
-
-def test_instants_with_z_offsets_or_none() -> None:
-    assert parse_instant("2018-08-16T21:25:07Z") == datetime(
-        2018, 8, 16, 21, 25, 7, tzinfo=timezone.utc
-    )
-    assert parse_instant("2018-08-16T23:25:07+02:00") == parse_instant("2018-08-16T21:25:07")
-    cutoff = parse_instant("2016-01-01T00:00:00Z")
-    assert uploaded_after(WHEELS[0], cutoff)
-    assert not uploaded_after(SDIST, cutoff)
-    assert not uploaded_after(FileRecord("x.whl", "0" * 64), cutoff)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),
-        ("2026-11-01", "2026-11-01T00:00:00Z"),  # a date is midnight UTC
-        ("2026-11-01T01:30:00+01:00", "2026-11-01T00:30:00Z"),
-        ("2026-11-01 00:00:00.25z", "2026-11-01T00:00:00.250000Z"),
-    ],
-)
-def test_exclude_newer_cutoffs(text: str, expected: str) -> None:
-    assert format_cutoff(parse_cutoff(text)) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["2026-11-01T00:00:00", "yesterday", "2026-13-01", "2026-02-30T00:00:00Z", "P7D", ""]
-)
-def test_exclude_newer_refuses_what_names_no_instant(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_cutoff(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def test_index_and_exclude_newer_flags_become_overrides() -> None:
         "exclude-newer": "2026-11-01",
     }
     settings = compile_settings(setting_overrides(arguments))
-    assert settings.exclude_newer == "2026-11-01T00:00:00Z"
+    assert settings.exclude_newer == datetime(2026, 11, 1, tzinfo=timezone.utc)
     assert settings.index_urls_for() == (
         ("mypkg", "https://pypi.internal/simple"),
         ("tool", "https://tools.example/simple"),

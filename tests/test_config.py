@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -272,11 +273,11 @@ def test_index_settings_tables_merge_per_lock_and_from_the_command_line() -> Non
     )
     overrides = {"indexes": ["cli=https://cli.example/simple"], "index-for": ["third=cli"]}
     config = parse_config(text, "locks.toml", overrides=overrides)
-    assert config.settings.exclude_newer == "2026-11-01T00:00:00Z"
+    assert config.settings.exclude_newer == datetime(2026, 11, 1, tzinfo=timezone.utc)
     assert config.settings.index_for == (("my-pkg", "internal"), ("third", "cli"))
     lock = config.locks["base"].settings
     assert (lock.exclude_newer, lock.index_strategy) == (
-        "2025-01-01T00:00:00Z",
+        datetime(2025, 1, 1, tzinfo=timezone.utc),
         "unsafe-best-match",
     )
     assert lock.indexes == (

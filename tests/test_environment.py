@@ -604,10 +604,3 @@ def test_independent_of_running_interpreter(monkeypatch: pytest.MonkeyPatch, pla
         monkeypatch.setattr(packaging.tags, probe, forbidden)
 
     assert snapshot(platform) == expected
-
-
-def test_the_preset_names_shared_with_config_match_the_presets() -> None:
-    from lockbuild.inputs.environment import _PRESETS
-    from lockbuild.models import PLATFORM_PRESETS
-
-    assert tuple(sorted(_PRESETS)) == PLATFORM_PRESETS == PLATFORMS

@@ -17,12 +17,11 @@ from fakesource import dist_file
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from lockbuild.inputs.environment import make_environment
+from lockbuild.inputs.environment import TargetEnvironment, make_environment
 from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
 from lockbuild.resolution.finder import (
+    Release,
     all_releases,
-    find_releases,
-    group_releases,
     merge_pages,
     uploaded_before,
     with_upload_times,
@@ -191,6 +190,11 @@ CASES: list[Case] = [
 ]
 
 
+def usable_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
+    """The releases the provider offers: those with a file that installs, newest first."""
+    return [release for release in all_releases(page, environment) if release.usable]
+
+
 def make_page(project: str, files: Sequence[DistFile | str]) -> ProjectPage:
     return ProjectPage(
         name=canonicalize_name(project),
@@ -200,7 +204,7 @@ def make_page(project: str, files: Sequence[DistFile | str]) -> ProjectPage:
 
 
 def summarize(page: ProjectPage, platform: str, python: str) -> list[ExpectedRelease]:
-    releases = find_releases(page, make_environment(python, platform))
+    releases = usable_releases(page, make_environment(python, platform))
     return [
         (str(release.version), tuple(file.filename for file in release.usable), release.yanked)
         for release in releases
@@ -208,7 +212,7 @@ def summarize(page: ProjectPage, platform: str, python: str) -> list[ExpectedRel
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_find_releases(case: Case) -> None:
+def test_usable_releases(case: Case) -> None:
     page = make_page(case.project, case.files)
     assert summarize(page, case.platform, case.python) == list(case.expected)
 
@@ -221,7 +225,7 @@ def test_case_ids_unique() -> None:
 def test_release_keeps_every_file_of_the_version() -> None:
     files = [*files_of(PURE, yanked="bad"), *files_of(SDIST, WIN, "a-2.0.tar.gz")]
     page = make_page("a", files)
-    releases = find_releases(page, make_environment("3.11", "linux-x86_64"))
+    releases = usable_releases(page, make_environment("3.11", "linux-x86_64"))
     old = next(release for release in releases if release.version == Version("1.0"))
     assert [file.filename for file in old.files] == [PURE, SDIST, WIN]
     assert old.best.filename == SDIST
@@ -232,20 +236,13 @@ def test_release_keeps_every_file_of_the_version() -> None:
 
 def test_yank_reasons_joined_sorted() -> None:
     page = make_page("a", [dist_file(PURE, yanked="z reason"), dist_file(SDIST, yanked="a reason")])
-    (release,) = find_releases(page, make_environment("3.11", "linux-x86_64"))
+    (release,) = usable_releases(page, make_environment("3.11", "linux-x86_64"))
     assert release.yanked
     assert release.yank_reason == "a reason; z reason"
 
 
-def test_group_releases_ignores_foreign_and_unparsable_files() -> None:
-    page = make_page("a", (PURE, SDIST, WIN, "b-1.0.tar.gz", "a-nonsense.whl", "a-3.0.tar.gz"))
-    groups = group_releases(page)
-    assert sorted(groups) == [Version("1.0"), Version("3.0")]
-    assert [file.filename for file in groups[Version("1.0")]] == [PURE, SDIST, WIN]
-
-
 def test_empty_page() -> None:
-    assert find_releases(make_page("a", ()), make_environment("3.11", "linux-x86_64")) == []
+    assert usable_releases(make_page("a", ()), make_environment("3.11", "linux-x86_64")) == []
 
 
 def test_only_the_releases_looked_at_are_read() -> None:

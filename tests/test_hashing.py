@@ -12,7 +12,6 @@ from lockbuild.hashing import (
     STRONG_ALGORITHMS,
     HashingWriter,
     format_hash,
-    parse_hash,
     sha256_stream,
 )
 
@@ -65,33 +64,6 @@ def test_format_hash(algo: str, digest: str, expected: str) -> None:
 def test_format_hash_rejects(algo: str, digest: str, message: str) -> None:
     with pytest.raises(HashError) as info:
         format_hash(algo, digest)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (f"sha256:{ABC_SHA256}", ("sha256", ABC_SHA256)),
-        (f" SHA256:{ABC_SHA256.upper()} ", ("sha256", ABC_SHA256)),
-        ("sha512:abcdef", ("sha512", "abcdef")),
-    ],
-)
-def test_parse_hash(text: str, expected: tuple[str, str]) -> None:
-    assert parse_hash(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (ABC_SHA256, f"hash must be written as <algorithm>:<hex digest>: {ABC_SHA256!r}"),
-        ("sha256=abc", "hash must be written as <algorithm>:<hex digest>: 'sha256=abc'"),
-        ("nope:abc", "unknown hash algorithm 'nope'"),
-        ("sha256:", "not a hexadecimal sha256 digest: ''"),
-    ],
-)
-def test_parse_hash_rejects(text: str, message: str) -> None:
-    with pytest.raises(HashError) as info:
-        parse_hash(text)
     assert str(info.value) == message
 
 

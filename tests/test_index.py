@@ -27,7 +27,8 @@ import lockbuild.index.client
 from lockbuild.errors import BuildError, HashError, MetadataError, UncheckedMetadataError
 from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
-from lockbuild.models import CoreMetadata, DistFile, MetadataTask, ProjectPage
+from lockbuild.models import CoreMetadata, DistFile, ProjectPage
+from lockbuild.resolution.source import MetadataTask
 
 ServerFactory = Callable[..., IndexServer]
 ClientFactory = Callable[..., IndexClient]

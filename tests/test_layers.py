@@ -18,7 +18,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lockbuild"
 
-LEAVES: tuple[str, ...] = ("errors", "hashing", "models", "urls")
+LEAVES: tuple[str, ...] = ("errors", "hashing", "instants", "models", "urls")
 """Root modules (layer 0): plain values and pure helpers, importing only ``errors``."""
 
 LAYER: dict[str, int] = {
@@ -72,14 +72,6 @@ KNOWN_DEBT: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("lockbuild.index.client", "lockbuild.resolution.finder"): (
         frozenset(["merge_pages", "uploaded_before"]),
         "page views (merge, upload cutoff) live in the finder; to index.views",
-    ),
-    ("lockbuild.inputs.settings", "lockbuild.trust.audit"): (
-        frozenset(["LATE_UPLOAD_POLICIES", "format_cutoff", "parse_cutoff"]),
-        "instants and late-upload policies live in audit; to instants and a settings enum",
-    ),
-    ("lockbuild.resolution.finder", "lockbuild.trust.audit"): (
-        frozenset(["format_cutoff", "parse_instant"]),
-        "instant parsing lives in audit; to instants",
     ),
     ("lockbuild.trust.snapshots", "lockbuild.resolution.provider"): (
         frozenset(["exact_version"]),

@@ -15,10 +15,10 @@ from packaging.specifiers import SpecifierSet
 
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.environment import make_environment
+from lockbuild.inputs.pyproject import parse_pyproject
 from lockbuild.inputs.requirements import (
     input_files,
     parse_inputs,
-    parse_pyproject,
     parse_requirements_files,
     parse_requirements_text,
 )

@@ -19,6 +19,7 @@ from indexserver import IndexServer
 from linkfixtures import clean_pip_environment
 
 from lockbuild.cli import main
+from lockbuild.instants import parse_cutoff
 from lockbuild.store.keys import metadata_key, release_key, upload_key
 from lockbuild.store.store import open_store
 from lockbuild.trust.audit import Snapshot
@@ -558,7 +559,8 @@ def test_a_file_exclude_newer_hides_later_is_not_reported_removed(
 def verify_target(server: IndexServer, exclude_newer: str | None) -> tuple[str, ...]:
     from lockbuild.app.verify import VerifyTarget, verify_locks
 
-    target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=exclude_newer)
+    cutoff = parse_cutoff(exclude_newer) if exclude_newer else None
+    target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=cutoff)
     (result,) = verify_locks([target], cache_dir="cache")
     return result.problems
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +24,17 @@ from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
+    IndexStrategy,
     InputRequirement,
     InputSpec,
-    PackageSource,
+    LateUploads,
     Pin,
     RequirementSet,
     TransferLimits,
 )
 from lockbuild.output.writer import render_requirements, write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
+from lockbuild.resolution.source import PackageSource
 
 if TYPE_CHECKING:
     from lockbuild.index.links import LockedLink
@@ -73,7 +76,7 @@ class CompileRequest:
     """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
     trust_new_files: frozenset[NormalizedName] = frozenset()
     """Accept these projects' files as the index lists them now (``--trust-new-files``)."""
-    late_uploads: str = "warn"
+    late_uploads: LateUploads = LateUploads.WARN
     """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
     late_upload_days: int = 14
     """How many days after a release's first file an upload counts as late."""
@@ -94,9 +97,9 @@ class CompileRequest:
     """Fail instead of warning when pip would refuse the lock in hash-checking mode."""
     emit_index_url: bool = True
     """Write the index URLs (without credentials) as ``--index-url`` lines of the lock."""
-    exclude_newer: str | None = None
-    """Ignore files uploaded after this RFC 3339 instant (``exclude-newer``)."""
-    index_strategy: str = "first-index"
+    exclude_newer: datetime | None = None
+    """Ignore files uploaded after this instant (``exclude-newer``)."""
+    index_strategy: IndexStrategy = IndexStrategy.FIRST_INDEX
     """``first-index`` or ``unsafe-best-match`` (pages of every index merged)."""
     index_for: tuple[tuple[str, str], ...] = ()
     """``(project, index URL)``: the only index each of these projects comes from."""
@@ -268,7 +271,6 @@ def open_index_source(
     from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
     from lockbuild.index.http import HttpClient
     from lockbuild.store.store import open_store
-    from lockbuild.trust.audit import parse_cutoff
 
     store = None
     if request.cache_dir is not None:
@@ -287,10 +289,10 @@ def open_index_source(
         refresh_packages=request.refresh_packages | request.upgrade_packages,
     )
     selection = IndexSelection(
-        best_match=request.index_strategy == "unsafe-best-match",
+        best_match=request.index_strategy is IndexStrategy.UNSAFE_BEST_MATCH,
         pinned={canonicalize_name(name): url.rstrip("/") for name, url in request.index_for},
         names={url.rstrip("/"): name for name, url in request.index_names},
-        exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
+        exclude_newer=request.exclude_newer,
     )
     return IndexClient(
         HttpClient(limits=request.transfer_limits),
@@ -367,13 +369,11 @@ def check_trust(
     ]
     releases, corrected = _rederive_suspects(releases, files, source=source, previous=previous)
     pins = _corrected_pins(pins, corrected)
-    from lockbuild.trust.audit import parse_cutoff
-
     policy = TrustPolicy(
         trust_new_files=request.trust_new_files,
         late_uploads=request.late_uploads,
         late_upload_days=request.late_upload_days,
-        exclude_newer=parse_cutoff(request.exclude_newer) if request.exclude_newer else None,
+        exclude_newer=request.exclude_newer,
     )
     report = check_releases(
         releases,
@@ -468,7 +468,8 @@ def _with_upload_times(
         for package in packages
         if package.name not in request.trust_new_files
         and (
-            request.late_uploads == "exclude" or previous.pins.get(package.name) != package.version
+            request.late_uploads is LateUploads.EXCLUDE
+            or previous.pins.get(package.name) != package.version
         )
         and len(files[package.name]) > 1
         and any(file.upload_time is None for file in files[package.name])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ from lockbuild.errors import UsageError
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
+    IndexStrategy,
+    LateUploads,
     ProjectPage,
     TransferLimits,
 )
@@ -32,6 +35,7 @@ from lockbuild.trust.audit import (
     Snapshot,
     compare,
     late_uploads,
+    left_out_by,
 )
 from lockbuild.trust.snapshots import PinnedRelease, load_snapshot, pinned_release, previous_lock
 from lockbuild.urls import redact_url
@@ -48,12 +52,12 @@ class VerifyTarget:
     output: str
     index_urls: tuple[str, ...] = ()
     """Empty: the ``--index-url`` options written in the lock, else the default index."""
-    late_uploads: str = "warn"
+    late_uploads: LateUploads = LateUploads.WARN
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
     index_for: tuple[tuple[str, str], ...] = ()
     """``(project, index URL)``: where ``index-for`` says each of these projects comes from."""
-    index_strategy: str = "first-index"
-    exclude_newer: str | None = None
+    index_strategy: IndexStrategy = IndexStrategy.FIRST_INDEX
+    exclude_newer: datetime | None = None
     """Files uploaded after this instant were left out of the lock, and are here too."""
     limits: TransferLimits = field(default_factory=TransferLimits)
     """Timeouts and size limits of every HTTP request."""
@@ -120,13 +124,12 @@ def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> In
     project from the index the lock took it from."""
     from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
     from lockbuild.index.http import HttpClient
-    from lockbuild.trust.audit import parse_cutoff
 
     policy = CachePolicy(refresh_all=True)
     selection = IndexSelection(
-        best_match=target.index_strategy == "unsafe-best-match",
+        best_match=target.index_strategy is IndexStrategy.UNSAFE_BEST_MATCH,
         pinned={canonicalize_name(name): url.rstrip("/") for name, url in target.index_for},
-        exclude_newer=parse_cutoff(target.exclude_newer) if target.exclude_newer else None,
+        exclude_newer=target.exclude_newer,
     )
     return IndexClient(
         HttpClient(limits=target.limits),
@@ -217,13 +220,11 @@ def _unchecked_wheels(label: str, snapshot: Snapshot, store: Store) -> list[str]
 
 
 def _drift_problems(
-    label: str, snapshot: Snapshot, release: PinnedRelease, *, exclude_newer: str | None
+    label: str, snapshot: Snapshot, release: PinnedRelease, *, exclude_newer: datetime | None
 ) -> list[str]:
     """Files added, removed and re-hashed since ``snapshot``; a file the snapshot's
     ``exclude-newer`` left out is not said to be added, one ``exclude_newer`` hides now is not
     said to be removed."""
-    from lockbuild.trust.audit import left_out_by, parse_cutoff
-
     drift = compare(snapshot, release.files)
     seen = snapshot.seen[:10]
     problems = [
@@ -233,7 +234,7 @@ def _drift_problems(
         else f"{label}: {record.filename} added since lockbuild first saw the release ({seen})"
         for record in drift.added
     ]
-    cutoff = parse_cutoff(exclude_newer) if exclude_newer else None
+    cutoff = exclude_newer
     problems += [
         f"{label}: {record.filename} removed from the index since {seen}"
         for record in drift.removed
@@ -259,7 +260,7 @@ def _yank_problems(label: str, files: Sequence[DistFile]) -> list[str]:
 
 
 def _late_excluded(records: Sequence[FileRecord], target: VerifyTarget) -> set[str]:
-    if target.late_uploads != "exclude":
+    if target.late_uploads is not LateUploads.EXCLUDE:
         return set()
     return {record.sha256 for record in late_uploads(records, days=target.late_upload_days)}
 

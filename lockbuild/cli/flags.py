@@ -13,7 +13,11 @@ import os
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import UsageError
-from lockbuild.inputs.settings import INDEX_STRATEGIES, VERIFY_METADATA_MODES
+from lockbuild.inputs.settings import (
+    INDEX_STRATEGIES,
+    LATE_UPLOAD_POLICIES,
+    VERIFY_METADATA_MODES,
+)
 
 __all__ = [
     "FLAG_ALIASES",
@@ -127,9 +131,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
         elif kind == "days":
             group.add_argument(f"--{key}", dest=dest, type=_day_count, metavar="DAYS", help=text)
         elif kind == "policy":
-            group.add_argument(
-                f"--{key}", dest=dest, choices=("warn", "exclude", "error"), help=text
-            )
+            group.add_argument(f"--{key}", dest=dest, choices=LATE_UPLOAD_POLICIES, help=text)
         elif kind == "mode":
             group.add_argument(f"--{key}", dest=dest, choices=VERIFY_METADATA_MODES, help=text)
         else:

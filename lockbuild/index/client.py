@@ -1,6 +1,6 @@
 """The index client: project pages, core metadata and file hashes, fetched concurrently.
 
-Implements :class:`~lockbuild.models.PackageSource` on top of
+Implements :class:`~lockbuild.resolution.source.PackageSource` on top of
 :class:`~lockbuild.index.http.HttpClient`.
 Pages come from the first index that has the project (PEP 691 JSON by content negotiation,
 PEP 503 HTML otherwise), or as :class:`IndexSelection` says: only from the index ``index-for``
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -76,8 +76,6 @@ from lockbuild.models import (
     DistFile,
     InputRequirement,
     LinkedDist,
-    MetadataTask,
-    PrefetchPolicy,
     ProjectPage,
 )
 from lockbuild.resolution.finder import merge_pages, uploaded_before
@@ -91,6 +89,9 @@ from lockbuild.store.store import (
     describe_missing_page,
 )
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url, with_suffix
+
+if TYPE_CHECKING:
+    from lockbuild.resolution.source import MetadataTask, PrefetchPolicy
 
 logger = logging.getLogger(__name__)
 

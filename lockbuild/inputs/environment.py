@@ -48,7 +48,6 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, pa
 from packaging.version import Version
 
 from lockbuild.errors import EnvironmentSpecError
-from lockbuild.models import CUSTOM_PLATFORM, PLATFORM_PRESETS
 
 __all__ = [
     "CUSTOM_PLATFORM",
@@ -225,8 +224,10 @@ _PRESETS: dict[str, _Preset] = {
     "windows-arm64": _windows("win_arm64", "ARM64"),
 }
 
-PLATFORMS: tuple[str, ...] = PLATFORM_PRESETS
-"""The platform preset names, sorted (``"custom"`` is not a preset); the keys of _PRESETS."""
+PLATFORMS: tuple[str, ...] = tuple(sorted(_PRESETS))
+"""The platform preset names, sorted (``"custom"`` is not a preset)."""
+CUSTOM_PLATFORM = "custom"
+"""The platform name for a target given by raw wheel tags and marker values."""
 
 
 def _parse_python(python: str) -> Version:

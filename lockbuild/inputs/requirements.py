@@ -26,9 +26,10 @@ expanding variables) without ``-e`` and options.  ``link`` is set for every bare
 (with or without ``#egg=``) and is ``None`` for PEP 508 lines; URLs and paths are kept as
 written, fragments included.
 
-A ``pyproject.toml`` is a second kind of input (:func:`parse_pyproject`): its
-``[project].dependencies``, named ``[project.optional-dependencies]`` extras and named PEP 735
-``[dependency-groups]``.  :func:`parse_inputs` reads any mix of both kinds into one set;
+A ``pyproject.toml`` is a second kind of input
+(:func:`lockbuild.inputs.pyproject.parse_pyproject`): its ``[project].dependencies``, named
+``[project.optional-dependencies]`` extras and named PEP 735 ``[dependency-groups]``.
+:func:`parse_inputs` reads any mix of both kinds into one set;
 :func:`input_files` lists the files a set of inputs depends on without parsing requirements.
 """
 
@@ -37,30 +38,26 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import Requirement
 
 from lockbuild.errors import RequirementsFileError
-from lockbuild.inputs.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.inputs.pep508 import input_error, invalid_requirement, parse_pep508
+from lockbuild.inputs.pyproject import read_pyproject
 from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
 from lockbuild.models import (
     InputRequirement,
     InputSpec,
     Location,
     RequirementSet,
-    canonicalize_name,
 )
-
-if TYPE_CHECKING:
-    from packaging.requirements import Requirement
-    from packaging.utils import NormalizedName
 
 __all__ = [
     "input_files",
     "parse_inputs",
-    "parse_pyproject",
     "parse_requirements_files",
     "parse_requirements_text",
 ]
@@ -133,36 +130,15 @@ def parse_requirements_text(text: str, path: str, *, constraint: bool = False) -
     return collector.result()
 
 
-def parse_pyproject(
-    path: str | Path, *, extras: Sequence[str] = (), groups: Sequence[str] = ()
-) -> RequirementSet:
-    """Read the requirements of a ``pyproject.toml`` (UTF-8).
-
-    The set holds ``[project].dependencies``, then the requirements of each named
-    ``[project.optional-dependencies]`` extra, then those of each named PEP 735
-    ``[dependency-groups]`` group (``{include-group = "..."}`` followed).  Extra and group
-    names are compared after normalization (PEP 685 / PEP 503).  A requirement naming the
-    project itself (``myproject[test]``, as extras and groups often do) adds those extras of
-    the project instead.  Each requirement is located at the line where its string is
-    written and has the origin ``"<project name> (<path>)"`` for ``# via`` annotations.
-
-    :raises RequirementsFileError: for unreadable or malformed TOML, a dynamic
-        ``dependencies`` (or ``optional-dependencies`` when extras are asked), an unknown
-        extra or group, a group cycle, or an invalid requirement string.
-    """
-    collector = _Collector()
-    collector.read_pyproject(InputSpec(os.fspath(path), tuple(extras), tuple(groups)))
-    return collector.result()
-
-
 def parse_inputs(
     inputs: Sequence[InputSpec], *, constraint_paths: Sequence[str | Path] = ()
 ) -> RequirementSet:
     """Read a lock's inputs, ``.in`` files and ``pyproject.toml`` files, into one set.
 
     ``.in`` files are read as by :func:`parse_requirements_files` (includes followed), a
-    ``pyproject.toml`` as by :func:`parse_pyproject`; ``files`` lists every file read, in
-    order of first reading.  ``constraint_paths`` are read last, as constraint files.
+    ``pyproject.toml`` as by :func:`~lockbuild.inputs.pyproject.parse_pyproject`; ``files``
+    lists every file read, in order of first reading.  ``constraint_paths`` are read last, as
+    constraint files.
     """
     collector = _Collector()
     for spec in inputs:
@@ -206,8 +182,8 @@ def _collect_input_files(path: str, found: dict[str, str], *, follow: bool) -> N
     if not follow:
         return
     try:
-        text = _read_text(path)
-    except _CannotReadError:
+        text = read_text_file(path)
+    except UnreadableFile:
         return
     for target in _include_targets(path, text):
         _collect_input_files(target, found, follow=True)
@@ -230,10 +206,6 @@ def _include_targets(path: str, text: str) -> Iterator[str]:
             target = option.value or ""
             if option.name in _INCLUDE_OPTIONS and target and not re.match(_URL, target):
                 yield os.path.normpath(os.path.join(directory, target))
-
-
-class _CannotReadError(Exception):
-    """A file could not be read; ``args[0]`` is the reason for the user."""
 
 
 @dataclass(frozen=True)
@@ -272,23 +244,17 @@ class _Collector:
         if self._already_read(path, constraint):
             return
         try:
-            text = _read_text(path)
-        except _CannotReadError as error:
+            text = read_text_file(path)
+        except UnreadableFile as error:
             raise RequirementsFileError(
-                path, None, f"cannot read requirements file ({error.args[0]})"
+                path, None, f"cannot read requirements file ({error.reason})"
             ) from None
         self.parse_text(text, path, constraint=constraint)
 
     def read_pyproject(self, spec: InputSpec) -> None:
-        try:
-            text = _read_text(spec.path)
-        except _CannotReadError as error:
-            raise RequirementsFileError(
-                spec.path, None, f"cannot read project file ({error.args[0]})"
-            ) from None
+        requirements = read_pyproject(spec)
         self._add_file(spec.path)
-        project = _Pyproject(spec.path, text)
-        self.requirements.extend(project.requirements(spec.extras, spec.groups))
+        self.requirements.extend(requirements)
 
     def parse_text(self, text: str, path: str, *, constraint: bool) -> None:
         self._seen.add((os.path.realpath(path), constraint))
@@ -335,7 +301,7 @@ class _Collector:
             self.pre = True
         else:
             message = "needs a non-editable requirement before it on the line"
-            raise _error(location, f"option {option.flag!r} {message}")
+            raise input_error(location, f"option {option.flag!r} {message}")
 
     def _add(self, requirement: InputRequirement, constraint: bool) -> None:
         (self.constraints if constraint else self.requirements).append(requirement)
@@ -344,25 +310,17 @@ class _Collector:
         path = os.path.normpath(os.path.join(os.path.dirname(location.path), target))
         try:
             if re.match(_URL, target):
-                raise _CannotReadError("URLs are not supported")
+                raise UnreadableFile("URLs are not supported")
             if self._already_read(path, constraint):
                 return
-            text = _read_text(path)
-        except _CannotReadError as error:
+            text = read_text_file(path)
+        except UnreadableFile as error:
             raise RequirementsFileError(
                 location.path,
                 location.line,
-                f"cannot read included file {target!r} ({error.args[0]})",
+                f"cannot read included file {target!r} ({error.reason})",
             ) from None
         self.parse_text(text, path, constraint=constraint)
-
-
-def _read_text(path: str) -> str:
-    """Return the file's text (UTF-8, optional BOM) or raise _CannotReadError."""
-    try:
-        return read_text_file(path)
-    except UnreadableFile as error:
-        raise _CannotReadError(error.reason) from None
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -399,7 +357,7 @@ def _split_line(location: Location, line: str) -> tuple[str, list[str]]:
     try:
         tokens = shlex.split(options_text)
     except ValueError as error:
-        raise _error(location, f"invalid options {options_text.strip()!r} ({error})") from None
+        raise input_error(location, f"invalid options {options_text.strip()!r} ({error})") from None
     return line[: match.start()].strip(), tokens
 
 
@@ -413,11 +371,11 @@ def _parse_options(location: Location, tokens: list[str]) -> list[_Option]:
         name = _option_name(location, flag)
         if name in _FLAG_OPTIONS:
             if value is not None:
-                raise _error(location, f"option {flag!r} takes no value")
+                raise input_error(location, f"option {flag!r} takes no value")
         elif value is None and index < len(tokens):
             value, index = tokens[index], index + 1
         if name in _VALUE_OPTIONS and not value:
-            raise _error(location, f"option {flag!r} needs a value")
+            raise input_error(location, f"option {flag!r} needs a value")
         options.append(_Option(flag, name, value))
     return options
 
@@ -435,12 +393,12 @@ def _split_flag(token: str) -> tuple[str, str | None]:
 def _option_name(location: Location, flag: str) -> str:
     """Return the long name of a supported option, or raise the matching error."""
     if not flag.startswith("-") or flag == "-":
-        raise _error(location, f"unexpected argument {flag!r}")
+        raise input_error(location, f"unexpected argument {flag!r}")
     name = _SHORT_OPTIONS.get(flag, flag)
     if name in _UNSUPPORTED_OPTIONS:
-        raise _error(location, f"option {flag!r} is not supported by lockbuild")
+        raise input_error(location, f"option {flag!r} is not supported by lockbuild")
     if name not in _VALUE_OPTIONS and name not in _FLAG_OPTIONS:
-        raise _error(location, f"unknown option {flag!r}")
+        raise input_error(location, f"unknown option {flag!r}")
     return name
 
 
@@ -449,7 +407,7 @@ def _requirement_hashes(location: Location, options: list[_Option]) -> tuple[str
     hashes: list[str] = []
     for option in options:
         if option.name != "--hash":
-            raise _error(location, f"option {option.flag!r} cannot follow a requirement")
+            raise input_error(location, f"option {option.flag!r} cannot follow a requirement")
         digest = _parse_hash(location, option.value or "")
         if digest not in hashes:
             hashes.append(digest)
@@ -462,10 +420,10 @@ def _parse_hash(location: Location, value: str) -> str:
     if not colon or algorithm not in _HASH_DIGEST_LENGTHS:
         known = ", ".join(sorted(_HASH_DIGEST_LENGTHS))
         reason = f"expected algorithm:hexdigest with algorithm one of {known}"
-        raise _error(location, f"invalid hash {value!r} ({reason})")
+        raise input_error(location, f"invalid hash {value!r} ({reason})")
     length = _HASH_DIGEST_LENGTHS[algorithm]
     if len(digest) != length or not set(digest) <= _HEX_DIGITS:
-        raise _error(
+        raise input_error(
             location, f"invalid hash {value!r} (a {algorithm} digest is {length} hex digits)"
         )
     return f"{algorithm}:{digest.lower()}"
@@ -479,7 +437,7 @@ def _build_requirement(
     if editable or _is_link(text):
         requirement, link = _parse_link(location, text, editable=editable)
     else:
-        requirement = _parse_pep508(location, text, text)
+        requirement = parse_pep508(location, text, text)
     return InputRequirement(location, text, requirement, link, editable, hashes)
 
 
@@ -493,16 +451,18 @@ def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requi
     """Parse ``link[extras] ; marker``; the requirement is known only through ``#egg=``."""
     link, extras, marker = _split_link(location, text)
     if editable and not _can_be_editable(link):
-        raise _error(location, f"invalid editable requirement {text!r} (not a VCS URL or path)")
+        raise input_error(
+            location, f"invalid editable requirement {text!r} (not a VCS URL or path)"
+        )
     name = _egg_name(location, text, link)
     if name is None:
         if extras or marker is not None:
             what = "extras need" if extras else "a marker needs"
             hint = "add '#egg=name'" + ("" if editable else " or write 'name @ url'")
-            raise _invalid(location, text, f"{what} the project name: {hint}")
+            raise invalid_requirement(location, text, f"{what} the project name: {hint}")
         return None, link
     suffix = "" if marker is None else f" ; {marker}"
-    return _parse_pep508(location, text, f"{name}{extras} @ {link}{suffix}"), link
+    return parse_pep508(location, text, f"{name}{extras} @ {link}{suffix}"), link
 
 
 def _can_be_editable(link: str) -> bool:
@@ -517,7 +477,9 @@ def _split_link(location: Location, text: str) -> tuple[str, str, str | None]:
     link_text, *marker = re.split(_MARKER_SEPARATOR, text, maxsplit=1)
     match = re.fullmatch(_LINK_EXTRAS, link_text.strip())
     if match is None or any(character.isspace() for character in link_text.strip()):
-        raise _invalid(location, text, "a URL or path can only be followed by '; marker'")
+        raise invalid_requirement(
+            location, text, "a URL or path can only be followed by '; marker'"
+        )
     link = match["link"] + (match["fragment"] or "")
     return link, match["extras"] or "", marker[0] if marker else None
 
@@ -529,192 +491,8 @@ def _egg_name(location: Location, text: str, link: str) -> str | None:
         key, _, value = item.partition("=")
         if key == "egg":
             if not re.fullmatch(_PROJECT_NAME, value):
-                raise _invalid(location, text, f"egg fragment {value!r} is not a project name")
+                raise invalid_requirement(
+                    location, text, f"egg fragment {value!r} is not a project name"
+                )
             return value
     return None
-
-
-def _parse_pep508(location: Location, text: str, requirement: str) -> Requirement:
-    """Parse a PEP 508 string; errors name the line's ``text`` and packaging's reason."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        return Requirement(requirement)
-    except InvalidRequirement as error:
-        reason = (str(error).splitlines() or ["not a PEP 508 requirement"])[0]
-        raise _invalid(location, text, reason) from None
-
-
-def _invalid(location: Location, text: str, reason: str) -> RequirementsFileError:
-    return _error(location, f"invalid requirement {text!r} ({reason})")
-
-
-def _error(location: Location, message: str) -> RequirementsFileError:
-    return RequirementsFileError(location.path, location.line, message)
-
-
-def _load_toml(path: str, text: str) -> dict[str, Any]:
-    try:
-        return load_toml(text)
-    except TomlSyntaxError as error:
-        raise RequirementsFileError(path, error.line, error.message) from None
-
-
-class _Pyproject:
-    """The requirements one ``pyproject.toml`` declares, each located at its line."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.lines = TomlLines(text)
-        self.data = _load_toml(path, text)
-        self.project = self._table(self.data, ("project",))
-        name = self.project.get("name")
-        if "project" in self.data and not isinstance(name, str):
-            raise self._error(("project",), "invalid [project] table (a 'name' string is required)")
-        self.origin = f"{name} ({path})" if isinstance(name, str) else None
-        self.canonical_name = canonicalize_name(name) if isinstance(name, str) else None
-
-    def requirements(self, extras: Sequence[str], groups: Sequence[str]) -> list[InputRequirement]:
-        """``[project].dependencies``, then each extra's, then each group's; duplicates dropped."""
-        if "project" not in self.data and not groups:
-            reason = "lockbuild reads [project] dependencies and PEP 735 [dependency-groups]"
-            raise RequirementsFileError(self.path, None, f"no [project] table ({reason})")
-        wanted = list(dict.fromkeys(self._extra_key(extra) for extra in extras))
-        entries = self._dependencies()
-        for key in wanted:
-            entries.extend(self._extra(key))
-        for group in groups:
-            entries.extend(self._group(group, chain=()))
-        return list(dict.fromkeys(self._expand_self_references(entries, set(wanted))))
-
-    def _dependencies(self) -> list[InputRequirement]:
-        self._refuse_dynamic("dependencies")
-        value = self.project.get("dependencies", [])
-        return self._strings(value, ("project", "dependencies"))
-
-    def _refuse_dynamic(self, field: str) -> None:
-        dynamic = self.project.get("dynamic", [])
-        if isinstance(dynamic, list) and field in dynamic:
-            reason = f"project.dynamic lists {field!r}; list them in the file instead"
-            message = f"dynamic dependencies are not supported as a lock input ({reason})"
-            raise self._error(("project", "dynamic"), message)
-
-    def _extras_table(self) -> Mapping[NormalizedName, str]:
-        """The written name of each extra, by normalized name."""
-        self._refuse_dynamic("optional-dependencies")
-        table = self._table(self.project, ("project", "optional-dependencies"))
-        return {canonicalize_name(name): name for name in table}
-
-    def _extra_key(self, extra: str, *, line: int | None = None) -> NormalizedName:
-        known = self._extras_table()
-        key = canonicalize_name(extra)
-        if key not in known:
-            names = ", ".join(sorted(known.values())) or "none"
-            where = line or self.lines.line_of(("project", "optional-dependencies"))
-            raise RequirementsFileError(
-                self.path, where, f"unknown extra {extra!r} (known: {names})"
-            )
-        return key
-
-    def _extra(self, key: NormalizedName) -> list[InputRequirement]:
-        written = self._extras_table()[key]
-        value = self.project["optional-dependencies"][written]
-        return self._strings(value, ("project", "optional-dependencies", written))
-
-    def _groups_table(self) -> Mapping[NormalizedName, str]:
-        """The written name of each dependency group, by normalized name."""
-        table = self._table(self.data, ("dependency-groups",))
-        written: dict[NormalizedName, str] = {}
-        for name in table:
-            key = canonicalize_name(name)
-            if key in written:
-                message = f"dependency groups {written[key]!r} and {name!r} normalize to one name"
-                raise self._error(("dependency-groups", name), message)
-            written[key] = name
-        return written
-
-    def _group(
-        self, name: str, *, chain: tuple[str, ...], line: int | None = None
-    ) -> list[InputRequirement]:
-        """A group's requirements, ``include-group`` followed; ``chain`` holds the includers."""
-        known = self._groups_table()
-        key = canonicalize_name(name)
-        if key not in known:
-            names = ", ".join(sorted(known.values())) or "none"
-            where = line or self.lines.line_of(("dependency-groups",))
-            message = f"unknown dependency group {name!r} (known: {names})"
-            raise RequirementsFileError(self.path, where, message)
-        written = known[key]
-        keys = ("dependency-groups", written)
-        if written in chain:
-            cycle = " -> ".join((*chain[chain.index(written) :], written))
-            message = f"dependency group cycle (a group includes itself): {cycle}"
-            raise RequirementsFileError(self.path, line or self.lines.line_of(keys), message)
-        items = self.data["dependency-groups"][written]
-        if not isinstance(items, list):
-            raise self._error(keys, f"invalid {_dotted(keys)} (expected a list)")
-        entries: list[InputRequirement] = []
-        cursor = self.lines.line_of(keys) or 1
-        for item in items:
-            if isinstance(item, str):
-                cursor = self.lines.string_line(item, cursor) or cursor
-                entries.append(self._entry(item, cursor))
-            elif isinstance(item, dict) and _is_include_group(item):
-                include = item["include-group"]
-                cursor = self.lines.string_line(include, cursor) or cursor
-                entries.extend(self._group(include, chain=(*chain, written), line=cursor))
-            else:
-                reason = "expected a requirement string or {include-group = '...'}"
-                raise self._error(keys, f"invalid item in {_dotted(keys)} ({reason}): {item!r}")
-        return entries
-
-    def _expand_self_references(
-        self, entries: Sequence[InputRequirement], included: set[NormalizedName]
-    ) -> Iterator[InputRequirement]:
-        """Replace ``myproject[extra]`` by the extra's requirements (each extra taken once)."""
-        for entry in entries:
-            requirement = entry.requirement
-            if requirement is None or entry.name != self.canonical_name:
-                yield entry
-                continue
-            if requirement.marker or requirement.url or requirement.specifier:
-                reason = "a requirement on the project itself can only name extras"
-                raise _invalid(entry.location, entry.text, reason)
-            for extra in sorted(requirement.extras):
-                key = self._extra_key(extra, line=entry.location.line)
-                if key not in included:
-                    included.add(key)
-                    yield from self._expand_self_references(self._extra(key), included)
-
-    def _strings(self, value: object, keys: tuple[str, ...]) -> list[InputRequirement]:
-        """The requirements of a list of PEP 508 strings written at the key path ``keys``."""
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self._error(keys, f"invalid {_dotted(keys)} (expected a list of strings)")
-        entries = []
-        cursor = self.lines.line_of(keys) or 1
-        for item in value:
-            cursor = self.lines.string_line(item, cursor) or cursor
-            entries.append(self._entry(item, cursor))
-        return entries
-
-    def _entry(self, text: str, line: int) -> InputRequirement:
-        location = Location(self.path, line)
-        requirement = _parse_pep508(location, text, text)
-        return InputRequirement(location, text, requirement, origin=self.origin)
-
-    def _table(self, parent: Mapping[str, Any], keys: tuple[str, ...]) -> Mapping[str, Any]:
-        value = parent.get(keys[-1], {})
-        if not isinstance(value, dict):
-            raise self._error(keys, f"invalid {_dotted(keys)} (expected a table)")
-        return value
-
-    def _error(self, keys: tuple[str, ...], message: str) -> RequirementsFileError:
-        return RequirementsFileError(self.path, self.lines.line_of(keys), message)
-
-
-def _is_include_group(item: Mapping[str, Any]) -> bool:
-    return list(item) == ["include-group"] and isinstance(item["include-group"], str)
-
-
-def _dotted(keys: tuple[str, ...]) -> str:
-    return ".".join(keys)

@@ -14,16 +14,25 @@ import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from lockbuild.errors import ConfigError
-from lockbuild.models import DEFAULT_INDEX_URL, TransferLimits
+from lockbuild.instants import format_cutoff, parse_cutoff
+from lockbuild.models import (
+    DEFAULT_INDEX_URL,
+    IndexStrategy,
+    LateUploads,
+    TransferLimits,
+    canonicalize_name,
+)
 
 _TRANSFER = TransferLimits()
 
 __all__ = [
     "COMMAND_LINE",
     "INDEX_STRATEGIES",
+    "LATE_UPLOAD_POLICIES",
     "LOCK_SETTING_KEYS",
     "NAME_PATTERN",
     "SETTING_KEYS",
@@ -59,7 +68,7 @@ class Settings:
     build_sdists: bool = True
     pre: bool = False
     page_ttl: int = 600
-    late_uploads: str = "warn"
+    late_uploads: LateUploads = LateUploads.WARN
     """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
     late_upload_days: int = 14
     vcs_as_archive: bool = False
@@ -68,9 +77,9 @@ class Settings:
     """Fail a lock that pip would refuse in hash-checking mode, instead of warning."""
     emit_index_url: bool = True
     """Write the ``--index-url``/``--extra-index-url`` lines (credentials never) in the lock."""
-    exclude_newer: str | None = None
-    """Ignore files uploaded after this UTC instant (``2026-11-01T00:00:00Z``)."""
-    index_strategy: str = "first-index"
+    exclude_newer: datetime.datetime | None = None
+    """Ignore files uploaded after this instant (aware, in UTC; ``2026-11-01T00:00:00Z``)."""
+    index_strategy: IndexStrategy = IndexStrategy.FIRST_INDEX
     """``first-index``: a project comes from the first index that has it;
     ``unsafe-best-match``: the pages of every index are merged."""
     indexes: tuple[tuple[str, str], ...] = ()
@@ -169,6 +178,12 @@ def show_value(value: object) -> str:
 
 
 def _json_value(value: object, *, table: bool = False) -> object:
+    """A setting as its fingerprint holds it: what locks.toml spells (enums by value, instants
+    as ``2026-11-01T00:00:00Z``), tables as dicts and lists as lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime.datetime):
+        return format_cutoff(value)
     if table and isinstance(value, tuple):
         return dict(value)
     return list(value) if isinstance(value, tuple) else value
@@ -224,14 +239,16 @@ def _parse_seconds(value: object) -> int:
     return value
 
 
-def _parse_late_uploads(value: object) -> str:
-    from lockbuild.trust.audit import LATE_UPLOAD_POLICIES
+LATE_UPLOAD_POLICIES: tuple[str, ...] = tuple(policy.value for policy in LateUploads)
+"""The values of ``late-uploads``, in documentation order."""
 
+
+def _parse_late_uploads(value: object) -> LateUploads:
     text = parse_text(value)
     if text not in LATE_UPLOAD_POLICIES:
         known = ", ".join(LATE_UPLOAD_POLICIES)
         raise InvalidValue(f"unknown late-uploads policy {text!r} (known: {known})")
-    return text
+    return LateUploads(text)
 
 
 def _parse_days(value: object) -> int:
@@ -242,15 +259,14 @@ def _parse_days(value: object) -> int:
     return value
 
 
-def _parse_exclude_newer(value: object) -> str:
-    """An RFC 3339 instant or a date (midnight UTC), as a string, or a TOML date-time."""
-    from lockbuild.trust.audit import format_cutoff, parse_cutoff
-
+def _parse_exclude_newer(value: object) -> datetime.datetime:
+    """An RFC 3339 instant or a date (midnight UTC), as text or a TOML date-time: the instant,
+    in UTC."""
     if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
         value = value.isoformat()
     text = parse_text(value)
     try:
-        return format_cutoff(parse_cutoff(text))
+        return parse_cutoff(text).astimezone(datetime.timezone.utc)
     except ValueError:
         expected = "an RFC 3339 instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01"
         message = f"invalid exclude-newer (expected {expected}): {show_value(value)}"
@@ -307,15 +323,16 @@ def _parse_directory(value: object) -> str:
     return text
 
 
-INDEX_STRATEGIES = ("first-index", "unsafe-best-match")
+INDEX_STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in IndexStrategy)
+"""The values of ``index-strategy``, the default first."""
 
 
-def _parse_index_strategy(value: object) -> str:
+def _parse_index_strategy(value: object) -> IndexStrategy:
     text = parse_text(value)
     if text not in INDEX_STRATEGIES:
         known = ", ".join(INDEX_STRATEGIES)
         raise InvalidValue(f"unknown index-strategy {text!r} (known: {known})")
-    return text
+    return IndexStrategy(text)
 
 
 VERIFY_METADATA_MODES = ("download", "range")
@@ -359,8 +376,6 @@ def _parse_indexes(value: object) -> tuple[tuple[str, str], ...]:
 
 
 def _parse_index_for(value: object) -> tuple[tuple[str, str], ...]:
-    from lockbuild.models import canonicalize_name
-
     pairs = _parse_pairs(value, "PACKAGE=INDEX")
     projects: dict[str, str] = {}
     for project, target in pairs.items():

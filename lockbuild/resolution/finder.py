@@ -107,14 +107,6 @@ def _parse_version(text: str) -> Version | None:
         return None
 
 
-def group_releases(page: ProjectPage) -> dict[Version, list[DistFile]]:
-    """Group the page's files by the version in their filenames; unparsable names are skipped."""
-    return {
-        version: [file for text in texts for file in page.release_files(text)]
-        for version, texts in _spellings_by_version(page).items()
-    }
-
-
 def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
     """Every release on the page, newest first; ``usable`` may be empty (checked lazily)."""
     releases = [
@@ -129,22 +121,6 @@ def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Rele
         for version, texts in _spellings_by_version(page).items()
     ]
     releases.sort(key=lambda release: release.version, reverse=True)
-    return releases
-
-
-def find_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
-    """Every release with at least one file installable on ``environment``, newest first."""
-    releases = []
-    for release in all_releases(page, environment):
-        if release.usable:
-            releases.append(release)
-        else:
-            logger.debug(
-                "skipping %s %s: no file installs on %s",
-                page.name,
-                release.version,
-                environment.describe(),
-            )
     return releases
 
 
@@ -225,7 +201,7 @@ def uploaded_before(
     files carry their upload time, so later audits see it. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    from lockbuild.trust.audit import format_cutoff, parse_instant
+    from lockbuild.instants import format_cutoff, parse_instant
 
     releases: dict[str, list[FileData]] = {}
     undated: list[str] = []

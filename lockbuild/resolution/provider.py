@@ -1,13 +1,13 @@
 """The resolvelib provider: candidates and dependencies for one target environment.
 
-It knows nothing of HTTP or caches. It asks a :class:`~lockbuild.models.PackageSource` for
-project pages and metadata, filters releases for the environment (via the finder), prefers
-pins of the previous lock, and skips a candidate only for a fact about it (its verified
-metadata is invalid or does not fit the target); a candidate that cannot be checked (a fetch
-failed, bytes did not match their hash, a build failed) fails the run, because skipping it
-would choose another version without a word. A project named by a URL, path or VCS
-requirement has exactly one candidate, the :class:`~lockbuild.models.LinkedDist` the source
-made of that line.
+It knows nothing of HTTP or caches. It asks a
+:class:`~lockbuild.resolution.source.PackageSource` for project pages and metadata, filters
+releases for the environment (via the finder), prefers pins of the previous lock, and skips a
+candidate only for a fact about it (its verified metadata is invalid or does not fit the
+target); a candidate that cannot be checked (a fetch failed, bytes did not match their hash, a
+build failed) fails the run, because skipping it would choose another version without a word. A
+project named by a URL, path or VCS requirement has exactly one candidate, the
+:class:`~lockbuild.models.LinkedDist` the source made of that line.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from lockbuild.errors import (
     UncheckedMetadataError,
 )
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.models import CoreMetadata, LinkedDist, MetadataTask, PackageSource, ProjectPage
-from lockbuild.resolution.finder import Release, all_releases, why_unusable
+from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
+from lockbuild.resolution.finder import Release, why_unusable
+from lockbuild.resolution.prefetch import PrefetchHints, applies
+from lockbuild.resolution.source import PackageSource
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Requirement:
     marker: str | None = None
     file: str | None = None
     """For a root requirement, the input file that holds it."""
+    parent: str | None = field(default=None, compare=False)
+    """For a dependency, the identifier of the candidate that requires it."""
     identifier: str = field(init=False, compare=False, repr=False)
     """The resolver's key: the name, with the extras in brackets."""
     exact_version: Version | None = field(init=False, compare=False, repr=False)
@@ -100,7 +104,12 @@ class Candidate:
 
 
 def requirement_from_pep508(
-    requirement: Pep508Requirement, *, origin: str, root: bool = False, file: str | None = None
+    requirement: Pep508Requirement,
+    *,
+    origin: str,
+    root: bool = False,
+    file: str | None = None,
+    parent: str | None = None,
 ) -> Requirement:
     return Requirement(
         name=canonicalize_name(requirement.name),
@@ -110,6 +119,7 @@ def requirement_from_pep508(
         root=root,
         marker=str(requirement.marker) if requirement.marker else None,
         file=file,
+        parent=parent,
     )
 
 
@@ -132,6 +142,39 @@ def _hint(error: LockbuildError, release: Release) -> str:
     return ""
 
 
+class _SpecifierMemo:
+    """``specifier.contains(version)``, pre-releases included, remembered by specifier
+    object (hashing a SpecifierSet costs more than the check): resolvelib asks again for
+    every pinned candidate each round."""
+
+    def __init__(self) -> None:
+        self._contains: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
+
+    def __call__(self, specifier: SpecifierSet, version: Version) -> bool:
+        if not specifier:
+            return True
+        known = self._contains.get(id(specifier))
+        if known is None or known[0] is not specifier:
+            known = self._contains[id(specifier)] = (specifier, {})
+        found = known[1].get(version)
+        if found is None:
+            found = known[1][version] = specifier.contains(version, prereleases=True)
+        return found
+
+
+def _note_yanked(releases: Iterable[Release]) -> None:
+    """Say at DEBUG which yanked releases are chosen (the pipeline warns about the one
+    pinned, quoting the reason)."""
+    for release in releases:
+        if release.yanked:
+            logger.debug(
+                "%s %s is yanked%s; chosen only because it is pinned exactly",
+                release.name,
+                release.version,
+                f" ({release.yank_reason})" if release.yank_reason else "",
+            )
+
+
 class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     """resolvelib provider over a PackageSource for one TargetEnvironment."""
 
@@ -152,13 +195,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.releases: dict[NormalizedName, list[Release]] = {}
-        self._page_releases: dict[NormalizedName, list[Release]] = {}
-        self._contains: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
+        self._satisfies = _SpecifierMemo()
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
-        self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
-        """Extras asked for so far, per project (so prefetching can follow them too)."""
         self.not_found: dict[NormalizedName, ProjectPage] = {}
         """Projects whose page lists no file, with that page: its index URL (the first one
         asked) and, as of ``exclude-newer``, what the cutoff left out."""
@@ -166,6 +206,14 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Projects given by URL, path or VCS lines: their one candidate."""
         self.lazy_links = lazy_links
         """Links of constraint lines, made concrete only when something requires the project."""
+        self.linked_names = frozenset(links) | frozenset(lazy_links)
+        """Projects that come from a link, not an index (never looked up there)."""
+        self.prefetch = PrefetchHints(
+            environment,
+            preferred=preferred,
+            allow_prereleases=allow_prereleases,
+            linked=self.linked_names,
+        )
 
     # -- resolvelib interface -------------------------------------------------------------
 
@@ -218,20 +266,6 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
         return self._satisfies(requirement.specifier, candidate.version)
 
-    def _satisfies(self, specifier: SpecifierSet, version: Version) -> bool:
-        """``specifier.contains(version)``, pre-releases included, remembered by specifier
-        object (hashing a SpecifierSet costs more than the check): resolvelib asks again
-        for every pinned candidate each round."""
-        if not specifier:
-            return True
-        known = self._contains.get(id(specifier))
-        if known is None or known[0] is not specifier:
-            known = self._contains[id(specifier)] = (specifier, {})
-        found = known[1].get(version)
-        if found is None:
-            found = known[1][version] = specifier.contains(version, prereleases=True)
-        return found
-
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         metadata = self.metadata[(candidate.name, candidate.version)]
         origin = str(candidate)
@@ -242,6 +276,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                     name=candidate.name,
                     specifier=SpecifierSet(f"=={candidate.version}"),
                     origin=origin,
+                    parent=candidate.identifier,
                 )
             )
             missing = candidate.extras - set(metadata.provides_extra)
@@ -250,21 +285,19 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                     "%s does not provide the extra(s) %s", origin, ", ".join(sorted(missing))
                 )
         for requirement in metadata.requires_dist:
-            if not self._applies(requirement, candidate.extras):
+            if not applies(requirement, candidate.extras, self.environment):
                 continue
-            dependencies.append(requirement_from_pep508(requirement, origin=origin))
-        self.expect(dependencies)
+            dependencies.append(
+                requirement_from_pep508(requirement, origin=origin, parent=candidate.identifier)
+            )
+        self.prefetch.expect((dependency.name, dependency.extras) for dependency in dependencies)
         self.source.prefetch_pages(
-            {dependency.name for dependency in dependencies} - self.linked_names, policy=self
+            {dependency.name for dependency in dependencies} - self.linked_names,
+            policy=self.prefetch,
         )
         return dependencies
 
     # -- helpers ---------------------------------------------------------------------------
-
-    @property
-    def linked_names(self) -> set[NormalizedName]:
-        """Projects that come from a link, not an index (never looked up there)."""
-        return set(self.links) | set(self.lazy_links)
 
     def link_of(self, name: NormalizedName) -> LinkedDist | None:
         """The link that provides ``name``, made concrete on first use for constraint links."""
@@ -305,16 +338,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             page = self.source.project_page(name)
             if not page.versions:
                 self.not_found[name] = page
-            self.releases[name] = self._releases_on(page)
+            self.releases[name] = self.prefetch.releases_on(page)
         return self.releases[name]
-
-    def _releases_on(self, page: ProjectPage) -> list[Release]:
-        """The page's releases, worked out once whichever thread asks first."""
-        releases = self._page_releases.get(page.name)
-        if releases is None:
-            releases = all_releases(page, self.environment)
-            releases = self._page_releases.setdefault(page.name, releases)
-        return releases
 
     def _select(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
@@ -338,14 +363,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             not release.version.is_prerelease and release.usable for release in matching
         ):
             matching = [release for release in matching if not release.version.is_prerelease]
-        for release in matching:
-            if release.yanked:  # the pipeline warns about the one pinned, quoting the reason
-                logger.debug(
-                    "%s %s is yanked%s; chosen only because it is pinned exactly",
-                    name,
-                    release.version,
-                    f" ({release.yank_reason})" if release.yank_reason else "",
-                )
+        _note_yanked(matching)
         preferred = self.preferred.get(name)
         matching.sort(key=lambda release: release.version != preferred)
         return matching
@@ -403,47 +421,3 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Pass over ``release`` for a fact about it, remembered for messages, shown at -v."""
         logger.info("skipping %s %s: %s", release.name, release.version, reason)
         self.skipped[(release.name, release.version)] = reason
-
-    def _applies(self, requirement: Pep508Requirement, extras: frozenset[NormalizedName]) -> bool:
-        marker = requirement.marker
-        if marker is None:
-            return not extras
-        base = self.environment.evaluate(marker, extra="")
-        if not extras:
-            return base
-        return not base and any(self.environment.evaluate(marker, extra=e) for e in extras)
-
-    # -- PrefetchPolicy (called on the source's worker threads) ---------------------------
-
-    def dependencies_to_prefetch(self, metadata: CoreMetadata) -> list[NormalizedName]:
-        """Dependencies that apply to the environment, with the extras asked for so far."""
-        extras = frozenset(self.wanted_extras.get(metadata.name, ()))
-        linked = self.linked_names
-        return [
-            canonicalize_name(requirement.name)
-            for requirement in metadata.requires_dist
-            if (
-                self._applies(requirement, frozenset())
-                or (extras and self._applies(requirement, extras))
-            )
-            and canonicalize_name(requirement.name) not in linked
-        ]
-
-    def expect(self, requirements: Iterable[Requirement]) -> None:
-        """Note the extras these requirements ask for, before the resolver gets to them."""
-        for requirement in requirements:
-            if requirement.extras:
-                self.wanted_extras.setdefault(requirement.name, set()).update(requirement.extras)
-
-    def files_to_prefetch(self, page: ProjectPage) -> list[MetadataTask]:
-        """Pick the file whose metadata the resolver will most likely ask for next."""
-        releases = self._releases_on(page)
-        preferred = self.preferred.get(page.name)
-        for release in releases:
-            if release.version == preferred and release.usable:
-                return [(release.best, release.name, release.version)]
-        for release in releases:
-            stable = self.allow_prereleases or not release.version.is_prerelease
-            if stable and not release.yanked and release.usable:
-                return [(release.best, release.name, release.version)]
-        return []

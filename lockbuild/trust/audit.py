@@ -9,14 +9,13 @@ lock, :func:`late_uploads` finds files uploaded long after the release's first f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-LATE_UPLOAD_POLICIES = ("warn", "exclude", "error")
-_FRACTION = re.compile(r"\.(\d+)")
+from lockbuild.instants import format_cutoff, format_instant, parse_instant
+
 DEFAULT_LATE_UPLOAD_DAYS = 14
 
 
@@ -159,17 +158,6 @@ def late_uploads(
     return tuple(record for instant, record in sorted(dated, key=_by_time) if instant > limit)
 
 
-def first_upload(files: Iterable[FileRecord]) -> str | None:
-    """The earliest upload time among ``files``, as written by the index."""
-    dated = [record.upload_time for record in files if record.upload_time]
-    return min(dated, key=parse_instant) if dated else None
-
-
-def uploaded_after(record: FileRecord, cutoff: datetime) -> bool:
-    """Whether ``record`` was uploaded after ``cutoff`` (a file with no upload time is not)."""
-    return record.upload_time is not None and parse_instant(record.upload_time) > cutoff
-
-
 def left_out_by(record: FileRecord, cutoff: datetime) -> bool:
     """Whether ``exclude-newer`` at ``cutoff`` leaves ``record`` out of a page: uploaded after
     it, or with no readable upload time (as :func:`lockbuild.resolution.finder.uploaded_before`
@@ -195,49 +183,6 @@ def describe_files(records: Sequence[FileRecord]) -> str:
         return f"{len(records)} {noun}"
     span = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
     return f"{len(records)} {noun} uploaded {span}"
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant (``Z`` or an offset; naive means UTC) as an aware datetime.
-
-    ValueError when ``text`` is not one. Fractions of any length are read (Python 3.10's
-    ``fromisoformat`` takes only 3 or 6 digits).
-    """
-    text = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    text = _FRACTION.sub(lambda match: "." + (match[1] + "000000")[:6], text)
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def format_instant(value: datetime) -> str:
-    """``2026-11-21T02:40:00Z``."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def parse_cutoff(text: str) -> datetime:
-    """An ``exclude-newer`` value: an RFC 3339 instant, or a date meaning midnight UTC.
-
-    ValueError when ``text`` is neither (a date-time without ``Z`` or an offset included:
-    it names no instant).
-    """
-    text = text.strip()
-    if _DATE.fullmatch(text):
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-    if not _RFC3339.fullmatch(text):
-        raise ValueError(f"not an RFC 3339 instant or a date: {text!r}")
-    return parse_instant(text)
-
-
-def format_cutoff(value: datetime) -> str:
-    """``2026-11-01T00:00:00Z`` (UTC; fractions of a second kept when there are any)."""
-    value = value.astimezone(timezone.utc)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return format_instant(value)
 
 
 def _by_time(item: tuple[datetime, FileRecord]) -> tuple[datetime, str]:

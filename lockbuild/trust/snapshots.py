@@ -23,6 +23,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import ReleaseDriftError
+from lockbuild.instants import parse_instant
+from lockbuild.models import LateUploads
+from lockbuild.store.keys import release_key
+from lockbuild.store.store import Store
 from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
@@ -30,13 +34,11 @@ from lockbuild.trust.audit import (
     describe_files,
     late_uploads,
     left_out_by,
-    parse_instant,
     take_snapshot,
 )
 
 if TYPE_CHECKING:
     from lockbuild.models import DistFile, InputRequirement, Pin
-    from lockbuild.store.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class TrustPolicy:
 
     trust_new_files: frozenset[NormalizedName] = frozenset()
     """``--trust-new-files``: accept these projects' files as the index lists them now."""
-    late_uploads: str = "warn"
+    late_uploads: LateUploads = LateUploads.WARN
     """``warn``, ``exclude`` (leave their hashes out) or ``error``."""
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
     exclude_newer: datetime | None = None
@@ -121,8 +123,6 @@ def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | Non
     """The stored snapshot of ``release``; an unusable entry is dropped and counts as none."""
     if store is None:
         return None
-    from lockbuild.store.keys import release_key
-
     key = release_key(release.index_url, release.name, str(release.version))
     entry = store.get(key)
     if entry is None:
@@ -184,8 +184,6 @@ def _known(
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
     if store is not None:
-        from lockbuild.store.keys import release_key
-
         key = release_key(release.index_url, release.name, str(release.version))
         store.put(key, snapshot.to_data())
 
@@ -351,7 +349,7 @@ def _late_verdict(
         f"{name} {release.version}: {describe_files(late)}, more than "
         f"{policy.late_upload_days} days after the release's first file ({(first or '')[:10]})"
     )
-    if policy.late_uploads == "exclude":
+    if policy.late_uploads is LateUploads.EXCLUDE:
         untrusted |= {record.sha256 for record in late}
         if report:
             verdict.warnings.append(
@@ -359,7 +357,7 @@ def _late_verdict(
             )
     elif not report:
         return
-    elif policy.late_uploads == "error":
+    elif policy.late_uploads is LateUploads.ERROR:
         verdict.errors.append(
             f"{text} (late-uploads = error); review and accept with --trust-new-files {name}"
         )
