@@ -69,17 +69,13 @@ TYPE_CHECKING_ONLY: dict[tuple[str, str], str] = {
 """Imports allowed against the order only under ``if TYPE_CHECKING:``: (importer, imported)."""
 
 KNOWN_DEBT: dict[tuple[str, str], tuple[frozenset[str], str]] = {
-    ("lockbuild.index.client", "lockbuild.resolution.finder"): (
-        frozenset(["merge_pages", "uploaded_before"]),
-        "page views (merge, upload cutoff) live in the finder; to index.views",
+    ("lockbuild.index.views", "lockbuild.trust.audit"): (
+        frozenset(["format_cutoff", "parse_instant"]),
+        "instant parsing lives in audit; to instants",
     ),
     ("lockbuild.inputs.settings", "lockbuild.trust.audit"): (
         frozenset(["LATE_UPLOAD_POLICIES", "format_cutoff", "parse_cutoff"]),
         "instants and late-upload policies live in audit; to instants and a settings enum",
-    ),
-    ("lockbuild.resolution.finder", "lockbuild.trust.audit"): (
-        frozenset(["format_cutoff", "parse_instant"]),
-        "instant parsing lives in audit; to instants",
     ),
     ("lockbuild.trust.snapshots", "lockbuild.resolution.provider"): (
         frozenset(["exact_version"]),

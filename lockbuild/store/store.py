@@ -26,13 +26,13 @@ import diskcache
 from diskcache.core import MODE_PICKLE, MODE_TEXT, UNKNOWN
 from packaging.utils import canonicalize_name
 
-from lockbuild.errors import OfflineError, StoreError
-from lockbuild.urls import key_url, public_url, redact_url
+from lockbuild.errors import StoreError
+from lockbuild.urls import key_url, public_url
 
 logger = logging.getLogger(__name__)
 
-PAGE = "page-v1"
-"""Parsed index pages: ``page-v1:<index url>:<project>``; the only namespace that goes stale."""
+PAGE = "page-v2"
+"""Parsed index pages: ``page-v2:<index url>:<project>``; the only namespace that goes stale."""
 METADATA = "meta-v1"
 """Core metadata of a file: ``meta-v1:<file sha256>`` (or ``meta-v1:<url>``); never expires."""
 HASH = "hash-v1"
@@ -1163,29 +1163,6 @@ def _describe(error: BaseException) -> str:
 # --- offline ------------------------------------------------------------------------------------
 
 
-def describe_missing_page(project: str, index_url: str) -> str:
-    """``no cached index page for 'pyyaml' (index https://pypi.org/simple)``."""
-    index = _clean_index_url(index_url)
-    return f"no cached index page for '{canonicalize_name(project)}' (index {index})"
-
-
-def describe_missing_metadata(filename: str) -> str:
-    """``no cached metadata for django-5.1.3-py3-none-any.whl``."""
-    return f"no cached metadata for {filename}"
-
-
-def describe_missing_hash(what: str) -> str:
-    """``no cached hash for <filename or URL>``."""
-    return f"no cached hash for {redact_url(what.partition('#')[0])}"
-
-
-def describe_missing_upload_times(project: str, index_url: str) -> str:
-    """``no cached upload times for 'hiredis' (index https://pypi.org/simple)``: times the
-    index's JSON API gives (see :mod:`lockbuild.index.uploads`) and its pages do not."""
-    index = _clean_index_url(index_url)
-    return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
-
-
 def describe_dropped(count: int) -> str:
     """``2 cache entries were damaged, ... (run once online ...)``: why items are missing."""
     entries = "entry was" if count == 1 else "entries were"
@@ -1193,57 +1170,3 @@ def describe_dropped(count: int) -> str:
         f"{count} cache {entries} damaged, wrong or written by an older lockbuild and dropped "
         "(run once online to refetch, or `lockbuild cache import` an archive)"
     )
-
-
-_MISSING_ORDER = (
-    "no cached index page ",
-    "no cached upload times ",
-    "no cached metadata ",
-    "no cached hash ",
-)
-
-
-class MissingItems:
-    """Everything an offline lock found missing, collected from any thread; one error for all.
-
-    :meth:`raise_if_any` lists pages, then upload times, then metadata, then hashes, then
-    anything else, each group sorted, so the message does not depend on thread timing.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: set[str] = set()
-
-    def add(self, description: str) -> None:
-        with self._lock:
-            self._items.add(description)
-
-    def page(self, project: str, index_url: str) -> None:
-        self.add(describe_missing_page(project, index_url))
-
-    def metadata(self, filename: str) -> None:
-        self.add(describe_missing_metadata(filename))
-
-    def file_hash(self, what: str) -> None:
-        self.add(describe_missing_hash(what))
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._items, key=_missing_sort_key))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-    def raise_if_any(self) -> None:
-        items = self.items
-        if items:
-            raise OfflineError(items)
-
-
-def _missing_sort_key(description: str) -> tuple[int, str]:
-    for rank, prefix in enumerate(_MISSING_ORDER):
-        if description.startswith(prefix):
-            return rank, description
-    return len(_MISSING_ORDER), description
