@@ -29,9 +29,10 @@ SCENARIOS = ("pypi", "no-pep658")
 MODES = ("range", "download")
 _NO_PEP658 = """
 import sys
-import lockbuild.index.simple as simple
-simple._html_metadata = lambda value, url: None
-simple._json_metadata = lambda value, url: None
+import lockbuild.index.htmlpage as htmlpage
+import lockbuild.index.jsonpage as jsonpage
+htmlpage._html_metadata = lambda value, url: None
+jsonpage._json_metadata = lambda value, url: None
 from lockbuild.cli import main
 sys.exit(main(sys.argv[1:]))
 """

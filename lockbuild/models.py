@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ class DistFile:
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> DistFile:
         """The inverse of :meth:`to_data`; raises ValueError when ``data`` is not such a dict."""
-        if not _is_file_data(data):
+        if not is_file_data(data):
             raise ValueError(f"not a file entry: {data!r}")
         return cls(**data)
 
@@ -245,7 +245,7 @@ _FILE_FIELDS = {
 }
 
 
-def _is_file_data(data: object) -> bool:
+def is_file_data(data: object) -> bool:
     """Whether ``data`` looks like :meth:`DistFile.to_data` output (cheap, no objects made)."""
     if not isinstance(data, dict) or "filename" not in data or "url" not in data:
         return False
@@ -253,87 +253,15 @@ def _is_file_data(data: object) -> bool:
         kind = _FILE_FIELDS.get(key)
         if kind is None or type(value) is not kind:
             return False
-        if kind is dict and not _is_hashes(value):
+        if kind is dict and not is_hashes(value):
             return False
     return True
 
 
-def _is_hashes(value: object) -> bool:
+def is_hashes(value: object) -> bool:
     return isinstance(value, dict) and all(
         isinstance(key, str) and isinstance(digest, str) for key, digest in value.items()
     )
-
-
-_ROW_FIELDS = ("requires_python", "yanked", "upload_time", "size")
-_ROWS = "rows"
-
-
-def _stored_release(release: object) -> tuple[str, bool, str, Any]:
-    """``(version, all_yanked, reader, payload)`` of a stored release; ValueError if bad."""
-    if (
-        isinstance(release, list)
-        and len(release) in (3, 4)
-        and isinstance(release[0], str)
-        and isinstance(release[1], bool)
-    ):
-        if len(release) == 3 and isinstance(release[2], list):
-            return release[0], release[1], _ROWS, release[2]
-        if len(release) == 4 and isinstance(release[2], str):
-            return release[0], release[1], release[2], release[3]
-    raise ValueError("not a stored project page (bad release)")
-
-
-def _file_row(data: FileData) -> list[Any]:
-    """A :meth:`DistFile.to_data` dict as a compact row (see :meth:`ProjectPage.to_record`)."""
-    filename, url = data["filename"], data["url"]
-    if url.endswith("/" + filename):
-        url = url[: -len(filename)]
-    row: list[Any] = [filename, url, _compact_hashes(data.get("hashes"))]
-    row += [data.get(key) for key in _ROW_FIELDS]
-    metadata = data.get("metadata_hashes")
-    row.append(None if metadata is None else _compact_hashes(metadata) or {})
-    while row[-1] is None:
-        row.pop()
-    return row
-
-
-def _compact_hashes(hashes: Mapping[str, str] | None) -> str | dict[str, str] | None:
-    if not hashes:
-        return None
-    if len(hashes) == 1 and "sha256" in hashes:
-        return hashes["sha256"]
-    return dict(hashes)
-
-
-def _expand_hashes(value: object) -> dict[str, str]:
-    if isinstance(value, str):
-        return {"sha256": value}
-    if isinstance(value, dict) and _is_hashes(value):
-        return dict(value)
-    raise ValueError(f"not stored hashes: {value!r}")
-
-
-def _rows_to_data(rows: list[Any]) -> list[FileData]:
-    """The inverse of :func:`_file_row` for a release's rows; ValueError on a bad row."""
-    files = []
-    for row in rows:
-        if not (isinstance(row, list) and 2 <= len(row) <= 8):
-            raise ValueError(f"not a stored file row: {row!r}")
-        filename, url = row[0], row[1]
-        if not (isinstance(filename, str) and isinstance(url, str)):
-            raise ValueError(f"not a stored file row: {row!r}")
-        data: FileData = {"filename": filename, "url": url + filename if url.endswith("/") else url}
-        if len(row) > 2 and row[2] is not None:
-            data["hashes"] = _expand_hashes(row[2])
-        for key, value in zip(_ROW_FIELDS, row[3:7], strict=False):
-            if value is not None:
-                data[key] = value
-        if len(row) > 7 and row[7] is not None:
-            data["metadata_hashes"] = _expand_hashes(row[7])
-        if not _is_file_data(data):
-            raise ValueError(f"not a stored file row: {row!r}")
-        files.append(data)
-    return files
 
 
 @dataclass(frozen=True)
@@ -346,30 +274,14 @@ class PendingRelease:
     """Reads the files, in page order, as :meth:`DistFile.to_data` dicts."""
     record: tuple[str, Any] | None = None
     """How to store the release without reading it: a reader's name and its JSON payload
-    (see :meth:`ProjectPage.to_record`); ``None`` when only :attr:`read` can tell."""
-
-
-@dataclass(frozen=True)
-class PageSource:
-    """A page in the form its parser can read again: stored instead of its releases.
-
-    An index page is stored as the index sent it (:attr:`text`, kept out of JSON so that
-    nothing escapes it) plus what its parser worked out, in :attr:`record` (JSON data
-    naming the parser), so that reading it back parses no more than needed.
-    """
-
-    text: str
-    record: Mapping[str, Any]
-
-
-RecordReaders = Mapping[str, Callable[[Any], list[FileData]]]
-"""Readers of stored unread releases by name, given to :meth:`ProjectPage.from_record`."""
+    (see :func:`lockbuild.index.pagestore.page_record`); ``None`` when only :attr:`read` can
+    tell."""
 
 
 @dataclass(frozen=True)
 class CutoffNote:
     """What ``exclude-newer`` left out of a project page (see
-    :func:`lockbuild.resolution.finder.uploaded_before`), so that an empty page can say why it is
+    :func:`lockbuild.index.views.uploaded_before`), so that an empty page can say why it is
     empty."""
 
     cutoff: str
@@ -397,13 +309,10 @@ class ProjectPage:
         files: Iterable[DistFile] = (),
         *,
         releases: Mapping[str, Sequence[FileData] | PendingRelease] | None = None,
-        source: PageSource | None = None,
         cutoff: CutoffNote | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
-        self.source = source
-        """How to store the page without reading its releases (None: see :meth:`to_record`)."""
         self.cutoff = cutoff
         """On a page as of ``exclude-newer``: what the cutoff left out (None: no cutoff)."""
         self._built: dict[str, tuple[DistFile, ...]] = {}
@@ -436,7 +345,7 @@ class ProjectPage:
         """The files whose names carry ``version`` exactly, in page order."""
         built = self._built.get(version)
         if built is None:
-            built = tuple(DistFile.from_data(data) for data in self._read(version))
+            built = tuple(DistFile.from_data(data) for data in self.release_data(version))
             self._built[version] = built
         return built
 
@@ -447,94 +356,17 @@ class ProjectPage:
             return group.yanked
         return bool(group) and all(data.get("yanked") is not None for data in group)
 
-    def _read(self, version: str) -> list[FileData]:
+    def unread(self, version: str) -> PendingRelease | None:
+        """``version``'s release when it has not been read yet (None once read)."""
+        group = self._data.get(version)
+        return group if isinstance(group, PendingRelease) else None
+
+    def release_data(self, version: str) -> list[FileData]:
+        """The files of ``version`` as :meth:`DistFile.to_data` dicts, in page order."""
         group = self._data.get(version, [])
         if isinstance(group, PendingRelease):
             group = self._data[version] = group.read()
         return group
-
-    def to_data(self) -> dict[str, Any]:
-        """The page as plain dicts, lists and strings (JSON types)."""
-        return {
-            "name": self.name,
-            "index_url": self.index_url,
-            "releases": {version: list(self._read(version)) for version in self._data},
-        }
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> ProjectPage:
-        """The inverse of :meth:`to_data`; raises ValueError when ``data`` is not such a dict."""
-        name, index_url, releases = data.get("name"), data.get("index_url"), data.get("releases")
-        if not (
-            isinstance(name, str)
-            and isinstance(index_url, str)
-            and isinstance(releases, dict)
-            and all(
-                isinstance(version, str)
-                and isinstance(group, list)
-                and all(_is_file_data(file) for file in group)
-                for version, group in releases.items()
-            )
-        ):
-            raise ValueError("not a project page")
-        return cls(canonicalize_name(name), index_url, releases=releases)
-
-    def to_record(self) -> dict[str, Any]:
-        """The page in its compact stored form (JSON types), without reading unread releases.
-
-        ``{"name", "index_url", "releases": [...]}``. A release already read (or with no
-        :attr:`PendingRelease.record`) is ``[version, all_yanked, [row, ...]]``, a row being
-        ``[filename, url, hashes, requires_python, yanked, upload_time, size,
-        metadata_hashes]`` with trailing nulls dropped, the file name left off a URL that ends
-        with it, and hashes that are only a sha256 written as that digest. A release not read
-        yet is ``[version, all_yanked, reader, payload]`` from its record (for an HTML page: its
-        anchors as the index wrote them), so storing a page costs no parsing.
-        :meth:`from_record` builds no file until a release is asked for.
-        """
-        releases: list[list[Any]] = []
-        for version, group in self._data.items():
-            if isinstance(group, PendingRelease) and group.record is not None:
-                reader, payload = group.record
-                if reader == _ROWS:
-                    releases.append([version, group.yanked, payload])
-                else:
-                    releases.append([version, group.yanked, reader, payload])
-                continue
-            rows = [_file_row(data) for data in self._read(version)]
-            releases.append([version, self.all_yanked(version), rows])
-        return {"name": self.name, "index_url": self.index_url, "releases": releases}
-
-    @classmethod
-    def from_record(
-        cls, record: Mapping[str, Any], *, readers: RecordReaders | None = None
-    ) -> ProjectPage:
-        """The inverse of :meth:`to_record`; raises ValueError when ``record`` is not one.
-
-        ``readers`` read the releases stored unread (the parser that wrote them provides
-        them). Only the outline is checked here; a release is checked when it is read (a bad
-        one then raises ValueError).
-        """
-        name, index_url, releases = (
-            record.get("name"),
-            record.get("index_url"),
-            record.get("releases"),
-        )
-        if not (
-            isinstance(name, str) and isinstance(index_url, str) and isinstance(releases, list)
-        ):
-            raise ValueError("not a stored project page")
-        all_readers: dict[str, Callable[[Any], list[FileData]]] = {_ROWS: _rows_to_data}
-        all_readers.update(readers or {})
-        grouped: dict[str, PendingRelease] = {}
-        for release in releases:
-            version, yanked, reader, payload = _stored_release(release)
-            read = all_readers.get(reader)
-            if read is None:
-                raise ValueError(f"not a stored project page (unknown release form {reader!r})")
-            grouped[version] = PendingRelease(
-                yanked=yanked, read=partial(read, payload), record=(reader, payload)
-            )
-        return cls(canonicalize_name(name), index_url, releases=grouped)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProjectPage):

@@ -249,16 +249,16 @@ def failing_sdist(directory: Path, name: str, version: str) -> Path:
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The sdists whose metadata the index client builds, in order."""
-    import lockbuild.index.client
+    import lockbuild.index.distmeta
 
     built: list[str] = []
-    real = lockbuild.index.client.build_sdist_metadata
+    real = lockbuild.index.distmeta.build_sdist_metadata
 
     def counting(sdist: Path, **options: Any) -> bytes:
         built.append(sdist.name)
         return real(sdist, **options)
 
-    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", counting)
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", counting)
     return built
 
 

@@ -17,15 +17,10 @@ from fakesource import dist_file
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from lockbuild.index.views import merge_pages, uploaded_before, with_upload_times
 from lockbuild.inputs.environment import TargetEnvironment, make_environment
 from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
-from lockbuild.resolution.finder import (
-    Release,
-    all_releases,
-    merge_pages,
-    uploaded_before,
-    with_upload_times,
-)
+from lockbuild.resolution.finder import Release, all_releases
 
 ExpectedRelease = tuple[str, tuple[str, ...], bool]
 

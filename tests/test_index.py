@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-import lockbuild.index.client
+import lockbuild.index.distmeta
 from lockbuild.errors import BuildError, HashError, MetadataError, UncheckedMetadataError
 from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
@@ -395,7 +395,7 @@ def test_sdist_with_static_metadata_needs_no_build(
     monkeypatch: pytest.MonkeyPatch,
     options: dict[str, bool],
 ) -> None:
-    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", fail_if_called)
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", fail_if_called)
     server = servers(**options)
     sdist = make_sdist(
         tmp_path,
@@ -441,7 +441,7 @@ def test_sdist_build_refused_when_building_is_disabled(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", fail_if_called)
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", fail_if_called)
     server = servers()
     sdist = make_sdist(tmp_path, "Alpha", "1.0", requires_dist=ALPHA_REQUIRES)
     server.add(sdist)

@@ -69,10 +69,6 @@ TYPE_CHECKING_ONLY: dict[tuple[str, str], str] = {
 """Imports allowed against the order only under ``if TYPE_CHECKING:``: (importer, imported)."""
 
 KNOWN_DEBT: dict[tuple[str, str], tuple[frozenset[str], str]] = {
-    ("lockbuild.index.client", "lockbuild.resolution.finder"): (
-        frozenset(["merge_pages", "uploaded_before"]),
-        "page views (merge, upload cutoff) live in the finder; to index.views",
-    ),
     ("lockbuild.trust.snapshots", "lockbuild.resolution.provider"): (
         frozenset(["exact_version"]),
         "exact_version lives in the provider; to inputs.lockfile with previous_lock",

@@ -16,6 +16,7 @@ from distbuilder import make_sdist, make_wheel
 from linkfixtures import ArchiveServer, project_zip
 from packaging.utils import canonicalize_name
 
+import lockbuild.index.archives
 import lockbuild.index.http
 import lockbuild.index.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
@@ -27,11 +28,12 @@ from lockbuild.index.links import (
     relative_link,
     strip_egg,
 )
-from lockbuild.index.metadata import read_wheel_metadata
+from lockbuild.index.offline import MissingItems
+from lockbuild.index.wheelzip import read_wheel_metadata
 from lockbuild.inputs.requirements import parse_requirements_text
 from lockbuild.models import InputRequirement
 from lockbuild.store.keys import hash_key, metadata_key
-from lockbuild.store.store import MissingItems, Store, open_store
+from lockbuild.store.store import Store, open_store
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
 
     monkeypatch.setattr(HttpClient, "get", whole_reads_refused)
     monkeypatch.setattr(lockbuild.index.http, "_read", counting_read)
-    monkeypatch.setattr(lockbuild.index.links, "read_wheel_metadata", recording_reader)
+    monkeypatch.setattr(lockbuild.index.archives, "read_wheel_metadata", recording_reader)
     url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
     linked = LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(line(url))
     assert linked.hashes == (f"sha256:{hashlib.sha256(data).hexdigest()}",)
@@ -146,13 +148,13 @@ def test_a_source_archive_is_built_once_per_content_whatever_its_url(
     archives.files["/o/archpkg/archive/main.zip"] = data
     archives.files["/mirror/archpkg-main.zip"] = data
     builds: list[str] = []
-    real_build = lockbuild.index.links.build_sdist_metadata
+    real_build = lockbuild.index.archives.build_sdist_metadata
 
     def counting_build(sdist: Path, **options: object) -> bytes:
         builds.append(sdist.name)
         return real_build(sdist, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lockbuild.index.links, "build_sdist_metadata", counting_build)
+    monkeypatch.setattr(lockbuild.index.archives, "build_sdist_metadata", counting_build)
     http = HttpClient()
     for path in ("/o/archpkg/archive/main.zip", "/mirror/archpkg-main.zip"):
         linked = LinkResolver(http, index_urls=["x"], store=store).resolve(

@@ -22,14 +22,12 @@ from packaging.version import Version
 
 from lockbuild.errors import IndexFetchError, MetadataError
 from lockbuild.index.metadata import (
-    RangeFile,
-    _fast_metadata,
     _headers,
     metadata_is_static,
     parse_metadata,
     read_sdist_pkg_info,
-    read_wheel_metadata,
 )
+from lockbuild.index.wheelzip import RangeFile, _fast_metadata, read_wheel_metadata
 
 REQUESTS_METADATA = b"""\
 Metadata-Version: 2.1

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.cli import main
+from lockbuild.errors import LockbuildError, OfflineError
+from lockbuild.index.offline import MissingItems, missing_hash
 from lockbuild.store.keys import metadata_key, page_key
 from lockbuild.store.store import open_store
 
@@ -303,7 +306,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
     counts = dict(re.findall(r"^  ([a-z0-9-]+) +(\d+)$", info, re.MULTILINE))
-    assert (counts["page-v1"], counts["meta-v1"], counts["hash-v1"]) == ("5", "5", "1")
+    assert (counts["page-v2"], counts["meta-v1"], counts["hash-v1"]) == ("5", "5", "1")
     assert counts["release-v1"] == "5"  # one snapshot per pinned release
     assert counts["build-failure-v1"] == "0"
     assert "oldest index page stored: " in info
@@ -311,7 +314,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0
     assert "keeping all metadata" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=0"]) == 0
-    assert "removed 5 entries (5 page-v1)" in capsys.readouterr().out
+    assert "removed 5 entries (5 page-v2)" in capsys.readouterr().out
 
     assert main(["cache", "clear", "--cache-dir=elsewhere"]) == 0
     assert "removed 11 entries" in capsys.readouterr().out
@@ -360,3 +363,50 @@ def test_cache_dir_environment_variable(
     assert compile_lock(server.url, f"--cache-dir={project / 'flag'}") == 0
     assert (project / "flag" / "store").is_dir()
     assert os.listdir(project / "flag" / "store")
+
+
+# --- the missing items of an offline run -----------------------------------------------------
+
+
+def test_offline_error_message_lists_every_missing_item() -> None:
+    missing = MissingItems()
+    missing.metadata("django-5.1.3-py3-none-any.whl")
+    missing.page("PyYAML", "https://user:secret@pypi.org/simple/")
+    missing.page("pyyaml", "https://pypi.org/simple")
+    assert len(missing) == 2
+    with pytest.raises(OfflineError) as raised:
+        missing.raise_if_any()
+    assert str(raised.value) == (
+        "offline: no cached index page for 'pyyaml' (index https://pypi.org/simple); "
+        "no cached metadata for django-5.1.3-py3-none-any.whl"
+    )
+    assert isinstance(raised.value, LockbuildError)
+    assert raised.value.exit_code == 1
+    assert raised.value.missing == missing.items
+
+
+def test_offline_error_order_does_not_depend_on_threads() -> None:
+    missing = MissingItems()
+    names = [f"project-{number}" for number in range(50)]
+
+    def report(name: str) -> None:
+        missing.add(missing_hash(f"https://files.example/{name}.tar.gz"))
+        missing.metadata(f"{name}-1.0-py3-none-any.whl")
+        missing.page(name, "https://pypi.org/simple")
+
+    threads = [threading.Thread(target=report, args=(name,)) for name in reversed(names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    items = missing.items
+    assert len(items) == 150
+    assert [item.split(" for ")[0] for item in items] == (
+        ["no cached index page"] * 50 + ["no cached metadata"] * 50 + ["no cached hash"] * 50
+    )
+    assert items[:50] == tuple(sorted(items[:50]))
+
+
+def test_nothing_missing_raises_nothing() -> None:
+    MissingItems().raise_if_any()
+    assert str(OfflineError(["a", "b"])) == "offline: a; b"

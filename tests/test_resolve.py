@@ -959,7 +959,7 @@ class CutoffSource(FakeSource):
     def project_page(self, name: NormalizedName) -> ProjectPage:
         from datetime import datetime, timezone
 
-        from lockbuild.resolution.finder import uploaded_before
+        from lockbuild.index.views import uploaded_before
 
         files = [
             DistFile(filename, f"https://fake.invalid/files/{filename}", upload_time=uploaded)

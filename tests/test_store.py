@@ -20,7 +20,7 @@ import diskcache
 import pytest
 
 from lockbuild.cli.cache import format_info
-from lockbuild.errors import LockbuildError, OfflineError, StoreError
+from lockbuild.errors import StoreError
 from lockbuild.store.envelope import encode_envelope, value_sha256
 from lockbuild.store.info import FOREIGN
 from lockbuild.store.keys import (
@@ -38,7 +38,7 @@ from lockbuild.store.keys import (
     page_key,
     release_key,
 )
-from lockbuild.store.store import MissingItems, Store, open_store, resolve_cache_dir
+from lockbuild.store.store import Store, open_store, resolve_cache_dir
 
 SHA = "ab" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "django")
@@ -93,7 +93,7 @@ def raw_rows(store: Store) -> list[tuple[str, int, int, str | None, object]]:
 
 def test_keys_are_versioned_normalized_and_free_of_credentials() -> None:
     assert page_key("https://u:token@pypi.org/simple/", "Django_REST") == (
-        "page-v1:https://pypi.org/simple:django-rest"
+        "page-v2:https://pypi.org/simple:django-rest"
     )
     assert metadata_key(url="https://x/a.whl", sha256="SHA256:" + SHA.upper()) == f"meta-v1:{SHA}"
     assert metadata_key(url="https://token@x/a.whl#sha256=00") == "meta-v1:https://x/a.whl"
@@ -626,7 +626,7 @@ def test_info(store: Store, clock: FakeClock) -> None:
     text = format_info(info)
     assert f"store: {store.directory}" in text
     assert "entries: 7" in text
-    assert "  page-v1           2" in text
+    assert "  page-v2           2" in text
     assert "oldest index page stored: 1970-01-01T00:16:40Z" in text
     assert "newest index page stored: 1970-01-01T00:31:40Z" in text
 
@@ -942,50 +942,3 @@ def test_threads_share_one_store(store: Store) -> None:
     assert errors == []
     assert len(store.list_keys(HASH)) == 800
     assert all(store.get(key) is not None for key in store.list_keys())
-
-
-# --- offline ------------------------------------------------------------------------------------
-
-
-def test_offline_error_message_lists_every_missing_item() -> None:
-    missing = MissingItems()
-    missing.metadata("django-5.1.3-py3-none-any.whl")
-    missing.page("PyYAML", "https://user:secret@pypi.org/simple/")
-    missing.page("pyyaml", "https://pypi.org/simple")
-    assert len(missing) == 2
-    with pytest.raises(OfflineError) as raised:
-        missing.raise_if_any()
-    assert str(raised.value) == (
-        "offline: no cached index page for 'pyyaml' (index https://pypi.org/simple); "
-        "no cached metadata for django-5.1.3-py3-none-any.whl"
-    )
-    assert isinstance(raised.value, LockbuildError)
-    assert raised.value.exit_code == 1
-    assert raised.value.missing == missing.items
-
-
-def test_offline_error_order_does_not_depend_on_threads() -> None:
-    missing = MissingItems()
-    names = [f"project-{number}" for number in range(50)]
-
-    def report(name: str) -> None:
-        missing.file_hash(f"https://files.example/{name}.tar.gz")
-        missing.metadata(f"{name}-1.0-py3-none-any.whl")
-        missing.page(name, "https://pypi.org/simple")
-
-    threads = [threading.Thread(target=report, args=(name,)) for name in reversed(names)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    items = missing.items
-    assert len(items) == 150
-    assert [item.split(" for ")[0] for item in items] == (
-        ["no cached index page"] * 50 + ["no cached metadata"] * 50 + ["no cached hash"] * 50
-    )
-    assert items[:50] == tuple(sorted(items[:50]))
-
-
-def test_nothing_missing_raises_nothing() -> None:
-    MissingItems().raise_if_any()
-    assert str(OfflineError(["a", "b"])) == "offline: a; b"

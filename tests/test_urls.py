@@ -27,7 +27,7 @@ from linkfixtures import (
     wheel_of_installed,
 )
 
-import lockbuild.index.client
+import lockbuild.index.distmeta
 import lockbuild.index.links
 import lockbuild.urls
 from lockbuild.build.vcs import VcsLink
@@ -505,13 +505,13 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
     server.add(wheel_of_installed("packaging", build_dists))
     server.add(setup_py_sdist(build_dists))
     builds: list[str] = []
-    real_build = lockbuild.index.client.build_sdist_metadata
+    real_build = lockbuild.index.distmeta.build_sdist_metadata
 
     def counting_build(sdist: Path, **options: object) -> bytes:
         builds.append(sdist.name)
         return real_build(sdist, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lockbuild.index.client, "build_sdist_metadata", counting_build)
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", counting_build)
 
     assert compile_lock(server, "legacy-setup\n", "--no-build") == 1
     error = capsys.readouterr().err

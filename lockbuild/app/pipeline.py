@@ -37,9 +37,10 @@ from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
 
 if TYPE_CHECKING:
+    from lockbuild.app.indexsource import IndexSource
     from lockbuild.index.links import LockedLink
+    from lockbuild.index.offline import MissingItems
     from lockbuild.output.checks import Violation
-    from lockbuild.store.store import MissingItems
     from lockbuild.trust.snapshots import PinnedRelease, PreviousLock
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tupl
 def compile_lock(
     request: CompileRequest,
     *,
-    source_factory: Callable[[Sequence[str], bool], PackageSource] | None = None,
+    source_factory: Callable[[Sequence[str], bool], IndexSource] | None = None,
     reporter: Reporter | None = None,
 ) -> CompileResult:
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
@@ -184,7 +185,7 @@ def compile_lock(
     if source_factory is not None:
         source = source_factory(urls, request.build_sdists)
     else:
-        from lockbuild.store.store import MissingItems
+        from lockbuild.index.offline import MissingItems
 
         missing = MissingItems()
         source = open_index_source(request, urls, missing=missing)
@@ -218,9 +219,7 @@ def compile_lock(
                 pins, resolution.links, output=output, generate_hashes=request.generate_hashes
             )
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
+            source.close()
     except LockbuildError:
         if missing is not None:  # offline: what was missing explains any failure
             missing.raise_if_any()
@@ -261,7 +260,7 @@ def compile_lock(
 
 def open_index_source(
     request: CompileRequest, urls: Sequence[str], *, missing: MissingItems | None = None
-) -> PackageSource:
+) -> IndexSource:
     """The index client for ``request``: over the store of its cache dir, if it has one.
 
     Offline, no HTTP client is ever used, and a store that cannot be opened is an error
@@ -334,7 +333,7 @@ def make_pins(resolution: Resolution, hashes: Mapping[str, str]) -> list[Pin]:
 def check_trust(
     request: CompileRequest,
     resolution: Resolution,
-    source: PackageSource,
+    source: IndexSource,
     pins: list[Pin],
     *,
     previous: PreviousLock,
@@ -379,7 +378,7 @@ def check_trust(
         releases,
         previous=previous,
         policy=policy,
-        store=getattr(source, "store", None),
+        store=source.store,
     )
     return apply_exclusions(pins, report.excluded), report.warnings
 
@@ -388,7 +387,7 @@ def _rederive_suspects(
     releases: list[PinnedRelease],
     files: Mapping[NormalizedName, Sequence[DistFile]],
     *,
-    source: PackageSource,
+    source: IndexSource,
     previous: PreviousLock,
 ) -> tuple[list[PinnedRelease], dict[NormalizedName, dict[str, tuple[str, str]]]]:
     """Download and hash again every file whose sha256 came from a download (a cache entry,
@@ -402,15 +401,14 @@ def _rederive_suspects(
 
     from lockbuild.trust.snapshots import suspect_files
 
-    suspects = suspect_files(releases, previous=previous, store=getattr(source, "store", None))
+    suspects = suspect_files(releases, previous=previous, store=source.store)
     if not suspects:
         return releases, {}
-    rederive = getattr(source, "rederive_hash", None)
     by_name = {(name, file.filename): file for name, listed in files.items() for file in listed}
     corrected: dict[NormalizedName, dict[str, tuple[str, str]]] = {}
     unchecked: dict[NormalizedName, set[str]] = {}
     for release, record in suspects:
-        digest = rederive(by_name[release.name, record.filename]) if rederive else None
+        digest = source.rederive_hash(by_name[release.name, record.filename])
         if digest is None:
             unchecked.setdefault(release.name, set()).add(record.filename)
         elif digest != record.sha256:
@@ -453,16 +451,15 @@ def _with_upload_times(
     packages: Sequence[ResolvedPackage],
     files: dict[NormalizedName, Sequence[DistFile]],
     *,
-    source: PackageSource,
+    source: IndexSource,
     previous: PreviousLock,
 ) -> dict[NormalizedName, Sequence[DistFile]]:
     """``files`` with the upload times their pages lack (an HTML-only index), from the index's
     JSON API, for the releases whose late uploads this compile judges: every release with
     ``late-uploads = "exclude"``, else those new to the lock; never for a release of one
     file, nor for ``--trust-new-files`` projects."""
-    from lockbuild.resolution.finder import with_upload_times
+    from lockbuild.index.views import with_upload_times
 
-    fetch = getattr(source, "release_upload_times", None)
     wanted = [
         package
         for package in packages
@@ -474,9 +471,11 @@ def _with_upload_times(
         and len(files[package.name]) > 1
         and any(file.upload_time is None for file in files[package.name])
     ]
-    if fetch is None or not wanted:
+    if not wanted:
         return files
-    found = fetch([(package.release.page, package.release.spellings) for package in wanted])
+    found = source.release_upload_times(
+        [(package.release.page, package.release.spellings) for package in wanted]
+    )
     updated = dict(files)
     for package, times in zip(wanted, found, strict=True):
         if times:

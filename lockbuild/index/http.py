@@ -1,7 +1,8 @@
 """HTTP transport: one pooled requests.Session with timeouts, retries, limits and range reads.
 
-This is the only module that imports ``requests``; everything above it sees
-:class:`HttpResponse` values and :class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
+This module (with :mod:`lockbuild.index.httperrors`, which words its failures) is the only one
+that imports ``requests``; everything above it sees :class:`HttpResponse` values and
+:class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
 range reads, PEP 658 metadata) are asked for with identity encoding and their bytes are kept
 as they came off the wire, never decoded: those are the bytes pip hashes. Only pages are
 decompressed, and only up to ``max-page-size``. Every request has a deadline
@@ -11,7 +12,6 @@ decompressed, and only up to ``max-page-size``. Every request has a deadline
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
 import random
@@ -32,7 +32,8 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
-from lockbuild.models import MIB, TransferLimits
+from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of, size_of
+from lockbuild.models import TransferLimits
 from lockbuild.urls import Credentials, redact_url
 
 logger = logging.getLogger(__name__)
@@ -147,40 +148,6 @@ class SharedContextAdapter(HTTPAdapter):
         if shared and self.ssl_context is not None and url.lower().startswith("https"):
             conn.ca_certs = None
             conn.ca_cert_dir = None
-
-
-class _Failure(Exception):
-    """One attempt failed: why, in plain words, and whether another attempt may do better."""
-
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry = retry
-
-
-class _Deadline:
-    """The end of one request's time (``request-timeout``), over all its attempts."""
-
-    def __init__(self, limits: TransferLimits) -> None:
-        self.limits = limits
-        self.end = time.monotonic() + limits.request_timeout
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self) -> None:
-        if self.remaining() <= 0:
-            raise self.failure()
-
-    def failure(self) -> _Failure:
-        seconds = _seconds(self.limits.request_timeout)
-        return _Failure(f"timed out after {seconds}, the request-timeout", retry=False)
-
-    def timeouts(self) -> tuple[float, float]:
-        """requests' ``(connect, read)`` timeouts, neither past the deadline."""
-        remaining = max(self.remaining(), 0.001)
-        limits = self.limits
-        return min(limits.connect_timeout, remaining), min(limits.read_timeout, remaining)
 
 
 @dataclass(frozen=True)
@@ -316,7 +283,7 @@ class HttpClient:
         :meth:`download` for a download that starts again). Statuses of 400 and above raise
         IndexFetchError.
         """
-        deadline = _Deadline(self.limits)
+        deadline = Deadline(self.limits)
         body = _Body(False, self.limits.max_download_size, "max-download-size", None)
         headers = {**(headers or {}), **IDENTITY}
         response, _ = self._send(url, headers=headers, body=body, deadline=deadline)
@@ -335,13 +302,13 @@ class HttpClient:
         response: requests.Response,
         url: str,
         body: _Body,
-        deadline: _Deadline,
+        deadline: Deadline,
         chunk_size: int,
     ) -> Iterator[bytes]:
         """A streamed body whose failures raise IndexFetchError (no retry: it was under way)."""
         try:
             yield from _read(response, body, deadline, chunk_size=chunk_size)
-        except _Failure as failure:
+        except Failure as failure:
             raise IndexFetchError(
                 f"download failed ({failure.reason}): {redact_url(url)}"
             ) from None
@@ -353,23 +320,23 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         body: _Body,
         missing_ok: bool = False,
-        deadline: _Deadline | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[requests.Response, Any]:
         """The response and what ``body.consume`` made of its body (read inside the loop).
 
         Connection failures, bodies cut short, 429 and 5xx are tried again, at most
         ``retries`` times and never past the deadline; anything else fails at once.
         """
-        deadline = deadline or _Deadline(self.limits)
+        deadline = deadline or Deadline(self.limits)
         attempt = 0
         while True:
             attempt += 1
             try:
                 response, result = self._attempt(url, headers, body, deadline)
-            except _Failure as failure:
+            except Failure as failure:
                 delay = self._delay(attempt, None)
                 if not failure.retry or attempt > self.retries or delay >= deadline.remaining():
-                    raise IndexFetchError(_failed(failure.reason, attempt, url)) from None
+                    raise IndexFetchError(failed_message(failure.reason, attempt, url)) from None
                 logger.debug("retrying %s after %s", redact_url(url), failure.reason)
                 time.sleep(delay)
                 continue
@@ -391,7 +358,7 @@ class HttpClient:
             return response, result
 
     def _attempt(
-        self, url: str, headers: Mapping[str, str] | None, body: _Body, deadline: _Deadline
+        self, url: str, headers: Mapping[str, str] | None, body: _Body, deadline: Deadline
     ) -> tuple[requests.Response, Any]:
         """One request: the response and, when it succeeded and ``body.consume``, its body."""
         deadline.check()
@@ -407,7 +374,7 @@ class HttpClient:
                 stream=True,
             )
         except requests.RequestException as error:
-            raise _failure(error, self.limits, deadline) from None
+            raise failure_of(error, self.limits, deadline) from None
         if response.status_code >= 300 or response.status_code == 304 or body.consume is None:
             return response, None
         try:
@@ -425,14 +392,14 @@ class HttpClient:
 def _read(
     response: requests.Response,
     body: _Body,
-    deadline: _Deadline,
+    deadline: Deadline,
     *,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[bytes]:
     """The body in chunks (decoded or as sent), within its cap and the deadline.
 
     Each read returns what has arrived (never waits for a whole chunk), so a trickle meets
-    the deadline; failures raise :class:`_Failure`.
+    the deadline; failures raise :class:`Failure`.
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > body.limit:
@@ -444,7 +411,7 @@ def _read(
         try:
             chunk = raw.read1(chunk_size, decode_content=body.decode)
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise _failure(error, deadline.limits, deadline) from None
+            raise failure_of(error, deadline.limits, deadline) from None
         if not chunk:
             return
         total += len(chunk)
@@ -453,7 +420,7 @@ def _read(
         yield chunk
 
 
-def _arm(response: requests.Response, deadline: _Deadline) -> None:
+def _arm(response: requests.Response, deadline: Deadline) -> None:
     """Let the next read wait no longer than the read timeout nor past the deadline."""
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
     if isinstance(sock, socket.socket):
@@ -461,107 +428,9 @@ def _arm(response: requests.Response, deadline: _Deadline) -> None:
             sock.settimeout(deadline.timeouts()[1])
 
 
-def _too_large(body: _Body) -> _Failure:
+def _too_large(body: _Body) -> Failure:
     what = "page" if body.decode else "file"
-    return _Failure(f"{what} larger than {_size(body.limit)}, the {body.limit_name}", retry=False)
-
-
-def _failure(error: BaseException, limits: TransferLimits, deadline: _Deadline) -> _Failure:
-    """What went wrong, in plain words (never a library's class name)."""
-    if deadline.remaining() <= 0:
-        return deadline.failure()
-    if isinstance(error, requests.TooManyRedirects):
-        return _Failure(_redirects(error, limits.max_redirects), retry=False)
-    causes = list(_causes(error))
-    for cause in causes:
-        if isinstance(cause, http.client.IncompleteRead):
-            received = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
-            expected = cause.expected + received if cause.expected is not None else None
-            of = f" of {expected}" if expected is not None else ""
-            return _Failure(f"body truncated after {received}{of} bytes", retry=True)
-        if isinstance(cause, urllib3.exceptions.DecodeError):
-            return _Failure("body cannot be decoded as its Content-Encoding says", retry=False)
-    named = _plain_cause(causes)
-    if named is not None:
-        return _Failure(named, retry=named != "invalid URL")
-    for cause in causes:
-        if isinstance(cause, urllib3.exceptions.NewConnectionError):
-            continue
-        if isinstance(cause, urllib3.exceptions.ConnectTimeoutError | requests.ConnectTimeout):
-            seconds = _seconds(limits.connect_timeout)
-            return _Failure(f"no connection after {seconds}, the connect-timeout", retry=True)
-        if isinstance(cause, urllib3.exceptions.ReadTimeoutError | socket.timeout):
-            seconds = _seconds(limits.read_timeout)
-            return _Failure(f"timed out after {seconds} without data, the read-timeout", retry=True)
-    for cause in causes:
-        if isinstance(cause, OSError) and cause.strerror:
-            return _Failure(f"connection failed: {cause.strerror.lower()}", retry=True)
-    if any(isinstance(cause, urllib3.exceptions.ProtocolError) for cause in causes):
-        return _Failure("connection broken", retry=True)
-    return _Failure("connection failed", retry=True)
-
-
-def _plain_cause(causes: list[BaseException]) -> str | None:
-    """The name of a connection failure a user recognises, if it is one."""
-    for cause in causes:
-        if isinstance(cause, http.client.RemoteDisconnected):
-            return "connection closed before an answer"
-        if isinstance(cause, ConnectionResetError):
-            return "connection reset"
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
-            return "host not found"
-        if isinstance(cause, ssl.SSLError | urllib3.exceptions.SSLError):
-            return f"TLS failed: {getattr(cause, 'reason', None) or 'handshake error'}"
-        if isinstance(cause, urllib3.exceptions.ProxyError):
-            return "proxy failed"
-        if isinstance(cause, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return "invalid URL"
-    return None
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """``error``, then what it wraps (``__cause__``, ``__context__``, exceptions in its args)."""
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-        pending += [link for link in (current.__cause__, current.__context__) if link is not None]
-
-
-def _redirects(error: requests.TooManyRedirects, limit: int) -> str:
-    """``redirect loop`` when a URL came back, else too many redirects."""
-    response = error.response
-    urls = [hop.url for hop in (response.history if response is not None else [])]
-    if response is not None:
-        urls.append(response.url)
-    if len(set(urls)) < len(urls):
-        return f"redirect loop after {len(urls) - 1} redirects"
-    return f"more than {limit} redirects"
-
-
-def _failed(reason: str, attempts: int, url: str) -> str:
-    tries = f"; {attempts} attempts" if attempts > 1 else ""
-    return f"cannot fetch ({reason}{tries}): {redact_url(url)}"
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
-def _size(limit: int) -> str:
-    if limit % MIB == 0:
-        return f"{limit // MIB} MiB"
-    return f"{limit} bytes"
+    return Failure(f"{what} larger than {size_of(body.limit)}, the {body.limit_name}", retry=False)
 
 
 def _headers(response: requests.Response) -> dict[str, str]:

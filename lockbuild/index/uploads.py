@@ -13,8 +13,8 @@ it covers the files asked about), and remembers for the run an index that has no
 404), so that it is asked once, not once per project. A time is used only for the file whose
 sha256 the page gives (when it gives one). A file the API was asked about and gave no time for
 is stored as ``[null, null]``: online it is asked about again, offline it is known to have no
-time. Offline, times the store lacks are not guessed: they raise OfflineError, which names the
-project and index like every other missing item.
+time. Offline, times the store lacks are not guessed: they raise an
+:class:`~lockbuild.index.offline.OfflineMiss` naming the project and index.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from lockbuild.errors import IndexFetchError, OfflineError
+from lockbuild.errors import IndexFetchError
+from lockbuild.index.offline import missing_upload_times
+from lockbuild.store.keys import upload_key
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
@@ -173,8 +175,6 @@ class UploadTimes:
         undated = [file for file in files if file.upload_time is None]
         if not undated:
             return {}
-        from lockbuild.store.keys import upload_key
-
         key = upload_key(page.index_url, page.name)
         with self._lock:
             table = self._tables.get(key)
@@ -182,9 +182,7 @@ class UploadTimes:
             table = self._stored(key)
         if self.offline:
             if urls and not all(file.filename in table for file in undated):
-                from lockbuild.store.store import describe_missing_upload_times
-
-                raise OfflineError([describe_missing_upload_times(page.name, page.index_url)])
+                raise missing_upload_times(page.name, page.index_url)
         elif not all(table.get(file.filename, (None, None))[0] for file in undated):
             table = self._ask(
                 key, table, undated, urls, index_url=page.index_url, required=required

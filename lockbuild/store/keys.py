@@ -7,8 +7,8 @@ from packaging.utils import canonicalize_name
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.urls import key_url, public_url
 
-PAGE = "page-v1"
-"""Parsed index pages: ``page-v1:<index url>:<project>``; the only namespace that goes stale."""
+PAGE = "page-v2"
+"""Parsed index pages: ``page-v2:<index url>:<project>``; the only namespace that goes stale."""
 METADATA = "meta-v1"
 """Core metadata of a file: ``meta-v1:<file sha256>`` (or ``meta-v1:<url>``); never expires."""
 HASH = "hash-v1"

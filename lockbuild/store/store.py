@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
-from lockbuild.errors import OfflineError, StoreError
+from lockbuild.errors import StoreError
 from lockbuild.store.archive import archived_entries, write_archive
 from lockbuild.store.disk import STORE_ERRORS
 from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.envelope import Envelope, check_json, encode_envelope, text_sha256
 from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
-from lockbuild.store.keys import clean_index_url as _clean_index_url
 from lockbuild.store.repair import (
     StoreHealth,
     damage_marked,
@@ -35,7 +31,6 @@ from lockbuild.store.repair import (
     passes_quick_check,
     remove_tree,
 )
-from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -365,29 +360,6 @@ def resolve_cache_dir(configured: str | None, *, root: str = ".") -> str:
 # --- offline ------------------------------------------------------------------------------------
 
 
-def describe_missing_page(project: str, index_url: str) -> str:
-    """``no cached index page for 'pyyaml' (index https://pypi.org/simple)``."""
-    index = _clean_index_url(index_url)
-    return f"no cached index page for '{canonicalize_name(project)}' (index {index})"
-
-
-def describe_missing_metadata(filename: str) -> str:
-    """``no cached metadata for django-5.1.3-py3-none-any.whl``."""
-    return f"no cached metadata for {filename}"
-
-
-def describe_missing_hash(what: str) -> str:
-    """``no cached hash for <filename or URL>``."""
-    return f"no cached hash for {redact_url(what.partition('#')[0])}"
-
-
-def describe_missing_upload_times(project: str, index_url: str) -> str:
-    """``no cached upload times for 'hiredis' (index https://pypi.org/simple)``: times the
-    index's JSON API gives (see :mod:`lockbuild.index.uploads`) and its pages do not."""
-    index = _clean_index_url(index_url)
-    return f"no cached upload times for '{canonicalize_name(project)}' (index {index})"
-
-
 def describe_dropped(count: int) -> str:
     """``2 cache entries were damaged, ... (run once online ...)``: why items are missing."""
     entries = "entry was" if count == 1 else "entries were"
@@ -395,57 +367,3 @@ def describe_dropped(count: int) -> str:
         f"{count} cache {entries} damaged, wrong or written by an older lockbuild and dropped "
         "(run once online to refetch, or `lockbuild cache import` an archive)"
     )
-
-
-_MISSING_ORDER = (
-    "no cached index page ",
-    "no cached upload times ",
-    "no cached metadata ",
-    "no cached hash ",
-)
-
-
-class MissingItems:
-    """Everything an offline lock found missing, collected from any thread; one error for all.
-
-    :meth:`raise_if_any` lists pages, then upload times, then metadata, then hashes, then
-    anything else, each group sorted, so the message does not depend on thread timing.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: set[str] = set()
-
-    def add(self, description: str) -> None:
-        with self._lock:
-            self._items.add(description)
-
-    def page(self, project: str, index_url: str) -> None:
-        self.add(describe_missing_page(project, index_url))
-
-    def metadata(self, filename: str) -> None:
-        self.add(describe_missing_metadata(filename))
-
-    def file_hash(self, what: str) -> None:
-        self.add(describe_missing_hash(what))
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(sorted(self._items, key=_missing_sort_key))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-    def raise_if_any(self) -> None:
-        items = self.items
-        if items:
-            raise OfflineError(items)
-
-
-def _missing_sort_key(description: str) -> tuple[int, str]:
-    for rank, prefix in enumerate(_MISSING_ORDER):
-        if description.startswith(prefix):
-            return rank, description
-    return len(_MISSING_ORDER), description

@@ -160,7 +160,7 @@ def late_uploads(
 
 def left_out_by(record: FileRecord, cutoff: datetime) -> bool:
     """Whether ``exclude-newer`` at ``cutoff`` leaves ``record`` out of a page: uploaded after
-    it, or with no readable upload time (as :func:`lockbuild.resolution.finder.uploaded_before`
+    it, or with no readable upload time (as :func:`lockbuild.index.views.uploaded_before`
     does)."""
     if record.upload_time is None or not _is_instant(record.upload_time):
         return True

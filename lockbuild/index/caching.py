@@ -1,0 +1,111 @@
+"""How the index client uses its store: the cache policy, and writes on one background thread."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.utils import NormalizedName
+
+from lockbuild.errors import StoreError
+from lockbuild.index.pagestore import stored_form
+from lockbuild.models import ProjectPage
+from lockbuild.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+STORE_FAILURES = (StoreError, OSError)
+"""The store's own failures: a write that meets one is lost, never the lock. The store turns
+SQLite's and diskcache's errors into warnings itself; anything else it raises (a TypeError
+for a value that is not JSON data) is a bug in lockbuild, and surfaces."""
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How the index client uses its store: page freshness, forced refetches, offline."""
+
+    page_ttl: float = 600.0
+    """Seconds a stored project page is used without asking the index again."""
+    offline: bool = False
+    """Never use the network: stored entries of any age, and misses are collected."""
+    refresh_all: bool = False
+    """Refetch every project page (ignored offline)."""
+    refresh_packages: frozenset[NormalizedName] = frozenset()
+    """Refetch these projects' pages (ignored offline)."""
+
+    def refreshes(self, name: NormalizedName) -> bool:
+        return not self.offline and (self.refresh_all or name in self.refresh_packages)
+
+
+class StoreWrites:
+    """Store writes on one background thread, never on the resolver's path.
+
+    A write that meets one of the store's own failures is logged and forgotten: a failed
+    cache write never fails a lock. Any other exception is a bug: :meth:`close` raises it.
+    """
+
+    def __init__(self, store: Store | None) -> None:
+        self.store = store
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockbuild-store")
+        self._bugs: list[BaseException] = []
+
+    def put(self, key: str, value: object) -> None:
+        self._submit(self._put, key, value)
+
+    def put_page(self, key: str, page: ProjectPage, headers: Mapping[str, str]) -> None:
+        """Store ``page`` in its stored form, with the validators of the answer it came in."""
+        self._submit(self._put_page, key, page, headers)
+
+    def touch(self, key: str, headers: Mapping[str, str]) -> None:
+        """Renew ``key`` after an HTTP 304, with the answer's validators."""
+        self._submit(self._touch, key, headers)
+
+    def close(self) -> None:
+        """Wait until every write has been made; raise the first bug one of them met."""
+        self._writer.shutdown(wait=True)
+        if self._bugs:
+            raise self._bugs[0]
+
+    def _submit(self, function: Any, key: str, *arguments: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            future = self._writer.submit(self._guarded, function, key, *arguments)
+        except RuntimeError:  # shut down: the run is over, the entry is only lost
+            logger.debug("store closed, not writing %s", key)
+            return
+        future.add_done_callback(self._keep_bug)
+
+    @staticmethod
+    def _guarded(function: Any, key: str, *arguments: Any) -> None:
+        try:
+            function(key, *arguments)
+        except STORE_FAILURES as error:
+            logger.warning("cannot write cache entry (%s): %s", error, key)
+
+    def _keep_bug(self, done: Future[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            self._bugs.append(error)
+
+    def _put(self, key: str, value: object) -> None:
+        assert self.store is not None
+        self.store.put(key, value)
+
+    def _put_page(self, key: str, page: ProjectPage, headers: Mapping[str, str]) -> None:
+        assert self.store is not None
+        record, text = stored_form(page)
+        self.store.put(
+            key,
+            record,
+            text=text,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+        )
+
+    def _touch(self, key: str, headers: Mapping[str, str]) -> None:
+        assert self.store is not None
+        self.store.touch(key, etag=headers.get("etag"), last_modified=headers.get("last-modified"))

@@ -1,0 +1,216 @@
+"""Distribution metadata: stored, else PEP 658 → the wheel's METADATA → static sdist
+metadata → a PEP 517 metadata build, each checked against the hashes the page gives.
+
+Metadata comes from PEP 658 files where advertised (checked against their hash), else from
+the wheel's ``METADATA`` (read as ``verify-metadata`` says, see :mod:`lockbuild.index.wheelmeta`),
+else from the sdist (static PEP 643 ``PKG-INFO`` or a PEP 517 metadata build, its failure
+remembered by sha256). What was read is kept by file sha256 (:mod:`lockbuild.index.metastore`);
+offline, only the store is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from lockbuild.build.pep517 import build_sdist_metadata
+from lockbuild.errors import BuildDisabledError, BuildError, HashError, MetadataError
+from lockbuild.index.caching import CachePolicy
+from lockbuild.index.downloads import download_to, unchecked
+from lockbuild.index.http import HttpClient
+from lockbuild.index.metadata import metadata_is_static, parse_metadata, read_sdist_pkg_info
+from lockbuild.index.metastore import MetadataRecords
+from lockbuild.index.offline import (
+    MissKind,
+    OfflineMiss,
+    describe_missing_hash,
+    describe_missing_metadata,
+    missing_metadata,
+)
+from lockbuild.index.wheelmeta import WheelMetadata
+from lockbuild.models import CoreMetadata, DistFile
+from lockbuild.store.keys import metadata_key
+from lockbuild.urls import redact_url, with_suffix
+
+logger = logging.getLogger(__name__)
+
+_UNVERIFIED_NOTE = " (only read by range requests, never checked; verify-metadata = download)"
+
+
+class DistMetadata:
+    """The core metadata of index files, by the first route that serves it."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        index_urls: Sequence[str],
+        records: MetadataRecords,
+        wheels: WheelMetadata,
+        policy: CachePolicy,
+        build_sdists: bool,
+        stored_hash: Callable[[str], str | None],
+        count: Callable[[str], None],
+    ) -> None:
+        self.http = http
+        self.index_urls = tuple(index_urls)
+        self.records = records
+        self.wheels = wheels
+        self.policy = policy
+        self.build_sdists = build_sdists
+        self.stored_hash = stored_hash
+        """The sha256 the store holds for a URL (a wheel's, to find its verification)."""
+        self.count = count
+
+    def fetch(
+        self, file: DistFile, name: NormalizedName, version: Version, *, use_store: bool = True
+    ) -> CoreMetadata:
+        key = metadata_key(url=file.url, sha256=file.sha256)
+        stored = self.records.stored(key, file) if use_store else None
+        if stored is not None and self._unverified_in_store(file, stored[1]):
+            if self.policy.offline:
+                raise self._unverified_miss(file)
+            stored = None
+        if stored is not None:
+            self.count("metadata cached")
+            data, source = stored
+            if source == "build" and not self.build_sdists:
+                raise build_refused(file, name, version)
+            metadata = self._stored_parsed(key, data, file, name, version)
+            if metadata is not None:
+                return metadata
+            return self.fetch(file, name, version, use_store=False)
+        if self.policy.offline:
+            raise missing_metadata(file.filename)
+        self.count("metadata fetched")
+        data, source, vouched = self._read(file, name, version)
+        try:
+            metadata = parse_metadata(data, source=file.filename)
+            if metadata.name != name or metadata.version != version:
+                raise MetadataError(
+                    f"metadata names {metadata.name} {metadata.version}, "
+                    f"expected {name} {version}: {redact_url(file.url)}"
+                )
+        except MetadataError as error:
+            if vouched:
+                raise
+            raise unchecked(error, file) from error
+        self.records.put(key, data, source)
+        return metadata
+
+    def _stored_parsed(
+        self, key: str, data: bytes, file: DistFile, name: NormalizedName, version: Version
+    ) -> CoreMetadata | None:
+        """Stored metadata parsed, or None (the entry dropped) when it is not ``file``'s."""
+        try:
+            metadata = parse_metadata(data, source=file.filename)
+        except MetadataError as error:
+            why = f"unusable metadata: {error}"
+        else:
+            if metadata.name == name and metadata.version == version:
+                return metadata
+            why = (
+                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
+                f"not {name} {version}"
+            )
+        self.records.discard(key, why)
+        if self.policy.offline:
+            raise missing_metadata(file.filename)
+        return None
+
+    def _unverified_in_store(self, file: DistFile, source: str) -> bool:
+        """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode."""
+        if self.wheels.verify_metadata != "download" or source != "wheel":
+            return False
+        if self.records.store is None:
+            return False
+        digest = file.sha256 or self.stored_hash(file.url)
+        if digest is None:
+            return True
+        return self.records.wheel_record(digest).get("verified") is not True
+
+    def _unverified_miss(self, file: DistFile) -> OfflineMiss:
+        """What an offline run lacks to trust stored wheel METADATA: the hash, or a check."""
+        if file.sha256 is None and self.stored_hash(file.url) is None:
+            return OfflineMiss(MissKind.HASH, describe_missing_hash(file.filename))
+        description = describe_missing_metadata(file.filename) + _UNVERIFIED_NOTE
+        return OfflineMiss(MissKind.METADATA, description)
+
+    def _read(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[bytes, str, bool]:
+        """Metadata bytes from the index, their source, and whether a hash vouched for them."""
+        if file.metadata_hashes is not None:
+            vouched = bool(file.metadata_hashes.get("sha256"))
+            return self._pep658(file), "pep658", vouched
+        if file.is_wheel:
+            data, vouched = self.wheels.checked(file, name, version)
+            return data, "wheel", vouched
+        try:
+            data, source = self._sdist(file, name, version)
+        except MetadataError as error:
+            if file.sha256:
+                raise
+            raise unchecked(error, file) from error
+        return data, source, bool(file.sha256)
+
+    def _pep658(self, file: DistFile) -> bytes:
+        """The PEP 658 file, checked against every hash the page gives for it."""
+        url = with_suffix(file.url, ".metadata")
+        response = self.http.get_file(url)
+        for algorithm, expected in sorted((file.metadata_hashes or {}).items()):
+            if algorithm not in hashlib.algorithms_guaranteed:
+                continue
+            actual = hashlib.new(algorithm, response.content).hexdigest()
+            if actual != expected.lower():
+                raise HashError(
+                    f"metadata file does not match the index's {algorithm} "
+                    f"(expected {expected.lower()}, got {actual}): {redact_url(url)}"
+                )
+        return response.content
+
+    def _sdist(self, file: DistFile, name: NormalizedName, version: Version) -> tuple[bytes, str]:
+        if file.sha256 and self.build_sdists:
+            self.records.raise_failed_build(file.sha256, name)
+        with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:
+            path = Path(directory) / file.filename
+            with path.open("w+b") as archive:
+                digest = download_to(self.http, file, archive)
+                archive.seek(0)
+                pkg_info = read_sdist_pkg_info(archive, filename=file.filename)
+            if pkg_info is not None and metadata_is_static(pkg_info):
+                logger.debug("%s: static metadata (PEP 643), no build needed", file.filename)
+                return pkg_info, "sdist"
+            if not self.build_sdists:
+                raise build_refused(file, name, version)
+            sha256 = file.sha256 or digest
+            if not file.sha256:
+                self.records.raise_failed_build(sha256, name)
+            return self._build(path, sha256, name=name, version=version), "build"
+
+    def _build(self, sdist: Path, sha256: str, *, name: NormalizedName, version: Version) -> bytes:
+        """Build the sdist's metadata; a failure of the build itself is remembered by sha256."""
+        try:
+            data = build_sdist_metadata(sdist, index_urls=self.index_urls)
+        except BuildError as error:
+            if error.lasting:
+                self.records.remember_failed_build(
+                    sha256, error, name=name, version=version, filename=sdist.name
+                )
+            raise
+        if self.policy.refreshes(name):
+            self.records.forget_failed_build(sha256)
+        return data
+
+
+def build_refused(file: DistFile, name: NormalizedName, version: Version) -> BuildDisabledError:
+    return BuildDisabledError(
+        f"{name} {version} needs a metadata build of its sdist and building is "
+        f"disabled (build-sdists = false): {file.filename}"
+    )

@@ -1,0 +1,69 @@
+"""What a simple-API page says of its files, in either format: distribution file names, hashes,
+and the files grouped into releases by the version in their names."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from packaging.utils import NormalizedName
+
+from lockbuild.errors import IndexFetchError
+from lockbuild.models import SDIST_ENDINGS, FileData, release_version
+from lockbuild.urls import redact_url
+
+logger = logging.getLogger(__name__)
+
+DIST_EXTENSIONS: tuple[str, ...] = (".whl", *SDIST_ENDINGS)
+"""File name endings of the files a project page may contribute (wheels and sdists)."""
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def is_distribution_filename(filename: str) -> bool:
+    """True if ``filename`` ends like a wheel or an sdist (``.egg``, ``.exe``... do not)."""
+    return filename.lower().endswith(DIST_EXTENSIONS)
+
+
+def group_releases(files: list[FileData], project: NormalizedName) -> dict[str, list[FileData]]:
+    """``files`` by the version in their names; files of another project are left out."""
+    releases: dict[str, list[FileData]] = {}
+    for data in files:
+        version = release_version(data["filename"], project)
+        if version is None:
+            logger.debug("ignoring %s: not a wheel or sdist of %s", data["filename"], project)
+            continue
+        group = releases.get(version)
+        if group is None:
+            releases[version] = [data]
+        else:
+            group.append(data)
+    return releases
+
+
+def unreadable(why: str, page_url: str) -> IndexFetchError:
+    return IndexFetchError(f"unreadable index page ({why}): {redact_url(page_url)}")
+
+
+def clean_hashes(raw: Mapping[object, object], where: str) -> dict[str, str]:
+    """Keep ``algo: hex`` pairs of hashlib's guaranteed algorithms, lower-cased."""
+    hashes: dict[str, str] = {}
+    for algo, value in raw.items():
+        if not isinstance(algo, str) or not isinstance(value, str):
+            continue
+        algo = algo.lower()
+        if algo not in hashlib.algorithms_guaranteed or not _HEX.fullmatch(value):
+            logger.debug("ignoring hash %s=%r of %s", algo, value, where)
+            continue
+        hashes[algo] = value.lower()
+    return hashes
+
+
+def filename_of(url: str) -> str:
+    """Last path segment of ``url`` (query and fragment dropped), percent-decoded."""
+    path = url.partition("#")[0].partition("?")[0]
+    segment = path.rsplit("/", 1)[-1]
+    return unquote(segment) if "%" in segment else segment

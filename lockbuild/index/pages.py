@@ -1,0 +1,185 @@
+"""Project pages: from the index a project comes from, stored, fresh, revalidated or fetched.
+
+Pages come from the first index that has the project (PEP 691 JSON by content negotiation,
+PEP 503 HTML otherwise), or as :class:`IndexSelection` says: only from the index ``index-for``
+pins the project to, or merged from every index; with ``exclude-newer`` they are views without
+the files uploaded later (times an HTML page lacks come from :mod:`lockbuild.index.uploads`).
+A stored page is used for ``page_ttl`` seconds, then revalidated with its ETag/Last-Modified.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from packaging.utils import NormalizedName
+
+from lockbuild.errors import IndexFetchError
+from lockbuild.index.caching import CachePolicy, StoreWrites
+from lockbuild.index.http import HttpClient
+from lockbuild.index.offline import missing_page
+from lockbuild.index.pagestore import stored_page
+from lockbuild.index.simple import ACCEPT_HEADER, parse_project_page
+from lockbuild.index.uploads import UploadTimes
+from lockbuild.index.views import merge_pages, uploaded_before
+from lockbuild.models import ProjectPage
+from lockbuild.store.keys import page_key
+from lockbuild.store.store import Entry, Store
+from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexSelection:
+    """Which index each project comes from, and which files count.
+
+    By default a project comes from the first index that lists it (so a name taken on a
+    later, public index cannot shadow a private one); ``best_match`` merges every index's
+    page instead (``index-strategy = "unsafe-best-match"``). A project of ``pinned``
+    (``index-for``) comes from its index only, never from another. With ``exclude_newer``,
+    files uploaded after that instant are left out of every page.
+    """
+
+    best_match: bool = False
+    pinned: Mapping[NormalizedName, str] = field(default_factory=dict)
+    """Project -> the URL of the only index it may come from."""
+    names: Mapping[str, str] = field(default_factory=dict)
+    """Index URL -> its name in ``[settings.indexes]`` (for messages)."""
+    exclude_newer: datetime | None = None
+
+    def describe(self, index_url: str) -> str:
+        """``'internal' (https://...)`` for a named index, else the (redacted) URL."""
+        name = self.names.get(index_url.rstrip("/"))
+        shown = redact_url(index_url)
+        return f"{name!r} ({shown})" if name else shown
+
+
+class IndexPages:
+    """Project pages from the indexes, as :class:`IndexSelection` chooses, through the store."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        index_urls: Sequence[str],
+        selection: IndexSelection,
+        store: Store | None,
+        policy: CachePolicy,
+        writes: StoreWrites,
+        upload_times: UploadTimes,
+        count: Callable[[str], None],
+    ) -> None:
+        self.http = http
+        self.index_urls = tuple(index_urls)
+        self.selection = selection
+        self.store = store
+        self.policy = policy
+        self.writes = writes
+        self.upload_times = upload_times
+        self.count = count
+
+    def page(self, name: NormalizedName) -> ProjectPage:
+        """``name``'s page from the index it comes from, as of ``exclude-newer``."""
+        page = self._index_page(name)
+        cutoff = self.selection.exclude_newer
+        if cutoff is None or not page.versions:
+            return page
+        times = self.upload_times.for_page(page)
+        view = uploaded_before(page, cutoff, upload_times=times)
+        if view.undated:
+            logger.warning(
+                "%s: %d file(s) on %s have no upload time and are ignored (exclude-newer): %s",
+                name,
+                len(view.undated),
+                redact_url(page.index_url),
+                ", ".join(sorted(view.undated)[:3]) + (", ..." if len(view.undated) > 3 else ""),
+            )
+        return view.page
+
+    def empty(self, name: NormalizedName) -> ProjectPage:
+        """The page of a project no index has."""
+        return ProjectPage(name=name, index_url=shown_index(self.index_urls[0]), files=())
+
+    def _index_page(self, name: NormalizedName) -> ProjectPage:
+        """The page of the index ``name`` comes from (see :class:`IndexSelection`)."""
+        pinned = self.selection.pinned.get(name)
+        if pinned is not None:
+            page = self._page_on(pinned, name)
+            if not page.versions:
+                raise IndexFetchError(
+                    f"{name}: not found on index {self.selection.describe(pinned)}, the only "
+                    f"index index-for allows for it (no other index is asked)"
+                )
+            return page
+        if self.selection.best_match:
+            pages = [self._page_on(index_url, name) for index_url in self.index_urls]
+            found = [page for page in pages if page.versions]
+            if found:
+                return merge_pages(name, found)
+            return self.empty(name)
+        for index_url in self.index_urls:
+            page = self._page_on(index_url, name)
+            if page.versions:
+                return page
+            logger.debug("%s: not on %s", name, redact_url(index_url))
+        return self.empty(name)
+
+    def _page_on(self, index_url: str, name: NormalizedName) -> ProjectPage:
+        """``name``'s page on one index (empty when not there): stored, revalidated or fetched."""
+        key = page_key(index_url, name)
+        entry, cached = None, None
+        if self.store is not None and not self.policy.refreshes(name):
+            max_age = None if self.policy.offline else self.policy.page_ttl
+            entry = self.store.get(key, max_age=max_age)
+            cached = self._stored_page(entry, name)
+        if entry is not None and cached is not None and not entry.stale:
+            self.count("pages cached")
+            return cached
+        if self.policy.offline:
+            raise missing_page(name, index_url)
+        headers = {"Accept": ACCEPT_HEADER}
+        if entry is not None and cached is not None:
+            if entry.etag:
+                headers["If-None-Match"] = entry.etag
+            if entry.last_modified:
+                headers["If-Modified-Since"] = entry.last_modified
+        response = self.http.get(project_url(index_url, name), headers=headers, missing_ok=True)
+        if response.status == 304 and entry is not None and cached is not None:
+            self.count("pages revalidated")
+            self.writes.touch(key, response.headers)
+            return cached
+        self.count("pages fetched")
+        shown = shown_index(index_url)
+        if response.status in (404, 410):
+            page = ProjectPage(name=name, index_url=shown, files=())
+        else:
+            page = parse_project_page(
+                conceal_bytes(response.content, index_url),
+                content_type=response.headers.get("content-type", ""),
+                page_url=conceal(response.url, index_url),
+                project=name,
+                index_url=shown,
+            )
+        self.writes.put_page(key, page, response.headers)
+        return page
+
+    def _stored_page(self, entry: Entry | None, name: NormalizedName) -> ProjectPage | None:
+        if entry is None:
+            return None
+        try:
+            page = stored_page(entry.value, entry.text)
+            if page.name != name:
+                raise ValueError(f"a page of {page.name}")
+        except (ValueError, TypeError) as error:
+            if self.store is not None:
+                self.store.discard(entry.key, f"unusable: {error}")
+            return None
+        return page
+
+
+def shown_index(index_url: str) -> str:
+    """The index URL a page holds: its credentials masked (the HTTP client fills them in)."""
+    return conceal(index_url, index_url)

@@ -1,0 +1,246 @@
+"""The stored forms of a project page (``page-v2:``): compact rows, or the text of an HTML page
+as the index sent it with the outline its parser worked out.
+
+A page is stored in one of two forms. A page parsed from JSON, built in memory or merged is
+stored as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). A
+page read by the plain-HTML fast path (:func:`lockbuild.index.htmlpage.plain_record`) is a
+:class:`SourcedPage`: stored as its text plus the record :data:`HTML_PLAIN` describes, read
+back by :func:`read_page_source`. Either way nothing is parsed until a release is asked for.
+Older stored forms lived under ``page-v1``, which is no longer read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from lockbuild.index.htmlpage import (
+    HTML_PLAIN,
+    PLAIN_ANCHOR,
+    PlainAnchor,
+    read_plain_anchors,
+    unescape,
+)
+from lockbuild.models import FileData, PendingRelease, ProjectPage, is_file_data, is_hashes
+
+
+@dataclass(frozen=True)
+class PageSource:
+    """A page in the form its parser can read again: stored instead of its releases.
+
+    An index page is stored as the index sent it (:attr:`text`, kept out of JSON so that
+    nothing escapes it) plus what its parser worked out, in :attr:`record` (JSON data
+    naming the parser), so that reading it back parses no more than needed.
+    """
+
+    text: str
+    record: Mapping[str, Any]
+
+
+class SourcedPage(ProjectPage):
+    """A page that keeps the text it was read from, and is stored as that text."""
+
+    def __init__(
+        self,
+        source: PageSource,
+        name: str,
+        index_url: str,
+        releases: Mapping[str, PendingRelease],
+    ) -> None:
+        super().__init__(canonicalize_name(name), index_url, releases=releases)
+        self.source = source
+        """How to store the page without reading its releases."""
+
+
+def page_record(page: ProjectPage) -> dict[str, Any]:
+    """The page in its compact stored form (JSON types), without reading unread releases.
+
+    ``{"name", "index_url", "releases": [...]}``, a release being ``[version, all_yanked,
+    [row, ...]]``, a row ``[filename, url, hashes, requires_python, yanked, upload_time,
+    size, metadata_hashes]`` with trailing nulls dropped, the file name left off a URL that
+    ends with it, and hashes that are only a sha256 written as that digest. A release read
+    back from a record and not read since is stored again as it was read, unparsed.
+    :func:`page_from_record` builds no file until a release is asked for.
+    """
+    releases: list[list[Any]] = []
+    for version in page.versions:
+        unread = page.unread(version)
+        if unread is not None and unread.record is not None and unread.record[0] == _ROWS:
+            releases.append([version, unread.yanked, unread.record[1]])
+            continue
+        rows = [_file_row(data) for data in page.release_data(version)]
+        releases.append([version, page.all_yanked(version), rows])
+    return {"name": page.name, "index_url": page.index_url, "releases": releases}
+
+
+def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
+    """The inverse of :func:`page_record`; raises ValueError when ``record`` is not one.
+
+    Only the outline is checked here; a release is checked when it is read (a bad one then
+    raises ValueError).
+    """
+    name, index_url, releases = (
+        record.get("name"),
+        record.get("index_url"),
+        record.get("releases"),
+    )
+    if not (isinstance(name, str) and isinstance(index_url, str) and isinstance(releases, list)):
+        raise ValueError("not a stored project page")
+    grouped: dict[str, PendingRelease] = {}
+    for release in releases:
+        version, yanked, rows = _stored_release(release)
+        grouped[version] = PendingRelease(
+            yanked=yanked, read=partial(_rows_to_data, rows), record=(_ROWS, rows)
+        )
+    return ProjectPage(canonicalize_name(name), index_url, releases=grouped)
+
+
+def stored_page(record: object, text: str | None) -> ProjectPage:
+    """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`); ValueError
+    when they are not a stored page."""
+    if text is not None:
+        return read_page_source(record, text)
+    if not isinstance(record, dict):
+        raise ValueError("not a stored project page")
+    return page_from_record(record)
+
+
+def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
+    """What the store keeps of ``page``: its record, and its text when it has one."""
+    if isinstance(page, SourcedPage):
+        return page.source.record, page.source.text
+    return page_record(page), None
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+_ROW_FIELDS = ("requires_python", "yanked", "upload_time", "size")
+_ROWS = "rows"
+
+
+def _stored_release(release: object) -> tuple[str, bool, list[Any]]:
+    """``(version, all_yanked, rows)`` of a stored release; ValueError if bad."""
+    if (
+        isinstance(release, list)
+        and len(release) == 3
+        and isinstance(release[0], str)
+        and isinstance(release[1], bool)
+        and isinstance(release[2], list)
+    ):
+        return release[0], release[1], release[2]
+    raise ValueError("not a stored project page (bad release)")
+
+
+def _file_row(data: FileData) -> list[Any]:
+    """A :meth:`DistFile.to_data` dict as a compact row (see :func:`page_record`)."""
+    filename, url = data["filename"], data["url"]
+    if url.endswith("/" + filename):
+        url = url[: -len(filename)]
+    row: list[Any] = [filename, url, _compact_hashes(data.get("hashes"))]
+    row += [data.get(key) for key in _ROW_FIELDS]
+    metadata = data.get("metadata_hashes")
+    row.append(None if metadata is None else _compact_hashes(metadata) or {})
+    while row[-1] is None:
+        row.pop()
+    return row
+
+
+def _compact_hashes(hashes: Mapping[str, str] | None) -> str | dict[str, str] | None:
+    if not hashes:
+        return None
+    if len(hashes) == 1 and "sha256" in hashes:
+        return hashes["sha256"]
+    return dict(hashes)
+
+
+def _expand_hashes(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        return {"sha256": value}
+    if isinstance(value, dict) and is_hashes(value):
+        return dict(value)
+    raise ValueError(f"not stored hashes: {value!r}")
+
+
+def _rows_to_data(rows: list[Any]) -> list[FileData]:
+    """The inverse of :func:`_file_row` for a release's rows; ValueError on a bad row."""
+    files = []
+    for row in rows:
+        if not (isinstance(row, list) and 2 <= len(row) <= 8):
+            raise ValueError(f"not a stored file row: {row!r}")
+        filename, url = row[0], row[1]
+        if not (isinstance(filename, str) and isinstance(url, str)):
+            raise ValueError(f"not a stored file row: {row!r}")
+        data: FileData = {"filename": filename, "url": url + filename if url.endswith("/") else url}
+        if len(row) > 2 and row[2] is not None:
+            data["hashes"] = _expand_hashes(row[2])
+        for key, value in zip(_ROW_FIELDS, row[3:7], strict=False):
+            if value is not None:
+                data[key] = value
+        if len(row) > 7 and row[7] is not None:
+            data["metadata_hashes"] = _expand_hashes(row[7])
+        if not is_file_data(data):
+            raise ValueError(f"not a stored file row: {row!r}")
+        files.append(data)
+    return files
+
+
+# -- HTML pages kept as their text ----------------------------------------------------------
+
+
+def sourced_page(
+    text: str, record: Mapping[str, Any], matches: Sequence[PlainAnchor]
+) -> SourcedPage:
+    """The page of a :data:`HTML_PLAIN` record over the anchors of ``text``."""
+    page_url = record["page_url"]
+    releases = {
+        version: PendingRelease(
+            yanked=yanked, read=partial(_read_numbered_anchors, matches, numbers, page_url)
+        )
+        for version, yanked, numbers in record["releases"]
+    }
+    return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)
+
+
+def read_page_source(record: object, text: str) -> SourcedPage:
+    """The page stored as ``record`` and ``text`` (a :class:`PageSource`).
+
+    Only the outline is checked here; a release is checked when it is read. Raises
+    ValueError when ``record`` is not a stored form this parser wrote, or does not fit
+    ``text``.
+    """
+    if not (
+        isinstance(record, dict)
+        and record.get("reader") == HTML_PLAIN
+        and all(isinstance(record.get(key), str) for key in ("name", "index_url", "page_url"))
+        and isinstance(record.get("anchors"), int)
+        and isinstance(record.get("releases"), list)
+        and all(
+            isinstance(release, list)
+            and len(release) == 3
+            and isinstance(release[0], str)
+            and isinstance(release[1], bool)
+            and isinstance(release[2], list)
+            for release in record["releases"]
+        )
+    ):
+        raise ValueError("not a stored page source")
+    matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
+    if len(matches) != record["anchors"]:
+        raise ValueError("stored page source does not fit its text")
+    return sourced_page(text, record, matches)
+
+
+def _read_numbered_anchors(
+    matches: Sequence[PlainAnchor], numbers: Sequence[int], base_url: str
+) -> list[FileData]:
+    anchors = []
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(matches)):
+            raise ValueError(f"not an anchor of the stored page: {number!r}")
+        href, rest = matches[number]
+        anchors.append((unescape(href) if "&" in href else href, rest))
+    return read_plain_anchors(anchors, base_url)

@@ -1,0 +1,120 @@
+"""Views of project pages the index client hands out: several indexes merged, and a page as of
+``exclude-newer`` (files uploaded after the cutoff left out)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+
+from packaging.utils import NormalizedName
+
+from lockbuild.instants import format_cutoff, parse_instant
+from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
+
+logger = logging.getLogger(__name__)
+
+
+def merge_pages(name: NormalizedName, pages: Sequence[ProjectPage]) -> ProjectPage:
+    """One page with the releases of every page (``index-strategy = "unsafe-best-match"``).
+
+    The page keeps the first page's index URL; a release on several pages has the files of
+    all of them, a file name listed twice only once (the first page's). Releases are read
+    when first asked for, as on the pages themselves.
+    """
+    if len(pages) == 1:
+        return pages[0]
+    holders: dict[str, list[ProjectPage]] = {}
+    for page in pages:
+        for version in page.versions:
+            holders.setdefault(version, []).append(page)
+    releases: dict[str, PendingRelease] = {}
+    for version, group in holders.items():
+        if len(group) == 1:
+            yanked = group[0].all_yanked(version)
+        else:
+            yanked = all(file.is_yanked for file in _union(group, version))
+        releases[version] = PendingRelease(yanked=yanked, read=partial(_union_data, group, version))
+    index_url = pages[0].index_url if pages else ""
+    return ProjectPage(name, index_url, releases=releases)
+
+
+def _union(pages: Sequence[ProjectPage], version: str) -> list[DistFile]:
+    files: dict[str, DistFile] = {}
+    for page in pages:
+        for file in page.release_files(version):
+            files.setdefault(file.filename, file)
+    return list(files.values())
+
+
+def _union_data(pages: Sequence[ProjectPage], version: str) -> list[FileData]:
+    return [file.to_data() for file in _union(pages, version)]
+
+
+@dataclass(frozen=True)
+class CutoffView:
+    """A page as of ``exclude-newer``, and the files it left out for want of an upload time."""
+
+    page: ProjectPage
+    undated: tuple[str, ...]
+    """Names of files with no upload time (left out: nothing says they are old enough)."""
+
+
+def uploaded_before(
+    page: ProjectPage, cutoff: datetime, *, upload_times: Mapping[str, str] = {}
+) -> CutoffView:
+    """``page`` without the files uploaded after ``cutoff`` (``exclude-newer``), like uv.
+
+    A file the page gives no upload time for takes it from ``upload_times`` (file name ->
+    ISO 8601, from the index's JSON API); a file with none at all is left out, since
+    nothing says it existed at the cutoff. A release left without files disappears. Kept
+    files carry their upload time, so later audits see it. The view's
+    :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
+    """
+    releases: dict[str, list[FileData]] = {}
+    undated: list[str] = []
+    newer: list[tuple[datetime, str]] = []
+    for version in page.versions:
+        kept: list[FileData] = []
+        for file in page.release_files(version):
+            uploaded = file.upload_time or upload_times.get(file.filename)
+            if uploaded is None:
+                undated.append(file.filename)
+                continue
+            try:
+                instant = parse_instant(uploaded)
+            except ValueError:
+                logger.debug("skipping %s: unreadable upload time %r", file.filename, uploaded)
+                undated.append(file.filename)
+                continue
+            if instant > cutoff:
+                logger.debug(
+                    "skipping %s: uploaded %s, after exclude-newer", file.filename, uploaded
+                )
+                newer.append((instant, uploaded))
+                continue
+            data = file.to_data()
+            data["upload_time"] = uploaded
+            kept.append(data)
+        if kept:
+            releases[version] = kept
+    note = CutoffNote(
+        cutoff=format_cutoff(cutoff),
+        newer=len(newer),
+        oldest_newer=min(newer)[1] if newer else None,
+        undated=len(undated),
+    )
+    view = ProjectPage(page.name, page.index_url, releases=releases, cutoff=note)
+    return CutoffView(view, tuple(undated))
+
+
+def with_upload_times(files: Iterable[DistFile], upload_times: Mapping[str, str]) -> list[DistFile]:
+    """``files`` with the upload times the page did not give filled in from ``upload_times``."""
+    return [
+        replace(file, upload_time=upload_times[file.filename])
+        if file.upload_time is None and file.filename in upload_times
+        else file
+        for file in files
+    ]
