@@ -46,8 +46,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "inputs": _BASE,
     "build": _BASE,
     "store": _BASE,
-    "index": _BASE | {"build", "store", "inputs.environment"},
-    "resolution": _BASE | {"inputs.environment"},
+    "index": _BASE | {"build", "store", "inputs.environment", "inputs.lockfile"},
+    "resolution": _BASE | {"inputs.environment", "inputs.lockfile"},
     "trust": _BASE | {"store", "inputs.lockfile"},
     "output": _BASE,
     "app": _BASE | {"inputs", "build", "store", "index", "resolution", "trust", "output"},
@@ -80,10 +80,6 @@ KNOWN_DEBT: dict[tuple[str, str], tuple[frozenset[str], str]] = {
     ("lockbuild.resolution.finder", "lockbuild.trust.audit"): (
         frozenset(["format_cutoff", "parse_instant"]),
         "instant parsing lives in audit; to instants",
-    ),
-    ("lockbuild.trust.snapshots", "lockbuild.resolution.provider"): (
-        frozenset(["exact_version"]),
-        "exact_version lives in the provider; to inputs.lockfile with previous_lock",
     ),
 }
 """Imports that run against the order today: (importer, imported) -> (names, why)."""

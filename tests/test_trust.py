@@ -556,8 +556,10 @@ def test_a_file_exclude_newer_hides_later_is_not_reported_removed(
 
 def verify_target(server: IndexServer, exclude_newer: str | None) -> tuple[str, ...]:
     from lockbuild.app.verify import VerifyTarget, verify_locks
+    from lockbuild.inputs.settings import Settings
 
-    target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=exclude_newer)
+    settings = Settings(index_url=server.url, exclude_newer=exclude_newer)
+    target = VerifyTarget("requirements.txt", settings)
     (result,) = verify_locks([target], cache_dir="cache")
     return result.problems
 

@@ -58,8 +58,6 @@ STORE_SUBDIR = "store"
 DAMAGED_MARKER = "DAMAGED"
 """A file in the store's directory saying SQLite found its database damaged during a run;
 the next :func:`open_store` treats the store as damaged (moves it aside, or says so)."""
-CACHE_DIR_ENV = "LOCKBUILD_CACHE_DIR"
-DEFAULT_CACHE_DIR = "cache"
 LOCK_TIMEOUT = 60.0
 """Seconds a reader or writer waits for another process's SQLite lock before giving up."""
 ARCHIVE_FORMAT = "lockbuild-store-archive"
@@ -1021,16 +1019,6 @@ def _move_aside(store_dir: str) -> str:
 def _remove_tree(path: str) -> None:
     if os.path.lexists(path):
         shutil.rmtree(path)
-
-
-def resolve_cache_dir(configured: str | None, *, root: str = ".") -> str:
-    """The cache directory: ``configured`` > $LOCKBUILD_CACHE_DIR > ``cache``, under ``root``.
-
-    A relative result is taken relative to ``root`` (pass an absolute path for a directory
-    relative to somewhere else, e.g. a command-line flag relative to the working directory).
-    """
-    chosen = configured or os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
-    return os.path.normpath(os.path.join(root, os.path.expanduser(chosen)))
 
 
 # --- archives -----------------------------------------------------------------------------------
