@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from lockbuild.app.tasks import LockOptions, doit_config, lock_tasks
+from lockbuild.app.options import RunOptions
+from lockbuild.app.tasks import doit_config, lock_tasks
 from lockbuild.cli import main
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import parse_config
@@ -308,7 +309,7 @@ def test_fuzz_locks_toml_raises_only_lockbuild_errors(workspace: Path) -> None:
         config = parse_config(text, "locks.toml")
         for environment in config.environments.values():
             environment.build()
-        list(lock_tasks(config, LockOptions()))
+        list(lock_tasks(config, RunOptions()))
         doit_config(config)
 
     report = fuzz(target, mutated_locks_toml)

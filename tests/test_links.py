@@ -14,20 +14,13 @@ from typing import Any, BinaryIO
 import pytest
 from distbuilder import make_sdist, make_wheel
 from linkfixtures import ArchiveServer, project_zip
-from packaging.utils import canonicalize_name
 
 import lockbuild.index.archives
 import lockbuild.index.http
 import lockbuild.index.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
 from lockbuild.index.http import HttpClient
-from lockbuild.index.links import (
-    LinkResolver,
-    link_key,
-    locked_link_hashes,
-    relative_link,
-    strip_egg,
-)
+from lockbuild.index.links import LinkResolver, relative_link
 from lockbuild.index.offline import MissingItems
 from lockbuild.index.wheelzip import read_wheel_metadata
 from lockbuild.inputs.requirements import parse_requirements_text
@@ -233,31 +226,6 @@ def test_not_an_archive_and_missing_paths_are_link_errors(
         resolver.resolve(line(f"thing @ {archives.url('/page')}"))
     with pytest.raises(LinkError, match=r"no such file or directory: \./missing"):
         resolver.resolve(line("./missing", str(tmp_path / "requirements.in")))
-
-
-def test_strip_egg_keeps_other_fragment_items() -> None:
-    assert strip_egg("git+https://h/r@v1#egg=r") == "git+https://h/r@v1"
-    assert strip_egg("https://h/a.zip#egg=a&subdirectory=py") == "https://h/a.zip#subdirectory=py"
-    assert strip_egg("https://h/a.zip") == "https://h/a.zip"
-
-
-def test_link_keys_and_locked_hashes_of_a_previous_lock(tmp_path: Path) -> None:
-    lock = tmp_path / "locks" / "base.txt"
-    text = (
-        "archpkg @ https://h/a.zip \\\n    --hash=sha256:" + "a" * 64 + "\n"
-        "./vendor/x-1.0.tar.gz \\\n    --hash=sha256:" + "b" * 64 + "\n"
-        "moved @ https://h/m.zip \\\n    --hash=sha256:" + "c" * 64 + "\n"
-        "requests==2.0 \\\n    --hash=sha256:" + "d" * 64 + "\n"
-    )
-    entries = parse_requirements_text(text, str(lock)).requirements
-    assert link_key(entries[0]) == "https://h/a.zip"
-    assert link_key(entries[1]) == (tmp_path / "locks" / "vendor" / "x-1.0.tar.gz").as_posix()
-    assert link_key(entries[3]) is None
-    locked = locked_link_hashes(entries, upgrade_packages=frozenset({canonicalize_name("moved")}))
-    assert locked == {
-        "https://h/a.zip": ("sha256:" + "a" * 64,),
-        (tmp_path / "locks" / "vendor" / "x-1.0.tar.gz").as_posix(): ("sha256:" + "b" * 64,),
-    }
 
 
 def test_local_paths_are_written_relative_to_the_lock(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from lockbuild.store.keys import (
     page_key,
     release_key,
 )
-from lockbuild.store.store import Store, open_store, resolve_cache_dir
+from lockbuild.store.store import Store, open_store
 
 SHA = "ab" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "django")
@@ -561,19 +561,6 @@ def test_open_store_on_a_garbage_database_raises_store_error(tmp_path: Path) -> 
     damaged = r"the cache store is damaged \(file is not a database\).*lockbuild cache clear"
     with pytest.raises(StoreError, match=damaged):
         open_store(tmp_path / "cache")
-
-
-def test_resolve_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
-    root = str(tmp_path)
-    assert resolve_cache_dir(None, root=root) == str(tmp_path / "cache")
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "from-env")
-    assert resolve_cache_dir(None, root=root) == str(tmp_path / "from-env")
-    assert resolve_cache_dir("explicit/", root=root) == str(tmp_path / "explicit")
-    assert resolve_cache_dir("/abs/cache", root=root) == "/abs/cache"
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "")
-    assert resolve_cache_dir(None, root=root) == str(tmp_path / "cache")
-    assert resolve_cache_dir(None) == "cache"
 
 
 # --- cache commands -----------------------------------------------------------------------------

@@ -558,9 +558,11 @@ def test_a_file_exclude_newer_hides_later_is_not_reported_removed(
 
 def verify_target(server: IndexServer, exclude_newer: str | None) -> tuple[str, ...]:
     from lockbuild.app.verify import VerifyTarget, verify_locks
+    from lockbuild.inputs.settings import Settings
 
     cutoff = parse_cutoff(exclude_newer) if exclude_newer else None
-    target = VerifyTarget("requirements.txt", (server.url,), exclude_newer=cutoff)
+    settings = Settings(index_url=server.url, exclude_newer=cutoff)
+    target = VerifyTarget("requirements.txt", settings)
     (result,) = verify_locks([target], cache_dir="cache")
     return result.problems
 

@@ -1,7 +1,9 @@
 """The application: one compile end to end, verify, and the project's locks as doit tasks.
 
-Layer 3: one compile end to end (``pipeline``), ``verify``, and the project's locks as doit
-tasks (``tasks``, the only ``doit`` user; ``lockbuild.tasks`` forwards to it for ``dodo.py``).
-May import everything below it: the root leaves, ``inputs``, ``build``, ``store``, ``index``,
-``resolution``, ``trust`` and ``output``.
+Layer 3: a run's options and the cache-directory rule (``options``), one compile end to end
+(``pipeline``) over the index client it opens (``sources``), ``verify``, the project's locks as
+doit tasks (``tasks``, with doit's state file in ``doitstate``; ``lockbuild.tasks`` forwards to
+it for ``dodo.py``) and the front-end verbs over them (``project``); ``tasks`` and ``project``
+are the only ``doit`` users. May import everything below it: the root leaves, ``inputs``,
+``build``, ``store``, ``index``, ``resolution``, ``trust`` and ``output``.
 """

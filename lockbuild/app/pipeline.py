@@ -9,39 +9,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.app.options import RunOptions
+from lockbuild.errors import InstallabilityError, LockbuildError
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.inputs.requirements import parse_inputs, parse_requirements_files
+from lockbuild.inputs.lockfile import LockedLink, PreviousLock, read_previous_lock
+from lockbuild.inputs.requirements import parse_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
-    IndexStrategy,
-    InputRequirement,
     InputSpec,
     LateUploads,
     Pin,
     RequirementSet,
-    TransferLimits,
 )
+from lockbuild.output.checks import check_lock, describe_violations, warning_comments
 from lockbuild.output.writer import render_requirements, write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
+from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_releases, pinned_release
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
-    from lockbuild.index.links import LockedLink
     from lockbuild.index.offline import MissingItems
     from lockbuild.output.checks import Violation
-    from lockbuild.trust.snapshots import PinnedRelease, PreviousLock
+    from lockbuild.trust.snapshots import PinnedRelease
 
 logger = logging.getLogger(__name__)
 
@@ -58,58 +57,21 @@ class Reporter:
 
 @dataclass(frozen=True)
 class CompileRequest:
-    """Everything that decides the content of one lock file."""
+    """Everything that decides the content of one lock file, and how this run works it out."""
 
     inputs: tuple[InputSpec, ...]
     output: str
     environment: TargetEnvironment
     command: str
     """The command written in the header, which regenerates the file."""
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    generate_hashes: bool = True
-    allow_prereleases: bool = False
-    upgrade_all: bool = False
-    upgrade_packages: frozenset[NormalizedName] = frozenset()
-    build_sdists: bool = True
-    allow_unsafe: bool = True
+    settings: Settings = field(default_factory=Settings)
+    options: RunOptions = field(default_factory=RunOptions)
+    """Pins to move, cache and network use; ``options.cache_dir`` None: no store."""
     constraints: tuple[str, ...] = ()
     """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
-    trust_new_files: frozenset[NormalizedName] = frozenset()
-    """Accept these projects' files as the index lists them now (``--trust-new-files``)."""
-    late_uploads: LateUploads = LateUploads.WARN
-    """Files uploaded long after their release's first file: ``warn``, ``exclude``, ``error``."""
-    late_upload_days: int = 14
-    """How many days after a release's first file an upload counts as late."""
-    dry_run: bool = False
-    cache_dir: str | None = None
-    """The cache directory (the store is its ``store/``); None: no store, fetch everything."""
-    page_ttl: float = 600.0
-    """Seconds a stored index page is used without asking the index again."""
-    offline: bool = False
-    """Use only the store; a miss anywhere fails the lock with every missing item named."""
-    refresh_all: bool = False
-    """Refetch every index page (``--refresh``; ``--upgrade`` implies it)."""
-    refresh_packages: frozenset[NormalizedName] = frozenset()
-    """Refetch these projects' pages (``--refresh-package``; ``-P`` implies it)."""
-    vcs_as_archive: bool = False
-    """Write a git requirement on GitHub/GitLab/Bitbucket as the hashed archive of its commit."""
-    strict: bool = False
-    """Fail instead of warning when pip would refuse the lock in hash-checking mode."""
-    emit_index_url: bool = True
-    """Write the index URLs (without credentials) as ``--index-url`` lines of the lock."""
-    exclude_newer: datetime | None = None
-    """Ignore files uploaded after this instant (``exclude-newer``)."""
-    index_strategy: IndexStrategy = IndexStrategy.FIRST_INDEX
-    """``first-index`` or ``unsafe-best-match`` (pages of every index merged)."""
-    index_for: tuple[tuple[str, str], ...] = ()
-    """``(project, index URL)``: the only index each of these projects comes from."""
-    index_names: tuple[tuple[str, str], ...] = ()
-    """``(name, index URL)`` of ``[settings.indexes]``, for messages."""
-    verify_metadata: str = "download"
-    """A wheel's METADATA without PEP 658: ``download`` (checked) or ``range`` (recorded)."""
-    transfer_limits: TransferLimits = field(default_factory=TransferLimits)
-    """Timeouts and size limits of every HTTP request."""
+    index_url_from_inputs: bool = False
+    """An ``--index-url`` line of the input files wins over ``settings.index_url`` (the
+    command line of ``lockbuild compile`` did not name the index)."""
 
 
 @dataclass(frozen=True)
@@ -124,34 +86,12 @@ class CompileResult:
     """What the user should review: files not trusted, late uploads, removed files."""
 
 
-def settings_options(settings: Settings) -> dict[str, Any]:
-    """The CompileRequest fields that come from locks.toml ``[settings]`` (and their flags)."""
-    return {
-        "index_url": settings.index_url,
-        "extra_index_urls": settings.extra_index_urls,
-        "generate_hashes": settings.generate_hashes,
-        "allow_unsafe": settings.allow_unsafe,
-        "allow_prereleases": settings.pre,
-        "build_sdists": settings.build_sdists,
-        "page_ttl": settings.page_ttl,
-        "late_uploads": settings.late_uploads,
-        "late_upload_days": settings.late_upload_days,
-        "vcs_as_archive": settings.vcs_as_archive,
-        "strict": settings.strict,
-        "emit_index_url": settings.emit_index_url,
-        "exclude_newer": settings.exclude_newer,
-        "index_strategy": settings.index_strategy,
-        "index_for": settings.index_urls_for(),
-        "index_names": settings.indexes,
-        "verify_metadata": settings.verify_metadata,
-        "transfer_limits": settings.transfer_limits(),
-    }
-
-
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
     """Command-line options win over options written in the input files."""
-    primary = request.index_url or requirement_set.index_url or DEFAULT_INDEX_URL
-    extras = request.extra_index_urls or requirement_set.extra_index_urls
+    settings = request.settings
+    named = None if request.index_url_from_inputs else settings.index_url
+    primary = named or requirement_set.index_url or DEFAULT_INDEX_URL
+    extras = settings.extra_index_urls or requirement_set.extra_index_urls
     return (primary, *[url for url in extras if url != primary])
 
 
@@ -164,31 +104,28 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
-    from lockbuild.errors import InstallabilityError
-    from lockbuild.index.links import link_pins, locked_link_hashes, locked_links
-    from lockbuild.output.checks import check_lock, describe_violations
-    from lockbuild.trust.snapshots import previous_lock
+    from lockbuild.index.links import link_pins  # the HTTP stack: not when the CLI starts
 
+    settings, options = request.settings, request.options
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
-    previous_entries = read_previous_output(output)
-    locked = previous_lock(previous_entries)
+    locked = read_previous_output(output)
     previous = locked.pins
-    previous_links = locked_links(previous_entries)
     preferred = {
         name: version
         for name, version in previous.items()
-        if not request.upgrade_all and name not in request.upgrade_packages
+        if not options.upgrade_all and name not in options.upgrade_packages
     }
     urls = index_urls(request, requirement_set)
     missing: MissingItems | None = None
     if source_factory is not None:
-        source = source_factory(urls, request.build_sdists)
+        source = source_factory(urls, settings.build_sdists)
     else:
+        from lockbuild.app.sources import open_index_source  # the store: not at start-up
         from lockbuild.index.offline import MissingItems
 
         missing = MissingItems()
-        source = open_index_source(request, urls, missing=missing)
+        source = open_index_source(urls, settings=settings, options=options, missing=missing)
     try:
         try:
             described = ", ".join(spec.path for spec in request.inputs)
@@ -198,25 +135,23 @@ def compile_lock(
                 request.environment,
                 source,
                 preferred=preferred,
-                allow_prereleases=request.allow_prereleases,
+                allow_prereleases=settings.pre,
                 on_pin=reporter.pinned,
-                vcs_as_archive=request.vcs_as_archive,
+                vcs_as_archive=settings.vcs_as_archive,
                 locked_hashes={}
-                if request.upgrade_all
-                else locked_link_hashes(
-                    previous_entries, upgrade_packages=request.upgrade_packages
-                ),
+                if options.upgrade_all
+                else locked.link_hashes(upgrade_packages=options.upgrade_packages),
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
             yanked = describe_yanked(resolution)
-            hashes = collect_hashes(resolution, source) if request.generate_hashes else {}
+            hashes = collect_hashes(resolution, source) if settings.generate_hashes else {}
             pins = make_pins(resolution, hashes)
             pins, warnings = check_trust(
                 request, resolution, source, pins, previous=locked, digests=hashes
             )
             warnings = (*yanked.values(), *warnings)
             pins = link_pins(
-                pins, resolution.links, output=output, generate_hashes=request.generate_hashes
+                pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
             )
         finally:
             source.close()
@@ -229,10 +164,10 @@ def compile_lock(
     violations = check_lock(
         pins,
         links=resolution.links,
-        generate_hashes=request.generate_hashes,
-        allow_unsafe=request.allow_unsafe,
+        generate_hashes=settings.generate_hashes,
+        allow_unsafe=settings.allow_unsafe,
     )
-    if violations and request.strict:
+    if violations and settings.strict:
         raise InstallabilityError(describe_violations(violations, output=str(output)))
     for violation in violations:
         logger.warning("%s: %s", output, violation)
@@ -240,68 +175,21 @@ def compile_lock(
         pins,
         command=request.command,
         target=request.environment.describe(),
-        index_url=urls[0] if request.emit_index_url else None,
-        extra_index_urls=urls[1:] if request.emit_index_url else (),
-        allow_unsafe=request.allow_unsafe,
-        generate_hashes=request.generate_hashes,
+        index_url=urls[0] if settings.emit_index_url else None,
+        extra_index_urls=urls[1:] if settings.emit_index_url else (),
+        allow_unsafe=settings.allow_unsafe,
+        generate_hashes=settings.generate_hashes,
         warnings=_comment_blocks(violations, yanked),
     )
-    written = False if request.dry_run else write_if_changed(output, text)
+    written = False if options.dry_run else write_if_changed(output, text)
     return CompileResult(
         output=output,
         text=text,
         written=written,
         pins=tuple(pins),
-        changes=tuple(describe_changes(previous, pins, previous_links=previous_links)),
+        changes=tuple(describe_changes(previous, pins, previous_links=locked.links)),
         seconds=time.monotonic() - started,
         warnings=warnings,
-    )
-
-
-def open_index_source(
-    request: CompileRequest, urls: Sequence[str], *, missing: MissingItems | None = None
-) -> IndexSource:
-    """The index client for ``request``: over the store of its cache dir, if it has one.
-
-    Offline, no HTTP client is ever used, and a store that cannot be opened is an error
-    (there is nothing else to read from); online, the lock goes on without a store.
-    """
-    from lockbuild.errors import StoreError
-    from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
-    from lockbuild.index.http import HttpClient
-    from lockbuild.store.store import open_store
-
-    store = None
-    if request.cache_dir is not None:
-        try:
-            store = open_store(request.cache_dir, repair=not request.offline)
-        except StoreError as error:
-            if request.offline:
-                raise
-            logger.warning("%s; going on without a cache", error)
-    elif request.offline:
-        raise UsageError("offline needs a cache directory")
-    policy = CachePolicy(
-        page_ttl=request.page_ttl,
-        offline=request.offline,
-        refresh_all=request.refresh_all or request.upgrade_all,
-        refresh_packages=request.refresh_packages | request.upgrade_packages,
-    )
-    selection = IndexSelection(
-        best_match=request.index_strategy is IndexStrategy.UNSAFE_BEST_MATCH,
-        pinned={canonicalize_name(name): url.rstrip("/") for name, url in request.index_for},
-        names={url.rstrip("/"): name for name, url in request.index_names},
-        exclude_newer=request.exclude_newer,
-    )
-    return IndexClient(
-        HttpClient(limits=request.transfer_limits),
-        index_urls=urls,
-        build_sdists=request.build_sdists,
-        store=store,
-        policy=policy,
-        missing=missing,
-        selection=selection,
-        verify_metadata=request.verify_metadata,
     )
 
 
@@ -344,14 +232,7 @@ def check_trust(
 
     Only with hashes: a lock without them trusts whatever pip finds anyway.
     """
-    from lockbuild.trust.snapshots import (
-        TrustPolicy,
-        apply_exclusions,
-        check_releases,
-        pinned_release,
-    )
-
-    if not request.generate_hashes:
+    if not request.settings.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
     files = {package.name: _hashed_files(package) for package in packages}
@@ -368,11 +249,12 @@ def check_trust(
     ]
     releases, corrected = _rederive_suspects(releases, files, source=source, previous=previous)
     pins = _corrected_pins(pins, corrected)
+    settings = request.settings
     policy = TrustPolicy(
-        trust_new_files=request.trust_new_files,
-        late_uploads=request.late_uploads,
-        late_upload_days=request.late_upload_days,
-        exclude_newer=request.exclude_newer,
+        trust_new_files=request.options.trust_new_files,
+        late_uploads=settings.late_uploads,
+        late_upload_days=settings.late_upload_days,
+        exclude_newer=settings.exclude_newer,
     )
     report = check_releases(
         releases,
@@ -431,8 +313,6 @@ def _corrected_pins(
     pins: list[Pin], corrected: Mapping[NormalizedName, Mapping[str, tuple[str, str]]]
 ) -> list[Pin]:
     """``pins`` with each re-derived digest in place of the one the cache gave."""
-    from dataclasses import replace
-
     if not corrected:
         return pins
     fixed = []
@@ -463,9 +343,9 @@ def _with_upload_times(
     wanted = [
         package
         for package in packages
-        if package.name not in request.trust_new_files
+        if package.name not in request.options.trust_new_files
         and (
-            request.late_uploads is LateUploads.EXCLUDE
+            request.settings.late_uploads is LateUploads.EXCLUDE
             or previous.pins.get(package.name) != package.version
         )
         and len(files[package.name]) > 1
@@ -505,8 +385,6 @@ def _comment_blocks(
     violations: Sequence[Violation], yanked: dict[NormalizedName, str]
 ) -> dict[str, list[str]]:
     """The ``# WARNING`` blocks written above pins: yanked releases, then pip's refusals."""
-    from lockbuild.output.checks import warning_comments
-
     blocks: dict[str, list[str]] = {}
     for name, text in yanked.items():
         blocks[name] = [f"# WARNING: {text}."]
@@ -523,16 +401,13 @@ def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
     return [file for file in release.files if not file.is_yanked]
 
 
-def read_previous_output(output: Path) -> tuple[InputRequirement, ...]:
-    """The entries of an existing lock, read once (pins, hashes, links); an unreadable one
-    counts as none, with a warning."""
-    if not output.exists():
-        return ()
-    try:
-        return parse_requirements_files([str(output)]).requirements
-    except LockbuildError as error:
-        logger.warning("ignoring the pins of the existing %s: %s", output, error)
-        return ()
+def read_previous_output(output: Path) -> PreviousLock:
+    """The existing lock, read once (pins, hashes, links); an unreadable one counts as none,
+    with a warning."""
+    locked = read_previous_lock(output)
+    if locked.problem is not None:
+        logger.warning("ignoring the pins of the existing %s: %s", output, locked.problem)
+    return locked
 
 
 def describe_changes(

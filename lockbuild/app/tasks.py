@@ -13,19 +13,22 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependency
 from doit.tools import config_changed
+from packaging.utils import NormalizedName
 
 from lockbuild import __version__
-from lockbuild.errors import LockbuildError, OutputError, StoreError, UsageError
+from lockbuild.app.doitstate import make_cache_directory, set_aside_if_damaged
+from lockbuild.app.options import RunOptions, cache_directory
+from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
+from lockbuild.inputs.lockfile import read_previous_lock
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import Settings
-from lockbuild.models import InputSpec, canonicalize_name
+from lockbuild.models import InputSpec
 
 __all__ = ["DOIT_CONFIG", "task_lock", "task_verify"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
 
@@ -34,47 +37,22 @@ CONFIG_VARIABLE = "LOCKBUILD_CONFIG"
 """Environment variable naming the locks.toml that ``doit`` loads (default: ./locks.toml)."""
 TASK_BASENAME = "lock"
 DOIT_DATABASE = "doit.sqlite3"
-CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
-"""Moves the cache (store and doit's database); same name as lockbuild.store.store.CACHE_DIR_ENV."""
-DEFAULT_CACHE_DIR = "cache"
-
-
-@dataclass(frozen=True)
-class LockOptions:
-    """What one run adds to locks.toml: setting overrides, upgrades, cache use."""
-
-    overrides: Mapping[str, object] = field(default_factory=dict)
-    upgrade_all: bool = False
-    upgrade_packages: frozenset[str] = frozenset()
-    offline: bool = False
-    refresh_all: bool = False
-    refresh_packages: frozenset[str] = frozenset()
-    cache_dir: str | None = None
-    """``--cache-dir`` (absolute): wins over $LOCKBUILD_CACHE_DIR and locks.toml."""
-    trust_new_files: frozenset[str] = frozenset()
-    """``--trust-new-files``: accept these projects' files as the index lists them now."""
 
 
 @dataclass(frozen=True)
 class LockJob:
-    """Plain data for one task's action (pickled by ``doit -n``)."""
+    """Plain data for one task's action (pickled by ``doit -n``): what to compile, and how."""
 
-    task: str
     inputs: tuple[InputSpec, ...]
     constraints: tuple[str, ...]
     output: str
     environment: EnvironmentConfig
     settings: Settings
+    options: RunOptions
+    """The run's options for this lock: its cache directory (resolved when the task was
+    made), and of the ``-P``/``--trust-new-files`` names those it pins (only those force a
+    recompile)."""
     command: str
-    upgrade_all: bool = False
-    upgrade_packages: frozenset[str] = frozenset()
-    cache_dir: str = "cache"
-    """Where the store lives (resolved when the task was made)."""
-    offline: bool = False
-    refresh_all: bool = False
-    refresh_packages: frozenset[str] = frozenset()
-    trust_new_files: frozenset[str] = frozenset()
-    """The ``--trust-new-files`` projects this lock pins (only those force a recompile)."""
 
 
 def task_name(lock: str, environment: str) -> str:
@@ -103,32 +81,16 @@ def load_project() -> ProjectConfig:
     return config
 
 
-def cache_directory(config: ProjectConfig | None, options: LockOptions | None = None) -> str:
-    """Where the store and doit's database live.
-
-    ``--cache-dir`` (``options.cache_dir``), else $LOCKBUILD_CACHE_DIR, else the locks.toml
-    setting (relative to locks.toml), else ``cache``.
-    """
-    if options is not None and options.cache_dir:
-        return options.cache_dir
-    configured = os.environ.get(CACHE_DIR_VARIABLE)
-    if configured:
-        return configured
-    if config is None:
-        return DEFAULT_CACHE_DIR
-    return os.path.join(config.root, config.settings.cache_dir)
-
-
-def doit_config(config: ProjectConfig | None, options: LockOptions | None = None) -> dict[str, Any]:
+def doit_config(config: ProjectConfig | None, options: RunOptions | None = None) -> dict[str, Any]:
     """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures.
 
     Raises StoreError when the cache directory cannot be made; a damaged state file is moved
     aside (every lock is then checked again), with a warning.
     """
-    directory = cache_directory(config, options)
-    _make_cache_directory(directory)
+    directory = cache_directory(config, flag=options.cache_dir if options else None)
+    make_cache_directory(directory)
     dep_file = os.path.join(directory, DOIT_DATABASE)
-    _set_aside_if_damaged(dep_file)
+    set_aside_if_damaged(dep_file)
     return _doit_settings(dep_file)
 
 
@@ -143,75 +105,11 @@ def _doit_settings(dep_file: str) -> dict[str, Any]:
     }
 
 
-def _make_cache_directory(directory: str) -> None:
-    if "\x00" in directory:
-        raise StoreError(
-            f"cannot use the cache directory (its path contains a NUL byte): {directory!r}"
-        )
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except FileExistsError:
-        raise StoreError(f"cannot use the cache directory (not a directory): {directory}") from None
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise StoreError(f"cannot use the cache directory ({reason}): {directory}") from None
-
-
-def _set_aside_if_damaged(dep_file: str) -> None:
-    """Move a ``doit.sqlite3`` that SQLite cannot read to ``doit.sqlite3.damaged``.
-
-    The file only records what was built; without it every lock is checked again and
-    rewritten only if its content changes. A busy or locked database is left to doit.
-    """
-    damage = _database_damage(dep_file)
-    if damage is None:
-        return
-    aside = f"{dep_file}.damaged"
-    try:
-        os.replace(dep_file, aside)
-    except OSError as error:
-        reason = f"{damage}; cannot move it aside: {error.strerror or error}"
-        raise StoreError(f"doit's state is damaged ({reason}): {dep_file} (delete it)") from None
-    sys.stderr.write(
-        f"warning: doit's state was damaged ({damage}): moved {dep_file} to {aside}; "
-        "every lock is checked again\n"
-    )
-
-
-def _database_damage(dep_file: str) -> str | None:
-    """Why SQLite cannot read ``dep_file`` as doit's state, or None (also when it is absent)."""
-    import json
-    import sqlite3
-    from urllib.parse import quote
-
-    if not os.path.isfile(dep_file):
-        return None
-    try:
-        connection = sqlite3.connect(f"file:{quote(dep_file)}?mode=ro", uri=True, timeout=30)
-    except sqlite3.OperationalError:
-        return None
-    try:
-        (verdict,) = connection.execute("PRAGMA quick_check").fetchone()
-        if verdict != "ok":
-            return str(verdict)
-        tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'doit'")
-        if tables.fetchone() is not None:
-            for (data,) in connection.execute("SELECT task_data FROM doit"):
-                json.loads(data)
-    except sqlite3.OperationalError:
-        return None  # busy, locked: doit waits or says so
-    except (sqlite3.DatabaseError, ValueError, TypeError) as error:
-        return str(error)
-    finally:
-        connection.close()
-    return None
-
-
 def lock_tasks(
-    config: ProjectConfig, options: LockOptions | None = None
+    config: ProjectConfig, options: RunOptions | None = None
 ) -> Iterator[dict[str, Any]]:
     """One doit task dict per (lock, environment), dependencies first."""
-    options = options or LockOptions()
+    options = options or RunOptions()
     yield {"basename": TASK_BASENAME, "name": None, "doc": "compile every out-of-date lock"}
     for lock_name in config.lock_order():
         lock = config.locks[lock_name]
@@ -232,7 +130,7 @@ def _lock_task(
     config: ProjectConfig,
     lock: LockConfig,
     environment: EnvironmentConfig,
-    options: LockOptions,
+    options: RunOptions,
     *,
     present: list[str],
     missing: bool,
@@ -241,7 +139,7 @@ def _lock_task(
     followed) that exist, ``missing`` whether any is missing."""
     job = make_job(config, lock, environment, options)
     uptodate: list[object] = [config_changed(fingerprint(job)), OutputUnchanged(job.output)]
-    if missing or _forced(job):
+    if missing or job.options.forces_recompile:
         uptodate.append(False)
     return {
         "basename": TASK_BASENAME,
@@ -260,62 +158,33 @@ def make_job(
     config: ProjectConfig,
     lock: LockConfig,
     environment: EnvironmentConfig,
-    options: LockOptions,
+    options: RunOptions,
 ) -> LockJob:
-    name = task_name(lock.name, environment.name)
+    output = lock.output_for(environment.name)
+    pinned = _pinned(output, options.upgrade_packages | options.trust_new_files)
     return LockJob(
-        task=name,
         inputs=lock.inputs,
         constraints=tuple(
             config.locks[other].output_for(environment.name) for other in lock.constraints
         ),
-        output=lock.output_for(environment.name),
+        output=output,
         environment=environment,
         settings=lock.settings,
+        options=replace(
+            options,
+            upgrade_packages=options.upgrade_packages & pinned,
+            trust_new_files=options.trust_new_files & pinned,
+            cache_dir=os.path.abspath(cache_directory(config, flag=options.cache_dir)),
+        ),
         command=f"lockbuild lock {lock.name}@{environment.name}",
-        upgrade_all=options.upgrade_all,
-        upgrade_packages=_affected_upgrades(lock.output_for(environment.name), options),
-        cache_dir=os.path.abspath(cache_directory(config, options)),
-        offline=options.offline,
-        refresh_all=options.refresh_all,
-        refresh_packages=frozenset(options.refresh_packages),
-        trust_new_files=_pinned_subset(lock.output_for(environment.name), options.trust_new_files),
     )
 
 
-def _affected_upgrades(output: str, options: LockOptions) -> frozenset[str]:
-    """The ``-P`` packages this lock pins (only those force a recompile)."""
-    return _pinned_subset(output, options.upgrade_packages)
-
-
-def _pinned_subset(output: str, names: frozenset[str]) -> frozenset[str]:
-    """Those of ``names`` that the lock at ``output`` pins."""
+def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[NormalizedName]:
+    """Those of ``names`` that the lock at ``output`` pins (its file is read only for names)."""
     if not names:
         return frozenset()
-    pinned = pinned_names(output)
-    return frozenset(name for name in names if name in pinned)
-
-
-def pinned_names(output: str) -> frozenset[str]:
-    """Normalized names pinned with ``==`` in an existing lock (a cheap line scan)."""
-    try:
-        text = Path(output).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return frozenset()
-    names = set()
-    for line in text.splitlines():
-        head, separator, _ = line.partition("==")
-        if separator and head and not head[0].isspace() and not head.startswith(("#", "-")):
-            names.add(_normalize(head.split("[", 1)[0]))
-    return frozenset(names)
-
-
-def _normalize(name: str) -> str:
-    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
-
-
-def _forced(job: LockJob) -> bool:
-    return job.upgrade_all or bool(job.upgrade_packages) or bool(job.trust_new_files)
+    return names & read_previous_lock(output).pins.keys()
 
 
 def fingerprint(job: LockJob) -> dict[str, object]:
@@ -353,30 +222,24 @@ class OutputUnchanged:
 
 
 def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
-    """The pipeline's CompileRequest for a job (imports the compile stack)."""
-    from lockbuild.app.pipeline import CompileRequest, settings_options
+    """The pipeline's CompileRequest for a job (imports the compile stack, which loading the
+    tasks must not)."""
+    from lockbuild.app.pipeline import CompileRequest
 
     return CompileRequest(
         inputs=job.inputs,
-        constraints=job.constraints,
         output=job.output,
         environment=job.environment.build(),
         command=job.command,
-        upgrade_all=job.upgrade_all,
-        upgrade_packages=frozenset(canonicalize_name(name) for name in job.upgrade_packages),
-        dry_run=dry_run,
-        cache_dir=job.cache_dir,
-        offline=job.offline,
-        refresh_all=job.refresh_all,
-        refresh_packages=frozenset(canonicalize_name(name) for name in job.refresh_packages),
-        trust_new_files=frozenset(canonicalize_name(name) for name in job.trust_new_files),
-        **settings_options(job.settings),
+        settings=job.settings,
+        options=replace(job.options, dry_run=True) if dry_run else job.options,
+        constraints=job.constraints,
     )
 
 
 def run_lock(job: LockJob) -> dict[str, object] | TaskFailed:
     """The action of one task: compile, and report a user error as a failed task."""
-    from lockbuild.app.pipeline import compile_lock
+    from lockbuild.app.pipeline import compile_lock  # the compile stack, in the action only
 
     created = not os.path.exists(job.output)
     try:
@@ -404,36 +267,10 @@ def task_lock() -> Iterator[dict[str, Any]]:
     yield from lock_tasks(config)
 
 
-def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list[Any]:
-    """A :class:`~lockbuild.app.verify.VerifyTarget` per existing output of the selected locks."""
-    from lockbuild.app.verify import VerifyTarget
-
-    targets = []
-    for name in select_tasks(config, selection):
-        lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
-        lock = config.locks[lock_name]
-        output = os.path.join(config.root, lock.output_for(environment))
-        if not os.path.isfile(output):
-            continue
-        settings = lock.settings
-        targets.append(
-            VerifyTarget(
-                output=output,
-                index_urls=(settings.index_url, *settings.extra_index_urls),
-                late_uploads=settings.late_uploads,
-                late_upload_days=settings.late_upload_days,
-                index_for=settings.index_urls_for(),
-                index_strategy=settings.index_strategy,
-                exclude_newer=settings.exclude_newer,
-                limits=settings.transfer_limits(),
-            )
-        )
-    return targets
-
-
 def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:
     """The action of the ``verify`` task: every output of locks.toml against the index."""
-    from lockbuild.app.verify import format_results, verify_locks
+    from lockbuild.app.project import verify_targets  # project builds on this module
+    from lockbuild.app.verify import format_results, verify_locks  # the HTTP stack: here only
 
     try:
         config = load_project()
@@ -585,7 +422,7 @@ class LockReporter:
         self.write(f"{total} {noun}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
 
 
-class _EmbeddedReporter(LockReporter):
+class EmbeddedReporter(LockReporter):
     """The reporter of ``lockbuild lock``: its own main() turns results into exit codes."""
 
     exit_codes = False
@@ -606,221 +443,6 @@ def describe_recompiled(values: Mapping[str, Any]) -> str:
         more = f", +{len(changes) - 3} more" if len(changes) > 3 else ""
         detail = f"{len(changes)} changed: {shown}{more}"
     return f"recompiled ({pins} pins, {detail})"
-
-
-def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
-    """Task names for ``NAME`` (every environment of a lock) or ``NAME@ENV``; all when empty."""
-    if not selection:
-        return [
-            task_name(lock, environment)
-            for lock in config.lock_order()
-            for environment in config.locks[lock].environments
-        ]
-    names: list[str] = []
-    for item in selection:
-        lock_name, _, environment = item.removeprefix(f"{TASK_BASENAME}:").partition("@")
-        lock = config.locks.get(lock_name)
-        if lock is None:
-            known = ", ".join(config.locks)
-            raise UsageError(f"unknown lock {lock_name!r} (known: {known})")
-        if environment and environment not in lock.environments:
-            known = ", ".join(lock.environments)
-            raise UsageError(
-                f"lock {lock_name!r} has no environment {environment!r} (known: {known})"
-            )
-        for name in lock.environments if not environment else (environment,):
-            if task_name(lock_name, name) not in names:
-                names.append(task_name(lock_name, name))
-    return names
-
-
-def run_locks(
-    config: ProjectConfig,
-    options: LockOptions,
-    *,
-    selection: Sequence[str] = (),
-    jobs: int = 1,
-) -> int:
-    """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
-    from doit.cmd_base import ModuleTaskLoader
-    from doit.doit_cmd import DoitMain
-
-    names = select_tasks(config, selection)
-
-    def task_lock() -> Iterator[dict[str, Any]]:
-        yield from lock_tasks(config, options)
-
-    task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    settings = {**doit_config(config, options), "reporter": _EmbeddedReporter}
-    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
-    arguments = ["run", "--continue"]
-    if jobs > 1:
-        arguments += ["--process", str(jobs), "--parallel-type", "process"]
-    return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
-
-
-@dataclass(frozen=True)
-class LockStatus:
-    """What doit knows about one task: up to date, or why not."""
-
-    task: str
-    job: LockJob
-    up_to_date: bool
-    reasons: tuple[str, ...]
-
-
-def lock_statuses(
-    config: ProjectConfig, options: LockOptions, selection: Sequence[str] = ()
-) -> list[LockStatus]:
-    """The doit status of every selected task, with readable reasons (no compiling)."""
-    from doit.dependency import CHECKERS, Dependency, SqliteDB
-    from doit.loader import generate_tasks
-
-    names = select_tasks(config, selection)
-    settings = doit_config(config, options)
-    tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
-    jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
-    database = Dependency(
-        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
-    )
-    try:
-        statuses = []
-        for name in names:
-            status = database.get_status(tasks[name], tasks, get_log=True)
-            statuses.append(
-                LockStatus(
-                    task=name,
-                    job=jobs[name],
-                    up_to_date=status.status == "up-to-date",
-                    reasons=tuple(_readable_reasons(status.reasons)),
-                )
-            )
-        return statuses
-    finally:
-        database.close()
-
-
-def _readable_reasons(reasons: Mapping[str, Any]) -> Iterator[str]:
-    for reason, argument in reasons.items():
-        if reason == "uptodate_false":
-            for checker, _, _ in argument:
-                if isinstance(checker, OutputUnchanged):
-                    yield "output edited or not built by lockbuild here"
-                elif isinstance(checker, config_changed):
-                    yield "settings changed or never built here"
-                else:
-                    yield "forced (upgrade requested or an input file is missing)"
-        elif reason == "missing_target":
-            yield f"output missing: {', '.join(argument)}"
-        elif reason == "changed_file_dep":
-            yield f"changed: {', '.join(sorted(argument))}"
-        elif reason in {"added_file_dep", "removed_file_dep"} and argument:
-            yield f"{reason.split('_')[0]} input: {', '.join(argument)}"
-        elif reason == "missing_file_dep":
-            yield f"input missing: {', '.join(argument)}"
-
-
-@dataclass(frozen=True)
-class LockCheck:
-    """The verdict of ``lockbuild check`` on one lock."""
-
-    task: str
-    ok: bool
-    message: str
-
-
-def check_locks(
-    config: ProjectConfig, options: LockOptions, selection: Sequence[str] = ()
-) -> list[LockCheck]:
-    """Every selected lock that doit does not know to be up to date is recompiled in memory
-    and compared with the file on disk; a lock passes when nothing would change."""
-    from lockbuild.app.pipeline import compile_lock
-
-    checks = []
-    for status in lock_statuses(config, options, selection):
-        if status.up_to_date:
-            checks.append(LockCheck(status.task, True, "up to date"))
-            continue
-        why = "; ".join(status.reasons) or "not recorded"
-        try:
-            result = compile_lock(compile_request(status.job, dry_run=True))
-        except LockbuildError as error:
-            checks.append(LockCheck(status.task, False, f"failed: {error}"))
-            continue
-        try:
-            existing: str | None = Path(status.job.output).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            existing = None
-        if existing == result.text:
-            checks.append(LockCheck(status.task, True, f"up to date (verified: {why})"))
-        elif existing is None:
-            checks.append(LockCheck(status.task, False, f"missing: {status.job.output}"))
-        else:
-            detail = ", ".join(result.changes) or "same pins, different text"
-            checks.append(LockCheck(status.task, False, f"would change ({why}): {detail}"))
-    return checks
-
-
-@dataclass
-class CleanResult:
-    """What ``lockbuild clean`` deleted, and the outputs it kept because lockbuild did not
-    write them (their first lines lack lockbuild's header)."""
-
-    removed: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-
-
-WRITTEN_BY_LOCKBUILD = "# This file is autogenerated by lockbuild"
-"""The header line that marks a file ``lockbuild clean`` may delete."""
-
-
-def written_by_lockbuild(path: str) -> bool:
-    """Whether the file at ``path`` is a regular file with lockbuild's header near its top."""
-    if not os.path.isfile(path):
-        return False
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(4096).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(line.startswith(WRITTEN_BY_LOCKBUILD) for line in head.splitlines()[:5])
-
-
-def clean_locks(
-    config: ProjectConfig, selection: Sequence[str] = (), *, dry_run: bool = False
-) -> CleanResult:
-    """Delete the outputs of the selected locks that lockbuild wrote, and forget their state."""
-    from doit.dependency import CHECKERS, Dependency, SqliteDB
-
-    settings = doit_config(config)
-    result = CleanResult()
-    database = Dependency(
-        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
-    )
-    try:
-        for name in select_tasks(config, selection):
-            lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
-            output = config.locks[lock_name].output_for(environment)
-            if written_by_lockbuild(output):
-                result.removed.append(output)
-                if not dry_run:
-                    _delete(output)
-            elif os.path.lexists(output):
-                result.kept.append(output)
-            if not dry_run:
-                database.remove(name)
-    finally:
-        database.close()
-    return result
-
-
-def _delete(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        raise OutputError(f"cannot delete lock ({error.strerror or error}): {path}") from None
 
 
 def __getattr__(name: str) -> Any:

@@ -12,37 +12,31 @@ checked are reported.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from lockbuild.app.options import RunOptions
+from lockbuild.app.sources import index_client
 from lockbuild.errors import UsageError
-from lockbuild.models import (
-    DEFAULT_INDEX_URL,
-    DistFile,
-    IndexStrategy,
-    LateUploads,
-    ProjectPage,
-    TransferLimits,
-)
+from lockbuild.index.client import IndexClient
+from lockbuild.inputs.lockfile import PreviousLock, read_lock
+from lockbuild.inputs.settings import Settings
+from lockbuild.models import DEFAULT_INDEX_URL, DistFile, LateUploads, ProjectPage
+from lockbuild.store.keys import wheel_key
+from lockbuild.store.store import Store, open_store
 from lockbuild.trust.audit import (
-    DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
     Snapshot,
     compare,
     late_uploads,
     left_out_by,
 )
-from lockbuild.trust.snapshots import PinnedRelease, load_snapshot, pinned_release, previous_lock
+from lockbuild.trust.snapshots import PinnedRelease, load_snapshot, pinned_release
 from lockbuild.urls import redact_url
-
-if TYPE_CHECKING:
-    from lockbuild.index.client import IndexClient
-    from lockbuild.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -50,25 +44,18 @@ class VerifyTarget:
     """One lock to verify, with the settings it was compiled with."""
 
     output: str
-    index_urls: tuple[str, ...] = ()
-    """Empty: the ``--index-url`` options written in the lock, else the default index."""
-    late_uploads: LateUploads = LateUploads.WARN
-    late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
-    index_for: tuple[tuple[str, str], ...] = ()
-    """``(project, index URL)``: where ``index-for`` says each of these projects comes from."""
-    index_strategy: IndexStrategy = IndexStrategy.FIRST_INDEX
-    exclude_newer: datetime | None = None
-    """Files uploaded after this instant were left out of the lock, and are here too."""
-    limits: TransferLimits = field(default_factory=TransferLimits)
-    """Timeouts and size limits of every HTTP request."""
+    settings: Settings | None = None
+    """The lock's settings in locks.toml (its index URLs, ``index-for``, ``exclude-newer``,
+    late uploads, transfer limits); None: the defaults, and the index URLs the lock names."""
 
 
 @dataclass(frozen=True)
 class LockedPin:
+    """One ``name==version`` line of the lock, with its hex sha256 digests."""
+
     name: NormalizedName
     version: Version
     hashes: frozenset[str]
-    """Hex sha256 digests written for the pin."""
 
 
 @dataclass(frozen=True)
@@ -80,38 +67,24 @@ class VerifyResult:
     problems: tuple[str, ...]
 
 
-def read_lock(output: str) -> tuple[list[LockedPin], tuple[str, ...]]:
-    """The index pins of a lock and the index URLs it names (primary first)."""
-    from lockbuild.inputs.requirements import parse_requirements_files
-
-    if not Path(output).is_file():
-        raise UsageError(f"{output}: no such file")
-    parsed = parse_requirements_files([output])
-    locked = previous_lock(parsed.requirements)
-    pins = [
-        LockedPin(name, version, locked.hashes.get(name, frozenset()))
-        for name, version in locked.pins.items()
-    ]
-    urls = (parsed.index_url or DEFAULT_INDEX_URL, *parsed.extra_index_urls)
-    return pins, urls
-
-
 def verify_locks(
     targets: Sequence[VerifyTarget], *, cache_dir: str, offline: bool = False
 ) -> list[VerifyResult]:
     """Verify every target; a LockbuildError only when a lock cannot be read or fetched."""
-    from lockbuild.store.store import open_store
-
     results = []
     with open_store(cache_dir) as store:
         for target in targets:
-            pins, written_urls = read_lock(target.output)
-            urls = target.index_urls or written_urls
-            source = None if offline else _index_client(urls, store, target)
+            if not Path(target.output).is_file():
+                raise UsageError(f"{target.output}: no such file")
+            locked = read_lock(target.output)
+            settings = target.settings or Settings()
+            urls = _index_urls(target, locked)
+            source = None if offline else _index_client(urls, store, settings)
+            pins = _locked_pins(locked)
             problems: list[str] = []
             try:
-                for pin in sorted(pins, key=lambda item: item.name):
-                    problems += _verify_pin(pin, target, source=source, store=store, urls=urls)
+                for pin in pins:
+                    problems += _verify_pin(pin, settings, source=source, store=store, urls=urls)
             finally:
                 if source is not None:
                     source.close()
@@ -119,30 +92,29 @@ def verify_locks(
     return results
 
 
-def _index_client(urls: Sequence[str], store: Store, target: VerifyTarget) -> IndexClient:
+def _index_urls(target: VerifyTarget, locked: PreviousLock) -> tuple[str, ...]:
+    """The index URLs of locks.toml's settings, else those the lock names, else the default."""
+    if target.settings is not None:
+        return (target.settings.index_url, *target.settings.extra_index_urls)
+    return (locked.index_url or DEFAULT_INDEX_URL, *locked.extra_index_urls)
+
+
+def _locked_pins(locked: PreviousLock) -> list[LockedPin]:
+    return [
+        LockedPin(name, version, locked.hashes.get(name, frozenset()))
+        for name, version in sorted(locked.pins.items())
+    ]
+
+
+def _index_client(urls: Sequence[str], store: Store, settings: Settings) -> IndexClient:
     """A client that reads every page from the index again (and keeps it in the store), each
     project from the index the lock took it from."""
-    from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
-    from lockbuild.index.http import HttpClient
-
-    policy = CachePolicy(refresh_all=True)
-    selection = IndexSelection(
-        best_match=target.index_strategy is IndexStrategy.UNSAFE_BEST_MATCH,
-        pinned={canonicalize_name(name): url.rstrip("/") for name, url in target.index_for},
-        exclude_newer=target.exclude_newer,
-    )
-    return IndexClient(
-        HttpClient(limits=target.limits),
-        index_urls=urls,
-        store=store,
-        policy=policy,
-        selection=selection,
-    )
+    return index_client(urls, settings=settings, options=RunOptions(refresh_all=True), store=store)
 
 
 def _verify_pin(
     pin: LockedPin,
-    target: VerifyTarget,
+    settings: Settings,
     *,
     source: IndexClient | None,
     store: Store,
@@ -150,7 +122,9 @@ def _verify_pin(
 ) -> list[str]:
     label = f"{pin.name} {pin.version}"
     if source is None:
-        pinned = [url for name, url in target.index_for if canonicalize_name(name) == pin.name]
+        pinned = [
+            url for name, url in settings.index_urls_for() if canonicalize_name(name) == pin.name
+        ]
         return _verify_offline(pin, label, store=store, urls=pinned or urls)
     page = source.project_page(pin.name)
     files = _release_files(page, pin.version)
@@ -168,7 +142,7 @@ def _verify_pin(
     snapshot = load_snapshot(store, release)
     current = {record.sha256 for record in release.files}
     if snapshot is None:
-        excused = _late_excluded(release.files, target)
+        excused = _late_excluded(release.files, settings)
         added = [
             record
             for record in release.files
@@ -178,7 +152,7 @@ def _verify_pin(
             f"{label}: {record.filename} is on the index but not in the lock" for record in added
         ]
     else:
-        problems += _drift_problems(label, snapshot, release, exclude_newer=target.exclude_newer)
+        problems += _drift_problems(label, snapshot, release, exclude_newer=settings.exclude_newer)
         current |= {record.sha256 for record in snapshot.files}
     if pin.hashes:
         problems += [
@@ -205,8 +179,6 @@ def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[
 
 def _unchecked_wheels(label: str, snapshot: Snapshot, store: Store) -> list[str]:
     """The wheels of ``snapshot`` whose METADATA was read by range requests and never checked."""
-    from lockbuild.store.keys import wheel_key
-
     problems = []
     for record in snapshot.files:
         entry = store.get(wheel_key(record.sha256))
@@ -259,10 +231,10 @@ def _yank_problems(label: str, files: Sequence[DistFile]) -> list[str]:
     return [f"{label}: {len(yanked)} of {len(files)} files yanked{why}"]
 
 
-def _late_excluded(records: Sequence[FileRecord], target: VerifyTarget) -> set[str]:
-    if target.late_uploads is not LateUploads.EXCLUDE:
+def _late_excluded(records: Sequence[FileRecord], settings: Settings) -> set[str]:
+    if settings.late_uploads is not LateUploads.EXCLUDE:
         return set()
-    return {record.sha256 for record in late_uploads(records, days=target.late_upload_days)}
+    return {record.sha256 for record in late_uploads(records, days=settings.late_upload_days)}
 
 
 def _release_files(page: ProjectPage, version: Version) -> list[DistFile]:

@@ -2,59 +2,46 @@
 
 Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error, 130 interrupted
 (Ctrl-C). Anything that is not a LockbuildError is a bug and is shown with its traceback.
-The options several subcommands share are :mod:`lockbuild.cli.flags`; the ``cache`` command is
-:mod:`lockbuild.cli.cache`.
+This module is ``main`` and ``lockbuild compile``; the options several subcommands share are
+:mod:`lockbuild.cli.flags`, the locks.toml commands :mod:`lockbuild.cli.project` and the
+``cache`` command :mod:`lockbuild.cli.cache`.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
-share (``flags``), the ``cache`` command (``cache``) and ``lockbuild init`` (``init``). It may
-import ``app``, ``inputs``, ``store`` and the root leaves, and imports doit (``app.tasks``) and
-the store only when a subcommand needs them.
+share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``) and
+``lockbuild init`` (``init``). It may import ``app``, ``inputs``, ``store`` and the root leaves,
+and imports doit (``app.project``) and the store only when a subcommand needs them.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from packaging.utils import canonicalize_name
 
 from lockbuild import __version__
-from lockbuild.app.pipeline import CompileRequest, Reporter, compile_lock, settings_options
-from lockbuild.cli.cache import (
-    CACHE_DIR_VARIABLE,
-    DEFAULT_CACHE_DIR,
-    add_cache_command,
-    cache_command_dir,
-    cache_config,
-)
+from lockbuild.app.options import cache_directory
+from lockbuild.app.pipeline import CompileRequest, Reporter, compile_lock
 from lockbuild.cli.flags import (
     FLAG_ALIASES,
     add_cache_arguments,
-    add_config_and_verbosity,
     add_setting_arguments,
-    cache_options,
-    flag_cache_dir,
+    add_upgrade_arguments,
+    run_options,
     setting_overrides,
-    trust_names,
 )
-from lockbuild.cli.init import host_platform, write_starter_project
+from lockbuild.cli.init import host_platform
+from lockbuild.cli.project import add_project_commands
 from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
-from lockbuild.inputs.config import ProjectConfig, load_config
 from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
 from lockbuild.inputs.settings import TRANSFER_KEYS, Settings, command_line_settings
 from lockbuild.models import InputSpec
 from lockbuild.urls import redact_urls
-
-if TYPE_CHECKING:
-    from lockbuild.app.tasks import LockOptions
 
 logger = logging.getLogger("lockbuild")
 
@@ -91,216 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
-    _add_project_commands(commands)
+    add_project_commands(commands)
     return parser
-
-
-def _add_project_commands(commands: Any) -> None:
-    """``lock``, ``list``, ``check``, ``clean`` and ``init``: the locks.toml front end."""
-    lock = commands.add_parser(
-        "lock",
-        help="compile every out-of-date lock declared in locks.toml",
-        description="Run the doit tasks of locks.toml: compile every (lock, environment) whose "
-        "inputs, settings or output changed, and nothing else.",
-    )
-    _add_selection(lock)
-    lock.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel locks")
-    lock.add_argument(
-        "-P",
-        "--upgrade-package",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="allow NAME to move off its pinned version (recompiles the locks that pin it)",
-    )
-    lock.add_argument(
-        "-U", "--upgrade", action="store_true", help="ignore every existing pin (recompiles all)"
-    )
-    add_cache_arguments(lock)
-    add_setting_arguments(lock)
-    lock.set_defaults(handler=run_lock_command)
-
-    for name, handler, text in (
-        (
-            "list",
-            run_list,
-            "list the locks, their inputs and outputs, and whether each is up to date",
-        ),
-        ("check", run_check, "exit 1 if any lock is out of date and would change (for CI)"),
-        ("clean", run_clean, "delete the outputs of the selected locks and forget their state"),
-    ):
-        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        _add_selection(command)
-        if name == "clean":
-            command.add_argument(
-                "-n", "--dry-run", action="store_true", help="only print what would be deleted"
-            )
-        command.set_defaults(handler=handler)
-
-    init = commands.add_parser(
-        "init",
-        help="write a starter locks.toml and dodo.py for the .in files found here",
-        description="Write a starter locks.toml (one lock per .in file, this machine's "
-        "platform and Python) and a one-line dodo.py.",
-    )
-    init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
-    init.set_defaults(handler=run_init)
-    add_cache_command(commands)
-    _add_verify_command(commands)
-
-
-def _add_verify_command(commands: Any) -> None:
-    """``lockbuild verify [OUTPUT...]``."""
-    verify = commands.add_parser(
-        "verify",
-        help="re-check every pinned release against the index: files added, removed, changed",
-        description="Read every pinned release of the locks again from the index and compare "
-        "it with the files lockbuild first saw and with the lock's hashes. Exit 0 when "
-        "nothing drifted, 1 when something did.",
-    )
-    verify.add_argument(
-        "outputs",
-        nargs="*",
-        metavar="OUTPUT",
-        help="lock files to verify (default: every output of locks.toml)",
-    )
-    verify.add_argument(
-        "--config",
-        default="locks.toml",
-        metavar="FILE",
-        help="the locks.toml (default: ./locks.toml)",
-    )
-    verify.add_argument(
-        "--offline",
-        action="store_true",
-        help="no network: compare the locks' hashes with the cached snapshots only",
-    )
-    verify.add_argument(
-        "--cache-dir",
-        metavar="PATH",
-        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else cache)",
-    )
-    verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-    verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
-    verify.set_defaults(handler=run_verify)
-
-
-def run_verify(arguments: argparse.Namespace) -> int:
-    """``lockbuild verify``: 0 when every pinned release is as first seen, 1 on drift."""
-    from lockbuild.app.verify import VerifyTarget, format_results, verify_locks
-
-    targets: list[Any]
-    if arguments.outputs:
-        config = cache_config(arguments)
-        targets = [VerifyTarget(output=path) for path in arguments.outputs]
-    else:
-        from lockbuild.app.tasks import LockOptions, verify_targets
-
-        config = _load_project(arguments, LockOptions())
-        targets = verify_targets(config)
-        if not targets:
-            raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
-    directory = cache_command_dir(arguments, config)
-    results = verify_locks(targets, cache_dir=directory, offline=arguments.offline)
-    report, code = format_results(results)
-    print(report)
-    return code
-
-
-def _add_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "locks", nargs="*", metavar="NAME[@ENV]", help="locks to act on (default: all)"
-    )
-    add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
-
-
-def _load_project(arguments: argparse.Namespace, options: LockOptions) -> ProjectConfig:
-    """Read locks.toml and move to its directory: every path in it is relative to it."""
-    path = Path(arguments.config)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
-    config = load_config(str(path), overrides=options.overrides)
-    if config.root:
-        os.chdir(config.root)
-        config = load_config(path.name, overrides=options.overrides)
-    return config
-
-
-def run_lock_command(arguments: argparse.Namespace) -> int:
-    from lockbuild.app.tasks import LockOptions, run_locks
-
-    if arguments.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    offline, refresh_all, refresh_packages = cache_options(arguments)
-    cache_dir = flag_cache_dir(arguments)
-    overrides = setting_overrides(arguments)
-    if cache_dir is not None:
-        overrides["cache-dir"] = cache_dir
-    options = LockOptions(
-        overrides=overrides,
-        upgrade_all=arguments.upgrade,
-        upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
-        offline=offline,
-        refresh_all=refresh_all,
-        refresh_packages=refresh_packages,
-        cache_dir=cache_dir,
-        trust_new_files=trust_names(arguments),
-    )
-    config = _load_project(arguments, options)
-    return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
-
-
-def run_list(arguments: argparse.Namespace) -> int:
-    from lockbuild.app.tasks import LockOptions, lock_statuses
-
-    options = LockOptions()
-    config = _load_project(arguments, options)
-    statuses = lock_statuses(config, options, arguments.locks)
-    width = max((len(status.task) for status in statuses), default=0)
-    for status in statuses:
-        state = "up to date" if status.up_to_date else f"out of date: {'; '.join(status.reasons)}"
-        inputs = ", ".join(spec.path for spec in status.job.inputs)
-        print(f"{status.task:<{width}}  {inputs} -> {status.job.output}  [{state}]")
-    return 0
-
-
-def run_check(arguments: argparse.Namespace) -> int:
-    from lockbuild.app.tasks import LockOptions, check_locks
-
-    options = LockOptions()
-    config = _load_project(arguments, options)
-    started = time.monotonic()
-    checks = check_locks(config, options, arguments.locks)
-    width = max((len(check.task) for check in checks), default=0)
-    for check in checks:
-        print(f"{check.task:<{width}}  {check.message}")
-    failed = [check for check in checks if not check.ok]
-    seconds = time.monotonic() - started
-    print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
-    return 1 if failed else 0
-
-
-def run_clean(arguments: argparse.Namespace) -> int:
-    from lockbuild.app.tasks import LockOptions, clean_locks
-
-    config = _load_project(arguments, LockOptions())
-    result = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
-    verb = "would delete" if arguments.dry_run else "deleted"
-    for path in result.removed:
-        print(f"{verb} {path}")
-    for path in result.kept:
-        print(f"kept {path} (not written by lockbuild: its header does not say so)")
-    if not result.removed:
-        print("nothing to delete")
-    return 0
-
-
-def run_init(arguments: argparse.Namespace) -> int:
-    written = write_starter_project(Path.cwd(), force=arguments.force)
-    for path in written:
-        print(f"wrote {path}")
-    print("next: review locks.toml, then run `doit lock` (or `lockbuild lock`)")
-    return 0
 
 
 def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
@@ -345,15 +124,11 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="marker value, with --platform custom (sys_platform=linux, ...)",
     )
-    parser.add_argument(
-        "-P",
-        "--upgrade-package",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="allow NAME to move off its pinned version",
+    add_upgrade_arguments(
+        parser,
+        package_help="allow NAME to move off its pinned version",
+        upgrade_help="ignore every existing pin",
     )
-    parser.add_argument("-U", "--upgrade", action="store_true", help="ignore every existing pin")
     add_cache_arguments(parser)
     add_setting_arguments(parser)
     parser.add_argument(
@@ -378,24 +153,15 @@ def run_compile(arguments: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     overrides = setting_overrides(arguments)
     settings = compile_settings(overrides)
-    offline, refresh_all, refresh_packages = cache_options(arguments)
-    options = settings_options(settings)
-    if "index-url" not in overrides:
-        options["index_url"] = None  # an -i line of the input files may then name it
+    options = run_options(arguments)
     request = CompileRequest(
         inputs=_input_specs(arguments.inputs, arguments.extra),
         output=output,
         environment=environment,
         command=_regenerate_command(arguments, output, python, platform_name, overrides),
-        upgrade_all=arguments.upgrade,
-        upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
-        dry_run=arguments.dry_run,
-        cache_dir=_compile_cache_dir(arguments),
-        trust_new_files=trust_names(arguments),
-        offline=offline,
-        refresh_all=refresh_all,
-        refresh_packages=refresh_packages,
-        **options,
+        settings=settings,
+        options=replace(options, cache_dir=cache_directory(flag=options.cache_dir)),
+        index_url_from_inputs="index-url" not in overrides,  # an -i line may name the index
     )
     quiet = arguments.quiet > 0
     result = compile_lock(request, reporter=None if quiet else TerminalReporter())
@@ -441,12 +207,6 @@ class TerminalReporter(Reporter):
         if self.interactive and self.last_draw:
             print(f"\r{'':<79}\r", end="", file=sys.stderr, flush=True)
             self.last_draw = 0.0
-
-
-def _compile_cache_dir(arguments: argparse.Namespace) -> str:
-    """``--cache-dir``, else $LOCKBUILD_CACHE_DIR, else ``cache`` (relative to the cwd)."""
-    flag = flag_cache_dir(arguments)
-    return flag or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR
 
 
 def _default_output(inputs: Sequence[str]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -18,33 +17,23 @@ from urllib.parse import unquote
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
-    canonicalize_name,
+    NormalizedName,
     parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
+from lockbuild.app.options import cache_directory
 from lockbuild.cli.flags import add_config_and_verbosity
 from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig, load_config
+from lockbuild.inputs.lockfile import read_previous_lock
 
 if TYPE_CHECKING:
     from lockbuild.store.info import StoreInfo
     from lockbuild.store.store import Store
 
-__all__ = [
-    "CACHE_DIR_VARIABLE",
-    "DEFAULT_CACHE_DIR",
-    "add_cache_command",
-    "cache_command_dir",
-    "cache_config",
-    "format_info",
-    "lock_references",
-    "run_cache",
-]
-
-CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
-DEFAULT_CACHE_DIR = "cache"
+__all__ = ["add_cache_command", "cache_config", "format_info", "run_cache"]
 
 
 def add_cache_command(commands: Any) -> None:
@@ -101,7 +90,7 @@ def run_cache(arguments: argparse.Namespace) -> int:
     from lockbuild.store.store import open_store
 
     config = cache_config(arguments)
-    directory = cache_command_dir(arguments, config)
+    directory = os.path.abspath(cache_directory(config, flag=arguments.cache_dir))
     action = arguments.cache_action
     if action in ("info", "export", "prune") and not os.path.isdir(directory):
         raise UsageError(f"no cache here: {directory} (pass --cache-dir)")
@@ -179,25 +168,12 @@ def cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:
     return load_config(str(path))
 
 
-def cache_command_dir(arguments: argparse.Namespace, config: ProjectConfig | None) -> str:
-    """``--cache-dir`` > $LOCKBUILD_CACHE_DIR > locks.toml's cache-dir > ``cache``."""
-    flag: str | None = arguments.cache_dir
-    if flag:
-        return os.path.abspath(os.path.expanduser(flag))
-    configured = os.environ.get(CACHE_DIR_VARIABLE)
-    if configured:
-        return os.path.abspath(os.path.expanduser(configured))
-    if config is not None:
-        return os.path.abspath(os.path.join(config.root, config.settings.cache_dir))
-    return os.path.abspath(DEFAULT_CACHE_DIR)
-
-
 def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
     keep = None
     if config is None:
         print("no locks.toml: keeping all metadata and hashes, pruning old pages only")
     else:
-        pinned, hashes = lock_references(config)
+        pinned, hashes = _lock_references(config)
         keep = partial(_referenced, pinned=pinned, hashes=hashes)
     removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
     total = sum(removed.values())
@@ -205,28 +181,19 @@ def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
     print(f"removed {total} entries" + (f" ({detail})" if detail else ""))
 
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.MULTILINE)
-_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
-
-
-def lock_references(config: ProjectConfig) -> tuple[set[tuple[str, str]], set[str]]:
-    """``(name, version)`` pins and sha256 digests written in every existing lock output."""
-    pinned: set[tuple[str, str]] = set()
+def _lock_references(config: ProjectConfig) -> tuple[set[tuple[NormalizedName, Version]], set[str]]:
+    """``(name, version)`` pins and hex sha256 digests written in every existing lock output."""
+    pinned: set[tuple[NormalizedName, Version]] = set()
     hashes: set[str] = set()
     for lock in config.locks.values():
         for environment in lock.environments:
-            try:
-                text = Path(config.root, lock.output_for(environment)).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            pinned.update(
-                (canonicalize_name(name), version) for name, version in _PIN.findall(text)
-            )
-            hashes.update(digest.lower() for digest in _HASH.findall(text))
+            locked = read_previous_lock(Path(config.root, lock.output_for(environment)))
+            pinned.update(locked.pins.items())
+            hashes.update(locked.digests())
     return pinned, hashes
 
 
-def _referenced(key: str, *, pinned: set[tuple[str, str]], hashes: set[str]) -> bool:
+def _referenced(key: str, *, pinned: set[tuple[NormalizedName, Version]], hashes: set[str]) -> bool:
     """Whether a ``meta-v1``/``hash-v1`` key belongs to a file of a pinned release."""
     subject = key.partition(":")[2]
     if subject.lower() in hashes:
@@ -239,13 +206,4 @@ def _referenced(key: str, *, pinned: set[tuple[str, str]], hashes: set[str]) -> 
             name, version = parse_sdist_filename(filename)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         return False
-    return any(
-        pin_name == name and _same_version(pin_version, version) for pin_name, pin_version in pinned
-    )
-
-
-def _same_version(text: str, version: Version) -> bool:
-    try:
-        return Version(text) == version
-    except InvalidVersion:
-        return False
+    return (name, version) in pinned

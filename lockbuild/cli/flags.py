@@ -8,10 +8,10 @@ back as overrides in TOML spelling; also the cache and trust-on-first-use option
 from __future__ import annotations
 
 import argparse
-import os
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import canonicalize_name
 
+from lockbuild.app.options import RunOptions, cache_directory
 from lockbuild.errors import UsageError
 from lockbuild.inputs.settings import (
     INDEX_STRATEGIES,
@@ -25,10 +25,10 @@ __all__ = [
     "add_cache_arguments",
     "add_config_and_verbosity",
     "add_setting_arguments",
-    "cache_options",
+    "add_upgrade_arguments",
     "flag_cache_dir",
+    "run_options",
     "setting_overrides",
-    "trust_names",
 ]
 
 
@@ -212,23 +212,42 @@ def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def trust_names(arguments: argparse.Namespace) -> frozenset[NormalizedName]:
-    """The ``--trust-new-files`` names, normalized."""
-    return frozenset(canonicalize_name(name) for name in arguments.trust_new_files)
+def add_upgrade_arguments(
+    parser: argparse.ArgumentParser, *, package_help: str, upgrade_help: str
+) -> None:
+    """``-P NAME`` and ``-U``, each with the help its command gives."""
+    parser.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=package_help,
+    )
+    parser.add_argument("-U", "--upgrade", action="store_true", help=upgrade_help)
 
 
-def cache_options(arguments: argparse.Namespace) -> tuple[bool, bool, frozenset[NormalizedName]]:
-    """``(offline, refresh_all, refresh_packages)``; refreshing offline is a usage error."""
+def run_options(arguments: argparse.Namespace) -> RunOptions:
+    """The run's options, names normalized; refreshing offline is a usage error."""
     refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
     if arguments.offline and (arguments.refresh or refresh_packages):
         raise UsageError("--refresh and --refresh-package need the network; drop --offline")
-    return arguments.offline, arguments.refresh, refresh_packages
+    return RunOptions(
+        upgrade_all=arguments.upgrade,
+        upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
+        refresh_all=arguments.refresh,
+        refresh_packages=refresh_packages,
+        offline=arguments.offline,
+        cache_dir=flag_cache_dir(arguments),
+        trust_new_files=frozenset(canonicalize_name(name) for name in arguments.trust_new_files),
+        dry_run=getattr(arguments, "dry_run", False),
+    )
 
 
 def flag_cache_dir(arguments: argparse.Namespace) -> str | None:
-    """``--cache-dir`` made absolute (it is relative to where the command was typed)."""
-    value = getattr(arguments, "setting:cache-dir", None)
-    return os.path.abspath(os.path.expanduser(value)) if value else None
+    """``--cache-dir`` made absolute (:func:`~lockbuild.app.options.cache_directory`)."""
+    value: str | None = getattr(arguments, "setting:cache-dir", None)
+    return cache_directory(flag=value) if value else None
 
 
 def add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) -> None:

@@ -15,11 +15,10 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -32,6 +31,7 @@ from lockbuild.index.archives import ArchiveLinks, link_error, parse_linked, ref
 from lockbuild.index.http import HttpClient
 from lockbuild.index.metastore import read_metadata_value
 from lockbuild.index.offline import MissingItems, MissKind, OfflineMiss, missing_metadata
+from lockbuild.inputs.lockfile import LockedLink, local_path, requirement_link, strip_egg
 from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
 from lockbuild.store.keys import metadata_key
 from lockbuild.store.store import Store
@@ -40,22 +40,6 @@ from lockbuild.urls import redact_url
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
-
-
-def requirement_link(requirement: InputRequirement) -> str | None:
-    """The URL or path of a requirement line (``link`` or ``name @ url``), if it has one."""
-    if requirement.link:
-        return requirement.link
-    if requirement.requirement is not None and requirement.requirement.url:
-        return requirement.requirement.url
-    return None
-
-
-def strip_egg(url: str) -> str:
-    """``url`` without its ``egg=`` fragment item (other fragment items are kept)."""
-    base, hash_mark, fragment = url.partition("#")
-    items = [item for item in fragment.split("&") if item and not item.startswith("egg=")]
-    return f"{base}#{'&'.join(items)}" if hash_mark and items else base
 
 
 class LinkResolver:
@@ -275,62 +259,6 @@ def _stand_in(requirement: InputRequirement, link: str) -> LinkedDist:
 
 def _is_commit(ref: str | None) -> bool:
     return ref is not None and len(ref) == 40 and all(c in "0123456789abcdef" for c in ref)
-
-
-def link_key(requirement: InputRequirement) -> str | None:
-    """How a line's link is known in ``locked_hashes``: its URL, or its absolute local path."""
-    link = requirement_link(requirement)
-    if link is None:
-        return None
-    if requirement.is_vcs or urlsplit(link).scheme.lower() in ("http", "https"):
-        return strip_egg(link)
-    return local_path(requirement, link).as_posix()
-
-
-def local_path(requirement: InputRequirement, link: str) -> Path:
-    """The absolute path a ``file:`` URL or a path names (relative to the line's file): the
-    file :meth:`LinkResolver.resolve` reads, and its key in ``locked_hashes``."""
-    if urlsplit(link).scheme.lower() == "file" or link.lower().startswith("file:"):
-        path = Path(url2pathname(urlsplit(link).path))
-    else:
-        path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)
-    return Path(os.path.abspath(path))
-
-
-def locked_link_hashes(
-    previous: Sequence[InputRequirement], *, upgrade_packages: frozenset[NormalizedName]
-) -> dict[str, tuple[str, ...]]:
-    """The hashes a previous lock pinned for its URL lines, by :func:`link_key`.
-
-    Lines of the packages being upgraded are left out: their archives may change.
-    """
-    locked: dict[str, tuple[str, ...]] = {}
-    for entry in previous:
-        key = link_key(entry)
-        if key is None or not entry.hashes or entry.name in upgrade_packages:
-            continue
-        locked[key] = tuple(entry.hashes)
-    return locked
-
-
-@dataclass(frozen=True)
-class LockedLink:
-    """A URL, path or VCS line of a previous lock, as it is written there."""
-
-    url: str
-    """The URL or the path (relative to the lock) without its ``egg=`` fragment item."""
-    name: NormalizedName | None
-    """The project, when the line names it (``name @ URL``, ``#egg=name``)."""
-    hashes: frozenset[str]
-
-
-def locked_links(previous: Sequence[InputRequirement]) -> tuple[LockedLink, ...]:
-    """The URL, path and VCS lines among a previous lock's entries."""
-    return tuple(
-        LockedLink(url=strip_egg(link), name=entry.name, hashes=frozenset(entry.hashes))
-        for entry in previous
-        if (link := requirement_link(entry)) is not None
-    )
 
 
 def pin_label(pin: Pin) -> tuple[str, frozenset[str]]:

@@ -30,23 +30,13 @@ from lockbuild.errors import (
     UncheckedMetadataError,
 )
 from lockbuild.inputs.environment import TargetEnvironment
+from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.finder import Release, why_unusable
 from lockbuild.resolution.prefetch import PrefetchHints, applies
 from lockbuild.resolution.source import PackageSource
 
 logger = logging.getLogger(__name__)
-
-
-def exact_version(specifier: SpecifierSet) -> Version | None:
-    """The version a ``==X`` / ``===X`` specifier selects, when there is one."""
-    for spec in specifier:
-        if spec.operator in {"==", "==="} and "*" not in spec.version:
-            try:
-                return Version(spec.version)
-            except ValueError:
-                return None
-    return None
 
 
 def make_identifier(name: NormalizedName, extras: Iterable[str]) -> str:

@@ -35,8 +35,6 @@ from lockbuild.store.repair import (
 logger = logging.getLogger(__name__)
 
 STORE_SUBDIR = "store"
-CACHE_DIR_ENV = "LOCKBUILD_CACHE_DIR"
-DEFAULT_CACHE_DIR = "cache"
 
 
 @dataclass(frozen=True)
@@ -345,16 +343,6 @@ def clear_store(directory: str | os.PathLike[str]) -> int | None:
     except OSError as error:
         raise StoreError(f"cannot clear the cache store ({error}): {store_dir}") from None
     return None
-
-
-def resolve_cache_dir(configured: str | None, *, root: str = ".") -> str:
-    """The cache directory: ``configured`` > $LOCKBUILD_CACHE_DIR > ``cache``, under ``root``.
-
-    A relative result is taken relative to ``root`` (pass an absolute path for a directory
-    relative to somewhere else, e.g. a command-line flag relative to the working directory).
-    """
-    chosen = configured or os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
-    return os.path.normpath(os.path.join(root, os.path.expanduser(chosen)))
 
 
 # --- offline ------------------------------------------------------------------------------------

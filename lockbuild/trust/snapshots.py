@@ -23,10 +23,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.errors import ReleaseDriftError
+from lockbuild.inputs.lockfile import PreviousLock
 from lockbuild.instants import parse_instant
 from lockbuild.models import LateUploads
 from lockbuild.store.keys import release_key
-from lockbuild.store.store import Store
 from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
     FileRecord,
@@ -38,7 +38,8 @@ from lockbuild.trust.audit import (
 )
 
 if TYPE_CHECKING:
-    from lockbuild.models import DistFile, InputRequirement, Pin
+    from lockbuild.models import DistFile, Pin
+    from lockbuild.store.store import Store  # diskcache: only when a run opens a store
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,6 @@ class TrustPolicy:
     late_upload_days: int = DEFAULT_LATE_UPLOAD_DAYS
     exclude_newer: datetime | None = None
     """The compile's ``exclude-newer``: a file it leaves out is hidden, not removed."""
-
-
-@dataclass(frozen=True)
-class PreviousLock:
-    """What the previous output pinned: versions, and the sha256 digests written per pin."""
-
-    pins: Mapping[NormalizedName, Version] = field(default_factory=dict)
-    hashes: Mapping[NormalizedName, frozenset[str]] = field(default_factory=dict)
-    """Hex sha256 digests per pin; a pin written without hashes is absent."""
 
 
 @dataclass(frozen=True)
@@ -88,35 +80,6 @@ class TrustReport:
     excluded: Mapping[NormalizedName, frozenset[str]]
     """``sha256:hex`` digests per project that the lock must not contain."""
     warnings: tuple[str, ...]
-
-
-def previous_lock(previous: Sequence[InputRequirement]) -> PreviousLock:
-    """Pins and their hashes among a previous lock's entries."""
-    from lockbuild.resolution.provider import exact_version
-
-    pins: dict[NormalizedName, Version] = {}
-    hashes: dict[NormalizedName, frozenset[str]] = {}
-    for entry in previous:
-        if entry.requirement is None:
-            continue
-        version = exact_version(entry.requirement.specifier)
-        if version is None:
-            continue
-        name = canonicalize_name(entry.requirement.name)
-        pins[name] = version
-        digests = sha256_digests(entry.hashes)
-        if digests:
-            hashes[name] = digests
-    return PreviousLock(pins, hashes)
-
-
-def sha256_digests(hashes: Iterable[str]) -> frozenset[str]:
-    """The hex digests of the ``sha256:hex`` items of ``hashes``."""
-    return frozenset(
-        digest.lower()
-        for algorithm, _, digest in (item.partition(":") for item in hashes)
-        if algorithm == "sha256"
-    )
 
 
 def load_snapshot(store: Store | None, release: PinnedRelease) -> Snapshot | None:

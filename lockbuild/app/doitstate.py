@@ -1,0 +1,74 @@
+"""doit's state under the cache directory: the directory made, a damaged database set aside."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from urllib.parse import quote
+
+from lockbuild.errors import StoreError
+
+__all__ = ["make_cache_directory", "set_aside_if_damaged"]
+
+
+def make_cache_directory(directory: str) -> None:
+    """Make the cache directory; a StoreError says why it cannot be used."""
+    if "\x00" in directory:
+        raise StoreError(
+            f"cannot use the cache directory (its path contains a NUL byte): {directory!r}"
+        )
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"cannot use the cache directory (not a directory): {directory}") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise StoreError(f"cannot use the cache directory ({reason}): {directory}") from None
+
+
+def set_aside_if_damaged(dep_file: str) -> None:
+    """Move a ``doit.sqlite3`` that SQLite cannot read to ``doit.sqlite3.damaged``.
+
+    The file only records what was built; without it every lock is checked again and
+    rewritten only if its content changes. A busy or locked database is left to doit.
+    """
+    damage = _database_damage(dep_file)
+    if damage is None:
+        return
+    aside = f"{dep_file}.damaged"
+    try:
+        os.replace(dep_file, aside)
+    except OSError as error:
+        reason = f"{damage}; cannot move it aside: {error.strerror or error}"
+        raise StoreError(f"doit's state is damaged ({reason}): {dep_file} (delete it)") from None
+    sys.stderr.write(
+        f"warning: doit's state was damaged ({damage}): moved {dep_file} to {aside}; "
+        "every lock is checked again\n"
+    )
+
+
+def _database_damage(dep_file: str) -> str | None:
+    """Why SQLite cannot read ``dep_file`` as doit's state, or None (also when it is absent)."""
+    if not os.path.isfile(dep_file):
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{quote(dep_file)}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        (verdict,) = connection.execute("PRAGMA quick_check").fetchone()
+        if verdict != "ok":
+            return str(verdict)
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'doit'")
+        if tables.fetchone() is not None:
+            for (data,) in connection.execute("SELECT task_data FROM doit"):
+                json.loads(data)
+    except sqlite3.OperationalError:
+        return None  # busy, locked: doit waits or says so
+    except (sqlite3.DatabaseError, ValueError, TypeError) as error:
+        return str(error)
+    finally:
+        connection.close()
+    return None

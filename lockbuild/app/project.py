@@ -1,0 +1,250 @@
+"""The project's locks as a whole: ``lockbuild lock``, ``list``, ``check``, ``clean``, ``verify``.
+
+Each front-end verb selects tasks of locks.toml by ``NAME`` or ``NAME@ENV`` and works through
+doit's task list and state (:mod:`lockbuild.app.tasks`): run them, report their status, compile
+them in memory to compare with the files on disk, delete their outputs, or verify them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doit.cmd_base import ModuleTaskLoader
+from doit.dependency import CHECKERS, Dependency, SqliteDB
+from doit.doit_cmd import DoitMain
+from doit.loader import generate_tasks
+from doit.tools import config_changed
+
+from lockbuild.app.options import RunOptions
+from lockbuild.app.pipeline import compile_lock
+from lockbuild.app.tasks import (
+    TASK_BASENAME,
+    EmbeddedReporter,
+    LockJob,
+    OutputUnchanged,
+    compile_request,
+    doit_config,
+    lock_tasks,
+    task_name,
+)
+from lockbuild.app.verify import VerifyTarget
+from lockbuild.errors import LockbuildError, OutputError, UsageError
+from lockbuild.inputs.config import ProjectConfig
+from lockbuild.inputs.lockfile import written_by_lockbuild
+
+__all__ = [
+    "CleanResult",
+    "LockCheck",
+    "LockStatus",
+    "check_locks",
+    "clean_locks",
+    "lock_statuses",
+    "run_locks",
+    "select_tasks",
+    "verify_targets",
+]
+
+
+def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
+    """Task names for ``NAME`` (every environment of a lock) or ``NAME@ENV``; all when empty."""
+    if not selection:
+        return [
+            task_name(lock, environment)
+            for lock in config.lock_order()
+            for environment in config.locks[lock].environments
+        ]
+    names: list[str] = []
+    for item in selection:
+        lock_name, _, environment = item.removeprefix(f"{TASK_BASENAME}:").partition("@")
+        lock = config.locks.get(lock_name)
+        if lock is None:
+            known = ", ".join(config.locks)
+            raise UsageError(f"unknown lock {lock_name!r} (known: {known})")
+        if environment and environment not in lock.environments:
+            known = ", ".join(lock.environments)
+            raise UsageError(
+                f"lock {lock_name!r} has no environment {environment!r} (known: {known})"
+            )
+        for name in lock.environments if not environment else (environment,):
+            if task_name(lock_name, name) not in names:
+                names.append(task_name(lock_name, name))
+    return names
+
+
+def run_locks(
+    config: ProjectConfig,
+    options: RunOptions,
+    *,
+    selection: Sequence[str] = (),
+    jobs: int = 1,
+) -> int:
+    """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
+    names = select_tasks(config, selection)
+
+    def task_lock() -> Iterator[dict[str, Any]]:
+        yield from lock_tasks(config, options)
+
+    task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
+    settings = {**doit_config(config, options), "reporter": EmbeddedReporter}
+    loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
+    arguments = ["run", "--continue"]
+    if jobs > 1:
+        arguments += ["--process", str(jobs), "--parallel-type", "process"]
+    return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """What doit knows about one task: up to date, or why not."""
+
+    task: str
+    job: LockJob
+    up_to_date: bool
+    reasons: tuple[str, ...]
+
+
+def lock_statuses(
+    config: ProjectConfig, options: RunOptions, selection: Sequence[str] = ()
+) -> list[LockStatus]:
+    """The doit status of every selected task, with readable reasons (no compiling)."""
+    names = select_tasks(config, selection)
+    settings = doit_config(config, options)
+    tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
+    jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
+    database = Dependency(
+        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
+    )
+    try:
+        statuses = []
+        for name in names:
+            status = database.get_status(tasks[name], tasks, get_log=True)
+            statuses.append(
+                LockStatus(
+                    task=name,
+                    job=jobs[name],
+                    up_to_date=status.status == "up-to-date",
+                    reasons=tuple(_readable_reasons(status.reasons)),
+                )
+            )
+        return statuses
+    finally:
+        database.close()
+
+
+def _readable_reasons(reasons: Mapping[str, Any]) -> Iterator[str]:
+    for reason, argument in reasons.items():
+        if reason == "uptodate_false":
+            for checker, _, _ in argument:
+                if isinstance(checker, OutputUnchanged):
+                    yield "output edited or not built by lockbuild here"
+                elif isinstance(checker, config_changed):
+                    yield "settings changed or never built here"
+                else:
+                    yield "forced (upgrade requested or an input file is missing)"
+        elif reason == "missing_target":
+            yield f"output missing: {', '.join(argument)}"
+        elif reason == "changed_file_dep":
+            yield f"changed: {', '.join(sorted(argument))}"
+        elif reason in {"added_file_dep", "removed_file_dep"} and argument:
+            yield f"{reason.split('_')[0]} input: {', '.join(argument)}"
+        elif reason == "missing_file_dep":
+            yield f"input missing: {', '.join(argument)}"
+
+
+@dataclass(frozen=True)
+class LockCheck:
+    """The verdict of ``lockbuild check`` on one lock."""
+
+    task: str
+    ok: bool
+    message: str
+
+
+def check_locks(
+    config: ProjectConfig, options: RunOptions, selection: Sequence[str] = ()
+) -> list[LockCheck]:
+    """Every selected lock that doit does not know to be up to date is recompiled in memory
+    and compared with the file on disk; a lock passes when nothing would change."""
+    checks = []
+    for status in lock_statuses(config, options, selection):
+        if status.up_to_date:
+            checks.append(LockCheck(status.task, True, "up to date"))
+            continue
+        why = "; ".join(status.reasons) or "not recorded"
+        try:
+            result = compile_lock(compile_request(status.job, dry_run=True))
+        except LockbuildError as error:
+            checks.append(LockCheck(status.task, False, f"failed: {error}"))
+            continue
+        try:
+            existing: str | None = Path(status.job.output).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            existing = None
+        if existing == result.text:
+            checks.append(LockCheck(status.task, True, f"up to date (verified: {why})"))
+        elif existing is None:
+            checks.append(LockCheck(status.task, False, f"missing: {status.job.output}"))
+        else:
+            detail = ", ".join(result.changes) or "same pins, different text"
+            checks.append(LockCheck(status.task, False, f"would change ({why}): {detail}"))
+    return checks
+
+
+@dataclass
+class CleanResult:
+    """What ``lockbuild clean`` deleted, and the outputs it kept because lockbuild did not
+    write them (their first lines lack lockbuild's header)."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def clean_locks(
+    config: ProjectConfig, selection: Sequence[str] = (), *, dry_run: bool = False
+) -> CleanResult:
+    """Delete the outputs of the selected locks that lockbuild wrote, and forget their state."""
+    settings = doit_config(config)
+    result = CleanResult()
+    database = Dependency(
+        SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
+    )
+    try:
+        for name in select_tasks(config, selection):
+            lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
+            output = config.locks[lock_name].output_for(environment)
+            if written_by_lockbuild(output):
+                result.removed.append(output)
+                if not dry_run:
+                    _delete(output)
+            elif os.path.lexists(output):
+                result.kept.append(output)
+            if not dry_run:
+                database.remove(name)
+    finally:
+        database.close()
+    return result
+
+
+def _delete(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise OutputError(f"cannot delete lock ({error.strerror or error}): {path}") from None
+
+
+def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list[VerifyTarget]:
+    """A :class:`VerifyTarget` per existing output of the selected locks, with its settings."""
+    targets = []
+    for name in select_tasks(config, selection):
+        lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")
+        lock = config.locks[lock_name]
+        output = os.path.join(config.root, lock.output_for(environment))
+        if os.path.isfile(output):
+            targets.append(VerifyTarget(output=output, settings=lock.settings))
+    return targets

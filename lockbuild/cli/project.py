@@ -1,0 +1,220 @@
+"""The locks.toml front end: ``lock``, ``list``, ``check``, ``clean``, ``verify``, ``init``.
+
+Each reads locks.toml (and moves to its directory) and hands over to
+:mod:`lockbuild.app.project`, imported only when one of these commands runs (it brings doit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lockbuild.app.options import RunOptions, cache_directory
+from lockbuild.cli.cache import add_cache_command, cache_config
+from lockbuild.cli.flags import (
+    add_cache_arguments,
+    add_config_and_verbosity,
+    add_setting_arguments,
+    add_upgrade_arguments,
+    run_options,
+    setting_overrides,
+)
+from lockbuild.cli.init import write_starter_project
+from lockbuild.errors import UsageError
+from lockbuild.inputs.config import ProjectConfig, load_config
+
+__all__ = ["add_project_commands"]
+
+
+def add_project_commands(commands: Any) -> None:
+    """``lock``, ``list``, ``check``, ``clean`` and ``init``: the locks.toml front end."""
+    lock = commands.add_parser(
+        "lock",
+        help="compile every out-of-date lock declared in locks.toml",
+        description="Run the doit tasks of locks.toml: compile every (lock, environment) whose "
+        "inputs, settings or output changed, and nothing else.",
+    )
+    _add_selection(lock)
+    lock.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel locks")
+    add_upgrade_arguments(
+        lock,
+        package_help="allow NAME to move off its pinned version (recompiles the locks that pin it)",
+        upgrade_help="ignore every existing pin (recompiles all)",
+    )
+    add_cache_arguments(lock)
+    add_setting_arguments(lock)
+    lock.set_defaults(handler=run_lock_command)
+
+    for name, handler, text in (
+        (
+            "list",
+            run_list,
+            "list the locks, their inputs and outputs, and whether each is up to date",
+        ),
+        ("check", run_check, "exit 1 if any lock is out of date and would change (for CI)"),
+        ("clean", run_clean, "delete the outputs of the selected locks and forget their state"),
+    ):
+        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        _add_selection(command)
+        if name == "clean":
+            command.add_argument(
+                "-n", "--dry-run", action="store_true", help="only print what would be deleted"
+            )
+        command.set_defaults(handler=handler)
+
+    init = commands.add_parser(
+        "init",
+        help="write a starter locks.toml and dodo.py for the .in files found here",
+        description="Write a starter locks.toml (one lock per .in file, this machine's "
+        "platform and Python) and a one-line dodo.py.",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
+    init.set_defaults(handler=run_init)
+    add_cache_command(commands)
+    _add_verify_command(commands)
+
+
+def _add_verify_command(commands: Any) -> None:
+    """``lockbuild verify [OUTPUT...]``."""
+    verify = commands.add_parser(
+        "verify",
+        help="re-check every pinned release against the index: files added, removed, changed",
+        description="Read every pinned release of the locks again from the index and compare "
+        "it with the files lockbuild first saw and with the lock's hashes. Exit 0 when "
+        "nothing drifted, 1 when something did.",
+    )
+    verify.add_argument(
+        "outputs",
+        nargs="*",
+        metavar="OUTPUT",
+        help="lock files to verify (default: every output of locks.toml)",
+    )
+    verify.add_argument(
+        "--config",
+        default="locks.toml",
+        metavar="FILE",
+        help="the locks.toml (default: ./locks.toml)",
+    )
+    verify.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network: compare the locks' hashes with the cached snapshots only",
+    )
+    verify.add_argument(
+        "--cache-dir",
+        metavar="PATH",
+        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else cache)",
+    )
+    verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
+    verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    verify.set_defaults(handler=run_verify)
+
+
+def run_verify(arguments: argparse.Namespace) -> int:
+    """``lockbuild verify``: 0 when every pinned release is as first seen, 1 on drift."""
+    from lockbuild.app.project import verify_targets  # doit and the HTTP stack: here only
+    from lockbuild.app.verify import VerifyTarget, format_results, verify_locks
+
+    if arguments.outputs:
+        config = cache_config(arguments)
+        targets = [VerifyTarget(output=path) for path in arguments.outputs]
+    else:
+        config = _load_project(arguments)
+        targets = verify_targets(config)
+        if not targets:
+            raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
+    directory = os.path.abspath(cache_directory(config, flag=arguments.cache_dir))
+    results = verify_locks(targets, cache_dir=directory, offline=arguments.offline)
+    report, code = format_results(results)
+    print(report)
+    return code
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "locks", nargs="*", metavar="NAME[@ENV]", help="locks to act on (default: all)"
+    )
+    add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
+
+
+def _load_project(
+    arguments: argparse.Namespace, overrides: Mapping[str, object] | None = None
+) -> ProjectConfig:
+    """Read locks.toml (``overrides``: its settings given on the command line) and move to
+    its directory: every path in it is relative to it."""
+    path = Path(arguments.config)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
+    config = load_config(str(path), overrides=overrides or {})
+    if config.root:
+        os.chdir(config.root)
+        config = load_config(path.name, overrides=overrides or {})
+    return config
+
+
+def run_lock_command(arguments: argparse.Namespace) -> int:
+    from lockbuild.app.project import run_locks  # doit: here only
+
+    if arguments.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    options = run_options(arguments)
+    overrides = setting_overrides(arguments)
+    if options.cache_dir is not None:
+        overrides["cache-dir"] = options.cache_dir
+    config = _load_project(arguments, overrides)
+    return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
+
+
+def run_list(arguments: argparse.Namespace) -> int:
+    from lockbuild.app.project import lock_statuses  # doit: here only
+
+    config = _load_project(arguments)
+    statuses = lock_statuses(config, RunOptions(), arguments.locks)
+    width = max((len(status.task) for status in statuses), default=0)
+    for status in statuses:
+        state = "up to date" if status.up_to_date else f"out of date: {'; '.join(status.reasons)}"
+        inputs = ", ".join(spec.path for spec in status.job.inputs)
+        print(f"{status.task:<{width}}  {inputs} -> {status.job.output}  [{state}]")
+    return 0
+
+
+def run_check(arguments: argparse.Namespace) -> int:
+    from lockbuild.app.project import check_locks  # doit: here only
+
+    config = _load_project(arguments)
+    started = time.monotonic()
+    checks = check_locks(config, RunOptions(), arguments.locks)
+    width = max((len(check.task) for check in checks), default=0)
+    for check in checks:
+        print(f"{check.task:<{width}}  {check.message}")
+    failed = [check for check in checks if not check.ok]
+    seconds = time.monotonic() - started
+    print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
+    return 1 if failed else 0
+
+
+def run_clean(arguments: argparse.Namespace) -> int:
+    from lockbuild.app.project import clean_locks  # doit: here only
+
+    config = _load_project(arguments)
+    result = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
+    verb = "would delete" if arguments.dry_run else "deleted"
+    for path in result.removed:
+        print(f"{verb} {path}")
+    for path in result.kept:
+        print(f"kept {path} (not written by lockbuild: its header does not say so)")
+    if not result.removed:
+        print("nothing to delete")
+    return 0
+
+
+def run_init(arguments: argparse.Namespace) -> int:
+    written = write_starter_project(Path.cwd(), force=arguments.force)
+    for path in written:
+        print(f"wrote {path}")
+    print("next: review locks.toml, then run `doit lock` (or `lockbuild lock`)")
+    return 0
