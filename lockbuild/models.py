@@ -10,9 +10,10 @@ from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from packaging.utils import NormalizedName, canonicalize_name
+
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
-    from packaging.utils import NormalizedName
     from packaging.version import Version
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
@@ -67,13 +68,6 @@ class IndexStrategy(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-def canonicalize_name(name: str) -> NormalizedName:
-    """PEP 503 normalization (packaging's), imported on first use to keep this module light."""
-    from packaging.utils import canonicalize_name as canonicalize
-
-    return canonicalize(name)
 
 
 @dataclass(frozen=True)

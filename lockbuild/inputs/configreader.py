@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from lockbuild.errors import ConfigError
 from lockbuild.inputs.settings import (
     COMMAND_LINE,
@@ -26,7 +28,6 @@ from lockbuild.inputs.settings import (
     unknown_index,
 )
 from lockbuild.inputs.tomlsource import TomlLines, TomlSyntaxError, load_toml
-from lockbuild.models import canonicalize_name
 
 __all__ = ["ConfigReader", "Keys", "display", "load_config_toml"]
 

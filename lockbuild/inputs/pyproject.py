@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.pep508 import invalid_requirement, parse_pep508
@@ -24,7 +24,6 @@ from lockbuild.models import (
     InputSpec,
     Location,
     RequirementSet,
-    canonicalize_name,
 )
 
 __all__ = ["parse_pyproject", "read_pyproject"]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from lockbuild.errors import ConfigError
 from lockbuild.instants import format_cutoff, parse_cutoff
 from lockbuild.models import (
@@ -24,7 +26,6 @@ from lockbuild.models import (
     IndexStrategy,
     LateUploads,
     TransferLimits,
-    canonicalize_name,
 )
 
 _TRANSFER = TransferLimits()
