@@ -79,12 +79,18 @@ class DistMetadata:
             stored = None
         if stored is not None:
             self.count("metadata cached")
-            data, source = stored
+            metadata, source = stored
             if source == "build" and not self.build_sdists:
                 raise build_refused(file, name, version)
-            metadata = self._stored_parsed(key, data, file, name, version)
-            if metadata is not None:
+            if metadata.name == name and metadata.version == version:
                 return metadata
+            self.records.discard(
+                key,
+                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
+                f"not {name} {version}",
+            )
+            if self.policy.offline:
+                raise missing_metadata(file.filename)
             return self.fetch(file, name, version, use_store=False)
         if self.policy.offline:
             raise missing_metadata(file.filename)
@@ -101,28 +107,8 @@ class DistMetadata:
             if vouched:
                 raise
             raise unchecked(error, file) from error
-        self.records.put(key, data, source)
+        self.records.put(key, metadata, data, source)
         return metadata
-
-    def _stored_parsed(
-        self, key: str, data: bytes, file: DistFile, name: NormalizedName, version: Version
-    ) -> CoreMetadata | None:
-        """Stored metadata parsed, or None (the entry dropped) when it is not ``file``'s."""
-        try:
-            metadata = parse_metadata(data, source=file.filename)
-        except MetadataError as error:
-            why = f"unusable metadata: {error}"
-        else:
-            if metadata.name == name and metadata.version == version:
-                return metadata
-            why = (
-                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
-                f"not {name} {version}"
-            )
-        self.records.discard(key, why)
-        if self.policy.offline:
-            raise missing_metadata(file.filename)
-        return None
 
     def _unverified_in_store(self, file: DistFile, source: str) -> bool:
         """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode."""
