@@ -49,11 +49,12 @@ def read_metadata_value(value: object) -> tuple[bytes, object] | None:
     return str(value["metadata"]).encode("utf-8", "surrogateescape"), value.get("source")
 
 
-def parsed_value(metadata: CoreMetadata, data: bytes, source: str) -> dict[str, Any]:
-    """The ``meta-v2`` value of ``metadata``, parsed from ``data`` (from ``source``)."""
+def parsed_value(metadata: CoreMetadata, data: bytes | None, source: str) -> dict[str, Any]:
+    """The ``meta-v2`` value of ``metadata``, parsed from ``data`` (from ``source``; None: read
+    from other files, see ``wheels``)."""
     return {
         "source": source,
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
         "name": metadata.name,
         "version": str(metadata.version),
         "requires_dist": [str(requirement) for requirement in metadata.requires_dist],
@@ -62,7 +63,7 @@ def parsed_value(metadata: CoreMetadata, data: bytes, source: str) -> dict[str, 
     }
 
 
-def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str]:
+def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str | None]:
     """The metadata of a value :func:`parsed_value` wrote, and the sha256 of its text;
     ValueError when it is not one."""
     name, version, digest = value.get("name"), value.get("version"), value.get("sha256")
@@ -74,7 +75,7 @@ def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str]:
     if not (
         isinstance(name, str)
         and isinstance(version, str)
-        and isinstance(digest, str)
+        and (digest is None or isinstance(digest, str))
         and isinstance(requires, list)
         and all(isinstance(line, str) for line in requires)
         and (python is None or isinstance(python, str))
@@ -133,7 +134,7 @@ class MetadataRecords:
         return metadata, str(source)
 
     @staticmethod
-    def _read(value: dict[str, Any], file: DistFile) -> tuple[CoreMetadata, str]:
+    def _read(value: dict[str, Any], file: DistFile) -> tuple[CoreMetadata, str | None]:
         """Parsed metadata and its text's sha256 (text kept for a file at a URL is parsed)."""
         text = read_metadata_value(value)
         if text is None:
@@ -141,7 +142,7 @@ class MetadataRecords:
         data = text[0]
         return parse_metadata(data, source=file.filename), hashlib.sha256(data).hexdigest()
 
-    def put(self, key: str, metadata: CoreMetadata, data: bytes, source: str) -> None:
+    def put(self, key: str, metadata: CoreMetadata, data: bytes | None, source: str) -> None:
         self.writes.put(key, parsed_value(metadata, data, source))
 
     def discard(self, key: str, why: str) -> None:
