@@ -217,8 +217,8 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
     check_json(page.source.record)  # what the store accepts: no tuples, JSON types only
     assert page._built == {}  # storing reads nothing
     with open_store(tmp_path) as store:
-        store.put("page-v2:x:demo", page.source.record, text=page.source.text)
-        entry = store.get("page-v2:x:demo")
+        store.put("page-v3:x:demo", page.source.record, text=page.source.text)
+        entry = store.get("page-v3:x:demo")
     assert entry is not None and entry.text == page.source.text
     loaded = read_page_source(entry.value, entry.text)
     assert loaded.source is not None and loaded.source.record == entry.value  # stored as is
@@ -253,3 +253,37 @@ def test_a_stored_page_source_that_does_not_fit_is_refused(
     record, text = damage(dict(page.source.record), page.source.text)
     with pytest.raises(ValueError):
         read_page_source(record, text).release_files("1.0")
+
+
+def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: Clock) -> None:
+    """``page-v2`` held JSON pages as rows; such an entry is not read: refetched online, and
+    missing offline."""
+    from lockbuild.store.envelope import encode_envelope
+
+    old_key = page_key(INDEX, "demo").replace("page-v3:", "page-v2:")
+    old = page_record(ProjectPage(canonicalize_name("demo"), INDEX, FILES))
+    store._cache.set(
+        old_key, encode_envelope(old_key, old, stored=clock(), etag=None, last_modified=None)
+    )
+    missing = MissingItems()
+    offline = IndexClient(
+        ScriptedHttp(),
+        index_urls=[INDEX],
+        store=store,
+        policy=CachePolicy(offline=True),
+        missing=missing,
+    )
+    try:
+        assert offline.project_page(canonicalize_name("demo")).versions == ()
+    finally:
+        offline.close()
+    assert missing.items == (f"no cached index page for 'demo' (index {INDEX})",)
+    http = ScriptedHttp()
+    page = page_of(store, http)
+    assert len(http.sent) == 1
+    assert [file.url for file in page.files] == [
+        "https://files.example/d/demo-1.0-py3-none-any.whl"
+    ]
+    entry = store.get(page_key(INDEX, "demo"))
+    assert entry is not None and entry.text == PAGE.decode()
+    assert entry.value["reader"] == "json-v1"

@@ -454,6 +454,99 @@ def test_sdist_build_refused_when_building_is_disabled(
     assert sdist.name in message
 
 
+# -- an sdist beside wheels for other platforms ----------------------------------------------
+
+PLATFORM_TAGS = ("cp311-cp311-win_amd64", "cp311-cp311-macosx_11_0_arm64")
+
+
+def sdist_beside_wheels(
+    server: IndexServer, directory: Path, wheel_requires: Iterable[list[str]], **sdist: Any
+) -> str:
+    """Alpha 1.0 as an sdist and wheels for other platforms (one per requirement list); the
+    sdist's file name."""
+    for tag, requires in zip(PLATFORM_TAGS, wheel_requires, strict=False):
+        server.add(make_wheel(directory, "Alpha", "1.0", requires_dist=requires, tag=tag))
+    path = make_sdist(directory, "Alpha", "1.0", requires_dist=ALPHA_REQUIRES, **sdist)
+    server.add(path)
+    return path.name
+
+
+@pytest.mark.parametrize("options", PAGE_MODES)
+def test_an_sdist_is_not_built_when_its_release_wheels_agree(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, bool],
+) -> None:
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", fail_if_called)
+    server = servers(**options)
+    sdist = sdist_beside_wheels(server, tmp_path, [ALPHA_REQUIRES, list(reversed(ALPHA_REQUIRES))])
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), sdist)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert sorted(requirement_strings(metadata)) == sorted(normalized(ALPHA_REQUIRES))
+    assert file_requests(server, sdist) == []  # the sdist is neither downloaded nor built
+    wheel_reads = [
+        path for _, path, _, _ in server.requests if path.startswith("/files/alpha-1.0-cp311")
+    ]
+    assert len(wheel_reads) == 2  # the two wheels' METADATA differ in order only: both read
+
+
+def test_wheels_with_one_metadata_file_hash_are_read_once(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", fail_if_called)
+    server = servers()
+    sdist = sdist_beside_wheels(server, tmp_path, [ALPHA_REQUIRES, ALPHA_REQUIRES])
+    client = clients(server, build_sdists=False)
+    file = only_file(client.project_page(ALPHA), sdist)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)
+    reads = [path for _, path, _, _ in server.requests if path.endswith(".whl.metadata")]
+    assert len(reads) == 1
+    assert file_requests(server, sdist) == []
+
+
+@pytest.mark.parametrize("options", FORMATS)
+def test_wheels_that_disagree_leave_the_sdist_static_metadata_then_a_build(
+    servers: ServerFactory,
+    clients: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, bool],
+) -> None:
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", fail_if_called)
+    server = servers(**options)
+    static = sdist_beside_wheels(
+        server, tmp_path / "static", [["beta>=1.0"], ["beta>=2.0"]], static_metadata=True
+    )
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), static)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert requirement_strings(metadata) == normalized(ALPHA_REQUIRES)  # PKG-INFO's
+    assert len(file_requests(server, static)) == 1
+
+    built: list[Path] = []
+
+    def build(sdist: Path, **_: object) -> bytes:
+        built.append(sdist)
+        return _pkg_info_of_alpha()
+
+    monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", build)
+    other = servers(**options)
+    dynamic = sdist_beside_wheels(other, tmp_path / "dynamic", [["beta>=1.0"], ["beta>=2.0"]])
+    client = clients(other)
+    file = only_file(client.project_page(ALPHA), dynamic)
+    metadata = client.metadata(file, name=ALPHA, version=Version("1.0"))
+    assert [path.name for path in built] == [dynamic]
+    assert requirement_strings(metadata) == ["beta>=3"]
+
+
+def _pkg_info_of_alpha() -> bytes:
+    return b"Metadata-Version: 2.1\nName: Alpha\nVersion: 1.0\nRequires-Dist: beta>=3\n"
+
+
 # -- hashes ---------------------------------------------------------------------------------
 
 

@@ -100,6 +100,36 @@ def test_warm_compile_within_the_ttl_makes_no_request(server: IndexServer, proje
     assert (project / "requirements.txt").read_bytes() == first
 
 
+def test_warm_compile_parses_no_metadata_text(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metadata is stored parsed: a warm run reads it without parsing METADATA again."""
+    import lockbuild.index.distmeta as distmeta
+    import lockbuild.index.metastore as metastore
+
+    assert compile_lock(server.url) == 0
+    first = (project / "requirements.txt").read_bytes()
+    calls: list[str] = []
+
+    def counted(data: bytes, *, source: str) -> object:
+        calls.append(source)
+        raise AssertionError(f"METADATA parsed again: {source}")
+
+    monkeypatch.setattr(distmeta, "parse_metadata", counted)
+    monkeypatch.setattr(metastore, "parse_metadata", counted)
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server.url) == 0
+    assert calls == []
+    assert (project / "requirements.txt").read_bytes() == first
+    with open_store(project / "cache") as store:
+        entry = store.get(
+            metadata_key(url="", sha256=server.sha256("tinydep-0.5-py3-none-any.whl"))
+        )
+    assert entry is not None
+    assert "metadata" not in entry.value
+    assert entry.value["name"] == "tinydep" and entry.value["version"] == "0.5"
+
+
 def test_past_the_ttl_only_pages_are_fetched_again(server: IndexServer, project: Path) -> None:
     assert compile_lock(server.url) == 0
     first = (project / "requirements.txt").read_bytes()
@@ -225,7 +255,7 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     (project / "requirements.txt").unlink()
     capsys.readouterr()
     assert compile_lock(server.url, quiet=False) == 0
-    why = "unparsable JSON" if server.json else "text checksum mismatch"  # HTML: text cut short
+    why = "text checksum mismatch"  # the page's text cut short
     assert f"WARNING: dropping corrupt cache entry ({why}): {key}" in capsys.readouterr().err
     assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
     assert (project / "requirements.txt").read_bytes() == first
@@ -306,7 +336,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
     counts = dict(re.findall(r"^  ([a-z0-9-]+) +(\d+)$", info, re.MULTILINE))
-    assert (counts["page-v2"], counts["meta-v1"], counts["hash-v1"]) == ("5", "5", "1")
+    assert (counts["page-v3"], counts["meta-v2"], counts["hash-v1"]) == ("5", "5", "1")
     assert counts["release-v1"] == "5"  # one snapshot per pinned release
     assert counts["build-failure-v1"] == "0"
     assert "oldest index page stored: " in info
@@ -314,7 +344,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0
     assert "keeping all metadata" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=0"]) == 0
-    assert "removed 5 entries (5 page-v2)" in capsys.readouterr().out
+    assert "removed 5 entries (5 page-v3)" in capsys.readouterr().out
 
     assert main(["cache", "clear", "--cache-dir=elsewhere"]) == 0
     assert "removed 11 entries" in capsys.readouterr().out
@@ -339,16 +369,15 @@ def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
     assert '"filename"' not in text and '"url"' not in text
     release = entry.value["releases"][0]
     assert release[:2] == ["1.0", False]
-    if server.json:  # rows: [filename, base URL, ...]
-        assert entry.text is None
-        rows = release[2]
-        assert rows[0][0] == "libby-1.0-py3-none-any.whl"
-        assert rows[0][1].endswith("/files/")
+    assert entry.value["page_url"].endswith("/libby/")
+    (number,) = release[2]
+    if server.json:  # the page as the server sent it, and the numbers of each release's entries
+        assert entry.text is not None and entry.text.startswith('{"meta"')
+        assert entry.value["reader"] == "json-v1"
+        assert json.loads(entry.text)["files"][number]["filename"] == "libby-1.0-py3-none-any.whl"
     else:  # the page as the server sent it, and the numbers of each release's anchors
         assert entry.text is not None and entry.text.startswith("<!DOCTYPE html>")
         assert entry.value["reader"] == "html-plain-v1"
-        assert entry.value["page_url"].endswith("/libby/")
-        (number,) = release[2]
         anchor = entry.text.split("<a ")[number + 1]
         assert "libby-1.0-py3-none-any.whl#sha256=" in anchor
 

@@ -721,3 +721,102 @@ def test_html_bare_data_yanked_after_unescaped_gt_is_yanked() -> None:
     """PEP 592: the attribute's presence yanks the file (pip 23 reads a bare one as no reason)."""
     (file,) = parse('<a href="/f/requests-2.0.tar.gz" data-requires-python=">3" data-yanked>x</a>')
     assert (file.requires_python, file.yanked) == (">3", "")
+
+
+# -- JSON pages read one release at a time ---------------------------------------------------
+
+
+def _many_releases(releases: int, per_release: int) -> list[dict[str, Any]]:
+    files = []
+    for number in range(releases):
+        for tag in range(per_release - 1):
+            name = f"requests-1.{number}-cp3{tag}-cp3{tag}-manylinux_2_17_x86_64.whl"
+            files.append(
+                {
+                    "filename": name,
+                    "url": f"https://files.example/p/{name}",
+                    "hashes": {"sha256": f"{number:032x}{tag:032x}"},
+                    "requires-python": ">=3.8",
+                    "upload-time": f"2024-01-01T00:{number % 60:02d}:00Z",
+                    "core-metadata": {"sha256": SHA},
+                }
+            )
+        name = f"requests-1.{number}.tar.gz"
+        files.append({"filename": name, "url": f"../../p/{name}", "hashes": {}, "yanked": "bad"})
+    return files
+
+
+def test_json_page_of_many_releases_builds_only_the_release_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lockbuild.index.jsonpage as jsonpage
+
+    read: list[str] = []
+    built: list[str] = []
+    json_file = jsonpage.json_file
+    from_data = DistFile.from_data.__func__  # type: ignore[attr-defined]
+
+    def counted_entry(entry: dict[str, Any], page_url: str) -> Any:
+        read.append(entry["filename"])
+        return json_file(entry, page_url)
+
+    def counted_build(cls: type[DistFile], data: Any) -> DistFile:
+        built.append(data["filename"])
+        return from_data(cls, data)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(jsonpage, "json_file", counted_entry)
+    monkeypatch.setattr(DistFile, "from_data", classmethod(counted_build))
+    body = json_page(*_many_releases(300, 5))
+    page = parse_project_page(
+        body, content_type=JSON_CONTENT_TYPE, page_url=PAGE_URL, project="requests", index_url=""
+    )
+    assert len(page.versions) == 300
+    assert (read, built) == ([], [])
+    assert page.all_yanked("1.7") is False
+    files = page.release_files("1.7")
+    assert len(files) == 5
+    assert read == built == [file.filename for file in files]
+    assert files[-1].url == "https://index.example/p/requests-1.7.tar.gz"
+    assert files[-1].yanked == "bad"
+
+
+def test_lazy_json_reads_the_same_files_as_an_eager_reading_and_as_html() -> None:
+    """The release read lazily from JSON equals the page built from every file at once, and
+    the same files written as an HTML page (a separate parser)."""
+    entries = _many_releases(4, 3)
+    entries[1]["yanked"] = True
+    entries[2]["size"] = 99
+    json_read = parse_project_page(
+        json_page(*entries),
+        content_type=JSON_CONTENT_TYPE,
+        page_url=PAGE_URL,
+        project="requests",
+        index_url=INDEX_URL,
+    )
+    eager = ProjectPage(canonicalize_name("requests"), INDEX_URL, json_read.files)
+    assert [json_read.release_files(v) for v in json_read.versions] == [
+        eager.release_files(v) for v in eager.versions
+    ]
+    anchors = []
+    for entry in entries:
+        sha = entry["hashes"].get("sha256")
+        attributes = ""
+        if "requires-python" in entry:
+            attributes += ' data-requires-python="&gt;=3.8"'
+        if "upload-time" in entry:
+            attributes += f' data-upload-time="{entry["upload-time"]}"'
+        if "core-metadata" in entry:
+            attributes += f' data-core-metadata="sha256={SHA}"'
+        if entry.get("yanked") is True:
+            attributes += " data-yanked"
+        elif "yanked" in entry:
+            attributes += f' data-yanked="{entry["yanked"]}"'
+        fragment = f"#sha256={sha}" if sha else ""
+        anchors.append(f'<a href="{entry["url"]}{fragment}"{attributes}>x</a>')
+    html_read = parse("<html><body>" + "\n".join(anchors) + "</body></html>")
+    json_files = [
+        file if file.size is None else DistFile(**{**file.to_data(), "size": None})
+        for file in json_read.files
+    ]
+    assert json_files == list(html_read)
+    assert sum(file.is_yanked for file in html_read) == 5

@@ -368,7 +368,7 @@ def test_a_deleted_value_file_is_a_repaired_miss(
     with open_store(project / "cache") as store:
         entry = store.get(key)
         assert entry is not None
-        padded = {**entry.value, "metadata": entry.value["metadata"] + "\n" + "x" * 40_000}
+        padded = {**entry.value, "padding": "x" * 40_000}
         store.put(key, padded)
     with sqlite3.connect(project / "cache" / "store" / "cache.db") as connection:
         (filename,) = connection.execute(

@@ -194,7 +194,7 @@ def _lock_references(config: ProjectConfig) -> tuple[set[tuple[NormalizedName, V
 
 
 def _referenced(key: str, *, pinned: set[tuple[NormalizedName, Version]], hashes: set[str]) -> bool:
-    """Whether a ``meta-v1``/``hash-v1`` key belongs to a file of a pinned release."""
+    """Whether a ``meta-v2``/``hash-v1`` key belongs to a file of a pinned release."""
     subject = key.partition(":")[2]
     if subject.lower() in hashes:
         return True

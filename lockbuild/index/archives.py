@@ -4,7 +4,7 @@ read from it.
 
 The sha256 is kept in the store by URL (``hash-v1:``) with the server's ETag/Last-Modified,
 and revalidated with them on later runs, because such a URL's content may change. Metadata is
-kept by the file's sha256 (``meta-v1:``, the shape :mod:`lockbuild.index.metastore` knows),
+kept by the file's sha256 (``meta-v2:``, the shape :mod:`lockbuild.index.metastore` knows),
 so an sdist or source archive is built once per file content.
 """
 

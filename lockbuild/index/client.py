@@ -124,6 +124,7 @@ class IndexClient:
             build_sdists=build_sdists,
             stored_hash=self._file_hashes.stored_hash,
             count=self.traffic.count,
+            pages=self.project_page,
         )
         self._links = LinkResolver(
             http,

@@ -1,5 +1,6 @@
-"""Distribution metadata: stored, else PEP 658 → the wheel's METADATA → static sdist
-metadata → a PEP 517 metadata build, each checked against the hashes the page gives.
+"""Distribution metadata: stored, else PEP 658 → the wheel's METADATA → for an sdist, its
+release's wheels when they agree → static sdist metadata → a PEP 517 metadata build, each
+checked against the hashes the page gives.
 
 Metadata comes from PEP 658 files where advertised (checked against their hash), else from
 the wheel's ``METADATA`` (read as ``verify-metadata`` says, see :mod:`lockbuild.index.wheelmeta`),
@@ -20,7 +21,13 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.build.pep517 import build_sdist_metadata
-from lockbuild.errors import BuildDisabledError, BuildError, HashError, MetadataError
+from lockbuild.errors import (
+    BuildDisabledError,
+    BuildError,
+    HashError,
+    LockbuildError,
+    MetadataError,
+)
 from lockbuild.index.caching import CachePolicy
 from lockbuild.index.downloads import download_to, unchecked
 from lockbuild.index.http import HttpClient
@@ -34,7 +41,7 @@ from lockbuild.index.offline import (
     missing_metadata,
 )
 from lockbuild.index.wheelmeta import WheelMetadata
-from lockbuild.models import CoreMetadata, DistFile
+from lockbuild.models import CoreMetadata, DistFile, ProjectPage, release_version
 from lockbuild.store.keys import metadata_key
 from lockbuild.urls import redact_url, with_suffix
 
@@ -57,6 +64,7 @@ class DistMetadata:
         build_sdists: bool,
         stored_hash: Callable[[str], str | None],
         count: Callable[[str], None],
+        pages: Callable[[NormalizedName], ProjectPage] | None = None,
     ) -> None:
         self.http = http
         self.index_urls = tuple(index_urls)
@@ -67,6 +75,8 @@ class DistMetadata:
         self.stored_hash = stored_hash
         """The sha256 the store holds for a URL (a wheel's, to find its verification)."""
         self.count = count
+        self.pages = pages
+        """Project pages (as the resolver sees them), to find the wheels beside an sdist."""
 
     def fetch(
         self, file: DistFile, name: NormalizedName, version: Version, *, use_store: bool = True
@@ -79,16 +89,27 @@ class DistMetadata:
             stored = None
         if stored is not None:
             self.count("metadata cached")
-            data, source = stored
+            metadata, source = stored
             if source == "build" and not self.build_sdists:
                 raise build_refused(file, name, version)
-            metadata = self._stored_parsed(key, data, file, name, version)
-            if metadata is not None:
+            if metadata.name == name and metadata.version == version:
                 return metadata
+            self.records.discard(
+                key,
+                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
+                f"not {name} {version}",
+            )
+            if self.policy.offline:
+                raise missing_metadata(file.filename)
             return self.fetch(file, name, version, use_store=False)
         if self.policy.offline:
             raise missing_metadata(file.filename)
         self.count("metadata fetched")
+        if not file.is_wheel and file.metadata_hashes is None:
+            agreed = self._from_wheels(file, name, version)
+            if agreed is not None:
+                self.records.put(key, agreed, None, "wheels")
+                return agreed
         data, source, vouched = self._read(file, name, version)
         try:
             metadata = parse_metadata(data, source=file.filename)
@@ -101,28 +122,59 @@ class DistMetadata:
             if vouched:
                 raise
             raise unchecked(error, file) from error
-        self.records.put(key, data, source)
+        self.records.put(key, metadata, data, source)
         return metadata
 
-    def _stored_parsed(
-        self, key: str, data: bytes, file: DistFile, name: NormalizedName, version: Version
+    def _from_wheels(
+        self, sdist: DistFile, name: NormalizedName, version: Version
     ) -> CoreMetadata | None:
-        """Stored metadata parsed, or None (the entry dropped) when it is not ``file``'s."""
-        try:
-            metadata = parse_metadata(data, source=file.filename)
-        except MetadataError as error:
-            why = f"unusable metadata: {error}"
-        else:
-            if metadata.name == name and metadata.version == version:
-                return metadata
-            why = (
-                f"disagrees with the index: metadata of {metadata.name} {metadata.version}, "
-                f"not {name} {version}"
-            )
-        self.records.discard(key, why)
-        if self.policy.offline:
-            raise missing_metadata(file.filename)
-        return None
+        """The metadata every wheel of the sdist's release gives, when they all agree.
+
+        A release that offers the target only an sdist often has wheels for other platforms;
+        their metadata is the release's (uv reads it too), so no sdist is fetched or built.
+        Wheels whose PEP 658 files have one sha256 are read once; None (the sdist is read)
+        when there is no wheel, one cannot be read, or two disagree.
+        """
+        wheels = self._sibling_wheels(sdist, name)
+        if not wheels:
+            return None
+        distinct: dict[str, DistFile] = {}
+        for wheel in wheels:
+            digest = (wheel.metadata_hashes or {}).get("sha256")
+            distinct.setdefault(f"sha256:{digest}" if digest else wheel.url, wheel)
+        if len(distinct) > _MAX_WHEEL_READS:
+            logger.debug("%s: %d wheels to read, reading the sdist", sdist.filename, len(distinct))
+            return None
+        found: CoreMetadata | None = None
+        for wheel in distinct.values():
+            try:
+                metadata = self.fetch(wheel, name, version)
+            except LockbuildError as error:
+                logger.debug("%s: cannot read %s (%s)", sdist.filename, wheel.filename, error)
+                return None
+            if found is None:
+                found = metadata
+            elif _dependencies(found) != _dependencies(metadata):
+                logger.info(
+                    "%s %s: its wheels' metadata differ (%s), reading the sdist",
+                    name,
+                    version,
+                    wheel.filename,
+                )
+                return None
+        logger.debug("%s: metadata of its release's wheels, which agree", sdist.filename)
+        return found
+
+    def _sibling_wheels(self, sdist: DistFile, name: NormalizedName) -> list[DistFile]:
+        spelling = release_version(sdist.filename, name)
+        if self.pages is None or spelling is None:
+            return []
+        files = self.pages(name).release_files(spelling)
+        wheels = [file for file in files if file.is_wheel]
+        unyanked = [wheel for wheel in wheels if not wheel.is_yanked]
+        if unyanked:
+            return unyanked
+        return wheels if sdist.is_yanked else []
 
     def _unverified_in_store(self, file: DistFile, source: str) -> bool:
         """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode."""
@@ -207,6 +259,20 @@ class DistMetadata:
         if self.policy.refreshes(name):
             self.records.forget_failed_build(sha256)
         return data
+
+
+_MAX_WHEEL_READS = 8
+"""Wheels of an sdist's release read at most, when their metadata files differ or are not
+named by hash (more, and the sdist is read instead)."""
+
+
+def _dependencies(metadata: CoreMetadata) -> tuple[object, ...]:
+    """What resolution reads of metadata, in a form that ignores the order of fields."""
+    return (
+        sorted(str(requirement) for requirement in metadata.requires_dist),
+        metadata.requires_python,
+        sorted(metadata.provides_extra),
+    )
 
 
 def build_refused(file: DistFile, name: NormalizedName, version: Version) -> BuildDisabledError:

@@ -1,37 +1,115 @@
-"""PEP 691 JSON project pages: the files a ``application/vnd.pypi.simple.v1+json`` page lists."""
+"""PEP 691 JSON project pages: the files a ``application/vnd.pypi.simple.v1+json`` page lists.
+
+A page is read once with ``json.loads`` and its entries grouped into releases by the version in
+their file names (:func:`json_record`); an entry becomes file data only when its release is
+read (:func:`read_json_entries`). The page is stored as the text the index sent plus that
+outline (see :mod:`lockbuild.index.pagestore`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urljoin
 
+from packaging.utils import NormalizedName
+
 from lockbuild.index.pagefiles import clean_hashes, is_distribution_filename, unreadable
-from lockbuild.models import DistFile, FileData
+from lockbuild.models import FileData, release_version
 from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
 _SUPPORTED_API_MAJOR = 1
 
+JSON_PAGE = "json-v1"
+"""The stored form of a JSON page: its text and the record :func:`json_record` makes."""
 
-def parse_json_files(body: bytes, page_url: str) -> list[FileData]:
-    """The wheels and sdists a PEP 691 page lists, as :meth:`DistFile.to_data` dicts."""
+
+def decode_json(body: bytes, page_url: str) -> str:
+    """The page's text, as ``json.loads`` would decode the bytes (UTF-8/16/32, BOM dropped)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return body.decode(json.detect_encoding(body))
+    except (UnicodeDecodeError, LookupError):
+        raise unreadable("invalid JSON", page_url) from None
+
+
+def json_entries(text: str, page_url: str, *, check: bool = True) -> list[Any]:
+    """The ``files`` list of a JSON page (its API version checked unless ``check`` is false)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
         raise unreadable("invalid JSON", page_url) from None
     if not isinstance(data, dict):
         raise unreadable("JSON page is not an object", page_url)
-    _check_api_version(data.get("meta"), page_url)
+    if check:
+        _check_api_version(data.get("meta"), page_url)
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise unreadable("JSON page has no 'files' list", page_url)
+    return raw_files
+
+
+def json_record(
+    entries: Sequence[Any], page_url: str, project: NormalizedName, index_url: str
+) -> dict[str, Any]:
+    """The outline of a JSON page: per release, the numbers of its entries and whether every
+    one is yanked. Only file names are read; entries that are not files of ``project`` are
+    left out (those without a file name or URL with a warning)."""
+    groups: dict[str, list[int]] = {}
+    yanked: dict[str, bool] = {}
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            logger.warning(
+                "ignoring a file entry that is not an object on %s", redact_url(page_url)
+            )
+            continue
+        filename, url = entry.get("filename"), entry.get("url")
+        if not isinstance(filename, str) or not filename or not isinstance(url, str) or not url:
+            logger.warning(
+                "ignoring a file entry without filename or url on %s", redact_url(page_url)
+            )
+            continue
+        if not is_distribution_filename(filename):
+            continue
+        version = release_version(filename, project)
+        if version is None:
+            logger.debug("ignoring %s: not a wheel or sdist of %s", filename, project)
+            continue
+        value = entry.get("yanked")
+        is_yanked = value is True or isinstance(value, str)
+        group = groups.get(version)
+        if group is None:
+            groups[version] = [number]
+            yanked[version] = is_yanked
+        else:
+            group.append(number)
+            yanked[version] = yanked[version] and is_yanked
+    return {
+        "reader": JSON_PAGE,
+        "name": project,
+        "index_url": index_url,
+        "page_url": page_url,
+        "entries": len(entries),
+        "releases": [[version, yanked[version], numbers] for version, numbers in groups.items()],
+    }
+
+
+def read_json_entries(
+    entries: Sequence[Any], numbers: Sequence[int], page_url: str
+) -> list[FileData]:
+    """The file data of the entries ``numbers`` (one release), in page order; ValueError when
+    a number is not an entry of the page."""
     files: list[FileData] = []
-    for entry in raw_files:
-        dist = _json_file(entry, page_url)
-        if dist is not None:
-            files.append(dist.to_data())
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(entries)):
+            raise ValueError(f"not an entry of the stored page: {number!r}")
+        entry = entries[number]
+        if not isinstance(entry, dict):
+            raise ValueError(f"not a file entry of the stored page: {number!r}")
+        files.append(json_file(entry, page_url))
     return files
 
 
@@ -53,51 +131,37 @@ def _check_api_version(meta: object, page_url: str) -> None:
         raise unreadable(f"unsupported api-version {version}", page_url)
 
 
-def _json_file(entry: object, page_url: str) -> DistFile | None:
-    if not isinstance(entry, dict):
-        logger.warning("ignoring a file entry that is not an object on %s", redact_url(page_url))
-        return None
-    filename = entry.get("filename")
-    url = entry.get("url")
-    if not isinstance(filename, str) or not filename or not isinstance(url, str) or not url:
-        logger.warning("ignoring a file entry without filename or url on %s", redact_url(page_url))
-        return None
-    if not is_distribution_filename(filename):
-        return None
-    url = urljoin(page_url, url)
+def json_file(entry: dict[str, Any], page_url: str) -> FileData:
+    """One entry (with a file name and URL) as :meth:`DistFile.to_data` would write it."""
+    filename: str = entry["filename"]
+    url: str = entry["url"]
+    if not url.startswith(("https://", "http://")):
+        url = urljoin(page_url, url)
+    data: FileData = {"filename": filename, "url": url}
     raw_hashes = entry.get("hashes")
-    hashes = clean_hashes(raw_hashes, url) if isinstance(raw_hashes, dict) else {}
+    if isinstance(raw_hashes, dict) and raw_hashes:
+        hashes = clean_hashes(raw_hashes, url)
+        if hashes:
+            data["hashes"] = hashes
     requires_python = entry.get("requires-python")
-    if not isinstance(requires_python, str) or not requires_python.strip():
-        requires_python = None
+    if isinstance(requires_python, str) and requires_python.strip():
+        data["requires_python"] = requires_python
+    yanked = entry.get("yanked")
+    if yanked is True:
+        data["yanked"] = ""
+    elif isinstance(yanked, str):
+        data["yanked"] = yanked
     upload_time = entry.get("upload-time")
+    if isinstance(upload_time, str):
+        data["upload_time"] = upload_time
     size = entry.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        data["size"] = size
     metadata = (
         entry["core-metadata"] if "core-metadata" in entry else entry.get("dist-info-metadata")
     )
-    return DistFile(
-        filename=filename,
-        url=url,
-        hashes=hashes,
-        requires_python=requires_python,
-        yanked=_json_yanked(entry.get("yanked")),
-        upload_time=upload_time if isinstance(upload_time, str) else None,
-        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-        metadata_hashes=_json_metadata(metadata, url),
-    )
-
-
-def _json_yanked(value: object) -> str | None:
-    if value is True:
-        return ""
-    if isinstance(value, str):
-        return value
-    return None
-
-
-def _json_metadata(value: object, url: str) -> dict[str, str] | None:
-    if value is True:
-        return {}
-    if isinstance(value, dict):
-        return clean_hashes(value, f"metadata of {url}")
-    return None
+    if metadata is True:
+        data["metadata_hashes"] = {}
+    elif isinstance(metadata, dict):
+        data["metadata_hashes"] = clean_hashes(metadata, f"metadata of {url}")
+    return data

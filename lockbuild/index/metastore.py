@@ -1,44 +1,104 @@
-"""What the store keeps of distribution metadata: ``meta-v1`` values (the one place that knows
+"""What the store keeps of distribution metadata: ``meta-v2`` values (the one place that knows
 their shape), wheel verification records (``wheel-v1``) and failed builds (``build-failure-v1``).
 
-Core metadata is kept by file sha256 (or URL), with where it came from: ``pep658``, ``wheel``,
-``sdist`` (static PEP 643 ``PKG-INFO``) or ``build``. A wheel's record says whether its METADATA
-was read from bytes checked against its sha256. Why an sdist's metadata build failed is kept by
-its sha256, so that it is not built again until ``--refresh``/``--refresh-package`` asks.
+Core metadata is kept by file sha256 (or URL), parsed (name, version, requires-dist,
+requires-python, provides-extra: what :class:`~lockbuild.models.CoreMetadata` holds, so that a
+warm run parses no METADATA text) with the sha256 of the text it was read from, and where it
+came from: ``pep658``, ``wheel``, ``wheels`` (an sdist's, read from its release's wheels, which
+all agreed), ``sdist`` (static PEP 643 ``PKG-INFO``) or ``build``. Metadata of files at URLs
+is kept as its text (:func:`metadata_value`); it is parsed when read here. A wheel's record says
+whether its METADATA was read from bytes checked against its sha256. Why an sdist's metadata
+build failed is kept by its sha256, so that it is not built again until
+``--refresh``/``--refresh-package`` asks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from functools import lru_cache
 from typing import Any
 
-from packaging.utils import NormalizedName
-from packaging.version import Version
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
-from lockbuild.errors import BuildError
+from lockbuild.errors import BuildError, MetadataError
 from lockbuild.index.caching import CachePolicy, StoreWrites
-from lockbuild.models import DistFile
+from lockbuild.index.metadata import parse_metadata
+from lockbuild.models import CoreMetadata, DistFile
 from lockbuild.store.keys import build_failure_key, wheel_key
 from lockbuild.store.store import Store
 from lockbuild.urls import redact_url
 
 logger = logging.getLogger(__name__)
 
-METADATA_SOURCES = frozenset({"pep658", "wheel", "sdist", "build"})
+METADATA_SOURCES = frozenset({"pep658", "wheel", "wheels", "sdist", "build"})
 """Where stored metadata came from; ``build`` metadata is refused when building is disabled."""
 
 
 def metadata_value(data: bytes, source: str) -> dict[str, str]:
-    """The ``meta-v1`` value of metadata ``data`` from ``source``."""
+    """The ``meta-v2`` value of metadata ``data`` from ``source``, kept as its text."""
     return {"metadata": data.decode("utf-8", "surrogateescape"), "source": source}
 
 
 def read_metadata_value(value: object) -> tuple[bytes, object] | None:
-    """The metadata bytes and the source of a ``meta-v1`` value; None when it is not one."""
+    """The metadata bytes and the source of a value kept as text; None when it is not one."""
     if not (isinstance(value, dict) and isinstance(value.get("metadata"), str)):
         return None
     return str(value["metadata"]).encode("utf-8", "surrogateescape"), value.get("source")
+
+
+def parsed_value(metadata: CoreMetadata, data: bytes | None, source: str) -> dict[str, Any]:
+    """The ``meta-v2`` value of ``metadata``, parsed from ``data`` (from ``source``; None: read
+    from other files, see ``wheels``)."""
+    return {
+        "source": source,
+        "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
+        "name": metadata.name,
+        "version": str(metadata.version),
+        "requires_dist": [str(requirement) for requirement in metadata.requires_dist],
+        "requires_python": metadata.requires_python,
+        "provides_extra": list(metadata.provides_extra),
+    }
+
+
+def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str | None]:
+    """The metadata of a value :func:`parsed_value` wrote, and the sha256 of its text;
+    ValueError when it is not one."""
+    name, version, digest = value.get("name"), value.get("version"), value.get("sha256")
+    requires, python, extras = (
+        value.get("requires_dist"),
+        value.get("requires_python"),
+        value.get("provides_extra"),
+    )
+    if not (
+        isinstance(name, str)
+        and isinstance(version, str)
+        and (digest is None or isinstance(digest, str))
+        and isinstance(requires, list)
+        and all(isinstance(line, str) for line in requires)
+        and (python is None or isinstance(python, str))
+        and isinstance(extras, list)
+        and all(isinstance(extra, str) for extra in extras)
+    ):
+        raise ValueError("not parsed metadata")
+    try:
+        metadata = CoreMetadata(
+            name=canonicalize_name(name),
+            version=Version(version),
+            requires_dist=tuple(_requirement(line) for line in requires),
+            requires_python=python,
+            provides_extra=tuple(canonicalize_name(extra) for extra in extras),
+        )
+    except (InvalidVersion, InvalidRequirement) as error:
+        raise ValueError(str(error)) from None
+    return metadata, digest
+
+
+@lru_cache(maxsize=16384)
+def _requirement(line: str) -> Requirement:
+    return Requirement(line)
 
 
 class MetadataRecords:
@@ -49,26 +109,41 @@ class MetadataRecords:
         self.policy = policy
         self.writes = writes
 
-    def stored(self, key: str, file: DistFile) -> tuple[bytes, str] | None:
-        """The stored metadata of ``file`` and its source, checked against the page's hash."""
+    def stored(self, key: str, file: DistFile) -> tuple[CoreMetadata, str] | None:
+        """The stored metadata of ``file`` and its source, checked against the page's hash;
+        None (an unusable entry dropped) when the store has none."""
         if self.store is None:
             return None
         entry = self.store.get(key)
         if entry is None:
             return None
-        read = read_metadata_value(entry.value)
-        if read is None or read[1] not in METADATA_SOURCES:
+        value = entry.value
+        source = value.get("source") if isinstance(value, dict) else None
+        if not isinstance(value, dict) or source not in METADATA_SOURCES:
             self.store.discard(key, "unusable: not metadata")
             return None
-        data, source = read
+        try:
+            metadata, digest = self._read(value, file)
+        except (ValueError, MetadataError) as error:
+            self.store.discard(key, f"unusable metadata: {error}")
+            return None
         expected = (file.metadata_hashes or {}).get("sha256")
-        if expected and hashlib.sha256(data).hexdigest() != expected.lower():
+        if expected and digest != expected.lower():
             self.store.discard(key, "disagrees with the index: not its metadata sha256")
             return None
-        return data, str(source)
+        return metadata, str(source)
 
-    def put(self, key: str, data: bytes, source: str) -> None:
-        self.writes.put(key, metadata_value(data, source))
+    @staticmethod
+    def _read(value: dict[str, Any], file: DistFile) -> tuple[CoreMetadata, str | None]:
+        """Parsed metadata and its text's sha256 (text kept for a file at a URL is parsed)."""
+        text = read_metadata_value(value)
+        if text is None:
+            return read_parsed_value(value)
+        data = text[0]
+        return parse_metadata(data, source=file.filename), hashlib.sha256(data).hexdigest()
+
+    def put(self, key: str, metadata: CoreMetadata, data: bytes | None, source: str) -> None:
+        self.writes.put(key, parsed_value(metadata, data, source))
 
     def discard(self, key: str, why: str) -> None:
         assert self.store is not None

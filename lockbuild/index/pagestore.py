@@ -1,23 +1,25 @@
-"""The stored forms of a project page (``page-v2:``): compact rows, or the text of an HTML page
-as the index sent it with the outline its parser worked out.
+"""The stored forms of a project page (``page-v3:``): the text of the page as the index sent
+it with the outline its parser worked out, or compact rows.
 
-A page is stored in one of two forms. A page parsed from JSON, built in memory or merged is
-stored as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). A
-page read by the plain-HTML fast path (:func:`lockbuild.index.htmlpage.plain_record`) is a
-:class:`SourcedPage`: stored as its text plus the record :data:`HTML_PLAIN` describes, read
-back by :func:`read_page_source`. Either way nothing is parsed until a release is asked for.
-Older stored forms lived under ``page-v1``, which is no longer read.
+A page read from JSON (:func:`lockbuild.index.jsonpage.json_record`) or by the plain-HTML fast
+path (:func:`lockbuild.index.htmlpage.plain_record`) is a :class:`SourcedPage`: stored as its
+text plus the record :data:`JSON_PAGE` or :data:`HTML_PLAIN` describes, read back by
+:func:`read_page_source`. An HTML page of another shape, or a page built in memory, is stored
+as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). Either way
+nothing is parsed until a release is asked for. Older stored forms lived under ``page-v1`` and
+``page-v2`` (JSON pages as rows), which are no longer read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from lockbuild.errors import IndexFetchError
 from lockbuild.index.htmlpage import (
     HTML_PLAIN,
     PLAIN_ANCHOR,
@@ -25,6 +27,7 @@ from lockbuild.index.htmlpage import (
     read_plain_anchors,
     unescape,
 )
+from lockbuild.index.jsonpage import JSON_PAGE, json_entries, read_json_entries
 from lockbuild.models import FileData, PendingRelease, ProjectPage, is_file_data, is_hashes
 
 
@@ -188,35 +191,50 @@ def _rows_to_data(rows: list[Any]) -> list[FileData]:
     return files
 
 
-# -- HTML pages kept as their text ----------------------------------------------------------
+# -- pages kept as their text -------------------------------------------------------------
 
 
 def sourced_page(
     text: str, record: Mapping[str, Any], matches: Sequence[PlainAnchor]
 ) -> SourcedPage:
     """The page of a :data:`HTML_PLAIN` record over the anchors of ``text``."""
+    return _sourced(text, record, partial(_read_numbered_anchors, matches))
+
+
+def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
+    """The page of a :data:`JSON_PAGE` record over the file entries of ``text``."""
+    return _sourced(text, record, partial(read_json_entries, entries))
+
+
+def _sourced(
+    text: str, record: Mapping[str, Any], read: Callable[[Sequence[int], str], list[FileData]]
+) -> SourcedPage:
     page_url = record["page_url"]
     releases = {
-        version: PendingRelease(
-            yanked=yanked, read=partial(_read_numbered_anchors, matches, numbers, page_url)
-        )
+        version: PendingRelease(yanked=yanked, read=partial(read, numbers, page_url))
         for version, yanked, numbers in record["releases"]
     }
     return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)
+
+
+_COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
+"""Each reader of a page's text, and the record field that counts what it finds there."""
 
 
 def read_page_source(record: object, text: str) -> SourcedPage:
     """The page stored as ``record`` and ``text`` (a :class:`PageSource`).
 
     Only the outline is checked here; a release is checked when it is read. Raises
-    ValueError when ``record`` is not a stored form this parser wrote, or does not fit
+    ValueError when ``record`` is not a stored form these parsers wrote, or does not fit
     ``text``.
     """
+    reader = record.get("reader") if isinstance(record, dict) else None
+    count = _COUNTS.get(reader) if isinstance(reader, str) else None
     if not (
         isinstance(record, dict)
-        and record.get("reader") == HTML_PLAIN
+        and count is not None
         and all(isinstance(record.get(key), str) for key in ("name", "index_url", "page_url"))
-        and isinstance(record.get("anchors"), int)
+        and isinstance(record.get(count), int)
         and isinstance(record.get("releases"), list)
         and all(
             isinstance(release, list)
@@ -228,8 +246,16 @@ def read_page_source(record: object, text: str) -> SourcedPage:
         )
     ):
         raise ValueError("not a stored page source")
+    if reader == JSON_PAGE:
+        try:
+            entries = json_entries(text, record["page_url"], check=False)
+        except IndexFetchError as error:
+            raise ValueError(str(error)) from None
+        if len(entries) != record[count]:
+            raise ValueError("stored page source does not fit its text")
+        return json_sourced_page(text, record, entries)
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
-    if len(matches) != record["anchors"]:
+    if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
     return sourced_page(text, record, matches)
 

@@ -4,7 +4,8 @@ The index client fetches a page and hands the body, its ``Content-Type`` and its
 to :func:`parse_project_page`, which returns a :class:`~lockbuild.models.ProjectPage` holding
 the project's wheels and sdists as plain data, grouped by the version in their file names.
 The formats are read in :mod:`lockbuild.index.jsonpage` and :mod:`lockbuild.index.htmlpage`;
-a page read by the plain-HTML fast path keeps its text (:mod:`lockbuild.index.pagestore`).
+a JSON page, or an HTML page read by the plain-HTML fast path, keeps its text
+(:mod:`lockbuild.index.pagestore`) and is read one release at a time.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
-from lockbuild.index.jsonpage import parse_json_files
-from lockbuild.index.pagefiles import DIST_EXTENSIONS, group_releases, is_distribution_filename
-from lockbuild.index.pagestore import sourced_page
+from lockbuild.index.jsonpage import decode_json, json_entries, json_record
+from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
+from lockbuild.index.pagestore import json_sourced_page, sourced_page
 from lockbuild.models import ProjectPage
 
 __all__ = [
@@ -57,8 +58,9 @@ def parse_project_page(
         and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
     )
     if is_json:
-        files = parse_json_files(body, page_url)
-        return ProjectPage(name, index_url, releases=group_releases(files, name))
+        text = decode_json(body, page_url)
+        entries = json_entries(text, page_url)
+        return json_sourced_page(text, json_record(entries, page_url, name, index_url), entries)
     text = decode_html(body, page_url, charset)
     plain = plain_record(text, page_url, name, index_url)
     if plain is not None:

@@ -112,9 +112,7 @@ class WheelMetadata:
                 f"range requests, is not the wheel's): {redact_url(file.url)}"
             )
         stored = self.records.stored(metadata_key(url=file.url, sha256=file.sha256), file)
-        if stored is not None and parse_metadata(stored[0], source=file.filename) != parse_metadata(
-            data, source=file.filename
-        ):
+        if stored is not None and stored[0] != parse_metadata(data, source=file.filename):
             return (
                 f"{file.filename}: METADATA read by range requests differs from the wheel's "
                 f"own (the lock's dependencies may be wrong): {redact_url(file.url)}"

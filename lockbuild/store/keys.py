@@ -7,10 +7,12 @@ from packaging.utils import canonicalize_name
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.urls import key_url, public_url
 
-PAGE = "page-v2"
-"""Parsed index pages: ``page-v2:<index url>:<project>``; the only namespace that goes stale."""
-METADATA = "meta-v1"
-"""Core metadata of a file: ``meta-v1:<file sha256>`` (or ``meta-v1:<url>``); never expires."""
+PAGE = "page-v3"
+"""Index pages as the index sent them (or parsed rows): ``page-v3:<index url>:<project>``;
+the only namespace that goes stale."""
+METADATA = "meta-v2"
+"""Core metadata of a file, parsed: ``meta-v2:<file sha256>`` (or ``meta-v2:<url>``); never
+expires."""
 HASH = "hash-v1"
 """The sha256 of a downloaded file: ``hash-v1:<url>``; never expires."""
 RELEASE = "release-v1"

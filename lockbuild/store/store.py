@@ -231,7 +231,7 @@ class Store:
         """Remove old pages, unwanted metadata/hashes, and entries of obsolete namespaces.
 
         ``page_older_than``: drop pages stored more than that many seconds ago (corrupt ones
-        too). ``keep_metadata(key)``: drop ``meta-v1``/``hash-v1`` entries for which it is
+        too). ``keep_metadata(key)``: drop ``meta-v2``/``hash-v1`` entries for which it is
         False. Release snapshots are kept. Returns how many were removed per namespace.
         """
         removed = {namespace: 0 for namespace in NAMESPACES}
