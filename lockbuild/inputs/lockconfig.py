@@ -14,10 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
+from lockbuild.inputs.pylockfile import format_problem
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import (
+    COMMAND_LINE,
     LOCK_SETTING_KEYS,
     InvalidValue,
     Settings,
@@ -81,6 +84,7 @@ class LocksReader(ConfigReader):
             lock = self.lock(name, table, environments=environments, settings=settings)
             lock = dataclasses.replace(lock, settings=apply_changes(lock.settings, command_line))
             self.check_index_names(lock.settings, data, command_line, lock=name)
+            self.check_format(lock, table, command_line)
             locks[name] = lock
         return locks
 
@@ -174,6 +178,19 @@ class LocksReader(ConfigReader):
             reason = "the lock has several environments; merged outputs are not supported yet"
             raise self.error(keys_output, f"'{{env}}' is required ({reason}): {output!r}")
         return output
+
+    def check_format(
+        self, lock: LockConfig, table: Mapping[str, Any], command_line: Mapping[str, Any]
+    ) -> None:
+        """A ``format`` fits the name of every output of the lock."""
+        for environment in lock.environments:
+            problem = format_problem(lock.settings.format, lock.output_for(environment))
+            if problem is None:
+                continue
+            if "format" in command_line:
+                raise ConfigError(COMMAND_LINE, "--format", problem)
+            keys = ("locks", lock.name) if "format" in table else ("settings",)
+            raise self.error((*keys, "format"), problem)
 
     # -- across locks
 
