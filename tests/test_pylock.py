@@ -319,3 +319,13 @@ def test_pylock_installs_with_uv(server: IndexServer, project: Path, tmp_path: P
     installed = set(listed.split())
     assert {"webapp==1.0", "requests-lite==2.1", "certi==1.0", "idna-lite==1.0"} <= installed
     assert "cyext==1.0" in installed and not any("pywin" in item for item in installed)
+
+
+def test_a_pylock_lock_cannot_constrain_another_yet() -> None:
+    text = LOCKS.format(output="pylock.{env}.toml", extra="") + (
+        '\n[locks.dev]\ninputs = ["dev.in"]\noutput = "dev-{env}.txt"\nconstraints = ["base"]\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "locks.toml")
+    assert "constraint lock 'base' writes pylock.toml" in str(raised.value)
+    assert str(raised.value).startswith("locks.toml:")

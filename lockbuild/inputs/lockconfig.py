@@ -17,7 +17,7 @@ from typing import Any
 from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
-from lockbuild.inputs.pylockfile import format_problem
+from lockbuild.inputs.pylockfile import format_problem, output_format
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import (
     COMMAND_LINE,
@@ -214,6 +214,9 @@ class LocksReader(ConfigReader):
         if other not in locks:
             known = ", ".join(name for name in locks if name != lock.name) or "none"
             raise self.error(keys, f"unknown lock {other!r} (known: {known})", near=other)
+        if output_format(locks[other].settings.format, locks[other].output) == "pylock":
+            reason = "its pins are read as a -c file; pylock.toml constraints are not supported"
+            raise self.error(keys, f"constraint lock {other!r} writes pylock.toml ({reason})")
         for environment in lock.environments:
             if environment not in locks[other].environments:
                 reason = "a constraint lock must cover every environment of the lock"
