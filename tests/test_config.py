@@ -196,6 +196,8 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "strict",
         "emit-index-url",
         "verify-metadata",
+        "format",
+        "pylock-wheels",
         "connect-timeout",
         "read-timeout",
         "request-timeout",
@@ -376,6 +378,8 @@ def test_settings_fingerprint() -> None:
         "vcs-as-archive": False,
         "strict": False,
         "emit-index-url": True,
+        "format": None,
+        "pylock-wheels": "all",
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from lockbuild.app.lockformats import hashed_files, render_lock, with_format_settings
 from lockbuild.app.options import RunOptions
 from lockbuild.errors import InstallabilityError, LockbuildError
 from lockbuild.inputs.environment import TargetEnvironment
@@ -31,7 +32,7 @@ from lockbuild.models import (
     RequirementSet,
 )
 from lockbuild.output.checks import check_lock, describe_violations, warning_comments
-from lockbuild.output.writer import render_requirements, write_if_changed
+from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
 from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_releases, pinned_release
@@ -104,6 +105,7 @@ def compile_lock(
     """Compile ``request``; raises LockbuildError with a clear message on any user error."""
     started = time.monotonic()
     reporter = reporter or Reporter()
+    request = with_format_settings(request)
     from lockbuild.index.links import link_pins  # the HTTP stack: not when the CLI starts
 
     settings, options = request.settings, request.options
@@ -171,14 +173,12 @@ def compile_lock(
         raise InstallabilityError(describe_violations(violations, output=str(output)))
     for violation in violations:
         logger.warning("%s: %s", output, violation)
-    text = render_requirements(
+    text = render_lock(
+        request,
         pins,
-        command=request.command,
-        target=request.environment.describe(),
-        index_url=urls[0] if settings.emit_index_url else None,
-        extra_index_urls=urls[1:] if settings.emit_index_url else (),
-        allow_unsafe=settings.allow_unsafe,
-        generate_hashes=settings.generate_hashes,
+        resolution=resolution,
+        hashes=hashes,
+        urls=urls,
         warnings=_comment_blocks(violations, yanked),
     )
     written = False if options.dry_run else write_if_changed(output, text)
@@ -195,7 +195,7 @@ def compile_lock(
 
 def collect_hashes(resolution: Resolution, source: PackageSource) -> dict[str, str]:
     """``url -> sha256:hex`` of every file of every pinned release (see :func:`_hashed_files`)."""
-    files = [file for package in resolution.packages for file in _hashed_files(package)]
+    files = [file for package in resolution.packages for file in hashed_files(package)]
     return source.file_hashes(files)
 
 
@@ -204,7 +204,7 @@ def make_pins(resolution: Resolution, hashes: Mapping[str, str]) -> list[Pin]:
     (from :func:`collect_hashes`) is given."""
     pins = []
     for package in resolution.packages:
-        digests = sorted({hashes[file.url] for file in _hashed_files(package)}) if hashes else []
+        digests = sorted({hashes[file.url] for file in hashed_files(package)}) if hashes else []
         pins.append(
             Pin(
                 name=package.name,
@@ -235,7 +235,7 @@ def check_trust(
     if not request.settings.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
-    files = {package.name: _hashed_files(package) for package in packages}
+    files = {package.name: hashed_files(package) for package in packages}
     files = _with_upload_times(request, packages, files, source=source, previous=previous)
     releases = [
         pinned_release(
@@ -391,14 +391,6 @@ def _comment_blocks(
     for package, lines in warning_comments(violations).items():
         blocks[package] = [*blocks.get(package, []), *lines]
     return blocks
-
-
-def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
-    """Every file of the release, except yanked files of a release that is not all yanked."""
-    release = package.release
-    if release.yanked:
-        return release.files
-    return [file for file in release.files if not file.is_yanked]
 
 
 def read_previous_output(output: Path) -> PreviousLock:

@@ -39,7 +39,13 @@ from lockbuild.cli.init import host_platform
 from lockbuild.cli.project import add_project_commands
 from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
 from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
-from lockbuild.inputs.settings import TRANSFER_KEYS, Settings, command_line_settings
+from lockbuild.inputs.pylockfile import format_problem
+from lockbuild.inputs.settings import (
+    COMMAND_LINE,
+    TRANSFER_KEYS,
+    Settings,
+    command_line_settings,
+)
 from lockbuild.models import InputSpec
 from lockbuild.urls import redact_urls
 
@@ -153,6 +159,9 @@ def run_compile(arguments: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     overrides = setting_overrides(arguments)
     settings = compile_settings(overrides)
+    problem = format_problem(settings.format, output)
+    if problem is not None:
+        raise ConfigError(COMMAND_LINE, "--format", problem)
     options = run_options(arguments)
     request = CompileRequest(
         inputs=_input_specs(arguments.inputs, arguments.extra),

@@ -85,6 +85,16 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "wheel, checked against its sha256; default) or range (HTTP range reads, unchecked "
         "until lockbuild verify)",
     ),
+    "format": (
+        "format",
+        "requirements or pylock (PEP 751); default: pylock for an output named pylock.toml or "
+        "pylock.NAME.toml, else requirements",
+    ),
+    "pylock-wheels": (
+        "which",
+        "the wheels a pylock.toml lists: all files of the release (default) or only those the "
+        "environment can install (installable)",
+    ),
     "connect-timeout": ("timeout", "seconds to wait for a connection (default: 10)"),
     "read-timeout": ("timeout", "seconds to wait for the next bytes of an answer (default: 30)"),
     "request-timeout": (

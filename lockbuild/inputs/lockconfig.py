@@ -14,10 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
+from lockbuild.inputs.pylockfile import format_problem, output_format
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import (
+    COMMAND_LINE,
     LOCK_SETTING_KEYS,
     InvalidValue,
     Settings,
@@ -81,6 +84,7 @@ class LocksReader(ConfigReader):
             lock = self.lock(name, table, environments=environments, settings=settings)
             lock = dataclasses.replace(lock, settings=apply_changes(lock.settings, command_line))
             self.check_index_names(lock.settings, data, command_line, lock=name)
+            self.check_format(lock, table, command_line)
             locks[name] = lock
         return locks
 
@@ -175,6 +179,19 @@ class LocksReader(ConfigReader):
             raise self.error(keys_output, f"'{{env}}' is required ({reason}): {output!r}")
         return output
 
+    def check_format(
+        self, lock: LockConfig, table: Mapping[str, Any], command_line: Mapping[str, Any]
+    ) -> None:
+        """A ``format`` fits the name of every output of the lock."""
+        for environment in lock.environments:
+            problem = format_problem(lock.settings.format, lock.output_for(environment))
+            if problem is None:
+                continue
+            if "format" in command_line:
+                raise ConfigError(COMMAND_LINE, "--format", problem)
+            keys = ("locks", lock.name) if "format" in table else ("settings",)
+            raise self.error((*keys, "format"), problem)
+
     # -- across locks
 
     def check_constraints(self, locks: Mapping[str, LockConfig]) -> None:
@@ -197,6 +214,9 @@ class LocksReader(ConfigReader):
         if other not in locks:
             known = ", ".join(name for name in locks if name != lock.name) or "none"
             raise self.error(keys, f"unknown lock {other!r} (known: {known})", near=other)
+        if output_format(locks[other].settings.format, locks[other].output) == "pylock":
+            reason = "its pins are read as a -c file; pylock.toml constraints are not supported"
+            raise self.error(keys, f"constraint lock {other!r} writes pylock.toml ({reason})")
         for environment in lock.environments:
             if environment not in locks[other].environments:
                 reason = "a constraint lock must cover every environment of the lock"

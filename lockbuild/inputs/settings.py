@@ -102,6 +102,10 @@ class Settings:
     """Bytes of one PEP 658 metadata file."""
     max_download_size: int = _TRANSFER.max_download_size
     """Bytes of one file downloaded or range-read."""
+    format: str | None = None
+    """``requirements`` or ``pylock`` (None: ``pylock`` for an output named ``pylock*.toml``)."""
+    pylock_wheels: str = "all"
+    """``all`` wheels of a release in a ``pylock.toml``, or the ``installable`` ones."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -244,12 +248,21 @@ LATE_UPLOAD_POLICIES: tuple[str, ...] = tuple(policy.value for policy in LateUpl
 """The values of ``late-uploads``, in documentation order."""
 
 
-def _parse_late_uploads(value: object) -> LateUploads:
-    text = parse_text(value)
-    if text not in LATE_UPLOAD_POLICIES:
-        known = ", ".join(LATE_UPLOAD_POLICIES)
-        raise InvalidValue(f"unknown late-uploads policy {text!r} (known: {known})")
-    return LateUploads(text)
+def _choice(
+    what: str, known: Sequence[str], make: Callable[[str], Any] = str
+) -> Callable[[object], Any]:
+    """A parser of one of ``known`` (made a value by ``make``); ``what`` names it in errors."""
+
+    def parse(value: object) -> object:
+        text = parse_text(value)
+        if text not in known:
+            raise InvalidValue(f"unknown {what} {text!r} (known: {', '.join(known)})")
+        return make(text)
+
+    return parse
+
+
+_parse_late_uploads = _choice("late-uploads policy", LATE_UPLOAD_POLICIES, LateUploads)
 
 
 def _parse_days(value: object) -> int:
@@ -326,25 +339,11 @@ def _parse_directory(value: object) -> str:
 
 INDEX_STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in IndexStrategy)
 """The values of ``index-strategy``, the default first."""
-
-
-def _parse_index_strategy(value: object) -> IndexStrategy:
-    text = parse_text(value)
-    if text not in INDEX_STRATEGIES:
-        known = ", ".join(INDEX_STRATEGIES)
-        raise InvalidValue(f"unknown index-strategy {text!r} (known: {known})")
-    return IndexStrategy(text)
-
-
+_parse_index_strategy = _choice("index-strategy", INDEX_STRATEGIES, IndexStrategy)
 VERIFY_METADATA_MODES = ("download", "range")
-
-
-def _parse_verify_metadata(value: object) -> str:
-    text = parse_text(value)
-    if text not in VERIFY_METADATA_MODES:
-        known = ", ".join(VERIFY_METADATA_MODES)
-        raise InvalidValue(f"unknown verify-metadata mode {text!r} (known: {known})")
-    return text
+_parse_verify_metadata = _choice("verify-metadata mode", VERIFY_METADATA_MODES)
+OUTPUT_FORMATS = ("requirements", "pylock")
+PYLOCK_WHEELS = ("all", "installable")
 
 
 def _parse_pairs(value: object, what: str) -> dict[str, str]:
@@ -423,6 +422,8 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "strict": SettingSpec("strict", _parse_bool),
     "emit-index-url": SettingSpec("emit_index_url", _parse_bool),
     "verify-metadata": SettingSpec("verify_metadata", _parse_verify_metadata, in_fingerprint=False),
+    "format": SettingSpec("format", _choice("format", OUTPUT_FORMATS)),
+    "pylock-wheels": SettingSpec("pylock_wheels", _choice("pylock-wheels", PYLOCK_WHEELS)),
     "connect-timeout": SettingSpec("connect_timeout", _parse_timeout, in_fingerprint=False),
     "read-timeout": SettingSpec("read_timeout", _parse_timeout, in_fingerprint=False),
     "request-timeout": SettingSpec("request_timeout", _parse_timeout, in_fingerprint=False),

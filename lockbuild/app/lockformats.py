@@ -1,0 +1,191 @@
+"""Which writer a compile uses, and the ``pylock.toml`` packages made from its resolution.
+
+A lock is a requirements file unless its ``format`` setting, or its output's name
+(``pylock.toml``, ``pylock.NAME.toml``), says PEP 751; then every file is hashed whatever
+``generate-hashes`` says, and each pin becomes a :class:`~lockbuild.output.pylock.LockedPackage`
+with its sdist and wheels (their URLs, sizes and upload times from the index page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lockbuild.inputs.environment import TargetEnvironment
+from lockbuild.inputs.pylockfile import output_format
+from lockbuild.models import DistFile, Pin
+from lockbuild.output.pylock import Artifact, LockedPackage, render_pylock
+from lockbuild.output.writer import render_requirements
+from lockbuild.resolution.resolve import Resolution, ResolvedPackage
+
+if TYPE_CHECKING:
+    from lockbuild.app.pipeline import CompileRequest
+
+__all__ = [
+    "ENVIRONMENT_MARKERS",
+    "environment_marker",
+    "hashed_files",
+    "is_pylock",
+    "pylock_packages",
+    "render_lock",
+    "with_format_settings",
+]
+
+ENVIRONMENT_MARKERS = ("sys_platform", "platform_machine", "python_version")
+"""The marker variables that name one environment in a ``pylock.toml``'s ``environments``."""
+
+
+def is_pylock(request: CompileRequest) -> bool:
+    """Whether ``request`` writes a ``pylock.toml``."""
+    return output_format(request.settings.format, request.output) == "pylock"
+
+
+def with_format_settings(request: CompileRequest) -> CompileRequest:
+    """``request`` as its output format needs it: a ``pylock.toml`` hashes every file."""
+    if is_pylock(request) and not request.settings.generate_hashes:
+        return replace(request, settings=request.settings.replace(generate_hashes=True))
+    return request
+
+
+def render_lock(
+    request: CompileRequest,
+    pins: Sequence[Pin],
+    *,
+    resolution: Resolution,
+    hashes: Mapping[str, str],
+    urls: Sequence[str],
+    warnings: Mapping[str, Sequence[str]],
+) -> str:
+    """The text of the lock ``request`` writes, in its format."""
+    settings, environment = request.settings, request.environment
+    if is_pylock(request):
+        packages = pylock_packages(
+            resolution, pins, hashes=hashes, installable_only=settings.pylock_wheels != "all"
+        )
+        return render_pylock(
+            packages,
+            command=request.command,
+            requires_python="=={}.{}.*".format(*environment.python_version.release[:2]),
+            environments=(environment_marker(environment),),
+            target=environment.describe(),
+        )
+    return render_requirements(
+        pins,
+        command=request.command,
+        target=environment.describe(),
+        index_url=urls[0] if settings.emit_index_url else None,
+        extra_index_urls=urls[1:] if settings.emit_index_url else (),
+        allow_unsafe=settings.allow_unsafe,
+        generate_hashes=settings.generate_hashes,
+        warnings=warnings,
+    )
+
+
+def environment_marker(environment: TargetEnvironment) -> str:
+    """The marker that holds in ``environment``: ``sys_platform == "linux" and ...``."""
+    values = [(name, environment.markers.get(name)) for name in ENVIRONMENT_MARKERS]
+    return " and ".join(f'{name} == "{value}"' for name, value in values if value is not None)
+
+
+def hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
+    """Every file of the release, except yanked files of a release that is not all yanked."""
+    release = package.release
+    if release.yanked:
+        return release.files
+    return [file for file in release.files if not file.is_yanked]
+
+
+def pylock_packages(
+    resolution: Resolution,
+    pins: Sequence[Pin],
+    *,
+    hashes: Mapping[str, str],
+    installable_only: bool = False,
+) -> list[LockedPackage]:
+    """One package per pin. ``hashes`` maps a file's URL to ``sha256:hex``; a file whose
+    digest the pin left out (not trusted) is left out too, and a file without one is written
+    without, so that the writer names it."""
+    packages = resolution.by_name()
+    required_by: dict[str, set[str]] = {}
+    for package in resolution.packages:
+        for parent in package.via:
+            required_by.setdefault(parent, set()).add(package.name)
+    locked = []
+    for pin in pins:
+        package = packages[pin.name]
+        dependencies = tuple(sorted(required_by.get(pin.name, ())))
+        if package.link is not None:
+            locked.append(_linked_package(pin, package, dependencies))
+            continue
+        files = hashed_files(package)
+        environment = resolution.environment
+        if installable_only:
+            files = [
+                f for f in files if not f.is_wheel or environment.tag_rank(f.filename) is not None
+            ]
+        artifacts = [(file, _artifact(file, hashes.get(file.url))) for file in files]
+        allowed = set(pin.hashes)
+        kept = [
+            (file, artifact)
+            for file, artifact in artifacts
+            if artifact.sha256 is None or f"sha256:{artifact.sha256}" in allowed
+        ]
+        sdists = [artifact for file, artifact in kept if not file.is_wheel]
+        sdists.sort(key=lambda artifact: not (artifact.name or "").endswith(".tar.gz"))
+        locked.append(
+            LockedPackage(
+                name=pin.name,
+                version=str(pin.version),
+                marker=pin.marker,
+                requires_python=next((f.requires_python for f in files if f.requires_python), None),
+                dependencies=dependencies,
+                index=package.release.page.index_url,
+                sdist=sdists[0] if sdists else None,
+                wheels=tuple(artifact for file, artifact in kept if file.is_wheel),
+            )
+        )
+    return locked
+
+
+def _artifact(file: DistFile, digest: str | None) -> Artifact:
+    sha256 = digest.partition(":")[2] if digest and digest.startswith("sha256:") else None
+    return Artifact(
+        name=file.filename,
+        url=file.url,
+        sha256=sha256 or file.sha256,
+        size=file.size,
+        upload_time=file.upload_time,
+    )
+
+
+def _linked_package(
+    pin: Pin, package: ResolvedPackage, dependencies: tuple[str, ...]
+) -> LockedPackage:
+    link = package.link
+    assert link is not None
+    common = LockedPackage(
+        name=pin.name,
+        version=str(pin.version),
+        marker=pin.marker,
+        requires_python=link.metadata.requires_python,
+        dependencies=dependencies,
+    )
+    written = pin.url or link.url
+    if link.kind == "vcs":
+        vcs_type, _, rest = link.url.partition("+")
+        url, _, commit = rest.partition("#")[0].rpartition("@")
+        return replace(common, kind="vcs", vcs_type=vcs_type, vcs_url=url, commit_id=commit)
+    if link.kind == "directory":  # a source tree: its version may change under the lock
+        return replace(
+            common, version=None, kind="directory", directory=written, editable=pin.editable
+        )
+    digests = [item.partition(":")[2] for item in pin.hashes if item.startswith("sha256:")]
+    is_url = "://" in written
+    archive = Artifact(
+        name=None,
+        url=written if is_url else None,
+        path=None if is_url else written,
+        sha256=digests[0] if digests else None,
+    )
+    return replace(common, kind="archive", archive=archive)
