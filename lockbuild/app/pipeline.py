@@ -109,7 +109,7 @@ def compile_lock(
     settings, options = request.settings, request.options
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
-    locked = read_previous_output(output)
+    locked = read_previous_output(output, request.environment.markers)
     previous = locked.pins
     preferred = {
         name: version
@@ -401,10 +401,11 @@ def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
     return [file for file in release.files if not file.is_yanked]
 
 
-def read_previous_output(output: Path) -> PreviousLock:
-    """The existing lock, read once (pins, hashes, links); an unreadable one counts as none,
-    with a warning."""
-    locked = read_previous_lock(output)
+def read_previous_output(output: Path, environment: Mapping[str, str]) -> PreviousLock:
+    """The existing lock, read once (pins, hashes, links) for ``environment`` (a merged lock's
+    lines whose marker is false there are left out); an unreadable one counts as none, with
+    a warning."""
+    locked = read_previous_lock(output, environment)
     if locked.problem is not None:
         logger.warning("ignoring the pins of the existing %s: %s", output, locked.problem)
     return locked
