@@ -286,3 +286,47 @@ def test_compile_refuses_env_placeholder_with_several_environments(
     assert main(compile_args(server, "out-{env}.txt", "linux-311", "macos-312")) == 2
     assert "'{env}'" in capsys.readouterr().err
     assert not list(project.glob("out-*"))
+
+
+REPOSITORY = Path(__file__).parent.parent
+
+
+@pytest.mark.live
+def test_the_repository_merged_runtime_lock_installs_per_environment(tmp_path: Path) -> None:
+    """requirements/runtime-all.txt, from the real index: in each of locks.toml's four
+    environments it selects exactly what that environment's own runtime lock pins, and
+    installs with hashes (pip for this machine's environment, uv's dry run for the others)."""
+    from lockbuild.inputs.config import load_config
+
+    config = load_config(str(REPOSITORY / "locks.toml"))
+    merged = REPOSITORY / config.locks["runtime-all"].output
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    assert uv is not None, "uv is in the test extras"
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    platforms = {"linux-x86_64": "x86_64-unknown-linux-gnu", "macos-arm64": "aarch64-apple-darwin"}
+    platforms["windows-amd64"] = "x86_64-pc-windows-msvc"
+    environment = {k: v for k, v in _clean_environment().items() if k != "UV_OFFLINE"}
+    for name in config.locks["runtime-all"].environments:
+        declared = config.environments[name]
+        own = pinned(REPOSITORY / config.locks["runtime"].output_for(name))
+        selected = read_lock(merged, declared.build().markers).pins
+        assert {str(k): str(v) for k, v in selected.items()} == own, name
+        host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        if declared.platform == "linux-x86_64" and declared.python == host:
+            command = [
+                sys.executable, "-m", "pip", "--python", python, "install", "--dry-run",
+                "--require-hashes", "--no-deps", "--only-binary=:all:", "-r", str(merged),
+            ]  # fmt: skip
+        else:
+            command = [
+                uv, "pip", "install", "--dry-run", "--python", python, "--python-platform",
+                platforms[declared.platform], "--python-version", declared.python,
+                "--require-hashes", "--no-deps", "--reinstall", "-r", str(merged),
+            ]  # fmt: skip
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=environment, timeout=600
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _installed(result.stdout + result.stderr) == own, name
