@@ -330,3 +330,19 @@ def test_the_repository_merged_runtime_lock_installs_per_environment(tmp_path: P
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert _installed(result.stdout + result.stderr) == own, name
+
+
+def test_a_failing_environment_leaves_the_merged_file_untouched(
+    server: IndexServer, project: Path, dists: Path, tmp_path: Path
+) -> None:
+    assert main(compile_args(server, "merged.txt", *ENVIRONMENTS)) == 0
+    before = (project / "merged.txt").read_bytes()
+    only_windows = tmp_path / "windows-only"
+    only_windows.mkdir()
+    for path in build_universe(only_windows, {"winonly==1.0": {"tag": "cp312-cp312-win_amd64"}}):
+        server.add(path)
+    (project / "requirements.in").write_text("app\nwinonly\n")
+    assert main(compile_args(server, "merged.txt", *ENVIRONMENTS)) != 0
+    assert (project / "merged.txt").read_bytes() == before
+    assert main(compile_args(server, "fresh.txt", *ENVIRONMENTS)) != 0
+    assert not (project / "fresh.txt").exists()
