@@ -93,7 +93,7 @@ def test_index_and_exclude_newer_flags_become_overrides() -> None:
 def test_the_regenerate_command_repeats_the_index_settings() -> None:
     arguments = build_parser().parse_args(["compile", "req.in", *INDEX_FLAGS])
     command = _regenerate_command(
-        arguments, "req.txt", "3.11", "linux-x86_64", setting_overrides(arguments)
+        arguments, "req.txt", [("3.11", "linux-x86_64")], setting_overrides(arguments)
     )
     assert command == (
         "lockbuild compile --python=3.11 --platform=linux-x86_64"

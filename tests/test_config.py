@@ -659,11 +659,30 @@ BAD = [
         "locks.toml:4: locks.base: missing required key 'output'",
     ),
     (
-        "output without {env} for several environments",
+        "output without {env} for several environments, merged = false",
         ENV + '[environments.win]\npython = "3.11"\nplatform = "windows-amd64"\n'
-        '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\n',
+        '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\nmerged = false\n',
         "locks.toml:9: locks.base.output: '{env}' is required (the lock has several"
-        " environments; merged outputs are not supported yet): 'base.txt'",
+        " environments and merged = false): 'base.txt'",
+    ),
+    (
+        "{env} in a merged output",
+        ENV + '[environments.win]\npython = "3.11"\nplatform = "windows-amd64"\n'
+        '[locks.base]\ninputs = ["base.in"]\nmerged = true\noutput = "base-{env}.txt"\n',
+        "locks.toml:10: locks.base.output: '{env}' with merged = true (a merged lock writes"
+        " one file for all its environments): 'base-{env}.txt'",
+    ),
+    (
+        "merged not a boolean",
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\nmerged = "yes"\n',
+        "locks.toml:7: locks.base.merged: expected true or false, got 'yes'",
+    ),
+    (
+        "two merged locks write one file",
+        ENV + '[environments.win]\npython = "3.11"\nplatform = "windows-amd64"\n'
+        '[locks.base]\ninputs = ["base.in"]\noutput = "all.txt"\n'
+        '[locks.dev]\ninputs = ["dev.in"]\noutput = "all.txt"\n',
+        "locks.toml:12: locks.dev.output: duplicate output for dev (base writes it too): 'all.txt'",
     ),
     (
         "unknown placeholder",

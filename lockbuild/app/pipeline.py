@@ -111,7 +111,7 @@ def compile_lock(
     settings, options = request.settings, request.options
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
     output = Path(request.output)
-    locked = read_previous_output(output)
+    locked = read_previous_output(output, request.environment.markers)
     previous = locked.pins
     preferred = {
         name: version
@@ -194,7 +194,8 @@ def compile_lock(
 
 
 def collect_hashes(resolution: Resolution, source: PackageSource) -> dict[str, str]:
-    """``url -> sha256:hex`` of every file of every pinned release (see :func:`_hashed_files`)."""
+    """``url -> sha256:hex`` of every file of every pinned release (see
+    :func:`~lockbuild.app.lockformats.hashed_files`)."""
     files = [file for package in resolution.packages for file in hashed_files(package)]
     return source.file_hashes(files)
 
@@ -393,10 +394,11 @@ def _comment_blocks(
     return blocks
 
 
-def read_previous_output(output: Path) -> PreviousLock:
-    """The existing lock, read once (pins, hashes, links); an unreadable one counts as none,
-    with a warning."""
-    locked = read_previous_lock(output)
+def read_previous_output(output: Path, environment: Mapping[str, str]) -> PreviousLock:
+    """The existing lock, read once (pins, hashes, links) for ``environment`` (a merged lock's
+    lines whose marker is false there are left out); an unreadable one counts as none, with
+    a warning."""
+    locked = read_previous_lock(output, environment)
     if locked.problem is not None:
         logger.warning("ignoring the pins of the existing %s: %s", output, locked.problem)
     return locked

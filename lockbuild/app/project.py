@@ -19,6 +19,7 @@ from doit.doit_cmd import DoitMain
 from doit.loader import generate_tasks
 from doit.tools import config_changed
 
+from lockbuild.app.merged import MergedJob, compile_merged, merged_request
 from lockbuild.app.options import RunOptions
 from lockbuild.app.pipeline import compile_lock
 from lockbuild.app.tasks import (
@@ -29,7 +30,7 @@ from lockbuild.app.tasks import (
     compile_request,
     doit_config,
     lock_tasks,
-    task_name,
+    writer_task,
 )
 from lockbuild.app.verify import VerifyTarget
 from lockbuild.errors import LockbuildError, OutputError, UsageError
@@ -52,11 +53,13 @@ __all__ = [
 def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
     """Task names for ``NAME`` (every environment of a lock) or ``NAME@ENV``; all when empty."""
     if not selection:
-        return [
-            task_name(lock, environment)
-            for lock in config.lock_order()
-            for environment in config.locks[lock].environments
-        ]
+        return list(
+            dict.fromkeys(
+                writer_task(config, lock, environment)
+                for lock in config.lock_order()
+                for environment in config.locks[lock].environments
+            )
+        )
     names: list[str] = []
     for item in selection:
         lock_name, _, environment = item.removeprefix(f"{TASK_BASENAME}:").partition("@")
@@ -70,8 +73,8 @@ def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
                 f"lock {lock_name!r} has no environment {environment!r} (known: {known})"
             )
         for name in lock.environments if not environment else (environment,):
-            if task_name(lock_name, name) not in names:
-                names.append(task_name(lock_name, name))
+            if writer_task(config, lock_name, name) not in names:
+                names.append(writer_task(config, lock_name, name))
     return names
 
 
@@ -102,7 +105,7 @@ class LockStatus:
     """What doit knows about one task: up to date, or why not."""
 
     task: str
-    job: LockJob
+    job: LockJob | MergedJob
     up_to_date: bool
     reasons: tuple[str, ...]
 
@@ -176,7 +179,11 @@ def check_locks(
             continue
         why = "; ".join(status.reasons) or "not recorded"
         try:
-            result = compile_lock(compile_request(status.job, dry_run=True))
+            job = status.job
+            if isinstance(job, MergedJob):
+                result = compile_merged(merged_request(job, dry_run=True))
+            else:
+                result = compile_lock(compile_request(job, dry_run=True))
         except LockbuildError as error:
             checks.append(LockCheck(status.task, False, f"failed: {error}"))
             continue

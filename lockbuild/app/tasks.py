@@ -115,6 +115,12 @@ def lock_tasks(
         lock = config.locks[lock_name]
         files = input_files(lock.inputs)  # read once: the same for every environment
         present = [path for path in files if os.path.isfile(path)]
+        if lock.merged:
+            from lockbuild.app.merged import merged_task  # it builds on this module
+
+            missing = len(present) != len(files)
+            yield merged_task(config, lock, options, present=present, missing=missing)
+            continue
         for environment in lock.environments:
             yield _lock_task(
                 config,
@@ -148,10 +154,15 @@ def _lock_task(
         "actions": [(run_lock, [], {"job": job})],
         "file_dep": [*present, *job.constraints],
         "targets": [job.output],
-        "task_dep": [task_name(other, environment.name) for other in lock.constraints],
+        "task_dep": [writer_task(config, other, environment.name) for other in lock.constraints],
         "uptodate": uptodate,
         "verbosity": 0,
     }
+
+
+def writer_task(config: ProjectConfig, lock: str, environment: str) -> str:
+    """The task that writes ``lock``'s output for ``environment`` (``lock:NAME`` if merged)."""
+    return f"{TASK_BASENAME}:{lock}" if config.locks[lock].merged else task_name(lock, environment)
 
 
 def make_job(

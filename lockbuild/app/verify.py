@@ -100,9 +100,8 @@ def _index_urls(target: VerifyTarget, locked: PreviousLock) -> tuple[str, ...]:
 
 
 def _locked_pins(locked: PreviousLock) -> list[LockedPin]:
-    return [
-        LockedPin(name, version, locked.hashes.get(name, frozenset()))
-        for name, version in sorted(locked.pins.items())
+    return [  # a merged lock may pin a name once per variant: every release line
+        LockedPin(name, version, digests) for name, version, digests in sorted(locked.releases)
     ]
 
 

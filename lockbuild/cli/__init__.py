@@ -107,14 +107,19 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--python",
+        action="append",
+        default=[],
         metavar="X.Y[.Z]",
-        help="target Python version (default: this interpreter's X.Y)",
+        help="target Python version (default: this interpreter's X.Y); repeated, with as many "
+        "--platform (or one), one merged lock for every pair",
     )
     parser.add_argument(
         "--platform",
+        action="append",
+        default=[],
         metavar="NAME",
         help=f"target platform preset: {', '.join(PLATFORMS)}, or {CUSTOM_PLATFORM} with --tag "
-        "and --marker (default: this machine's)",
+        "and --marker (default: this machine's); may be repeated, see --python",
     )
     parser.add_argument(
         "--tag",
@@ -146,15 +151,20 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compile(arguments: argparse.Namespace) -> int:
     output = arguments.output_file or _default_output(arguments.inputs)
-    python = arguments.python or "{}.{}".format(*sys.version_info[:2])
-    platform_name = arguments.platform or _host_platform()
+    targets = _targets(arguments.python, arguments.platform)
+    if len(targets) > 1 and "{env}" in output:
+        reason = "several --python/--platform write one merged lock"
+        raise UsageError(f"--output-file has '{{env}}' ({reason}): {output}")
     try:
-        environment = make_environment(
-            python,
-            platform_name,
-            tags=arguments.tag,
-            markers=_parse_markers(arguments.marker) if arguments.marker else None,
-        )
+        environments = [
+            make_environment(
+                python,
+                platform_name,
+                tags=arguments.tag,
+                markers=_parse_markers(arguments.marker) if arguments.marker else None,
+            )
+            for python, platform_name in targets
+        ]
     except EnvironmentSpecError as error:
         raise UsageError(str(error)) from None
     overrides = setting_overrides(arguments)
@@ -163,17 +173,28 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
     options = run_options(arguments)
-    request = CompileRequest(
-        inputs=_input_specs(arguments.inputs, arguments.extra),
-        output=output,
-        environment=environment,
-        command=_regenerate_command(arguments, output, python, platform_name, overrides),
-        settings=settings,
-        options=replace(options, cache_dir=cache_directory(flag=options.cache_dir)),
-        index_url_from_inputs="index-url" not in overrides,  # an -i line may name the index
+    command = _regenerate_command(arguments, output, targets, overrides)
+    requests = tuple(
+        CompileRequest(
+            inputs=_input_specs(arguments.inputs, arguments.extra),
+            output=output,
+            environment=environment,
+            command=command,
+            settings=settings,
+            options=replace(options, cache_dir=cache_directory(flag=options.cache_dir)),
+            index_url_from_inputs="index-url" not in overrides,  # an -i line may name the index
+        )
+        for environment in environments
     )
     quiet = arguments.quiet > 0
-    result = compile_lock(request, reporter=None if quiet else TerminalReporter())
+    reporter = None if quiet else TerminalReporter()
+    if len(requests) == 1:
+        result = compile_lock(requests[0], reporter=reporter)
+    else:
+        from lockbuild.app.merged import MergedRequest, compile_merged
+
+        merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
+        result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if arguments.dry_run:
@@ -268,14 +289,33 @@ def compile_settings(overrides: dict[str, object]) -> Settings:
         raise UsageError(f"{error.key}: {error.detail}") from None
 
 
+def _targets(pythons: Sequence[str], platforms: Sequence[str]) -> list[tuple[str, str]]:
+    """``(python, platform)`` per environment: the flags paired in order, a single one paired
+    with each of the other, this interpreter and machine when absent."""
+    pythons = list(pythons) or ["{}.{}".format(*sys.version_info[:2])]
+    platforms = list(platforms) or [_host_platform()]
+    if len(pythons) == 1:
+        pythons *= len(platforms)
+    if len(platforms) == 1:
+        platforms *= len(pythons)
+    if len(pythons) != len(platforms):
+        given = f"{len(pythons)} --python, {len(platforms)} --platform"
+        raise UsageError(f"--python and --platform pair up in order, or one of them once: {given}")
+    targets = list(zip(pythons, platforms, strict=True))
+    if len(set(targets)) != len(targets):
+        raise UsageError("the same --python/--platform pair is given twice")
+    return targets
+
+
 def _regenerate_command(
     arguments: argparse.Namespace,
     output: str,
-    python: str,
-    platform_name: str,
+    targets: Sequence[tuple[str, str]],
     overrides: dict[str, object],
 ) -> str:
-    words = ["lockbuild", "compile", f"--python={python}", f"--platform={platform_name}"]
+    words = ["lockbuild", "compile"]
+    for python, platform_name in targets:
+        words += [f"--python={python}", f"--platform={platform_name}"]
     words += [f"--tag={tag}" for tag in arguments.tag]
     words += [f"--marker={marker}" for marker in arguments.marker]
     for key, value in overrides.items():

@@ -189,6 +189,7 @@ def _lock_references(config: ProjectConfig) -> tuple[set[tuple[NormalizedName, V
         for environment in lock.environments:
             locked = read_previous_lock(Path(config.root, lock.output_for(environment)))
             pinned.update(locked.pins.items())
+            pinned.update((name, version) for name, version, _ in locked.releases)  # merged
             hashes.update(locked.digests())
     return pinned, hashes
 

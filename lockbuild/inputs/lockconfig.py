@@ -50,6 +50,18 @@ class LockConfig:
         """The output path for ``environment`` (``{env}`` replaced), relative to the root."""
         return self.output.replace("{env}", environment)
 
+    @property
+    def merged(self) -> bool:
+        """Whether the lock writes one file for its several environments (no ``{env}``)."""
+        return len(self.environments) > 1 and _ENV_PLACEHOLDER not in self.output
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """``(writer, output)`` per file the lock writes: ``NAME@ENV`` each, or ``NAME`` for
+        a merged lock's one file."""
+        if self.merged:
+            return [(self.name, self.output)]
+        return [(f"{self.name}@{env}", self.output_for(env)) for env in self.environments]
+
 
 _PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
@@ -64,7 +76,7 @@ def parse_path(value: object) -> str:
     return text
 
 
-_LOCK_KEYS = ("inputs", "output", "environments", "constraints")
+_LOCK_KEYS = ("inputs", "output", "environments", "constraints", "merged")
 _INPUT_KEYS = ("path", "extras", "groups")
 
 
@@ -174,8 +186,14 @@ class LocksReader(ConfigReader):
             if placeholder != _ENV_PLACEHOLDER:
                 message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"
                 raise self.error(keys_output, f"{message}: {output!r}")
-        if len(environments) > 1 and _ENV_PLACEHOLDER not in output:
-            reason = "the lock has several environments; merged outputs are not supported yet"
+        merged = table.get("merged")
+        if merged is not None and not isinstance(merged, bool):
+            raise self.error((*keys, "merged"), f"expected true or false, got {show_value(merged)}")
+        if merged and _ENV_PLACEHOLDER in output:
+            reason = "a merged lock writes one file for all its environments"
+            raise self.error(keys_output, f"'{{env}}' with merged = true ({reason}): {output!r}")
+        if merged is False and len(environments) > 1 and _ENV_PLACEHOLDER not in output:
+            reason = "the lock has several environments and merged = false"
             raise self.error(keys_output, f"'{{env}}' is required ({reason}): {output!r}")
         return output
 
@@ -233,10 +251,8 @@ class LocksReader(ConfigReader):
         writers: dict[str, str] = {}
         for lock in locks.values():
             keys = ("locks", lock.name, "output")
-            for environment in lock.environments:
-                output = lock.output_for(environment)
+            for writer, output in lock.outputs():
                 path = os.path.normpath(output)
-                writer = f"{lock.name}@{environment}"
                 if path in writers:
                     reason = f"{writers[path]} writes it too"
                     raise self.error(keys, f"duplicate output for {writer} ({reason}): {output!r}")
@@ -253,12 +269,11 @@ class LocksReader(ConfigReader):
         places = _ProjectPlaces(self.path, locks, settings)
         for lock in locks.values():
             keys = ("locks", lock.name, "output")
-            for environment in lock.environments:
-                output = lock.output_for(environment)
+            for writer, output in lock.outputs():
                 problem = places.problem(output)
                 if problem is not None:
                     reason, what = problem
-                    message = f"output for {lock.name}@{environment} {what} ({reason}): {output!r}"
+                    message = f"output for {writer} {what} ({reason}): {output!r}"
                     raise self.error(keys, message)
 
 

@@ -75,6 +75,9 @@ class PreviousLock:
     extra_index_urls: tuple[str, ...] = ()
     problem: str | None = None
     """Why an existing lock could not be read (it then counts as empty)."""
+    releases: tuple[tuple[NormalizedName, Version, frozenset[str]], ...] = ()
+    """Every ``name==version`` line with its hex digests, whatever its marker: a merged lock
+    may pin a name once per variant (``verify`` checks them all)."""
 
     @classmethod
     def from_entries(
@@ -83,12 +86,21 @@ class PreviousLock:
         *,
         index_url: str | None = None,
         extra_index_urls: tuple[str, ...] = (),
+        environment: Mapping[str, str] | None = None,
     ) -> PreviousLock:
-        """The pins, hashes and link lines among a lock's parsed entries."""
+        """The pins, hashes and link lines among a lock's parsed entries; with an
+        ``environment`` (marker values), only the lines whose marker holds there (a merged
+        lock read back for one of its environments)."""
         pins: dict[NormalizedName, Version] = {}
         hashes: dict[NormalizedName, frozenset[str]] = {}
         links: list[LockedLink] = []
+        releases: dict[tuple[NormalizedName, Version], frozenset[str]] = {}
         for entry in entries:
+            exact = _exact_pin(entry)
+            if exact is not None:
+                releases.setdefault(exact, sha256_digests(entry.hashes))
+            if environment is not None and not _holds(entry, environment):
+                continue
             link = requirement_link(entry)
             if link is not None:
                 links.append(
@@ -110,7 +122,8 @@ class PreviousLock:
             digests = sha256_digests(entry.hashes)
             if digests:
                 hashes[name] = digests
-        return cls(pins, hashes, tuple(links), index_url, extra_index_urls)
+        found = tuple((name, version, digests) for (name, version), digests in releases.items())
+        return cls(pins, hashes, tuple(links), index_url, extra_index_urls, releases=found)
 
     def link_hashes(
         self, *, upgrade_packages: frozenset[NormalizedName]
@@ -128,13 +141,18 @@ class PreviousLock:
     def digests(self) -> frozenset[str]:
         """Every hex sha256 digest the lock writes, for pins and link lines."""
         found = {digest for digests in self.hashes.values() for digest in digests}
+        found.update(digest for _, _, digests in self.releases for digest in digests)
         for link in self.links:
             found |= sha256_digests(link.hashes)
         return frozenset(found)
 
 
-def read_lock(path: str | Path) -> PreviousLock:
-    """The lock at ``path``; a LockbuildError (naming the file and line) when it cannot be read."""
+def read_lock(path: str | Path, environment: Mapping[str, str] | None = None) -> PreviousLock:
+    """The lock at ``path``; a LockbuildError (naming the file and line) when it cannot be read.
+
+    With ``environment`` (marker values), what the lock pins there: the lines whose marker
+    is false in it are left out.
+    """
     if is_pylock_name(path):
         return _read_pylock(path)
     parsed = parse_requirements_files([path])
@@ -142,16 +160,19 @@ def read_lock(path: str | Path) -> PreviousLock:
         parsed.requirements,
         index_url=parsed.index_url,
         extra_index_urls=parsed.extra_index_urls,
+        environment=environment,
     )
 
 
-def read_previous_lock(path: str | Path) -> PreviousLock:
-    """The lock at ``path`` if one exists; one that cannot be read counts as none, and says
-    why in :attr:`PreviousLock.problem`."""
+def read_previous_lock(
+    path: str | Path, environment: Mapping[str, str] | None = None
+) -> PreviousLock:
+    """The lock at ``path`` if one exists (for ``environment``, see :func:`read_lock`); one
+    that cannot be read counts as none, and says why in :attr:`PreviousLock.problem`."""
     if not os.path.exists(path):
         return PreviousLock()
     try:
-        return read_lock(path)
+        return read_lock(path, environment)
     except LockbuildError as error:
         return PreviousLock(problem=str(error))
 
@@ -164,7 +185,29 @@ def _read_pylock(path: str | Path) -> PreviousLock:
         for url, name, hashes, key in entries.links
     )
     pins = {name: Version(version) for name, version in entries.pins.items()}
-    return PreviousLock(pins, entries.hashes, links, entries.index_url)
+    releases = tuple(
+        (name, version, frozenset(entries.hashes.get(name, frozenset())))
+        for name, version in sorted(pins.items())
+    )
+    return PreviousLock(pins, entries.hashes, links, entries.index_url, releases=releases)
+
+
+def _exact_pin(entry: InputRequirement) -> tuple[NormalizedName, Version] | None:
+    if entry.requirement is None or requirement_link(entry) is not None:
+        return None
+    version = exact_version(entry.requirement.specifier)
+    return None if version is None else (canonicalize_name(entry.requirement.name), version)
+
+
+def _holds(entry: InputRequirement, environment: Mapping[str, str]) -> bool:
+    """Whether the line's marker holds in ``environment`` (a line without one always does)."""
+    marker = entry.requirement.marker if entry.requirement is not None else None
+    if marker is None:
+        return True
+    try:
+        return marker.evaluate({**environment, "extra": ""})
+    except ValueError:  # an undefined variable or an incomparable version
+        return True
 
 
 def written_by_lockbuild(path: str) -> bool:

@@ -1,0 +1,194 @@
+"""One lock file for several environments: compile each as usual, then merge and write once.
+
+Each environment is resolved exactly as its own lock would be, its sticky pins read back from
+the merged file by evaluating every line's marker for it; the pins are then merged
+(:mod:`lockbuild.output.merge`) and written atomically. As a doit task a merged lock is
+``lock:NAME``, one task for all its environments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from lockbuild.app.options import RunOptions
+from lockbuild.app.tasks import (
+    TASK_BASENAME,
+    LockJob,
+    OutputUnchanged,
+    compile_request,
+    file_sha256,
+    fingerprint,
+    make_job,
+    writer_task,
+)
+from lockbuild.errors import LockbuildError
+from lockbuild.inputs.config import LockConfig, ProjectConfig
+from lockbuild.models import InputSpec
+
+if TYPE_CHECKING:
+    from lockbuild.app.indexsource import IndexSource
+    from lockbuild.app.pipeline import CompileRequest, CompileResult, Reporter
+
+__all__ = ["MergedJob", "MergedRequest", "compile_merged", "merged_task", "run_merged_lock"]
+
+
+@dataclass(frozen=True)
+class MergedRequest:
+    """The compile of each environment (all writing ``output``), and the regenerating command."""
+
+    requests: tuple[CompileRequest, ...]
+    output: str
+    command: str
+    dry_run: bool = False
+
+
+def compile_merged(
+    request: MergedRequest,
+    *,
+    source_factory: Callable[[Sequence[str], bool], IndexSource] | None = None,
+    reporter: Reporter | None = None,
+) -> CompileResult:
+    """Compile every environment in memory, merge their pins, write the one file."""
+    from lockbuild.app.pipeline import CompileResult, compile_lock, index_urls
+    from lockbuild.inputs.requirements import parse_inputs
+    from lockbuild.output.merge import EnvironmentPins, merge_pins
+    from lockbuild.output.writer import render_requirements, write_if_changed
+
+    started = time.monotonic()
+    results = []
+    for each in request.requests:
+        dry = replace(each, options=replace(each.options, dry_run=True))
+        results.append(compile_lock(dry, source_factory=source_factory, reporter=reporter))
+    environments = [each.environment for each in request.requests]
+    try:
+        pins = merge_pins(
+            [
+                EnvironmentPins(environment.name, environment.markers, result.pins)
+                for environment, result in zip(environments, results, strict=True)
+            ]
+        )
+    except LockbuildError as error:
+        raise type(error)(f"{request.output}: {error}") from None
+    first = request.requests[0]
+    settings = first.settings
+    urls = index_urls(first, parse_inputs(first.inputs, constraint_paths=first.constraints))
+    text = render_requirements(
+        pins,
+        command=request.command,
+        target="",
+        environments=[f"{env.name}: {env.describe()}" for env in environments],
+        index_url=urls[0] if settings.emit_index_url else None,
+        extra_index_urls=urls[1:] if settings.emit_index_url else (),
+        allow_unsafe=settings.allow_unsafe,
+        generate_hashes=settings.generate_hashes,
+    )
+    output = Path(request.output)
+    written = False if request.dry_run else write_if_changed(output, text)
+    names = [env.name for env in environments]
+    return CompileResult(
+        output=output,
+        text=text,
+        written=written,
+        pins=tuple(pins),
+        changes=tuple(_merged_changes(names, [result.changes for result in results])),
+        seconds=time.monotonic() - started,
+        warnings=tuple(dict.fromkeys(item for result in results for item in result.warnings)),
+    )
+
+
+def _merged_changes(names: Sequence[str], changes: Sequence[Sequence[str]]) -> list[str]:
+    """A change made in every environment once; any other with the environments it is in."""
+    where: dict[str, list[str]] = {}
+    for name, items in zip(names, changes, strict=True):
+        for item in items:
+            where.setdefault(item, []).append(name)
+    return [
+        change if len(found) == len(names) else f"{change} ({', '.join(found)})"
+        for change, found in sorted(where.items())
+    ]
+
+
+@dataclass(frozen=True)
+class MergedJob:
+    """Plain data for a merged lock's task: one :class:`LockJob` per environment."""
+
+    jobs: tuple[LockJob, ...]
+    output: str
+    command: str
+
+    @property
+    def inputs(self) -> tuple[InputSpec, ...]:
+        return self.jobs[0].inputs
+
+
+def make_merged_job(config: ProjectConfig, lock: LockConfig, options: RunOptions) -> MergedJob:
+    command = f"lockbuild lock {lock.name}"
+    jobs = tuple(
+        replace(make_job(config, lock, config.environments[name], options), command=command)
+        for name in lock.environments
+    )
+    return MergedJob(jobs=jobs, output=lock.output, command=command)
+
+
+def merged_request(job: MergedJob, *, dry_run: bool = False) -> MergedRequest:
+    requests = tuple(compile_request(each) for each in job.jobs)
+    return MergedRequest(requests, output=job.output, command=job.command, dry_run=dry_run)
+
+
+def merged_task(
+    config: ProjectConfig,
+    lock: LockConfig,
+    options: RunOptions,
+    *,
+    present: list[str],
+    missing: bool,
+) -> dict[str, Any]:
+    """The one task of a merged lock: ``lock:NAME``."""
+    job = make_merged_job(config, lock, options)
+    prints = [fingerprint(each) for each in job.jobs]
+    uptodate: list[object] = [config_changed({"merged": prints}), OutputUnchanged(job.output)]
+    if missing or any(each.options.forces_recompile for each in job.jobs):
+        uptodate.append(False)
+    constraints = list(dict.fromkeys(path for each in job.jobs for path in each.constraints))
+    task_dep = [
+        writer_task(config, other, environment)
+        for other in lock.constraints
+        for environment in lock.environments
+    ]
+    return {
+        "basename": TASK_BASENAME,
+        "name": lock.name,
+        "doc": f"{', '.join(spec.path for spec in lock.inputs)} -> {job.output}",
+        "actions": [(run_merged_lock, [], {"job": job})],
+        "file_dep": [*present, *constraints],
+        "targets": [job.output],
+        "task_dep": list(dict.fromkeys(task_dep)),
+        "uptodate": uptodate,
+        "verbosity": 0,
+    }
+
+
+def run_merged_lock(job: MergedJob) -> dict[str, object] | TaskFailed:
+    """The action of a merged lock's task."""
+    created = not os.path.exists(job.output)
+    try:
+        result = compile_merged(merged_request(job))
+    except LockbuildError as error:
+        return TaskFailed(str(error))
+    return {
+        "output-sha256": file_sha256(job.output),
+        "pins": len(result.pins),
+        "changes": [] if created else list(result.changes),
+        "created": created,
+        "written": result.written,
+        "seconds": round(result.seconds, 3),
+        "warnings": list(result.warnings),
+    }
