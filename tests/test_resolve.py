@@ -692,6 +692,26 @@ CASES: list[Case] = [
         max_rounds=40,
     ),
     Case(
+        "conflict-proved-before-walking-older-plugins",
+        {
+            "plugin": versions(*(f"2.{i}" for i in range(40)), requires=["pytest>=4"]),
+            "pytest": {
+                **versions("6.0.0rc1", "6.0.0", "6.1.2", requires=["pluggy<1.0,>=0.12"]),
+                "7.0": ["pluggy<2,>=0.12"],
+            },
+            "pluggy": versions("0.13", "1.0.0.dev0", "1.0"),
+        },
+        "plugin\npytest>=6.0.0rc1,<6.2\npluggy==1.0.0.dev0\n",
+        error=[
+            "pluggy==1.0.0.dev0  (requirements.in:3)",
+            "pluggy<1.0,>=0.12  (required by pytest==6.1.2 <- requirements.in:2)",
+            "pytest<6.2,>=6.0.0rc1  (requirements.in:2)",
+            "in short: pytest 6.1.2 requires pluggy<1.0,>=0.12; "
+            "you asked for pluggy==1.0.0.dev0 (requirements.in:3)",
+        ],
+        max_rounds=6,
+    ),
+    Case(
         "capped-framework-resolves-without-the-pin",
         capped_framework(),
         "app\nlib\n",

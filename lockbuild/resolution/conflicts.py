@@ -72,26 +72,27 @@ class ConflictMemory:
         information: Sequence[object],
         has_candidate: Callable[[Sequence[Requirement]], bool],
         constraints: Sequence[Requirement] = (),
-    ) -> None:
+    ) -> bool:
         """Learn from ``candidate`` failing on a project required as in ``information``.
 
         Ruled out only when every requirement on that project comes from the input or from
         ``candidate`` itself and ``has_candidate`` (which ignores the resolver's branch)
         finds no candidate for them together (with ``constraints``, the constraint lines on
-        that project, which it applies too)."""
+        that project, which it applies too). Returns whether it was ruled out."""
         requirements = [info.requirement for info in information]  # type: ignore[attr-defined]
         parents = [info.parent for info in information]  # type: ignore[attr-defined]
         own = [r for r, p in zip(requirements, parents, strict=True) if p == candidate]
         if not own or any(p is not None and p != candidate for p in parents):
-            return
+            return False
         if has_candidate(requirements):
-            return
+            return False
         inputs = (
             *(r for r, p in zip(requirements, parents, strict=True) if p is None),
             *constraints,
         )
         known = self.ruled_out.setdefault(candidate.identifier, {})
         known.setdefault(candidate.version, RuledOut(candidate, own[0], inputs))
+        return True
 
     def met(self, causes: Sequence[object]) -> None:
         """Count one conflict (the causes resolvelib backtracks on)."""

@@ -19,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib.structs import RequirementInformation
 
 from lockbuild.errors import RequirementsFileError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
@@ -79,9 +80,17 @@ class _PinReporter(BaseReporter[Requirement, Candidate, str]):
     """Tells ``on_pin`` about each candidate the resolver pins (for progress output), and the
     provider's conflict memory about each conflict and each rejected candidate."""
 
-    def __init__(self, on_pin: Callable[[str], None] | None, provider: LockProvider) -> None:
+    def __init__(
+        self,
+        on_pin: Callable[[str], None] | None,
+        provider: LockProvider,
+        roots: Sequence[Requirement],
+    ) -> None:
         self.on_pin = on_pin
         self.provider = provider
+        self.roots: dict[str, list[Requirement]] = defaultdict(list)
+        for root in roots:
+            self.roots[root.identifier].append(root)
 
     def resolving_conflicts(self, causes: Collection[object]) -> None:
         self.provider.conflicts.met(list(causes))
@@ -89,12 +98,16 @@ class _PinReporter(BaseReporter[Requirement, Candidate, str]):
     def rejecting_candidate(self, criterion: object, candidate: Candidate) -> None:
         information = list(criterion.information)  # type: ignore[attr-defined]
         name = information[0].requirement.name if information else None
-        self.provider.conflicts.rejected(
+        ruled_out = self.provider.conflicts.rejected(
             candidate,
             information,
             partial(has_candidate, self.provider),
             constraints=self.provider.constraints.get(name, ()) if name else (),
         )
+        roots = self.roots.get(candidate.identifier)
+        if ruled_out and roots and not has_candidate(self.provider, roots):
+            # every candidate an input line allows is ruled out: proved, stop searching
+            raise ResolutionImpossible([RequirementInformation(root, None) for root in roots])
 
     def pinning(self, candidate: Candidate) -> None:
         logger.debug("pinning %s", candidate)
@@ -301,7 +314,7 @@ def resolve(
     )
     for root in roots:
         provider.requested.setdefault(root.identifier, len(provider.requested))
-    reporter = _PinReporter(on_pin, provider)
+    reporter = _PinReporter(on_pin, provider, roots)
     resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, reporter)
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)
