@@ -64,6 +64,8 @@ class Case:
     """Further files to write (for ``-r`` includes)."""
     preferred: Mapping[str, str] = field(default_factory=dict)
     allow_prereleases: bool = False
+    max_rounds: int | None = None
+    """The resolver's round budget for this case (the default budget when None)."""
     via: Mapping[str, Sequence[str]] = field(default_factory=dict)
     extras: Mapping[str, Sequence[str]] = field(default_factory=dict)
     markers: Mapping[str, str | None] = field(default_factory=dict)
@@ -115,6 +117,31 @@ PRE: Universe = {
     "a": versions("1.0", "2.0b1"),
     "only-pre": versions("1.0a1", "1.0b2"),
     "dep-pre": {"1.0": ["a>=2.0b1"]},
+}
+
+
+def capped_framework(apps: int = 30, mids: int = 30, frameworks: int = 40) -> Universe:
+    """A set the naive order backtracks through for long: every ``app`` needs ``mid``, every
+    ``mid`` needs ``fw>=2.0b1``, and every such ``fw`` caps ``lib<2``, so asking for
+    ``lib==2.0.dev1`` leaves nothing; found late, the clash is retried for each ``app`` and
+    ``mid`` (about 1900 rounds with these sizes)."""
+    return {
+        "app": versions(*(f"1.{i}" for i in range(apps)), requires=["mid", "other"]),
+        "mid": versions(*(f"3.{i}" for i in range(mids)), requires=["fw>=2.0b1"]),
+        "fw": {
+            "2.0b1": ["lib<2"],
+            **versions(*(f"2.{i}" for i in range(1, frameworks)), requires=["lib<2", "helper"]),
+        },
+        "lib": versions("1.0", "1.5", "2.0.dev1"),
+        "helper": versions(*(f"0.{i}" for i in range(20))),
+        "other": versions(*(f"5.{i}" for i in range(20)), requires=["helper"]),
+    }
+
+
+BETA_CAPS: Universe = {
+    "app": {"1.0": ["fw>=2.0b1"]},
+    "fw": {"2.0b1": ["lib<2"], **versions(*(f"1.{i}" for i in range(40)), requires=["lib<2"])},
+    "lib": versions("1.0", "2.0.dev1"),
 }
 
 PINNED: Universe = {
@@ -619,6 +646,112 @@ CASES: list[Case] = [
         "a\n",
         error=["'ghost'", "ghost  (required by a==1.0 <- requirements.in:1)"],
     ),
+    # -- conflicts proved, not searched -----------------------------------------------------
+    Case(
+        "conflict-beta-caps-dev-pin",
+        BETA_CAPS,
+        "app\nlib==2.0.dev1\n",
+        error=[
+            "lib==2.0.dev1  (requirements.in:2)",
+            "lib<2  (required by fw==2.0b1 <- app==1.0 <- requirements.in:1)",
+            "app 1.0 requires fw>=2.0b1; fw 2.0b1 requires lib<2; "
+            "you asked for lib==2.0.dev1 (requirements.in:2)",
+        ],
+        max_rounds=20,
+    ),
+    Case(
+        "conflict-two-levels-down-in-few-rounds",
+        capped_framework(),
+        "app\nlib==2.0.dev1\n",
+        error=[
+            "no version of 'lib' satisfies all of",
+            "lib==2.0.dev1  (requirements.in:2)",
+            "lib<2  (required by fw==2.39 <- mid==3.29 <- app==1.29 <- requirements.in:1)",
+            "in short: app 1.29 requires mid; mid 3.29 requires fw>=2.0b1; fw 2.39 requires lib<2; "
+            "you asked for lib==2.0.dev1 (requirements.in:2)",
+            "(ruled out on the way: fw: 40 versions, mid: 30",
+        ],
+        max_rounds=40,
+    ),
+    Case(
+        "conflict-two-levels-down-pin-first",
+        capped_framework(),
+        "lib==2.0.dev1\napp\n",
+        error=["fw 2.39 requires lib<2; you asked for lib==2.0.dev1 (requirements.in:1)"],
+        max_rounds=40,
+    ),
+    Case(
+        "conflict-two-levels-down-with-a-constraint",
+        capped_framework(),
+        "app\n",
+        constraints="lib==2.0.dev1\n",
+        error=[
+            f"lib==2.0.dev1  ({CONSTRAINED})",
+            f"fw 2.39 requires lib<2; you asked for lib==2.0.dev1 ({CONSTRAINED})",
+        ],
+        max_rounds=40,
+    ),
+    Case(
+        "conflict-proved-before-walking-older-plugins",
+        {
+            "plugin": versions(*(f"2.{i}" for i in range(40)), requires=["pytest>=4"]),
+            "pytest": {
+                **versions("6.0.0rc1", "6.0.0", "6.1.2", requires=["pluggy<1.0,>=0.12"]),
+                "7.0": ["pluggy<2,>=0.12"],
+            },
+            "pluggy": versions("0.13", "1.0.0.dev0", "1.0"),
+        },
+        "plugin\npytest>=6.0.0rc1,<6.2\npluggy==1.0.0.dev0\n",
+        error=[
+            "pluggy==1.0.0.dev0  (requirements.in:3)",
+            "pluggy<1.0,>=0.12  (required by pytest==6.1.2 <- requirements.in:2)",
+            "pytest<6.2,>=6.0.0rc1  (requirements.in:2)",
+            "in short: pytest 6.1.2 requires pluggy<1.0,>=0.12; "
+            "you asked for pluggy==1.0.0.dev0 (requirements.in:3)",
+        ],
+        max_rounds=6,
+    ),
+    Case(
+        "capped-framework-resolves-without-the-pin",
+        capped_framework(),
+        "app\nlib\n",
+        {
+            "app": "1.29",
+            "mid": "3.29",
+            "fw": "2.39",
+            "lib": "1.5",
+            "helper": "0.19",
+            "other": "5.19",
+        },
+        max_rounds=40,
+    ),
+    Case(
+        "budget-exhausted-names-the-most-frequent-conflict",
+        {
+            "a": versions(*(f"1.{i}" for i in range(10)), requires=["c<2"]),
+            "b": versions(*(f"1.{i}" for i in range(10)), requires=["c>=2"]),
+            "c": versions("1.0", "2.0"),
+        },
+        "a\nb\n",
+        error=[
+            "gave up after 4 rounds of backtracking; add tighter pins to the input files; "
+            "the conflict met most often (",
+            "c<2  (required by a==1.",
+            "c>=2  (required by b==1.",
+        ],
+        max_rounds=4,
+    ),
+    Case(
+        "ruled-out-only-for-the-input-not-for-a-branch",
+        {
+            "a": {"1.0": ["c<2"], "2.0": ["c>=2"]},
+            "b": {"1.0": ["c>=2"], "2.0": ["c<2", "d"]},
+            "c": versions("1.0", "2.0"),
+            "d": {"1.0": ["a<2"]},
+        },
+        "a\nb\n",
+        {"a": "2.0", "b": "1.0", "c": "2.0"},
+    ),
 ]
 
 
@@ -640,6 +773,7 @@ def run_case(
         source,
         preferred={canonicalize_name(k): Version(v) for k, v in case.preferred.items()},
         allow_prereleases=case.allow_prereleases,
+        **({"max_rounds": case.max_rounds} if case.max_rounds is not None else {}),
     )
     return resolution, source
 

@@ -9,35 +9,95 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import ProjectPage
+from lockbuild.resolution.conflicts import RuledOut
 from lockbuild.resolution.finder import Release, why_unusable
-from lockbuild.resolution.provider import Candidate, LockProvider, Requirement
+from lockbuild.resolution.provider import Candidate, LockProvider, Requirement, versions_for
 from lockbuild.urls import redact_url
 
-__all__ = ["explain_conflict"]
+__all__ = ["explain_budget", "explain_conflict"]
+
+MAX_CAUSES = 8
+"""Requirements listed for one project; the rest are counted."""
 
 
 def explain_conflict(
     causes: Sequence[object], provider: LockProvider, environment: TargetEnvironment
 ) -> str:
-    """Say which requirements could not be satisfied together, and who asked for each."""
+    """Say which requirements could not be satisfied together, and who asked for each.
+
+    When the conflict comes from candidates ruled out on the way (see ``conflicts``), the clash
+    with the input that ruled them out comes first, both sides back to their lines, and a last
+    line gives the whole chain in one sentence."""
     by_name: dict[NormalizedName, list[object]] = defaultdict(list)
     for cause in causes:
         by_name[cause.requirement.name].append(cause)  # type: ignore[attr-defined]
+    proofs, clashes = _proofs(causes, provider)
     lines = [f"cannot resolve requirements for {environment.describe()}:"]
+    for clash in clashes:
+        lines.append(_why_no_release(clash.requirement.name, provider))
+        lines.extend(f"    {r}  ({r.origin})" for r in clash.inputs)
+        chain = _chain(clash.requirement, clash.candidate, provider)
+        lines.append(f"    {clash.requirement}  ({chain})")
+    if clashes:
+        lines.append("  which, in turn, leaves nothing for:")
     for name, infos in by_name.items():
         lines.append(_why_no_release(name, provider))
-        for info in infos:
-            requirement: Requirement = info.requirement  # type: ignore[attr-defined]
-            parent: Candidate | None = info.parent  # type: ignore[attr-defined]
-            lines.append(f"    {requirement}  ({_chain(requirement, parent, provider)})")
+        lines.extend(_cause_lines(infos, provider))
         for constraint in provider.constraints.get(name, ()):
             lines.append(f"    {constraint}  ({constraint.origin})")
+    lines.extend(f"  in short: {proof}" for proof in proofs)
+    if proofs:
+        lines.append(f"  (ruled out on the way: {provider.conflicts.summary()})")
+    return "\n".join(lines)
+
+
+def _proofs(causes: Sequence[object], provider: LockProvider) -> tuple[list[str], list[RuledOut]]:
+    """The chains that prove ``causes`` cannot be met, and the clashes with the input they
+    end on (each once)."""
+    proofs: dict[str, None] = {}
+    clashes: dict[RuledOut, None] = {}
+    for cause in causes:
+        requirement: Requirement = cause.requirement  # type: ignore[attr-defined]
+        parent: Candidate | None = cause.parent  # type: ignore[attr-defined]
+        proof, clash = provider.conflicts.proof(requirement, partial(versions_for, provider))
+        if proof and clash is not None:
+            proofs.setdefault("; ".join([*_requires_chain(requirement, parent, provider), proof]))
+            clashes.setdefault(clash)
+    return list(proofs), list(clashes)
+
+
+def _cause_lines(causes: Sequence[object], provider: LockProvider) -> list[str]:
+    """``    c<2  (required by a==1.0 <- r.in:1)``, at most ``MAX_CAUSES`` of them."""
+    lines = []
+    for cause in causes[:MAX_CAUSES]:
+        requirement: Requirement = cause.requirement  # type: ignore[attr-defined]
+        parent: Candidate | None = cause.parent  # type: ignore[attr-defined]
+        lines.append(f"    {requirement}  ({_chain(requirement, parent, provider)})")
+    if len(causes) > MAX_CAUSES:
+        lines.append(f"    ... and {len(causes) - MAX_CAUSES} more")
+    return lines
+
+
+def explain_budget(rounds: int, provider: LockProvider, environment: TargetEnvironment) -> str:
+    """Say that the resolver gave up, and name the conflict it met most often."""
+    line = (
+        f"resolution for {environment.describe()} gave up after {rounds} rounds of "
+        "backtracking; add tighter pins to the input files"
+    )
+    frequent = provider.conflicts.most_frequent()
+    if frequent is None:
+        return line
+    count, causes = frequent
+    times = "once" if count == 1 else f"{count} times"
+    lines = [f"{line}; the conflict met most often ({times}):"]
+    lines.extend(_cause_lines(causes, provider))
     return "\n".join(lines)
 
 
@@ -151,3 +211,22 @@ def _chain(requirement: Requirement, parent: Candidate | None, provider: LockPro
     if current is not None and current.root:
         steps.append(current.origin)
     return " <- ".join(steps)
+
+
+def _requires_chain(
+    requirement: Requirement, parent: Candidate | None, provider: LockProvider
+) -> list[str]:
+    """``app 1.0 requires mid``, ``mid 3.0 requires fw>=2``: the steps from an input line down
+    to ``requirement`` (the first way each project was reached)."""
+    if parent is None:
+        return []
+    steps = [f"{parent.identifier} {parent.version} requires {requirement}"]
+    seen = {parent.identifier}
+    current = provider.introduced_by.get(parent.identifier)
+    while current is not None and not current.root and current.parent is not None:
+        steps.append(f"{current.origin.replace('==', ' ', 1)} requires {current}")
+        if current.parent in seen or len(steps) >= 10:
+            break
+        seen.add(current.parent)
+        current = provider.introduced_by.get(current.parent)
+    return steps[::-1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from packaging.requirements import Requirement as Pep508Requirement
 from packaging.specifiers import SpecifierSet
@@ -32,7 +31,9 @@ from lockbuild.errors import (
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
+from lockbuild.resolution.conflicts import ConflictMemory
 from lockbuild.resolution.finder import Release, why_unusable
+from lockbuild.resolution.order import Preference, narrow_to_causes, preference
 from lockbuild.resolution.prefetch import PrefetchHints, applies
 from lockbuild.resolution.source import PackageSource
 
@@ -198,6 +199,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Links of constraint lines, made concrete only when something requires the project."""
         self.linked_names = frozenset(links) | frozenset(lazy_links)
         """Projects that come from a link, not an index (never looked up there)."""
+        self.conflicts = ConflictMemory()
+        """Candidates ruled out in every branch, and the conflicts met (see ``conflicts``)."""
+        self.requested: dict[str, int] = {}
+        """Identifiers of the input lines, in input order."""
         self.prefetch = PrefetchHints(
             environment,
             preferred=preferred,
@@ -210,6 +215,16 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def identify(self, requirement_or_candidate: Requirement | Candidate) -> str:
         return requirement_or_candidate.identifier
 
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[object]],
+        backtrack_causes: Sequence[object],
+    ) -> Iterable[str]:
+        return narrow_to_causes(identifiers, backtrack_causes)
+
     def get_preference(
         self,
         identifier: str,
@@ -217,13 +232,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         candidates: Mapping[str, Iterator[Candidate]],
         information: Mapping[str, Iterator[object]],
         backtrack_causes: Sequence[object],
-    ) -> tuple[bool, bool, bool, str]:
-        infos: list[Any] = list(information[identifier])
-        name = infos[0].requirement.name if infos else identifier
-        cause = any(info.requirement.name == name for info in backtrack_causes)  # type: ignore[attr-defined]
-        pinned = any(info.requirement.exact_version is not None for info in infos)
-        is_root = any(info.parent is None for info in infos)
-        return (not cause, not pinned, not is_root, identifier)
+    ) -> Preference:
+        return preference(identifier, information[identifier], self.linked_names, self.requested)
 
     def find_matches(
         self,
@@ -242,9 +252,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         specifiers = [r.specifier for r in [*wanted, *constraints] if r.specifier]
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
+        excluded.update(self.conflicts.excluded(identifier))
         linked = self.link_of(name)
         if linked is not None:
-            found = self._link_candidate(linked, specifiers, excluded, extras)
+            found = _link_candidate(self, linked, specifiers, excluded, extras)
             return lambda: iter(found)
         releases = [
             release
@@ -296,33 +307,6 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             linked = self.links[name] = self.lazy_links[name]()
         return linked
 
-    def _link_candidate(
-        self,
-        linked: LinkedDist,
-        specifiers: Sequence[SpecifierSet],
-        excluded: set[Version],
-        extras: frozenset[NormalizedName],
-    ) -> list[Candidate]:
-        key = (linked.name, linked.version)
-        if not self.environment.supports_python(linked.metadata.requires_python):
-            self.skipped[key] = f"requires Python {linked.metadata.requires_python}"
-            return []
-        if linked.version in excluded or not all(
-            self._satisfies(specifier, linked.version) for specifier in specifiers
-        ):
-            return []
-        self.metadata[key] = linked.metadata
-        page = ProjectPage(linked.name, linked.url, files=())
-        release = Release(
-            name=linked.name,
-            version=linked.version,
-            page=page,
-            spellings=(),
-            yanked=False,
-            environment=self.environment,
-        )
-        return [Candidate(release, linked.name, linked.version, extras, link=linked)]
-
     def releases_of(self, name: NormalizedName) -> list[Release]:
         if name not in self.releases:
             page = self.source.project_page(name)
@@ -361,6 +345,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _iter_candidates(
         self, releases: Sequence[Release], extras: frozenset[NormalizedName]
     ) -> Iterator[Candidate]:
+        identifier = make_identifier(releases[0].name, extras) if releases else ""
         usable = (release for release in releases if self._usable(release))
         release = next(usable, None)
         position = 0
@@ -370,6 +355,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                 # past the first candidate the resolver is backtracking: fetch one ahead
                 self.source.prefetch_metadata([(upcoming.best, upcoming.name, upcoming.version)])
             current, release, position = release, upcoming, position + 1
+            if self.conflicts.is_ruled_out(identifier, current.version):
+                continue
             if self._load_metadata(current) is None:
                 continue
             yield Candidate(
@@ -411,3 +398,70 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Pass over ``release`` for a fact about it, remembered for messages, shown at -v."""
         logger.info("skipping %s %s: %s", release.name, release.version, reason)
         self.skipped[(release.name, release.version)] = reason
+
+
+# -- what holds in every branch, for the conflict memory (see conflicts) ------------------------
+
+
+def has_candidate(provider: LockProvider, requirements: Sequence[Requirement]) -> bool:
+    """Whether some candidate could satisfy all of ``requirements`` (one project), the
+    resolver's branch aside: a release counts unless it is known to be unusable, skipped or
+    ruled out (no metadata is fetched for this)."""
+    first = requirements[0]
+    constraints = list(provider.constraints.get(first.name, ()))
+    specifiers = [r.specifier for r in [*requirements, *constraints] if r.specifier]
+    exact = {r.exact_version for r in [*requirements, *constraints] if r.exact_version}
+    ruled_out = provider.conflicts.is_ruled_out
+    linked = provider.link_of(first.name)
+    if linked is not None:
+        return not ruled_out(first.identifier, linked.version) and all(
+            provider._satisfies(specifier, linked.version) for specifier in specifiers
+        )
+    return any(
+        release.usable
+        and (release.name, release.version) not in provider.skipped
+        and not ruled_out(first.identifier, release.version)
+        for release in provider._select(first.name, specifiers, exact)
+    )
+
+
+def versions_for(provider: LockProvider, requirement: Requirement) -> list[Version]:
+    """The versions of releases (or the link) that match ``requirement``, newest first."""
+    linked = provider.links.get(requirement.name)
+    if linked is not None:
+        return [linked.version]
+    if requirement.name not in provider.releases:
+        return []
+    exact = {requirement.exact_version} if requirement.exact_version else set()
+    found = provider._select(requirement.name, [requirement.specifier], exact)
+    return sorted((release.version for release in found), reverse=True)
+
+
+def _link_candidate(
+    provider: LockProvider,
+    linked: LinkedDist,
+    specifiers: Sequence[SpecifierSet],
+    excluded: set[Version],
+    extras: frozenset[NormalizedName],
+) -> list[Candidate]:
+    """The one candidate of a project given by a link, if it fits the target and the
+    specifiers and is not excluded."""
+    key = (linked.name, linked.version)
+    if not provider.environment.supports_python(linked.metadata.requires_python):
+        provider.skipped[key] = f"requires Python {linked.metadata.requires_python}"
+        return []
+    if linked.version in excluded or not all(
+        provider._satisfies(specifier, linked.version) for specifier in specifiers
+    ):
+        return []
+    provider.metadata[key] = linked.metadata
+    page = ProjectPage(linked.name, linked.url, files=())
+    release = Release(
+        name=linked.name,
+        version=linked.version,
+        page=page,
+        spellings=(),
+        yanked=False,
+        environment=provider.environment,
+    )
+    return [Candidate(release, linked.name, linked.version, extras, link=linked)]

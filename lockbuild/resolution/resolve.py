@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib.structs import RequirementInformation
 
 from lockbuild.errors import RequirementsFileError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
@@ -27,12 +28,13 @@ from lockbuild.models import (
     LinkedDist,
     RequirementSet,
 )
-from lockbuild.resolution.explain import explain_conflict
+from lockbuild.resolution.explain import explain_budget, explain_conflict
 from lockbuild.resolution.finder import Release
 from lockbuild.resolution.provider import (
     Candidate,
     LockProvider,
     Requirement,
+    has_candidate,
     requirement_from_pep508,
 )
 from lockbuild.resolution.source import PackageSource
@@ -75,10 +77,37 @@ class Resolution:
 
 
 class _PinReporter(BaseReporter[Requirement, Candidate, str]):
-    """Tells ``on_pin`` about each candidate the resolver pins (for progress output)."""
+    """Tells ``on_pin`` about each candidate the resolver pins (for progress output), and the
+    provider's conflict memory about each conflict and each rejected candidate."""
 
-    def __init__(self, on_pin: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        on_pin: Callable[[str], None] | None,
+        provider: LockProvider,
+        roots: Sequence[Requirement],
+    ) -> None:
         self.on_pin = on_pin
+        self.provider = provider
+        self.roots: dict[str, list[Requirement]] = defaultdict(list)
+        for root in roots:
+            self.roots[root.identifier].append(root)
+
+    def resolving_conflicts(self, causes: Collection[object]) -> None:
+        self.provider.conflicts.met(list(causes))
+
+    def rejecting_candidate(self, criterion: object, candidate: Candidate) -> None:
+        information = list(criterion.information)  # type: ignore[attr-defined]
+        name = information[0].requirement.name if information else None
+        ruled_out = self.provider.conflicts.rejected(
+            candidate,
+            information,
+            partial(has_candidate, self.provider),
+            constraints=self.provider.constraints.get(name, ()) if name else (),
+        )
+        roots = self.roots.get(candidate.identifier)
+        if ruled_out and roots and not has_candidate(self.provider, roots):
+            # every candidate an input line allows is ruled out: proved, stop searching
+            raise ResolutionImpossible([RequirementInformation(root, None) for root in roots])
 
     def pinning(self, candidate: Candidate) -> None:
         logger.debug("pinning %s", candidate)
@@ -245,11 +274,13 @@ def resolve(
     on_pin: Callable[[str], None] | None = None,
     vcs_as_archive: bool = False,
     locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    max_rounds: int = MAX_ROUNDS,
 ) -> Resolution:
     """Pin every requirement of ``requirement_set`` for ``environment``.
 
     ``vcs_as_archive``: a git requirement on a host with archive URLs becomes the archive of
     its commit. ``locked_hashes``: what the previous lock pinned for URL lines, by URL.
+    ``max_rounds``: the resolver's budget; past it the error names the conflict met most often.
     """
     links = root_links(
         requirement_set,
@@ -281,16 +312,16 @@ def resolve(
     source.prefetch_pages(
         {root.name for root in roots} - provider.linked_names, policy=provider.prefetch
     )
-    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, _PinReporter(on_pin))
+    for root in roots:
+        provider.requested.setdefault(root.identifier, len(provider.requested))
+    reporter = _PinReporter(on_pin, provider, roots)
+    resolver: Resolver[Requirement, Candidate, str] = Resolver(provider, reporter)
     try:
-        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+        result = resolver.resolve(roots, max_rounds=max_rounds)
     except ResolutionImpossible as error:
         raise ResolutionError(explain_conflict(list(error.causes), provider, environment)) from None
     except ResolutionTooDeep as error:
-        raise ResolutionError(
-            f"resolution for {environment.describe()} gave up after {error.round_count} rounds "
-            "of backtracking; add tighter pins to the input files"
-        ) from None
+        raise ResolutionError(explain_budget(error.round_count, provider, environment)) from None
     return _build_resolution(result, environment, constraints)
 
 
