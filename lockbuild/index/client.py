@@ -25,7 +25,6 @@ from lockbuild.index.caching import CachePolicy, StoreWrites
 from lockbuild.index.distmeta import DistMetadata
 from lockbuild.index.fetching import FetchPool, Traffic, follower
 from lockbuild.index.hashes import FileHashes
-from lockbuild.index.http import HttpClient
 from lockbuild.index.links import LinkResolver
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.offline import MissingItems, OfflineMiss
@@ -44,6 +43,7 @@ from lockbuild.store.store import Store
 __all__ = ["CachePolicy", "IndexClient", "IndexSelection"]
 
 if TYPE_CHECKING:
+    from lockbuild.index.http import HttpClient
     from lockbuild.resolution.source import MetadataTask, PrefetchPolicy
 
 logger = logging.getLogger(__name__)
