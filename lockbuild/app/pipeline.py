@@ -17,6 +17,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.app.options import RunOptions
+from lockbuild.app.wave import linked_names, start_wave
 from lockbuild.errors import InstallabilityError, LockbuildError
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import LockedLink, PreviousLock, read_previous_lock
@@ -126,6 +127,15 @@ def compile_lock(
 
         missing = MissingItems()
         source = open_index_source(urls, settings=settings, options=options, missing=missing)
+    if not options.offline:  # offline, the store answers at once: nothing to get ahead of
+        start_wave(
+            source,
+            request.environment,
+            pinned=previous,
+            preferred=preferred,
+            allow_prereleases=settings.pre or requirement_set.pre,
+            linked=linked_names(requirement_set, locked),
+        )
     try:
         try:
             described = ", ".join(spec.path for spec in request.inputs)
