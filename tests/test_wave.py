@@ -91,3 +91,39 @@ def test_without_the_wave_the_barrier_is_never_filled(
     shutil.rmtree(locked / "cache")
     assert main(compile_args(server)) == 0
     assert (locked / "requirements.txt").read_bytes() == written
+
+
+OTHER = ["alpha", "beta", "gamma"]
+
+
+def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+) -> None:
+    for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
+        for path in build_universe(
+            dist_dir, {f"{name}==1.0": [f"{following}>=1"] if following else []}
+        ):
+            server.add(path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    (tmp_path / "one.in").write_text("top\n")
+    (tmp_path / "two.in").write_text("alpha\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.one]\ninputs = ["one.in"]\noutput = "one-{env}.txt"\n\n'
+        '[locks.two]\ninputs = ["two.in"]\noutput = "two-{env}.txt"\n'
+    )
+    assert main(["lock", "-q"]) == 0
+    written = {
+        name: (tmp_path / name).read_bytes() for name in ("one-linux-311.txt", "two-linux-311.txt")
+    }
+    shutil.rmtree(tmp_path / "cache")  # a fresh CI machine: committed locks, nothing else
+    pins = len(CHAIN) + len(OTHER)
+    server.reset_log()
+    server.hold(PAGE, pins, timeout=10)
+    server.hold(METADATA, pins, timeout=10)
+    assert main(["lock", "-q"]) == 0
+    assert server.barrier_failures == []
+    assert {name: (tmp_path / name).read_bytes() for name in written} == written
+    assert server.count(".metadata") == pins

@@ -39,6 +39,7 @@ from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_relea
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
+    from lockbuild.app.tasks import LockJob
     from lockbuild.index.offline import MissingItems
     from lockbuild.output.checks import Violation
     from lockbuild.trust.snapshots import PinnedRelease
@@ -409,6 +410,27 @@ def _hashed_files(package: ResolvedPackage) -> Sequence[DistFile]:
     if release.yanked:
         return release.files
     return [file for file in release.files if not file.is_yanked]
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """What a compile reads before it resolves: its inputs, previous lock and indexes."""
+
+    environment: TargetEnvironment
+    requirement_set: RequirementSet
+    locked: PreviousLock
+    urls: tuple[str, ...]
+
+
+def compile_request_parts(job: LockJob) -> RequestParts:
+    """The inputs, previous lock and indexes of ``job``'s compile, read as the compile will."""
+    from lockbuild.app.tasks import compile_request
+
+    request: CompileRequest = compile_request(job)
+    requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    locked = read_previous_lock(Path(request.output))
+    urls = index_urls(request, requirement_set)
+    return RequestParts(request.environment, requirement_set, locked, urls)
 
 
 def read_previous_output(output: Path) -> PreviousLock:

@@ -85,6 +85,12 @@ def run_locks(
 ) -> int:
     """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
     names = select_tasks(config, selection)
+    statuses = lock_statuses(config, options, selection)
+    stale = [status.job for status in statuses if not status.up_to_date]
+    if stale:
+        from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
+
+        prefetch_for_run(stale)
 
     def task_lock() -> Iterator[dict[str, Any]]:
         yield from lock_tasks(config, options)

@@ -155,6 +155,11 @@ class IndexClient:
                 self.store.close()
             logger.info("%s", self.describe_traffic())
 
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait (at most ``timeout`` seconds) until every fetch started, and every fetch those
+        start in turn, is done."""
+        self._pool.settle([self._pages, self._metadata, self._hashes], timeout=timeout)
+
     def _collect_background_misses(self) -> None:
         """Wait for the fetches under way (offline: store reads) and record their misses."""
         for future in self._pool.settle([self._pages, self._metadata, self._hashes]):
