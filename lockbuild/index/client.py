@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -155,18 +155,16 @@ class IndexClient:
                 self.store.close()
             logger.info("%s", self.describe_traffic())
 
-    def settle(self, timeout: float = 120.0) -> None:
-        """Wait (at most ``timeout`` seconds) until every fetch started, and every fetch those
-        start in turn, is done."""
-        self._pool.settle([self._pages, self._metadata, self._hashes], timeout=timeout)
+    def settle(self, timeout: float = 120.0) -> list[Future[Any]]:
+        """Wait (at most ``timeout`` s) until every fetch, and every one it starts, is done."""
+        return self._pool.settle([self._pages, self._metadata, self._hashes], timeout=timeout)
 
     def _collect_background_misses(self) -> None:
         """Wait for the fetches under way (offline: store reads) and record their misses."""
-        for future in self._pool.settle([self._pages, self._metadata, self._hashes]):
-            if future.done() and not future.cancelled():
-                error = future.exception()
-                if isinstance(error, OfflineMiss):
-                    self.missing.add(error)
+        for future in self.settle(30.0):
+            done = future.done() and not future.cancelled()
+            if done and isinstance(error := future.exception(), OfflineMiss):
+                self.missing.add(error)
 
     def describe_traffic(self) -> str:
         """``HTTP requests: 12; pages: 30 cached, 2 fetched, 0 revalidated; ...`` for -v."""
