@@ -138,9 +138,8 @@ class IndexClient:
     def close(self) -> None:
         """Stop fetching, and wait until every store write has been made.
 
-        After an offline run that missed something, the items its background fetches found
-        missing are added first: a resolver stopped by one missing page never asks for the
-        rest, and one error should name everything.
+        After an offline run that missed something, the misses of its background fetches are
+        added first: a resolver stopped by one missing page never asks for the rest.
         """
         if self.policy.offline and len(self.missing):
             self._collect_background_misses()
