@@ -20,8 +20,11 @@ required on every request) are constructor keywords and mutable attributes.
 :meth:`IndexServer.fail` injects an error status or a dropped connection and
 :meth:`IndexServer.fault` the other faults a broken server or network produces (truncated,
 corrupted or gzip-encoded bodies, a reset mid-body, a trickle, late headers, a redirect loop,
-a body of the test's choosing); :attr:`IndexServer.requests` records every request. Standard
-library plus ``packaging`` only.
+a body of the test's choosing); :meth:`IndexServer.hold` makes the requests whose path matches
+a pattern wait until a given number of them have arrived (a barrier: every one of them is then
+answered, or, at its timeout, answered 504 and noted in :attr:`IndexServer.barrier_failures`,
+so a client that never sends them all fails the test instead of hanging it);
+:attr:`IndexServer.requests` records every request. Standard library plus ``packaging`` only.
 """
 
 from __future__ import annotations
@@ -110,6 +113,17 @@ FAULT_KINDS = frozenset(
     }
 )
 """What :meth:`IndexServer.fault` can do to a response (see there)."""
+
+
+class _Barrier:
+    """Requests matching ``pattern`` wait until ``count`` have arrived (see IndexServer.hold)."""
+
+    def __init__(self, pattern: re.Pattern[str], count: int, timeout: float) -> None:
+        self.pattern = pattern
+        self.count = count
+        self.timeout = timeout
+        self.arrived: list[str] = []
+        self.opened = threading.Event()
 
 
 @dataclass
@@ -251,6 +265,9 @@ class IndexServer:
         self._headers: list[tuple[str, dict[str, str]]] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._barriers: list[_Barrier] = []
+        self.barrier_failures: list[str] = []
+        """One line per barrier that timed out before its count of requests arrived."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -428,6 +445,39 @@ class IndexServer:
                     content_encoding,
                 )
             )
+
+    def hold(self, pattern: str, count: int, *, timeout: float = 10.0) -> None:
+        """Hold every request whose path matches ``pattern`` (``re.search``) until ``count`` of
+        them have arrived, then answer them all; later ones pass at once. A barrier still short
+        after ``timeout`` seconds answers its held requests 504 and notes the shortfall in
+        :attr:`barrier_failures`."""
+        with self._lock:
+            self._barriers.append(_Barrier(re.compile(pattern), count, timeout))
+
+    def _wait_at_barriers(self, path: str) -> bool:
+        """Wait at the first open barrier ``path`` matches; False when it timed out."""
+        with self._lock:
+            barrier = next(
+                (b for b in self._barriers if b.pattern.search(path) and not b.opened.is_set()),
+                None,
+            )
+            if barrier is None:
+                return True
+            barrier.arrived.append(path)
+            if len(barrier.arrived) >= barrier.count:
+                barrier.opened.set()
+                return True
+        if barrier.opened.wait(barrier.timeout):
+            return True
+        with self._lock:
+            failure = (
+                f"{barrier.pattern.pattern}: {len(barrier.arrived)} of {barrier.count} requests "
+                f"arrived within {barrier.timeout}s: {sorted(set(barrier.arrived))}"
+            )
+            if failure not in self.barrier_failures:
+                self.barrier_failures.append(failure)
+            barrier.opened.set()  # one timeout per barrier, not one per request
+        return False
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -655,6 +705,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if index.delay > 0:
             time.sleep(index.delay)
+        if not index._wait_at_barriers(path):
+            self._send(504, b"barrier timed out\n", "text/plain", head=head)
+            return
         self._fault = fault if fault is not None and fault.kind != "status" else None
         if fault is not None and fault.kind == "status":
             if fault.status == 0:

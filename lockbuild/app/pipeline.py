@@ -18,6 +18,7 @@ from packaging.version import Version
 
 from lockbuild.app.lockformats import hashed_files, render_lock, with_format_settings
 from lockbuild.app.options import RunOptions
+from lockbuild.app.wave import linked_names, start_wave
 from lockbuild.errors import InstallabilityError, LockbuildError
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import LockedLink, PreviousLock, read_previous_lock
@@ -39,6 +40,7 @@ from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_relea
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
+    from lockbuild.app.tasks import LockJob
     from lockbuild.index.offline import MissingItems
     from lockbuild.output.checks import Violation
     from lockbuild.trust.snapshots import PinnedRelease
@@ -128,6 +130,15 @@ def compile_lock(
 
         missing = MissingItems()
         source = open_index_source(urls, settings=settings, options=options, missing=missing)
+    if not options.offline:  # offline, the store answers at once: nothing to get ahead of
+        start_wave(
+            source,
+            request.environment,
+            pinned=previous,
+            preferred=preferred,
+            allow_prereleases=settings.pre or requirement_set.pre,
+            linked=linked_names(requirement_set, locked),
+        )
     try:
         try:
             described = ", ".join(spec.path for spec in request.inputs)
@@ -392,6 +403,27 @@ def _comment_blocks(
     for package, lines in warning_comments(violations).items():
         blocks[package] = [*blocks.get(package, []), *lines]
     return blocks
+
+
+@dataclass(frozen=True)
+class RequestParts:
+    """What a compile reads before it resolves: its inputs, previous lock and indexes."""
+
+    environment: TargetEnvironment
+    requirement_set: RequirementSet
+    locked: PreviousLock
+    urls: tuple[str, ...]
+
+
+def compile_request_parts(job: LockJob) -> RequestParts:
+    """The inputs, previous lock and indexes of ``job``'s compile, read as the compile will."""
+    from lockbuild.app.tasks import compile_request
+
+    request: CompileRequest = compile_request(job)
+    requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    locked = read_previous_lock(Path(request.output), request.environment.markers)
+    urls = index_urls(request, requirement_set)
+    return RequestParts(request.environment, requirement_set, locked, urls)
 
 
 def read_previous_output(output: Path, environment: Mapping[str, str]) -> PreviousLock:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.cmd_base import ModuleTaskLoader
 from doit.dependency import CHECKERS, Dependency, SqliteDB
@@ -21,7 +21,6 @@ from doit.tools import config_changed
 
 from lockbuild.app.merged import MergedJob, compile_merged, merged_request
 from lockbuild.app.options import RunOptions
-from lockbuild.app.pipeline import compile_lock
 from lockbuild.app.tasks import (
     TASK_BASENAME,
     EmbeddedReporter,
@@ -32,10 +31,12 @@ from lockbuild.app.tasks import (
     lock_tasks,
     writer_task,
 )
-from lockbuild.app.verify import VerifyTarget
 from lockbuild.errors import LockbuildError, OutputError, UsageError
 from lockbuild.inputs.config import ProjectConfig
 from lockbuild.inputs.lockfile import written_by_lockbuild
+
+if TYPE_CHECKING:  # the resolver and the HTTP stack: only in the verbs that use them
+    from lockbuild.app.verify import VerifyTarget
 
 __all__ = [
     "CleanResult",
@@ -87,6 +88,18 @@ def run_locks(
 ) -> int:
     """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
     names = select_tasks(config, selection)
+    statuses = lock_statuses(config, options, selection)
+    stale = [status.job for status in statuses if not status.up_to_date]
+    if stale:
+        from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
+
+        prefetch_for_run(
+            [
+                job
+                for entry in stale
+                for job in (entry.jobs if isinstance(entry, MergedJob) else [entry])
+            ]
+        )
 
     def task_lock() -> Iterator[dict[str, Any]]:
         yield from lock_tasks(config, options)
@@ -172,6 +185,8 @@ def check_locks(
 ) -> list[LockCheck]:
     """Every selected lock that doit does not know to be up to date is recompiled in memory
     and compared with the file on disk; a lock passes when nothing would change."""
+    from lockbuild.app.pipeline import compile_lock  # the resolver: only when checking
+
     checks = []
     for status in lock_statuses(config, options, selection):
         if status.up_to_date:
@@ -247,6 +262,8 @@ def _delete(path: str) -> None:
 
 def verify_targets(config: ProjectConfig, selection: Sequence[str] = ()) -> list[VerifyTarget]:
     """A :class:`VerifyTarget` per existing output of the selected locks, with its settings."""
+    from lockbuild.app.verify import VerifyTarget  # the HTTP stack: only when verifying
+
     targets = []
     for name in select_tasks(config, selection):
         lock_name, _, environment = name.removeprefix(f"{TASK_BASENAME}:").partition("@")

@@ -10,7 +10,7 @@ from packaging.utils import canonicalize_name
 from lockbuild.app.options import RunOptions
 from lockbuild.errors import StoreError, UsageError
 from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
-from lockbuild.index.http import HttpClient
+from lockbuild.index.deferredhttp import deferred_http_client
 from lockbuild.index.offline import MissingItems
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import IndexStrategy
@@ -70,7 +70,7 @@ def index_client(
         exclude_newer=settings.exclude_newer,
     )
     return IndexClient(
-        HttpClient(limits=settings.transfer_limits()),
+        deferred_http_client(settings.transfer_limits()),
         index_urls=urls,
         build_sdists=settings.build_sdists,
         store=store,

@@ -8,51 +8,36 @@ This module is ``main`` and ``lockbuild compile``; the options several subcomman
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
 share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``) and
-``lockbuild init`` (``init``). It may import ``app``, ``inputs``, ``store`` and the root leaves,
-and imports doit (``app.project``) and the store only when a subcommand needs them.
+``lockbuild init`` (``init``). It may import ``app``, ``inputs``, ``store`` and the root leaves.
+Start-up pays only for what the command does: ``--version`` imports nothing past this module,
+the parser (``--help``, usage errors) neither the HTTP stack nor the resolver, and doit
+(``app.project``), the store and the compile stack are imported by the handler that needs them
+(tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockbuild import __version__
-from lockbuild.app.options import cache_directory
-from lockbuild.app.pipeline import CompileRequest, Reporter, compile_lock
-from lockbuild.cli.flags import (
-    FLAG_ALIASES,
-    add_cache_arguments,
-    add_setting_arguments,
-    add_upgrade_arguments,
-    run_options,
-    setting_overrides,
-)
-from lockbuild.cli.init import host_platform
-from lockbuild.cli.project import add_project_commands
-from lockbuild.errors import ConfigError, EnvironmentSpecError, LockbuildError, UsageError
-from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS, make_environment
-from lockbuild.inputs.pylockfile import format_problem
-from lockbuild.inputs.settings import (
-    COMMAND_LINE,
-    TRANSFER_KEYS,
-    Settings,
-    command_line_settings,
-)
-from lockbuild.models import InputSpec
-from lockbuild.urls import redact_urls
+from lockbuild.errors import LockbuildError, UsageError
+
+if TYPE_CHECKING:
+    from lockbuild.inputs.settings import Settings
+    from lockbuild.models import InputSpec
 
 logger = logging.getLogger("lockbuild")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"lockbuild {__version__}")  # before the parser: what it imports costs more
+        return 0
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
@@ -70,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lockbuild.cli.project import add_project_commands
+
     parser = argparse.ArgumentParser(
         prog="lockbuild",
         description="Compile pinned, hashed, pip-installable locks for declared environments.",
@@ -89,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
+    from lockbuild.cli.flags import (
+        add_cache_arguments,
+        add_setting_arguments,
+        add_upgrade_arguments,
+    )
+    from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS
+
     parser.add_argument(
         "inputs", nargs="+", metavar="IN", help="requirement files (.in) or a pyproject.toml"
     )
@@ -150,6 +144,17 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_compile(arguments: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from lockbuild.app.options import cache_directory
+    from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
+    from lockbuild.cli.flags import run_options, setting_overrides
+    from lockbuild.cli.progress import TerminalReporter
+    from lockbuild.errors import ConfigError, EnvironmentSpecError
+    from lockbuild.inputs.environment import make_environment
+    from lockbuild.inputs.pylockfile import format_problem
+    from lockbuild.inputs.settings import COMMAND_LINE
+
     output = arguments.output_file or _default_output(arguments.inputs)
     targets = _targets(arguments.python, arguments.platform)
     if len(targets) > 1 and "{env}" in output:
@@ -213,33 +218,9 @@ def run_compile(arguments: argparse.Namespace) -> int:
     return 0
 
 
-class TerminalReporter(Reporter):
-    """Progress on stderr: stages as lines; on a terminal, a live count of pins."""
-
-    def __init__(self) -> None:
-        self.interactive = sys.stderr.isatty()
-        self.count = 0
-        self.last_draw = 0.0
-
-    def step(self, message: str) -> None:
-        self._clear()
-        print(message, file=sys.stderr, flush=True)
-
-    def pinned(self, candidate: str) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if self.interactive and now - self.last_draw > 0.1:
-            self.last_draw = now
-            line = f"  pinned {self.count}: {candidate}"[:79]
-            print(f"\r{line:<79}", end="", file=sys.stderr, flush=True)
-
-    def _clear(self) -> None:
-        if self.interactive and self.last_draw:
-            print(f"\r{'':<79}\r", end="", file=sys.stderr, flush=True)
-            self.last_draw = 0.0
-
-
 def _default_output(inputs: Sequence[str]) -> str:
+    from pathlib import Path
+
     if len(inputs) != 1:
         raise UsageError("several inputs need an explicit --output-file")
     path = Path(inputs[0])
@@ -250,6 +231,9 @@ def _default_output(inputs: Sequence[str]) -> str:
 
 def _host_platform() -> str:
     """The preset that matches this machine; only used as a default, never for resolution."""
+    from lockbuild.cli.init import host_platform
+    from lockbuild.inputs.environment import PLATFORMS
+
     name = host_platform()
     if name is None:
         raise UsageError(
@@ -269,6 +253,10 @@ def _parse_markers(items: Sequence[str]) -> dict[str, str]:
 
 
 def _input_specs(paths: Sequence[str], extras: Sequence[str]) -> tuple[InputSpec, ...]:
+    from pathlib import Path
+
+    from lockbuild.models import InputSpec
+
     specs = tuple(
         InputSpec(path, extras=tuple(extras) if Path(path).name == "pyproject.toml" else ())
         for path in paths
@@ -283,6 +271,9 @@ def compile_settings(overrides: dict[str, object]) -> Settings:
 
     A bad value (``--exclude-newer=yesterday``, an unknown index name) is a usage error.
     """
+    from lockbuild.errors import ConfigError
+    from lockbuild.inputs.settings import command_line_settings
+
     try:
         return command_line_settings(overrides)
     except ConfigError as error:
@@ -313,6 +304,13 @@ def _regenerate_command(
     targets: Sequence[tuple[str, str]],
     overrides: dict[str, object],
 ) -> str:
+    import shlex
+    from pathlib import Path
+
+    from lockbuild.cli.flags import FLAG_ALIASES
+    from lockbuild.inputs.settings import TRANSFER_KEYS
+    from lockbuild.urls import redact_urls
+
     words = ["lockbuild", "compile"]
     for python, platform_name in targets:
         words += [f"--python={python}", f"--platform={platform_name}"]

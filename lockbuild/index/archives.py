@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name
@@ -23,7 +24,6 @@ from packaging.utils import canonicalize_name
 from lockbuild.build.pep517 import build_sdist_metadata
 from lockbuild.errors import BuildError, HashError, LinkError
 from lockbuild.hashing import is_sha256_hex
-from lockbuild.index.http import HttpClient
 from lockbuild.index.metadata import metadata_is_static, parse_metadata, read_sdist_pkg_info
 from lockbuild.index.metastore import metadata_value, read_metadata_value
 from lockbuild.index.offline import missing_hash, missing_metadata
@@ -32,6 +32,9 @@ from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist
 from lockbuild.store.keys import hash_key, metadata_key
 from lockbuild.store.store import Store
 from lockbuild.urls import redact_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -25,7 +25,6 @@ from lockbuild.index.caching import CachePolicy, StoreWrites
 from lockbuild.index.distmeta import DistMetadata
 from lockbuild.index.fetching import FetchPool, Traffic, follower
 from lockbuild.index.hashes import FileHashes
-from lockbuild.index.http import HttpClient
 from lockbuild.index.links import LinkResolver
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.offline import MissingItems, OfflineMiss
@@ -44,6 +43,7 @@ from lockbuild.store.store import Store
 __all__ = ["CachePolicy", "IndexClient", "IndexSelection"]
 
 if TYPE_CHECKING:
+    from lockbuild.index.http import HttpClient
     from lockbuild.resolution.source import MetadataTask, PrefetchPolicy
 
 logger = logging.getLogger(__name__)
@@ -139,9 +139,8 @@ class IndexClient:
     def close(self) -> None:
         """Stop fetching, and wait until every store write has been made.
 
-        After an offline run that missed something, the items its background fetches found
-        missing are added first: a resolver stopped by one missing page never asks for the
-        rest, and one error should name everything.
+        After an offline run that missed something, the misses of its background fetches are
+        added first: a resolver stopped by one missing page never asks for the rest.
         """
         if self.policy.offline and len(self.missing):
             self._collect_background_misses()
@@ -156,13 +155,16 @@ class IndexClient:
                 self.store.close()
             logger.info("%s", self.describe_traffic())
 
+    def settle(self, timeout: float = 120.0) -> list[Future[Any]]:
+        """Wait (at most ``timeout`` s) until every fetch, and every one it starts, is done."""
+        return self._pool.settle([self._pages, self._metadata, self._hashes], timeout=timeout)
+
     def _collect_background_misses(self) -> None:
         """Wait for the fetches under way (offline: store reads) and record their misses."""
-        for future in self._pool.settle([self._pages, self._metadata, self._hashes]):
-            if future.done() and not future.cancelled():
-                error = future.exception()
-                if isinstance(error, OfflineMiss):
-                    self.missing.add(error)
+        for future in self.settle(30.0):
+            done = future.done() and not future.cancelled()
+            if done and isinstance(error := future.exception(), OfflineMiss):
+                self.missing.add(error)
 
     def describe_traffic(self) -> str:
         """``HTTP requests: 12; pages: 30 cached, 2 fetched, 0 revalidated; ...`` for -v."""

@@ -16,6 +16,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -30,7 +31,6 @@ from lockbuild.errors import (
 )
 from lockbuild.index.caching import CachePolicy
 from lockbuild.index.downloads import download_to, unchecked
-from lockbuild.index.http import HttpClient
 from lockbuild.index.metadata import metadata_is_static, parse_metadata, read_sdist_pkg_info
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.offline import (
@@ -44,6 +44,9 @@ from lockbuild.index.wheelmeta import WheelMetadata
 from lockbuild.models import CoreMetadata, DistFile, ProjectPage, release_version
 from lockbuild.store.keys import metadata_key
 from lockbuild.urls import redact_url, with_suffix
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,14 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lockbuild.errors import HashError, MetadataError, UncheckedMetadataError
-from lockbuild.index.http import HttpClient
 from lockbuild.models import DistFile
 from lockbuild.urls import redact_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 
 def download_to(http: HttpClient, file: DistFile, target: BinaryIO) -> str:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.index.caching import CachePolicy, StoreWrites
-from lockbuild.index.http import HttpClient
 from lockbuild.index.offline import missing_hash
 from lockbuild.models import DistFile
 from lockbuild.store.keys import hash_key
 from lockbuild.store.store import Store
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 
 class FileHashes:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -28,7 +29,6 @@ from lockbuild.build.vcs import archive_url, checkout, parse_vcs_link, resolve_c
 from lockbuild.errors import HashError, LinkError, LockbuildError, OfflineError
 from lockbuild.hashing import sha256_stream
 from lockbuild.index.archives import ArchiveLinks, link_error, parse_linked, refuse_build
-from lockbuild.index.http import HttpClient
 from lockbuild.index.metastore import read_metadata_value
 from lockbuild.index.offline import MissingItems, MissKind, OfflineMiss, missing_metadata
 from lockbuild.inputs.lockfile import LockedLink, local_path, requirement_link, strip_egg
@@ -36,6 +36,9 @@ from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
 from lockbuild.store.keys import metadata_key
 from lockbuild.store.store import Store
 from lockbuild.urls import redact_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +235,8 @@ class LinkResolver:
 
     def _http(self) -> HttpClient:
         if self.http is None:
+            from lockbuild.index.http import HttpClient  # the HTTP stack: on the first download
+
             self.http = HttpClient()
         return self.http
 

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.index.caching import CachePolicy, StoreWrites
-from lockbuild.index.http import HttpClient
 from lockbuild.index.offline import missing_page
 from lockbuild.index.pagestore import stored_page
 from lockbuild.index.simple import ACCEPT_HEADER, parse_project_page
@@ -28,6 +28,9 @@ from lockbuild.models import ProjectPage
 from lockbuild.store.keys import page_key
 from lockbuild.store.store import Entry, Store
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
 

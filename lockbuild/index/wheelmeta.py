@@ -13,19 +13,22 @@ import io
 import logging
 import tempfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.errors import HashError, IndexFetchError, MetadataError
 from lockbuild.index.downloads import check_sha256, downloaded, hash_mismatch, unchecked
-from lockbuild.index.http import HttpClient, RangeResult
 from lockbuild.index.metadata import parse_metadata
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.wheelzip import RangeFile, SeekableReader, read_wheel_metadata
 from lockbuild.models import DistFile
 from lockbuild.store.keys import metadata_key
 from lockbuild.urls import redact_url
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.http import HttpClient, RangeResult
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,119 @@
+"""Start-up pays only for what the run does: which heavy modules each command imports.
+
+Every check runs the command in a fresh interpreter and reads ``sys.modules`` at its end:
+``--version``, ``--help``, a usage error and ``lockbuild list`` import neither the HTTP stack
+nor the resolver; a compile the store answers whole (a warm run within ``page-ttl``) imports
+no ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+HTTP_AND_RESOLVER = ("requests", "urllib3", "resolvelib")
+
+PROBE = """
+import json, sys
+from lockbuild.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("requests", "urllib3", "resolvelib", "doit") if m in sys.modules)
+print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def probe(cwd: Path, *arguments: str) -> tuple[int, list[str]]:
+    """Run ``lockbuild ARGUMENTS`` in a fresh interpreter: its exit code and heavy imports."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["NO_PROXY"] = "127.0.0.1"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return report["code"], report["heavy"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    directory = tmp_path_factory.mktemp("startup-dists")
+    universe = {"webframe==1.0": ["helper>=1"], "helper==1.0": []}
+    with IndexServer() as index:
+        for path in build_universe(directory, universe):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, server: IndexServer) -> Path:
+    (tmp_path / "requirements.in").write_text("webframe\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("--version",),
+        ("--help",),
+        ("compile", "--help"),
+        ("bogus",),
+        ("compile",),
+        ("compile", "requirements.in", "--no-such-flag"),
+    ],
+)
+def test_version_help_and_usage_errors_import_no_http_or_resolver(
+    project: Path, arguments: tuple[str, ...]
+) -> None:
+    code, heavy = probe(project, *arguments)
+    assert code in (0, 2)
+    assert heavy == []
+
+
+def test_list_imports_no_http_or_resolver(project: Path) -> None:
+    code, heavy = probe(project, "list")
+    assert code == 0
+    assert not set(heavy) & set(HTTP_AND_RESOLVER)
+
+
+def test_a_warm_compile_within_page_ttl_imports_no_requests(
+    project: Path, server: IndexServer
+) -> None:
+    arguments = (
+        "compile",
+        "requirements.in",
+        "--python=3.11",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        "--cache-dir=cache",
+        "--page-ttl=3600",
+        "-q",
+    )
+    cold, heavy = probe(project, *arguments)
+    assert cold == 0 and "requests" in heavy
+    lock = (project / "requirements.txt").read_text()
+    before = len(server.requests)
+    warm, heavy = probe(project, *arguments)
+    assert warm == 0
+    assert len(server.requests) == before  # the store answered everything
+    assert "requests" not in heavy and "urllib3" not in heavy
+    assert (project / "requirements.txt").read_text() == lock

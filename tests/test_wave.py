@@ -1,0 +1,129 @@
+"""With a previous lock and an empty store, pages come in one wave and metadata in the next,
+whatever the depth of the dependency graph (:mod:`lockbuild.app.wave`).
+
+The index holds every page request until all the pinned pages have been asked for, then
+every metadata request until all the pinned releases' metadata has: a client that learned
+of each dependency from its parent's metadata would never fill the first barrier.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+import lockbuild.app.pipeline
+from lockbuild.cli import main
+
+CHAIN = ["top", "second", "third", "fourth", "fifth", "sixth"]
+"""Each needs the next: six levels deep, well within the client's 16 connections."""
+
+PAGE = r"^/simple/[^/]+/$"
+METADATA = r"\.metadata$"
+
+
+@pytest.fixture
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    universe: dict[str, list[str]] = {}
+    for name, following in zip(CHAIN, [*CHAIN[1:], None], strict=True):
+        universe[f"{name}==1.0"] = [f"{following}>=1"] if following else []
+        universe[f"{name}==2.0"] = [f"{following}>=1"] if following else []
+    directory = tmp_path_factory.mktemp("wave-dists")
+    with IndexServer() as index:
+        for path in build_universe(directory, universe):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer) -> Path:
+    """A project whose lock pins the older releases of the whole chain (no store left)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "requirements.in").write_text("top\n")
+    (tmp_path / "requirements.txt").write_text("".join(f"{name}==1.0\n" for name in sorted(CHAIN)))
+    assert main(compile_args(server)) == 0
+    shutil.rmtree(tmp_path / "cache")
+    return tmp_path
+
+
+def compile_args(server: IndexServer) -> list[str]:
+    return [
+        "compile",
+        "requirements.in",
+        "--python=3.11",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        "--cache-dir=cache",
+        "-q",
+    ]
+
+
+def test_pinned_pages_then_metadata_come_in_one_wave_each(
+    locked: Path, server: IndexServer
+) -> None:
+    written = (locked / "requirements.txt").read_bytes()
+    assert b"sixth==1.0" in written  # the pins held: the chain's older releases
+    server.reset_log()
+    server.hold(PAGE, len(CHAIN), timeout=10)
+    server.hold(METADATA, len(CHAIN), timeout=10)
+    assert main(compile_args(server)) == 0
+    assert server.barrier_failures == []
+    assert (locked / "requirements.txt").read_bytes() == written
+    assert server.count("/simple/") == len(CHAIN)
+    assert server.count(".metadata") == len(CHAIN)
+
+
+def test_without_the_wave_the_barrier_is_never_filled(
+    locked: Path, server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test's teeth: one page at a time (the resolver's own pace) fails the barrier, and
+    the lock, once the barrier gives way, is byte-identical to the one with prefetch."""
+    written = (locked / "requirements.txt").read_bytes()
+    monkeypatch.setattr(lockbuild.app.pipeline, "start_wave", lambda *a, **k: None)
+    server.hold(PAGE, len(CHAIN), timeout=1)
+    main(compile_args(server))
+    assert len(server.barrier_failures) == 1
+    assert "1 of 6 requests" in server.barrier_failures[0]
+    shutil.rmtree(locked / "cache")
+    assert main(compile_args(server)) == 0
+    assert (locked / "requirements.txt").read_bytes() == written
+
+
+OTHER = ["alpha", "beta", "gamma"]
+
+
+def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+) -> None:
+    for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
+        for path in build_universe(
+            dist_dir, {f"{name}==1.0": [f"{following}>=1"] if following else []}
+        ):
+            server.add(path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    (tmp_path / "one.in").write_text("top\n")
+    (tmp_path / "two.in").write_text("alpha\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.one]\ninputs = ["one.in"]\noutput = "one-{env}.txt"\n\n'
+        '[locks.two]\ninputs = ["two.in"]\noutput = "two-{env}.txt"\n'
+    )
+    assert main(["lock", "-q"]) == 0
+    written = {
+        name: (tmp_path / name).read_bytes() for name in ("one-linux-311.txt", "two-linux-311.txt")
+    }
+    shutil.rmtree(tmp_path / "cache")  # a fresh CI machine: committed locks, nothing else
+    pins = len(CHAIN) + len(OTHER)
+    server.reset_log()
+    server.hold(PAGE, pins, timeout=10)
+    server.hold(METADATA, pins, timeout=10)
+    assert main(["lock", "-q"]) == 0
+    assert server.barrier_failures == []
+    assert {name: (tmp_path / name).read_bytes() for name in written} == written
+    assert server.count(".metadata") == pins
