@@ -14,8 +14,10 @@ Runs are alternated: within a repetition every scenario runs each tool in turn, 
 tools' order is reversed from one repetition to the next, so a noisy moment of the machine or
 the network weighs on all tools alike. Medians of ``--repeat N`` runs are reported.
 
-Every run is timed with :func:`time.perf_counter` around the child process, and its peak
-resident memory is read from :func:`os.wait4` (the child and the children it waited for).
+Every run is timed with :func:`time.perf_counter` around the tool's process, and its peak
+resident memory is read from :func:`os.wait4` (the tool and the children it waited for), both
+by a small launcher that spawns the tool (see ``LAUNCHER``: started from this process, a tool's
+peak memory would include this process's).
 Tools run as an installed user has them: ``PYTHONDONTWRITEBYTECODE`` is removed from their
 environment and every tool's Python files are byte-compiled (``compileall``) before the first
 run. Every tool gets the same ``--exclude-newer`` instant (pip-compile has no such option and
@@ -56,7 +58,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -349,33 +350,57 @@ def pinned_versions(lock: Path) -> list[str]:
     return sorted(pins)
 
 
+# Runs one command and reports its wall time and peak RSS. A child's ru_maxrss counts the
+# memory of the process it was forked from (the kernel keeps the high-water mark across exec),
+# so the benchmark's own memory (the proxy's buffers, the results) would set a floor under
+# every tool's figure: this small launcher (a few MB) spawns the tool instead.
+LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - start
+with open(sys.argv[1], "w") as out:
+    out.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def time_run(
     command: Sequence[str], environment: Mapping[str, str], cwd: Path, lock: Path, timeout: float
 ) -> Run:
     """Run ``command`` once in ``cwd``: wall time, exit status, pins and peak RSS."""
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryDirectory(prefix="compile-bench-run-") as temp:
+        output_path, measured = Path(temp) / "output", Path(temp) / "measured"
         start = time.perf_counter()
-        try:
-            process = subprocess.Popen(
-                command, cwd=cwd, env=dict(environment), stdout=output, stderr=output
-            )
-        except OSError as error:
-            return Run(time.perf_counter() - start, None, None, error=str(error))
-        timer = threading.Timer(timeout, process.send_signal, (signal.SIGKILL,))
-        timer.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
-        output.seek(0)
-        text = output.read().decode("utf-8", "replace")
-    rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
-    if seconds >= timeout:
-        return Run(seconds, None, None, rss_mb, error=f"timed out after {timeout:.0f}s")
-    error = ""
-    if process.returncode != 0:
-        error = "\n".join(text.strip().splitlines()[-20:])
-    return Run(seconds, process.returncode, count_pins(lock), rss_mb, error=error)
+        with open(output_path, "wb") as output:
+            launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(measured), *command]
+            try:
+                process = subprocess.Popen(
+                    launcher,
+                    cwd=cwd,
+                    env=dict(environment),
+                    stdout=output,
+                    stderr=output,
+                    start_new_session=True,  # its own process group, to stop on a timeout
+                )
+            except OSError as error:
+                return Run(time.perf_counter() - start, None, None, error=str(error))
+            try:
+                returncode = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the launcher, the tool, its children
+                process.wait()
+                seconds = time.perf_counter() - start
+                return Run(seconds, None, None, error=f"timed out after {timeout:.0f}s")
+        text = output_path.read_text(encoding="utf-8", errors="replace")
+        if returncode != 0 or not measured.exists():
+            seconds = time.perf_counter() - start
+            return Run(seconds, None, None, error="\n".join(text.strip().splitlines()[-20:]))
+        seconds_text, rss_kb, exit_text = measured.read_text(encoding="utf-8").split()
+    exit_status = int(exit_text)
+    error = "" if exit_status == 0 else "\n".join(text.strip().splitlines()[-20:])
+    rss_mb = int(rss_kb) / 1024  # kilobytes on Linux
+    return Run(float(seconds_text), exit_status, count_pins(lock), rss_mb, error=error)
 
 
 class Bench:
