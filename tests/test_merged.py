@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 from distbuilder import build_universe
 from indexserver import IndexServer
+from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -335,6 +337,43 @@ def test_the_repository_merged_runtime_lock_installs_per_environment(tmp_path: P
         assert _installed(result.stdout + result.stderr) == own, name
 
 
+@pytest.mark.live
+def test_the_repository_runtime_pylock_installs_per_environment(tmp_path: Path) -> None:
+    """requirements/pylock.runtime.toml, from the real index: valid PEP 751, and in each of
+    locks.toml's four environments it selects exactly what that environment's own runtime
+    lock pins (read back by lockbuild, and by uv: a dry run for this machine's Python, and
+    for the others with the target's platform and Python)."""
+    from lockbuild.inputs.config import load_config
+
+    config = load_config(str(REPOSITORY / "locks.toml"))
+    pylock = REPOSITORY / config.locks["runtime-pylock"].output
+    Pylock.from_dict(tomllib.loads(pylock.read_text())).validate()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    platforms = {"linux-x86_64": "x86_64-unknown-linux-gnu", "macos-arm64": "aarch64-apple-darwin"}
+    platforms["windows-amd64"] = "x86_64-pc-windows-msvc"
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    assert uv is not None, "uv is in the test extras"
+    environment = {k: v for k, v in _clean_environment().items() if k != "UV_OFFLINE"}
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for name in config.locks["runtime-pylock"].environments:
+        declared = config.environments[name]
+        own = pinned(REPOSITORY / config.locks["runtime"].output_for(name))
+        selected = read_lock(pylock, declared.build().markers).pins
+        assert {str(k): str(v) for k, v in selected.items()} == own, name
+        command = [uv, "pip", "install", "--dry-run", "--python", python, "--reinstall"]
+        if not (declared.platform == "linux-x86_64" and declared.python == host):
+            command += ["--python-platform", platforms[declared.platform]]
+            command += ["--python-version", declared.python]
+        result = subprocess.run(
+            [*command, "--cache-dir", str(tmp_path / "uv-cache"), "-r", str(pylock)],
+            capture_output=True, text=True, env=environment, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _installed(result.stdout + result.stderr) == own, name
+
+
 def test_a_failing_environment_leaves_the_merged_file_untouched(
     server: IndexServer, project: Path, dists: Path, tmp_path: Path
 ) -> None:
@@ -376,8 +415,6 @@ def test_merged_pylock_matches_golden_and_installs_per_environment(
     """One pylock.toml over the four environments: valid PEP 751 with ``environments`` and
     per-package markers (those of the merged requirements file), read back per environment
     as each environment's own lock, and uv installs from it exactly those pins."""
-    import tomllib
-    from packaging.pylock import Pylock
 
     assert main(compile_args(server, "pylock.toml", *ENVIRONMENTS)) == 0
     text = (project / "pylock.toml").read_text()
