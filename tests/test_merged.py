@@ -13,11 +13,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tomllib
 from distbuilder import build_universe
 from indexserver import IndexServer
+from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -27,6 +31,7 @@ from lockbuild.inputs.environment import make_environment
 from lockbuild.inputs.lockfile import read_lock
 from lockbuild.models import Pin
 from lockbuild.output.merge import EnvironmentPins, merge_pins, separating_marker
+from lockbuild.output.pylock import LockedPackage
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -332,6 +337,43 @@ def test_the_repository_merged_runtime_lock_installs_per_environment(tmp_path: P
         assert _installed(result.stdout + result.stderr) == own, name
 
 
+@pytest.mark.live
+def test_the_repository_runtime_pylock_installs_per_environment(tmp_path: Path) -> None:
+    """requirements/pylock.runtime.toml, from the real index: valid PEP 751, and in each of
+    locks.toml's four environments it selects exactly what that environment's own runtime
+    lock pins (read back by lockbuild, and by uv: a dry run for this machine's Python, and
+    for the others with the target's platform and Python)."""
+    from lockbuild.inputs.config import load_config
+
+    config = load_config(str(REPOSITORY / "locks.toml"))
+    pylock = REPOSITORY / config.locks["runtime-pylock"].output
+    Pylock.from_dict(tomllib.loads(pylock.read_text())).validate()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    platforms = {"linux-x86_64": "x86_64-unknown-linux-gnu", "macos-arm64": "aarch64-apple-darwin"}
+    platforms["windows-amd64"] = "x86_64-pc-windows-msvc"
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    assert uv is not None, "uv is in the test extras"
+    environment = {k: v for k, v in _clean_environment().items() if k != "UV_OFFLINE"}
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for name in config.locks["runtime-pylock"].environments:
+        declared = config.environments[name]
+        own = pinned(REPOSITORY / config.locks["runtime"].output_for(name))
+        selected = read_lock(pylock, declared.build().markers).pins
+        assert {str(k): str(v) for k, v in selected.items()} == own, name
+        command = [uv, "pip", "install", "--dry-run", "--python", python, "--reinstall"]
+        if not (declared.platform == "linux-x86_64" and declared.python == host):
+            command += ["--python-platform", platforms[declared.platform]]
+            command += ["--python-version", declared.python]
+        result = subprocess.run(
+            [*command, "--cache-dir", str(tmp_path / "uv-cache"), "-r", str(pylock)],
+            capture_output=True, text=True, env=environment, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _installed(result.stdout + result.stderr) == own, name
+
+
 def test_a_failing_environment_leaves_the_merged_file_untouched(
     server: IndexServer, project: Path, dists: Path, tmp_path: Path
 ) -> None:
@@ -346,3 +388,113 @@ def test_a_failing_environment_leaves_the_merged_file_untouched(
     assert (project / "merged.txt").read_bytes() == before
     assert main(compile_args(server, "fresh.txt", *ENVIRONMENTS)) != 0
     assert not (project / "fresh.txt").exists()
+
+
+# -- the same four environments as one pylock.toml ---------------------------------------------
+
+
+def _uv_dry_run(pylock: Path, version: str, uv_platform: str, python: str, cache: Path) -> str:
+    uv = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv")
+    assert uv is not None, "uv is in the test extras"
+    environment = {k: v for k, v in _clean_environment().items() if k != "UV_OFFLINE"}
+    result = subprocess.run(
+        [
+            uv, "pip", "install", "--dry-run", "--python", python, "--python-platform",
+            uv_platform, "--python-version", version, "--reinstall", "--cache-dir", str(cache),
+            "-r", str(pylock),
+        ],
+        capture_output=True, text=True, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_merged_pylock_matches_golden_and_installs_per_environment(
+    server: IndexServer, project: Path, tmp_path: Path
+) -> None:
+    """One pylock.toml over the four environments: valid PEP 751 with ``environments`` and
+    per-package markers (those of the merged requirements file), read back per environment
+    as each environment's own lock, and uv installs from it exactly those pins."""
+
+    assert main(compile_args(server, "pylock.toml", *ENVIRONMENTS)) == 0
+    text = (project / "pylock.toml").read_text()
+    origin = server.url.split("/simple")[0]
+    normalized = text.replace(server.url, "{index}").replace(origin, "{host}")
+    golden = GOLDEN / "merged-four-environments.pylock.toml"
+    if os.environ.get("LOCKBUILD_UPDATE_GOLDEN"):
+        golden.write_text(normalized)
+    assert normalized == golden.read_text()
+    lock = Pylock.from_dict(tomllib.loads(golden.read_text()))
+    lock.validate()
+    assert lock.environments is not None and len(lock.environments) == 4
+    assert main(compile_args(server, "merged.txt", *ENVIRONMENTS)) == 0
+    requirement_markers = {
+        (str(canonicalize_name(line.split("==")[0])), line.partition("; ")[2].split(" \\")[0])
+        for line in (project / "merged.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert {(str(p.name), str(p.marker or "")) for p in lock.packages} == requirement_markers
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    for name, (python, platform, uv_platform) in ENVIRONMENTS.items():
+        assert main(compile_args(server, f"{name}.txt", name)) == 0
+        own = pinned(project / f"{name}.txt")
+        markers = make_environment(python, platform, name=name).markers
+        read_back = read_lock(project / "pylock.toml", markers)
+        assert {str(k): str(v) for k, v in read_back.pins.items()} == own, name
+        assert dict(read_back.hashes) == dict(read_lock(project / f"{name}.txt").hashes), name
+        output = _uv_dry_run(
+            project / "pylock.toml",
+            python,
+            uv_platform,
+            str(venv / "bin" / "python"),
+            tmp_path / "uv-cache",
+        )
+        assert _installed(output) == own, name
+
+
+def test_merged_pylock_pins_are_sticky_per_environment(server: IndexServer, project: Path) -> None:
+    assert main(compile_args(server, "pylock.toml", *ENVIRONMENTS)) == 0
+    before = (project / "pylock.toml").read_bytes()
+    for path in build_universe(project / "newer", {"backport==1.1": []}):
+        server.add(path)
+    assert main(compile_args(server, "pylock.toml", *ENVIRONMENTS)) == 0
+    assert (project / "pylock.toml").read_bytes() == before
+    assert main([*compile_args(server, "pylock.toml", *ENVIRONMENTS), "-P", "backport"]) == 0
+    markers = make_environment("3.11", "linux-x86_64").markers
+    assert read_lock(project / "pylock.toml", markers).pins["backport"] == Version("1.1")
+    releases = {(str(name), str(version)) for name, version, _ in read_lock(
+        project / "pylock.toml").releases}  # fmt: skip
+    assert ("modern", "1.0") in releases and ("modern", "2.0") in releases
+
+
+def test_merged_pylock_with_a_file_without_sha256_is_not_written(
+    server: IndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A package whose file has no sha256 by the time the environments are merged: the
+    lock fails naming the package and the file's URL, and the existing file stays as it was."""
+    from lockbuild.app import lockformats
+
+    assert main(compile_args(server, "pylock.toml", *ENVIRONMENTS)) == 0
+    before = (project / "pylock.toml").read_bytes()
+    merge = lockformats.merge_packages
+
+    def without_sha256(*args: Any, **kwargs: Any) -> list[LockedPackage]:
+        return [
+            replace(package, wheels=tuple(replace(w, sha256=None) for w in package.wheels))
+            if package.name == "winlib"
+            else package
+            for package in merge(*args, **kwargs)
+        ]
+
+    monkeypatch.setattr(lockformats, "merge_packages", without_sha256)
+    assert main([*compile_args(server, "pylock.toml", *ENVIRONMENTS), "-P", "winlib"]) != 0
+    error = capsys.readouterr().err
+    assert "pylock.toml" in error and "sha256" in error
+    assert "winlib 1.0" in error and "/winlib-1.0-py3-none-any.whl" in error
+    assert (project / "pylock.toml").read_bytes() == before
+    assert main(compile_args(server, "fresh/pylock.toml", *ENVIRONMENTS)) != 0
+    assert not (project / "fresh" / "pylock.toml").exists()

@@ -27,6 +27,9 @@ __all__ = [
     "environment_marker",
     "hashed_files",
     "is_pylock",
+    "lock_packages",
+    "merge_packages",
+    "merged_requires_python",
     "pylock_packages",
     "render_lock",
     "with_format_settings",
@@ -48,21 +51,34 @@ def with_format_settings(request: CompileRequest) -> CompileRequest:
     return request
 
 
-def render_lock(
+def lock_packages(
     request: CompileRequest,
     pins: Sequence[Pin],
     *,
     resolution: Resolution,
     hashes: Mapping[str, str],
+) -> tuple[LockedPackage, ...]:
+    """The ``pylock.toml`` packages of ``pins`` when ``request`` writes one, else none."""
+    if not is_pylock(request):
+        return ()
+    installable_only = request.settings.pylock_wheels != "all"
+    return tuple(
+        pylock_packages(resolution, pins, hashes=hashes, installable_only=installable_only)
+    )
+
+
+def render_lock(
+    request: CompileRequest,
+    pins: Sequence[Pin],
+    *,
+    packages: Sequence[LockedPackage],
     urls: Sequence[str],
     warnings: Mapping[str, Sequence[str]],
 ) -> str:
-    """The text of the lock ``request`` writes, in its format."""
+    """The text of the lock ``request`` writes, in its format (``packages``: from
+    :func:`lock_packages`)."""
     settings, environment = request.settings, request.environment
     if is_pylock(request):
-        packages = pylock_packages(
-            resolution, pins, hashes=hashes, installable_only=settings.pylock_wheels != "all"
-        )
         return render_pylock(
             packages,
             command=request.command,
@@ -80,6 +96,37 @@ def render_lock(
         generate_hashes=settings.generate_hashes,
         warnings=warnings,
     )
+
+
+def merge_packages(
+    variants: Sequence[tuple[Pin, Sequence[int]]],
+    packages: Sequence[Sequence[LockedPackage]],
+) -> list[LockedPackage]:
+    """The packages of a merged ``pylock.toml``: for each merged pin (from
+    :func:`~lockbuild.output.merge.merge_variants`), the package its environments made of it
+    (``packages``: each environment's, by position) with the pin's marker; wheels and
+    dependencies are the union of theirs (the same unless only installable wheels are listed)."""
+    by_name = [{package.name: package for package in each} for each in packages]
+    merged = []
+    for pin, positions in variants:
+        made = [by_name[at][pin.name] for at in positions]
+        wheels = {wheel.name or wheel.url or "": wheel for each in made for wheel in each.wheels}
+        dependencies = sorted({name for each in made for name in each.dependencies})
+        merged.append(
+            replace(
+                made[0],
+                marker=pin.marker,
+                wheels=tuple(wheels[key] for key in sorted(wheels)),
+                dependencies=tuple(dependencies),
+            )
+        )
+    return merged
+
+
+def merged_requires_python(environments: Sequence[TargetEnvironment]) -> str:
+    """The ``requires-python`` of a lock over ``environments``: from the oldest Python."""
+    oldest = min(environment.python_version.release[:2] for environment in environments)
+    return ">={}.{}".format(*oldest)
 
 
 def environment_marker(environment: TargetEnvironment) -> str:

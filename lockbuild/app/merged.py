@@ -31,7 +31,7 @@ from lockbuild.app.tasks import (
 )
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import LockConfig, ProjectConfig
-from lockbuild.models import InputSpec
+from lockbuild.models import InputSpec, Pin
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
@@ -57,10 +57,9 @@ def compile_merged(
     reporter: Reporter | None = None,
 ) -> CompileResult:
     """Compile every environment in memory, merge their pins, write the one file."""
-    from lockbuild.app.pipeline import CompileResult, compile_lock, index_urls
-    from lockbuild.inputs.requirements import parse_inputs
-    from lockbuild.output.merge import EnvironmentPins, merge_pins
-    from lockbuild.output.writer import render_requirements, write_if_changed
+    from lockbuild.app.pipeline import CompileResult, compile_lock
+    from lockbuild.output.merge import EnvironmentPins, merge_variants
+    from lockbuild.output.writer import write_if_changed
 
     started = time.monotonic()
     results = []
@@ -69,18 +68,60 @@ def compile_merged(
         results.append(compile_lock(dry, source_factory=source_factory, reporter=reporter))
     environments = [each.environment for each in request.requests]
     try:
-        pins = merge_pins(
+        variants = merge_variants(
             [
                 EnvironmentPins(environment.name, environment.markers, result.pins)
                 for environment, result in zip(environments, results, strict=True)
             ]
         )
+        text = _render(request, variants, results)
     except LockbuildError as error:
         raise type(error)(f"{request.output}: {error}") from None
+    output = Path(request.output)
+    written = False if request.dry_run else write_if_changed(output, text)
+    names = [env.name for env in environments]
+    return CompileResult(
+        output=output,
+        text=text,
+        written=written,
+        pins=tuple(pin for pin, _ in variants),
+        changes=tuple(_merged_changes(names, [result.changes for result in results])),
+        seconds=time.monotonic() - started,
+        warnings=tuple(dict.fromkeys(item for result in results for item in result.warnings)),
+    )
+
+
+def _render(
+    request: MergedRequest,
+    variants: Sequence[tuple[Pin, Sequence[int]]],
+    results: Sequence[CompileResult],
+) -> str:
+    """The merged file's text: a ``pylock.toml`` with ``environments`` and per-package
+    markers, or requirements whose header names the environments."""
+    from lockbuild.app.lockformats import (
+        environment_marker,
+        is_pylock,
+        merge_packages,
+        merged_requires_python,
+    )
+    from lockbuild.app.pipeline import index_urls
+    from lockbuild.inputs.requirements import parse_inputs
+    from lockbuild.output.pylock import render_pylock
+    from lockbuild.output.writer import render_requirements
+
     first = request.requests[0]
+    environments = [each.environment for each in request.requests]
+    pins = [pin for pin, _ in variants]
+    if is_pylock(first):
+        return render_pylock(
+            merge_packages(variants, [result.packages for result in results]),
+            command=request.command,
+            requires_python=merged_requires_python(environments),
+            environments=[environment_marker(environment) for environment in environments],
+        )
     settings = first.settings
     urls = index_urls(first, parse_inputs(first.inputs, constraint_paths=first.constraints))
-    text = render_requirements(
+    return render_requirements(
         pins,
         command=request.command,
         target="",
@@ -89,18 +130,6 @@ def compile_merged(
         extra_index_urls=urls[1:] if settings.emit_index_url else (),
         allow_unsafe=settings.allow_unsafe,
         generate_hashes=settings.generate_hashes,
-    )
-    output = Path(request.output)
-    written = False if request.dry_run else write_if_changed(output, text)
-    names = [env.name for env in environments]
-    return CompileResult(
-        output=output,
-        text=text,
-        written=written,
-        pins=tuple(pins),
-        changes=tuple(_merged_changes(names, [result.changes for result in results])),
-        seconds=time.monotonic() - started,
-        warnings=tuple(dict.fromkeys(item for result in results for item in result.warnings)),
     )
 
 

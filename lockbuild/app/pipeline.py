@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockbuild.app.lockformats import hashed_files, render_lock, with_format_settings
+from lockbuild.app.lockformats import (
+    hashed_files,
+    lock_packages,
+    render_lock,
+    with_format_settings,
+)
 from lockbuild.app.options import RunOptions
 from lockbuild.app.wave import linked_names, start_wave
 from lockbuild.errors import InstallabilityError, LockbuildError
@@ -33,6 +38,7 @@ from lockbuild.models import (
     RequirementSet,
 )
 from lockbuild.output.checks import check_lock, describe_violations, warning_comments
+from lockbuild.output.pylock import LockedPackage
 from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
@@ -87,6 +93,8 @@ class CompileResult:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
     """What the user should review: files not trusted, late uploads, removed files."""
+    packages: tuple[LockedPackage, ...] = ()
+    """The ``pylock.toml`` packages, when the lock is one."""
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
@@ -184,11 +192,11 @@ def compile_lock(
         raise InstallabilityError(describe_violations(violations, output=str(output)))
     for violation in violations:
         logger.warning("%s: %s", output, violation)
+    packages = lock_packages(request, pins, resolution=resolution, hashes=hashes)
     text = render_lock(
         request,
         pins,
-        resolution=resolution,
-        hashes=hashes,
+        packages=packages,
         urls=urls,
         warnings=_comment_blocks(violations, yanked),
     )
@@ -201,6 +209,7 @@ def compile_lock(
         changes=tuple(describe_changes(previous, pins, previous_links=locked.links)),
         seconds=time.monotonic() - started,
         warnings=warnings,
+        packages=packages,
     )
 
 

@@ -154,7 +154,7 @@ def read_lock(path: str | Path, environment: Mapping[str, str] | None = None) ->
     is false in it are left out.
     """
     if is_pylock_name(path):
-        return _read_pylock(path)
+        return _read_pylock(path, environment)
     parsed = parse_requirements_files([path])
     return PreviousLock.from_entries(
         parsed.requirements,
@@ -177,17 +177,18 @@ def read_previous_lock(
         return PreviousLock(problem=str(error))
 
 
-def _read_pylock(path: str | Path) -> PreviousLock:
-    """A ``pylock.toml`` (see :mod:`lockbuild.inputs.pylockfile`) as the same value."""
-    entries = read_pylock(path)
+def _read_pylock(path: str | Path, environment: Mapping[str, str] | None) -> PreviousLock:
+    """A ``pylock.toml`` (see :mod:`lockbuild.inputs.pylockfile`) as the same value: for
+    ``environment``, the packages whose marker holds there."""
+    entries = read_pylock(path, environment)
     links = tuple(
         LockedLink(url=url, name=name, hashes=frozenset(hashes), key=key, written_hashes=hashes)
         for url, name, hashes, key in entries.links
     )
     pins = {name: Version(version) for name, version in entries.pins.items()}
     releases = tuple(
-        (name, version, frozenset(entries.hashes.get(name, frozenset())))
-        for name, version in sorted(pins.items())
+        (name, Version(version), digests)
+        for (name, version), digests in sorted(entries.releases.items())
     )
     return PreviousLock(pins, entries.hashes, links, entries.index_url, releases=releases)
 

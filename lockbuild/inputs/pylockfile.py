@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from packaging.pylock import Package, Pylock, PylockValidationError
@@ -56,11 +57,15 @@ class PylockEntries:
         """Hex sha256 digests of every file of each pin."""
         self.links: list[LinkEntry] = []
         self.index_url: str | None = None
+        self.releases: dict[tuple[NormalizedName, str], frozenset[str]] = {}
+        """Every index package's version and digests, whatever its marker."""
 
 
-def read_pylock(path: str | Path) -> PylockEntries:
+def read_pylock(path: str | Path, environment: Mapping[str, str] | None = None) -> PylockEntries:
     """The entries of the ``pylock.toml`` at ``path``; RequirementsFileError when it cannot be
-    read, is not valid PEP 751, or has a file without a sha256."""
+    read, is not valid PEP 751, or has a file without a sha256. With ``environment`` (marker
+    values), only the packages whose ``marker`` holds there (a lock over several
+    environments read back for one of them); :attr:`PylockEntries.releases` has them all."""
     where = str(path)
     try:
         with open(path, "rb") as stream:
@@ -77,8 +82,31 @@ def read_pylock(path: str | Path) -> PylockEntries:
     root = os.path.dirname(os.path.abspath(path))
     for package in lock.packages:
         _check_hashes(where, package)
-        _add(entries, package, root=root)
+        if package.version is not None and not (
+            package.vcs or package.directory or package.archive
+        ):
+            key = (canonicalize_name(package.name), str(package.version))
+            entries.releases.setdefault(key, _digests(package))
+        if environment is None or _holds(package, environment):
+            _add(entries, package, root=root)
     return entries
+
+
+def _holds(package: Package, environment: Mapping[str, str]) -> bool:
+    """Whether the package's marker holds in ``environment`` (none always does)."""
+    if package.marker is None:
+        return True
+    try:
+        return package.marker.evaluate({**environment, "extra": ""})
+    except ValueError:  # an undefined variable or an incomparable version
+        return True
+
+
+def _digests(package: Package) -> frozenset[str]:
+    artifacts = [*(package.wheels or ()), package.sdist, package.archive]
+    return frozenset(
+        artifact.hashes["sha256"].lower() for artifact in artifacts if artifact is not None
+    )
 
 
 def _check_hashes(where: str, package: Package) -> None:
@@ -111,10 +139,7 @@ def _add(entries: PylockEntries, package: Package, *, root: str) -> None:
             entries.links.append((written, name, hashes, _absolute(written, root)))
     elif package.version is not None:
         entries.pins[name] = str(package.version)
-        artifacts = [*(package.wheels or ()), package.sdist]
-        digests = {
-            artifact.hashes["sha256"].lower() for artifact in artifacts if artifact is not None
-        }
+        digests = _digests(package)
         if digests:
             entries.hashes[name] = frozenset(digests)
         if entries.index_url is None and package.index:

@@ -18,7 +18,13 @@ from packaging.markers import InvalidMarker, Marker
 from lockbuild.errors import OutputError
 from lockbuild.models import Pin
 
-__all__ = ["MARKER_PREFERENCE", "EnvironmentPins", "merge_pins", "separating_marker"]
+__all__ = [
+    "MARKER_PREFERENCE",
+    "EnvironmentPins",
+    "merge_pins",
+    "merge_variants",
+    "separating_marker",
+]
 
 MARKER_PREFERENCE = (
     "sys_platform",
@@ -51,9 +57,15 @@ def merge_pins(environments: Sequence[EnvironmentPins]) -> list[Pin]:
     Raises OutputError when two environments that no marker can tell apart pin a package
     differently.
     """
+    return [pin for pin, _ in merge_variants(environments)]
+
+
+def merge_variants(environments: Sequence[EnvironmentPins]) -> list[tuple[Pin, tuple[int, ...]]]:
+    """:func:`merge_pins`, each pin with the positions of the environments it was resolved
+    for (so that another writer can merge what it made of each environment's pin)."""
     names = sorted({pin.name for environment in environments for pin in environment.pins})
     by_environment = [{pin.name: pin for pin in item.pins} for item in environments]
-    merged: list[Pin] = []
+    merged: list[tuple[Pin, tuple[int, ...]]] = []
     for name in names:
         variants: dict[Pin, list[int]] = {}
         for position, pins in enumerate(by_environment):
@@ -64,7 +76,7 @@ def merge_pins(environments: Sequence[EnvironmentPins]) -> list[Pin]:
         for variant, positions in variants.items():
             via = sorted({item for at in positions for item in by_environment[at][name].via})
             marker = _variant_marker(variant.marker, positions, environments)
-            merged.append(replace(variant, via=tuple(via), marker=marker))
+            merged.append((replace(variant, via=tuple(via), marker=marker), tuple(positions)))
     return merged
 
 
