@@ -498,3 +498,71 @@ def test_merged_pylock_with_a_file_without_sha256_is_not_written(
     assert (project / "pylock.toml").read_bytes() == before
     assert main(compile_args(server, "fresh/pylock.toml", *ENVIRONMENTS)) != 0
     assert not (project / "fresh" / "pylock.toml").exists()
+
+
+def _header_and_body(path: Path) -> tuple[list[str], str]:
+    lines = path.read_text().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    first = next(index for index, line in enumerate(lines) if not line.startswith("#"))
+    return header, "".join(lines[first:])
+
+
+def test_compile_environment_flags_take_locks_toml_environments(
+    server: IndexServer, project: Path
+) -> None:
+    """``--environment NAME`` compiles what the equivalent ``--python``/``--platform`` pairs do;
+    the header names locks.toml's environments and the command that regenerates the file."""
+    (project / "conf").mkdir()
+    _project(project / "conf", server, base="base.txt", dev="dev.txt")
+    assert main(compile_args(server, "flags.txt", *ENVIRONMENTS)) == 0
+    named = [f"--environment={name}" for name in ENVIRONMENTS]
+    arguments = [*compile_args(server, "named.txt"), "--config=conf/locks.toml", *named]
+    assert main(arguments) == 0
+    flags_header, flags_body = _header_and_body(project / "flags.txt")
+    named_header, named_body = _header_and_body(project / "named.txt")
+    assert named_body == flags_body
+    assert len(named_header) == len(flags_header)  # only the names and the command differ
+    for name, (python, platform, _) in ENVIRONMENTS.items():
+        assert f"#   {name}: {platform}, CPython {python}.0\n" in named_header
+    command = next(line for line in named_header if "lockbuild compile" in line)
+    assert "--config=conf/locks.toml " + " ".join(named) in command
+    assert "--python" not in command and "--platform" not in command
+    assert main(arguments) == 0  # read back: unchanged
+    assert _header_and_body(project / "named.txt") == (named_header, named_body)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--environment=linux-311", "--python=3.12"], "cannot be combined with --python"),
+        (["--environment=linux-311", "--platform=linux-x86_64"], "with --platform"),
+        (["--environment=linux-311", "--environment=linux-311"], "given twice"),
+        (["--environment=macso-312"], "unknown environment 'macso-312' in locks.toml "),
+        (["--environment=macso-312"], "(did you mean 'macos-312'?)"),
+        (["--environment=linux-311", "--config=missing.toml"], "missing.toml: no such file"),
+        (["--config=locks.toml"], "--config names the locks.toml of --environment"),
+    ],
+)
+def test_compile_environment_usage_errors_write_nothing(
+    server: IndexServer,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    _project(project, server, base="base.txt", dev="dev.txt")
+    assert main([*compile_args(server, "out.txt"), *extra]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("lockbuild: error: ") and message in error
+    assert len(error.strip().splitlines()) == 1
+    assert not (project / "out.txt").exists()
+
+
+def test_compile_environment_refuses_env_placeholder_for_several(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _project(project, server, base="base.txt", dev="dev.txt")
+    names = ["--environment=linux-311", "--environment=macos-312"]
+    assert main([*compile_args(server, "out-{env}.txt"), *names]) == 2
+    assert "several --environment write one merged lock" in capsys.readouterr().err
+    assert not list(project.glob("out-*"))

@@ -28,6 +28,7 @@ from lockbuild import __version__
 from lockbuild.errors import LockbuildError, UsageError
 
 if TYPE_CHECKING:
+    from lockbuild.inputs.environment import TargetEnvironment
     from lockbuild.inputs.settings import Settings
     from lockbuild.models import InputSpec
 
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compile",
         help="compile requirement files into one lock (pip-compile style)",
         description="Compile one requirement set (.in files) into a pinned, hashed lock "
-        "for one target environment.",
+        "for one target environment, or one merged lock for several.",
     )
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
@@ -116,6 +117,19 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         "and --marker (default: this machine's); may be repeated, see --python",
     )
     parser.add_argument(
+        "--environment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a target environment declared in locks.toml (instead of --python/--platform); "
+        "repeated, one merged lock for all of them",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the locks.toml that declares the --environment names (default: ./locks.toml)",
+    )
+    parser.add_argument(
         "--tag",
         action="append",
         default=[],
@@ -156,12 +170,14 @@ def run_compile(arguments: argparse.Namespace) -> int:
     from lockbuild.inputs.settings import COMMAND_LINE
 
     output = arguments.output_file or _default_output(arguments.inputs)
-    targets = _targets(arguments.python, arguments.platform)
-    if len(targets) > 1 and "{env}" in output:
-        reason = "several --python/--platform write one merged lock"
+    declared = _declared_environments(arguments)
+    targets = [] if declared else _targets(arguments.python, arguments.platform)
+    if len(declared or targets) > 1 and "{env}" in output:
+        flags = "--environment" if declared else "--python/--platform"
+        reason = f"several {flags} write one merged lock"
         raise UsageError(f"--output-file has '{{env}}' ({reason}): {output}")
     try:
-        environments = [
+        environments = declared or [
             make_environment(
                 python,
                 platform_name,
@@ -298,6 +314,37 @@ def _targets(pythons: Sequence[str], platforms: Sequence[str]) -> list[tuple[str
     return targets
 
 
+def _declared_environments(arguments: argparse.Namespace) -> list[TargetEnvironment]:
+    """The ``--environment`` names' environments, as locks.toml (``--config``) declares them;
+    none without ``--environment``."""
+    from pathlib import Path
+
+    from lockbuild.inputs.config import load_config
+    from lockbuild.inputs.settings import suggestion
+
+    names: list[str] = arguments.environment
+    if not names:
+        if arguments.config is not None:
+            raise UsageError("--config names the locks.toml of --environment; give one")
+        return []
+    flags = ("--python", "--platform", "--tag", "--marker")
+    given = [flag for flag in flags if getattr(arguments, flag[2:])]
+    if given:
+        reason = "locks.toml declares its python, platform, tags and markers"
+        raise UsageError(f"--environment cannot be combined with {', '.join(given)} ({reason})")
+    if len(set(names)) != len(names):
+        raise UsageError("the same --environment is given twice")
+    path = Path(arguments.config or "locks.toml")
+    if not path.is_file():
+        raise UsageError(f"--environment: {path}: no such file (name the locks.toml with --config)")
+    declared = load_config(str(path)).environments
+    for name in names:
+        if name not in declared:
+            hint = suggestion(name, sorted(declared))
+            raise UsageError(f"--environment: unknown environment {name!r} in {path}{hint}")
+    return [declared[name].build() for name in names]
+
+
 def _regenerate_command(
     arguments: argparse.Namespace,
     output: str,
@@ -312,6 +359,9 @@ def _regenerate_command(
     from lockbuild.urls import redact_urls
 
     words = ["lockbuild", "compile"]
+    if arguments.config is not None:
+        words.append(f"--config={Path(arguments.config).as_posix()}")
+    words += [f"--environment={name}" for name in arguments.environment]
     for python, platform_name in targets:
         words += [f"--python={python}", f"--platform={platform_name}"]
     words += [f"--tag={tag}" for tag in arguments.tag]
