@@ -214,7 +214,8 @@ def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[An
     as a tuple of the fields a file is read from (a third of the parsed entry's memory), and
     made an entry again when its release is read.
     """
-    rows = [_json_row(entry) if isinstance(entry, dict) else entry for entry in entries]
+    shared: dict[Any, Any] = {}
+    rows = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
     return _sourced(text, record, partial(_read_json_rows, rows))
 
 
@@ -223,11 +224,34 @@ _JSON_FIELDS = ("filename", "url", "hashes", "requires-python", "yanked", "uploa
 _ROW_KEYS = (*_JSON_FIELDS, "core-metadata")
 
 
-def _json_row(entry: dict[str, Any]) -> tuple[Any, ...]:
+class _Sha256(str):
+    """A ``{"sha256": digest}`` hash table, held as its digest."""
+
+    __slots__ = ()
+
+
+def _json_row(entry: dict[str, Any], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """The row of an entry: hash tables of one SHA-256 as their digest, the page's
+    repeated requires-python strings held once."""
+    filename, url, hashes, requires_python, *rest = map(entry.get, _JSON_FIELDS)
     metadata = (
         entry["core-metadata"] if "core-metadata" in entry else entry.get("dist-info-metadata")
     )
-    return (*map(entry.get, _JSON_FIELDS), metadata)
+    if isinstance(requires_python, str):
+        requires_python = shared.setdefault(requires_python, requires_python)
+    return (filename, url, _pack(hashes), requires_python, *rest, _pack(metadata))
+
+
+def _pack(value: Any) -> Any:
+    if type(value) is dict and len(value) == 1:
+        digest = value.get("sha256")
+        if type(digest) is str:
+            return _Sha256(digest)
+    return value
+
+
+def _unpack(value: Any) -> Any:
+    return {"sha256": str(value)} if isinstance(value, _Sha256) else value
 
 
 def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) -> list[FileData]:
@@ -241,7 +265,7 @@ def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) 
         if not isinstance(row, tuple):
             raise ValueError(f"not a file entry of the stored page: {number!r}")
         fields = zip(_ROW_KEYS, row, strict=True)
-        entries.append({key: value for key, value in fields if value is not None})
+        entries.append({key: _unpack(value) for key, value in fields if value is not None})
     return read_json_entries(entries, range(len(entries)), page_url)
 
 
