@@ -207,21 +207,34 @@ def sourced_page(
     return _sourced(text, record, partial(_read_numbered_anchors, matches))
 
 
-def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
+def json_sourced_page(
+    text: str, record: Mapping[str, Any], entries: Sequence[Any], *, rows: bool = True
+) -> SourcedPage:
     """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
 
-    A page is held for the whole run, most of its releases never read: each entry is kept
-    as a tuple of the fields a file is read from (a third of the parsed entry's memory), and
-    made an entry again when its release is read.
+    A page is held for the whole run, most of its releases never read: with ``rows``, each
+    entry is kept as a tuple of the fields a file is read from (a third of the parsed
+    entry's memory), and made an entry again when its release is read. A page read back
+    from the store keeps its entries (a warm run is short, and its time is in the reading).
     """
-    shared: dict[Any, Any] = {}
-    rows = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
-    return _sourced(text, record, partial(_read_json_rows, rows))
+    if not rows:
+        return _sourced(text, record, partial(read_json_entries, entries))
+    shared: dict[str, str] = {}
+    held = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
+    return _sourced(text, record, partial(_read_json_rows, held))
 
 
-_JSON_FIELDS = ("filename", "url", "hashes", "requires-python", "yanked", "upload-time", "size")
-"""The fields of a JSON file entry that :func:`json_file` reads, besides its metadata."""
-_ROW_KEYS = (*_JSON_FIELDS, "core-metadata")
+_ROW_KEYS = (
+    "filename",
+    "url",
+    "hashes",
+    "requires-python",
+    "yanked",
+    "upload-time",
+    "size",
+    "core-metadata",
+)
+"""The fields of a JSON file entry that :func:`json_file` reads, in a row's order."""
 
 
 class _Sha256(str):
@@ -230,24 +243,33 @@ class _Sha256(str):
     __slots__ = ()
 
 
-def _json_row(entry: dict[str, Any], shared: dict[Any, Any]) -> tuple[Any, ...]:
+def _json_row(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
     """The row of an entry: hash tables of one SHA-256 as their digest, the page's
     repeated requires-python strings held once."""
-    filename, url, hashes, requires_python, *rest = map(entry.get, _JSON_FIELDS)
-    metadata = (
-        entry["core-metadata"] if "core-metadata" in entry else entry.get("dist-info-metadata")
-    )
-    if isinstance(requires_python, str):
+    get = entry.get
+    hashes = get("hashes")
+    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
+        hashes = _Sha256(digest)
+    metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
+    if (
+        type(metadata) is dict
+        and len(metadata) == 1
+        and type(digest := metadata.get("sha256")) is str
+    ):
+        metadata = _Sha256(digest)
+    requires_python = get("requires-python")
+    if type(requires_python) is str:
         requires_python = shared.setdefault(requires_python, requires_python)
-    return (filename, url, _pack(hashes), requires_python, *rest, _pack(metadata))
-
-
-def _pack(value: Any) -> Any:
-    if type(value) is dict and len(value) == 1:
-        digest = value.get("sha256")
-        if type(digest) is str:
-            return _Sha256(digest)
-    return value
+    return (
+        get("filename"),
+        get("url"),
+        hashes,
+        requires_python,
+        get("yanked"),
+        get("upload-time"),
+        get("size"),
+        metadata,
+    )
 
 
 def _unpack(value: Any) -> Any:
@@ -316,7 +338,7 @@ def read_page_source(record: object, text: str) -> SourcedPage:
             raise ValueError(str(error)) from None
         if len(entries) != record[count]:
             raise ValueError("stored page source does not fit its text")
-        return json_sourced_page(text, record, entries)
+        return json_sourced_page(text, record, entries, rows=False)
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
