@@ -287,3 +287,54 @@ def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: C
     entry = store.get(page_key(INDEX, "demo"))
     assert entry is not None and entry.text == PAGE.decode()
     assert entry.value["reader"] == "json-v1"
+
+
+def test_a_json_page_lets_go_of_its_text_once_stored_and_reads_its_files_unchanged() -> None:
+    """The stored form hands the text over once; the held rows read as the entries did."""
+    from lockbuild.index.pagestore import stored_form
+    from lockbuild.index.simple import parse_project_page
+
+    metadata = {"sha256": "dd" * 32}
+    entries = [
+        {
+            "filename": "demo-1.0-py3-none-any.whl",
+            "url": "https://files.example/demo-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "aa" * 32},
+            "requires-python": ">=3.8",
+            "upload-time": "2024-01-02T03:04:05.000000Z",
+            "size": 1234,
+            "yanked": False,
+            "core-metadata": metadata,
+            "data-dist-info-metadata": metadata,
+            "provenance": None,
+        },
+        {
+            "filename": "demo-1.0.tar.gz",
+            "url": "../../files/demo-1.0.tar.gz",
+            "hashes": {"sha256": "bb" * 32, "md5": "cc" * 16},
+            "yanked": "broken",
+            "dist-info-metadata": True,
+        },
+    ]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "demo", "files": entries})
+
+    def parsed() -> ProjectPage:
+        return parse_project_page(
+            body.encode(),
+            content_type="application/vnd.pypi.simple.v1+json",
+            page_url="https://index.example/simple/demo/",
+            project="demo",
+            index_url="https://index.example/simple",
+        )
+
+    page = parsed()
+    record, text = stored_form(page)
+    assert text == body and page.source is None  # the page holds its text no longer
+    assert stored_form(page)[1] is None  # stored again: in record form
+    wheel, sdist = page.release_files("1.0")
+    assert wheel.hashes == {"sha256": "aa" * 32} and wheel.metadata_hashes == metadata
+    assert wheel.requires_python == ">=3.8" and wheel.size == 1234 and wheel.yanked is None
+    assert sdist.url == "https://index.example/files/demo-1.0.tar.gz"
+    assert sdist.hashes == {"sha256": "bb" * 32, "md5": "cc" * 16}
+    assert sdist.yanked == "broken" and sdist.metadata_hashes == {}
+    assert read_page_source(record, text) == parsed() == page

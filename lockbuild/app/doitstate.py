@@ -33,9 +33,15 @@ def set_aside_if_damaged(dep_file: str) -> None:
 
     The file only records what was built; without it every lock is checked again and
     rewritten only if its content changes. A busy or locked database is left to doit.
+    Checked once per process while the file is unchanged (``doit lock`` asks twice).
     """
+    key = _file_version(dep_file)
+    if key is not None and key in _sound:
+        return
     damage = _database_damage(dep_file)
     if damage is None:
+        if key is not None:
+            _sound.add(key)
         return
     aside = f"{dep_file}.damaged"
     try:
@@ -47,6 +53,18 @@ def set_aside_if_damaged(dep_file: str) -> None:
         f"warning: doit's state was damaged ({damage}): moved {dep_file} to {aside}; "
         "every lock is checked again\n"
     )
+
+
+_sound: set[tuple[str, int, int]] = set()
+"""The state files found sound, by path and file version."""
+
+
+def _file_version(path: str) -> tuple[str, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), status.st_mtime_ns, status.st_size)
 
 
 def _database_damage(dep_file: str) -> str | None:

@@ -25,7 +25,6 @@ from lockbuild.app.doitstate import make_cache_directory, set_aside_if_damaged
 from lockbuild.app.options import RunOptions, cache_directory
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
-from lockbuild.inputs.lockfile import read_previous_lock
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import InputSpec
@@ -110,7 +109,12 @@ def lock_tasks(
 ) -> Iterator[dict[str, Any]]:
     """One doit task dict per (lock, environment), dependencies first."""
     options = options or RunOptions()
-    yield {"basename": TASK_BASENAME, "name": None, "doc": "compile every out-of-date lock"}
+    yield {
+        "basename": TASK_BASENAME,
+        "name": None,
+        "doc": "compile every out-of-date lock",
+        "uptodate": [True],  # the group has no action: without this doit records it every run
+    }
     for lock_name in config.lock_order():
         lock = config.locks[lock_name]
         files = input_files(lock.inputs)  # read once: the same for every environment
@@ -195,6 +199,8 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
     """Those of ``names`` that the lock at ``output`` pins (its file is read only for names)."""
     if not names:
         return frozenset()
+    from lockbuild.inputs.lockfile import read_previous_lock  # urllib.request: only with -P
+
     return names & read_previous_lock(output).pins.keys()
 
 

@@ -80,8 +80,7 @@ class IndexClient:
             raise ValueError("offline needs a store")
         self.missing = missing if missing is not None else MissingItems()
         """Items an offline run lacked, recorded as the resolver asked for them."""
-        self.traffic = Traffic()
-        """How each page, metadata and hash was had (for ``-v``)."""
+        self.traffic = Traffic()  # how each page, metadata and hash was had (for -v)
         self._pool = FetchPool(workers)
         self._writes = StoreWrites(store)
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}

@@ -55,8 +55,9 @@ class SourcedPage(ProjectPage):
         releases: Mapping[str, PendingRelease],
     ) -> None:
         super().__init__(canonicalize_name(name), index_url, releases=releases)
-        self.source = source
-        """How to store the page without reading its releases."""
+        self.source: PageSource | None = source
+        """How to store the page without reading its releases; None once stored (the text,
+        often megabytes, is not held for the rest of the run)."""
 
 
 def page_record(page: ProjectPage) -> dict[str, Any]:
@@ -113,9 +114,14 @@ def stored_page(record: object, text: str | None) -> ProjectPage:
 
 
 def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
-    """What the store keeps of ``page``: its record, and its text when it has one."""
+    """What the store keeps of ``page``: its record, and its text when it has one.
+
+    A page's text is handed over once: the page lets go of it (stored again, the page is
+    stored in its record form)."""
     if isinstance(page, SourcedPage):
-        return page.source.record, page.source.text
+        source, page.source = page.source, None
+        if source is not None:
+            return source.record, source.text
     return page_record(page), None
 
 
@@ -201,9 +207,88 @@ def sourced_page(
     return _sourced(text, record, partial(_read_numbered_anchors, matches))
 
 
-def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
-    """The page of a :data:`JSON_PAGE` record over the file entries of ``text``."""
-    return _sourced(text, record, partial(read_json_entries, entries))
+def json_sourced_page(
+    text: str, record: Mapping[str, Any], entries: Sequence[Any], *, rows: bool = True
+) -> SourcedPage:
+    """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
+
+    A page is held for the whole run, most of its releases never read: with ``rows``, each
+    entry is kept as a tuple of the fields a file is read from (a third of the parsed
+    entry's memory), and made an entry again when its release is read. A page read back
+    from the store keeps its entries (a warm run is short, and its time is in the reading).
+    """
+    if not rows:
+        return _sourced(text, record, partial(read_json_entries, entries))
+    shared: dict[str, str] = {}
+    held = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
+    return _sourced(text, record, partial(_read_json_rows, held))
+
+
+_ROW_KEYS = (
+    "filename",
+    "url",
+    "hashes",
+    "requires-python",
+    "yanked",
+    "upload-time",
+    "size",
+    "core-metadata",
+)
+"""The fields of a JSON file entry that :func:`json_file` reads, in a row's order."""
+
+
+class _Sha256(str):
+    """A ``{"sha256": digest}`` hash table, held as its digest."""
+
+    __slots__ = ()
+
+
+def _json_row(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
+    """The row of an entry: hash tables of one SHA-256 as their digest, the page's
+    repeated requires-python strings held once."""
+    get = entry.get
+    hashes = get("hashes")
+    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
+        hashes = _Sha256(digest)
+    metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
+    if (
+        type(metadata) is dict
+        and len(metadata) == 1
+        and type(digest := metadata.get("sha256")) is str
+    ):
+        metadata = _Sha256(digest)
+    requires_python = get("requires-python")
+    if type(requires_python) is str:
+        requires_python = shared.setdefault(requires_python, requires_python)
+    return (
+        get("filename"),
+        get("url"),
+        hashes,
+        requires_python,
+        get("yanked"),
+        get("upload-time"),
+        get("size"),
+        metadata,
+    )
+
+
+def _unpack(value: Any) -> Any:
+    return {"sha256": str(value)} if isinstance(value, _Sha256) else value
+
+
+def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) -> list[FileData]:
+    """The file data of the rows ``numbers`` (one release), as :func:`read_json_entries`
+    reads the entries they were made from."""
+    entries: list[dict[str, Any]] = []
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(rows)):
+            raise ValueError(f"not an entry of the stored page: {number!r}")
+        row = rows[number]
+        if not isinstance(row, tuple):
+            raise ValueError(f"not a file entry of the stored page: {number!r}")
+        fields = zip(_ROW_KEYS, row, strict=True)
+        entries.append({key: _unpack(value) for key, value in fields if value is not None})
+    return read_json_entries(entries, range(len(entries)), page_url)
 
 
 def _sourced(
@@ -253,7 +338,7 @@ def read_page_source(record: object, text: str) -> SourcedPage:
             raise ValueError(str(error)) from None
         if len(entries) != record[count]:
             raise ValueError("stored page source does not fit its text")
-        return json_sourced_page(text, record, entries)
+        return json_sourced_page(text, record, entries, rows=False)
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
