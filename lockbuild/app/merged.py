@@ -8,7 +8,6 @@ the merged file by evaluating every line's marker for it; the pins are then merg
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,9 +23,9 @@ from lockbuild.app.tasks import (
     LockJob,
     OutputUnchanged,
     compile_request,
-    file_sha256,
     fingerprint,
     make_job,
+    run_compile_action,
     writer_task,
 )
 from lockbuild.errors import LockbuildError
@@ -207,17 +206,4 @@ def merged_task(
 
 def run_merged_lock(job: MergedJob) -> dict[str, object] | TaskFailed:
     """The action of a merged lock's task."""
-    created = not os.path.exists(job.output)
-    try:
-        result = compile_merged(merged_request(job))
-    except LockbuildError as error:
-        return TaskFailed(str(error))
-    return {
-        "output-sha256": file_sha256(job.output),
-        "pins": len(result.pins),
-        "changes": [] if created else list(result.changes),
-        "created": created,
-        "written": result.written,
-        "seconds": round(result.seconds, 3),
-        "warnings": list(result.warnings),
-    }
+    return run_compile_action(job.output, lambda: compile_merged(merged_request(job)))

@@ -12,9 +12,9 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependency
 from doit.tools import config_changed
@@ -28,6 +28,9 @@ from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import InputSpec
+
+if TYPE_CHECKING:
+    from lockbuild.app.pipeline import CompileResult
 
 __all__ = ["DOIT_CONFIG", "task_lock", "task_verify"]  # noqa: F822 (DOIT_CONFIG comes from __getattr__)
 
@@ -258,13 +261,21 @@ def run_lock(job: LockJob) -> dict[str, object] | TaskFailed:
     """The action of one task: compile, and report a user error as a failed task."""
     from lockbuild.app.pipeline import compile_lock  # the compile stack, in the action only
 
-    created = not os.path.exists(job.output)
+    return run_compile_action(job.output, lambda: compile_lock(compile_request(job)))
+
+
+def run_compile_action(
+    output: str, compile_output: Callable[[], CompileResult]
+) -> dict[str, object] | TaskFailed:
+    """Compile ``output`` and say what happened as the task's values, a user error as a
+    failed task (the one shape every lock task's action returns)."""
+    created = not os.path.exists(output)
     try:
-        result = compile_lock(compile_request(job))
+        result = compile_output()
     except LockbuildError as error:
         return TaskFailed(str(error))
     return {
-        "output-sha256": file_sha256(job.output),
+        "output-sha256": file_sha256(output),
         "pins": len(result.pins),
         "changes": [] if created else list(result.changes),
         "created": created,
