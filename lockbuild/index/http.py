@@ -32,6 +32,7 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
+from lockbuild.index.addresses import install as install_address_cache
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of, size_of
 from lockbuild.models import TransferLimits
 from lockbuild.urls import Credentials, redact_url
@@ -183,6 +184,7 @@ class HttpClient:
         self.limits = limits
         self.retries = retries
         self.backoff = backoff
+        install_address_cache()  # one lookup per host for the run, hedged against a lost answer
         self.session = EnvironmentCachingSession()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.max_redirects = limits.max_redirects
