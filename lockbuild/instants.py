@@ -4,18 +4,112 @@ Pure functions over :class:`~datetime.datetime`. Upload times (PEP 700) are read
 writes them (``Z``, an offset, or naive meaning UTC, fractions of any length); a cutoff is an
 RFC 3339 instant or a date meaning midnight UTC, and is written back in one normal form
 (``2026-11-01T00:00:00Z``), which is what lock fingerprints and stored snapshots carry.
+
+A cutoff may also be a span before the start of the run (a cooldown, as pip, uv and Poetry take
+it): ``7 days``, ``7d``, ``P7D``, ``P1W``, ``PT12H``. :func:`run_start` is read once per process,
+so every lock of one run resolves a span to the same instant.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-__all__ = ["format_cutoff", "format_instant", "parse_cutoff", "parse_instant"]
+__all__ = [
+    "CUTOFF_FORMS",
+    "SpanCutoff",
+    "format_cutoff",
+    "format_instant",
+    "format_span",
+    "parse_cutoff",
+    "parse_exclude_newer",
+    "parse_instant",
+    "parse_span",
+    "run_start",
+]
 
 _FRACTION = re.compile(r"\.(\d+)")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_SPAN = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?)?", re.IGNORECASE)
+_SPAN_PART = re.compile(r"\s*(\d+)\s*(weeks?|w|days?|d|hours?|h)\b\s*,?", re.IGNORECASE)
+_HOURS = {"w": 7 * 24, "d": 24, "h": 1}
+
+CUTOFF_FORMS = (
+    "an RFC 3339 instant such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or a span "
+    "before now such as '7 days', '7d', '12 hours', '2 weeks', 'P7D' or 'PT12H'"
+)
+"""What :func:`parse_exclude_newer` takes, for error messages."""
+
+_RUN_START: list[datetime] = []
+
+
+def run_start() -> datetime:
+    """The start of this run (UTC, whole seconds): the instant a span counts back from, read
+    on first use and the same for every later call in the process."""
+    if not _RUN_START:
+        _RUN_START.append(datetime.now(timezone.utc).replace(microsecond=0))
+    return _RUN_START[0]
+
+
+class SpanCutoff(datetime):
+    """A cutoff resolved from a span: the instant, and :attr:`span` as written back (``P7D``).
+
+    Compares and hashes as the instant; a lock's settings fingerprint holds the span, so a
+    cooldown does not make every run a change of settings.
+    """
+
+    span: str
+
+    @classmethod
+    def before(cls, start: datetime, span: timedelta) -> SpanCutoff:
+        instant = (start - span).astimezone(timezone.utc)
+        value = cls.fromtimestamp(instant.timestamp(), timezone.utc)
+        value.span = format_span(span)
+        return value
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        return (_span_cutoff, (self.timestamp(), self.span))
+
+
+def _span_cutoff(timestamp: float, span: str) -> SpanCutoff:
+    value = SpanCutoff.fromtimestamp(timestamp, timezone.utc)
+    value.span = span
+    return value
+
+
+def parse_span(text: str) -> timedelta | None:
+    """A span of weeks, days and hours (``7 days``, ``7d``, ``1 week 2 days``, ``P7D``,
+    ``P1W``, ``PT12H``, ``P1DT12H``); None when ``text`` is not one. ValueError for a zero span.
+    """
+    text = text.strip()
+    hours: int | None = None
+    iso = _ISO_SPAN.fullmatch(text)
+    if iso and any(iso.groups()) and not text.upper().endswith("T"):
+        weeks, days, hours_part = (int(group or 0) for group in iso.groups())
+        hours = (weeks * 7 + days) * 24 + hours_part
+    elif text and text[0].upper() != "P":
+        position, total = 0, 0
+        for part in _SPAN_PART.finditer(text):
+            if part.start() != position:
+                return None
+            total += int(part[1]) * _HOURS[part[2][0].lower()]
+            position = part.end()
+        if position == 0 or position != len(text):
+            return None
+        hours = total
+    if hours is None:
+        return None
+    if hours == 0:
+        raise ValueError("a span of zero keeps nothing out")
+    return timedelta(hours=hours)
+
+
+def format_span(span: timedelta) -> str:
+    """The span in ISO 8601: ``P7D``, ``PT12H``, ``P1DT12H``."""
+    hours = int(span.total_seconds()) // 3600
+    days, hours = divmod(hours, 24)
+    return "P" + (f"{days}D" if days else "") + (f"T{hours}H" if hours else "")
 
 
 def parse_instant(text: str) -> datetime:
@@ -55,3 +149,12 @@ def format_cutoff(value: datetime) -> str:
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return format_instant(value)
+
+
+def parse_exclude_newer(text: str) -> datetime:
+    """An ``exclude-newer`` value: a span before :func:`run_start` (a :class:`SpanCutoff`),
+    else as :func:`parse_cutoff`, in UTC. ValueError when it is neither."""
+    span = parse_span(text)
+    if span is not None:
+        return SpanCutoff.before(run_start(), span)
+    return parse_cutoff(text).astimezone(timezone.utc)

@@ -113,7 +113,8 @@ def test_the_regenerate_command_repeats_the_index_settings() -> None:
         (
             ["--exclude-newer=last week"],
             "lockbuild: error: --exclude-newer: invalid exclude-newer (expected an RFC 3339"
-            " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01): 'last week'",
+            " instant such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or a span before"
+            " now such as '7 days', '7d', '12 hours', '2 weeks', 'P7D' or 'PT12H'): 'last week'",
         ),
         (
             ["--index=internal=https://x.example/simple", "--index-for=mypkg=internl"],

@@ -772,15 +772,24 @@ BAD = [
         "exclude-newer that names no instant",
         "[settings]\nexclude-newer = '2026-11-01T00:00:00'\n" + MINIMAL,
         "locks.toml:2: settings.exclude-newer: invalid exclude-newer (expected an RFC 3339"
-        " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01):"
+        " instant such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or a span before now"
+        " such as '7 days', '7d', '12 hours', '2 weeks', 'P7D' or 'PT12H'):"
         " '2026-11-01T00:00:00'",
     ),
     (
         "exclude-newer as a TOML local date-time",
         "[settings]\npre = true\nexclude-newer = 2026-11-01T00:00:00\n" + MINIMAL,
         "locks.toml:3: settings.exclude-newer: invalid exclude-newer (expected an RFC 3339"
-        " instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01):"
+        " instant such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or a span before now"
+        " such as '7 days', '7d', '12 hours', '2 weeks', 'P7D' or 'PT12H'):"
         " '2026-11-01T00:00:00'",
+    ),
+    (
+        "a malformed cooldown",
+        "[settings]\nexclude-newer = '7 dayz'\n" + MINIMAL,
+        "locks.toml:2: settings.exclude-newer: invalid exclude-newer (expected an RFC 3339"
+        " instant such as 2026-11-01T00:00:00Z, a date such as 2026-11-01, or a span before now"
+        " such as '7 days', '7d', '12 hours', '2 weeks', 'P7D' or 'PT12H'): '7 dayz'",
     ),
     (
         "unknown index strategy",

@@ -227,3 +227,59 @@ def test_index_settings_of_locks_toml(
     assert main(["verify"]) == 0  # mypkg is read again from its own index, not the public one
     # exclude-newer is part of the settings that decide whether a lock is up to date
     assert main(["lock", "-q", "--exclude-newer=2000-01-01"]) == 1  # nothing that old
+
+
+# -- a cooldown: exclude-newer as a span before the run ------------------------------------------
+
+
+def test_a_cooldown_is_one_instant_for_the_run_written_in_each_header(
+    dists: dict[str, Path], project: Path
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from lockbuild.instants import format_cutoff, parse_cutoff, run_start
+
+    start = run_start()  # read once per process: every lock of the run counts back from it
+    with IndexServer() as index:
+        index.add(dists["helper"], upload_time=format_cutoff(start - timedelta(days=30)))
+        (project / "requirements.in").write_text("helper\n")
+        (project / "locks.toml").write_text(
+            f'[settings]\nindex-url = "{index.url}"\nexclude-newer = "7 days"\n\n'
+            '[environments.linux]\npython = "3.11"\nplatform = "linux-x86_64"\n'
+            '[environments.mac]\npython = "3.11"\nplatform = "macos-arm64"\n\n'
+            '[locks.main]\ninputs = ["requirements.in"]\noutput = "main-{env}.txt"\n'
+            '[locks.all]\ninputs = ["requirements.in"]\noutput = "all.txt"\n'
+            'environments = ["linux", "mac"]\n'
+        )
+        assert main(["lock", "-q"]) == 0
+        commands = {
+            name: re.findall(r"^#    (lockbuild lock .*)$", (project / name).read_text(), re.M)
+            for name in ("main-linux.txt", "main-mac.txt", "all.txt")
+        }
+        cutoff = format_cutoff(start - timedelta(days=7))
+        assert commands == {
+            "main-linux.txt": [f"lockbuild lock main@linux --exclude-newer {cutoff}"],
+            "main-mac.txt": [f"lockbuild lock main@mac --exclude-newer {cutoff}"],
+            "all.txt": [f"lockbuild lock all --exclude-newer {cutoff}"],
+        }
+        assert parse_cutoff(cutoff) < datetime.now(timezone.utc) - timedelta(days=6)
+        # the lock's settings hold the span, not the instant: a later run changes nothing
+        before = {name: (project / name).read_text() for name in commands}
+        assert main(["lock", "-q"]) == 0
+        assert {name: (project / name).read_text() for name in commands} == before
+        # the header's command compiles the same pins and hashes again
+        assert main(["lock", "-q", "main@linux", f"--exclude-newer={cutoff}"]) == 0
+        again = (project / "main-linux.txt").read_text()
+        assert again.split("\n#\n", 2)[2] == before["main-linux.txt"].split("\n#\n", 2)[2]
+
+
+def test_a_cooldown_keeps_a_new_upload_out(dists: dict[str, Path], project: Path) -> None:
+    from datetime import timedelta
+
+    from lockbuild.instants import format_cutoff, run_start
+
+    with IndexServer() as index:
+        index.add(dists["helper"], upload_time=format_cutoff(run_start() - timedelta(hours=2)))
+        (project / "requirements.in").write_text("helper\n")
+        assert compile_lock(f"--index-url={index.url}", "--exclude-newer=PT1H") == 0
+        assert compile_lock(f"--index-url={index.url}", "--exclude-newer=3h") == 1

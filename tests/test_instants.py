@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import pickle
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lockbuild.instants import format_cutoff, parse_cutoff, parse_instant
+from lockbuild.instants import (
+    SpanCutoff,
+    format_cutoff,
+    format_span,
+    parse_cutoff,
+    parse_exclude_newer,
+    parse_instant,
+    parse_span,
+    run_start,
+)
 
 
 def test_instants_with_z_offsets_or_none() -> None:
@@ -35,3 +45,35 @@ def test_exclude_newer_cutoffs(text: str, expected: str) -> None:
 def test_exclude_newer_refuses_what_names_no_instant(text: str) -> None:
     with pytest.raises(ValueError):
         parse_cutoff(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("7 days", "P7D"),
+        ("7d", "P7D"),
+        ("P7D", "P7D"),
+        ("p1w", "P7D"),
+        ("1 week, 2 days", "P9D"),
+        ("PT12H", "PT12H"),
+        ("36 hours", "P1DT12H"),
+        ("P1DT12H", "P1DT12H"),
+    ],
+)
+def test_spans_of_a_cooldown(text: str, span: str) -> None:
+    found = parse_span(text)
+    assert found is not None and format_span(found) == span
+
+
+@pytest.mark.parametrize("text", ["7", "days", "7 dayz", "P", "PT", "P1DT", "P7M", "2026-11-01"])
+def test_not_spans(text: str) -> None:
+    assert parse_span(text) is None
+
+
+def test_a_span_counts_back_from_one_start_of_the_run() -> None:
+    cutoff = parse_exclude_newer("7 days")
+    assert isinstance(cutoff, SpanCutoff) and cutoff.span == "P7D"
+    assert cutoff == run_start() - timedelta(days=7) == parse_exclude_newer("P1W")
+    assert pickle.loads(pickle.dumps(cutoff)).span == "P7D"
+    with pytest.raises(ValueError, match="zero"):
+        parse_span("0 days")

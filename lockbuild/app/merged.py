@@ -25,6 +25,7 @@ from lockbuild.app.tasks import (
     compile_request,
     fingerprint,
     make_job,
+    regenerate_command,
     run_compile_action,
     writer_task,
 )
@@ -158,7 +159,7 @@ class MergedJob:
 
 
 def make_merged_job(config: ProjectConfig, lock: LockConfig, options: RunOptions) -> MergedJob:
-    command = f"lockbuild lock {lock.name}"
+    command = regenerate_command(f"lockbuild lock {lock.name}", lock.settings)
     jobs = tuple(
         replace(make_job(config, lock, config.environments[name], options), command=command)
         for name in lock.environments

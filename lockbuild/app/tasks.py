@@ -27,6 +27,7 @@ from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import Settings
+from lockbuild.instants import SpanCutoff, format_cutoff
 from lockbuild.models import InputSpec
 
 if TYPE_CHECKING:
@@ -194,8 +195,17 @@ def make_job(
             trust_new_files=options.trust_new_files & pinned,
             cache_dir=os.path.abspath(cache_directory(config, flag=options.cache_dir)),
         ),
-        command=f"lockbuild lock {lock.name}@{environment.name}",
+        command=regenerate_command(f"lockbuild lock {lock.name}@{environment.name}", lock.settings),
     )
+
+
+def regenerate_command(command: str, settings: Settings) -> str:
+    """The header's command: with a cooldown (``exclude-newer = "7 days"``), the instant this
+    run resolved it to, so that running it again compiles the same lock."""
+    cutoff = settings.exclude_newer
+    if isinstance(cutoff, SpanCutoff):
+        return f"{command} --exclude-newer {format_cutoff(cutoff)}"
+    return command
 
 
 def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[NormalizedName]:

@@ -62,8 +62,9 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     ),
     "exclude-newer": (
         "instant",
-        "ignore files uploaded after this instant: RFC 3339 (2026-11-01T00:00:00Z) or a date "
-        "(2026-11-01, midnight UTC)",
+        "ignore files uploaded after this instant: RFC 3339 (2026-11-01T00:00:00Z), a date "
+        "(2026-11-01, midnight UTC), or a cooldown before the start of the run (7d, '7 days', "
+        "P7D, PT12H), written into the lock's header as the instant it resolved to",
     ),
     "vcs-as-archive": (
         "bool",

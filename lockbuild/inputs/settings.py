@@ -20,7 +20,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import ConfigError
-from lockbuild.instants import format_cutoff, parse_cutoff
+from lockbuild.instants import CUTOFF_FORMS, SpanCutoff, format_cutoff, parse_exclude_newer
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     IndexStrategy,
@@ -187,6 +187,8 @@ def _json_value(value: object, *, table: bool = False) -> object:
     as ``2026-11-01T00:00:00Z``), tables as dicts and lists as lists."""
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, SpanCutoff):
+        return value.span
     if isinstance(value, datetime.datetime):
         return format_cutoff(value)
     if table and isinstance(value, tuple):
@@ -274,16 +276,14 @@ def _parse_days(value: object) -> int:
 
 
 def _parse_exclude_newer(value: object) -> datetime.datetime:
-    """An RFC 3339 instant or a date (midnight UTC), as text or a TOML date-time: the instant,
-    in UTC."""
+    """An instant, a date (midnight UTC) or a span before the run (``7 days``), in UTC."""
     if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
         value = value.isoformat()
     text = parse_text(value)
     try:
-        return parse_cutoff(text).astimezone(datetime.timezone.utc)
+        return parse_exclude_newer(text)
     except ValueError:
-        expected = "an RFC 3339 instant such as 2026-11-01T00:00:00Z, or a date such as 2026-11-01"
-        message = f"invalid exclude-newer (expected {expected}): {show_value(value)}"
+        message = f"invalid exclude-newer (expected {CUTOFF_FORMS}): {show_value(value)}"
         raise InvalidValue(message) from None
 
 
