@@ -191,6 +191,7 @@ def make_job(
         options=replace(
             options,
             upgrade_packages=options.upgrade_packages & pinned,
+            upgrade_pins=tuple(pin for pin in options.upgrade_pins if pin[0] in pinned),
             trust_new_files=options.trust_new_files & pinned,
             cache_dir=os.path.abspath(cache_directory(config, flag=options.cache_dir)),
         ),
