@@ -11,6 +11,7 @@ from indexserver import IndexServer
 
 from lockbuild.cli import main
 
+LOCK = "requirements.txt"
 UNIVERSE = {
     "requests-lite==2.0": ["certi"],
     "requests-lite==2.1": ["certi>=1"],
@@ -32,9 +33,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "requirements.in").write_text("requests-lite\n")
-    return tmp_path
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    directory = tmp_path / "project"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    (directory / "requirements.in").write_text("requests-lite\n")
+    return directory
 
 
 def compile_args(server: IndexServer, *extra: str) -> list[str]:
@@ -80,3 +84,33 @@ def test_upgrade_package_with_a_bad_value_is_a_usage_error(
     assert main(compile_args(server, "-q", "-P", value)) == 2
     assert "--upgrade-package" in capsys.readouterr().err
     assert not (project / "requirements.txt").exists()
+
+
+def test_output_file_dash_prints_the_lock_on_stdout_only(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile and uv: ``-o -`` writes the lock to stdout; messages stay on stderr."""
+    assert main(compile_args(server, "-o", "-")) == 0
+    printed = capsys.readouterr()
+    assert not (project / "-").exists()
+    assert not (project / "requirements.txt").exists()
+    assert "written to stdout" in printed.err
+    assert "requests-lite==2.2 \\" in printed.out
+    assert main(compile_args(server)) == 0
+    written = (project / "requirements.txt").read_text()
+    capsys.readouterr()
+    assert printed.out == written, "stdout is byte-identical to the file a normal run writes"
+    assert main(compile_args(server, "--output-file=-", "-q")) == 0
+    assert capsys.readouterr() == (written, "")
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in", LOCK]
+
+
+def test_output_file_dash_writes_nothing_when_the_compile_fails(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "requirements.in").write_text("requests-lite>=9\n")
+    assert main(compile_args(server, "-o", "-")) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "requests-lite" in printed.err
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]

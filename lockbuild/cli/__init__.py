@@ -98,7 +98,8 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output-file",
         metavar="OUT",
-        help="the lock to write (default: the single input with .txt instead of .in)",
+        help="the lock to write (default: the single input with .txt instead of .in); "
+        "'-' prints it on stdout and writes no file, as pip-compile and uv do",
     )
     parser.add_argument(
         "--python",
@@ -169,7 +170,9 @@ def run_compile(arguments: argparse.Namespace) -> int:
     from lockbuild.inputs.pylockfile import format_problem
     from lockbuild.inputs.settings import COMMAND_LINE
 
-    output = arguments.output_file or _default_output(arguments.inputs)
+    to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
+    output = _stdout_output(arguments.inputs) if to_stdout else arguments.output_file
+    output = output or _default_output(arguments.inputs)
     declared = _declared_environments(arguments)
     targets = [] if declared else _targets(arguments.python, arguments.platform)
     if len(declared or targets) > 1 and "{env}" in output:
@@ -193,7 +196,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     problem = format_problem(settings.format, output)
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
-    options = run_options(arguments)
+    options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
         CompileRequest(
@@ -218,12 +221,15 @@ def run_compile(arguments: argparse.Namespace) -> int:
         result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if arguments.dry_run:
+    if options.dry_run:
         sys.stdout.write(result.text)
+        sys.stdout.flush()
     if not quiet:
         state = "wrote" if result.written else "unchanged"
         if arguments.dry_run:
             state = "dry run, not written"
+        elif to_stdout:
+            state = "written to stdout"
         print(
             f"{result.output}: {state} ({len(result.pins)} pins, "
             f"{len(result.changes)} changed) in {result.seconds:.2f}s",
@@ -243,6 +249,16 @@ def _default_output(inputs: Sequence[str]) -> str:
     if path.suffix == ".txt":
         raise UsageError(f"input {inputs[0]} ends in .txt; name the lock with --output-file")
     return str(path.with_suffix(".txt"))
+
+
+def _stdout_output(inputs: Sequence[str]) -> str:
+    """The lock ``-o -`` prints: the one a run without ``-o`` writes (its pins are kept and
+    its text is the same, header included), or ``-`` when several inputs name none."""
+    from pathlib import Path
+
+    if len(inputs) == 1 and Path(inputs[0]).suffix != ".txt":
+        return _default_output(inputs)
+    return "-"
 
 
 def _host_platform() -> str:
