@@ -457,6 +457,26 @@ class EmbeddedReporter(LockReporter):
     exit_codes = False
 
 
+class QuietReporter(EmbeddedReporter):
+    """``lockbuild lock -q`` (pip-compile's ``-q``: less output): only the locks that failed
+    and the summary line."""
+
+    def _line(self, task: Any, status: str, text: str) -> None:
+        if status == "failed":
+            super()._line(task, status, text)
+        else:
+            self.counts[status] = self.counts.get(status, 0) + 1
+
+    def execute_task(self, task: Any) -> None:
+        pass
+
+    def add_success(self, task: Any) -> None:
+        self._line(task, "verified" if "verified" in task.values else "recompiled", "")
+
+    def skip_ignore(self, task: Any) -> None:
+        pass
+
+
 def describe_recompiled(values: Mapping[str, Any]) -> str:
     """``recompiled (31 pins, 1 changed: django 5.1.2 -> 5.1.3)``."""
     pins = values.get("pins", 0)

@@ -283,4 +283,10 @@ def add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) 
     """``--config FILE`` (``config_help`` says which locks.toml), ``-v`` and ``-q``."""
     parser.add_argument("--config", default="locks.toml", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="less output, as pip-compile's -q (lock: only failures and the summary line)",
+    )
