@@ -114,3 +114,39 @@ def test_output_file_dash_writes_nothing_when_the_compile_fails(
     assert printed.out == ""
     assert "requests-lite" in printed.err
     assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]
+
+
+@pytest.mark.parametrize(
+    ("command", "typo", "meant"),
+    [
+        (["compile", "requirements.in"], "--upgrade-pakage", "--upgrade-package"),
+        (["compile", "requirements.in"], "--no-hahses", "--no-hashes"),
+        (["lock"], "--quite", "--quiet"),
+        (["lock"], "--refrsh=1", "--refresh"),
+    ],
+)
+def test_an_unknown_flag_gets_did_you_mean(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    typo: str,
+    meant: str,
+) -> None:
+    """uv (and Python 3.14's argparse): an unknown flag names the closest known one."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, typo])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == (
+        f"lockbuild {command[0]}: error: unrecognized arguments: "
+        f"{typo.partition('=')[0]} (did you mean {meant}?)"
+    )
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]
+
+
+def test_an_unknown_word_without_a_close_flag_is_named_as_is(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["lock", "--zzz", "-q"])
+    assert capsys.readouterr().err.endswith("error: unrecognized arguments: --zzz\n")

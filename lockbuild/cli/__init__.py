@@ -40,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lockbuild {__version__}")  # before the parser: what it imports costs more
         return 0
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unrecognized(parser, arguments, unknown)
     try:
         with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
@@ -53,6 +55,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _unrecognized(
+    parser: argparse.ArgumentParser, arguments: argparse.Namespace, unknown: Sequence[str]
+) -> None:
+    """Exit 2 naming the unknown arguments, each flag with the closest of the command's own
+    ("did you mean", as uv and Python 3.14's argparse say)."""
+    import difflib
+
+    command = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            command = action.choices.get(str(getattr(arguments, "command", "")), parser)
+    options = [flag for action in command._actions for flag in action.option_strings]
+    hints = []
+    for word in unknown:
+        flag = word.partition("=")[0]
+        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+        if flag.startswith("-") and close:
+            hints.append(f"{flag} (did you mean {close[0]}?)")
+        else:
+            hints.append(word)
+    command.error(f"unrecognized arguments: {', '.join(hints)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
