@@ -29,6 +29,9 @@ class RunOptions:
     """``-U``: ignore every existing pin (implies refreshing every page)."""
     upgrade_packages: frozenset[NormalizedName] = frozenset()
     """``-P``: these projects may move off their pins (implies refreshing their pages)."""
+    upgrade_pins: tuple[tuple[NormalizedName, str], ...] = ()
+    """``-P NAME==VERSION`` (as pip-compile and uv): NAME moves to exactly VERSION; each name
+    is in :attr:`upgrade_packages` too."""
     refresh_all: bool = False
     """``--refresh``: refetch every index page."""
     refresh_packages: frozenset[NormalizedName] = frozenset()

@@ -24,7 +24,7 @@ from lockbuild.app.lockformats import (
 )
 from lockbuild.app.options import RunOptions
 from lockbuild.app.wave import linked_names, start_wave
-from lockbuild.errors import InstallabilityError, LockbuildError
+from lockbuild.errors import InstallabilityError, LockbuildError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import LockedLink, PreviousLock, read_previous_lock
 from lockbuild.inputs.requirements import parse_inputs
@@ -32,8 +32,10 @@ from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     DistFile,
+    InputRequirement,
     InputSpec,
     LateUploads,
+    Location,
     Pin,
     RequirementSet,
 )
@@ -120,6 +122,7 @@ def compile_lock(
 
     settings, options = request.settings, request.options
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    requirement_set = with_upgrade_pins(requirement_set, options.upgrade_pins)
     output = Path(request.output)
     locked = read_previous_output(output, request.environment.markers)
     previous = locked.pins
@@ -211,6 +214,32 @@ def compile_lock(
         warnings=warnings,
         packages=packages,
     )
+
+
+def with_upgrade_pins(
+    requirement_set: RequirementSet, pins: Sequence[tuple[NormalizedName, str]]
+) -> RequirementSet:
+    """``-P NAME==VERSION`` as pip-compile and uv read it: a constraint ``NAME==VERSION``.
+
+    An input line whose specifier excludes VERSION fails here, named, before any resolving.
+    """
+    if not pins:
+        return requirement_set
+    from packaging.requirements import Requirement
+
+    added = []
+    for name, version in pins:
+        for line in (*requirement_set.requirements, *requirement_set.constraints):
+            if line.name != name or line.requirement is None:
+                continue
+            if not line.requirement.specifier.contains(version, prereleases=True):
+                raise ResolutionError(
+                    f"{line.location}: {line.text.strip()!r} forbids "
+                    f"--upgrade-package {name}=={version}"
+                )
+        text = f"{name}=={version}"
+        added.append(InputRequirement(Location("--upgrade-package", 1), text, Requirement(text)))
+    return replace(requirement_set, constraints=(*requirement_set.constraints, *added))
 
 
 def collect_hashes(resolution: Resolution, source: PackageSource) -> dict[str, str]:
@@ -430,6 +459,7 @@ def compile_request_parts(job: LockJob) -> RequestParts:
 
     request: CompileRequest = compile_request(job)
     requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    requirement_set = with_upgrade_pins(requirement_set, request.options.upgrade_pins)
     locked = read_previous_lock(Path(request.output), request.environment.markers)
     urls = index_urls(request, requirement_set)
     return RequestParts(request.environment, requirement_set, locked, urls)

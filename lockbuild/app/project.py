@@ -26,6 +26,7 @@ from lockbuild.app.tasks import (
     EmbeddedReporter,
     LockJob,
     OutputUnchanged,
+    QuietReporter,
     compile_request,
     doit_config,
     lock_tasks,
@@ -85,8 +86,10 @@ def run_locks(
     *,
     selection: Sequence[str] = (),
     jobs: int = 1,
+    quiet: bool = False,
 ) -> int:
-    """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built."""
+    """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built.
+    ``quiet``: report only the locks that failed, and the summary."""
     names = select_tasks(config, selection)
     statuses = lock_statuses(config, options, selection)
     stale = [status.job for status in statuses if not status.up_to_date]
@@ -105,7 +108,8 @@ def run_locks(
         yield from lock_tasks(config, options)
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    settings = {**doit_config(config, options), "reporter": EmbeddedReporter}
+    reporter = QuietReporter if quiet else EmbeddedReporter
+    settings = {**doit_config(config, options), "reporter": reporter}
     loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:

@@ -192,6 +192,7 @@ def make_job(
         options=replace(
             options,
             upgrade_packages=options.upgrade_packages & pinned,
+            upgrade_pins=tuple(pin for pin in options.upgrade_pins if pin[0] in pinned),
             trust_new_files=options.trust_new_files & pinned,
             cache_dir=os.path.abspath(cache_directory(config, flag=options.cache_dir)),
         ),
@@ -464,6 +465,26 @@ class EmbeddedReporter(LockReporter):
     """The reporter of ``lockbuild lock``: its own main() turns results into exit codes."""
 
     exit_codes = False
+
+
+class QuietReporter(EmbeddedReporter):
+    """``lockbuild lock -q`` (pip-compile's ``-q``: less output): only the locks that failed
+    and the summary line."""
+
+    def _line(self, task: Any, status: str, text: str) -> None:
+        if status == "failed":
+            super()._line(task, status, text)
+        else:
+            self.counts[status] = self.counts.get(status, 0) + 1
+
+    def execute_task(self, task: Any) -> None:
+        pass
+
+    def add_success(self, task: Any) -> None:
+        self._line(task, "verified" if "verified" in task.values else "recompiled", "")
+
+    def skip_ignore(self, task: Any) -> None:
+        pass
 
 
 def describe_recompiled(values: Mapping[str, Any]) -> str:

@@ -40,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lockbuild {__version__}")  # before the parser: what it imports costs more
         return 0
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unrecognized(parser, arguments, unknown)
     try:
         with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
@@ -53,6 +55,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _unrecognized(
+    parser: argparse.ArgumentParser, arguments: argparse.Namespace, unknown: Sequence[str]
+) -> None:
+    """Exit 2 naming the unknown arguments, each flag with the closest of the command's own
+    ("did you mean", as uv and Python 3.14's argparse say)."""
+    import difflib
+
+    command = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            command = action.choices.get(str(getattr(arguments, "command", "")), parser)
+    options = [flag for action in command._actions for flag in action.option_strings]
+    hints = []
+    for word in unknown:
+        flag = word.partition("=")[0]
+        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+        if flag.startswith("-") and close:
+            hints.append(f"{flag} (did you mean {close[0]}?)")
+        else:
+            hints.append(word)
+    command.error(f"unrecognized arguments: {', '.join(hints)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +123,8 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output-file",
         metavar="OUT",
-        help="the lock to write (default: the single input with .txt instead of .in)",
+        help="the lock to write (default: the single input with .txt instead of .in); "
+        "'-' prints it on stdout and writes no file, as pip-compile and uv do",
     )
     parser.add_argument(
         "--python",
@@ -169,7 +195,9 @@ def run_compile(arguments: argparse.Namespace) -> int:
     from lockbuild.inputs.pylockfile import format_problem
     from lockbuild.inputs.settings import COMMAND_LINE
 
-    output = arguments.output_file or _default_output(arguments.inputs)
+    to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
+    output = _stdout_output(arguments.inputs) if to_stdout else arguments.output_file
+    output = output or _default_output(arguments.inputs)
     declared = _declared_environments(arguments)
     targets = [] if declared else _targets(arguments.python, arguments.platform)
     if len(declared or targets) > 1 and "{env}" in output:
@@ -193,7 +221,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     problem = format_problem(settings.format, output)
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
-    options = run_options(arguments)
+    options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
         CompileRequest(
@@ -218,12 +246,15 @@ def run_compile(arguments: argparse.Namespace) -> int:
         result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if arguments.dry_run:
+    if options.dry_run:
         sys.stdout.write(result.text)
+        sys.stdout.flush()
     if not quiet:
         state = "wrote" if result.written else "unchanged"
         if arguments.dry_run:
             state = "dry run, not written"
+        elif to_stdout:
+            state = "written to stdout"
         print(
             f"{result.output}: {state} ({len(result.pins)} pins, "
             f"{len(result.changes)} changed) in {result.seconds:.2f}s",
@@ -243,6 +274,16 @@ def _default_output(inputs: Sequence[str]) -> str:
     if path.suffix == ".txt":
         raise UsageError(f"input {inputs[0]} ends in .txt; name the lock with --output-file")
     return str(path.with_suffix(".txt"))
+
+
+def _stdout_output(inputs: Sequence[str]) -> str:
+    """The lock ``-o -`` prints: the one a run without ``-o`` writes (its pins are kept and
+    its text is the same, header included), or ``-`` when several inputs name none."""
+    from pathlib import Path
+
+    if len(inputs) == 1 and Path(inputs[0]).suffix != ".txt":
+        return _default_output(inputs)
+    return "-"
 
 
 def _host_platform() -> str:

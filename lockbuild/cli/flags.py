@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.app.options import RunOptions, cache_directory
 from lockbuild.errors import UsageError
@@ -232,8 +232,9 @@ def add_upgrade_arguments(
         "--upgrade-package",
         action="append",
         default=[],
-        metavar="NAME",
-        help=package_help,
+        metavar="NAME[==VERSION]",
+        help=f"{package_help}; NAME==VERSION moves it to exactly VERSION, as in pip-compile "
+        "and uv (repeatable)",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help=upgrade_help)
 
@@ -243,9 +244,11 @@ def run_options(arguments: argparse.Namespace) -> RunOptions:
     refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
     if arguments.offline and (arguments.refresh or refresh_packages):
         raise UsageError("--refresh and --refresh-package need the network; drop --offline")
+    upgrade_pins = tuple(_upgrade_pin(item) for item in arguments.upgrade_package)
     return RunOptions(
         upgrade_all=arguments.upgrade,
-        upgrade_packages=frozenset(canonicalize_name(name) for name in arguments.upgrade_package),
+        upgrade_packages=frozenset(name for name, _ in upgrade_pins),
+        upgrade_pins=tuple((name, version) for name, version in upgrade_pins if version),
         refresh_all=arguments.refresh,
         refresh_packages=refresh_packages,
         offline=arguments.offline,
@@ -253,6 +256,22 @@ def run_options(arguments: argparse.Namespace) -> RunOptions:
         trust_new_files=frozenset(canonicalize_name(name) for name in arguments.trust_new_files),
         dry_run=getattr(arguments, "dry_run", False),
     )
+
+
+def _upgrade_pin(item: str) -> tuple[NormalizedName, str | None]:
+    """``-P NAME`` or ``-P NAME==VERSION`` (pip-compile's and uv's spelling)."""
+    from packaging.version import InvalidVersion, Version
+
+    name, separator, version = (part.strip() for part in item.partition("=="))
+    if not name or any(mark in name for mark in "<>=!~;[@ "):
+        raise UsageError(f"--upgrade-package expects NAME or NAME==VERSION: {item!r}")
+    if not separator:
+        return canonicalize_name(name), None
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise UsageError(f"--upgrade-package {item}: not a version: {version!r}") from None
+    return canonicalize_name(name), version
 
 
 def flag_cache_dir(arguments: argparse.Namespace) -> str | None:
@@ -265,4 +284,10 @@ def add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) 
     """``--config FILE`` (``config_help`` says which locks.toml), ``-v`` and ``-q``."""
     parser.add_argument("--config", default="locks.toml", metavar="FILE", help=config_help)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="less output, as pip-compile's -q (lock: only failures and the summary line)",
+    )

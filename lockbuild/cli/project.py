@@ -166,7 +166,13 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
     if options.cache_dir is not None:
         overrides["cache-dir"] = options.cache_dir
     config = _load_project(arguments, overrides)
-    return run_locks(config, options, selection=arguments.locks, jobs=arguments.jobs)
+    return run_locks(
+        config,
+        options,
+        selection=arguments.locks,
+        jobs=arguments.jobs,
+        quiet=arguments.quiet > 0,
+    )
 
 
 def run_list(arguments: argparse.Namespace) -> int:

@@ -1,0 +1,152 @@
+"""The flags pip-compile and uv users type, behaving as in the peer each one follows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+from lockbuild.cli import main
+
+LOCK = "requirements.txt"
+UNIVERSE = {
+    "requests-lite==2.0": ["certi"],
+    "requests-lite==2.1": ["certi>=1"],
+    "requests-lite==2.2": ["certi>=1"],
+    "certi==1.0": [],
+    "certi==1.1": [],
+}
+
+
+@pytest.fixture
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    directory = tmp_path_factory.mktemp("peer-dists")
+    build_universe(directory, UNIVERSE)
+    with IndexServer() as index:
+        for path in sorted(directory.iterdir()):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    directory = tmp_path / "project"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    (directory / "requirements.in").write_text("requests-lite\n")
+    return directory
+
+
+def compile_args(server: IndexServer, *extra: str) -> list[str]:
+    return [
+        "compile",
+        "requirements.in",
+        "--python=3.11",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        *extra,
+    ]
+
+
+def test_upgrade_package_with_version_pins_that_version(server: IndexServer, project: Path) -> None:
+    """pip-compile and uv: ``-P django==4.2.20`` moves django to exactly 4.2.20."""
+    assert main(compile_args(server, "-q")) == 0
+    lock = project / "requirements.txt"
+    assert "requests-lite==2.2 \\" in lock.read_text()
+    assert main(compile_args(server, "-q", "-P", "Requests_Lite==2.0")) == 0
+    assert "requests-lite==2.0 \\" in lock.read_text()
+    assert "certi==1.1 \\" in lock.read_text(), "-P moves only the named package"
+    assert main(compile_args(server, "-q")) == 0
+    assert "requests-lite==2.0 \\" in lock.read_text(), "the new pin is sticky"
+    assert main(compile_args(server, "-q", "--upgrade-package=requests-lite==2.1")) == 0
+    assert "requests-lite==2.1 \\" in lock.read_text(), "and may move up again"
+
+
+def test_upgrade_package_forbidden_by_the_inputs_names_the_line(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "requirements.in").write_text("# app\nrequests-lite>=2.1\n")
+    assert main(compile_args(server, "-q", "-P", "requests-lite==2.0")) == 1
+    error = capsys.readouterr().err
+    assert "requirements.in:2: 'requests-lite>=2.1' forbids" in error
+    assert "requests-lite==2.0" in error
+    assert not (project / "requirements.txt").exists()
+
+
+@pytest.mark.parametrize("value", ["requests-lite>=2", "requests-lite==not a version", "==1"])
+def test_upgrade_package_with_a_bad_value_is_a_usage_error(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    assert main(compile_args(server, "-q", "-P", value)) == 2
+    assert "--upgrade-package" in capsys.readouterr().err
+    assert not (project / "requirements.txt").exists()
+
+
+def test_output_file_dash_prints_the_lock_on_stdout_only(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile and uv: ``-o -`` writes the lock to stdout; messages stay on stderr."""
+    assert main(compile_args(server, "-o", "-")) == 0
+    printed = capsys.readouterr()
+    assert not (project / "-").exists()
+    assert not (project / "requirements.txt").exists()
+    assert "written to stdout" in printed.err
+    assert "requests-lite==2.2 \\" in printed.out
+    assert main(compile_args(server)) == 0
+    written = (project / "requirements.txt").read_text()
+    capsys.readouterr()
+    assert printed.out == written, "stdout is byte-identical to the file a normal run writes"
+    assert main(compile_args(server, "--output-file=-", "-q")) == 0
+    assert capsys.readouterr() == (written, "")
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in", LOCK]
+
+
+def test_output_file_dash_writes_nothing_when_the_compile_fails(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "requirements.in").write_text("requests-lite>=9\n")
+    assert main(compile_args(server, "-o", "-")) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "requests-lite" in printed.err
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]
+
+
+@pytest.mark.parametrize(
+    ("command", "typo", "meant"),
+    [
+        (["compile", "requirements.in"], "--upgrade-pakage", "--upgrade-package"),
+        (["compile", "requirements.in"], "--no-hahses", "--no-hashes"),
+        (["lock"], "--quite", "--quiet"),
+        (["lock"], "--refrsh=1", "--refresh"),
+    ],
+)
+def test_an_unknown_flag_gets_did_you_mean(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    typo: str,
+    meant: str,
+) -> None:
+    """uv (and Python 3.14's argparse): an unknown flag names the closest known one."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, typo])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == (
+        f"lockbuild {command[0]}: error: unrecognized arguments: "
+        f"{typo.partition('=')[0]} (did you mean {meant}?)"
+    )
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]
+
+
+def test_an_unknown_word_without_a_close_flag_is_named_as_is(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["lock", "--zzz", "-q"])
+    assert capsys.readouterr().err.endswith("error: unrecognized arguments: --zzz\n")
