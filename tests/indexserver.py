@@ -40,6 +40,7 @@ import json as jsonlib
 import re
 import socket
 import struct
+import sys
 import tarfile
 import threading
 import time
@@ -670,6 +671,13 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request is not the index's error: print nothing (a
+        test that reads stderr in this process would see socketserver's traceback)."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Unblock handler threads idling on keep-alive connections."""
