@@ -57,7 +57,7 @@ def add_cache_command(commands: Any) -> None:
             "--cache-dir",
             metavar="PATH",
             help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
-            "cache-dir, else cache)",
+            "cache-dir, else the user cache directory)",
         )
         add_config_and_verbosity(
             action, "the locks.toml whose cache-dir and locks to use, if it exists"

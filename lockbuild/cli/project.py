@@ -107,7 +107,8 @@ def _add_verify_command(commands: Any) -> None:
     verify.add_argument(
         "--cache-dir",
         metavar="PATH",
-        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else cache)",
+        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else the user "
+        "cache directory)",
     )
     verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
@@ -176,7 +177,12 @@ def run_list(arguments: argparse.Namespace) -> int:
     statuses = lock_statuses(config, RunOptions(), arguments.locks)
     width = max((len(status.task) for status in statuses), default=0)
     for status in statuses:
-        state = "up to date" if status.up_to_date else f"out of date: {'; '.join(status.reasons)}"
+        if status.up_to_date:
+            state = "up to date"
+        elif status.committed:
+            state = status.reasons[0]
+        else:
+            state = f"out of date: {'; '.join(status.reasons)}"
         inputs = ", ".join(spec.path for spec in status.job.inputs)
         print(f"{status.task:<{width}}  {inputs} -> {status.job.output}  [{state}]")
     return 0
@@ -193,6 +199,9 @@ def run_check(arguments: argparse.Namespace) -> int:
         print(f"{check.task:<{width}}  {check.message}")
     failed = [check for check in checks if not check.ok]
     seconds = time.monotonic() - started
+    adopted = sum(check.message.endswith("(committed lock adopted)") for check in checks)
+    if adopted:
+        print(f"adopted {adopted} committed lock{'s' if adopted != 1 else ''}: a recompile matches")
     print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
     return 1 if failed else 0
 
