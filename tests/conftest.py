@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +24,22 @@ from indexserver import IndexServer
 LIVE_INDEX_URL = "https://pypi.org/simple/"
 
 UniverseBuilder = Callable[[Mapping[str, Sequence[str] | DistSpec]], IndexServer]
+
+
+@pytest.fixture(autouse=True)
+def user_cache_elsewhere(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and every process it starts) has its own user cache directory: the
+    store's default place is never the real ~/.cache/lockbuild."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+
+
+def user_cache() -> Path:
+    """The store's default place in a test: the user cache directory of
+    :func:`user_cache_elsewhere` (``$XDG_CACHE_HOME/lockbuild``)."""
+    return Path(os.environ["XDG_CACHE_HOME"], "lockbuild")
 
 
 @pytest.fixture(scope="session")

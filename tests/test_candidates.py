@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import user_cache
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -122,7 +123,7 @@ def lock_then_forget(server: IndexServer, project: Path) -> bytes:
     assert main(compile_args(server, "-q")) == 0
     lock = (project / "requirements.txt").read_bytes()
     assert b"cli==0.6 \\" in lock
-    shutil.rmtree(project / "cache")
+    shutil.rmtree(user_cache())
     return lock
 
 
@@ -171,7 +172,7 @@ def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
     assert main(compile_args(server)) == 0
     assert "skipping" not in capsys.readouterr().err
 
-    shutil.rmtree(project / "cache")
+    shutil.rmtree(user_cache())
     assert main(compile_args(server, "-v")) == 0
     error = capsys.readouterr().err
     assert "INFO: skipping cli 0.7: requires Python >=3.12" in error
@@ -290,7 +291,7 @@ def test_a_failed_build_fails_the_lock_and_is_remembered(
     assert "  | RuntimeError: GEOS library not found" in error
     assert builds == ["geo-2.0.tar.gz"]
     assert not (project / "requirements.txt").exists()
-    with open_store(str(project / "cache")) as store:
+    with open_store(str(user_cache())) as store:
         record = store.get(build_failure_key(sha256))
     assert record is not None
     assert record.value["message"] in first

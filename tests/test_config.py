@@ -163,7 +163,7 @@ def test_defaults() -> None:
     assert Settings() == Settings(
         index_url=DEFAULT_INDEX_URL,
         extra_index_urls=(),
-        cache_dir="cache",
+        cache_dir="",
         generate_hashes=True,
         allow_unsafe=True,
         build_sdists=True,
@@ -923,11 +923,10 @@ def _with_output(output: str, *, extra: str = "") -> str:
         ("locks.toml", "is the config file", OVERWRITTEN),
         ("./dodo.py", "is the dodo file", OVERWRITTEN),
         (
-            "cache/x-{env}.txt",
-            "is inside the cache directory",
-            "the cache may be deleted at any time",
+            ".lockbuild/x-{env}.txt",
+            "is inside lockbuild's state directory",
+            "it holds what was built here",
         ),
-        ("cache", "is inside the cache directory", "the cache may be deleted at any time"),
     ],
 )
 def test_an_output_must_stay_in_the_project(
@@ -940,6 +939,17 @@ def test_an_output_must_stay_in_the_project(
     assert str(caught.value) == (
         f"locks.toml:7: locks.base.output: output for base@linux {what} ({reason}): {shown!r}"
     )
+
+
+@pytest.mark.parametrize("output", ["cache/x-{env}.txt", "cache"])
+def test_an_output_may_not_go_into_a_cache_dir_of_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = _with_output(output, extra='[settings]\ncache-dir = "cache"\n')
+    with pytest.raises(ConfigError, match=r"is inside the cache directory \(the cache may be"):
+        parse_config(text, "locks.toml")
+    parse_config(_with_output(output), "locks.toml")  # the default cache is elsewhere
 
 
 def test_an_output_may_not_be_an_included_file_or_leave_through_a_symlink(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import user_cache
 from distbuilder import make_wheel
 from indexserver import IndexServer
 
@@ -69,7 +70,7 @@ def compile_lock(server: IndexServer, *extra: str) -> int:
 
 
 def wheel_record(project: Path, sha256: str) -> object:
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         entry = store.get(wheel_key(sha256))
     return None if entry is None else entry.value
 
@@ -195,7 +196,7 @@ def test_download_mode_downloads_a_wheel_once_and_rechecks_range_reads(
     server.reset_log()
     assert compile_lock(server, "--refresh", "-U") == 0
     assert server.count(f"/files/{WHEEL}") == 0
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         assert store.get(metadata_key(url=server.file_url(WHEEL), sha256=digest)) is not None
 
 
@@ -239,5 +240,5 @@ def test_download_mode_refuses_corrupted_bytes(
     ), error
     assert f"): {server.file_url(WHEEL)}" in error
     assert not (project / "requirements.txt").exists()
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         assert store.get(wheel_key(server.sha256(WHEEL))) is None  # no verdict for bad bytes

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import user_cache
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -121,7 +122,7 @@ def test_warm_compile_parses_no_metadata_text(
     assert compile_lock(server.url) == 0
     assert calls == []
     assert (project / "requirements.txt").read_bytes() == first
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         entry = store.get(
             metadata_key(url="", sha256=server.sha256("tinydep-0.5-py3-none-any.whl"))
         )
@@ -201,7 +202,7 @@ def test_offline_names_every_missing_item_in_one_error(
 ) -> None:
     assert compile_lock(server.url) == 0
     (project / "requirements.txt").unlink()
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         assert store.delete(page_key(server.url, "sdonly"))
         libby = "libby-1.1-py3-none-any.whl"
         assert store.delete(metadata_key(url="", sha256=server.sha256(libby)))
@@ -250,7 +251,7 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     assert compile_lock(server.url) == 0
     first = (project / "requirements.txt").read_bytes()
     key = page_key(server.url, "libby")
-    corrupt_entry(project / "cache", key)
+    corrupt_entry(user_cache(), key)
     server.reset_log()
     (project / "requirements.txt").unlink()
     capsys.readouterr()
@@ -260,7 +261,7 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
     assert (project / "requirements.txt").read_bytes() == first
 
-    corrupt_entry(project / "cache", key)
+    corrupt_entry(user_cache(), key)
     url = server.url
     server.stop()
     no_network_again(monkeypatch)
@@ -275,7 +276,7 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
 
 def test_unusable_values_are_dropped_and_refetched(server: IndexServer, project: Path) -> None:
     assert compile_lock(server.url) == 0
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         store.put(page_key(server.url, "libby"), {"not": "a page"})
         store.put(metadata_key(url="", sha256=server.sha256("tinydep-0.5-py3-none-any.whl")), 1)
     server.reset_log()
@@ -331,7 +332,7 @@ def test_cache_info_prune_and_clear(
     server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert compile_lock(server.url, "--cache-dir=elsewhere") == 0
-    assert not (project / "cache").exists()
+    assert not (user_cache()).exists()
     capsys.readouterr()
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
@@ -362,7 +363,7 @@ def test_offline_and_refresh_together_is_a_usage_error(
 
 def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
     assert compile_lock(server.url) == 0
-    with open_store(project / "cache") as store:
+    with open_store(user_cache()) as store:
         entry = store.get(page_key(server.url, "libby"))
     assert entry is not None
     text = json.dumps(entry.value)
@@ -388,7 +389,7 @@ def test_cache_dir_environment_variable(
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(project / "from-env"))
     assert compile_lock(server.url) == 0
     assert (project / "from-env" / "store").is_dir()
-    assert not (project / "cache").exists()
+    assert not (user_cache()).exists()
     assert compile_lock(server.url, f"--cache-dir={project / 'flag'}") == 0
     assert (project / "flag" / "store").is_dir()
     assert os.listdir(project / "flag" / "store")

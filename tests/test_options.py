@@ -24,15 +24,16 @@ def test_flag_then_environment_then_locks_toml_then_cache(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     config = parse_config(LOCKS_TOML, "project/locks.toml")
-    assert cache_directory() == "cache"
+    assert cache_directory() == str(tmp_path / "xdg" / "lockbuild")  # the user cache
     assert cache_directory(config) == os.path.join("project", "state")
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "from-env")
     assert cache_directory(config) == "from-env"
     assert cache_directory(config, flag="explicit/") == str(tmp_path / "explicit")
     assert cache_directory(config, flag="/abs/cache") == "/abs/cache"
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "")
-    assert cache_directory(None) == "cache"
+    assert cache_directory(None) == str(tmp_path / "xdg" / "lockbuild")
 
 
 def test_home_is_expanded_in_the_flag_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -171,10 +171,10 @@ def test_locks_toml_settings(
     project: Path, index: Index, empty_index: IndexServer, where: str
 ) -> None:
     if where == "index-url":
-        settings = f'[settings]\nindex-url = "{index.url}"\n'
+        settings = f'[settings]\ncache-dir = "cache"\nindex-url = "{index.url}"\n'
     else:
         settings = (
-            f'[settings]\nindex-url = "{empty_index.url}"\n'
+            f'[settings]\ncache-dir = "cache"\nindex-url = "{empty_index.url}"\n'
             f'[settings.indexes]\nprivate = "{index.url}"\n'
             '[settings.index-for]\napp = "private"\nlib = "private"\n'
         )

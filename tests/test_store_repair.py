@@ -51,7 +51,7 @@ def server(dists: Path) -> Iterator[IndexServer]:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
     (tmp_path / "requirements.in").write_text("alpha\nbeta\n")
     return tmp_path
 
@@ -394,7 +394,7 @@ def run_without_root_powers(arguments: list[str], cwd: Path) -> subprocess.Compl
         if setpriv is None:
             pytest.skip("running as root without setpriv: permissions cannot be tested")
         command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
-    environment = {key: value for key, value in os.environ.items() if key != "LOCKBUILD_CACHE_DIR"}
+    environment = dict(os.environ)  # LOCKBUILD_CACHE_DIR=cache: the store of the project
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=environment)
 
 

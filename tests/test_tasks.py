@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import user_cache
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -140,7 +141,8 @@ def test_first_run_builds_every_lock_and_the_second_none(project: Path, front_en
     assert recompiled(second) == set()
     assert set(statuses(second).values()) == {"up to date"}
     assert "6 locks: 6 up to date in" in second.stdout
-    assert (project / "cache" / "doit.sqlite3").is_file()
+    assert (project / ".lockbuild" / "doit.sqlite3").is_file()
+    assert not (project / "cache").exists()
 
 
 def test_outputs_are_layered_and_per_environment(project: Path) -> None:
@@ -303,12 +305,38 @@ def test_check_list_and_clean(project: Path) -> None:
     assert recompiled(doit(project, "lock")) == ALL_TASKS  # base.in was touched, docs deleted
 
 
-def test_check_on_a_fresh_clone_recompiles_to_verify(project: Path) -> None:
+def test_check_on_a_fresh_clone_adopts_the_committed_locks(project: Path) -> None:
     assert doit(project, "lock").returncode == 0
-    shutil.rmtree(project / "cache")
+    written = outputs(project)
+    shutil.rmtree(project / ".lockbuild")
+    listing = lockbuild(project, "list")
+    assert listing.stdout.count("committed lock, not yet verified here") == 6, listing.stdout
+    assert "out of date" not in listing.stdout and "edited" not in listing.stdout
     check = lockbuild(project, "check")
     assert check.returncode == 0, check.stdout
-    assert check.stdout.count("up to date (verified:") == 6
+    assert check.stdout.count("up to date (committed lock adopted)") == 6
+    assert check.stdout.count("adopted 6 committed locks") == 1
+    listing = lockbuild(project, "list")
+    assert listing.stdout.count("[up to date]") == 6, listing.stdout
+    assert recompiled(doit(project, "lock")) == set()
+    assert outputs(project) == written
+
+
+def test_doit_lock_on_a_fresh_clone_adopts_once_and_then_recompiles_nothing(
+    project: Path, tmp_path: Path
+) -> None:
+    assert doit(project, "lock").returncode == 0
+    written = outputs(project)
+    clone = tmp_path / "clone"
+    shutil.copytree(project, clone, ignore=shutil.ignore_patterns(".lockbuild"))
+    first = doit(clone, "lock")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "6 locks: 6 adopted in" in first.stdout, first.stdout
+    assert "edited" not in first.stdout and "recompiled" not in first.stdout
+    second = doit(clone, "lock")
+    assert set(statuses(second).values()) == {"up to date"}, second.stdout
+    assert outputs(clone) == written
+    assert "[up to date]" in lockbuild(clone, "list").stdout
 
 
 def test_config_errors_are_reported_without_traceback(project: Path) -> None:
@@ -356,6 +384,19 @@ def test_init_writes_a_working_starter_project(tmp_path: Path, server: IndexServ
     built = lockbuild(tmp_path, "lock", f"--index-url={server.url}")
     assert built.returncode == 0, built.stdout + built.stderr
     assert len(recompiled(built)) == 2
+    assert (tmp_path / ".gitignore").read_text().endswith("\n/.lockbuild/\n")
+    assert (tmp_path / ".lockbuild" / "doit.sqlite3").is_file()
+    assert not (tmp_path / "cache").exists()  # the store is in the user cache directory
+    assert (user_cache() / "store").is_dir()
+
+
+def test_init_adds_the_state_directory_to_an_existing_gitignore_once(tmp_path: Path) -> None:
+    (tmp_path / "base.in").write_text("webframe\n")
+    (tmp_path / ".gitignore").write_text("*.pyc")
+    assert lockbuild(tmp_path, "init").returncode == 0
+    assert lockbuild(tmp_path, "init", "--force").returncode == 0
+    text = (tmp_path / ".gitignore").read_text()
+    assert text.startswith("*.pyc\n# lockbuild") and text.count("/.lockbuild/") == 1
 
 
 def test_loading_tasks_does_not_import_the_compile_stack(project: Path) -> None:
@@ -419,7 +460,12 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
         assert "6 locks: 6 recompiled" in stdout, stdout
         assert "Traceback" not in stderr and "WARNING" not in stderr, stderr
     assert outputs(project) == outputs(twin)
-    assert (shared / "doit.sqlite3").is_file() and not (project / "cache").exists()
+    assert not (shared / "doit.sqlite3").exists() and not (project / "cache").exists()
+    assert (project / ".lockbuild" / "doit.sqlite3").is_file()
+    for root in (project, twin):  # a shared store shares no build state
+        again = doit(root, "lock")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert recompiled(again) == set(), again.stdout
 
     from lockbuild.store.keys import NAMESPACES
     from lockbuild.store.store import open_store
@@ -452,7 +498,7 @@ def test_lock_offline_from_a_warm_cache_and_the_cache_commands(
     assert refused.returncode == 2 and "need the network" in refused.stderr
 
     info = lockbuild(project, "cache", "info")
-    assert info.returncode == 0 and str(project / "cache" / "store") in info.stdout
+    assert info.returncode == 0 and str(user_cache() / "store") in info.stdout
     (project / "requirements/docs-linux-311.txt").unlink()
     (project / "requirements/docs-win-312.txt").unlink()
     prune = lockbuild(project, "cache", "prune", "--older-than", "1")
@@ -577,16 +623,16 @@ def test_a_cache_dir_naming_a_file_is_one_line(project: Path) -> None:
 def test_a_damaged_doit_state_is_set_aside_and_every_lock_checked_again(project: Path) -> None:
     assert lockbuild(project, "lock").returncode == 0
     written = outputs(project)
-    state = project / "cache" / "doit.sqlite3"
+    state = project / ".lockbuild" / "doit.sqlite3"
     state.write_bytes(b"this is not a database" * 100)
     for front_end in (lockbuild, doit):
         result = front_end(project, "lock")
         no_traceback(result)
         assert result.returncode == 0, result.stderr
         assert "warning: doit's state was damaged (file is not a database): moved" in result.stderr
-        assert set(statuses(result).values()) == {"recompiled"}
+        assert "6 locks: 6 adopted in" in result.stdout, result.stdout  # checked, not rewritten
         assert outputs(project) == written
-        assert (project / "cache" / "doit.sqlite3.damaged").exists()
+        assert (project / ".lockbuild" / "doit.sqlite3.damaged").exists()
         state.write_bytes(b"\x00" * 4096)
     listing = lockbuild(project, "list")
     assert listing.returncode == 0 and "doit's state was damaged" in listing.stderr
@@ -715,3 +761,39 @@ def test_lock_upgrade_package_with_version_pins_it(project: Path) -> None:
     assert recompiled(moved) == {"lock:docs@linux-311", "lock:docs@win-312"}, moved.stdout
     assert "clicky 1.1 -> 1.0" in moved.stdout
     assert "clicky==1.0 " in (project / "requirements/docs-win-312.txt").read_text()
+
+
+def test_commands_find_locks_toml_from_a_subdirectory(project: Path, tmp_path: Path) -> None:
+    sub = project / "requirements" / "deeper"
+    sub.mkdir()
+    built = lockbuild(sub, "lock", "base@linux-311")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert recompiled(built) == {"lock:base@linux-311"}
+    listing = lockbuild(sub, "list", "base")
+    assert listing.returncode == 0, listing.stderr
+    assert "../base.in -> ../base-linux-311.txt  [up to date]" in listing.stdout
+    assert not (sub / "cache").exists() and not (sub / ".lockbuild").exists()
+    assert (project / ".lockbuild" / "doit.sqlite3").is_file()
+    edit_config(project, 'constraints = ["base"]', 'constraints = ["bsae"]')
+    broken = lockbuild(sub, "list")
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("error: ../../locks.toml:20: locks.dev.constraints[0]:")
+
+
+def test_the_search_for_locks_toml_stops_at_the_repository_root(
+    project: Path, tmp_path: Path
+) -> None:
+    nested = project / "vendored"
+    (nested / ".git").mkdir(parents=True)
+    (nested / "src").mkdir()
+    for where in (nested, nested / "src"):
+        result = lockbuild(where, "list")
+        assert result.returncode == 2
+        assert "no locks.toml here or in a parent directory up to the repository root" in (
+            result.stderr
+        )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    info = lockbuild(elsewhere, "cache", "info")
+    assert info.returncode == 2 and "no cache here" in info.stderr
+    assert list(elsewhere.iterdir()) == []  # nothing left where lockbuild ran

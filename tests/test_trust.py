@@ -53,7 +53,7 @@ def server(dists: dict[str, Path]) -> Iterator[IndexServer]:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
     (tmp_path / "requirements.in").write_text("alpha==1.0\n")
     return tmp_path
 

@@ -105,7 +105,7 @@ def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
         ):
             server.add(path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
     (tmp_path / "one.in").write_text("top\n")
     (tmp_path / "two.in").write_text("alpha\n")
     (tmp_path / "locks.toml").write_text(
@@ -119,6 +119,7 @@ def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
         name: (tmp_path / name).read_bytes() for name in ("one-linux-311.txt", "two-linux-311.txt")
     }
     shutil.rmtree(tmp_path / "cache")  # a fresh CI machine: committed locks, nothing else
+    shutil.rmtree(tmp_path / ".lockbuild")
     pins = len(CHAIN) + len(OTHER)
     server.reset_log()
     server.hold(PAGE, pins, timeout=10)

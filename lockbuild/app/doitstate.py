@@ -1,4 +1,4 @@
-"""doit's state under the cache directory: the directory made, a damaged database set aside."""
+"""doit's state in the project's ``.lockbuild/``: the directory made, damaged state set aside."""
 
 from __future__ import annotations
 
@@ -13,19 +13,17 @@ from lockbuild.errors import StoreError
 __all__ = ["make_cache_directory", "set_aside_if_damaged"]
 
 
-def make_cache_directory(directory: str) -> None:
-    """Make the cache directory; a StoreError says why it cannot be used."""
+def make_cache_directory(directory: str, what: str = "cache directory") -> None:
+    """Make a directory lockbuild writes to; a StoreError says why it cannot be used."""
     if "\x00" in directory:
-        raise StoreError(
-            f"cannot use the cache directory (its path contains a NUL byte): {directory!r}"
-        )
+        raise StoreError(f"cannot use the {what} (its path contains a NUL byte): {directory!r}")
     try:
         os.makedirs(directory, exist_ok=True)
     except FileExistsError:
-        raise StoreError(f"cannot use the cache directory (not a directory): {directory}") from None
+        raise StoreError(f"cannot use the {what} (not a directory): {directory}") from None
     except OSError as error:
         reason = error.strerror or str(error)
-        raise StoreError(f"cannot use the cache directory ({reason}): {directory}") from None
+        raise StoreError(f"cannot use the {what} ({reason}): {directory}") from None
 
 
 def set_aside_if_damaged(dep_file: str) -> None:

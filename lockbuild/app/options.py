@@ -1,4 +1,4 @@
-"""What one run adds to the settings (:class:`RunOptions`), and the one cache-directory rule.
+"""What one run adds to the settings (:class:`RunOptions`); where the store and state live.
 
 The command line builds a :class:`RunOptions` once (names normalized there); ``doit`` runs
 with the defaults. It travels unchanged, as plain data that pickles, from the front end
@@ -10,15 +10,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import platformdirs
 from packaging.utils import NormalizedName
 
 from lockbuild.inputs.config import ProjectConfig
+from lockbuild.inputs.lockconfig import STATE_DIRECTORY
 
-__all__ = ["CACHE_DIR_VARIABLE", "DEFAULT_CACHE_DIR", "RunOptions", "cache_directory"]
+__all__ = [
+    "CACHE_DIR_VARIABLE",
+    "STATE_DIRECTORY",
+    "RunOptions",
+    "cache_directory",
+    "default_cache_directory",
+    "state_directory",
+]
 
 CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
-"""Moves the cache (the store and doit's database) when no ``--cache-dir`` is given."""
-DEFAULT_CACHE_DIR = "cache"
+"""Moves the cache (the store) when no ``--cache-dir`` is given."""
 
 
 @dataclass(frozen=True)
@@ -54,18 +62,32 @@ class RunOptions:
 
 
 def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = None) -> str:
-    """Where the store and doit's database live.
+    """Where the store lives (shared by every project and command; doit's state is not here,
+    see :func:`state_directory`).
 
     ``--cache-dir`` (``flag``: made absolute, ``~`` expanded, as it is relative to where the
     command was typed), else $LOCKBUILD_CACHE_DIR as written, else locks.toml's ``cache-dir``
-    (joined to the directory of locks.toml), else ``cache``. A relative result is relative
-    to the working directory; messages show it as chosen.
+    (joined to the directory of locks.toml), else the user's cache directory
+    (:func:`default_cache_directory`). A relative result is relative to the working
+    directory; messages show it as chosen.
     """
     if flag:
         return os.path.abspath(os.path.expanduser(flag))
     configured = os.environ.get(CACHE_DIR_VARIABLE)
     if configured:
         return configured
-    if config is not None:
+    if config is not None and config.settings.cache_dir:
         return os.path.join(config.root, config.settings.cache_dir)
-    return DEFAULT_CACHE_DIR
+    return default_cache_directory()
+
+
+def default_cache_directory() -> str:
+    """The user's cache directory for lockbuild: ``~/.cache/lockbuild`` on Linux (or under
+    $XDG_CACHE_HOME), ``~/Library/Caches/lockbuild`` on macOS, ``%LOCALAPPDATA%`` on Windows."""
+    return platformdirs.user_cache_dir("lockbuild", appauthor=False)
+
+
+def state_directory(config: ProjectConfig) -> str:
+    """Where doit records what was built: ``.lockbuild/`` beside locks.toml, so that
+    projects sharing a store never share build state."""
+    return os.path.join(config.root, STATE_DIRECTORY)

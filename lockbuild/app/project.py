@@ -29,6 +29,7 @@ from lockbuild.app.tasks import (
     QuietReporter,
     compile_request,
     doit_config,
+    file_sha256,
     lock_tasks,
     writer_task,
 )
@@ -109,7 +110,7 @@ def run_locks(
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
     reporter = QuietReporter if quiet else EmbeddedReporter
-    settings = {**doit_config(config, options), "reporter": reporter}
+    settings = {**doit_config(config), "reporter": reporter}
     loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:
@@ -125,34 +126,61 @@ class LockStatus:
     job: LockJob | MergedJob
     up_to_date: bool
     reasons: tuple[str, ...]
+    committed: bool = False
+    """doit has no record of it, and its output is a lock lockbuild wrote (a fresh clone):
+    not yet verified here, which ``check`` or the next ``lock`` does once."""
+
+
+NOT_VERIFIED_HERE = "committed lock, not yet verified here (`lockbuild check` adopts it)"
 
 
 def lock_statuses(
-    config: ProjectConfig, options: RunOptions, selection: Sequence[str] = ()
+    config: ProjectConfig,
+    options: RunOptions,
+    selection: Sequence[str] = (),
+    *,
+    adopt: Sequence[str] = (),
 ) -> list[LockStatus]:
-    """The doit status of every selected task, with readable reasons (no compiling)."""
+    """The doit status of every selected task, with readable reasons (no compiling).
+
+    The tasks named in ``adopt`` are first recorded as built: their outputs are what a
+    recompile writes (``check`` compared them)."""
     names = select_tasks(config, selection)
-    settings = doit_config(config, options)
+    settings = doit_config(config)
     tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
     jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
     database = Dependency(
         SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
     )
     try:
+        for name in adopt:
+            _record_adopted(database, tasks[name], tasks)
         statuses = []
         for name in names:
             status = database.get_status(tasks[name], tasks, get_log=True)
+            committed = not database.get_values(name) and written_by_lockbuild(jobs[name].output)
             statuses.append(
                 LockStatus(
                     task=name,
                     job=jobs[name],
                     up_to_date=status.status == "up-to-date",
-                    reasons=tuple(_readable_reasons(status.reasons)),
+                    reasons=(NOT_VERIFIED_HERE,)
+                    if committed
+                    else tuple(_readable_reasons(status.reasons)),
+                    committed=committed,
                 )
             )
         return statuses
     finally:
         database.close()
+
+
+def _record_adopted(database: Dependency, task: Any, tasks: Mapping[str, Any]) -> None:
+    """Record ``task`` as built, its output as it is (what a successful run records)."""
+    database.get_status(task, tasks)  # computes what its checkers save
+    task.save_extra_values()
+    task.values.update({"output-sha256": file_sha256(task.targets[0]), "adopted": True})
+    database.save_success(task)
 
 
 def _readable_reasons(reasons: Mapping[str, Any]) -> Iterator[str]:
@@ -192,6 +220,7 @@ def check_locks(
     from lockbuild.app.pipeline import compile_lock  # the resolver: only when checking
 
     checks = []
+    adopt: list[str] = []
     for status in lock_statuses(config, options, selection):
         if status.up_to_date:
             checks.append(LockCheck(status.task, True, "up to date"))
@@ -210,13 +239,18 @@ def check_locks(
             existing: str | None = Path(status.job.output).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             existing = None
-        if existing == result.text:
+        if existing == result.text and status.committed:
+            checks.append(LockCheck(status.task, True, "up to date (committed lock adopted)"))
+            adopt.append(status.task)
+        elif existing == result.text:
             checks.append(LockCheck(status.task, True, f"up to date (verified: {why})"))
         elif existing is None:
             checks.append(LockCheck(status.task, False, f"missing: {status.job.output}"))
         else:
             detail = ", ".join(result.changes) or "same pins, different text"
             checks.append(LockCheck(status.task, False, f"would change ({why}): {detail}"))
+    if adopt:
+        lock_statuses(config, options, adopt, adopt=adopt)
     return checks
 
 

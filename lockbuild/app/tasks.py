@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName
 
 from lockbuild import __version__
 from lockbuild.app.doitstate import make_cache_directory, set_aside_if_damaged
-from lockbuild.app.options import RunOptions, cache_directory
+from lockbuild.app.options import RunOptions, cache_directory, state_directory
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.inputs.requirements import input_files
@@ -84,14 +84,16 @@ def load_project() -> ProjectConfig:
     return config
 
 
-def doit_config(config: ProjectConfig | None, options: RunOptions | None = None) -> dict[str, Any]:
-    """DOIT_CONFIG for a project: sqlite3 state under the cache dir, keep going on failures.
+def doit_config(config: ProjectConfig) -> dict[str, Any]:
+    """DOIT_CONFIG for a project: sqlite3 state in the project's own ``.lockbuild/`` (never
+    in the shared cache), keep going on failures.
 
-    Raises StoreError when the cache directory cannot be made; a damaged state file is moved
-    aside (every lock is then checked again), with a warning.
+    Raises StoreError when that directory or the cache directory cannot be made; a damaged
+    state file is moved aside (every lock is then checked again), with a warning.
     """
-    directory = cache_directory(config, flag=options.cache_dir if options else None)
-    make_cache_directory(directory)
+    make_cache_directory(cache_directory(config))  # said once here, not once per lock
+    directory = state_directory(config)
+    make_cache_directory(directory, "state directory")
     dep_file = os.path.join(directory, DOIT_DATABASE)
     set_aside_if_damaged(dep_file)
     return _doit_settings(dep_file)
@@ -243,10 +245,25 @@ class OutputUnchanged:
 
     def __init__(self, output: str) -> None:
         self.output = output
+        self.unrecorded = False
+        """Whether doit holds no record of the task: a fresh clone, or a new lock."""
 
     def __call__(self, task: object, values: Mapping[str, object]) -> bool:
+        self.unrecorded = not values
         recorded = values.get("output-sha256")
         return recorded is not None and recorded == file_sha256(self.output)
+
+
+def adopted(task: Any) -> bool:
+    """Whether a successful task took over a committed output: doit had no record of it
+    and the compile wrote nothing (a recompile would not change the file)."""
+    values = task.values
+    if values.get("created") or values.get("written", True):
+        return False
+    return any(
+        isinstance(checker, OutputUnchanged) and checker.unrecorded
+        for checker, _, _ in task.uptodate
+    )
 
     def __repr__(self) -> str:
         return f"OutputUnchanged({self.output!r})"
@@ -300,7 +317,7 @@ def task_lock() -> Iterator[dict[str, Any]]:
     """compile every out-of-date lock declared in locks.toml"""
     try:
         config = load_project()
-        doit_config(config)  # the cache directory: DOIT_CONFIG could not say what was wrong
+        doit_config(config)  # the state directory: DOIT_CONFIG could not say what was wrong
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
     yield from lock_tasks(config)
@@ -344,14 +361,10 @@ def task_verify() -> dict[str, Any]:
 
 
 def _module_doit_config() -> dict[str, Any]:
-    """DOIT_CONFIG of ``dodo.py``; on a bad locks.toml or cache directory, a state held in
+    """DOIT_CONFIG of ``dodo.py``; on a bad locks.toml or state directory, a state held in
     memory, so that doit goes on to load the tasks and ``task_lock`` reports the error."""
     try:
-        config = load_project()
-    except LockbuildError:
-        config = None
-    try:
-        return doit_config(config)
+        return doit_config(load_project())
     except LockbuildError:
         return _doit_settings(":memory:")
 
@@ -417,6 +430,10 @@ class LockReporter:
             self._line(task, "verified", "verified")
             for line in task.values["verified"]:
                 self.write(f"  {line}\n")
+        elif task.actions and adopted(task):
+            self._line(
+                task, "adopted", "up to date (committed lock adopted: a recompile matches it)"
+            )
         elif task.actions:
             self._line(task, "recompiled", describe_recompiled(task.values))
             for warning in task.values.get("warnings", []):

@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from lockbuild.app.options import cache_directory
 from lockbuild.cli.flags import add_config_and_verbosity
 from lockbuild.errors import UsageError
-from lockbuild.inputs.config import ProjectConfig, load_config
+from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
 from lockbuild.inputs.lockfile import read_previous_lock
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def add_cache_command(commands: Any) -> None:
             "--cache-dir",
             metavar="PATH",
             help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's "
-            "cache-dir, else cache)",
+            "cache-dir, else the user cache directory)",
         )
         add_config_and_verbosity(
             action, "the locks.toml whose cache-dir and locks to use, if it exists"
@@ -162,9 +162,10 @@ def cache_config(arguments: argparse.Namespace) -> ProjectConfig | None:
     """The locks.toml of ``--config`` if it exists (its errors are reported), else None."""
     path = Path(arguments.config)
     if not path.is_file():
-        if arguments.config != "locks.toml":
+        if arguments.config != CONFIG_NAME:
             raise UsageError(f"{path}: no such file")
-        return None
+        found = find_config()  # the nearest one here or above
+        return None if found is None else load_config(found)
     return load_config(str(path))
 
 

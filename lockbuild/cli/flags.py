@@ -45,7 +45,10 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "PACKAGE=INDEX",
         "fetch PACKAGE only from INDEX (a name given with --index, or a URL), never elsewhere",
     ),
-    "cache-dir": ("path", "where the store and doit's state live (default: cache)"),
+    "cache-dir": (
+        "path",
+        "where the store lives (default: the user cache directory, ~/.cache/lockbuild on Linux)",
+    ),
     "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
     "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
     "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lockbuild.app.options import STATE_DIRECTORY
 from lockbuild.errors import UsageError
 
 DODO_TEXT = '''"""doit tasks for this project's locks (declared in locks.toml): run `doit lock`."""
@@ -67,7 +68,28 @@ def write_starter_project(root: Path, *, force: bool = False) -> list[str]:
     if not dodo.exists():
         dodo.write_text(DODO_TEXT, encoding="utf-8")
         written.append("dodo.py")
+    if ignore_state_directory(root):
+        written.append(".gitignore")
     return written
+
+
+def ignore_state_directory(root: Path) -> bool:
+    """Add doit's state directory (``/.lockbuild/``) to ``root/.gitignore`` unless a line
+    already names it; whether the file was written."""
+    gitignore = root / ".gitignore"
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError):
+        return False  # not ours to repair
+    names = {line.strip().strip("/") for line in text.splitlines()}
+    if STATE_DIRECTORY in names:
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    comment = "# lockbuild's record of what was built here (the locks themselves are committed)\n"
+    gitignore.write_text(f"{text}{separator}{comment}/{STATE_DIRECTORY}/\n", encoding="utf-8")
+    return True
 
 
 def starter_config(

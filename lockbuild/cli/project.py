@@ -25,7 +25,7 @@ from lockbuild.cli.flags import (
 )
 from lockbuild.cli.init import write_starter_project
 from lockbuild.errors import UsageError
-from lockbuild.inputs.config import ProjectConfig, load_config
+from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
 
 __all__ = ["add_project_commands"]
 
@@ -107,7 +107,8 @@ def _add_verify_command(commands: Any) -> None:
     verify.add_argument(
         "--cache-dir",
         metavar="PATH",
-        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else cache)",
+        help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else the user "
+        "cache directory)",
     )
     verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
@@ -145,15 +146,34 @@ def _load_project(
     arguments: argparse.Namespace, overrides: Mapping[str, object] | None = None
 ) -> ProjectConfig:
     """Read locks.toml (``overrides``: its settings given on the command line) and move to
-    its directory: every path in it is relative to it."""
+    its directory: every path in it is relative to it. Without ``--config``, the nearest
+    locks.toml here or above (:func:`~lockbuild.inputs.config.find_config`)."""
     path = Path(arguments.config)
+    if arguments.config == CONFIG_NAME and not path.is_file():
+        found = find_config()
+        if found is None:
+            raise UsageError(
+                f"no {CONFIG_NAME} here or in a parent directory up to the repository root "
+                "(create one with `lockbuild init`)"
+            )
+        path = Path(found)
     if not path.is_file():
         raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
     config = load_config(str(path), overrides=overrides or {})
+    arguments.user_directory = os.getcwd()
     if config.root:
         os.chdir(config.root)
         config = load_config(path.name, overrides=overrides or {})
     return config
+
+
+def _shown(arguments: argparse.Namespace, path: str) -> str:
+    """A path of locks.toml (relative to its directory, the working one now) as seen from
+    where the command was typed; unchanged when that is the project's directory."""
+    user = getattr(arguments, "user_directory", None)
+    if user is None or user == os.getcwd() or os.path.isabs(path):
+        return path
+    return os.path.relpath(os.path.abspath(path), user)
 
 
 def run_lock_command(arguments: argparse.Namespace) -> int:
@@ -182,9 +202,15 @@ def run_list(arguments: argparse.Namespace) -> int:
     statuses = lock_statuses(config, RunOptions(), arguments.locks)
     width = max((len(status.task) for status in statuses), default=0)
     for status in statuses:
-        state = "up to date" if status.up_to_date else f"out of date: {'; '.join(status.reasons)}"
-        inputs = ", ".join(spec.path for spec in status.job.inputs)
-        print(f"{status.task:<{width}}  {inputs} -> {status.job.output}  [{state}]")
+        if status.up_to_date:
+            state = "up to date"
+        elif status.committed:
+            state = status.reasons[0]
+        else:
+            state = f"out of date: {'; '.join(status.reasons)}"
+        inputs = ", ".join(_shown(arguments, spec.path) for spec in status.job.inputs)
+        output = _shown(arguments, status.job.output)
+        print(f"{status.task:<{width}}  {inputs} -> {output}  [{state}]")
     return 0
 
 
@@ -199,6 +225,9 @@ def run_check(arguments: argparse.Namespace) -> int:
         print(f"{check.task:<{width}}  {check.message}")
     failed = [check for check in checks if not check.ok]
     seconds = time.monotonic() - started
+    adopted = sum(check.message.endswith("(committed lock adopted)") for check in checks)
+    if adopted:
+        print(f"adopted {adopted} committed lock{'s' if adopted != 1 else ''}: a recompile matches")
     print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
     return 1 if failed else 0
 
@@ -210,9 +239,10 @@ def run_clean(arguments: argparse.Namespace) -> int:
     result = clean_locks(config, arguments.locks, dry_run=arguments.dry_run)
     verb = "would delete" if arguments.dry_run else "deleted"
     for path in result.removed:
-        print(f"{verb} {path}")
+        print(f"{verb} {_shown(arguments, path)}")
     for path in result.kept:
-        print(f"kept {path} (not written by lockbuild: its header does not say so)")
+        shown = _shown(arguments, path)
+        print(f"kept {shown} (not written by lockbuild: its header does not say so)")
     if not result.removed:
         print("nothing to delete")
     return 0

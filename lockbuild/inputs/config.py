@@ -64,15 +64,35 @@ from lockbuild.inputs.settings import (
 from lockbuild.inputs.userfiles import UnreadableFile, read_text_file
 
 __all__ = [
+    "CONFIG_NAME",
     "SCHEMA_VERSION",
     "EnvironmentConfig",
     "LockConfig",
     "ProjectConfig",
+    "find_config",
     "load_config",
     "parse_config",
 ]
 
 SCHEMA_VERSION = 1
+CONFIG_NAME = "locks.toml"
+
+
+def find_config(start: str = os.curdir) -> str | None:
+    """The nearest ``locks.toml`` in ``start`` or a parent directory, as git, uv and
+    pip-tools look for theirs; the search stops at the repository root (a directory holding
+    ``.git``) and at the file system's root. The path is relative to ``start`` when that is
+    the working directory (``../locks.toml``), so that messages name it from where the user
+    stands; None when there is none."""
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, CONFIG_NAME)
+        if os.path.isfile(candidate):
+            return os.path.relpath(candidate) if start == os.curdir else candidate
+        parent = os.path.dirname(directory)
+        if parent == directory or os.path.exists(os.path.join(directory, ".git")):
+            return None
+        directory = parent
 
 
 @dataclass(frozen=True)

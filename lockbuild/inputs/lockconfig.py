@@ -277,6 +277,10 @@ class LocksReader(ConfigReader):
                     raise self.error(keys, message)
 
 
+STATE_DIRECTORY = ".lockbuild"
+"""doit's record of what was built, beside locks.toml (never committed, never shared)."""
+
+
 class _ProjectPlaces:
     """Where an output may not go: out of the project, or onto a file lockbuild reads."""
 
@@ -288,7 +292,8 @@ class _ProjectPlaces:
         self.read = {os.path.realpath(file): "is an input" for file in input_files(rooted)}
         self.read[os.path.realpath(path)] = "is the config file"
         self.read[os.path.realpath(self.join("dodo.py"))] = "is the dodo file"
-        self.cache = os.path.realpath(self.join(settings.cache_dir))
+        self.cache = os.path.realpath(self.join(settings.cache_dir)) if settings.cache_dir else None
+        self.state = os.path.realpath(self.join(STATE_DIRECTORY))
 
     def join(self, path: str) -> str:
         return os.path.join(self.root, path) if self.root else path
@@ -300,8 +305,10 @@ class _ProjectPlaces:
             return "outputs stay in the directory of locks.toml", "is outside the project"
         if real in self.read:
             return "outputs are overwritten on every compile", self.read[real]
-        if _inside(real, self.cache):
+        if self.cache is not None and _inside(real, self.cache):
             return "the cache may be deleted at any time", "is inside the cache directory"
+        if _inside(real, self.state):
+            return "it holds what was built here", "is inside lockbuild's state directory"
         return None
 
 

@@ -63,7 +63,7 @@ class Settings:
 
     index_url: str = DEFAULT_INDEX_URL
     extra_index_urls: tuple[str, ...] = ()
-    cache_dir: str = "cache"
+    cache_dir: str = ""  # empty: the user's cache directory (app.options.cache_directory)
     generate_hashes: bool = True
     allow_unsafe: bool = True
     build_sdists: bool = True
