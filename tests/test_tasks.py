@@ -535,7 +535,7 @@ def test_the_reporter_prints_a_task_s_warnings_under_its_line() -> None:
     import io
     import types
 
-    from lockbuild.app.tasks import LockReporter
+    from lockbuild.app.reporting import LockReporter
 
     stream = io.StringIO()
     reporter = LockReporter(stream, {})

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
-from packaging.version import Version
 
+from lockbuild.app.changes import comment_blocks, describe_changes, describe_yanked
 from lockbuild.app.lockformats import (
     hashed_files,
     lock_packages,
@@ -26,7 +26,7 @@ from lockbuild.app.options import RunOptions
 from lockbuild.app.wave import linked_names, start_wave
 from lockbuild.errors import InstallabilityError, LockbuildError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.inputs.lockfile import LockedLink, PreviousLock, read_previous_lock
+from lockbuild.inputs.lockfile import PreviousLock, read_previous_lock
 from lockbuild.inputs.requirements import parse_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
@@ -39,7 +39,7 @@ from lockbuild.models import (
     Pin,
     RequirementSet,
 )
-from lockbuild.output.checks import check_lock, describe_violations, warning_comments
+from lockbuild.output.checks import check_lock, describe_violations
 from lockbuild.output.pylock import LockedPackage
 from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
     from lockbuild.app.tasks import LockJob
     from lockbuild.index.offline import MissingItems
-    from lockbuild.output.checks import Violation
     from lockbuild.trust.snapshots import PinnedRelease
 
 logger = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ def compile_lock(
         pins,
         packages=packages,
         urls=urls,
-        warnings=_comment_blocks(violations, yanked),
+        warnings=comment_blocks(violations, yanked),
     )
     written = False if options.dry_run else write_if_changed(output, text)
     return CompileResult(
@@ -413,36 +412,6 @@ def _with_upload_times(
     return updated
 
 
-YANKED_WHY = "it is in the lock only because a requirement pins it exactly with =="
-
-
-def describe_yanked(resolution: Resolution) -> dict[NormalizedName, str]:
-    """A warning for each pinned release that is yanked (PEP 592), quoting the yank reason.
-
-    The provider chooses a yanked release only when a requirement pins it with ``==``.
-    """
-    warnings: dict[NormalizedName, str] = {}
-    for package in resolution.packages:
-        if package.link is not None or not package.release.yanked:
-            continue
-        reason = " ".join(package.release.yank_reason.split())
-        why = f'reason: "{reason}"' if reason else "no reason given"
-        warnings[package.name] = f"{package.name} {package.version} is yanked ({why}); {YANKED_WHY}"
-    return warnings
-
-
-def _comment_blocks(
-    violations: Sequence[Violation], yanked: dict[NormalizedName, str]
-) -> dict[str, list[str]]:
-    """The ``# WARNING`` blocks written above pins: yanked releases, then pip's refusals."""
-    blocks: dict[str, list[str]] = {}
-    for name, text in yanked.items():
-        blocks[name] = [f"# WARNING: {text}."]
-    for package, lines in warning_comments(violations).items():
-        blocks[package] = [*blocks.get(package, []), *lines]
-    return blocks
-
-
 @dataclass(frozen=True)
 class RequestParts:
     """What a compile reads before it resolves: its inputs, previous lock and indexes."""
@@ -473,39 +442,3 @@ def read_previous_output(output: Path, environment: Mapping[str, str]) -> Previo
     if locked.problem is not None:
         logger.warning("ignoring the pins of the existing %s: %s", output, locked.problem)
     return locked
-
-
-def describe_changes(
-    previous: Mapping[NormalizedName, Version],
-    pins: Sequence[Pin],
-    *,
-    previous_links: Sequence[LockedLink] = (),
-) -> list[str]:
-    """Human-readable pin changes against the previous lock: ``django 5.1.2 -> 5.1.3``.
-
-    A URL, path or VCS pin is compared by its URL and hash (``previous_links``: the previous
-    lock's lines of that kind): ``app (new) https://h/app.zip``, ``app git+URL@a -> git+URL@b``,
-    ``app https://h/app.zip (archive changed)`` when only its hash differs.
-    """
-    from lockbuild.index.links import locked_link_labels, pin_label
-
-    before: dict[str, tuple[str, frozenset[str]]] = {
-        name: (str(version), frozenset()) for name, version in previous.items()
-    }
-    before.update(locked_link_labels(previous_links, pins))
-    after = {str(pin.name): pin_label(pin) for pin in pins}
-    changes = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old == new:
-            continue
-        if old is None:
-            changes.append(f"{name} (new) {after[name][0]}")
-        elif new is None:
-            shown = name if old[0] == name else f"{name} {old[0]}"  # a line without a name
-            changes.append(f"{shown} (removed)")
-        elif old[0] == new[0]:
-            changes.append(f"{name} {new[0]} (archive changed)")
-        else:
-            changes.append(f"{name} {old[0]} -> {new[0]}")
-    return changes

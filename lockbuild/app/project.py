@@ -21,12 +21,11 @@ from doit.tools import config_changed
 
 from lockbuild.app.merged import MergedJob, compile_merged, merged_request
 from lockbuild.app.options import RunOptions
+from lockbuild.app.reporting import EmbeddedReporter, QuietReporter
 from lockbuild.app.tasks import (
     TASK_BASENAME,
-    EmbeddedReporter,
     LockJob,
     OutputUnchanged,
-    QuietReporter,
     compile_request,
     doit_config,
     file_sha256,

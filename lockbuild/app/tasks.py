@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from doit.exceptions import BaseFail, InvalidDodoFile, TaskFailed, UnmetDependency
+from doit.exceptions import InvalidDodoFile, TaskFailed
 from doit.tools import config_changed
 from packaging.utils import NormalizedName
 
@@ -100,6 +98,8 @@ def doit_config(config: ProjectConfig) -> dict[str, Any]:
 
 
 def _doit_settings(dep_file: str) -> dict[str, Any]:
+    from lockbuild.app.reporting import LockReporter  # it reads this module's task names
+
     return {
         "default_tasks": [TASK_BASENAME],
         "backend": "sqlite3",
@@ -367,158 +367,6 @@ def _module_doit_config() -> dict[str, Any]:
         return doit_config(load_project())
     except LockbuildError:
         return _doit_settings(":memory:")
-
-
-class LockReporter:
-    """doit reporter: one line per lock (up to date / recompiled / failed) and a total.
-
-    It also gives ``doit lock`` lockbuild's exit codes: doit counts the failure of a lock
-    twice, once as failed (1) and once more as an error (2) of the ``lock`` group and of the
-    locks constrained by it, so the reporter ends the run with 1 when every failure was a
-    lock that failed; and Ctrl-C ends with "interrupted" and 130 instead of a traceback
-    (the locks already written are kept; a lock is written atomically or not at all).
-    """
-
-    desc = "one line per lock and a total"
-    exit_codes = True
-    """Raise SystemExit with lockbuild's code (off when ``lockbuild lock`` runs doit)."""
-
-    def __init__(self, outstream: TextIO, options: Mapping[str, Any]) -> None:
-        self.outstream = outstream
-        self.started = time.monotonic()
-        self.width = 0
-        self.counts = {"recompiled": 0, "up to date": 0, "failed": 0}
-        self.errors: list[str] = []
-        self.progress = bool(getattr(outstream, "isatty", lambda: False)())
-        self.only_lock_failures = True
-
-    def write(self, text: str) -> None:
-        self.outstream.write(text)
-
-    def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
-        names = [name for name in tasks if name.startswith(f"{TASK_BASENAME}:")]
-        self.width = max((len(name) for name in names), default=0)
-
-    def _line(self, task: Any, status: str, text: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
-        self.write(f"{task.name:<{self.width}}  {text}\n")
-        self.outstream.flush()
-
-    def get_status(self, task: Any) -> None:
-        pass
-
-    def execute_task(self, task: Any) -> None:
-        if self.progress and task.actions:
-            self.write(f"{task.name:<{self.width}}  compiling...\n")
-            self.outstream.flush()
-
-    def add_failure(self, task: Any, fail: BaseFail) -> None:
-        if not isinstance(fail, TaskFailed | UnmetDependency):
-            self.only_lock_failures = False
-        if not task.actions:
-            return
-        if isinstance(fail, UnmetDependency):
-            reason = f"not compiled because {fail.message} failed"
-        elif isinstance(fail, TaskFailed):
-            reason = fail.message
-        else:
-            reason = fail.get_msg().rstrip()
-        self._line(task, "failed", f"failed: {reason}")
-
-    def add_success(self, task: Any) -> None:
-        if task.actions and "verified" in task.values:
-            self._line(task, "verified", "verified")
-            for line in task.values["verified"]:
-                self.write(f"  {line}\n")
-        elif task.actions and adopted(task):
-            self._line(
-                task, "adopted", "up to date (committed lock adopted: a recompile matches it)"
-            )
-        elif task.actions:
-            self._line(task, "recompiled", describe_recompiled(task.values))
-            for warning in task.values.get("warnings", []):
-                self.write(f"  warning: {warning}\n")
-
-    def skip_uptodate(self, task: Any) -> None:
-        if task.actions:
-            self._line(task, "up to date", "up to date")
-
-    def skip_ignore(self, task: Any) -> None:
-        if task.actions:
-            self.write(f"{task.name:<{self.width}}  ignored\n")
-
-    def cleanup_error(self, exception: BaseFail) -> None:
-        self.errors.append(exception.get_msg())
-
-    def runtime_error(self, msg: str) -> None:
-        self.errors.append(msg)
-
-    def teardown_task(self, task: Any) -> None:
-        pass
-
-    def complete_run(self) -> None:
-        for message in self.errors:
-            sys.stderr.write(f"error: {message}\n")
-        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            self.outstream.flush()
-            if self.exit_codes:
-                sys.stderr.write("interrupted\n")
-                raise SystemExit(130)
-            return  # `lockbuild lock` says it
-        self._summary()
-        failed = self.counts["failed"] > 0
-        if self.exit_codes and failed and self.only_lock_failures and not self.errors:
-            raise SystemExit(1)
-
-    def _summary(self) -> None:
-        total = sum(self.counts.values())
-        parts = ", ".join(f"{count} {status}" for status, count in self.counts.items() if count)
-        seconds = time.monotonic() - self.started
-        noun = "lock" if total == 1 else "locks"
-        self.write(f"{total} {noun}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
-
-
-class EmbeddedReporter(LockReporter):
-    """The reporter of ``lockbuild lock``: its own main() turns results into exit codes."""
-
-    exit_codes = False
-
-
-class QuietReporter(EmbeddedReporter):
-    """``lockbuild lock -q`` (pip-compile's ``-q``: less output): only the locks that failed
-    and the summary line."""
-
-    def _line(self, task: Any, status: str, text: str) -> None:
-        if status == "failed":
-            super()._line(task, status, text)
-        else:
-            self.counts[status] = self.counts.get(status, 0) + 1
-
-    def execute_task(self, task: Any) -> None:
-        pass
-
-    def add_success(self, task: Any) -> None:
-        self._line(task, "verified" if "verified" in task.values else "recompiled", "")
-
-    def skip_ignore(self, task: Any) -> None:
-        pass
-
-
-def describe_recompiled(values: Mapping[str, Any]) -> str:
-    """``recompiled (31 pins, 1 changed: django 5.1.2 -> 5.1.3)``."""
-    pins = values.get("pins", 0)
-    changes: list[str] = list(values.get("changes", []))
-    if values.get("created"):
-        detail = "new lock"
-    elif not values.get("written", True):
-        detail = "output unchanged"
-    elif not changes:
-        detail = "no pin changed"
-    else:
-        shown = ", ".join(changes[:3])
-        more = f", +{len(changes) - 3} more" if len(changes) > 3 else ""
-        detail = f"{len(changes)} changed: {shown}{more}"
-    return f"recompiled ({pins} pins, {detail})"
 
 
 def __getattr__(name: str) -> Any:
