@@ -253,6 +253,9 @@ class OutputUnchanged:
         recorded = values.get("output-sha256")
         return recorded is not None and recorded == file_sha256(self.output)
 
+    def __repr__(self) -> str:
+        return f"OutputUnchanged({self.output!r})"
+
 
 def adopted(task: Any) -> bool:
     """Whether a successful task took over a committed output: doit had no record of it
@@ -264,9 +267,6 @@ def adopted(task: Any) -> bool:
         isinstance(checker, OutputUnchanged) and checker.unrecorded
         for checker, _, _ in task.uptodate
     )
-
-    def __repr__(self) -> str:
-        return f"OutputUnchanged({self.output!r})"
 
 
 def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:

@@ -11,7 +11,6 @@ decompressed, and only up to ``max-page-size``. Every request has a deadline
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -32,6 +31,7 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
+from lockbuild.hashing import HashingWriter, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of, size_of
 from lockbuild.models import TransferLimits
@@ -247,16 +247,14 @@ class HttpClient:
         """
 
         def save(chunks: Iterator[bytes]) -> tuple[str, int]:
-            if target is not None:
-                target.seek(0)
-                target.truncate()
-            digest, size = hashlib.sha256(), 0
+            if target is None:
+                return sha256_stream(chunks)
+            target.seek(0)
+            target.truncate()
+            writer = HashingWriter(target)
             for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                if target is not None:
-                    target.write(chunk)
-            return digest.hexdigest(), size
+                writer.write(chunk)
+            return writer.hexdigest(), writer.size
 
         body = _Body(False, self.limits.max_download_size, "max-download-size", save)
         response, result = self._send(url, headers={**(headers or {}), **IDENTITY}, body=body)

@@ -19,7 +19,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockbuild.errors import HashError, IndexFetchError, MetadataError
-from lockbuild.index.downloads import check_sha256, downloaded, hash_mismatch, unchecked
+from lockbuild.index.downloads import check_sha256, download_to, downloaded, unchecked
 from lockbuild.index.metadata import parse_metadata
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.wheelzip import RangeFile, SeekableReader, read_wheel_metadata
@@ -86,9 +86,7 @@ class WheelMetadata:
         very bytes (for the lock too, so its hash and its dependencies come from one file).
         """
         with tempfile.TemporaryFile(prefix="lockbuild-wheel-") as spool:
-            digest = self.http.download(file.url, spool).sha256
-            if file.sha256 and digest != file.sha256:
-                raise hash_mismatch(file, digest)
+            digest = download_to(self.http, file, spool)
             if not file.sha256:
                 self.on_hash(file, digest)
             spool.seek(0)
