@@ -14,13 +14,38 @@ import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from lockbuild.errors import ConfigError
-from lockbuild.instants import CUTOFF_FORMS, SpanCutoff, format_cutoff, parse_exclude_newer
+from lockbuild.inputs.settingvalues import (
+    INDEX_STRATEGIES,
+    LATE_UPLOAD_POLICIES,
+    NAME_PATTERN,
+    OUTPUT_FORMATS,
+    PYLOCK_WHEELS,
+    URL_PATTERN,
+    VERIFY_METADATA_MODES,
+    InvalidValue,
+    choice,
+    json_value,
+    parse_bool,
+    parse_cutoff,
+    parse_days,
+    parse_directory,
+    parse_index_for,
+    parse_index_strategy,
+    parse_indexes,
+    parse_late_uploads,
+    parse_seconds,
+    parse_size,
+    parse_strings,
+    parse_text,
+    parse_timeout,
+    parse_url,
+    parse_urls,
+    parse_verify_metadata,
+    show_value,
+)
 from lockbuild.models import (
     DEFAULT_INDEX_URL,
     IndexStrategy,
@@ -115,7 +140,7 @@ class Settings:
         """Every setting that can change a lock's content (not cache-dir, page-ttl nor the
         timeouts and size limits of the transport)."""
         return {
-            key: _json_value(getattr(self, spec.field), table=spec.merge)
+            key: json_value(getattr(self, spec.field), table=spec.merge)
             for key, spec in SETTING_SPECS.items()
             if spec.in_fingerprint
         }
@@ -151,246 +176,6 @@ def command_line_settings(overrides: Mapping[str, object]) -> Settings:
     return settings
 
 
-# --- values ---------------------------------------------------------------------------------
-
-
-class InvalidValue(Exception):
-    """A value is wrong; ``item`` is the list index or table key inside it, if any."""
-
-    def __init__(self, message: str, *, item: str | int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.item = item
-
-
-_URL = r"(?i)(?:https?|file)://\S+"
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-"""A valid index, environment or lock name."""
-_PROJECT = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-
-
-def show_value(value: object) -> str:
-    """A value as TOML would spell it (strings quoted as Python does, which TOML accepts)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(show_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {show_value(item)}" for key, item in value.items()) + "}"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return repr(value)
-
-
-def _json_value(value: object, *, table: bool = False) -> object:
-    """A setting as its fingerprint holds it: what locks.toml spells (enums by value, instants
-    as ``2026-11-01T00:00:00Z``), tables as dicts and lists as lists."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, SpanCutoff):
-        return value.span
-    if isinstance(value, datetime.datetime):
-        return format_cutoff(value)
-    if table and isinstance(value, tuple):
-        return dict(value)
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _parse_bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidValue(f"expected a boolean, got {show_value(value)}")
-    return value
-
-
-def parse_text(value: object) -> str:
-    """A non-empty string."""
-    if not isinstance(value, str):
-        raise InvalidValue(f"expected a string, got {show_value(value)}")
-    if not value.strip():
-        raise InvalidValue(f"expected a non-empty string, got {show_value(value)}")
-    return value
-
-
-def parse_strings(value: object) -> tuple[str, ...]:
-    """A list of non-empty strings, as a tuple."""
-    if not isinstance(value, list | tuple):
-        raise InvalidValue(f"expected a list of strings, got {show_value(value)}")
-    for index, item in enumerate(value):
-        try:
-            parse_text(item)
-        except InvalidValue as error:
-            raise InvalidValue(error.message, item=index) from None
-    return tuple(value)
-
-
-def _parse_url(value: object) -> str:
-    text = parse_text(value)
-    if not re.fullmatch(_URL, text):
-        raise InvalidValue(f"expected an http(s) or file URL, got {show_value(value)}")
-    return text
-
-
-def _parse_urls(value: object) -> tuple[str, ...]:
-    urls = parse_strings(value)
-    for index, url in enumerate(urls):
-        try:
-            _parse_url(url)
-        except InvalidValue as error:
-            raise InvalidValue(error.message, item=index) from None
-    return urls
-
-
-def _parse_seconds(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidValue(f"expected a non-negative integer (seconds), got {show_value(value)}")
-    return value
-
-
-LATE_UPLOAD_POLICIES: tuple[str, ...] = tuple(policy.value for policy in LateUploads)
-"""The values of ``late-uploads``, in documentation order."""
-
-
-def _choice(
-    what: str, known: Sequence[str], make: Callable[[str], Any] = str
-) -> Callable[[object], Any]:
-    """A parser of one of ``known`` (made a value by ``make``); ``what`` names it in errors."""
-
-    def parse(value: object) -> object:
-        text = parse_text(value)
-        if text not in known:
-            raise InvalidValue(f"unknown {what} {text!r} (known: {', '.join(known)})")
-        return make(text)
-
-    return parse
-
-
-_parse_late_uploads = _choice("late-uploads policy", LATE_UPLOAD_POLICIES, LateUploads)
-
-
-def _parse_days(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidValue(f"expected a non-negative integer (days), got {show_value(value)}")
-    return value
-
-
-def _parse_exclude_newer(value: object) -> datetime.datetime:
-    """An instant, a date (midnight UTC) or a span before the run (``7 days``), in UTC."""
-    if isinstance(value, datetime.date):  # TOML's own dates and offset date-times
-        value = value.isoformat()
-    text = parse_text(value)
-    try:
-        return parse_exclude_newer(text)
-    except ValueError:
-        message = f"invalid exclude-newer (expected {CUTOFF_FORMS}): {show_value(value)}"
-        raise InvalidValue(message) from None
-
-
-def _parse_timeout(value: object) -> float:
-    """Seconds, more than 0 and at most a day: an integer, a float or their text."""
-    number: object = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = value
-    if isinstance(number, bool) or not isinstance(number, int | float) or not 0 < number <= 86400:
-        raise InvalidValue(
-            f"expected a number of seconds above 0 (at most 86400), got {show_value(value)}"
-        )
-    return float(number)
-
-
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "kib": 1 << 10,
-    "mib": 1 << 20,
-    "gib": 1 << 30,
-}
-
-
-def _parse_size(value: object) -> int:
-    """Bytes: an integer, or text with a unit (``"16MiB"``, ``"4 GiB"``, ``"500MB"``)."""
-    size: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    elif isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
-        unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
-        size = int(match.group(1)) * unit if match and unit else None
-    if size is None or size <= 0:
-        expected = "a size above 0: bytes, or a number with KiB, MiB, GiB, kB, MB or GB"
-        raise InvalidValue(f"expected {expected}, got {show_value(value)}")
-    return size
-
-
-def _parse_directory(value: object) -> str:
-    """A non-empty string that can name a directory (no NUL byte)."""
-    text = parse_text(value)
-    if "\x00" in text:
-        raise InvalidValue(f"invalid path (the path contains a NUL byte): {show_value(value)}")
-    return text
-
-
-INDEX_STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in IndexStrategy)
-"""The values of ``index-strategy``, the default first."""
-_parse_index_strategy = _choice("index-strategy", INDEX_STRATEGIES, IndexStrategy)
-VERIFY_METADATA_MODES = ("download", "range")
-_parse_verify_metadata = _choice("verify-metadata mode", VERIFY_METADATA_MODES)
-OUTPUT_FORMATS = ("requirements", "pylock")
-PYLOCK_WHEELS = ("all", "installable")
-
-
-def _parse_pairs(value: object, what: str) -> dict[str, str]:
-    """A TOML table of strings, or (command line) a list of ``KEY=VALUE`` strings."""
-    if isinstance(value, list | tuple):
-        pairs: dict[str, str] = {}
-        for index, item in enumerate(value):
-            key, separator, text = str(item).partition("=")
-            if not separator or not key.strip() or not text.strip():
-                raise InvalidValue(f"expected {what}, got {show_value(item)}", item=index)
-            pairs[key.strip()] = text.strip()
-        return pairs
-    if not isinstance(value, dict):
-        raise InvalidValue(f"expected a table of strings, got {show_value(value)}")
-    for key, item in value.items():
-        if not isinstance(item, str) or not item.strip():
-            raise InvalidValue(f"expected a non-empty string, got {show_value(item)}", item=key)
-    return dict(value)
-
-
-def _parse_indexes(value: object) -> tuple[tuple[str, str], ...]:
-    pairs = _parse_pairs(value, "NAME=URL")
-    for name, url in pairs.items():
-        if not re.fullmatch(NAME_PATTERN, name):
-            reason = "letters, digits, '.', '_' and '-', starting with a letter or digit"
-            raise InvalidValue(f"invalid index name ({reason}): {name!r}", item=name)
-        if not re.fullmatch(_URL, url):
-            raise InvalidValue(f"expected an http(s) or file URL, got {show_value(url)}", item=name)
-    return tuple(sorted(pairs.items()))
-
-
-def _parse_index_for(value: object) -> tuple[tuple[str, str], ...]:
-    pairs = _parse_pairs(value, "PACKAGE=INDEX")
-    projects: dict[str, str] = {}
-    for project, target in pairs.items():
-        if not re.fullmatch(_PROJECT, project):
-            raise InvalidValue(f"invalid project name: {project!r}", item=project)
-        if not (re.fullmatch(_URL, target) or re.fullmatch(NAME_PATTERN, target)):
-            reason = "an index name of [settings.indexes], or a URL"
-            raise InvalidValue(f"expected {reason}, got {show_value(target)}", item=project)
-        name = canonicalize_name(project)
-        if name in projects:
-            raise InvalidValue(f"duplicate project {name!r} (as {project!r})", item=project)
-        projects[name] = target
-    return tuple(sorted(projects.items()))
-
-
 @dataclass(frozen=True)
 class SettingSpec:
     """How one ``[settings]`` key is read, and where it may appear."""
@@ -404,32 +189,32 @@ class SettingSpec:
 
 
 SETTING_SPECS: dict[str, SettingSpec] = {
-    "index-url": SettingSpec("index_url", _parse_url),
-    "extra-index-urls": SettingSpec("extra_index_urls", _parse_urls),
-    "index-strategy": SettingSpec("index_strategy", _parse_index_strategy),
-    "indexes": SettingSpec("indexes", _parse_indexes, merge=True),
-    "index-for": SettingSpec("index_for", _parse_index_for, merge=True),
-    "cache-dir": SettingSpec("cache_dir", _parse_directory, per_lock=False, in_fingerprint=False),
-    "generate-hashes": SettingSpec("generate_hashes", _parse_bool),
-    "allow-unsafe": SettingSpec("allow_unsafe", _parse_bool),
-    "build-sdists": SettingSpec("build_sdists", _parse_bool),
-    "pre": SettingSpec("pre", _parse_bool),
-    "page-ttl": SettingSpec("page_ttl", _parse_seconds, in_fingerprint=False),
-    "late-uploads": SettingSpec("late_uploads", _parse_late_uploads),
-    "late-upload-days": SettingSpec("late_upload_days", _parse_days),
-    "exclude-newer": SettingSpec("exclude_newer", _parse_exclude_newer),
-    "vcs-as-archive": SettingSpec("vcs_as_archive", _parse_bool),
-    "strict": SettingSpec("strict", _parse_bool),
-    "emit-index-url": SettingSpec("emit_index_url", _parse_bool),
-    "verify-metadata": SettingSpec("verify_metadata", _parse_verify_metadata, in_fingerprint=False),
-    "format": SettingSpec("format", _choice("format", OUTPUT_FORMATS)),
-    "pylock-wheels": SettingSpec("pylock_wheels", _choice("pylock-wheels", PYLOCK_WHEELS)),
-    "connect-timeout": SettingSpec("connect_timeout", _parse_timeout, in_fingerprint=False),
-    "read-timeout": SettingSpec("read_timeout", _parse_timeout, in_fingerprint=False),
-    "request-timeout": SettingSpec("request_timeout", _parse_timeout, in_fingerprint=False),
-    "max-page-size": SettingSpec("max_page_size", _parse_size, in_fingerprint=False),
-    "max-metadata-size": SettingSpec("max_metadata_size", _parse_size, in_fingerprint=False),
-    "max-download-size": SettingSpec("max_download_size", _parse_size, in_fingerprint=False),
+    "index-url": SettingSpec("index_url", parse_url),
+    "extra-index-urls": SettingSpec("extra_index_urls", parse_urls),
+    "index-strategy": SettingSpec("index_strategy", parse_index_strategy),
+    "indexes": SettingSpec("indexes", parse_indexes, merge=True),
+    "index-for": SettingSpec("index_for", parse_index_for, merge=True),
+    "cache-dir": SettingSpec("cache_dir", parse_directory, per_lock=False, in_fingerprint=False),
+    "generate-hashes": SettingSpec("generate_hashes", parse_bool),
+    "allow-unsafe": SettingSpec("allow_unsafe", parse_bool),
+    "build-sdists": SettingSpec("build_sdists", parse_bool),
+    "pre": SettingSpec("pre", parse_bool),
+    "page-ttl": SettingSpec("page_ttl", parse_seconds, in_fingerprint=False),
+    "late-uploads": SettingSpec("late_uploads", parse_late_uploads),
+    "late-upload-days": SettingSpec("late_upload_days", parse_days),
+    "exclude-newer": SettingSpec("exclude_newer", parse_cutoff),
+    "vcs-as-archive": SettingSpec("vcs_as_archive", parse_bool),
+    "strict": SettingSpec("strict", parse_bool),
+    "emit-index-url": SettingSpec("emit_index_url", parse_bool),
+    "verify-metadata": SettingSpec("verify_metadata", parse_verify_metadata, in_fingerprint=False),
+    "format": SettingSpec("format", choice("format", OUTPUT_FORMATS)),
+    "pylock-wheels": SettingSpec("pylock_wheels", choice("pylock-wheels", PYLOCK_WHEELS)),
+    "connect-timeout": SettingSpec("connect_timeout", parse_timeout, in_fingerprint=False),
+    "read-timeout": SettingSpec("read_timeout", parse_timeout, in_fingerprint=False),
+    "request-timeout": SettingSpec("request_timeout", parse_timeout, in_fingerprint=False),
+    "max-page-size": SettingSpec("max_page_size", parse_size, in_fingerprint=False),
+    "max-metadata-size": SettingSpec("max_metadata_size", parse_size, in_fingerprint=False),
+    "max-download-size": SettingSpec("max_download_size", parse_size, in_fingerprint=False),
 }
 
 TRANSFER_KEYS = (
@@ -481,7 +266,7 @@ def apply_changes(settings: Settings, changes: Mapping[str, Any]) -> Settings:
 
 def unknown_index(name: str, settings: Settings) -> str | None:
     """Why ``name`` (an ``index-for`` value) names no index, or None when it is fine."""
-    if re.fullmatch(_URL, name):
+    if re.fullmatch(URL_PATTERN, name):
         return None
     known = [index for index, _ in settings.indexes]
     if name in known:
