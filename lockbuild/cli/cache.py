@@ -1,4 +1,4 @@
-"""``lockbuild cache info|prune|export|import|clear``, and which cache a command uses.
+"""``lockbuild cache info|prune|export|import|merge|clear``, and which cache a command uses.
 
 A prune keeps the metadata and hashes of every release pinned in an existing lock output.
 The store itself (:mod:`lockbuild.store.store`) is imported only when an action runs.
@@ -37,7 +37,7 @@ __all__ = ["add_cache_command", "cache_config", "format_info", "run_cache"]
 
 
 def add_cache_command(commands: Any) -> None:
-    """``lockbuild cache info|prune|export|import|clear``."""
+    """``lockbuild cache info|prune|export|import|merge|clear``."""
     cache = commands.add_parser(
         "cache",
         help="inspect, trim, carry or clear the cache",
@@ -49,6 +49,8 @@ def add_cache_command(commands: Any) -> None:
         "prune": "drop old index pages, and metadata and hashes no current lock refers to",
         "export": "write every entry to one archive (for `lockbuild lock --offline` elsewhere)",
         "import": "add the entries of an archive made by `lockbuild cache export`",
+        "merge": "take the union with another cache directory or archive, refusing any key "
+        "whose content differs (index pages: the later one wins)",
         "clear": "remove every entry",
     }
     for name, text in texts.items():
@@ -64,6 +66,12 @@ def add_cache_command(commands: Any) -> None:
         )
         if name in ("export", "import"):
             action.add_argument("file", metavar="FILE", help="the archive (.jsonl.gz)")
+        if name == "merge":
+            action.add_argument(
+                "other",
+                metavar="OTHER",
+                help="another cache directory, or an archive made by `lockbuild cache export`",
+            )
         if name == "prune":
             action.add_argument(
                 "--older-than",
@@ -97,6 +105,9 @@ def run_cache(arguments: argparse.Namespace) -> int:
     if action == "clear":
         _clear(directory)
         return 0
+    if action == "merge":
+        _merge(directory, arguments.other)
+        return 0
     with open_store(directory) as store:
         if action == "info":
             print(format_info(store.info()))
@@ -111,6 +122,29 @@ def run_cache(arguments: argparse.Namespace) -> int:
             count = store.import_archive(arguments.file)
             print(f"imported {count} entries into {store.directory}")
     return 0
+
+
+def _merge(directory: str, other: str) -> None:
+    """``cache merge OTHER``: OTHER's entries added to the store of ``directory``."""
+    from lockbuild.store.archive import archived_entries
+    from lockbuild.store.store import STORE_SUBDIR, open_store
+
+    if os.path.isdir(other):
+        if not os.path.isdir(os.path.join(other, STORE_SUBDIR)):
+            raise UsageError(f"not a lockbuild cache directory (no {STORE_SUBDIR}/ in it): {other}")
+        if os.path.isdir(directory) and os.path.samefile(other, directory):
+            raise UsageError(f"cannot merge the cache with itself: {other}")
+        with open_store(other) as source, open_store(directory) as store:
+            counts = store.merge(source.envelopes, source=other)
+    elif os.path.isfile(other):
+        with open_store(directory) as store:
+            counts = store.merge(partial(archived_entries, other), source=other)
+    else:
+        raise UsageError(f"{other}: no such cache directory or archive")
+    print(
+        f"merged {other} into {os.path.join(directory, STORE_SUBDIR)}: {counts.added} entries "
+        f"added, {counts.newer} pages replaced by later ones, {counts.kept} already there"
+    )
 
 
 def _clear(directory: str) -> None:

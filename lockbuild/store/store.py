@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +23,7 @@ from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.envelope import Envelope, check_json, encode_envelope, text_sha256
 from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
+from lockbuild.store.merge import MergeCounts, merge_entries
 from lockbuild.store.repair import (
     StoreHealth,
     damage_marked,
@@ -251,8 +253,20 @@ class Store:
         """
         target = os.fspath(path)
         with self._health.command("read"):
-            keys = [key for key in self.list_keys() if key.partition(":")[0] in NAMESPACES]
-            return write_archive(target, self._entries.valid(keys))
+            return write_archive(target, self.envelopes())
+
+    def envelopes(self) -> Iterator[Envelope]:
+        """Every valid entry of a current namespace, by key; read errors raise StoreError."""
+        keys = [key for key in self.list_keys() if key.partition(":")[0] in NAMESPACES]
+        with self._health.command("read"):
+            yield from self._entries.valid(keys)
+
+    def merge(self, entries: Callable[[], Iterable[Envelope]], *, source: str) -> MergeCounts:
+        """The union with another store's ``entries``; see :func:`~.merge.merge_entries`."""
+        with self._health.command("merge"):
+            read, cache = partial(self._entries.read, raising=True), self._cache
+            return merge_entries(entries, read=read, write=cache.set, transact=cache.transact,
+                                 source=source)  # fmt: skip
 
     def import_archive(self, path: str | os.PathLike[str]) -> int:
         """Read an archive made by :meth:`export_archive`; returns how many entries were taken.

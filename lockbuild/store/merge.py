@@ -1,0 +1,105 @@
+"""``cache merge``: what the union of two stores takes from the other one, and what it refuses.
+
+Under one key both stores must hold the same content (the value's and the attached text's
+sha256), or the merge is refused: a record that is not what it claims to be in one of them
+must not spread. Index pages expire and are fetched again, so two stores legitimately hold
+different ones: there the page stored later wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import Enum
+
+from lockbuild.errors import StoreError
+from lockbuild.store.envelope import Envelope
+from lockbuild.store.keys import EXPIRING_NAMESPACES
+
+__all__ = ["MergeCounts", "MergeStep", "merge_conflict", "merge_entries", "merge_step"]
+
+
+class MergeStep(Enum):
+    """What a merge does with one entry of the other store."""
+
+    ADD = "add"
+    """The key is new here."""
+    NEWER = "newer"
+    """A page stored later than the one here: it replaces it."""
+    KEEP = "keep"
+    """The same content is here already (or a page stored as late or later)."""
+    CONFLICT = "conflict"
+    """Different content under the same key: the merge is refused."""
+
+
+def merge_step(incoming: Envelope, existing: Envelope | None) -> MergeStep:
+    """What merging ``incoming`` into a store holding ``existing`` under its key does."""
+    if existing is None:
+        return MergeStep.ADD
+    if incoming.key.partition(":")[0] in EXPIRING_NAMESPACES:
+        return MergeStep.NEWER if incoming.stored > existing.stored else MergeStep.KEEP
+    if (incoming.sha256, incoming.text_sha256) == (existing.sha256, existing.text_sha256):
+        return MergeStep.KEEP
+    return MergeStep.CONFLICT
+
+
+@dataclass
+class MergeCounts:
+    """How many entries of the other store a merge added, replaced (newer pages) or found here."""
+
+    added: int = 0
+    newer: int = 0
+    kept: int = 0
+
+    def count(self, step: MergeStep) -> None:
+        if step is MergeStep.ADD:
+            self.added += 1
+        elif step is MergeStep.NEWER:
+            self.newer += 1
+        elif step is MergeStep.KEEP:
+            self.kept += 1
+
+    @property
+    def written(self) -> int:
+        return self.added + self.newer
+
+
+def merge_conflict(source: str, keys: list[str]) -> StoreError:
+    """The one-line refusal naming the first key whose content disagrees."""
+    more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+    return StoreError(
+        f"cannot merge {source}: the stores hold different content under {keys[0]}{more}; "
+        "nothing was written"
+    )
+
+
+def merge_entries(
+    entries: Callable[[], Iterable[Envelope]],
+    *,
+    read: Callable[[str], Envelope | None],
+    write: Callable[[str, str], object],
+    transact: Callable[[], AbstractContextManager[object]],
+    source: str,
+) -> MergeCounts:
+    """Merge ``entries()`` (called twice: to check, then to write) into a store read with
+    ``read`` and written with ``write`` inside one ``transact()``; a conflict raises before
+    anything is written (found only while writing, when the store changed in between, it
+    raises inside the transaction, which is rolled back)."""
+    conflicts = [
+        envelope.key
+        for envelope in entries()
+        if merge_step(envelope, read(envelope.key)) is MergeStep.CONFLICT
+    ]
+    if conflicts:
+        raise merge_conflict(source, conflicts)
+    counts = MergeCounts()
+    with transact():
+        for envelope in entries():
+            step = merge_step(envelope, read(envelope.key))
+            if step is MergeStep.CONFLICT:
+                raise merge_conflict(source, [envelope.key])
+            if step in (MergeStep.ADD, MergeStep.NEWER):
+                write(envelope.key, envelope.encode())
+            counts.count(step)
+    return counts

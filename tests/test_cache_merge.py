@@ -1,0 +1,181 @@
+"""``lockbuild cache merge OTHER``: the union of two stores, from a cache directory or an archive.
+
+Different content under one key is refused (the error names the key, nothing is written);
+index pages expire, so there the one stored later wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lockbuild.cli import main
+from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key
+from lockbuild.store.store import Store, open_store
+
+SHA = "cd" * 32
+PAGE_KEY = page_key("https://pypi.org/simple", "demo")
+META_KEY = metadata_key(url="https://files.example/demo-1.0-py3-none-any.whl", sha256=SHA)
+HASH_KEY = hash_key("https://files.example/demo-1.0.tar.gz")
+RELEASE_KEY = release_key("https://pypi.org/simple", "demo", "1.0")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def snapshot(directory: Path) -> dict[str, tuple[object, float, str | None]]:
+    with open_store(directory) as store:
+        return {
+            key: (entry.value, entry.stored, entry.text)
+            for key in store.list_keys()
+            if (entry := store.get(key)) is not None
+        }
+
+
+def filled(directory: Path, fill: Callable[[Store, Clock], None]) -> Path:
+    clock = Clock()
+    with open_store(directory, clock=clock) as store:
+        fill(store, clock)
+    return directory
+
+
+def merge(cache: Path, other: Path | str) -> int:
+    return main(["cache", "merge", "--cache-dir", str(cache), str(other)])
+
+
+@pytest.fixture(autouse=True)
+def no_locks_toml_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def ours(tmp_path: Path) -> Path:
+    def fill(store: Store, clock: Clock) -> None:
+        clock.now = 2000.0
+        store.put(PAGE_KEY, {"files": ["ours"]}, text="<html>ours</html>")
+        store.put(META_KEY, {"name": "demo"})
+        store.put(RELEASE_KEY, [{"filename": "demo-1.0.tar.gz"}])
+
+    return filled(tmp_path / "ours", fill)
+
+
+@pytest.fixture(params=["directory", "archive"])
+def theirs_as(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Path]:
+    """Builds the other store, and gives it as a cache directory or as an export of it."""
+
+    def make(fill: Callable[[Store, Clock], None]) -> Path:
+        directory = filled(tmp_path / "theirs", fill)
+        if request.param == "directory":
+            return directory
+        archive = tmp_path / "theirs.jsonl.gz"
+        assert main(["cache", "export", "--cache-dir", str(directory), str(archive)]) == 0
+        return archive
+
+    return make
+
+
+def test_merge_takes_the_union_and_keeps_what_is_the_same(
+    ours: Path, theirs_as: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fill(store: Store, clock: Clock) -> None:
+        clock.now = 500.0  # same content stored at another time: not a conflict
+        store.put(META_KEY, {"name": "demo"})
+        store.put(HASH_KEY, "sha256:" + SHA)
+
+    other = theirs_as(fill)
+    before = snapshot(ours)
+    capsys.readouterr()
+    assert merge(ours, other) == 0
+    out = capsys.readouterr().out
+    assert "1 entries added, 0 pages replaced by later ones, 1 already there" in out
+    after = snapshot(ours)
+    assert after == {**before, HASH_KEY: ("sha256:" + SHA, 500.0, None)}
+    assert merge(ours, other) == 0
+    assert snapshot(ours) == after
+
+
+def test_different_content_under_one_key_is_refused_and_nothing_written(
+    ours: Path, theirs_as: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fill(store: Store, clock: Clock) -> None:
+        store.put(HASH_KEY, "sha256:" + SHA)  # would be added, but the merge is refused
+        store.put(META_KEY, {"name": "demo", "requires_dist": ["evil"]})
+        store.put(RELEASE_KEY, [{"filename": "demo-1.0-py3-none-any.whl"}])
+
+    other = theirs_as(fill)
+    before = snapshot(ours)
+    capsys.readouterr()
+    assert merge(ours, other) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0] == (
+        f"error: cannot merge {other}: the stores hold different content under {META_KEY} "
+        "(and 1 more); nothing was written"
+    )
+    assert snapshot(ours) == before
+
+
+@pytest.mark.parametrize("theirs_later", [True, False], ids=["theirs-later", "ours-later"])
+def test_pages_differ_legitimately_and_the_later_one_wins(
+    ours: Path, theirs_as: Callable[..., Path], theirs_later: bool
+) -> None:
+    def fill(store: Store, clock: Clock) -> None:
+        clock.now = 3000.0 if theirs_later else 1500.0
+        store.put(PAGE_KEY, {"files": ["theirs"]}, text="<html>theirs</html>", etag='"t"')
+
+    other = theirs_as(fill)
+    assert merge(ours, other) == 0
+    page = snapshot(ours)[PAGE_KEY]
+    if theirs_later:
+        assert page == ({"files": ["theirs"]}, 3000.0, "<html>theirs</html>")
+    else:
+        assert page == ({"files": ["ours"]}, 2000.0, "<html>ours</html>")
+
+
+def test_merge_into_an_empty_cache_creates_it(tmp_path: Path, ours: Path) -> None:
+    fresh = tmp_path / "fresh"
+    assert merge(fresh, ours) == 0
+    assert snapshot(fresh) == snapshot(ours)
+
+
+def test_a_damaged_archive_is_refused_and_nothing_written(ours: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "theirs.jsonl.gz"
+    assert main(["cache", "export", "--cache-dir", str(ours), str(archive)]) == 0
+    archive.write_bytes(archive.read_bytes()[:-20])
+    fresh = tmp_path / "fresh"
+    filled(fresh, lambda store, clock: store.put(HASH_KEY, "sha256:" + SHA))
+    before = snapshot(fresh)
+    assert merge(fresh, archive) == 1
+    assert snapshot(fresh) == before
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        ("missing", "missing: no such cache directory or archive"),
+        ("plain-dir", "not a lockbuild cache directory (no store/ in it): plain-dir"),
+        ("ours", "cannot merge the cache with itself: ours"),
+    ],
+)
+def test_a_wrong_other_is_a_usage_error(
+    ours: Path,
+    tmp_path: Path,
+    other: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "plain-dir").mkdir()
+    before = snapshot(ours)
+    capsys.readouterr()
+    assert merge(ours, other) == 2
+    assert capsys.readouterr().err == f"lockbuild: error: {message}\n"
+    assert snapshot(ours) == before
