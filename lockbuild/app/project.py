@@ -37,6 +37,7 @@ from lockbuild.inputs.config import ProjectConfig
 from lockbuild.inputs.lockfile import written_by_lockbuild
 
 if TYPE_CHECKING:  # the resolver and the HTTP stack: only in the verbs that use them
+    from lockbuild.app.shards import Shard
     from lockbuild.app.verify import VerifyTarget
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "lock_statuses",
     "run_locks",
     "select_tasks",
+    "shard_selection",
     "verify_targets",
 ]
 
@@ -78,6 +80,16 @@ def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
             if writer_task(config, lock_name, name) not in names:
                 names.append(writer_task(config, lock_name, name))
     return names
+
+
+def shard_selection(config: ProjectConfig, selection: Sequence[str], shard: Shard) -> list[str]:
+    """The tasks of ``selection`` (all when empty) whose lock is in ``shard``, as task names;
+    empty when none is (then there is nothing to run: an empty selection means all)."""
+    return [
+        name
+        for name in select_tasks(config, selection)
+        if name.removeprefix(f"{TASK_BASENAME}:").partition("@")[0] in shard.locks
+    ]
 
 
 def run_locks(

@@ -40,6 +40,7 @@ def add_project_commands(commands: Any) -> None:
     )
     _add_selection(lock)
     lock.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel locks")
+    _add_shard_argument(lock, "run only the tasks of shard I of N (for a CI matrix of N jobs)")
     add_upgrade_arguments(
         lock,
         package_help="allow NAME to move off its pinned version (recompiles the locks that pin it)",
@@ -60,6 +61,8 @@ def add_project_commands(commands: Any) -> None:
     ):
         command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         _add_selection(command)
+        if name == "list":
+            _add_shard_argument(command, "list only the tasks shard I of N would run")
         if name == "clean":
             command.add_argument(
                 "-n", "--dry-run", action="store_true", help="only print what would be deleted"
@@ -142,6 +145,35 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     add_config_and_verbosity(parser, "the locks.toml (default: ./locks.toml)")
 
 
+def _add_shard_argument(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help=text + "; a lock stays with the locks it constrains or is constrained by",
+    )
+
+
+def _in_shard(arguments: argparse.Namespace, config: ProjectConfig) -> list[str] | None:
+    """With ``--shard``: print what the shard holds, and return its selected tasks (empty:
+    nothing to do). Without: None (the selection as given)."""
+    from lockbuild.app.project import shard_selection
+    from lockbuild.app.shards import parse_shard, shard_of
+
+    if arguments.shard is None:
+        return None
+    shard = shard_of(config, parse_shard(arguments.shard))
+    print(shard.describe(), flush=True)
+    return shard_selection(config, arguments.locks, shard)
+
+
+def _check_shard(arguments: argparse.Namespace) -> None:
+    """A bad ``--shard`` is a usage error before locks.toml is read."""
+    from lockbuild.app.shards import parse_shard
+
+    if arguments.shard is not None:
+        parse_shard(arguments.shard)
+
+
 def _load_project(
     arguments: argparse.Namespace, overrides: Mapping[str, object] | None = None
 ) -> ProjectConfig:
@@ -181,15 +213,19 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
 
     if arguments.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    _check_shard(arguments)
     options = run_options(arguments)
     overrides = setting_overrides(arguments)
     if options.cache_dir is not None:
         overrides["cache-dir"] = options.cache_dir
     config = _load_project(arguments, overrides)
+    selection = _in_shard(arguments, config)
+    if selection == []:
+        return 0
     return run_locks(
         config,
         options,
-        selection=arguments.locks,
+        selection=arguments.locks if selection is None else selection,
         jobs=arguments.jobs,
         quiet=arguments.quiet > 0,
     )
@@ -198,8 +234,14 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
 def run_list(arguments: argparse.Namespace) -> int:
     from lockbuild.app.project import lock_statuses  # doit: here only
 
+    _check_shard(arguments)
     config = _load_project(arguments)
-    statuses = lock_statuses(config, RunOptions(), arguments.locks)
+    selection = _in_shard(arguments, config)
+    if selection == []:
+        return 0
+    statuses = lock_statuses(
+        config, RunOptions(), arguments.locks if selection is None else selection
+    )
     width = max((len(status.task) for status in statuses), default=0)
     for status in statuses:
         if status.up_to_date:
