@@ -244,6 +244,14 @@ def test_list_shard_prints_what_the_shard_would_run(project: Path) -> None:
         "lock:s4@linux-311",
         "lock:a2@win-312",
     ]
+    elsewhere = next(name for name in LOCKS if name not in shard_of(config, ShardSpec(1, 2)).locks)
+    for command in ("lock", "list"):
+        result = lockbuild(project, command, "--shard", "1/2", elsewhere)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[1:] == [
+            "none of the locks named is in shard 1/2: nothing to do"
+        ]
+    assert outputs(project) == {}
 
 
 @pytest.mark.parametrize("value", ["0/3", "4/3", "x", "1/0", "2", "1/3/5", "-1/3", "", " 1/3"])

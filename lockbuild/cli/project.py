@@ -163,7 +163,10 @@ def _in_shard(arguments: argparse.Namespace, config: ProjectConfig) -> list[str]
         return None
     shard = shard_of(config, parse_shard(arguments.shard))
     print(shard.describe(), flush=True)
-    return shard_selection(config, arguments.locks, shard)
+    selected = shard_selection(config, arguments.locks, shard)
+    if shard.locks and not selected:
+        print(f"none of the locks named is in shard {shard.spec}: nothing to do", flush=True)
+    return selected
 
 
 def _check_shard(arguments: argparse.Namespace) -> None:
