@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from lockbuild.cli import main
-from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key
+from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key, upload_key
 from lockbuild.store.store import Store, open_store
 
 SHA = "cd" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "demo")
+UPLOAD_KEY = upload_key("https://pypi.org/simple", "demo")
 META_KEY = metadata_key(url="https://files.example/demo-1.0-py3-none-any.whl", sha256=SHA)
 HASH_KEY = hash_key("https://files.example/demo-1.0.tar.gz")
 RELEASE_KEY = release_key("https://pypi.org/simple", "demo", "1.0")
@@ -94,7 +95,7 @@ def test_merge_takes_the_union_and_keeps_what_is_the_same(
     capsys.readouterr()
     assert merge(ours, other) == 0
     out = capsys.readouterr().out
-    assert "1 entries added, 0 pages replaced by later ones, 1 already there" in out
+    assert "1 entry added, 0 replaced by later ones, 1 already there" in out
     after = snapshot(ours)
     assert after == {**before, HASH_KEY: ("sha256:" + SHA, 500.0, None)}
     assert merge(ours, other) == 0
@@ -139,6 +140,27 @@ def test_pages_differ_legitimately_and_the_later_one_wins(
         assert page == ({"files": ["theirs"]}, 3000.0, "<html>theirs</html>")
     else:
         assert page == ({"files": ["ours"]}, 2000.0, "<html>ours</html>")
+
+
+def test_upload_times_grow_and_the_later_entry_wins(
+    ours: Path, theirs_as: Callable[..., Path]
+) -> None:
+    with open_store(ours, clock=lambda: 2000.0) as store:
+        store.put(UPLOAD_KEY, {"demo-1.0.tar.gz": "2026-01-01T00:00:00Z"})
+
+    def fill(store: Store, clock: Clock) -> None:
+        clock.now = 3000.0  # fetched again later, when a new file appeared
+        store.put(
+            UPLOAD_KEY,
+            {
+                "demo-1.0.tar.gz": "2026-01-01T00:00:00Z",
+                "demo-1.0-py3-none-any.whl": "2026-02-01T00:00:00Z",
+            },
+        )
+
+    assert merge(ours, theirs_as(fill)) == 0
+    value, stored, _ = snapshot(ours)[UPLOAD_KEY]
+    assert stored == 3000.0 and "demo-1.0-py3-none-any.whl" in value  # type: ignore[operator]
 
 
 def test_merge_into_an_empty_cache_creates_it(tmp_path: Path, ours: Path) -> None:

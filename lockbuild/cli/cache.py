@@ -141,9 +141,10 @@ def _merge(directory: str, other: str) -> None:
             counts = store.merge(partial(archived_entries, other), source=other)
     else:
         raise UsageError(f"{other}: no such cache directory or archive")
+    added = "entry" if counts.added == 1 else "entries"
     print(
-        f"merged {other} into {os.path.join(directory, STORE_SUBDIR)}: {counts.added} entries "
-        f"added, {counts.newer} pages replaced by later ones, {counts.kept} already there"
+        f"merged {other} into {os.path.join(directory, STORE_SUBDIR)}: {counts.added} {added} "
+        f"added, {counts.newer} replaced by later ones, {counts.kept} already there"
     )
 
 

@@ -29,6 +29,9 @@ BUILD_FAILURE = "build-failure-v1"
 a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
 NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL, BUILD_FAILURE)
 EXPIRING_NAMESPACES = frozenset({PAGE})
+REFETCHED_NAMESPACES = frozenset({PAGE, UPLOAD})
+"""Entries that are fetched again when they are old or incomplete, so two stores may rightly
+hold different ones under a key (a merge keeps the one stored later): pages, upload times."""
 
 
 def page_key(index_url: str, project: str) -> str:

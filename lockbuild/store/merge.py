@@ -2,8 +2,8 @@
 
 Under one key both stores must hold the same content (the value's and the attached text's
 sha256), or the merge is refused: a record that is not what it claims to be in one of them
-must not spread. Index pages expire and are fetched again, so two stores legitimately hold
-different ones: there the page stored later wins.
+must not spread. Index pages expire and upload times are fetched again when they lack a file,
+so two stores legitimately hold different ones: there the entry stored later wins.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from enum import Enum
 
 from lockbuild.errors import StoreError
 from lockbuild.store.envelope import Envelope
-from lockbuild.store.keys import EXPIRING_NAMESPACES
+from lockbuild.store.keys import REFETCHED_NAMESPACES
 
 __all__ = ["MergeCounts", "MergeStep", "merge_conflict", "merge_entries", "merge_step"]
 
@@ -26,9 +26,9 @@ class MergeStep(Enum):
     ADD = "add"
     """The key is new here."""
     NEWER = "newer"
-    """A page stored later than the one here: it replaces it."""
+    """A page or upload-times entry stored later than the one here: it replaces it."""
     KEEP = "keep"
-    """The same content is here already (or a page stored as late or later)."""
+    """The same content is here already (or a page or upload times stored as late or later)."""
     CONFLICT = "conflict"
     """Different content under the same key: the merge is refused."""
 
@@ -37,7 +37,7 @@ def merge_step(incoming: Envelope, existing: Envelope | None) -> MergeStep:
     """What merging ``incoming`` into a store holding ``existing`` under its key does."""
     if existing is None:
         return MergeStep.ADD
-    if incoming.key.partition(":")[0] in EXPIRING_NAMESPACES:
+    if incoming.key.partition(":")[0] in REFETCHED_NAMESPACES:
         return MergeStep.NEWER if incoming.stored > existing.stored else MergeStep.KEEP
     if (incoming.sha256, incoming.text_sha256) == (existing.sha256, existing.text_sha256):
         return MergeStep.KEEP
