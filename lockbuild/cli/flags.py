@@ -52,6 +52,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
     "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
     "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
+    "only-binary": (
+        "names",
+        "a release of these projects is a candidate only with a wheel the target can install: "
+        ":all:, :none: (clears) or comma-separated names, as pip's --only-binary",
+    ),
     "pre": ("bool", "allow pre-releases (default: off)"),
     "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
     "late-uploads": (
@@ -126,6 +131,10 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
             )
+        elif kind == "names":
+            group.add_argument(
+                f"--{key}", dest=dest, action="append", metavar="NAMES", help=f"{text} (repeatable)"
+            )
         elif kind == "urls" or "=" in kind:
             group.add_argument(
                 f"--{key}",
@@ -159,9 +168,11 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--no-build",
-        dest="setting:build-sdists",
-        action="store_false",
-        help="same as --no-build-sdists: never run a build backend at lock time",
+        dest="setting:only-binary",
+        action="append_const",
+        const=":all:",
+        help="same as --only-binary :all:, as in uv: wheels only, no sdist in the lock "
+        "(--no-build-sdists only stops build backends at lock time)",
     )
 
 
