@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 
+ALL_BINARY = ":all:"
+"""``only-binary`` for every project (pip's spelling; ``:none:`` clears, as in pip)."""
+
 MIB = 1 << 20
 
 

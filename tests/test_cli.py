@@ -44,7 +44,7 @@ def test_flags_become_overrides_in_toml_spelling() -> None:
     assert setting_overrides(arguments) == {
         "extra-index-urls": ["https://a.example/simple", "https://b.example/simple"],
         "generate-hashes": False,
-        "build-sdists": False,
+        "only-binary": [":all:"],
         "pre": True,
         "page-ttl": 60,
     }

@@ -219,7 +219,7 @@ def test_sdist_only_release_is_built_or_refused(
     server.add(make_sdist(built, "legacy-lib", "0.9", requires_dist=["certi<2"]))
     (project / "requirements.in").write_text("legacy-lib\n")
 
-    assert main(compile_args(server, "--no-build")) == 1
+    assert main(compile_args(server, "--no-build-sdists")) == 1
     error = capsys.readouterr().err
     assert "legacy-lib 0.9 needs a metadata build of its sdist" in error
     assert "legacy_lib-0.9.tar.gz" in error

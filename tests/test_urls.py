@@ -513,7 +513,7 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
 
     monkeypatch.setattr(lockbuild.index.distmeta, "build_sdist_metadata", counting_build)
 
-    assert compile_lock(server, "legacy-setup\n", "--no-build") == 1
+    assert compile_lock(server, "legacy-setup\n", "--no-build-sdists") == 1
     error = capsys.readouterr().err
     assert "legacy-setup 1.0 needs a metadata build of its sdist" in error
     assert "build-sdists = false" in error and "legacy_setup-1.0.tar.gz" in error
@@ -529,7 +529,8 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
     assert lock_text() == text
 
     Path("requirements.txt").unlink()
-    assert compile_lock(server, "legacy-setup\n", "--no-build") == 1, "a cached build is no excuse"
+    no_build = compile_lock(server, "legacy-setup\n", "--no-build-sdists")
+    assert no_build == 1, "a cached build is no excuse"
     assert "needs a metadata build" in capsys.readouterr().err
 
     for path in build_dists.iterdir():

@@ -8,11 +8,13 @@ through the doit task to the compile.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import platformdirs
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
+from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig
 from lockbuild.inputs.lockconfig import STATE_DIRECTORY
 
@@ -22,6 +24,7 @@ __all__ = [
     "RunOptions",
     "cache_directory",
     "default_cache_directory",
+    "make_run_options",
     "state_directory",
 ]
 
@@ -59,6 +62,52 @@ class RunOptions:
     def forces_recompile(self) -> bool:
         """Whether a lock must be compiled even when doit holds it up to date."""
         return self.upgrade_all or bool(self.upgrade_packages) or bool(self.trust_new_files)
+
+
+def make_run_options(
+    *,
+    upgrade: bool = False,
+    upgrade_packages: Iterable[str] = (),
+    refresh: bool = False,
+    refresh_packages: Iterable[str] = (),
+    offline: bool = False,
+    cache_dir: str | None = None,
+    trust_new_files: Iterable[str] = (),
+    dry_run: bool = False,
+) -> RunOptions:
+    """The run's options from what a front end read (``lockbuild``'s flags, ``doit``'s task
+    parameters), names normalized. Raises UsageError for a bad ``-P`` or refreshing offline."""
+    refreshed = frozenset(canonicalize_name(name) for name in refresh_packages)
+    if offline and (refresh or refreshed):
+        raise UsageError("--refresh and --refresh-package need the network; drop --offline")
+    upgrade_pins = tuple(_upgrade_pin(item) for item in upgrade_packages)
+    return RunOptions(
+        upgrade_all=upgrade,
+        upgrade_packages=frozenset(name for name, _ in upgrade_pins),
+        upgrade_pins=tuple((name, version) for name, version in upgrade_pins if version),
+        refresh_all=refresh,
+        refresh_packages=refreshed,
+        offline=offline,
+        cache_dir=cache_dir,
+        trust_new_files=frozenset(canonicalize_name(name) for name in trust_new_files),
+        dry_run=dry_run,
+    )
+
+
+def _upgrade_pin(item: str) -> tuple[NormalizedName, str | None]:
+    """``-P NAME`` or ``-P NAME==VERSION`` (pip-compile's and uv's spelling)."""
+    from packaging.version import InvalidVersion, Version
+
+    name, separator, version = (part.strip() for part in item.partition("=="))
+    if not name or any(mark in name for mark in "<>=!~;[@ "):
+        raise UsageError(f"--upgrade-package expects NAME or NAME==VERSION: {item!r}")
+    if not separator:
+        return canonicalize_name(name), None
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise UsageError(f"--upgrade-package {item}: not a version: {version!r}") from None
+    return canonicalize_name(name), version
 
 
 def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = None) -> str:

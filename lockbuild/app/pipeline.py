@@ -148,6 +148,7 @@ def compile_lock(
             preferred=preferred,
             allow_prereleases=settings.pre or requirement_set.pre,
             linked=linked_names(requirement_set, locked),
+            only_binary=frozenset(settings.only_binary),
         )
     try:
         try:
@@ -164,6 +165,7 @@ def compile_lock(
                 locked_hashes={}
                 if options.upgrade_all
                 else locked.link_hashes(upgrade_packages=options.upgrade_packages),
+                only_binary=frozenset(settings.only_binary),
             )
             reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
             yanked = describe_yanked(resolution)

@@ -13,7 +13,7 @@ from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
 from lockbuild.index.deferredhttp import deferred_http_client
 from lockbuild.index.offline import MissingItems
 from lockbuild.inputs.settings import Settings
-from lockbuild.models import IndexStrategy
+from lockbuild.models import ALL_BINARY, IndexStrategy
 from lockbuild.store.store import Store, open_store
 
 __all__ = ["index_client", "open_index_source"]
@@ -72,7 +72,8 @@ def index_client(
     return IndexClient(
         deferred_http_client(settings.transfer_limits()),
         index_urls=urls,
-        build_sdists=settings.build_sdists,
+        # uv's --no-build: a URL requirement may be locked from its static metadata, never built
+        build_sdists=settings.build_sdists and ALL_BINARY not in settings.only_binary,
         store=store,
         policy=policy,
         missing=missing,

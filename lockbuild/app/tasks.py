@@ -12,15 +12,21 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from doit import task_params
 from doit.exceptions import InvalidDodoFile, TaskFailed
 from doit.tools import config_changed
 from packaging.utils import NormalizedName
 
 from lockbuild import __version__
 from lockbuild.app.doitstate import make_cache_directory, set_aside_if_damaged
-from lockbuild.app.options import RunOptions, cache_directory, state_directory
+from lockbuild.app.options import (
+    RunOptions,
+    cache_directory,
+    make_run_options,
+    state_directory,
+)
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.inputs.requirements import input_files
@@ -313,14 +319,59 @@ def run_compile_action(
     }
 
 
-def task_lock() -> Iterator[dict[str, Any]]:
+def _flag(name: str, short: str, help: str) -> dict[str, Any]:
+    return {"name": name.replace("-", "_"), "long": name, "short": short, "type": bool,
+            "default": False, "help": help}  # fmt: skip
+
+
+def _names(name: str, short: str, help: str) -> dict[str, Any]:
+    return {"name": name.replace("-", "_"), "long": name, "short": short, "type": list,
+            "default": [], "help": help + " (repeatable)"}  # fmt: skip
+
+
+LOCK_PARAMS = [
+    _names("upgrade-package", "P", "let NAME move off its pin; NAME==VERSION: exactly VERSION"),
+    _flag("upgrade", "U", "ignore every existing pin (recompiles all)"),
+    _flag("offline", "", "no network at all: use only what the cache holds"),
+    _flag("refresh", "", "refetch every index page"),
+    _names("refresh-package", "", "refetch NAME's index page"),
+    _names("trust-new-files", "", "accept NAME's files as the index lists them now"),
+]
+"""``doit lock``'s options (doit's task parameters): those of ``lockbuild lock`` that say how
+a run uses pins, cache and network (``doit lock --offline -P django``)."""
+
+_Creator = TypeVar("_Creator", bound=Callable[..., Any])
+
+
+def _with_params(params: list[dict[str, Any]]) -> Callable[[_Creator], _Creator]:
+    """doit's ``task_params``, typed: the creator gets the parsed options as arguments."""
+    return cast("Callable[[_Creator], _Creator]", task_params(params))
+
+
+@_with_params(LOCK_PARAMS)
+def task_lock(
+    upgrade_package: list[str] = [],  # noqa: B006 (doit passes every parameter)
+    upgrade: bool = False,
+    offline: bool = False,
+    refresh: bool = False,
+    refresh_package: list[str] = [],  # noqa: B006
+    trust_new_files: list[str] = [],  # noqa: B006
+) -> Iterator[dict[str, Any]]:
     """compile every out-of-date lock declared in locks.toml"""
     try:
+        options = make_run_options(
+            upgrade=upgrade,
+            upgrade_packages=upgrade_package,
+            refresh=refresh,
+            refresh_packages=refresh_package,
+            offline=offline,
+            trust_new_files=trust_new_files,
+        )
         config = load_project()
         doit_config(config)  # the state directory: DOIT_CONFIG could not say what was wrong
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
-    yield from lock_tasks(config)
+    yield from lock_tasks(config, options)
 
 
 def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:

@@ -48,6 +48,7 @@ def start_wave(
     preferred: Mapping[NormalizedName, Version],
     allow_prereleases: bool,
     linked: frozenset[NormalizedName],
+    only_binary: frozenset[str] = frozenset(),
 ) -> None:
     """Ask ``source`` for the pages of ``pinned`` now, each followed by the metadata of its
     ``preferred`` release (and, from that metadata, the pages of dependencies not pinned)."""
@@ -55,7 +56,11 @@ def start_wave(
     if not names:
         return
     hints = PrefetchHints(
-        environment, preferred=preferred, allow_prereleases=allow_prereleases, linked=linked
+        environment,
+        preferred=preferred,
+        allow_prereleases=allow_prereleases,
+        linked=linked,
+        only_binary=only_binary,
     )
     source.prefetch_pages(names, policy=hints)
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from packaging.utils import NormalizedName, canonicalize_name
-
-from lockbuild.app.options import RunOptions, cache_directory
-from lockbuild.errors import UsageError
+from lockbuild.app.options import RunOptions, cache_directory, make_run_options
 from lockbuild.inputs.settings import (
     INDEX_STRATEGIES,
     LATE_UPLOAD_POLICIES,
@@ -52,6 +49,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
     "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
     "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
+    "only-binary": (
+        "names",
+        "a release of these projects is a candidate only with a wheel the target can install: "
+        ":all:, :none: (clears) or comma-separated names, as pip's --only-binary",
+    ),
     "pre": ("bool", "allow pre-releases (default: off)"),
     "page-ttl": ("seconds", "how long a cached index page stays fresh (default: 600)"),
     "late-uploads": (
@@ -126,6 +128,10 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
             )
+        elif kind == "names":
+            group.add_argument(
+                f"--{key}", dest=dest, action="append", metavar="NAMES", help=f"{text} (repeatable)"
+            )
         elif kind == "urls" or "=" in kind:
             group.add_argument(
                 f"--{key}",
@@ -159,9 +165,11 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--no-build",
-        dest="setting:build-sdists",
-        action="store_false",
-        help="same as --no-build-sdists: never run a build backend at lock time",
+        dest="setting:only-binary",
+        action="append_const",
+        const=":all:",
+        help="same as --only-binary :all:, as in uv: wheels only, no sdist in the lock "
+        "(--no-build-sdists only stops build backends at lock time)",
     )
 
 
@@ -244,37 +252,16 @@ def add_upgrade_arguments(
 
 def run_options(arguments: argparse.Namespace) -> RunOptions:
     """The run's options, names normalized; refreshing offline is a usage error."""
-    refresh_packages = frozenset(canonicalize_name(name) for name in arguments.refresh_package)
-    if arguments.offline and (arguments.refresh or refresh_packages):
-        raise UsageError("--refresh and --refresh-package need the network; drop --offline")
-    upgrade_pins = tuple(_upgrade_pin(item) for item in arguments.upgrade_package)
-    return RunOptions(
-        upgrade_all=arguments.upgrade,
-        upgrade_packages=frozenset(name for name, _ in upgrade_pins),
-        upgrade_pins=tuple((name, version) for name, version in upgrade_pins if version),
-        refresh_all=arguments.refresh,
-        refresh_packages=refresh_packages,
+    return make_run_options(
+        upgrade=arguments.upgrade,
+        upgrade_packages=arguments.upgrade_package,
+        refresh=arguments.refresh,
+        refresh_packages=arguments.refresh_package,
         offline=arguments.offline,
         cache_dir=flag_cache_dir(arguments),
-        trust_new_files=frozenset(canonicalize_name(name) for name in arguments.trust_new_files),
+        trust_new_files=arguments.trust_new_files,
         dry_run=getattr(arguments, "dry_run", False),
     )
-
-
-def _upgrade_pin(item: str) -> tuple[NormalizedName, str | None]:
-    """``-P NAME`` or ``-P NAME==VERSION`` (pip-compile's and uv's spelling)."""
-    from packaging.version import InvalidVersion, Version
-
-    name, separator, version = (part.strip() for part in item.partition("=="))
-    if not name or any(mark in name for mark in "<>=!~;[@ "):
-        raise UsageError(f"--upgrade-package expects NAME or NAME==VERSION: {item!r}")
-    if not separator:
-        return canonicalize_name(name), None
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise UsageError(f"--upgrade-package {item}: not a version: {version!r}") from None
-    return canonicalize_name(name), version
 
 
 def flag_cache_dir(arguments: argparse.Namespace) -> str | None:

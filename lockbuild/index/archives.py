@@ -275,7 +275,7 @@ def refuse_build(requirement: InputRequirement, link: str, *, build_sdists: bool
         name = requirement.name or "the project"
         raise BuildError(
             f"{requirement.location}: {name} needs a metadata build and building is "
-            f"disabled (build-sdists = false): {redact_url(link)}"
+            f"disabled (build-sdists = false, or only-binary = :all:): {redact_url(link)}"
         )
 
 

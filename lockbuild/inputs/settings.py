@@ -36,6 +36,7 @@ from lockbuild.inputs.settingvalues import (
     parse_index_strategy,
     parse_indexes,
     parse_late_uploads,
+    parse_only_binary,
     parse_seconds,
     parse_size,
     parse_strings,
@@ -92,6 +93,9 @@ class Settings:
     generate_hashes: bool = True
     allow_unsafe: bool = True
     build_sdists: bool = True
+    only_binary: tuple[str, ...] = ()
+    """Projects whose releases are candidates only with a wheel the target can install
+    (``(":all:",)``: every project), as pip's ``--only-binary`` and uv's ``--no-build``."""
     pre: bool = False
     page_ttl: int = 600
     late_uploads: LateUploads = LateUploads.WARN
@@ -198,6 +202,7 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "generate-hashes": SettingSpec("generate_hashes", parse_bool),
     "allow-unsafe": SettingSpec("allow_unsafe", parse_bool),
     "build-sdists": SettingSpec("build_sdists", parse_bool),
+    "only-binary": SettingSpec("only_binary", parse_only_binary),
     "pre": SettingSpec("pre", parse_bool),
     "page-ttl": SettingSpec("page_ttl", parse_seconds, in_fingerprint=False),
     "late-uploads": SettingSpec("late_uploads", parse_late_uploads),

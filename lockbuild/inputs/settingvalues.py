@@ -15,7 +15,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from lockbuild.instants import CUTOFF_FORMS, SpanCutoff, format_cutoff, parse_exclude_newer
-from lockbuild.models import IndexStrategy, LateUploads
+from lockbuild.models import ALL_BINARY, IndexStrategy, LateUploads
 
 
 class InvalidValue(Exception):
@@ -253,3 +253,32 @@ def parse_index_for(value: object) -> tuple[tuple[str, str], ...]:
             raise InvalidValue(f"duplicate project {name!r} (as {project!r})", item=project)
         projects[name] = target
     return tuple(sorted(projects.items()))
+
+
+def parse_only_binary(value: object) -> tuple[str, ...]:
+    """``only-binary``: ``:all:``, or project names (normalized, sorted), as pip reads
+    ``--only-binary``: a string or a list of strings, each comma-separated, ``:none:``
+    clearing what came before it. Returns ``(":all:",)`` when every project is meant."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise InvalidValue(f"expected :all:, :none: or package names, got {show_value(value)}")
+    names: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidValue(
+                f"expected :all:, :none: or package names, got {show_value(item)}",
+                item=None if isinstance(value, str) else index,
+            )
+        for part in (piece.strip() for piece in item.split(",")):
+            if part == ":none:":
+                names.clear()
+            elif part == ALL_BINARY:
+                names.add(ALL_BINARY)
+            elif re.fullmatch(_PROJECT, part):
+                names.add(canonicalize_name(part))
+            else:
+                raise InvalidValue(
+                    f"expected :all:, :none: or package names, got {show_value(part)}",
+                    item=None if isinstance(value, str) else index,
+                )
+    return (ALL_BINARY,) if ALL_BINARY in names else tuple(sorted(names))

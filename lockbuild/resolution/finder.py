@@ -8,7 +8,7 @@ level why each file was passed over.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.models import DistFile, ProjectPage
+from lockbuild.models import ALL_BINARY, DistFile, ProjectPage
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class Release:
     yanked: bool
     """True when every file of the release is yanked (PEP 592)."""
     environment: TargetEnvironment = field(compare=False, repr=False)
+    binary_only: bool = field(default=False, compare=False, repr=False)
+    """Only wheels count (``only-binary``): a release without one for the target is unusable."""
     _usable: list[tuple[DistFile, ...]] = field(
         default_factory=list, init=False, compare=False, repr=False
     )
@@ -56,7 +58,10 @@ class Release:
         if not self._usable:
             files = self.files
             candidates = files if self.yanked else [f for f in files if not f.is_yanked]
-            self._usable.append(tuple(_usable_files(candidates, self.environment)))
+            usable = _usable_files(candidates, self.environment)
+            if self.binary_only:
+                usable = [file for file in usable if file.is_wheel]
+            self._usable.append(tuple(usable))
         return self._usable[0]
 
     @property
@@ -81,6 +86,8 @@ def why_unusable(release: Release) -> str:
     }
     if files and all(not environment.supports_python(file.requires_python) for file in files):
         return "requires Python " + " or ".join(sorted(refused))
+    if release.binary_only:
+        return f"no wheel for {environment.describe()} and only-binary forbids sdists"
     return f"no file for {environment.describe()}"
 
 
@@ -104,8 +111,11 @@ def _parse_version(text: str) -> Version | None:
         return None
 
 
-def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Release]:
-    """Every release on the page, newest first; ``usable`` may be empty (checked lazily)."""
+def all_releases(
+    page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
+) -> list[Release]:
+    """Every release on the page, newest first; ``usable`` may be empty (checked lazily).
+    ``binary_only``: only the target's wheels make a release usable."""
     releases = [
         Release(
             name=page.name,
@@ -114,6 +124,7 @@ def all_releases(page: ProjectPage, environment: TargetEnvironment) -> list[Rele
             spellings=tuple(texts),
             yanked=all(page.all_yanked(text) for text in texts),
             environment=environment,
+            binary_only=binary_only,
         )
         for version, texts in _spellings_by_version(page).items()
     ]
@@ -137,3 +148,8 @@ def _usable_files(files: Iterable[DistFile], environment: TargetEnvironment) -> 
             ranked.append((1, 0, file.filename, file))
     ranked.sort(key=lambda item: item[:3])
     return [file for *_, file in ranked]
+
+
+def binary_only(name: NormalizedName, only_binary: Collection[str]) -> bool:
+    """Whether ``name`` may come only from wheels (``only-binary``: ``:all:`` or its name)."""
+    return bool(only_binary) and (ALL_BINARY in only_binary or name in only_binary)

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import CoreMetadata, ProjectPage
-from lockbuild.resolution.finder import Release, all_releases
+from lockbuild.resolution.finder import Release, all_releases, binary_only
 from lockbuild.resolution.source import MetadataTask
 
 __all__ = ["PrefetchHints", "applies"]
@@ -47,11 +47,14 @@ class PrefetchHints:
         preferred: Mapping[NormalizedName, Version],
         allow_prereleases: bool,
         linked: frozenset[NormalizedName],
+        only_binary: frozenset[str] = frozenset(),
     ) -> None:
         self.environment = environment
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.linked = linked
+        self.only_binary = only_binary
+        """``only-binary``: names (or ``:all:``) whose releases need a wheel for the target."""
         """Projects that come from a link, not an index (never looked up there)."""
         self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
         """Extras asked for so far, per project (so prefetching can follow them too)."""
@@ -61,7 +64,9 @@ class PrefetchHints:
         """The page's releases, worked out once whichever thread asks first."""
         releases = self._page_releases.get(page.name)
         if releases is None:
-            releases = all_releases(page, self.environment)
+            releases = all_releases(
+                page, self.environment, binary_only=binary_only(page.name, self.only_binary)
+            )
             releases = self._page_releases.setdefault(page.name, releases)
         return releases
 

@@ -179,6 +179,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         allow_prereleases: bool = False,
         links: Mapping[NormalizedName, LinkedDist] = {},
         lazy_links: Mapping[NormalizedName, Callable[[], LinkedDist]] = {},
+        only_binary: frozenset[str] = frozenset(),
     ) -> None:
         self.source = source
         self.environment = environment
@@ -208,6 +209,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             preferred=preferred,
             allow_prereleases=allow_prereleases,
             linked=self.linked_names,
+            only_binary=only_binary,
         )
 
     # -- resolvelib interface -------------------------------------------------------------

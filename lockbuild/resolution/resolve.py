@@ -275,12 +275,15 @@ def resolve(
     vcs_as_archive: bool = False,
     locked_hashes: Mapping[str, tuple[str, ...]] = {},
     max_rounds: int = MAX_ROUNDS,
+    only_binary: frozenset[str] = frozenset(),
 ) -> Resolution:
     """Pin every requirement of ``requirement_set`` for ``environment``.
 
     ``vcs_as_archive``: a git requirement on a host with archive URLs becomes the archive of
     its commit. ``locked_hashes``: what the previous lock pinned for URL lines, by URL.
     ``max_rounds``: the resolver's budget; past it the error names the conflict met most often.
+    ``only_binary``: names (or ``:all:``) whose releases are candidates only with a wheel for
+    the target, as pip's ``--only-binary``.
     """
     links = root_links(
         requirement_set,
@@ -307,6 +310,7 @@ def resolve(
         allow_prereleases=allow_prereleases or requirement_set.pre,
         links=linked,
         lazy_links={name: make for name, make in lazy.items() if name not in linked},
+        only_binary=only_binary,
     )
     provider.prefetch.expect((root.name, root.extras) for root in roots)
     source.prefetch_pages(
