@@ -237,3 +237,26 @@ def test_an_included_lock_must_cover_the_environments(tmp_path: Path) -> None:
     )
     with pytest.raises(RequirementsFileError, match=r"dev.in:1: .*no environment 'win-312'"):
         parse_config(text, str(path))
+
+
+def test_compile_takes_constraint_files_as_pip_compile(
+    server: IndexServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lockbuild.cli import main
+
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dev.in").write_text("docgen\n")
+    flags = ["--python=3.11", "--platform=linux-x86_64", f"--index-url={server.url}", "-q"]
+    assert main(["compile", "dev.in", "-c", "missing.txt", *flags]) == 1
+    assert "missing.txt: cannot read requirements file" in capsys.readouterr().err
+    assert not (tmp_path / "dev.txt").exists()
+    (tmp_path / "base.txt").write_text("clicky==1.0\n")
+    assert main(["compile", "dev.in", "--constraint", "base.txt", *flags]) == 0
+    text = (tmp_path / "dev.txt").read_text()
+    assert "clicky==1.0 \\" in text
+    assert "--constraint=base.txt --output-file=dev.txt dev.in\n" in text
+    assert "    # via\n    #   -c base.txt\n    #   docgen\n" in text
