@@ -260,3 +260,42 @@ def test_compile_takes_constraint_files_as_pip_compile(
     assert "clicky==1.0 \\" in text
     assert "--constraint=base.txt --output-file=dev.txt dev.in\n" in text
     assert "    # via\n    #   -c base.txt\n    #   docgen\n" in text
+
+
+def test_init_keeps_a_pip_compile_layout_that_locks(tmp_path: Path, server: IndexServer) -> None:
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements/base.in").write_bytes(BASE_IN)
+    (tmp_path / "requirements/dev.in").write_bytes(DEV_IN)
+    (tmp_path / "requirements/test.in").write_bytes(b"-r base.in\ndocgen\n")
+    targets = ["--python=3.11", "--python=3.12", "--platform=linux-x86_64"]
+    result = lockbuild(tmp_path, "init", *targets, "--platform=windows-amd64")
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "locks.toml").read_text()
+    assert 'output = "requirements/base.txt"\n' in text
+    assert 'inputs = ["requirements/dev.in"]\noutput = "requirements/dev.txt"\n\n' in text
+    assert 'output = "requirements/test.txt"\nconstraints = ["base"]\n' in text
+    assert text.count("[environments.") == 4
+    config = parse_config(text, str(tmp_path / "locks.toml"))
+    assert config.locks["dev"].constraints == ("base",)  # from dev.in's -c base.txt
+    assert config.locks["dev"].merged
+    built = lockbuild(tmp_path, "lock", f"--index-url={server.url}")
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert 'clicky==1.0 ; sys_platform == "win32"' in pins(tmp_path / "requirements/dev.txt")
+    assert (tmp_path / "requirements/base.in").read_bytes() == BASE_IN
+    assert (tmp_path / "requirements/dev.in").read_bytes() == DEV_IN
+    assert (tmp_path / "requirements/test.in").read_bytes() == b"-r base.in\ndocgen\n"
+
+    again = lockbuild(tmp_path, "init", "--force", "--per-environment", *targets)
+    assert again.returncode == 0, again.stderr
+    text = (tmp_path / "locks.toml").read_text()
+    assert 'output = "requirements/dev-{env}.txt"\n\n' in text
+    config = parse_config(text, str(tmp_path / "locks.toml"))
+    assert config.locks["dev"].constraints == ("base",)  # -c base.txt names base-{env}.txt
+    assert (tmp_path / "requirements/dev.in").read_bytes() == DEV_IN
+
+
+def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:
+    (tmp_path / "base.in").write_text("webframe\n")
+    result = lockbuild(tmp_path, "init", "--platform=amiga")
+    assert result.returncode == 2 and "unknown platform 'amiga'" in result.stderr
+    assert not (tmp_path / "locks.toml").exists()
