@@ -233,15 +233,17 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
 
 def fingerprint(job: LockJob) -> dict[str, object]:
     """Everything besides the input files' content that can change the output."""
-    return {
+    printed: dict[str, object] = {
         "lockbuild": __version__,
         "environment": job.environment.fingerprint(),
         "settings": job.settings.fingerprint(),
         "inputs": [[spec.path, list(spec.extras), list(spec.groups)] for spec in job.inputs],
         "constraints": list(job.constraints),
-        "lock-outputs": [list(each) for each in job.lock_outputs],
         "output": job.output,
     }
+    if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
+        printed["lock-outputs"] = [list(each) for each in job.lock_outputs]
+    return printed
 
 
 def file_sha256(path: str) -> str | None:
