@@ -29,7 +29,8 @@ from lockbuild.app.tasks import doit_config, lock_tasks
 from lockbuild.cli import main
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import parse_config
-from lockbuild.inputs.requirements import input_files, parse_inputs
+from lockbuild.inputs.includes import input_files
+from lockbuild.inputs.requirements import parse_inputs
 from lockbuild.models import InputSpec
 
 SEED = int(os.environ.get("LOCKBUILD_FUZZ_SEED", "11"))

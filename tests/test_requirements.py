@@ -15,9 +15,9 @@ from packaging.specifiers import SpecifierSet
 
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.environment import make_environment
+from lockbuild.inputs.includes import input_files
 from lockbuild.inputs.pyproject import parse_pyproject
 from lockbuild.inputs.requirements import (
-    input_files,
     parse_inputs,
     parse_requirements_files,
     parse_requirements_text,
@@ -962,7 +962,7 @@ def test_input_files_does_not_import_the_network_layers() -> None:
     code = (
         "import sys\n"
         "from lockbuild.models import InputSpec\n"
-        "from lockbuild.inputs.requirements import input_files\n"
+        "from lockbuild.inputs.includes import input_files\n"
         "input_files([InputSpec('missing.in')])\n"
         "print(sorted({'requests', 'resolvelib'} & set(sys.modules)))\n"
     )

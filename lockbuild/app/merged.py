@@ -104,8 +104,7 @@ def _render(
         merge_packages,
         merged_requires_python,
     )
-    from lockbuild.app.pipeline import index_urls
-    from lockbuild.inputs.requirements import parse_inputs
+    from lockbuild.app.pipeline import index_urls, read_inputs
     from lockbuild.output.pylock import render_pylock
     from lockbuild.output.writer import render_requirements
 
@@ -120,7 +119,7 @@ def _render(
             environments=[environment_marker(environment) for environment in environments],
         )
     settings = first.settings
-    urls = index_urls(first, parse_inputs(first.inputs, constraint_paths=first.constraints))
+    urls = index_urls(first, read_inputs(first))
     return render_requirements(
         pins,
         command=request.command,
@@ -186,7 +185,7 @@ def merged_task(
     uptodate: list[object] = [config_changed({"merged": prints}), OutputUnchanged(job.output)]
     if missing or any(each.options.forces_recompile for each in job.jobs):
         uptodate.append(False)
-    constraints = list(dict.fromkeys(path for each in job.jobs for path in each.constraints))
+    constraints = list(dict.fromkeys(path for each in job.jobs for path in each.depends_on))
     task_dep = [
         writer_task(config, other, environment)
         for other in lock.constraints

@@ -79,6 +79,8 @@ class CompileRequest:
     """Pins to move, cache and network use; ``options.cache_dir`` None: no store."""
     constraints: tuple[str, ...] = ()
     """Lock files whose pins this lock must agree with (read as ``-c`` files)."""
+    lock_outputs: tuple[tuple[str, str, str], ...] = ()
+    """``(include path, file, lock)``: includes of the inputs that read another lock's file."""
     index_url_from_inputs: bool = False
     """An ``--index-url`` line of the input files wins over ``settings.index_url`` (the
     command line of ``lockbuild compile`` did not name the index)."""
@@ -96,6 +98,15 @@ class CompileResult:
     """What the user should review: files not trusted, late uploads, removed files."""
     packages: tuple[LockedPackage, ...] = ()
     """The ``pylock.toml`` packages, when the lock is one."""
+
+
+def read_inputs(request: CompileRequest) -> RequirementSet:
+    """The request's inputs, constraint locks and included locks' outputs, read."""
+    return parse_inputs(
+        request.inputs,
+        constraint_paths=request.constraints,
+        lock_outputs={path: (file, lock) for path, file, lock in request.lock_outputs},
+    )
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
@@ -120,7 +131,7 @@ def compile_lock(
     from lockbuild.index.links import link_pins  # the HTTP stack: not when the CLI starts
 
     settings, options = request.settings, request.options
-    requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    requirement_set = read_inputs(request)
     requirement_set = with_upgrade_pins(requirement_set, options.upgrade_pins)
     output = Path(request.output)
     locked = read_previous_output(output, request.environment.markers)
@@ -429,7 +440,7 @@ def compile_request_parts(job: LockJob) -> RequestParts:
     from lockbuild.app.tasks import compile_request
 
     request: CompileRequest = compile_request(job)
-    requirement_set = parse_inputs(request.inputs, constraint_paths=request.constraints)
+    requirement_set = read_inputs(request)
     requirement_set = with_upgrade_pins(requirement_set, request.options.upgrade_pins)
     locked = read_previous_lock(Path(request.output), request.environment.markers)
     urls = index_urls(request, requirement_set)

@@ -29,7 +29,7 @@ from lockbuild.app.options import (
 )
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
-from lockbuild.inputs.requirements import input_files
+from lockbuild.inputs.includes import input_files
 from lockbuild.inputs.settings import Settings
 from lockbuild.instants import SpanCutoff, format_cutoff
 from lockbuild.models import InputSpec
@@ -52,6 +52,7 @@ class LockJob:
 
     inputs: tuple[InputSpec, ...]
     constraints: tuple[str, ...]
+    """The outputs read as ``-c`` files besides the inputs (``constraints = [...]``)."""
     output: str
     environment: EnvironmentConfig
     settings: Settings
@@ -60,6 +61,15 @@ class LockJob:
     made), and of the ``-P``/``--trust-new-files`` names those it pins (only those force a
     recompile)."""
     command: str
+    lock_outputs: tuple[tuple[str, str, str], ...] = ()
+    """``(include path, file, lock)``: an include of the inputs naming another lock's output
+    reads that lock's file for this environment."""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Every other lock's output this compile reads."""
+        included = (file for _, file, _ in self.lock_outputs)
+        return tuple(dict.fromkeys((*self.constraints, *included)))
 
 
 def task_name(lock: str, environment: str) -> str:
@@ -129,7 +139,8 @@ def lock_tasks(
     }
     for lock_name in config.lock_order():
         lock = config.locks[lock_name]
-        files = input_files(lock.inputs)  # read once: the same for every environment
+        # read once: the same for every environment
+        files = input_files(lock.inputs, outputs={include.path for include in lock.includes})
         present = [path for path in files if os.path.isfile(path)]
         if lock.merged:
             from lockbuild.app.merged import merged_task  # it builds on this module
@@ -168,7 +179,7 @@ def _lock_task(
         "name": f"{lock.name}@{environment.name}",
         "doc": f"{', '.join(spec.path for spec in lock.inputs)} -> {job.output}",
         "actions": [(run_lock, [], {"job": job})],
-        "file_dep": [*present, *job.constraints],
+        "file_dep": [*present, *job.depends_on],
         "targets": [job.output],
         "task_dep": [writer_task(config, other, environment.name) for other in lock.constraints],
         "uptodate": uptodate,
@@ -189,11 +200,11 @@ def make_job(
 ) -> LockJob:
     output = lock.output_for(environment.name)
     pinned = _pinned(output, options.upgrade_packages | options.trust_new_files)
+    outputs = {name: other.output_for(environment.name) for name, other in config.locks.items()}
     return LockJob(
         inputs=lock.inputs,
-        constraints=tuple(
-            config.locks[other].output_for(environment.name) for other in lock.constraints
-        ),
+        constraints=tuple(outputs[other] for other in lock.constraint_locks()),
+        lock_outputs=lock.lock_outputs(outputs),
         output=output,
         environment=environment,
         settings=lock.settings,
@@ -228,7 +239,7 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
 
 def fingerprint(job: LockJob) -> dict[str, object]:
     """Everything besides the input files' content that can change the output."""
-    return {
+    printed: dict[str, object] = {
         "lockbuild": __version__,
         "environment": job.environment.fingerprint(),
         "settings": job.settings.fingerprint(),
@@ -236,6 +247,9 @@ def fingerprint(job: LockJob) -> dict[str, object]:
         "constraints": list(job.constraints),
         "output": job.output,
     }
+    if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
+        printed["lock-outputs"] = [list(each) for each in job.lock_outputs]
+    return printed
 
 
 def file_sha256(path: str) -> str | None:
@@ -288,6 +302,7 @@ def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
         settings=job.settings,
         options=replace(job.options, dry_run=True) if dry_run else job.options,
         constraints=job.constraints,
+        lock_outputs=job.lock_outputs,
     )
 
 

@@ -120,6 +120,14 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="with a pyproject.toml input: include this optional-dependencies extra",
     )
     parser.add_argument(
+        "-c",
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="constrain versions with this requirements file, as pip-compile's -c (repeatable)",
+    )
+    parser.add_argument(
         "-o",
         "--output-file",
         metavar="OUT",
@@ -232,6 +240,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
             settings=settings,
             options=replace(options, cache_dir=cache_directory(flag=options.cache_dir)),
             index_url_from_inputs="index-url" not in overrides,  # an -i line may name the index
+            constraints=tuple(arguments.constraint),
         )
         for environment in environments
     )
@@ -417,6 +426,7 @@ def _regenerate_command(
         else:
             words.append(f"--{key}={value}")
     words += [f"--extra={extra}" for extra in arguments.extra]
+    words += [f"--constraint={Path(path).as_posix()}" for path in arguments.constraint]
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(redact_urls(word)) for word in words)

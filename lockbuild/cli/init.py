@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from lockbuild.app.options import STATE_DIRECTORY
 from lockbuild.errors import UsageError
+from lockbuild.inputs.includes import include_lines
 
 DODO_TEXT = '''"""doit tasks for this project's locks (declared in locks.toml): run `doit lock`."""
 
 from lockbuild.tasks import *  # noqa: F403
 '''
 SKIPPED_DIRECTORIES = frozenset({"node_modules", "site-packages", "cache", "build", "dist"})
-INCLUDE = re.compile(r"^\s*(?:-r|--requirement)[\s=]+(\S+\.in)\s*(?:#.*)?$", re.MULTILINE)
 HOST_PLATFORMS = {
     ("linux", "x86_64"): "linux-x86_64",
     ("linux", "aarch64"): "linux-aarch64",
@@ -49,19 +49,46 @@ def find_inputs(root: Path) -> list[Path]:
     return sorted(found, key=lambda path: path.as_posix())
 
 
-def write_starter_project(root: Path, *, force: bool = False) -> list[str]:
-    """Write ``locks.toml`` (and ``dodo.py`` when missing); returns the files written."""
+def write_starter_project(
+    root: Path,
+    *,
+    force: bool = False,
+    pythons: Sequence[str] = (),
+    platforms: Sequence[str] = (),
+    per_environment: bool = False,
+) -> list[str]:
+    """Write ``locks.toml`` (and ``dodo.py`` when missing); returns the files written.
+
+    One environment per (Python, platform) pair, by default this machine's; each ``X.in``
+    gets the lock ``X.txt`` beside it (pip-compile's layout), merged over the environments,
+    or ``X-{env}.txt`` per environment with ``per_environment``. The ``.in`` files are not
+    touched."""
     config = root / "locks.toml"
     if config.exists() and not force:
         raise UsageError(f"{config} exists; pass --force to overwrite it")
-    platform = host_platform()
-    if platform is None:
-        raise UsageError("no platform preset matches this machine; write locks.toml by hand")
+    from lockbuild.inputs.environment import PLATFORMS
+
+    for name in platforms:
+        if name not in PLATFORMS:
+            raise UsageError(f"unknown platform {name!r} (known: {', '.join(PLATFORMS)})")
+    for version in pythons:
+        if not re.fullmatch(r"3\.\d+(\.\d+)?", version):
+            raise UsageError(f"invalid --python (expected X.Y or X.Y.Z): {version!r}")
+    host = host_platform()
+    if host is None and not platforms:
+        raise UsageError("no platform preset matches this machine; pass --platform")
     inputs = find_inputs(root)
     if not inputs and not (root / "pyproject.toml").is_file():
         raise UsageError(f"no .in files and no pyproject.toml under {root}")
     python = "{}.{}".format(*sys.version_info[:2])
-    text = starter_config(inputs, platform=platform, python=python, root=root)
+    environments = [
+        (version, name)
+        for name in dict.fromkeys(platforms or [host or ""])
+        for version in dict.fromkeys(pythons or [python])
+    ]
+    text = starter_config(
+        inputs, environments=environments, root=root, per_environment=per_environment
+    )
     config.write_text(text, encoding="utf-8")
     written = [str(config.relative_to(root))]
     dodo = root / "dodo.py"
@@ -93,10 +120,17 @@ def ignore_state_directory(root: Path) -> bool:
 
 
 def starter_config(
-    inputs: Sequence[Path], *, platform: str, python: str, root: Path = Path(".")
+    inputs: Sequence[Path],
+    *,
+    environments: Sequence[tuple[str, str]],
+    root: Path = Path("."),
+    per_environment: bool = False,
 ) -> str:
-    """The text of a starter locks.toml: one lock per input, one environment (this machine)."""
-    environment = f"{platform.split('-')[0]}-{python.replace('.', '')}"
+    """The text of a starter locks.toml: one lock per input over ``(python, platform)``
+    environments; ``X.in`` → ``X.txt`` (merged), or ``X-{env}.txt`` with ``per_environment``.
+
+    An ``-r other.in`` include becomes ``constraints = ["other"]``, unless the file already
+    includes other's lock (``-c other.txt``), which layers the locks by itself."""
     lines = [
         "# Lock sets for lockbuild: `doit lock` or `lockbuild lock`. Keys: see the README.",
         "schema = 1",
@@ -111,16 +145,24 @@ def starter_config(
         '# internal = "https://pypi.internal.example/simple"',
         "# [settings.index-for]                     # ...and take these projects only from there",
         '# mypkg = "internal"',
-        "",
-        f"[environments.{environment}]",
-        f'python = "{python}"',
-        f'platform = "{platform}"',
     ]
+    for python, platform in environments:
+        environment = f"{platform.split('-')[0]}-{python.replace('.', '')}"
+        lines += ["", f"[environments.{environment}]", f'python = "{python}"']
+        lines.append(f'platform = "{platform}"')
+    suffix = "-{env}.txt" if per_environment and len(environments) > 1 else ".txt"
     names = _lock_names(inputs)
     for path, name in names.items():
         lines += ["", f"[locks.{name}]", f'inputs = ["{path.as_posix()}"]']
-        lines.append(f'output = "{path.with_suffix("").as_posix()}-{{env}}.txt"')
-        layered = [names[base] for base in _included_inputs(root, path, names)]
+        lines.append(f'output = "{path.with_suffix("").as_posix()}{suffix}"')
+        texts = _include_paths(root, path)
+        layered = [
+            names[other]
+            for other in names
+            if other != path
+            and Path(os.path.normpath(other)) in texts.get("-r", set())
+            and other.with_suffix(".txt") not in texts.get("output", set())
+        ]
         if layered:
             lines.append(f"constraints = [{', '.join(f'{chr(34)}{n}{chr(34)}' for n in layered)}]")
     if not inputs:
@@ -128,7 +170,7 @@ def starter_config(
             "",
             "[locks.main]",
             'inputs = ["pyproject.toml"]',
-            'output = "requirements-{env}.txt"',
+            f'output = "requirements{suffix}"',
         ]
     return "\n".join(lines) + "\n"
 
@@ -144,13 +186,17 @@ def _lock_names(inputs: Sequence[Path]) -> dict[Path, str]:
     return names
 
 
-def _included_inputs(root: Path, path: Path, known: dict[Path, str]) -> Iterator[Path]:
-    """Other ``.in`` files this one includes with ``-r`` (they become constraints)."""
+def _include_paths(root: Path, path: Path) -> dict[str, set[Path]]:
+    """The includes of one ``.in`` file: ``"-r"`` the ``.in`` files it reads as requirements,
+    ``"output"`` every included path, with ``-{env}`` (or ``_``, ``.``) taken out."""
     try:
         text = (root / path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return
-    for match in INCLUDE.finditer(text):
-        included = Path(os.path.normpath(path.parent / match.group(1)))
-        if included in known and included != path:
-            yield included
+        return {}
+    found: dict[str, set[Path]] = {"-r": set(), "output": set()}
+    for include in include_lines(path.as_posix(), text):
+        target = Path(include.path)
+        if not include.constraint and target.suffix == ".in":
+            found["-r"].add(target)
+        found["output"].add(Path(re.sub(r"[-_.]?\{env\}", "", include.path)))
+    return found

@@ -72,10 +72,32 @@ def add_project_commands(commands: Any) -> None:
     init = commands.add_parser(
         "init",
         help="write a starter locks.toml and dodo.py for the .in files found here",
-        description="Write a starter locks.toml (one lock per .in file, this machine's "
-        "platform and Python) and a one-line dodo.py.",
+        description="Write a starter locks.toml (one lock per .in file, X.in -> X.txt beside "
+        "it, as pip-compile lays them out; this machine's platform and Python unless given) "
+        "and a one-line dodo.py. The .in files are left as they are: an include such as "
+        "'-c base.txt' names base.in's lock, so pip-compile reads them as before.",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
+    init.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help="a target Python version (repeatable; default: this interpreter's)",
+    )
+    init.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a target platform preset (repeatable; default: this machine's)",
+    )
+    init.add_argument(
+        "--per-environment",
+        action="store_true",
+        help="with several environments, one output per environment (X-{env}.txt) "
+        "instead of one merged X.txt",
+    )
     init.set_defaults(handler=run_init)
     add_cache_command(commands)
     _add_verify_command(commands)
@@ -294,7 +316,13 @@ def run_clean(arguments: argparse.Namespace) -> int:
 
 
 def run_init(arguments: argparse.Namespace) -> int:
-    written = write_starter_project(Path.cwd(), force=arguments.force)
+    written = write_starter_project(
+        Path.cwd(),
+        force=arguments.force,
+        pythons=arguments.python,
+        platforms=arguments.platform,
+        per_environment=arguments.per_environment,
+    )
     for path in written:
         print(f"wrote {path}")
     print("next: review locks.toml, then run `doit lock` (or `lockbuild lock`)")

@@ -53,6 +53,7 @@ from typing import Any
 from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, load_config_toml
 from lockbuild.inputs.envconfig import EnvironmentConfig, EnvironmentsReader
+from lockbuild.inputs.layering import add_included_locks
 from lockbuild.inputs.lockconfig import LockConfig, LocksReader
 from lockbuild.inputs.settings import (
     SETTING_KEYS,
@@ -106,7 +107,11 @@ class ProjectConfig:
     locks: Mapping[str, LockConfig]
 
     def lock_order(self) -> tuple[str, ...]:
-        """Lock names with every lock after the locks constraining it, else in file order."""
+        """Lock names with every lock after the locks constraining it, else in file order.
+
+        The relation is :attr:`LockConfig.constraints`: ``constraints = [...]`` and the
+        locks whose output an input includes (``-c base.txt``), see
+        :mod:`lockbuild.inputs.layering`."""
         order: list[str] = []
         pending = list(self.locks)
         while pending:
@@ -159,6 +164,7 @@ class _Reader(ConfigReader):
         locks_reader = LocksReader(self.path, self.text)
         locks = locks_reader.locks(data, environments, file_settings, command_line)
         locks_reader.check_constraints(locks)
+        locks = add_included_locks(locks, self.path)
         settings = apply_changes(file_settings, command_line)
         locks_reader.check_outputs(locks)
         locks_reader.check_output_places(locks, settings)

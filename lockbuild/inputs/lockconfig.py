@@ -17,8 +17,8 @@ from typing import Any
 from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
+from lockbuild.inputs.includes import input_files
 from lockbuild.inputs.pylockfile import format_problem, output_format
-from lockbuild.inputs.requirements import input_files
 from lockbuild.inputs.settings import (
     COMMAND_LINE,
     LOCK_SETTING_KEYS,
@@ -30,9 +30,9 @@ from lockbuild.inputs.settings import (
     show_value,
 )
 from lockbuild.inputs.userfiles import path_problem
-from lockbuild.models import InputSpec
+from lockbuild.models import InputSpec, Location
 
-__all__ = ["LockConfig", "LocksReader", "parse_path"]
+__all__ = ["LockConfig", "LockInclude", "LocksReader", "parse_path"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,26 @@ class LockConfig:
     output: str
     environments: tuple[str, ...]
     constraints: tuple[str, ...]
+    """The locks this one comes after and agrees with, environment by environment: those of
+    its ``constraints = [...]`` and then those whose output its inputs include (``-c`` or
+    ``-r``, see :attr:`includes`). This is the one relation between locks: it orders the
+    tasks, and each of them depends on the others' outputs."""
     settings: Settings
+    includes: tuple[LockInclude, ...] = ()
+    """The include lines of the inputs that name another lock's output."""
+
+    def lock_outputs(self, outputs: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+        """``(include path, file, lock)`` per include of another lock's output, with
+        ``outputs`` giving that lock's file for the environment being compiled."""
+        return tuple(
+            (include.path, outputs[include.lock], include.lock) for include in self.includes
+        )
+
+    def constraint_locks(self) -> tuple[str, ...]:
+        """The locks whose outputs are read as ``-c`` files besides the inputs: those of
+        :attr:`constraints` the inputs do not include themselves."""
+        included = {include.lock for include in self.includes}
+        return tuple(name for name in self.constraints if name not in included)
 
     def output_for(self, environment: str) -> str:
         """The output path for ``environment`` (``{env}`` replaced), relative to the root."""
@@ -61,6 +80,21 @@ class LockConfig:
         if self.merged:
             return [(self.name, self.output)]
         return [(f"{self.name}@{env}", self.output_for(env)) for env in self.environments]
+
+
+@dataclass(frozen=True)
+class LockInclude:
+    """An include line (``-c base.txt``) of a lock's inputs naming ``lock``'s output."""
+
+    lock: str
+    path: str
+    """The include's path as the reader joins it (relative to the root, normalized)."""
+    location: Location
+    constraint: bool
+    """``-c``: the pins are constraints; ``-r``: they are requirements."""
+
+    def describe(self) -> str:
+        return f"{self.location}: {'-c' if self.constraint else '-r'} {self.path}"
 
 
 _PLACEHOLDER = r"\{[^{}]*\}"
@@ -288,8 +322,9 @@ class _ProjectPlaces:
         self.root = os.path.dirname(path)
         self.project = os.path.realpath(self.root or os.curdir)
         specs = [spec for lock in locks.values() for spec in lock.inputs]
-        rooted = [dataclasses.replace(spec, path=self.join(spec.path)) for spec in specs]
-        self.read = {os.path.realpath(file): "is an input" for file in input_files(rooted)}
+        outputs = {include.path for lock in locks.values() for include in lock.includes}
+        files = input_files(specs, root=self.root, outputs=outputs)
+        self.read = {os.path.realpath(self.join(file)): "is an input" for file in files}
         self.read[os.path.realpath(path)] = "is the config file"
         self.read[os.path.realpath(self.join("dodo.py"))] = "is the dodo file"
         self.cache = os.path.realpath(self.join(settings.cache_dir)) if settings.cache_dir else None

@@ -30,7 +30,7 @@ A ``pyproject.toml`` is a second kind of input
 (:func:`lockbuild.inputs.pyproject.parse_pyproject`): its ``[project].dependencies``, named
 ``[project.optional-dependencies]`` extras and named PEP 735 ``[dependency-groups]``.
 :func:`parse_inputs` reads any mix of both kinds into one set;
-:func:`input_files` lists the files a set of inputs depends on without parsing requirements.
+:mod:`lockbuild.inputs.includes` lists the files a set of inputs depends on without parsing.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,6 @@ from lockbuild.models import (
 )
 
 __all__ = [
-    "input_files",
     "parse_inputs",
     "parse_requirements_files",
     "parse_requirements_text",
@@ -131,16 +130,21 @@ def parse_requirements_text(text: str, path: str, *, constraint: bool = False) -
 
 
 def parse_inputs(
-    inputs: Sequence[InputSpec], *, constraint_paths: Sequence[str | Path] = ()
+    inputs: Sequence[InputSpec],
+    *,
+    constraint_paths: Sequence[str | Path] = (),
+    lock_outputs: Mapping[str, tuple[str, str]] | None = None,
 ) -> RequirementSet:
     """Read a lock's inputs, ``.in`` files and ``pyproject.toml`` files, into one set.
 
     ``.in`` files are read as by :func:`parse_requirements_files` (includes followed), a
     ``pyproject.toml`` as by :func:`~lockbuild.inputs.pyproject.parse_pyproject`; ``files``
     lists every file read, in order of first reading.  ``constraint_paths`` are read last, as
-    constraint files.
+    constraint files.  ``lock_outputs`` maps an include's path (as joined and normalized) that
+    names another lock's output to ``(file, lock)``: the file read instead (that lock's output
+    for this environment), and the lock named if it cannot be read.
     """
-    collector = _Collector()
+    collector = _Collector(lock_outputs=dict(lock_outputs or {}))
     for spec in inputs:
         if spec.is_pyproject:
             collector.read_pyproject(spec)
@@ -152,60 +156,6 @@ def parse_inputs(
     for path in constraint_paths:
         collector.read_top_level(os.fspath(path), constraint=True)
     return collector.result()
-
-
-def input_files(inputs: Sequence[InputSpec]) -> tuple[str, ...]:
-    """Every file that ``inputs`` depend on, for build-tool dependencies (doit's ``file_dep``).
-
-    The input files themselves and, transitively, every ``-r``/``-c`` include of the
-    ``.in`` files, in the order :func:`parse_inputs` would first read them and with the same
-    spelling (includes are joined to the including file's directory and normalized).  Only
-    lines with options are looked at, so this is cheap enough to run whenever tasks are
-    loaded.  It never raises for bad input: an unreadable file or a missing include is
-    listed and not followed, a malformed line is skipped, and a URL include is left out;
-    compiling the lock reports each of them.
-    """
-    found: dict[str, str] = {}
-    for spec in inputs:
-        _collect_input_files(spec.path, found, follow=not spec.is_pyproject)
-    return tuple(found.values())
-
-
-def _collect_input_files(path: str, found: dict[str, str], *, follow: bool) -> None:
-    """Add ``path`` to ``found`` (keyed by real path) and, if ``follow``, its includes."""
-    if path_problem(path) is not None:
-        return  # reading the inputs reports it at its line
-    real_path = os.path.realpath(path)
-    if real_path in found:
-        return
-    found[real_path] = path
-    if not follow:
-        return
-    try:
-        text = read_text_file(path)
-    except UnreadableFile:
-        return
-    for target in _include_targets(path, text):
-        _collect_input_files(target, found, follow=True)
-
-
-def _include_targets(path: str, text: str) -> Iterator[str]:
-    """The paths of the ``-r``/``-c`` includes of a ``.in`` file, malformed lines skipped."""
-    directory = os.path.dirname(path)
-    for line_number, raw_line in _logical_lines(text):
-        line = _expand_env(raw_line)
-        if not re.search(_OPTIONS_START, line):
-            continue
-        location = Location(path, line_number)
-        try:
-            requirement_text, tokens = _split_line(location, line)
-            options = [] if requirement_text else _parse_options(location, tokens)
-        except RequirementsFileError:
-            continue
-        for option in options:
-            target = option.value or ""
-            if option.name in _INCLUDE_OPTIONS and target and not re.match(_URL, target):
-                yield os.path.normpath(os.path.join(directory, target))
 
 
 @dataclass(frozen=True)
@@ -229,6 +179,7 @@ class _Collector:
     pre: bool = False
     _seen: set[tuple[str, bool]] = field(default_factory=set)
     _seen_files: set[str] = field(default_factory=set)
+    lock_outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def result(self) -> RequirementSet:
         return RequirementSet(
@@ -308,6 +259,7 @@ class _Collector:
 
     def _include(self, location: Location, target: str, constraint: bool) -> None:
         path = os.path.normpath(os.path.join(os.path.dirname(location.path), target))
+        path, lock = self.lock_outputs.get(path, (path, None))
         try:
             if re.match(_URL, target):
                 raise UnreadableFile("URLs are not supported")
@@ -315,11 +267,11 @@ class _Collector:
                 return
             text = read_text_file(path)
         except UnreadableFile as error:
-            raise RequirementsFileError(
-                location.path,
-                location.line,
-                f"cannot read included file {target!r} ({error.reason})",
-            ) from None
+            problem = f"cannot read included file {target!r} ({error.reason})"
+            if lock is not None:
+                reason = f"lock {lock!r} has not written it: {error.reason}"
+                problem = f"cannot read {target!r}, the output {path!r} of lock {lock!r} ({reason})"
+            raise RequirementsFileError(location.path, location.line, problem) from None
         self.parse_text(text, path, constraint=constraint)
 
 
