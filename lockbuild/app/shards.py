@@ -40,10 +40,11 @@ def parse_shard(text: str) -> ShardSpec:
 
 
 def lock_dependencies(config: ProjectConfig) -> dict[str, tuple[str, ...]]:
-    """Every lock and the locks it depends on: today those of its ``constraints``.
+    """Every lock and the locks it depends on: ``LockConfig.constraints``, which holds the
+    locks of ``constraints = [...]`` and those whose output an input includes (``-c base.txt``).
 
     The one place that says which locks must be compiled together; a new kind of dependency
-    between locks is added here and sharding follows.
+    between locks is added to that relation and sharding follows.
     """
     return {name: tuple(lock.constraints) for name, lock in config.locks.items()}
 
