@@ -20,7 +20,7 @@ from packaging.utils import NormalizedName
 
 from lockbuild import __version__
 from lockbuild.app.doitstate import make_cache_directory, set_aside_if_damaged
-from lockbuild.app.options import RunOptions, cache_directory, state_directory
+from lockbuild.app.options import RunOptions, cache_directory, remote_store, state_directory
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.inputs.requirements import input_files
@@ -331,7 +331,10 @@ def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:
     try:
         config = load_project()
         results = verify_locks(
-            verify_targets(config), cache_dir=cache_directory(config), offline=offline
+            verify_targets(config),
+            cache_dir=cache_directory(config),
+            offline=offline,
+            remote=remote_store(config.settings.remote_store),
         )
     except LockbuildError as error:
         return TaskFailed(str(error))
