@@ -393,3 +393,130 @@ def _installed(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+# --- the tier itself, in this process ---------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_failures() -> Iterator[None]:
+    from lockbuild.store.remote import forget_failures
+
+    forget_failures()
+    yield
+    forget_failures()
+
+
+PAGE = page_key("https://example.org/simple", "app")
+
+
+def test_a_newer_remote_page_replaces_a_stale_local_one(
+    tmp_path: Path, fresh_failures: None
+) -> None:
+    from lockbuild.store.store import open_store
+
+    url = (tmp_path / "shared").as_uri()
+    with open_store(tmp_path / "b", clock=lambda: 500.0) as late:  # fetched long ago, no remote
+        late.put(PAGE, {"rows": "old"})
+    with open_store(tmp_path / "a", clock=lambda: 1000.0, remote=url) as early:
+        early.put(PAGE, {"rows": "new"})
+    with open_store(tmp_path / "b", clock=lambda: 1100.0, remote=url) as store:
+        entry = store.get(PAGE, max_age=200)
+        assert entry is not None and entry.value == {"rows": "new"} and not entry.stale
+        assert store.remote is not None
+    with open_store(tmp_path / "b", clock=lambda: 1100.0) as local:  # kept locally
+        kept = local.get(PAGE, max_age=200)
+        assert kept is not None and kept.value == {"rows": "new"}
+
+
+def test_a_fresh_local_page_is_not_asked_of_the_remote(
+    tmp_path: Path, fresh_failures: None
+) -> None:
+    from lockbuild.store.store import open_store
+
+    url = (tmp_path / "shared").as_uri()
+    with open_store(tmp_path / "a", clock=lambda: 1000.0, remote=url) as store:
+        store.put(PAGE, {"rows": "mine"})
+    (tmp_path / "shared" / object_name(PAGE)).write_text("not an envelope")
+    with open_store(tmp_path / "a", clock=lambda: 1100.0, remote=url) as store:
+        entry = store.get(PAGE, max_age=600)
+        assert entry is not None and entry.value == {"rows": "mine"}
+        assert store.remote is not None and store.remote.ignored == 0
+
+
+class BrokenFileSystem:
+    """A backend whose every call fails, with its endpoint and a secret in the message."""
+
+    calls = 0
+
+    def _fail(self, *arguments: object, **options: object) -> None:
+        BrokenFileSystem.calls += 1
+        raise ConnectionError(f"cannot reach https://user:{SECRET}@objects.example/x")
+
+    cat_file = pipe = pipe_file = makedirs = mv = _fail
+
+
+def test_a_failing_remote_warns_once_and_is_left_alone(
+    fresh_failures: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lockbuild.store.remote import RemoteTier
+
+    url = f"s3://user:{SECRET}@bucket/x"
+    tier = RemoteTier(BrokenFileSystem(), "bucket/x", url=url, local=False)
+    BrokenFileSystem.calls = 0
+    with caplog.at_level("WARNING"):
+        assert tier.read(PAGE) is None
+        tier.write(PAGE, "{}")
+        assert tier.read(PAGE) is None
+        tier.close()
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "going on with the local store" in warnings[0]
+    assert SECRET not in warnings[0] and "****" in warnings[0]
+    assert BrokenFileSystem.calls == 1 and tier.down
+
+
+def test_the_write_queue_is_bounded_and_flushed_on_close(
+    tmp_path: Path, fresh_failures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockbuild.store import remote
+    from lockbuild.store.envelope import encode_envelope
+
+    monkeypatch.setattr(remote, "MAX_PENDING", 8)
+    tier = remote.open_remote((tmp_path / "shared").as_uri())
+    assert tier is not None
+    keys = [page_key("https://example.org/simple", f"p{number}") for number in range(50)]
+    for key in keys:
+        tier.write(key, encode_envelope(key, {}, stored=1.0, etag=None, last_modified=None))
+    tier.close()
+    written = [key for key in keys if tier.read(key) is not None]
+    assert 8 <= len(written) <= 50  # what did not fit was skipped, never blocked on
+    assert not list((tmp_path / "shared").rglob("*.tmp-*"))  # written whole, then renamed
+
+
+def test_lock_shares_through_the_remote_store_setting(
+    universe: UniverseBuilder, tmp_path: Path
+) -> None:
+    server = universe(UNIVERSE)
+    shared = (tmp_path / "shared").as_uri()
+    outputs = []
+    for name in ("first", "second"):
+        directory = job(tmp_path, name)
+        (directory / "locks.toml").write_text(
+            f'[settings]\nindex-url = "{server.url}"\nremote-store = "{shared}"\n'
+            'cache-dir = "cache"\npage-ttl = 3600\n\n'
+            '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+            '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+        )
+        server.reset_log()
+        result = subprocess.run(
+            [sys.executable, "-m", "lockbuild", "lock"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append((directory / "base-linux-311.txt").read_bytes())
+    assert len(server.requests) == 0
+    assert outputs[0] == outputs[1]

@@ -149,6 +149,19 @@ class RemoteTier:
             logger.warning("ignoring remote cache record (%s): %s", why, key)
             return None
 
+    def newer(
+        self, key: str, local: Envelope | None, max_age: float | None, now: float
+    ) -> Envelope | None:
+        """What the remote holds for ``key`` when the local store lacks it, or holds a page
+        older than ``max_age`` and the remote's is newer (another job fetched it since); else
+        None."""
+        if local is not None and not _expired(key, local, max_age, now):
+            return None
+        remote = self.read(key)
+        if remote is None or (local is not None and remote.stored <= local.stored):
+            return None
+        return remote
+
     def write(self, key: str, stored: str) -> None:
         """Queue ``stored`` (an envelope's stored form) as the object of ``key``."""
         if self.down or key.partition(":")[0] not in REMOTE_NAMESPACES:
@@ -230,6 +243,13 @@ class RemoteTier:
             self.shown,
             _describe(error, self._url),
         )
+
+
+def _expired(key: str, local: Envelope, max_age: float | None, now: float) -> bool:
+    """Whether ``local`` is a page older than ``max_age``."""
+    if max_age is None or key.partition(":")[0] != PAGE:
+        return False
+    return now - local.stored > max_age
 
 
 def _describe(error: BaseException, url: str) -> str:

@@ -114,10 +114,10 @@ class Store:
         """
         namespace_of(key)
         envelope = None if self.damaged else self._entries.read(key)
-        if envelope is None and self.remote is not None:
-            envelope = self.remote.read(key)
-            if envelope is not None:
-                self._write(key, envelope.encode(), remote=False)
+        newer = self.remote and self.remote.newer(key, envelope, max_age, self._clock())
+        if newer:
+            envelope = newer
+            self._write(key, newer.encode(), remote=False)
         if envelope is None:
             return None
         if expected_sha256 is not None and envelope.sha256 != expected_sha256.lower():
