@@ -184,6 +184,7 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "indexes",
         "index-for",
         "cache-dir",
+        "remote-store",
         "generate-hashes",
         "allow-unsafe",
         "build-sdists",

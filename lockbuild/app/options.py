@@ -20,16 +20,20 @@ from lockbuild.inputs.lockconfig import STATE_DIRECTORY
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
+    "REMOTE_STORE_VARIABLE",
     "STATE_DIRECTORY",
     "RunOptions",
     "cache_directory",
     "default_cache_directory",
     "make_run_options",
+    "remote_store",
     "state_directory",
 ]
 
 CACHE_DIR_VARIABLE = "LOCKBUILD_CACHE_DIR"
 """Moves the cache (the store) when no ``--cache-dir`` is given."""
+REMOTE_STORE_VARIABLE = "LOCKBUILD_REMOTE_STORE"
+"""The store's remote tier when no ``--remote-store`` is given."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class RunOptions:
     """The cache directory (the store is its ``store/``). From the command line, the absolute
     ``--cache-dir``; in a compile, the directory :func:`cache_directory` chose. None: no
     ``--cache-dir`` was given, or (in a compile) no store at all."""
+    remote_store: str | None = None
+    """``--remote-store``: the store's remote tier (see :func:`remote_store`)."""
     trust_new_files: frozenset[NormalizedName] = frozenset()
     """``--trust-new-files``: accept these projects' files as the index lists them now."""
     dry_run: bool = False
@@ -72,6 +78,7 @@ def make_run_options(
     refresh_packages: Iterable[str] = (),
     offline: bool = False,
     cache_dir: str | None = None,
+    remote_store: str | None = None,
     trust_new_files: Iterable[str] = (),
     dry_run: bool = False,
 ) -> RunOptions:
@@ -89,6 +96,7 @@ def make_run_options(
         refresh_packages=refreshed,
         offline=offline,
         cache_dir=cache_dir,
+        remote_store=remote_store,
         trust_new_files=frozenset(canonicalize_name(name) for name in trust_new_files),
         dry_run=dry_run,
     )
@@ -128,6 +136,12 @@ def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = N
     if config is not None and config.settings.cache_dir:
         return os.path.join(config.root, config.settings.cache_dir)
     return default_cache_directory()
+
+
+def remote_store(settings_value: str, *, flag: str | None = None) -> str | None:
+    """The store's remote tier: ``--remote-store`` (``flag``), else $LOCKBUILD_REMOTE_STORE,
+    else locks.toml's ``remote-store`` (``settings_value``); None: no remote tier."""
+    return flag or os.environ.get(REMOTE_STORE_VARIABLE) or settings_value or None
 
 
 def default_cache_directory() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.app.options import RunOptions
+from lockbuild.app.options import RunOptions, remote_store
 from lockbuild.errors import StoreError, UsageError
 from lockbuild.index.client import CachePolicy, IndexClient, IndexSelection
 from lockbuild.index.deferredhttp import deferred_http_client
@@ -31,12 +31,17 @@ def open_index_source(
     """The index client of a compile: over the store of its cache dir, if it has one.
 
     Offline, no HTTP client is ever used, and a store that cannot be opened is an error
-    (there is nothing else to read from); online, the lock goes on without a store.
+    (there is nothing else to read from); online, the lock goes on without a store. The
+    store's remote tier, if one is configured, is read on a local miss (offline: only a
+    ``file://`` one).
     """
     store = None
     if options.cache_dir is not None:
+        remote = remote_store(settings.remote_store, flag=options.remote_store)
         try:
-            store = open_store(options.cache_dir, repair=not options.offline)
+            offline = options.offline
+            directory = options.cache_dir
+            store = open_store(directory, repair=not offline, offline=offline, remote=remote)
         except StoreError as error:
             if options.offline:
                 raise

@@ -25,6 +25,7 @@ from lockbuild.app.options import (
     RunOptions,
     cache_directory,
     make_run_options,
+    remote_store,
     state_directory,
 )
 from lockbuild.errors import LockbuildError
@@ -397,7 +398,10 @@ def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:
     try:
         config = load_project()
         results = verify_locks(
-            verify_targets(config), cache_dir=cache_directory(config), offline=offline
+            verify_targets(config),
+            cache_dir=cache_directory(config),
+            offline=offline,
+            remote=remote_store(config.settings.remote_store),
         )
     except LockbuildError as error:
         return TaskFailed(str(error))

@@ -68,11 +68,17 @@ class VerifyResult:
 
 
 def verify_locks(
-    targets: Sequence[VerifyTarget], *, cache_dir: str, offline: bool = False
+    targets: Sequence[VerifyTarget],
+    *,
+    cache_dir: str,
+    offline: bool = False,
+    remote: str | None = None,
 ) -> list[VerifyResult]:
-    """Verify every target; a LockbuildError only when a lock cannot be read or fetched."""
+    """Verify every target; a LockbuildError only when a lock cannot be read or fetched.
+
+    ``remote``: the store's remote tier (offline, only a ``file://`` one is read)."""
     results = []
-    with open_store(cache_dir) as store:
+    with open_store(cache_dir, remote=remote, offline=offline) as store:
         for target in targets:
             if not Path(target.output).is_file():
                 raise UsageError(f"{target.output}: no such file")

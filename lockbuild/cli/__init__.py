@@ -417,7 +417,7 @@ def _regenerate_command(
     words += [f"--tag={tag}" for tag in arguments.tag]
     words += [f"--marker={marker}" for marker in arguments.marker]
     for key, value in overrides.items():
-        if key in {"cache-dir", "page-ttl", *TRANSFER_KEYS}:
+        if key in {"cache-dir", "remote-store", "page-ttl", *TRANSFER_KEYS}:
             continue
         if isinstance(value, bool):
             words.append(f"--{key}" if value else f"--no-{key}")

@@ -46,6 +46,11 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
         "path",
         "where the store lives (default: the user cache directory, ~/.cache/lockbuild on Linux)",
     ),
+    "remote-store": (
+        "url",
+        "a store shared by a fleet, an fsspec URL (s3://bucket/prefix, gs://, az://, "
+        "file:///mnt/share); default: $LOCKBUILD_REMOTE_STORE, else locks.toml's remote-store",
+    ),
     "generate-hashes": ("bool", "hash every file of every pinned release (default: on)"),
     "allow-unsafe": ("bool", "pin pip, setuptools, wheel and distribute too (default: on)"),
     "build-sdists": ("bool", "allow PEP 517 metadata builds of sdists (default: on)"),
@@ -259,6 +264,7 @@ def run_options(arguments: argparse.Namespace) -> RunOptions:
         refresh_packages=arguments.refresh_package,
         offline=arguments.offline,
         cache_dir=flag_cache_dir(arguments),
+        remote_store=getattr(arguments, "setting:remote-store", None),
         trust_new_files=arguments.trust_new_files,
         dry_run=getattr(arguments, "dry_run", False),
     )

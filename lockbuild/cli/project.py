@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lockbuild.app.options import RunOptions, cache_directory
+from lockbuild.app.options import RunOptions, cache_directory, remote_store
 from lockbuild.cli.cache import add_cache_command, cache_config
 from lockbuild.cli.flags import (
     add_cache_arguments,
@@ -135,6 +135,12 @@ def _add_verify_command(commands: Any) -> None:
         help="the cache directory (default: $LOCKBUILD_CACHE_DIR, else locks.toml's, else the user "
         "cache directory)",
     )
+    verify.add_argument(
+        "--remote-store",
+        metavar="URL",
+        help="the store's remote tier, an fsspec URL (default: $LOCKBUILD_REMOTE_STORE, else "
+        "locks.toml's remote-store)",
+    )
     verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
     verify.set_defaults(handler=run_verify)
@@ -154,7 +160,10 @@ def run_verify(arguments: argparse.Namespace) -> int:
         if not targets:
             raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
     directory = os.path.abspath(cache_directory(config, flag=arguments.cache_dir))
-    results = verify_locks(targets, cache_dir=directory, offline=arguments.offline)
+    remote = remote_store(
+        config.settings.remote_store if config is not None else "", flag=arguments.remote_store
+    )
+    results = verify_locks(targets, cache_dir=directory, offline=arguments.offline, remote=remote)
     report, code = format_results(results)
     print(report)
     return code

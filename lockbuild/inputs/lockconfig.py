@@ -143,9 +143,10 @@ class LocksReader(ConfigReader):
         settings: Settings,
     ) -> LockConfig:
         keys = ("locks", name)
-        if "cache-dir" in table:
-            reason = "one cache serves every lock"
-            raise self.error((*keys, "cache-dir"), f"only allowed in [settings] ({reason})")
+        for key in ("cache-dir", "remote-store"):
+            if key in table:
+                reason = "one cache serves every lock"
+                raise self.error((*keys, key), f"only allowed in [settings] ({reason})")
         self.check_keys(keys, table, (*_LOCK_KEYS, *LOCK_SETTING_KEYS))
         inputs = self.inputs(keys, table)
         lock_environments = self.lock_environments(keys, table, environments)

@@ -37,6 +37,7 @@ from lockbuild.inputs.settingvalues import (
     parse_indexes,
     parse_late_uploads,
     parse_only_binary,
+    parse_remote_store,
     parse_seconds,
     parse_size,
     parse_strings,
@@ -90,6 +91,8 @@ class Settings:
     index_url: str = DEFAULT_INDEX_URL
     extra_index_urls: tuple[str, ...] = ()
     cache_dir: str = ""  # empty: the user's cache directory (app.options.cache_directory)
+    remote_store: str = ""
+    """The store's remote tier, an fsspec URL (empty: none; see app.options.remote_store)."""
     generate_hashes: bool = True
     allow_unsafe: bool = True
     build_sdists: bool = True
@@ -199,6 +202,9 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "indexes": SettingSpec("indexes", parse_indexes, merge=True),
     "index-for": SettingSpec("index_for", parse_index_for, merge=True),
     "cache-dir": SettingSpec("cache_dir", parse_directory, per_lock=False, in_fingerprint=False),
+    "remote-store": SettingSpec(
+        "remote_store", parse_remote_store, per_lock=False, in_fingerprint=False
+    ),
     "generate-hashes": SettingSpec("generate_hashes", parse_bool),
     "allow-unsafe": SettingSpec("allow_unsafe", parse_bool),
     "build-sdists": SettingSpec("build_sdists", parse_bool),

@@ -201,6 +201,18 @@ def parse_directory(value: object) -> str:
     return text
 
 
+REMOTE_STORE_PATTERN = r"[A-Za-z][A-Za-z0-9+.-]*://\S+"
+
+
+def parse_remote_store(value: object) -> str:
+    """An fsspec URL (``s3://bucket/prefix``, ``file:///mnt/share``)."""
+    text = parse_text(value)
+    if not re.fullmatch(REMOTE_STORE_PATTERN, text):
+        # not a URL, so no credential can be found in it to mask: it is not shown
+        raise InvalidValue("expected a URL with its scheme (s3://bucket/prefix, file:///path)")
+    return text
+
+
 INDEX_STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in IndexStrategy)
 """The values of ``index-strategy``, the default first."""
 parse_index_strategy = choice("index-strategy", INDEX_STRATEGIES, IndexStrategy)

@@ -1,8 +1,9 @@
-"""The on-disk store: checksummed records in versioned namespaces (the only diskcache user).
+"""The on-disk store and its remote tier: checksummed records (the only diskcache/fsspec user).
 
-Layer 1: checksummed JSON records in versioned namespaces, freshness, self-repair, archives and
-the cache commands' data, the only ``diskcache`` user. May import only the root leaves;
-``index``, ``trust``, ``app`` and ``cli`` use it. Its modules, lowest first:
+Layer 1: checksummed JSON records in versioned namespaces, freshness, self-repair, archives,
+the cache commands' data and the remote tier, the only ``diskcache`` and ``fsspec`` user.
+May import only the root leaves; ``index``, ``trust``, ``app`` and ``cli`` use it. Its modules,
+lowest first:
 
 - ``keys``: the namespaces, one key builder per kind of entry, credential-free index URLs;
 - ``envelope``: the checksummed JSON envelope bound to its key (encode, check, decode);
@@ -11,5 +12,7 @@ the cache commands' data, the only ``diskcache`` user. May import only the root 
 - ``entries``: one database's entries, checked on read, dropped when wrong;
 - ``info``: what ``cache info`` counts and what ``cache prune`` removes;
 - ``archive``: the gzipped JSON-lines archive of ``cache export``/``cache import``;
+- ``merge``: what ``cache merge`` takes from another store and what it refuses;
+- ``remote``: the remote tier, one checked object per record under an fsspec URL;
 - ``store``: the ``Store`` (get, put, touch, discard, the cache commands), ``open_store``.
 """

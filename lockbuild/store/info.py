@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 
+from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.keys import HASH, METADATA, NAMESPACES, PAGE
 
 FOREIGN = "(foreign)"
@@ -78,6 +79,16 @@ class PruneRule:
         if namespace in (METADATA, HASH) and self.keep_metadata is not None:
             return not self.keep_metadata(key)
         return False
+
+    def apply(self, entries: CheckedEntries) -> dict[str, int]:
+        """Delete what this rule removes from ``entries``; how many went, per namespace."""
+        removed = {namespace: 0 for namespace in NAMESPACES}
+        for key in entries.all_keys():
+            if isinstance(key, str) and self.removes(key, entries.stored_time):
+                entries.delete(key, raising=True)
+                namespace = key.partition(":")[0]
+                removed[namespace] = removed.get(namespace, 0) + 1
+        return removed
 
 
 def _disk_usage(directory: str) -> int:

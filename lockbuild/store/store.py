@@ -17,13 +17,14 @@ from types import TracebackType
 from typing import Any
 
 from lockbuild.errors import StoreError
-from lockbuild.store.archive import archived_entries, write_archive
+from lockbuild.store.archive import archived_entries, import_entries, write_archive
 from lockbuild.store.disk import STORE_ERRORS
 from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.envelope import Envelope, check_json, encode_envelope, text_sha256
 from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.merge import MergeCounts, merge_entries
+from lockbuild.store.remote import RemoteTier, open_remote
 from lockbuild.store.repair import (
     StoreHealth,
     damage_marked,
@@ -77,12 +78,13 @@ class Store:
     One object may be used from many threads at once: diskcache opens one SQLite connection
     per thread (``threading.local``) and holds no other mutable state, and neither does the
     store. Many processes may open the same directory: SQLite (WAL) serializes writers,
-    waiting up to :data:`~lockbuild.store.disk.LOCK_TIMEOUT` seconds. Create one with
-    :func:`open_store`.
+    waiting up to :data:`~lockbuild.store.disk.LOCK_TIMEOUT` seconds. A local miss is read
+    from the :attr:`remote` tier (and kept), every write sent to it. See :func:`open_store`.
     """
 
     def __init__(self, cache: Any, *, cache_dir: str, clock: Callable[[], float]) -> None:
         self._cache = cache
+        self.remote: RemoteTier | None = None  # set by open_store
         self.cache_dir = cache_dir
         """The cache directory as given (doit's database lives there too)."""
         self.directory: str = cache.directory
@@ -114,6 +116,10 @@ class Store:
         """
         namespace_of(key)
         envelope = None if self.damaged else self._entries.read(key)
+        newer = self.remote and self.remote.newer(key, envelope, max_age, self._clock())
+        if newer:
+            envelope = newer
+            self._write(key, newer.encode(), remote=False)
         if envelope is None:
             return None
         if expected_sha256 is not None and envelope.sha256 != expected_sha256.lower():
@@ -160,7 +166,11 @@ class Store:
             last_modified=last_modified,
             text_sha256=None if text is None else text_sha256(text),
         )
-        stored = head if text is None else head + "\n" + text
+        return self._write(key, head if text is None else head + "\n" + text)
+
+    def _write(self, key: str, stored: str, *, remote: bool = True) -> bool:
+        if remote and self.remote is not None:
+            self.remote.write(key, stored)
         if self._health.read_only or self.damaged:
             return False
         try:
@@ -192,6 +202,8 @@ class Store:
                     else last_modified,
                 )
                 self._cache.set(key, renewed.encode())
+            if self.remote is not None:
+                self.remote.write(key, renewed.encode())
         except STORE_ERRORS as error:
             self._health.write_failed("cannot renew cache entry", error, key)
             return False
@@ -236,15 +248,9 @@ class Store:
         too). ``keep_metadata(key)``: drop ``meta-v2``/``hash-v1`` entries for which it is
         False. Release snapshots are kept. Returns how many were removed per namespace.
         """
-        removed = {namespace: 0 for namespace in NAMESPACES}
         rule = PruneRule(self._clock(), page_older_than, keep_metadata)
         with self._health.command("prune"):
-            for key in self._entries.all_keys():
-                if isinstance(key, str) and rule.removes(key, self._entries.stored_time):
-                    self._entries.delete(key, raising=True)
-                    namespace = key.partition(":")[0]
-                    removed[namespace] = removed.get(namespace, 0) + 1
-        return removed
+            return rule.apply(self._entries)
 
     def export_archive(self, path: str | os.PathLike[str]) -> int:
         """Write every valid entry to a gzipped JSON-lines file, atomically; returns the count.
@@ -276,12 +282,9 @@ class Store:
         the archived one is kept.
         """
         entries = archived_entries(os.fspath(path))
-        imported = 0
         with self._health.command("import"):
-            for envelope in entries:
-                if self._import_one(envelope):
-                    imported += 1
-        return imported
+            read = partial(self._entries.read, raising=True)
+            return import_entries(entries, read=read, write=self._cache.set)
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""
@@ -289,7 +292,10 @@ class Store:
             return int(self._cache.clear())
 
     def close(self) -> None:
-        """Close the calling thread's database connection (others close when collected)."""
+        """Send queued remote writes; close this thread's database connection (others close
+        when collected)."""
+        if self.remote is not None:
+            self.remote.close()
         self._cache.close()
 
     def __enter__(self) -> Store:
@@ -313,19 +319,14 @@ class Store:
             return damaged_message(self.damaged, self.directory)
         return describe_dropped(self.dropped) if self.dropped else None
 
-    def _import_one(self, envelope: Envelope) -> bool:
-        existing = self._entries.read(envelope.key, raising=True)
-        if existing is not None and existing.stored >= envelope.stored:
-            return False
-        self._cache.set(envelope.key, envelope.encode())
-        return True
-
 
 def open_store(
     directory: str | os.PathLike[str],
     *,
     clock: Callable[[], float] = time.time,
     repair: bool = False,
+    remote: str | None = None,
+    offline: bool = False,
 ) -> Store:
     """Open (creating if needed) the store under ``<directory>/store``.
 
@@ -334,10 +335,16 @@ def open_store(
     finds damaged (not a database, malformed) is, with ``repair``, moved aside to
     ``store.damaged`` with a warning and an empty store opened in its place; without, the
     error names ``lockbuild cache clear``.
+
+    ``remote``: the URL of a remote tier (:mod:`~lockbuild.store.remote`); offline, only a
+    ``file://`` one is used. A remote whose backend is not installed raises UsageError.
     """
     cache_dir = os.fspath(directory)
     store_dir = os.path.join(cache_dir, STORE_SUBDIR)
-    return Store(open_or_repair(store_dir, repair=repair), cache_dir=cache_dir, clock=clock)
+    tier = open_remote(remote, offline=offline) if remote else None
+    store = Store(open_or_repair(store_dir, repair=repair), cache_dir=cache_dir, clock=clock)
+    store.remote = tier
+    return store
 
 
 def clear_store(directory: str | os.PathLike[str]) -> int | None:
