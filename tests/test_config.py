@@ -567,10 +567,12 @@ BAD = [
     ),
     (
         "unknown platform",
-        '[environments.linux]\npython = "3.11"\nplatform = "linux"\n' + LOCK,
-        "locks.toml:3: environments.linux.platform: unknown platform 'linux' (known:"
-        " linux-aarch64, linux-x86_64, macos-arm64, macos-x86_64, musllinux-aarch64,"
-        " musllinux-x86_64, windows-amd64, windows-arm64, windows-x86, custom)",
+        '[environments.linux]\npython = "3.11"\nplatform = "lnux"\n' + LOCK,
+        "locks.toml:3: environments.linux.platform: unknown platform 'lnux' (did you mean"
+        " 'linux'? known: linux-aarch64, linux-x86_64, macos-arm64, macos-x86_64,"
+        " musllinux-aarch64, musllinux-x86_64, windows-amd64, windows-arm64, windows-x86,"
+        " custom; uv's names: linux, macos, windows, x86_64-unknown-linux-gnu,"
+        " x86_64-manylinux_2_28, ...)",
     ),
     (
         "misspelled environment key",
