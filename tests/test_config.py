@@ -204,6 +204,12 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "max-page-size",
         "max-metadata-size",
         "max-download-size",
+        "header",
+        "annotate",
+        "annotation-style",
+        "custom-compile-command",
+        "no-emit-packages",
+        "strip-extras",
     )
 
 
@@ -380,6 +386,12 @@ def test_settings_fingerprint() -> None:
         "emit-index-url": True,
         "format": None,
         "pylock-wheels": "all",
+        "header": True,
+        "annotate": True,
+        "annotation-style": "split",
+        "custom-compile-command": "",
+        "no-emit-packages": [],
+        "strip-extras": True,
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (

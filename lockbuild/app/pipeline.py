@@ -17,6 +17,7 @@ from packaging.utils import NormalizedName
 
 from lockbuild.app.changes import comment_blocks, describe_changes, describe_yanked
 from lockbuild.app.lockformats import (
+    emitted_pins,
     hashed_files,
     lock_packages,
     render_lock,
@@ -176,6 +177,7 @@ def compile_lock(
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
             )
+            pins = emitted_pins(settings, pins)
         finally:
             source.close()
     except LockbuildError:
