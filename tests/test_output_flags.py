@@ -37,6 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("CUSTOM_COMPILE_COMMAND", raising=False)
+    monkeypatch.delenv("UV_CUSTOM_COMPILE_COMMAND", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "requirements.in").write_text("celery[redis]\n")
     return tmp_path
@@ -112,27 +113,35 @@ def test_unknown_annotation_style_is_a_usage_error(
 def test_custom_compile_command_replaces_the_command(
     server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """pip-compile: the header's command is --custom-compile-command, else the
-    CUSTOM_COMPILE_COMMAND variable; the flag wins over the variable."""
+    """uv's --custom-compile-command, else uv's UV_CUSTOM_COMPILE_COMMAND, else pip-compile's
+    CUSTOM_COMPILE_COMMAND: the header's command; the flag wins over the variables."""
     monkeypatch.setenv("CUSTOM_COMPILE_COMMAND", "make requirements")
     text = run(server, "--no-hashes")
     assert "# To update, run:\n#\n#    make requirements\n#\n" in text
     assert "lockbuild compile" not in text
     text = run(server, "--no-hashes", "--custom-compile-command", "tox -e lock")
     assert "#    tox -e lock\n" in text and "make requirements" not in text
+    monkeypatch.setenv("UV_CUSTOM_COMPILE_COMMAND", "uv-style")
+    assert "#    uv-style\n" in run(server, "--no-hashes")
     monkeypatch.delenv("CUSTOM_COMPILE_COMMAND")
+    monkeypatch.delenv("UV_CUSTOM_COMPILE_COMMAND")
     assert "#    lockbuild compile " in run(server, "--no-hashes")
 
 
 def test_no_emit_package_resolves_but_leaves_the_pin_out(
     server: IndexServer, project: Path
 ) -> None:
-    """uv --no-emit-package (pip-compile's --unsafe-package without the comment section): the
-    package is resolved, its dependencies are pinned, its own pin is not written."""
+    """uv --no-emit-package (pip-compile's --unsafe-package, which lists it in its unsafe
+    section instead): the package is resolved, its dependencies are pinned, its own pin is
+    not written; uv's note at the end names it."""
     text = run(server, "--no-hashes", "--no-emit-package=Kombu")
     assert "kombu==" not in text
     assert "redisclient==4.0" in text and "vine==5.0" in text
     assert "--no-emit-package=kombu" in text or "--no-emit-package=Kombu" in text
+    # uv names what it left out at the end, when it annotates
+    assert text.endswith("\n\n# The following packages were excluded from the output:\n# kombu\n")
+    quiet = run(server, "--no-hashes", "--no-annotate", "--no-emit-package=kombu")
+    assert "excluded" not in quiet and quiet.endswith("vine==5.0\n")
 
 
 def test_no_emit_package_not_in_the_lock_is_fine(server: IndexServer, project: Path) -> None:

@@ -83,12 +83,14 @@ def requirements_style(settings: Settings, command: str) -> dict[str, Any]:
     }
 
 
-def emitted_pins(settings: Settings, pins: Sequence[Pin]) -> list[Pin]:
+def emitted_pins(settings: Settings, pins: Sequence[Pin]) -> tuple[list[Pin], tuple[str, ...]]:
     """The pins a lock writes: without ``no-emit-packages``, and without extras under
-    ``strip-extras`` (pip-compile's default: every pin is usable as a constraint)."""
+    ``strip-extras`` (pip-compile's default: every pin is usable as a constraint); and the
+    names left out (those of ``no-emit-packages`` the resolution holds)."""
     left_out = frozenset(settings.no_emit_packages)
     kept = [pin for pin in pins if pin.name not in left_out]
-    return [replace(pin, extras=()) for pin in kept] if settings.strip_extras else kept
+    excluded = tuple(pin.name for pin in pins if pin.name in left_out)
+    return [replace(pin, extras=()) for pin in kept] if settings.strip_extras else kept, excluded
 
 
 def render_lock(
@@ -98,6 +100,7 @@ def render_lock(
     packages: Sequence[LockedPackage],
     urls: Sequence[str],
     warnings: Mapping[str, Sequence[str]],
+    excluded: Sequence[str] = (),
 ) -> str:
     """The text of the lock ``request`` writes, in its format (``packages``: from
     :func:`lock_packages`)."""
@@ -116,6 +119,7 @@ def render_lock(
         index_url=urls[0] if settings.emit_index_url else None,
         extra_index_urls=urls[1:] if settings.emit_index_url else (),
         warnings=warnings,
+        excluded=excluded,
         **requirements_style(settings, request.command),
     )
 

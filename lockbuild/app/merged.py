@@ -128,6 +128,7 @@ def _render(
         environments=[f"{env.name}: {env.describe()}" for env in environments],
         index_url=urls[0] if settings.emit_index_url else None,
         extra_index_urls=urls[1:] if settings.emit_index_url else (),
+        excluded=sorted({name for result in results for name in result.excluded}),
         **requirements_style(settings, request.command),
     )
 

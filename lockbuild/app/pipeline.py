@@ -97,6 +97,8 @@ class CompileResult:
     """What the user should review: files not trusted, late uploads, removed files."""
     packages: tuple[LockedPackage, ...] = ()
     """The ``pylock.toml`` packages, when the lock is one."""
+    excluded: tuple[str, ...] = ()
+    """The resolved packages ``no-emit-packages`` left out of the lock."""
 
 
 def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tuple[str, ...]:
@@ -177,7 +179,7 @@ def compile_lock(
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
             )
-            pins = emitted_pins(settings, pins)
+            pins, excluded = emitted_pins(settings, pins)
         finally:
             source.close()
     except LockbuildError:
@@ -203,6 +205,7 @@ def compile_lock(
         packages=packages,
         urls=urls,
         warnings=comment_blocks(violations, yanked),
+        excluded=excluded,
     )
     written = False if options.dry_run else write_if_changed(output, text)
     return CompileResult(
@@ -214,6 +217,7 @@ def compile_lock(
         seconds=time.monotonic() - started,
         warnings=warnings,
         packages=packages,
+        excluded=excluded,
     )
 
 

@@ -122,8 +122,9 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     ),
     "custom-compile-command": (
         "command",
-        "the header's 'To update, run:' command, as pip-compile's --custom-compile-command "
-        "(default: $CUSTOM_COMPILE_COMMAND, else lockbuild's own)",
+        "the header's 'To update, run:' command, as uv's --custom-compile-command (default: "
+        "$UV_CUSTOM_COMPILE_COMMAND, else pip-compile's $CUSTOM_COMPILE_COMMAND, else "
+        "lockbuild's own)",
     ),
     "no-emit-packages": (
         "names",
@@ -216,9 +217,10 @@ def setting_overrides(arguments: argparse.Namespace) -> dict[str, object]:
         value = getattr(arguments, f"setting:{key}", None)
         if value is not None:
             overrides[key] = value
-    custom = os.environ.get("CUSTOM_COMPILE_COMMAND", "")
-    if custom.strip() and "custom-compile-command" not in overrides:
-        overrides["custom-compile-command"] = custom  # pip-compile's variable; the flag wins
+    for variable in ("UV_CUSTOM_COMPILE_COMMAND", "CUSTOM_COMPILE_COMMAND"):  # uv's, pip-compile's
+        custom = os.environ.get(variable, "")
+        if custom.strip() and "custom-compile-command" not in overrides:
+            overrides["custom-compile-command"] = custom  # the flag wins
     return overrides
 
 

@@ -23,6 +23,8 @@ UNSAFE_HASH_WARNING = (
     "# satisfied by a package already installed. Consider using the --allow-unsafe flag.",
 )
 """pip-compile's header of the unsafe section in a lock with hashes (pip-tools 7, verbatim)."""
+EXCLUDED_HEADER = "# The following packages were excluded from the output:"
+"""uv's header of the packages ``--no-emit-package`` left out (verbatim)."""
 
 
 def render_requirements(
@@ -39,6 +41,7 @@ def render_requirements(
     header: bool = True,
     annotate: bool = True,
     annotation_style: str = "split",
+    excluded: Sequence[str] = (),
 ) -> str:
     """The text of a lock: header, index options, then pins sorted by normalized name.
 
@@ -55,6 +58,8 @@ def render_requirements(
     As pip-compile's flags of the same names: without ``header`` the file starts with the
     index options, without ``annotate`` no ``# via`` is written, and ``annotation_style``
     ``line`` writes ``# via a, b`` after the pin (on the line after its hashes, if any).
+    ``excluded``: the names ``no-emit-packages`` left out, listed at the end in uv's words
+    when annotating, as uv does.
     """
     if environments:
         about = [
@@ -81,6 +86,8 @@ def render_requirements(
         has_hashes = generate_hashes and any(pin.hashes for pin in pins)
         lines.extend(UNSAFE_HASH_WARNING if has_hashes else (UNSAFE_HEADER,))
         lines.extend(f"# {pin.name}" for pin in sorted(unsafe, key=lambda pin: pin.name))
+    if excluded and annotate:
+        lines.extend(["", EXCLUDED_HEADER, *(f"# {name}" for name in sorted(excluded))])
     return "\n".join(lines) + "\n"
 
 
