@@ -206,6 +206,12 @@ def test_setting_keys_are_in_documentation_order() -> None:
         "max-page-size",
         "max-metadata-size",
         "max-download-size",
+        "header",
+        "annotate",
+        "annotation-style",
+        "custom-compile-command",
+        "no-emit-packages",
+        "strip-extras",
     )
 
 
@@ -383,6 +389,12 @@ def test_settings_fingerprint() -> None:
         "emit-index-url": True,
         "format": None,
         "pylock-wheels": "all",
+        "header": True,
+        "annotate": True,
+        "annotation-style": "split",
+        "custom-compile-command": "",
+        "no-emit-packages": [],
+        "strip-extras": True,
     }
     assert settings.fingerprint() == parse_config(FULL, "locks.toml").settings.fingerprint()
     assert settings.replace(cache_dir="elsewhere", page_ttl=1).fingerprint() == (
@@ -570,10 +582,12 @@ BAD = [
     ),
     (
         "unknown platform",
-        '[environments.linux]\npython = "3.11"\nplatform = "linux"\n' + LOCK,
-        "locks.toml:3: environments.linux.platform: unknown platform 'linux' (known:"
-        " linux-aarch64, linux-x86_64, macos-arm64, macos-x86_64, musllinux-aarch64,"
-        " musllinux-x86_64, windows-amd64, windows-arm64, windows-x86, custom)",
+        '[environments.linux]\npython = "3.11"\nplatform = "lnux"\n' + LOCK,
+        "locks.toml:3: environments.linux.platform: unknown platform 'lnux' (did you mean"
+        " 'linux'? known: linux-aarch64, linux-x86_64, macos-arm64, macos-x86_64,"
+        " musllinux-aarch64, musllinux-x86_64, windows-amd64, windows-arm64, windows-x86,"
+        " custom; uv's names: linux, macos, windows, x86_64-unknown-linux-gnu,"
+        " x86_64-manylinux_2_28, ...)",
     ),
     (
         "misspelled environment key",

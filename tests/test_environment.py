@@ -243,9 +243,10 @@ def test_unknown_platform_message() -> None:
     with pytest.raises(EnvironmentSpecError) as excinfo:
         make_environment("3.11", "linx-x86_64")
     assert str(excinfo.value) == (
-        "unknown platform 'linx-x86_64' (known: linux-aarch64, linux-x86_64, macos-arm64, "
-        "macos-x86_64, musllinux-aarch64, musllinux-x86_64, windows-amd64, windows-arm64, "
-        "windows-x86, custom)"
+        "unknown platform 'linx-x86_64' (did you mean 'linux-x86_64'? known: linux-aarch64, "
+        "linux-x86_64, macos-arm64, macos-x86_64, musllinux-aarch64, musllinux-x86_64, "
+        "windows-amd64, windows-arm64, windows-x86, custom; uv's names: linux, macos, windows, "
+        "x86_64-unknown-linux-gnu, x86_64-manylinux_2_28, ...)"
     )
 
 

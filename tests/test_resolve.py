@@ -237,7 +237,7 @@ CASES: list[Case] = [
         "app\n",
         {"app": "1.0", "a": "1.0", "b": "2.0", "c": "1.0"},
         via={"a": ["app"], "b": ["a"]},
-        extras={"a": []},
+        extras={"a": ["x"]},  # a transitive extra is recorded as a top-level one is
     ),
     Case(
         "extra-dependency-specifier",

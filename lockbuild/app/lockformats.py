@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.pylockfile import output_format
+from lockbuild.inputs.settings import Settings
 from lockbuild.models import DistFile, Pin
 from lockbuild.output.pylock import Artifact, LockedPackage, render_pylock
 from lockbuild.output.writer import render_requirements
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENVIRONMENT_MARKERS",
+    "emitted_pins",
     "environment_marker",
     "hashed_files",
     "is_pylock",
@@ -32,6 +34,7 @@ __all__ = [
     "merged_requires_python",
     "pylock_packages",
     "render_lock",
+    "requirements_style",
     "with_format_settings",
 ]
 
@@ -67,6 +70,29 @@ def lock_packages(
     )
 
 
+def requirements_style(settings: Settings, command: str) -> dict[str, Any]:
+    """The keywords of :func:`render_requirements` the settings decide: the header's command
+    (``custom-compile-command`` if set), index lines, unsafe packages, header, annotations."""
+    return {
+        "command": settings.custom_compile_command or command,
+        "allow_unsafe": settings.allow_unsafe,
+        "generate_hashes": settings.generate_hashes,
+        "header": settings.header,
+        "annotate": settings.annotate,
+        "annotation_style": settings.annotation_style,
+    }
+
+
+def emitted_pins(settings: Settings, pins: Sequence[Pin]) -> tuple[list[Pin], tuple[str, ...]]:
+    """The pins a lock writes: without ``no-emit-packages``, and without extras under
+    ``strip-extras`` (pip-compile's default: every pin is usable as a constraint); and the
+    names left out (those of ``no-emit-packages`` the resolution holds)."""
+    left_out = frozenset(settings.no_emit_packages)
+    kept = [pin for pin in pins if pin.name not in left_out]
+    excluded = tuple(pin.name for pin in pins if pin.name in left_out)
+    return [replace(pin, extras=()) for pin in kept] if settings.strip_extras else kept, excluded
+
+
 def render_lock(
     request: CompileRequest,
     pins: Sequence[Pin],
@@ -74,6 +100,7 @@ def render_lock(
     packages: Sequence[LockedPackage],
     urls: Sequence[str],
     warnings: Mapping[str, Sequence[str]],
+    excluded: Sequence[str] = (),
 ) -> str:
     """The text of the lock ``request`` writes, in its format (``packages``: from
     :func:`lock_packages`)."""
@@ -81,20 +108,19 @@ def render_lock(
     if is_pylock(request):
         return render_pylock(
             packages,
-            command=request.command,
+            command=settings.custom_compile_command or request.command,
             requires_python="=={}.{}.*".format(*environment.python_version.release[:2]),
             environments=(environment_marker(environment),),
             target=environment.describe(),
         )
     return render_requirements(
         pins,
-        command=request.command,
         target=environment.describe(),
         index_url=urls[0] if settings.emit_index_url else None,
         extra_index_urls=urls[1:] if settings.emit_index_url else (),
-        allow_unsafe=settings.allow_unsafe,
-        generate_hashes=settings.generate_hashes,
         warnings=warnings,
+        excluded=excluded,
+        **requirements_style(settings, request.command),
     )
 
 

@@ -103,6 +103,7 @@ def _render(
         is_pylock,
         merge_packages,
         merged_requires_python,
+        requirements_style,
     )
     from lockbuild.app.pipeline import index_urls, read_inputs
     from lockbuild.output.pylock import render_pylock
@@ -114,7 +115,7 @@ def _render(
     if is_pylock(first):
         return render_pylock(
             merge_packages(variants, [result.packages for result in results]),
-            command=request.command,
+            command=first.settings.custom_compile_command or request.command,
             requires_python=merged_requires_python(environments),
             environments=[environment_marker(environment) for environment in environments],
         )
@@ -122,13 +123,12 @@ def _render(
     urls = index_urls(first, read_inputs(first))
     return render_requirements(
         pins,
-        command=request.command,
         target="",
         environments=[f"{env.name}: {env.describe()}" for env in environments],
         index_url=urls[0] if settings.emit_index_url else None,
         extra_index_urls=urls[1:] if settings.emit_index_url else (),
-        allow_unsafe=settings.allow_unsafe,
-        generate_hashes=settings.generate_hashes,
+        excluded=sorted({name for result in results for name in result.excluded}),
+        **requirements_style(settings, request.command),
     )
 
 

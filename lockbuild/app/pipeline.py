@@ -17,6 +17,7 @@ from packaging.utils import NormalizedName
 
 from lockbuild.app.changes import comment_blocks, describe_changes, describe_yanked
 from lockbuild.app.lockformats import (
+    emitted_pins,
     hashed_files,
     lock_packages,
     render_lock,
@@ -98,6 +99,8 @@ class CompileResult:
     """What the user should review: files not trusted, late uploads, removed files."""
     packages: tuple[LockedPackage, ...] = ()
     """The ``pylock.toml`` packages, when the lock is one."""
+    excluded: tuple[str, ...] = ()
+    """The resolved packages ``no-emit-packages`` left out of the lock."""
 
 
 def read_inputs(request: CompileRequest) -> RequirementSet:
@@ -189,6 +192,7 @@ def compile_lock(
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
             )
+            pins, excluded = emitted_pins(settings, pins)
         finally:
             source.close()
     except LockbuildError:
@@ -214,6 +218,7 @@ def compile_lock(
         packages=packages,
         urls=urls,
         warnings=comment_blocks(violations, yanked),
+        excluded=excluded,
     )
     written = False if options.dry_run else write_if_changed(output, text)
     return CompileResult(
@@ -225,6 +230,7 @@ def compile_lock(
         seconds=time.monotonic() - started,
         warnings=warnings,
         packages=packages,
+        excluded=excluded,
     )
 
 

@@ -128,6 +128,12 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         help="constrain versions with this requirements file, as pip-compile's -c (repeatable)",
     )
     parser.add_argument(
+        "--all-extras",
+        action="store_true",
+        help="with a pyproject.toml input: include every optional-dependencies extra, as "
+        "pip-compile's and uv's --all-extras (ignored for .in files, as pip-compile does)",
+    )
+    parser.add_argument(
         "-o",
         "--output-file",
         metavar="OUT",
@@ -233,7 +239,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
         CompileRequest(
-            inputs=_input_specs(arguments.inputs, arguments.extra),
+            inputs=_input_specs(arguments.inputs, arguments.extra, arguments.all_extras),
             output=output,
             environment=environment,
             command=command,
@@ -318,10 +324,20 @@ def _parse_markers(items: Sequence[str]) -> dict[str, str]:
     return markers
 
 
-def _input_specs(paths: Sequence[str], extras: Sequence[str]) -> tuple[InputSpec, ...]:
+def _input_specs(
+    paths: Sequence[str], extras: Sequence[str], all_extras: bool = False
+) -> tuple[InputSpec, ...]:
     from pathlib import Path
 
+    from lockbuild.inputs.pyproject import ALL_EXTRAS
     from lockbuild.models import InputSpec
+
+    if all_extras and extras:  # pip-compile's words
+        raise UsageError("--extra has no effect when used with --all-extras")
+    if all_extras:
+        extras = [ALL_EXTRAS]
+        if not any(Path(path).name == "pyproject.toml" for path in paths):
+            return tuple(InputSpec(path) for path in paths)  # pip-compile ignores it here
 
     specs = tuple(
         InputSpec(path, extras=tuple(extras) if Path(path).name == "pyproject.toml" else ())
@@ -417,7 +433,13 @@ def _regenerate_command(
     words += [f"--tag={tag}" for tag in arguments.tag]
     words += [f"--marker={marker}" for marker in arguments.marker]
     for key, value in overrides.items():
-        if key in {"cache-dir", "remote-store", "page-ttl", *TRANSFER_KEYS}:
+        if key in {
+            "cache-dir",
+            "remote-store",
+            "page-ttl",
+            "custom-compile-command",
+            *TRANSFER_KEYS,
+        }:
             continue
         if isinstance(value, bool):
             words.append(f"--{key}" if value else f"--no-{key}")
@@ -427,6 +449,7 @@ def _regenerate_command(
             words.append(f"--{key}={value}")
     words += [f"--extra={extra}" for extra in arguments.extra]
     words += [f"--constraint={Path(path).as_posix()}" for path in arguments.constraint]
+    words += ["--all-extras"] if arguments.all_extras else []
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(redact_urls(word)) for word in words)

@@ -8,9 +8,11 @@ back as overrides in TOML spelling; also the cache and trust-on-first-use option
 from __future__ import annotations
 
 import argparse
+import os
 
 from lockbuild.app.options import RunOptions, cache_directory, make_run_options
 from lockbuild.inputs.settings import (
+    ANNOTATION_STYLES,
     INDEX_STRATEGIES,
     LATE_UPLOAD_POLICIES,
     VERIFY_METADATA_MODES,
@@ -115,11 +117,36 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "max-page-size": ("size", "largest index page, decompressed (default: 128MiB)"),
     "max-metadata-size": ("size", "largest PEP 658 metadata file (default: 16MiB)"),
     "max-download-size": ("size", "largest file downloaded or range-read (default: 4096MiB)"),
+    "header": ("bool", "write the comment header, as pip-compile's --header (default: on)"),
+    "annotate": (
+        "bool",
+        "write the '# via' comments, as pip-compile's --annotate (default: on)",
+    ),
+    "annotation-style": (
+        "style",
+        "'# via' on lines of their own (split, default) or after the pin (line), as "
+        "pip-compile's --annotation-style",
+    ),
+    "custom-compile-command": (
+        "command",
+        "the header's 'To update, run:' command, as uv's --custom-compile-command (default: "
+        "$UV_CUSTOM_COMPILE_COMMAND, else pip-compile's $CUSTOM_COMPILE_COMMAND, else "
+        "lockbuild's own)",
+    ),
+    "no-emit-packages": (
+        "names",
+        "resolve NAME but leave its pin out of the lock, as uv's --no-emit-package",
+    ),
+    "strip-extras": (
+        "bool",
+        "no [extra] on any pin, as pip-compile's --strip-extras (default: on)",
+    ),
 }
 """One command-line flag per locks.toml ``[settings]`` key, spelled the same."""
 FLAG_ALIASES = {
     "extra-index-urls": "extra-index-url",
     "indexes": "index",
+    "no-emit-packages": "no-emit-package",
 }
 """The singular flag of a repeatable setting, the spelling the regenerate command uses."""
 
@@ -133,17 +160,13 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}", dest=dest, action=argparse.BooleanOptionalAction, help=text
             )
-        elif kind == "names":
-            group.add_argument(
-                f"--{key}", dest=dest, action="append", metavar="NAMES", help=f"{text} (repeatable)"
-            )
-        elif kind == "urls" or "=" in kind:
+        elif kind in ("urls", "names") or "=" in kind:
             group.add_argument(
                 f"--{key}",
                 *([f"--{FLAG_ALIASES[key]}"] if key in FLAG_ALIASES else []),
                 dest=dest,
                 action="append",
-                metavar="URL" if kind == "urls" else kind,
+                metavar={"urls": "URL", "names": "NAME"}.get(kind, kind),
                 help=f"{text} (repeatable)",
             )
         elif kind == "strategy":
@@ -159,6 +182,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(f"--{key}", dest=dest, choices=LATE_UPLOAD_POLICIES, help=text)
         elif kind == "mode":
             group.add_argument(f"--{key}", dest=dest, choices=VERIFY_METADATA_MODES, help=text)
+        elif kind == "style":
+            group.add_argument(f"--{key}", dest=dest, choices=ANNOTATION_STYLES, help=text)
         else:
             group.add_argument(f"--{key}", dest=dest, metavar=kind.upper(), help=text)
     group.add_argument("-i", dest="setting:index-url", metavar="URL", help="same as --index-url")
@@ -201,6 +226,10 @@ def setting_overrides(arguments: argparse.Namespace) -> dict[str, object]:
         value = getattr(arguments, f"setting:{key}", None)
         if value is not None:
             overrides[key] = value
+    for variable in ("UV_CUSTOM_COMPILE_COMMAND", "CUSTOM_COMPILE_COMMAND"):  # uv's, pip-compile's
+        custom = os.environ.get(variable, "")
+        if custom.strip() and "custom-compile-command" not in overrides:
+            overrides["custom-compile-command"] = custom  # the flag wins
     return overrides
 
 

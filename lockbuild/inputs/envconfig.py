@@ -11,9 +11,9 @@ from lockbuild.errors import EnvironmentSpecError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.environment import (
     CUSTOM_PLATFORM,
-    PLATFORMS,
     TargetEnvironment,
     make_environment,
+    unknown_platform,
 )
 from lockbuild.inputs.settings import InvalidValue, parse_strings, parse_text, show_value
 
@@ -68,9 +68,9 @@ def _parse_python(value: object) -> str:
 
 def _parse_platform(value: object) -> str:
     text = parse_text(value)
-    if text not in PLATFORMS and text != CUSTOM_PLATFORM:
-        known = ", ".join((*PLATFORMS, CUSTOM_PLATFORM))
-        raise InvalidValue(f"unknown platform {text!r} (known: {known})")
+    problem = unknown_platform(text)
+    if problem is not None:
+        raise InvalidValue(problem)
     return text
 
 

@@ -33,6 +33,7 @@ Every preset targets CPython 3.8 to 3.30 (GIL-enabled builds).
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import logging
 import re
@@ -53,8 +54,10 @@ __all__ = [
     "CUSTOM_PLATFORM",
     "MARKER_NAMES",
     "PLATFORMS",
+    "UV_PLATFORMS",
     "TargetEnvironment",
     "make_environment",
+    "unknown_platform",
 ]
 
 logger = logging.getLogger(__name__)
@@ -184,10 +187,11 @@ _LEGACY_MANYLINUX = {
 }
 
 
-def _manylinux_platforms(arch: str) -> Iterator[str]:
-    """``manylinux_2_39_<arch>`` down to the oldest glibc for ``arch``, legacy aliases inline."""
+def _manylinux_platforms(arch: str, newest: int = _NEWEST_GLIBC_MINOR) -> Iterator[str]:
+    """``manylinux_2_<newest>_<arch>`` down to the oldest glibc for ``arch``, legacy aliases
+    inline."""
     oldest = _OLDEST_GLIBC_MINOR.get(arch, 17)
-    for minor in range(_NEWEST_GLIBC_MINOR, oldest - 1, -1):
+    for minor in range(newest, oldest - 1, -1):
         yield f"manylinux_2_{minor}_{arch}"
         legacy = _LEGACY_MANYLINUX.get(minor)
         if legacy is not None and arch in legacy[1]:
@@ -228,6 +232,60 @@ PLATFORMS: tuple[str, ...] = tuple(sorted(_PRESETS))
 """The platform preset names, sorted (``"custom"`` is not a preset)."""
 CUSTOM_PLATFORM = "custom"
 """The platform name for a target given by raw wheel tags and marker values."""
+
+_UV_MANYLINUX = {
+    f"{arch}-{level}": (f"linux-{arch}", minor)
+    for arch in ("x86_64", "aarch64")
+    for level, minor in (
+        ("manylinux2014", 17),
+        *((f"manylinux_2_{minor}", minor) for minor in (17, 28, *range(31, 41))),
+    )
+}
+UV_PLATFORMS: dict[str, tuple[str, int | None]] = {
+    "linux": ("linux-x86_64", 28),
+    "macos": ("macos-arm64", None),
+    "windows": ("windows-amd64", None),
+    "x86_64-unknown-linux-gnu": ("linux-x86_64", 28),
+    "aarch64-unknown-linux-gnu": ("linux-aarch64", 28),
+    "x86_64-unknown-linux-musl": ("musllinux-x86_64", None),
+    "aarch64-unknown-linux-musl": ("musllinux-aarch64", None),
+    "aarch64-apple-darwin": ("macos-arm64", None),
+    "x86_64-apple-darwin": ("macos-x86_64", None),
+    "x86_64-pc-windows-msvc": ("windows-amd64", None),
+    "i686-pc-windows-msvc": ("windows-x86", None),
+    "aarch64-pc-windows-msvc": ("windows-arm64", None),
+    **_UV_MANYLINUX,
+}
+"""uv's ``--python-platform`` names: ``name -> (preset, newest glibc minor or None)``.
+
+As uv documents them: ``linux``, ``macos`` and ``windows`` are ``x86_64-unknown-linux-gnu``,
+``aarch64-apple-darwin`` and ``x86_64-pc-windows-msvc``; a ``-unknown-linux-gnu`` target is
+``manylinux_2_28``; an exact manylinux level caps the glibc of the environment there."""
+
+
+def _preset(name: str) -> _Preset | None:
+    """The preset for a preset name or a uv platform name (capped glibc for manylinux)."""
+    if name in _PRESETS:
+        return _PRESETS[name]
+    alias = UV_PLATFORMS.get(name)
+    if alias is None:
+        return None
+    preset, newest = alias
+    if newest is None:
+        return _PRESETS[preset]
+    machine = _PRESETS[preset].platform_machine
+    return _linux(_manylinux_platforms(machine, newest), machine)
+
+
+def unknown_platform(name: str) -> str | None:
+    """Why ``name`` names no platform (with the closest known name), None when it does."""
+    if name == CUSTOM_PLATFORM or _preset(name) is not None:
+        return None
+    known = (*PLATFORMS, CUSTOM_PLATFORM)
+    close = difflib.get_close_matches(name, [*known, *UV_PLATFORMS], n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    uv_names = "linux, macos, windows, x86_64-unknown-linux-gnu, x86_64-manylinux_2_28, ..."
+    return f"unknown platform {name!r} ({hint}known: {', '.join(known)}; uv's names: {uv_names})"
 
 
 def _parse_python(python: str) -> Version:
@@ -366,10 +424,9 @@ def make_environment(
                 f"platform 'custom' needs markers: {', '.join(missing)} are missing"
             )
     else:
-        preset = _PRESETS.get(platform_name)
+        preset = _preset(platform_name)
         if preset is None:
-            known = ", ".join((*PLATFORMS, CUSTOM_PLATFORM))
-            raise EnvironmentSpecError(f"unknown platform {platform!r} (known: {known})")
+            raise EnvironmentSpecError(unknown_platform(platform_name) or platform_name)
         if tags:
             raise EnvironmentSpecError(
                 f"tags are only allowed with platform 'custom', not {platform_name!r}"

@@ -26,7 +26,10 @@ from lockbuild.models import (
     RequirementSet,
 )
 
-__all__ = ["parse_pyproject", "read_pyproject"]
+__all__ = ["ALL_EXTRAS", "parse_pyproject", "read_pyproject"]
+
+ALL_EXTRAS = "*"
+"""The extra that stands for all of them (``--all-extras``, ``extras = ["*"]``)."""
 
 
 def parse_pyproject(
@@ -89,6 +92,8 @@ class _Pyproject:
         if "project" not in self.data and not groups:
             reason = "lockbuild reads [project] dependencies and PEP 735 [dependency-groups]"
             raise RequirementsFileError(self.path, None, f"no [project] table ({reason})")
+        if ALL_EXTRAS in extras:  # --all-extras: every optional-dependencies table, in order
+            extras = [*self._extras_table().values(), *(e for e in extras if e != ALL_EXTRAS)]
         wanted = list(dict.fromkeys(self._extra_key(extra) for extra in extras))
         entries = self._dependencies()
         for key in wanted:

@@ -18,6 +18,7 @@ from typing import Any
 
 from lockbuild.errors import ConfigError
 from lockbuild.inputs.settingvalues import (
+    ANNOTATION_STYLES,
     INDEX_STRATEGIES,
     LATE_UPLOAD_POLICIES,
     NAME_PATTERN,
@@ -36,6 +37,7 @@ from lockbuild.inputs.settingvalues import (
     parse_index_strategy,
     parse_indexes,
     parse_late_uploads,
+    parse_names,
     parse_only_binary,
     parse_remote_store,
     parse_seconds,
@@ -58,6 +60,7 @@ from lockbuild.models import (
 _TRANSFER = TransferLimits()
 
 __all__ = [
+    "ANNOTATION_STYLES",
     "COMMAND_LINE",
     "INDEX_STRATEGIES",
     "LATE_UPLOAD_POLICIES",
@@ -138,6 +141,18 @@ class Settings:
     """``requirements`` or ``pylock`` (None: ``pylock`` for an output named ``pylock*.toml``)."""
     pylock_wheels: str = "all"
     """``all`` wheels of a release in a ``pylock.toml``, or the ``installable`` ones."""
+    header: bool = True
+    """Write the comment header (pip-compile's ``--header``)."""
+    annotate: bool = True
+    """Write ``# via`` comments (pip-compile's ``--annotate``)."""
+    annotation_style: str = "split"
+    """``split`` (``# via`` on lines of their own) or ``line`` (pip-compile's styles)."""
+    custom_compile_command: str = ""
+    """The header's command instead of lockbuild's (pip-compile's ``CUSTOM_COMPILE_COMMAND``)."""
+    no_emit_packages: tuple[str, ...] = ()
+    """Normalized names resolved but left out of the lock (uv's ``--no-emit-package``)."""
+    strip_extras: bool = True
+    """No ``[extra]`` on any pin (pip-compile's ``--strip-extras``)."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields (Python spelling: ``index_url=...``) changed."""
@@ -226,6 +241,14 @@ SETTING_SPECS: dict[str, SettingSpec] = {
     "max-page-size": SettingSpec("max_page_size", parse_size, in_fingerprint=False),
     "max-metadata-size": SettingSpec("max_metadata_size", parse_size, in_fingerprint=False),
     "max-download-size": SettingSpec("max_download_size", parse_size, in_fingerprint=False),
+    "header": SettingSpec("header", parse_bool),
+    "annotate": SettingSpec("annotate", parse_bool),
+    "annotation-style": SettingSpec(
+        "annotation_style", choice("annotation-style", ANNOTATION_STYLES)
+    ),
+    "custom-compile-command": SettingSpec("custom_compile_command", parse_text),
+    "no-emit-packages": SettingSpec("no_emit_packages", parse_names),
+    "strip-extras": SettingSpec("strip_extras", parse_bool),
 }
 
 TRANSFER_KEYS = (

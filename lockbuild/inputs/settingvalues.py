@@ -87,6 +87,15 @@ def parse_strings(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
+def parse_names(value: object) -> tuple[str, ...]:
+    """A list of project names, normalized and sorted (``no-emit-packages``)."""
+    names = parse_strings(value)
+    for index, name in enumerate(names):
+        if not re.fullmatch(_PROJECT, name.strip()):
+            raise InvalidValue(f"not a project name: {name!r}", item=index)
+    return tuple(sorted({canonicalize_name(name.strip()) for name in names}))
+
+
 def parse_url(value: object) -> str:
     text = parse_text(value)
     if not re.fullmatch(URL_PATTERN, text):
@@ -220,6 +229,7 @@ VERIFY_METADATA_MODES = ("download", "range")
 parse_verify_metadata = choice("verify-metadata mode", VERIFY_METADATA_MODES)
 OUTPUT_FORMATS = ("requirements", "pylock")
 PYLOCK_WHEELS = ("all", "installable")
+ANNOTATION_STYLES = ("split", "line")
 
 
 def parse_pairs(value: object, what: str) -> dict[str, str]:

@@ -351,6 +351,7 @@ def _build_resolution(
                 markers[candidate.name].add(requirement.marker)
             elif parent.name != candidate.name:
                 via[candidate.name].add(parent.name)
+                extras[candidate.name].update(requirement.extras)  # --no-strip-extras: all
                 markers[candidate.name].add(None)
     for name in chosen:
         for constraint in constraints.get(name, ()):
