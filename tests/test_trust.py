@@ -172,7 +172,7 @@ def test_verify_reports_drift_until_it_is_accepted(
     assert compile_lock(server) == 0
     capsys.readouterr()
     assert verify() == 0
-    assert "requirements.txt: 1 pins verified, no drift" in capsys.readouterr().out
+    assert "requirements.txt: 1 pin verified, no drift" in capsys.readouterr().out
 
     server.add(dists["late"])
     assert verify() == 1

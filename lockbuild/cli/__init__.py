@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from lockbuild import __version__
+from lockbuild.app.status import RED, YELLOW, colour, plural, seconds_since_start
 from lockbuild.errors import LockbuildError, UsageError
 
 if TYPE_CHECKING:
@@ -47,10 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
     except UsageError as error:
-        print(f"lockbuild: error: {error}", file=sys.stderr)
+        print(f"lockbuild: {colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
         return error.exit_code
     except LockbuildError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -81,6 +82,7 @@ def _unrecognized(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lockbuild.cli.completion import add_completion_command
     from lockbuild.cli.project import add_project_commands
 
     parser = argparse.ArgumentParser(
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
     add_project_commands(commands)
+    add_completion_command(commands)
     return parser
 
 
@@ -185,6 +188,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compile(arguments: argparse.Namespace) -> int:
     from dataclasses import replace
+    from pathlib import Path
 
     from lockbuild.app.options import cache_directory
     from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
@@ -236,6 +240,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         for environment in environments
     )
     quiet = arguments.quiet > 0
+    created = not Path(output).exists()
     reporter = None if quiet else TerminalReporter()
     if len(requests) == 1:
         result = compile_lock(requests[0], reporter=reporter)
@@ -245,7 +250,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
         result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"{colour('warning:', YELLOW, sys.stderr)} {warning}", file=sys.stderr)
     if options.dry_run:
         sys.stdout.write(result.text)
         sys.stdout.flush()
@@ -255,12 +260,14 @@ def run_compile(arguments: argparse.Namespace) -> int:
             state = "dry run, not written"
         elif to_stdout:
             state = "written to stdout"
+        # a first compile: every pin is new, and -v lists them
+        changed = "new lock" if created else f"{len(result.changes)} changed"
         print(
-            f"{result.output}: {state} ({len(result.pins)} pins, "
-            f"{len(result.changes)} changed) in {result.seconds:.2f}s",
+            f"{result.output}: {state} ({plural(len(result.pins), 'pin')}, {changed}) "
+            f"in {seconds_since_start():.2f}s",
             file=sys.stderr,
         )
-        for change in result.changes:
+        for change in result.changes if not created or arguments.verbose else ():
             print(f"  {change}", file=sys.stderr)
     return 0
 
@@ -433,11 +440,7 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     elif verbosity > 1:
         level = logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(
-            "%(name)s: %(message)s" if verbosity > 1 else "%(levelname)s: %(message)s"
-        )
-    )
+    handler.setFormatter(_LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)
@@ -446,3 +449,21 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+class _LevelFormatter(logging.Formatter):
+    """``warning: MESSAGE``: uv's style, the one every warning of lockbuild has (yellow, and
+    errors red, on a terminal); with ``-vv`` the logger's name instead of the level."""
+
+    def __init__(self, fmt: str | None) -> None:
+        super().__init__(fmt)
+        self.named = fmt is not None
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if self.named:
+            return super().formatMessage(record)
+        level = record.levelname.lower()
+        code = RED if record.levelno >= logging.ERROR else YELLOW
+        if record.levelno >= logging.WARNING:
+            level = colour(level, code, sys.stderr)
+        return f"{level}: {record.getMessage()}"
