@@ -23,8 +23,7 @@ from distbuilder import build_universe
 from indexserver import IndexServer
 
 from lockbuild.app.reporting import describe_recompiled
-from lockbuild.app.status import plural
-from lockbuild.cli import _LevelFormatter
+from lockbuild.app.status import LevelFormatter, plural
 
 ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 UNIVERSE = {"webframe==1.0": ["clicky>=1"], "clicky==1.0": [], "docgen==3.0": ["clicky"]}
@@ -188,10 +187,10 @@ def test_a_first_compile_summarises_its_pins_unless_verbose(
 def test_warnings_have_one_style() -> None:
     """uv's ``warning:`` (and ``error:``), the same in log records and in reports."""
     record = logging.LogRecord("lockbuild.store", logging.WARNING, "", 0, "store damaged", (), None)
-    assert _LevelFormatter(None).format(record) == "warning: store damaged"
+    assert LevelFormatter(None).format(record) == "warning: store damaged"
     record.levelno, record.levelname = logging.INFO, "INFO"
-    assert _LevelFormatter(None).format(record) == "info: store damaged"
-    named = _LevelFormatter("%(name)s: %(message)s")
+    assert LevelFormatter(None).format(record) == "info: store damaged"
+    named = LevelFormatter("%(name)s: %(message)s")
     assert named.format(record) == "lockbuild.store: store damaged"
     source = Path(__file__).parents[1] / "lockbuild"
     shouted = [

@@ -9,6 +9,7 @@ inside ``lockbuild lock`` tells the status line its phase through :func:`current
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ from contextvars import ContextVar, Token
 from typing import Protocol, TextIO
 
 __all__ = [
+    "LevelFormatter",
     "Progress",
     "StatusLine",
     "colour",
@@ -127,3 +129,21 @@ class StatusLine:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self.shown = False
+
+
+class LevelFormatter(logging.Formatter):
+    """``warning: MESSAGE``: uv's style, the one every warning of lockbuild has (yellow, and
+    errors red, on a terminal); with ``-vv`` the logger's name instead of the level."""
+
+    def __init__(self, fmt: str | None) -> None:
+        super().__init__(fmt)
+        self.named = fmt is not None
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if self.named:
+            return super().formatMessage(record)
+        level = record.levelname.lower()
+        code = RED if record.levelno >= logging.ERROR else YELLOW
+        if record.levelno >= logging.WARNING:
+            level = colour(level, code, sys.stderr)
+        return f"{level}: {record.getMessage()}"

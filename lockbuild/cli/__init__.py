@@ -7,12 +7,12 @@ This module is ``main`` and ``lockbuild compile``; the options several subcomman
 ``cache`` command :mod:`lockbuild.cli.cache`.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
-share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``) and
-``lockbuild init`` (``init``). It may import ``app``, ``inputs``, ``store`` and the root leaves.
-Start-up pays only for what the command does: ``--version`` imports nothing past this module,
-the parser (``--help``, usage errors) neither the HTTP stack nor the resolver, and doit
-(``app.project``), the store and the compile stack are imported by the handler that needs them
-(tests/test_startup.py holds this).
+share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``),
+``lockbuild init`` (``init``) and ``lockbuild completion`` (``completion``). It may import
+``app``, ``inputs``, ``store`` and the root leaves. Start-up pays only for what the command
+does: ``--version`` imports nothing past this module, the parser (``--help``, usage errors)
+neither the HTTP stack nor the resolver, and doit (``app.project``), the store and the compile
+stack are imported by the handler that needs them (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from lockbuild import __version__
-from lockbuild.app.status import RED, YELLOW, colour, plural, seconds_since_start
+from lockbuild.app.status import RED, YELLOW, LevelFormatter, colour, plural, seconds_since_start
 from lockbuild.errors import LockbuildError, UsageError
 
 if TYPE_CHECKING:
@@ -226,6 +226,12 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
     options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
+    if settings.exclude_newer is not None and "exclude-newer" in overrides:
+        from lockbuild.instants import format_cutoff
+
+        # a cooldown (7d) as the instant this run resolved it to: the header then recompiles
+        # the same lock
+        overrides["exclude-newer"] = format_cutoff(settings.exclude_newer)
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
         CompileRequest(
@@ -440,7 +446,7 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     elif verbosity > 1:
         level = logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
+    handler.setFormatter(LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)
@@ -449,21 +455,3 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
-
-
-class _LevelFormatter(logging.Formatter):
-    """``warning: MESSAGE``: uv's style, the one every warning of lockbuild has (yellow, and
-    errors red, on a terminal); with ``-vv`` the logger's name instead of the level."""
-
-    def __init__(self, fmt: str | None) -> None:
-        super().__init__(fmt)
-        self.named = fmt is not None
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        if self.named:
-            return super().formatMessage(record)
-        level = record.levelname.lower()
-        code = RED if record.levelno >= logging.ERROR else YELLOW
-        if record.levelno >= logging.WARNING:
-            level = colour(level, code, sys.stderr)
-        return f"{level}: {record.getMessage()}"
