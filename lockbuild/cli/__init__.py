@@ -198,6 +198,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     from lockbuild.inputs.environment import make_environment
     from lockbuild.inputs.pylockfile import format_problem
     from lockbuild.inputs.settings import COMMAND_LINE
+    from lockbuild.instants import SpanCutoff, format_cutoff
 
     to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
     output = _stdout_output(arguments.inputs) if to_stdout else arguments.output_file
@@ -226,11 +227,10 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
     options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
-    if settings.exclude_newer is not None and "exclude-newer" in overrides:
-        from lockbuild.instants import format_cutoff
 
-        # a cooldown (7d) as the instant this run resolved it to: the header then recompiles
-        # the same lock
+    if isinstance(settings.exclude_newer, SpanCutoff) and "exclude-newer" in overrides:
+        # a cooldown (7d) as the instant this run resolved it to: the header's command then
+        # compiles the same lock again
         overrides["exclude-newer"] = format_cutoff(settings.exclude_newer)
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
