@@ -175,7 +175,7 @@ def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
     shutil.rmtree(user_cache())
     assert main(compile_args(server, "-v")) == 0
     error = capsys.readouterr().err
-    assert "INFO: skipping cli 0.7: requires Python >=3.12" in error
+    assert "info: skipping cli 0.7: requires Python >=3.12" in error
     assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
 
 

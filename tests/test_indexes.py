@@ -283,3 +283,20 @@ def test_a_cooldown_keeps_a_new_upload_out(dists: dict[str, Path], project: Path
         (project / "requirements.in").write_text("helper\n")
         assert compile_lock(f"--index-url={index.url}", "--exclude-newer=PT1H") == 0
         assert compile_lock(f"--index-url={index.url}", "--exclude-newer=3h") == 1
+
+
+def test_a_cooldown_on_compile_is_written_in_the_header_as_its_instant(
+    dists: dict[str, Path], project: Path
+) -> None:
+    from datetime import timedelta
+
+    from lockbuild.instants import format_cutoff, run_start
+
+    with IndexServer() as index:
+        index.add(dists["helper"], upload_time=format_cutoff(run_start() - timedelta(days=30)))
+        (project / "requirements.in").write_text("helper\n")
+        assert compile_lock(f"--index-url={index.url}", "--exclude-newer=7d") == 0
+        cutoff = format_cutoff(run_start() - timedelta(days=7))
+        header = (project / "requirements.txt").read_text()
+        assert f" --exclude-newer={cutoff} " in header
+        assert "--exclude-newer=7d" not in header

@@ -257,7 +257,7 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     capsys.readouterr()
     assert compile_lock(server.url, quiet=False) == 0
     why = "text checksum mismatch"  # the page's text cut short
-    assert f"WARNING: dropping corrupt cache entry ({why}): {key}" in capsys.readouterr().err
+    assert f"warning: dropping corrupt cache entry ({why}): {key}" in capsys.readouterr().err
     assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
     assert (project / "requirements.txt").read_bytes() == first
 

@@ -210,7 +210,7 @@ def test_a_forged_hash_is_rederived_before_trust_new_files_accepts_it(
     assert compile_lock(server, "--refresh", "--trust-new-files=alpha") == 0
     error = capsys.readouterr().err
     assert (
-        "WARNING: dropping cache entry (disagrees with the file downloaded now: "
+        "warning: dropping cache entry (disagrees with the file downloaded now: "
         f"000000000000… != {server.sha256(WHEELS[0])[:12]}…): {alpha}"
     ) in error
     assert "accepted" not in error
@@ -286,7 +286,7 @@ def test_forged_metadata_naming_another_release_is_dropped_and_refetched(
     assert compile_lock(server) == 0
     error = capsys.readouterr().err
     assert (
-        "WARNING: dropping cache entry (disagrees with the index: metadata of beta 1.0, "
+        "warning: dropping cache entry (disagrees with the index: metadata of beta 1.0, "
         f"not alpha 1.0): {alpha}"
     ) in error
     assert (project / "requirements.txt").read_bytes() == first
@@ -339,7 +339,7 @@ def test_a_damaged_database_is_moved_aside_online_and_named_offline(
 
     assert compile_lock(server, "--refresh") == 0
     error = capsys.readouterr().err
-    assert f"WARNING: the cache store is damaged ({why}): cache/store; moved aside to " in error
+    assert f"warning: the cache store is damaged ({why}): cache/store; moved aside to " in error
     assert (project / "requirements.txt").read_bytes() == first
     assert (project / "cache" / "store.damaged" / "cache.db").exists()
     assert stored_hash(project, hash_keys(server)[0]) == server.sha256(WHEELS[0])
@@ -420,7 +420,7 @@ def test_a_read_only_cache_is_a_run_without_it_online_and_one_error_offline(
     )
     assert online.returncode == 0, online.stderr
     assert online.stderr.startswith(
-        "WARNING: the cache store is read-only (attempt to write a readonly database): "
+        "warning: the cache store is read-only (attempt to write a readonly database): "
         f"{store_dir}; going on without a cache\n"
     )
     assert "Traceback" not in online.stderr
@@ -446,7 +446,7 @@ def test_a_forged_hash_of_an_archive_url_is_rederived_not_reported_as_a_changed_
     assert compile_lock(server) == 0
     error = capsys.readouterr().err
     assert (
-        "WARNING: dropping cache entry (disagrees with the file downloaded now: "
+        "warning: dropping cache entry (disagrees with the file downloaded now: "
         f"000000000000… != {server.sha256(WHEELS[0])[:12]}…): {hash_key(url)}"
     ) in error
     assert "the archive changed" not in error

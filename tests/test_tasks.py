@@ -503,7 +503,7 @@ def test_lock_offline_from_a_warm_cache_and_the_cache_commands(
     (project / "requirements/docs-win-312.txt").unlink()
     prune = lockbuild(project, "cache", "prune", "--older-than", "1")
     assert prune.returncode == 0, prune.stderr
-    assert "removed 1 entries (1 meta-v2)" in prune.stdout  # docgen: no lock pins it now
+    assert "removed 1 entry (1 meta-v2)" in prune.stdout  # docgen: no lock pins it now
     assert lockbuild(project, "lock", "--offline", "base", "dev").returncode == 0
     docs = lockbuild(project, "lock", "--offline", "docs")
     assert docs.returncode == 1

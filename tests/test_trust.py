@@ -172,7 +172,7 @@ def test_verify_reports_drift_until_it_is_accepted(
     assert compile_lock(server) == 0
     capsys.readouterr()
     assert verify() == 0
-    assert "requirements.txt: 1 pins verified, no drift" in capsys.readouterr().out
+    assert "requirements.txt: 1 pin verified, no drift" in capsys.readouterr().out
 
     server.add(dists["late"])
     assert verify() == 1
@@ -358,7 +358,7 @@ def test_exclude_newer_without_upload_times_leaves_the_files_out(
     arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
     assert main([*arguments, f"--index-url={server.url}", "--exclude-newer=2030-01-01"]) == 1
     error = capsys.readouterr().err
-    assert "alpha: 4 file(s) on http://127.0.0.1:" in error
+    assert "alpha: 4 files on http://127.0.0.1:" in error
     assert "have no upload time and are ignored (exclude-newer)" in error
     assert (
         f"'alpha' has no file uploaded before exclude-newer 2030-01-01T00:00:00Z on {server.url} "

@@ -24,6 +24,7 @@ from lockbuild.app.lockformats import (
     with_format_settings,
 )
 from lockbuild.app.options import RunOptions
+from lockbuild.app.status import current_progress, plural
 from lockbuild.app.wave import linked_names, start_wave
 from lockbuild.errors import InstallabilityError, LockbuildError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
@@ -127,9 +128,10 @@ def compile_lock(
     source_factory: Callable[[Sequence[str], bool], IndexSource] | None = None,
     reporter: Reporter | None = None,
 ) -> CompileResult:
-    """Compile ``request``; raises LockbuildError with a clear message on any user error."""
+    """Compile ``request``; raises LockbuildError with a clear message on any user error.
+    Without ``reporter``, the status line of ``lockbuild lock`` hears of its progress."""
     started = time.monotonic()
-    reporter = reporter or Reporter()
+    progress = reporter or current_progress() or Reporter()
     request = with_format_settings(request)
     from lockbuild.index.links import link_pins  # the HTTP stack: not when the CLI starts
 
@@ -167,21 +169,23 @@ def compile_lock(
     try:
         try:
             described = ", ".join(spec.path for spec in request.inputs)
-            reporter.step(f"resolving {described} for {request.environment.describe()}")
+            progress.step(f"resolving {described} for {request.environment.describe()}")
             resolution = resolve(
                 requirement_set,
                 request.environment,
                 source,
                 preferred=preferred,
                 allow_prereleases=settings.pre,
-                on_pin=reporter.pinned,
+                on_pin=progress.pinned,
                 vcs_as_archive=settings.vcs_as_archive,
                 locked_hashes={}
                 if options.upgrade_all
                 else locked.link_hashes(upgrade_packages=options.upgrade_packages),
                 only_binary=frozenset(settings.only_binary),
             )
-            reporter.step(f"resolved {len(resolution.packages)} packages; collecting hashes")
+            progress.step(
+                f"resolved {plural(len(resolution.packages), 'package')}; collecting hashes"
+            )
             yanked = describe_yanked(resolution)
             hashes = collect_hashes(resolution, source) if settings.generate_hashes else {}
             pins = make_pins(resolution, hashes)

@@ -3,13 +3,24 @@ codes lockbuild states (1 for a failed lock, 130 when interrupted)."""
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 
+from lockbuild.app.status import (
+    RED,
+    YELLOW,
+    StatusLine,
+    colour,
+    live_status,
+    plural,
+    reset_progress,
+    seconds_since_start,
+    set_progress,
+)
 from lockbuild.app.tasks import TASK_BASENAME, adopted
 
 __all__ = ["EmbeddedReporter", "LockReporter", "QuietReporter", "describe_recompiled"]
@@ -31,11 +42,17 @@ class LockReporter:
 
     def __init__(self, outstream: TextIO, options: Mapping[str, Any]) -> None:
         self.outstream = outstream
-        self.started = time.monotonic()
         self.width = 0
         self.counts = {"recompiled": 0, "up to date": 0, "failed": 0}
         self.errors: list[str] = []
-        self.progress = bool(getattr(outstream, "isatty", lambda: False)())
+        self.live = live_status()
+        """On a terminal: ``[k/N]``, the lock and its phase on one updating stderr line."""
+        self.progress = not self.live and bool(getattr(outstream, "isatty", lambda: False)())
+        """A terminal with ``NO_COLOR``: a plain "compiling..." line per lock instead."""
+        self.status = StatusLine()
+        self.total = self.seen = self.pinned_count = 0
+        self.current = self.phase = ""
+        self.pid = os.getpid()
         self.only_lock_failures = True
 
     def write(self, text: str) -> None:
@@ -44,17 +61,53 @@ class LockReporter:
     def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
         names = [name for name in tasks if name.startswith(f"{TASK_BASENAME}:")]
         self.width = max((len(name) for name in names), default=0)
+        self.total = len(_lock_tasks_run(tasks, selected_tasks))
+        if self.live:
+            self.token = set_progress(self)
 
     def _line(self, task: Any, status: str, text: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+        if task.name != self.current:
+            self.seen += 1  # not compiled here: up to date, or not compiled for a failure
+        self.current = ""
+        self.status.clear()
+        if status == "failed":
+            text = colour(text, RED, self.outstream)
         self.write(f"{task.name:<{self.width}}  {text}\n")
         self.outstream.flush()
+
+    def step(self, message: str) -> None:
+        """The phase of the lock being compiled (a compile's progress, see ``status``)."""
+        if os.getpid() != self.pid or not self.current:
+            return
+        if message.startswith("resolving"):
+            self.phase = "resolving"
+        elif "collecting hashes" in message:
+            self.phase = f"collecting hashes ({message.partition(';')[0]})"
+        else:
+            self.phase = message
+        self.pinned_count = 0
+        self._draw(self.phase)
+
+    def pinned(self, candidate: str) -> None:
+        if os.getpid() != self.pid or not self.current:
+            return
+        self.pinned_count += 1
+        self._draw(f"resolving, {self.pinned_count} pinned: {candidate}", throttle=True)
+
+    def _draw(self, phase: str, *, throttle: bool = False) -> None:
+        lead = f"[{self.seen}/{self.total}]"
+        self.status.draw(f"{self.current}  {phase}", lead=lead, throttle=throttle)
 
     def get_status(self, task: Any) -> None:
         pass
 
     def execute_task(self, task: Any) -> None:
-        if self.progress and task.actions:
+        if self.live and task.actions:
+            self.seen += 1
+            self.current = task.name
+            self._draw("compiling")
+        elif self.progress and task.actions:
             self.write(f"{task.name:<{self.width}}  compiling...\n")
             self.outstream.flush()
 
@@ -83,7 +136,7 @@ class LockReporter:
         elif task.actions:
             self._line(task, "recompiled", describe_recompiled(task.values))
             for warning in task.values.get("warnings", []):
-                self.write(f"  warning: {warning}\n")
+                self.write(f"  {colour('warning:', YELLOW, self.outstream)} {warning}\n")
 
     def skip_uptodate(self, task: Any) -> None:
         if task.actions:
@@ -103,8 +156,11 @@ class LockReporter:
         pass
 
     def complete_run(self) -> None:
+        self.status.clear()
+        if self.live:
+            reset_progress(self.token)
         for message in self.errors:
-            sys.stderr.write(f"error: {message}\n")
+            sys.stderr.write(f"{colour('error:', RED, sys.stderr)} {message}\n")
         if isinstance(sys.exc_info()[1], KeyboardInterrupt):
             self.outstream.flush()
             if self.exit_codes:
@@ -118,10 +174,15 @@ class LockReporter:
 
     def _summary(self) -> None:
         total = sum(self.counts.values())
-        parts = ", ".join(f"{count} {status}" for status, count in self.counts.items() if count)
-        seconds = time.monotonic() - self.started
-        noun = "lock" if total == 1 else "locks"
-        self.write(f"{total} {noun}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
+        parts = ", ".join(
+            colour(f"{count} {status}", RED, self.outstream)
+            if status == "failed"
+            else f"{count} {status}"
+            for status, count in self.counts.items()
+            if count
+        )
+        seconds = seconds_since_start()  # the start-up of the command included
+        self.write(f"{plural(total, 'lock')}: {parts or 'nothing to do'} in {seconds:.2f} s\n")
 
 
 class EmbeddedReporter(LockReporter):
@@ -164,4 +225,18 @@ def describe_recompiled(values: Mapping[str, Any]) -> str:
         shown = ", ".join(changes[:3])
         more = f", +{len(changes) - 3} more" if len(changes) > 3 else ""
         detail = f"{len(changes)} changed: {shown}{more}"
-    return f"recompiled ({pins} pins, {detail})"
+    return f"recompiled ({plural(pins, 'pin')}, {detail})"
+
+
+def _lock_tasks_run(tasks: Mapping[str, Any], selected: Sequence[str]) -> set[str]:
+    """The lock tasks (with an action) a run of ``selected`` reaches through ``task_dep``."""
+    seen: set[str] = set()
+    pending = [name for name in selected if name in tasks]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        task = tasks[name]
+        pending += [dep for dep in [*task.task_dep, *task.setup_tasks] if dep in tasks]
+    return {name for name in seen if tasks[name].actions}

@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from lockbuild.app.options import RunOptions
 from lockbuild.app.sources import index_client
+from lockbuild.app.status import plural
 from lockbuild.errors import UsageError
 from lockbuild.index.client import IndexClient
 from lockbuild.inputs.lockfile import PreviousLock, read_lock
@@ -261,7 +262,7 @@ def format_results(results: Sequence[VerifyResult]) -> tuple[str, int]:
         if result.problems:
             lines += [f"{result.output}: {problem}" for problem in result.problems]
         else:
-            lines.append(f"{result.output}: {result.pins} pins verified, no drift")
+            lines.append(f"{result.output}: {plural(result.pins, 'pin')} verified, no drift")
     found = sum(len(result.problems) for result in results)
     noun = "lock" if len(results) == 1 else "locks"
     lines.append(

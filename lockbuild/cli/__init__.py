@@ -7,12 +7,12 @@ This module is ``main`` and ``lockbuild compile``; the options several subcomman
 ``cache`` command :mod:`lockbuild.cli.cache`.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
-share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``) and
-``lockbuild init`` (``init``). It may import ``app``, ``inputs``, ``store`` and the root leaves.
-Start-up pays only for what the command does: ``--version`` imports nothing past this module,
-the parser (``--help``, usage errors) neither the HTTP stack nor the resolver, and doit
-(``app.project``), the store and the compile stack are imported by the handler that needs them
-(tests/test_startup.py holds this).
+share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``),
+``lockbuild init`` (``init``) and ``lockbuild completion`` (``completion``). It may import
+``app``, ``inputs``, ``store`` and the root leaves. Start-up pays only for what the command
+does: ``--version`` imports nothing past this module, the parser (``--help``, usage errors)
+neither the HTTP stack nor the resolver, and doit (``app.project``), the store and the compile
+stack are imported by the handler that needs them (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from lockbuild import __version__
+from lockbuild.app.status import RED, YELLOW, LevelFormatter, colour, plural, seconds_since_start
 from lockbuild.errors import LockbuildError, UsageError
 
 if TYPE_CHECKING:
@@ -47,10 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
     except UsageError as error:
-        print(f"lockbuild: error: {error}", file=sys.stderr)
+        print(f"lockbuild: {colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
         return error.exit_code
     except LockbuildError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -81,6 +82,7 @@ def _unrecognized(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lockbuild.cli.completion import add_completion_command
     from lockbuild.cli.project import add_project_commands
 
     parser = argparse.ArgumentParser(
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
     add_project_commands(commands)
+    add_completion_command(commands)
     return parser
 
 
@@ -199,6 +202,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_compile(arguments: argparse.Namespace) -> int:
     from dataclasses import replace
+    from pathlib import Path
 
     from lockbuild.app.options import cache_directory
     from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
@@ -208,6 +212,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     from lockbuild.inputs.environment import make_environment
     from lockbuild.inputs.pylockfile import format_problem
     from lockbuild.inputs.settings import COMMAND_LINE
+    from lockbuild.instants import SpanCutoff, format_cutoff
 
     to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
     output = _stdout_output(arguments.inputs) if to_stdout else arguments.output_file
@@ -236,6 +241,11 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
     options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
+
+    if isinstance(settings.exclude_newer, SpanCutoff) and "exclude-newer" in overrides:
+        # a cooldown (7d) as the instant this run resolved it to: the header's command then
+        # compiles the same lock again
+        overrides["exclude-newer"] = format_cutoff(settings.exclude_newer)
     command = _regenerate_command(arguments, output, targets, overrides)
     requests = tuple(
         CompileRequest(
@@ -251,6 +261,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         for environment in environments
     )
     quiet = arguments.quiet > 0
+    created = not Path(output).exists()
     reporter = None if quiet else TerminalReporter()
     if len(requests) == 1:
         result = compile_lock(requests[0], reporter=reporter)
@@ -260,7 +271,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
         result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"{colour('warning:', YELLOW, sys.stderr)} {warning}", file=sys.stderr)
     if options.dry_run:
         sys.stdout.write(result.text)
         sys.stdout.flush()
@@ -270,12 +281,14 @@ def run_compile(arguments: argparse.Namespace) -> int:
             state = "dry run, not written"
         elif to_stdout:
             state = "written to stdout"
+        # a first compile: every pin is new, and -v lists them
+        changed = "new lock" if created else f"{len(result.changes)} changed"
         print(
-            f"{result.output}: {state} ({len(result.pins)} pins, "
-            f"{len(result.changes)} changed) in {result.seconds:.2f}s",
+            f"{result.output}: {state} ({plural(len(result.pins), 'pin')}, {changed}) "
+            f"in {seconds_since_start():.2f}s",
             file=sys.stderr,
         )
-        for change in result.changes:
+        for change in result.changes if not created or arguments.verbose else ():
             print(f"  {change}", file=sys.stderr)
     return 0
 
@@ -466,11 +479,7 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     elif verbosity > 1:
         level = logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(
-            "%(name)s: %(message)s" if verbosity > 1 else "%(levelname)s: %(message)s"
-        )
-    )
+    handler.setFormatter(LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -24,6 +24,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from lockbuild.app.options import cache_directory
+from lockbuild.app.status import plural
 from lockbuild.cli.flags import add_config_and_verbosity
 from lockbuild.errors import UsageError
 from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
@@ -115,12 +116,12 @@ def run_cache(arguments: argparse.Namespace) -> int:
             _prune(store, config, days=arguments.older_than)
         elif action == "export":
             count = store.export_archive(arguments.file)
-            print(f"exported {count} entries to {arguments.file}")
+            print(f"exported {plural(count, 'entry', 'entries')} to {arguments.file}")
         elif action == "import":
             if not os.path.isfile(arguments.file):
                 raise UsageError(f"{arguments.file}: no such file")
             count = store.import_archive(arguments.file)
-            print(f"imported {count} entries into {store.directory}")
+            print(f"imported {plural(count, 'entry', 'entries')} into {store.directory}")
     return 0
 
 
@@ -157,7 +158,7 @@ def _clear(directory: str) -> None:
     if count is None:
         print(f"removed the damaged cache store {store_dir}")
     else:
-        print(f"removed {count} entries from {store_dir}")
+        print(f"removed {plural(count, 'entry', 'entries')} from {store_dir}")
 
 
 def format_info(info: StoreInfo) -> str:
@@ -214,7 +215,7 @@ def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
     removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
     total = sum(removed.values())
     detail = ", ".join(f"{count} {namespace}" for namespace, count in removed.items() if count)
-    print(f"removed {total} entries" + (f" ({detail})" if detail else ""))
+    print(f"removed {plural(total, 'entry', 'entries')}" + (f" ({detail})" if detail else ""))
 
 
 def _lock_references(config: ProjectConfig) -> tuple[set[tuple[NormalizedName, Version]], set[str]]:

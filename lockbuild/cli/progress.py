@@ -1,36 +1,29 @@
-"""Progress of a compile on the terminal: stages as lines, a live count of pins."""
+"""Progress of ``lockbuild compile`` on the terminal: stages as lines, a live count of pins."""
 
 from __future__ import annotations
 
 import sys
-import time
 
 from lockbuild.app.pipeline import Reporter
+from lockbuild.app.status import StatusLine, live_status
 
 __all__ = ["TerminalReporter"]
 
 
 class TerminalReporter(Reporter):
-    """Progress on stderr: stages as lines; on a terminal, a live count of pins."""
+    """Progress on stderr: stages as lines; on a terminal (without ``NO_COLOR``), a live count
+    of pins on one updating line."""
 
     def __init__(self) -> None:
-        self.interactive = sys.stderr.isatty()
+        self.interactive = live_status()
         self.count = 0
-        self.last_draw = 0.0
+        self.status = StatusLine()
 
     def step(self, message: str) -> None:
-        self._clear()
+        self.status.clear()
         print(message, file=sys.stderr, flush=True)
 
     def pinned(self, candidate: str) -> None:
         self.count += 1
-        now = time.monotonic()
-        if self.interactive and now - self.last_draw > 0.1:
-            self.last_draw = now
-            line = f"  pinned {self.count}: {candidate}"[:79]
-            print(f"\r{line:<79}", end="", file=sys.stderr, flush=True)
-
-    def _clear(self) -> None:
-        if self.interactive and self.last_draw:
-            print(f"\r{'':<79}\r", end="", file=sys.stderr, flush=True)
-            self.last_draw = 0.0
+        if self.interactive:
+            self.status.draw(f"  pinned {self.count}: {candidate}", throttle=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lockbuild.app.options import RunOptions, cache_directory, remote_store
+from lockbuild.app.status import plural, seconds_since_start
 from lockbuild.cli.cache import add_cache_command, cache_config
 from lockbuild.cli.flags import (
     add_cache_arguments,
@@ -294,17 +294,17 @@ def run_check(arguments: argparse.Namespace) -> int:
     from lockbuild.app.project import check_locks  # doit: here only
 
     config = _load_project(arguments)
-    started = time.monotonic()
     checks = check_locks(config, RunOptions(), arguments.locks)
     width = max((len(check.task) for check in checks), default=0)
     for check in checks:
         print(f"{check.task:<{width}}  {check.message}")
     failed = [check for check in checks if not check.ok]
-    seconds = time.monotonic() - started
+    seconds = seconds_since_start()  # the start-up of the command included
     adopted = sum(check.message.endswith("(committed lock adopted)") for check in checks)
     if adopted:
-        print(f"adopted {adopted} committed lock{'s' if adopted != 1 else ''}: a recompile matches")
-    print(f"{len(checks)} locks checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
+        print(f"adopted {plural(adopted, 'committed lock')}: a recompile matches")
+    checked = plural(len(checks), "lock")
+    print(f"{checked} checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
     return 1 if failed else 0
 
 

@@ -93,11 +93,15 @@ class IndexPages:
         times = self.upload_times.for_page(page)
         view = uploaded_before(page, cutoff, upload_times=times)
         if view.undated:
+            one = len(view.undated) == 1
             logger.warning(
-                "%s: %d file(s) on %s have no upload time and are ignored (exclude-newer): %s",
+                "%s: %d %s on %s %s no upload time and %s ignored (exclude-newer): %s",
                 name,
                 len(view.undated),
+                "file" if one else "files",
                 redact_url(page.index_url),
+                "has" if one else "have",
+                "is" if one else "are",
                 ", ".join(sorted(view.undated)[:3]) + (", ..." if len(view.undated) > 3 else ""),
             )
         return view.page
