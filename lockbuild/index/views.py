@@ -12,7 +12,14 @@ from functools import partial
 from packaging.utils import NormalizedName
 
 from lockbuild.instants import format_cutoff, parse_instant
-from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
+from lockbuild.models import (
+    CutoffNote,
+    DistFile,
+    FileData,
+    PendingRelease,
+    ProjectPage,
+    is_file_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,26 +85,25 @@ def uploaded_before(
     newer: list[tuple[datetime, str]] = []
     for version in page.versions:
         kept: list[FileData] = []
-        for file in page.release_files(version):
-            uploaded = file.upload_time or upload_times.get(file.filename)
+        for data in page.release_data(version):
+            if not is_file_data(data):  # as building the release's files would refuse it
+                raise ValueError(f"not a file entry: {data!r}")
+            filename = data["filename"]
+            uploaded = data.get("upload_time") or upload_times.get(filename)
             if uploaded is None:
-                undated.append(file.filename)
+                undated.append(filename)
                 continue
             try:
                 instant = parse_instant(uploaded)
             except ValueError:
-                logger.debug("skipping %s: unreadable upload time %r", file.filename, uploaded)
-                undated.append(file.filename)
+                logger.debug("skipping %s: unreadable upload time %r", filename, uploaded)
+                undated.append(filename)
                 continue
             if instant > cutoff:
-                logger.debug(
-                    "skipping %s: uploaded %s, after exclude-newer", file.filename, uploaded
-                )
+                logger.debug("skipping %s: uploaded %s, after exclude-newer", filename, uploaded)
                 newer.append((instant, uploaded))
                 continue
-            data = file.to_data()
-            data["upload_time"] = uploaded
-            kept.append(data)
+            kept.append(data if data.get("upload_time") == uploaded else _dated(data, uploaded))
         if kept:
             releases[version] = kept
     note = CutoffNote(
@@ -108,6 +114,13 @@ def uploaded_before(
     )
     view = ProjectPage(page.name, page.index_url, releases=releases, cutoff=note)
     return CutoffView(view, tuple(undated))
+
+
+def _dated(data: FileData, uploaded: str) -> FileData:
+    """``data`` with the upload time the page did not give (a copy: the page's stays as read)."""
+    dated = data.copy()
+    dated["upload_time"] = uploaded
+    return dated
 
 
 def with_upload_times(files: Iterable[DistFile], upload_times: Mapping[str, str]) -> list[DistFile]:
