@@ -820,3 +820,52 @@ def test_lazy_json_reads_the_same_files_as_an_eager_reading_and_as_html() -> Non
     ]
     assert json_files == list(html_read)
     assert sum(file.is_yanked for file in html_read) == 5
+
+
+def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> None:
+    """The exclude-newer view decides from names and upload times; a release's files are
+    read when it is asked for, and are those an eager filtering keeps."""
+    from datetime import datetime, timezone
+
+    from lockbuild.index.views import uploaded_before
+
+    def entry(version: str, uploaded: str, yanked: object = False) -> dict[str, Any]:
+        filename = f"demo-{version}-py3-none-any.whl"
+        return {
+            "filename": filename,
+            "url": f"https://files.example/{filename}",
+            "hashes": {"sha256": "ab" * 32},
+            "upload-time": uploaded,
+            "yanked": yanked,
+        }
+
+    entries = [
+        entry(f"1.{minor}", f"2020-01-{minor + 1:02d}T00:00:00.000000Z") for minor in range(9)
+    ]
+    entries.append(entry("2.0", "2021-06-01T00:00:00Z"))
+    entries.append(entry("0.9", "2020-01-02T00:00:00Z", yanked="broken"))
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+    cutoff = datetime(2020, 1, 5, 12, tzinfo=timezone.utc)
+
+    def view_of(page: ProjectPage) -> ProjectPage:
+        return uploaded_before(page, cutoff).page
+
+    page = parse_project_page(
+        body,
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url=PAGE_URL,
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+    view = view_of(page)
+    assert view.versions == ("1.0", "1.1", "1.2", "1.3", "1.4", "0.9")
+    assert all(page.unread(version) is not None for version in page.versions)
+    assert view.cutoff is not None and (view.cutoff.newer, view.cutoff.undated) == (5, 0)
+    files = view.release_files("1.4")
+    assert [version for version in page.versions if page.unread(version) is None] == ["1.4"]
+    eager = view_of(ProjectPage(page.name, page.index_url, files=page.files))
+    assert files == eager.release_files("1.4")
+    assert [view.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
+    assert [eager.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
+    assert view.files == eager.files
+    assert files[0].upload_time == "2020-01-05T00:00:00.000000Z"

@@ -28,7 +28,14 @@ from lockbuild.index.htmlpage import (
     unescape,
 )
 from lockbuild.index.jsonpage import JSON_PAGE, json_entries, read_json_entries
-from lockbuild.models import FileData, PendingRelease, ProjectPage, is_file_data, is_hashes
+from lockbuild.models import (
+    FileData,
+    FileUpload,
+    PendingRelease,
+    ProjectPage,
+    is_file_data,
+    is_hashes,
+)
 
 
 @dataclass(frozen=True)
@@ -218,10 +225,49 @@ def json_sourced_page(
     from the store keeps its entries (a warm run is short, and its time is in the reading).
     """
     if not rows:
-        return _sourced(text, record, partial(read_json_entries, entries))
+        uploads = partial(_entry_uploads, entries)
+        return _sourced(text, record, partial(read_json_entries, entries), uploads)
     shared: dict[str, str] = {}
     held = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
-    return _sourced(text, record, partial(_read_json_rows, held))
+    uploads = partial(_row_uploads, held)
+    return _sourced(text, record, partial(_read_json_rows, held), uploads)
+
+
+def _entry_uploads(entries: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
+    """Name, upload time and yanked flag of the JSON entries ``numbers``, as
+    :func:`json_file` reads them (ValueError as reading them would)."""
+    fields = []
+    for entry in _numbered(entries, numbers, dict):
+        fields.append((entry["filename"], entry.get("upload-time"), entry.get("yanked")))
+    return _uploads(fields)
+
+
+def _row_uploads(rows: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
+    """:func:`_entry_uploads` of the entries held as rows (:func:`_json_row`)."""
+    return _uploads([(row[0], row[5], row[4]) for row in _numbered(rows, numbers, tuple)])
+
+
+def _numbered(entries: Sequence[Any], numbers: Sequence[int], kind: type) -> list[Any]:
+    picked = []
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(entries)):
+            raise ValueError(f"not an entry of the stored page: {number!r}")
+        entry = entries[number]
+        if not isinstance(entry, kind):
+            raise ValueError(f"not a file entry of the stored page: {number!r}")
+        picked.append(entry)
+    return picked
+
+
+def _uploads(fields: list[tuple[Any, Any, Any]]) -> list[FileUpload]:
+    return [
+        (
+            filename,
+            uploaded if isinstance(uploaded, str) else None,
+            yanked is True or isinstance(yanked, str),
+        )
+        for filename, uploaded, yanked in fields
+    ]
 
 
 _ROW_KEYS = (
@@ -292,11 +338,18 @@ def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) 
 
 
 def _sourced(
-    text: str, record: Mapping[str, Any], read: Callable[[Sequence[int], str], list[FileData]]
+    text: str,
+    record: Mapping[str, Any],
+    read: Callable[[Sequence[int], str], list[FileData]],
+    uploads: Callable[[Sequence[int]], list[FileUpload]] | None = None,
 ) -> SourcedPage:
     page_url = record["page_url"]
     releases = {
-        version: PendingRelease(yanked=yanked, read=partial(read, numbers, page_url))
+        version: PendingRelease(
+            yanked=yanked,
+            read=partial(read, numbers, page_url),
+            uploads=None if uploads is None else partial(uploads, numbers),
+        )
         for version, yanked, numbers in record["releases"]
     }
     return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)

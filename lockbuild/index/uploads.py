@@ -158,12 +158,16 @@ class UploadTimes:
         A failing index raises IndexFetchError, and offline, times the store lacks raise
         OfflineError: without the times, files would silently be left out of the lock.
         """
-        files = [  # only the undated files are built: JSON pages date every file
-            DistFile.from_data(data)
-            for version in page.versions
-            for data in page.release_data(version)
-            if data.get("upload_time") is None
-        ]
+        files: list[DistFile] = []  # only undated files are built: JSON pages date them all
+        for version in page.versions:
+            uploads = page.release_uploads(version)
+            if uploads is not None and all(uploaded for _name, uploaded, _yanked in uploads):
+                continue
+            files += [
+                DistFile.from_data(data)
+                for data in page.release_data(version)
+                if data.get("upload_time") is None
+            ]
         url = json_api_url(page.index_url, page.name)
         return self._times(page, files, [url] if url else [], required=True)
 
