@@ -869,3 +869,59 @@ def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> Non
     assert [eager.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
     assert view.files == eager.files
     assert files[0].upload_time == "2020-01-05T00:00:00.000000Z"
+
+
+def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
+    """Entries held as rows (strings where they can say the entry exactly, tuples where
+    not) read back as the parsed entries do, and tell the same upload times."""
+    from lockbuild.index.jsonpage import read_json_entries
+    from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+
+    base = "https://files.example/packages/ab/cd/"
+    entries: list[Any] = [
+        {
+            "filename": "a-1.0.tar.gz",
+            "url": base + "a-1.0.tar.gz",
+            "hashes": {"sha256": "ab" * 32},
+            "requires-python": ">=3.8",
+            "upload-time": "2020-01-01T00:00:00.000000Z",
+            "size": 0,
+            "yanked": False,
+        },
+        {
+            "filename": "a-1.0-py3-none-any.whl",
+            "url": base + "a-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "ab" * 32, "md5": "cd" * 16},
+            "yanked": "broken",
+        },
+        {
+            "filename": "a-1.1.tar.gz",
+            "url": "../../a-1.1.tar.gz",
+            "core-metadata": {"sha256": "ef" * 32},
+        },
+        {"filename": "a-1.2.tar.gz", "url": base + "a-1.2.tar.gz", "size": True, "upload-time": ""},
+        {"filename": "a-1.3.tar.gz", "url": base + "a-1.3.tar.gz", "core-metadata": True},
+        {
+            "filename": "a-1.4.tar.gz",
+            "url": base + "a-1.4.tar.gz",
+            "dist-info-metadata": {"sha256": "ef" * 32},
+        },
+        {"filename": "a-1.5.tar.gz", "url": base + "other.tar.gz", "requires-python": " "},
+        {"filename": "a-1.6.tar.gz", "url": base + "a\x1f/a-1.6.tar.gz", "size": 7},
+    ]
+    held = hold_entries(entries)
+    assert [type(row).__name__ for row in held] == [
+        "str", "tuple", "str", "tuple", "tuple", "str", "tuple", "tuple",
+    ]  # fmt: skip
+    numbers = range(len(entries))
+    assert read_rows(held, numbers, PAGE_URL) == read_json_entries(entries, numbers, PAGE_URL)
+    assert [upload[1:] for upload in row_uploads(held, numbers)] == [
+        ("2020-01-01T00:00:00.000000Z", False),
+        (None, True),
+        (None, False),
+        ("", False),
+        (None, False),
+        (None, False),
+        (None, False),
+        (None, False),
+    ]

@@ -28,6 +28,7 @@ from lockbuild.index.htmlpage import (
     unescape,
 )
 from lockbuild.index.jsonpage import JSON_PAGE, json_entries, read_json_entries
+from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
 from lockbuild.models import (
     FileData,
     FileUpload,
@@ -220,121 +221,44 @@ def json_sourced_page(
     """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
 
     A page is held for the whole run, most of its releases never read: with ``rows``, each
-    entry is kept as a tuple of the fields a file is read from (a third of the parsed
-    entry's memory), and made an entry again when its release is read. A page read back
-    from the store keeps its entries (a warm run is short, and its time is in the reading).
+    entry is kept as a compact row of the fields a file is read from (see
+    :mod:`lockbuild.index.jsonrows`), and made an entry again when its release is read. A
+    page read back from the store keeps its entries (a warm run is short, and its time is in
+    the reading).
     """
     if not rows:
         uploads = partial(_entry_uploads, entries)
         return _sourced(text, record, partial(read_json_entries, entries), uploads)
-    shared: dict[str, str] = {}
-    held = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
-    uploads = partial(_row_uploads, held)
-    return _sourced(text, record, partial(_read_json_rows, held), uploads)
+    held = hold_entries(entries)
+    return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held))
 
 
 def _entry_uploads(entries: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
     """Name, upload time and yanked flag of the JSON entries ``numbers``, as
     :func:`json_file` reads them (ValueError as reading them would)."""
-    fields = []
-    for entry in _numbered(entries, numbers, dict):
-        fields.append((entry["filename"], entry.get("upload-time"), entry.get("yanked")))
-    return _uploads(fields)
+    uploads: list[FileUpload] = []
+    for entry in _numbered(entries, numbers):
+        uploaded, yanked = entry.get("upload-time"), entry.get("yanked")
+        uploads.append(
+            (
+                entry["filename"],
+                uploaded if isinstance(uploaded, str) else None,
+                yanked is True or isinstance(yanked, str),
+            )
+        )
+    return uploads
 
 
-def _row_uploads(rows: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
-    """:func:`_entry_uploads` of the entries held as rows (:func:`_json_row`)."""
-    return _uploads([(row[0], row[5], row[4]) for row in _numbered(rows, numbers, tuple)])
-
-
-def _numbered(entries: Sequence[Any], numbers: Sequence[int], kind: type) -> list[Any]:
+def _numbered(entries: Sequence[Any], numbers: Sequence[int]) -> list[dict[str, Any]]:
     picked = []
     for number in numbers:
         if not (isinstance(number, int) and 0 <= number < len(entries)):
             raise ValueError(f"not an entry of the stored page: {number!r}")
         entry = entries[number]
-        if not isinstance(entry, kind):
+        if not isinstance(entry, dict):
             raise ValueError(f"not a file entry of the stored page: {number!r}")
         picked.append(entry)
     return picked
-
-
-def _uploads(fields: list[tuple[Any, Any, Any]]) -> list[FileUpload]:
-    return [
-        (
-            filename,
-            uploaded if isinstance(uploaded, str) else None,
-            yanked is True or isinstance(yanked, str),
-        )
-        for filename, uploaded, yanked in fields
-    ]
-
-
-_ROW_KEYS = (
-    "filename",
-    "url",
-    "hashes",
-    "requires-python",
-    "yanked",
-    "upload-time",
-    "size",
-    "core-metadata",
-)
-"""The fields of a JSON file entry that :func:`json_file` reads, in a row's order."""
-
-
-class _Sha256(str):
-    """A ``{"sha256": digest}`` hash table, held as its digest."""
-
-    __slots__ = ()
-
-
-def _json_row(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
-    """The row of an entry: hash tables of one SHA-256 as their digest, the page's
-    repeated requires-python strings held once."""
-    get = entry.get
-    hashes = get("hashes")
-    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
-        hashes = _Sha256(digest)
-    metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
-    if (
-        type(metadata) is dict
-        and len(metadata) == 1
-        and type(digest := metadata.get("sha256")) is str
-    ):
-        metadata = _Sha256(digest)
-    requires_python = get("requires-python")
-    if type(requires_python) is str:
-        requires_python = shared.setdefault(requires_python, requires_python)
-    return (
-        get("filename"),
-        get("url"),
-        hashes,
-        requires_python,
-        get("yanked"),
-        get("upload-time"),
-        get("size"),
-        metadata,
-    )
-
-
-def _unpack(value: Any) -> Any:
-    return {"sha256": str(value)} if isinstance(value, _Sha256) else value
-
-
-def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) -> list[FileData]:
-    """The file data of the rows ``numbers`` (one release), as :func:`read_json_entries`
-    reads the entries they were made from."""
-    entries: list[dict[str, Any]] = []
-    for number in numbers:
-        if not (isinstance(number, int) and 0 <= number < len(rows)):
-            raise ValueError(f"not an entry of the stored page: {number!r}")
-        row = rows[number]
-        if not isinstance(row, tuple):
-            raise ValueError(f"not a file entry of the stored page: {number!r}")
-        fields = zip(_ROW_KEYS, row, strict=True)
-        entries.append({key: _unpack(value) for key, value in fields if value is not None})
-    return read_json_entries(entries, range(len(entries)), page_url)
 
 
 def _sourced(
