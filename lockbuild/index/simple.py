@@ -10,6 +10,8 @@ a JSON page, or an HTML page read by the plain-HTML fast path, keeps its text
 
 from __future__ import annotations
 
+import threading
+
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
@@ -50,7 +52,21 @@ def parse_project_page(
 
     Raises :class:`~lockbuild.errors.IndexFetchError` when the body cannot be read as a
     project page, or when a JSON page has an API version other than 1.x.
+
+    One page is parsed at a time: parsing holds the GIL all along, so parsing pages side by
+    side on the fetching threads gains nothing, and would hold every such page parsed in
+    full at once (several times the size of what is kept of it).
     """
+    with _PARSING:
+        return _parse(body, content_type, page_url, project, index_url)
+
+
+_PARSING = threading.Lock()
+
+
+def _parse(
+    body: bytes, content_type: str, page_url: str, project: str, index_url: str
+) -> ProjectPage:
     media_type, charset = _split_content_type(content_type)
     name = canonicalize_name(project)
     is_json = media_type == JSON_CONTENT_TYPE or (
