@@ -12,6 +12,7 @@ nothing is parsed until a release is asked for. Older stored forms lived under `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,7 @@ from lockbuild.index.htmlpage import (
     read_plain_anchors,
     unescape,
 )
-from lockbuild.index.jsonpage import JSON_PAGE, json_entries, read_json_entries
+from lockbuild.index.jsonpage import JSON_PAGE, json_entries
 from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
 from lockbuild.models import (
     FileData,
@@ -37,6 +38,11 @@ from lockbuild.models import (
     is_file_data,
     is_hashes,
 )
+
+PARSING = threading.Lock()
+"""Held while a page is parsed: parsing holds the GIL all along, so parsing pages side by
+side on the fetching threads gains nothing, and would hold each of them parsed in full
+(several times the size of what is kept of it) at once."""
 
 
 @dataclass(frozen=True)
@@ -215,50 +221,16 @@ def sourced_page(
     return _sourced(text, record, partial(_read_numbered_anchors, matches))
 
 
-def json_sourced_page(
-    text: str, record: Mapping[str, Any], entries: Sequence[Any], *, rows: bool = True
-) -> SourcedPage:
+def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
     """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
 
-    A page is held for the whole run, most of its releases never read: with ``rows``, each
-    entry is kept as a compact row of the fields a file is read from (see
-    :mod:`lockbuild.index.jsonrows`), and made an entry again when its release is read. A
-    page read back from the store keeps its entries (a warm run is short, and its time is in
-    the reading).
+    A page is held for the whole run, most of its releases never read: each entry is kept
+    as a compact row of the fields a file is read from (see :mod:`lockbuild.index.jsonrows`),
+    and made an entry again when its release is read. Read back from the store too: the
+    parsed entries take several times the memory, and the run's end longer to free them.
     """
-    if not rows:
-        uploads = partial(_entry_uploads, entries)
-        return _sourced(text, record, partial(read_json_entries, entries), uploads)
     held = hold_entries(entries)
     return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held))
-
-
-def _entry_uploads(entries: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
-    """Name, upload time and yanked flag of the JSON entries ``numbers``, as
-    :func:`json_file` reads them (ValueError as reading them would)."""
-    uploads: list[FileUpload] = []
-    for entry in _numbered(entries, numbers):
-        uploaded, yanked = entry.get("upload-time"), entry.get("yanked")
-        uploads.append(
-            (
-                entry["filename"],
-                uploaded if isinstance(uploaded, str) else None,
-                yanked is True or isinstance(yanked, str),
-            )
-        )
-    return uploads
-
-
-def _numbered(entries: Sequence[Any], numbers: Sequence[int]) -> list[dict[str, Any]]:
-    picked = []
-    for number in numbers:
-        if not (isinstance(number, int) and 0 <= number < len(entries)):
-            raise ValueError(f"not an entry of the stored page: {number!r}")
-        entry = entries[number]
-        if not isinstance(entry, dict):
-            raise ValueError(f"not a file entry of the stored page: {number!r}")
-        picked.append(entry)
-    return picked
 
 
 def _sourced(
@@ -309,13 +281,14 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        try:
-            entries = json_entries(text, record["page_url"], check=False)
-        except IndexFetchError as error:
-            raise ValueError(str(error)) from None
-        if len(entries) != record[count]:
-            raise ValueError("stored page source does not fit its text")
-        return json_sourced_page(text, record, entries, rows=False)
+        with PARSING:
+            try:
+                entries = json_entries(text, record["page_url"], check=False)
+            except IndexFetchError as error:
+                raise ValueError(str(error)) from None
+            if len(entries) != record[count]:
+                raise ValueError("stored page source does not fit its text")
+            return json_sourced_page(text, record, entries)
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")

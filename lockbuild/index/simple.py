@@ -10,14 +10,12 @@ a JSON page, or an HTML page read by the plain-HTML fast path, keeps its text
 
 from __future__ import annotations
 
-import threading
-
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
 from lockbuild.index.jsonpage import decode_json, json_entries, json_record
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
-from lockbuild.index.pagestore import json_sourced_page, sourced_page
+from lockbuild.index.pagestore import PARSING, json_sourced_page, sourced_page
 from lockbuild.models import ProjectPage
 
 __all__ = [
@@ -53,15 +51,10 @@ def parse_project_page(
     Raises :class:`~lockbuild.errors.IndexFetchError` when the body cannot be read as a
     project page, or when a JSON page has an API version other than 1.x.
 
-    One page is parsed at a time: parsing holds the GIL all along, so parsing pages side by
-    side on the fetching threads gains nothing, and would hold every such page parsed in
-    full at once (several times the size of what is kept of it).
+    One page is parsed at a time (see :data:`~lockbuild.index.pagestore.PARSING`).
     """
-    with _PARSING:
+    with PARSING:
         return _parse(body, content_type, page_url, project, index_url)
-
-
-_PARSING = threading.Lock()
 
 
 def _parse(
