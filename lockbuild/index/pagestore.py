@@ -119,9 +119,15 @@ def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
 
 def stored_page(record: object, text: str | None) -> ProjectPage:
     """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`); ValueError
-    when they are not a stored page."""
+    when they are not a stored page.
+
+    The page lets go of its text: a page read back is not stored again as it is (a
+    revalidation only touches its entry), and the text, often megabytes, would be held
+    for the rest of the run."""
     if text is not None:
-        return read_page_source(record, text)
+        page = read_page_source(record, text)
+        page.source = None
+        return page
     if not isinstance(record, dict):
         raise ValueError("not a stored project page")
     return page_from_record(record)
