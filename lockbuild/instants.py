@@ -118,6 +118,8 @@ def parse_instant(text: str) -> datetime:
     ValueError when ``text`` is not one. Fractions of any length are read (Python 3.10's
     ``fromisoformat`` takes only 3 or 6 digits).
     """
+    if len(text) == 27 and text[26] == "Z" and text[19] == ".":  # as PyPI writes them
+        return datetime.fromisoformat(text[:26]).replace(tzinfo=timezone.utc)
     text = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
     text = _FRACTION.sub(lambda match: "." + (match[1] + "000000")[:6], text)
     value = datetime.fromisoformat(text)

@@ -273,6 +273,14 @@ class PendingRelease:
     """How to store the release without reading it: a reader's name and its JSON payload
     (see :func:`lockbuild.index.pagestore.page_record`); ``None`` when only :attr:`read` can
     tell."""
+    uploads: Callable[[], list[FileUpload]] | None = None
+    """The name, upload time and yanked flag of each file, in page order, without reading the
+    files (what ``exclude-newer`` looks at); ``None`` when only :attr:`read` can tell."""
+
+
+FileUpload = tuple[str, str | None, bool]
+"""A file's name, its upload time as the page gives it (``None``: none), and whether it is
+yanked."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +365,14 @@ class ProjectPage:
         """``version``'s release when it has not been read yet (None once read)."""
         group = self._data.get(version)
         return group if isinstance(group, PendingRelease) else None
+
+    def release_uploads(self, version: str) -> list[FileUpload] | None:
+        """The name, upload time and yanked flag of each file of ``version``, when its
+        release is unread and its reader can tell without reading it (else None)."""
+        group = self._data.get(version)
+        if isinstance(group, PendingRelease) and group.uploads is not None:
+            return group.uploads()
+        return None
 
     def release_data(self, version: str) -> list[FileData]:
         """The files of ``version`` as :meth:`DistFile.to_data` dicts, in page order."""

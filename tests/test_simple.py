@@ -820,3 +820,108 @@ def test_lazy_json_reads_the_same_files_as_an_eager_reading_and_as_html() -> Non
     ]
     assert json_files == list(html_read)
     assert sum(file.is_yanked for file in html_read) == 5
+
+
+def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> None:
+    """The exclude-newer view decides from names and upload times; a release's files are
+    read when it is asked for, and are those an eager filtering keeps."""
+    from datetime import datetime, timezone
+
+    from lockbuild.index.views import uploaded_before
+
+    def entry(version: str, uploaded: str, yanked: object = False) -> dict[str, Any]:
+        filename = f"demo-{version}-py3-none-any.whl"
+        return {
+            "filename": filename,
+            "url": f"https://files.example/{filename}",
+            "hashes": {"sha256": "ab" * 32},
+            "upload-time": uploaded,
+            "yanked": yanked,
+        }
+
+    entries = [
+        entry(f"1.{minor}", f"2020-01-{minor + 1:02d}T00:00:00.000000Z") for minor in range(9)
+    ]
+    entries.append(entry("2.0", "2021-06-01T00:00:00Z"))
+    entries.append(entry("0.9", "2020-01-02T00:00:00Z", yanked="broken"))
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+    cutoff = datetime(2020, 1, 5, 12, tzinfo=timezone.utc)
+
+    def view_of(page: ProjectPage) -> ProjectPage:
+        return uploaded_before(page, cutoff).page
+
+    page = parse_project_page(
+        body,
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url=PAGE_URL,
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+    view = view_of(page)
+    assert view.versions == ("1.0", "1.1", "1.2", "1.3", "1.4", "0.9")
+    assert all(page.unread(version) is not None for version in page.versions)
+    assert view.cutoff is not None and (view.cutoff.newer, view.cutoff.undated) == (5, 0)
+    files = view.release_files("1.4")
+    assert [version for version in page.versions if page.unread(version) is None] == ["1.4"]
+    eager = view_of(ProjectPage(page.name, page.index_url, files=page.files))
+    assert files == eager.release_files("1.4")
+    assert [view.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
+    assert [eager.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
+    assert view.files == eager.files
+    assert files[0].upload_time == "2020-01-05T00:00:00.000000Z"
+
+
+def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
+    """Entries held as rows (strings where they can say the entry exactly, tuples where
+    not) read back as the parsed entries do, and tell the same upload times."""
+    from lockbuild.index.jsonpage import read_json_entries
+    from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+
+    base = "https://files.example/packages/ab/cd/"
+    entries: list[Any] = [
+        {
+            "filename": "a-1.0.tar.gz",
+            "url": base + "a-1.0.tar.gz",
+            "hashes": {"sha256": "ab" * 32},
+            "requires-python": ">=3.8",
+            "upload-time": "2020-01-01T00:00:00.000000Z",
+            "size": 0,
+            "yanked": False,
+        },
+        {
+            "filename": "a-1.0-py3-none-any.whl",
+            "url": base + "a-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "ab" * 32, "md5": "cd" * 16},
+            "yanked": "broken",
+        },
+        {
+            "filename": "a-1.1.tar.gz",
+            "url": "../../a-1.1.tar.gz",
+            "core-metadata": {"sha256": "ef" * 32},
+        },
+        {"filename": "a-1.2.tar.gz", "url": base + "a-1.2.tar.gz", "size": True, "upload-time": ""},
+        {"filename": "a-1.3.tar.gz", "url": base + "a-1.3.tar.gz", "core-metadata": True},
+        {
+            "filename": "a-1.4.tar.gz",
+            "url": base + "a-1.4.tar.gz",
+            "dist-info-metadata": {"sha256": "ef" * 32},
+        },
+        {"filename": "a-1.5.tar.gz", "url": base + "other.tar.gz", "requires-python": " "},
+        {"filename": "a-1.6.tar.gz", "url": base + "a\x1f/a-1.6.tar.gz", "size": 7},
+    ]
+    held = hold_entries(entries)
+    assert [type(row).__name__ for row in held] == [
+        "str", "tuple", "str", "tuple", "tuple", "str", "tuple", "tuple",
+    ]  # fmt: skip
+    numbers = range(len(entries))
+    assert read_rows(held, numbers, PAGE_URL) == read_json_entries(entries, numbers, PAGE_URL)
+    assert [upload[1:] for upload in row_uploads(held, numbers)] == [
+        ("2020-01-01T00:00:00.000000Z", False),
+        (None, True),
+        (None, False),
+        ("", False),
+        (None, False),
+        (None, False),
+        (None, False),
+        (None, False),
+    ]

@@ -12,6 +12,7 @@ nothing is parsed until a release is asked for. Older stored forms lived under `
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -27,8 +28,21 @@ from lockbuild.index.htmlpage import (
     read_plain_anchors,
     unescape,
 )
-from lockbuild.index.jsonpage import JSON_PAGE, json_entries, read_json_entries
-from lockbuild.models import FileData, PendingRelease, ProjectPage, is_file_data, is_hashes
+from lockbuild.index.jsonpage import JSON_PAGE, json_entries
+from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+from lockbuild.models import (
+    FileData,
+    FileUpload,
+    PendingRelease,
+    ProjectPage,
+    is_file_data,
+    is_hashes,
+)
+
+PARSING = threading.Lock()
+"""Held while a page is parsed: parsing holds the GIL all along, so parsing pages side by
+side on the fetching threads gains nothing, and would hold each of them parsed in full
+(several times the size of what is kept of it) at once."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +119,15 @@ def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
 
 def stored_page(record: object, text: str | None) -> ProjectPage:
     """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`); ValueError
-    when they are not a stored page."""
+    when they are not a stored page.
+
+    The page lets go of its text: a page read back is not stored again as it is (a
+    revalidation only touches its entry), and the text, often megabytes, would be held
+    for the rest of the run."""
     if text is not None:
-        return read_page_source(record, text)
+        page = read_page_source(record, text)
+        page.source = None
+        return page
     if not isinstance(record, dict):
         raise ValueError("not a stored project page")
     return page_from_record(record)
@@ -207,96 +227,31 @@ def sourced_page(
     return _sourced(text, record, partial(_read_numbered_anchors, matches))
 
 
-def json_sourced_page(
-    text: str, record: Mapping[str, Any], entries: Sequence[Any], *, rows: bool = True
-) -> SourcedPage:
+def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
     """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
 
-    A page is held for the whole run, most of its releases never read: with ``rows``, each
-    entry is kept as a tuple of the fields a file is read from (a third of the parsed
-    entry's memory), and made an entry again when its release is read. A page read back
-    from the store keeps its entries (a warm run is short, and its time is in the reading).
+    A page is held for the whole run, most of its releases never read: each entry is kept
+    as a compact row of the fields a file is read from (see :mod:`lockbuild.index.jsonrows`),
+    and made an entry again when its release is read. Read back from the store too: the
+    parsed entries take several times the memory, and the run's end longer to free them.
     """
-    if not rows:
-        return _sourced(text, record, partial(read_json_entries, entries))
-    shared: dict[str, str] = {}
-    held = [_json_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
-    return _sourced(text, record, partial(_read_json_rows, held))
-
-
-_ROW_KEYS = (
-    "filename",
-    "url",
-    "hashes",
-    "requires-python",
-    "yanked",
-    "upload-time",
-    "size",
-    "core-metadata",
-)
-"""The fields of a JSON file entry that :func:`json_file` reads, in a row's order."""
-
-
-class _Sha256(str):
-    """A ``{"sha256": digest}`` hash table, held as its digest."""
-
-    __slots__ = ()
-
-
-def _json_row(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
-    """The row of an entry: hash tables of one SHA-256 as their digest, the page's
-    repeated requires-python strings held once."""
-    get = entry.get
-    hashes = get("hashes")
-    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
-        hashes = _Sha256(digest)
-    metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
-    if (
-        type(metadata) is dict
-        and len(metadata) == 1
-        and type(digest := metadata.get("sha256")) is str
-    ):
-        metadata = _Sha256(digest)
-    requires_python = get("requires-python")
-    if type(requires_python) is str:
-        requires_python = shared.setdefault(requires_python, requires_python)
-    return (
-        get("filename"),
-        get("url"),
-        hashes,
-        requires_python,
-        get("yanked"),
-        get("upload-time"),
-        get("size"),
-        metadata,
-    )
-
-
-def _unpack(value: Any) -> Any:
-    return {"sha256": str(value)} if isinstance(value, _Sha256) else value
-
-
-def _read_json_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) -> list[FileData]:
-    """The file data of the rows ``numbers`` (one release), as :func:`read_json_entries`
-    reads the entries they were made from."""
-    entries: list[dict[str, Any]] = []
-    for number in numbers:
-        if not (isinstance(number, int) and 0 <= number < len(rows)):
-            raise ValueError(f"not an entry of the stored page: {number!r}")
-        row = rows[number]
-        if not isinstance(row, tuple):
-            raise ValueError(f"not a file entry of the stored page: {number!r}")
-        fields = zip(_ROW_KEYS, row, strict=True)
-        entries.append({key: _unpack(value) for key, value in fields if value is not None})
-    return read_json_entries(entries, range(len(entries)), page_url)
+    held = hold_entries(entries)
+    return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held))
 
 
 def _sourced(
-    text: str, record: Mapping[str, Any], read: Callable[[Sequence[int], str], list[FileData]]
+    text: str,
+    record: Mapping[str, Any],
+    read: Callable[[Sequence[int], str], list[FileData]],
+    uploads: Callable[[Sequence[int]], list[FileUpload]] | None = None,
 ) -> SourcedPage:
     page_url = record["page_url"]
     releases = {
-        version: PendingRelease(yanked=yanked, read=partial(read, numbers, page_url))
+        version: PendingRelease(
+            yanked=yanked,
+            read=partial(read, numbers, page_url),
+            uploads=None if uploads is None else partial(uploads, numbers),
+        )
         for version, yanked, numbers in record["releases"]
     }
     return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)
@@ -332,13 +287,14 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        try:
-            entries = json_entries(text, record["page_url"], check=False)
-        except IndexFetchError as error:
-            raise ValueError(str(error)) from None
-        if len(entries) != record[count]:
-            raise ValueError("stored page source does not fit its text")
-        return json_sourced_page(text, record, entries, rows=False)
+        with PARSING:
+            try:
+                entries = json_entries(text, record["page_url"], check=False)
+            except IndexFetchError as error:
+                raise ValueError(str(error)) from None
+            if len(entries) != record[count]:
+                raise ValueError("stored page source does not fit its text")
+            return json_sourced_page(text, record, entries)
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")

@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
 from lockbuild.index.jsonpage import decode_json, json_entries, json_record
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
-from lockbuild.index.pagestore import json_sourced_page, sourced_page
+from lockbuild.index.pagestore import PARSING, json_sourced_page, sourced_page
 from lockbuild.models import ProjectPage
 
 __all__ = [
@@ -50,7 +50,16 @@ def parse_project_page(
 
     Raises :class:`~lockbuild.errors.IndexFetchError` when the body cannot be read as a
     project page, or when a JSON page has an API version other than 1.x.
+
+    One page is parsed at a time (see :data:`~lockbuild.index.pagestore.PARSING`).
     """
+    with PARSING:
+        return _parse(body, content_type, page_url, project, index_url)
+
+
+def _parse(
+    body: bytes, content_type: str, page_url: str, project: str, index_url: str
+) -> ProjectPage:
     media_type, charset = _split_content_type(content_type)
     name = canonicalize_name(project)
     is_json = media_type == JSON_CONTENT_TYPE or (

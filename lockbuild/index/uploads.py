@@ -28,12 +28,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.index.offline import missing_upload_times
+from lockbuild.models import DistFile
 from lockbuild.store.keys import upload_key
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
     from lockbuild.index.http import HttpClient
-    from lockbuild.models import DistFile, ProjectPage
+    from lockbuild.models import ProjectPage
     from lockbuild.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,16 @@ class UploadTimes:
         A failing index raises IndexFetchError, and offline, times the store lacks raise
         OfflineError: without the times, files would silently be left out of the lock.
         """
-        files = list(page.files)
+        files: list[DistFile] = []  # only undated files are built: JSON pages date them all
+        for version in page.versions:
+            uploads = page.release_uploads(version)
+            if uploads is not None and all(uploaded for _name, uploaded, _yanked in uploads):
+                continue
+            files += [
+                DistFile.from_data(data)
+                for data in page.release_data(version)
+                if data.get("upload_time") is None
+            ]
         url = json_api_url(page.index_url, page.name)
         return self._times(page, files, [url] if url else [], required=True)
 

@@ -12,7 +12,14 @@ from functools import partial
 from packaging.utils import NormalizedName
 
 from lockbuild.instants import format_cutoff, parse_instant
-from lockbuild.models import CutoffNote, DistFile, FileData, PendingRelease, ProjectPage
+from lockbuild.models import (
+    CutoffNote,
+    DistFile,
+    FileData,
+    PendingRelease,
+    ProjectPage,
+    is_file_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,31 +80,36 @@ def uploaded_before(
     files carry their upload time, so later audits see it. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    releases: dict[str, list[FileData]] = {}
+    releases: dict[str, list[FileData] | PendingRelease] = {}
     undated: list[str] = []
     newer: list[tuple[datetime, str]] = []
     for version in page.versions:
-        kept: list[FileData] = []
-        for file in page.release_files(version):
-            uploaded = file.upload_time or upload_times.get(file.filename)
-            if uploaded is None:
-                undated.append(file.filename)
-                continue
-            try:
-                instant = parse_instant(uploaded)
-            except ValueError:
-                logger.debug("skipping %s: unreadable upload time %r", file.filename, uploaded)
-                undated.append(file.filename)
-                continue
-            if instant > cutoff:
-                logger.debug(
-                    "skipping %s: uploaded %s, after exclude-newer", file.filename, uploaded
+        uploads = page.release_uploads(version)
+        if uploads is not None:  # decided from names and times; the files read when asked
+            positions: list[int] = []
+            dated: dict[int, str] = {}
+            for position, (filename, given, _yanked) in enumerate(uploads):
+                uploaded = given or upload_times.get(filename)
+                if _admitted(filename, uploaded, cutoff, undated=undated, newer=newer):
+                    positions.append(position)
+                    if uploaded != given:
+                        dated[position] = uploaded  # type: ignore[assignment]
+            if positions:
+                releases[version] = PendingRelease(
+                    yanked=all(uploads[position][2] for position in positions),
+                    read=partial(_admitted_data, page, version, positions, dated),
                 )
-                newer.append((instant, uploaded))
-                continue
-            data = file.to_data()
-            data["upload_time"] = uploaded
-            kept.append(data)
+            continue
+        kept: list[FileData] = []
+        for data in page.release_data(version):
+            if not is_file_data(data):  # as building the release's files would refuse it
+                raise ValueError(f"not a file entry: {data!r}")
+            filename = data["filename"]
+            uploaded = data.get("upload_time") or upload_times.get(filename)
+            if _admitted(filename, uploaded, cutoff, undated=undated, newer=newer):
+                assert uploaded is not None
+                given = data.get("upload_time")
+                kept.append(data if given == uploaded else _dated(data, uploaded))
         if kept:
             releases[version] = kept
     note = CutoffNote(
@@ -108,6 +120,54 @@ def uploaded_before(
     )
     view = ProjectPage(page.name, page.index_url, releases=releases, cutoff=note)
     return CutoffView(view, tuple(undated))
+
+
+def _admitted(
+    filename: str,
+    uploaded: str | None,
+    cutoff: datetime,
+    *,
+    undated: list[str],
+    newer: list[tuple[datetime, str]],
+) -> bool:
+    """Whether a file uploaded at ``uploaded`` is kept; one left out is noted in ``undated``
+    (no readable time) or ``newer``."""
+    if uploaded is None:
+        undated.append(filename)
+        return False
+    try:
+        instant = parse_instant(uploaded)
+    except ValueError:
+        logger.debug("skipping %s: unreadable upload time %r", filename, uploaded)
+        undated.append(filename)
+        return False
+    if instant > cutoff:
+        logger.debug("skipping %s: uploaded %s, after exclude-newer", filename, uploaded)
+        newer.append((instant, uploaded))
+        return False
+    return True
+
+
+def _admitted_data(
+    page: ProjectPage, version: str, positions: Sequence[int], dated: Mapping[int, str]
+) -> list[FileData]:
+    """The files at ``positions`` of ``page``'s release, with the upload times ``dated``."""
+    files = page.release_data(version)
+    kept: list[FileData] = []
+    for position in positions:
+        data = files[position]
+        if not is_file_data(data):  # as building the release's files would refuse it
+            raise ValueError(f"not a file entry: {data!r}")
+        uploaded = dated.get(position)
+        kept.append(data if uploaded is None else _dated(data, uploaded))
+    return kept
+
+
+def _dated(data: FileData, uploaded: str) -> FileData:
+    """``data`` with the upload time the page did not give (a copy: the page's stays as read)."""
+    dated = data.copy()
+    dated["upload_time"] = uploaded
+    return dated
 
 
 def with_upload_times(files: Iterable[DistFile], upload_times: Mapping[str, str]) -> list[DistFile]:

@@ -1,0 +1,167 @@
+"""The file entries of a JSON page held for the run, compactly, until a release is read.
+
+A page is held for the whole run and most of its releases are never read, so each entry is
+kept as the fields :func:`~lockbuild.index.jsonpage.json_file` reads from it, not as the
+parsed dict: as one string of those fields joined by a separator (the URL without the file
+name it ends with, hash tables of one SHA-256 as the digest), about half the memory of the
+parsed entry and nothing the cyclic GC tracks; an entry the string cannot say exactly (a
+yanked file, a field of another type, a separator inside a field) as a tuple of the fields.
+Either is made an entry again, equal to the parsed one in what ``json_file`` reads, when its
+release is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lockbuild.index.jsonpage import read_json_entries
+from lockbuild.models import FileData, FileUpload
+
+_SEPARATOR = "\x1f"
+
+_ROW_KEYS = (
+    "filename",
+    "url",
+    "hashes",
+    "requires-python",
+    "yanked",
+    "upload-time",
+    "size",
+    "core-metadata",
+)
+"""The fields of a JSON file entry that ``json_file`` reads, in a tuple row's order."""
+
+
+class _Sha256(str):
+    """A ``{"sha256": digest}`` hash table, held as its digest."""
+
+    __slots__ = ()
+
+
+def hold_entries(entries: Sequence[Any]) -> list[Any]:
+    """The page's entries as rows (entries that are not objects kept as they are)."""
+    shared: dict[str, str] = {}
+    return [_row(entry, shared) if isinstance(entry, dict) else entry for entry in entries]
+
+
+def _row(entry: dict[str, Any], shared: dict[str, str]) -> str | tuple[Any, ...]:
+    fields = _fields(entry, shared)
+    filename, url, hashes, requires_python, yanked, uploaded, size, metadata = fields
+    if (
+        type(filename) is str
+        and type(url) is str
+        and url.endswith("/" + filename)
+        and (hashes is None or (type(hashes) is _Sha256 and hashes))
+        and (requires_python is None or (type(requires_python) is str and requires_python))
+        and (yanked is None or yanked is False)
+        and (uploaded is None or (type(uploaded) is str and uploaded))
+        and (size is None or (type(size) is int and size >= 0))
+        and (metadata is None or (type(metadata) is _Sha256 and metadata))
+    ):
+        parts = (
+            filename,
+            url[: -len(filename)],
+            hashes or "",
+            requires_python or "",
+            uploaded or "",
+            "" if size is None else str(size),
+            metadata or "",
+        )
+        text = _SEPARATOR.join(parts)
+        if text.count(_SEPARATOR) == len(parts) - 1:
+            return text
+    return fields
+
+
+def _fields(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
+    """The tuple row of an entry: hash tables of one SHA-256 as their digest, the page's
+    repeated requires-python strings held once."""
+    get = entry.get
+    hashes = get("hashes")
+    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
+        hashes = _Sha256(digest)
+    metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
+    if (
+        type(metadata) is dict
+        and len(metadata) == 1
+        and type(digest := metadata.get("sha256")) is str
+    ):
+        metadata = _Sha256(digest)
+    requires_python = get("requires-python")
+    if type(requires_python) is str:
+        requires_python = shared.setdefault(requires_python, requires_python)
+    return (
+        get("filename"),
+        get("url"),
+        hashes,
+        requires_python,
+        get("yanked"),
+        get("upload-time"),
+        get("size"),
+        metadata,
+    )
+
+
+def _entry(row: str | tuple[Any, ...]) -> dict[str, Any]:
+    """The entry a row was made from, as far as ``json_file`` reads it."""
+    if isinstance(row, tuple):
+        fields = zip(_ROW_KEYS, row, strict=True)
+        return {key: _unpack(value) for key, value in fields if value is not None}
+    filename, url, digest, requires_python, uploaded, size, metadata = row.split(_SEPARATOR)
+    entry: dict[str, Any] = {"filename": filename, "url": url + filename}
+    if digest:
+        entry["hashes"] = {"sha256": digest}
+    if requires_python:
+        entry["requires-python"] = requires_python
+    if uploaded:
+        entry["upload-time"] = uploaded
+    if size:
+        entry["size"] = int(size)
+    if metadata:
+        entry["core-metadata"] = {"sha256": metadata}
+    return entry
+
+
+def _unpack(value: Any) -> Any:
+    return {"sha256": str(value)} if isinstance(value, _Sha256) else value
+
+
+def _numbered(rows: Sequence[Any], numbers: Sequence[int]) -> list[str | tuple[Any, ...]]:
+    picked = []
+    for number in numbers:
+        if not (isinstance(number, int) and 0 <= number < len(rows)):
+            raise ValueError(f"not an entry of the stored page: {number!r}")
+        row = rows[number]
+        if not isinstance(row, (str, tuple)):
+            raise ValueError(f"not a file entry of the stored page: {number!r}")
+        picked.append(row)
+    return picked
+
+
+def read_rows(rows: Sequence[Any], numbers: Sequence[int], page_url: str) -> list[FileData]:
+    """The file data of the rows ``numbers`` (one release), as
+    :func:`~lockbuild.index.jsonpage.read_json_entries` reads the entries they were made
+    from; ValueError when a number is not a row."""
+    entries = [_entry(row) for row in _numbered(rows, numbers)]
+    return read_json_entries(entries, range(len(entries)), page_url)
+
+
+def row_uploads(rows: Sequence[Any], numbers: Sequence[int]) -> list[FileUpload]:
+    """Name, upload time and yanked flag of the rows ``numbers``, as ``json_file`` reads
+    them, without making the entries again."""
+    uploads: list[FileUpload] = []
+    for row in _numbered(rows, numbers):
+        if isinstance(row, str):
+            filename, _url, _digest, _python, uploaded, _rest = row.split(_SEPARATOR, 5)
+            uploads.append((filename, uploaded or None, False))
+        else:
+            yanked, uploaded = row[4], row[5]
+            uploads.append(
+                (
+                    row[0],
+                    uploaded if isinstance(uploaded, str) else None,
+                    yanked is True or isinstance(yanked, str),
+                )
+            )
+    return uploads
