@@ -21,7 +21,7 @@ from doit.tools import config_changed
 
 from lockbuild.app.merged import MergedJob, compile_merged, merged_request
 from lockbuild.app.options import RunOptions
-from lockbuild.app.reporting import EmbeddedReporter, QuietReporter
+from lockbuild.app.reporting import EmbeddedReporter, QuietReporter, VerboseReporter
 from lockbuild.app.tasks import (
     TASK_BASENAME,
     LockJob,
@@ -98,10 +98,11 @@ def run_locks(
     *,
     selection: Sequence[str] = (),
     jobs: int = 1,
-    quiet: bool = False,
+    verbosity: int = 0,
 ) -> int:
     """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built.
-    ``quiet``: report only the locks that failed, and the summary."""
+    ``verbosity`` below 0: report only the locks that failed, and the summary; above 0:
+    every changed pin of every lock."""
     names = select_tasks(config, selection)
     statuses = lock_statuses(config, options, selection)
     stale = [status.job for status in statuses if not status.up_to_date]
@@ -120,13 +121,19 @@ def run_locks(
         yield from lock_tasks(config, options)
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    reporter = QuietReporter if quiet else EmbeddedReporter
+    reporter = _reporter(verbosity)
     settings = {**doit_config(config), "reporter": reporter}
     loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:
         arguments += ["--process", str(jobs), "--parallel-type", "process"]
     return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
+
+
+def _reporter(verbosity: int) -> type[EmbeddedReporter]:
+    if verbosity < 0:
+        return QuietReporter
+    return VerboseReporter if verbosity > 0 else EmbeddedReporter
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,7 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
         options,
         selection=arguments.locks if selection is None else selection,
         jobs=arguments.jobs,
-        quiet=arguments.quiet > 0,
+        verbosity=-1 if arguments.quiet else arguments.verbose,
     )
 
 
