@@ -209,7 +209,9 @@ def _statuses(
 def _copies(made: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """The task dicts ``made``, each with its own lists: doit takes a dict apart as it reads it."""
     for task in made:
-        yield {key: list(value) if isinstance(value, list) else value for key, value in task.items()}
+        yield {
+            key: list(value) if isinstance(value, list) else value for key, value in task.items()
+        }
 
 
 def _record_adopted(database: Dependency, task: Any, tasks: Mapping[str, Any]) -> None:

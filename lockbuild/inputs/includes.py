@@ -118,8 +118,12 @@ def _scan(
 
 
 def real_path_of(root: str, path: str) -> str:
-    """``path`` (relative to ``root``, or absolute) with ``..`` and symlinks resolved."""
-    return os.path.realpath(os.path.join(root, path) if root else path)
+    """``path`` (relative to ``root``, or absolute) with ``..`` and symlinks resolved; a path
+    no file system can hold (a NUL in it) only normalized, for its reader to report."""
+    joined = os.path.join(root, path) if root else path
+    if "\0" in joined:
+        return os.path.abspath(joined)
+    return os.path.realpath(joined)
 
 
 def _inherit(include: Include, constraint: bool) -> Include:

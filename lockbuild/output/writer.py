@@ -46,7 +46,8 @@ def render_requirements(
     """The text of a lock: header, index options, then pins sorted by normalized name.
 
     The index options carry each URL without its credentials (:func:`lockbuild.urls.public_url`):
-    pip takes them from netrc, keyring or ``PIP_INDEX_URL``; ``command`` as :func:`header_command` gives it.
+    pip takes them from netrc, keyring or ``PIP_INDEX_URL``; ``command`` as
+    :func:`header_command` gives it.
 
     Without ``allow_unsafe`` the packages pip-compile calls unsafe are listed, unpinned, in a
     trailing comment section with pip-compile's words: its header, or, when the file has
