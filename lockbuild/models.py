@@ -99,7 +99,10 @@ class InputRequirement:
     editable: bool = False
     hashes: tuple[str, ...] = ()
     origin: str | None = None
-    """How ``# via`` names the input, e.g. ``myproject (pyproject.toml)``; ``None``: ``-r file``."""
+    """How ``# via`` names the input, e.g. ``myproject (pyproject.toml)``; ``None``: ``-r file``.
+
+    On a constraint that comes from no file (``-P NAME==VERSION``), what messages call it;
+    ``# via`` leaves such a constraint out."""
 
     @property
     def name(self) -> NormalizedName | None:

@@ -299,3 +299,23 @@ def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:
     result = lockbuild(tmp_path, "init", "--platform=amiga")
     assert result.returncode == 2 and "unknown platform 'amiga'" in result.stderr
     assert not (tmp_path / "locks.toml").exists()
+
+
+@pytest.mark.parametrize("spelling", ["absolute", "symlink"])
+def test_an_include_naming_base_output_by_another_path_is_the_lock(
+    tmp_path: Path, spelling: str
+) -> None:
+    # pip-compile reads `-c /abs/base.txt` and a symlink to base.txt as base's pins: so do we,
+    # rather than calling base's output an input of its own project
+    if spelling == "absolute":
+        include = str(tmp_path / "requirements/base.txt")
+    else:
+        (tmp_path / "requirements").mkdir()
+        (tmp_path / "requirements/pins.txt").symlink_to("base.txt")
+        include = "pins.txt"
+    path = config_for(tmp_path, "", "webframe\n", f"-c {include}\ndocgen\n")
+    config = parse_config(path.read_text(), str(path))
+    dev = config.locks["dev"]
+    assert dev.constraints == ("base",)
+    assert [(each.lock, each.constraint) for each in dev.includes] == [("base", True)]
+    assert config.lock_order() == ("base", "dev")

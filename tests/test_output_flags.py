@@ -128,6 +128,28 @@ def test_custom_compile_command_replaces_the_command(
     assert "#    lockbuild compile " in run(server, "--no-hashes")
 
 
+def test_a_custom_compile_command_stays_a_comment_without_secrets(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip-compile and uv write a command with a line break as it is, so its second line
+    becomes a requirement line (here one pip refuses); every line stays a comment here, and a
+    URL's password is masked as in lockbuild's own command."""
+    command = "make lock\nrm -rf /\r\n--index-url https://user:secret@host/simple\n"
+    text = run(server, "--no-hashes", "--custom-compile-command", command)
+    header = text.split(f"--index-url {server.url}")[0]
+    assert (
+        "#    make lock\n#    rm -rf /\n#    --index-url https://user:****@host/simple\n#\n"
+        in header
+    )
+    assert all(line.startswith("#") for line in header.splitlines() if line.strip())
+    assert "secret" not in text
+    monkeypatch.setenv("CUSTOM_COMPILE_COMMAND", "tox -e lock\u2028-e ./evil")  # pip splits there
+    text = run(server, "--no-hashes")
+    assert "#    tox -e lock\n#    -e ./evil\n" in text
+    run(server, "--no-hashes", "-o", "pylock.toml", "--custom-compile-command", command)
+    assert "secret" not in (project / "pylock.toml").read_text()
+
+
 def test_no_emit_package_resolves_but_leaves_the_pin_out(
     server: IndexServer, project: Path
 ) -> None:

@@ -66,6 +66,18 @@ def test_upgrade_package_with_version_pins_that_version(server: IndexServer, pro
     assert "requests-lite==2.1 \\" in lock.read_text(), "and may move up again"
 
 
+def test_upgrade_package_with_version_is_not_annotated_as_an_input(
+    server: IndexServer, project: Path
+) -> None:
+    """pip-compile and uv: the pin ``-P`` asks for is no ``# via`` of the lock."""
+    assert main(compile_args(server, "-q")) == 0
+    assert main(compile_args(server, "-q", "-P", "requests-lite==2.0")) == 0
+    lock = (project / "requirements.txt").read_text()
+    assert "requests-lite==2.0 \\" in lock
+    assert "upgrade-package" not in lock.split("#    lockbuild compile", 1)[1].split("\n", 1)[1]
+    assert "    # via -r requirements.in\n" in lock
+
+
 def test_upgrade_package_forbidden_by_the_inputs_names_the_line(
     server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

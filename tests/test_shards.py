@@ -292,3 +292,31 @@ def test_a_failing_lock_fails_its_shard_and_keeps_the_others_outputs(
     written = {name[:2] for name in gathered}
     assert written == set(LOCKS) - {"s1"}
     assert len(gathered) == 20
+
+
+def test_shards_sharing_a_remote_give_the_bytes_of_one_run_and_warm_the_next_fleet(
+    project: Path, server: IndexServer, tmp_path: Path
+) -> None:
+    """Three jobs, each with an empty store of its own and one shared remote (``file://``
+    here; S3 through moto in test_remote_store.py): the bytes of one ``lockbuild lock``. A
+    second fleet, empty local stores again, reads everything from the remote: within
+    ``page-ttl`` it asks the index nothing at all."""
+    whole = tmp_path / "whole"
+    shutil.copytree(project, whole)
+    assert lockbuild(whole, "lock", cache=tmp_path / "cache-whole").returncode == 0
+    expected = outputs(whole)
+    remote = (tmp_path / "remote").as_uri()
+    server.reset_log()
+    gathered, results = run_shards(project, tmp_path / "fleet-1", 3, remote=remote)
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "warning" not in result.stderr.lower(), result.stderr
+    assert gathered == expected
+    assert server.count() > 0
+    assert any((tmp_path / "remote").rglob("*"))
+    server.reset_log()
+    gathered, results = run_shards(project, tmp_path / "fleet-2", 3, remote=remote)
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert gathered == expected
+    assert server.requests == []

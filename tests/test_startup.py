@@ -21,7 +21,12 @@ from indexserver import IndexServer
 
 HTTP_AND_RESOLVER = ("requests", "urllib3", "resolvelib")
 
-PROBE = """
+PROJECT_COMMANDS = ("lockbuild.cli.project", "lockbuild.cli.cache", "lockbuild.cli.init")
+"""The locks.toml commands' modules: ``compile`` neither runs nor parses them."""
+
+PROBE = (
+    f"PROJECT_COMMANDS = {PROJECT_COMMANDS!r}\n"
+    + """
 import json, sys
 from lockbuild.cli import main
 try:
@@ -29,12 +34,20 @@ try:
 except SystemExit as exit:
     code = exit.code
 heavy = sorted(m for m in ("requests", "urllib3", "resolvelib", "doit") if m in sys.modules)
-print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+commands = sorted(m for m in PROJECT_COMMANDS if m in sys.modules)
+print(json.dumps({"code": code, "heavy": heavy, "commands": commands}), file=sys.stderr)
 """
+)
 
 
 def probe(cwd: Path, *arguments: str) -> tuple[int, list[str]]:
     """Run ``lockbuild ARGUMENTS`` in a fresh interpreter: its exit code and heavy imports."""
+    code, heavy, _ = probe_commands(cwd, *arguments)
+    return code, heavy
+
+
+def probe_commands(cwd: Path, *arguments: str) -> tuple[int, list[str], list[str]]:
+    """:func:`probe`, and which of :data:`PROJECT_COMMANDS` the run imported."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
     environment["NO_PROXY"] = "127.0.0.1"
     result = subprocess.run(
@@ -46,7 +59,7 @@ def probe(cwd: Path, *arguments: str) -> tuple[int, list[str]]:
         check=False,
     )
     report = json.loads(result.stderr.strip().splitlines()[-1])
-    return report["code"], report["heavy"]
+    return report["code"], report["heavy"], report["commands"]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +100,30 @@ def test_version_help_and_usage_errors_import_no_http_or_resolver(
     code, heavy = probe(project, *arguments)
     assert code in (0, 2)
     assert heavy == []
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("compile", "--help"),
+        ("compile", "requirements.in", "--no-such-flag"),
+        ("compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64", "-n", "-q"),
+    ],
+)
+def test_compile_imports_none_of_the_project_commands(
+    project: Path, server: IndexServer, arguments: tuple[str, ...]
+) -> None:
+    code, _, commands = probe_commands(project, *arguments, f"--index-url={server.url}")
+    assert code in (0, 2)
+    assert commands == []
+
+
+def test_the_top_level_help_still_names_every_command(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lockbuild", "--help"], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert all(name in result.stdout for name in ("compile", "lock", "cache", "init", "list"))
 
 
 def test_list_imports_no_http_or_resolver(project: Path) -> None:

@@ -547,6 +547,50 @@ def test_the_reporter_prints_a_task_s_warnings_under_its_line() -> None:
     )
 
 
+def test_the_verbose_reporter_lists_every_changed_pin() -> None:
+    import io
+    import types
+
+    from lockbuild.app.reporting import LockReporter, VerboseReporter
+
+    changes = [f"p{n} 1 -> 2" for n in range(5)]
+    values = {"pins": 9, "changes": changes, "written": True, "warnings": ["p0 2: late"]}
+    task = types.SimpleNamespace(name="lock:a@x", actions=[object()], values=values)
+    short, verbose = io.StringIO(), io.StringIO()
+    LockReporter(short, {}).add_success(task)
+    VerboseReporter(verbose, {}).add_success(task)
+    assert short.getvalue() == (
+        "lock:a@x  recompiled (9 pins, 5 changed: p0 1 -> 2, p1 1 -> 2, p2 1 -> 2, +2 more)\n"
+        "  warning: p0 2: late\n"
+    )
+    listed = "".join(f"  {change}\n" for change in changes)
+    assert verbose.getvalue() == (
+        f"lock:a@x  recompiled (9 pins, 5 changed)\n{listed}  warning: p0 2: late\n"
+    )
+    created = types.SimpleNamespace(
+        name="lock:a@x", actions=[object()], values={**values, "created": True, "warnings": []}
+    )
+    verbose = io.StringIO()
+    VerboseReporter(verbose, {}).add_success(created)
+    assert verbose.getvalue() == "lock:a@x  recompiled (9 pins, new lock)\n"
+
+
+def test_lock_verbose_lists_every_change_and_the_default_the_first_three(project: Path) -> None:
+    assert lockbuild(project, "lock", "docs@linux-311").returncode == 0
+    (project / "requirements/docs.in").write_text("docgen\nwebframe\ntesttool\nextra-lib\n")
+    expected = ["extra-lib (new) 1.0", "plugin-base (new) 1.0", "testtool (new) 2.0"]
+    verbose = lockbuild(project, "lock", "-v", "docs@linux-311")
+    assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+    lines = verbose.stdout.splitlines()
+    assert re.match(r"lock:docs@linux-311\s+recompiled \(6 pins, 4 changed\)$", lines[0]), lines
+    assert lines[1:5] == [f"  {change}" for change in [*expected, "webframe (new) 1.0"]]
+    (project / "requirements/docs.in").write_text("docgen\n")
+    assert lockbuild(project, "lock", "docs@linux-311").returncode == 0
+    (project / "requirements/docs.in").write_text("docgen\nwebframe\ntesttool\nextra-lib\n")
+    short = lockbuild(project, "lock", "docs@linux-311")
+    assert f"4 changed: {', '.join(expected)}, +1 more)" in short.stdout, short.stdout
+
+
 # --- what a careless user or config can do ------------------------------------------------
 
 

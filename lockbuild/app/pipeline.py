@@ -260,7 +260,9 @@ def with_upgrade_pins(
                     f"--upgrade-package {name}=={version}"
                 )
         text = f"{name}=={version}"
-        added.append(InputRequirement(Location("--upgrade-package", 1), text, Requirement(text)))
+        origin = f"--upgrade-package {text}"
+        location = Location("--upgrade-package", 1)
+        added.append(InputRequirement(location, text, Requirement(text), origin=origin))
     return replace(requirement_set, constraints=(*requirement_set.constraints, *added))
 
 

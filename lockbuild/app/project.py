@@ -8,7 +8,7 @@ them in memory to compare with the files on disk, delete their outputs, or verif
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from doit.tools import config_changed
 
 from lockbuild.app.merged import MergedJob, compile_merged, merged_request
 from lockbuild.app.options import RunOptions
-from lockbuild.app.reporting import EmbeddedReporter, QuietReporter
+from lockbuild.app.reporting import EmbeddedReporter, QuietReporter, VerboseReporter
 from lockbuild.app.tasks import (
     TASK_BASENAME,
     LockJob,
@@ -98,12 +98,15 @@ def run_locks(
     *,
     selection: Sequence[str] = (),
     jobs: int = 1,
-    quiet: bool = False,
+    verbosity: int = 0,
 ) -> int:
     """``lockbuild lock``: run the selected tasks through doit; 0 when every lock built.
-    ``quiet``: report only the locks that failed, and the summary."""
+    ``verbosity`` below 0: report only the locks that failed, and the summary; above 0:
+    every changed pin of every lock."""
     names = select_tasks(config, selection)
-    statuses = lock_statuses(config, options, selection)
+    settings = doit_config(config)
+    made = list(lock_tasks(config, options))  # once: for the statuses and for doit
+    statuses = _statuses(names, _copies(made), settings)
     stale = [status.job for status in statuses if not status.up_to_date]
     if stale:
         from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
@@ -117,16 +120,22 @@ def run_locks(
         )
 
     def task_lock() -> Iterator[dict[str, Any]]:
-        yield from lock_tasks(config, options)
+        yield from _copies(made)
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
-    reporter = QuietReporter if quiet else EmbeddedReporter
-    settings = {**doit_config(config), "reporter": reporter}
+    reporter = _reporter(verbosity)
+    settings = {**settings, "reporter": reporter}
     loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:
         arguments += ["--process", str(jobs), "--parallel-type", "process"]
     return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
+
+
+def _reporter(verbosity: int) -> type[EmbeddedReporter]:
+    if verbosity < 0:
+        return QuietReporter
+    return VerboseReporter if verbosity > 0 else EmbeddedReporter
 
 
 @dataclass(frozen=True)
@@ -157,8 +166,19 @@ def lock_statuses(
     The tasks named in ``adopt`` are first recorded as built: their outputs are what a
     recompile writes (``check`` compared them)."""
     names = select_tasks(config, selection)
-    settings = doit_config(config)
-    tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, lock_tasks(config, options))}
+    made = lock_tasks(config, options)
+    return _statuses(names, made, doit_config(config), adopt=adopt)
+
+
+def _statuses(
+    names: Sequence[str],
+    made: Iterable[dict[str, Any]],
+    settings: Mapping[str, Any],
+    *,
+    adopt: Sequence[str] = (),
+) -> list[LockStatus]:
+    """:func:`lock_statuses` of the tasks ``names`` among the task dicts ``made``."""
+    tasks = {task.name: task for task in generate_tasks(TASK_BASENAME, iter(made))}
     jobs = {task.name: task.actions[0].kwargs["job"] for task in tasks.values() if task.actions}
     database = Dependency(
         SqliteDB, settings["dep_file"], checker_cls=CHECKERS[settings["check_file_uptodate"]]
@@ -184,6 +204,14 @@ def lock_statuses(
         return statuses
     finally:
         database.close()
+
+
+def _copies(made: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The task dicts ``made``, each with its own lists: doit takes a dict apart as it reads it."""
+    for task in made:
+        yield {
+            key: list(value) if isinstance(value, list) else value for key, value in task.items()
+        }
 
 
 def _record_adopted(database: Dependency, task: Any, tasks: Mapping[str, Any]) -> None:

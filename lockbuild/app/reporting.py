@@ -23,7 +23,13 @@ from lockbuild.app.status import (
 )
 from lockbuild.app.tasks import TASK_BASENAME, adopted
 
-__all__ = ["EmbeddedReporter", "LockReporter", "QuietReporter", "describe_recompiled"]
+__all__ = [
+    "EmbeddedReporter",
+    "LockReporter",
+    "QuietReporter",
+    "VerboseReporter",
+    "describe_recompiled",
+]
 
 
 class LockReporter:
@@ -39,6 +45,8 @@ class LockReporter:
     desc = "one line per lock and a total"
     exit_codes = True
     """Raise SystemExit with lockbuild's code (off when ``lockbuild lock`` runs doit)."""
+    every_change = False
+    """List every changed pin of a lock on lines of their own, not the first three."""
 
     def __init__(self, outstream: TextIO, options: Mapping[str, Any]) -> None:
         self.outstream = outstream
@@ -134,7 +142,10 @@ class LockReporter:
                 task, "adopted", "up to date (committed lock adopted: a recompile matches it)"
             )
         elif task.actions:
-            self._line(task, "recompiled", describe_recompiled(task.values))
+            listed = self.every_change
+            self._line(task, "recompiled", describe_recompiled(task.values, listed=listed))
+            for change in _changes_shown(task.values) if listed else ():
+                self.write(f"  {change}\n")
             for warning in task.values.get("warnings", []):
                 self.write(f"  {colour('warning:', YELLOW, self.outstream)} {warning}\n")
 
@@ -191,6 +202,12 @@ class EmbeddedReporter(LockReporter):
     exit_codes = False
 
 
+class VerboseReporter(EmbeddedReporter):
+    """``lockbuild lock -v``: every changed pin of every lock, one a line below the lock's."""
+
+    every_change = True
+
+
 class QuietReporter(EmbeddedReporter):
     """``lockbuild lock -q`` (pip-compile's ``-q``: less output): only the locks that failed
     and the summary line."""
@@ -211,21 +228,31 @@ class QuietReporter(EmbeddedReporter):
         pass
 
 
-def describe_recompiled(values: Mapping[str, Any]) -> str:
-    """``recompiled (31 pins, 1 changed: django 5.1.2 -> 5.1.3)``."""
+def describe_recompiled(values: Mapping[str, Any], *, listed: bool = False) -> str:
+    """``recompiled (31 pins, 1 changed: django 5.1.2 -> 5.1.3)``: the first three changes,
+    and ``+N more``; ``listed``: only their number (the caller lists them all)."""
     pins = values.get("pins", 0)
-    changes: list[str] = list(values.get("changes", []))
+    changes = _changes_shown(values)
     if values.get("created"):
         detail = "new lock"
     elif not values.get("written", True):
         detail = "output unchanged"
     elif not changes:
         detail = "no pin changed"
+    elif listed:
+        detail = f"{len(changes)} changed"
     else:
         shown = ", ".join(changes[:3])
         more = f", +{len(changes) - 3} more" if len(changes) > 3 else ""
         detail = f"{len(changes)} changed: {shown}{more}"
     return f"recompiled ({plural(pins, 'pin')}, {detail})"
+
+
+def _changes_shown(values: Mapping[str, Any]) -> list[str]:
+    """The pin changes a recompile reports: none for a new lock or an unchanged output."""
+    if values.get("created") or not values.get("written", True):
+        return []
+    return list(values.get("changes", []))
 
 
 def _lock_tasks_run(tasks: Mapping[str, Any], selected: Sequence[str]) -> set[str]:

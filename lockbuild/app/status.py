@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Protocol, TextIO
 
@@ -23,6 +25,7 @@ __all__ = [
     "colour",
     "current_progress",
     "live_status",
+    "logging_to_stderr",
     "plural",
     "reset_progress",
     "seconds_since_start",
@@ -147,3 +150,28 @@ class LevelFormatter(logging.Formatter):
         if record.levelno >= logging.WARNING:
             level = colour(level, code, sys.stderr)
         return f"{level}: {record.getMessage()}"
+
+
+_LOGGER = logging.getLogger("lockbuild")
+
+
+@contextmanager
+def logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Send lockbuild's log records to stderr while a command runs, then restore."""
+    level = logging.WARNING
+    if verbosity < 0:
+        level = logging.ERROR
+    elif verbosity == 1:
+        level = logging.INFO
+    elif verbosity > 1:
+        level = logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
+    previous_level = _LOGGER.level
+    _LOGGER.addHandler(handler)
+    _LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        _LOGGER.removeHandler(handler)
+        _LOGGER.setLevel(previous_level)

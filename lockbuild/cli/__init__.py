@@ -19,23 +19,25 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lockbuild import __version__
-from lockbuild.app.status import RED, YELLOW, LevelFormatter, colour, plural, seconds_since_start
+from lockbuild.app.status import (
+    RED,
+    YELLOW,
+    colour,
+    logging_to_stderr,
+    plural,
+    seconds_since_start,
+)
 from lockbuild.errors import LockbuildError, UsageError
 
 if TYPE_CHECKING:
     from lockbuild.inputs.environment import TargetEnvironment
     from lockbuild.inputs.settings import Settings
     from lockbuild.models import InputSpec
-
-logger = logging.getLogger("lockbuild")
-
 
 _GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation (CPython's default: 700)."""
@@ -48,12 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run's objects live until it ends (pages, metadata), and few form cycles: the cyclic
     # GC's default thresholds would walk every page held, again and again, for nothing.
     gc.set_threshold(_GC_THRESHOLD, *gc.get_threshold()[1:])
-    parser = build_parser()
+    parser = build_parser(only=_command_word(sys.argv[1:] if argv is None else argv))
     arguments, unknown = parser.parse_known_args(argv)
     if unknown:
         _unrecognized(parser, arguments, unknown)
     try:
-        with _logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
+        with logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
     except UsageError as error:
         print(f"lockbuild: {colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
@@ -89,10 +91,15 @@ def _unrecognized(
     command.error(f"unrecognized arguments: {', '.join(hints)}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from lockbuild.cli.completion import add_completion_command
-    from lockbuild.cli.project import add_project_commands
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names first (the top level has no option taking a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only="compile"``, the top level and ``compile`` alone,
+    so that a compile does not import the locks.toml commands' modules (``cli.project``,
+    ``cli.cache``, ``cli.init``, ``cli.completion``) only to parse its own arguments."""
     parser = argparse.ArgumentParser(
         prog="lockbuild",
         description="Compile pinned, hashed, pip-installable locks for declared environments.",
@@ -107,8 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compile_arguments(compile_parser)
     compile_parser.set_defaults(handler=run_compile)
-    add_project_commands(commands)
-    add_completion_command(commands)
+    if only != "compile":
+        from lockbuild.cli.completion import add_completion_command
+        from lockbuild.cli.project import add_project_commands
+
+        add_project_commands(commands)
+        add_completion_command(commands)
     return parser
 
 
@@ -474,25 +485,3 @@ def _regenerate_command(
     words.append(f"--output-file={Path(output).as_posix()}")
     words += [Path(path).as_posix() for path in arguments.inputs]
     return " ".join(shlex.quote(redact_urls(word)) for word in words)
-
-
-@contextmanager
-def _logging_to_stderr(verbosity: int) -> Iterator[None]:
-    """Send lockbuild's log records to stderr while a command runs, then restore."""
-    level = logging.WARNING
-    if verbosity < 0:
-        level = logging.ERROR
-    elif verbosity == 1:
-        level = logging.INFO
-    elif verbosity > 1:
-        level = logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LevelFormatter("%(name)s: %(message)s" if verbosity > 1 else None))
-    previous_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)

@@ -7,6 +7,7 @@ Each reads locks.toml (and moves to its directory) and hands over to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -227,9 +228,9 @@ def _load_project(
         raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
     config = load_config(str(path), overrides=overrides or {})
     arguments.user_directory = os.getcwd()
-    if config.root:
+    if config.root:  # its paths are as written, relative to its directory: only these move
         os.chdir(config.root)
-        config = load_config(path.name, overrides=overrides or {})
+        config = dataclasses.replace(config, path=path.name, root="")
     return config
 
 
@@ -261,7 +262,7 @@ def run_lock_command(arguments: argparse.Namespace) -> int:
         options,
         selection=arguments.locks if selection is None else selection,
         jobs=arguments.jobs,
-        quiet=arguments.quiet > 0,
+        verbosity=-1 if arguments.quiet else arguments.verbose,
     )
 
 

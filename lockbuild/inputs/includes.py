@@ -27,7 +27,7 @@ from lockbuild.inputs.requirements import (
 from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
 from lockbuild.models import InputSpec, Location
 
-__all__ = ["Include", "InputScan", "input_files", "scan_inputs"]
+__all__ = ["Include", "InputScan", "input_files", "real_path_of", "scan_inputs"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def scan_inputs(
     inputs: Sequence[InputSpec], *, root: str = "", outputs: Container[str] = frozenset()
 ) -> InputScan:
     """Every file ``inputs`` depend on and the includes naming a path in ``outputs``
-    (normalized, relative to ``root`` as the inputs are); files are read under ``root``."""
+    (normalized, relative to ``root`` as the inputs are, or real as :func:`real_path_of`
+    gives it, which matches an absolute path or a symlink); files are read under ``root``."""
     scan = InputScan()
     for spec in inputs:
         _scan(spec.path, scan, root=root, outputs=outputs, follow=not spec.is_pyproject)
@@ -92,7 +93,7 @@ def _scan(
     if path_problem(path) is not None:
         return  # reading the inputs reports it at its line
     rooted = os.path.join(root, path) if root else path
-    real_path = os.path.realpath(rooted)
+    real_path = real_path_of(root, path)
     if real_path in scan.files:
         return
     scan.files[real_path] = path
@@ -103,7 +104,7 @@ def _scan(
     except UnreadableFile:
         return
     for include in include_lines(path, text):
-        if include.path in outputs:
+        if include.path in outputs or real_path_of(root, include.path) in outputs:
             scan.outputs.append(_inherit(include, constraint))
             continue
         _scan(
@@ -114,6 +115,15 @@ def _scan(
             follow=True,
             constraint=constraint or include.constraint,
         )
+
+
+def real_path_of(root: str, path: str) -> str:
+    """``path`` (relative to ``root``, or absolute) with ``..`` and symlinks resolved; a path
+    no file system can hold (a NUL in it) only normalized, for its reader to report."""
+    joined = os.path.join(root, path) if root else path
+    if "\0" in joined:
+        return os.path.abspath(joined)
+    return os.path.realpath(joined)
 
 
 def _inherit(include: Include, constraint: bool) -> Include:

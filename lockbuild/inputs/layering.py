@@ -12,6 +12,9 @@ order, against:
 3. for an output with ``{env}``, its name without the placeholder and one ``-``, ``_`` or
    ``.`` before it (``base.txt`` for ``base-{env}.txt``), pip-compile's name for the file.
 
+Each is matched as written and as a real path, so an absolute path or a symlink to the file
+names the lock too (pip-compile reads the file either way).
+
 A lock's own output is never matched (the line keeps its plain meaning).
 """
 
@@ -24,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from lockbuild.errors import RequirementsFileError
-from lockbuild.inputs.includes import scan_inputs
+from lockbuild.inputs.includes import real_path_of, scan_inputs
 from lockbuild.inputs.lockconfig import LockConfig, LockInclude
 from lockbuild.inputs.pylockfile import output_format
 
@@ -52,12 +55,19 @@ def add_included_locks(locks: Mapping[str, LockConfig], config_path: str) -> dic
     when the other lock cannot serve every environment, or locks include each other."""
     root = os.path.dirname(config_path)
     names = output_names(locks)
+    # an absolute path or a symlink names the same output: matched by real path too
+    names.update({real_path_of(root, path): name for path, name in list(names.items())})
     result: dict[str, LockConfig] = {}
     for lock in locks.values():
         own = {path for path, name in names.items() if name == lock.name}
         found = scan_inputs(lock.inputs, root=root, outputs=names.keys() - own).outputs
         includes = tuple(
-            LockInclude(names[each.path], each.path, each.location, each.constraint)
+            LockInclude(
+                names.get(each.path) or names[real_path_of(root, each.path)],
+                each.path,
+                each.location,
+                each.constraint,
+            )
             for each in found
         )
         for include in includes:

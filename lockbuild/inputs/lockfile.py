@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -278,6 +277,8 @@ def local_path(requirement: InputRequirement, link: str) -> Path:
     """The absolute path a ``file:`` URL or a path names (relative to the line's file): the
     file the link resolver reads, and its key in ``locked_hashes``."""
     if urlsplit(link).scheme.lower() == "file" or link.lower().startswith("file:"):
+        from urllib.request import url2pathname  # http.client, email: only for a file: link
+
         path = Path(url2pathname(urlsplit(link).path))
     else:
         path = Path(os.path.dirname(requirement.location.path)) / strip_egg(link)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lockbuild.errors import OutputError
 from lockbuild.instants import format_cutoff, parse_instant
-from lockbuild.urls import public_url, redact_url
+from lockbuild.urls import public_url, redact_url, redact_urls
 
 __all__ = [
     "LOCK_VERSION",
@@ -88,7 +88,7 @@ def render_pylock(
     lines.append(f"created-by = {_string(CREATED_BY)}")
     for package in sorted(packages, key=_package_order):
         lines += ["", "[[packages]]", *_package(package)]
-    lines += ["", "[tool.lockbuild]", f"command = {_string(command)}"]
+    lines += ["", "[tool.lockbuild]", f"command = {_string(redact_urls(command))}"]
     if target:
         lines.append(f"target = {_string(target)}")
     return "\n".join(lines) + "\n"

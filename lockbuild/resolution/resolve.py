@@ -247,8 +247,12 @@ def constraint_requirements(
         requirement = _pep508_or_fail(entry)
         if requirement.marker is not None and not environment.evaluate(requirement.marker):
             continue
+        # A constraint from no file (-P NAME==VERSION) says what it is in messages and
+        # stays out of "# via", as in pip-compile and uv.
         converted = requirement_from_pep508(
-            requirement, origin=f"-c {entry.location.path}", file=entry.location.path
+            requirement,
+            origin=entry.origin or f"-c {entry.location.path}",
+            file=None if entry.origin else entry.location.path,
         )
         constraints[converted.name].append(converted)
     return constraints
@@ -355,7 +359,8 @@ def _build_resolution(
                 markers[candidate.name].add(None)
     for name in chosen:
         for constraint in constraints.get(name, ()):
-            via[name].add(constraint.origin)
+            if constraint.file is not None:
+                via[name].add(constraint.origin)
     packages = []
     for name in sorted(chosen):
         candidate = chosen[name]
