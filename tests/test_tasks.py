@@ -754,11 +754,10 @@ def test_ctrl_c_keeps_the_written_locks_and_exits_130(
     not written, no traceback of the interruption and no summary claiming nothing was to do."""
     server.fault("/simple/docgen/", "slow-headers", times=4, seconds=20)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
-    command = ["doit", "lock"] if front_end == "doit" else ["lockbuild", "lock"]
     process = subprocess.Popen(
-        [sys.executable, "-m", *command, "base@linux-311", "docs@linux-311"]
+        [sys.executable, "-m", "lockbuild", "lock", "base@linux-311", "docs@linux-311"]
         if front_end == "lockbuild"
-        else [sys.executable, "-m", *command, "lock:base@linux-311", "lock:docs@linux-311"],
+        else [sys.executable, "-m", "doit", "lock:base@linux-311", "lock:docs@linux-311"],
         cwd=project,
         env=environment,
         stdout=subprocess.PIPE,

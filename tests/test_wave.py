@@ -8,7 +8,10 @@ of each dependency from its parent's metadata would never fill the first barrier
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,8 +99,32 @@ def test_without_the_wave_the_barrier_is_never_filled(
 OTHER = ["alpha", "beta", "gamma"]
 
 
+def run_front_end(front_end: str, root: Path) -> int:
+    """``lockbuild lock -q`` in this process, or ``doit lock`` in a child (the project's
+    dodo.py), both with the store in ``root/cache``."""
+    if front_end == "lockbuild":
+        return main(["lock", "-q"])
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = "cache"
+    done = subprocess.run(
+        [sys.executable, "-m", "doit", "lock"],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done.returncode
+
+
+@pytest.mark.parametrize("front_end", ["lockbuild", "doit"])
 def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: IndexServer,
+    dist_dir: Path,
+    front_end: str,
 ) -> None:
     for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
         for path in build_universe(
@@ -108,6 +135,7 @@ def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
     (tmp_path / "one.in").write_text("top\n")
     (tmp_path / "two.in").write_text("alpha\n")
+    (tmp_path / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
     (tmp_path / "locks.toml").write_text(
         f'[settings]\nindex-url = "{server.url}"\n\n'
         '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
@@ -124,7 +152,10 @@ def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
     server.reset_log()
     server.hold(PAGE, pins, timeout=10)
     server.hold(METADATA, pins, timeout=10)
-    assert main(["lock", "-q"]) == 0
+    assert run_front_end(front_end, tmp_path) == 0
     assert server.barrier_failures == []
     assert {name: (tmp_path / name).read_bytes() for name in written} == written
     assert server.count(".metadata") == pins
+    server.reset_log()
+    assert run_front_end(front_end, tmp_path) == 0  # nothing out of date: no wave, no request
+    assert server.requests == []

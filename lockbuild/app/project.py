@@ -107,17 +107,7 @@ def run_locks(
     settings = doit_config(config)
     made = list(lock_tasks(config, options))  # once: for the statuses and for doit
     statuses = _statuses(names, _copies(made), settings)
-    stale = [status.job for status in statuses if not status.up_to_date]
-    if stale:
-        from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
-
-        prefetch_for_run(
-            [
-                job
-                for entry in stale
-                for job in (entry.jobs if isinstance(entry, MergedJob) else [entry])
-            ]
-        )
+    _prefetch_stale(statuses)
 
     def task_lock() -> Iterator[dict[str, Any]]:
         yield from _copies(made)
@@ -168,6 +158,30 @@ def lock_statuses(
     names = select_tasks(config, selection)
     made = lock_tasks(config, options)
     return _statuses(names, made, doit_config(config), adopt=adopt)
+
+
+def prefetch_stale_locks(config: ProjectConfig, options: RunOptions) -> None:
+    """``doit lock``'s first step when some lock is out of date: one wave for the union of
+    the pins of every out-of-date lock, as ``lockbuild lock`` starts its run."""
+    try:
+        statuses = lock_statuses(config, options)
+    except LockbuildError:
+        return  # the compile that meets it says so
+    _prefetch_stale(statuses)
+
+
+def _prefetch_stale(statuses: Sequence[LockStatus]) -> None:
+    stale = [status.job for status in statuses if not status.up_to_date]
+    if stale:
+        from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
+
+        prefetch_for_run(
+            [
+                job
+                for entry in stale
+                for job in (entry.jobs if isinstance(entry, MergedJob) else [entry])
+            ]
+        )
 
 
 def _statuses(

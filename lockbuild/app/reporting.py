@@ -111,11 +111,11 @@ class LockReporter:
         pass
 
     def execute_task(self, task: Any) -> None:
-        if self.live and task.actions:
+        if self.live and _shown(task):
             self.seen += 1
             self.current = task.name
             self._draw("compiling")
-        elif self.progress and task.actions:
+        elif self.progress and _shown(task):
             self.write(f"{task.name:<{self.width}}  compiling...\n")
             self.outstream.flush()
 
@@ -133,15 +133,15 @@ class LockReporter:
         self._line(task, "failed", f"failed: {reason}")
 
     def add_success(self, task: Any) -> None:
-        if task.actions and "verified" in task.values:
+        if _shown(task) and "verified" in task.values:
             self._line(task, "verified", "verified")
             for line in task.values["verified"]:
                 self.write(f"  {line}\n")
-        elif task.actions and adopted(task):
+        elif _shown(task) and adopted(task):
             self._line(
                 task, "adopted", "up to date (committed lock adopted: a recompile matches it)"
             )
-        elif task.actions:
+        elif _shown(task):
             listed = self.every_change
             self._line(task, "recompiled", describe_recompiled(task.values, listed=listed))
             for change in _changes_shown(task.values) if listed else ():
@@ -150,11 +150,11 @@ class LockReporter:
                 self.write(f"  {colour('warning:', YELLOW, self.outstream)} {warning}\n")
 
     def skip_uptodate(self, task: Any) -> None:
-        if task.actions:
+        if _shown(task):
             self._line(task, "up to date", "up to date")
 
     def skip_ignore(self, task: Any) -> None:
-        if task.actions:
+        if _shown(task):
             self.write(f"{task.name:<{self.width}}  ignored\n")
 
     def cleanup_error(self, exception: BaseFail) -> None:
@@ -222,10 +222,17 @@ class QuietReporter(EmbeddedReporter):
         pass
 
     def add_success(self, task: Any) -> None:
-        self._line(task, "verified" if "verified" in task.values else "recompiled", "")
+        if _shown(task):
+            self._line(task, "verified" if "verified" in task.values else "recompiled", "")
 
     def skip_ignore(self, task: Any) -> None:
         pass
+
+
+def _shown(task: Any) -> bool:
+    """A task with work of its own that is not private (``_lock_prefetch``, a lock's setup):
+    a lock, or ``verify``."""
+    return bool(task.actions) and not task.name.startswith("_")
 
 
 def describe_recompiled(values: Mapping[str, Any], *, listed: bool = False) -> str:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lockbuild.app.status import plural
 from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig
 
@@ -105,14 +106,13 @@ class Shard:
         """One line for the log of a CI job."""
         if not self.locks:
             return (
-                f"shard {self.spec}: nothing to do (the {self.total_tasks} tasks form "
-                f"{self.total_units} units of locks compiled together, fewer than "
-                f"{self.spec.count} shards)"
+                f"shard {self.spec}: nothing to do (the {plural(self.total_tasks, 'task')} "
+                f"form {plural(self.total_units, 'unit')} of locks compiled together, "
+                f"fewer than {self.spec.count} shards)"
             )
-        locks = "lock" if len(self.locks) == 1 else "locks"
         return (
-            f"shard {self.spec}: {len(self.locks)} {locks} ({', '.join(self.locks)}), "
-            f"{self.tasks} of {self.total_tasks} tasks"
+            f"shard {self.spec}: {plural(len(self.locks), 'lock')} ({', '.join(self.locks)}), "
+            f"{self.tasks} of {plural(self.total_tasks, 'task')}"
         )
 
 

@@ -44,6 +44,8 @@ CONFIG_FILE = "locks.toml"
 CONFIG_VARIABLE = "LOCKBUILD_CONFIG"
 """Environment variable naming the locks.toml that ``doit`` loads (default: ./locks.toml)."""
 TASK_BASENAME = "lock"
+PREFETCH_TASK = "_lock_prefetch"
+"""A private task (``doit list`` leaves it out): the setup of every ``lock:`` task."""
 DOIT_DATABASE = "doit.sqlite3"
 
 
@@ -387,7 +389,23 @@ def task_lock(
         doit_config(config)  # the state directory: DOIT_CONFIG could not say what was wrong
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
-    yield from lock_tasks(config, options)
+    yield {
+        "basename": PREFETCH_TASK,
+        "doc": "fetch what the out-of-date locks pinned, in one wave, before they compile",
+        "actions": [(run_prefetch, [], {"config": config, "options": options})],
+        "uptodate": [False],
+        "verbosity": 0,
+    }
+    for task in lock_tasks(config, options):
+        yield {**task, "setup": [PREFETCH_TASK]} if task.get("actions") else task
+
+
+def run_prefetch(config: ProjectConfig, options: RunOptions) -> None:
+    """The action of ``doit lock``'s setup task: doit runs it once, before the first lock it
+    compiles, and never when every lock is up to date."""
+    from lockbuild.app.project import prefetch_stale_locks  # project builds on this module
+
+    prefetch_stale_locks(config, options)
 
 
 def run_verify(offline: bool = False) -> dict[str, object] | TaskFailed:
