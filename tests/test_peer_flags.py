@@ -183,3 +183,18 @@ def test_unsafe_package_with_a_requirement_is_a_usage_error(
     assert main(compile_args(server, "--unsafe-package", "certi>=1")) == 2
     assert "not a project name: 'certi>=1'" in capsys.readouterr().err
     assert not (project / LOCK).exists()
+
+
+def test_uv_spellings_of_the_target_flags(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uv's --python-version and --python-platform, with uv's platform names."""
+    base = ["compile", "requirements.in", f"--index-url={server.url}", "-o", "-", "--no-hashes"]
+    uv_words = ["--python-version", "3.12", "--python-platform", "x86_64-apple-darwin"]
+    assert main([*base, *uv_words]) == 0
+    uv = capsys.readouterr().out
+    assert main([*base, "--python", "3.12", "--platform", "x86_64-apple-darwin"]) == 0
+    assert capsys.readouterr().out == uv
+    assert "requests-lite==2.2" in uv
+    assert main([*base, "--python-platform", "beos"]) == 2
+    assert "beos" in capsys.readouterr().err
