@@ -100,3 +100,18 @@ def test_only_binary_in_locks_toml_is_in_the_fingerprint(project: Path) -> None:
     assert bad.returncode == 3
     assert "locks.docs.only-binary" in bad.stderr
     assert "expected :all:, :none: or package names, got 'a b'" in bad.stderr
+
+
+def test_from_a_subdirectory_doit_lock_needs_seek_file(project: Path) -> None:
+    """doit looks for dodo.py only where it runs; its -k/--seek-file looks in the parents (the
+    README says so, and that ``lockbuild lock`` finds locks.toml upwards by itself)."""
+    below = project / "requirements"
+    plain = doit(below, "lock")
+    assert plain.returncode == 3
+    assert "Could not find dodo file" in plain.stderr
+    assert outputs(project) == {}
+    seeking = doit(below, "-k", "lock")
+    assert seeking.returncode == 0, seeking.stdout + seeking.stderr
+    assert recompiled(seeking) == ALL_TASKS
+    assert recompiled(doit(below, "--seek-file", "lock", "--offline")) == set()
+    assert not (below / ".lockbuild").exists()  # doit's state stays beside locks.toml

@@ -6,7 +6,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from distbuilder import DistSpec
+from distbuilder import (
+    BACKEND_MODULE,
+    BACKEND_SOURCE,
+    PYPROJECT_TOML,
+    DistSpec,
+    core_metadata_text,
+)
 from indexserver import IndexServer
 
 from lockbuild.cli import build_parser, main
@@ -159,3 +165,70 @@ def test_a_directory_requirement_is_never_built(
     assert "requirements.in:1: the project needs a metadata build and building is disabled" in error
     assert "only-binary = :all:" in error
     assert not (project / "requirements.txt").exists()
+
+
+def _unbuildable_tree(project: Path) -> Path:
+    """A project whose build backend does not exist: any build attempt fails differently."""
+    tree = project / "a"
+    tree.mkdir()
+    (tree / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "no_such_backend"\n'
+        '[project]\nname = "a"\ndynamic = ["version"]\n'
+    )
+    return tree
+
+
+def _buildable_tree(project: Path) -> Path:
+    """A project ``a`` 1.0 built by the tests' in-tree backend (no index needed)."""
+    tree = project / "a"
+    tree.mkdir()
+    (tree / "pyproject.toml").write_text(PYPROJECT_TOML)
+    (tree / f"{BACKEND_MODULE}.py").write_text(BACKEND_SOURCE)
+    (tree / "PKG-INFO").write_text(core_metadata_text("a", "1.0"))
+    return tree
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a @ {tree_uri}",
+        "a @ git+file:///nonexistent/lockbuild-test/a.git@main",
+        "-e {tree_uri}#egg=a",
+    ],
+    ids=["named-directory", "git", "editable-directory"],
+)
+def test_only_binary_naming_a_git_or_directory_requirement_is_an_error(
+    universe: Universe, project: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    """uv: "Building source distributions for `a` is disabled"; no build runs, no lock written."""
+    server = universe({"w==1.0": []})
+    tree = _unbuildable_tree(project)
+    text = "w\n" + line.format(tree_uri=tree.as_uri(), tree=tree) + "\n"
+    (project / "requirements.in").write_text(text)
+    assert main(compile_args(server, "--only-binary", "A")) == 1
+    error = capsys.readouterr().err
+    assert "requirements.in:2: a needs a build and only-binary names it (only-binary = a)" in error
+    assert "no_such_backend" not in error and "Traceback" not in error
+    assert not (project / "requirements.txt").exists()
+
+
+def test_an_unnamed_directory_is_refused_once_its_name_is_known(
+    universe: Universe, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = universe({"w==1.0": []})
+    _buildable_tree(project)
+    (project / "requirements.in").write_text("./a\n")
+    assert main(compile_args(server, "--only-binary", "a")) == 1
+    error = capsys.readouterr().err
+    assert "requirements.in:1: a needs a build and only-binary names it (only-binary = a)" in error
+    assert not (project / "requirements.txt").exists()
+
+
+def test_only_binary_naming_another_project_leaves_a_directory_alone(
+    universe: Universe, project: Path
+) -> None:
+    server = universe({"w==1.0": []})
+    _buildable_tree(project)
+    (project / "requirements.in").write_text("./a\n")
+    assert main(compile_args(server, "--only-binary", "w")) == 0
+    assert "\n./a\n" in (project / "requirements.txt").read_text()

@@ -162,3 +162,39 @@ def test_an_unknown_word_without_a_close_flag_is_named_as_is(
     with pytest.raises(SystemExit):
         main(["lock", "--zzz", "-q"])
     assert capsys.readouterr().err.endswith("error: unrecognized arguments: --zzz\n")
+
+
+def test_unsafe_package_is_an_alias_of_no_emit_package(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile's --unsafe-package NAME: resolved, its pin left out of the lock."""
+    assert main(compile_args(server, "-o", "-", "--no-hashes", "--unsafe-package", "Certi")) == 0
+    text = capsys.readouterr().out
+    assert "requests-lite==2.2\n" in text
+    assert "\ncerti==" not in text
+    assert "# The following packages were excluded from the output:\n# certi\n" in text
+    assert main(compile_args(server, "-o", "-", "--no-hashes", "--no-emit-package=Certi")) == 0
+    assert capsys.readouterr().out == text  # the same lock, the same regenerate command
+
+
+def test_unsafe_package_with_a_requirement_is_a_usage_error(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(compile_args(server, "--unsafe-package", "certi>=1")) == 2
+    assert "not a project name: 'certi>=1'" in capsys.readouterr().err
+    assert not (project / LOCK).exists()
+
+
+def test_uv_spellings_of_the_target_flags(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uv's --python-version and --python-platform, with uv's platform names."""
+    base = ["compile", "requirements.in", f"--index-url={server.url}", "-o", "-", "--no-hashes"]
+    uv_words = ["--python-version", "3.12", "--python-platform", "x86_64-apple-darwin"]
+    assert main([*base, *uv_words]) == 0
+    uv = capsys.readouterr().out
+    assert main([*base, "--python", "3.12", "--platform", "x86_64-apple-darwin"]) == 0
+    assert capsys.readouterr().out == uv
+    assert "requests-lite==2.2" in uv
+    assert main([*base, "--python-platform", "beos"]) == 2
+    assert "beos" in capsys.readouterr().err

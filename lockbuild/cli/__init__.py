@@ -164,6 +164,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--python",
+        "--python-version",  # uv's spelling
         action="append",
         default=[],
         metavar="X.Y[.Z]",
@@ -172,6 +173,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--platform",
+        "--python-platform",  # uv's spelling
         action="append",
         default=[],
         metavar="NAME",

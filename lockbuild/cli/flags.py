@@ -149,6 +149,8 @@ FLAG_ALIASES = {
     "no-emit-packages": "no-emit-package",
 }
 """The singular flag of a repeatable setting, the spelling the regenerate command uses."""
+PEER_ALIASES = {"no-emit-packages": ("unsafe-package",)}
+"""Further spellings a peer uses for a setting's flag (pip-compile's ``--unsafe-package``)."""
 
 
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +166,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 f"--{key}",
                 *([f"--{FLAG_ALIASES[key]}"] if key in FLAG_ALIASES else []),
+                *(f"--{alias}" for alias in PEER_ALIASES.get(key, ())),
                 dest=dest,
                 action="append",
                 metavar={"urls": "URL", "names": "NAME"}.get(kind, kind),

@@ -132,19 +132,25 @@ def root_links(
     *,
     vcs_as_archive: bool = False,
     locked_hashes: Mapping[str, tuple[str, ...]] = {},
+    only_binary: frozenset[str] = frozenset(),
 ) -> dict[int, LinkedDist]:
     """The URL, path and VCS lines that apply to ``environment``, made concrete (by position).
 
-    Two lines giving the same project from different places are refused.
+    Two lines giving the same project from different places are refused, and so is a git or
+    directory line of a project that ``only_binary`` names (it can only be built).
     """
     found: dict[int, LinkedDist] = {}
     by_name: dict[NormalizedName, LinkedDist] = {}
     for position, entry in enumerate(requirement_set.requirements):
         if not is_link(entry) or not _applies(entry, environment):
             continue
+        if entry.name is not None and _is_tree(entry):
+            _refuse_only_binary(entry, entry.name, only_binary)
         linked = source.link_candidate(
             entry, vcs_as_archive=vcs_as_archive, locked_hashes=locked_hashes
         )
+        if linked.kind in ("vcs", "directory"):  # an unnamed line: its name is known only now
+            _refuse_only_binary(entry, linked.name, only_binary)
         other = by_name.setdefault(linked.name, linked)
         if (other.url, other.editable) != (linked.url, linked.editable):
             raise RequirementsFileError(
@@ -268,6 +274,32 @@ def _pep508_or_fail(entry: InputRequirement) -> Pep508Requirement:
     return entry.requirement
 
 
+_ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+
+
+def _link_of(entry: InputRequirement) -> str:
+    return entry.link or (entry.requirement.url if entry.requirement else None) or entry.text
+
+
+def _is_tree(entry: InputRequirement) -> bool:
+    """Whether a link line names a git repository or a directory (not an archive or wheel)."""
+    path = _link_of(entry).split("#", 1)[0].split("?", 1)[0].lower()
+    return entry.is_vcs or entry.editable or not path.endswith(_ARCHIVE_SUFFIXES)
+
+
+def _refuse_only_binary(
+    entry: InputRequirement, name: NormalizedName, only_binary: frozenset[str]
+) -> None:
+    """uv: "Building source distributions for `a` is disabled"; here before any build runs."""
+    if only_binary and name in only_binary:
+        raise RequirementsFileError(
+            entry.location.path,
+            entry.location.line,
+            f"{name} needs a build and only-binary names it (only-binary = {name}): "
+            f"{redact_url(_link_of(entry))}",
+        )
+
+
 def resolve(
     requirement_set: RequirementSet,
     environment: TargetEnvironment,
@@ -295,6 +327,7 @@ def resolve(
         source,
         vcs_as_archive=vcs_as_archive,
         locked_hashes=locked_hashes,
+        only_binary=only_binary,
     )
     roots = root_requirements(requirement_set, environment, links)
     constraints = constraint_requirements(requirement_set, environment)
