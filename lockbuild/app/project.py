@@ -141,7 +141,7 @@ class LockStatus:
     not yet verified here, which ``check`` or the next ``lock`` does once."""
 
 
-NOT_VERIFIED_HERE = "committed lock, not yet verified here (`lockbuild check` adopts it)"
+NOT_VERIFIED_HERE = "up to date as committed (not yet verified here: `lockbuild check` adopts it)"
 
 
 def lock_statuses(
