@@ -11,6 +11,7 @@ from typing import Any
 from packaging.utils import NormalizedName
 
 from lockbuild.errors import StoreError
+from lockbuild.index.arenas import one_malloc_arena
 from lockbuild.index.pagestore import stored_form
 from lockbuild.models import ProjectPage
 from lockbuild.store.store import Store
@@ -49,6 +50,7 @@ class StoreWrites:
 
     def __init__(self, store: Store | None) -> None:
         self.store = store
+        one_malloc_arena()  # before the thread: see lockbuild.index.arenas
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockbuild-store")
         self._bugs: list[BaseException] = []
 
