@@ -872,7 +872,7 @@ def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> Non
 
 
 def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
-    """Entries held as rows (strings where they can say the entry exactly, tuples where
+    """Entries held as rows (bytes where they can say the entry exactly, tuples where
     not) read back as the parsed entries do, and tell the same upload times."""
     from lockbuild.index.jsonpage import read_json_entries
     from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
@@ -910,8 +910,8 @@ def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
         {"filename": "a-1.6.tar.gz", "url": base + "a\x1f/a-1.6.tar.gz", "size": 7},
     ]
     held = hold_entries(entries)
-    assert [type(row).__name__ for row in held] == [
-        "str", "tuple", "str", "tuple", "tuple", "str", "tuple", "tuple",
+    assert [type(held.row(number)).__name__ for number in range(len(held))] == [
+        "bytes", "tuple", "bytes", "tuple", "tuple", "bytes", "tuple", "tuple",
     ]  # fmt: skip
     numbers = range(len(entries))
     assert read_rows(held, numbers, PAGE_URL) == read_json_entries(entries, numbers, PAGE_URL)
@@ -924,4 +924,57 @@ def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
         (None, False),
         (None, False),
         (None, False),
+    ]
+
+
+def test_packed_rows_spell_out_the_same_text() -> None:
+    """Rows pack lower-case digests and PyPI file paths, and only those: upper-case or short
+    hexadecimal, other hosts and look-alike paths read back exactly as they were written."""
+    from lockbuild.index.jsonpage import read_json_entries
+    from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+
+    pypi = "https://files.pythonhosted.org/packages/"
+    path = "0f/a1/" + "9b" * 30 + "/"
+    entries: list[Any] = [
+        {
+            "filename": "a-1.0-py3-none-any.whl",
+            "url": pypi + path + "a-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "1f" * 32},  # packs to the separator character
+            "core-metadata": {"sha256": "0a" * 32},
+            "upload-time": "2020-01-01T00:00:00.000000Z",
+            "size": 12,
+        },
+        {
+            "filename": "a-1.1.tar.gz",
+            "url": pypi + path + "a-1.1.tar.gz",
+            "hashes": {"sha256": "AB" * 32},
+        },
+        {"filename": "a-1.2.tar.gz", "url": pypi + "0F/a1/" + "9b" * 30 + "/a-1.2.tar.gz"},
+        {"filename": "a-1.3.tar.gz", "url": pypi + "0f/a1/" + "9b" * 29 + "/a-1.3.tar.gz"},
+        {
+            "filename": "a-1.4.tar.gz",
+            "url": "https://mirror.example/packages/" + path + "a-1.4.tar.gz",
+        },
+        {
+            "filename": "a-1.5.tar.gz",
+            "url": pypi + path + "x/a-1.5.tar.gz",
+            "hashes": {"sha256": "ab" * 31},
+        },
+        {
+            "filename": "a-1.6.tar.gz",
+            "url": pypi + path + "a-1.6.tar.gz",
+            "core-metadata": {"sha256": "ff" * 32},
+        },
+        {"filename": "\u00e9-1.7.tar.gz", "url": pypi + path + "\u00e9-1.7.tar.gz", "size": 1},
+        {"filename": "a-1.8.tar.gz", "url": pypi + "\ud800/a-1.8.tar.gz"},  # lone surrogate
+    ]
+    held = hold_entries(entries)
+    kinds = [type(held.row(number)).__name__ for number in range(len(held))]
+    assert kinds == ["bytes"] * 8 + ["tuple"]
+    assert len(held.row(0) or b"") < 32 * 3 + 60  # three packed fields, then the short ones
+    numbers = range(len(entries))
+    assert read_rows(held, numbers, PAGE_URL) == read_json_entries(entries, numbers, PAGE_URL)
+    assert [upload[:2] for upload in row_uploads(held, numbers)] == [
+        ("a-1.0-py3-none-any.whl", "2020-01-01T00:00:00.000000Z"),
+        *[(entry["filename"], None) for entry in entries[1:]],
     ]

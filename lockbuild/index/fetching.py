@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from lockbuild.index.arenas import one_malloc_arena
+
 logger = logging.getLogger(__name__)
 
 Key = TypeVar("Key")
@@ -21,6 +23,7 @@ class FetchPool:
     """A pool of fetch threads that runs each keyed fetch once, and starts nothing after close."""
 
     def __init__(self, workers: int) -> None:
+        one_malloc_arena()  # before the threads: see lockbuild.index.arenas
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lockbuild")
         self._lock = threading.Lock()
         self._closed = False

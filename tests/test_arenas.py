@@ -1,0 +1,59 @@
+"""One malloc arena before the fetch and store threads start (lockbuild.index.arenas)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lockbuild.index import arenas, caching, fetching
+
+_NAMES = getattr(os, "confstr_names", {})
+GLIBC = sys.platform.startswith("linux") and bool(
+    "CS_GNU_LIBC_VERSION" in _NAMES and os.confstr("CS_GNU_LIBC_VERSION")
+)
+
+
+def _ask(environment: dict[str, str]) -> str:
+    code = "from lockbuild.index.arenas import one_malloc_arena as one;print(one(), one())"
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    env.update(environment)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc only")
+def test_limits_the_arenas_once_per_process() -> None:
+    assert _ask({}) == "True True"
+
+
+def test_the_users_own_arena_max_wins() -> None:
+    assert _ask({"MALLOC_ARENA_MAX": "4"}) == "False False"
+
+
+def test_asked_before_the_fetch_threads_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(fetching, "one_malloc_arena", lambda: events.append("arena"))
+    monkeypatch.setattr(caching, "one_malloc_arena", lambda: events.append("arena"))
+
+    class Pool:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            events.append("threads")
+
+        def shutdown(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    monkeypatch.setattr(fetching, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(caching, "ThreadPoolExecutor", Pool)
+    fetching.FetchPool(2)
+    caching.StoreWrites(None)
+    assert events == ["arena", "threads", "arena", "threads"]
+
+
+def test_nothing_done_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arenas.sys, "platform", "darwin")
+    assert arenas._set_arena_max(1) is False
