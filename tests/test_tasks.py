@@ -310,7 +310,8 @@ def test_check_on_a_fresh_clone_adopts_the_committed_locks(project: Path) -> Non
     written = outputs(project)
     shutil.rmtree(project / ".lockbuild")
     listing = lockbuild(project, "list")
-    assert listing.stdout.count("[up to date as committed (not yet verified here") == 6, listing.stdout
+    committed = "[up to date as committed (not yet verified here"
+    assert listing.stdout.count(committed) == 6, listing.stdout
     assert "out of date" not in listing.stdout and "edited" not in listing.stdout
     check = lockbuild(project, "check")
     assert check.returncode == 0, check.stdout
