@@ -301,6 +301,8 @@ class Settings:
     index_url: str
     exclude_newer: str | None
     timeout: float
+    lockbuild_args: tuple[str, ...] = ()
+    """Extra arguments of every lockbuild compile (``--verify-metadata=range``)."""
 
 
 def build_command(
@@ -313,6 +315,7 @@ def build_command(
         command += ["--python", settings.python, "--platform", LOCKBUILD_PLATFORM]
         command += ["--index-url", settings.index_url, "-q"]
         command += ["--exclude-newer", newer] if newer else []
+        command += settings.lockbuild_args
         return command, {"LOCKBUILD_CACHE_DIR": str(cache_dir)}
     assert settings.tools_bin is not None
     if tool == "pip-compile":
@@ -623,6 +626,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "'none' to resolve against the index as it is",
     )
     parser.add_argument("--add-line", default="rich", help="requirement of the one-line scenario")
+    parser.add_argument(
+        "--lockbuild-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra argument of every lockbuild compile, repeatable "
+        "(--lockbuild-arg=--verify-metadata=range)",
+    )
     parser.add_argument("--python", default="3.11", help="target Python X.Y (default: 3.11)")
     parser.add_argument(
         "--timeout", type=float, default=600, help="seconds before a run counts as failed"
@@ -660,11 +671,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     timestamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     keep_dir = RESULTS_DIR / f"compile-{timestamp}"
     print(f"versions: {versions}", file=sys.stderr)
+    if arguments.lockbuild_arg:
+        print(f"lockbuild compiles with: {' '.join(arguments.lockbuild_arg)}", file=sys.stderr)
 
     proxy = None if arguments.pages == "auto" else PageProxy(PYPI_ORIGIN, arguments.pages)
     origin = PYPI_ORIGIN if proxy is None else proxy.url
     settings = Settings(
-        tools_bin, arguments.python, f"{origin}/simple", arguments.exclude_newer, arguments.timeout
+        tools_bin,
+        arguments.python,
+        f"{origin}/simple",
+        arguments.exclude_newer,
+        arguments.timeout,
+        tuple(arguments.lockbuild_arg),
     )
     probed = probe_page_format(f"{PYPI_ORIGIN}/simple", first_project(SETS_DIR / "django.in"))
     print(f"index answers lockbuild's Accept with: {probed} pages", file=sys.stderr)
