@@ -345,16 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"page-ttl {arguments.page_ttl}; scratch {workspace}",
         flush=True,
     )
-    listing = subprocess.run(
-        [*lockbuild_command(), "list", "--shard", f"1/{count}"],
-        cwd=project,
-        env=clean_environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    print(listing.stdout.splitlines()[0] if listing.stdout else listing.stderr, flush=True)
-    for index in range(2, count + 1):
+    for index in range(1, count + 1):  # what each shard will run: `lockbuild list --shard`
         shard = subprocess.run(
             [*lockbuild_command(), "list", "--shard", f"{index}/{count}"],
             cwd=project,
