@@ -520,3 +520,76 @@ def test_lock_shares_through_the_remote_store_setting(
         outputs.append((directory / "base-linux-311.txt").read_bytes())
     assert len(server.requests) == 0
     assert outputs[0] == outputs[1]
+
+
+class HangingFileSystem:
+    """A backend that never answers (a hung mount, an endpoint that accepts and is silent)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.calls = 0
+
+    def _hang(self, *arguments: object, **options: object) -> None:
+        self.calls += 1
+        self.release.wait(60)
+        raise ConnectionError("too late")
+
+    cat_file = pipe = pipe_file = makedirs = mv = _hang
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_hung_remote_costs_one_timeout_and_one_warning(
+    fresh_failures: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    local: bool,
+) -> None:
+    from lockbuild.store import remote
+
+    monkeypatch.setattr(remote, "REMOTE_TIMEOUT", 0.5)
+    hung = HangingFileSystem()
+    url = "file:///mnt/hung" if local else f"s3://user:{SECRET}@bucket/x"
+    tier = remote.RemoteTier(hung, "bucket/x", url=url, local=local)
+    started = time.monotonic()
+    try:
+        with caplog.at_level("WARNING"):
+            assert tier.read(PAGE) is None
+            assert tier.read(PAGE) is None  # down: not asked again
+            tier.write(PAGE, "{}")
+            tier.close()
+    finally:
+        hung.release.set()
+    assert time.monotonic() - started < 10
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "going on with the local store" in warnings[0], warnings
+    assert SECRET not in warnings[0]
+    assert tier.down and hung.calls == 1
+
+
+def test_a_silent_s3_endpoint_does_not_hang_the_read(
+    aws: Moto,
+    fresh_failures: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real S3 client against a socket that accepts and never answers."""
+    from lockbuild.store import remote
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(remote, "REMOTE_TIMEOUT", 1.0)
+    try:
+        tier = remote.open_remote(f"s3://silent-{uuid.uuid4().hex[:8]}/lockbuild")
+        assert tier is not None
+        started = time.monotonic()
+        with caplog.at_level("WARNING"):
+            assert tier.read(PAGE) is None
+        assert time.monotonic() - started < 10
+        assert tier.down
+        assert [r.getMessage() for r in caplog.records if "remote store" in r.getMessage()]
+    finally:
+        listener.close()

@@ -59,6 +59,10 @@ BATCH = 64
 """Writes handed to the backend at once (object stores put them concurrently)."""
 FLUSH_TIMEOUT = 120.0
 """Seconds :meth:`RemoteTier.close` waits for the queued writes."""
+REMOTE_TIMEOUT = 30.0
+"""Seconds one read, or one batch of writes, may take: past that the remote is down. A hung
+mount or an endpoint that accepts and never answers must not hang the lock (backends retry
+on their own, an object store for minutes)."""
 
 _failed: set[str] = set()
 """Remotes (as shown) that failed in this process: warned about once, then left alone."""
@@ -135,7 +139,7 @@ class RemoteTier:
         if self.down or key.partition(":")[0] not in REMOTE_NAMESPACES:
             return None
         try:
-            data = self._fs.cat_file(self._path(key))
+            data = _bounded(self._fs.cat_file, self._path(key))
         except FileNotFoundError:
             return None
         except Exception as error:  # any backend's failure: the remote is down for this run
@@ -208,7 +212,7 @@ class RemoteTier:
                     break
             if batch and not self.down:
                 try:
-                    self._send(batch)
+                    _bounded(self._send, batch)
                 except Exception as error:  # any backend's failure: the remote is down
                     self._fail(error)
             if item is None:
@@ -243,6 +247,28 @@ class RemoteTier:
             self.shown,
             _describe(error, self._url),
         )
+
+
+def _bounded(call: Any, *arguments: Any) -> Any:
+    """``call(*arguments)``, or TimeoutError after :data:`REMOTE_TIMEOUT` seconds (the call
+    is left to finish on a daemon thread, which does not hold up the process's exit)."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call(*arguments)))
+        except BaseException as error:  # handed to the caller below
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="lockbuild-remote-call", daemon=True)
+    thread.start()
+    thread.join(REMOTE_TIMEOUT)
+    if not outcome:
+        raise TimeoutError(f"no answer within {REMOTE_TIMEOUT:g} s")
+    done, value = outcome[0]
+    if done:
+        return value
+    raise value
 
 
 def _expired(key: str, local: Envelope, max_age: float | None, now: float) -> bool:
