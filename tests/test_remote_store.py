@@ -593,3 +593,103 @@ def test_a_silent_s3_endpoint_does_not_hang_the_read(
         assert [r.getMessage() for r in caplog.records if "remote store" in r.getMessage()]
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("kind", ["a-file", "read-only"])
+def test_an_unusable_file_remote_costs_one_warning(
+    universe: UniverseBuilder, tmp_path: Path, kind: str
+) -> None:
+    server = universe(UNIVERSE)
+    reference = compile_in(job(tmp_path, "reference"), server)
+    shared = tmp_path / "shared"
+    if kind == "a-file":
+        shared.write_text("not a directory\n")
+    else:
+        shared.mkdir()
+        shared.chmod(0o555)
+    try:
+        result = compile_in(job(tmp_path, "odd"), server, f"--remote-store={shared.as_uri()}")
+    finally:
+        shared.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(remote_warnings(result.stderr)) <= 1, result.stderr
+    expected = (tmp_path / "reference" / "requirements.txt").read_bytes()
+    assert reference.returncode == 0
+    assert (tmp_path / "odd" / "requirements.txt").read_bytes() == expected
+
+
+def test_a_secret_remote_url_never_shows_in_lock_list_or_check(
+    universe: UniverseBuilder, aws: Moto, tmp_path: Path
+) -> None:
+    server = universe(UNIVERSE)
+    url = f"s3://keyid:{SECRET}@{aws.bucket()}/lockbuild?token={TOKEN}"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.in").write_text("app\n")
+    (project / "locks.toml").write_text(
+        f'[settings]\nremote-store = "{url}"\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = str(tmp_path / "cache")
+    seen = []
+    for command in (["list", "-v"], ["lock", "-v"], ["list", "-v"], ["check", "-v"], ["list"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "lockbuild", *command],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=False,
+            timeout=300,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        seen += [result.stdout, result.stderr]
+    seen += [path.read_text() for path in project.rglob("*.txt")]
+    written = [path for path in project.rglob("*") if path.is_file() and path.name != "locks.toml"]
+    seen += [path.read_text(errors="replace") for path in written]
+    for text in seen:
+        assert SECRET not in text and TOKEN not in text
+
+
+def test_a_huge_remote_object_is_not_read_whole(
+    tmp_path: Path, fresh_failures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockbuild.store import remote
+    from lockbuild.store.envelope import encode_envelope
+
+    monkeypatch.setattr(remote, "MAX_OBJECT", 1000)
+    tier = remote.open_remote((tmp_path / "shared").as_uri())
+    assert tier is not None
+    small = encode_envelope(PAGE, {"rows": "x"}, stored=1.0, etag=None, last_modified=None)
+    tier.write(PAGE, small)
+    tier.close()
+    assert tier.read(PAGE) is not None
+    path = tmp_path / "shared" / object_name(PAGE)
+    path.write_text(small + "y" * 10_000_000)  # valid, then far too long: read no further
+    read: list[int] = []
+    original = tier._fs.cat_file
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        data = original(*arguments, **options)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(tier._fs, "cat_file", counted)
+    assert tier.read(PAGE) is None
+    assert read and max(read) <= 1001
+    assert tier.ignored == 1 and not tier.down
+
+
+def test_a_remote_page_from_the_future_is_not_fresh(tmp_path: Path, fresh_failures: None) -> None:
+    """A job whose clock runs ahead must not make its pages fresh for the whole fleet for
+    longer than page-ttl (nor make them win over every later fetch)."""
+    from lockbuild.store.store import open_store
+
+    url = (tmp_path / "shared").as_uri()
+    with open_store(tmp_path / "ahead", clock=lambda: 1000.0 + 86400, remote=url) as ahead:
+        ahead.put(PAGE, {"rows": "from tomorrow"})
+    with open_store(tmp_path / "b", clock=lambda: 1000.0, remote=url) as store:
+        assert store.get(PAGE, max_age=600) is None

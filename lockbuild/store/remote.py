@@ -59,6 +59,12 @@ BATCH = 64
 """Writes handed to the backend at once (object stores put them concurrently)."""
 FLUSH_TIMEOUT = 120.0
 """Seconds :meth:`RemoteTier.close` waits for the queued writes."""
+MAX_OBJECT = 256 * 1024 * 1024
+"""Bytes of one object read at most; a larger one is ignored (never a whole huge object in
+memory: the largest index page is a few tens of MB)."""
+CLOCK_SLACK = 300.0
+"""Seconds a remote page may be stored after this machine's now (clocks differ a little); a
+page from further in the future is ignored: it would stay fresh past page-ttl fleet-wide."""
 REMOTE_TIMEOUT = 30.0
 """Seconds one read, or one batch of writes, may take: past that the remote is down. A hung
 mount or an endpoint that accepts and never answers must not hang the lock (backends retry
@@ -139,13 +145,15 @@ class RemoteTier:
         if self.down or key.partition(":")[0] not in REMOTE_NAMESPACES:
             return None
         try:
-            data = _bounded(self._fs.cat_file, self._path(key))
+            data = _bounded(self._fs.cat_file, self._path(key), start=0, end=MAX_OBJECT + 1)
         except FileNotFoundError:
             return None
         except Exception as error:  # any backend's failure: the remote is down for this run
             self._fail(error)
             return None
         try:
+            if len(data) > MAX_OBJECT:
+                raise CorruptEntry(f"larger than {MAX_OBJECT} bytes")
             return decode_stored(key, bytes(data).decode("utf-8"))
         except (CorruptEntry, UnicodeDecodeError) as error:
             self.ignored += 1
@@ -163,6 +171,10 @@ class RemoteTier:
             return None
         remote = self.read(key)
         if remote is None or (local is not None and remote.stored <= local.stored):
+            return None
+        if key.partition(":")[0] == PAGE and remote.stored > now + CLOCK_SLACK:
+            self.ignored += 1
+            logger.warning("ignoring remote cache record (stored in the future): %s", key)
             return None
         return remote
 
@@ -249,14 +261,14 @@ class RemoteTier:
         )
 
 
-def _bounded(call: Any, *arguments: Any) -> Any:
-    """``call(*arguments)``, or TimeoutError after :data:`REMOTE_TIMEOUT` seconds (the call
-    is left to finish on a daemon thread, which does not hold up the process's exit)."""
+def _bounded(call: Any, *arguments: Any, **options: Any) -> Any:
+    """``call(*arguments, **options)``, or TimeoutError after :data:`REMOTE_TIMEOUT` seconds
+    (the call is left to finish on a daemon thread, which does not hold up the exit)."""
     outcome: list[tuple[bool, Any]] = []
 
     def run() -> None:
         try:
-            outcome.append((True, call(*arguments)))
+            outcome.append((True, call(*arguments, **options)))
         except BaseException as error:  # handed to the caller below
             outcome.append((False, error))
 
