@@ -693,3 +693,55 @@ def test_a_remote_page_from_the_future_is_not_fresh(tmp_path: Path, fresh_failur
         ahead.put(PAGE, {"rows": "from tomorrow"})
     with open_store(tmp_path / "b", clock=lambda: 1000.0, remote=url) as store:
         assert store.get(PAGE, max_age=600) is None
+
+
+def test_offline_with_a_missing_file_remote_uses_the_local_store(
+    universe: UniverseBuilder, tmp_path: Path
+) -> None:
+    server = universe(UNIVERSE)
+    directory = job(tmp_path, "offline")
+    first = compile_in(directory, server)
+    assert first.returncode == 0, first.stderr
+    expected = (directory / "requirements.txt").read_bytes()
+    (directory / "requirements.txt").unlink()
+    missing = tmp_path / "unmounted" / "share"
+    server.reset_log()
+    result = compile_in(directory, server, f"--remote-store={missing.as_uri()}", "--offline")
+    assert result.returncode == 0, result.stderr
+    assert remote_warnings(result.stderr) == [], result.stderr
+    assert (directory / "requirements.txt").read_bytes() == expected
+    assert server.requests == []
+
+
+WRITER = """
+import sys
+from lockbuild.store.envelope import encode_envelope
+from lockbuild.store.keys import page_key
+from lockbuild.store.remote import open_remote
+
+key = page_key("https://example.org/simple", "app")
+tier = open_remote(sys.argv[1])
+for turn in range(200):
+    value = {"rows": sys.argv[2] * (turn % 50 + 1)}
+    tier.write(key, encode_envelope(key, value, stored=float(turn), etag=None, last_modified=None))
+    tier.close()
+"""
+
+
+def test_two_processes_writing_one_key_leave_a_whole_object(
+    tmp_path: Path, fresh_failures: None
+) -> None:
+    from lockbuild.store import remote
+
+    url = (tmp_path / "shared").as_uri()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, letter]) for letter in ("a", "b")
+    ]
+    tier = remote.open_remote(url)
+    assert tier is not None
+    seen = 0
+    while any(writer.poll() is None for writer in writers):
+        seen += tier.read(PAGE) is not None
+    assert [writer.wait(60) for writer in writers] == [0, 0]
+    assert tier.read(PAGE) is not None and tier.ignored == 0 and not tier.down
+    assert not list((tmp_path / "shared").rglob("*.tmp-*"))
