@@ -184,7 +184,7 @@ def test_a_damaged_archive_is_refused_and_nothing_written(ours: Path, tmp_path: 
     ("other", "message"),
     [
         ("missing", "missing: no such cache directory or archive"),
-        ("plain-dir", "not a lockbuild cache directory (no store/ in it): plain-dir"),
+        ("plain-dir", "not a lockbuild cache directory (no store/cache.db in it): plain-dir"),
         ("ours", "cannot merge the cache with itself: ours"),
     ],
 )
@@ -201,3 +201,32 @@ def test_a_wrong_other_is_a_usage_error(
     assert merge(ours, other) == 2
     assert capsys.readouterr().err == f"lockbuild: error: {message}\n"
     assert snapshot(ours) == before
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "empty-store-dir"])
+def test_a_damaged_other_store_is_refused_naming_it_and_left_as_it_was(
+    ours: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cure the error names must not be a command that clears the user's own cache, and
+    reading the other store must not write to it."""
+    theirs = tmp_path / "theirs" / "store"
+    theirs.mkdir(parents=True)
+    if damage == "not-a-database":
+        (theirs / "cache.db").write_bytes(b"garbage\n")
+    before = snapshot(ours)
+    files = sorted((path.name, path.read_bytes()) for path in theirs.iterdir())
+    capsys.readouterr()
+    code = merge(ours, tmp_path / "theirs")
+    err = capsys.readouterr().err
+    assert snapshot(ours) == before
+    assert sorted((path.name, path.read_bytes()) for path in theirs.iterdir()) == files
+    if damage == "not-a-database":
+        assert code == 1
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"cannot merge {tmp_path / 'theirs'}" in err and "nothing was written" in err
+        assert "cache clear" not in err
+    else:
+        assert code == 2
+        assert err.startswith(
+            "lockbuild: error: not a lockbuild cache directory (no store/cache.db"
+        )
