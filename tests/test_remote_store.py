@@ -628,12 +628,13 @@ def test_a_secret_remote_url_never_shows_in_lock_list_or_check(
     project.mkdir()
     (project / "requirements.in").write_text("app\n")
     (project / "locks.toml").write_text(
-        f'[settings]\nremote-store = "{url}"\nindex-url = "{server.url}"\n\n'
+        f'[settings]\nindex-url = "{server.url}"\n\n'
         '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
         '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
     environment["LOCKBUILD_CACHE_DIR"] = str(tmp_path / "cache")
+    environment["LOCKBUILD_REMOTE_STORE"] = url
     seen = []
     for command in (["list", "-v"], ["lock", "-v"], ["list", "-v"], ["check", "-v"], ["list"]):
         result = subprocess.run(
@@ -648,8 +649,7 @@ def test_a_secret_remote_url_never_shows_in_lock_list_or_check(
         assert "Traceback" not in result.stderr, result.stderr
         seen += [result.stdout, result.stderr]
     seen += [path.read_text() for path in project.rglob("*.txt")]
-    written = [path for path in project.rglob("*") if path.is_file() and path.name != "locks.toml"]
-    seen += [path.read_text(errors="replace") for path in written]
+    seen += [path.read_text(errors="replace") for path in project.rglob("*") if path.is_file()]
     for text in seen:
         assert SECRET not in text and TOKEN not in text
 
@@ -745,3 +745,31 @@ def test_two_processes_writing_one_key_leave_a_whole_object(
     assert [writer.wait(60) for writer in writers] == [0, 0]
     assert tier.read(PAGE) is not None and tier.ignored == 0 and not tier.down
     assert not list((tmp_path / "shared").rglob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("secret", [f"keyid:{SECRET}@bucket/x", f"bucket/x?token={TOKEN}"])
+def test_credentials_in_locks_toml_remote_store_are_refused(tmp_path: Path, secret: str) -> None:
+    """locks.toml is committed and read by everyone: the README says credentials never come
+    from it."""
+    (tmp_path / "requirements.in").write_text("app\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nremote-store = "s3://{secret}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    for command in ("lock", "list"):
+        result = subprocess.run(
+            [sys.executable, "-m", "lockbuild", command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode != 0
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "locks.toml:2" in result.stderr and "credentials" in result.stderr
+        assert SECRET not in result.stderr and TOKEN not in result.stderr
+    assert not list(tmp_path.glob("base-*.txt"))
