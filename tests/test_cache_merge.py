@@ -6,12 +6,13 @@ index pages expire, so there the one stored later wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lockbuild.cli import main
+from lockbuild.store.envelope import Envelope
 from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key, upload_key
 from lockbuild.store.store import Store, open_store
 
@@ -230,3 +231,36 @@ def test_a_damaged_other_store_is_refused_naming_it_and_left_as_it_was(
         assert err.startswith(
             "lockbuild: error: not a lockbuild cache directory (no store/cache.db"
         )
+
+
+def test_an_interrupted_merge_leaves_nothing_half_merged(tmp_path: Path, ours: Path) -> None:
+    def fill(store: Store, clock: Clock) -> None:
+        for number in range(50):
+            store.put(hash_key(f"https://files.example/p{number}.tar.gz"), "sha256:" + SHA)
+
+    theirs = filled(tmp_path / "theirs", fill)
+    before = snapshot(ours)
+    with open_store(theirs) as source:
+        entries = list(source.envelopes())
+    passes = 0
+
+    def interrupted() -> Iterator[Envelope]:
+        nonlocal passes
+        passes += 1
+        for number, envelope in enumerate(entries):
+            if passes == 2 and number == 25:
+                raise KeyboardInterrupt
+            yield envelope
+
+    with open_store(ours) as store, pytest.raises(KeyboardInterrupt):
+        store.merge(interrupted, source="theirs")
+    assert snapshot(ours) == before
+
+
+def test_entries_of_a_newer_lockbuild_are_left_out(tmp_path: Path, ours: Path) -> None:
+    theirs = filled(tmp_path / "theirs", lambda store, clock: store.put(HASH_KEY, "sha256:" + SHA))
+    with open_store(theirs) as store:
+        store._cache.set("page-v99:https://pypi.org/simple:demo", '{"v":{"new":"shape"}}')
+    assert merge(ours, theirs) == 0
+    merged = snapshot(ours)
+    assert HASH_KEY in merged and not any(key.startswith("page-v99") for key in merged)
