@@ -240,3 +240,39 @@ def test_doit_lock_with_a_broken_locks_toml_is_one_line(doit_project: Path) -> N
     assert done.returncode != 0
     assert "Traceback" not in output, output
     assert "locks.toml:1" in output, output
+
+
+@pytest.mark.parametrize("breakage", ["lock-not-utf8", "lock-garbage", "input-is-a-directory"])
+def test_a_broken_lock_fails_alone_and_the_prefetch_does_not_fail_the_others(
+    doit_project: Path, breakage: str
+) -> None:
+    if breakage == "lock-not-utf8":
+        (doit_project / "one-linux-311.txt").write_bytes(b"top==1.0\n\xff\xfe\x00bad\n")
+    elif breakage == "lock-garbage":
+        (doit_project / "one-linux-311.txt").write_text("top===???\n-e\n--hash\n[[[\n")
+    else:
+        (doit_project / "one.in").unlink()
+        (doit_project / "one.in").mkdir()
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert "alpha==1.0" in (doit_project / "two-linux-311.txt").read_text(), output
+    assert "beta==1.0" in (doit_project / "two-linux-311.txt").read_text(), output
+
+
+def test_an_unexpected_prefetch_failure_costs_the_head_start_only(doit_project: Path) -> None:
+    """The prefetch is a setup task of every lock: if it failed, doit would fail them all."""
+    (doit_project / "dodo.py").write_text(
+        "import lockbuild.app.wave\n\n\n"
+        "def broken(jobs):\n"
+        "    raise OSError(28, 'No space left on device')\n\n\n"
+        "lockbuild.app.wave.prefetch_for_run = broken\n"
+        "from lockbuild.tasks import *  # noqa: E402, F403\n"
+    )
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert [line for line in output.splitlines() if "prefetch" in line and "No space" in line]
+    for name in ("one-linux-311.txt", "two-linux-311.txt"):
+        assert "alpha==1.0" in (doit_project / name).read_text()
