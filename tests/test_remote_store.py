@@ -773,3 +773,38 @@ def test_credentials_in_locks_toml_remote_store_are_refused(tmp_path: Path, secr
         assert "locks.toml:2" in result.stderr and "credentials" in result.stderr
         assert SECRET not in result.stderr and TOKEN not in result.stderr
     assert not list(tmp_path.glob("base-*.txt"))
+
+
+@pytest.mark.parametrize("front_end", ["lockbuild", "doit"])
+def test_a_failing_remote_is_reported_by_lock_and_doit_lock(
+    universe: UniverseBuilder, tmp_path: Path, front_end: str
+) -> None:
+    server = universe(UNIVERSE)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.in").write_text("app\n")
+    (project / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    (project / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    (tmp_path / "shared").write_text("a file, not a directory\n")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = str(tmp_path / "cache")
+    environment["LOCKBUILD_REMOTE_STORE"] = (tmp_path / "shared").as_uri()
+    command = ["lockbuild", "lock"] if front_end == "lockbuild" else ["doit", "lock"]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    assert len(remote_warnings(output)) == 1, output
+    assert "app==1.0" in (project / "base-linux-311.txt").read_text()
