@@ -808,3 +808,32 @@ def test_a_failing_remote_is_reported_by_lock_and_doit_lock(
     assert "Traceback" not in output
     assert len(remote_warnings(output)) == 1, output
     assert "app==1.0" in (project / "base-linux-311.txt").read_text()
+
+
+@pytest.mark.parametrize("where", ["environment", "flag"])
+def test_a_remote_store_without_a_scheme_is_refused_not_taken_for_a_directory(
+    universe: UniverseBuilder, tmp_path: Path, where: str
+) -> None:
+    """``ci-cache/lockbuild`` (s3:// forgotten) must not become a directory in the project."""
+    server = universe(UNIVERSE)
+    directory = job(tmp_path, "typo")
+    arguments = compile_arguments(server)
+    environment = {k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"}
+    if where == "environment":
+        environment["LOCKBUILD_REMOTE_STORE"] = "ci-cache/lockbuild"
+    else:
+        arguments.append("--remote-store=ci-cache/lockbuild")
+    result = subprocess.run(
+        [sys.executable, "-m", "lockbuild", *arguments],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert not (directory / "ci-cache").exists()
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "remote-store" in result.stderr or "REMOTE_STORE" in result.stderr
+    assert not (directory / "requirements.txt").exists()
