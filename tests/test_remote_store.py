@@ -837,3 +837,29 @@ def test_a_remote_store_without_a_scheme_is_refused_not_taken_for_a_directory(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "remote-store" in result.stderr or "REMOTE_STORE" in result.stderr
     assert not (directory / "requirements.txt").exists()
+
+
+def test_a_full_file_remote_leaves_no_partial_object(
+    tmp_path: Path, fresh_failures: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    from fsspec.implementations.local import LocalFileSystem
+
+    from lockbuild.store import remote
+    from lockbuild.store.envelope import encode_envelope
+
+    class FullDisk(LocalFileSystem):  # type: ignore[misc]
+        def pipe_file(self, path: str, value: bytes, **options: Any) -> None:
+            with open(path, "wb") as half:
+                half.write(value[: len(value) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    shared = tmp_path / "shared"
+    tier = remote.RemoteTier(FullDisk(), str(shared), url=shared.as_uri(), local=True)
+    with caplog.at_level("WARNING"):
+        tier.write(PAGE, encode_envelope(PAGE, {}, stored=1.0, etag=None, last_modified=None))
+        tier.close()
+    assert tier.down
+    assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1
+    assert [path for path in shared.rglob("*") if path.is_file()] == []

@@ -11,6 +11,7 @@ backends are imported only here, and only when a remote is configured.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -243,8 +244,13 @@ class RemoteTier:
                 self._fs.makedirs(parent, exist_ok=True)
                 self._made.add(parent)
             temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-            self._fs.pipe_file(temporary, data)
-            self._fs.mv(temporary, path)
+            try:
+                self._fs.pipe_file(temporary, data)
+                self._fs.mv(temporary, path)
+            except Exception:
+                with contextlib.suppress(Exception):  # a full share: what was written of it
+                    self._fs.rm_file(temporary)
+                raise
 
     def _path(self, key: str) -> str:
         return f"{self._root}/{object_name(key)}"
