@@ -6,12 +6,13 @@ index pages expire, so there the one stored later wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lockbuild.cli import main
+from lockbuild.store.envelope import Envelope
 from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key, upload_key
 from lockbuild.store.store import Store, open_store
 
@@ -184,7 +185,7 @@ def test_a_damaged_archive_is_refused_and_nothing_written(ours: Path, tmp_path: 
     ("other", "message"),
     [
         ("missing", "missing: no such cache directory or archive"),
-        ("plain-dir", "not a lockbuild cache directory (no store/ in it): plain-dir"),
+        ("plain-dir", "not a lockbuild cache directory (no store/cache.db in it): plain-dir"),
         ("ours", "cannot merge the cache with itself: ours"),
     ],
 )
@@ -201,3 +202,65 @@ def test_a_wrong_other_is_a_usage_error(
     assert merge(ours, other) == 2
     assert capsys.readouterr().err == f"lockbuild: error: {message}\n"
     assert snapshot(ours) == before
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "empty-store-dir"])
+def test_a_damaged_other_store_is_refused_naming_it_and_left_as_it_was(
+    ours: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cure the error names must not be a command that clears the user's own cache, and
+    reading the other store must not write to it."""
+    theirs = tmp_path / "theirs" / "store"
+    theirs.mkdir(parents=True)
+    if damage == "not-a-database":
+        (theirs / "cache.db").write_bytes(b"garbage\n")
+    before = snapshot(ours)
+    files = sorted((path.name, path.read_bytes()) for path in theirs.iterdir())
+    capsys.readouterr()
+    code = merge(ours, tmp_path / "theirs")
+    err = capsys.readouterr().err
+    assert snapshot(ours) == before
+    assert sorted((path.name, path.read_bytes()) for path in theirs.iterdir()) == files
+    if damage == "not-a-database":
+        assert code == 1
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"cannot merge {tmp_path / 'theirs'}" in err and "nothing was written" in err
+        assert "cache clear" not in err
+    else:
+        assert code == 2
+        assert err.startswith(
+            "lockbuild: error: not a lockbuild cache directory (no store/cache.db"
+        )
+
+
+def test_an_interrupted_merge_leaves_nothing_half_merged(tmp_path: Path, ours: Path) -> None:
+    def fill(store: Store, clock: Clock) -> None:
+        for number in range(50):
+            store.put(hash_key(f"https://files.example/p{number}.tar.gz"), "sha256:" + SHA)
+
+    theirs = filled(tmp_path / "theirs", fill)
+    before = snapshot(ours)
+    with open_store(theirs) as source:
+        entries = list(source.envelopes())
+    passes = 0
+
+    def interrupted() -> Iterator[Envelope]:
+        nonlocal passes
+        passes += 1
+        for number, envelope in enumerate(entries):
+            if passes == 2 and number == 25:
+                raise KeyboardInterrupt
+            yield envelope
+
+    with open_store(ours) as store, pytest.raises(KeyboardInterrupt):
+        store.merge(interrupted, source="theirs")
+    assert snapshot(ours) == before
+
+
+def test_entries_of_a_newer_lockbuild_are_left_out(tmp_path: Path, ours: Path) -> None:
+    theirs = filled(tmp_path / "theirs", lambda store, clock: store.put(HASH_KEY, "sha256:" + SHA))
+    with open_store(theirs) as store:
+        store._cache.set("page-v99:https://pypi.org/simple:demo", '{"v":{"new":"shape"}}')
+    assert merge(ours, theirs) == 0
+    merged = snapshot(ours)
+    assert HASH_KEY in merged and not any(key.startswith("page-v99") for key in merged)

@@ -520,3 +520,346 @@ def test_lock_shares_through_the_remote_store_setting(
         outputs.append((directory / "base-linux-311.txt").read_bytes())
     assert len(server.requests) == 0
     assert outputs[0] == outputs[1]
+
+
+class HangingFileSystem:
+    """A backend that never answers (a hung mount, an endpoint that accepts and is silent)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.calls = 0
+
+    def _hang(self, *arguments: object, **options: object) -> None:
+        self.calls += 1
+        self.release.wait(60)
+        raise ConnectionError("too late")
+
+    cat_file = pipe = pipe_file = makedirs = mv = _hang
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_hung_remote_costs_one_timeout_and_one_warning(
+    fresh_failures: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    local: bool,
+) -> None:
+    from lockbuild.store import remote
+
+    monkeypatch.setattr(remote, "REMOTE_TIMEOUT", 0.5)
+    hung = HangingFileSystem()
+    url = "file:///mnt/hung" if local else f"s3://user:{SECRET}@bucket/x"
+    tier = remote.RemoteTier(hung, "bucket/x", url=url, local=local)
+    started = time.monotonic()
+    try:
+        with caplog.at_level("WARNING"):
+            assert tier.read(PAGE) is None
+            assert tier.read(PAGE) is None  # down: not asked again
+            tier.write(PAGE, "{}")
+            tier.close()
+    finally:
+        hung.release.set()
+    assert time.monotonic() - started < 10
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "going on with the local store" in warnings[0], warnings
+    assert SECRET not in warnings[0]
+    assert tier.down and hung.calls == 1
+
+
+def test_a_silent_s3_endpoint_does_not_hang_the_read(
+    aws: Moto,
+    fresh_failures: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real S3 client against a socket that accepts and never answers."""
+    from lockbuild.store import remote
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setattr(remote, "REMOTE_TIMEOUT", 1.0)
+    try:
+        tier = remote.open_remote(f"s3://silent-{uuid.uuid4().hex[:8]}/lockbuild")
+        assert tier is not None
+        started = time.monotonic()
+        with caplog.at_level("WARNING"):
+            assert tier.read(PAGE) is None
+        assert time.monotonic() - started < 10
+        assert tier.down
+        assert [r.getMessage() for r in caplog.records if "remote store" in r.getMessage()]
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("kind", ["a-file", "read-only"])
+def test_an_unusable_file_remote_costs_one_warning(
+    universe: UniverseBuilder, tmp_path: Path, kind: str
+) -> None:
+    server = universe(UNIVERSE)
+    reference = compile_in(job(tmp_path, "reference"), server)
+    shared = tmp_path / "shared"
+    if kind == "a-file":
+        shared.write_text("not a directory\n")
+    else:
+        shared.mkdir()
+        shared.chmod(0o555)
+    try:
+        result = compile_in(job(tmp_path, "odd"), server, f"--remote-store={shared.as_uri()}")
+    finally:
+        shared.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(remote_warnings(result.stderr)) <= 1, result.stderr
+    expected = (tmp_path / "reference" / "requirements.txt").read_bytes()
+    assert reference.returncode == 0
+    assert (tmp_path / "odd" / "requirements.txt").read_bytes() == expected
+
+
+def test_a_secret_remote_url_never_shows_in_lock_list_or_check(
+    universe: UniverseBuilder, aws: Moto, tmp_path: Path
+) -> None:
+    server = universe(UNIVERSE)
+    url = f"s3://keyid:{SECRET}@{aws.bucket()}/lockbuild?token={TOKEN}"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.in").write_text("app\n")
+    (project / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = str(tmp_path / "cache")
+    environment["LOCKBUILD_REMOTE_STORE"] = url
+    seen = []
+    for command in (["list", "-v"], ["lock", "-v"], ["list", "-v"], ["check", "-v"], ["list"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "lockbuild", *command],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=False,
+            timeout=300,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        seen += [result.stdout, result.stderr]
+    seen += [path.read_text() for path in project.rglob("*.txt")]
+    seen += [path.read_text(errors="replace") for path in project.rglob("*") if path.is_file()]
+    for text in seen:
+        assert SECRET not in text and TOKEN not in text
+
+
+def test_a_huge_remote_object_is_not_read_whole(
+    tmp_path: Path, fresh_failures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockbuild.store import remote
+    from lockbuild.store.envelope import encode_envelope
+
+    monkeypatch.setattr(remote, "MAX_OBJECT", 1000)
+    tier = remote.open_remote((tmp_path / "shared").as_uri())
+    assert tier is not None
+    small = encode_envelope(PAGE, {"rows": "x"}, stored=1.0, etag=None, last_modified=None)
+    tier.write(PAGE, small)
+    tier.close()
+    assert tier.read(PAGE) is not None
+    path = tmp_path / "shared" / object_name(PAGE)
+    path.write_text(small + "y" * 10_000_000)  # valid, then far too long: read no further
+    read: list[int] = []
+    original = tier._fs.cat_file
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        data = original(*arguments, **options)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(tier._fs, "cat_file", counted)
+    assert tier.read(PAGE) is None
+    assert read and max(read) <= 1001
+    assert tier.ignored == 1 and not tier.down
+
+
+def test_a_remote_page_from_the_future_is_not_fresh(tmp_path: Path, fresh_failures: None) -> None:
+    """A job whose clock runs ahead must not make its pages fresh for the whole fleet for
+    longer than page-ttl (nor make them win over every later fetch)."""
+    from lockbuild.store.store import open_store
+
+    url = (tmp_path / "shared").as_uri()
+    with open_store(tmp_path / "ahead", clock=lambda: 1000.0 + 86400, remote=url) as ahead:
+        ahead.put(PAGE, {"rows": "from tomorrow"})
+    with open_store(tmp_path / "b", clock=lambda: 1000.0, remote=url) as store:
+        assert store.get(PAGE, max_age=600) is None
+
+
+def test_offline_with_a_missing_file_remote_uses_the_local_store(
+    universe: UniverseBuilder, tmp_path: Path
+) -> None:
+    server = universe(UNIVERSE)
+    directory = job(tmp_path, "offline")
+    first = compile_in(directory, server)
+    assert first.returncode == 0, first.stderr
+    expected = (directory / "requirements.txt").read_bytes()
+    (directory / "requirements.txt").unlink()
+    missing = tmp_path / "unmounted" / "share"
+    server.reset_log()
+    result = compile_in(directory, server, f"--remote-store={missing.as_uri()}", "--offline")
+    assert result.returncode == 0, result.stderr
+    assert remote_warnings(result.stderr) == [], result.stderr
+    assert (directory / "requirements.txt").read_bytes() == expected
+    assert server.requests == []
+
+
+WRITER = """
+import sys
+from lockbuild.store.envelope import encode_envelope
+from lockbuild.store.keys import page_key
+from lockbuild.store.remote import open_remote
+
+key = page_key("https://example.org/simple", "app")
+tier = open_remote(sys.argv[1])
+for turn in range(200):
+    value = {"rows": sys.argv[2] * (turn % 50 + 1)}
+    tier.write(key, encode_envelope(key, value, stored=float(turn), etag=None, last_modified=None))
+    tier.close()
+"""
+
+
+def test_two_processes_writing_one_key_leave_a_whole_object(
+    tmp_path: Path, fresh_failures: None
+) -> None:
+    from lockbuild.store import remote
+
+    url = (tmp_path / "shared").as_uri()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, letter]) for letter in ("a", "b")
+    ]
+    tier = remote.open_remote(url)
+    assert tier is not None
+    seen = 0
+    while any(writer.poll() is None for writer in writers):
+        seen += tier.read(PAGE) is not None
+    assert [writer.wait(60) for writer in writers] == [0, 0]
+    assert tier.read(PAGE) is not None and tier.ignored == 0 and not tier.down
+    assert not list((tmp_path / "shared").rglob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("secret", [f"keyid:{SECRET}@bucket/x", f"bucket/x?token={TOKEN}"])
+def test_credentials_in_locks_toml_remote_store_are_refused(tmp_path: Path, secret: str) -> None:
+    """locks.toml is committed and read by everyone: the README says credentials never come
+    from it."""
+    (tmp_path / "requirements.in").write_text("app\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nremote-store = "s3://{secret}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    for command in ("lock", "list"):
+        result = subprocess.run(
+            [sys.executable, "-m", "lockbuild", command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode != 0
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "locks.toml:2" in result.stderr and "credentials" in result.stderr
+        assert SECRET not in result.stderr and TOKEN not in result.stderr
+    assert not list(tmp_path.glob("base-*.txt"))
+
+
+@pytest.mark.parametrize("front_end", ["lockbuild", "doit"])
+def test_a_failing_remote_is_reported_by_lock_and_doit_lock(
+    universe: UniverseBuilder, tmp_path: Path, front_end: str
+) -> None:
+    server = universe(UNIVERSE)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.in").write_text("app\n")
+    (project / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    (project / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.base]\ninputs = ["requirements.in"]\noutput = "base-{env}.txt"\n'
+    )
+    (tmp_path / "shared").write_text("a file, not a directory\n")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = str(tmp_path / "cache")
+    environment["LOCKBUILD_REMOTE_STORE"] = (tmp_path / "shared").as_uri()
+    command = ["lockbuild", "lock"] if front_end == "lockbuild" else ["doit", "lock"]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output
+    assert len(remote_warnings(output)) == 1, output
+    assert "app==1.0" in (project / "base-linux-311.txt").read_text()
+
+
+@pytest.mark.parametrize("where", ["environment", "flag"])
+def test_a_remote_store_without_a_scheme_is_refused_not_taken_for_a_directory(
+    universe: UniverseBuilder, tmp_path: Path, where: str
+) -> None:
+    """``ci-cache/lockbuild`` (s3:// forgotten) must not become a directory in the project."""
+    server = universe(UNIVERSE)
+    directory = job(tmp_path, "typo")
+    arguments = compile_arguments(server)
+    environment = {k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"}
+    if where == "environment":
+        environment["LOCKBUILD_REMOTE_STORE"] = "ci-cache/lockbuild"
+    else:
+        arguments.append("--remote-store=ci-cache/lockbuild")
+    result = subprocess.run(
+        [sys.executable, "-m", "lockbuild", *arguments],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert not (directory / "ci-cache").exists()
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "remote-store" in result.stderr or "REMOTE_STORE" in result.stderr
+    assert not (directory / "requirements.txt").exists()
+
+
+def test_a_full_file_remote_leaves_no_partial_object(
+    tmp_path: Path, fresh_failures: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    from fsspec.implementations.local import LocalFileSystem
+
+    from lockbuild.store import remote
+    from lockbuild.store.envelope import encode_envelope
+
+    class FullDisk(LocalFileSystem):  # type: ignore[misc]
+        def pipe_file(self, path: str, value: bytes, **options: Any) -> None:
+            with open(path, "wb") as half:
+                half.write(value[: len(value) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    shared = tmp_path / "shared"
+    tier = remote.RemoteTier(FullDisk(), str(shared), url=shared.as_uri(), local=True)
+    with caplog.at_level("WARNING"):
+        tier.write(PAGE, encode_envelope(PAGE, {}, stored=1.0, etag=None, last_modified=None))
+        tier.close()
+    assert tier.down
+    assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1
+    assert [path for path in shared.rglob("*") if path.is_file()] == []

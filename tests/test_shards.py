@@ -254,7 +254,10 @@ def test_list_shard_prints_what_the_shard_would_run(project: Path) -> None:
     assert outputs(project) == {}
 
 
-@pytest.mark.parametrize("value", ["0/3", "4/3", "x", "1/0", "2", "1/3/5", "-1/3", "", " 1/3"])
+@pytest.mark.parametrize(
+    "value",
+    ["0/3", "4/3", "x", "1/0", "2", "1/3/5", "-1/3", "", " 1/3", "a/b", "²/³", "1/" + "9" * 5000],
+)
 @pytest.mark.parametrize("command", ["lock", "list"])
 def test_a_bad_shard_is_a_one_line_usage_error(project: Path, command: str, value: str) -> None:
     result = lockbuild(project, command, f"--shard={value}")
@@ -276,6 +279,19 @@ def test_an_empty_shard_succeeds_with_a_clear_line(project: Path, command: str) 
         "fewer than 20 shards)\n"
     )
     assert outputs(project) == {}
+
+
+@pytest.mark.parametrize("index", ["1", "999999999"])
+def test_a_huge_shard_count_is_answered_at_once(project: Path, index: str) -> None:
+    """More shards than units: the shards past the units are empty, and nothing is
+    allocated per shard (a typo such as 1/999999999 must not exhaust memory)."""
+    result = lockbuild(project, "list", "--shard", f"{index}/999999999")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    if index == "1":
+        assert first.startswith("shard 1/999999999: ") and " of 22 tasks" in first
+    else:
+        assert "nothing to do" in first
 
 
 def test_a_failing_lock_fails_its_shard_and_keeps_the_others_outputs(

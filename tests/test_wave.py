@@ -159,3 +159,120 @@ def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
     server.reset_log()
     assert run_front_end(front_end, tmp_path) == 0  # nothing out of date: no wave, no request
     assert server.requests == []
+
+
+def doit(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["LOCKBUILD_CACHE_DIR"] = "cache"
+    return subprocess.run(
+        [sys.executable, "-m", "doit", *arguments],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def doit_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+) -> Path:
+    """Two locks compiled once, then a fresh machine: committed locks, no store, no state."""
+    for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
+        for path in build_universe(
+            dist_dir, {f"{name}==1.0": [f"{following}>=1"] if following else []}
+        ):
+            server.add(path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")
+    (tmp_path / "one.in").write_text("top\n")
+    (tmp_path / "two.in").write_text("alpha\n")
+    (tmp_path / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    (tmp_path / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\n\n'
+        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.one]\ninputs = ["one.in"]\noutput = "one-{env}.txt"\n\n'
+        '[locks.two]\ninputs = ["two.in"]\noutput = "two-{env}.txt"\n'
+    )
+    assert main(["lock", "-q"]) == 0
+    shutil.rmtree(tmp_path / "cache")
+    shutil.rmtree(tmp_path / ".lockbuild")
+    (tmp_path / "one.in").write_text("top\nalpha\n")  # out of date: both compile again
+    (tmp_path / "two.in").write_text("alpha\nbeta\n")
+    return tmp_path
+
+
+def test_doit_list_hides_the_prefetch_task(doit_project: Path) -> None:
+    listed = doit(doit_project, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "_lock_prefetch" not in listed.stdout and "lock" in listed.stdout
+
+
+@pytest.mark.parametrize("status", [503, 0])
+def test_a_failing_index_during_the_prefetch_costs_only_the_head_start(
+    doit_project: Path, server: IndexServer, status: int
+) -> None:
+    server.fail("/simple/", times=8, status=status)  # the wave's first page requests
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode == 0, output
+    for name in ("one-linux-311.txt", "two-linux-311.txt"):
+        assert "alpha==1.0" in (doit_project / name).read_text()
+
+
+def test_doit_lock_in_parallel_processes_runs_the_prefetch_once(
+    doit_project: Path, server: IndexServer
+) -> None:
+    server.reset_log()
+    done = doit(doit_project, "-n", "2", "-P", "process", "lock")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode == 0, output
+    assert server.count("/simple/top/") == 1, server.requests
+
+
+def test_doit_lock_with_a_broken_locks_toml_is_one_line(doit_project: Path) -> None:
+    (doit_project / "locks.toml").write_text("[locks.one\ninputs = 3\n")
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Traceback" not in output, output
+    assert "locks.toml:1" in output, output
+
+
+@pytest.mark.parametrize("breakage", ["lock-not-utf8", "lock-garbage", "input-is-a-directory"])
+def test_a_broken_lock_fails_alone_and_the_prefetch_does_not_fail_the_others(
+    doit_project: Path, breakage: str
+) -> None:
+    if breakage == "lock-not-utf8":
+        (doit_project / "one-linux-311.txt").write_bytes(b"top==1.0\n\xff\xfe\x00bad\n")
+    elif breakage == "lock-garbage":
+        (doit_project / "one-linux-311.txt").write_text("top===???\n-e\n--hash\n[[[\n")
+    else:
+        (doit_project / "one.in").unlink()
+        (doit_project / "one.in").mkdir()
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert "alpha==1.0" in (doit_project / "two-linux-311.txt").read_text(), output
+    assert "beta==1.0" in (doit_project / "two-linux-311.txt").read_text(), output
+
+
+def test_an_unexpected_prefetch_failure_costs_the_head_start_only(doit_project: Path) -> None:
+    """The prefetch is a setup task of every lock: if it failed, doit would fail them all."""
+    (doit_project / "dodo.py").write_text(
+        "import lockbuild.app.wave\n\n\n"
+        "def broken(jobs):\n"
+        "    raise OSError(28, 'No space left on device')\n\n\n"
+        "lockbuild.app.wave.prefetch_for_run = broken\n"
+        "from lockbuild.tasks import *  # noqa: E402, F403\n"
+    )
+    done = doit(doit_project, "lock")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert [line for line in output.splitlines() if "prefetch" in line and "No space" in line]
+    for name in ("one-linux-311.txt", "two-linux-311.txt"):
+        assert "alpha==1.0" in (doit_project / name).read_text()

@@ -17,6 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from lockbuild.errors import UsageError
 from lockbuild.inputs.config import ProjectConfig
 from lockbuild.inputs.lockconfig import STATE_DIRECTORY
+from lockbuild.inputs.settingvalues import InvalidValue, parse_remote_store
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -141,7 +142,15 @@ def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = N
 def remote_store(settings_value: str, *, flag: str | None = None) -> str | None:
     """The store's remote tier: ``--remote-store`` (``flag``), else $LOCKBUILD_REMOTE_STORE,
     else locks.toml's ``remote-store`` (``settings_value``); None: no remote tier."""
-    return flag or os.environ.get(REMOTE_STORE_VARIABLE) or settings_value or None
+    for value, name in ((flag, "--remote-store"), (os.environ.get(REMOTE_STORE_VARIABLE), None)):
+        if value:  # a path here would be taken for a file:// remote, in the current directory
+            try:
+                return parse_remote_store(value)
+            except InvalidValue as error:
+                raise UsageError(
+                    f"{name or '$' + REMOTE_STORE_VARIABLE}: {error.message}"
+                ) from None
+    return settings_value or None
 
 
 def default_cache_directory() -> str:

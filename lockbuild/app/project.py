@@ -7,6 +7,7 @@ them in memory to compare with the files on disk, delete their outputs, or verif
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from lockbuild.app.tasks import (
 from lockbuild.errors import LockbuildError, OutputError, UsageError
 from lockbuild.inputs.config import ProjectConfig
 from lockbuild.inputs.lockfile import written_by_lockbuild
+from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:  # the resolver and the HTTP stack: only in the verbs that use them
     from lockbuild.app.shards import Shard
@@ -52,6 +54,8 @@ __all__ = [
     "shard_selection",
     "verify_targets",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def select_tasks(config: ProjectConfig, selection: Sequence[str]) -> list[str]:
@@ -171,17 +175,26 @@ def prefetch_stale_locks(config: ProjectConfig, options: RunOptions) -> None:
 
 
 def _prefetch_stale(statuses: Sequence[LockStatus]) -> None:
+    """The wave for the out-of-date locks. Whatever goes wrong here costs the head start
+    only, with one warning: as doit's setup task of every lock, a failure would fail them all,
+    with a traceback, though each compile meets the same item again and says what it is."""
     stale = [status.job for status in statuses if not status.up_to_date]
     if stale:
         from lockbuild.app.wave import prefetch_for_run  # the compile stack: only with work
 
-        prefetch_for_run(
-            [
-                job
-                for entry in stale
-                for job in (entry.jobs if isinstance(entry, MergedJob) else [entry])
-            ]
-        )
+        jobs = [
+            job
+            for entry in stale
+            for job in (entry.jobs if isinstance(entry, MergedJob) else [entry])
+        ]
+        try:
+            prefetch_for_run(jobs)
+        except Exception as error:
+            reason = str(error).strip().partition("\n")[0] or type(error).__name__
+            logger.warning(
+                "the prefetch before the locks failed (%s); each lock fetches what it needs",
+                redact_urls(reason),
+            )
 
 
 def _statuses(

@@ -11,6 +11,7 @@ carry about the same number of tasks.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -34,9 +35,11 @@ class ShardSpec:
 
 def parse_shard(text: str) -> ShardSpec:
     """``"2/5"`` -> ShardSpec(2, 5); anything else is a one-line UsageError."""
-    index, slash, count = text.partition("/")
-    if slash and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count):
-        return ShardSpec(int(index), int(count))
+    # ASCII digits only, and few of them: str.isdigit() takes "²", which int() refuses, and
+    # int() refuses more than 4300 digits
+    match = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", text)
+    if match and 1 <= int(match[1]) <= int(match[2]):
+        return ShardSpec(int(match[1]), int(match[2]))
     raise UsageError(f"--shard expects I/N with 1 <= I <= N, such as 2/5: {text!r}")
 
 
@@ -122,7 +125,9 @@ def shard_of(config: ProjectConfig, spec: ShardSpec) -> Shard:
         unit: sum(_task_count(config, name) for name in unit)
         for unit in lock_units(lock_dependencies(config))
     }
-    mine = deal(weights, spec.count)[spec.index - 1]
+    # past the number of units every shard is empty: deal no more (N may be huge)
+    dealt = deal(weights, min(spec.count, len(weights)))
+    mine = dealt[spec.index - 1] if spec.index <= len(dealt) else []
     names = {name for unit in mine for name in unit}
     return Shard(
         spec=spec,

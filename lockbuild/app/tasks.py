@@ -9,7 +9,9 @@ imported by the action, in the process that compiles.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -28,6 +30,7 @@ from lockbuild.app.options import (
     remote_store,
     state_directory,
 )
+from lockbuild.app.status import LevelFormatter
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
 from lockbuild.inputs.includes import input_files
@@ -389,6 +392,7 @@ def task_lock(
         doit_config(config)  # the state directory: DOIT_CONFIG could not say what was wrong
     except LockbuildError as error:
         raise InvalidDodoFile(str(error)) from None
+    _warnings_to_stderr()
     yield {
         "basename": PREFETCH_TASK,
         "doc": "fetch what the out-of-date locks pinned, in one wave, before they compile",
@@ -398,6 +402,18 @@ def task_lock(
     }
     for task in lock_tasks(config, options):
         yield {**task, "setup": [PREFETCH_TASK]} if task.get("actions") else task
+
+
+def _warnings_to_stderr() -> None:
+    """Send lockbuild's warnings to stderr as doit loads the tasks. doit captures what a task
+    writes and shows it only when the task fails, so a warning logged while a lock compiles
+    (a remote store that failed, a damaged store) was lost; ``lockbuild lock`` has its own."""
+    logger = logging.getLogger("lockbuild")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(LevelFormatter(None))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def run_prefetch(config: ProjectConfig, options: RunOptions) -> None:

@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from lockbuild.app.options import cache_directory
 from lockbuild.app.status import plural
 from lockbuild.cli.flags import add_config_and_verbosity
-from lockbuild.errors import UsageError
+from lockbuild.errors import StoreError, UsageError
 from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
 from lockbuild.inputs.lockfile import read_previous_lock
 
@@ -128,14 +128,21 @@ def run_cache(arguments: argparse.Namespace) -> int:
 def _merge(directory: str, other: str) -> None:
     """``cache merge OTHER``: OTHER's entries added to the store of ``directory``."""
     from lockbuild.store.archive import archived_entries
-    from lockbuild.store.store import STORE_SUBDIR, open_store
+    from lockbuild.store.repair import CLEAR_CURE
+    from lockbuild.store.store import STORE_DATABASE, STORE_SUBDIR, open_store
 
     if os.path.isdir(other):
-        if not os.path.isdir(os.path.join(other, STORE_SUBDIR)):
-            raise UsageError(f"not a lockbuild cache directory (no {STORE_SUBDIR}/ in it): {other}")
+        if not os.path.isfile(os.path.join(other, STORE_SUBDIR, STORE_DATABASE)):
+            missing = f"{STORE_SUBDIR}/{STORE_DATABASE}"
+            raise UsageError(f"not a lockbuild cache directory (no {missing} in it): {other}")
         if os.path.isdir(directory) and os.path.samefile(other, directory):
             raise UsageError(f"cannot merge the cache with itself: {other}")
-        with open_store(other) as source, open_store(directory) as store:
+        try:
+            source = open_store(other)
+        except StoreError as error:  # its cure is not `cache clear`, which is for our store
+            reason = str(error).removesuffix(CLEAR_CURE)
+            raise StoreError(f"cannot merge {other}: {reason}; nothing was written") from None
+        with source, open_store(directory) as store:
             counts = store.merge(source.envelopes, source=other)
     elif os.path.isfile(other):
         with open_store(directory) as store:

@@ -28,6 +28,7 @@ from lockbuild.inputs.settings import (
     unknown_index,
 )
 from lockbuild.inputs.tomlsource import TomlLines, TomlSyntaxError, load_toml
+from lockbuild.urls import redact_url
 
 __all__ = ["ConfigReader", "Keys", "display", "load_config_toml"]
 
@@ -141,6 +142,14 @@ class ConfigReader:
         for key, spec in SETTING_SPECS.items():
             if key in table:
                 changes[spec.field] = self.value((*keys, key), table[key], spec.parse)
+        remote = changes.get("remote_store")
+        if remote and redact_url(remote) != remote:  # a file others read, often committed
+            raise self.error(
+                (*keys, "remote-store"),
+                "credentials (user:secret@ or a query) do not belong in locks.toml: give them "
+                "to the backend (environment, config files), or the URL by --remote-store or "
+                "$LOCKBUILD_REMOTE_STORE",
+            )
         return changes
 
     def check_index_names(

@@ -11,6 +11,7 @@ backends are imported only here, and only when a remote is configured.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -59,6 +60,16 @@ BATCH = 64
 """Writes handed to the backend at once (object stores put them concurrently)."""
 FLUSH_TIMEOUT = 120.0
 """Seconds :meth:`RemoteTier.close` waits for the queued writes."""
+MAX_OBJECT = 256 * 1024 * 1024
+"""Bytes of one object read at most; a larger one is ignored (never a whole huge object in
+memory: the largest index page is a few tens of MB)."""
+CLOCK_SLACK = 300.0
+"""Seconds a remote page may be stored after this machine's now (clocks differ a little); a
+page from further in the future is ignored: it would stay fresh past page-ttl fleet-wide."""
+REMOTE_TIMEOUT = 30.0
+"""Seconds one read, or one batch of writes, may take: past that the remote is down. A hung
+mount or an endpoint that accepts and never answers must not hang the lock (backends retry
+on their own, an object store for minutes)."""
 
 _failed: set[str] = set()
 """Remotes (as shown) that failed in this process: warned about once, then left alone."""
@@ -135,13 +146,15 @@ class RemoteTier:
         if self.down or key.partition(":")[0] not in REMOTE_NAMESPACES:
             return None
         try:
-            data = self._fs.cat_file(self._path(key))
+            data = _bounded(self._fs.cat_file, self._path(key), start=0, end=MAX_OBJECT + 1)
         except FileNotFoundError:
             return None
         except Exception as error:  # any backend's failure: the remote is down for this run
             self._fail(error)
             return None
         try:
+            if len(data) > MAX_OBJECT:
+                raise CorruptEntry(f"larger than {MAX_OBJECT} bytes")
             return decode_stored(key, bytes(data).decode("utf-8"))
         except (CorruptEntry, UnicodeDecodeError) as error:
             self.ignored += 1
@@ -159,6 +172,10 @@ class RemoteTier:
             return None
         remote = self.read(key)
         if remote is None or (local is not None and remote.stored <= local.stored):
+            return None
+        if key.partition(":")[0] == PAGE and remote.stored > now + CLOCK_SLACK:
+            self.ignored += 1
+            logger.warning("ignoring remote cache record (stored in the future): %s", key)
             return None
         return remote
 
@@ -208,7 +225,7 @@ class RemoteTier:
                     break
             if batch and not self.down:
                 try:
-                    self._send(batch)
+                    _bounded(self._send, batch)
                 except Exception as error:  # any backend's failure: the remote is down
                     self._fail(error)
             if item is None:
@@ -227,8 +244,13 @@ class RemoteTier:
                 self._fs.makedirs(parent, exist_ok=True)
                 self._made.add(parent)
             temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-            self._fs.pipe_file(temporary, data)
-            self._fs.mv(temporary, path)
+            try:
+                self._fs.pipe_file(temporary, data)
+                self._fs.mv(temporary, path)
+            except Exception:
+                with contextlib.suppress(Exception):  # a full share: what was written of it
+                    self._fs.rm_file(temporary)
+                raise
 
     def _path(self, key: str) -> str:
         return f"{self._root}/{object_name(key)}"
@@ -243,6 +265,28 @@ class RemoteTier:
             self.shown,
             _describe(error, self._url),
         )
+
+
+def _bounded(call: Any, *arguments: Any, **options: Any) -> Any:
+    """``call(*arguments, **options)``, or TimeoutError after :data:`REMOTE_TIMEOUT` seconds
+    (the call is left to finish on a daemon thread, which does not hold up the exit)."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call(*arguments, **options)))
+        except BaseException as error:  # handed to the caller below
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="lockbuild-remote-call", daemon=True)
+    thread.start()
+    thread.join(REMOTE_TIMEOUT)
+    if not outcome:
+        raise TimeoutError(f"no answer within {REMOTE_TIMEOUT:g} s")
+    done, value = outcome[0]
+    if done:
+        return value
+    raise value
 
 
 def _expired(key: str, local: Envelope, max_age: float | None, now: float) -> bool:

@@ -130,12 +130,13 @@ def open_or_repair(store_dir: str, *, repair: bool) -> diskcache.Cache:
         raise StoreError(f"cannot open the cache store ({why}): {store_dir}") from None
 
 
+CLEAR_CURE = "; run `lockbuild cache clear` to start an empty one"
+"""The end of :func:`damaged_message`: the cure for the user's own store, not another one."""
+
+
 def damaged_message(why: str, store_dir: str) -> str:
     """The error for a damaged store: why, where, and the command that starts an empty one."""
-    return (
-        f"the cache store is damaged ({why}): {store_dir}; "
-        "run `lockbuild cache clear` to start an empty one"
-    )
+    return f"the cache store is damaged ({why}): {store_dir}{CLEAR_CURE}"
 
 
 def damage_marked(store_dir: str) -> str | None:

@@ -38,6 +38,8 @@ from lockbuild.store.repair import (
 logger = logging.getLogger(__name__)
 
 STORE_SUBDIR = "store"
+STORE_DATABASE = "cache.db"
+"""The SQLite file in :data:`STORE_SUBDIR` (diskcache's name for it)."""
 
 
 @dataclass(frozen=True)
