@@ -6,6 +6,7 @@ as a CI job would; the remote is what they share.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -863,3 +864,25 @@ def test_a_full_file_remote_leaves_no_partial_object(
     assert tier.down
     assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1
     assert [path for path in shared.rglob("*") if path.is_file()] == []
+
+
+def test_a_remote_full_of_foreign_records_warns_a_few_times_not_once_each(
+    tmp_path: Path, fresh_failures: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five warnings, then one line saying there are more; the rest only with -v (info)."""
+    from lockbuild.store import remote
+
+    tier = remote.open_remote((tmp_path / "shared").as_uri())
+    assert tier is not None
+    keys = [f"{PAGE}-{number}" for number in range(9)]
+    for key in keys:
+        path = tmp_path / "shared" / object_name(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("not an envelope")
+    with caplog.at_level(logging.INFO, logger="lockbuild.store.remote"):
+        assert all(tier.read(key) is None for key in keys)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 6, warned
+    assert warned[-1] == "ignoring more remote cache records (-v lists them)"
+    informed = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert len(informed) == 4 and tier.ignored == 9 and not tier.down

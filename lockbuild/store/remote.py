@@ -66,6 +66,9 @@ memory: the largest index page is a few tens of MB)."""
 CLOCK_SLACK = 300.0
 """Seconds a remote page may be stored after this machine's now (clocks differ a little); a
 page from further in the future is ignored: it would stay fresh past page-ttl fleet-wide."""
+WARNED_RECORDS = 5
+"""Ignored remote records warned about one by one; past these, one line says more were, and
+each is logged at info level (``-v``): a remote full of foreign objects must not flood a log."""
 REMOTE_TIMEOUT = 30.0
 """Seconds one read, or one batch of writes, may take: past that the remote is down. A hung
 mount or an endpoint that accepts and never answers must not hang the lock (backends retry
@@ -157,9 +160,7 @@ class RemoteTier:
                 raise CorruptEntry(f"larger than {MAX_OBJECT} bytes")
             return decode_stored(key, bytes(data).decode("utf-8"))
         except (CorruptEntry, UnicodeDecodeError) as error:
-            self.ignored += 1
-            why = str(error) if isinstance(error, CorruptEntry) else "not UTF-8"
-            logger.warning("ignoring remote cache record (%s): %s", why, key)
+            self._ignore(str(error) if isinstance(error, CorruptEntry) else "not UTF-8", key)
             return None
 
     def newer(
@@ -174,10 +175,20 @@ class RemoteTier:
         if remote is None or (local is not None and remote.stored <= local.stored):
             return None
         if key.partition(":")[0] == PAGE and remote.stored > now + CLOCK_SLACK:
-            self.ignored += 1
-            logger.warning("ignoring remote cache record (stored in the future): %s", key)
+            self._ignore("stored in the future", key)
             return None
         return remote
+
+    def _ignore(self, why: str, key: str) -> None:
+        with _failed_lock:
+            self.ignored += 1
+            count = self.ignored
+        if count <= WARNED_RECORDS:
+            logger.warning("ignoring remote cache record (%s): %s", why, key)
+            return
+        if count == WARNED_RECORDS + 1:
+            logger.warning("ignoring more remote cache records (-v lists them)")
+        logger.info("ignoring remote cache record (%s): %s", why, key)
 
     def write(self, key: str, stored: str) -> None:
         """Queue ``stored`` (an envelope's stored form) as the object of ``key``."""
