@@ -122,7 +122,8 @@ class RequestCounter(logging.Handler):
         self.counts: Counter[str] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        match = re.search(r'"(GET|HEAD|PUT|POST|DELETE) ', record.getMessage())
+        # werkzeug colours some status lines (206, 404): ANSI codes may precede the method
+        match = re.search(r'"(?:\x1b\[[0-9;]*m)*(GET|HEAD|PUT|POST|DELETE) ', record.getMessage())
         if match:
             with self.guard:
                 self.counts[match[1]] += 1
