@@ -99,68 +99,6 @@ def test_without_the_wave_the_barrier_is_never_filled(
 OTHER = ["alpha", "beta", "gamma"]
 
 
-def run_front_end(front_end: str, root: Path) -> int:
-    """``lockbuild lock -q`` in this process, or ``doit lock`` in a child (the project's
-    dodo.py), both with the store in ``root/cache``."""
-    if front_end == "lockbuild":
-        return main(["lock", "-q"])
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
-    environment["LOCKBUILD_CACHE_DIR"] = "cache"
-    done = subprocess.run(
-        [sys.executable, "-m", "doit", "lock"],
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done.returncode
-
-
-@pytest.mark.parametrize("front_end", ["lockbuild", "doit"])
-def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    server: IndexServer,
-    dist_dir: Path,
-    front_end: str,
-) -> None:
-    for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
-        for path in build_universe(
-            dist_dir, {f"{name}==1.0": [f"{following}>=1"] if following else []}
-        ):
-            server.add(path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
-    (tmp_path / "one.in").write_text("top\n")
-    (tmp_path / "two.in").write_text("alpha\n")
-    (tmp_path / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
-    (tmp_path / "locks.toml").write_text(
-        f'[settings]\nindex-url = "{server.url}"\n\n'
-        '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
-        '[locks.one]\ninputs = ["one.in"]\noutput = "one-{env}.txt"\n\n'
-        '[locks.two]\ninputs = ["two.in"]\noutput = "two-{env}.txt"\n'
-    )
-    assert main(["lock", "-q"]) == 0
-    written = {
-        name: (tmp_path / name).read_bytes() for name in ("one-linux-311.txt", "two-linux-311.txt")
-    }
-    shutil.rmtree(tmp_path / "cache")  # a fresh CI machine: committed locks, nothing else
-    shutil.rmtree(tmp_path / ".lockbuild")
-    pins = len(CHAIN) + len(OTHER)
-    server.reset_log()
-    server.hold(PAGE, pins, timeout=10)
-    server.hold(METADATA, pins, timeout=10)
-    assert run_front_end(front_end, tmp_path) == 0
-    assert server.barrier_failures == []
-    assert {name: (tmp_path / name).read_bytes() for name in written} == written
-    assert server.count(".metadata") == pins
-    server.reset_log()
-    assert run_front_end(front_end, tmp_path) == 0  # nothing out of date: no wave, no request
-    assert server.requests == []
-
-
 def doit(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
     environment["LOCKBUILD_CACHE_DIR"] = "cache"
@@ -174,30 +112,73 @@ def doit(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def doit_project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
-) -> Path:
-    """Two locks compiled once, then a fresh machine: committed locks, no store, no state."""
+def run_front_end(front_end: str, root: Path) -> int:
+    """``lockbuild lock -q`` in this process, or ``doit lock`` in a child (the project's
+    dodo.py), both with the store in ``root/cache``."""
+    if front_end == "lockbuild":
+        return main(["lock", "-q"])
+    done = doit(root, "lock")
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done.returncode
+
+
+def committed_two_locks(
+    root: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+) -> dict[str, bytes]:
+    """Two locks (the chain's top; alpha -> beta -> gamma) compiled once, then a fresh CI
+    machine: the committed outputs (returned), no store, no doit state."""
     for name, following in zip(OTHER, [*OTHER[1:], None], strict=True):
         for path in build_universe(
             dist_dir, {f"{name}==1.0": [f"{following}>=1"] if following else []}
         ):
             server.add(path)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")
-    (tmp_path / "one.in").write_text("top\n")
-    (tmp_path / "two.in").write_text("alpha\n")
-    (tmp_path / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
-    (tmp_path / "locks.toml").write_text(
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", "cache")  # the store these tests read
+    (root / "one.in").write_text("top\n")
+    (root / "two.in").write_text("alpha\n")
+    (root / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    (root / "locks.toml").write_text(
         f'[settings]\nindex-url = "{server.url}"\n\n'
         '[environments.linux-311]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
         '[locks.one]\ninputs = ["one.in"]\noutput = "one-{env}.txt"\n\n'
         '[locks.two]\ninputs = ["two.in"]\noutput = "two-{env}.txt"\n'
     )
     assert main(["lock", "-q"]) == 0
-    shutil.rmtree(tmp_path / "cache")
-    shutil.rmtree(tmp_path / ".lockbuild")
+    names = ("one-linux-311.txt", "two-linux-311.txt")
+    written = {name: (root / name).read_bytes() for name in names}
+    shutil.rmtree(root / "cache")
+    shutil.rmtree(root / ".lockbuild")
+    return written
+
+
+@pytest.mark.parametrize("front_end", ["lockbuild", "doit"])
+def test_a_run_over_many_locks_fetches_the_union_of_their_pins_in_one_wave(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: IndexServer,
+    dist_dir: Path,
+    front_end: str,
+) -> None:
+    written = committed_two_locks(tmp_path, monkeypatch, server, dist_dir)
+    pins = len(CHAIN) + len(OTHER)
+    server.reset_log()
+    server.hold(PAGE, pins, timeout=10)
+    server.hold(METADATA, pins, timeout=10)
+    assert run_front_end(front_end, tmp_path) == 0
+    assert server.barrier_failures == []
+    assert {name: (tmp_path / name).read_bytes() for name in written} == written
+    assert server.count(".metadata") == pins
+    server.reset_log()
+    assert run_front_end(front_end, tmp_path) == 0  # nothing out of date: no wave, no request
+    assert server.requests == []
+
+
+@pytest.fixture
+def doit_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer, dist_dir: Path
+) -> Path:
+    """Two locks compiled once, then a fresh machine: committed locks, no store, no state."""
+    committed_two_locks(tmp_path, monkeypatch, server, dist_dir)
     (tmp_path / "one.in").write_text("top\nalpha\n")  # out of date: both compile again
     (tmp_path / "two.in").write_text("alpha\nbeta\n")
     return tmp_path
