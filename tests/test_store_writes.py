@@ -85,3 +85,37 @@ def test_nothing_is_written_after_close() -> None:
     writes.close()
     writes.put_page("page-v3:late", _page("late", "z"), {})
     assert store.writes == []
+
+
+def test_write_transactions_of_one_store_directory_take_turns(tmp_path: Any) -> None:
+    """Every cache open on one directory in this process shares one turn, however the
+    directory is spelled, and writes from many threads at once all land."""
+    import os
+
+    from lockbuild.store.disk import open_cache
+
+    directory = tmp_path / "store"
+    first = open_cache(str(directory))
+    os.symlink(directory, tmp_path / "link")
+    second = open_cache(str(tmp_path / "link") + "/.")
+    other = open_cache(str(tmp_path / "other"))
+    assert first._turn is second._turn
+    assert first._turn is not other._turn
+
+    def write(cache: Any, number: int) -> None:
+        for item in range(25):
+            cache.set(f"{number}-{item}", "x" * (40_000 if item % 5 == 0 else 100))
+
+    threads = [
+        threading.Thread(target=write, args=(first if number % 2 else second, number))
+        for number in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list(first.iterkeys())) == 200
+    assert first._turn.acquire(blocking=False)  # nobody kept the turn
+    first._turn.release()
+    for cache in (first, second, other):
+        cache.close()

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import diskcache
@@ -66,10 +69,41 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             raise MissingValueFile from None
 
 
+_TURNS: dict[str, threading.RLock] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _turns(store_dir: str) -> threading.RLock:
+    """The lock the write transactions of ``store_dir`` take turns on in this process."""
+    with _TURNS_LOCK:
+        return _TURNS.setdefault(os.path.realpath(store_dir), threading.RLock())
+
+
+class TurnTakingCache(diskcache.Cache):  # type: ignore[misc]
+    """diskcache's Cache whose write transactions in this process take turns on one lock.
+
+    Each thread has its own SQLite connection, and SQLite makes a writer that finds the
+    database locked sleep and try again (1, 2, 5 ... 100 ms), however soon the lock is free:
+    a cold data-science compile's sixteen fetching threads spent 7.8 s in all waiting on
+    428 writes that take 0.08 s one after another. Waiting on a lock in this process wakes
+    a thread as soon as the write before it is done; other processes still meet SQLite's
+    lock. A value's file is written before the transaction, outside the turn.
+    """
+
+    def __init__(self, directory: str, **settings: Any) -> None:
+        self._turn = _turns(directory)
+        super().__init__(directory, **settings)
+
+    @contextmanager
+    def _transact(self, retry: bool = False, filename: str | None = None) -> Iterator[Any]:
+        with self._turn, super()._transact(retry, filename) as transaction:
+            yield transaction
+
+
 def open_cache(store_dir: str) -> diskcache.Cache:
     """The diskcache database in ``store_dir`` (created if needed): JSON text, no eviction."""
     os.makedirs(store_dir, exist_ok=True)
-    return diskcache.Cache(
+    return TurnTakingCache(
         store_dir,
         timeout=LOCK_TIMEOUT,
         disk=JsonTextDisk,
