@@ -279,7 +279,15 @@ class PendingRelease:
     uploads: Callable[[], list[FileUpload]] | None = None
     """The name, upload time and yanked flag of each file, in page order, without reading the
     files (what ``exclude-newer`` looks at); ``None`` when only :attr:`read` can tell."""
+    uploaded: UploadSpan | None = None
+    """When every file has a readable upload time: the oldest and the newest, and how many
+    files, so that ``exclude-newer`` decides a release wholly before or after its cutoff
+    without looking at each file; ``None`` when only :attr:`uploads` can tell."""
 
+
+UploadSpan = tuple[str, str, int]
+"""The upload times of a release's oldest and newest files, as the page gives them, and its
+number of files."""
 
 FileUpload = tuple[str, str | None, bool]
 """A file's name, its upload time as the page gives it (``None``: none), and whether it is

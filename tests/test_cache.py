@@ -217,8 +217,8 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
     check_json(page.source.record)  # what the store accepts: no tuples, JSON types only
     assert page._built == {}  # storing reads nothing
     with open_store(tmp_path) as store:
-        store.put("page-v3:x:demo", page.source.record, text=page.source.text)
-        entry = store.get("page-v3:x:demo")
+        store.put("page-v4:x:demo", page.source.record, text=page.source.text)
+        entry = store.get("page-v4:x:demo")
     assert entry is not None and entry.text == page.source.text
     loaded = read_page_source(entry.value, entry.text)
     assert loaded.source is not None and loaded.source.record == entry.value  # stored as is
@@ -256,15 +256,38 @@ def test_a_stored_page_source_that_does_not_fit_is_refused(
 
 
 def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: Clock) -> None:
-    """``page-v2`` held JSON pages as rows; such an entry is not read: refetched online, and
-    missing offline."""
-    from lockbuild.store.envelope import encode_envelope
+    """``page-v2`` held JSON pages as rows, ``page-v3`` their text with releases that did not
+    say when their files came; such entries are not read: refetched online, and missing
+    offline."""
+    from lockbuild.index.pagestore import stored_form
+    from lockbuild.index.simple import parse_project_page
+    from lockbuild.store.envelope import encode_envelope, text_sha256
 
-    old_key = page_key(INDEX, "demo").replace("page-v3:", "page-v2:")
-    old = page_record(ProjectPage(canonicalize_name("demo"), INDEX, FILES))
+    rows_key = page_key(INDEX, "demo").replace("page-v4:", "page-v2:")
+    rows = page_record(ProjectPage(canonicalize_name("demo"), INDEX, FILES))
     store._cache.set(
-        old_key, encode_envelope(old_key, old, stored=clock(), etag=None, last_modified=None)
+        rows_key, encode_envelope(rows_key, rows, stored=clock(), etag=None, last_modified=None)
     )
+    text_key = page_key(INDEX, "demo").replace("page-v4:", "page-v3:")
+    parsed = parse_project_page(
+        PAGE,
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url=f"{INDEX}/demo/",
+        project="demo",
+        index_url=INDEX,
+    )
+    record, text = stored_form(parsed)
+    old_record = {**record, "releases": [release[:3] for release in record["releases"]]}
+    assert text is not None
+    head = encode_envelope(
+        text_key,
+        old_record,
+        stored=clock(),
+        etag=None,
+        last_modified=None,
+        text_sha256=text_sha256(text),
+    )
+    store._cache.set(text_key, head + "\n" + text)
     missing = MissingItems()
     offline = IndexClient(
         ScriptedHttp(),

@@ -337,7 +337,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "info", "--cache-dir=elsewhere"]) == 0
     info = capsys.readouterr().out
     counts = dict(re.findall(r"^  ([a-z0-9-]+) +(\d+)$", info, re.MULTILINE))
-    assert (counts["page-v3"], counts["meta-v2"], counts["hash-v1"]) == ("5", "5", "1")
+    assert (counts["page-v4"], counts["meta-v2"], counts["hash-v1"]) == ("5", "5", "1")
     assert counts["release-v1"] == "5"  # one snapshot per pinned release
     assert counts["build-failure-v1"] == "0"
     assert "oldest index page stored: " in info
@@ -345,7 +345,7 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1"]) == 0
     assert "keeping all metadata" in capsys.readouterr().out
     assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=0"]) == 0
-    assert "removed 5 entries (5 page-v3)" in capsys.readouterr().out
+    assert "removed 5 entries (5 page-v4)" in capsys.readouterr().out
 
     assert main(["cache", "clear", "--cache-dir=elsewhere"]) == 0
     assert "removed 11 entries" in capsys.readouterr().out

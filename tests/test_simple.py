@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -869,6 +870,83 @@ def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> Non
     assert [eager.all_yanked(v) for v in view.versions] == [False] * 5 + [True]
     assert view.files == eager.files
     assert files[0].upload_time == "2020-01-05T00:00:00.000000Z"
+
+
+def test_exclude_newer_decides_a_release_wholly_on_one_side_from_two_times() -> None:
+    """A release whose files all have a readable upload time is kept or left out from its
+    oldest and newest alone (no file's time looked at); one that straddles the cutoff, or
+    has a file without a readable time, is decided file by file. Either way the view is
+    the one an eager filtering of the files gives."""
+    from datetime import datetime, timezone
+
+    from lockbuild.index.views import uploaded_before
+
+    def entry(version: str, tag: str, uploaded: object) -> dict[str, Any]:
+        filename = f"demo-{version}-{tag}-none-any.whl"
+        return {
+            "filename": filename,
+            "url": f"https://files.example/{filename}",
+            "hashes": {"sha256": "ab" * 32},
+            "upload-time": uploaded,
+        }
+
+    entries = [
+        entry("1.0", "py2", "2020-01-01T00:00:00Z"),  # old
+        entry("1.0", "py3", "2020-01-02T00:00:00.5Z"),
+        entry("2.0", "py2", "2020-02-01T00:00:00Z"),  # straddles the cutoff
+        entry("2.0", "py3", "2021-01-01T00:00:00.000000Z"),
+        entry("3.0", "py2", "2021-02-01T00:00:00.000000Z"),  # newer
+        entry("3.0", "py3", "2021-03-01T00:00:00Z"),
+        entry("3.0", "py30", "2021-01-15T00:00:00+00:00"),
+        entry("4.0", "py2", "2020-01-01T00:00:00Z"),  # one file undated
+        entry("4.0", "py3", None),
+        entry("5.0", "py2", "2020-01-01T00:00:00Z"),  # one time unreadable
+        entry("5.0", "py3", "yesterday"),
+    ]
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+    cutoff = datetime(2020, 6, 1, tzinfo=timezone.utc)
+    page = parse_project_page(
+        body,
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url=PAGE_URL,
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+    spans = {version: page.unread(version).uploaded for version in page.versions}  # type: ignore[union-attr]
+    assert spans == {
+        "1.0": ("2020-01-01T00:00:00Z", "2020-01-02T00:00:00.5Z", 2),
+        "2.0": ("2020-02-01T00:00:00Z", "2021-01-01T00:00:00.000000Z", 2),
+        "3.0": ("2021-01-15T00:00:00+00:00", "2021-03-01T00:00:00Z", 3),
+        "4.0": None,
+        "5.0": None,
+    }
+    looked_at: list[str] = []
+    for version in page.versions:
+        pending = page.unread(version)
+        assert pending is not None and pending.uploads is not None
+        uploads = pending.uploads
+
+        def counted(version: str = version, uploads: Any = uploads) -> Any:
+            looked_at.append(version)
+            return uploads()
+
+        page._data[version] = replace(pending, uploads=counted)
+    view = uploaded_before(page, cutoff)
+    assert sorted(looked_at) == ["2.0", "4.0", "5.0"]
+    assert all(page.unread(version) is not None for version in page.versions)
+    assert view.undated == ("demo-4.0-py3-none-any.whl", "demo-5.0-py3-none-any.whl")
+    eager = uploaded_before(ProjectPage(page.name, page.index_url, files=page.files), cutoff)
+    assert view.page.cutoff == eager.page.cutoff
+    assert view.page.cutoff is not None
+    assert (view.page.cutoff.newer, view.page.cutoff.undated) == (4, 2)
+    assert view.page.cutoff.oldest_newer == "2021-01-01T00:00:00.000000Z"
+    assert view.page.versions == eager.page.versions == ("1.0", "2.0", "4.0", "5.0")
+    assert view.page.files == eager.page.files
+    assert [file.filename for file in view.page.release_files("1.0")] == [
+        "demo-1.0-py2-none-any.whl",
+        "demo-1.0-py3-none-any.whl",
+    ]
+    assert page.unread("1.0") is None  # read through the view, once
 
 
 def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:

@@ -26,11 +26,11 @@ class _Store:
         self.failure = failure
 
     def put(self, key: str, value: Any, *, text: str | None = None, **validators: Any) -> bool:
-        if not self.writes and key == "page-v3:first":
+        if not self.writes and key == "page-v4:first":
             self.writes.append((key, text, threading.current_thread().name))
             assert self.release.wait(10)
             return True
-        if self.failure is not None and key != "page-v3:first":
+        if self.failure is not None and key != "page-v4:first":
             raise self.failure
         self.writes.append((key, text, threading.current_thread().name))
         return True
@@ -39,13 +39,13 @@ class _Store:
 def test_a_page_past_the_bound_is_written_by_the_thread_that_fetched_it() -> None:
     store = _Store()
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v3:first", _page("first", "x" * 8), {})
-    writes.put_page("page-v3:second", _page("second", "y" * 8), {"etag": '"e"'})
+    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v4:second", _page("second", "y" * 8), {"etag": '"e"'})
     # the store's thread still holds the first page: the second was written here
-    assert store.writes[-1] == ("page-v3:second", "y" * 8, threading.current_thread().name)
+    assert store.writes[-1] == ("page-v4:second", "y" * 8, threading.current_thread().name)
     store.release.set()
     writes.close()
-    assert store.writes[0][0] == "page-v3:first" and store.writes[0][2] != store.writes[1][2]
+    assert store.writes[0][0] == "page-v4:first" and store.writes[0][2] != store.writes[1][2]
     assert writes.written_inline == 1
 
 
@@ -53,27 +53,27 @@ def test_a_page_larger_than_the_bound_waits_alone() -> None:
     store = _Store()
     writes = StoreWrites(store, max_queued_text=4)  # type: ignore[arg-type]
     store.release.set()
-    writes.put_page("page-v3:first", _page("first", "x" * 100), {})
+    writes.put_page("page-v4:first", _page("first", "x" * 100), {})
     writes.close()
-    assert writes.written_inline == 0 and [key for key, *_ in store.writes] == ["page-v3:first"]
+    assert writes.written_inline == 0 and [key for key, *_ in store.writes] == ["page-v4:first"]
 
 
 def test_a_store_failure_written_inline_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     store = _Store(failure=OSError("disk full"))
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v3:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
     with caplog.at_level(logging.WARNING):
-        writes.put_page("page-v3:second", _page("second", "y" * 8), {})
+        writes.put_page("page-v4:second", _page("second", "y" * 8), {})
     store.release.set()
     writes.close()
-    assert "cannot write cache entry (disk full): page-v3:second" in caplog.text
+    assert "cannot write cache entry (disk full): page-v4:second" in caplog.text
 
 
 def test_a_bug_written_inline_is_raised_by_close() -> None:
     store = _Store(failure=TypeError("not JSON data"))
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v3:first", _page("first", "x" * 8), {})
-    writes.put_page("page-v3:second", _page("second", "y" * 8), {})
+    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v4:second", _page("second", "y" * 8), {})
     store.release.set()
     with pytest.raises(TypeError, match="not JSON data"):
         writes.close()
@@ -83,7 +83,7 @@ def test_nothing_is_written_after_close() -> None:
     store = _Store()
     writes = StoreWrites(store)  # type: ignore[arg-type]
     writes.close()
-    writes.put_page("page-v3:late", _page("late", "z"), {})
+    writes.put_page("page-v4:late", _page("late", "z"), {})
     assert store.writes == []
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 from packaging.utils import NormalizedName
 
 from lockbuild.index.pagefiles import clean_hashes, is_distribution_filename, unreadable
+from lockbuild.instants import parse_instant
 from lockbuild.models import FileData, release_version
 from lockbuild.urls import redact_url
 
@@ -55,11 +57,14 @@ def json_entries(text: str, page_url: str, *, check: bool = True) -> list[Any]:
 def json_record(
     entries: Sequence[Any], page_url: str, project: NormalizedName, index_url: str
 ) -> dict[str, Any]:
-    """The outline of a JSON page: per release, the numbers of its entries and whether every
-    one is yanked. Only file names are read; entries that are not files of ``project`` are
-    left out (those without a file name or URL with a warning)."""
+    """The outline of a JSON page: per release, the numbers of its entries, whether every
+    one is yanked, and the upload times of its oldest and newest files when all have a
+    readable one (else null). Only file names, yanked flags and upload times are read;
+    entries that are not files of ``project`` are left out (those without a file name or URL
+    with a warning)."""
     groups: dict[str, list[int]] = {}
     yanked: dict[str, bool] = {}
+    spans: dict[str, _Span | None] = {}
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict):
             logger.warning(
@@ -80,21 +85,56 @@ def json_record(
             continue
         value = entry.get("yanked")
         is_yanked = value is True or isinstance(value, str)
+        uploaded = _instant(entry.get("upload-time"))
         group = groups.get(version)
         if group is None:
             groups[version] = [number]
             yanked[version] = is_yanked
+            spans[version] = None if uploaded is None else (uploaded, uploaded)
         else:
             group.append(number)
             yanked[version] = yanked[version] and is_yanked
+            span = spans[version]
+            if span is not None:
+                spans[version] = None if uploaded is None else _widened(span, uploaded)
     return {
         "reader": JSON_PAGE,
         "name": project,
         "index_url": index_url,
         "page_url": page_url,
         "entries": len(entries),
-        "releases": [[version, yanked[version], numbers] for version, numbers in groups.items()],
+        "releases": [
+            [version, yanked[version], numbers, *_times(spans[version])]
+            for version, numbers in groups.items()
+        ],
     }
+
+
+_Span = tuple[tuple[datetime, str], tuple[datetime, str]]
+"""The oldest and newest upload of a release so far: each as its instant and its text."""
+
+
+def _instant(text: object) -> tuple[datetime, str] | None:
+    """An upload time as its instant and its text; None when there is no readable one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_instant(text), text
+    except ValueError:
+        return None
+
+
+def _widened(span: _Span, uploaded: tuple[datetime, str]) -> _Span:
+    oldest, newest = span
+    if uploaded[0] < oldest[0]:
+        return uploaded, newest
+    if uploaded[0] > newest[0]:
+        return oldest, uploaded
+    return span
+
+
+def _times(span: _Span | None) -> tuple[str | None, str | None]:
+    return (None, None) if span is None else (span[0][1], span[1][1])
 
 
 def read_json_entries(

@@ -1,4 +1,4 @@
-"""The stored forms of a project page (``page-v3:``): the text of the page as the index sent
+"""The stored forms of a project page (``page-v4:``): the text of the page as the index sent
 it with the outline its parser worked out, or compact rows.
 
 A page read from JSON (:func:`lockbuild.index.jsonpage.json_record`) or by the plain-HTML fast
@@ -6,8 +6,9 @@ path (:func:`lockbuild.index.htmlpage.plain_record`) is a :class:`SourcedPage`: 
 text plus the record :data:`JSON_PAGE` or :data:`HTML_PLAIN` describes, read back by
 :func:`read_page_source`. An HTML page of another shape, or a page built in memory, is stored
 as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). Either way
-nothing is parsed until a release is asked for. Older stored forms lived under ``page-v1`` and
-``page-v2`` (JSON pages as rows), which are no longer read.
+nothing is parsed until a release is asked for. Older stored forms lived under ``page-v1``,
+``page-v2`` (JSON pages as rows) and ``page-v4`` (JSON releases without their upload times),
+which are no longer read.
 """
 
 from __future__ import annotations
@@ -251,8 +252,9 @@ def _sourced(
             yanked=yanked,
             read=partial(read, numbers, page_url),
             uploads=None if uploads is None else partial(uploads, numbers),
+            uploaded=(times[0], times[1], len(numbers)) if times and times[0] else None,
         )
-        for version, yanked, numbers in record["releases"]
+        for version, yanked, numbers, *times in record["releases"]
     }
     return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)
 
@@ -270,6 +272,7 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     """
     reader = record.get("reader") if isinstance(record, dict) else None
     count = _COUNTS.get(reader) if isinstance(reader, str) else None
+    fields = 5 if reader == JSON_PAGE else 3
     if not (
         isinstance(record, dict)
         and count is not None
@@ -278,10 +281,11 @@ def read_page_source(record: object, text: str) -> SourcedPage:
         and isinstance(record.get("releases"), list)
         and all(
             isinstance(release, list)
-            and len(release) == 3
+            and len(release) == fields
             and isinstance(release[0], str)
             and isinstance(release[1], bool)
             and isinstance(release[2], list)
+            and _upload_times(release[3:])
             for release in record["releases"]
         )
     ):
@@ -299,6 +303,17 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
     return sourced_page(text, record, matches)
+
+
+def _upload_times(times: list[Any]) -> bool:
+    """Whether a stored release's upload times are none (an HTML record), or its oldest and
+    newest file's as text, or null for both (a file without a readable one)."""
+    if not times:
+        return True
+    oldest, newest = times
+    return (oldest is None and newest is None) or (
+        isinstance(oldest, str) and isinstance(newest, str)
+    )
 
 
 def _read_numbered_anchors(

@@ -160,6 +160,9 @@ class UploadTimes:
         """
         files: list[DistFile] = []  # only undated files are built: JSON pages date them all
         for version in page.versions:
+            pending = page.unread(version)
+            if pending is not None and pending.uploaded is not None:
+                continue  # every file dated
             uploads = page.release_uploads(version)
             if uploads is not None and all(uploaded for _name, uploaded, _yanked in uploads):
                 continue

@@ -77,13 +77,31 @@ def uploaded_before(
     A file the page gives no upload time for takes it from ``upload_times`` (file name ->
     ISO 8601, from the index's JSON API); a file with none at all is left out, since
     nothing says it existed at the cutoff. A release left without files disappears. Kept
-    files carry their upload time, so later audits see it. The view's
+    files carry their upload time, so later audits see it. An unread release whose page
+    says when its oldest and newest files came (see
+    :attr:`~lockbuild.models.PendingRelease.uploaded`) and that lies wholly on one side of
+    the cutoff is decided from those two times, its files neither read nor listed. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
     releases: dict[str, list[FileData] | PendingRelease] = {}
     undated: list[str] = []
     newer: list[tuple[datetime, str]] = []
+    newer_unlisted = 0
+    """Files left out with a whole release newer than the cutoff, beyond the one in ``newer``."""
     for version in page.versions:
+        pending = page.unread(version)
+        if pending is not None and pending.uploaded is not None:
+            oldest, newest, files = pending.uploaded
+            if parse_instant(newest) <= cutoff:  # every file as old as the cutoff: kept whole
+                releases[version] = replace(
+                    pending, read=partial(_admitted_data, page, version, range(files), {})
+                )
+                continue
+            first = parse_instant(oldest)
+            if first > cutoff:  # every file newer: left out whole
+                newer.append((first, oldest))
+                newer_unlisted += files - 1
+                continue
         uploads = page.release_uploads(version)
         if uploads is not None:  # decided from names and times; the files read when asked
             positions: list[int] = []
@@ -114,7 +132,7 @@ def uploaded_before(
             releases[version] = kept
     note = CutoffNote(
         cutoff=format_cutoff(cutoff),
-        newer=len(newer),
+        newer=len(newer) + newer_unlisted,
         oldest_newer=min(newer)[1] if newer else None,
         undated=len(undated),
     )
