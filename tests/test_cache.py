@@ -228,6 +228,117 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
     assert loaded.release_files("1.0")[1].yanked == "broken"
 
 
+JSON_SHAPED_PAGE = json.dumps(
+    {
+        "meta": {"api-version": "1.1"},
+        "name": "demo",
+        "files": [
+            {
+                "filename": "demo-1.0-py3-none-any.whl",
+                "url": "https://files.pythonhosted.org/packages/ab/cd/"
+                + "ef" * 30
+                + "/demo-1.0-py3-none-any.whl",
+                "hashes": {"sha256": "a" * 64},
+                "requires-python": ">=3.8",
+                "upload-time": "2020-01-01T00:00:00.000000Z",
+                "size": 1234,
+                "core-metadata": {"sha256": "b" * 64},
+            },
+            {  # yanked, two hashes: kept as the fields it was read from
+                "filename": "demo-1.0.tar.gz",
+                "url": "../../files/demo-1.0.tar.gz",
+                "hashes": {"sha256": "c" * 64, "md5": "d" * 32},
+                "yanked": "broken",
+                "upload-time": "2020-01-02T00:00:00Z",
+            },
+            {  # an odd field: kept as read, decided when its release is read
+                "filename": "demo-2.0-py3-none-any.whl",
+                "url": "https://files.example/demo-2.0-py3-none-any.whl",
+                "hashes": {"sha256": "e" * 64},
+                "core-metadata": True,
+                "size": "12",
+            },
+            "not an entry",
+        ],
+    }
+).encode()
+
+
+def json_page() -> Any:
+    from lockbuild.index.simple import parse_project_page
+
+    return parse_project_page(
+        JSON_SHAPED_PAGE,
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url="https://index.example/simple/demo/",
+        project="demo",
+        index_url="https://index.example/simple",
+    )
+
+
+def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store keeps a JSON page's text and, with its outline, the rows its entries were
+    packed into: read back, neither is made again, and every release reads as the page
+    just fetched does."""
+    import lockbuild.index.jsonpage as jsonpage
+    import lockbuild.index.jsonrows as jsonrows
+    from lockbuild.index.pagestore import stored_form
+
+    record, text = stored_form(json_page())
+    assert text == JSON_SHAPED_PAGE.decode() and "rows" in record
+    check_json(record)
+    with open_store(tmp_path) as store:
+        store.put("page-v4:x:demo", record, text=text)
+        entry = store.get("page-v4:x:demo")
+    assert entry is not None
+
+    def refused(*_: object, **__: object) -> None:
+        raise AssertionError("a stored page is parsed or packed again")
+
+    monkeypatch.setattr(jsonpage.json, "loads", refused)
+    monkeypatch.setattr(jsonrows.HeldRows, "__init__", refused)
+    loaded = read_page_source(entry.value, entry.text)
+    monkeypatch.undo()
+    fresh = json_page()
+    assert loaded.versions == fresh.versions == ("1.0", "2.0")
+    for version in fresh.versions:
+        assert loaded.release_files(version) == fresh.release_files(version)
+        assert loaded.all_yanked(version) == fresh.all_yanked(version)
+    assert loaded.release_files("1.0")[1].yanked == "broken"
+    assert loaded.release_files("1.0")[1].url == "https://index.example/files/demo-1.0.tar.gz"
+    assert loaded.release_files("1.0")[0].metadata_hashes == {"sha256": "b" * 64}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda rows: {**rows, "rows": rows["rows"][:-4]},  # rows cut short
+        lambda rows: {**rows, "rows": "not base64!"},
+        lambda rows: {**rows, "ends": rows["ends"][:-12]},  # an entry fewer
+        lambda rows: {**rows, "others": {"9": rows["others"]["1"]}},  # no such entry
+        lambda rows: {**rows, "others": {"1": ["demo-1.0.tar.gz"]}},  # too few fields
+        lambda rows: {key: value for key, value in rows.items() if key != "ends"},
+        lambda rows: None,  # a record without rows
+    ],
+)
+def test_stored_rows_that_do_not_fit_their_page_are_refused(
+    damage: Callable[[dict[str, Any]], Any],
+) -> None:
+    """Damaged rows make the entry unreadable (refetched online, missing offline), never a
+    page with other files."""
+    from lockbuild.index.pagestore import stored_form
+
+    record, text = stored_form(json_page())
+    assert text is not None
+    damaged = {**record, "rows": damage(dict(record["rows"]))}
+    with pytest.raises(ValueError):
+        page = read_page_source(damaged, text)
+        for version in page.versions:
+            page.release_files(version)
+
+
 @pytest.mark.parametrize(
     "damage",
     [

@@ -17,8 +17,10 @@ entries held) rows as strings of the unpacked fields took 17.0 MB, these take 10
 
 from __future__ import annotations
 
+import base64
+import binascii
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lockbuild.index.jsonpage import read_json_entries
@@ -94,10 +96,68 @@ class HeldRows:
         end = self._ends[number]
         return self._rows[start:end] if end > start else None  # a bytes row is never empty
 
+    def to_record(self) -> dict[str, Any]:
+        """The rows as JSON data, kept with the page's text in the store so that a page read
+        back is neither parsed nor packed again: the bytes rows and their ends in base64,
+        each entry a bytes row cannot say as the fields it was read from."""
+        return {
+            "rows": base64.b64encode(self._rows).decode("ascii"),
+            "ends": base64.b64encode(self._ends.tobytes()).decode("ascii"),
+            "others": {str(number): _entry_fields(row) for number, row in self._tuples.items()},
+        }
+
+    @classmethod
+    def from_record(cls, record: object, entries: int) -> HeldRows:
+        """The rows :meth:`to_record` wrote for a page of ``entries`` entries; ValueError
+        when ``record`` is not such rows."""
+        if not (
+            isinstance(record, Mapping)
+            and isinstance(rows := record.get("rows"), str)
+            and isinstance(ends_text := record.get("ends"), str)
+            and isinstance(others := record.get("others"), dict)
+        ):
+            raise ValueError("not stored rows")
+        try:
+            data = base64.b64decode(rows, validate=True)
+            ends = array("Q", base64.b64decode(ends_text, validate=True))
+        except (binascii.Error, ValueError):
+            raise ValueError("not stored rows") from None
+        if len(ends) != entries or (ends and ends[-1] != len(data)):
+            raise ValueError("stored rows do not fit the page")
+        if ends.tolist() != sorted(ends):
+            raise ValueError("stored rows do not fit the page")
+        held = cls.__new__(cls)
+        held._rows, held._ends, held._tuples = data, ends, {}
+        for key, fields in others.items():
+            if not (key.isdigit() and int(key) < entries and isinstance(fields, list)):
+                raise ValueError("not stored rows")
+            if len(fields) != len(_ROW_KEYS):
+                raise ValueError("not stored rows")
+            held._tuples[int(key)] = tuple(
+                _Sha256(value["sha256"])
+                if position in _TABLE_FIELDS and _is_sha256_table(value)
+                else value
+                for position, value in enumerate(fields)
+            )
+        return held
+
 
 def hold_entries(entries: Sequence[Any]) -> HeldRows:
     """The page's entries as rows."""
     return HeldRows(entries)
+
+
+def _entry_fields(row: tuple[Any, ...]) -> list[Any]:
+    """A tuple row as JSON data: a hash table held as its digest written as the table."""
+    return [_unpack(value) for value in row]
+
+
+_TABLE_FIELDS = (2, 7)
+"""Positions of a tuple row's hash tables (``hashes``, ``core-metadata``)."""
+
+
+def _is_sha256_table(value: object) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("sha256"), str)
 
 
 def _row(entry: dict[str, Any], shared: dict[str, str]) -> bytes | tuple[Any, ...]:

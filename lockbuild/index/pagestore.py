@@ -21,7 +21,6 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.errors import IndexFetchError
 from lockbuild.index.htmlpage import (
     HTML_PLAIN,
     PLAIN_ANCHOR,
@@ -29,8 +28,8 @@ from lockbuild.index.htmlpage import (
     read_plain_anchors,
     unescape,
 )
-from lockbuild.index.jsonpage import JSON_PAGE, json_entries
-from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+from lockbuild.index.jsonpage import JSON_PAGE
+from lockbuild.index.jsonrows import HeldRows, hold_entries, read_rows, row_uploads
 from lockbuild.models import (
     FileData,
     FileUpload,
@@ -57,6 +56,9 @@ class PageSource:
 
     text: str
     record: Mapping[str, Any]
+    held: HeldRows | None = None
+    """A JSON page's rows, added to its record (as ``rows``) only when it is stored, so that
+    their JSON form is made on the store's thread and never held."""
 
 
 class SourcedPage(ProjectPage):
@@ -141,6 +143,8 @@ def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
     stored in its record form)."""
     if isinstance(page, SourcedPage):
         source, page.source = page.source, None
+        if source is not None and source.held is not None:
+            return {**source.record, "rows": source.held.to_record()}, source.text
         if source is not None:
             return source.record, source.text
     return page_record(page), None
@@ -236,8 +240,13 @@ def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[An
     and made an entry again when its release is read. Read back from the store too: the
     parsed entries take several times the memory, and the run's end longer to free them.
     """
-    held = hold_entries(entries)
-    return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held))
+    return _json_page(text, record, hold_entries(entries))
+
+
+def _json_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedPage:
+    """The page of a :data:`JSON_PAGE` record whose entries are ``held``; stored with them
+    (as ``rows``), so that a page read back is neither parsed nor packed again."""
+    return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held), held)
 
 
 def _sourced(
@@ -245,6 +254,7 @@ def _sourced(
     record: Mapping[str, Any],
     read: Callable[[Sequence[int], str], list[FileData]],
     uploads: Callable[[Sequence[int]], list[FileUpload]] | None = None,
+    held: HeldRows | None = None,
 ) -> SourcedPage:
     page_url = record["page_url"]
     releases = {
@@ -256,7 +266,8 @@ def _sourced(
         )
         for version, yanked, numbers, *times in record["releases"]
     }
-    return SourcedPage(PageSource(text, record), record["name"], record["index_url"], releases)
+    source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
+    return SourcedPage(source, record["name"], record["index_url"], releases)
 
 
 _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
@@ -291,14 +302,7 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        with PARSING:
-            try:
-                entries = json_entries(text, record["page_url"], check=False)
-            except IndexFetchError as error:
-                raise ValueError(str(error)) from None
-            if len(entries) != record[count]:
-                raise ValueError("stored page source does not fit its text")
-            return json_sourced_page(text, record, entries)
+        return _json_page(text, record, HeldRows.from_record(record.get("rows"), record[count]))
     matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
