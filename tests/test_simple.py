@@ -902,6 +902,8 @@ def test_exclude_newer_decides_a_release_wholly_on_one_side_from_two_times() -> 
         entry("4.0", "py3", None),
         entry("5.0", "py2", "2020-01-01T00:00:00Z"),  # one time unreadable
         entry("5.0", "py3", "yesterday"),
+        entry("6.0", "py2", "2020-01-01T00:00:00.000000Z"),  # PyPI's form, no such day
+        entry("6.0", "py3", "2020-02-30T00:00:00.000000Z"),
     ]
     body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
     cutoff = datetime(2020, 6, 1, tzinfo=timezone.utc)
@@ -919,6 +921,7 @@ def test_exclude_newer_decides_a_release_wholly_on_one_side_from_two_times() -> 
         "3.0": ("2021-01-15T00:00:00+00:00", "2021-03-01T00:00:00Z", 3),
         "4.0": None,
         "5.0": None,
+        "6.0": None,
     }
     looked_at: list[str] = []
     for version in page.versions:
@@ -932,15 +935,19 @@ def test_exclude_newer_decides_a_release_wholly_on_one_side_from_two_times() -> 
 
         page._data[version] = replace(pending, uploads=counted)
     view = uploaded_before(page, cutoff)
-    assert sorted(looked_at) == ["2.0", "4.0", "5.0"]
+    assert sorted(looked_at) == ["2.0", "4.0", "5.0", "6.0"]
     assert all(page.unread(version) is not None for version in page.versions)
-    assert view.undated == ("demo-4.0-py3-none-any.whl", "demo-5.0-py3-none-any.whl")
+    assert view.undated == (
+        "demo-4.0-py3-none-any.whl",
+        "demo-5.0-py3-none-any.whl",
+        "demo-6.0-py3-none-any.whl",
+    )
     eager = uploaded_before(ProjectPage(page.name, page.index_url, files=page.files), cutoff)
     assert view.page.cutoff == eager.page.cutoff
     assert view.page.cutoff is not None
-    assert (view.page.cutoff.newer, view.page.cutoff.undated) == (4, 2)
+    assert (view.page.cutoff.newer, view.page.cutoff.undated) == (4, 3)
     assert view.page.cutoff.oldest_newer == "2021-01-01T00:00:00.000000Z"
-    assert view.page.versions == eager.page.versions == ("1.0", "2.0", "4.0", "5.0")
+    assert view.page.versions == eager.page.versions == ("1.0", "2.0", "4.0", "5.0", "6.0")
     assert view.page.files == eager.page.files
     assert [file.filename for file in view.page.release_files("1.0")] == [
         "demo-1.0-py2-none-any.whl",
@@ -1003,6 +1010,66 @@ def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
         (None, False),
         (None, False),
     ]
+
+
+def test_the_pypi_row_shortcut_makes_the_bytes_the_general_row_makes() -> None:
+    """Entries as PyPI writes them take a shorter way to the same bytes row; anything else
+    about them (case, length, host, path, yanked, types, separators, surrogates) leaves the
+    row to the general code."""
+    from lockbuild.index.jsonrows import _pypi_row, _row
+
+    path = "https://files.pythonhosted.org/packages/0f/a1/" + "9b" * 30 + "/"
+
+    def entry(**changes: Any) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "filename": "demo-1.0-py3-none-any.whl",
+            "url": path + "demo-1.0-py3-none-any.whl",
+            "hashes": {"sha256": "ab" * 32},
+            "requires-python": ">=3.8",
+            "upload-time": "2020-01-01T00:00:00.000000Z",
+            "size": 1234,
+            "yanked": False,
+        }
+        base.update(changes)
+        return {key: value for key, value in base.items() if value is not _DROP}
+
+    taken = [
+        entry(),
+        entry(**{"core-metadata": {"sha256": "cd" * 32}}),
+        entry(**{"requires-python": _DROP, "upload-time": _DROP, "size": _DROP}),
+        entry(yanked=_DROP, size=0),
+    ]
+    left = [
+        entry(hashes={"sha256": "AB" * 32}),
+        entry(hashes={"sha256": "ab" * 31}),
+        entry(hashes={"sha256": "ab" * 32, "md5": "cd" * 16}),
+        entry(hashes={"sha256": "zz" * 32}),
+        entry(yanked=True),
+        entry(yanked="broken"),
+        entry(url="https://files.example.org/packages/0f/a1/" + "9b" * 30 + "/x.whl"),
+        entry(url=path.replace("/0f/", "/0F/") + "demo-1.0-py3-none-any.whl"),
+        entry(url=path[:-2] + "/demo-1.0-py3-none-any.whl"),
+        entry(url=path + "other.whl"),
+        entry(filename="demo\x1f-1.0-py3-none-any.whl", url=path + "demo\x1f-1.0-py3-none-any.whl"),
+        entry(**{"requires-python": "\ud800"}),
+        entry(**{"requires-python": ""}),
+        entry(**{"upload-time": ""}),
+        entry(size=True),
+        entry(size=-1),
+        entry(size="12"),
+        entry(**{"core-metadata": True}),
+        entry(**{"core-metadata": {"sha256": "CD" * 32}}),
+        entry(**{"dist-info-metadata": {"sha256": "cd" * 32}}),
+    ]
+    for item in taken:
+        assert _pypi_row(item) is not None and _pypi_row(item) == _row(item, {}), item
+    for item in left:
+        shortcut = _pypi_row(item)
+        assert shortcut is None or shortcut == _row(item, {}), item
+    assert all(_pypi_row(item) is None for item in left)
+
+
+_DROP = object()
 
 
 def test_packed_rows_spell_out_the_same_text() -> None:

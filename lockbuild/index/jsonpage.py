@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,7 @@ def json_record(
     with a warning)."""
     groups: dict[str, list[int]] = {}
     yanked: dict[str, bool] = {}
-    spans: dict[str, _Span | None] = {}
+    uploads: dict[str, list[Any]] = {}
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict):
             logger.warning(
@@ -85,18 +86,15 @@ def json_record(
             continue
         value = entry.get("yanked")
         is_yanked = value is True or isinstance(value, str)
-        uploaded = _instant(entry.get("upload-time"))
         group = groups.get(version)
         if group is None:
             groups[version] = [number]
             yanked[version] = is_yanked
-            spans[version] = None if uploaded is None else (uploaded, uploaded)
+            uploads[version] = [entry.get("upload-time")]
         else:
             group.append(number)
             yanked[version] = yanked[version] and is_yanked
-            span = spans[version]
-            if span is not None:
-                spans[version] = None if uploaded is None else _widened(span, uploaded)
+            uploads[version].append(entry.get("upload-time"))
     return {
         "reader": JSON_PAGE,
         "name": project,
@@ -104,37 +102,36 @@ def json_record(
         "page_url": page_url,
         "entries": len(entries),
         "releases": [
-            [version, yanked[version], numbers, *_times(spans[version])]
+            [version, yanked[version], numbers, *_upload_span(uploads[version])]
             for version, numbers in groups.items()
         ],
     }
 
 
-_Span = tuple[tuple[datetime, str], tuple[datetime, str]]
-"""The oldest and newest upload of a release so far: each as its instant and its text."""
+_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""An upload time as PyPI writes it: UTC, microseconds. Such times sort as their text does."""
 
 
-def _instant(text: object) -> tuple[datetime, str] | None:
-    """An upload time as its instant and its text; None when there is no readable one."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_instant(text), text
-    except ValueError:
-        return None
-
-
-def _widened(span: _Span, uploaded: tuple[datetime, str]) -> _Span:
-    oldest, newest = span
-    if uploaded[0] < oldest[0]:
-        return uploaded, newest
-    if uploaded[0] > newest[0]:
-        return oldest, uploaded
-    return span
-
-
-def _times(span: _Span | None) -> tuple[str | None, str | None]:
-    return (None, None) if span is None else (span[0][1], span[1][1])
+def _upload_span(times: list[Any]) -> tuple[str | None, str | None]:
+    """The upload times of a release's oldest and newest files, as the page gives them;
+    ``(None, None)`` when a file has no readable one."""
+    if None not in times:
+        try:
+            if all(map(_PYPI_TIME.fullmatch, times)):
+                for _ in map(datetime.fromisoformat, [text[:26] for text in times]):
+                    pass  # each a real date and time
+                return min(times), max(times)
+        except (TypeError, ValueError):
+            pass
+    instants: list[tuple[datetime, str]] = []
+    for text in times:
+        if not isinstance(text, str):
+            return None, None
+        try:
+            instants.append((parse_instant(text), text))
+        except ValueError:
+            return None, None
+    return min(instants)[1], max(instants)[1]
 
 
 def read_json_entries(

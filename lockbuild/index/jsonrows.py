@@ -75,7 +75,7 @@ class HeldRows:
         self._tuples: dict[int, tuple[Any, ...]] = {}
         end = 0
         for number, entry in enumerate(entries):
-            row = _row(entry, shared) if isinstance(entry, dict) else b""
+            row = (_pypi_row(entry) or _row(entry, shared)) if isinstance(entry, dict) else b""
             if isinstance(row, tuple):
                 self._tuples[number] = row
             else:
@@ -208,6 +208,69 @@ def _row(entry: dict[str, Any], shared: dict[str, str]) -> bytes | tuple[Any, ..
             except UnicodeEncodeError:  # a lone surrogate: kept as the tuple
                 pass
     return fields
+
+
+def _pypi_row(entry: dict[str, Any]) -> bytes | None:
+    """The bytes row of an entry as PyPI writes them (a file URL under
+    ``files.pythonhosted.org/packages/``, one SHA-256, no yanked flag, the metadata's SHA-256
+    or none), made with less work than :func:`_row`, which makes the same bytes; None for
+    any other entry (``_row`` decides)."""
+    get = entry.get
+    filename, url, hashes = get("filename"), get("url"), get("hashes")
+    if not (
+        type(filename) is str
+        and type(url) is str
+        and type(hashes) is dict
+        and len(hashes) == 1
+        and type(digest := hashes.get("sha256")) is str
+        and len(digest) == _DIGITS
+        and get("yanked") in (None, False)
+        and "dist-info-metadata" not in entry
+    ):
+        return None
+    flags, metadata = _PACKED_SHA256 | _PACKED_URL, get("core-metadata")
+    if metadata is not None:
+        if not (
+            type(metadata) is dict
+            and len(metadata) == 1
+            and type(meta_digest := metadata.get("sha256")) is str
+            and len(meta_digest) == _DIGITS
+        ):
+            return None
+        flags |= _PACKED_METADATA
+        digest += meta_digest
+    end = len(url) - len(filename)
+    start = _PYPI_LENGTH
+    if not (
+        end == start + 67
+        and url[start + 2] == url[start + 5] == url[end - 1] == "/"
+        and url.startswith(_PYPI_FILES)
+        and url.endswith(filename)
+    ):
+        return None
+    requires_python, uploaded, size = get("requires-python"), get("upload-time"), get("size")
+    if not (
+        (requires_python is None or (type(requires_python) is str and requires_python))
+        and (uploaded is None or (type(uploaded) is str and uploaded))
+        and (size is None or (type(size) is int and size >= 0))
+    ):
+        return None
+    packed = _pack(
+        digest + url[start : start + 2] + url[start + 3 : start + 5] + url[start + 6 : end - 1]
+    )
+    if packed is None:
+        return None
+    separator = _SEPARATOR
+    text = (
+        f"{filename}{separator}{separator}{separator}{requires_python or ''}{separator}"
+        f"{uploaded or ''}{separator}{'' if size is None else size}{separator}"
+    )
+    if text.count(separator) != 6:
+        return None
+    try:
+        return bytes((flags,)) + packed + text.encode()
+    except UnicodeEncodeError:
+        return None
 
 
 def _pack(digits: str) -> bytes | None:
