@@ -3,7 +3,7 @@
 Every check runs the command in a fresh interpreter and reads ``sys.modules`` at its end:
 ``--version``, ``--help``, a usage error and ``lockbuild list`` import neither the HTTP stack
 nor the resolver; a compile the store answers whole (a warm run within ``page-ttl``) imports
-no ``requests``.
+no ``requests``, and a compile of wheels into a requirements.txt none of :data:`LAZY`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distbuilder import build_universe
@@ -24,8 +25,22 @@ HTTP_AND_RESOLVER = ("requests", "urllib3", "resolvelib")
 PROJECT_COMMANDS = ("lockbuild.cli.project", "lockbuild.cli.cache", "lockbuild.cli.init")
 """The locks.toml commands' modules: ``compile`` neither runs nor parses them."""
 
+LAZY = (
+    "packaging.pylock",  # pylock.toml read back
+    "lockbuild.output.pylock",  # pylock.toml written
+    "pyproject_hooks",  # a PEP 517 metadata build
+    "lockbuild.inputs.config",  # locks.toml (compile reads it only for --environment)
+    "lockbuild.inputs.lockconfig",
+    "lockbuild.app.merged",  # several --python/--platform: one merged lock
+    "lockbuild.output.merge",
+    "lockbuild.app.verify",
+    "platformdirs",  # the default cache directory, when none is given
+    "difflib",  # a "did you mean" hint
+)
+"""What a compile of only wheels into a requirements.txt, with ``--cache-dir``, never uses."""
+
 PROBE = (
-    f"PROJECT_COMMANDS = {PROJECT_COMMANDS!r}\n"
+    f"PROJECT_COMMANDS = {PROJECT_COMMANDS!r}\nLAZY = {LAZY!r}\n"
     + """
 import json, sys
 from lockbuild.cli import main
@@ -35,7 +50,9 @@ except SystemExit as exit:
     code = exit.code
 heavy = sorted(m for m in ("requests", "urllib3", "resolvelib", "doit") if m in sys.modules)
 commands = sorted(m for m in PROJECT_COMMANDS if m in sys.modules)
-print(json.dumps({"code": code, "heavy": heavy, "commands": commands}), file=sys.stderr)
+lazy = sorted(m for m in LAZY if m in sys.modules)
+report = {"code": code, "heavy": heavy, "commands": commands, "lazy": lazy}
+print(json.dumps(report), file=sys.stderr)
 """
 )
 
@@ -48,6 +65,13 @@ def probe(cwd: Path, *arguments: str) -> tuple[int, list[str]]:
 
 def probe_commands(cwd: Path, *arguments: str) -> tuple[int, list[str], list[str]]:
     """:func:`probe`, and which of :data:`PROJECT_COMMANDS` the run imported."""
+    report = probe_report(cwd, *arguments)
+    return report["code"], report["heavy"], report["commands"]
+
+
+def probe_report(cwd: Path, *arguments: str) -> dict[str, Any]:
+    """Run ``lockbuild ARGUMENTS`` in a fresh interpreter: its exit code, and which of the
+    heavy modules, :data:`PROJECT_COMMANDS` and :data:`LAZY` it imported."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
     environment["NO_PROXY"] = "127.0.0.1"
     result = subprocess.run(
@@ -58,8 +82,8 @@ def probe_commands(cwd: Path, *arguments: str) -> tuple[int, list[str], list[str
         env=environment,
         check=False,
     )
-    report = json.loads(result.stderr.strip().splitlines()[-1])
-    return report["code"], report["heavy"], report["commands"]
+    report: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +178,46 @@ def test_a_warm_compile_within_page_ttl_imports_no_requests(
     assert len(server.requests) == before  # the store answered everything
     assert "requests" not in heavy and "urllib3" not in heavy
     assert (project / "requirements.txt").read_text() == lock
+
+
+def test_a_warm_compile_of_wheels_imports_none_of_the_lazy_modules(
+    project: Path, server: IndexServer
+) -> None:
+    arguments = (
+        "compile",
+        "requirements.in",
+        "--python=3.11",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        "--cache-dir=cache",
+        "--page-ttl=3600",
+        "-q",
+    )
+    (project / "requirements.in").write_text("webframe\n")
+    cold = probe_report(project, *arguments)
+    assert cold["code"] == 0
+    assert cold["lazy"] == []  # a cold compile builds nothing either: only wheels
+    lock = (project / "requirements.txt").read_text()
+    warm = probe_report(project, *arguments)
+    assert warm["code"] == 0
+    assert warm["lazy"] == []
+    assert (project / "requirements.txt").read_text() == lock
+
+
+def test_the_lazy_modules_are_imported_when_used(project: Path, server: IndexServer) -> None:
+    """The other side of :data:`LAZY`: a pylock.toml output, two targets and a misspelt
+    platform do import what they use (so the list above names modules that exist)."""
+    common = ("compile", "requirements.in", f"--index-url={server.url}", "--cache-dir=cache")
+    pylock = probe_report(
+        project, *common, "--python=3.11", "--platform=linux-x86_64", "-o", "pylock.toml"
+    )
+    assert pylock["code"] == 0
+    assert "lockbuild.output.pylock" in pylock["lazy"]
+    merged = probe_report(
+        project, *common, "--python=3.11", "--python=3.12", "--platform=linux-x86_64", "-q"
+    )
+    assert merged["code"] == 0
+    assert {"lockbuild.app.merged", "lockbuild.output.merge"} <= set(merged["lazy"])
+    typo = probe_report(project, *common, "--python=3.11", "--platform=linux-x86-64")
+    assert typo["code"] == 2
+    assert "difflib" in typo["lazy"]

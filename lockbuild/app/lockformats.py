@@ -16,12 +16,15 @@ from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.pylockfile import output_format
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import DistFile, Pin
-from lockbuild.output.pylock import Artifact, LockedPackage, render_pylock
 from lockbuild.output.writer import render_requirements
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage
 
 if TYPE_CHECKING:
     from lockbuild.app.pipeline import CompileRequest
+    from lockbuild.output.pylock import Artifact, LockedPackage
+
+# The pylock.toml writer (lockbuild.output.pylock) is imported where a pylock.toml is made:
+# a requirements.txt lock never pays for its dataclasses.
 
 __all__ = [
     "ENVIRONMENT_MARKERS",
@@ -106,6 +109,8 @@ def render_lock(
     :func:`lock_packages`)."""
     settings, environment = request.settings, request.environment
     if is_pylock(request):
+        from lockbuild.output.pylock import render_pylock
+
         return render_pylock(
             packages,
             command=settings.custom_compile_command or request.command,
@@ -179,6 +184,8 @@ def pylock_packages(
     """One package per pin. ``hashes`` maps a file's URL to ``sha256:hex``; a file whose
     digest the pin left out (not trusted) is left out too, and a file without one is written
     without, so that the writer names it."""
+    from lockbuild.output.pylock import LockedPackage
+
     packages = resolution.by_name()
     required_by: dict[str, set[str]] = {}
     for package in resolution.packages:
@@ -222,6 +229,8 @@ def pylock_packages(
 
 
 def _artifact(file: DistFile, digest: str | None) -> Artifact:
+    from lockbuild.output.pylock import Artifact
+
     sha256 = digest.partition(":")[2] if digest and digest.startswith("sha256:") else None
     return Artifact(
         name=file.filename,
@@ -235,6 +244,8 @@ def _artifact(file: DistFile, digest: str | None) -> Artifact:
 def _linked_package(
     pin: Pin, package: ResolvedPackage, dependencies: tuple[str, ...]
 ) -> LockedPackage:
+    from lockbuild.output.pylock import Artifact, LockedPackage
+
     link = package.link
     assert link is not None
     common = LockedPackage(

@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import platformdirs
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import UsageError
-from lockbuild.inputs.config import ProjectConfig
-from lockbuild.inputs.lockconfig import STATE_DIRECTORY
 from lockbuild.inputs.settingvalues import InvalidValue, parse_remote_store
+
+if TYPE_CHECKING:  # a compile without locks.toml never imports the locks.toml reader
+    from lockbuild.inputs.config import ProjectConfig
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
     "REMOTE_STORE_VARIABLE",
-    "STATE_DIRECTORY",
     "RunOptions",
     "cache_directory",
     "default_cache_directory",
@@ -156,10 +156,14 @@ def remote_store(settings_value: str, *, flag: str | None = None) -> str | None:
 def default_cache_directory() -> str:
     """The user's cache directory for lockbuild: ``~/.cache/lockbuild`` on Linux (or under
     $XDG_CACHE_HOME), ``~/Library/Caches/lockbuild`` on macOS, ``%LOCALAPPDATA%`` on Windows."""
+    import platformdirs  # ~2.5 ms (tempfile, random): only when no cache directory is given
+
     return platformdirs.user_cache_dir("lockbuild", appauthor=False)
 
 
 def state_directory(config: ProjectConfig) -> str:
     """Where doit records what was built: ``.lockbuild/`` beside locks.toml, so that
     projects sharing a store never share build state."""
+    from lockbuild.inputs.lockconfig import STATE_DIRECTORY  # loaded with ``config`` already
+
     return os.path.join(config.root, STATE_DIRECTORY)

@@ -42,7 +42,6 @@ from lockbuild.models import (
     RequirementSet,
 )
 from lockbuild.output.checks import check_lock, describe_violations
-from lockbuild.output.pylock import LockedPackage
 from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
     from lockbuild.app.tasks import LockJob
     from lockbuild.index.offline import MissingItems
+    from lockbuild.output.pylock import LockedPackage
     from lockbuild.trust.snapshots import PinnedRelease
 
 logger = logging.getLogger(__name__)

@@ -417,16 +417,16 @@ def _targets(pythons: Sequence[str], platforms: Sequence[str]) -> list[tuple[str
 def _declared_environments(arguments: argparse.Namespace) -> list[TargetEnvironment]:
     """The ``--environment`` names' environments, as locks.toml (``--config``) declares them;
     none without ``--environment``."""
-    from pathlib import Path
-
-    from lockbuild.inputs.config import load_config
-    from lockbuild.inputs.settings import suggestion
-
     names: list[str] = arguments.environment
     if not names:
         if arguments.config is not None:
             raise UsageError("--config names the locks.toml of --environment; give one")
         return []
+    from pathlib import Path
+
+    from lockbuild.inputs.config import load_config  # the locks.toml reader: only from here
+    from lockbuild.inputs.settings import suggestion
+
     flags = ("--python", "--platform", "--tag", "--marker")
     given = [flag for flag in flags if getattr(arguments, flag[2:])]
     if given:

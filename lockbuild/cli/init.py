@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lockbuild.app.options import STATE_DIRECTORY
 from lockbuild.errors import UsageError
 from lockbuild.inputs.includes import include_lines
+from lockbuild.inputs.lockconfig import STATE_DIRECTORY
 
 DODO_TEXT = '''"""doit tasks for this project's locks (declared in locks.toml): run `doit lock`."""
 

@@ -33,7 +33,6 @@ Every preset targets CPython 3.8 to 3.30 (GIL-enabled builds).
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import logging
 import re
@@ -279,6 +278,8 @@ def _preset(name: str) -> _Preset | None:
 
 def unknown_platform(name: str) -> str | None:
     """Why ``name`` names no platform (with the closest known name), None when it does."""
+    import difflib  # only for a misspelt name's hint
+
     if name == CUSTOM_PLATFORM or _preset(name) is not None:
         return None
     known = (*PLATFORMS, CUSTOM_PLATFORM)

@@ -13,8 +13,8 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.pylock import Package, Pylock, PylockValidationError
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import RequirementsFileError
@@ -24,6 +24,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+if TYPE_CHECKING:
+    from packaging.pylock import Package
 
 __all__ = [
     "PYLOCK_NAME",
@@ -66,6 +69,9 @@ def read_pylock(path: str | Path, environment: Mapping[str, str] | None = None) 
     read, is not valid PEP 751, or has a file without a sha256. With ``environment`` (marker
     values), only the packages whose ``marker`` holds there (a lock over several
     environments read back for one of them); :attr:`PylockEntries.releases` has them all."""
+    # packaging.pylock costs ~4 ms to import; only a run that reads a pylock.toml pays it.
+    from packaging.pylock import Pylock, PylockValidationError
+
     where = str(path)
     try:
         with open(path, "rb") as stream:

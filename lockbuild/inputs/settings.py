@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -313,6 +312,8 @@ def unknown_index(name: str, settings: Settings) -> str | None:
 
 def suggestion(key: str, known: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known``, else `` (known: a, b)``."""
+    import difflib  # only for a misspelt name's hint
+
     matches = difflib.get_close_matches(key, known, n=1)
     if matches:
         return f" (did you mean {matches[0]!r}?)"
