@@ -35,6 +35,7 @@ from lockbuild.resolution.conflicts import ConflictMemory
 from lockbuild.resolution.finder import Release, why_unusable
 from lockbuild.resolution.order import Preference, narrow_to_causes, preference
 from lockbuild.resolution.prefetch import PrefetchHints, applies
+from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
 from lockbuild.resolution.source import PackageSource
 
 logger = logging.getLogger(__name__)
@@ -133,26 +134,6 @@ def _hint(error: LockbuildError, release: Release) -> str:
     return ""
 
 
-class _SpecifierMemo:
-    """``specifier.contains(version)``, pre-releases included, remembered by specifier
-    object (hashing a SpecifierSet costs more than the check): resolvelib asks again for
-    every pinned candidate each round."""
-
-    def __init__(self) -> None:
-        self._contains: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
-
-    def __call__(self, specifier: SpecifierSet, version: Version) -> bool:
-        if not specifier:
-            return True
-        known = self._contains.get(id(specifier))
-        if known is None or known[0] is not specifier:
-            known = self._contains[id(specifier)] = (specifier, {})
-        found = known[1].get(version)
-        if found is None:
-            found = known[1][version] = specifier.contains(version, prereleases=True)
-        return found
-
-
 def _note_yanked(releases: Iterable[Release]) -> None:
     """Say at DEBUG which yanked releases are chosen (the pipeline warns about the one
     pinned, quoting the reason)."""
@@ -187,7 +168,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.releases: dict[NormalizedName, list[Release]] = {}
-        self._satisfies = _SpecifierMemo()
+        self._indexes: dict[NormalizedName, ReleaseIndex] = {}
+        self._satisfies = SpecifierMemo()
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -250,7 +232,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         for requirement in wanted:
             self.introduced_by.setdefault(identifier, requirement)
         constraints = list(self.constraints.get(name, ()))
-        # kept apart, not joined with &: each is remembered by _satisfies across calls
+        # kept apart, not joined with &: what each admits is remembered across calls
         specifiers = [r.specifier for r in [*wanted, *constraints] if r.specifier]
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
@@ -267,7 +249,11 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         return lambda: self._iter_candidates(releases, extras)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
-        return self._satisfies(requirement.specifier, candidate.version)
+        # resolvelib asks this of every pin and requirement each round: the memo's dict first
+        known = self._satisfies.known.get((id(requirement.specifier), id(candidate.version)))
+        if known is None:
+            return self._satisfies(requirement.specifier, candidate.version)
+        return known
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         metadata = self.metadata[(candidate.name, candidate.version)]
@@ -315,6 +301,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             if not page.versions:
                 self.not_found[name] = page
             self.releases[name] = self.prefetch.releases_on(page)
+            self._indexes[name] = ReleaseIndex(self.releases[name])
         return self.releases[name]
 
     def _select(
@@ -324,25 +311,35 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
 
         Yanked releases are left out unless pinned with ``==``; those newer than every other
         match are noted as skipped (at -v, and for the message if nothing fits)."""
-        matching: list[Release] = []
-        for release in self.releases_of(name):
-            if not all(self._satisfies(specifier, release.version) for specifier in specifiers):
-                continue
-            if release.yanked and release.version not in exact:
-                if not matching and (name, release.version) not in self.skipped:
+        self.releases_of(name)
+        index = self._indexes[name]
+        releases = index.releases
+        mask = index.everything
+        for specifier in specifiers:
+            mask = index.admitted(specifier, mask) if specifier else mask
+        refused = mask & index.yanked
+        if refused:
+            for position in positions(refused):
+                release = releases[position]
+                if release.version in exact:
+                    refused ^= 1 << position
+                    continue
+                newer = mask & ~refused & ((1 << position) - 1)
+                if not newer and (name, release.version) not in self.skipped:
                     self._skip(release, yank_note(release))
-                continue
-            matching.append(release)
+            mask &= ~refused
         # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
         prereleases = any(specifier.prereleases for specifier in specifiers)
-        if not (self.allow_prereleases or prereleases) and any(
-            not release.version.is_prerelease and release.usable for release in matching
-        ):
-            matching = [release for release in matching if not release.version.is_prerelease]
-        _note_yanked(matching)
+        if not (self.allow_prereleases or prereleases) and mask & ~index.stable:
+            stable = mask & index.stable
+            if any(releases[position].usable for position in positions(stable)):
+                mask = stable
+        _note_yanked(index.pick(mask & index.yanked))
         preferred = self.preferred.get(name)
-        matching.sort(key=lambda release: release.version != preferred)
-        return matching
+        first = None if preferred is None else index.position(preferred)
+        if first is not None and mask >> first & 1 and mask & ((1 << first) - 1):
+            return [releases[first], *index.pick(mask ^ (1 << first))]
+        return index.pick(mask)
 
     def _iter_candidates(
         self, releases: Sequence[Release], extras: frozenset[NormalizedName]

@@ -1,0 +1,101 @@
+"""Tests for lockbuild.resolution.selection: a project's releases as bit positions.
+
+What a ReleaseIndex answers must equal what checking each release against each specifier
+says, whatever order the questions come in."""
+
+from __future__ import annotations
+
+import pytest
+from fakesource import dist_file
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from lockbuild.inputs.environment import make_environment
+from lockbuild.models import ProjectPage
+from lockbuild.resolution.finder import Release, all_releases
+from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
+
+VERSIONS = ("0.9", "1.0", "1.0.post1", "1.1rc1", "1.1", "2.0.dev3", "2.0", "2.1", "3.0a1")
+
+
+def releases(yanked: tuple[str, ...] = ()) -> list[Release]:
+    files = [
+        dist_file(f"a-{version}.tar.gz", yanked="bad" if version in yanked else None)
+        for version in VERSIONS
+    ]
+    page = ProjectPage(canonicalize_name("a"), "https://fake.invalid/simple", files)
+    return all_releases(page, make_environment("3.11", "linux-x86_64"))
+
+
+def versions(index: ReleaseIndex, mask: int) -> list[str]:
+    return [str(release.version) for release in index.pick(mask)]
+
+
+def test_positions_are_the_set_bits_lowest_first() -> None:
+    assert positions(0) == []
+    assert positions(0b101001) == [0, 3, 5]
+    assert positions(1 << 200 | 1) == [0, 200]
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        (">=1.0",),
+        (">=1.0", "<2.1"),
+        ("<2.1", ">=1.0", "!=1.1"),
+        ("~=1.0",),
+        ("==1.*", ">1.0"),
+        ("==2.0",),
+        ("==9.9",),
+        ("",),
+    ],
+)
+def test_admitted_agrees_with_contains_in_any_order(texts: tuple[str, ...]) -> None:
+    index = ReleaseIndex(releases())
+    specifiers = [SpecifierSet(text) for text in texts]
+    expected = [
+        str(release.version)
+        for release in index.releases
+        if all(spec.contains(release.version, prereleases=True) for spec in specifiers)
+    ]
+    for ordered in (specifiers, specifiers[::-1]):
+        mask = index.everything
+        for specifier in ordered:
+            mask = index.admitted(specifier, mask)
+        assert versions(index, mask) == expected
+    # asked again about everything, after being asked about part: the same answers
+    for specifier in specifiers:
+        alone = [str(r.version) for r in index.releases if specifier.contains(r.version, True)]
+        assert versions(index, index.admitted(specifier, index.everything)) == alone
+
+
+def test_masks_of_yanked_and_final_releases_and_positions() -> None:
+    index = ReleaseIndex(releases(yanked=("2.1", "0.9")))
+    assert [str(release.version) for release in index.releases] == [
+        "3.0a1",
+        "2.1",
+        "2.0",
+        "2.0.dev3",
+        "1.1",
+        "1.1rc1",
+        "1.0.post1",
+        "1.0",
+        "0.9",
+    ]
+    assert versions(index, index.yanked) == ["2.1", "0.9"]
+    assert versions(index, index.stable) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0", "0.9"]
+    assert index.position(Version("2.0")) == 2
+    assert index.position(Version("2.0.0")) == 2
+    assert index.position(Version("5")) is None
+    assert ReleaseIndex([]).pick(ReleaseIndex([]).everything) == []
+
+
+def test_specifier_memo_answers_for_each_object_not_for_a_reused_identity() -> None:
+    memo = SpecifierMemo()
+    version = Version("1.5")
+    assert memo(SpecifierSet(">=1"), version)
+    # the first set is kept alive: a new one never takes its identity and its answer
+    assert not memo(SpecifierSet("<1"), version)
+    assert memo(SpecifierSet(""), version)
+    assert memo(SpecifierSet(">=1.5a1"), Version("1.5b1"))  # pre-releases included
