@@ -33,7 +33,12 @@ from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.conflicts import ConflictMemory
 from lockbuild.resolution.finder import Release, why_unusable
-from lockbuild.resolution.order import Preference, narrow_to_causes, preference
+from lockbuild.resolution.order import (
+    Preference,
+    SpecifierShapes,
+    narrow_to_causes,
+    preference,
+)
 from lockbuild.resolution.prefetch import PrefetchHints, applies
 from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
 from lockbuild.resolution.source import PackageSource
@@ -170,6 +175,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.releases: dict[NormalizedName, list[Release]] = {}
         self._indexes: dict[NormalizedName, ReleaseIndex] = {}
         self._satisfies = SpecifierMemo()
+        self._shapes = SpecifierShapes()
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -217,7 +223,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         information: Mapping[str, Iterator[object]],
         backtrack_causes: Sequence[object],
     ) -> Preference:
-        return preference(identifier, information[identifier], self.linked_names, self.requested)
+        return preference(
+            identifier, information[identifier], self.linked_names, self.requested, self._shapes
+        )
 
     def find_matches(
         self,
