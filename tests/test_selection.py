@@ -5,6 +5,8 @@ says, whatever order the questions come in."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fakesource import dist_file
 from packaging.specifiers import SpecifierSet
@@ -13,19 +15,21 @@ from packaging.version import Version
 
 from lockbuild.inputs.environment import make_environment
 from lockbuild.models import ProjectPage
-from lockbuild.resolution.finder import Release, all_releases
+from lockbuild.resolution import finder
+from lockbuild.resolution.finder import Release, Releases, all_releases
 from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
 
+ENVIRONMENT = make_environment("3.11", "linux-x86_64")
 VERSIONS = ("0.9", "1.0", "1.0.post1", "1.1rc1", "1.1", "2.0.dev3", "2.0", "2.1", "3.0a1")
 
 
-def releases(yanked: tuple[str, ...] = ()) -> list[Release]:
+def releases(yanked: tuple[str, ...] = ()) -> Releases:
     files = [
         dist_file(f"a-{version}.tar.gz", yanked="bad" if version in yanked else None)
         for version in VERSIONS
     ]
     page = ProjectPage(canonicalize_name("a"), "https://fake.invalid/simple", files)
-    return all_releases(page, make_environment("3.11", "linux-x86_64"))
+    return all_releases(page, ENVIRONMENT)
 
 
 def versions(index: ReleaseIndex, mask: int) -> list[str]:
@@ -85,10 +89,11 @@ def test_masks_of_yanked_and_final_releases_and_positions() -> None:
     ]
     assert versions(index, index.yanked) == ["2.1", "0.9"]
     assert versions(index, index.stable) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0", "0.9"]
-    assert index.position(Version("2.0")) == 2
-    assert index.position(Version("2.0.0")) == 2
-    assert index.position(Version("5")) is None
-    assert ReleaseIndex([]).pick(ReleaseIndex([]).everything) == []
+    assert index.releases.position(Version("2.0")) == 2
+    assert index.releases.position(Version("2.0.0")) == 2
+    assert index.releases.position(Version("5")) is None
+    empty = ReleaseIndex(all_releases(ProjectPage(canonicalize_name("a"), "u"), ENVIRONMENT))
+    assert empty.pick(empty.everything) == []
 
 
 def test_specifier_memo_answers_for_each_object_not_for_a_reused_identity() -> None:
@@ -99,3 +104,27 @@ def test_specifier_memo_answers_for_each_object_not_for_a_reused_identity() -> N
     assert not memo(SpecifierSet("<1"), version)
     assert memo(SpecifierSet(""), version)
     assert memo(SpecifierSet(">=1.5a1"), Version("1.5b1"))  # pre-releases included
+
+
+def test_releases_are_made_when_first_asked_for_and_then_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[str] = []
+
+    class Counted(Release):
+        def __init__(self, **fields: Any) -> None:
+            super().__init__(**fields)
+            made.append(str(self.version))
+
+    monkeypatch.setattr(finder, "Release", Counted)
+    found = releases()
+    index = ReleaseIndex(found)
+    assert made == []
+    mask = index.admitted(SpecifierSet("==2.0"), index.everything)
+    assert versions(index, mask) == ["2.0"]
+    assert made == ["2.0"]
+    assert found[2] is found[-7] is index.pick(mask)[0]
+    assert made == ["2.0"]
+    assert len(found) == len(VERSIONS)
+    assert [str(release.version) for release in found[1:3]] == ["2.1", "2.0"]
+    assert list(found) == [found[i] for i in range(len(found))]

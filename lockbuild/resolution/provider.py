@@ -32,7 +32,7 @@ from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.conflicts import ConflictMemory
-from lockbuild.resolution.finder import Release, why_unusable
+from lockbuild.resolution.finder import Release, Releases, why_unusable
 from lockbuild.resolution.order import (
     Preference,
     SpecifierShapes,
@@ -172,7 +172,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self.constraints = constraints
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
-        self.releases: dict[NormalizedName, list[Release]] = {}
+        self.releases: dict[NormalizedName, Releases] = {}
         self._indexes: dict[NormalizedName, ReleaseIndex] = {}
         self._satisfies = SpecifierMemo()
         self._shapes = SpecifierShapes()
@@ -249,12 +249,11 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         if linked is not None:
             found = _link_candidate(self, linked, specifiers, excluded, extras)
             return lambda: iter(found)
-        releases = [
-            release
-            for release in self._select(name, specifiers, exact)
-            if release.version not in excluded
-        ]
-        return lambda: self._iter_candidates(releases, extras)
+        releases, order = self._matching(name, specifiers, exact)
+        if excluded:
+            versions = releases.versions
+            order = [position for position in order if versions[position] not in excluded]
+        return lambda: self._iter_candidates(name, releases, order, extras)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
         # resolvelib asks this of every pin and requirement each round: the memo's dict first
@@ -303,7 +302,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             linked = self.links[name] = self.lazy_links[name]()
         return linked
 
-    def releases_of(self, name: NormalizedName) -> list[Release]:
+    def releases_of(self, name: NormalizedName) -> Releases:
         if name not in self.releases:
             page = self.source.project_page(name)
             if not page.versions:
@@ -315,26 +314,33 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _select(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> list[Release]:
-        """Releases matching every specifier: preferred pin first, then newest first.
+        """Releases matching every specifier: preferred pin first, then newest first."""
+        releases, order = self._matching(name, specifiers, exact)
+        return [releases[position] for position in order]
+
+    def _matching(
+        self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
+    ) -> tuple[Releases, list[int]]:
+        """The positions of the releases matching every specifier: preferred pin first, then
+        newest first.
 
         Yanked releases are left out unless pinned with ``==``; those newer than every other
         match are noted as skipped (at -v, and for the message if nothing fits)."""
-        self.releases_of(name)
+        releases = self.releases_of(name)
         index = self._indexes[name]
-        releases = index.releases
         mask = index.everything
         for specifier in specifiers:
             mask = index.admitted(specifier, mask) if specifier else mask
         refused = mask & index.yanked
         if refused:
             for position in positions(refused):
-                release = releases[position]
-                if release.version in exact:
+                version = releases.versions[position]
+                if version in exact:
                     refused ^= 1 << position
                     continue
                 newer = mask & ~refused & ((1 << position) - 1)
-                if not newer and (name, release.version) not in self.skipped:
-                    self._skip(release, yank_note(release))
+                if not newer and (name, version) not in self.skipped:
+                    self._skip(releases[position], yank_note(releases[position]))
             mask &= ~refused
         # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
         prereleases = any(specifier.prereleases for specifier in specifiers)
@@ -344,16 +350,22 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
                 mask = stable
         _note_yanked(index.pick(mask & index.yanked))
         preferred = self.preferred.get(name)
-        first = None if preferred is None else index.position(preferred)
+        first = None if preferred is None else releases.position(preferred)
         if first is not None and mask >> first & 1 and mask & ((1 << first) - 1):
-            return [releases[first], *index.pick(mask ^ (1 << first))]
-        return index.pick(mask)
+            return releases, [first, *positions(mask ^ (1 << first))]
+        return releases, positions(mask)
 
     def _iter_candidates(
-        self, releases: Sequence[Release], extras: frozenset[NormalizedName]
+        self,
+        name: NormalizedName,
+        releases: Releases,
+        order: Sequence[int],
+        extras: frozenset[NormalizedName],
     ) -> Iterator[Candidate]:
-        identifier = make_identifier(releases[0].name, extras) if releases else ""
-        usable = (release for release in releases if self._usable(release))
+        """Candidates of the releases at ``order``, each made and checked only when the
+        resolver gets to it."""
+        identifier = make_identifier(name, extras)
+        usable = (release for release in map(releases.__getitem__, order) if self._usable(release))
         release = next(usable, None)
         position = 0
         while release is not None:

@@ -8,17 +8,12 @@ each specifier object the set of positions it admits, so a query is a few intege
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import compress
-
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from lockbuild.resolution.finder import Release
+from lockbuild.resolution.finder import Release, Releases
 
 __all__ = ["ReleaseIndex", "SpecifierMemo"]
-
-_BITS = bytes.maketrans(b"01", b"\x00\x01")
 
 
 def positions(mask: int) -> list[int]:
@@ -55,20 +50,19 @@ class ReleaseIndex:
     """A project's releases, newest first, as bit positions (bit 0 is the newest): which
     are yanked, which are final releases, and which each specifier admits."""
 
-    def __init__(self, releases: Sequence[Release]) -> None:
+    def __init__(self, releases: Releases) -> None:
         self.releases = releases
         self.everything = (1 << len(releases)) - 1
         yanked = stable = 0
-        for position, release in enumerate(releases):
-            if release.yanked:
+        for position, version in enumerate(releases.versions):
+            if releases.yanked[position]:
                 yanked |= 1 << position
-            if not release.version.is_prerelease:
+            if not version.is_prerelease:
                 stable |= 1 << position
         self.yanked = yanked
         self.stable = stable
         self._admitted: dict[int, tuple[SpecifierSet, int, int]] = {}
         """By specifier identity: the specifier, the positions checked, those it admits."""
-        self._positions: dict[Version, int] | None = None
 
     def admitted(self, specifier: SpecifierSet, among: int) -> int:
         """Which of the releases ``among`` ``specifier`` admits (pre-releases included); each
@@ -80,9 +74,9 @@ class ReleaseIndex:
         if unchecked:
             admitted = 0
             contains = specifier.contains
-            releases = self.releases
+            versions = self.releases.versions
             for position in positions(unchecked):
-                if contains(releases[position].version, prereleases=True):
+                if contains(versions[position], prereleases=True):
                     admitted |= 1 << position
             known = self._admitted[id(specifier)] = (
                 specifier,
@@ -91,12 +85,7 @@ class ReleaseIndex:
             )
         return known[2] & among
 
-    def position(self, version: Version) -> int | None:
-        """Where the release of ``version`` is, if the project has one."""
-        if self._positions is None:
-            self._positions = {release.version: i for i, release in enumerate(self.releases)}
-        return self._positions.get(version)
-
     def pick(self, mask: int) -> list[Release]:
-        """The releases of ``mask``, newest first."""
-        return list(compress(self.releases, bin(mask)[:1:-1].encode().translate(_BITS)))
+        """The releases of ``mask``, newest first (made only now)."""
+        releases = self.releases
+        return [releases[position] for position in positions(mask)]
