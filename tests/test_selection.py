@@ -128,3 +128,45 @@ def test_releases_are_made_when_first_asked_for_and_then_kept(
     assert len(found) == len(VERSIONS)
     assert [str(release.version) for release in found[1:3]] == ["2.1", "2.0"]
     assert list(found) == [found[i] for i in range(len(found))]
+
+
+@pytest.mark.parametrize(
+    ("texts", "exact", "allow", "expected", "refused"),
+    [
+        ((">=1.0",), (), False, ["2.0", "1.1", "1.0.post1", "1.0"], []),
+        ((">=2.1",), (), False, ["3.0a1"], []),  # 2.1 is yanked, but 3.0a1 is newer
+        ((">=1.0", "<3"), (), False, ["2.0", "1.1", "1.0.post1", "1.0"], ["2.1"]),
+        (("==2.1",), ("2.1",), False, ["2.1"], []),
+        (("<1.0.post1",), (), False, ["1.0"], []),  # 0.9 is yanked but older than 1.0
+        (("<1.0",), (), False, [], ["0.9"]),
+        ((">=1.0", "<2.1"), (), True, ["2.0", "2.0.dev3", "1.1", "1.1rc1", "1.0.post1", "1.0"], []),
+        ((">=2.0.dev1", "<2.1"), (), False, ["2.0", "2.0.dev3"], []),  # names a pre-release
+    ],
+)
+def test_select_leaves_out_yanked_and_pre_releases_as_pip_does(
+    texts: tuple[str, ...],
+    exact: tuple[str, ...],
+    allow: bool,
+    expected: list[str],
+    refused: list[str],
+) -> None:
+    index = ReleaseIndex(releases(yanked=("2.1", "0.9")))
+    heard: list[Release] = []
+    mask = index.select(
+        [SpecifierSet(text) for text in texts],
+        {Version(text) for text in exact},
+        allow_prereleases=allow,
+        refuse=heard.append,
+    )
+    assert versions(index, mask) == expected
+    assert [str(release.version) for release in heard] == refused
+
+
+def test_order_puts_the_preferred_release_first() -> None:
+    index = ReleaseIndex(releases())
+    mask = index.admitted(SpecifierSet(">=1.1,<3"), index.everything)
+    assert versions(index, mask) == ["2.1", "2.0", "2.0.dev3", "1.1"]
+    assert index.order(mask, Version("2.0.dev3")) == [3, 1, 2, 4]
+    assert index.order(mask, Version("2.1")) == [1, 2, 3, 4]
+    assert index.order(mask, Version("1.0")) == [1, 2, 3, 4]  # not among them
+    assert index.order(mask, None) == [1, 2, 3, 4]

@@ -40,7 +40,7 @@ from lockbuild.resolution.order import (
     preference,
 )
 from lockbuild.resolution.prefetch import PrefetchHints, applies
-from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
+from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo
 from lockbuild.resolution.source import PackageSource
 
 logger = logging.getLogger(__name__)
@@ -328,32 +328,15 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         match are noted as skipped (at -v, and for the message if nothing fits)."""
         releases = self.releases_of(name)
         index = self._indexes[name]
-        mask = index.everything
-        for specifier in specifiers:
-            mask = index.admitted(specifier, mask) if specifier else mask
-        refused = mask & index.yanked
-        if refused:
-            for position in positions(refused):
-                version = releases.versions[position]
-                if version in exact:
-                    refused ^= 1 << position
-                    continue
-                newer = mask & ~refused & ((1 << position) - 1)
-                if not newer and (name, version) not in self.skipped:
-                    self._skip(releases[position], yank_note(releases[position]))
-            mask &= ~refused
-        # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
-        prereleases = any(specifier.prereleases for specifier in specifiers)
-        if not (self.allow_prereleases or prereleases) and mask & ~index.stable:
-            stable = mask & index.stable
-            if any(releases[position].usable for position in positions(stable)):
-                mask = stable
+        mask = index.select(
+            specifiers, exact, allow_prereleases=self.allow_prereleases, refuse=self._refuse
+        )
         _note_yanked(index.pick(mask & index.yanked))
-        preferred = self.preferred.get(name)
-        first = None if preferred is None else releases.position(preferred)
-        if first is not None and mask >> first & 1 and mask & ((1 << first) - 1):
-            return releases, [first, *positions(mask ^ (1 << first))]
-        return releases, positions(mask)
+        return releases, index.order(mask, self.preferred.get(name))
+
+    def _refuse(self, release: Release) -> None:
+        if (release.name, release.version) not in self.skipped:
+            self._skip(release, yank_note(release))
 
     def _iter_candidates(
         self,

@@ -8,6 +8,8 @@ each specifier object the set of positions it admits, so a query is a few intege
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
+
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -84,6 +86,44 @@ class ReleaseIndex:
                 known[2] | admitted,
             )
         return known[2] & among
+
+    def select(
+        self,
+        specifiers: Sequence[SpecifierSet],
+        exact: Collection[Version],
+        *,
+        allow_prereleases: bool,
+        refuse: Callable[[Release], None],
+    ) -> int:
+        """The releases every specifier admits. Yanked ones are left out unless ``exact``
+        pins them (``==``); ``refuse`` hears of those newer than every release kept. Without
+        ``allow_prereleases`` or a specifier naming a pre-release (``>=2.0b1``, as with pip),
+        pre-releases are left out when a final release has a usable file."""
+        releases = self.releases
+        mask = self.everything
+        for specifier in specifiers:
+            mask = self.admitted(specifier, mask) if specifier else mask
+        refused = mask & self.yanked
+        if refused:
+            for position in positions(refused):
+                if releases.versions[position] in exact:
+                    refused ^= 1 << position
+                elif not mask & ~refused & ((1 << position) - 1):
+                    refuse(releases[position])
+            mask &= ~refused
+        prereleases = any(specifier.prereleases for specifier in specifiers)
+        if not (allow_prereleases or prereleases) and mask & ~self.stable:
+            stable = mask & self.stable
+            if any(releases[position].usable for position in positions(stable)):
+                mask = stable
+        return mask
+
+    def order(self, mask: int, preferred: Version | None) -> list[int]:
+        """The positions of ``mask``: the release of ``preferred`` first, then newest first."""
+        first = None if preferred is None else self.releases.position(preferred)
+        if first is not None and mask >> first & 1 and mask & ((1 << first) - 1):
+            return [first, *positions(mask ^ (1 << first))]
+        return positions(mask)
 
     def pick(self, mask: int) -> list[Release]:
         """The releases of ``mask``, newest first (made only now)."""
