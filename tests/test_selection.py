@@ -16,7 +16,8 @@ from packaging.version import Version
 from lockbuild.inputs.environment import make_environment
 from lockbuild.models import ProjectPage
 from lockbuild.resolution import finder
-from lockbuild.resolution.finder import Release, Releases, all_releases
+from lockbuild.resolution.finder import Release, ReleaseMemo, Releases, all_releases
+from lockbuild.resolution.prefetch import PrefetchHints
 from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo, positions
 
 ENVIRONMENT = make_environment("3.11", "linux-x86_64")
@@ -170,3 +171,25 @@ def test_order_puts_the_preferred_release_first() -> None:
     assert index.order(mask, Version("2.1")) == [1, 2, 3, 4]
     assert index.order(mask, Version("1.0")) == [1, 2, 3, 4]  # not among them
     assert index.order(mask, None) == [1, 2, 3, 4]
+
+
+def test_release_memo_makes_each_pages_releases_once_per_target() -> None:
+    page = releases().page
+    memo = ReleaseMemo()
+    other = make_environment("3.12", "linux-x86_64")
+    found = memo.releases(page, ENVIRONMENT)
+    assert memo.releases(page, ENVIRONMENT) is found
+    assert memo.releases(page, ENVIRONMENT, binary_only=True) is not found
+    assert memo.releases(page, other) is not found
+    # a prefetch wave and a resolver sharing the memo see the same releases, and what one
+    # worked out about a release (its usable files) the other does not work out again
+    wave = PrefetchHints(
+        ENVIRONMENT, preferred={}, allow_prereleases=False, linked=frozenset(), releases=memo
+    )
+    resolver = PrefetchHints(
+        ENVIRONMENT, preferred={}, allow_prereleases=False, linked=frozenset(), releases=memo
+    )
+    assert wave.releases_on(page) is resolver.releases_on(page) is found
+    alone = PrefetchHints(ENVIRONMENT, preferred={}, allow_prereleases=False, linked=frozenset())
+    assert alone.releases_on(page) is not found
+    assert list(alone.releases_on(page)) == list(found)

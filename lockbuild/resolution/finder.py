@@ -179,6 +179,26 @@ class Releases(Sequence[Release]):
         return self._positions.get(version)
 
 
+class ReleaseMemo:
+    """The :class:`Releases` of each page for each target, made once: a compile's prefetch
+    wave and its resolver read the same pages. Pages and targets are told apart by identity
+    (each kept alive by its Releases); safe to share between threads (two may both make one
+    Releases, the first kept is what every caller gets)."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, int, bool], Releases] = {}
+
+    def releases(
+        self, page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
+    ) -> Releases:
+        key = (id(page), id(environment), binary_only)
+        made = self._made.get(key)
+        if made is None:
+            made = Releases(page, environment, binary_only=binary_only)
+            made = self._made.setdefault(key, made)
+        return made
+
+
 def all_releases(
     page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
 ) -> Releases:

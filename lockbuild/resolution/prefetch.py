@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import CoreMetadata, ProjectPage
-from lockbuild.resolution.finder import Releases, all_releases, binary_only
+from lockbuild.resolution.finder import ReleaseMemo, Releases, binary_only
 from lockbuild.resolution.source import MetadataTask
 
 __all__ = ["PrefetchHints", "applies"]
@@ -48,23 +48,26 @@ class PrefetchHints:
         allow_prereleases: bool,
         linked: frozenset[NormalizedName],
         only_binary: frozenset[str] = frozenset(),
+        releases: ReleaseMemo | None = None,
     ) -> None:
         self.environment = environment
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.linked = linked
+        """Projects that come from a link, not an index (never looked up there)."""
         self.only_binary = only_binary
         """``only-binary``: names (or ``:all:``) whose releases need a wheel for the target."""
-        """Projects that come from a link, not an index (never looked up there)."""
         self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
         """Extras asked for so far, per project (so prefetching can follow them too)."""
         self._page_releases: dict[NormalizedName, Releases] = {}
+        self._memo = releases or ReleaseMemo()
+        """Where releases come from: shared with other policies over the same pages."""
 
     def releases_on(self, page: ProjectPage) -> Releases:
         """The page's releases, worked out once whichever thread asks first."""
         releases = self._page_releases.get(page.name)
         if releases is None:
-            releases = all_releases(
+            releases = self._memo.releases(
                 page, self.environment, binary_only=binary_only(page.name, self.only_binary)
             )
             releases = self._page_releases.setdefault(page.name, releases)

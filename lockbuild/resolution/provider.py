@@ -32,7 +32,7 @@ from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.conflicts import ConflictMemory
-from lockbuild.resolution.finder import Release, Releases, why_unusable
+from lockbuild.resolution.finder import Release, ReleaseMemo, Releases, why_unusable
 from lockbuild.resolution.order import (
     Preference,
     SpecifierShapes,
@@ -166,6 +166,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         links: Mapping[NormalizedName, LinkedDist] = {},
         lazy_links: Mapping[NormalizedName, Callable[[], LinkedDist]] = {},
         only_binary: frozenset[str] = frozenset(),
+        releases: ReleaseMemo | None = None,
     ) -> None:
         self.source = source
         self.environment = environment
@@ -198,6 +199,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             allow_prereleases=allow_prereleases,
             linked=self.linked_names,
             only_binary=only_binary,
+            releases=releases,
         )
 
     # -- resolvelib interface -------------------------------------------------------------
@@ -321,11 +323,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
     def _matching(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> tuple[Releases, list[int]]:
-        """The positions of the releases matching every specifier: preferred pin first, then
-        newest first.
-
-        Yanked releases are left out unless pinned with ``==``; those newer than every other
-        match are noted as skipped (at -v, and for the message if nothing fits)."""
+        """Positions of the releases matching every specifier, preferred pin first, then
+        newest first (see ``ReleaseIndex.select``); yanked ones newer than every match kept
+        are noted as skipped (at -v, and for the message if nothing fits)."""
         releases = self.releases_of(name)
         index = self._indexes[name]
         mask = index.select(
