@@ -43,6 +43,7 @@ from lockbuild.models import (
 )
 from lockbuild.output.checks import check_lock, describe_violations
 from lockbuild.output.writer import write_if_changed
+from lockbuild.resolution.finder import ReleaseMemo
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
 from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_releases, pinned_release
@@ -156,6 +157,7 @@ def compile_lock(
 
         missing = MissingItems()
         source = open_index_source(urls, settings=settings, options=options, missing=missing)
+    releases = ReleaseMemo()  # the wave's and the resolver's view of each page, made once
     if not options.offline:  # offline, the store answers at once: nothing to get ahead of
         start_wave(
             source,
@@ -165,6 +167,7 @@ def compile_lock(
             allow_prereleases=settings.pre or requirement_set.pre,
             linked=linked_names(requirement_set, locked),
             only_binary=frozenset(settings.only_binary),
+            releases=releases,
         )
     try:
         try:
@@ -182,6 +185,7 @@ def compile_lock(
                 if options.upgrade_all
                 else locked.link_hashes(upgrade_packages=options.upgrade_packages),
                 only_binary=frozenset(settings.only_binary),
+                releases=releases,
             )
             progress.step(
                 f"resolved {plural(len(resolution.packages), 'package')}; collecting hashes"

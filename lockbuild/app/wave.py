@@ -19,6 +19,7 @@ from lockbuild.errors import LockbuildError
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import PreviousLock
 from lockbuild.models import RequirementSet
+from lockbuild.resolution.finder import ReleaseMemo
 from lockbuild.resolution.prefetch import PrefetchHints
 from lockbuild.resolution.source import PackageSource
 
@@ -49,9 +50,11 @@ def start_wave(
     allow_prereleases: bool,
     linked: frozenset[NormalizedName],
     only_binary: frozenset[str] = frozenset(),
+    releases: ReleaseMemo | None = None,
 ) -> None:
     """Ask ``source`` for the pages of ``pinned`` now, each followed by the metadata of its
-    ``preferred`` release (and, from that metadata, the pages of dependencies not pinned)."""
+    ``preferred`` release (and, from that metadata, the pages of dependencies not pinned).
+    ``releases``: the memo the resolver will use, so that it finds them worked out."""
     names = sorted(set(pinned) - linked)
     if not names:
         return
@@ -61,6 +64,7 @@ def start_wave(
         allow_prereleases=allow_prereleases,
         linked=linked,
         only_binary=only_binary,
+        releases=releases,
     )
     source.prefetch_pages(names, policy=hints)
 

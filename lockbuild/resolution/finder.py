@@ -8,9 +8,10 @@ level why each file was passed over.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import overload
 
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
@@ -111,25 +112,99 @@ def _parse_version(text: str) -> Version | None:
         return None
 
 
+class Releases(Sequence[Release]):
+    """A page's releases for one environment, newest first.
+
+    Each :class:`Release` is made when first asked for: a page lists hundreds of versions
+    and the resolver looks at a few; what selecting among them needs (the versions, which
+    are yanked) is worked out for all at once. Positions are stable, so the resolver may
+    keep facts about them (see :mod:`lockbuild.resolution.selection`).
+    """
+
+    def __init__(
+        self, page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
+    ) -> None:
+        by_version = _spellings_by_version(page)
+        self.page = page
+        self.environment = environment
+        self.binary_only = binary_only
+        self.versions: list[Version] = sorted(by_version, reverse=True)
+        """The versions, newest first."""
+        self.spellings = [tuple(by_version[version]) for version in self.versions]
+        all_yanked = page.all_yanked
+        self.yanked = [
+            all_yanked(texts[0]) if len(texts) == 1 else all(all_yanked(t) for t in texts)
+            for texts in self.spellings
+        ]
+        """Whether every file of each release is yanked (PEP 592)."""
+        self._made: list[Release | None] = [None] * len(self.versions)
+        self._positions: dict[Version, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+    @overload
+    def __getitem__(self, index: int) -> Release: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Release]: ...
+
+    def __getitem__(self, index: int | slice) -> Release | list[Release]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        release = self._made[index]
+        if release is None:
+            release = Release(
+                name=self.page.name,
+                version=self.versions[index],
+                page=self.page,
+                spellings=self.spellings[index],
+                yanked=self.yanked[index],
+                environment=self.environment,
+                binary_only=self.binary_only,
+            )
+            # another thread may have made it meanwhile: every caller gets the one kept
+            if self._made[index] is None:
+                self._made[index] = release
+            release = self._made[index] or release
+        return release
+
+    def __iter__(self) -> Iterator[Release]:
+        return (self[i] for i in range(len(self.versions)))
+
+    def position(self, version: Version) -> int | None:
+        """Where the release of ``version`` is, if the page has one."""
+        if self._positions is None:
+            self._positions = {version: i for i, version in enumerate(self.versions)}
+        return self._positions.get(version)
+
+
+class ReleaseMemo:
+    """The :class:`Releases` of each page for each target, made once: a compile's prefetch
+    wave and its resolver read the same pages. Pages and targets are told apart by identity
+    (each kept alive by its Releases); safe to share between threads (two may both make one
+    Releases, the first kept is what every caller gets)."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, int, bool], Releases] = {}
+
+    def releases(
+        self, page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
+    ) -> Releases:
+        key = (id(page), id(environment), binary_only)
+        made = self._made.get(key)
+        if made is None:
+            made = Releases(page, environment, binary_only=binary_only)
+            made = self._made.setdefault(key, made)
+        return made
+
+
 def all_releases(
     page: ProjectPage, environment: TargetEnvironment, *, binary_only: bool = False
-) -> list[Release]:
+) -> Releases:
     """Every release on the page, newest first; ``usable`` may be empty (checked lazily).
     ``binary_only``: only the target's wheels make a release usable."""
-    releases = [
-        Release(
-            name=page.name,
-            version=version,
-            page=page,
-            spellings=tuple(texts),
-            yanked=all(page.all_yanked(text) for text in texts),
-            environment=environment,
-            binary_only=binary_only,
-        )
-        for version, texts in _spellings_by_version(page).items()
-    ]
-    releases.sort(key=lambda release: release.version, reverse=True)
-    return releases
+    return Releases(page, environment, binary_only=binary_only)
 
 
 def _usable_files(files: Iterable[DistFile], environment: TargetEnvironment) -> list[DistFile]:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["Preference", "narrow_to_causes", "preference"]
+__all__ = ["Preference", "SpecifierShapes", "narrow_to_causes", "preference"]
 
 Preference = tuple[bool, bool, bool, float, bool, str]
 
@@ -30,26 +30,48 @@ def narrow_to_causes(identifiers: Iterable[str], backtrack_causes: Sequence[obje
     return [name for name in names if name in causes] or names
 
 
+class SpecifierShapes:
+    """What :func:`preference` needs of each specifier (pins a version? bounds it above?
+    names any?), worked out once per specifier object: resolvelib asks for the preference
+    of every unpinned project each round, with all its requirements. The specifiers are kept
+    alive, so an identity is never reused for another."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[int, tuple[object, bool, bool, bool]] = {}
+
+    def __call__(self, specifier: Any) -> tuple[bool, bool, bool]:
+        known = self._shapes.get(id(specifier))
+        if known is None or known[0] is not specifier:
+            specs = list(specifier)
+            pinned = any(s.operator in ("==", "===") and "*" not in s.version for s in specs)
+            upper = any(
+                s.operator in ("<", "<=", "~=") or (s.operator == "==" and "*" in s.version)
+                for s in specs
+            )
+            known = self._shapes[id(specifier)] = (specifier, pinned, upper, bool(specs))
+        return known[1], known[2], known[3]
+
+
 def preference(
     identifier: str,
     information: Iterator[object],
     linked: frozenset[str],
     requested: Mapping[str, int],
+    shapes: SpecifierShapes | None = None,
 ) -> Preference:
     """The sort key of ``identifier``: smallest is pinned first."""
+    shape = shapes or SpecifierShapes()
     infos: list[Any] = list(information)
-    specifiers = [spec for info in infos for spec in info.requirement.specifier]
-    pinned = any(spec.operator in ("==", "===") and "*" not in spec.version for spec in specifiers)
-    upper = any(
-        spec.operator in ("<", "<=", "~=") or (spec.operator == "==" and "*" in spec.version)
-        for spec in specifiers
-    )
+    pinned = upper = specified = False
+    for info in infos:
+        pins, bounds, names = shape(info.requirement.specifier)
+        pinned, upper, specified = pinned or pins, upper or bounds, specified or names
     name = infos[0].requirement.name if infos else identifier
     return (
         name not in linked,
         not pinned,
         not upper,
         requested.get(identifier, math.inf),
-        not specifiers,
+        not specified,
         identifier,
     )

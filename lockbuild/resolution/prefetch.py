@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.models import CoreMetadata, ProjectPage
-from lockbuild.resolution.finder import Release, all_releases, binary_only
+from lockbuild.resolution.finder import ReleaseMemo, Releases, binary_only
 from lockbuild.resolution.source import MetadataTask
 
 __all__ = ["PrefetchHints", "applies"]
@@ -48,23 +48,26 @@ class PrefetchHints:
         allow_prereleases: bool,
         linked: frozenset[NormalizedName],
         only_binary: frozenset[str] = frozenset(),
+        releases: ReleaseMemo | None = None,
     ) -> None:
         self.environment = environment
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
         self.linked = linked
+        """Projects that come from a link, not an index (never looked up there)."""
         self.only_binary = only_binary
         """``only-binary``: names (or ``:all:``) whose releases need a wheel for the target."""
-        """Projects that come from a link, not an index (never looked up there)."""
         self.wanted_extras: dict[NormalizedName, set[NormalizedName]] = {}
         """Extras asked for so far, per project (so prefetching can follow them too)."""
-        self._page_releases: dict[NormalizedName, list[Release]] = {}
+        self._page_releases: dict[NormalizedName, Releases] = {}
+        self._memo = releases or ReleaseMemo()
+        """Where releases come from: shared with other policies over the same pages."""
 
-    def releases_on(self, page: ProjectPage) -> list[Release]:
+    def releases_on(self, page: ProjectPage) -> Releases:
         """The page's releases, worked out once whichever thread asks first."""
         releases = self._page_releases.get(page.name)
         if releases is None:
-            releases = all_releases(
+            releases = self._memo.releases(
                 page, self.environment, binary_only=binary_only(page.name, self.only_binary)
             )
             releases = self._page_releases.setdefault(page.name, releases)
@@ -95,11 +98,13 @@ class PrefetchHints:
         """Pick the file whose metadata the resolver will most likely ask for next."""
         releases = self.releases_on(page)
         preferred = self.preferred.get(page.name)
-        for release in releases:
-            if release.version == preferred and release.usable:
-                return [(release.best, release.name, release.version)]
-        for release in releases:
-            stable = self.allow_prereleases or not release.version.is_prerelease
-            if stable and not release.yanked and release.usable:
+        position = None if preferred is None else releases.position(preferred)
+        if position is not None and releases[position].usable:
+            release = releases[position]
+            return [(release.best, release.name, release.version)]
+        for position, version in enumerate(releases.versions):
+            stable = self.allow_prereleases or not version.is_prerelease
+            if stable and not releases.yanked[position] and releases[position].usable:
+                release = releases[position]
                 return [(release.best, release.name, release.version)]
         return []

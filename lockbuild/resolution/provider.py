@@ -32,9 +32,15 @@ from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import exact_version
 from lockbuild.models import CoreMetadata, LinkedDist, ProjectPage
 from lockbuild.resolution.conflicts import ConflictMemory
-from lockbuild.resolution.finder import Release, why_unusable
-from lockbuild.resolution.order import Preference, narrow_to_causes, preference
+from lockbuild.resolution.finder import Release, ReleaseMemo, Releases, why_unusable
+from lockbuild.resolution.order import (
+    Preference,
+    SpecifierShapes,
+    narrow_to_causes,
+    preference,
+)
 from lockbuild.resolution.prefetch import PrefetchHints, applies
+from lockbuild.resolution.selection import ReleaseIndex, SpecifierMemo
 from lockbuild.resolution.source import PackageSource
 
 logger = logging.getLogger(__name__)
@@ -133,26 +139,6 @@ def _hint(error: LockbuildError, release: Release) -> str:
     return ""
 
 
-class _SpecifierMemo:
-    """``specifier.contains(version)``, pre-releases included, remembered by specifier
-    object (hashing a SpecifierSet costs more than the check): resolvelib asks again for
-    every pinned candidate each round."""
-
-    def __init__(self) -> None:
-        self._contains: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
-
-    def __call__(self, specifier: SpecifierSet, version: Version) -> bool:
-        if not specifier:
-            return True
-        known = self._contains.get(id(specifier))
-        if known is None or known[0] is not specifier:
-            known = self._contains[id(specifier)] = (specifier, {})
-        found = known[1].get(version)
-        if found is None:
-            found = known[1][version] = specifier.contains(version, prereleases=True)
-        return found
-
-
 def _note_yanked(releases: Iterable[Release]) -> None:
     """Say at DEBUG which yanked releases are chosen (the pipeline warns about the one
     pinned, quoting the reason)."""
@@ -180,14 +166,17 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         links: Mapping[NormalizedName, LinkedDist] = {},
         lazy_links: Mapping[NormalizedName, Callable[[], LinkedDist]] = {},
         only_binary: frozenset[str] = frozenset(),
+        releases: ReleaseMemo | None = None,
     ) -> None:
         self.source = source
         self.environment = environment
         self.constraints = constraints
         self.preferred = preferred
         self.allow_prereleases = allow_prereleases
-        self.releases: dict[NormalizedName, list[Release]] = {}
-        self._satisfies = _SpecifierMemo()
+        self.releases: dict[NormalizedName, Releases] = {}
+        self._indexes: dict[NormalizedName, ReleaseIndex] = {}
+        self._satisfies = SpecifierMemo()
+        self._shapes = SpecifierShapes()
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
         self.introduced_by: dict[str, Requirement] = {}
@@ -210,6 +199,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             allow_prereleases=allow_prereleases,
             linked=self.linked_names,
             only_binary=only_binary,
+            releases=releases,
         )
 
     # -- resolvelib interface -------------------------------------------------------------
@@ -235,7 +225,9 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         information: Mapping[str, Iterator[object]],
         backtrack_causes: Sequence[object],
     ) -> Preference:
-        return preference(identifier, information[identifier], self.linked_names, self.requested)
+        return preference(
+            identifier, information[identifier], self.linked_names, self.requested, self._shapes
+        )
 
     def find_matches(
         self,
@@ -250,7 +242,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         for requirement in wanted:
             self.introduced_by.setdefault(identifier, requirement)
         constraints = list(self.constraints.get(name, ()))
-        # kept apart, not joined with &: each is remembered by _satisfies across calls
+        # kept apart, not joined with &: what each admits is remembered across calls
         specifiers = [r.specifier for r in [*wanted, *constraints] if r.specifier]
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
@@ -259,15 +251,18 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         if linked is not None:
             found = _link_candidate(self, linked, specifiers, excluded, extras)
             return lambda: iter(found)
-        releases = [
-            release
-            for release in self._select(name, specifiers, exact)
-            if release.version not in excluded
-        ]
-        return lambda: self._iter_candidates(releases, extras)
+        releases, order = self._matching(name, specifiers, exact)
+        if excluded:
+            versions = releases.versions
+            order = [position for position in order if versions[position] not in excluded]
+        return lambda: self._iter_candidates(name, releases, order, extras)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
-        return self._satisfies(requirement.specifier, candidate.version)
+        # resolvelib asks this of every pin and requirement each round: the memo's dict first
+        known = self._satisfies.known.get((id(requirement.specifier), id(candidate.version)))
+        if known is None:
+            return self._satisfies(requirement.specifier, candidate.version)
+        return known
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
         metadata = self.metadata[(candidate.name, candidate.version)]
@@ -309,46 +304,51 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             linked = self.links[name] = self.lazy_links[name]()
         return linked
 
-    def releases_of(self, name: NormalizedName) -> list[Release]:
+    def releases_of(self, name: NormalizedName) -> Releases:
         if name not in self.releases:
             page = self.source.project_page(name)
             if not page.versions:
                 self.not_found[name] = page
             self.releases[name] = self.prefetch.releases_on(page)
+            self._indexes[name] = ReleaseIndex(self.releases[name])
         return self.releases[name]
 
     def _select(
         self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
     ) -> list[Release]:
-        """Releases matching every specifier: preferred pin first, then newest first.
+        """Releases matching every specifier: preferred pin first, then newest first."""
+        releases, order = self._matching(name, specifiers, exact)
+        return [releases[position] for position in order]
 
-        Yanked releases are left out unless pinned with ``==``; those newer than every other
-        match are noted as skipped (at -v, and for the message if nothing fits)."""
-        matching: list[Release] = []
-        for release in self.releases_of(name):
-            if not all(self._satisfies(specifier, release.version) for specifier in specifiers):
-                continue
-            if release.yanked and release.version not in exact:
-                if not matching and (name, release.version) not in self.skipped:
-                    self._skip(release, yank_note(release))
-                continue
-            matching.append(release)
-        # a specifier naming a pre-release (">=2.0b1") lets pre-releases in, as with pip
-        prereleases = any(specifier.prereleases for specifier in specifiers)
-        if not (self.allow_prereleases or prereleases) and any(
-            not release.version.is_prerelease and release.usable for release in matching
-        ):
-            matching = [release for release in matching if not release.version.is_prerelease]
-        _note_yanked(matching)
-        preferred = self.preferred.get(name)
-        matching.sort(key=lambda release: release.version != preferred)
-        return matching
+    def _matching(
+        self, name: NormalizedName, specifiers: Sequence[SpecifierSet], exact: set[Version]
+    ) -> tuple[Releases, list[int]]:
+        """Positions of the releases matching every specifier, preferred pin first, then
+        newest first (see ``ReleaseIndex.select``); yanked ones newer than every match kept
+        are noted as skipped (at -v, and for the message if nothing fits)."""
+        releases = self.releases_of(name)
+        index = self._indexes[name]
+        mask = index.select(
+            specifiers, exact, allow_prereleases=self.allow_prereleases, refuse=self._refuse
+        )
+        _note_yanked(index.pick(mask & index.yanked))
+        return releases, index.order(mask, self.preferred.get(name))
+
+    def _refuse(self, release: Release) -> None:
+        if (release.name, release.version) not in self.skipped:
+            self._skip(release, yank_note(release))
 
     def _iter_candidates(
-        self, releases: Sequence[Release], extras: frozenset[NormalizedName]
+        self,
+        name: NormalizedName,
+        releases: Releases,
+        order: Sequence[int],
+        extras: frozenset[NormalizedName],
     ) -> Iterator[Candidate]:
-        identifier = make_identifier(releases[0].name, extras) if releases else ""
-        usable = (release for release in releases if self._usable(release))
+        """Candidates of the releases at ``order``, each made and checked only when the
+        resolver gets to it."""
+        identifier = make_identifier(name, extras)
+        usable = (release for release in map(releases.__getitem__, order) if self._usable(release))
         release = next(usable, None)
         position = 0
         while release is not None:

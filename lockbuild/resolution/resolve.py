@@ -29,7 +29,7 @@ from lockbuild.models import (
     RequirementSet,
 )
 from lockbuild.resolution.explain import explain_budget, explain_conflict
-from lockbuild.resolution.finder import Release
+from lockbuild.resolution.finder import Release, ReleaseMemo
 from lockbuild.resolution.provider import (
     Candidate,
     LockProvider,
@@ -312,6 +312,7 @@ def resolve(
     locked_hashes: Mapping[str, tuple[str, ...]] = {},
     max_rounds: int = MAX_ROUNDS,
     only_binary: frozenset[str] = frozenset(),
+    releases: ReleaseMemo | None = None,
 ) -> Resolution:
     """Pin every requirement of ``requirement_set`` for ``environment``.
 
@@ -319,7 +320,8 @@ def resolve(
     its commit. ``locked_hashes``: what the previous lock pinned for URL lines, by URL.
     ``max_rounds``: the resolver's budget; past it the error names the conflict met most often.
     ``only_binary``: names (or ``:all:``) whose releases are candidates only with a wheel for
-    the target, as pip's ``--only-binary``.
+    the target, as pip's ``--only-binary``. ``releases``: where to find the releases of
+    pages already looked at for this environment (by a prefetch wave).
     """
     links = root_links(
         requirement_set,
@@ -348,6 +350,7 @@ def resolve(
         links=linked,
         lazy_links={name: make for name, make in lazy.items() if name not in linked},
         only_binary=only_binary,
+        releases=releases,
     )
     provider.prefetch.expect((root.name, root.extras) for root in roots)
     source.prefetch_pages(

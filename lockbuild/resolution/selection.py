@@ -1,0 +1,131 @@
+"""Which releases of a project match a requirement, worked out once per specifier.
+
+resolvelib asks for the candidates of a project again every time a new pin adds a requirement
+on it, each time with every specifier met so far; and it asks whether each pin still satisfies
+each requirement every round. A project's releases (newest first) become bit positions, and
+each specifier object the set of positions it admits, so a query is a few integer ``&``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from lockbuild.resolution.finder import Release, Releases
+
+__all__ = ["ReleaseIndex", "SpecifierMemo"]
+
+
+def positions(mask: int) -> list[int]:
+    """The set bits of ``mask``, lowest first."""
+    found: list[int] = []
+    while mask:
+        low = mask & -mask
+        found.append(low.bit_length() - 1)
+        mask ^= low
+    return found
+
+
+class SpecifierMemo:
+    """``specifier.contains(version)``, pre-releases included, remembered by the identity of
+    both (hashing a SpecifierSet or a Version costs more than the check): resolvelib asks
+    again for every pinned candidate each round. The objects are kept alive, so an identity
+    is never reused for another."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[int, int], bool] = {}
+        self._kept: list[tuple[SpecifierSet, Version]] = []
+
+    def __call__(self, specifier: SpecifierSet, version: Version) -> bool:
+        key = (id(specifier), id(version))
+        found = self.known.get(key)
+        if found is None:
+            found = not specifier or specifier.contains(version, prereleases=True)
+            self.known[key] = found
+            self._kept.append((specifier, version))
+        return found
+
+
+class ReleaseIndex:
+    """A project's releases, newest first, as bit positions (bit 0 is the newest): which
+    are yanked, which are final releases, and which each specifier admits."""
+
+    def __init__(self, releases: Releases) -> None:
+        self.releases = releases
+        self.everything = (1 << len(releases)) - 1
+        yanked = stable = 0
+        for position, version in enumerate(releases.versions):
+            if releases.yanked[position]:
+                yanked |= 1 << position
+            if not version.is_prerelease:
+                stable |= 1 << position
+        self.yanked = yanked
+        self.stable = stable
+        self._admitted: dict[int, tuple[SpecifierSet, int, int]] = {}
+        """By specifier identity: the specifier, the positions checked, those it admits."""
+
+    def admitted(self, specifier: SpecifierSet, among: int) -> int:
+        """Which of the releases ``among`` ``specifier`` admits (pre-releases included); each
+        release is checked once per specifier, and only when asked about."""
+        known = self._admitted.get(id(specifier))
+        if known is None or known[0] is not specifier:
+            known = self._admitted[id(specifier)] = (specifier, 0, 0)
+        unchecked = among & ~known[1]
+        if unchecked:
+            admitted = 0
+            contains = specifier.contains
+            versions = self.releases.versions
+            for position in positions(unchecked):
+                if contains(versions[position], prereleases=True):
+                    admitted |= 1 << position
+            known = self._admitted[id(specifier)] = (
+                specifier,
+                known[1] | unchecked,
+                known[2] | admitted,
+            )
+        return known[2] & among
+
+    def select(
+        self,
+        specifiers: Sequence[SpecifierSet],
+        exact: Collection[Version],
+        *,
+        allow_prereleases: bool,
+        refuse: Callable[[Release], None],
+    ) -> int:
+        """The releases every specifier admits. Yanked ones are left out unless ``exact``
+        pins them (``==``); ``refuse`` hears of those newer than every release kept. Without
+        ``allow_prereleases`` or a specifier naming a pre-release (``>=2.0b1``, as with pip),
+        pre-releases are left out when a final release has a usable file."""
+        releases = self.releases
+        mask = self.everything
+        for specifier in specifiers:
+            mask = self.admitted(specifier, mask) if specifier else mask
+        refused = mask & self.yanked
+        if refused:
+            for position in positions(refused):
+                if releases.versions[position] in exact:
+                    refused ^= 1 << position
+                elif not mask & ~refused & ((1 << position) - 1):
+                    refuse(releases[position])
+            mask &= ~refused
+        prereleases = any(specifier.prereleases for specifier in specifiers)
+        if not (allow_prereleases or prereleases) and mask & ~self.stable:
+            stable = mask & self.stable
+            if any(releases[position].usable for position in positions(stable)):
+                mask = stable
+        return mask
+
+    def order(self, mask: int, preferred: Version | None) -> list[int]:
+        """The positions of ``mask``: the release of ``preferred`` first, then newest first."""
+        first = None if preferred is None else self.releases.position(preferred)
+        if first is not None and mask >> first & 1 and mask & ((1 << first) - 1):
+            return [first, *positions(mask ^ (1 << first))]
+        return positions(mask)
+
+    def pick(self, mask: int) -> list[Release]:
+        """The releases of ``mask``, newest first (made only now)."""
+        releases = self.releases
+        return [releases[position] for position in positions(mask)]
