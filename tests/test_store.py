@@ -929,3 +929,44 @@ def test_threads_share_one_store(store: Store) -> None:
     assert errors == []
     assert len(store.list_keys(HASH)) == 800
     assert all(store.get(key) is not None for key in store.list_keys())
+
+
+def test_a_large_entry_is_written_without_a_whole_copy_of_it(store: Store) -> None:
+    """A page and its record are megabytes: the store writes the envelope, its value and
+    the text one slice at a time, never joined or encoded whole in memory, and reads back
+    exactly what was put."""
+    import tracemalloc
+
+    text = "".join(f"<a href='f{number}'>f{number}</a>\n" for number in range(600_000))
+    record = {"rows": "x" * 4_000_000, "name": "demo"}
+    key = "page-v4:https://index.example/simple:demo"
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        assert store.put(key, record, text=text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(text) > 15_000_000
+    # the value's JSON once (4 MB) and slices of a megabyte; a join or a whole encoding
+    # of the text would take 15 MB more
+    assert peak < 12_000_000, peak
+    entry = store.get(key)
+    assert entry is not None and entry.value == record and entry.text == text
+
+
+def test_the_store_disk_takes_text_or_the_pieces_of_a_text_only(tmp_path: Path) -> None:
+    from lockbuild.store.disk import open_cache
+
+    cache = open_cache(str(tmp_path / "disk"))
+    try:
+        cache.set("small", ("a", "b"))
+        cache.set("large", ("x" * 70_000, "\n", "y" * 70_000))
+        assert cache.get("small") == "ab"
+        assert cache.get("large") == "x" * 70_000 + "\n" + "y" * 70_000
+        for bad in (("a", b"b"), ["a"], b"a", 1):
+            with pytest.raises(TypeError):
+                cache.set("bad", bad)
+        assert "bad" not in cache
+    finally:
+        cache.close()

@@ -49,13 +49,16 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
         return key if raw and isinstance(key, str) else None
 
     def store(self, value: object, read: bool, key: object = UNKNOWN) -> tuple[Any, ...]:
-        if read or type(value) is not str:
+        """Keep ``value``: a str, or a tuple of the strs it is made of, written one after
+        another (an envelope and a page's text: never joined, nor encoded whole, in memory)."""
+        pieces = (value,) if type(value) is str else value
+        if read or type(pieces) is not tuple or not all(type(piece) is str for piece in pieces):
             raise TypeError("the store keeps JSON text only")
-        if len(value) < self.min_file_size:
-            return tuple(super().store(value, read, key=key))
+        if sum(map(len, pieces)) < self.min_file_size:
+            return tuple(super().store("".join(pieces), read, key=key))
         # diskcache writes a str to its file line by line; an index page has a line per file
-        filename, full_path = self.filename(key, value)
-        self._write(full_path, (value,), "x", "UTF-8")
+        filename, full_path = self.filename(key)
+        self._write(full_path, _slices(pieces), "x", "UTF-8")
         return os.path.getsize(full_path), MODE_TEXT, filename, None
 
     def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> object:
@@ -67,6 +70,16 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             return super().fetch(mode, filename, value, read)
         except FileNotFoundError:
             raise MissingValueFile from None
+
+
+_SLICE = 1 << 20
+"""Characters of a value encoded and written at a time."""
+
+
+def _slices(pieces: tuple[str, ...]) -> Iterator[str]:
+    for piece in pieces:
+        for start in range(0, len(piece), _SLICE):
+            yield piece[start : start + _SLICE]
 
 
 _TURNS: dict[str, threading.RLock] = {}

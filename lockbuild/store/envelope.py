@@ -68,7 +68,13 @@ def canonical_json(value: object) -> str:
 
 
 def _digest(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    digest = hashlib.sha256()
+    for start in range(0, len(canonical), _SLICE):  # not a second copy of a large value
+        digest.update(canonical[start : start + _SLICE].encode("ascii"))
+    return digest.hexdigest()
+
+
+_SLICE = 1 << 20
 
 
 def value_sha256(value: object) -> str:
@@ -79,7 +85,10 @@ def value_sha256(value: object) -> str:
 
 def text_sha256(text: str) -> str:
     """sha256 of ``text`` in UTF-8: the checksum of a text attached to an entry."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256()
+    for start in range(0, len(text), _SLICE):  # not a second copy of a page
+        digest.update(text[start : start + _SLICE].encode("utf-8"))
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,29 @@ def encode_envelope(
     ``entry_sha256`` binds the key to everything else the envelope holds (see
     :func:`_entry_sha256`), so an entry moved under another key is detected.
     """
+    return "".join(
+        envelope_pieces(
+            key,
+            value,
+            stored=stored,
+            etag=etag,
+            last_modified=last_modified,
+            text_sha256=text_sha256,
+        )
+    )
+
+
+def envelope_pieces(
+    key: str,
+    value: object,
+    *,
+    stored: float,
+    etag: str | None,
+    last_modified: str | None,
+    text_sha256: str | None = None,
+) -> tuple[str, str, str]:
+    """:func:`encode_envelope`'s text in the three pieces it is made of (the head, the
+    value's JSON, the closing brace), so that a large value is not copied to join them."""
     for name, header in (("etag", etag), ("last_modified", last_modified)):
         if header is not None and not isinstance(header, str):
             raise TypeError(f"{name} must be a str, not {type(header).__name__}")
@@ -144,7 +176,7 @@ def encode_envelope(
     if text_sha256 is not None:
         head["text_sha256"] = text_sha256
     head["entry_sha256"] = _entry_sha256(key, head)
-    return canonical_json(head)[:-1] + ',"v":' + canonical + "}"
+    return canonical_json(head)[:-1] + ',"v":', canonical, "}"
 
 
 _BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")

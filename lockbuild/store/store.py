@@ -20,7 +20,7 @@ from lockbuild.errors import StoreError
 from lockbuild.store.archive import archived_entries, import_entries, write_archive
 from lockbuild.store.disk import STORE_ERRORS
 from lockbuild.store.entries import CheckedEntries
-from lockbuild.store.envelope import Envelope, check_json, encode_envelope, text_sha256
+from lockbuild.store.envelope import Envelope, check_json, envelope_pieces, text_sha256
 from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.merge import MergeCounts, merge_entries
@@ -160,7 +160,7 @@ class Store:
         check_json(value)
         if text is not None and not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
-        head = encode_envelope(
+        pieces = envelope_pieces(
             key,
             value,
             stored=self._clock(),
@@ -168,11 +168,13 @@ class Store:
             last_modified=last_modified,
             text_sha256=None if text is None else text_sha256(text),
         )
-        return self._write(key, head if text is None else head + "\n" + text)
+        return self._write(key, pieces if text is None else (*pieces, "\n", text))
 
-    def _write(self, key: str, stored: str, *, remote: bool = True) -> bool:
+    def _write(self, key: str, stored: str | tuple[str, ...], *, remote: bool = True) -> bool:
+        """Write the stored form of an entry: its text, or the pieces it is made of (kept
+        apart on the way to the file: a page and its rows are megabytes)."""
         if remote and self.remote is not None:
-            self.remote.write(key, stored)
+            self.remote.write(key, stored if isinstance(stored, str) else "".join(stored))
         if self._health.read_only or self.damaged:
             return False
         try:
