@@ -22,8 +22,10 @@ import pytest
 from distbuilder import make_wheel
 from indexserver import IndexServer
 from linkfixtures import ArchiveServer
+from requests.utils import get_netrc_auth
 
 from lockbuild.errors import IndexFetchError
+from lockbuild.index import httpsession
 from lockbuild.index.http import (
     EnvironmentCachingSession,
     HttpClient,
@@ -398,6 +400,53 @@ def test_masked_query_credentials_are_filled_in(
         client.get(url)
     assert "T0K" not in str(caught.value)
     assert str(caught.value).endswith("alpha-1.0-py3-none-any.whl?token=****")
+
+
+def test_netrc_credentials_are_read_once_per_host_and_sent(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    lookups: list[str] = []
+
+    def counted(url: str) -> Any:
+        lookups.append(url)
+        return get_netrc_auth(url)
+
+    monkeypatch.setattr(httpsession, "get_netrc_auth", counted)
+    index_server.auth = ("alice", "s3cret")
+    url, data = hosted
+    assert client.get_file(url).content == data
+    assert client.get_range(url, start=0, end=9).data == data[:10]
+    assert client.get(index_server.url).status == 200
+    assert len(lookups) == 1  # one origin
+    index_server.auth = ("alice", "other")
+    with pytest.raises(IndexFetchError, match="HTTP 401"):
+        client.get_file(url)
+    assert "s3cret" not in str(lookups)
+
+
+def test_credentials_given_win_over_netrc(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password wrong\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    index_server.auth = ("bob", "right")
+    client.credentials.remember(index_server.url.replace("http://", "http://bob:right@"))
+    url, data = hosted
+    assert client.get_file(url).content == data
 
 
 # -- TLS and environment settings -----------------------------------------------------------
