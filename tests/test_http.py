@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from distbuilder import make_wheel
 from indexserver import IndexServer
 from linkfixtures import ArchiveServer
@@ -478,6 +479,24 @@ def test_tls_with_another_bundle_loads_it_per_connection(
     pool = pool_stand_in()
     adapter.cert_verify(pool, "https://index.example/simple/", str(other), None)
     assert pool.ca_certs == str(other)
+
+
+def test_pool_keys_are_worked_out_once_per_origin(client: HttpClient) -> None:
+    adapter = client.session.get_adapter("https://index.example/")
+    assert isinstance(adapter, SharedContextAdapter)
+
+    def key(url: str, verify: bool | str = True) -> Any:
+        request = requests.PreparedRequest()
+        request.prepare_url(url, None)
+        return adapter.build_connection_pool_key_attributes(request, verify)
+
+    first = key("https://index.example/simple/a/")
+    assert key("https://index.example/files/b.whl") is first
+    assert first[0] == {"scheme": "https", "host": "index.example", "port": None}
+    assert key("https://index.example:8443/simple/")[0]["port"] == 8443
+    assert key("http://index.example/simple/")[0]["scheme"] == "http"
+    assert key("https://other.example")[0]["host"] == "other.example"
+    assert key("https://index.example/simple/", False)[1]["cert_reqs"] == "CERT_NONE"
 
 
 def test_environment_settings_are_read_once_per_origin(

@@ -113,7 +113,22 @@ class SharedContextAdapter(HTTPAdapter):
     def __init__(self, *, verify: str, pool_size: int) -> None:
         self.verify = verify
         self.ssl_context = _load_bundle(verify)
+        self._pool_keys: dict[tuple[str, Any, Any], Any] = {}
         super().__init__(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> Any:
+        """requests' pool key of a request (its origin, TLS settings), worked out once per
+        origin: requests parses the URL and looks at the CA bundle on disk every time.
+        The dictionaries are only read (urllib3 copies them)."""
+        scheme, separator, rest = str(request.url).partition("://")
+        key = (scheme + separator + rest.partition("/")[0], verify, cert)
+        found = self._pool_keys.get(key)
+        if found is None:
+            found = super().build_connection_pool_key_attributes(request, verify, cert)
+            self._pool_keys[key] = found
+        return found
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         if self.ssl_context is not None:
