@@ -1,7 +1,8 @@
 """HTTP transport: one pooled requests.Session with timeouts, retries, limits and range reads.
 
-This module (with :mod:`lockbuild.index.httperrors`, which words its failures) is the only one
-that imports ``requests``; everything above it sees :class:`HttpResponse` values and
+This module (with :mod:`lockbuild.index.httperrors`, which words its failures, and
+:mod:`lockbuild.index.httpsession`, the session it sends through) is the only one that
+imports ``requests``; everything above it sees :class:`HttpResponse` values and
 :class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
 range reads, PEP 658 metadata) are asked for with identity encoding and their bytes are kept
 as they came off the wire, never decoded: those are the bytes pip hashes. Only pages are
