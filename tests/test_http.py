@@ -19,11 +19,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from distbuilder import make_wheel
 from indexserver import IndexServer
 from linkfixtures import ArchiveServer
+from requests.utils import get_netrc_auth
 
 from lockbuild.errors import IndexFetchError
+from lockbuild.index import httpsession
 from lockbuild.index.http import (
     EnvironmentCachingSession,
     HttpClient,
@@ -400,6 +403,53 @@ def test_masked_query_credentials_are_filled_in(
     assert str(caught.value).endswith("alpha-1.0-py3-none-any.whl?token=****")
 
 
+def test_netrc_credentials_are_read_once_per_host_and_sent(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    lookups: list[str] = []
+
+    def counted(url: str) -> Any:
+        lookups.append(url)
+        return get_netrc_auth(url)
+
+    monkeypatch.setattr(httpsession, "get_netrc_auth", counted)
+    index_server.auth = ("alice", "s3cret")
+    url, data = hosted
+    assert client.get_file(url).content == data
+    assert client.get_range(url, start=0, end=9).data == data[:10]
+    assert client.get(index_server.url).status == 200
+    assert len(lookups) == 1  # one origin
+    index_server.auth = ("alice", "other")
+    with pytest.raises(IndexFetchError, match="HTTP 401"):
+        client.get_file(url)
+    assert "s3cret" not in str(lookups)
+
+
+def test_credentials_given_win_over_netrc(
+    client: HttpClient,
+    index_server: IndexServer,
+    hosted: tuple[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login alice password wrong\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    index_server.auth = ("bob", "right")
+    client.credentials.remember(index_server.url.replace("http://", "http://bob:right@"))
+    url, data = hosted
+    assert client.get_file(url).content == data
+
+
 # -- TLS and environment settings -----------------------------------------------------------
 
 
@@ -429,6 +479,24 @@ def test_tls_with_another_bundle_loads_it_per_connection(
     pool = pool_stand_in()
     adapter.cert_verify(pool, "https://index.example/simple/", str(other), None)
     assert pool.ca_certs == str(other)
+
+
+def test_pool_keys_are_worked_out_once_per_origin(client: HttpClient) -> None:
+    adapter = client.session.get_adapter("https://index.example/")
+    assert isinstance(adapter, SharedContextAdapter)
+
+    def key(url: str, verify: bool | str = True) -> Any:
+        request = requests.PreparedRequest()
+        request.prepare_url(url, None)
+        return adapter.build_connection_pool_key_attributes(request, verify)
+
+    first = key("https://index.example/simple/a/")
+    assert key("https://index.example/files/b.whl") is first
+    assert first[0] == {"scheme": "https", "host": "index.example", "port": None}
+    assert key("https://index.example:8443/simple/")[0]["port"] == 8443
+    assert key("http://index.example/simple/")[0]["scheme"] == "http"
+    assert key("https://other.example")[0]["host"] == "other.example"
+    assert key("https://index.example/simple/", False)[1]["cert_reqs"] == "CERT_NONE"
 
 
 def test_environment_settings_are_read_once_per_origin(

@@ -1,7 +1,8 @@
 """HTTP transport: one pooled requests.Session with timeouts, retries, limits and range reads.
 
-This module (with :mod:`lockbuild.index.httperrors`, which words its failures) is the only one
-that imports ``requests``; everything above it sees :class:`HttpResponse` values and
+This module (with :mod:`lockbuild.index.httperrors`, which words its failures, and
+:mod:`lockbuild.index.httpsession`, the session it sends through) is the only one that
+imports ``requests``; everything above it sees :class:`HttpResponse` values and
 :class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
 range reads, PEP 658 metadata) are asked for with identity encoding and their bytes are kept
 as they came off the wire, never decoded: those are the bytes pip hashes. Only pages are
@@ -12,28 +13,28 @@ decompressed, and only up to ``max-page-size``. Every request has a deadline
 from __future__ import annotations
 
 import logging
-import os
 import random
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
 from lockbuild.hashing import HashingWriter, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of, size_of
+from lockbuild.index.httpsession import (
+    EnvironmentCachingSession,
+    SharedContextAdapter,
+    session_ca_bundle,
+)
 from lockbuild.models import TransferLimits
 from lockbuild.urls import Credentials, redact_url
 
@@ -93,64 +94,6 @@ class RangeResult:
     """False when the server ignored the range and sent the whole file."""
 
 
-class EnvironmentCachingSession(requests.Session):
-    """A session that reads proxy and CA settings from the environment once per origin.
-
-    requests walks ``os.environ`` (proxies, ``no_proxy``, CA bundle) on every request; the
-    answer only depends on the scheme and host, and lockbuild sends hundreds of requests.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._settings: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        if proxies or verify is not None or cert is not None or not isinstance(url, str):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
-        settings = self._settings.get(origin)
-        if settings is None:
-            settings = dict(super().merge_environment_settings(url, {}, None, None, None))
-            self._settings[origin] = settings
-        return {**settings, "proxies": dict(settings["proxies"]), "stream": stream}
-
-
-class SharedContextAdapter(HTTPAdapter):
-    """An adapter whose TLS connections share one SSL context for the session's CA bundle.
-
-    requests hands the bundle's path to every new connection, and loading a bundle costs
-    tens of milliseconds of CPU each time; here it is loaded once. A request with another
-    ``verify`` setting, or a bundle that does not load, gets the stock behaviour (and
-    requests' own error when a request needs the bundle).
-    """
-
-    def __init__(self, *, verify: str, pool_size: int) -> None:
-        self.verify = verify
-        self.ssl_context = _load_bundle(verify)
-        super().__init__(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self.ssl_context is not None:
-            kwargs["ssl_context"] = self.ssl_context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        if self.ssl_context is not None:
-            kwargs["ssl_context"] = self.ssl_context
-        return super().proxy_manager_for(proxy, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
-        """Set TLS options on the connection pool, leaving the bundle to the shared context."""
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-        shared = verify == self.verify or (verify is True and self.verify == DEFAULT_CA_BUNDLE_PATH)
-        if shared and self.ssl_context is not None and url.lower().startswith("https"):
-            conn.ca_certs = None
-            conn.ca_cert_dir = None
-
-
 @dataclass(frozen=True)
 class _Body:
     """How to read one answer's body: decoded or as sent, the cap, and what to do with it."""
@@ -188,7 +131,7 @@ class HttpClient:
         self.session = EnvironmentCachingSession()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.max_redirects = limits.max_redirects
-        adapter = SharedContextAdapter(verify=_session_ca_bundle(self.session), pool_size=pool_size)
+        adapter = SharedContextAdapter(verify=session_ca_bundle(self.session), pool_size=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
@@ -366,12 +309,8 @@ class HttpClient:
             self.request_count += 1
         target, auth = self.credentials.apply(url)
         try:
-            response = self.session.get(
-                target,
-                headers=dict(headers or {}),
-                auth=auth,
-                timeout=deadline.timeouts(),
-                stream=True,
+            response = self.session.fetch(
+                target, headers=headers or {}, auth=auth, timeout=deadline.timeouts()
             )
         except requests.RequestException as error:
             raise failure_of(error, self.limits, deadline) from None
@@ -449,23 +388,6 @@ def _release(response: requests.Response) -> None:
         with suppress(requests.RequestException, urllib3.exceptions.HTTPError, OSError):
             response.content  # noqa: B018 - read to release the connection to the pool
     response.close()
-
-
-def _load_bundle(verify: str) -> ssl.SSLContext | None:
-    """An SSL context holding the bundle (a file or a directory), or ``None`` if it fails."""
-    try:
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    except OSError:
-        logger.debug("cannot load the CA bundle %s", verify, exc_info=True)
-        return None
-
-
-def _session_ca_bundle(session: requests.Session) -> str:
-    """The CA bundle requests would use: ``REQUESTS_CA_BUNDLE`` and the like, else certifi's."""
-    verify = session.merge_environment_settings("https://", {}, None, None, None)["verify"]
-    return verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
 
 
 def _parse_content_range(value: str, url: str) -> tuple[int, int]:
