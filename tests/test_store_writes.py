@@ -49,6 +49,45 @@ def test_a_page_past_the_bound_is_written_by_the_thread_that_fetched_it() -> Non
     assert writes.written_inline == 1
 
 
+def test_pages_past_the_bound_are_written_one_at_a_time() -> None:
+    """Each page written by its fetching thread holds its stored form (megabytes) while it
+    is written: two such writes never overlap."""
+    store = _Store()
+    inside, most = 0, 0
+    guard = threading.Lock()
+    plain_put = store.put
+
+    def counting_put(key: str, value: Any, **keywords: Any) -> bool:
+        nonlocal inside, most
+        if key == "page-v4:first":
+            return plain_put(key, value, **keywords)
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        threading.Event().wait(0.05)
+        with guard:
+            inside -= 1
+        return plain_put(key, value, **keywords)
+
+    store.put = counting_put  # type: ignore[method-assign]
+    writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
+    writes.put_page("page-v4:first", _page("first", "x" * 8), {})  # holds the store's thread
+    threads = [
+        threading.Thread(
+            target=writes.put_page, args=(f"page-v4:p{number}", _page(f"p{number}", "y" * 8), {})
+        )
+        for number in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.release.set()
+    writes.close()
+    assert writes.written_inline == 4
+    assert most == 1
+
+
 def test_a_page_larger_than_the_bound_waits_alone() -> None:
     store = _Store()
     writes = StoreWrites(store, max_queued_text=4)  # type: ignore[arg-type]

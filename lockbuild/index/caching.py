@@ -68,6 +68,7 @@ class StoreWrites:
         self._queued = 0
         """Characters of page text submitted to the store's thread and not written yet."""
         self._lock = threading.Lock()
+        self._inline = threading.Lock()
         self._closed = False
         self.written_inline = 0
         """Pages written by the thread that fetched them (the queue was full)."""
@@ -91,7 +92,8 @@ class StoreWrites:
                 self.written_inline += 1
         if not queued:
             try:
-                self._guarded(self._put_page, key, page, headers)
+                with self._inline:  # one at a time: each holds a page's stored form
+                    self._guarded(self._put_page, key, page, headers)
             except Exception as error:  # a bug: raised by close, as the thread's are
                 self._bugs.append(error)
         elif not self._submit(self._put_queued_page, key, page, headers, size):
