@@ -403,6 +403,14 @@ def test_masked_query_credentials_are_filled_in(
     assert str(caught.value).endswith("alpha-1.0-py3-none-any.whl?token=****")
 
 
+def use_netrc(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .netrc holding ``text``, as ``$NETRC``."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(text)
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+
 def test_netrc_credentials_are_read_once_per_host_and_sent(
     client: HttpClient,
     index_server: IndexServer,
@@ -410,10 +418,7 @@ def test_netrc_credentials_are_read_once_per_host_and_sent(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
+    use_netrc("machine 127.0.0.1 login alice password s3cret\n", tmp_path, monkeypatch)
     lookups: list[str] = []
 
     def counted(url: str) -> Any:
@@ -440,10 +445,7 @@ def test_credentials_given_win_over_netrc(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login alice password wrong\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
+    use_netrc("machine 127.0.0.1 login alice password wrong\n", tmp_path, monkeypatch)
     index_server.auth = ("bob", "right")
     client.credentials.remember(index_server.url.replace("http://", "http://bob:right@"))
     url, data = hosted

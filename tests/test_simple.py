@@ -823,6 +823,17 @@ def test_lazy_json_reads_the_same_files_as_an_eager_reading_and_as_html() -> Non
     assert sum(file.is_yanked for file in html_read) == 5
 
 
+def _dated_entry(filename: str, uploaded: object, **fields: object) -> dict[str, Any]:
+    """A JSON page's file entry with an upload time (and any other ``fields``)."""
+    return {
+        "filename": filename,
+        "url": f"https://files.example/{filename}",
+        "hashes": {"sha256": "ab" * 32},
+        "upload-time": uploaded,
+        **fields,
+    }
+
+
 def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> None:
     """The exclude-newer view decides from names and upload times; a release's files are
     read when it is asked for, and are those an eager filtering keeps."""
@@ -831,14 +842,7 @@ def test_exclude_newer_on_a_json_page_reads_only_the_releases_asked_for() -> Non
     from lockbuild.index.views import uploaded_before
 
     def entry(version: str, uploaded: str, yanked: object = False) -> dict[str, Any]:
-        filename = f"demo-{version}-py3-none-any.whl"
-        return {
-            "filename": filename,
-            "url": f"https://files.example/{filename}",
-            "hashes": {"sha256": "ab" * 32},
-            "upload-time": uploaded,
-            "yanked": yanked,
-        }
+        return _dated_entry(f"demo-{version}-py3-none-any.whl", uploaded, yanked=yanked)
 
     entries = [
         entry(f"1.{minor}", f"2020-01-{minor + 1:02d}T00:00:00.000000Z") for minor in range(9)
@@ -882,13 +886,7 @@ def test_exclude_newer_decides_a_release_wholly_on_one_side_from_two_times() -> 
     from lockbuild.index.views import uploaded_before
 
     def entry(version: str, tag: str, uploaded: object) -> dict[str, Any]:
-        filename = f"demo-{version}-{tag}-none-any.whl"
-        return {
-            "filename": filename,
-            "url": f"https://files.example/{filename}",
-            "hashes": {"sha256": "ab" * 32},
-            "upload-time": uploaded,
-        }
+        return _dated_entry(f"demo-{version}-{tag}-none-any.whl", uploaded)
 
     entries = [
         entry("1.0", "py2", "2020-01-01T00:00:00Z"),  # old

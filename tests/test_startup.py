@@ -156,10 +156,9 @@ def test_list_imports_no_http_or_resolver(project: Path) -> None:
     assert not set(heavy) & set(HTTP_AND_RESOLVER)
 
 
-def test_a_warm_compile_within_page_ttl_imports_no_requests(
-    project: Path, server: IndexServer
-) -> None:
-    arguments = (
+def warm_compile_arguments(server: IndexServer) -> tuple[str, ...]:
+    """A compile against ``server`` whose second run, within page-ttl, asks nothing."""
+    return (
         "compile",
         "requirements.in",
         "--python=3.11",
@@ -169,6 +168,12 @@ def test_a_warm_compile_within_page_ttl_imports_no_requests(
         "--page-ttl=3600",
         "-q",
     )
+
+
+def test_a_warm_compile_within_page_ttl_imports_no_requests(
+    project: Path, server: IndexServer
+) -> None:
+    arguments = warm_compile_arguments(server)
     cold, heavy = probe(project, *arguments)
     assert cold == 0 and "requests" in heavy
     lock = (project / "requirements.txt").read_text()
@@ -183,16 +188,7 @@ def test_a_warm_compile_within_page_ttl_imports_no_requests(
 def test_a_warm_compile_of_wheels_imports_none_of_the_lazy_modules(
     project: Path, server: IndexServer
 ) -> None:
-    arguments = (
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        "--cache-dir=cache",
-        "--page-ttl=3600",
-        "-q",
-    )
+    arguments = warm_compile_arguments(server)
     (project / "requirements.in").write_text("webframe\n")
     cold = probe_report(project, *arguments)
     assert cold["code"] == 0
