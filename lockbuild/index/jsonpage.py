@@ -39,16 +39,15 @@ def decode_json(body: bytes, page_url: str) -> str:
         raise unreadable("invalid JSON", page_url) from None
 
 
-def json_entries(text: str, page_url: str, *, check: bool = True) -> list[Any]:
-    """The ``files`` list of a JSON page (its API version checked unless ``check`` is false)."""
+def json_entries(text: str, page_url: str) -> list[Any]:
+    """The ``files`` list of a JSON page, its API version checked."""
     try:
         data = json.loads(text)
     except ValueError:
         raise unreadable("invalid JSON", page_url) from None
     if not isinstance(data, dict):
         raise unreadable("JSON page is not an object", page_url)
-    if check:
-        _check_api_version(data.get("meta"), page_url)
+    _check_api_version(data.get("meta"), page_url)
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         raise unreadable("JSON page has no 'files' list", page_url)

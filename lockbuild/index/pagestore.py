@@ -7,7 +7,7 @@ text plus the record :data:`JSON_PAGE` or :data:`HTML_PLAIN` describes, read bac
 :func:`read_page_source`. An HTML page of another shape, or a page built in memory, is stored
 as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). Either way
 nothing is parsed until a release is asked for. Older stored forms lived under ``page-v1``,
-``page-v2`` (JSON pages as rows) and ``page-v4`` (JSON releases without their upload times),
+``page-v2`` (JSON pages as rows) and ``page-v3`` (JSON releases without their upload times),
 which are no longer read.
 """
 
