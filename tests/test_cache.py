@@ -311,6 +311,70 @@ def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
     assert loaded.release_files("1.0")[0].metadata_hashes == {"sha256": "b" * 64}
 
 
+ODD_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", '{"a": [[[1]]]}', "[NaN]", "true", "-1"]
+"""What a careless or hostile JSON page may put in a field: all of it ``json.loads`` reads."""
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+@pytest.mark.parametrize(
+    "field",
+    ["size", "upload-time", "yanked", "requires-python", "hashes", "core-metadata", "filename"],
+)
+def test_odd_field_values_are_stored_as_json_and_read_back_as_fetched(
+    field: str, value: str, tmp_path: Path
+) -> None:
+    """A field ``json_file`` ignores is held as nothing, so the page's rows are JSON data the
+    store takes (a NaN size made the record unstorable, and the run end in a traceback);
+    what the page says of its files reads the same fresh and stored."""
+    from lockbuild.index.pagestore import stored_form
+    from lockbuild.index.simple import parse_project_page
+
+    odd = value if field != "hashes" else '{"sha256": "' + "a" * 64 + '", "md5": ' + value + "}"
+    body = (
+        '{"meta": {"api-version": "1.1"}, "files": ['
+        '{"filename": "demo-1.0.tar.gz", "url": "https://files.example/demo-1.0.tar.gz", '
+        '"hashes": {"sha256": "' + "b" * 64 + '"}, "' + field + '": ' + odd + "}, "
+        '{"filename": "demo-1.0-py3-none-any.whl", '
+        '"url": "https://files.example/demo-1.0-py3-none-any.whl"}]}'
+    ).encode()
+
+    def parsed() -> Any:
+        return parse_project_page(
+            body,
+            content_type="application/vnd.pypi.simple.v1+json",
+            page_url="https://index.example/simple/demo/",
+            project="demo",
+            index_url="https://index.example/simple",
+        )
+
+    record, text = stored_form(parsed())
+    check_json(record)
+    with open_store(tmp_path) as store:
+        assert store.put("page-v4:x:demo", record, text=text)
+        entry = store.get("page-v4:x:demo")
+    assert entry is not None
+    loaded = read_page_source(entry.value, entry.text)
+    fresh = parsed()
+    assert loaded.versions == fresh.versions
+    for version in fresh.versions:
+        assert loaded.release_files(version) == fresh.release_files(version)
+
+
+def test_a_json_page_nested_deeper_than_python_goes_is_unreadable() -> None:
+    from lockbuild.errors import IndexFetchError
+    from lockbuild.index.simple import parse_project_page
+
+    body = ('{"files": [' + "[" * 100_000 + "]" * 100_000 + "]}").encode()
+    with pytest.raises(IndexFetchError, match="invalid JSON"):
+        parse_project_page(
+            body,
+            content_type="application/vnd.pypi.simple.v1+json",
+            page_url="https://index.example/simple/demo/",
+            project="demo",
+            index_url="https://index.example/simple",
+        )
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -472,3 +536,48 @@ def test_a_json_page_lets_go_of_its_text_once_stored_and_reads_its_files_unchang
     assert sdist.hashes == {"sha256": "bb" * 32, "md5": "cc" * 16}
     assert sdist.yanked == "broken" and sdist.metadata_hashes == {}
     assert read_page_source(record, text) == parsed() == page
+
+
+def test_a_compile_against_a_page_with_odd_numbers_writes_its_lock_and_reads_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON page whose file entries hold NaN, Infinity and 1e999 (all of which json.loads
+    reads) locks as any page does, is stored, and a second run reads it from the store."""
+    import urllib.request
+
+    from distbuilder import make_wheel
+    from indexserver import IndexServer
+
+    from lockbuild.cli import main
+
+    wheel = make_wheel(tmp_path / "dists", "app", "1.0")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "requirements.in").write_text("app\n")
+    json_type = "application/vnd.pypi.simple.v1+json"
+    with IndexServer(json=True) as server:
+        server.add(wheel)
+        request = urllib.request.Request(f"{server.url}/app/", headers={"Accept": json_type})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = json.loads(response.read())
+        page["files"][0].update({"size": float("nan"), "upload-time": float("inf")})
+        page["files"].append({"filename": "app-0.9.tar.gz", "url": "x", "size": "BIG"})
+        body = json.dumps(page).replace('"BIG"', "1e999").encode()  # NaN, Infinity as is
+        assert b"NaN" in body and b"Infinity" in body and b"1e999" in body
+        server.fault("/simple/app/", "body", times=1000, body=body, content_type=json_type)
+        arguments = [
+            "compile",
+            "requirements.in",
+            "--python=3.11",
+            "--platform=linux-x86_64",
+            f"--index-url={server.url}",
+            "--cache-dir=cache",
+            "--page-ttl=3600",
+        ]
+        assert main(arguments) == 0
+        lock = (tmp_path / "requirements.txt").read_text()
+        assert "app==1.0" in lock
+        before = server.count("/simple/app/")
+        (tmp_path / "requirements.txt").unlink()
+        assert main(arguments) == 0
+        assert server.count("/simple/app/") == before  # read from the store
+    assert (tmp_path / "requirements.txt").read_text() == lock

@@ -158,3 +158,33 @@ def test_write_transactions_of_one_store_directory_take_turns(tmp_path: Any) -> 
     first._turn.release()
     for cache in (first, second, other):
         cache.close()
+
+
+def test_a_write_waits_for_its_turn_no_longer_than_for_sqlite(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write kept waiting for its turn (another thread's long transaction) gives up after
+    the store's lock timeout, as it would waiting for SQLite: a warning, never a failure."""
+    import lockbuild.store.disk as disk
+    from lockbuild.store.store import open_store
+
+    monkeypatch.setattr(disk, "LOCK_TIMEOUT", 0.2)
+    with open_store(tmp_path / "store") as store:
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store._cache.transact():
+                held.set()
+                assert done.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        try:
+            with caplog.at_level(logging.WARNING):
+                assert store.put("meta-v2:" + "a" * 64, {"name": "demo"}) is False
+        finally:
+            done.set()
+            holder.join()
+        assert "cannot write cache entry" in caplog.text
+        assert store.put("meta-v2:" + "a" * 64, {"name": "demo"}) is True

@@ -43,7 +43,7 @@ def json_entries(text: str, page_url: str) -> list[Any]:
     """The ``files`` list of a JSON page, its API version checked."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         raise unreadable("invalid JSON", page_url) from None
     if not isinstance(data, dict):
         raise unreadable("JSON page is not an object", page_url)

@@ -317,32 +317,47 @@ def _unpack_row(row: bytes) -> list[str]:
 
 
 def _fields(entry: dict[str, Any], shared: dict[str, str]) -> tuple[Any, ...]:
-    """The tuple row of an entry: hash tables of one SHA-256 as their digest, the page's
+    """The tuple row of an entry: what ``json_file`` reads of each field, and None for what
+    it ignores (a NaN size, a nested object as an upload time...), so that a row is always
+    JSON data the store takes; hash tables of one SHA-256 as their digest, the page's
     repeated requires-python strings held once."""
     get = entry.get
-    hashes = get("hashes")
-    if type(hashes) is dict and len(hashes) == 1 and type(digest := hashes.get("sha256")) is str:
-        hashes = _Sha256(digest)
+    hashes = _hash_table(get("hashes"))
     metadata = entry["core-metadata"] if "core-metadata" in entry else get("dist-info-metadata")
-    if (
-        type(metadata) is dict
-        and len(metadata) == 1
-        and type(digest := metadata.get("sha256")) is str
-    ):
-        metadata = _Sha256(digest)
-    requires_python = get("requires-python")
-    if type(requires_python) is str:
+    if metadata is not True:
+        metadata = _hash_table(metadata)
+    requires_python = _text(get("requires-python"))
+    if requires_python is not None:
         requires_python = shared.setdefault(requires_python, requires_python)
+    yanked = get("yanked")
+    size = get("size")
     return (
-        get("filename"),
-        get("url"),
+        _text(get("filename")),
+        _text(get("url")),
         hashes,
         requires_python,
-        get("yanked"),
-        get("upload-time"),
-        get("size"),
+        yanked if yanked is True or type(yanked) is str else None,
+        _text(get("upload-time")),
+        size if type(size) is int and size >= 0 else None,
         metadata,
     )
+
+
+def _text(value: object) -> str | None:
+    return value if type(value) is str else None
+
+
+def _hash_table(value: object) -> dict[str, str] | _Sha256 | None:
+    """A hash table's text pairs (the only ones ``clean_hashes`` reads), a table of one
+    SHA-256 as its digest; None if no table."""
+    if type(value) is not dict:
+        return None
+    table = {
+        name: digest for name, digest in value.items() if type(name) is str and type(digest) is str
+    }
+    if len(table) == 1 and "sha256" in table:
+        return _Sha256(table["sha256"])
+    return table
 
 
 def _entry(row: bytes | tuple[Any, ...]) -> dict[str, Any]:

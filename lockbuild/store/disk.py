@@ -109,8 +109,15 @@ class TurnTakingCache(diskcache.Cache):  # type: ignore[misc]
 
     @contextmanager
     def _transact(self, retry: bool = False, filename: str | None = None) -> Iterator[Any]:
-        with self._turn, super()._transact(retry, filename) as transaction:
-            yield transaction
+        # as long as SQLite would wait: a long write of another process (a cache merge)
+        # fails the writes waiting here side by side, not one after another
+        if not self._turn.acquire(timeout=LOCK_TIMEOUT):
+            raise diskcache.Timeout("the store's database is locked")
+        try:
+            with super()._transact(retry, filename) as transaction:
+                yield transaction
+        finally:
+            self._turn.release()
 
 
 def open_cache(store_dir: str) -> diskcache.Cache:
