@@ -264,16 +264,21 @@ JSON_SHAPED_PAGE = json.dumps(
 ).encode()
 
 
-def json_page() -> Any:
+def parse_json_page(body: bytes) -> Any:
+    """``body`` read as demo's PEP 691 page on https://index.example/simple."""
     from lockbuild.index.simple import parse_project_page
 
     return parse_project_page(
-        JSON_SHAPED_PAGE,
+        body,
         content_type="application/vnd.pypi.simple.v1+json",
         page_url="https://index.example/simple/demo/",
         project="demo",
         index_url="https://index.example/simple",
     )
+
+
+def json_page() -> Any:
+    return parse_json_page(JSON_SHAPED_PAGE)
 
 
 def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
@@ -327,7 +332,6 @@ def test_odd_field_values_are_stored_as_json_and_read_back_as_fetched(
     store takes (a NaN size made the record unstorable, and the run end in a traceback);
     what the page says of its files reads the same fresh and stored."""
     from lockbuild.index.pagestore import stored_form
-    from lockbuild.index.simple import parse_project_page
 
     odd = value if field != "hashes" else '{"sha256": "' + "a" * 64 + '", "md5": ' + value + "}"
     body = (
@@ -338,23 +342,14 @@ def test_odd_field_values_are_stored_as_json_and_read_back_as_fetched(
         '"url": "https://files.example/demo-1.0-py3-none-any.whl"}]}'
     ).encode()
 
-    def parsed() -> Any:
-        return parse_project_page(
-            body,
-            content_type="application/vnd.pypi.simple.v1+json",
-            page_url="https://index.example/simple/demo/",
-            project="demo",
-            index_url="https://index.example/simple",
-        )
-
-    record, text = stored_form(parsed())
+    record, text = stored_form(parse_json_page(body))
     check_json(record)
     with open_store(tmp_path) as store:
         assert store.put("page-v4:x:demo", record, text=text)
         entry = store.get("page-v4:x:demo")
     assert entry is not None
     loaded = read_page_source(entry.value, entry.text)
-    fresh = parsed()
+    fresh = parse_json_page(body)
     assert loaded.versions == fresh.versions
     for version in fresh.versions:
         assert loaded.release_files(version) == fresh.release_files(version)
@@ -362,17 +357,10 @@ def test_odd_field_values_are_stored_as_json_and_read_back_as_fetched(
 
 def test_a_json_page_nested_deeper_than_python_goes_is_unreadable() -> None:
     from lockbuild.errors import IndexFetchError
-    from lockbuild.index.simple import parse_project_page
 
     body = ('{"files": [' + "[" * 100_000 + "]" * 100_000 + "]}").encode()
     with pytest.raises(IndexFetchError, match="invalid JSON"):
-        parse_project_page(
-            body,
-            content_type="application/vnd.pypi.simple.v1+json",
-            page_url="https://index.example/simple/demo/",
-            project="demo",
-            index_url="https://index.example/simple",
-        )
+        parse_json_page(body)
 
 
 @pytest.mark.parametrize(
