@@ -81,3 +81,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         reason = live_index_unreachable()
         if reason is not None:
             pytest.skip(f"live test skipped: {reason}")
+
+
+def warm_compile_arguments(server: IndexServer) -> tuple[str, ...]:
+    """A compile against ``server`` whose second run, within page-ttl, asks nothing."""
+    return (
+        "compile",
+        "requirements.in",
+        "--python=3.11",
+        "--platform=linux-x86_64",
+        f"--index-url={server.url}",
+        "--cache-dir=cache",
+        "--page-ttl=3600",
+        "-q",
+    )

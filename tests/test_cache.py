@@ -533,6 +533,7 @@ def test_a_compile_against_a_page_with_odd_numbers_writes_its_lock_and_reads_it_
     reads) locks as any page does, is stored, and a second run reads it from the store."""
     import urllib.request
 
+    from conftest import warm_compile_arguments
     from distbuilder import make_wheel
     from indexserver import IndexServer
 
@@ -552,15 +553,7 @@ def test_a_compile_against_a_page_with_odd_numbers_writes_its_lock_and_reads_it_
         body = json.dumps(page).replace('"BIG"', "1e999").encode()  # NaN, Infinity as is
         assert b"NaN" in body and b"Infinity" in body and b"1e999" in body
         server.fault("/simple/app/", "body", times=1000, body=body, content_type=json_type)
-        arguments = [
-            "compile",
-            "requirements.in",
-            "--python=3.11",
-            "--platform=linux-x86_64",
-            f"--index-url={server.url}",
-            "--cache-dir=cache",
-            "--page-ttl=3600",
-        ]
+        arguments = list(warm_compile_arguments(server))
         assert main(arguments) == 0
         lock = (tmp_path / "requirements.txt").read_text()
         assert "app==1.0" in lock

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import warm_compile_arguments
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -154,20 +155,6 @@ def test_list_imports_no_http_or_resolver(project: Path) -> None:
     code, heavy = probe(project, "list")
     assert code == 0
     assert not set(heavy) & set(HTTP_AND_RESOLVER)
-
-
-def warm_compile_arguments(server: IndexServer) -> tuple[str, ...]:
-    """A compile against ``server`` whose second run, within page-ttl, asks nothing."""
-    return (
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        "--cache-dir=cache",
-        "--page-ttl=3600",
-        "-q",
-    )
 
 
 def test_a_warm_compile_within_page_ttl_imports_no_requests(

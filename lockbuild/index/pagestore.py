@@ -237,8 +237,9 @@ def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[An
 
     A page is held for the whole run, most of its releases never read: each entry is kept
     as a compact row of the fields a file is read from (see :mod:`lockbuild.index.jsonrows`),
-    and made an entry again when its release is read. Read back from the store too: the
-    parsed entries take several times the memory, and the run's end longer to free them.
+    and made an entry again when its release is read; the parsed entries take several times
+    the memory, and the run's end longer to free them. The rows are stored with the page, so
+    a page read back (:func:`read_page_source`) is neither parsed nor packed again.
     """
     return _json_page(text, record, hold_entries(entries))
 
