@@ -92,10 +92,8 @@ def uploaded_before(
         pending = page.unread(version)
         if pending is not None and pending.uploaded is not None:
             oldest, newest, files = pending.uploaded
-            if parse_instant(newest) <= cutoff:  # every file as old as the cutoff: kept whole
-                releases[version] = replace(
-                    pending, read=partial(_admitted_data, page, version, range(files), {})
-                )
+            if parse_instant(newest) <= cutoff:  # every file as old as the cutoff: kept whole,
+                releases[version] = pending  # as it is (its files are checked when built)
                 continue
             first = parse_instant(oldest)
             if first > cutoff:  # every file newer: left out whole
