@@ -234,12 +234,46 @@ def test_offline_with_an_empty_cache_names_the_first_pages(
     )
 
 
-def corrupt_entry(cache_dir: Path, key: str) -> None:
-    """Overwrite an entry's stored text in the store's SQLite database with broken JSON."""
+def corrupt_entry(cache_dir: Path, key: str, *, value: bool = False) -> None:
+    """Overwrite an entry's stored text in the store's SQLite database with broken JSON (with
+    ``value``: a changed value, its text intact)."""
     with sqlite3.connect(cache_dir / "store" / "cache.db") as connection:
         row = connection.execute("SELECT value FROM Cache WHERE key = ?", (key,)).fetchone()
         assert row is not None and isinstance(row[0], str), "expected an inline entry"
-        connection.execute("UPDATE Cache SET value = ? WHERE key = ?", (row[0][:-9], key))
+        damaged = row[0].replace('"libby"', '"libbz"', 1) if value else row[0][:-9]
+        assert damaged != row[0]
+        connection.execute("UPDATE Cache SET value = ? WHERE key = ?", (damaged, key))
+
+
+def test_a_json_page_read_back_from_its_rows_never_reads_its_text(
+    server: IndexServer,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from lockbuild.store import envelope
+
+    if not server.json:
+        pytest.skip("an HTML page is read from its text (checked: see the next test)")
+    assert compile_lock(server.url) == 0
+    first = (project / "requirements.txt").read_bytes()
+    key = page_key(server.url, "libby")
+    corrupt_entry(user_cache(), key)  # its text cut short, its rows intact
+    server.reset_log()
+    (project / "requirements.txt").unlink()
+    digests: list[int] = []
+    real = envelope.text_sha256
+    monkeypatch.setattr(
+        envelope, "text_sha256", lambda text: digests.append(len(text)) or real(text)
+    )
+    capsys.readouterr()
+    assert compile_lock(server.url, quiet=False) == 0
+    assert "dropping" not in capsys.readouterr().err
+    assert (server.requests, digests) == ([], [])  # no text digested, nothing asked
+    assert (project / "requirements.txt").read_bytes() == first
+    with open_store(user_cache()) as store:  # whoever reads the text finds it damaged
+        assert store.get(key) is None
+        assert store.dropped == 1
 
 
 def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
@@ -251,17 +285,18 @@ def test_a_corrupt_entry_is_refetched_online_and_reported_offline(
     assert compile_lock(server.url) == 0
     first = (project / "requirements.txt").read_bytes()
     key = page_key(server.url, "libby")
-    corrupt_entry(user_cache(), key)
+    # a JSON page is read back from its stored rows, its text not read (see the next test)
+    corrupt_entry(user_cache(), key, value=server.json)
     server.reset_log()
     (project / "requirements.txt").unlink()
     capsys.readouterr()
     assert compile_lock(server.url, quiet=False) == 0
-    why = "text checksum mismatch"  # the page's text cut short
+    why = "checksum mismatch" if server.json else "text checksum mismatch"  # text cut short
     assert f"warning: dropping corrupt cache entry ({why}): {key}" in capsys.readouterr().err
     assert [path for _, path, _, _ in server.requests] == ["/simple/libby/"]
     assert (project / "requirements.txt").read_bytes() == first
 
-    corrupt_entry(user_cache(), key)
+    corrupt_entry(user_cache(), key, value=server.json)
     url = server.url
     server.stop()
     no_network_again(monkeypatch)

@@ -344,6 +344,45 @@ def test_a_damaged_text_is_dropped(
     assert f"dropping corrupt cache entry ({why}): {PAGE_KEY}" in caplog.text
 
 
+def test_a_deferred_text_is_checked_when_read(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lockbuild.store import envelope
+    from lockbuild.store.envelope import DamagedText
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    digests: list[int] = []
+    real = envelope.text_sha256
+    envelope_sha256 = lambda text: digests.append(len(text)) or real(text)  # noqa: E731
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(envelope, "text_sha256", envelope_sha256)
+        entry = store.get(PAGE_KEY, defer_text=True)
+        assert entry is not None and entry.text is None and digests == []
+        assert entry.read_text() == PAGE_TEXT and entry.read_text() == PAGE_TEXT
+        assert digests == [len(PAGE_TEXT)]  # once
+    raw_cache.set(PAGE_KEY, raw_cache.get(PAGE_KEY).replace("pkg-7.tar", "pkg-8.tar", 1))
+    damaged = store.get(PAGE_KEY, defer_text=True)
+    assert damaged is not None and damaged.value == PAGE_VALUE
+    with pytest.raises(DamagedText, match="text checksum mismatch"):
+        damaged.read_text()
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
+        store.discard_damaged(PAGE_KEY, "text checksum mismatch")
+    assert f"dropping corrupt cache entry (text checksum mismatch): {PAGE_KEY}" in caplog.text
+    assert store.get(PAGE_KEY, defer_text=True) is None and store.dropped == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda stored: stored.partition("\n")[0], lambda s: s.replace(',"text_sha256":', ',"o":', 1)],
+)
+def test_a_deferred_text_missing_or_unchecked_is_dropped(
+    store: Store, raw_cache: diskcache.Cache, damage: Callable[[str], str]
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    raw_cache.set(PAGE_KEY, damage(raw_cache.get(PAGE_KEY)))
+    assert store.get(PAGE_KEY, defer_text=True) is None and store.dropped == 1
+
+
 def test_a_text_goes_through_export_and_import(
     store: Store, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from lockbuild.index.simple import ACCEPT_HEADER, parse_project_page
 from lockbuild.index.uploads import UploadTimes
 from lockbuild.index.views import merge_pages, uploaded_before
 from lockbuild.models import ProjectPage
+from lockbuild.store.envelope import DamagedText
 from lockbuild.store.keys import page_key
 from lockbuild.store.store import Entry, Store
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url
@@ -140,7 +141,7 @@ class IndexPages:
         entry, cached = None, None
         if self.store is not None and not self.policy.refreshes(name):
             max_age = None if self.policy.offline else self.policy.page_ttl
-            entry = self.store.get(key, max_age=max_age)
+            entry = self.store.get(key, max_age=max_age, defer_text=True)
             cached = self._stored_page(entry, name)
         if entry is not None and cached is not None and not entry.stale:
             self.count("pages cached")
@@ -177,9 +178,14 @@ class IndexPages:
         if entry is None:
             return None
         try:
-            page = stored_page(entry.value, entry.text)
+            text = None if entry.text is None and entry.deferred is None else entry.read_text
+            page = stored_page(entry.value, text)
             if page.name != name:
                 raise ValueError(f"a page of {page.name}")
+        except DamagedText as error:
+            if self.store is not None:
+                self.store.discard_damaged(entry.key, str(error))
+            return None
         except (ValueError, TypeError) as error:
             if self.store is not None:
                 self.store.discard(entry.key, f"unusable: {error}")

@@ -120,9 +120,9 @@ def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
     return ProjectPage(canonicalize_name(name), index_url, releases=grouped)
 
 
-def stored_page(record: object, text: str | None) -> ProjectPage:
-    """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`); ValueError
-    when they are not a stored page.
+def stored_page(record: object, text: str | Callable[[], str | None] | None) -> ProjectPage:
+    """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`, or what reads
+    it when needed: see :func:`read_page_source`); ValueError when they are not a stored page.
 
     The page lets go of its text: a page read back is not stored again as it is (a
     revalidation only touches its entry), and the text, often megabytes, would be held
@@ -275,12 +275,15 @@ _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
 """Each reader of a page's text, and the record field that counts what it finds there."""
 
 
-def read_page_source(record: object, text: str) -> SourcedPage:
+def read_page_source(record: object, text: str | Callable[[], str | None]) -> SourcedPage:
     """The page stored as ``record`` and ``text`` (a :class:`PageSource`).
 
     Only the outline is checked here; a release is checked when it is read. Raises
     ValueError when ``record`` is not a stored form these parsers wrote, or does not fit
-    ``text``.
+    ``text``. ``text`` may be what reads it (and checks it, raising ValueError when it is
+    damaged): it is then read only for a page whose releases are read from it, not for a
+    JSON page read from its stored rows, and the page holds no text (stored again, it is
+    stored as a record).
     """
     reader = record.get("reader") if isinstance(record, dict) else None
     count = _COUNTS.get(reader) if isinstance(reader, str) else None
@@ -303,11 +306,18 @@ def read_page_source(record: object, text: str) -> SourcedPage:
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        return _json_page(text, record, HeldRows.from_record(record.get("rows"), record[count]))
-    matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(text)
+        held = HeldRows.from_record(record.get("rows"), record[count])
+        page = _json_page(text if isinstance(text, str) else "", record, held)
+        if not isinstance(text, str):
+            page.source = None
+        return page
+    read = text if isinstance(text, str) else text()
+    if read is None:
+        raise ValueError("stored page source without its text")
+    matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(read)
     if len(matches) != record[count]:
         raise ValueError("stored page source does not fit its text")
-    return sourced_page(text, record, matches)
+    return sourced_page(read, record, matches)
 
 
 def _upload_times(times: list[Any]) -> bool:

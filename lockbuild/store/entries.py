@@ -34,8 +34,10 @@ class CheckedEntries:
         self.health = health
         self.directory: str = health.directory
 
-    def read(self, key: str, *, raising: bool = False) -> Envelope | None:
-        """The valid envelope under ``key``; a corrupt one is dropped (read errors: see raising)."""
+    def read(self, key: str, *, raising: bool = False, defer_text: bool = False) -> Envelope | None:
+        """The valid envelope under ``key``; a corrupt one is dropped (read errors: see raising).
+
+        ``defer_text``: a stored text is checked only when read (see :func:`decode_stored`)."""
         try:
             raw = self._get_raw(key)
         except (RefusedPickle, UnicodeDecodeError):
@@ -55,7 +57,7 @@ class CheckedEntries:
         if raw is _MISSING:
             return None
         try:
-            return decode_stored(key, raw)
+            return decode_stored(key, raw, defer_text=defer_text)
         except OlderFormat:
             logger.debug("dropping cache entry written by an older lockbuild: %s", key)
             self.health.count_dropped()

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -91,6 +91,29 @@ def text_sha256(text: str) -> str:
     return digest.hexdigest()
 
 
+class DamagedText(ValueError):
+    """A text stored with an entry that does not match its checksum."""
+
+
+class DeferredText:
+    """A text stored after an envelope whose checksum is checked when it is first read, so
+    that a reader who needs only the value never digests it (a page's text is megabytes)."""
+
+    __slots__ = ("_sha256", "_text")
+
+    def __init__(self, text: str, sha256: str) -> None:
+        self._text = text
+        self._sha256: str | None = sha256
+
+    def read(self) -> str:
+        """The text; :class:`DamagedText` when it does not match its checksum."""
+        if self._sha256 is not None:
+            if text_sha256(self._text) != self._sha256:
+                raise DamagedText("text checksum mismatch")
+            self._sha256 = None
+        return self._text
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One stored entry, checked: its value, stored time, checksums and HTTP validators."""
@@ -103,6 +126,9 @@ class Envelope:
     last_modified: str | None
     text: str | None = None
     text_sha256: str | None = None
+    deferred: DeferredText | None = None
+    """The text, unchecked, when it was decoded with ``defer_text`` (then :attr:`text` is
+    None): read through :meth:`DeferredText.read`."""
 
     def encode(self) -> str:
         """The stored form: the JSON envelope, then a newline and the text if there is one."""
@@ -203,9 +229,12 @@ def reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def decode_stored(key: str, stored: object) -> Envelope:
+def decode_stored(key: str, stored: object, *, defer_text: bool = False) -> Envelope:
     """The envelope stored under ``key`` from its stored form: JSON text, then optionally a
-    newline and a text (the JSON holds no raw newline, so the first one ends it)."""
+    newline and a text (the JSON holds no raw newline, so the first one ends it).
+
+    With ``defer_text``, the text's checksum is checked only when it is read: the envelope
+    holds it as :attr:`Envelope.deferred`, not as :attr:`Envelope.text`."""
     if not isinstance(stored, str):
         raise CorruptEntry(f"stored as {type(stored).__name__}, not JSON text")
     text, newline, attached = stored.partition("\n")
@@ -213,6 +242,11 @@ def decode_stored(key: str, stored: object) -> Envelope:
         data = json.loads(text, parse_constant=reject_constant)
     except (ValueError, RecursionError):
         raise CorruptEntry("unparsable JSON") from None
+    if defer_text and newline:
+        envelope = decode_envelope(key, data, text=text, deferred=True)
+        if envelope.text_sha256 is None:
+            raise CorruptEntry("text without its checksum")
+        return replace(envelope, deferred=DeferredText(attached, envelope.text_sha256))
     return decode_envelope(key, data, text=text, attached=attached if newline else None)
 
 
@@ -220,7 +254,12 @@ _VALUE_MARK = ',"v":'
 
 
 def decode_envelope(
-    key: str, data: object, *, text: str | None = None, attached: str | None = None
+    key: str,
+    data: object,
+    *,
+    text: str | None = None,
+    attached: str | None = None,
+    deferred: bool = False,
 ) -> Envelope:
     """Check an envelope's shape and checksums, and that it was written under ``key``.
 
@@ -230,6 +269,8 @@ def decode_envelope(
     ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
     value's text as :func:`encode_envelope` wrote it (the head holds no ``,"v":`` outside a
     string, and the value is last) instead of serializing a large value again.
+
+    ``deferred``: a text is stored after the envelope, checked by the caller when read.
     """
     if not isinstance(data, dict) or "v" not in data:
         raise CorruptEntry("not an envelope")
@@ -237,11 +278,11 @@ def decode_envelope(
     headers = [data.get(name) for name in ("sha256", "etag", "last_modified", "text_sha256")]
     if any(header is not None and not isinstance(header, str) for header in headers):
         raise CorruptEntry("bad envelope field")
-    if attached is None and "text" in data:
+    if attached is None and not deferred and "text" in data:
         attached = data["text"]
         if not isinstance(attached, str):
             raise CorruptEntry("bad envelope field")
-    if (attached is None) != (headers[3] is None):
+    if (attached is None and not deferred) != (headers[3] is None):
         raise CorruptEntry("text without its checksum" if headers[3] is None else "text missing")
     if attached is not None and text_sha256(attached) != headers[3]:
         raise CorruptEntry("text checksum mismatch")

@@ -20,7 +20,13 @@ from lockbuild.errors import StoreError
 from lockbuild.store.archive import archived_entries, import_entries, write_archive
 from lockbuild.store.disk import STORE_ERRORS
 from lockbuild.store.entries import CheckedEntries
-from lockbuild.store.envelope import Envelope, check_json, envelope_pieces, text_sha256
+from lockbuild.store.envelope import (
+    DeferredText,
+    Envelope,
+    check_json,
+    envelope_pieces,
+    text_sha256,
+)
 from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.merge import MergeCounts, merge_entries
@@ -60,7 +66,15 @@ class Entry:
     stale: bool = False
     """True when :meth:`Store.get` was given a ``max_age`` this entry is older than."""
     text: str | None = None
-    """The text stored with the value, if any (see :meth:`Store.put`)."""
+    """The text stored with the value, if any (see :meth:`Store.put`); None when
+    :meth:`Store.get` deferred it (read it with :meth:`read_text`)."""
+    deferred: DeferredText | None = None
+    """The text when :meth:`Store.get` was asked to check it only when it is read."""
+
+    def read_text(self) -> str | None:
+        """The text stored with the value, checked; :class:`DamagedText` (a ValueError) when
+        :meth:`Store.get` deferred it and it does not match its checksum."""
+        return self.text if self.deferred is None else self.deferred.read()
 
     @property
     def age(self) -> float:
@@ -108,16 +122,25 @@ class Store:
     # reading and writing
 
     def get(
-        self, key: str, *, max_age: float | None = None, expected_sha256: str | None = None
+        self,
+        key: str,
+        *,
+        max_age: float | None = None,
+        expected_sha256: str | None = None,
+        defer_text: bool = False,
     ) -> Entry | None:
         """The entry under ``key``, or None when missing, corrupt or unreadable.
+
+        With ``defer_text``, a stored text is checked against its checksum only when it is
+        read with :meth:`Entry.read_text` (a reader who needs only the value never digests
+        it); a damaged one then raises :class:`DamagedText` and should be :meth:`discard`-ed.
 
         With ``max_age``, a page older than that is returned with ``stale=True`` (revalidate
         it with its ``etag``/``last_modified``). With ``expected_sha256``, a value whose
         :func:`~lockbuild.store.envelope.value_sha256` differs is dropped as corrupt.
         """
         namespace_of(key)
-        envelope = None if self.damaged else self._entries.read(key)
+        envelope = None if self.damaged else self._entries.read(key, defer_text=defer_text)
         newer = self.remote and self.remote.newer(key, envelope, max_age, self._clock())
         if newer:
             envelope = newer
@@ -136,6 +159,7 @@ class Store:
             last_modified=envelope.last_modified,
             read_at=self._clock(),
             text=envelope.text,
+            deferred=envelope.deferred,
         )
         return entry if entry.is_fresh(max_age) else replace(entry, stale=True)
 
@@ -225,6 +249,12 @@ class Store:
         logger.warning("dropping cache entry (%s): %s", why, key)
         self._health.count_dropped()
         self._entries.delete(key)
+
+    def discard_damaged(self, key: str, why: str) -> None:
+        """Drop an entry whose deferred text was found damaged when read (see :meth:`get`),
+        warned about and counted as a corrupt entry."""
+        namespace_of(key)
+        self._entries.drop(key, why)
 
     def list_keys(self, namespace: str | None = None) -> list[str]:
         """Every key (of ``namespace``, if given), sorted."""
