@@ -337,16 +337,28 @@ def _read(
 ) -> Iterator[bytes]:
     """The body in chunks (decoded or as sent), within its cap and the deadline.
 
-    Each read returns what has arrived (never waits for a whole chunk), so a trickle meets
-    the deadline; failures raise :class:`Failure`.
+    Each read returns what has arrived (never waits for a whole chunk) and waits for data no
+    longer than the read timeout nor past the deadline, so a trickle or a stall meets the
+    deadline; failures raise :class:`Failure`. The socket's timeout is set again only when
+    the deadline comes sooner than the timeout already set (each setting is a system call).
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > body.limit:
         raise _too_large(body)
     raw, total = response.raw, 0
+    sock = _socket_of(response)
+    armed = sock.gettimeout() if sock is not None else None
+    read_timeout = deadline.limits.read_timeout
     while True:
-        deadline.check()
-        _arm(response, deadline)
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.failure()
+        if not armed or armed > remaining:
+            armed = min(read_timeout, remaining)
+            sock = _socket_of(response)  # asked again: a body read to its end gives it back
+            if sock is not None:
+                with suppress(OSError):
+                    sock.settimeout(armed)
         try:
             chunk = raw.read1(chunk_size, decode_content=body.decode)
         except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -359,12 +371,10 @@ def _read(
         yield chunk
 
 
-def _arm(response: requests.Response, deadline: Deadline) -> None:
-    """Let the next read wait no longer than the read timeout nor past the deadline."""
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed body is read from (None when there is none to arm)."""
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    if isinstance(sock, socket.socket):
-        with suppress(OSError):
-            sock.settimeout(deadline.timeouts()[1])
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _too_large(body: _Body) -> Failure:
