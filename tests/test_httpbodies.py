@@ -1,12 +1,14 @@
-"""Tests for how lockbuild.index.http reads a body: the socket timeout, stalls.
+"""Tests for how lockbuild.index.http reads a body: gathered writes, the socket timeout, stalls.
 
-The socket's timeout is set again only when the deadline comes sooner than it. Each test
+A download's bytes are hashed and written in pieces of ``GATHER_SIZE`` rather than per read,
+and the socket's timeout is set again only when the deadline comes sooner than it. Each test
 serves its answer from a plain socket, so that the body arrives exactly as scripted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import socket
 import threading
@@ -20,7 +22,7 @@ import pytest
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.index import http as http_module
-from lockbuild.index.http import HttpClient
+from lockbuild.index.http import GATHER_SIZE, HttpClient
 from lockbuild.models import TransferLimits
 
 Send = Callable[[socket.socket], None]
@@ -61,8 +63,55 @@ def answer(data: bytes, *, length: int | None = None, piece: int = 7919) -> Send
     return send
 
 
+class RecordingFile(io.BytesIO):
+    """A file that remembers the size of each write."""
+
+    def __init__(self, initial: bytes = b"") -> None:
+        super().__init__(initial)
+        self.writes: list[int] = []
+
+    def write(self, data: Any) -> int:
+        self.writes.append(len(data))
+        return super().write(data)
+
+
 def limited(**changes: Any) -> HttpClient:
     return HttpClient(backoff=0.01, limits=replace(TransferLimits(), **changes))
+
+
+def test_a_download_gathered_across_reads_is_written_and_hashed_exactly() -> None:
+    data = os.urandom(2 * GATHER_SIZE + 12345)  # pieces of 7919 bytes: no read ends on a seam
+    target = RecordingFile(b"stale bytes of an earlier file")
+    http = limited()
+    try:
+        with scripted([answer(data), answer(data)]) as url:
+            download = http.download(url, target)
+            hashed_only = http.download(url)
+    finally:
+        http.close()
+    assert target.getvalue() == data
+    assert download.sha256 == hashed_only.sha256 == hashlib.sha256(data).hexdigest()
+    assert download.size == hashed_only.size == len(data)
+    assert len(target.writes) <= len(data) // GATHER_SIZE + 1, "a piece at a time, not per read"
+    assert all(size >= GATHER_SIZE for size in target.writes[:-1])
+
+
+def test_a_body_cut_short_mid_piece_fails_and_leaves_the_target_empty() -> None:
+    data = os.urandom(GATHER_SIZE * 3 // 2)  # one whole piece is written before the cut
+    cut = answer(data[: GATHER_SIZE + 1000], length=len(data))
+    target = RecordingFile(b"stale bytes of an earlier file")
+    http = HttpClient(backoff=0.01, retries=1)
+    try:
+        with scripted([cut, cut]) as url, pytest.raises(IndexFetchError) as caught:
+            http.download(url, target)
+    finally:
+        http.close()
+    assert str(caught.value) == (
+        f"cannot fetch (body truncated after {GATHER_SIZE + 1000} of {len(data)} bytes; "
+        f"2 attempts): {url}"
+    )
+    assert target.writes, "a piece had been written before the body broke off"
+    assert target.getvalue() == b"", "nothing half-written is left"
 
 
 def test_a_trickle_that_stalls_fails_at_the_request_timeout() -> None:
