@@ -47,6 +47,10 @@ USER_AGENT = f"lockbuild/{__version__}"
 IDENTITY = {"Accept-Encoding": "identity"}
 """Asked for every file: its bytes as stored, the ones pip hashes."""
 CHUNK_SIZE = 1 << 16
+GATHER_SIZE = 1 << 19
+"""A download's bytes are hashed and written this many at a time, not per read: over TLS a
+read returns one record (about 16 KiB), and each hash update and file write lets another
+thread take the interpreter. Sixteen fetch threads hold at most about 16 MiB so."""
 
 
 @dataclass(frozen=True)
@@ -185,18 +189,25 @@ class HttpClient:
         """Stream ``url`` into ``target`` (None: only hash it) as sent, hashing on the way.
 
         A body that breaks off is fetched again from its start (``target`` is rewound and
-        truncated), within the retries and the deadline. ``headers`` may carry validators:
-        a 304 comes back with nothing written. At most ``max-download-size`` bytes.
+        truncated), within the retries and the deadline; when it fails for good, ``target`` is
+        left empty. ``headers`` may carry validators: a 304 comes back with nothing written.
+        At most ``max-download-size`` bytes, hashed and written ``GATHER_SIZE`` at a time.
         """
 
         def save(chunks: Iterator[bytes]) -> tuple[str, int]:
+            pieces = _gathered(chunks, GATHER_SIZE)
             if target is None:
-                return sha256_stream(chunks)
+                return sha256_stream(pieces)
             target.seek(0)
             target.truncate()
             writer = HashingWriter(target)
-            for chunk in chunks:
-                writer.write(chunk)
+            try:
+                for piece in pieces:
+                    writer.write(piece)
+            except BaseException:  # nothing half-written is left behind, whatever broke
+                target.seek(0)
+                target.truncate()
+                raise
             return writer.hexdigest(), writer.size
 
         body = _Body(False, self.limits.max_download_size, "max-download-size", save)
@@ -337,16 +348,28 @@ def _read(
 ) -> Iterator[bytes]:
     """The body in chunks (decoded or as sent), within its cap and the deadline.
 
-    Each read returns what has arrived (never waits for a whole chunk), so a trickle meets
-    the deadline; failures raise :class:`Failure`.
+    Each read returns what has arrived (never waits for a whole chunk) and waits for data no
+    longer than the read timeout nor past the deadline, so a trickle or a stall meets the
+    deadline; failures raise :class:`Failure`. The socket's timeout is set again only when
+    the deadline comes sooner than the timeout already set (each setting is a system call).
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > body.limit:
         raise _too_large(body)
     raw, total = response.raw, 0
+    sock = _socket_of(response)
+    armed = sock.gettimeout() if sock is not None else None
+    read_timeout = deadline.limits.read_timeout
     while True:
-        deadline.check()
-        _arm(response, deadline)
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.failure()
+        if not armed or armed > remaining:
+            armed = min(read_timeout, remaining)
+            sock = _socket_of(response)  # asked again: a body read to its end gives it back
+            if sock is not None:
+                with suppress(OSError):
+                    sock.settimeout(armed)
         try:
             chunk = raw.read1(chunk_size, decode_content=body.decode)
         except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -359,12 +382,25 @@ def _read(
         yield chunk
 
 
-def _arm(response: requests.Response, deadline: Deadline) -> None:
-    """Let the next read wait no longer than the read timeout nor past the deadline."""
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed body is read from (None when there is none to arm)."""
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    if isinstance(sock, socket.socket):
-        with suppress(OSError):
-            sock.settimeout(deadline.timeouts()[1])
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _gathered(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """``chunks`` joined into pieces of at least ``size`` bytes (the last may be shorter)."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending.clear()
+            held = 0
+    if pending:
+        yield b"".join(pending)
 
 
 def _too_large(body: _Body) -> Failure:
