@@ -37,6 +37,9 @@ LAZY = (
     "lockbuild.app.verify",
     "platformdirs",  # the default cache directory, when none is given
     "difflib",  # a "did you mean" hint
+    "tomllib",  # TOML read: a pylock.toml, a pyproject.toml, locks.toml, a build's pyproject
+    "html",  # entities of a PEP 503 HTML page (the index here answers JSON)
+    "uuid",  # a temporary name for a file:// remote tier's write
 )
 """What a compile of only wheels into a requirements.txt, with ``--cache-dir``, never uses."""
 

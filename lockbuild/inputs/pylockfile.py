@@ -20,11 +20,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 from lockbuild.errors import RequirementsFileError
 from lockbuild.urls import redact_url
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
 if TYPE_CHECKING:
     from packaging.pylock import Package
 
@@ -71,6 +66,12 @@ def read_pylock(path: str | Path, environment: Mapping[str, str] | None = None) 
     environments read back for one of them); :attr:`PylockEntries.releases` has them all."""
     # packaging.pylock costs ~4 ms to import; only a run that reads a pylock.toml pays it.
     from packaging.pylock import Pylock, PylockValidationError
+
+    # tomllib too (~1.3 ms): a run whose previous lock is a requirements.txt never parses TOML.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     where = str(path)
     try:

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import queue
 import threading
-import uuid
 from typing import Any
 
 from lockbuild.errors import UsageError
@@ -254,6 +253,8 @@ class RemoteTier:
             if parent not in self._made:
                 self._fs.makedirs(parent, exist_ok=True)
                 self._made.add(parent)
+            import uuid  # ~0.5 ms (_uuid): only a file:// tier's writes use it
+
             temporary = f"{path}.tmp-{uuid.uuid4().hex}"
             try:
                 self._fs.pipe_file(temporary, data)
