@@ -202,8 +202,9 @@ def test_one_pass_makes_the_outline_and_rows_of_the_general_code() -> None:
     logger = logging.getLogger("lockbuild.index.jsonpage")
     messages = _Messages()
     logger.addHandler(messages)
-    level = logger.level
+    level, propagate = logger.level, logger.propagate
     logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # file names with lone surrogates: kept out of the test report
     try:
         rng = random.Random(SEED)
         for index in range(PAGES):
@@ -220,6 +221,7 @@ def test_one_pass_makes_the_outline_and_rows_of_the_general_code() -> None:
     finally:
         logger.removeHandler(messages)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def test_entries_as_pypi_writes_them_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
