@@ -2,8 +2,8 @@
 
 Layer 2. ``client`` is the façade the resolver sees (its ``PackageSource``) and the pipeline
 sees; behind it: ``pages`` (one index's project pages: stored, fresh,
-revalidated or fetched), parsed by ``simple`` (``jsonpage``, ``htmlpage``), stored as
-``pagestore`` says, viewed through ``views``; ``distmeta`` (PEP 658, the wheel via
+revalidated or fetched), parsed by ``simple`` (``jsonpage`` and ``jsonpass``, ``htmlpage``),
+stored as ``pagestore`` says, viewed through ``views``; ``distmeta`` (PEP 658, the wheel via
 ``wheelmeta``/``wheelzip``, static sdist metadata or a build; the store's shape in
 ``metastore``); ``hashes``; ``links`` and ``archives`` (URL, path and VCS lines); ``uploads``;
 ``offline`` (the typed miss); ``http``, ``httpsession`` and ``httperrors`` (the only

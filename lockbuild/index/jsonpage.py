@@ -62,47 +62,58 @@ def json_record(
     readable one (else null). Only file names, yanked flags and upload times are read;
     entries that are not files of ``project`` are left out (those without a file name or URL
     with a warning)."""
-    groups: dict[str, list[int]] = {}
-    yanked: dict[str, bool] = {}
-    uploads: dict[str, list[Any]] = {}
+    releases: Releases = {}
     for number, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            logger.warning(
-                "ignoring a file entry that is not an object on %s", redact_url(page_url)
-            )
-            continue
-        filename, url = entry.get("filename"), entry.get("url")
-        if not isinstance(filename, str) or not filename or not isinstance(url, str) or not url:
-            logger.warning(
-                "ignoring a file entry without filename or url on %s", redact_url(page_url)
-            )
-            continue
-        if not is_distribution_filename(filename):
-            continue
-        version = release_version(filename, project)
-        if version is None:
-            logger.debug("ignoring %s: not a wheel or sdist of %s", filename, project)
-            continue
-        value = entry.get("yanked")
-        is_yanked = value is True or isinstance(value, str)
-        group = groups.get(version)
-        if group is None:
-            groups[version] = [number]
-            yanked[version] = is_yanked
-            uploads[version] = [entry.get("upload-time")]
-        else:
-            group.append(number)
-            yanked[version] = yanked[version] and is_yanked
-            uploads[version].append(entry.get("upload-time"))
+        outline_entry(releases, number, entry, page_url, project)
+    return outline(releases, page_url, project, index_url, len(entries))
+
+
+Releases = dict[str, tuple[list[int], list[bool], list[Any]]]
+"""Releases of a page being outlined: the numbers of their entries, whether every one is
+yanked (in a list of one) and their upload times as the page gives them."""
+
+
+def outline_entry(
+    releases: Releases, number: int, entry: Any, page_url: str, project: NormalizedName
+) -> None:
+    """Entry ``number`` of a page added to its ``releases``, if it is a file of ``project``."""
+    if not isinstance(entry, dict):
+        logger.warning("ignoring a file entry that is not an object on %s", redact_url(page_url))
+        return
+    filename, url = entry.get("filename"), entry.get("url")
+    if not isinstance(filename, str) or not filename or not isinstance(url, str) or not url:
+        logger.warning("ignoring a file entry without filename or url on %s", redact_url(page_url))
+        return
+    if not is_distribution_filename(filename):
+        return
+    version = release_version(filename, project)
+    if version is None:
+        logger.debug("ignoring %s: not a wheel or sdist of %s", filename, project)
+        return
+    value = entry.get("yanked")
+    is_yanked = value is True or isinstance(value, str)
+    release = releases.get(version)
+    if release is None:
+        releases[version] = ([number], [is_yanked], [entry.get("upload-time")])
+    else:
+        release[0].append(number)
+        release[1][0] = release[1][0] and is_yanked
+        release[2].append(entry.get("upload-time"))
+
+
+def outline(
+    releases: Releases, page_url: str, project: NormalizedName, index_url: str, entries: int
+) -> dict[str, Any]:
+    """The record of a page of ``entries`` entries outlined as ``releases``."""
     return {
         "reader": JSON_PAGE,
         "name": project,
         "index_url": index_url,
         "page_url": page_url,
-        "entries": len(entries),
+        "entries": entries,
         "releases": [
-            [version, yanked[version], numbers, *_upload_span(uploads[version])]
-            for version, numbers in groups.items()
+            [version, yanked[0], numbers, *_upload_span(times)]
+            for version, (numbers, yanked, times) in releases.items()
         ],
     }
 
@@ -111,9 +122,38 @@ _PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 """An upload time as PyPI writes it: UTC, microseconds. Such times sort as their text does."""
 
 
+_DAY = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+)
+_EXACT_TIMES = {
+    20: re.compile(f"{_DAY}Z(?:\n{_DAY}Z)*"),
+    27: re.compile(f"{_DAY}\\.[0-9]{{6}}Z(?:\n{_DAY}\\.[0-9]{{6}}Z)*"),
+}
+"""Upload times as PyPI writes them (UTC, to the second or the microsecond), by length: only
+real dates and times (February 29th and the like are left to the general code), in ASCII
+digits; each matches times of one form, one to a line. Times of one such form sort as their
+text does."""
+
+
 def _upload_span(times: list[Any]) -> tuple[str | None, str | None]:
     """The upload times of a release's oldest and newest files, as the page gives them;
     ``(None, None)`` when a file has no readable one."""
+    first = times[0] if times else None
+    if type(first) is str and (exact := _EXACT_TIMES.get(len(first))) is not None:
+        try:
+            lines = "\n".join(times)
+        except TypeError:  # not all text
+            pass
+        else:  # each time a line (of the length of the first), each line such a time
+            if len(lines) == len(times) * (len(first) + 1) - 1 and exact.fullmatch(lines):
+                return min(times), max(times)
+    return _any_upload_span(times)
+
+
+def _any_upload_span(times: list[Any]) -> tuple[str | None, str | None]:
+    """:func:`_upload_span` of times in any form."""
     if None not in times:
         try:
             if all(map(_PYPI_TIME.fullmatch, times)):

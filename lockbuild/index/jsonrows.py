@@ -143,8 +143,10 @@ class HeldRows:
 
 
 def hold_entries(entries: Sequence[Any]) -> HeldRows:
-    """The page's entries as rows."""
-    return HeldRows(entries)
+    """The page's entries as rows (those made with them when they were read, if they were:
+    see :func:`~lockbuild.index.jsonpass.read_entries`)."""
+    held = getattr(entries, "held", None)
+    return held if isinstance(held, HeldRows) else HeldRows(entries)
 
 
 def _entry_fields(row: tuple[Any, ...]) -> list[Any]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
-from lockbuild.index.jsonpage import decode_json, json_entries, json_record
+from lockbuild.index.jsonpage import decode_json, json_entries
+from lockbuild.index.jsonpass import read_entries
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
 from lockbuild.index.pagestore import PARSING, json_sourced_page, sourced_page
 from lockbuild.models import ProjectPage
@@ -68,8 +69,8 @@ def _parse(
     )
     if is_json:
         text = decode_json(body, page_url)
-        entries = json_entries(text, page_url)
-        return json_sourced_page(text, json_record(entries, page_url, name, index_url), entries)
+        record, entries = read_entries(json_entries(text, page_url), page_url, name, index_url)
+        return json_sourced_page(text, record, entries)
     text = decode_html(body, page_url, charset)
     plain = plain_record(text, page_url, name, index_url)
     if plain is not None:
