@@ -1071,3 +1071,24 @@ def test_the_store_disk_takes_text_or_the_pieces_of_a_text_only(tmp_path: Path) 
         assert "bad" not in cache
     finally:
         cache.close()
+
+
+def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
+    from types import SimpleNamespace
+
+    from packaging.utils import canonicalize_name
+
+    from lockbuild.index.htmlpage import HTML_PLAIN
+    from lockbuild.index.pages import IndexPages
+
+    index = "https://pypi.org/simple"
+    record = {"reader": HTML_PLAIN, "name": "django", "index_url": index,
+              "page_url": index + "/django/", "anchors": 2000, "releases": []}  # fmt: skip
+    store.put(PAGE_KEY, record, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None
+    _value_file(store, PAGE_KEY).unlink()  # replaced by another process, say
+    pages = SimpleNamespace(store=store)
+    name = canonicalize_name("django")
+    assert IndexPages._stored_page(pages, entry, name) is None  # type: ignore[arg-type]
+    assert store.dropped == 0 and PAGE_KEY in store.list_keys()  # a miss: refetched, not dropped
