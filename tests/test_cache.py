@@ -316,6 +316,53 @@ def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
     assert loaded.release_files("1.0")[0].metadata_hashes == {"sha256": "b" * 64}
 
 
+def test_a_stored_json_page_decodes_its_rows_only_when_a_release_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lockbuild.index.jsonrows as jsonrows
+    from lockbuild.index.pagestore import stored_form
+
+    record, _text = stored_form(json_page())
+    decoded: list[int] = []
+    real = jsonrows.base64.b64decode
+    monkeypatch.setattr(
+        jsonrows.base64,
+        "b64decode",
+        lambda data, **kw: decoded.append(len(data)) or real(data, **kw),
+    )
+    loaded = read_page_source(record, "")
+    assert decoded == [len(record["rows"]["ends"])]  # the ends only: the rows stay as stored
+    again, _ = stored_form(loaded)  # stored again as read, not encoded again
+    assert again["rows"] == record["rows"] and len(decoded) == 1
+    fresh = json_page()
+    for version in ("1.0", "2.0"):
+        assert loaded.release_files(version) == fresh.release_files(version)
+    assert decoded[1:] == [len(record["rows"]["rows"])]  # once, when a bytes row is read
+
+
+@pytest.mark.parametrize(
+    ("rows", "when"),
+    [
+        (lambda text: text[:-4], "read"),  # shorter than the rows' ends say
+        (lambda text: text[:-1], "read"),  # not a base64 length
+        (lambda text: "!" + text[1:], "release"),  # not base64: found when decoded
+        (lambda text: "====" + text[4:], "release"),
+    ],
+)
+def test_stored_rows_that_do_not_decode_are_refused(rows: Callable[[str], str], when: str) -> None:
+    from lockbuild.index.pagestore import stored_form
+
+    record, _text = stored_form(json_page())
+    damaged = {**record, "rows": {**record["rows"], "rows": rows(record["rows"]["rows"])}}
+    if when == "read":
+        with pytest.raises(ValueError, match="stored rows"):
+            read_page_source(damaged, "")
+        return
+    loaded = read_page_source(damaged, "")
+    with pytest.raises(ValueError, match="not stored rows"):
+        loaded.release_files("1.0")
+
+
 ODD_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", '{"a": [[[1]]]}', "[NaN]", "true", "-1"]
 """What a careless or hostile JSON page may put in a field: all of it ``json.loads`` reads."""
 

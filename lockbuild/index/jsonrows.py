@@ -66,9 +66,12 @@ class HeldRows:
     compile ended with 51 MB of such blocks for 17 MB of live objects).
     """
 
-    __slots__ = ("_ends", "_rows", "_tuples")
+    __slots__ = ("_encoded", "_ends", "_rows", "_tuples")
 
     def __init__(self, entries: Sequence[Any]) -> None:
+        self._encoded: str | None = None
+        """The bytes rows in base64 as stored, until a row is first read (see
+        :meth:`from_record`)."""
         shared: dict[str, str] = {}
         rows: list[bytes] = []
         ends = array("Q")
@@ -92,16 +95,33 @@ class HeldRows:
         """Entry ``number``'s row; None when that entry is not an object."""
         if number in self._tuples:
             return self._tuples[number]
+        if self._encoded is not None:
+            self._decode()
         start = self._ends[number - 1] if number else 0
         end = self._ends[number]
         return self._rows[start:end] if end > start else None  # a bytes row is never empty
+
+    def _decode(self) -> None:
+        """Decode the stored bytes rows (see :meth:`from_record`); ValueError when they are
+        not the base64 of as many bytes as the rows' ends say."""
+        encoded = self._encoded
+        if encoded is None:
+            return
+        try:
+            rows = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not stored rows") from None
+        if len(rows) != _decoded_size(encoded):
+            raise ValueError("not stored rows")
+        self._rows, self._encoded = rows, None
 
     def to_record(self) -> dict[str, Any]:
         """The rows as JSON data, kept with the page's text in the store so that a page read
         back is neither parsed nor packed again: the bytes rows and their ends in base64,
         each entry a bytes row cannot say as the fields it was read from."""
+        encoded = self._encoded
         return {
-            "rows": base64.b64encode(self._rows).decode("ascii"),
+            "rows": base64.b64encode(self._rows).decode("ascii") if encoded is None else encoded,
             "ends": base64.b64encode(self._ends.tobytes()).decode("ascii"),
             "others": {str(number): _entry_fields(row) for number, row in self._tuples.items()},
         }
@@ -109,7 +129,12 @@ class HeldRows:
     @classmethod
     def from_record(cls, record: object, entries: int) -> HeldRows:
         """The rows :meth:`to_record` wrote for a page of ``entries`` entries; ValueError
-        when ``record`` is not such rows."""
+        when ``record`` is not such rows.
+
+        The bytes rows (most of a page's record) are decoded when a row is first read: a page
+        read back is held for the run, few of its releases read, none by a warm run that
+        finds its pins in the previous lock. Their length is checked here, their base64 then
+        (a row then raises ValueError)."""
         if not (
             isinstance(record, Mapping)
             and isinstance(rows := record.get("rows"), str)
@@ -118,16 +143,18 @@ class HeldRows:
         ):
             raise ValueError("not stored rows")
         try:
-            data = base64.b64decode(rows, validate=True)
             ends = array("Q", base64.b64decode(ends_text, validate=True))
         except (binascii.Error, ValueError):
             raise ValueError("not stored rows") from None
-        if len(ends) != entries or (ends and ends[-1] != len(data)):
+        size = _decoded_size(rows)
+        if size is None:
+            raise ValueError("not stored rows")
+        if len(ends) != entries or (ends and ends[-1] != size):
             raise ValueError("stored rows do not fit the page")
         if ends.tolist() != sorted(ends):
             raise ValueError("stored rows do not fit the page")
         held = cls.__new__(cls)
-        held._rows, held._ends, held._tuples = data, ends, {}
+        held._rows, held._ends, held._tuples, held._encoded = b"", ends, {}, rows
         for key, fields in others.items():
             if not (key.isdigit() and int(key) < entries and isinstance(fields, list)):
                 raise ValueError("not stored rows")
@@ -140,6 +167,15 @@ class HeldRows:
                 for position, value in enumerate(fields)
             )
         return held
+
+
+def _decoded_size(encoded: str) -> int | None:
+    """How many bytes the base64 text ``encoded`` decodes to; None when no base64 text has
+    its length (the rest is checked when it is decoded)."""
+    if len(encoded) % 4:
+        return None
+    padding = 2 if encoded.endswith("==") else 1 if encoded.endswith("=") else 0
+    return len(encoded) // 4 * 3 - padding
 
 
 def hold_entries(entries: Sequence[Any]) -> HeldRows:
