@@ -70,8 +70,8 @@ class HeldRows:
 
     def __init__(self, entries: Sequence[Any]) -> None:
         self._encoded: str | None = None
-        """The bytes rows in base64 as stored, until a row is first read (see
-        :meth:`from_record`)."""
+        """The bytes rows in base64 as stored, when read back (see :meth:`from_record`):
+        then :attr:`_rows` is empty."""
         shared: dict[str, str] = {}
         rows: list[bytes] = []
         ends = array("Q")
@@ -95,25 +95,13 @@ class HeldRows:
         """Entry ``number``'s row; None when that entry is not an object."""
         if number in self._tuples:
             return self._tuples[number]
-        if self._encoded is not None:
-            self._decode()
         start = self._ends[number - 1] if number else 0
         end = self._ends[number]
-        return self._rows[start:end] if end > start else None  # a bytes row is never empty
-
-    def _decode(self) -> None:
-        """Decode the stored bytes rows (see :meth:`from_record`); ValueError when they are
-        not the base64 of as many bytes as the rows' ends say."""
-        encoded = self._encoded
-        if encoded is None:
-            return
-        try:
-            rows = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("not stored rows") from None
-        if len(rows) != _decoded_size(encoded):
-            raise ValueError("not stored rows")
-        self._rows, self._encoded = rows, None
+        if end <= start:  # a bytes row is never empty
+            return None
+        if self._encoded is not None:
+            return _decoded_slice(self._encoded, start, end)
+        return self._rows[start:end]
 
     def to_record(self) -> dict[str, Any]:
         """The rows as JSON data, kept with the page's text in the store so that a page read
@@ -131,10 +119,11 @@ class HeldRows:
         """The rows :meth:`to_record` wrote for a page of ``entries`` entries; ValueError
         when ``record`` is not such rows.
 
-        The bytes rows (most of a page's record) are decoded when a row is first read: a page
-        read back is held for the run, few of its releases read, none by a warm run that
-        finds its pins in the previous lock. Their length is checked here, their base64 then
-        (a row then raises ValueError)."""
+        The bytes rows (most of a page's record) are kept in base64 as stored, and a row is
+        decoded from the few characters that hold it when it is read: a page read back is
+        held for the run and few of its releases read (a warm run reads the pinned one).
+        Their length is checked here; a row that does not decode raises ValueError when it
+        is read."""
         if not (
             isinstance(record, Mapping)
             and isinstance(rows := record.get("rows"), str)
@@ -167,6 +156,21 @@ class HeldRows:
                 for position, value in enumerate(fields)
             )
         return held
+
+
+def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
+    """Bytes ``start:end`` of what the base64 text ``encoded`` holds, decoded from the
+    characters that hold them only (four characters hold three bytes); ValueError when those
+    are not base64."""
+    first, last = start // 3, -(-end // 3)
+    try:
+        chunk = base64.b64decode(encoded[first * 4 : last * 4], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not stored rows") from None
+    offset = first * 3
+    if len(chunk) < end - offset:
+        raise ValueError("not stored rows")
+    return chunk[start - offset : end - offset]
 
 
 def _decoded_size(encoded: str) -> int | None:
