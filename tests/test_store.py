@@ -1092,3 +1092,22 @@ def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
     name = canonicalize_name("django")
     assert IndexPages._stored_page(pages, entry, name) is None  # type: ignore[arg-type]
     assert store.dropped == 0 and PAGE_KEY in store.list_keys()  # a miss: refetched, not dropped
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 70_000, 70_001, 1 << 20])
+def test_a_value_file_is_read_to_its_first_newline_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from lockbuild.store import disk
+
+    monkeypatch.setattr(disk, "_CHUNK", chunk)
+    cache = disk.open_cache(str(tmp_path / "disk"))
+    try:
+        cache.set("large", ("x" * 70_000, "\n", "y\nz" * 30_000))
+        cache.set("one-line", "é" * 40_000)
+        large = cache.get("large")
+        assert isinstance(large, disk.FileText) and large.head == "x" * 70_000
+        assert large.raw == b"x" * 70_000 and large.rest() == "y\nz" * 30_000
+        assert cache.get("one-line") == "é" * 40_000
+    finally:
+        cache.close()

@@ -40,10 +40,12 @@ class FileText:
     diskcache writes a replaced value to a new file and removes the old one, so the rest
     read later is either the rest of this value or gone (:class:`MissingValueFile`)."""
 
-    __slots__ = ("_offset", "_path", "head")
+    __slots__ = ("_offset", "_path", "head", "raw")
 
-    def __init__(self, head: str, path: str, offset: int) -> None:
-        self.head = head
+    def __init__(self, raw: bytes, path: str, offset: int) -> None:
+        self.raw = raw
+        """The head as read (UTF-8): what its checksum is taken over."""
+        self.head = raw.decode("utf-8")
         self._path = path
         self._offset = offset
 
@@ -101,13 +103,30 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             if mode != MODE_TEXT or filename is None:
                 return super().fetch(mode, filename, value, read)
             path = os.path.join(self._directory, filename)
-            with open(path, "rb") as reader:
-                head = reader.readline()
+            head, offset = _read_line(path)
         except FileNotFoundError:
             raise MissingValueFile from None
-        if not head.endswith(b"\n"):
-            return head.decode("utf-8")
-        return FileText(head[:-1].decode("utf-8"), path, len(head))
+        return head.decode("utf-8") if offset is None else FileText(head, path, offset)
+
+
+_CHUNK = 1 << 20
+"""Bytes of a value file read at a time while looking for the end of its first line."""
+
+
+def _read_line(path: str) -> tuple[bytes, int | None]:
+    """The first line of the file at ``path`` without its newline, and where the rest
+    starts (None when there is no newline: the whole file). Read a megabyte at a time, not
+    as a buffered ``readline`` does (8 KiB at a time: an envelope is megabytes)."""
+    chunks: list[bytes] = []
+    with open(path, "rb", buffering=0) as reader:
+        while chunk := reader.read(_CHUNK):
+            end = chunk.find(b"\n")
+            if end >= 0:
+                chunks.append(chunk[:end])
+                line = b"".join(chunks)
+                return line, len(line) + 1
+            chunks.append(chunk)
+    return b"".join(chunks), None
 
 
 _SLICE = 1 << 20

@@ -256,8 +256,9 @@ def decode_stored(key: str, stored: object, *, defer_text: bool = False) -> Enve
     if isinstance(stored, FileText) and not defer_text:
         stored = stored.whole()
     attached: str | FileText
+    raw = None
     if isinstance(stored, FileText):  # the text after the newline is read when asked for
-        text, newline, attached = stored.head, "\n", stored
+        text, newline, attached, raw = stored.head, "\n", stored, stored.raw
     elif isinstance(stored, str):
         text, newline, attached = stored.partition("\n")
     else:
@@ -267,7 +268,7 @@ def decode_stored(key: str, stored: object, *, defer_text: bool = False) -> Enve
     except (ValueError, RecursionError):
         raise CorruptEntry("unparsable JSON") from None
     if defer_text and newline:
-        envelope = decode_envelope(key, data, text=text, deferred=True)
+        envelope = decode_envelope(key, data, text=raw or text, deferred=True)
         if envelope.text_sha256 is None:
             raise CorruptEntry("text without its checksum")
         return replace(envelope, deferred=DeferredText(attached, envelope.text_sha256))
@@ -282,7 +283,7 @@ def decode_envelope(
     key: str,
     data: object,
     *,
-    text: str | None = None,
+    text: str | bytes | None = None,
     attached: str | None = None,
     deferred: bool = False,
 ) -> Envelope:
@@ -291,9 +292,10 @@ def decode_envelope(
     ``attached`` is the text stored after the envelope; in an archive line it is the
     envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
 
-    ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
-    value's text as :func:`encode_envelope` wrote it (the head holds no ``,"v":`` outside a
-    string, and the value is last) instead of serializing a large value again.
+    ``text``, the JSON text ``data`` was parsed from (or its UTF-8 bytes, as read), lets the
+    checksum be taken over the value's text as :func:`encode_envelope` wrote it (the head
+    holds no ``,"v":`` outside a string, and the value is last) instead of serializing a
+    large value again.
 
     ``deferred``: a text is stored after the envelope, checked by the caller when read.
     """
@@ -313,11 +315,9 @@ def decode_envelope(
         raise CorruptEntry("text checksum mismatch")
     actual = None
     if text is not None and headers[0] is not None:
-        start = text.find(_VALUE_MARK)
-        if start >= 0 and text.endswith("}") and text.isascii():
-            written = hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii"))
-            if written.hexdigest() == headers[0]:
-                actual = headers[0]
+        written = _written_sha256(text)
+        if written == headers[0]:
+            actual = written
     if actual is None:
         try:  # parsed JSON is JSON data, except for numbers too large for a float
             actual = _digest(canonical_json(data["v"]))
@@ -327,6 +327,23 @@ def decode_envelope(
         raise CorruptEntry("checksum mismatch")
     _check_binding(key, data)
     return Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+
+
+def _written_sha256(text: str | bytes) -> str | None:
+    """sha256 of the value's text in an envelope's JSON ``text`` (None when it is not ASCII
+    or has no value last)."""
+    if isinstance(text, bytes):
+        start = text.find(_VALUE_BYTES)
+        if start >= 0 and text.endswith(b"}") and text.isascii():
+            return hashlib.sha256(memoryview(text)[start + len(_VALUE_BYTES) : -1]).hexdigest()
+        return None
+    start = text.find(_VALUE_MARK)
+    if start >= 0 and text.endswith("}") and text.isascii():
+        return hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii")).hexdigest()
+    return None
+
+
+_VALUE_BYTES = _VALUE_MARK.encode("ascii")
 
 
 def _check_binding(key: str, data: dict[str, Any]) -> None:
