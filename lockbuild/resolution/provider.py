@@ -346,8 +346,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         extras: frozenset[NormalizedName],
     ) -> Iterator[Candidate]:
         """Candidates of the releases at ``order``, each made and checked only when the
-        resolver gets to it (the one after the first too: a warm run takes the first, and
-        reads no other release's files)."""
+        resolver gets to it (a warm run reads the files of each locked pin's release only)."""
         identifier = make_identifier(name, extras)
         usable = (release for release in map(releases.__getitem__, order) if self._usable(release))
         current = next(usable, None)

@@ -132,10 +132,9 @@ class Store:
     ) -> Entry | None:
         """The entry under ``key``, or None when missing, corrupt or unreadable.
 
-        With ``defer_text``, a stored text is read from disk and checked against its checksum
-        only when it is read with :meth:`Entry.read_text` (a reader who needs only the value
-        never reads nor digests it); a damaged one then raises :class:`DamagedText` and should
-        be :meth:`discard_damaged`-ed, one gone since raises :class:`TextGone` (a miss).
+        With ``defer_text``, a stored text is read and checked only when :meth:`Entry.read_text`
+        reads it: a damaged one then raises :class:`DamagedText` (:meth:`discard_damaged` it),
+        one gone since :class:`TextGone` (a miss: the entry was replaced or removed).
 
         With ``max_age``, a page older than that is returned with ``stale=True`` (revalidate
         it with its ``etag``/``last_modified``). With ``expected_sha256``, a value whose
