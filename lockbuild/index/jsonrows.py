@@ -66,12 +66,9 @@ class HeldRows:
     compile ended with 51 MB of such blocks for 17 MB of live objects).
     """
 
-    __slots__ = ("_encoded", "_ends", "_rows", "_tuples")
+    __slots__ = ("_ends", "_rows", "_tuples")
 
     def __init__(self, entries: Sequence[Any]) -> None:
-        self._encoded: str | None = None
-        """The bytes rows in base64 as stored, when read back (see :meth:`from_record`):
-        then :attr:`_rows` is empty."""
         shared: dict[str, str] = {}
         rows: list[bytes] = []
         ends = array("Q")
@@ -97,33 +94,22 @@ class HeldRows:
             return self._tuples[number]
         start = self._ends[number - 1] if number else 0
         end = self._ends[number]
-        if end <= start:  # a bytes row is never empty
-            return None
-        if self._encoded is not None:
-            return _decoded_slice(self._encoded, start, end)
-        return self._rows[start:end]
+        return self._rows[start:end] if end > start else None  # a bytes row is never empty
 
     def to_record(self) -> dict[str, Any]:
         """The rows as JSON data, kept with the page's text in the store so that a page read
         back is neither parsed nor packed again: the bytes rows and their ends in base64,
         each entry a bytes row cannot say as the fields it was read from."""
-        encoded = self._encoded
         return {
-            "rows": base64.b64encode(self._rows).decode("ascii") if encoded is None else encoded,
+            "rows": base64.b64encode(self._rows).decode("ascii"),
             "ends": base64.b64encode(self._ends.tobytes()).decode("ascii"),
             "others": {str(number): _entry_fields(row) for number, row in self._tuples.items()},
         }
 
     @classmethod
     def from_record(cls, record: object, entries: int) -> HeldRows:
-        """The rows :meth:`to_record` wrote for a page of ``entries`` entries; ValueError
-        when ``record`` is not such rows.
-
-        The bytes rows (most of a page's record) are kept in base64 as stored, and a row is
-        decoded from the few characters that hold it when it is read: a page read back is
-        held for the run and few of its releases read (a warm run reads the pinned one).
-        Their length is checked here; a row that does not decode raises ValueError when it
-        is read."""
+        """The rows :meth:`to_record` wrote for a page of ``entries`` entries (as
+        :class:`StoredRows`); ValueError when ``record`` is not such rows."""
         if not (
             isinstance(record, Mapping)
             and isinstance(rows := record.get("rows"), str)
@@ -142,7 +128,7 @@ class HeldRows:
             raise ValueError("stored rows do not fit the page")
         if ends.tolist() != sorted(ends):
             raise ValueError("stored rows do not fit the page")
-        held = cls.__new__(cls)
+        held = StoredRows.__new__(StoredRows)
         held._rows, held._ends, held._tuples, held._encoded = b"", ends, {}, rows
         for key, fields in others.items():
             if not (key.isdigit() and int(key) < entries and isinstance(fields, list)):
@@ -156,6 +142,29 @@ class HeldRows:
                 for position, value in enumerate(fields)
             )
         return held
+
+
+class StoredRows(HeldRows):
+    """Rows read back from their record (:meth:`HeldRows.from_record`), the bytes rows (most
+    of a page's record) kept in base64 as stored: a row is decoded from the few characters
+    that hold it when it is read. A page read back is held for the run and few of its
+    releases read (a warm run reads the pinned one); stored again, the text is as read. The
+    length of the bytes rows is checked when they are read back; a row that does not decode
+    raises ValueError when it is read."""
+
+    __slots__ = ("_encoded",)
+
+    _encoded: str
+
+    def row(self, number: int) -> bytes | tuple[Any, ...] | None:
+        if number in self._tuples:
+            return self._tuples[number]
+        start = self._ends[number - 1] if number else 0
+        end = self._ends[number]
+        return _decoded_slice(self._encoded, start, end) if end > start else None
+
+    def to_record(self) -> dict[str, Any]:
+        return {**super().to_record(), "rows": self._encoded}
 
 
 def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
