@@ -316,6 +316,72 @@ def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
     assert loaded.release_files("1.0")[0].metadata_hashes == {"sha256": "b" * 64}
 
 
+def many_files_page() -> Any:
+    """A JSON page of 40 releases of 3 files each, every file a packed row."""
+    files = [
+        {
+            "filename": f"demo-{n}.0{suffix}",
+            "url": f"https://files.pythonhosted.org/packages/ab/cd/{n:060x}/demo-{n}.0{suffix}",
+            "hashes": {"sha256": f"{n:064x}"},
+            "upload-time": "2020-01-01T00:00:00.000000Z",
+            "size": n,
+        }
+        for n in range(1, 41)
+        for suffix in ("-py3-none-any.whl", "-cp311-none-any.whl", ".tar.gz")
+    ]
+    return parse_json_page(json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode())
+
+
+def test_a_stored_json_page_decodes_only_the_rows_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lockbuild.index.jsonrows as jsonrows
+    from lockbuild.index.pagestore import stored_form
+
+    record, _text = stored_form(many_files_page())
+    assert not record["rows"]["others"]  # every file a packed row
+    decoded: list[int] = []
+    real = jsonrows.base64.b64decode
+    monkeypatch.setattr(
+        jsonrows.base64,
+        "b64decode",
+        lambda data, **kw: decoded.append(len(data)) or real(data, **kw),
+    )
+    loaded = read_page_source(record, "")
+    assert decoded == [len(record["rows"]["ends"])]  # the ends only: the rows stay as stored
+    again, _ = stored_form(loaded)  # stored again as read, not encoded again
+    assert again["rows"] == record["rows"] and len(decoded) == 1
+    fresh = many_files_page()
+    for version in ("17.0", "1.0", "40.0"):
+        assert loaded.release_files(version) == fresh.release_files(version)
+    # each row decoded from its own characters (and at most two more): 9 rows of the 120
+    rows = len(record["rows"]["rows"])
+    assert len(decoded) == 1 + 9 and sum(decoded[1:]) < rows * 9 / 120 + 9 * 8
+
+
+@pytest.mark.parametrize(
+    ("rows", "when"),
+    [
+        (lambda text: text[:-4], "read"),  # shorter than the rows' ends say
+        (lambda text: text[:-1], "read"),  # not a base64 length
+        (lambda text: "!" + text[1:], "release"),  # not base64: found when decoded
+        (lambda text: "====" + text[4:], "release"),
+    ],
+)
+def test_stored_rows_that_do_not_decode_are_refused(rows: Callable[[str], str], when: str) -> None:
+    from lockbuild.index.pagestore import stored_form
+
+    record, _text = stored_form(json_page())
+    damaged = {**record, "rows": {**record["rows"], "rows": rows(record["rows"]["rows"])}}
+    if when == "read":
+        with pytest.raises(ValueError, match="stored rows"):
+            read_page_source(damaged, "")
+        return
+    loaded = read_page_source(damaged, "")
+    with pytest.raises(ValueError, match="not stored rows"):
+        loaded.release_files("1.0")
+
+
 ODD_VALUES = ["NaN", "Infinity", "-Infinity", "1e999", '{"a": [[[1]]]}', "[NaN]", "true", "-1"]
 """What a careless or hostile JSON page may put in a field: all of it ``json.loads`` reads."""
 

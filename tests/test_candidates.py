@@ -173,9 +173,16 @@ def test_a_skip_for_a_fact_about_the_release_is_shown_under_verbose(
     assert "skipping" not in capsys.readouterr().err
 
     shutil.rmtree(user_cache())
+    (project / "requirements.txt").unlink()  # the resolver meets 0.7 first
     assert main(compile_args(server, "-v")) == 0
     error = capsys.readouterr().err
     assert "info: skipping cli 0.7: requires Python >=3.12" in error
+    assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
+
+    # the locked pin is taken first: a newer release is not looked at, nor its files read
+    shutil.rmtree(user_cache())
+    assert main(compile_args(server, "-v")) == 0
+    assert "skipping" not in capsys.readouterr().err
     assert "cli==0.6 \\" in (project / "requirements.txt").read_text()
 
 

@@ -299,6 +299,41 @@ def test_uploaded_before_hides_newer_files_and_versions() -> None:
     assert page.cutoff is None
 
 
+def test_uploaded_before_compares_pypi_times_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockbuild.index import views
+
+    parsed: list[str] = []
+    real = views.parse_instant
+    monkeypatch.setattr(views, "parse_instant", lambda text: parsed.append(text) or real(text))
+    spans = {
+        "1.0": ("2019-01-01T00:00:00.000000Z", "2019-12-31T23:59:59.999999Z", 2),  # kept
+        "1.1": ("2019-06-01T00:00:00.000000Z", "2020-01-01T00:00:00.000000Z", 1),  # at: kept
+        "2.0": ("2020-01-01T00:00:00.000001Z", "2021-01-01T00:00:00.000000Z", 3),  # newer
+        "0.9": ("2019-12-31T22:00:00-03:00", "2020-06-01T00:00:00Z", 1),  # not PyPI's form
+    }
+    unread = lambda: pytest.fail("a release decided by its span is read")  # noqa: E731
+    page = ProjectPage(
+        canonicalize_name("a"),
+        "https://index.example/simple",
+        releases={
+            version: PendingRelease(yanked=False, read=unread, uploaded=span)
+            for version, span in spans.items()
+        },
+    )
+    view = uploaded_before(page, CUTOFF)
+    assert view.page.versions == ("1.0", "1.1")
+    assert view.page.cutoff == CutoffNote(
+        "2020-01-01T00:00:00Z", newer=4, oldest_newer="2020-01-01T00:00:00.000001Z"
+    )
+    # 0.9's times (not in PyPI's form), and the oldest of each release left out (kept with
+    # it): no time of a release kept is parsed
+    assert sorted(parsed) == sorted(
+        ["2020-06-01T00:00:00Z", *["2019-12-31T22:00:00-03:00"] * 2, spans["2.0"][0]]
+    )
+    early = datetime(2010, 1, 1, tzinfo=timezone.utc)
+    assert uploaded_before(page, early).page.versions == ()
+
+
 def test_uploaded_before_leaves_out_undated_files_unless_told_their_time() -> None:
     page = make_page("a", [dated(SDIST, None), dated(PURE, None), dated("a-2.0.tar.gz", None)])
     view = uploaded_before(page, CUTOFF, upload_times={SDIST: "2019-01-01T00:00:00Z"})

@@ -855,14 +855,24 @@ def test_metadata_fetched_only_for_chosen_releases() -> None:
     assert source.hashed == []
 
 
-def test_metadata_fetched_only_for_preferred_release() -> None:
+def test_metadata_fetched_only_for_preferred_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lockbuild.models import ProjectPage
+
     source = FakeSource(lazy_universe())
     requirement_set = parse_requirements_text("a\n", IN)
     preferred = {canonicalize_name("a"): Version("7.0"), canonicalize_name("b"): Version("1.3")}
     environment = make_environment("3.11", "linux-x86_64")
+    read: set[tuple[str, str]] = set()
+    real = ProjectPage.release_files
+    monkeypatch.setattr(
+        ProjectPage,
+        "release_files",
+        lambda page, version: read.add((page.name, version)) or real(page, version),
+    )
     resolution = resolve(requirement_set, environment, source, preferred=preferred)
     assert [str(p.version) for p in resolution.packages] == ["7.0", "1.3"]
     assert sorted(source.metadata_fetched) == [("a", Version("7.0")), ("b", Version("1.3"))]
+    assert read == {("a", "7.0"), ("b", "1.3")}  # no other release's files are read
 
 
 def test_prefetch_hints_name_the_likely_releases() -> None:

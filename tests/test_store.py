@@ -371,6 +371,63 @@ def test_a_deferred_text_is_checked_when_read(
     assert store.get(PAGE_KEY, defer_text=True) is None and store.dropped == 1
 
 
+def _value_file(store: Store, key: str) -> Path:
+    (filename,) = [row[3] for row in raw_rows(store) if row[0] == key]
+    assert filename is not None
+    return Path(store.directory, filename)
+
+
+def test_a_deferred_text_is_read_from_disk_only_when_read(store: Store) -> None:
+    from lockbuild.store import disk
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    reads: list[str] = []
+    real = disk.FileText.rest
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(disk.FileText, "rest", lambda self: reads.append("rest") or real(self))
+        entry = store.get(PAGE_KEY, defer_text=True)
+        assert entry is not None and entry.value == PAGE_VALUE and reads == []
+        assert entry.read_text() == PAGE_TEXT and entry.read_text() == PAGE_TEXT
+        assert reads == ["rest"]  # once
+        whole = store.get(PAGE_KEY)  # not deferred: read with its envelope
+        assert whole is not None and whole.text == PAGE_TEXT and reads == ["rest"] * 2
+
+
+def test_a_deferred_text_removed_before_it_is_read_is_a_miss(store: Store) -> None:
+    from lockbuild.store.envelope import TextGone
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None
+    _value_file(store, PAGE_KEY).unlink()
+    with pytest.raises(TextGone):
+        entry.read_text()
+    assert store.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda data: data.replace(b"pkg-7.tar", b"pkg-8.tar", 1), "text checksum mismatch"),
+        (lambda data: data[:-100] + b"\xff\xfe" + data[-98:], "text is not UTF-8"),
+        (lambda data: data.partition(b"\n")[0] + b"\n", "text checksum mismatch"),
+    ],
+)
+def test_a_deferred_text_damaged_before_it_is_read_is_refused(
+    store: Store, damage: Callable[[bytes], bytes], why: str
+) -> None:
+    from lockbuild.store.envelope import DamagedText
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None and entry.value == PAGE_VALUE
+    path = _value_file(store, PAGE_KEY)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DamagedText, match=why):
+        entry.read_text()
+    assert store.get(PAGE_KEY) is None and store.dropped == 1  # read whole: refused too
+
+
 @pytest.mark.parametrize(
     "damage",
     [lambda stored: stored.partition("\n")[0], lambda s: s.replace(',"text_sha256":', ',"o":', 1)],
@@ -995,17 +1052,62 @@ def test_a_large_entry_is_written_without_a_whole_copy_of_it(store: Store) -> No
 
 
 def test_the_store_disk_takes_text_or_the_pieces_of_a_text_only(tmp_path: Path) -> None:
-    from lockbuild.store.disk import open_cache
+    from lockbuild.store.disk import FileText, open_cache
 
     cache = open_cache(str(tmp_path / "disk"))
     try:
         cache.set("small", ("a", "b"))
         cache.set("large", ("x" * 70_000, "\n", "y" * 70_000))
         assert cache.get("small") == "ab"
-        assert cache.get("large") == "x" * 70_000 + "\n" + "y" * 70_000
+        large = cache.get("large")  # read up to its newline, the rest when asked for
+        assert isinstance(large, FileText) and large.head == "x" * 70_000
+        assert large.rest() == "y" * 70_000
+        assert large.whole() == "x" * 70_000 + "\n" + "y" * 70_000
+        cache.set("one-line", "z" * 70_000)
+        assert cache.get("one-line") == "z" * 70_000
         for bad in (("a", b"b"), ["a"], b"a", 1):
             with pytest.raises(TypeError):
                 cache.set("bad", bad)
         assert "bad" not in cache
+    finally:
+        cache.close()
+
+
+def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
+    from types import SimpleNamespace
+
+    from packaging.utils import canonicalize_name
+
+    from lockbuild.index.htmlpage import HTML_PLAIN
+    from lockbuild.index.pages import IndexPages
+
+    index = "https://pypi.org/simple"
+    record = {"reader": HTML_PLAIN, "name": "django", "index_url": index,
+              "page_url": index + "/django/", "anchors": 2000, "releases": []}  # fmt: skip
+    store.put(PAGE_KEY, record, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None
+    _value_file(store, PAGE_KEY).unlink()  # replaced by another process, say
+    pages = SimpleNamespace(store=store)
+    name = canonicalize_name("django")
+    assert IndexPages._stored_page(pages, entry, name) is None  # type: ignore[arg-type]
+    assert store.dropped == 0 and PAGE_KEY in store.list_keys()  # a miss: refetched, not dropped
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 70_000, 70_001, 1 << 20])
+def test_a_value_file_is_read_to_its_first_newline_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from lockbuild.store import disk
+
+    monkeypatch.setattr(disk, "_CHUNK", chunk)
+    cache = disk.open_cache(str(tmp_path / "disk"))
+    try:
+        cache.set("large", ("x" * 70_000, "\n", "y\nz" * 30_000))
+        cache.set("one-line", "é" * 40_000)
+        large = cache.get("large")
+        assert isinstance(large, disk.FileText) and large.head == "x" * 70_000
+        assert large.raw == b"x" * 70_000 and large.rest() == "y\nz" * 30_000
+        assert cache.get("one-line") == "é" * 40_000
     finally:
         cache.close()

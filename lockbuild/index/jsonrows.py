@@ -108,8 +108,8 @@ class HeldRows:
 
     @classmethod
     def from_record(cls, record: object, entries: int) -> HeldRows:
-        """The rows :meth:`to_record` wrote for a page of ``entries`` entries; ValueError
-        when ``record`` is not such rows."""
+        """The rows :meth:`to_record` wrote for a page of ``entries`` entries (as
+        :class:`StoredRows`); ValueError when ``record`` is not such rows."""
         if not (
             isinstance(record, Mapping)
             and isinstance(rows := record.get("rows"), str)
@@ -118,16 +118,18 @@ class HeldRows:
         ):
             raise ValueError("not stored rows")
         try:
-            data = base64.b64decode(rows, validate=True)
             ends = array("Q", base64.b64decode(ends_text, validate=True))
         except (binascii.Error, ValueError):
             raise ValueError("not stored rows") from None
-        if len(ends) != entries or (ends and ends[-1] != len(data)):
+        size = _decoded_size(rows)
+        if size is None:
+            raise ValueError("not stored rows")
+        if len(ends) != entries or (ends and ends[-1] != size):
             raise ValueError("stored rows do not fit the page")
         if ends.tolist() != sorted(ends):
             raise ValueError("stored rows do not fit the page")
-        held = cls.__new__(cls)
-        held._rows, held._ends, held._tuples = data, ends, {}
+        held = StoredRows.__new__(StoredRows)
+        held._rows, held._ends, held._tuples, held._encoded = b"", ends, {}, rows
         for key, fields in others.items():
             if not (key.isdigit() and int(key) < entries and isinstance(fields, list)):
                 raise ValueError("not stored rows")
@@ -140,6 +142,53 @@ class HeldRows:
                 for position, value in enumerate(fields)
             )
         return held
+
+
+class StoredRows(HeldRows):
+    """Rows read back from their record (:meth:`HeldRows.from_record`), the bytes rows (most
+    of a page's record) kept in base64 as stored: a row is decoded from the few characters
+    that hold it when it is read. A page read back is held for the run and few of its
+    releases read (a warm run reads the pinned one); stored again, the text is as read. The
+    length of the bytes rows is checked when they are read back; a row that does not decode
+    raises ValueError when it is read."""
+
+    __slots__ = ("_encoded",)
+
+    _encoded: str
+
+    def row(self, number: int) -> bytes | tuple[Any, ...] | None:
+        if number in self._tuples:
+            return self._tuples[number]
+        start = self._ends[number - 1] if number else 0
+        end = self._ends[number]
+        return _decoded_slice(self._encoded, start, end) if end > start else None
+
+    def to_record(self) -> dict[str, Any]:
+        return {**super().to_record(), "rows": self._encoded}
+
+
+def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
+    """Bytes ``start:end`` of what the base64 text ``encoded`` holds, decoded from the
+    characters that hold them only (four characters hold three bytes); ValueError when those
+    are not base64."""
+    first, last = start // 3, -(-end // 3)
+    try:
+        chunk = base64.b64decode(encoded[first * 4 : last * 4], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not stored rows") from None
+    offset = first * 3
+    if len(chunk) < end - offset:
+        raise ValueError("not stored rows")
+    return chunk[start - offset : end - offset]
+
+
+def _decoded_size(encoded: str) -> int | None:
+    """How many bytes the base64 text ``encoded`` decodes to; None when no base64 text has
+    its length (the rest is checked when it is decoded)."""
+    if len(encoded) % 4:
+        return None
+    padding = 2 if encoded.endswith("==") else 1 if encoded.endswith("=") else 0
+    return len(encoded) // 4 * 3 - padding
 
 
 def hold_entries(entries: Sequence[Any]) -> HeldRows:

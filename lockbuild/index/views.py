@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import partial
 
 from packaging.utils import NormalizedName
@@ -69,6 +70,24 @@ class CutoffView:
     """Names of files with no upload time (left out: nothing says they are old enough)."""
 
 
+_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""An upload time as PyPI writes it (UTC, microseconds): such times sort as their text does."""
+
+
+def _pypi_time(cutoff: datetime) -> str | None:
+    """``cutoff`` in PyPI's form, or None when it has none (a year before 1000)."""
+    text = cutoff.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return text if _PYPI_TIME.fullmatch(text) else None
+
+
+def _not_after(uploaded: str, cutoff: datetime, cutoff_text: str | None) -> bool:
+    """Whether the upload time ``uploaded`` is not after ``cutoff``: compared as text when both
+    are in PyPI's form (a page's thousands of releases, no date parsed), else as instants."""
+    if cutoff_text is not None and _PYPI_TIME.fullmatch(uploaded):
+        return uploaded <= cutoff_text
+    return parse_instant(uploaded) <= cutoff
+
+
 def uploaded_before(
     page: ProjectPage, cutoff: datetime, *, upload_times: Mapping[str, str] = {}
 ) -> CutoffView:
@@ -88,16 +107,16 @@ def uploaded_before(
     newer: list[tuple[datetime, str]] = []
     newer_unlisted = 0
     """Files left out with a whole release newer than the cutoff, beyond the one in ``newer``."""
+    cutoff_text = _pypi_time(cutoff)
     for version in page.versions:
         pending = page.unread(version)
         if pending is not None and pending.uploaded is not None:
             oldest, newest, files = pending.uploaded
-            if parse_instant(newest) <= cutoff:  # every file as old as the cutoff: kept whole,
-                releases[version] = pending  # as it is (its files are checked when built)
+            if _not_after(newest, cutoff, cutoff_text):  # every file as old as the cutoff:
+                releases[version] = pending  # kept whole, as it is (checked when built)
                 continue
-            first = parse_instant(oldest)
-            if first > cutoff:  # every file newer: left out whole
-                newer.append((first, oldest))
+            if not _not_after(oldest, cutoff, cutoff_text):  # every file newer: left out whole
+                newer.append((parse_instant(oldest), oldest))
                 newer_unlisted += files - 1
                 continue
         uploads = page.release_uploads(version)

@@ -346,24 +346,26 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         extras: frozenset[NormalizedName],
     ) -> Iterator[Candidate]:
         """Candidates of the releases at ``order``, each made and checked only when the
-        resolver gets to it."""
+        resolver gets to it (a warm run reads the files of each locked pin's release only)."""
         identifier = make_identifier(name, extras)
         usable = (release for release in map(releases.__getitem__, order) if self._usable(release))
-        release = next(usable, None)
+        current = next(usable, None)
+        ahead: Release | None = None
         position = 0
-        while release is not None:
-            upcoming = next(usable, None)
-            if upcoming is not None and position > 0:
+        while current is not None:
+            if position > 0:
                 # past the first candidate the resolver is backtracking: fetch one ahead
-                self.source.prefetch_metadata([(upcoming.best, upcoming.name, upcoming.version)])
-            current, release, position = release, upcoming, position + 1
-            if self.conflicts.is_ruled_out(identifier, current.version):
-                continue
-            if self._load_metadata(current) is None:
-                continue
-            yield Candidate(
-                release=current, name=current.name, version=current.version, extras=extras
-            )
+                ahead = next(usable, None)
+                if ahead is not None:
+                    self.source.prefetch_metadata([(ahead.best, ahead.name, ahead.version)])
+            position += 1
+            if not self.conflicts.is_ruled_out(identifier, current.version) and (
+                self._load_metadata(current) is not None
+            ):
+                yield Candidate(
+                    release=current, name=current.name, version=current.version, extras=extras
+                )
+            current = ahead if position > 1 else next(usable, None)
 
     def _usable(self, release: Release) -> bool:
         """Whether a file of ``release`` installs on the target; if none, say why at -v."""

@@ -33,11 +33,44 @@ class MissingValueFile(Exception):
     """The file diskcache keeps a large value in is gone (diskcache would read a miss)."""
 
 
+class FileText:
+    """A value diskcache keeps in a file, read up to its first newline (:attr:`head`): the
+    rest, an entry's attached text (a page's, megabytes), is read only when asked for.
+
+    diskcache writes a replaced value to a new file and removes the old one, so the rest
+    read later is either the rest of this value or gone (:class:`MissingValueFile`)."""
+
+    __slots__ = ("_offset", "_path", "head", "raw")
+
+    def __init__(self, raw: bytes, path: str, offset: int) -> None:
+        self.raw = raw
+        """The head as read (UTF-8): what its checksum is taken over."""
+        self.head = raw.decode("utf-8")
+        self._path = path
+        self._offset = offset
+
+    def rest(self) -> str:
+        """The text after the first newline: :class:`MissingValueFile` when the file has gone
+        since, UnicodeDecodeError when it is not UTF-8."""
+        try:
+            with open(self._path, "rb") as reader:
+                reader.seek(self._offset)
+                data = reader.read()
+        except FileNotFoundError:
+            raise MissingValueFile from None
+        return data.decode("utf-8")
+
+    def whole(self) -> str:
+        """The value as stored: the head, a newline and the rest."""
+        return self.head + "\n" + self.rest()
+
+
 class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
     """diskcache's Disk restricted to str keys and str values, so nothing is ever pickled.
 
     Entries written by anything else are never unpickled: a pickled value raises
     :class:`RefusedPickle` (the store drops the entry); a pickled key reads back as None.
+    A value kept in a file and holding a newline is read as a :class:`FileText`.
     """
 
     def put(self, key: object) -> tuple[object, bool]:
@@ -67,9 +100,33 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
         if read:
             raise TypeError("the store does not hand out file handles")
         try:
-            return super().fetch(mode, filename, value, read)
+            if mode != MODE_TEXT or filename is None:
+                return super().fetch(mode, filename, value, read)
+            path = os.path.join(self._directory, filename)
+            head, offset = _read_line(path)
         except FileNotFoundError:
             raise MissingValueFile from None
+        return head.decode("utf-8") if offset is None else FileText(head, path, offset)
+
+
+_CHUNK = 1 << 20
+"""Bytes of a value file read at a time while looking for the end of its first line."""
+
+
+def _read_line(path: str) -> tuple[bytes, int | None]:
+    """The first line of the file at ``path`` without its newline, and where the rest
+    starts (None when there is no newline: the whole file). Read a megabyte at a time, not
+    as a buffered ``readline`` does (8 KiB at a time: an envelope is megabytes)."""
+    chunks: list[bytes] = []
+    with open(path, "rb", buffering=0) as reader:
+        while chunk := reader.read(_CHUNK):
+            end = chunk.find(b"\n")
+            if end >= 0:
+                chunks.append(chunk[:end])
+                line = b"".join(chunks)
+                return line, len(line) + 1
+            chunks.append(chunk)
+    return b"".join(chunks), None
 
 
 _SLICE = 1 << 20

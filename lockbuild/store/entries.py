@@ -13,6 +13,7 @@ from typing import Any
 
 from lockbuild.store.disk import (
     STORE_ERRORS,
+    FileText,
     MissingValueFile,
     RefusedPickle,
     describe_error,
@@ -39,7 +40,7 @@ class CheckedEntries:
 
         ``defer_text``: a stored text is checked only when read (see :func:`decode_stored`)."""
         try:
-            raw = self._get_raw(key)
+            raw = self._get_raw(key, whole=not defer_text)
         except (RefusedPickle, UnicodeDecodeError):
             self.drop(key, "not JSON text")
             return None
@@ -67,13 +68,18 @@ class CheckedEntries:
             self.drop(key, str(error))
             return None
 
-    def _get_raw(self, key: str) -> object:
-        """The stored text of ``key`` (or _MISSING); a value file found missing twice raises
-        MissingValueFile (once may be another process replacing the entry)."""
+    def _get_raw(self, key: str, *, whole: bool = True) -> object:
+        """The stored text of ``key`` (or _MISSING), or unless ``whole`` the :class:`FileText`
+        it is read from; a value file found missing twice raises MissingValueFile (once may
+        be another process replacing the entry)."""
         try:
-            return self._cache.get(key, default=_MISSING)
+            return self._fetched(self._cache.get(key, default=_MISSING), whole)
         except MissingValueFile:
-            return self._cache.get(key, default=_MISSING)
+            return self._fetched(self._cache.get(key, default=_MISSING), whole)
+
+    @staticmethod
+    def _fetched(raw: object, whole: bool) -> object:
+        return raw.whole() if whole and isinstance(raw, FileText) else raw
 
     def valid(self, keys: Iterable[str]) -> Iterator[Envelope]:
         """The valid envelopes under ``keys``, in order; read errors raise."""

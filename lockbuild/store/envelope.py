@@ -10,6 +10,8 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lockbuild.store.disk import FileText, MissingValueFile
+
 
 class _NotJSON(Exception):
     def __init__(self, why: str, error_type: type[Exception]) -> None:
@@ -95,22 +97,37 @@ class DamagedText(ValueError):
     """A text stored with an entry that does not match its checksum."""
 
 
+class TextGone(Exception):
+    """A deferred text whose file has gone since its envelope was read (the entry was
+    replaced or removed meanwhile): a miss, not damage."""
+
+
 class DeferredText:
-    """A text stored after an envelope whose checksum is checked when it is first read, so
-    that a reader who needs only the value never digests it (a page's text is megabytes)."""
+    """A text stored after an envelope, read (when it is in a file of its own) and checked
+    when it is first read, so that a reader who needs only the value never reads nor
+    digests it (a page's text is megabytes)."""
 
-    __slots__ = ("_sha256", "_text")
+    __slots__ = ("_file", "_sha256", "_text")
 
-    def __init__(self, text: str, sha256: str) -> None:
-        self._text = text
+    def __init__(self, text: str | FileText, sha256: str) -> None:
+        self._text = text if isinstance(text, str) else ""
+        self._file = None if isinstance(text, str) else text
         self._sha256: str | None = sha256
 
     def read(self) -> str:
-        """The text; :class:`DamagedText` when it does not match its checksum."""
+        """The text; :class:`DamagedText` when it does not match its checksum (or is not
+        UTF-8), :class:`TextGone` when its file has gone."""
         if self._sha256 is not None:
+            if self._file is not None:
+                try:
+                    self._text = self._file.rest()
+                except MissingValueFile:
+                    raise TextGone("its text has gone from the store") from None
+                except UnicodeDecodeError:
+                    raise DamagedText("text is not UTF-8") from None
             if text_sha256(self._text) != self._sha256:
                 raise DamagedText("text checksum mismatch")
-            self._sha256 = None
+            self._sha256, self._file = None, None
         return self._text
 
 
@@ -231,22 +248,31 @@ def reject_constant(name: str) -> None:
 
 def decode_stored(key: str, stored: object, *, defer_text: bool = False) -> Envelope:
     """The envelope stored under ``key`` from its stored form: JSON text, then optionally a
-    newline and a text (the JSON holds no raw newline, so the first one ends it).
+    newline and a text (the JSON holds no raw newline, so the first one ends it), or the
+    :class:`~lockbuild.store.disk.FileText` it is read from.
 
-    With ``defer_text``, the text's checksum is checked only when it is read: the envelope
-    holds it as :attr:`Envelope.deferred`, not as :attr:`Envelope.text`."""
-    if not isinstance(stored, str):
+    With ``defer_text``, the text is read from its file and checked only when it is read:
+    the envelope holds it as :attr:`Envelope.deferred`, not as :attr:`Envelope.text`."""
+    if isinstance(stored, FileText) and not defer_text:
+        stored = stored.whole()
+    attached: str | FileText
+    raw = None
+    if isinstance(stored, FileText):  # the text after the newline is read when asked for
+        text, newline, attached, raw = stored.head, "\n", stored, stored.raw
+    elif isinstance(stored, str):
+        text, newline, attached = stored.partition("\n")
+    else:
         raise CorruptEntry(f"stored as {type(stored).__name__}, not JSON text")
-    text, newline, attached = stored.partition("\n")
     try:
         data = json.loads(text, parse_constant=reject_constant)
     except (ValueError, RecursionError):
         raise CorruptEntry("unparsable JSON") from None
     if defer_text and newline:
-        envelope = decode_envelope(key, data, text=text, deferred=True)
+        envelope = decode_envelope(key, data, text=raw or text, deferred=True)
         if envelope.text_sha256 is None:
             raise CorruptEntry("text without its checksum")
         return replace(envelope, deferred=DeferredText(attached, envelope.text_sha256))
+    assert isinstance(attached, str)
     return decode_envelope(key, data, text=text, attached=attached if newline else None)
 
 
@@ -257,7 +283,7 @@ def decode_envelope(
     key: str,
     data: object,
     *,
-    text: str | None = None,
+    text: str | bytes | None = None,
     attached: str | None = None,
     deferred: bool = False,
 ) -> Envelope:
@@ -266,9 +292,10 @@ def decode_envelope(
     ``attached`` is the text stored after the envelope; in an archive line it is the
     envelope's ``"text"`` member instead. Either way ``text_sha256`` must match it.
 
-    ``text``, the JSON text ``data`` was parsed from, lets the checksum be taken over the
-    value's text as :func:`encode_envelope` wrote it (the head holds no ``,"v":`` outside a
-    string, and the value is last) instead of serializing a large value again.
+    ``text``, the JSON text ``data`` was parsed from (or its UTF-8 bytes, as read), lets the
+    checksum be taken over the value's text as :func:`encode_envelope` wrote it (the head
+    holds no ``,"v":`` outside a string, and the value is last) instead of serializing a
+    large value again.
 
     ``deferred``: a text is stored after the envelope, checked by the caller when read.
     """
@@ -288,11 +315,9 @@ def decode_envelope(
         raise CorruptEntry("text checksum mismatch")
     actual = None
     if text is not None and headers[0] is not None:
-        start = text.find(_VALUE_MARK)
-        if start >= 0 and text.endswith("}") and text.isascii():
-            written = hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii"))
-            if written.hexdigest() == headers[0]:
-                actual = headers[0]
+        written = _written_sha256(text)
+        if written == headers[0]:
+            actual = written
     if actual is None:
         try:  # parsed JSON is JSON data, except for numbers too large for a float
             actual = _digest(canonical_json(data["v"]))
@@ -302,6 +327,23 @@ def decode_envelope(
         raise CorruptEntry("checksum mismatch")
     _check_binding(key, data)
     return Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+
+
+def _written_sha256(text: str | bytes) -> str | None:
+    """sha256 of the value's text in an envelope's JSON ``text`` (None when it is not ASCII
+    or has no value last)."""
+    if isinstance(text, bytes):
+        start = text.find(_VALUE_BYTES)
+        if start >= 0 and text.endswith(b"}") and text.isascii():
+            return hashlib.sha256(memoryview(text)[start + len(_VALUE_BYTES) : -1]).hexdigest()
+        return None
+    start = text.find(_VALUE_MARK)
+    if start >= 0 and text.endswith("}") and text.isascii():
+        return hashlib.sha256(text[start + len(_VALUE_MARK) : -1].encode("ascii")).hexdigest()
+    return None
+
+
+_VALUE_BYTES = _VALUE_MARK.encode("ascii")
 
 
 def _check_binding(key: str, data: dict[str, Any]) -> None:

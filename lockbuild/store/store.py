@@ -73,7 +73,8 @@ class Entry:
 
     def read_text(self) -> str | None:
         """The text stored with the value, checked; :class:`DamagedText` (a ValueError) when
-        :meth:`Store.get` deferred it and it does not match its checksum."""
+        :meth:`Store.get` deferred it and it does not match its checksum, :class:`TextGone`
+        when it has gone from the store since (a miss: the entry was replaced or removed)."""
         return self.text if self.deferred is None else self.deferred.read()
 
     @property
@@ -131,9 +132,9 @@ class Store:
     ) -> Entry | None:
         """The entry under ``key``, or None when missing, corrupt or unreadable.
 
-        With ``defer_text``, a stored text is checked against its checksum only when it is
-        read with :meth:`Entry.read_text` (a reader who needs only the value never digests
-        it); a damaged one then raises :class:`DamagedText` and should be :meth:`discard`-ed.
+        With ``defer_text``, a stored text is read and checked only when :meth:`Entry.read_text`
+        reads it: a damaged one then raises :class:`DamagedText` (:meth:`discard_damaged` it),
+        one gone since :class:`TextGone` (a miss: the entry was replaced or removed).
 
         With ``max_age``, a page older than that is returned with ``stale=True`` (revalidate
         it with its ``etag``/``last_modified``). With ``expected_sha256``, a value whose
