@@ -1,5 +1,5 @@
 """Entry point for ``python -m lockbuild``."""
 
-from lockbuild.cli import main
+from lockbuild.cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

@@ -207,3 +207,56 @@ def test_the_lazy_modules_are_imported_when_used(project: Path, server: IndexSer
     typo = probe_report(project, *common, "--python=3.11", "--platform=linux-x86-64")
     assert typo["code"] == 2
     assert "difflib" in typo["lazy"]
+
+
+def test_the_command_leaves_the_runs_objects_to_the_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``lockbuild`` (the script and ``python -m``) freezes what the run built instead of
+    collecting it at exit; :func:`main`, which callers that go on use, does not."""
+    import gc
+
+    import lockbuild.cli as cli
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(cli, "main", lambda argv=None: 3)
+    assert cli.command() == 3
+    assert frozen == [1]
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '\nlockbuild = "lockbuild.cli:command"\n' in pyproject
+    assert "command()" in (Path(cli.__file__).parent.parent / "__main__.py").read_text()
+
+
+def test_main_does_not_freeze(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from lockbuild.cli import main
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.chdir(project)
+    assert main(["list"]) == 0
+    assert frozen == []
+
+
+def test_a_compile_by_the_command_leaves_a_whole_store(project: Path, server: IndexServer) -> None:
+    """What ``python -m lockbuild`` wrote before it exited is all there: an offline run of a
+    fresh interpreter finds every page, metadata and hash it needs, and writes the same lock."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment["NO_PROXY"] = "127.0.0.1"
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "lockbuild", *warm_compile_arguments(server), *extra]
+        return subprocess.run(
+            command, cwd=project, capture_output=True, text=True, env=environment, check=False
+        )
+
+    assert run().returncode == 0
+    lock = (project / "requirements.txt").read_text()
+    (project / "requirements.txt").unlink()
+    before = len(server.requests)
+    offline = run("--offline")
+    assert offline.returncode == 0, offline.stderr
+    assert len(server.requests) == before
+    assert (project / "requirements.txt").read_text() == lock

@@ -43,6 +43,22 @@ _GC_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation (CPython's default: 700)."""
 
 
+def command() -> int:
+    """The ``lockbuild`` command (and ``python -m lockbuild``): :func:`main`, for a process
+    that ends with it.
+
+    What the run built (pages, metadata, the resolver's state) dies with the process, and
+    much of it in reference cycles (a page's releases point back at the page): the cyclic
+    GC's last collection at exit would walk and free some 60,000 objects for nothing, 30 ms
+    of a 0.3 s warm compile. Frozen, they are left to the exit; ``atexit`` handlers, flushes
+    and closes still run. Not in :func:`main`: a caller that goes on (the tests, a script)
+    must get its memory back.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"lockbuild {__version__}")  # before the parser: what it imports costs more
