@@ -405,6 +405,64 @@ def test_a_deferred_text_removed_before_it_is_read_is_a_miss(store: Store) -> No
     assert store.dropped == 0
 
 
+@pytest.mark.parametrize("how", ["a directory", "EIO"])
+def test_a_deferred_text_the_system_will_not_read_is_a_miss(
+    store: Store, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Any OSError of the late read (I/O error, too many open files, no permission) is a
+    miss, as an entry the store cannot read is when it is first read; never a traceback."""
+    import builtins
+    import errno
+
+    from lockbuild.store.envelope import TextGone, TextUnreadable
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None
+    path = _value_file(store, PAGE_KEY)
+    if how == "a directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        real_open = builtins.open
+
+        def failing(file: Any, *arguments: Any, **keywords: Any) -> Any:
+            if str(file) == str(path):
+                raise OSError(errno.EIO, "Input/output error", str(file))
+            return real_open(file, *arguments, **keywords)
+
+        monkeypatch.setattr(builtins, "open", failing)
+    with pytest.raises(TextUnreadable) as raised:
+        entry.read_text()
+    assert isinstance(raised.value, TextGone) and store.dropped == 0
+    assert ("Input/output error" if how == "EIO" else "directory") in str(raised.value)
+
+
+def test_a_text_is_written_and_read_back_byte_for_byte(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Carriage returns come back as they went in, read whole or deferred: the value file is
+    written as bytes (text mode would write "\r\n" for "\n" on Windows) and read as bytes."""
+    import diskcache
+
+    modes: list[str] = []
+    real_write = diskcache.Disk._write
+
+    def write(self: Any, full_path: str, iterator: Any, mode: str, encoding: Any = None) -> Any:
+        modes.append(mode)
+        return real_write(self, full_path, iterator, mode, encoding)
+
+    monkeypatch.setattr(diskcache.Disk, "_write", write)
+    text = PAGE_TEXT.replace("\n", "\r\n") + "a lone \r and \u00e9\n"
+    store.put(PAGE_KEY, PAGE_VALUE, text=text)
+    assert modes == ["xb"]
+    assert _value_file(store, PAGE_KEY).read_bytes().partition(b"\n")[2] == text.encode()
+    whole = store.get(PAGE_KEY)
+    deferred = store.get(PAGE_KEY, defer_text=True)
+    assert whole is not None and whole.text == text
+    assert deferred is not None and deferred.read_text() == text
+
+
 @pytest.mark.parametrize(
     ("damage", "why"),
     [
@@ -1092,6 +1150,32 @@ def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
     name = canonicalize_name("django")
     assert IndexPages._stored_page(pages, entry, name) is None  # type: ignore[arg-type]
     assert store.dropped == 0 and PAGE_KEY in store.list_keys()  # a miss: refetched, not dropped
+
+
+def test_a_page_whose_text_the_system_will_not_read_is_a_miss_with_a_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from packaging.utils import canonicalize_name
+
+    from lockbuild.index.htmlpage import HTML_PLAIN
+    from lockbuild.index.pages import IndexPages
+
+    index = "https://pypi.org/simple"
+    record = {"reader": HTML_PLAIN, "name": "django", "index_url": index,
+              "page_url": index + "/django/", "anchors": 2000, "releases": []}  # fmt: skip
+    store.put(PAGE_KEY, record, text=PAGE_TEXT)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None
+    path = _value_file(store, PAGE_KEY)
+    path.unlink()
+    path.mkdir()  # whatever the system says when it is opened
+    pages = SimpleNamespace(store=store)
+    with caplog.at_level("WARNING"):
+        page = IndexPages._stored_page(pages, entry, canonicalize_name("django"))  # type: ignore[arg-type]
+    assert page is None and store.dropped == 0
+    assert "cannot read cache entry" in caplog.text and PAGE_KEY in caplog.text
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 70_000, 70_001, 1 << 20])

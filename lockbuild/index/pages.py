@@ -25,7 +25,7 @@ from lockbuild.index.simple import ACCEPT_HEADER, parse_project_page
 from lockbuild.index.uploads import UploadTimes
 from lockbuild.index.views import merge_pages, uploaded_before
 from lockbuild.models import ProjectPage
-from lockbuild.store.envelope import DamagedText, TextGone
+from lockbuild.store.envelope import DamagedText, TextGone, TextUnreadable
 from lockbuild.store.keys import page_key
 from lockbuild.store.store import Entry, Store
 from lockbuild.urls import conceal, conceal_bytes, project_url, redact_url
@@ -185,6 +185,9 @@ class IndexPages:
         except DamagedText as error:
             if self.store is not None:
                 self.store.discard_damaged(entry.key, str(error))
+            return None
+        except TextUnreadable as error:  # a miss, as an entry the store cannot read is
+            logger.warning("cannot read cache entry (%s): %s", error, entry.key)
             return None
         except TextGone:  # replaced or removed since its envelope was read: a miss
             logger.debug("%s: stored page text gone, read again", name)

@@ -89,9 +89,11 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             raise TypeError("the store keeps JSON text only")
         if sum(map(len, pieces)) < self.min_file_size:
             return tuple(super().store("".join(pieces), read, key=key))
-        # diskcache writes a str to its file line by line; an index page has a line per file
+        # diskcache writes a str to its file line by line (an index page has a line per
+        # file), and in text mode, which would turn "\n" into "\r\n" on Windows: written
+        # here as UTF-8 bytes, read back as bytes (see _read_line), the same everywhere
         filename, full_path = self.filename(key)
-        self._write(full_path, _slices(pieces), "x", "UTF-8")
+        self._write(full_path, (piece.encode("utf-8") for piece in _slices(pieces)), "xb")
         return os.path.getsize(full_path), MODE_TEXT, filename, None
 
     def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> object:

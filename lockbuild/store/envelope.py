@@ -10,7 +10,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lockbuild.store.disk import FileText, MissingValueFile
+from lockbuild.store.disk import FileText, MissingValueFile, describe_error
 
 
 class _NotJSON(Exception):
@@ -102,6 +102,11 @@ class TextGone(Exception):
     replaced or removed meanwhile): a miss, not damage."""
 
 
+class TextUnreadable(TextGone):
+    """A deferred text whose file the system would not read (an I/O error, too many open
+    files, no permission...): a miss, as an unreadable entry is when it is first read."""
+
+
 class DeferredText:
     """A text stored after an envelope, read (when it is in a file of its own) and checked
     when it is first read, so that a reader who needs only the value never reads nor
@@ -116,13 +121,16 @@ class DeferredText:
 
     def read(self) -> str:
         """The text; :class:`DamagedText` when it does not match its checksum (or is not
-        UTF-8), :class:`TextGone` when its file has gone."""
+        UTF-8), :class:`TextGone` when its file has gone (:class:`TextUnreadable` when the
+        system would not read it)."""
         if self._sha256 is not None:
             if self._file is not None:
                 try:
                     self._text = self._file.rest()
                 except MissingValueFile:
                     raise TextGone("its text has gone from the store") from None
+                except OSError as error:
+                    raise TextUnreadable(describe_error(error)) from None
                 except UnicodeDecodeError:
                     raise DamagedText("text is not UTF-8") from None
             if text_sha256(self._text) != self._sha256:
