@@ -43,6 +43,8 @@ LAZY = (
     "lockbuild.index.archives",  # a URL or path line (archive links)
     "lockbuild.build.pep517",  # an sdist or a source tree built (with tarfile, zipfile)
     "lockbuild.build.vcs",  # a VCS line
+    "lockbuild.index.htmlpage",  # a PEP 503 HTML page, fetched or stored
+    "lockbuild.store.info",  # ``lockbuild cache info`` and ``cache prune``
 )
 """What a compile of only wheels into a requirements.txt, with ``--cache-dir``, never uses."""
 
@@ -220,6 +222,26 @@ def test_link_lines_import_the_archive_and_vcs_modules(project: Path, server: In
     assert report["code"] != 0
     assert {"lockbuild.build.vcs", "lockbuild.build.pep517"} <= set(report["lazy"])
     assert "lockbuild.index.archives" in report["lazy"]
+
+
+def test_html_pages_and_the_cache_summary_import_their_modules(
+    project: Path, server: IndexServer
+) -> None:
+    """An HTML page imports its parser, fetched and read back from the store; ``cache info``
+    imports the store's summary."""
+    server.json = False
+    try:
+        arguments = (*warm_compile_arguments(server), "-o", "html.txt")
+        cold = probe_report(project, *arguments)
+        warm = probe_report(project, *arguments)
+    finally:
+        server.json = True
+    assert cold["code"] == warm["code"] == 0
+    assert "lockbuild.index.htmlpage" in cold["lazy"]
+    assert "lockbuild.index.htmlpage" in warm["lazy"]
+    info = probe_report(project, "cache", "info", "--cache-dir=cache")
+    assert info["code"] == 0
+    assert "lockbuild.store.info" in info["lazy"]
 
 
 def test_the_command_leaves_the_runs_objects_to_the_exit(
