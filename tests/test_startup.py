@@ -40,6 +40,11 @@ LAZY = (
     "tomllib",  # TOML read: a pylock.toml, a pyproject.toml, locks.toml, a build's pyproject
     "html",  # entities of a PEP 503 HTML page (the index here answers JSON)
     "uuid",  # a temporary name for a file:// remote tier's write
+    "lockbuild.index.archives",  # a URL or path line (archive links)
+    "lockbuild.build.pep517",  # an sdist or a source tree built (with tarfile, zipfile)
+    "lockbuild.build.vcs",  # a VCS line
+    "lockbuild.index.htmlpage",  # a PEP 503 HTML page, fetched or stored
+    "lockbuild.store.info",  # ``lockbuild cache info`` and ``cache prune``
 )
 """What a compile of only wheels into a requirements.txt, with ``--cache-dir``, never uses."""
 
@@ -207,6 +212,36 @@ def test_the_lazy_modules_are_imported_when_used(project: Path, server: IndexSer
     typo = probe_report(project, *common, "--python=3.11", "--platform=linux-x86-64")
     assert typo["code"] == 2
     assert "difflib" in typo["lazy"]
+
+
+def test_link_lines_import_the_archive_and_vcs_modules(project: Path, server: IndexServer) -> None:
+    """A VCS line imports what reads it, even when its repository cannot be read."""
+    (project / "requirements.in").write_text(f"gitpkg @ git+file://{project}/no-such-repo\n")
+    arguments = ("compile", "requirements.in", f"--index-url={server.url}", "--cache-dir=cache")
+    report = probe_report(project, *arguments, "--python=3.11", "--platform=linux-x86_64")
+    assert report["code"] != 0
+    assert {"lockbuild.build.vcs", "lockbuild.build.pep517"} <= set(report["lazy"])
+    assert "lockbuild.index.archives" in report["lazy"]
+
+
+def test_html_pages_and_the_cache_summary_import_their_modules(
+    project: Path, server: IndexServer
+) -> None:
+    """An HTML page imports its parser, fetched and read back from the store; ``cache info``
+    imports the store's summary."""
+    server.json = False
+    try:
+        arguments = (*warm_compile_arguments(server), "-o", "html.txt")
+        cold = probe_report(project, *arguments)
+        warm = probe_report(project, *arguments)
+    finally:
+        server.json = True
+    assert cold["code"] == warm["code"] == 0
+    assert "lockbuild.index.htmlpage" in cold["lazy"]
+    assert "lockbuild.index.htmlpage" in warm["lazy"]
+    info = probe_report(project, "cache", "info", "--cache-dir=cache")
+    assert info["code"] == 0
+    assert "lockbuild.store.info" in info["lazy"]
 
 
 def test_the_command_leaves_the_runs_objects_to_the_exit(

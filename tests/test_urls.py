@@ -27,8 +27,8 @@ from linkfixtures import (
     wheel_of_installed,
 )
 
+import lockbuild.build.vcs
 import lockbuild.index.distmeta
-import lockbuild.index.links
 import lockbuild.urls
 from lockbuild.build.vcs import VcsLink
 from lockbuild.cli import main
@@ -237,7 +237,7 @@ def github_like(
     def archive_url(link: VcsLink, commit: str) -> str:
         return url_of(commit)
 
-    monkeypatch.setattr(lockbuild.index.links, "archive_url", archive_url)
+    monkeypatch.setattr(lockbuild.build.vcs, "archive_url", archive_url)
     return url_of
 
 

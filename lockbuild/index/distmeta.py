@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockbuild.build.pep517 import build_sdist_metadata
 from lockbuild.errors import (
     BuildDisabledError,
     BuildError,
@@ -49,6 +48,15 @@ if TYPE_CHECKING:  # the HTTP stack is imported on the first request
     from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
+
+
+def build_sdist_metadata(sdist: Path, *, index_urls: Sequence[str]) -> bytes:
+    """:func:`lockbuild.build.pep517.build_sdist_metadata`, imported on the first sdist built:
+    pep517 brings tempfile, tarfile and zipfile, which a compile of wheels never uses."""
+    from lockbuild.build import pep517
+
+    return pep517.build_sdist_metadata(sdist, index_urls=index_urls)
+
 
 _UNVERIFIED_NOTE = " (only read by range requests, never checked; verify-metadata = download)"
 

@@ -14,6 +14,8 @@ from urllib.parse import urljoin
 from packaging.utils import NormalizedName
 
 from lockbuild.index.pagefiles import (
+    HTML_PLAIN,
+    PlainAnchor,
     clean_hashes,
     filename_of,
     group_releases,
@@ -125,14 +127,6 @@ def scanned_releases(
         if data is not None:
             files.append(data)
     return group_releases(files, project)
-
-
-PlainAnchor = tuple[str, str]
-"""An anchor written ``<a href="..." name="value"...>``: its href and the attributes' text."""
-
-HTML_PLAIN = "html-plain-v1"
-"""The stored form of a page read by :func:`plain_record` (see
-:func:`lockbuild.index.pagestore.read_page_source`)."""
 
 
 def plain_record(

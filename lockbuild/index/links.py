@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -24,11 +24,8 @@ from urllib.parse import urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.build.pep517 import build_tree_metadata
-from lockbuild.build.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
 from lockbuild.errors import HashError, LinkError, LockbuildError, OfflineError
 from lockbuild.hashing import sha256_stream
-from lockbuild.index.archives import ArchiveLinks, link_error, parse_linked, refuse_build
 from lockbuild.index.metastore import read_metadata_value
 from lockbuild.index.offline import MissingItems, MissKind, OfflineMiss, missing_metadata
 from lockbuild.inputs.lockfile import LockedLink, local_path, requirement_link, strip_egg
@@ -38,6 +35,7 @@ from lockbuild.store.store import Store
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request
+    from lockbuild.index.archives import ArchiveLinks
     from lockbuild.index.http import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -70,15 +68,22 @@ class LinkResolver:
         """Offline: where misses are recorded (the index client's list), so that one error
         names them all at the end of the run; without it, a miss raises at once."""
         self._done: dict[tuple[str, str, bool], LinkedDist] = {}
-        self.archives = ArchiveLinks(
+
+    @cached_property
+    def archives(self) -> ArchiveLinks:
+        """Links to one file: downloaded, hashed, their metadata read."""
+        # Imported on the first link line: archives, sdist builds, tarfile and zipfile cost
+        # ~4 ms at start-up, and a compile of index requirements has no link to resolve.
+        from lockbuild.index.archives import ArchiveLinks
+
+        return ArchiveLinks(
             self._http,
             index_urls=self.index_urls,
-            store=store,
-            build_sdists=build_sdists,
-            offline=offline,
-            refresh=refresh,
+            store=self.store,
+            build_sdists=self.build_sdists,
+            offline=self.offline,
+            refresh=self.refresh,
         )
-        """Links to one file: downloaded, hashed, their metadata read."""
 
     def resolve(
         self,
@@ -120,6 +125,8 @@ class LinkResolver:
         vcs_as_archive: bool,
         locked_hashes: Mapping[str, tuple[str, ...]],
     ) -> LinkedDist:
+        from lockbuild.index.archives import link_error  # see archives: only for a link line
+
         if requirement.is_vcs:
             return self._vcs(requirement, link, vcs_as_archive, locked_hashes)
         scheme = urlsplit(link).scheme.lower()
@@ -140,6 +147,11 @@ class LinkResolver:
         vcs_as_archive: bool,
         locked_hashes: Mapping[str, tuple[str, ...]],
     ) -> LinkedDist:
+        # Imported for a VCS line only (git runs in build/; pep517 brings tarfile and zipfile).
+        from lockbuild.build.pep517 import build_tree_metadata
+        from lockbuild.build.vcs import archive_url, checkout, parse_vcs_link, resolve_commit
+        from lockbuild.index.archives import parse_linked, refuse_build
+
         try:
             parsed = parse_vcs_link(link)
         except LockbuildError as error:
@@ -190,6 +202,9 @@ class LinkResolver:
         path: Path,
         locked_hashes: Mapping[str, tuple[str, ...]],
     ) -> LinkedDist:
+        from lockbuild.build.pep517 import build_tree_metadata  # only for a path line
+        from lockbuild.index.archives import link_error, parse_linked, refuse_build
+
         link = requirement_link(requirement) or str(path)
         if path.is_dir():
             refuse_build(requirement, link, build_sdists=self.build_sdists)

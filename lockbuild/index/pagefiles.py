@@ -20,6 +20,14 @@ logger = logging.getLogger(__name__)
 DIST_EXTENSIONS: tuple[str, ...] = (".whl", *SDIST_ENDINGS)
 """File name endings of the files a project page may contribute (wheels and sdists)."""
 
+PlainAnchor = tuple[str, str]
+"""An anchor written ``<a href="..." name="value"...>``: its href and the attributes' text."""
+
+HTML_PLAIN = "html-plain-v1"
+"""The stored form of a page read by :func:`lockbuild.index.htmlpage.plain_record` (see
+:func:`lockbuild.index.pagestore.read_page_source`). Here, not in htmlpage: a run that reads
+only JSON pages, from the index or the store, never imports that module."""
+
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 

@@ -21,15 +21,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.index.htmlpage import (
-    HTML_PLAIN,
-    PLAIN_ANCHOR,
-    PlainAnchor,
-    read_plain_anchors,
-    unescape,
-)
 from lockbuild.index.jsonpage import JSON_PAGE
 from lockbuild.index.jsonrows import HeldRows, hold_entries, read_rows, row_uploads
+from lockbuild.index.pagefiles import HTML_PLAIN, PlainAnchor
 from lockbuild.models import (
     FileData,
     FileUpload,
@@ -311,6 +305,8 @@ def read_page_source(record: object, text: str | Callable[[], str | None]) -> So
         if not isinstance(text, str):
             page.source = None
         return page
+    from lockbuild.index.htmlpage import PLAIN_ANCHOR  # an HTML page's: not a JSON one's
+
     read = text if isinstance(text, str) else text()
     if read is None:
         raise ValueError("stored page source without its text")
@@ -334,6 +330,8 @@ def _upload_times(times: list[Any]) -> bool:
 def _read_numbered_anchors(
     matches: Sequence[PlainAnchor], numbers: Sequence[int], base_url: str
 ) -> list[FileData]:
+    from lockbuild.index.htmlpage import read_plain_anchors, unescape  # HTML pages only
+
     anchors = []
     for number in numbers:
         if not (isinstance(number, int) and 0 <= number < len(matches)):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
 from lockbuild.index.jsonpage import decode_json, json_entries
 from lockbuild.index.jsonpass import read_entries
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
@@ -71,6 +70,9 @@ def _parse(
         text = decode_json(body, page_url)
         record, entries = read_entries(json_entries(text, page_url), page_url, name, index_url)
         return json_sourced_page(text, record, entries)
+    # Imported for the first HTML page (~1 ms): a run of JSON pages never reads one.
+    from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
+
     text = decode_html(body, page_url, charset)
     plain = plain_record(text, page_url, name, index_url)
     if plain is not None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import StoreError
 from lockbuild.store.archive import archived_entries, import_entries, write_archive
@@ -27,7 +27,6 @@ from lockbuild.store.envelope import (
     envelope_pieces,
     text_sha256,
 )
-from lockbuild.store.info import PruneRule, StoreInfo, summarize
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.merge import MergeCounts, merge_entries
 from lockbuild.store.remote import RemoteTier, open_remote
@@ -40,6 +39,9 @@ from lockbuild.store.repair import (
     passes_quick_check,
     remove_tree,
 )
+
+if TYPE_CHECKING:  # the cache commands' summary: a compile never asks for it
+    from lockbuild.store.info import StoreInfo
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +270,8 @@ class Store:
 
     def info(self) -> StoreInfo:
         """Size on disk, entries per namespace, and the range of page stored times."""
+        from lockbuild.store.info import summarize  # the cache commands': not a compile's
+
         with self._health.command("read"):
             return summarize(self.directory, self._entries.all_keys(), self._entries.stored_time)
 
@@ -283,6 +287,8 @@ class Store:
         too). ``keep_metadata(key)``: drop ``meta-v2``/``hash-v1`` entries for which it is
         False. Release snapshots are kept. Returns how many were removed per namespace.
         """
+        from lockbuild.store.info import PruneRule
+
         rule = PruneRule(self._clock(), page_older_than, keep_metadata)
         with self._health.command("prune"):
             return rule.apply(self._entries)
