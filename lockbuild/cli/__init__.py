@@ -2,9 +2,7 @@
 
 Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error, 130 interrupted
 (Ctrl-C). Anything that is not a LockbuildError is a bug and is shown with its traceback.
-This module is ``main`` and ``lockbuild compile``; the options several subcommands share are
-:mod:`lockbuild.cli.flags`, the locks.toml commands :mod:`lockbuild.cli.project` and the
-``cache`` command :mod:`lockbuild.cli.cache`.
+This module is ``main`` and ``lockbuild compile``.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
 share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``),
@@ -44,16 +42,12 @@ _GC_THRESHOLD = 50_000
 
 
 def command() -> int:
-    """The ``lockbuild`` command (and ``python -m lockbuild``): :func:`main`, for a process
-    that ends with it.
+    """The ``lockbuild`` command (and ``python -m lockbuild``): :func:`main`, then the exit.
 
-    What the run built (pages, metadata, the resolver's state) dies with the process, and
-    much of it in reference cycles (a page's releases point back at the page): the cyclic
-    GC's last collection at exit would walk and free some 60,000 objects for nothing, 30 ms
-    of a 0.3 s warm compile. Frozen, they are left to the exit; ``atexit`` handlers, flushes
-    and closes still run. Not in :func:`main`: a caller that goes on (the tests, a script)
-    must get its memory back.
-    """
+    What the run built dies with the process, much of it in reference cycles (a page's
+    releases point back at it): frozen, it is left to the exit rather than walked by a last
+    cyclic collection (60,000 objects, 30 ms of a 0.3 s warm compile); ``atexit`` handlers,
+    flushes and closes still run. Not in :func:`main`, whose callers may go on."""
     code = main()
     gc.freeze()
     return code

@@ -155,6 +155,16 @@ class Envelope:
     """The text, unchecked, when it was decoded with ``defer_text`` (then :attr:`text` is
     None): read through :meth:`DeferredText.read`."""
 
+    def renewed(self, stored: float, etag: str | None, last_modified: str | None) -> Envelope:
+        """This entry stored again at ``stored`` (after an HTTP 304): new validators replace
+        the old, None keeps them."""
+        return replace(
+            self,
+            stored=stored,
+            etag=self.etag if etag is None else etag,
+            last_modified=self.last_modified if last_modified is None else last_modified,
+        )
+
     def encode(self) -> str:
         """The stored form: the JSON envelope, then a newline and the text if there is one."""
         head = self._head()

@@ -79,6 +79,21 @@ class Entry:
         when it has gone from the store since (a miss: the entry was replaced or removed)."""
         return self.text if self.deferred is None else self.deferred.read()
 
+    @classmethod
+    def read(cls, envelope: Envelope, *, read_at: float) -> Entry:
+        """The entry ``envelope`` holds, read at ``read_at``."""
+        return cls(
+            key=envelope.key,
+            value=envelope.value,
+            stored=envelope.stored,
+            sha256=envelope.sha256,
+            etag=envelope.etag,
+            last_modified=envelope.last_modified,
+            read_at=read_at,
+            text=envelope.text,
+            deferred=envelope.deferred,
+        )
+
     @property
     def age(self) -> float:
         """Seconds between storing and reading (never negative)."""
@@ -153,17 +168,7 @@ class Store:
         if expected_sha256 is not None and envelope.sha256 != expected_sha256.lower():
             self._entries.drop(key, "not the expected sha256")
             return None
-        entry = Entry(
-            key=key,
-            value=envelope.value,
-            stored=envelope.stored,
-            sha256=envelope.sha256,
-            etag=envelope.etag,
-            last_modified=envelope.last_modified,
-            read_at=self._clock(),
-            text=envelope.text,
-            deferred=envelope.deferred,
-        )
+        entry = Entry.read(envelope, read_at=self._clock())
         return entry if entry.is_fresh(max_age) else replace(entry, stale=True)
 
     def put(
@@ -212,10 +217,8 @@ class Store:
         return True
 
     def touch(self, key: str, *, etag: str | None = None, last_modified: str | None = None) -> bool:
-        """Renew the stored time of ``key`` (after an HTTP 304); new validators replace old.
-
-        False when the entry is missing or the write failed (logged, never raised).
-        """
+        """Renew the stored time of ``key`` (after an HTTP 304), new validators replacing old;
+        False when the entry is missing or the write failed (logged, never raised)."""
         namespace_of(key)
         if self._health.read_only or self.damaged:
             return False
@@ -224,14 +227,7 @@ class Store:
                 envelope = self._entries.read(key)
                 if envelope is None:
                     return False
-                renewed = replace(
-                    envelope,
-                    stored=self._clock(),
-                    etag=envelope.etag if etag is None else etag,
-                    last_modified=envelope.last_modified
-                    if last_modified is None
-                    else last_modified,
-                )
+                renewed = envelope.renewed(self._clock(), etag, last_modified)
                 self._cache.set(key, renewed.encode())
             if self.remote is not None:
                 self.remote.write(key, renewed.encode())
