@@ -38,7 +38,7 @@ from lockbuild.store.keys import (
     page_key,
     release_key,
 )
-from lockbuild.store.store import Store, open_store
+from lockbuild.store.store import Entry, Store, open_store
 
 SHA = "ab" * 32
 PAGE_KEY = page_key("https://pypi.org/simple", "django")
@@ -1131,13 +1131,9 @@ def test_the_store_disk_takes_text_or_the_pieces_of_a_text_only(tmp_path: Path) 
         cache.close()
 
 
-def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
-    from types import SimpleNamespace
-
-    from packaging.utils import canonicalize_name
-
+def _stored_page_entry(store: Store) -> Entry:
+    """A plain HTML page of django stored with its text, got back with the text deferred."""
     from lockbuild.index.htmlpage import HTML_PLAIN
-    from lockbuild.index.pages import IndexPages
 
     index = "https://pypi.org/simple"
     record = {"reader": HTML_PLAIN, "name": "django", "index_url": index,
@@ -1145,36 +1141,38 @@ def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
     store.put(PAGE_KEY, record, text=PAGE_TEXT)
     entry = store.get(PAGE_KEY, defer_text=True)
     assert entry is not None
-    _value_file(store, PAGE_KEY).unlink()  # replaced by another process, say
+    return entry
+
+
+def _read_back(store: Store, entry: Entry) -> object:
+    """The page the compile's page reader makes of ``entry`` (None: a miss)."""
+    from types import SimpleNamespace
+
+    from packaging.utils import canonicalize_name
+
+    from lockbuild.index.pages import IndexPages
+
     pages = SimpleNamespace(store=store)
-    name = canonicalize_name("django")
-    assert IndexPages._stored_page(pages, entry, name) is None  # type: ignore[arg-type]
+    return IndexPages._stored_page(pages, entry, canonicalize_name("django"))  # type: ignore[arg-type]
+
+
+def test_a_page_whose_text_has_gone_is_a_miss_and_kept(store: Store) -> None:
+    entry = _stored_page_entry(store)
+    _value_file(store, PAGE_KEY).unlink()  # replaced by another process, say
+    assert _read_back(store, entry) is None
     assert store.dropped == 0 and PAGE_KEY in store.list_keys()  # a miss: refetched, not dropped
 
 
 def test_a_page_whose_text_the_system_will_not_read_is_a_miss_with_a_warning(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from types import SimpleNamespace
-
-    from packaging.utils import canonicalize_name
-
-    from lockbuild.index.htmlpage import HTML_PLAIN
-    from lockbuild.index.pages import IndexPages
-
-    index = "https://pypi.org/simple"
-    record = {"reader": HTML_PLAIN, "name": "django", "index_url": index,
-              "page_url": index + "/django/", "anchors": 2000, "releases": []}  # fmt: skip
-    store.put(PAGE_KEY, record, text=PAGE_TEXT)
-    entry = store.get(PAGE_KEY, defer_text=True)
-    assert entry is not None
+    entry = _stored_page_entry(store)
     path = _value_file(store, PAGE_KEY)
     path.unlink()
     path.mkdir()  # whatever the system says when it is opened
-    pages = SimpleNamespace(store=store)
     with caplog.at_level("WARNING"):
-        page = IndexPages._stored_page(pages, entry, canonicalize_name("django"))  # type: ignore[arg-type]
-    assert page is None and store.dropped == 0
+        assert _read_back(store, entry) is None
+    assert store.dropped == 0
     assert "cannot read cache entry" in caplog.text and PAGE_KEY in caplog.text
 
 
