@@ -83,15 +83,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"live test skipped: {reason}")
 
 
-def warm_compile_arguments(server: IndexServer) -> tuple[str, ...]:
-    """A compile against ``server`` whose second run, within page-ttl, asks nothing."""
-    return (
+def compile_arguments(
+    server: IndexServer, *extra: str, page_ttl: int = 3600, quiet: bool = True
+) -> list[str]:
+    """``lockbuild compile`` of requirements.in (into requirements.txt) against ``server``,
+    for Linux and CPython 3.11, with its store in ``cache``; ``extra`` arguments last."""
+    return [
         "compile",
         "requirements.in",
         "--python=3.11",
         "--platform=linux-x86_64",
         f"--index-url={server.url}",
         "--cache-dir=cache",
-        "--page-ttl=3600",
-        "-q",
-    )
+        f"--page-ttl={page_ttl}",
+        *(["-q"] if quiet else []),
+        *extra,
+    ]
+
+
+def warm_compile_arguments(server: IndexServer) -> tuple[str, ...]:
+    """A compile against ``server`` whose second run, within page-ttl, asks nothing."""
+    return tuple(compile_arguments(server))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import UniverseBuilder
+from conftest import UniverseBuilder, compile_arguments
 from indexserver import IndexServer
 
 from lockbuild.store.envelope import decode_stored
@@ -104,25 +104,10 @@ def job(tmp_path: Path, name: str) -> Path:
     return directory
 
 
-def compile_arguments(server: IndexServer, *extra: str, page_ttl: int = 3600) -> list[str]:
-    """``lockbuild compile`` of requirements.in for Linux, CPython 3.11, into requirements.txt."""
-    return [
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        "--cache-dir=cache",
-        f"--page-ttl={page_ttl}",
-        "--output-file=requirements.txt",
-        *extra,
-    ]
-
-
 def compile_in(
     directory: Path, server: IndexServer, *extra: str, page_ttl: int = 3600
 ) -> subprocess.CompletedProcess[str]:
-    arguments = compile_arguments(server, *extra, page_ttl=page_ttl)
+    arguments = compile_arguments(server, *extra, page_ttl=page_ttl, quiet=False)
     environment = {k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"}
     return subprocess.run(
         [sys.executable, "-m", "lockbuild", *arguments],
@@ -197,7 +182,12 @@ def test_the_remote_stopped_mid_run_costs_one_warning_and_the_lock_succeeds(
     directory = job(tmp_path, "stopped")
     environment = {k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "lockbuild", *compile_arguments(server, f"--remote-store={url}")],
+        [
+            sys.executable,
+            "-m",
+            "lockbuild",
+            *compile_arguments(server, f"--remote-store={url}", quiet=False),
+        ],
         cwd=directory,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -351,7 +341,7 @@ def test_the_environment_variable_names_the_remote(
     server.reset_log()
     directory = job(tmp_path, "second")
     result = subprocess.run(
-        [sys.executable, "-m", "lockbuild", *compile_arguments(server)],
+        [sys.executable, "-m", "lockbuild", *compile_arguments(server, quiet=False)],
         cwd=directory,
         capture_output=True,
         text=True,
@@ -371,7 +361,7 @@ def test_no_remote_configured_imports_no_fsspec(universe: UniverseBuilder, tmp_p
         "print('fsspec' in sys.modules, file=sys.stderr)\nsys.exit(code)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, *compile_arguments(server)],
+        [sys.executable, "-c", script, *compile_arguments(server, quiet=False)],
         cwd=directory,
         capture_output=True,
         text=True,
@@ -409,6 +399,22 @@ def fresh_failures() -> Iterator[None]:
 
 
 PAGE = page_key("https://example.org/simple", "app")
+
+
+def shared_tier(tmp_path: Path) -> Any:
+    """The remote tier of the folder ``shared`` in ``tmp_path`` (a file:// URL)."""
+    from lockbuild.store import remote
+
+    tier = remote.open_remote((tmp_path / "shared").as_uri())
+    assert tier is not None
+    return tier
+
+
+def envelope(key: str, value: object, stored: float = 1.0) -> str:
+    """The stored form of ``value`` under ``key``, stored at ``stored``, without validators."""
+    from lockbuild.store.envelope import encode_envelope
+
+    return encode_envelope(key, value, stored=stored, etag=None, last_modified=None)
 
 
 def test_a_newer_remote_page_replaces_a_stale_local_one(
@@ -480,14 +486,12 @@ def test_the_write_queue_is_bounded_and_flushed_on_close(
     tmp_path: Path, fresh_failures: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lockbuild.store import remote
-    from lockbuild.store.envelope import encode_envelope
 
     monkeypatch.setattr(remote, "MAX_PENDING", 8)
-    tier = remote.open_remote((tmp_path / "shared").as_uri())
-    assert tier is not None
+    tier = shared_tier(tmp_path)
     keys = [page_key("https://example.org/simple", f"p{number}") for number in range(50)]
     for key in keys:
-        tier.write(key, encode_envelope(key, {}, stored=1.0, etag=None, last_modified=None))
+        tier.write(key, envelope(key, {}))
     tier.close()
     written = [key for key in keys if tier.read(key) is not None]
     assert 8 <= len(written) <= 50  # what did not fit was skipped, never blocked on
@@ -659,12 +663,10 @@ def test_a_huge_remote_object_is_not_read_whole(
     tmp_path: Path, fresh_failures: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lockbuild.store import remote
-    from lockbuild.store.envelope import encode_envelope
 
     monkeypatch.setattr(remote, "MAX_OBJECT", 1000)
-    tier = remote.open_remote((tmp_path / "shared").as_uri())
-    assert tier is not None
-    small = encode_envelope(PAGE, {"rows": "x"}, stored=1.0, etag=None, last_modified=None)
+    tier = shared_tier(tmp_path)
+    small = envelope(PAGE, {"rows": "x"})
     tier.write(PAGE, small)
     tier.close()
     assert tier.read(PAGE) is not None
@@ -818,7 +820,7 @@ def test_a_remote_store_without_a_scheme_is_refused_not_taken_for_a_directory(
     """``ci-cache/lockbuild`` (s3:// forgotten) must not become a directory in the project."""
     server = universe(UNIVERSE)
     directory = job(tmp_path, "typo")
-    arguments = compile_arguments(server)
+    arguments = compile_arguments(server, quiet=False)
     environment = {k: v for k, v in os.environ.items() if k != "LOCKBUILD_REMOTE_STORE"}
     if where == "environment":
         environment["LOCKBUILD_REMOTE_STORE"] = "ci-cache/lockbuild"
@@ -848,7 +850,6 @@ def test_a_full_file_remote_leaves_no_partial_object(
     from fsspec.implementations.local import LocalFileSystem
 
     from lockbuild.store import remote
-    from lockbuild.store.envelope import encode_envelope
 
     class FullDisk(LocalFileSystem):  # type: ignore[misc]
         def pipe_file(self, path: str, value: bytes, **options: Any) -> None:
@@ -859,7 +860,7 @@ def test_a_full_file_remote_leaves_no_partial_object(
     shared = tmp_path / "shared"
     tier = remote.RemoteTier(FullDisk(), str(shared), url=shared.as_uri(), local=True)
     with caplog.at_level("WARNING"):
-        tier.write(PAGE, encode_envelope(PAGE, {}, stored=1.0, etag=None, last_modified=None))
+        tier.write(PAGE, envelope(PAGE, {}))
         tier.close()
     assert tier.down
     assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1
@@ -870,10 +871,7 @@ def test_a_remote_full_of_foreign_records_warns_a_few_times_not_once_each(
     tmp_path: Path, fresh_failures: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Five warnings, then one line saying there are more; the rest only with -v (info)."""
-    from lockbuild.store import remote
-
-    tier = remote.open_remote((tmp_path / "shared").as_uri())
-    assert tier is not None
+    tier = shared_tier(tmp_path)
     keys = [f"{PAGE}-{number}" for number in range(9)]
     for key in keys:
         path = tmp_path / "shared" / object_name(key)

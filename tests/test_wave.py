@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import compile_arguments
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -48,21 +49,9 @@ def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "requirements.in").write_text("top\n")
     (tmp_path / "requirements.txt").write_text("".join(f"{name}==1.0\n" for name in sorted(CHAIN)))
-    assert main(compile_args(server)) == 0
+    assert main(compile_arguments(server)) == 0
     shutil.rmtree(tmp_path / "cache")
     return tmp_path
-
-
-def compile_args(server: IndexServer) -> list[str]:
-    return [
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        "--cache-dir=cache",
-        "-q",
-    ]
 
 
 def test_pinned_pages_then_metadata_come_in_one_wave_each(
@@ -73,7 +62,7 @@ def test_pinned_pages_then_metadata_come_in_one_wave_each(
     server.reset_log()
     server.hold(PAGE, len(CHAIN), timeout=10)
     server.hold(METADATA, len(CHAIN), timeout=10)
-    assert main(compile_args(server)) == 0
+    assert main(compile_arguments(server)) == 0
     assert server.barrier_failures == []
     assert (locked / "requirements.txt").read_bytes() == written
     assert server.count("/simple/") == len(CHAIN)
@@ -88,11 +77,11 @@ def test_without_the_wave_the_barrier_is_never_filled(
     written = (locked / "requirements.txt").read_bytes()
     monkeypatch.setattr(lockbuild.app.pipeline, "start_wave", lambda *a, **k: None)
     server.hold(PAGE, len(CHAIN), timeout=1)
-    main(compile_args(server))
+    main(compile_arguments(server))
     assert len(server.barrier_failures) == 1
     assert "1 of 6 requests" in server.barrier_failures[0]
     shutil.rmtree(locked / "cache")
-    assert main(compile_args(server)) == 0
+    assert main(compile_arguments(server)) == 0
     assert (locked / "requirements.txt").read_bytes() == written
 
 
