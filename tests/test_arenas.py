@@ -47,11 +47,18 @@ def test_asked_before_the_fetch_threads_start(monkeypatch: pytest.MonkeyPatch) -
         def shutdown(self, *args: object, **kwargs: object) -> None:
             pass
 
-    monkeypatch.setattr(fetching, "ThreadPoolExecutor", Pool)
+    class Thread:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            events.append("thread")
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(fetching.threading, "Thread", Thread)
     monkeypatch.setattr(caching, "ThreadPoolExecutor", Pool)
     fetching.FetchPool(2)
     caching.StoreWrites(None)
-    assert events == ["arena", "threads", "arena", "threads"]
+    assert events == ["arena", "thread", "thread", "arena", "threads"]
 
 
 def test_nothing_done_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:

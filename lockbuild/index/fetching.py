@@ -7,7 +7,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
+from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 from lockbuild.index.arenas import one_malloc_arena
@@ -18,16 +19,32 @@ Key = TypeVar("Key")
 Value = TypeVar("Value")
 Item = TypeVar("Item")
 
+_Work = tuple[Future[Any], Callable[..., Any], tuple[object, ...]]
+"""A future, and the call whose outcome it will hold."""
+
 
 class FetchPool:
-    """A pool of fetch threads that runs each keyed fetch once, and starts nothing after close."""
+    """Threads that run each keyed fetch once, and start nothing after close.
+
+    Work goes through one C-level queue to threads started with the pool. A
+    ``ThreadPoolExecutor`` takes two locks on every submit and starts its threads on demand,
+    waiting for each to run: with sixteen threads handing the GIL to one another, a thread
+    that holds such a lock while it waits for the GIL made every other submit (the
+    resolver's, and each prefetch's) wait behind it, for milliseconds each.
+    """
 
     def __init__(self, workers: int) -> None:
         one_malloc_arena()  # before the threads: see lockbuild.index.arenas
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lockbuild")
+        self._queue: SimpleQueue[_Work | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         """Set by :meth:`close`: fetches finishing after it start nothing new."""
+        self._threads = [
+            threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
+            for number in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def once(
         self,
@@ -36,7 +53,7 @@ class FetchPool:
         function: Callable[..., Value],
         *arguments: object,
     ) -> tuple[Future[Value], bool]:
-        """The one future for ``key``, submitted on first request; True when just submitted.
+        """The one future for ``key``, started on first request; True when just started.
 
         Known keys are answered without the lock: a worker holding it may be waiting for the
         GIL behind page parsing, and the resolver thread should not wait for both.
@@ -48,13 +65,13 @@ class FetchPool:
             future = futures.get(key)
             if future is not None:
                 return future, False
+            future = Future()
             if self._closed:  # a prefetch finishing after close() starts nothing
-                cancelled: Future[Value] = Future()
-                cancelled.cancel()
-                return cancelled, False
-            future = self._executor.submit(function, *arguments)
+                future.cancel()
+                return future, False
             futures[key] = future
-            return future, True
+        self._queue.put((future, function, arguments))
+        return future, True
 
     def known(self, futures: dict[Key, Future[Value]], key: Key, value: Value) -> None:
         """Answer ``key`` with ``value`` unless a fetch of it is already under way."""
@@ -64,12 +81,42 @@ class FetchPool:
             futures.setdefault(key, done)
 
     def submit(self, function: Callable[..., Value], *arguments: object) -> Future[Value]:
-        return self._executor.submit(function, *arguments)
+        """Run ``function(*arguments)`` on a pool thread; RuntimeError after :meth:`close`."""
+        future: Future[Value] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the fetch pool is closed")
+        self._queue.put((future, function, arguments))
+        return future
 
     def close(self) -> None:
+        """Cancel the work not yet started and let the threads end (without waiting for the
+        fetches under way: daemon threads, so the process never waits for a slow server)."""
         with self._lock:
             self._closed = True
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        while True:
+            try:
+                work = self._queue.get_nowait()
+            except Empty:
+                break
+            if work is not None:
+                work[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (work := self._queue.get()) is not None:
+            future, function, arguments = work
+            del work
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = function(*arguments)
+                except BaseException as error:  # as an executor does: the caller sees it
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+                    del result
+            del future, function, arguments
 
     def settle(
         self, tables: Iterable[dict[Any, Future[Any]]], timeout: float = 30.0
