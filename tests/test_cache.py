@@ -6,6 +6,7 @@ Also the compact stored form of project pages (:func:`lockbuild.index.pagestore.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -628,3 +629,36 @@ def test_a_compile_against_a_page_with_odd_numbers_writes_its_lock_and_reads_it_
         assert main(arguments) == 0
         assert server.count("/simple/app/") == before  # read from the store
     assert (tmp_path / "requirements.txt").read_text() == lock
+
+
+def test_a_fresh_stored_page_is_read_in_the_asking_thread_a_stale_one_on_the_pool(
+    store: Store, clock: Clock
+) -> None:
+    """A warm run hands nothing to the fetch threads; a page that needs a request does."""
+    threads: list[int] = []
+
+    class Recording(ScriptedHttp):
+        def get(
+            self, url: str, *, headers: Mapping[str, str] | None = None, missing_ok: bool = False
+        ) -> HttpResponse:
+            threads.append(threading.get_ident())
+            return super().get(url, headers=headers, missing_ok=missing_ok)
+
+    http = Recording()
+    first = page_of(store, http, page_ttl=60)
+    client = IndexClient(http, index_urls=[INDEX], store=store, policy=CachePolicy(page_ttl=60))
+    fetched: list[str] = []
+    pages = client._page_source
+    original = pages.page
+    pages.page = lambda name: fetched.append(name) or original(name)  # type: ignore[method-assign]
+    try:
+        assert client.project_page(canonicalize_name("demo")) == first
+        assert fetched == [] and len(http.sent) == 1
+    finally:
+        client.close()
+
+    clock.now += 61
+    http.status = 304
+    assert page_of(store, http, page_ttl=60) == first
+    assert len(http.sent) == 2 and http.sent[-1]["If-None-Match"] == '"v1"'
+    assert threads[-1] != threading.get_ident()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import Future
 
@@ -94,3 +95,80 @@ def test_the_threads_end_after_close() -> None:
     for thread in threads:
         thread.join(5)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_stored_answer_is_given_in_the_calling_thread(pool: FetchPool) -> None:
+    here = threading.get_ident()
+    threads: list[int] = []
+    futures: dict[str, Future[str]] = {}
+
+    def stored(name: str) -> str | None:
+        threads.append(threading.get_ident())
+        return "stored" if name == "a" else None
+
+    def fetch(name: str) -> str:
+        threads.append(threading.get_ident())
+        return "fetched"
+
+    a, new_a = pool.stored_or_started(futures, "a", stored, fetch, "a")
+    assert (a.done(), a.result(), new_a) == (True, "stored", True)
+    b, new_b = pool.stored_or_started(futures, "b", stored, fetch, "b")
+    assert (b.result(timeout=5), new_b) == ("fetched", True)
+    again, new = pool.stored_or_started(futures, "b", stored, fetch, "b")
+    assert again is b and not new
+    assert threads[:2] == [here, here] and threads[2] != here and len(threads) == 3
+    pool.close()
+
+
+def test_a_failing_store_read_is_the_future_s_exception(pool: FetchPool) -> None:
+    def stored() -> str | None:
+        raise ValueError("unreadable")
+
+    future, _ = pool.stored_or_started({}, "a", stored, lambda: "fetched")
+    with pytest.raises(ValueError, match="unreadable"):
+        future.result(timeout=5)
+    pool.close()
+
+
+def test_a_chain_of_stored_answers_is_a_loop_not_a_recursion(pool: FetchPool) -> None:
+    """A dependency chain deeper than the recursion limit, every link answered by the store."""
+    depth = sys.getrecursionlimit() * 2
+    futures: dict[int, Future[int]] = {}
+    followed: list[int] = []
+
+    def follow(done: Future[int]) -> None:
+        followed.append(done.result())
+        start(done.result() + 1)
+
+    def start(link: int) -> None:
+        if link < depth:
+            future, new = pool.stored_or_started(futures, link, lambda n: n, lambda n: n, link)
+            if new:
+                pool.then(future, follow)
+
+    start(0)
+    assert followed == list(range(depth))
+    pool.close()
+
+
+def test_a_failing_follow_up_stops_none_of_the_others(pool: FetchPool) -> None:
+    followed: list[str] = []
+
+    def follow(done: Future[str]) -> None:
+        followed.append(done.result())
+        if done.result() == "a":
+            pool.then(ready("c"), follow)
+            raise RuntimeError("a broken hint")
+
+    def ready(value: str) -> Future[str]:
+        future: Future[str] = Future()
+        future.set_result(value)
+        return future
+
+    def first(done: Future[str]) -> None:
+        pool.then(ready("a"), follow)
+        pool.then(ready("b"), follow)
+
+    pool.then(ready("start"), first)
+    assert followed == ["a", "b", "c"]
+    pool.close()

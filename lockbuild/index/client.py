@@ -201,9 +201,9 @@ class IndexClient:
                 policy.files_to_prefetch, partial(self.prefetch_metadata, policy=policy)
             )
         for name in names:
-            future, new = self._pool.once(self._pages, name, self._page_source.page, name)
+            future, new = self._start_page(name)
             if follow is not None and new:
-                future.add_done_callback(follow)
+                self._pool.then(future, follow)
 
     def prefetch_metadata(
         self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
@@ -214,11 +214,9 @@ class IndexClient:
                 policy.dependencies_to_prefetch, partial(self.prefetch_pages, policy=policy)
             )
         for file, name, version in files:
-            future, new = self._pool.once(
-                self._metadata, file.url, self._dist_metadata.fetch, file, name, version
-            )
+            future, new = self._start_metadata(file, name, version)
             if follow is not None and new:
-                future.add_done_callback(follow)
+                self._pool.then(future, follow)
 
     def file_hashes(self, files: Iterable[DistFile]) -> dict[str, str]:
         """``sha256:hex`` of each file by URL: from the page, or downloaded and hashed.
@@ -284,13 +282,26 @@ class IndexClient:
     # -- futures ---------------------------------------------------------------------------
 
     def _page_future(self, name: NormalizedName) -> Future[ProjectPage]:
-        return self._pool.once(self._pages, name, self._page_source.page, name)[0]
+        return self._start_page(name)[0]
 
     def _metadata_future(
         self, file: DistFile, name: NormalizedName, version: Version
     ) -> Future[CoreMetadata]:
-        fetch = self._dist_metadata.fetch
-        return self._pool.once(self._metadata, file.url, fetch, file, name, version)[0]
+        return self._start_metadata(file, name, version)[0]
+
+    def _start_page(self, name: NormalizedName) -> tuple[Future[ProjectPage], bool]:
+        """The page's future; a stored page is read here, a fetch runs on the pool."""
+        pages = self._page_source
+        return self._pool.stored_or_started(self._pages, name, pages.stored, pages.page, name)
+
+    def _start_metadata(
+        self, file: DistFile, name: NormalizedName, version: Version
+    ) -> tuple[Future[CoreMetadata], bool]:
+        """The metadata's future; stored metadata is read here, a fetch runs on the pool."""
+        meta = self._dist_metadata
+        return self._pool.stored_or_started(
+            self._metadata, file.url, meta.stored, meta.fetch, file, name, version
+        )
 
     def _hash_future(self, file: DistFile) -> Future[str]:
         return self._pool.once(self._hashes, file.url, self._file_hashes.download_hash, file)[0]

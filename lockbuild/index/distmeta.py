@@ -89,6 +89,22 @@ class DistMetadata:
         self.pages = pages
         """Project pages (as the resolver sees them), to find the wheels beside an sdist."""
 
+    def stored(self, file: DistFile, name: NormalizedName, version: Version) -> CoreMetadata | None:
+        """:meth:`fetch`, when the store holds usable metadata of ``file``; else None, and
+        :meth:`fetch` decides (a request, a remote store, a refusal, or an entry found
+        wrong)."""
+        key = metadata_key(url=file.url, sha256=file.sha256)
+        stored = self.records.stored(key, file, local_only=True)
+        if stored is None or self._unverified_in_store(file, stored[1]):
+            return None
+        metadata, source = stored
+        if source == "build" and not self.build_sdists:
+            return None
+        if metadata.name != name or metadata.version != version:
+            return None
+        self.count("metadata cached")
+        return metadata
+
     def fetch(
         self, file: DistFile, name: NormalizedName, version: Version, *, use_store: bool = True
     ) -> CoreMetadata:

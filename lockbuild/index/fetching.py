@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from queue import Empty, SimpleQueue
@@ -39,6 +39,8 @@ class FetchPool:
         self._lock = threading.Lock()
         self._closed = False
         """Set by :meth:`close`: fetches finishing after it start nothing new."""
+        self._following = threading.local()
+        """Per thread: the follow-ups of :meth:`then` waiting for the one under way."""
         self._threads = [
             threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
             for number in range(workers)
@@ -53,7 +55,71 @@ class FetchPool:
         function: Callable[..., Value],
         *arguments: object,
     ) -> tuple[Future[Value], bool]:
-        """The one future for ``key``, started on first request; True when just started.
+        """The one future for ``key``, started on first request; True when just started."""
+        future, new = self.reserve(futures, key)
+        if new:
+            self.start(future, function, *arguments)
+        return future, new
+
+    def stored_or_started(
+        self,
+        futures: dict[Key, Future[Value]],
+        key: Key,
+        stored: Callable[..., Value | None],
+        function: Callable[..., Value],
+        *arguments: object,
+    ) -> tuple[Future[Value], bool]:
+        """As :meth:`once`, but a new key is first asked of ``stored`` in the calling thread:
+        what the store answers needs no thread (on a warm run, every page and metadata;
+        handing those to threads that wait for the GIL only made the resolver wait longer).
+        ``stored`` returns None when it has no usable answer without a request; then
+        ``function`` runs on a pool thread. Either is asked once per key."""
+        future, new = self.reserve(futures, key)
+        if not new:
+            return future, False
+        try:
+            value = stored(*arguments)
+        except BaseException as error:  # the caller sees it, as from a pool thread
+            if future.set_running_or_notify_cancel():
+                future.set_exception(error)
+            return future, True
+        if value is None:
+            self.start(future, function, *arguments)
+        elif future.set_running_or_notify_cancel():
+            future.set_result(value)
+        return future, True
+
+    def then(self, future: Future[Value], follow: Callable[[Future[Value]], None]) -> None:
+        """Call ``follow(future)`` once ``future`` is done.
+
+        A future done already (answered from the store in this thread) is followed here, but
+        not from within another follow-up: those queue up and run one after the other, so a
+        chain of stored pages and metadata as deep as the dependency graph is a loop, not a
+        recursion. A follow-up that raises is logged (-vv) and does not stop the others: a
+        prefetch hint must never break the run.
+        """
+        if not future.done():
+            future.add_done_callback(follow)
+            return
+        pending: deque[tuple[Callable[[Future[Any]], None], Future[Any]]] | None
+        pending = getattr(self._following, "pending", None)
+        if pending is not None:
+            pending.append((follow, future))
+            return
+        self._following.pending = pending = deque([(follow, future)])
+        try:
+            while pending:
+                step, done = pending.popleft()
+                try:
+                    step(done)
+                except Exception:
+                    logger.debug("prefetch follow-up failed", exc_info=True)
+        finally:
+            self._following.pending = None
+
+    def reserve(self, futures: dict[Key, Future[Value]], key: Key) -> tuple[Future[Value], bool]:
+        """The future for ``key``; True when just made, and then the caller must settle it
+        (:meth:`start` it, or set its result). After :meth:`close`, a cancelled future.
 
         Known keys are answered without the lock: a worker holding it may be waiting for the
         GIL behind page parsing, and the resolver thread should not wait for both.
@@ -70,8 +136,18 @@ class FetchPool:
                 future.cancel()
                 return future, False
             futures[key] = future
-        self._queue.put((future, function, arguments))
         return future, True
+
+    def start(
+        self, future: Future[Value], function: Callable[..., Value], *arguments: object
+    ) -> None:
+        """Run ``function(*arguments)`` on a pool thread into ``future`` (cancelled instead
+        after :meth:`close`)."""
+        with self._lock:  # close() drains the queue after setting _closed: nothing is left behind
+            if not self._closed:
+                self._queue.put((future, function, arguments))
+                return
+        future.cancel()
 
     def known(self, futures: dict[Key, Future[Value]], key: Key, value: Value) -> None:
         """Answer ``key`` with ``value`` unless a fetch of it is already under way."""
@@ -86,7 +162,7 @@ class FetchPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the fetch pool is closed")
-        self._queue.put((future, function, arguments))
+            self._queue.put((future, function, arguments))
         return future
 
     def close(self) -> None:

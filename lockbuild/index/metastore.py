@@ -109,12 +109,15 @@ class MetadataRecords:
         self.policy = policy
         self.writes = writes
 
-    def stored(self, key: str, file: DistFile) -> tuple[CoreMetadata, str] | None:
+    def stored(
+        self, key: str, file: DistFile, *, local_only: bool = False
+    ) -> tuple[CoreMetadata, str] | None:
         """The stored metadata of ``file`` and its source, checked against the page's hash;
-        None (an unusable entry dropped) when the store has none."""
+        None (an unusable entry dropped) when the store has none (``local_only``: without
+        asking a remote store)."""
         if self.store is None:
             return None
-        entry = self.store.get(key)
+        entry = self.store.get(key, local_only=local_only)
         if entry is None:
             return None
         value = entry.value

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from lockbuild.errors import IndexFetchError
+from lockbuild.errors import IndexFetchError, LockbuildError
 from lockbuild.index.caching import CachePolicy, StoreWrites
 from lockbuild.index.offline import missing_page
 from lockbuild.index.pagestore import stored_page
@@ -87,7 +87,33 @@ class IndexPages:
 
     def page(self, name: NormalizedName) -> ProjectPage:
         """``name``'s page from the index it comes from, as of ``exclude-newer``."""
-        page = self._index_page(name)
+        return self._as_of_cutoff(name, self._index_page(name, self._page_on))
+
+    def stored(self, name: NormalizedName) -> ProjectPage | None:
+        """:meth:`page`, when the store answers it without a request: every page it reads is
+        stored and fresh and, with ``exclude-newer``, every file on it has its upload time
+        (as on JSON pages). None otherwise, and when it would fail: :meth:`page` then asks
+        the index, or says what is wrong."""
+        read: list[NormalizedName] = []
+
+        def stored_on(index_url: str, name: NormalizedName) -> ProjectPage:
+            _entry, cached = self._from_store(page_key(index_url, name), name, local_only=True)
+            if cached is None:
+                raise _NotStored
+            read.append(name)
+            return cached
+
+        try:
+            page = self._index_page(name, stored_on)
+        except (_NotStored, LockbuildError):
+            return None
+        if self.selection.exclude_newer is not None and not _dated(page):
+            return None  # upload times from the JSON API's table: maybe a request
+        for _ in read:
+            self.count("pages cached")
+        return self._as_of_cutoff(name, page)
+
+    def _as_of_cutoff(self, name: NormalizedName, page: ProjectPage) -> ProjectPage:
         cutoff = self.selection.exclude_newer
         if cutoff is None or not page.versions:
             return page
@@ -111,11 +137,14 @@ class IndexPages:
         """The page of a project no index has."""
         return ProjectPage(name=name, index_url=shown_index(self.index_urls[0]), files=())
 
-    def _index_page(self, name: NormalizedName) -> ProjectPage:
-        """The page of the index ``name`` comes from (see :class:`IndexSelection`)."""
+    def _index_page(
+        self, name: NormalizedName, page_on: Callable[[str, NormalizedName], ProjectPage]
+    ) -> ProjectPage:
+        """The page of the index ``name`` comes from (see :class:`IndexSelection`), each
+        index's page read by ``page_on``."""
         pinned = self.selection.pinned.get(name)
         if pinned is not None:
-            page = self._page_on(pinned, name)
+            page = page_on(pinned, name)
             if not page.versions:
                 raise IndexFetchError(
                     f"{name}: not found on index {self.selection.describe(pinned)}, the only "
@@ -123,13 +152,13 @@ class IndexPages:
                 )
             return page
         if self.selection.best_match:
-            pages = [self._page_on(index_url, name) for index_url in self.index_urls]
+            pages = [page_on(index_url, name) for index_url in self.index_urls]
             found = [page for page in pages if page.versions]
             if found:
                 return merge_pages(name, found)
             return self.empty(name)
         for index_url in self.index_urls:
-            page = self._page_on(index_url, name)
+            page = page_on(index_url, name)
             if page.versions:
                 return page
             logger.debug("%s: not on %s", name, redact_url(index_url))
@@ -138,11 +167,7 @@ class IndexPages:
     def _page_on(self, index_url: str, name: NormalizedName) -> ProjectPage:
         """``name``'s page on one index (empty when not there): stored, revalidated or fetched."""
         key = page_key(index_url, name)
-        entry, cached = None, None
-        if self.store is not None and not self.policy.refreshes(name):
-            max_age = None if self.policy.offline else self.policy.page_ttl
-            entry = self.store.get(key, max_age=max_age, defer_text=True)
-            cached = self._stored_page(entry, name)
+        entry, cached = self._from_store(key, name)
         if entry is not None and cached is not None and not entry.stale:
             self.count("pages cached")
             return cached
@@ -174,6 +199,19 @@ class IndexPages:
         self.writes.put_page(key, page, response.headers)
         return page
 
+    def _from_store(
+        self, key: str, name: NormalizedName, *, local_only: bool = False
+    ) -> tuple[Entry | None, ProjectPage | None]:
+        """The stored entry under ``key`` and the page read from it; with ``local_only``,
+        only a fresh entry of the local store (else no page)."""
+        if self.store is None or self.policy.refreshes(name):
+            return None, None
+        max_age = None if self.policy.offline else self.policy.page_ttl
+        entry = self.store.get(key, max_age=max_age, defer_text=True, local_only=local_only)
+        if local_only and (entry is None or entry.stale):
+            return entry, None
+        return entry, self._stored_page(entry, name)
+
     def _stored_page(self, entry: Entry | None, name: NormalizedName) -> ProjectPage | None:
         if entry is None:
             return None
@@ -197,6 +235,19 @@ class IndexPages:
                 self.store.discard(entry.key, f"unusable: {error}")
             return None
         return page
+
+
+class _NotStored(Exception):
+    """A page the store cannot answer without a request (see :meth:`IndexPages.stored`)."""
+
+
+def _dated(page: ProjectPage) -> bool:
+    """Whether every file of ``page`` has its upload time (every release's span is known)."""
+    for version in page.versions:
+        pending = page.unread(version)
+        if pending is None or pending.uploaded is None:
+            return False
+    return True
 
 
 def shown_index(index_url: str) -> str:

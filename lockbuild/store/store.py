@@ -146,6 +146,7 @@ class Store:
         max_age: float | None = None,
         expected_sha256: str | None = None,
         defer_text: bool = False,
+        local_only: bool = False,
     ) -> Entry | None:
         """The entry under ``key``, or None when missing, corrupt or unreadable.
 
@@ -155,11 +156,13 @@ class Store:
 
         With ``max_age``, a page older than that is returned with ``stale=True`` (revalidate
         it with its ``etag``/``last_modified``). With ``expected_sha256``, a value whose
-        :func:`~lockbuild.store.envelope.value_sha256` differs is dropped as corrupt.
+        :func:`~lockbuild.store.envelope.value_sha256` differs is dropped as corrupt. With
+        ``local_only``, a remote store is not asked (a quick look before a fetch that will).
         """
         namespace_of(key)
         envelope = None if self.damaged else self._entries.read(key, defer_text=defer_text)
-        newer = self.remote and self.remote.newer(key, envelope, max_age, self._clock())
+        remote = None if local_only else self.remote
+        newer = remote and remote.newer(key, envelope, max_age, self._clock())
         if newer:
             envelope = newer
             self._write(key, newer.encode(), remote=False)
