@@ -98,8 +98,6 @@ class WheelMetadata:
         page's sha256, and its METADATA with the one the ranges gave; a wheel that passes is
         recorded as verified. Wheels never range-read (or already verified) are not fetched.
         """
-        from lockbuild.index.metadata import parse_metadata
-
         if not file.is_wheel or not file.sha256 or self.records.store is None:
             return None
         if self.records.wheel_record(file.sha256).get("verified") is not False:
@@ -113,6 +111,8 @@ class WheelMetadata:
                 f"{file.filename} does not match the index's sha256 (its METADATA, read by "
                 f"range requests, is not the wheel's): {redact_url(file.url)}"
             )
+        from lockbuild.index.metadata import parse_metadata
+
         stored = self.records.stored(metadata_key(url=file.url, sha256=file.sha256), file)
         if stored is not None and stored[0] != parse_metadata(data, source=file.filename):
             return (

@@ -37,7 +37,7 @@ from lockbuild.store.repair import (
     remove_tree,
 )
 
-if TYPE_CHECKING:  # the cache commands' summary and maintenance: a compile never asks for them
+if TYPE_CHECKING:  # the cache commands' modules and the remote tier: imported where used
     from lockbuild.store.info import StoreInfo
     from lockbuild.store.merge import MergeCounts
     from lockbuild.store.remote import RemoteTier
