@@ -105,8 +105,7 @@ def test_warm_compile_parses_no_metadata_text(
     server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Metadata is stored parsed: a warm run reads it without parsing METADATA again."""
-    import lockbuild.index.distmeta as distmeta
-    import lockbuild.index.metastore as metastore
+    import lockbuild.index.metadata as metadata
 
     assert compile_lock(server.url) == 0
     first = (project / "requirements.txt").read_bytes()
@@ -116,8 +115,7 @@ def test_warm_compile_parses_no_metadata_text(
         calls.append(source)
         raise AssertionError(f"METADATA parsed again: {source}")
 
-    monkeypatch.setattr(distmeta, "parse_metadata", counted)
-    monkeypatch.setattr(metastore, "parse_metadata", counted)
+    monkeypatch.setattr(metadata, "parse_metadata", counted)  # imported where it is called
     (project / "requirements.txt").unlink()
     assert compile_lock(server.url) == 0
     assert calls == []

@@ -3,7 +3,8 @@
 Every check runs the command in a fresh interpreter and reads ``sys.modules`` at its end:
 ``--version``, ``--help``, a usage error and ``lockbuild list`` import neither the HTTP stack
 nor the resolver; a compile the store answers whole (a warm run within ``page-ttl``) imports
-no ``requests``, and a compile of wheels into a requirements.txt none of :data:`LAZY`.
+no ``requests`` and none of :data:`WARM_LAZY`, and a compile of wheels into a
+requirements.txt none of :data:`LAZY`.
 """
 
 from __future__ import annotations
@@ -45,11 +46,26 @@ LAZY = (
     "lockbuild.build.vcs",  # a VCS line
     "lockbuild.index.htmlpage",  # a PEP 503 HTML page, fetched or stored
     "lockbuild.store.info",  # ``lockbuild cache info`` and ``cache prune``
+    "lockbuild.store.archive",  # ``cache export``, ``cache import`` and a merge of an archive
+    "gzip",
+    "lockbuild.store.merge",  # ``cache merge``
+    "lockbuild.store.remote",  # a remote tier (--remote-store)
+    "lockbuild.resolution.explain",  # a conflict explained
+    "lockbuild.inputs.pyproject",  # a pyproject.toml input
+    "lockbuild.inputs.tomlsource",
 )
 """What a compile of only wheels into a requirements.txt, with ``--cache-dir``, never uses."""
 
+WARM_LAZY = (
+    "lockbuild.index.metadata",  # METADATA text parsed (the store keeps it parsed)
+    "lockbuild.index.wheelzip",  # a wheel read for its METADATA
+    "zipfile",
+    "tarfile",
+)
+"""What a warm compile, the store answering every page and metadata, never uses either."""
+
 PROBE = (
-    f"PROJECT_COMMANDS = {PROJECT_COMMANDS!r}\nLAZY = {LAZY!r}\n"
+    f"PROJECT_COMMANDS = {PROJECT_COMMANDS!r}\nLAZY = {LAZY + WARM_LAZY!r}\n"
     + """
 import json, sys
 from lockbuild.cli import main
@@ -80,7 +96,7 @@ def probe_commands(cwd: Path, *arguments: str) -> tuple[int, list[str], list[str
 
 def probe_report(cwd: Path, *arguments: str) -> dict[str, Any]:
     """Run ``lockbuild ARGUMENTS`` in a fresh interpreter: its exit code, and which of the
-    heavy modules, :data:`PROJECT_COMMANDS` and :data:`LAZY` it imported."""
+    heavy modules, :data:`PROJECT_COMMANDS`, :data:`LAZY` and :data:`WARM_LAZY` it imported."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
     environment["NO_PROXY"] = "127.0.0.1"
     result = subprocess.run(
@@ -187,7 +203,9 @@ def test_a_warm_compile_of_wheels_imports_none_of_the_lazy_modules(
     (project / "requirements.in").write_text("webframe\n")
     cold = probe_report(project, *arguments)
     assert cold["code"] == 0
-    assert cold["lazy"] == []  # a cold compile builds nothing either: only wheels
+    # a cold compile builds nothing either (only wheels); it parses their METADATA
+    assert set(cold["lazy"]) <= set(WARM_LAZY)
+    assert "lockbuild.index.metadata" in cold["lazy"]
     lock = (project / "requirements.txt").read_text()
     warm = probe_report(project, *arguments)
     assert warm["code"] == 0
@@ -295,3 +313,55 @@ def test_a_compile_by_the_command_leaves_a_whole_store(project: Path, server: In
     assert offline.returncode == 0, offline.stderr
     assert len(server.requests) == before
     assert (project / "requirements.txt").read_text() == lock
+
+
+def test_a_conflict_a_pyproject_and_a_remote_tier_import_their_modules(
+    project: Path, server: IndexServer
+) -> None:
+    """The explanation of a conflict, the pyproject.toml reader and the remote tier are
+    imported by the runs that use them."""
+    (project / "requirements.in").write_text("webframe\nhelper<1\n")
+    conflict = probe_report(project, *warm_compile_arguments(server))
+    assert conflict["code"] == 1
+    assert "lockbuild.resolution.explain" in conflict["lazy"]
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "1"\ndependencies = ["webframe"]\n'
+    )
+    remote = f"--remote-store={(project / 'remote').as_uri()}"
+    arguments = ("compile", "pyproject.toml", "-o", "app.txt", remote, "-q")
+    pyproject = probe_report(
+        project, *arguments, f"--index-url={server.url}", "--cache-dir=cache",
+        "--python=3.11", "--platform=linux-x86_64",
+    )  # fmt: skip
+    assert pyproject["code"] == 0
+    assert {"lockbuild.inputs.pyproject", "lockbuild.inputs.tomlsource"} <= set(pyproject["lazy"])
+    assert "lockbuild.store.remote" in pyproject["lazy"]
+
+
+def test_a_wheel_read_for_its_metadata_imports_the_zip_reader(
+    project: Path, server: IndexServer
+) -> None:
+    """Without PEP 658 metadata a wheel is read (zipfile, the wheelzip reader); its
+    metadata, kept parsed, is not read again by a warm run."""
+    server.pep658 = False
+    try:
+        arguments = (*warm_compile_arguments(server), "-o", "wheels.txt")
+        cold = probe_report(project, *arguments)
+        warm = probe_report(project, *arguments)
+    finally:
+        server.pep658 = True
+    assert cold["code"] == warm["code"] == 0
+    assert {"lockbuild.index.wheelzip", "zipfile"} <= set(cold["lazy"])
+    assert warm["lazy"] == []
+
+
+def test_the_cache_archive_and_merge_commands_import_their_modules(
+    project: Path, server: IndexServer
+) -> None:
+    assert probe_report(project, *warm_compile_arguments(server))["code"] == 0
+    export = probe_report(project, "cache", "export", "--cache-dir=cache", "store.jsonl.gz")
+    assert export["code"] == 0
+    assert {"lockbuild.store.archive", "gzip"} <= set(export["lazy"])
+    merge = probe_report(project, "cache", "merge", "--cache-dir=other", "cache")
+    assert merge["code"] == 0
+    assert "lockbuild.store.merge" in merge["lazy"]

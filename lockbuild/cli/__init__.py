@@ -373,12 +373,13 @@ def _input_specs(
 ) -> tuple[InputSpec, ...]:
     from pathlib import Path
 
-    from lockbuild.inputs.pyproject import ALL_EXTRAS
     from lockbuild.models import InputSpec
 
     if all_extras and extras:  # pip-compile's words
         raise UsageError("--extra has no effect when used with --all-extras")
     if all_extras:
+        from lockbuild.inputs.pyproject import ALL_EXTRAS
+
         extras = [ALL_EXTRAS]
         if not any(Path(path).name == "pyproject.toml" for path in paths):
             return tuple(InputSpec(path) for path in paths)  # pip-compile ignores it here

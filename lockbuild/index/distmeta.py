@@ -30,7 +30,6 @@ from lockbuild.errors import (
 )
 from lockbuild.index.caching import CachePolicy
 from lockbuild.index.downloads import download_to, unchecked
-from lockbuild.index.metadata import metadata_is_static, parse_metadata, read_sdist_pkg_info
 from lockbuild.index.metastore import MetadataRecords
 from lockbuild.index.offline import (
     MissKind,
@@ -138,6 +137,8 @@ class DistMetadata:
                 self.records.put(key, agreed, None, "wheels")
                 return agreed
         data, source, vouched = self._read(file, name, version)
+        from lockbuild.index.metadata import parse_metadata  # metadata the store did not have
+
         try:
             metadata = parse_metadata(data, source=file.filename)
             if metadata.name != name or metadata.version != version:
@@ -255,6 +256,8 @@ class DistMetadata:
         return response.content
 
     def _sdist(self, file: DistFile, name: NormalizedName, version: Version) -> tuple[bytes, str]:
+        from lockbuild.index.metadata import metadata_is_static, read_sdist_pkg_info
+
         if file.sha256 and self.build_sdists:
             self.records.raise_failed_build(file.sha256, name)
         with tempfile.TemporaryDirectory(prefix="lockbuild-sdist-") as directory:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tarfile
-import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -19,7 +17,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from lockbuild.errors import LockbuildError, MetadataError
-from lockbuild.index.wheelzip import ARCHIVE_ERRORS
 from lockbuild.models import CoreMetadata
 
 __all__ = [
@@ -174,6 +171,8 @@ def read_sdist_pkg_info(archive: BinaryIO, *, filename: str) -> bytes | None:
     chosen from ``filename``; an unreadable archive raises
     :class:`~lockbuild.errors.MetadataError`.
     """
+    from lockbuild.index.wheelzip import ARCHIVE_ERRORS  # with tarfile: sdists only
+
     lowered = filename.lower()
     try:
         if lowered.endswith(".zip"):
@@ -195,6 +194,8 @@ def _is_top_level_pkg_info(name: str) -> bool:
 
 
 def _zip_pkg_info(archive: BinaryIO) -> bytes | None:
+    import zipfile
+
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             if not info.is_dir() and _is_top_level_pkg_info(info.filename):
@@ -203,6 +204,8 @@ def _zip_pkg_info(archive: BinaryIO) -> bytes | None:
 
 
 def _tar_pkg_info(archive: BinaryIO) -> bytes | None:
+    import tarfile
+
     # Stream mode: one forward pass, so the archive need not be seekable.
     with tarfile.open(fileobj=archive, mode="r|*") as tf:
         for member in tf:

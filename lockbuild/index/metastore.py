@@ -25,7 +25,6 @@ from packaging.version import InvalidVersion, Version
 
 from lockbuild.errors import BuildError, MetadataError
 from lockbuild.index.caching import CachePolicy, StoreWrites
-from lockbuild.index.metadata import parse_metadata
 from lockbuild.models import CoreMetadata, DistFile
 from lockbuild.store.keys import build_failure_key, wheel_key
 from lockbuild.store.store import Store
@@ -142,6 +141,8 @@ class MetadataRecords:
         text = read_metadata_value(value)
         if text is None:
             return read_parsed_value(value)
+        from lockbuild.index.metadata import parse_metadata  # a warm run reads parsed values
+
         data = text[0]
         return parse_metadata(data, source=file.filename), hashlib.sha256(data).hexdigest()
 

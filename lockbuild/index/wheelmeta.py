@@ -20,15 +20,14 @@ from packaging.version import Version
 
 from lockbuild.errors import HashError, IndexFetchError, MetadataError
 from lockbuild.index.downloads import check_sha256, download_to, downloaded, unchecked
-from lockbuild.index.metadata import parse_metadata
 from lockbuild.index.metastore import MetadataRecords
-from lockbuild.index.wheelzip import RangeFile, SeekableReader, read_wheel_metadata
 from lockbuild.models import DistFile
 from lockbuild.store.keys import metadata_key
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request
     from lockbuild.index.http import HttpClient, RangeResult
+    from lockbuild.index.wheelzip import SeekableReader
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +111,8 @@ class WheelMetadata:
                 f"{file.filename} does not match the index's sha256 (its METADATA, read by "
                 f"range requests, is not the wheel's): {redact_url(file.url)}"
             )
+        from lockbuild.index.metadata import parse_metadata
+
         stored = self.records.stored(metadata_key(url=file.url, sha256=file.sha256), file)
         if stored is not None and stored[0] != parse_metadata(data, source=file.filename):
             return (
@@ -124,6 +125,8 @@ class WheelMetadata:
     def _by_ranges(self, file: DistFile) -> tuple[bytes, bool]:
         """METADATA by range reads, and whether a hash vouched for the bytes (a whole body
         checked against the page's sha256 does; range reads never do)."""
+        from lockbuild.index.wheelzip import RangeFile
+
         vouched = bool(file.sha256)
         try:
             tail = self.http.get_range(file.url, start=None, end=WHEEL_TAIL_BYTES)
@@ -141,6 +144,8 @@ class WheelMetadata:
     @staticmethod
     def _read(wheel: SeekableReader, file: DistFile, *, vouched: bool) -> bytes:
         """The METADATA of a wheel; unreadable bytes no hash vouches for are not the release's."""
+        from lockbuild.index.wheelzip import read_wheel_metadata  # zipfile: a wheel is read
+
         try:
             return read_wheel_metadata(wheel, filename=file.filename)
         except MetadataError as error:

@@ -46,7 +46,6 @@ from packaging.requirements import Requirement
 
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.pep508 import input_error, invalid_requirement, parse_pep508
-from lockbuild.inputs.pyproject import read_pyproject
 from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
 from lockbuild.models import (
     InputRequirement,
@@ -203,6 +202,8 @@ class _Collector:
         self.parse_text(text, path, constraint=constraint)
 
     def read_pyproject(self, spec: InputSpec) -> None:
+        from lockbuild.inputs.pyproject import read_pyproject  # with the TOML reader
+
         requirements = read_pyproject(spec)
         self._add_file(spec.path)
         self.requirements.extend(requirements)

@@ -28,7 +28,6 @@ from lockbuild.models import (
     LinkedDist,
     RequirementSet,
 )
-from lockbuild.resolution.explain import explain_budget, explain_conflict
 from lockbuild.resolution.finder import Release, ReleaseMemo
 from lockbuild.resolution.provider import (
     Candidate,
@@ -363,8 +362,12 @@ def resolve(
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)
     except ResolutionImpossible as error:
+        from lockbuild.resolution.explain import explain_conflict  # only a failure explains
+
         raise ResolutionError(explain_conflict(list(error.causes), provider, environment)) from None
     except ResolutionTooDeep as error:
+        from lockbuild.resolution.explain import explain_budget
+
         raise ResolutionError(explain_budget(error.round_count, provider, environment)) from None
     return _build_resolution(result, environment, constraints)
 

@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from lockbuild.errors import StoreError
-from lockbuild.store.archive import archived_entries, import_entries, write_archive
 from lockbuild.store.disk import STORE_ERRORS
 from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.envelope import (
@@ -28,8 +27,6 @@ from lockbuild.store.envelope import (
     text_sha256,
 )
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
-from lockbuild.store.merge import MergeCounts, merge_entries
-from lockbuild.store.remote import RemoteTier, open_remote
 from lockbuild.store.repair import (
     StoreHealth,
     damage_marked,
@@ -40,8 +37,10 @@ from lockbuild.store.repair import (
     remove_tree,
 )
 
-if TYPE_CHECKING:  # the cache commands' summary: a compile never asks for it
+if TYPE_CHECKING:  # the cache commands' modules and the remote tier: imported where used
     from lockbuild.store.info import StoreInfo
+    from lockbuild.store.merge import MergeCounts
+    from lockbuild.store.remote import RemoteTier
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +296,8 @@ class Store:
 
         The archive is byte-for-byte deterministic for the same entries.
         """
+        from lockbuild.store.archive import write_archive
+
         target = os.fspath(path)
         with self._health.command("read"):
             return write_archive(target, self.envelopes())
@@ -309,6 +310,8 @@ class Store:
 
     def merge(self, entries: Callable[[], Iterable[Envelope]], *, source: str) -> MergeCounts:
         """The union with another store's ``entries``; see :func:`~.merge.merge_entries`."""
+        from lockbuild.store.merge import merge_entries
+
         with self._health.command("merge"):
             read, cache = partial(self._entries.read, raising=True), self._cache
             return merge_entries(entries, read=read, write=cache.set, transact=cache.transact,
@@ -321,6 +324,8 @@ class Store:
         StoreError naming the file. An existing entry stored at the same time or later than
         the archived one is kept.
         """
+        from lockbuild.store.archive import archived_entries, import_entries
+
         entries = archived_entries(os.fspath(path))
         with self._health.command("import"):
             read = partial(self._entries.read, raising=True)
@@ -381,7 +386,11 @@ def open_store(
     """
     cache_dir = os.fspath(directory)
     store_dir = os.path.join(cache_dir, STORE_SUBDIR)
-    tier = open_remote(remote, offline=offline) if remote else None
+    tier = None
+    if remote:
+        from lockbuild.store.remote import open_remote  # a remote tier is configured
+
+        tier = open_remote(remote, offline=offline)
     store = Store(open_or_repair(store_dir, repair=repair), cache_dir=cache_dir, clock=clock)
     store.remote = tier
     return store
