@@ -21,7 +21,13 @@ from lockbuild.index import htmlpage
 from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
 from lockbuild.index.simple import parse_project_page
-from lockbuild.index.uploads import UploadTimes, json_api_url, parse_json_api, times_for
+from lockbuild.index.uploads import (
+    UploadTimes,
+    json_api_url,
+    parse_json_api,
+    release_span,
+    times_for,
+)
 from lockbuild.index.views import uploaded_before
 from lockbuild.models import DistFile, FileData, ProjectPage
 from lockbuild.store.keys import upload_key
@@ -244,6 +250,12 @@ def test_a_later_run_decides_wholly_dated_releases_without_reading_them(
             dated_page(), UploadTimes(None, store=store, write=store.put)
         )
         assert sum(anchors_read) == 7  # every anchor, once
+        plain = uploaded_before(dated_page(), CUTOFF)  # each file dated one by one
+        assert (first.files, first.cutoff, first_undated) == (
+            plain.page.files,
+            plain.page.cutoff,
+            plain.undated,
+        )
         entry = store.get(upload_key(MIRROR, "alpha"))
         assert entry is not None
         assert entry.value == {
@@ -256,7 +268,7 @@ def test_a_later_run_decides_wholly_dated_releases_without_reading_them(
         }
 
         anchors_read.clear()
-        page = dated_page()
+        page = dated_page()  # as a later run reads it from the store
         writes: list[str] = []
         later = UploadTimes(None, store=store, write=lambda key, value: writes.append(key))
         view, undated = cutoff_view(page, later)
@@ -314,3 +326,22 @@ def test_an_older_or_unusable_entry_is_never_misread(
         online = UploadTimes(HttpClient(), store=store, write=store.put)
         assert online.for_page(html_page(server, "alpha"))
         assert api_requests(server) == ["/pypi/alpha/json"]
+
+
+def test_release_span_orders_by_instant_and_refuses_what_a_file_would_not_be_dated_by() -> None:
+    def span(*times: str | None) -> object:
+        files: list[FileData] = [
+            {"filename": f"a-1.0-{n}.tar.gz", "url": "https://x/a.tar.gz"}
+            for n in range(len(times))
+        ]
+        for data, uploaded in zip(files, times, strict=True):
+            if uploaded is not None:
+                data["upload_time"] = uploaded
+        return release_span(files)
+
+    assert span(LATE, "2016-01-01T00:00:00.000000Z") == ("2016-01-01T00:00:00.000000Z", LATE, 2)
+    assert span(EARLY, "2015-04-03T11:00:00+02:00") == ("2015-04-03T11:00:00+02:00", EARLY, 2)
+    assert span(LATE, None) is None
+    assert span("2019-02-30T00:00:00.000000Z") is None  # no such day
+    assert span("yesterday", LATE) is None
+    assert span() is None

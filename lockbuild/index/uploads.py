@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -56,10 +58,10 @@ Spans = dict[str, UploadSpan]
 
 class PageTimes(dict[str, str]):
     """What :meth:`UploadTimes.for_page` found: file name -> upload time for files the page
-    gives none, and in :attr:`spans` the releases a run stored as dated wholly by the page
-    (not read now: ``exclude-newer`` decides them from their span, and checks the files of
-    a release it keeps when they are read, see :func:`lockbuild.index.views.uploaded_before`).
-    """
+    gives none, and in :attr:`spans` the releases the page dates wholly, found now or stored
+    by an earlier run (those are not read: ``exclude-newer`` decides each from its span and
+    checks the files of one it keeps when they are read, see
+    :func:`lockbuild.index.views.uploaded_before`)."""
 
     def __init__(self, times: Mapping[str, str] = {}, spans: Spans | None = None) -> None:
         super().__init__(times)
@@ -71,19 +73,30 @@ def release_span(files: Sequence[FileData]) -> UploadSpan | None:
     when one has none or an unreadable one (only its files can tell then). The oldest is
     the earliest instant (the first written of equal ones), as
     :func:`~lockbuild.index.views.uploaded_before` notes the oldest file left out."""
-    instants = []
+    times: list[str] = []
     for data in files:
         uploaded = data.get("upload_time")
         if not isinstance(uploaded, str):
             return None
+        times.append(uploaded)
+    if not times:
+        return None
+    if all(map(_PYPI_TIME.fullmatch, times)):  # as PyPI writes them: they sort as text does
         try:
-            instants.append((parse_instant(uploaded), uploaded))
+            for _ in map(datetime.fromisoformat, [text[:26] for text in times]):
+                pass  # each a real date and time
         except ValueError:
-            return None
-    if not instants:
+            return None  # no instant: parse_instant would refuse it too
+        return min(times), max(times), len(times)
+    try:
+        instants = [(parse_instant(uploaded), uploaded) for uploaded in times]
+    except ValueError:
         return None
     return min(instants)[1], max(instants)[1], len(instants)
 
+
+_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""An upload time as PyPI writes it (UTC, microseconds)."""
 
 _SIMPLE_SUFFIX = "/simple"
 _ACCEPT = {"Accept": "application/json"}

@@ -104,10 +104,11 @@ def uploaded_before(
     files carry their upload time, so later audits see it. An unread release whose page
     says when its oldest and newest files came (see
     :attr:`~lockbuild.models.PendingRelease.uploaded`) and that lies wholly on one side of
-    the cutoff is decided from those two times, its files neither read nor listed. So is an
-    unread release ``spans`` gives such times for (as a run found them on this index's page,
-    see :class:`lockbuild.index.uploads.PageTimes`); kept whole, its files are checked when
-    read, and one the page no longer dates as old enough is left out then. The view's
+    the cutoff is decided from those two times, its files neither read nor listed. So is a
+    release ``spans`` gives such times for (as this run or an earlier one found them on this
+    index's page, see :class:`lockbuild.index.uploads.PageTimes`); kept whole, its files are
+    checked when read (now, if the release is read already), and one the page no longer
+    dates as old enough is left out then. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
     releases: dict[str, list[FileData] | PendingRelease] = {}
@@ -118,14 +119,22 @@ def uploaded_before(
     cutoff_text = _pypi_time(cutoff)
     for version in page.versions:
         pending = page.unread(version)
-        span = None if pending is None else pending.uploaded or spans.get(version)
-        if pending is not None and span is not None:
+        span = pending.uploaded if pending is not None else None
+        checked = span is None  # a span of for_page's: the files are checked when read
+        if checked:
+            span = spans.get(version)
+        if span is not None:
             oldest, newest, files = span
             if _not_after(newest, cutoff, cutoff_text):  # every file as old as the cutoff:
-                if pending.uploaded is None:  # the span is an earlier run's: check the files
+                if pending is None:
+                    files_kept = _checked_data(page, version, cutoff, cutoff_text)
+                    if files_kept:
+                        releases[version] = files_kept
+                elif checked:
                     read = partial(_checked_data, page, version, cutoff, cutoff_text)
-                    pending = PendingRelease(yanked=pending.yanked, read=read)
-                releases[version] = pending  # kept whole, as it is (checked when built)
+                    releases[version] = PendingRelease(yanked=pending.yanked, read=read)
+                else:
+                    releases[version] = pending  # kept whole, as it is (checked when built)
                 continue
             if not _not_after(oldest, cutoff, cutoff_text):  # every file newer: left out whole
                 newer.append((parse_instant(oldest), oldest))
