@@ -479,7 +479,7 @@ def test_an_index_without_upload_times_is_remembered_for_offline_runs(
     with open_store(project / "cache") as store:
         entry = store.get(upload_key(html_server.url, "alpha"))
     assert entry is not None
-    assert entry.value == {
+    assert entry.value["times"] == {
         "alpha-1.0-cp311-cp311-manylinux_2_17_x86_64.whl": [None, None],
         "alpha-1.0-py3-none-any.whl": [None, None],
         "alpha-1.0.tar.gz": [None, None],

@@ -7,7 +7,8 @@ PyPI's ``/pypi/<project>[/<version>]/json``; its request log shows what was aske
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,19 @@ from indexserver import IndexServer
 from packaging.utils import canonicalize_name
 
 from lockbuild.errors import IndexFetchError, OfflineError
+from lockbuild.index import htmlpage
 from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
-from lockbuild.index.uploads import UploadTimes, json_api_url, parse_json_api, times_for
-from lockbuild.models import DistFile, ProjectPage
+from lockbuild.index.simple import parse_project_page
+from lockbuild.index.uploads import (
+    UploadTimes,
+    json_api_url,
+    parse_json_api,
+    release_span,
+    times_for,
+)
+from lockbuild.index.views import uploaded_before
+from lockbuild.models import DistFile, FileData, ProjectPage
 from lockbuild.store.keys import upload_key
 from lockbuild.store.store import open_store
 
@@ -116,7 +126,7 @@ def test_release_times_come_from_the_version_json_once_then_from_the_store(
         assert times.for_release(page, ["1.0"]) == expected
         assert api_requests(server) == ["/pypi/alpha/1.0/json"]
         entry = store.get(upload_key(server.url, "alpha"))
-        assert entry is not None and set(entry.value) == set(expected)
+        assert entry is not None and set(entry.value["times"]) == set(expected)
 
         later = UploadTimes(HttpClient(), store=store)  # another run: the store answers
         assert later.for_release(page, ["1.0"]) == expected
@@ -164,9 +174,174 @@ def test_a_failing_api_fails_exclude_newer_but_not_late_upload_detection(
 def test_an_unusable_stored_entry_is_dropped(server: IndexServer, tmp_path: Path) -> None:
     page = html_page(server, "alpha")
     key = upload_key(server.url + "/", "Alpha")
-    assert key == f"upload-v1:{server.url}:alpha"
+    assert key == f"upload-v2:{server.url}:alpha"
     with open_store(tmp_path / "cache") as store:
         store.put(key, {"alpha-1.0.tar.gz": "not a pair"})
         with pytest.raises(OfflineError, match="no cached upload times for 'alpha'"):
             UploadTimes(None, store=store, offline=True).for_release(page, ["1.0"])
         assert store.get(key) is None
+
+
+# -- release spans: exclude-newer on a warm run of an HTML page that dates its files ------
+
+MIRROR = "https://mirror.example/root/+simple"
+"""An index without a JSON API next to it: a file its page leaves undated stays so."""
+CUTOFF = datetime(2017, 1, 1, tzinfo=timezone.utc)
+STRADDLE_LATE = "2019-02-01T00:00:00.000000Z"
+
+
+def dated_html(releases: dict[str, list[str | None]]) -> bytes:
+    """A page written as PyPI writes HTML: per release, a wheel per upload time (None:
+    no ``data-upload-time``)."""
+    anchors = []
+    for version, times in releases.items():
+        for number, uploaded in enumerate(times):
+            name = f"alpha-{version}-{number}-py3-none-any.whl"
+            dated = "" if uploaded is None else f' data-upload-time="{uploaded}"'
+            anchors.append(
+                f'<a href="https://files.example/{name}#sha256={"ab" * 32}"{dated}>{name}</a><br/>'
+            )
+    return ("<!DOCTYPE html><html><body>\n" + "\n".join(anchors) + "\n</body></html>").encode()
+
+
+PAGE_RELEASES: dict[str, list[str | None]] = {
+    "1.0": [EARLY, EARLY],
+    "2.0": [LATE],
+    "3.0": [EARLY, STRADDLE_LATE],  # straddles the cutoff: read file by file
+    "4.0": [EARLY, None],  # not dated wholly by the page: read file by file
+}
+
+
+def dated_page(releases: dict[str, list[str | None]] = PAGE_RELEASES) -> ProjectPage:
+    return parse_project_page(
+        dated_html(releases),
+        content_type="text/html",
+        page_url=MIRROR + "/alpha/",
+        project="alpha",
+        index_url=MIRROR,
+    )
+
+
+@pytest.fixture
+def anchors_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many anchors each read of a release of an HTML page read."""
+    counts: list[int] = []
+    read = htmlpage.read_plain_anchors
+
+    def counting(anchors: Sequence[Sequence[str]], base_url: str) -> list[FileData]:
+        counts.append(len(anchors))
+        return read(anchors, base_url)
+
+    monkeypatch.setattr(htmlpage, "read_plain_anchors", counting)
+    return counts
+
+
+def cutoff_view(page: ProjectPage, times: UploadTimes) -> tuple[ProjectPage, tuple[str, ...]]:
+    found = times.for_page(page)
+    view = uploaded_before(page, CUTOFF, upload_times=found, spans=found.spans)
+    return view.page, view.undated
+
+
+def test_a_later_run_decides_wholly_dated_releases_without_reading_them(
+    tmp_path: Path, anchors_read: list[int]
+) -> None:
+    with open_store(tmp_path / "cache") as store:
+        first, first_undated = cutoff_view(
+            dated_page(), UploadTimes(None, store=store, write=store.put)
+        )
+        assert sum(anchors_read) == 7  # every anchor, once
+        plain = uploaded_before(dated_page(), CUTOFF)  # each file dated one by one
+        assert (first.files, first.cutoff, first_undated) == (
+            plain.page.files,
+            plain.page.cutoff,
+            plain.undated,
+        )
+        entry = store.get(upload_key(MIRROR, "alpha"))
+        assert entry is not None
+        assert entry.value == {
+            "times": {},
+            "spans": {
+                "1.0": [EARLY, EARLY, 2],
+                "2.0": [LATE, LATE, 1],
+                "3.0": [EARLY, STRADDLE_LATE, 2],
+            },
+        }
+
+        anchors_read.clear()
+        page = dated_page()  # as a later run reads it from the store
+        writes: list[str] = []
+        later = UploadTimes(None, store=store, write=lambda key, value: writes.append(key))
+        view, undated = cutoff_view(page, later)
+        assert anchors_read == [2, 2]  # 4.0 (undated file) and 3.0 (straddles): not 1.0, 2.0
+        assert undated == first_undated == ("alpha-4.0-1-py3-none-any.whl",)
+        assert view.cutoff == first.cutoff
+        assert view.cutoff is not None and view.cutoff.newer == 2
+        assert view.versions == first.versions == ("1.0", "3.0", "4.0")
+        assert view.files == first.files  # 1.0 read now, checked against the cutoff
+        assert anchors_read == [2, 2, 2]
+        assert writes == []  # nothing new to store
+        offline = UploadTimes(None, store=store, offline=True)
+        assert cutoff_view(dated_page(), offline)[0].files == first.files
+
+
+def test_a_release_kept_on_a_stale_span_still_leaves_out_newer_files(tmp_path: Path) -> None:
+    """A span stored before the release gained a file uploaded after the cutoff (or lost a
+    time) never lets that file in."""
+    with open_store(tmp_path / "cache") as store:
+        cutoff_view(dated_page({"1.0": [EARLY]}), UploadTimes(None, store=store, write=store.put))
+        grown = dated_page({"1.0": [EARLY, LATE, None]})
+        view, _ = cutoff_view(grown, UploadTimes(None, store=store))
+        assert [file.filename for file in view.files] == ["alpha-1.0-0-py3-none-any.whl"]
+
+
+def test_spans_are_stored_only_for_releases_the_page_dates(tmp_path: Path) -> None:
+    with open_store(tmp_path / "cache") as store:
+        cutoff_view(
+            dated_page({"1.0": [None], "2.0": ["not a time"], "3.0": [EARLY]}),
+            UploadTimes(None, store=store, write=store.put),
+        )
+        entry = store.get(upload_key(MIRROR, "alpha"))
+        assert entry is not None and entry.value["spans"] == {"3.0": [EARLY, EARLY, 1]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"alpha-1.0-py3-none-any.whl": [EARLY, None]},  # the upload-v1 form: times alone
+        {"times": {}, "spans": {"1.0": [EARLY, EARLY, 0]}},
+        {"times": {}, "spans": {"1.0": [EARLY, None, 1]}},
+    ],
+)
+def test_an_older_or_unusable_entry_is_never_misread(
+    server: IndexServer, tmp_path: Path, value: object
+) -> None:
+    page = html_page(server, "alpha")
+    key = upload_key(server.url, "alpha")
+    with open_store(tmp_path / "cache") as store:
+        store.put(key, value)
+        with pytest.raises(OfflineError, match="no cached upload times for 'alpha'"):
+            UploadTimes(None, store=store, offline=True).for_page(page)
+        assert store.get(key) is None
+        store.put(key, value)
+        online = UploadTimes(HttpClient(), store=store, write=store.put)
+        assert online.for_page(html_page(server, "alpha"))
+        assert api_requests(server) == ["/pypi/alpha/json"]
+
+
+def test_release_span_orders_by_instant_and_refuses_what_a_file_would_not_be_dated_by() -> None:
+    def span(*times: str | None) -> object:
+        files: list[FileData] = [
+            {"filename": f"a-1.0-{n}.tar.gz", "url": "https://x/a.tar.gz"}
+            for n in range(len(times))
+        ]
+        for data, uploaded in zip(files, times, strict=True):
+            if uploaded is not None:
+                data["upload_time"] = uploaded
+        return release_span(files)
+
+    assert span(LATE, "2016-01-01T00:00:00.000000Z") == ("2016-01-01T00:00:00.000000Z", LATE, 2)
+    assert span(EARLY, "2015-04-03T11:00:00+02:00") == ("2015-04-03T11:00:00+02:00", EARLY, 2)
+    assert span(LATE, None) is None
+    assert span("2019-02-30T00:00:00.000000Z") is None  # no such day
+    assert span("yesterday", LATE) is None
+    assert span() is None

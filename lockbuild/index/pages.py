@@ -118,7 +118,7 @@ class IndexPages:
         if cutoff is None or not page.versions:
             return page
         times = self.upload_times.for_page(page)
-        view = uploaded_before(page, cutoff, upload_times=times)
+        view = uploaded_before(page, cutoff, upload_times=times, spans=times.spans)
         if view.undated:
             one = len(view.undated) == 1
             logger.warning(

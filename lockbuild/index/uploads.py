@@ -8,27 +8,36 @@ JSON API at ``<root>/pypi``: ``/pypi/<project>/json`` lists every release,
 ``upload_time_iso_8601`` and ``digests.sha256``.
 
 :class:`UploadTimes` asks it only for files that lack a time, keeps the answers in the store
-(``upload-v1:<index>:<project>``: file name -> ``[upload time, sha256]``, read again as long as
-it covers the files asked about), and remembers for the run an index that has no such API (a
-404), so that it is asked once, not once per project. A time is used only for the file whose
-sha256 the page gives (when it gives one). A file the API was asked about and gave no time for
-is stored as ``[null, null]``: online it is asked about again, offline it is known to have no
-time. Offline, times the store lacks are not guessed: they raise an
+(``upload-v2:<index>:<project>``, ``times``: file name -> ``[upload time, sha256]``, read again
+as long as it covers the files asked about), and remembers for the run an index that has no
+such API (a 404), so that it is asked once, not once per project. A time is used only for the
+file whose sha256 the page gives (when it gives one). A file the API was asked about and gave
+no time for is stored as ``[null, null]``: online it is asked about again, offline it is known
+to have no time. Offline, times the store lacks are not guessed: they raise an
 :class:`~lockbuild.index.offline.OfflineMiss` naming the project and index.
+
+The same entry keeps, under ``spans``, what a later run needs to decide whole releases of an
+HTML page against ``exclude-newer`` without reading their anchors: for each release whose
+every file the page itself dates, its oldest and newest upload times and its number of files
+(see :class:`PageTimes`). (``upload-v1`` entries, the times alone, are no longer read.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.index.offline import missing_upload_times
-from lockbuild.models import DistFile
+from lockbuild.index.pagestore import SourcedPage
+from lockbuild.instants import parse_instant
+from lockbuild.models import DistFile, FileData, UploadSpan
 from lockbuild.store.keys import upload_key
 from lockbuild.urls import redact_url
 
@@ -42,6 +51,52 @@ logger = logging.getLogger(__name__)
 UploadTimesTable = dict[str, tuple[str | None, str | None]]
 """File name -> (ISO 8601 upload time, hex sha256), both None for a file the API was asked
 about and gave no time for."""
+
+Spans = dict[str, UploadSpan]
+"""Version (as the page spells it) -> the upload span of a release the page dates wholly."""
+
+
+class PageTimes(dict[str, str]):
+    """What :meth:`UploadTimes.for_page` found: file name -> upload time for files the page
+    gives none, and in :attr:`spans` the releases the page dates wholly, found now or stored
+    by an earlier run (those are not read: ``exclude-newer`` decides each from its span and
+    checks the files of one it keeps when they are read, see
+    :func:`lockbuild.index.views.uploaded_before`)."""
+
+    def __init__(self, times: Mapping[str, str] = {}, spans: Spans | None = None) -> None:
+        super().__init__(times)
+        self.spans: Spans = spans or {}
+
+
+def release_span(files: Sequence[FileData]) -> UploadSpan | None:
+    """The oldest and newest upload times the page gives ``files`` and their number; None
+    when one has none or an unreadable one (only its files can tell then). The oldest is
+    the earliest instant (the first written of equal ones), as
+    :func:`~lockbuild.index.views.uploaded_before` notes the oldest file left out."""
+    times: list[str] = []
+    for data in files:
+        uploaded = data.get("upload_time")
+        if not isinstance(uploaded, str):
+            return None
+        times.append(uploaded)
+    if not times:
+        return None
+    if all(map(_PYPI_TIME.fullmatch, times)):  # as PyPI writes them: they sort as text does
+        try:
+            for _ in map(datetime.fromisoformat, [text[:26] for text in times]):
+                pass  # each a real date and time
+        except ValueError:
+            return None  # no instant: parse_instant would refuse it too
+        return min(times), max(times), len(times)
+    try:
+        instants = [(parse_instant(uploaded), uploaded) for uploaded in times]
+    except ValueError:
+        return None
+    return min(instants)[1], max(instants)[1], len(instants)
+
+
+_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""An upload time as PyPI writes it (UTC, microseconds)."""
 
 _SIMPLE_SUFFIX = "/simple"
 _ACCEPT = {"Accept": "application/json"}
@@ -146,33 +201,51 @@ class UploadTimes:
         self._probes: dict[str, threading.Lock] = {}
         """One lock per index whose API is not proven yet (see :meth:`_get`)."""
         self._tables: dict[str, UploadTimesTable] = {}
-        """Entries read or fetched in this run, by store key."""
+        """Times read or fetched in this run, by store key."""
+        self._spans: dict[str, Spans] = {}
+        """Release spans read or found in this run, by store key (see :class:`PageTimes`)."""
         self._asked: set[str] = set()
         """JSON API URLs asked in this run (each is asked at most once)."""
         self.requests = 0
         """JSON API requests made (for ``-v`` and the tests)."""
 
-    def for_page(self, page: ProjectPage) -> dict[str, str]:
+    def for_page(self, page: ProjectPage) -> PageTimes:
         """Times of every undated file of the page (for ``exclude-newer``): one request.
 
-        A failing index raises IndexFetchError, and offline, times the store lacks raise
+        The releases of an HTML page (its own, not merged) that a run found dated wholly by
+        the page are not read again: they come back as :attr:`PageTimes.spans`. A failing
+        index raises IndexFetchError, and offline, times the store lacks raise
         OfflineError: without the times, files would silently be left out of the lock.
         """
+        key = upload_key(page.index_url, page.name)
+        spanned = isinstance(page, SourcedPage)  # a merged page's files are not one index's
+        known = self._entry(key)[1] if spanned else {}
+        spans: Spans = {}
         files: list[DistFile] = []  # only undated files are built: JSON pages date them all
         for version in page.versions:
             pending = page.unread(version)
             if pending is not None and pending.uploaded is not None:
                 continue  # every file dated
+            span = known.get(version) if pending is not None else None
+            if span is not None:
+                spans[version] = span
+                continue
             uploads = page.release_uploads(version)
             if uploads is not None and all(uploaded for _name, uploaded, _yanked in uploads):
                 continue
-            files += [
-                DistFile.from_data(data)
-                for data in page.release_data(version)
-                if data.get("upload_time") is None
-            ]
+            data = page.release_data(version)
+            span = release_span(data) if spanned else None
+            if span is not None:
+                spans[version] = span
+                continue
+            files += [DistFile.from_data(item) for item in data if item.get("upload_time") is None]
+        if spanned and spans != known:
+            with self._lock:
+                self._spans[key] = spans
+            self._store(key)
         url = json_api_url(page.index_url, page.name)
-        return self._times(page, files, [url] if url else [], required=True)
+        times = self._times(page, files, [url] if url else [], required=True)
+        return PageTimes(times, spans)
 
     def for_release(self, page: ProjectPage, versions: Sequence[str]) -> dict[str, str]:
         """Times of the undated files of one release (its version strings as the page
@@ -189,10 +262,7 @@ class UploadTimes:
         if not undated:
             return {}
         key = upload_key(page.index_url, page.name)
-        with self._lock:
-            table = self._tables.get(key)
-        if table is None:
-            table = self._stored(key)
+        table = self._entry(key)[0]
         if self.offline:
             if urls and not all(file.filename in table for file in undated):
                 raise missing_upload_times(page.name, page.index_url)
@@ -200,8 +270,6 @@ class UploadTimes:
             table = self._ask(
                 key, table, undated, urls, index_url=page.index_url, required=required
             )
-        with self._lock:
-            self._tables[key] = table
         return times_for(undated, table)
 
     def _ask(
@@ -228,8 +296,10 @@ class UploadTimes:
                 if file.filename not in fetched and not table.get(file.filename, (None, None))[0]:
                     fetched[file.filename] = (None, None)
         merged = {**table, **fetched}
-        if merged != table and self.write is not None:
-            self.write(key, {name: list(value) for name, value in sorted(merged.items())})
+        if merged != table:
+            with self._lock:
+                self._tables[key] = merged
+            self._store(key)
         return merged
 
     def _fetch(
@@ -302,21 +372,72 @@ class UploadTimes:
         with self._lock:
             self._without_api.add(index_url)
 
-    def _stored(self, key: str) -> UploadTimesTable:
+    def _entry(self, key: str) -> tuple[UploadTimesTable, Spans]:
+        """The times and release spans of ``key`` known in this run, else stored."""
+        with self._lock:
+            table, spans = self._tables.get(key), self._spans.get(key)
+        if table is not None and spans is not None:
+            return table, spans
+        stored_table, stored_spans = self._stored(key)
+        with self._lock:
+            table = self._tables.setdefault(key, stored_table)
+            spans = self._spans.setdefault(key, stored_spans)
+        return table, spans
+
+    def _store(self, key: str) -> None:
+        """Stores the times and spans of ``key`` known in this run."""
+        if self.write is None:
+            return
+        with self._lock:
+            table, spans = self._tables.get(key, {}), self._spans.get(key, {})
+        self.write(
+            key,
+            {
+                "times": {name: list(value) for name, value in sorted(table.items())},
+                "spans": {version: list(span) for version, span in spans.items()},
+            },
+        )
+
+    def _stored(self, key: str) -> tuple[UploadTimesTable, Spans]:
         if self.store is None:
-            return {}
+            return {}, {}
         entry = self.store.get(key)
         if entry is None:
-            return {}
-        value = entry.value
-        if isinstance(value, dict) and all(
-            isinstance(name, str)
-            and isinstance(item, list)
-            and len(item) == 2
-            and (item[0] is None or isinstance(item[0], str))
-            and (item[1] is None or isinstance(item[1], str))
-            for name, item in value.items()
-        ):
-            return {name: (item[0], item[1]) for name, item in value.items()}
-        self.store.discard(key, "unusable: not upload times")
-        return {}
+            return {}, {}
+        try:
+            return stored_times(entry.value), stored_spans(entry.value)
+        except ValueError as error:
+            self.store.discard(key, f"unusable: {error}")
+            return {}, {}
+
+
+def stored_times(value: object) -> UploadTimesTable:
+    """The times of a stored ``upload-v2`` entry; ValueError when it is not one."""
+    times = value.get("times") if isinstance(value, dict) else None
+    if isinstance(times, dict) and all(
+        isinstance(name, str)
+        and isinstance(item, list)
+        and len(item) == 2
+        and (item[0] is None or isinstance(item[0], str))
+        and (item[1] is None or isinstance(item[1], str))
+        for name, item in times.items()
+    ):
+        return {name: (item[0], item[1]) for name, item in times.items()}
+    raise ValueError("not upload times")
+
+
+def stored_spans(value: object) -> Spans:
+    """The release spans of a stored ``upload-v2`` entry; ValueError when they are not."""
+    spans = value.get("spans") if isinstance(value, dict) else None
+    if isinstance(spans, dict) and all(
+        isinstance(version, str)
+        and isinstance(span, list)
+        and len(span) == 3
+        and isinstance(span[0], str)
+        and isinstance(span[1], str)
+        and type(span[2]) is int
+        and span[2] > 0
+        for version, span in spans.items()
+    ):
+        return {version: (span[0], span[1], span[2]) for version, span in spans.items()}
+    raise ValueError("not release upload spans")

@@ -19,6 +19,7 @@ from lockbuild.models import (
     FileData,
     PendingRelease,
     ProjectPage,
+    UploadSpan,
     is_file_data,
 )
 
@@ -89,7 +90,11 @@ def _not_after(uploaded: str, cutoff: datetime, cutoff_text: str | None) -> bool
 
 
 def uploaded_before(
-    page: ProjectPage, cutoff: datetime, *, upload_times: Mapping[str, str] = {}
+    page: ProjectPage,
+    cutoff: datetime,
+    *,
+    upload_times: Mapping[str, str] = {},
+    spans: Mapping[str, UploadSpan] = {},
 ) -> CutoffView:
     """``page`` without the files uploaded after ``cutoff`` (``exclude-newer``), like uv.
 
@@ -99,7 +104,11 @@ def uploaded_before(
     files carry their upload time, so later audits see it. An unread release whose page
     says when its oldest and newest files came (see
     :attr:`~lockbuild.models.PendingRelease.uploaded`) and that lies wholly on one side of
-    the cutoff is decided from those two times, its files neither read nor listed. The view's
+    the cutoff is decided from those two times, its files neither read nor listed. So is a
+    release ``spans`` gives such times for (as this run or an earlier one found them on this
+    index's page, see :class:`lockbuild.index.uploads.PageTimes`); kept whole, its files are
+    checked when read (now, if the release is read already), and one the page no longer
+    dates as old enough is left out then. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
     releases: dict[str, list[FileData] | PendingRelease] = {}
@@ -110,10 +119,22 @@ def uploaded_before(
     cutoff_text = _pypi_time(cutoff)
     for version in page.versions:
         pending = page.unread(version)
-        if pending is not None and pending.uploaded is not None:
-            oldest, newest, files = pending.uploaded
+        span = pending.uploaded if pending is not None else None
+        checked = span is None  # a span of for_page's: the files are checked when read
+        if checked:
+            span = spans.get(version)
+        if span is not None:
+            oldest, newest, files = span
             if _not_after(newest, cutoff, cutoff_text):  # every file as old as the cutoff:
-                releases[version] = pending  # kept whole, as it is (checked when built)
+                if pending is None:
+                    files_kept = _checked_data(page, version, cutoff, cutoff_text)
+                    if files_kept:
+                        releases[version] = files_kept
+                elif checked:
+                    read = partial(_checked_data, page, version, cutoff, cutoff_text)
+                    releases[version] = PendingRelease(yanked=pending.yanked, read=read)
+                else:
+                    releases[version] = pending  # kept whole, as it is (checked when built)
                 continue
             if not _not_after(oldest, cutoff, cutoff_text):  # every file newer: left out whole
                 newer.append((parse_instant(oldest), oldest))
@@ -195,6 +216,31 @@ def _admitted_data(
             raise ValueError(f"not a file entry: {data!r}")
         uploaded = dated.get(position)
         kept.append(data if uploaded is None else _dated(data, uploaded))
+    return kept
+
+
+def _checked_data(
+    page: ProjectPage, version: str, cutoff: datetime, cutoff_text: str | None
+) -> list[FileData]:
+    """The files of ``page``'s release that the page dates as not after ``cutoff``: a release
+    kept whole on an earlier run's span may have gained files since."""
+    kept: list[FileData] = []
+    for data in page.release_data(version):
+        if not is_file_data(data):  # as building the release's files would refuse it
+            raise ValueError(f"not a file entry: {data!r}")
+        uploaded = data.get("upload_time")
+        try:
+            admitted = uploaded is not None and _not_after(uploaded, cutoff, cutoff_text)
+        except ValueError:
+            admitted = False
+        if admitted:
+            kept.append(data)
+        else:
+            logger.debug(
+                "skipping %s: upload time %r, none or after exclude-newer",
+                data["filename"],
+                uploaded,
+            )
     return kept
 
 

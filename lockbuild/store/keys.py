@@ -17,9 +17,10 @@ HASH = "hash-v1"
 """The sha256 of a downloaded file: ``hash-v1:<url>``; never expires."""
 RELEASE = "release-v1"
 """Files first seen for a release: ``release-v1:<index url>:<project>:<version>``; never expires."""
-UPLOAD = "upload-v1"
-"""Upload times from an index's JSON API: ``upload-v1:<index url>:<project>``; never expires
-(a file the entry lacks makes it be fetched again)."""
+UPLOAD = "upload-v2"
+"""Upload times from an index's JSON API, and the upload spans of the releases an HTML page
+dates itself: ``upload-v2:<index url>:<project>``; never expires (a file the entry lacks
+makes it be fetched again, a release it lacks be read). ``upload-v1`` held the times alone."""
 WHEEL = "wheel-v1"
 """Whether a wheel's METADATA was read from bytes checked against its sha256:
 ``wheel-v1:<file sha256>``; never expires (see :mod:`lockbuild.index.client`,
