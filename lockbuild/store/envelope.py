@@ -28,12 +28,54 @@ def check_json(value: object) -> None:
     non-string keys are refused because they would come back as something else.
     """
     try:
+        if _is_plain_json(value):  # most values: one quick walk, no path kept
+            return
         _check_json(value)
     except _NotJSON as error:
         where = "value" + "".join(reversed(error.path))
         raise error.error_type(f"not JSON data ({error.why}): {where}") from None
     except RecursionError:
         raise ValueError("not JSON data (circular or too deeply nested)") from None
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+"""Types that are JSON data as they are (a float must also be finite)."""
+
+
+def _is_plain_json(value: object) -> bool:
+    """Whether ``value`` is JSON data made of the exact built-in types (no subclass, finite
+    floats), walked one level of nesting at a time: a store entry (a page's outline is
+    thousands of small lists) without a call per leaf nor the path :func:`_check_json` keeps
+    to say where a value is not JSON. False sends the value to that walk, which decides (a
+    subclass may be fine; a value nested deeper than :data:`_PLAIN_DEPTH`, or circular, is
+    refused there or not)."""
+    leaves, level = _LEAVES, [value]
+    for _ in range(_PLAIN_DEPTH):
+        deeper: list[object] = []
+        for item in level:
+            kind = type(item)
+            if kind is list:
+                for member in item:  # type: ignore[attr-defined]
+                    if type(member) not in leaves:
+                        deeper.append(member)
+            elif kind is dict:
+                for name, member in item.items():  # type: ignore[attr-defined]
+                    if type(name) is not str:
+                        return False
+                    if type(member) not in leaves:
+                        deeper.append(member)
+            elif kind is float:
+                if not math.isfinite(item):  # type: ignore[arg-type]
+                    return False
+            elif kind not in leaves:
+                return False
+        if not deeper:
+            return True
+        level = deeper
+    return False
+
+
+_PLAIN_DEPTH = 100
 
 
 def _check_json(value: object) -> None:
