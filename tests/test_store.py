@@ -165,6 +165,38 @@ def test_non_json_values_are_refused(store: Store, value: object, error: type[Ex
     assert store.get(PAGE_KEY) is None
 
 
+def _nested(depth: int, leaf: object) -> object:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value, "n": [1, None, True, 1.5]}
+    return value
+
+
+@pytest.mark.parametrize("depth", [1, 99, 100, 101, 300])
+@pytest.mark.parametrize(
+    ("leaf", "error"), [((1,), TypeError), (float("-inf"), ValueError), ({2: 3}, TypeError)]
+)
+def test_non_json_data_deep_inside_a_value_is_refused(
+    store: Store, depth: int, leaf: object, error: type[Exception]
+) -> None:
+    """However deep, past the quick walk's depth or not, the path is named."""
+    with pytest.raises(error, match=r"not JSON data \(.*\): value(\['k'\]|\[0\])+"):
+        store.put(PAGE_KEY, _nested(depth, leaf))
+    assert store.get(PAGE_KEY) is None
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("depth", [0, 5, 150])
+def test_json_data_of_subclasses_and_deep_nesting_is_stored(store: Store, depth: int) -> None:
+    value = _nested(depth, [_Text("t"), False, -0.0, 10**30, {"k": _Text("v")}])
+    assert store.put(PAGE_KEY, value)
+    entry = store.get(PAGE_KEY)
+    assert entry is not None and entry.value == value
+
+
 def test_circular_value_is_refused(store: Store) -> None:
     value: list[object] = []
     value.append(value)
