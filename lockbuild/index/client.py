@@ -13,7 +13,7 @@ for it, so one error can name every missing item at the end of the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -173,7 +173,7 @@ class IndexClient:
 
     def project_page(self, name: NormalizedName) -> ProjectPage:
         try:
-            return self._page_future(name).result()
+            return self._start_page(name)[0].result()
         except OfflineMiss as miss:
             self.missing.add(miss)
             return self._page_source.empty(name)
@@ -187,7 +187,7 @@ class IndexClient:
         lacks instead of a cascade of irrelevant ones.
         """
         try:
-            return self._metadata_future(file, name, version).result()
+            return self._start_metadata(file, name, version)[0].result()
         except OfflineMiss as miss:
             self.missing.add(miss)
             return CoreMetadata(name=name, version=version)
@@ -195,26 +195,22 @@ class IndexClient:
     def prefetch_pages(
         self, names: Iterable[NormalizedName], *, policy: PrefetchPolicy | None = None
     ) -> None:
-        follow = None
-        if policy is not None:
-            follow = follower(
-                policy.files_to_prefetch, partial(self.prefetch_metadata, policy=policy)
-            )
-        for name in names:
-            future, new = self._start_page(name)
-            if follow is not None and new:
-                self._pool.then(future, follow)
+        then = partial(self.prefetch_metadata, policy=policy)
+        follow = None if policy is None else follower(policy.files_to_prefetch, then)
+        self._prefetch((self._start_page(name) for name in names), follow)
 
     def prefetch_metadata(
         self, files: Iterable[MetadataTask], *, policy: PrefetchPolicy | None = None
     ) -> None:
-        follow = None
-        if policy is not None:
-            follow = follower(
-                policy.dependencies_to_prefetch, partial(self.prefetch_pages, policy=policy)
-            )
-        for file, name, version in files:
-            future, new = self._start_metadata(file, name, version)
+        then = partial(self.prefetch_pages, policy=policy)
+        follow = None if policy is None else follower(policy.dependencies_to_prefetch, then)
+        self._prefetch((self._start_metadata(*task) for task in files), follow)
+
+    def _prefetch(
+        self, started: Iterable[tuple[Future[Any], bool]], follow: Callable[..., None] | None
+    ) -> None:
+        """Start each fetch; once done, ``follow`` those just started (the policy's next)."""
+        for future, new in started:
             if follow is not None and new:
                 self._pool.then(future, follow)
 
@@ -280,14 +276,6 @@ class IndexClient:
         return self._wheels.check_wheel(file, name=name, version=version)
 
     # -- futures ---------------------------------------------------------------------------
-
-    def _page_future(self, name: NormalizedName) -> Future[ProjectPage]:
-        return self._start_page(name)[0]
-
-    def _metadata_future(
-        self, file: DistFile, name: NormalizedName, version: Version
-    ) -> Future[CoreMetadata]:
-        return self._start_metadata(file, name, version)[0]
 
     def _start_page(self, name: NormalizedName) -> tuple[Future[ProjectPage], bool]:
         """The page's future; a stored page is read here, a fetch runs on the pool."""

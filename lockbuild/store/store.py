@@ -279,12 +279,9 @@ class Store:
         page_older_than: float | None = None,
         keep_metadata: Callable[[str], bool] | None = None,
     ) -> dict[str, int]:
-        """Remove old pages, unwanted metadata/hashes, and entries of obsolete namespaces.
-
-        ``page_older_than``: drop pages stored more than that many seconds ago (corrupt ones
-        too). ``keep_metadata(key)``: drop ``meta-v2``/``hash-v1`` entries for which it is
-        False. Release snapshots are kept. Returns how many were removed per namespace.
-        """
+        """Remove what :class:`~lockbuild.store.info.PruneRule` says (pages older than
+        ``page_older_than`` seconds, metadata ``keep_metadata`` does not keep, obsolete
+        namespaces); returns how many were removed per namespace."""
         from lockbuild.store.info import PruneRule
 
         rule = PruneRule(self._clock(), page_older_than, keep_metadata)
@@ -292,10 +289,8 @@ class Store:
             return rule.apply(self._entries)
 
     def export_archive(self, path: str | os.PathLike[str]) -> int:
-        """Write every valid entry to a gzipped JSON-lines file, atomically; returns the count.
-
-        The archive is byte-for-byte deterministic for the same entries.
-        """
+        """Write every valid entry to a gzipped JSON-lines file, atomically (byte for byte
+        the same for the same entries); returns the count."""
         from lockbuild.store.archive import write_archive
 
         target = os.fspath(path)
@@ -318,12 +313,9 @@ class Store:
                                  source=source)  # fmt: skip
 
     def import_archive(self, path: str | os.PathLike[str]) -> int:
-        """Read an archive made by :meth:`export_archive`; returns how many entries were taken.
-
-        The whole archive is checked before anything is written; a damaged one raises
-        StoreError naming the file. An existing entry stored at the same time or later than
-        the archived one is kept.
-        """
+        """Read an archive made by :meth:`export_archive`, wholly checked before anything is
+        written (a damaged one raises StoreError naming the file); an entry stored at the same
+        time or later is kept. Returns how many entries were taken."""
         from lockbuild.store.archive import archived_entries, import_entries
 
         entries = archived_entries(os.fspath(path))
