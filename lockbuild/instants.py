@@ -13,14 +13,17 @@ so every lock of one run resolves a span to the same instant.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "CUTOFF_FORMS",
+    "PYPI_TIME",
     "SpanCutoff",
     "format_cutoff",
     "format_instant",
     "format_span",
+    "oldest_and_newest",
     "parse_cutoff",
     "parse_exclude_newer",
     "parse_instant",
@@ -28,6 +31,8 @@ __all__ = [
     "run_start",
 ]
 
+PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""An upload time as PyPI writes it (UTC, microseconds): such times sort as their text does."""
 _FRACTION = re.compile(r"\.(\d+)")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -124,6 +129,24 @@ def parse_instant(text: str) -> datetime:
     text = _FRACTION.sub(lambda match: "." + (match[1] + "000000")[:6], text)
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def oldest_and_newest(times: Sequence[object]) -> tuple[str, str] | None:
+    """The earliest and the latest of ``times``, as written (of equal instants, the least
+    text); None when there are none or one is not an instant :func:`parse_instant` reads.
+    Times all in PyPI's form are compared as text, each checked to be a real date."""
+    texts = [text for text in times if isinstance(text, str)]
+    if not texts or len(texts) != len(times):
+        return None
+    try:
+        if all(map(PYPI_TIME.fullmatch, texts)):
+            for text in texts:
+                datetime.fromisoformat(text[:26])  # a real date and time
+            return min(texts), max(texts)
+        instants = [(parse_instant(text), text) for text in texts]
+    except ValueError:
+        return None
+    return min(instants)[1], max(instants)[1]
 
 
 def format_instant(value: datetime) -> str:

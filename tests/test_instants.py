@@ -11,6 +11,7 @@ from lockbuild.instants import (
     SpanCutoff,
     format_cutoff,
     format_span,
+    oldest_and_newest,
     parse_cutoff,
     parse_exclude_newer,
     parse_instant,
@@ -77,3 +78,32 @@ def test_a_span_counts_back_from_one_start_of_the_run() -> None:
     assert pickle.loads(pickle.dumps(cutoff)).span == "P7D"
     with pytest.raises(ValueError, match="zero"):
         parse_span("0 days")
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (["2024-01-02T00:00:00.000001Z", "2023-12-31T23:59:59.999999Z"], (1, 0)),
+        (["2024-01-02T00:00:00Z", "2024-01-01T23:00:00-02:00"], (0, 1)),  # as instants
+        (["2024-01-01T12:00:00+00:00", "2024-01-01T12:00:00Z"], (0, 1)),  # equal: least text
+        (["2024-01-01T00:00:00.5Z", "2023-06-01 00:00:00"], (1, 0)),  # naive means UTC
+    ],
+)
+def test_the_oldest_and_newest_upload_times_as_written(
+    times: list[str], expected: tuple[int, int]
+) -> None:
+    assert oldest_and_newest(times) == (times[expected[0]], times[expected[1]])
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        [],
+        ["2024-01-01T00:00:00.000000Z", None],
+        ["2024-02-30T00:00:00.000000Z", "2024-01-01T00:00:00.000000Z"],  # PyPI's form, no date
+        ["2024-01-01T00:00:00Z", "yesterday"],
+        [20240101, "2024-01-01T00:00:00Z"],
+    ],
+)
+def test_times_that_are_not_all_instants_have_no_span(times: list[object]) -> None:
+    assert oldest_and_newest(times) is None

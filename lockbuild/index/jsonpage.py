@@ -12,14 +12,13 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 from packaging.utils import NormalizedName
 
 from lockbuild.index.pagefiles import clean_hashes, is_distribution_filename, unreadable
-from lockbuild.instants import parse_instant
+from lockbuild.instants import oldest_and_newest
 from lockbuild.models import FileData, release_version
 from lockbuild.urls import redact_url
 
@@ -118,10 +117,6 @@ def outline(
     }
 
 
-_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-"""An upload time as PyPI writes it: UTC, microseconds. Such times sort as their text does."""
-
-
 _DAY = (
     r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
     r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
@@ -154,23 +149,8 @@ def _upload_span(times: list[Any]) -> tuple[str | None, str | None]:
 
 def _any_upload_span(times: list[Any]) -> tuple[str | None, str | None]:
     """:func:`_upload_span` of times in any form."""
-    if None not in times:
-        try:
-            if all(map(_PYPI_TIME.fullmatch, times)):
-                for _ in map(datetime.fromisoformat, [text[:26] for text in times]):
-                    pass  # each a real date and time
-                return min(times), max(times)
-        except (TypeError, ValueError):
-            pass
-    instants: list[tuple[datetime, str]] = []
-    for text in times:
-        if not isinstance(text, str):
-            return None, None
-        try:
-            instants.append((parse_instant(text), text))
-        except ValueError:
-            return None, None
-    return min(instants)[1], max(instants)[1]
+    span = oldest_and_newest(times)
+    return (None, None) if span is None else span
 
 
 def read_json_entries(

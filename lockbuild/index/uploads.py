@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from lockbuild.errors import IndexFetchError
 from lockbuild.index.offline import missing_upload_times
 from lockbuild.index.pagestore import SourcedPage
-from lockbuild.instants import parse_instant
+from lockbuild.instants import oldest_and_newest
 from lockbuild.models import DistFile, FileData, UploadSpan
 from lockbuild.store.keys import upload_key
 from lockbuild.urls import redact_url
@@ -73,30 +71,9 @@ def release_span(files: Sequence[FileData]) -> UploadSpan | None:
     when one has none or an unreadable one (only its files can tell then). The oldest is
     the earliest instant (the first written of equal ones), as
     :func:`~lockbuild.index.views.uploaded_before` notes the oldest file left out."""
-    times: list[str] = []
-    for data in files:
-        uploaded = data.get("upload_time")
-        if not isinstance(uploaded, str):
-            return None
-        times.append(uploaded)
-    if not times:
-        return None
-    if all(map(_PYPI_TIME.fullmatch, times)):  # as PyPI writes them: they sort as text does
-        try:
-            for _ in map(datetime.fromisoformat, [text[:26] for text in times]):
-                pass  # each a real date and time
-        except ValueError:
-            return None  # no instant: parse_instant would refuse it too
-        return min(times), max(times), len(times)
-    try:
-        instants = [(parse_instant(uploaded), uploaded) for uploaded in times]
-    except ValueError:
-        return None
-    return min(instants)[1], max(instants)[1], len(instants)
+    span = oldest_and_newest([data.get("upload_time") for data in files])
+    return None if span is None else (*span, len(files))
 
-
-_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-"""An upload time as PyPI writes it (UTC, microseconds)."""
 
 _SIMPLE_SUFFIX = "/simple"
 _ACCEPT = {"Accept": "application/json"}

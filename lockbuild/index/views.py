@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -12,7 +11,7 @@ from functools import partial
 
 from packaging.utils import NormalizedName
 
-from lockbuild.instants import format_cutoff, parse_instant
+from lockbuild.instants import PYPI_TIME, format_cutoff, parse_instant
 from lockbuild.models import (
     CutoffNote,
     DistFile,
@@ -71,20 +70,16 @@ class CutoffView:
     """Names of files with no upload time (left out: nothing says they are old enough)."""
 
 
-_PYPI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-"""An upload time as PyPI writes it (UTC, microseconds): such times sort as their text does."""
-
-
 def _pypi_time(cutoff: datetime) -> str | None:
     """``cutoff`` in PyPI's form, or None when it has none (a year before 1000)."""
     text = cutoff.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return text if _PYPI_TIME.fullmatch(text) else None
+    return text if PYPI_TIME.fullmatch(text) else None
 
 
 def _not_after(uploaded: str, cutoff: datetime, cutoff_text: str | None) -> bool:
     """Whether the upload time ``uploaded`` is not after ``cutoff``: compared as text when both
     are in PyPI's form (a page's thousands of releases, no date parsed), else as instants."""
-    if cutoff_text is not None and _PYPI_TIME.fullmatch(uploaded):
+    if cutoff_text is not None and PYPI_TIME.fullmatch(uploaded):
         return uploaded <= cutoff_text
     return parse_instant(uploaded) <= cutoff
 
