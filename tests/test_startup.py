@@ -242,19 +242,31 @@ def test_link_lines_import_the_archive_and_vcs_modules(project: Path, server: In
     assert "lockbuild.index.archives" in report["lazy"]
 
 
+def cold_and_warm(
+    project: Path, server: IndexServer, output: str, **switches: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The reports of a compile to ``output`` and of the same again (warm), with the index's
+    ``switches`` set for both (and set back after); both must succeed."""
+    saved = {name: getattr(server, name) for name in switches}
+    try:
+        for name, value in switches.items():
+            setattr(server, name, value)
+        arguments = (*warm_compile_arguments(server), "-o", output)
+        cold = probe_report(project, *arguments)
+        warm = probe_report(project, *arguments)
+    finally:
+        for name, value in saved.items():
+            setattr(server, name, value)
+    assert cold["code"] == warm["code"] == 0
+    return cold, warm
+
+
 def test_html_pages_and_the_cache_summary_import_their_modules(
     project: Path, server: IndexServer
 ) -> None:
     """An HTML page imports its parser, fetched and read back from the store; ``cache info``
     imports the store's summary."""
-    server.json = False
-    try:
-        arguments = (*warm_compile_arguments(server), "-o", "html.txt")
-        cold = probe_report(project, *arguments)
-        warm = probe_report(project, *arguments)
-    finally:
-        server.json = True
-    assert cold["code"] == warm["code"] == 0
+    cold, warm = cold_and_warm(project, server, "html.txt", json=False)
     assert "lockbuild.index.htmlpage" in cold["lazy"]
     assert "lockbuild.index.htmlpage" in warm["lazy"]
     info = probe_report(project, "cache", "info", "--cache-dir=cache")
@@ -343,14 +355,7 @@ def test_a_wheel_read_for_its_metadata_imports_the_zip_reader(
 ) -> None:
     """Without PEP 658 metadata a wheel is read (zipfile, the wheelzip reader); its
     metadata, kept parsed, is not read again by a warm run."""
-    server.pep658 = False
-    try:
-        arguments = (*warm_compile_arguments(server), "-o", "wheels.txt")
-        cold = probe_report(project, *arguments)
-        warm = probe_report(project, *arguments)
-    finally:
-        server.pep658 = True
-    assert cold["code"] == warm["code"] == 0
+    cold, warm = cold_and_warm(project, server, "wheels.txt", pep658=False)
     assert {"lockbuild.index.wheelzip", "zipfile"} <= set(cold["lazy"])
     assert warm["lazy"] == []
 

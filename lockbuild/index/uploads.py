@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from lockbuild.errors import IndexFetchError
@@ -390,31 +390,40 @@ class UploadTimes:
 
 def stored_times(value: object) -> UploadTimesTable:
     """The times of a stored ``upload-v2`` entry; ValueError when it is not one."""
-    times = value.get("times") if isinstance(value, dict) else None
-    if isinstance(times, dict) and all(
-        isinstance(name, str)
-        and isinstance(item, list)
-        and len(item) == 2
-        and (item[0] is None or isinstance(item[0], str))
-        and (item[1] is None or isinstance(item[1], str))
-        for name, item in times.items()
-    ):
-        return {name: (item[0], item[1]) for name, item in times.items()}
-    raise ValueError("not upload times")
+    times = _stored_table(value, "times", "upload times", _is_time_item)
+    return {name: (item[0], item[1]) for name, item in times.items()}
 
 
 def stored_spans(value: object) -> Spans:
     """The release spans of a stored ``upload-v2`` entry; ValueError when they are not."""
-    spans = value.get("spans") if isinstance(value, dict) else None
-    if isinstance(spans, dict) and all(
-        isinstance(version, str)
-        and isinstance(span, list)
-        and len(span) == 3
+    spans = _stored_table(value, "spans", "release upload spans", _is_span)
+    return {version: (span[0], span[1], span[2]) for version, span in spans.items()}
+
+
+def _stored_table(
+    value: object, field: str, what: str, fits: Callable[[list[Any]], bool]
+) -> dict[str, list[Any]]:
+    """``value[field]``: a table of lists by name, each of which ``fits``; else ValueError."""
+    table = value.get(field) if isinstance(value, dict) else None
+    if isinstance(table, dict) and all(
+        isinstance(name, str) and isinstance(item, list) and fits(item)
+        for name, item in table.items()
+    ):
+        return table
+    raise ValueError(f"not {what}")
+
+
+def _is_time_item(item: list[Any]) -> bool:
+    """``[upload time, sha256]``, either null."""
+    return len(item) == 2 and all(part is None or isinstance(part, str) for part in item)
+
+
+def _is_span(span: list[Any]) -> bool:
+    """``[oldest, newest, number of files]``."""
+    return (
+        len(span) == 3
         and isinstance(span[0], str)
         and isinstance(span[1], str)
         and type(span[2]) is int
         and span[2] > 0
-        for version, span in spans.items()
-    ):
-        return {version: (span[0], span[1], span[2]) for version, span in spans.items()}
-    raise ValueError("not release upload spans")
+    )
