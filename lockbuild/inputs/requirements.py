@@ -283,7 +283,10 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.split("\n"), start=1):
         if not parts:
             start = number
-        content = re.sub(_COMMENT, "", raw.rstrip("\r")).rstrip()
+        content = raw.rstrip("\r")
+        if "#" in content:  # most lines of a lock have none: no pattern to run
+            content = re.sub(_COMMENT, "", content)
+        content = content.rstrip()
         if content.endswith("\\"):
             parts.append(content[:-1])
             continue
@@ -296,6 +299,8 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _expand_env(line: str) -> str:
     """Replace ``${NAME}`` by the environment variable's value when it is set."""
+    if "${" not in line:
+        return line
     return re.sub(_ENV_VAR, lambda match: os.environ.get(match[1], match[0]), line)
 
 
