@@ -93,7 +93,7 @@ def raw_rows(store: Store) -> list[tuple[str, int, int, str | None, object]]:
 
 def test_keys_are_versioned_normalized_and_free_of_credentials() -> None:
     assert page_key("https://u:token@pypi.org/simple/", "Django_REST") == (
-        "page-v4:https://pypi.org/simple:django-rest"
+        "page-v5:https://pypi.org/simple:django-rest"
     )
     assert metadata_key(url="https://x/a.whl", sha256="SHA256:" + SHA.upper()) == f"meta-v2:{SHA}"
     assert metadata_key(url="https://token@x/a.whl#sha256=00") == "meta-v2:https://x/a.whl"
@@ -799,7 +799,7 @@ def test_info(store: Store, clock: FakeClock) -> None:
     text = format_info(info)
     assert f"store: {store.directory}" in text
     assert "entries: 7" in text
-    assert "  page-v4           2" in text
+    assert "  page-v5           2" in text
     assert "oldest index page stored: 1970-01-01T00:16:40Z" in text
     assert "newest index page stored: 1970-01-01T00:31:40Z" in text
 
@@ -1125,7 +1125,7 @@ def test_a_large_entry_is_written_without_a_whole_copy_of_it(store: Store) -> No
 
     text = "".join(f"<a href='f{number}'>f{number}</a>\n" for number in range(600_000))
     record = {"rows": "x" * 4_000_000, "name": "demo"}
-    key = "page-v4:https://index.example/simple:demo"
+    key = "page-v5:https://index.example/simple:demo"
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

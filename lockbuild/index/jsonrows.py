@@ -435,9 +435,20 @@ def _unpack(value: Any) -> Any:
     return {"sha256": str(value)} if isinstance(value, _Sha256) else value
 
 
-def _numbered(rows: HeldRows, numbers: Sequence[int]) -> list[bytes | tuple[Any, ...]]:
+def release_numbers(numbers: Sequence[int] | str) -> Sequence[int]:
+    """A release's entry numbers, from a stored release's packed text (``3,4,5``) when they
+    are one: parsed when the release is read, not when its page is (ValueError when the
+    text does not spell them)."""
+    if not isinstance(numbers, str):
+        return numbers
+    if not numbers.replace(",", "").isdigit() or not numbers.isascii():
+        raise ValueError(f"not entry numbers of the stored page: {numbers!r}")
+    return [int(number) for number in numbers.split(",")]
+
+
+def _numbered(rows: HeldRows, numbers: Sequence[int] | str) -> list[bytes | tuple[Any, ...]]:
     picked = []
-    for number in numbers:
+    for number in release_numbers(numbers):
         if not (isinstance(number, int) and 0 <= number < len(rows)):
             raise ValueError(f"not an entry of the stored page: {number!r}")
         row = rows.row(number)
@@ -447,7 +458,7 @@ def _numbered(rows: HeldRows, numbers: Sequence[int]) -> list[bytes | tuple[Any,
     return picked
 
 
-def read_rows(rows: HeldRows, numbers: Sequence[int], page_url: str) -> list[FileData]:
+def read_rows(rows: HeldRows, numbers: Sequence[int] | str, page_url: str) -> list[FileData]:
     """The file data of the rows ``numbers`` (one release), as
     :func:`~lockbuild.index.jsonpage.read_json_entries` reads the entries they were made
     from; ValueError when a number is not a row."""
@@ -455,7 +466,7 @@ def read_rows(rows: HeldRows, numbers: Sequence[int], page_url: str) -> list[Fil
     return read_json_entries(entries, range(len(entries)), page_url)
 
 
-def row_uploads(rows: HeldRows, numbers: Sequence[int]) -> list[FileUpload]:
+def row_uploads(rows: HeldRows, numbers: Sequence[int] | str) -> list[FileUpload]:
     """Name, upload time and yanked flag of the rows ``numbers``, as ``json_file`` reads
     them, without making the entries again."""
     uploads: list[FileUpload] = []
