@@ -19,7 +19,7 @@ from lockbuild.index.http import HttpClient, HttpResponse
 from lockbuild.index.offline import MissingItems
 from lockbuild.index.pagestore import page_from_record, page_record, read_page_source
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store.envelope import check_json
+from lockbuild.store.jsondata import check_json
 from lockbuild.store.keys import page_key
 from lockbuild.store.store import Store, open_store
 
@@ -729,3 +729,41 @@ def test_a_fresh_stored_page_is_read_in_the_asking_thread_a_stale_one_on_the_poo
     assert page_of(store, http, page_ttl=60) == first
     assert len(http.sent) == 2 and http.sent[-1]["If-None-Match"] == '"v1"'
     assert threads[-1] != threading.get_ident()
+
+
+def test_a_json_page_is_stored_with_its_rows_apart_and_refetched_when_they_are_damaged(
+    store: Store, clock: Clock
+) -> None:
+    """The rows' base64 is the entry's section, not a string of its record: read back as
+    bytes, checked, never decoded as JSON. Damaged, the entry is dropped and the page
+    fetched again."""
+    http = ScriptedHttp()
+    fetched = page_of(store, http)
+    key = page_key(INDEX, "demo")
+    entry = store.get(key, defer_text=True)
+    assert entry is not None and entry.section is not None
+    assert "rows" not in entry.value["rows"] and set(entry.value["rows"]) == {"ends", "others"}
+    again = page_of(store, http)
+    assert len(http.sent) == 1  # read back, not fetched
+    assert again.release_files("1.0") == fetched.release_files("1.0")
+    stored = store._cache.get(key)
+    if not isinstance(stored, str):
+        stored = stored.whole()
+    head, _, rest = stored.partition("\n")
+    section, _, text = rest.partition("\n")
+    assert section.encode() == entry.section and text == PAGE.decode()
+    store._cache.set(key, f"{head}\n{section[:-4]}AAAA\n{text}")
+    refetched = page_of(store, http)
+    assert len(http.sent) == 2 and store.dropped == 1
+    assert refetched.release_files("1.0") == fetched.release_files("1.0")
+
+
+def test_a_page_stored_with_its_rows_apart_needs_them() -> None:
+    from lockbuild.index.pagestore import stored_parts
+
+    record, text, section = stored_parts(json_page())
+    assert text is not None and section is not None and "rows" not in record["rows"]
+    page = read_page_source(record, text, section.encode())
+    assert page.release_files("2.0") == json_page().release_files("2.0")
+    with pytest.raises(ValueError, match="not stored rows"):
+        read_page_source(record, text)

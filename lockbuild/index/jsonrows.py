@@ -106,13 +106,20 @@ class HeldRows:
             "others": {str(number): _entry_fields(row) for number, row in self._tuples.items()},
         }
 
+    def to_parts(self) -> tuple[dict[str, Any], str]:
+        """:meth:`to_record` with its bytes rows apart (their base64, megabytes: stored as a
+        section of their own, see :meth:`~lockbuild.store.store.Store.put`)."""
+        record = self.to_record()
+        return record, record.pop("rows")
+
     @classmethod
-    def from_record(cls, record: object, entries: int) -> HeldRows:
+    def from_record(cls, record: object, entries: int, section: bytes | None = None) -> HeldRows:
         """The rows :meth:`to_record` wrote for a page of ``entries`` entries (as
-        :class:`StoredRows`); ValueError when ``record`` is not such rows."""
+        :class:`StoredRows`), or :meth:`to_parts` with the bytes rows' base64 stored as
+        ``section``; ValueError when ``record`` is not such rows."""
         if not (
             isinstance(record, Mapping)
-            and isinstance(rows := record.get("rows"), str)
+            and isinstance(rows := record.get("rows", section), (str, bytes))
             and isinstance(ends_text := record.get("ends"), str)
             and isinstance(others := record.get("others"), dict)
         ):
@@ -154,7 +161,7 @@ class StoredRows(HeldRows):
 
     __slots__ = ("_encoded",)
 
-    _encoded: str
+    _encoded: str | bytes
 
     def row(self, number: int) -> bytes | tuple[Any, ...] | None:
         if number in self._tuples:
@@ -164,10 +171,12 @@ class StoredRows(HeldRows):
         return _decoded_slice(self._encoded, start, end) if end > start else None
 
     def to_record(self) -> dict[str, Any]:
-        return {**super().to_record(), "rows": self._encoded}
+        encoded = self._encoded
+        rows = encoded if isinstance(encoded, str) else encoded.decode("ascii")
+        return {**super().to_record(), "rows": rows}
 
 
-def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
+def _decoded_slice(encoded: str | bytes, start: int, end: int) -> bytes:
     """Bytes ``start:end`` of what the base64 text ``encoded`` holds, decoded from the
     characters that hold them only (four characters hold three bytes); ValueError when those
     are not base64."""
@@ -182,12 +191,13 @@ def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
     return chunk[start - offset : end - offset]
 
 
-def _decoded_size(encoded: str) -> int | None:
+def _decoded_size(encoded: str | bytes) -> int | None:
     """How many bytes the base64 text ``encoded`` decodes to; None when no base64 text has
     its length (the rest is checked when it is decoded)."""
     if len(encoded) % 4:
         return None
-    padding = 2 if encoded.endswith("==") else 1 if encoded.endswith("=") else 0
+    last = encoded[-2:] if isinstance(encoded, str) else encoded[-2:].decode("latin-1")
+    padding = 2 if last == "==" else 1 if last.endswith("=") else 0
     return len(encoded) // 4 * 3 - padding
 
 

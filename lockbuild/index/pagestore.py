@@ -121,20 +121,39 @@ def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
     return ProjectPage(canonicalize_name(name), index_url, releases=grouped)
 
 
-def stored_page(record: object, text: str | Callable[[], str | None] | None) -> ProjectPage:
+def stored_page(
+    record: object,
+    text: str | Callable[[], str | None] | None,
+    section: bytes | None = None,
+) -> ProjectPage:
     """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`, or what reads
-    it when needed: see :func:`read_page_source`); ValueError when they are not a stored page.
+    it when needed, and the ``section`` stored with it: see :func:`read_page_source`);
+    ValueError when they are not a stored page.
 
     The page lets go of its text: a page read back is not stored again as it is (a
     revalidation only touches its entry), and the text, often megabytes, would be held
     for the rest of the run."""
     if text is not None:
-        page = read_page_source(record, text)
+        page = read_page_source(record, text, section)
         page.source = None
         return page
     if not isinstance(record, dict):
         raise ValueError("not a stored project page")
     return page_from_record(record)
+
+
+def stored_parts(page: ProjectPage) -> tuple[Mapping[str, Any], str | None, str | None]:
+    """:func:`stored_form` with a JSON page's rows apart from its record: the base64 of its
+    bytes rows (most of what is stored of a page but its text), stored as the entry's
+    section, so that reading the entry back neither decodes them as JSON nor holds them as
+    text."""
+    record, text = stored_form(page)
+    rows = record.get("rows")
+    if text is None or not isinstance(rows, dict) or not isinstance(rows.get("rows"), str):
+        return record, text, None
+    apart = dict(rows)
+    section = apart.pop("rows")
+    return {**record, "rows": apart}, text, section
 
 
 def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
@@ -261,22 +280,25 @@ def _sourced(
 ) -> SourcedPage:
     page_url = record["page_url"]
     releases: dict[str, PendingRelease] = {}
+    separator, flags = _PACKED_SEPARATOR, _PACKED_FLAGS
     for release in record["releases"]:  # checked by read_page_source when read back
-        if type(release) is str:
-            parts = release.split(_PACKED_SEPARATOR)
-            if not (len(parts) in (3, 5) and parts[1] in ("0", "1") and all(parts)):
+        if type(release) is str:  # a page read back: thousands of releases, few read
+            parts = release.split(separator)
+            fields = len(parts)
+            if not ((fields == 3 or fields == 5) and parts[1] in flags and all(parts)):
                 raise ValueError("not a stored page source (bad release)")
-            version, yanked_flag, numbers, *times = parts
-            yanked = yanked_flag == "1"
-            count = numbers.count(",") + 1
+            version, numbers, span = parts[0], parts[2], None
+            yanked = parts[1] == "1"
+            if fields == 5:
+                span = (parts[3], parts[4], numbers.count(",") + 1)
         else:
             version, yanked, numbers, *times = release
-            count = len(numbers)
+            span = (times[0], times[1], len(numbers)) if times and times[0] else None
         releases[version] = PendingRelease(
             yanked=yanked,
             read=partial(read, numbers, page_url),
             uploads=None if uploads is None else partial(uploads, numbers),
-            uploaded=(times[0], times[1], count) if times and times[0] else None,
+            uploaded=span,
         )
     source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
     return SourcedPage(source, record["name"], record["index_url"], releases)
@@ -286,8 +308,11 @@ _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
 """Each reader of a page's text, and the record field that counts what it finds there."""
 
 
-def read_page_source(record: object, text: str | Callable[[], str | None]) -> SourcedPage:
-    """The page stored as ``record`` and ``text`` (a :class:`PageSource`).
+def read_page_source(
+    record: object, text: str | Callable[[], str | None], section: bytes | None = None
+) -> SourcedPage:
+    """The page stored as ``record`` and ``text`` (a :class:`PageSource`), a JSON page's
+    bytes rows in its record or, stored apart (:func:`stored_parts`), as ``section``.
 
     Only the outline is checked here; a release is checked when it is read. Raises
     ValueError when ``record`` is not a stored form these parsers wrote, or does not fit
@@ -320,7 +345,7 @@ def read_page_source(record: object, text: str | Callable[[], str | None]) -> So
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        held = HeldRows.from_record(record.get("rows"), record[count])
+        held = HeldRows.from_record(record.get("rows"), record[count], section)
         page = _json_page(text if isinstance(text, str) else "", record, held)
         if not isinstance(text, str):
             page.source = None
@@ -338,6 +363,8 @@ def read_page_source(record: object, text: str | Callable[[], str | None]) -> So
 
 _PACKED_SEPARATOR = " "
 """Between the fields of a release stored as one string (see :func:`packed_releases`)."""
+_PACKED_FLAGS = frozenset({"0", "1"})
+"""A packed release's yanked flag: whether every file of it is yanked."""
 
 
 def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[Any]]:
