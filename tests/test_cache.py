@@ -19,7 +19,7 @@ from lockbuild.index.http import HttpClient, HttpResponse
 from lockbuild.index.offline import MissingItems
 from lockbuild.index.pagestore import page_from_record, page_record, read_page_source
 from lockbuild.models import DistFile, ProjectPage
-from lockbuild.store.envelope import check_json
+from lockbuild.store.jsondata import check_json
 from lockbuild.store.keys import page_key
 from lockbuild.store.store import Store, open_store
 
@@ -218,8 +218,8 @@ def test_storing_an_html_page_reads_no_release_and_loads_back_the_same_files(
     check_json(page.source.record)  # what the store accepts: no tuples, JSON types only
     assert page._built == {}  # storing reads nothing
     with open_store(tmp_path) as store:
-        store.put("page-v4:x:demo", page.source.record, text=page.source.text)
-        entry = store.get("page-v4:x:demo")
+        store.put("page-v5:x:demo", page.source.record, text=page.source.text)
+        entry = store.get("page-v5:x:demo")
     assert entry is not None and entry.text == page.source.text
     loaded = read_page_source(entry.value, entry.text)
     assert loaded.source is not None and loaded.source.record == entry.value  # stored as is
@@ -296,8 +296,8 @@ def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
     assert text == JSON_SHAPED_PAGE.decode() and "rows" in record
     check_json(record)
     with open_store(tmp_path) as store:
-        store.put("page-v4:x:demo", record, text=text)
-        entry = store.get("page-v4:x:demo")
+        store.put("page-v5:x:demo", record, text=text)
+        entry = store.get("page-v5:x:demo")
     assert entry is not None
 
     def refused(*_: object, **__: object) -> None:
@@ -315,6 +315,49 @@ def test_a_stored_json_page_is_read_back_without_parsing_or_packing_its_text(
     assert loaded.release_files("1.0")[1].yanked == "broken"
     assert loaded.release_files("1.0")[1].url == "https://index.example/files/demo-1.0.tar.gz"
     assert loaded.release_files("1.0")[0].metadata_hashes == {"sha256": "b" * 64}
+
+
+def test_a_stored_page_holds_each_release_as_one_string_when_it_reads_back_the_same() -> None:
+    """A release is stored as ``"version yanked numbers oldest newest"``: one string to
+    decode, its numbers parsed when it is read. A release whose fields a space would not
+    keep apart (or none to keep) is stored as its list, and both read back as fetched."""
+    from lockbuild.index.pagestore import packed_releases, stored_form
+
+    releases = [
+        ["1.0", False, [0, 1], "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"],
+        ["2.0", True, [2], None, None],
+        ["3 0", False, [3], None, None],  # a space in the version
+        ["4.0", False, [4], "2020-01-01 00:00:00", "2020-01-01 00:00:00"],
+        ["5.0", False, [], None, None],  # no entries
+        ["6.0", False, [5], "", ""],
+        ["7.0", False, [True], None, None],
+    ]
+    assert packed_releases(releases) == [
+        "1.0 0 0,1 2020-01-01T00:00:00Z 2020-01-02T00:00:00Z",
+        "2.0 1 2",
+        *releases[2:],
+    ]
+    record, text = stored_form(json_page())
+    assert record["releases"] == [
+        "1.0 0 0,1 2020-01-01T00:00:00.000000Z 2020-01-02T00:00:00Z",
+        "2.0 0 2",
+    ]
+    assert text is not None
+    fresh = json_page()
+    as_lists = [["1.0", False, [0, 1], None, None], ["2.0", False, [2], None, None]]
+    unpacked = {**record, "releases": as_lists}
+    for stored in (record, unpacked):
+        loaded = read_page_source(stored, text)
+        assert loaded.versions == fresh.versions
+        for version in fresh.versions:
+            assert loaded.release_files(version) == fresh.release_files(version)
+            assert loaded.release_uploads(version) == fresh.release_uploads(version)
+    pending = read_page_source(record, text).unread("1.0")
+    assert pending is not None and pending.uploaded == (
+        "2020-01-01T00:00:00.000000Z",
+        "2020-01-02T00:00:00Z",
+        2,
+    )
 
 
 def many_files_page() -> Any:
@@ -412,8 +455,8 @@ def test_odd_field_values_are_stored_as_json_and_read_back_as_fetched(
     record, text = stored_form(parse_json_page(body))
     check_json(record)
     with open_store(tmp_path) as store:
-        assert store.put("page-v4:x:demo", record, text=text)
-        entry = store.get("page-v4:x:demo")
+        assert store.put("page-v5:x:demo", record, text=text)
+        entry = store.get("page-v5:x:demo")
     assert entry is not None
     loaded = read_page_source(entry.value, entry.text)
     fresh = parse_json_page(body)
@@ -465,6 +508,14 @@ def test_stored_rows_that_do_not_fit_their_page_are_refused(
         lambda record, text: ({**record, "reader": "html-plain-v0"}, text),
         lambda record, text: ({**record, "releases": [["1.0", False, [7]]]}, text),
         lambda record, text: ({**record, "releases": [["1.0", "no", [0]]]}, text),
+        lambda record, text: ({**record, "releases": ["1.0 0 7"]}, text),  # no such anchor
+        lambda record, text: ({**record, "releases": ["1.0 2 0"]}, text),  # not a yanked flag
+        lambda record, text: ({**record, "releases": ["1.0 0"]}, text),  # no numbers
+        lambda record, text: ({**record, "releases": ["1.0 0 0 x"]}, text),  # half a span
+        lambda record, text: ({**record, "releases": ["1.0 0 0,x"]}, text),  # not numbers
+        lambda record, text: ({**record, "releases": ["1.0 0 0,,1"]}, text),
+        lambda record, text: ({**record, "releases": ["1.0  0 0"]}, text),  # an empty field
+        lambda record, text: ({**record, "releases": [7]}, text),
     ],
 )
 def test_a_stored_page_source_that_does_not_fit_is_refused(
@@ -487,18 +538,18 @@ def test_a_stored_page_source_that_does_not_fit_is_refused(
 
 def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: Clock) -> None:
     """``page-v2`` held JSON pages as rows, ``page-v3`` their text with releases that did not
-    say when their files came; such entries are not read: refetched online, and missing
-    offline."""
+    say when their files came, ``page-v4`` each release as a list; such entries are not
+    read: refetched online, and missing offline."""
     from lockbuild.index.pagestore import stored_form
     from lockbuild.index.simple import parse_project_page
     from lockbuild.store.envelope import encode_envelope, text_sha256
 
-    rows_key = page_key(INDEX, "demo").replace("page-v4:", "page-v2:")
+    rows_key = page_key(INDEX, "demo").replace("page-v5:", "page-v2:")
     rows = page_record(ProjectPage(canonicalize_name("demo"), INDEX, FILES))
     store._cache.set(
         rows_key, encode_envelope(rows_key, rows, stored=clock(), etag=None, last_modified=None)
     )
-    text_key = page_key(INDEX, "demo").replace("page-v4:", "page-v3:")
+    text_key = page_key(INDEX, "demo").replace("page-v5:", "page-v3:")
     parsed = parse_project_page(
         PAGE,
         content_type="application/vnd.pypi.simple.v1+json",
@@ -506,8 +557,9 @@ def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: C
         project="demo",
         index_url=INDEX,
     )
+    parsed_releases = [list(release) for release in parsed.source.record["releases"]]
     record, text = stored_form(parsed)
-    old_record = {**record, "releases": [release[:3] for release in record["releases"]]}
+    old_record = {**record, "releases": [release[:3] for release in parsed_releases]}
     assert text is not None
     head = encode_envelope(
         text_key,
@@ -518,6 +570,21 @@ def test_a_page_stored_in_the_previous_form_is_never_read(store: Store, clock: C
         text_sha256=text_sha256(text),
     )
     store._cache.set(text_key, head + "\n" + text)
+    list_key = page_key(INDEX, "demo").replace("page-v5:", "page-v4:")  # releases as lists
+    listed = {**record, "releases": parsed_releases}
+    store._cache.set(
+        list_key,
+        encode_envelope(
+            list_key,
+            listed,
+            stored=clock(),
+            etag=None,
+            last_modified=None,
+            text_sha256=text_sha256(text),
+        )
+        + "\n"
+        + text,
+    )
     missing = MissingItems()
     offline = IndexClient(
         ScriptedHttp(),
@@ -662,3 +729,41 @@ def test_a_fresh_stored_page_is_read_in_the_asking_thread_a_stale_one_on_the_poo
     assert page_of(store, http, page_ttl=60) == first
     assert len(http.sent) == 2 and http.sent[-1]["If-None-Match"] == '"v1"'
     assert threads[-1] != threading.get_ident()
+
+
+def test_a_json_page_is_stored_with_its_rows_apart_and_refetched_when_they_are_damaged(
+    store: Store, clock: Clock
+) -> None:
+    """The rows' base64 is the entry's section, not a string of its record: read back as
+    bytes, checked, never decoded as JSON. Damaged, the entry is dropped and the page
+    fetched again."""
+    http = ScriptedHttp()
+    fetched = page_of(store, http)
+    key = page_key(INDEX, "demo")
+    entry = store.get(key, defer_text=True)
+    assert entry is not None and entry.section is not None
+    assert "rows" not in entry.value["rows"] and set(entry.value["rows"]) == {"ends", "others"}
+    again = page_of(store, http)
+    assert len(http.sent) == 1  # read back, not fetched
+    assert again.release_files("1.0") == fetched.release_files("1.0")
+    stored = store._cache.get(key)
+    if not isinstance(stored, str):
+        stored = stored.whole()
+    head, _, rest = stored.partition("\n")
+    section, _, text = rest.partition("\n")
+    assert section.encode() == entry.section and text == PAGE.decode()
+    store._cache.set(key, f"{head}\n{section[:-4]}AAAA\n{text}")
+    refetched = page_of(store, http)
+    assert len(http.sent) == 2 and store.dropped == 1
+    assert refetched.release_files("1.0") == fetched.release_files("1.0")
+
+
+def test_a_page_stored_with_its_rows_apart_needs_them() -> None:
+    from lockbuild.index.pagestore import stored_parts
+
+    record, text, section = stored_parts(json_page())
+    assert text is not None and section is not None and "rows" not in record["rows"]
+    page = read_page_source(record, text, section.encode())
+    assert page.release_files("2.0") == json_page().release_files("2.0")
+    with pytest.raises(ValueError, match="not stored rows"):
+        read_page_source(record, text)

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lockbuild.store import envelope
+from lockbuild.store import envelope, jsondata
 from lockbuild.store.envelope import (
     canonical_json,
     canonical_pieces,
@@ -65,6 +65,42 @@ def test_a_value_is_never_changed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_string_holding_the_marker_falls_back_to_plain_json(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(envelope.secrets, "token_hex", lambda size: "t" * 2 * size)
+    monkeypatch.setattr(jsondata.secrets, "token_hex", lambda size: "t" * 2 * size)
     value = {"a": B64, "b": "\x00" + "t" * 32 + ":0", "c": ["\x00" + "t" * 32 + ":0"]}
     assert canonical_pieces(value) == [canonical_json(value)]
+
+
+def test_an_envelope_with_a_section_encodes_and_decodes_in_either_form() -> None:
+    """As a value file (the section on its own line) and as an archive line (the section a
+    member of the JSON), checked either way; an envelope without a section is bound to its
+    key as before sections were stored."""
+    from lockbuild.store.envelope import Envelope, decode_envelope, decode_stored, text_sha256
+
+    key = "page-v5:https://i/simple:demo"
+    written = Envelope(
+        key,
+        {"a": 1},
+        5.0,
+        envelope.value_sha256({"a": 1}),
+        None,
+        None,
+        text="the\ntext",
+        text_sha256=text_sha256("the\ntext"),
+        section=b"QUJD",
+        section_sha256=text_sha256("QUJD"),
+    )
+    stored = written.encode()
+    assert stored.endswith("\nQUJD\nthe\ntext")
+    assert decode_stored(key, stored) == written
+    assert decode_envelope(key, json.loads(written.encode_line())) == written
+    line = json.loads(written.encode_line().replace('"QUJD"', '"QUJE"'))
+    with pytest.raises(envelope.CorruptEntry, match="section checksum mismatch"):
+        decode_envelope(key, line)
+    without = written.encode_line().replace(',"section":"QUJD"', "")
+    with pytest.raises(envelope.CorruptEntry, match="section missing"):
+        decode_envelope(key, json.loads(without))
+    plain = Envelope(key, {"a": 1}, 5.0, written.sha256, None, None)
+    assert (
+        envelope._entry_sha256(key, {"stored": 5.0, "sha256": written.sha256})
+        == json.loads(plain.encode())["entry_sha256"]
+    )

@@ -375,7 +375,7 @@ def test_no_remote_configured_imports_no_fsspec(universe: UniverseBuilder, tmp_p
 def test_object_names_are_safe_and_distinct() -> None:
     keys = [page_key("https://user:pw@example.org/simple", "App"), "hash-v1:https://x/a b?c"]
     names = [object_name(key) for key in keys]
-    assert names[0].startswith("page-v4/") and names[1].startswith("hash-v1/")
+    assert names[0].startswith("page-v5/") and names[1].startswith("hash-v1/")
     assert all(len(name.split("/")[1]) == 64 and "pw" not in name for name in names)
     assert len(set(names)) == 2
 

@@ -230,7 +230,7 @@ def test_pages_stored_without_the_secret_still_lock_offline_and_online(
     # file URLs of stored pages reach the server with the credentials filled in
     store = open_store(project / "cache")
     for key in store.list_keys():
-        if not key.startswith("page-v4:"):
+        if not key.startswith("page-v5:"):
             store.delete(key)
     store.close()
     index.server.reset_log()

@@ -10,6 +10,7 @@ import logging
 import multiprocessing
 import os
 import random
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -93,7 +94,7 @@ def raw_rows(store: Store) -> list[tuple[str, int, int, str | None, object]]:
 
 def test_keys_are_versioned_normalized_and_free_of_credentials() -> None:
     assert page_key("https://u:token@pypi.org/simple/", "Django_REST") == (
-        "page-v4:https://pypi.org/simple:django-rest"
+        "page-v5:https://pypi.org/simple:django-rest"
     )
     assert metadata_key(url="https://x/a.whl", sha256="SHA256:" + SHA.upper()) == f"meta-v2:{SHA}"
     assert metadata_key(url="https://token@x/a.whl#sha256=00") == "meta-v2:https://x/a.whl"
@@ -799,7 +800,7 @@ def test_info(store: Store, clock: FakeClock) -> None:
     text = format_info(info)
     assert f"store: {store.directory}" in text
     assert "entries: 7" in text
-    assert "  page-v4           2" in text
+    assert "  page-v5           2" in text
     assert "oldest index page stored: 1970-01-01T00:16:40Z" in text
     assert "newest index page stored: 1970-01-01T00:31:40Z" in text
 
@@ -1125,7 +1126,7 @@ def test_a_large_entry_is_written_without_a_whole_copy_of_it(store: Store) -> No
 
     text = "".join(f"<a href='f{number}'>f{number}</a>\n" for number in range(600_000))
     record = {"rows": "x" * 4_000_000, "name": "demo"}
-    key = "page-v4:https://index.example/simple:demo"
+    key = "page-v5:https://index.example/simple:demo"
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -1225,3 +1226,94 @@ def test_a_value_file_is_read_to_its_first_newline_in_chunks(
         assert cache.get("one-line") == "é" * 40_000
     finally:
         cache.close()
+
+
+SECTION = "".join(f"{n:08d}" for n in range(4000))
+"""ASCII without a newline, stored between an entry's value and its text (a page's rows)."""
+
+
+@pytest.mark.parametrize("defer_text", [False, True])
+@pytest.mark.parametrize("text", [PAGE_TEXT, None])
+def test_a_section_is_stored_apart_from_the_value_and_read_back_checked_as_bytes(
+    store: Store, defer_text: bool, text: str | None
+) -> None:
+    assert store.put(PAGE_KEY, PAGE_VALUE, text=text, section=SECTION)
+    entry = store.get(PAGE_KEY, defer_text=defer_text)
+    assert entry is not None and entry.value == PAGE_VALUE
+    assert entry.section == SECTION.encode("ascii") and entry.read_text() == text
+    assert store.touch(PAGE_KEY, etag='"e"')  # renewed with its section and text
+    renewed = store.get(PAGE_KEY, defer_text=defer_text)
+    assert renewed is not None and renewed.etag == '"e"' and renewed.section == entry.section
+    assert renewed.read_text() == text
+    assert store.put(PAGE_KEY, PAGE_VALUE, text=text)  # stored again without one
+    plain = store.get(PAGE_KEY, defer_text=defer_text)
+    assert plain is not None and plain.section is None and plain.read_text() == text
+
+
+@pytest.mark.parametrize("section", ["a\nb", "é", b"ab"])
+def test_a_section_that_is_not_one_line_of_ascii_text_is_a_bug(store: Store, section: Any) -> None:
+    with pytest.raises(TypeError, match="section"):
+        store.put(PAGE_KEY, PAGE_VALUE, section=section)
+
+
+@pytest.mark.parametrize("defer_text", [False, True])
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda stored: stored.replace("00001234", "00001235", 1), "section checksum mismatch"),
+        (lambda stored: stored.replace("00001234", "0000123", 1), "section checksum mismatch"),
+        (lambda stored: stored[: stored.index("00001234")], "text missing"),  # cut short
+        (lambda stored: stored.partition("\n")[0], "text missing"),
+        (
+            lambda stored: stored.replace(',"section_sha256":"', ',"section_sha256":"0', 1),
+            "section checksum mismatch",
+        ),
+        (  # read whole, the section is taken for the text; deferred, the key's binding fails
+            lambda stored: stored.replace(',"section_sha256":', ',"other":', 1),
+            "text checksum mismatch|written under another key",
+        ),
+    ],
+)
+def test_a_damaged_or_truncated_section_is_dropped(
+    store: Store,
+    raw_cache: diskcache.Cache,
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[str], str],
+    why: str,
+    defer_text: bool,
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=SECTION)
+    raw_cache.set(PAGE_KEY, damage(raw_cache.get(PAGE_KEY)))
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
+        assert store.get(PAGE_KEY, defer_text=defer_text) is None
+    assert re.search(rf"dropping corrupt cache entry \(({why})[^)]*\): ", caplog.text)
+    assert store.dropped == 1
+
+
+def test_a_section_without_a_text_cut_short_is_dropped(
+    store: Store, raw_cache: diskcache.Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, section=SECTION)
+    raw_cache.set(PAGE_KEY, raw_cache.get(PAGE_KEY).partition("\n")[0])
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
+        assert store.get(PAGE_KEY, defer_text=True) is None
+    assert f"dropping corrupt cache entry (section missing): {PAGE_KEY}" in caplog.text
+
+
+def test_a_value_file_removed_while_its_section_is_read_is_a_miss(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replaced or removed by another process between its envelope and its section: a miss,
+    never a traceback, and nothing is dropped (the entry that replaced it is fine)."""
+    from lockbuild.store import disk
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=SECTION)
+    real = disk.FileText.next_line
+
+    def removed(self: disk.FileText) -> tuple[bytes, bool]:
+        _value_file(store, PAGE_KEY).unlink()
+        return real(self)
+
+    monkeypatch.setattr(disk.FileText, "next_line", removed)
+    assert store.get(PAGE_KEY, defer_text=True) is None
+    assert store.dropped == 0

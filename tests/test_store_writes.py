@@ -13,7 +13,12 @@ from lockbuild.index.pagestore import PageSource, SourcedPage
 
 
 def _page(name: str, text: str) -> SourcedPage:
-    record = {"reader": "json-v1", "name": name, "page_url": "https://i/simple/" + name + "/"}
+    record = {
+        "reader": "json-v1",
+        "name": name,
+        "page_url": "https://i/simple/" + name + "/",
+        "releases": [],
+    }
     return SourcedPage(PageSource(text, record), name, "https://i/simple/", releases={})
 
 
@@ -26,11 +31,11 @@ class _Store:
         self.failure = failure
 
     def put(self, key: str, value: Any, *, text: str | None = None, **validators: Any) -> bool:
-        if not self.writes and key == "page-v4:first":
+        if not self.writes and key == "page-v5:first":
             self.writes.append((key, text, threading.current_thread().name))
             assert self.release.wait(10)
             return True
-        if self.failure is not None and key != "page-v4:first":
+        if self.failure is not None and key != "page-v5:first":
             raise self.failure
         self.writes.append((key, text, threading.current_thread().name))
         return True
@@ -39,13 +44,13 @@ class _Store:
 def test_a_page_past_the_bound_is_written_by_the_thread_that_fetched_it() -> None:
     store = _Store()
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
-    writes.put_page("page-v4:second", _page("second", "y" * 8), {"etag": '"e"'})
+    writes.put_page("page-v5:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v5:second", _page("second", "y" * 8), {"etag": '"e"'})
     # the store's thread still holds the first page: the second was written here
-    assert store.writes[-1] == ("page-v4:second", "y" * 8, threading.current_thread().name)
+    assert store.writes[-1] == ("page-v5:second", "y" * 8, threading.current_thread().name)
     store.release.set()
     writes.close()
-    assert store.writes[0][0] == "page-v4:first" and store.writes[0][2] != store.writes[1][2]
+    assert store.writes[0][0] == "page-v5:first" and store.writes[0][2] != store.writes[1][2]
     assert writes.written_inline == 1
 
 
@@ -59,7 +64,7 @@ def test_pages_past_the_bound_are_written_one_at_a_time() -> None:
 
     def counting_put(key: str, value: Any, **keywords: Any) -> bool:
         nonlocal inside, most
-        if key == "page-v4:first":
+        if key == "page-v5:first":
             return plain_put(key, value, **keywords)
         with guard:
             inside += 1
@@ -71,10 +76,10 @@ def test_pages_past_the_bound_are_written_one_at_a_time() -> None:
 
     store.put = counting_put  # type: ignore[method-assign]
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v4:first", _page("first", "x" * 8), {})  # holds the store's thread
+    writes.put_page("page-v5:first", _page("first", "x" * 8), {})  # holds the store's thread
     threads = [
         threading.Thread(
-            target=writes.put_page, args=(f"page-v4:p{number}", _page(f"p{number}", "y" * 8), {})
+            target=writes.put_page, args=(f"page-v5:p{number}", _page(f"p{number}", "y" * 8), {})
         )
         for number in range(4)
     ]
@@ -92,27 +97,27 @@ def test_a_page_larger_than_the_bound_waits_alone() -> None:
     store = _Store()
     writes = StoreWrites(store, max_queued_text=4)  # type: ignore[arg-type]
     store.release.set()
-    writes.put_page("page-v4:first", _page("first", "x" * 100), {})
+    writes.put_page("page-v5:first", _page("first", "x" * 100), {})
     writes.close()
-    assert writes.written_inline == 0 and [key for key, *_ in store.writes] == ["page-v4:first"]
+    assert writes.written_inline == 0 and [key for key, *_ in store.writes] == ["page-v5:first"]
 
 
 def test_a_store_failure_written_inline_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     store = _Store(failure=OSError("disk full"))
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v5:first", _page("first", "x" * 8), {})
     with caplog.at_level(logging.WARNING):
-        writes.put_page("page-v4:second", _page("second", "y" * 8), {})
+        writes.put_page("page-v5:second", _page("second", "y" * 8), {})
     store.release.set()
     writes.close()
-    assert "cannot write cache entry (disk full): page-v4:second" in caplog.text
+    assert "cannot write cache entry (disk full): page-v5:second" in caplog.text
 
 
 def test_a_bug_written_inline_is_raised_by_close() -> None:
     store = _Store(failure=TypeError("not JSON data"))
     writes = StoreWrites(store, max_queued_text=10)  # type: ignore[arg-type]
-    writes.put_page("page-v4:first", _page("first", "x" * 8), {})
-    writes.put_page("page-v4:second", _page("second", "y" * 8), {})
+    writes.put_page("page-v5:first", _page("first", "x" * 8), {})
+    writes.put_page("page-v5:second", _page("second", "y" * 8), {})
     store.release.set()
     with pytest.raises(TypeError, match="not JSON data"):
         writes.close()
@@ -122,7 +127,7 @@ def test_nothing_is_written_after_close() -> None:
     store = _Store()
     writes = StoreWrites(store)  # type: ignore[arg-type]
     writes.close()
-    writes.put_page("page-v4:late", _page("late", "z"), {})
+    writes.put_page("page-v5:late", _page("late", "z"), {})
     assert store.writes == []
 
 

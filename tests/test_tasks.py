@@ -473,7 +473,7 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
 
     with open_store(shared) as store:
         keys = store.list_keys()
-        assert {key.partition(":")[0] for key in keys} == {"page-v4", "meta-v2", "release-v1"}
+        assert {key.partition(":")[0] for key in keys} == {"page-v5", "meta-v2", "release-v1"}
         assert all(store.get(key) is not None for key in keys)
         info = store.info()
     assert info.total_entries == len(keys) and set(info.entries) == set(NAMESPACES)

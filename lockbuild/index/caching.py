@@ -13,7 +13,7 @@ from packaging.utils import NormalizedName
 
 from lockbuild.errors import StoreError
 from lockbuild.index.arenas import one_malloc_arena
-from lockbuild.index.pagestore import SourcedPage, stored_form
+from lockbuild.index.pagestore import SourcedPage, stored_parts
 from lockbuild.models import ProjectPage
 from lockbuild.store.store import Store
 
@@ -153,11 +153,12 @@ class StoreWrites:
 
     def _put_page(self, key: str, page: ProjectPage, headers: Mapping[str, str]) -> None:
         assert self.store is not None
-        record, text = stored_form(page)
+        record, text, section = stored_parts(page)
         self.store.put(
             key,
             record,
             text=text,
+            section=section,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
         )

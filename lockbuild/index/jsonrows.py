@@ -106,13 +106,20 @@ class HeldRows:
             "others": {str(number): _entry_fields(row) for number, row in self._tuples.items()},
         }
 
+    def to_parts(self) -> tuple[dict[str, Any], str]:
+        """:meth:`to_record` with its bytes rows apart (their base64, megabytes: stored as a
+        section of their own, see :meth:`~lockbuild.store.store.Store.put`)."""
+        record = self.to_record()
+        return record, record.pop("rows")
+
     @classmethod
-    def from_record(cls, record: object, entries: int) -> HeldRows:
+    def from_record(cls, record: object, entries: int, section: bytes | None = None) -> HeldRows:
         """The rows :meth:`to_record` wrote for a page of ``entries`` entries (as
-        :class:`StoredRows`); ValueError when ``record`` is not such rows."""
+        :class:`StoredRows`), or :meth:`to_parts` with the bytes rows' base64 stored as
+        ``section``; ValueError when ``record`` is not such rows."""
         if not (
             isinstance(record, Mapping)
-            and isinstance(rows := record.get("rows"), str)
+            and isinstance(rows := record.get("rows", section), (str, bytes))
             and isinstance(ends_text := record.get("ends"), str)
             and isinstance(others := record.get("others"), dict)
         ):
@@ -154,7 +161,7 @@ class StoredRows(HeldRows):
 
     __slots__ = ("_encoded",)
 
-    _encoded: str
+    _encoded: str | bytes
 
     def row(self, number: int) -> bytes | tuple[Any, ...] | None:
         if number in self._tuples:
@@ -164,10 +171,12 @@ class StoredRows(HeldRows):
         return _decoded_slice(self._encoded, start, end) if end > start else None
 
     def to_record(self) -> dict[str, Any]:
-        return {**super().to_record(), "rows": self._encoded}
+        encoded = self._encoded
+        rows = encoded if isinstance(encoded, str) else encoded.decode("ascii")
+        return {**super().to_record(), "rows": rows}
 
 
-def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
+def _decoded_slice(encoded: str | bytes, start: int, end: int) -> bytes:
     """Bytes ``start:end`` of what the base64 text ``encoded`` holds, decoded from the
     characters that hold them only (four characters hold three bytes); ValueError when those
     are not base64."""
@@ -182,12 +191,13 @@ def _decoded_slice(encoded: str, start: int, end: int) -> bytes:
     return chunk[start - offset : end - offset]
 
 
-def _decoded_size(encoded: str) -> int | None:
+def _decoded_size(encoded: str | bytes) -> int | None:
     """How many bytes the base64 text ``encoded`` decodes to; None when no base64 text has
     its length (the rest is checked when it is decoded)."""
     if len(encoded) % 4:
         return None
-    padding = 2 if encoded.endswith("==") else 1 if encoded.endswith("=") else 0
+    last = encoded[-2:] if isinstance(encoded, str) else encoded[-2:].decode("latin-1")
+    padding = 2 if last == "==" else 1 if last.endswith("=") else 0
     return len(encoded) // 4 * 3 - padding
 
 
@@ -435,9 +445,20 @@ def _unpack(value: Any) -> Any:
     return {"sha256": str(value)} if isinstance(value, _Sha256) else value
 
 
-def _numbered(rows: HeldRows, numbers: Sequence[int]) -> list[bytes | tuple[Any, ...]]:
+def release_numbers(numbers: Sequence[int] | str) -> Sequence[int]:
+    """A release's entry numbers, from a stored release's packed text (``3,4,5``) when they
+    are one: parsed when the release is read, not when its page is (ValueError when the
+    text does not spell them)."""
+    if not isinstance(numbers, str):
+        return numbers
+    if not numbers.replace(",", "").isdigit() or not numbers.isascii():
+        raise ValueError(f"not entry numbers of the stored page: {numbers!r}")
+    return [int(number) for number in numbers.split(",")]
+
+
+def _numbered(rows: HeldRows, numbers: Sequence[int] | str) -> list[bytes | tuple[Any, ...]]:
     picked = []
-    for number in numbers:
+    for number in release_numbers(numbers):
         if not (isinstance(number, int) and 0 <= number < len(rows)):
             raise ValueError(f"not an entry of the stored page: {number!r}")
         row = rows.row(number)
@@ -447,7 +468,7 @@ def _numbered(rows: HeldRows, numbers: Sequence[int]) -> list[bytes | tuple[Any,
     return picked
 
 
-def read_rows(rows: HeldRows, numbers: Sequence[int], page_url: str) -> list[FileData]:
+def read_rows(rows: HeldRows, numbers: Sequence[int] | str, page_url: str) -> list[FileData]:
     """The file data of the rows ``numbers`` (one release), as
     :func:`~lockbuild.index.jsonpage.read_json_entries` reads the entries they were made
     from; ValueError when a number is not a row."""
@@ -455,7 +476,7 @@ def read_rows(rows: HeldRows, numbers: Sequence[int], page_url: str) -> list[Fil
     return read_json_entries(entries, range(len(entries)), page_url)
 
 
-def row_uploads(rows: HeldRows, numbers: Sequence[int]) -> list[FileUpload]:
+def row_uploads(rows: HeldRows, numbers: Sequence[int] | str) -> list[FileUpload]:
     """Name, upload time and yanked flag of the rows ``numbers``, as ``json_file`` reads
     them, without making the entries again."""
     uploads: list[FileUpload] = []

@@ -217,7 +217,7 @@ class IndexPages:
             return None
         try:
             text = None if entry.text is None and entry.deferred is None else entry.read_text
-            page = stored_page(entry.value, text)
+            page = stored_page(entry.value, text, entry.section)
             if page.name != name:
                 raise ValueError(f"a page of {page.name}")
         except DamagedText as error:

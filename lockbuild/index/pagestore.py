@@ -1,4 +1,4 @@
-"""The stored forms of a project page (``page-v4:``): the text of the page as the index sent
+"""The stored forms of a project page (``page-v5:``): the text of the page as the index sent
 it with the outline its parser worked out, or compact rows.
 
 A page read from JSON (:func:`lockbuild.index.jsonpage.json_record`) or by the plain-HTML fast
@@ -7,8 +7,9 @@ text plus the record :data:`JSON_PAGE` or :data:`HTML_PLAIN` describes, read bac
 :func:`read_page_source`. An HTML page of another shape, or a page built in memory, is stored
 as a *record* of rows (:func:`page_record`, read back by :func:`page_from_record`). Either way
 nothing is parsed until a release is asked for. Older stored forms lived under ``page-v1``,
-``page-v2`` (JSON pages as rows) and ``page-v3`` (JSON releases without their upload times),
-which are no longer read.
+``page-v2`` (JSON pages as rows), ``page-v3`` (JSON releases without their upload times)
+and ``page-v4`` (each release a list, not one string: see :func:`packed_releases`), which are
+no longer read.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.jsonpage import JSON_PAGE
-from lockbuild.index.jsonrows import HeldRows, hold_entries, read_rows, row_uploads
+from lockbuild.index.jsonrows import (
+    HeldRows,
+    hold_entries,
+    read_rows,
+    release_numbers,
+    row_uploads,
+)
 from lockbuild.index.pagefiles import HTML_PLAIN, PlainAnchor
 from lockbuild.models import (
     FileData,
@@ -114,20 +121,39 @@ def page_from_record(record: Mapping[str, Any]) -> ProjectPage:
     return ProjectPage(canonicalize_name(name), index_url, releases=grouped)
 
 
-def stored_page(record: object, text: str | Callable[[], str | None] | None) -> ProjectPage:
+def stored_page(
+    record: object,
+    text: str | Callable[[], str | None] | None,
+    section: bytes | None = None,
+) -> ProjectPage:
     """The page stored as ``record`` (and ``text``, for a :class:`SourcedPage`, or what reads
-    it when needed: see :func:`read_page_source`); ValueError when they are not a stored page.
+    it when needed, and the ``section`` stored with it: see :func:`read_page_source`);
+    ValueError when they are not a stored page.
 
     The page lets go of its text: a page read back is not stored again as it is (a
     revalidation only touches its entry), and the text, often megabytes, would be held
     for the rest of the run."""
     if text is not None:
-        page = read_page_source(record, text)
+        page = read_page_source(record, text, section)
         page.source = None
         return page
     if not isinstance(record, dict):
         raise ValueError("not a stored project page")
     return page_from_record(record)
+
+
+def stored_parts(page: ProjectPage) -> tuple[Mapping[str, Any], str | None, str | None]:
+    """:func:`stored_form` with a JSON page's rows apart from its record: the base64 of its
+    bytes rows (most of what is stored of a page but its text), stored as the entry's
+    section, so that reading the entry back neither decodes them as JSON nor holds them as
+    text."""
+    record, text = stored_form(page)
+    rows = record.get("rows")
+    if text is None or not isinstance(rows, dict) or not isinstance(rows.get("rows"), str):
+        return record, text, None
+    apart = dict(rows)
+    section = apart.pop("rows")
+    return {**record, "rows": apart}, text, section
 
 
 def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
@@ -137,10 +163,11 @@ def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
     stored in its record form)."""
     if isinstance(page, SourcedPage):
         source, page.source = page.source, None
-        if source is not None and source.held is not None:
-            return {**source.record, "rows": source.held.to_record()}, source.text
         if source is not None:
-            return source.record, source.text
+            record = {**source.record, "releases": packed_releases(source.record["releases"])}
+            if source.held is not None:
+                record["rows"] = source.held.to_record()
+            return record, source.text
     return page_record(page), None
 
 
@@ -247,20 +274,32 @@ def _json_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedP
 def _sourced(
     text: str,
     record: Mapping[str, Any],
-    read: Callable[[Sequence[int], str], list[FileData]],
-    uploads: Callable[[Sequence[int]], list[FileUpload]] | None = None,
+    read: Callable[[Sequence[int] | str, str], list[FileData]],
+    uploads: Callable[[Sequence[int] | str], list[FileUpload]] | None = None,
     held: HeldRows | None = None,
 ) -> SourcedPage:
     page_url = record["page_url"]
-    releases = {
-        version: PendingRelease(
+    releases: dict[str, PendingRelease] = {}
+    separator, flags = _PACKED_SEPARATOR, _PACKED_FLAGS
+    for release in record["releases"]:  # checked by read_page_source when read back
+        if type(release) is str:  # a page read back: thousands of releases, few read
+            parts = release.split(separator)
+            fields = len(parts)
+            if not ((fields == 3 or fields == 5) and parts[1] in flags and all(parts)):
+                raise ValueError("not a stored page source (bad release)")
+            version, numbers, span = parts[0], parts[2], None
+            yanked = parts[1] == "1"
+            if fields == 5:
+                span = (parts[3], parts[4], numbers.count(",") + 1)
+        else:
+            version, yanked, numbers, *times = release
+            span = (times[0], times[1], len(numbers)) if times and times[0] else None
+        releases[version] = PendingRelease(
             yanked=yanked,
             read=partial(read, numbers, page_url),
             uploads=None if uploads is None else partial(uploads, numbers),
-            uploaded=(times[0], times[1], len(numbers)) if times and times[0] else None,
+            uploaded=span,
         )
-        for version, yanked, numbers, *times in record["releases"]
-    }
     source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
     return SourcedPage(source, record["name"], record["index_url"], releases)
 
@@ -269,8 +308,11 @@ _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
 """Each reader of a page's text, and the record field that counts what it finds there."""
 
 
-def read_page_source(record: object, text: str | Callable[[], str | None]) -> SourcedPage:
-    """The page stored as ``record`` and ``text`` (a :class:`PageSource`).
+def read_page_source(
+    record: object, text: str | Callable[[], str | None], section: bytes | None = None
+) -> SourcedPage:
+    """The page stored as ``record`` and ``text`` (a :class:`PageSource`), a JSON page's
+    bytes rows in its record or, stored apart (:func:`stored_parts`), as ``section``.
 
     Only the outline is checked here; a release is checked when it is read. Raises
     ValueError when ``record`` is not a stored form these parsers wrote, or does not fit
@@ -289,18 +331,21 @@ def read_page_source(record: object, text: str | Callable[[], str | None]) -> So
         and isinstance(record.get(count), int)
         and isinstance(record.get("releases"), list)
         and all(
-            isinstance(release, list)
-            and len(release) == fields
-            and isinstance(release[0], str)
-            and isinstance(release[1], bool)
-            and isinstance(release[2], list)
-            and _upload_times(release[3:])
+            type(release) is str  # checked as it is split (see _sourced)
+            or (
+                isinstance(release, list)
+                and len(release) == fields
+                and isinstance(release[0], str)
+                and isinstance(release[1], bool)
+                and isinstance(release[2], list)
+                and _upload_times(release[3:])
+            )
             for release in record["releases"]
         )
     ):
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
-        held = HeldRows.from_record(record.get("rows"), record[count])
+        held = HeldRows.from_record(record.get("rows"), record[count], section)
         page = _json_page(text if isinstance(text, str) else "", record, held)
         if not isinstance(text, str):
             page.source = None
@@ -316,6 +361,38 @@ def read_page_source(record: object, text: str | Callable[[], str | None]) -> So
     return sourced_page(read, record, matches)
 
 
+_PACKED_SEPARATOR = " "
+"""Between the fields of a release stored as one string (see :func:`packed_releases`)."""
+_PACKED_FLAGS = frozenset({"0", "1"})
+"""A packed release's yanked flag: whether every file of it is yanked."""
+
+
+def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[Any]]:
+    """A page record's releases as stored: each ``[version, yanked, numbers, *times]`` as one
+    string, ``"1.0 0 3,4,5 <oldest> <newest>"`` (no times when there are none), so that a
+    page read back decodes one string per release, not a list of lists, and its numbers are
+    parsed only when the release is read. A release whose fields would not read back the
+    same (a space in them, an empty one, no numbers) is stored as it is."""
+    packed: list[str | Sequence[Any]] = []
+    separator = _PACKED_SEPARATOR
+    for release in releases:
+        version, yanked, numbers, *times = release
+        if times == [None, None]:
+            times = []
+        fields = [version, *times]
+        if (
+            type(yanked) is bool
+            and numbers
+            and all(type(number) is int and number >= 0 for number in numbers)
+            and all(type(field) is str and field and separator not in field for field in fields)
+        ):
+            numbers_text = ",".join(map(str, numbers))
+            packed.append(separator.join((version, "1" if yanked else "0", numbers_text, *times)))
+        else:
+            packed.append(release)
+    return packed
+
+
 def _upload_times(times: list[Any]) -> bool:
     """Whether a stored release's upload times are none (an HTML record), or its oldest and
     newest file's as text, or null for both (a file without a readable one)."""
@@ -328,12 +405,12 @@ def _upload_times(times: list[Any]) -> bool:
 
 
 def _read_numbered_anchors(
-    matches: Sequence[PlainAnchor], numbers: Sequence[int], base_url: str
+    matches: Sequence[PlainAnchor], numbers: Sequence[int] | str, base_url: str
 ) -> list[FileData]:
     from lockbuild.index.htmlpage import read_plain_anchors, unescape  # HTML pages only
 
     anchors = []
-    for number in numbers:
+    for number in release_numbers(numbers):
         if not (isinstance(number, int) and 0 <= number < len(matches)):
             raise ValueError(f"not an anchor of the stored page: {number!r}")
         href, rest = matches[number]

@@ -6,6 +6,7 @@ May import only the root leaves; ``index``, ``trust``, ``app`` and ``cli`` use i
 lowest first:
 
 - ``keys``: the namespaces, one key builder per kind of entry, credential-free index URLs;
+- ``jsondata``: what the store takes as a value (JSON data that reads back equal);
 - ``envelope``: the checksummed JSON envelope bound to its key (encode, check, decode);
 - ``disk``: diskcache's Disk that never pickles, opening the database, what its errors mean;
 - ``repair``: a run's health (dropped, read-only, damaged), the damage marker, repair on open;

@@ -49,9 +49,20 @@ class FileText:
         self._path = path
         self._offset = offset
 
+    def next_line(self) -> tuple[bytes, bool]:
+        """The line after those read so far, as stored (without its newline; to the end when
+        it has none), and whether a newline ends it: what :meth:`rest` reads is then what
+        follows it. :class:`MissingValueFile` when the file has gone since."""
+        try:
+            line, offset = _read_line(self._path, self._offset)
+        except FileNotFoundError:
+            raise MissingValueFile from None
+        self._offset = self._offset + len(line) if offset is None else offset
+        return line, offset is not None
+
     def rest(self) -> str:
-        """The text after the first newline: :class:`MissingValueFile` when the file has gone
-        since, UnicodeDecodeError when it is not UTF-8."""
+        """The text after the lines read so far: :class:`MissingValueFile` when the file has
+        gone since, UnicodeDecodeError when it is not UTF-8."""
         try:
             with open(self._path, "rb") as reader:
                 reader.seek(self._offset)
@@ -112,22 +123,29 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
 
 
 _CHUNK = 1 << 20
-"""Bytes of a value file read at a time while looking for the end of its first line."""
+"""Bytes of a value file read at a time while looking for the end of a line."""
+_FIRST_CHUNK = 1 << 16
+"""Bytes read first: most lines end in them."""
 
 
-def _read_line(path: str) -> tuple[bytes, int | None]:
-    """The first line of the file at ``path`` without its newline, and where the rest
-    starts (None when there is no newline: the whole file). Read a megabyte at a time, not
-    as a buffered ``readline`` does (8 KiB at a time: an envelope is megabytes)."""
+def _read_line(path: str, start: int = 0) -> tuple[bytes, int | None]:
+    """The line of the file at ``path`` that starts at ``start``, without its newline, and
+    where what follows it starts (None when there is no newline: the rest of the file).
+    Read a megabyte at a time, not as a buffered ``readline`` does (8 KiB at a time: an
+    envelope is megabytes)."""
     chunks: list[bytes] = []
+    size = _FIRST_CHUNK  # a page's envelope is kilobytes now, what follows it megabytes
     with open(path, "rb", buffering=0) as reader:
-        while chunk := reader.read(_CHUNK):
+        if start:
+            reader.seek(start)
+        while chunk := reader.read(size):
             end = chunk.find(b"\n")
             if end >= 0:
                 chunks.append(chunk[:end])
                 line = b"".join(chunks)
-                return line, len(line) + 1
+                return line, start + len(line) + 1
             chunks.append(chunk)
+            size = _CHUNK
     return b"".join(chunks), None
 
 

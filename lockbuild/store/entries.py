@@ -59,6 +59,12 @@ class CheckedEntries:
             return None
         try:
             return decode_stored(key, raw, defer_text=defer_text)
+        except MissingValueFile:  # its file replaced or removed since its head was read
+            logger.debug("cache entry replaced while it was read: %s", key)
+            return None
+        except OSError as error:
+            logger.warning("cannot read cache entry (%s): %s", describe_error(error), key)
+            return None
         except OlderFormat:
             logger.debug("dropping cache entry written by an older lockbuild: %s", key)
             self.health.count_dropped()

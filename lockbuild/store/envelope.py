@@ -5,111 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import secrets
-from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
 from lockbuild.store.disk import FileText, MissingValueFile, describe_error
+from lockbuild.store.jsondata import canonical_json as canonical_json
+from lockbuild.store.jsondata import canonical_pieces as canonical_pieces
+from lockbuild.store.jsondata import check_json as check_json
 
 
-class _NotJSON(Exception):
-    def __init__(self, why: str, error_type: type[Exception]) -> None:
-        super().__init__(why)
-        self.why = why
-        self.error_type = error_type
-        self.path: list[str] = []
-
-
-def check_json(value: object) -> None:
-    """Raise TypeError/ValueError unless ``value`` is JSON data that reads back equal.
-
-    Allowed: None, bool, int, finite float, str, list, and dict with str keys. Tuples and
-    non-string keys are refused because they would come back as something else.
-    """
-    try:
-        if _is_plain_json(value):  # most values: one quick walk, no path kept
-            return
-        _check_json(value)
-    except _NotJSON as error:
-        where = "value" + "".join(reversed(error.path))
-        raise error.error_type(f"not JSON data ({error.why}): {where}") from None
-    except RecursionError:
-        raise ValueError("not JSON data (circular or too deeply nested)") from None
-
-
-_LEAVES = frozenset({str, int, bool, type(None)})
-"""Types that are JSON data as they are (a float must also be finite)."""
-
-
-def _is_plain_json(value: object) -> bool:
-    """Whether ``value`` is JSON data made of the exact built-in types (no subclass, finite
-    floats), walked one level of nesting at a time: a store entry (a page's outline is
-    thousands of small lists) without a call per leaf nor the path :func:`_check_json` keeps
-    to say where a value is not JSON. False sends the value to that walk, which decides (a
-    subclass may be fine; a value nested deeper than :data:`_PLAIN_DEPTH`, or circular, is
-    refused there or not)."""
-    leaves, level = _LEAVES, [value]
-    for _ in range(_PLAIN_DEPTH):
-        deeper: list[object] = []
-        for item in level:
-            kind = type(item)
-            if kind is list:
-                for member in item:  # type: ignore[attr-defined]
-                    if type(member) not in leaves:
-                        deeper.append(member)
-            elif kind is dict:
-                for name, member in item.items():  # type: ignore[attr-defined]
-                    if type(name) is not str:
-                        return False
-                    if type(member) not in leaves:
-                        deeper.append(member)
-            elif kind is float:
-                if not math.isfinite(item):  # type: ignore[arg-type]
-                    return False
-            elif kind not in leaves:
-                return False
-        if not deeper:
-            return True
-        level = deeper
-    return False
-
-
-_PLAIN_DEPTH = 100
-
-
-def _check_json(value: object) -> None:
-    if value is None or isinstance(value, (str, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _NotJSON(f"{value} is not a JSON number", ValueError)
-    elif isinstance(value, list):
-        _check_items(enumerate(value))
-    elif isinstance(value, dict):
-        for name in value:
-            if not isinstance(name, str):
-                raise _NotJSON(f"key {name!r} is not a string", TypeError)
-        _check_items(value.items())
-    else:
-        raise _NotJSON(f"{type(value).__name__} is not JSON", TypeError)
-
-
-def _check_items(items: Iterable[tuple[object, object]]) -> None:
-    for index, item in items:
-        try:
-            _check_json(item)
-        except _NotJSON as error:
-            error.path.append(f"[{index!r}]")
-            raise
-
-
-def canonical_json(value: object) -> str:
-    """``value`` as compact ASCII JSON with sorted keys: what checksums are taken over."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+def check_attached(text: object, section: object) -> None:
+    """Raise TypeError unless ``text`` (stored after an envelope) is None or a str, and
+    ``section`` (stored between the two) None or one line of ASCII."""
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    if section is not None and not (
+        isinstance(section, str) and section.isascii() and "\n" not in section
+    ):
+        raise TypeError("a section is a str of ASCII without a newline")
 
 
 def _digest(*pieces: str) -> str:
@@ -119,70 +33,6 @@ def _digest(*pieces: str) -> str:
         for start in range(0, len(canonical), _SLICE):  # not a second copy of a large value
             digest.update(canonical[start : start + _SLICE].encode("ascii"))
     return digest.hexdigest()
-
-
-def canonical_pieces(value: object) -> list[str]:
-    """:func:`canonical_json` of ``value`` (already checked) in the pieces it is made of: a
-    long string member of its objects that JSON writes as it is (printable ASCII without a
-    quote or a backslash: a page's rows in base64, megabytes) is copied in whole, not
-    escaped character by character, and kept as a piece of its own. The same text."""
-    long: list[str] = []
-    token = f"\x00{secrets.token_hex(16)}:"
-    marked = _marked(value, long, token, _LONG_DEPTH)
-    if not long:
-        return [canonical_json(value)]
-    encoded = canonical_json(marked)
-    places = []  # where each string's marker is, in the order they are written (keys sorted)
-    for number, text in enumerate(long):
-        marker = canonical_json(f"{token}{number}")
-        start = encoded.find(marker)
-        if start < 0 or encoded.find(marker, start + 1) >= 0:  # the token elsewhere: never
-            return [canonical_json(value)]
-        places.append((start, start + len(marker), text))
-    pieces: list[str] = []
-    done = 0
-    for start, end, text in sorted(places):
-        pieces += (encoded[done:start], '"', text, '"')
-        done = end
-    pieces.append(encoded[done:])
-    return pieces
-
-
-_LONG = 1 << 12
-"""Characters from which a string member is written by :func:`canonical_pieces` as a piece."""
-_LONG_DEPTH = 3
-"""How deep in nested objects :func:`canonical_pieces` looks for long strings (never into
-lists)."""
-_AS_IS = bytes(range(0x20, 0x7F)).translate(None, b'"\\')
-"""What JSON writes as it is in an ASCII string: printable ASCII but quote and backslash."""
-
-
-def _marked(value: object, long: list[str], token: str, depth: int) -> object:
-    """``value`` with each long string JSON writes as it is in its objects (to ``depth``)
-    replaced by ``token`` and its number in ``long``, where it is added; ``value`` itself
-    when there is none (nothing is copied, nor changed)."""
-    if type(value) is not dict or not depth:
-        return value
-    changed: dict[str, object] | None = None
-    for name, member in value.items():
-        if type(member) is str:
-            if len(member) < _LONG or not _written_as_is(member):
-                continue
-            replacement: object = f"{token}{len(long)}"
-            long.append(member)
-        else:
-            replacement = _marked(member, long, token, depth - 1)
-            if replacement is member:
-                continue
-        if changed is None:
-            changed = dict(value)
-        changed[name] = replacement
-    return value if changed is None else changed
-
-
-def _written_as_is(text: str) -> bool:
-    """Whether JSON writes ``text`` as it is, between quotes (no character escaped)."""
-    return text.isascii() and not text.encode("ascii").translate(None, _AS_IS)
 
 
 _SLICE = 1 << 20
@@ -263,6 +113,11 @@ class Envelope:
     deferred: DeferredText | None = None
     """The text, unchecked, when it was decoded with ``defer_text`` (then :attr:`text` is
     None): read through :meth:`DeferredText.read`."""
+    section: bytes | None = None
+    """The section stored between the envelope and the text (ASCII, no newline: a page's
+    rows in base64), checked, as its bytes; kept out of the JSON so that it is neither
+    escaped nor scanned by the JSON decoder."""
+    section_sha256: str | None = None
 
     def renewed(self, stored: float, etag: str | None, last_modified: str | None) -> Envelope:
         """This entry stored again at ``stored`` (after an HTTP 304): new validators replace
@@ -275,13 +130,21 @@ class Envelope:
         )
 
     def encode(self) -> str:
-        """The stored form: the JSON envelope, then a newline and the text if there is one."""
-        head = self._head()
-        return head if self.text is None else head + "\n" + self.text
+        """The stored form: the JSON envelope, then a newline and the section if there is
+        one, then a newline and the text if there is one."""
+        parts = [self._head()]
+        if self.section is not None:
+            parts.append(self.section.decode("ascii"))
+        if self.text is not None:
+            parts.append(self.text)
+        return "\n".join(parts)
 
     def encode_line(self) -> str:
-        """The envelope as one line of JSON, the text (if any) inside it as ``"text"``."""
+        """The envelope as one line of JSON, the section and the text (if any) inside it as
+        ``"section"`` and ``"text"``."""
         head = self._head()
+        if self.section is not None:
+            head = head[:-1] + ',"section":' + canonical_json(self.section.decode("ascii")) + "}"
         if self.text is None:
             return head
         return head[:-1] + ',"text":' + canonical_json(self.text) + "}"
@@ -294,6 +157,7 @@ class Envelope:
             etag=self.etag,
             last_modified=self.last_modified,
             text_sha256=self.text_sha256,
+            section_sha256=self.section_sha256,
         )
 
 
@@ -305,6 +169,7 @@ def encode_envelope(
     etag: str | None,
     last_modified: str | None,
     text_sha256: str | None = None,
+    section_sha256: str | None = None,
 ) -> str:
     """The envelope's JSON text; ``value`` (already checked) is serialized once, as ``"v"``.
 
@@ -319,6 +184,7 @@ def encode_envelope(
             etag=etag,
             last_modified=last_modified,
             text_sha256=text_sha256,
+            section_sha256=section_sha256,
         )
     )
 
@@ -331,6 +197,7 @@ def envelope_pieces(
     etag: str | None,
     last_modified: str | None,
     text_sha256: str | None = None,
+    section_sha256: str | None = None,
 ) -> tuple[str, ...]:
     """:func:`encode_envelope`'s text in the pieces it is made of (the head, the value's JSON
     in the pieces of :func:`canonical_pieces`, the closing brace), so that a large value is
@@ -346,8 +213,39 @@ def envelope_pieces(
         head["last_modified"] = last_modified
     if text_sha256 is not None:
         head["text_sha256"] = text_sha256
+    if section_sha256 is not None:
+        head["section_sha256"] = section_sha256
     head["entry_sha256"] = _entry_sha256(key, head)
     return canonical_json(head)[:-1] + ',"v":', *canonical, "}"
+
+
+def stored_pieces(
+    key: str,
+    value: object,
+    stored: float,
+    text: str | None,
+    section: str | None,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+) -> tuple[str, ...]:
+    """The stored form of an entry in the pieces it is made of: :func:`envelope_pieces`,
+    then the ``section`` and the ``text`` (checked by :func:`check_attached`) if any, each
+    after a newline."""
+    check_attached(text, section)
+    pieces = envelope_pieces(
+        key,
+        value,
+        stored=stored,
+        etag=etag,
+        last_modified=last_modified,
+        text_sha256=None if text is None else text_sha256(text),
+        section_sha256=None if section is None else text_sha256(section),
+    )
+    for attached in (section, text):
+        if attached is not None:
+            pieces = (*pieces, "\n", attached)
+    return pieces
 
 
 _BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")
@@ -356,8 +254,12 @@ _BOUND_FIELDS = ("stored", "sha256", "etag", "last_modified", "text_sha256")
 
 
 def _entry_sha256(key: str, head: dict[str, object]) -> str:
-    """sha256 of the key and the envelope's fields: an envelope's ``entry_sha256``."""
+    """sha256 of the key and the envelope's fields: an envelope's ``entry_sha256`` (a
+    section's checksum, when there is one, last: entries without keep their binding)."""
     bound = [key, *(head.get(name) for name in _BOUND_FIELDS)]
+    section = head.get("section_sha256")
+    if section is not None:
+        bound.append(section)
     return hashlib.sha256(canonical_json(bound).encode("ascii")).hexdigest()
 
 
@@ -395,13 +297,32 @@ def decode_stored(key: str, stored: object, *, defer_text: bool = False) -> Enve
         data = json.loads(text, parse_constant=reject_constant)
     except (ValueError, RecursionError):
         raise CorruptEntry("unparsable JSON") from None
+    section = None
+    if newline and isinstance(data, dict) and data.get("section_sha256") is not None:
+        section, newline, attached = _section(attached)
     if defer_text and newline:
-        envelope = decode_envelope(key, data, text=raw or text, deferred=True)
+        envelope = decode_envelope(key, data, text=raw or text, deferred=True, section=section)
         if envelope.text_sha256 is None:
             raise CorruptEntry("text without its checksum")
         return replace(envelope, deferred=DeferredText(attached, envelope.text_sha256))
     assert isinstance(attached, str)
-    return decode_envelope(key, data, text=text, attached=attached if newline else None)
+    return decode_envelope(
+        key, data, text=raw or text, attached=attached if newline else None, section=section
+    )
+
+
+def _section(stored: str | FileText) -> tuple[bytes, str, str | FileText]:
+    """The section at the start of what follows an envelope, whether a newline follows it,
+    and what does (the text, or the file it is read from): MissingValueFile when that file
+    has gone since its envelope was read."""
+    if isinstance(stored, FileText):
+        section, more = stored.next_line()
+        return section, "\n" if more else "", stored
+    line, newline, attached = stored.partition("\n")
+    try:
+        return line.encode("ascii"), newline, attached
+    except UnicodeEncodeError:
+        raise CorruptEntry("section is not ASCII") from None
 
 
 _VALUE_MARK = ',"v":'
@@ -414,6 +335,7 @@ def decode_envelope(
     text: str | bytes | None = None,
     attached: str | None = None,
     deferred: bool = False,
+    section: bytes | None = None,
 ) -> Envelope:
     """Check an envelope's shape and checksums, and that it was written under ``key``.
 
@@ -426,6 +348,9 @@ def decode_envelope(
     large value again.
 
     ``deferred``: a text is stored after the envelope, checked by the caller when read.
+
+    ``section``: the section stored after the envelope (in an archive line, its
+    ``"section"`` member), checked against ``section_sha256``.
     """
     if not isinstance(data, dict) or "v" not in data:
         raise CorruptEntry("not an envelope")
@@ -453,8 +378,47 @@ def decode_envelope(
             raise CorruptEntry("value is not JSON data") from None
     if headers[0] is not None and headers[0] != actual:
         raise CorruptEntry("checksum mismatch")
+    section_sha256 = _checked_section(data, section)
     _check_binding(key, data)
-    return Envelope(key, data["v"], stored, actual, headers[1], headers[2], attached, headers[3])
+    return Envelope(
+        key,
+        data["v"],
+        stored,
+        actual,
+        headers[1],
+        headers[2],
+        attached,
+        headers[3],
+        section=None if section_sha256 is None else _section_bytes(data, section),
+        section_sha256=section_sha256,
+    )
+
+
+def _section_bytes(data: dict[str, Any], section: bytes | None) -> bytes:
+    """The section :func:`_checked_section` checked: ``section``, or ``data``'s member."""
+    return section if section is not None else data["section"].encode("ascii")
+
+
+def _checked_section(data: dict[str, Any], section: bytes | None) -> str | None:
+    """The checksum of the section stored with the envelope ``data`` (None: it has none),
+    once ``section`` (or ``data``'s ``"section"`` member) is found to match it."""
+    checksum = data.get("section_sha256")
+    if section is None and "section" in data:
+        member = data["section"]
+        if not (isinstance(member, str) and member.isascii() and "\n" not in member):
+            raise CorruptEntry("bad envelope field")
+        section = member.encode("ascii")
+    if checksum is None:
+        if section is not None:
+            raise CorruptEntry("section without its checksum")
+        return None
+    if not isinstance(checksum, str):
+        raise CorruptEntry("bad envelope field")
+    if section is None:
+        raise CorruptEntry("section missing")
+    if not section.isascii() or hashlib.sha256(section).hexdigest() != checksum:
+        raise CorruptEntry("section checksum mismatch")
+    return checksum
 
 
 def _written_sha256(text: str | bytes) -> str | None:

@@ -7,8 +7,8 @@ from packaging.utils import canonicalize_name
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.urls import key_url, public_url
 
-PAGE = "page-v4"
-"""Index pages as the index sent them (or parsed rows): ``page-v4:<index url>:<project>``;
+PAGE = "page-v5"
+"""Index pages as the index sent them (or parsed rows): ``page-v5:<index url>:<project>``;
 the only namespace that goes stale."""
 METADATA = "meta-v2"
 """Core metadata of a file, parsed: ``meta-v2:<file sha256>`` (or ``meta-v2:<url>``); never

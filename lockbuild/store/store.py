@@ -22,10 +22,9 @@ from lockbuild.store.entries import CheckedEntries
 from lockbuild.store.envelope import (
     DeferredText,
     Envelope,
-    check_json,
-    envelope_pieces,
-    text_sha256,
+    stored_pieces,
 )
+from lockbuild.store.jsondata import check_json
 from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.repair import (
     StoreHealth,
@@ -71,6 +70,9 @@ class Entry:
     :meth:`Store.get` deferred it (read it with :meth:`read_text`)."""
     deferred: DeferredText | None = None
     """The text when :meth:`Store.get` was asked to check it only when it is read."""
+    section: bytes | None = None
+    """The section stored with the value, if any (see :meth:`Store.put`), checked: its ASCII
+    bytes."""
 
     def read_text(self) -> str | None:
         """The text stored with the value, checked; :class:`DamagedText` (a ValueError) when
@@ -91,6 +93,7 @@ class Entry:
             read_at=read_at,
             text=envelope.text,
             deferred=envelope.deferred,
+            section=envelope.section,
         )
 
     @property
@@ -179,6 +182,7 @@ class Store:
         value: object,
         *,
         text: str | None = None,
+        section: str | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> bool:
@@ -186,23 +190,14 @@ class Store:
 
         ``text``, a large string stored as it is (an index page as the server sent it), is
         written after the JSON, not inside it: no escaping on the way in or out, only a
-        checksum. A value that is not JSON data raises TypeError/ValueError (a bug in the
-        caller); a disk or lock problem never raises, because a lock must not fail for want
-        of a cache.
+        checksum; ``section`` (one line of ASCII: a page's rows) between the two, read back
+        as bytes. A value that is not JSON data raises TypeError/ValueError (a bug in the
+        caller); a disk or lock problem never raises: a lock never fails for want of a cache.
         """
         namespace_of(key)
         check_json(value)
-        if text is not None and not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        pieces = envelope_pieces(
-            key,
-            value,
-            stored=self._clock(),
-            etag=etag,
-            last_modified=last_modified,
-            text_sha256=None if text is None else text_sha256(text),
-        )
-        return self._write(key, pieces if text is None else (*pieces, "\n", text))
+        stored, headers = self._clock(), {"etag": etag, "last_modified": last_modified}
+        return self._write(key, stored_pieces(key, value, stored, text, section, **headers))
 
     def _write(self, key: str, stored: str | tuple[str, ...], *, remote: bool = True) -> bool:
         """Write the stored form of an entry: its text, or the pieces it is made of (kept
