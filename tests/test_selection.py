@@ -193,3 +193,28 @@ def test_release_memo_makes_each_pages_releases_once_per_target() -> None:
     alone = PrefetchHints(ENVIRONMENT, preferred={}, allow_prereleases=False, linked=frozenset())
     assert alone.releases_on(page) is not found
     assert list(alone.releases_on(page)) == list(found)
+
+
+@pytest.mark.parametrize("preferred", [None, "1.0", "1.1", "2.0.dev3", "9.9"])
+def test_select_asks_the_preferred_release_first_whether_a_final_release_is_usable(
+    preferred: str | None,
+) -> None:
+    """Whether pre-releases are left out is the same whichever release is asked first; with
+    a preferred final release among the matches, no other release's files are looked at."""
+    index = ReleaseIndex(releases())
+    specifiers = [SpecifierSet(">=1.0,<3")]
+    looked: list[str] = []
+    original = Release.usable
+
+    def usable(release: Release) -> Any:
+        looked.append(str(release.version))
+        return original.__get__(release)
+
+    pinned = None if preferred is None else Version(preferred)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Release, "usable", property(usable))
+        mask = index.select(
+            specifiers, set(), allow_prereleases=False, refuse=print, preferred=pinned
+        )
+    assert versions(index, mask) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0"]
+    assert looked == {"1.0": ["1.0"], "1.1": ["1.1"]}.get(preferred or "", ["2.1"])

@@ -328,11 +328,16 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         are noted as skipped (at -v, and for the message if nothing fits)."""
         releases = self.releases_of(name)
         index = self._indexes[name]
+        preferred = self.preferred.get(name)
         mask = index.select(
-            specifiers, exact, allow_prereleases=self.allow_prereleases, refuse=self._refuse
+            specifiers,
+            exact,
+            allow_prereleases=self.allow_prereleases,
+            refuse=self._refuse,
+            preferred=preferred,
         )
         _note_yanked(index.pick(mask & index.yanked))
-        return releases, index.order(mask, self.preferred.get(name))
+        return releases, index.order(mask, preferred)
 
     def _refuse(self, release: Release) -> None:
         if (release.name, release.version) not in self.skipped:

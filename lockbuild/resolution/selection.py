@@ -94,11 +94,13 @@ class ReleaseIndex:
         *,
         allow_prereleases: bool,
         refuse: Callable[[Release], None],
+        preferred: Version | None = None,
     ) -> int:
         """The releases every specifier admits. Yanked ones are left out unless ``exact``
         pins them (``==``); ``refuse`` hears of those newer than every release kept. Without
         ``allow_prereleases`` or a specifier naming a pre-release (``>=2.0b1``, as with pip),
-        pre-releases are left out when a final release has a usable file."""
+        pre-releases are left out when a final release has a usable file (the release of
+        ``preferred`` is looked at first: its files are usually read already)."""
         releases = self.releases
         mask = self.everything
         for specifier in specifiers:
@@ -114,7 +116,7 @@ class ReleaseIndex:
         prereleases = any(specifier.prereleases for specifier in specifiers)
         if not (allow_prereleases or prereleases) and mask & ~self.stable:
             stable = mask & self.stable
-            if any(releases[position].usable for position in positions(stable)):
+            if any(releases[position].usable for position in self.order(stable, preferred)):
                 mask = stable
         return mask
 
