@@ -201,7 +201,8 @@ def test_select_asks_the_preferred_release_first_whether_a_final_release_is_usab
 ) -> None:
     """Whether pre-releases are left out is the same whichever release is asked first; with
     a preferred final release among the matches, no other release's files are looked at."""
-    index = ReleaseIndex(releases())
+    pinned = None if preferred is None else Version(preferred)
+    index = ReleaseIndex(releases(), pinned)
     specifiers = [SpecifierSet(">=1.0,<3")]
     looked: list[str] = []
     original = Release.usable
@@ -210,11 +211,8 @@ def test_select_asks_the_preferred_release_first_whether_a_final_release_is_usab
         looked.append(str(release.version))
         return original.__get__(release)
 
-    pinned = None if preferred is None else Version(preferred)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Release, "usable", property(usable))
-        mask = index.select(
-            specifiers, set(), allow_prereleases=False, refuse=print, preferred=pinned
-        )
+        mask = index.select(specifiers, set(), allow_prereleases=False, refuse=print)
     assert versions(index, mask) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0"]
     assert looked == {"1.0": ["1.0"], "1.1": ["1.1"]}.get(preferred or "", ["2.1"])

@@ -310,7 +310,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             if not page.versions:
                 self.not_found[name] = page
             self.releases[name] = self.prefetch.releases_on(page)
-            self._indexes[name] = ReleaseIndex(self.releases[name])
+            self._indexes[name] = ReleaseIndex(self.releases[name], self.preferred.get(name))
         return self.releases[name]
 
     def _select(
@@ -328,16 +328,11 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         are noted as skipped (at -v, and for the message if nothing fits)."""
         releases = self.releases_of(name)
         index = self._indexes[name]
-        preferred = self.preferred.get(name)
         mask = index.select(
-            specifiers,
-            exact,
-            allow_prereleases=self.allow_prereleases,
-            refuse=self._refuse,
-            preferred=preferred,
+            specifiers, exact, allow_prereleases=self.allow_prereleases, refuse=self._refuse
         )
         _note_yanked(index.pick(mask & index.yanked))
-        return releases, index.order(mask, preferred)
+        return releases, index.order(mask, self.preferred.get(name))
 
     def _refuse(self, release: Release) -> None:
         if (release.name, release.version) not in self.skipped:
