@@ -41,6 +41,10 @@ def test_positions_are_the_set_bits_lowest_first() -> None:
     assert positions(0) == []
     assert positions(0b101001) == [0, 3, 5]
     assert positions(1 << 200 | 1) == [0, 200]
+    assert positions((1 << 300) - 1) == list(range(300))
+    assert positions((1 << 300) - 1 ^ 1 << 7) == [*range(7), *range(8, 300)]
+    for mask in (0b1, 0b10, 0b11, 0b1010_1010, (1 << 64) - 2, 0b1111 << 100):
+        assert positions(mask) == [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,11 @@ __all__ = ["ReleaseIndex", "SpecifierMemo"]
 
 
 def positions(mask: int) -> list[int]:
-    """The set bits of ``mask``, lowest first."""
+    """The set bits of ``mask``, lowest first (read from its binary text when a quarter or
+    more are set: a page's releases number hundreds, and ``mask & -mask`` makes a big int
+    per bit)."""
+    if mask.bit_count() * 4 > mask.bit_length():
+        return [position for position, bit in enumerate(bin(mask)[:1:-1]) if bit == "1"]
     found: list[int] = []
     while mask:
         low = mask & -mask
