@@ -417,6 +417,14 @@ class CoreMetadata:
     provides_extra: tuple[NormalizedName, ...] = ()
 
 
+def only_for_extra(requirement: Requirement) -> NormalizedName | None:
+    """The extra a dependency is for when its marker is exactly ``extra == "name"`` and it was
+    read without parsing it (see :class:`lockbuild.index.metastore.ExtraRequirement`): it
+    applies when that extra is asked for, and only then. None: evaluate its marker."""
+    extra: NormalizedName | None = getattr(requirement, "only_extra", None)
+    return extra
+
+
 @dataclass(frozen=True)
 class Pin:
     """One resolved package as it will be written to a lock."""

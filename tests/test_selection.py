@@ -41,6 +41,10 @@ def test_positions_are_the_set_bits_lowest_first() -> None:
     assert positions(0) == []
     assert positions(0b101001) == [0, 3, 5]
     assert positions(1 << 200 | 1) == [0, 200]
+    assert positions((1 << 300) - 1) == list(range(300))
+    assert positions((1 << 300) - 1 ^ 1 << 7) == [*range(7), *range(8, 300)]
+    for mask in (0b1, 0b10, 0b11, 0b1010_1010, (1 << 64) - 2, 0b1111 << 100):
+        assert positions(mask) == [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
 
 
 @pytest.mark.parametrize(
@@ -193,3 +197,26 @@ def test_release_memo_makes_each_pages_releases_once_per_target() -> None:
     alone = PrefetchHints(ENVIRONMENT, preferred={}, allow_prereleases=False, linked=frozenset())
     assert alone.releases_on(page) is not found
     assert list(alone.releases_on(page)) == list(found)
+
+
+@pytest.mark.parametrize("preferred", [None, "1.0", "1.1", "2.0.dev3", "9.9"])
+def test_select_asks_the_preferred_release_first_whether_a_final_release_is_usable(
+    preferred: str | None,
+) -> None:
+    """Whether pre-releases are left out is the same whichever release is asked first; with
+    a preferred final release among the matches, no other release's files are looked at."""
+    pinned = None if preferred is None else Version(preferred)
+    index = ReleaseIndex(releases(), pinned)
+    specifiers = [SpecifierSet(">=1.0,<3")]
+    looked: list[str] = []
+    original = Release.usable
+
+    def usable(release: Release) -> Any:
+        looked.append(str(release.version))
+        return original.__get__(release)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Release, "usable", property(usable))
+        mask = index.select(specifiers, set(), allow_prereleases=False, refuse=print)
+    assert versions(index, mask) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0"]
+    assert looked == {"1.0": ["1.0"], "1.1": ["1.1"]}.get(preferred or "", ["2.1"])

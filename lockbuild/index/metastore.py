@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -97,7 +99,59 @@ def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str | None]:
 
 @lru_cache(maxsize=16384)
 def _requirement(line: str) -> Requirement:
+    match = _EXTRA_ONLY.fullmatch(line)
+    if match is not None:
+        extra = canonicalize_name(match["extra"])
+        if extra and _specifier_is_valid(match["specifier"]):
+            return ExtraRequirement(line, extra)
     return Requirement(line)
+
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_OPERATOR = r"(?:===|~=|==|!=|<=|>=|<|>)"
+_EXTRA_ONLY = re.compile(
+    rf"{_NAME}(?:\[{_NAME}(?:,{_NAME})*\])?"
+    rf"(?P<specifier>(?:{_OPERATOR}[^,;\s]+(?:,{_OPERATOR}[^,;\s]+)*)?)"
+    r'; extra == "(?P<extra>[^"]+)"'
+)
+"""A requires-dist line as ``str(Requirement)`` writes it whose marker is exactly one extra:
+a name, extras, specifiers (no URL, no spaces), ``; extra == "name"``."""
+
+
+@lru_cache(maxsize=4096)
+def _specifier_is_valid(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
+class ExtraRequirement(Requirement):
+    """A requires-dist line whose marker is exactly ``extra == "name"``, parsed only when
+    something reads it: most are for extras nobody asks for, and
+    :func:`lockbuild.models.only_for_extra` tells whether one applies without parsing it.
+    Its name, extras and specifiers were checked to parse (see :data:`_EXTRA_ONLY`)."""
+
+    __slots__ = ("line", "only_extra")
+
+    def __init__(self, line: str, extra: NormalizedName) -> None:  # parsed on first read
+        self.line = line
+        self.only_extra = extra
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute not in _FIELDS:
+            raise AttributeError(attribute)
+        parsed = Requirement(self.line)
+        for field in _FIELDS:
+            setattr(self, field, getattr(parsed, field))
+        return getattr(parsed, attribute)
+
+    def __reduce__(self) -> tuple[type[Requirement], tuple[str]]:
+        return Requirement, (self.line,)
+
+
+_FIELDS = ("name", "url", "extras", "specifier", "marker")
 
 
 class MetadataRecords:

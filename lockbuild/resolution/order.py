@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["Preference", "SpecifierShapes", "narrow_to_causes", "preference"]
+__all__ = ["Preference", "SpecifierShapes", "least_preferred", "narrow_to_causes", "preference"]
 
 Preference = tuple[bool, bool, bool, float, bool, str]
 
@@ -28,6 +28,23 @@ def narrow_to_causes(identifiers: Iterable[str], backtrack_causes: Sequence[obje
             causes.add(info.parent.identifier)  # type: ignore[attr-defined]
     names = list(identifiers)
     return [name for name in names if name in causes] or names
+
+
+def least_preferred(
+    names: list[str],
+    information: Mapping[str, Iterator[object]],
+    linked: frozenset[str],
+    requested: Mapping[str, int],
+    shapes: SpecifierShapes,
+) -> list[str]:
+    """``names`` narrowed to the one of least :func:`preference`, which resolvelib would pick
+    among them (asking for the preference of each, it makes two mappings per name); fewer
+    than two are left as they are."""
+    if len(names) < 2:
+        return names
+    return [
+        min(names, key=lambda name: preference(name, information[name], linked, requested, shapes))
+    ]
 
 
 class SpecifierShapes:

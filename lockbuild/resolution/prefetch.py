@@ -9,7 +9,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.models import CoreMetadata, ProjectPage
+from lockbuild.models import CoreMetadata, ProjectPage, only_for_extra
 from lockbuild.resolution.finder import ReleaseMemo, Releases, binary_only
 from lockbuild.resolution.source import MetadataTask
 
@@ -23,6 +23,9 @@ def applies(
 ) -> bool:
     """Whether a dependency of a candidate with ``extras`` applies to ``environment``: without
     extras, its marker holds with ``extra == ""``; with them, it holds only for an extra."""
+    extra = only_for_extra(requirement)
+    if extra is not None:  # what its marker says, unparsed: ``extra == ""`` does not hold
+        return any(canonicalize_name(asked) == extra for asked in extras)
     marker = requirement.marker
     if marker is None:
         return not extras

@@ -36,6 +36,7 @@ from lockbuild.resolution.finder import Release, ReleaseMemo, Releases, why_unus
 from lockbuild.resolution.order import (
     Preference,
     SpecifierShapes,
+    least_preferred,
     narrow_to_causes,
     preference,
 )
@@ -215,7 +216,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         information: Mapping[str, Iterator[object]],
         backtrack_causes: Sequence[object],
     ) -> Iterable[str]:
-        return narrow_to_causes(identifiers, backtrack_causes)
+        names = narrow_to_causes(identifiers, backtrack_causes)
+        return least_preferred(names, information, self.linked_names, self.requested, self._shapes)
 
     def get_preference(
         self,
@@ -310,7 +312,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
             if not page.versions:
                 self.not_found[name] = page
             self.releases[name] = self.prefetch.releases_on(page)
-            self._indexes[name] = ReleaseIndex(self.releases[name])
+            self._indexes[name] = ReleaseIndex(self.releases[name], self.preferred.get(name))
         return self.releases[name]
 
     def _select(
@@ -326,8 +328,7 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         """Positions of the releases matching every specifier, preferred pin first, then
         newest first (see ``ReleaseIndex.select``); yanked ones newer than every match kept
         are noted as skipped (at -v, and for the message if nothing fits)."""
-        releases = self.releases_of(name)
-        index = self._indexes[name]
+        releases, index = self.releases_of(name), self._indexes[name]  # the index made with them
         mask = index.select(
             specifiers, exact, allow_prereleases=self.allow_prereleases, refuse=self._refuse
         )

@@ -19,7 +19,11 @@ __all__ = ["ReleaseIndex", "SpecifierMemo"]
 
 
 def positions(mask: int) -> list[int]:
-    """The set bits of ``mask``, lowest first."""
+    """The set bits of ``mask``, lowest first (read from its binary text when a quarter or
+    more are set: a page's releases number hundreds, and ``mask & -mask`` makes a big int
+    per bit)."""
+    if mask.bit_count() * 4 > mask.bit_length():
+        return [position for position, bit in enumerate(bin(mask)[:1:-1]) if bit == "1"]
     found: list[int] = []
     while mask:
         low = mask & -mask
@@ -52,8 +56,10 @@ class ReleaseIndex:
     """A project's releases, newest first, as bit positions (bit 0 is the newest): which
     are yanked, which are final releases, and which each specifier admits."""
 
-    def __init__(self, releases: Releases) -> None:
+    def __init__(self, releases: Releases, preferred: Version | None = None) -> None:
         self.releases = releases
+        self.preferred = preferred
+        """The version the resolver prefers (the lock's pin), if any."""
         self.everything = (1 << len(releases)) - 1
         yanked = stable = 0
         for position, version in enumerate(releases.versions):
@@ -98,7 +104,8 @@ class ReleaseIndex:
         """The releases every specifier admits. Yanked ones are left out unless ``exact``
         pins them (``==``); ``refuse`` hears of those newer than every release kept. Without
         ``allow_prereleases`` or a specifier naming a pre-release (``>=2.0b1``, as with pip),
-        pre-releases are left out when a final release has a usable file."""
+        pre-releases are left out when a final release has a usable file (the preferred
+        release is asked first: its files are usually read already)."""
         releases = self.releases
         mask = self.everything
         for specifier in specifiers:
@@ -114,7 +121,7 @@ class ReleaseIndex:
         prereleases = any(specifier.prereleases for specifier in specifiers)
         if not (allow_prereleases or prereleases) and mask & ~self.stable:
             stable = mask & self.stable
-            if any(releases[position].usable for position in positions(stable)):
+            if any(releases[position].usable for position in self.order(stable, self.preferred)):
                 mask = stable
         return mask
 
