@@ -130,6 +130,21 @@ def test_a_failing_store_read_is_the_future_s_exception(pool: FetchPool) -> None
     pool.close()
 
 
+def test_an_interrupt_while_reading_the_store_is_not_kept_for_later(pool: FetchPool) -> None:
+    """Ctrl-C lands in the thread that reads the store (the resolver's, on a warm run): it
+    stops the run there, even for a prefetch nobody waits for, and the key's future is
+    settled (nothing waits for it forever)."""
+
+    def stored() -> str | None:
+        raise KeyboardInterrupt
+
+    futures: dict[str, Future[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        pool.stored_or_started(futures, "a", stored, lambda: "fetched")
+    assert futures["a"].done()
+    pool.close()
+
+
 def test_a_chain_of_stored_answers_is_a_loop_not_a_recursion(pool: FetchPool) -> None:
     """A dependency chain deeper than the recursion limit, every link answered by the store."""
     depth = sys.getrecursionlimit() * 2

@@ -1300,6 +1300,32 @@ def test_a_section_without_a_text_cut_short_is_dropped(
     assert f"dropping corrupt cache entry (section missing): {PAGE_KEY}" in caplog.text
 
 
+@pytest.mark.parametrize("defer_text", [False, True])
+@pytest.mark.parametrize("text", [PAGE_TEXT, None])
+def test_a_value_file_cut_short_in_its_section_is_dropped(
+    store: Store, caplog: pytest.LogCaptureFixture, defer_text: bool, text: str | None
+) -> None:
+    """A value file (an entry too large for the database) that ends inside its section, as
+    a full disk or a crash leaves it: dropped as corrupt, never an AssertionError."""
+    store.put(PAGE_KEY, PAGE_VALUE, text=text, section=SECTION * 3)
+    path = _value_file(store, PAGE_KEY)
+    stored = path.read_bytes()
+    path.write_bytes(stored[: stored.index(b"00001234")])
+    with caplog.at_level(logging.WARNING, logger="lockbuild.store.store"):
+        assert store.get(PAGE_KEY, defer_text=defer_text) is None
+    why = "section checksum mismatch|text missing"
+    assert re.search(rf"dropping corrupt cache entry \(({why})\): ", caplog.text)
+    assert store.dropped == 1
+
+
+def test_a_section_without_a_text_in_a_value_file_reads_back(store: Store) -> None:
+    store.put(PAGE_KEY, PAGE_VALUE, section=SECTION * 3)
+    assert _value_file(store, PAGE_KEY).is_file()  # too large for the database
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None and entry.section == (SECTION * 3).encode("ascii")
+    assert entry.read_text() is None
+
+
 def test_a_value_file_removed_while_its_section_is_read_is_a_miss(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,6 +82,8 @@ class FetchPool:
         except BaseException as error:  # the caller sees it, as from a pool thread
             if future.set_running_or_notify_cancel():
                 future.set_exception(error)
+            if not isinstance(error, Exception):  # Ctrl-C stops the run here, not later
+                raise
             return future, True
         if value is None:
             self.start(future, function, *arguments)

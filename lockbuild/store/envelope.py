@@ -317,7 +317,7 @@ def _section(stored: str | FileText) -> tuple[bytes, str, str | FileText]:
     has gone since its envelope was read."""
     if isinstance(stored, FileText):
         section, more = stored.next_line()
-        return section, "\n" if more else "", stored
+        return section, "\n" if more else "", stored if more else ""  # cut short: no text
     line, newline, attached = stored.partition("\n")
     try:
         return line.encode("ascii"), newline, attached
