@@ -74,7 +74,7 @@ class SourcedPage(ProjectPage):
         name: str,
         index_url: str,
         releases: Mapping[str, PendingRelease | str],
-        outlines: ReleaseOutlines,
+        outlines: ReleaseOutlines | None = None,
     ) -> None:
         super().__init__(canonicalize_name(name), index_url, releases=releases, outlines=outlines)
         self.source: PageSource | None = source
