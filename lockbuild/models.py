@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -285,6 +285,20 @@ class PendingRelease:
     without looking at each file; ``None`` when only :attr:`uploads` can tell."""
 
 
+class ReleaseOutlines(Protocol):
+    """How a page reads the releases it holds as their outlines (one string per release, as
+    stored: see :func:`lockbuild.index.pagestore.packed_releases`), checked with the page."""
+
+    def pending(self, version: str, outline: str) -> PendingRelease:
+        """The release ``outline`` describes, unread (made when the release is asked for)."""
+
+    def yanked(self, version: str, outline: str) -> bool:
+        """Whether every file of the release is yanked, from its outline alone."""
+
+    def span(self, version: str, outline: str) -> UploadSpan | None:
+        """The release's upload span (see :attr:`PendingRelease.uploaded`) from its outline."""
+
+
 UploadSpan = tuple[str, str, int]
 """The upload times of a release's oldest and newest files, as the page gives them, and its
 number of files."""
@@ -314,9 +328,9 @@ class ProjectPage:
     """The files an index lists for one project, grouped by the version in their names.
 
     Pages built in memory pass ``files``; parsers pass ``releases`` (version string -> files
-    as :meth:`DistFile.to_data` dicts in page order, or a :class:`PendingRelease`). Each
-    release is read and its :class:`DistFile` objects made when first asked for.
-    """
+    as :meth:`DistFile.to_data` dicts in page order, a :class:`PendingRelease`, or its
+    outline, read by ``outlines``: made an object only when read, a page lists thousands).
+    Each release is read and its :class:`DistFile` objects made when first asked for."""
 
     def __init__(
         self,
@@ -324,13 +338,15 @@ class ProjectPage:
         index_url: str,
         files: Iterable[DistFile] = (),
         *,
-        releases: Mapping[str, Sequence[FileData] | PendingRelease] | None = None,
+        releases: Mapping[str, Sequence[FileData] | PendingRelease | str] | None = None,
+        outlines: ReleaseOutlines | None = None,
         cutoff: CutoffNote | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
         self.cutoff = cutoff
         """On a page as of ``exclude-newer``: what the cutoff left out (None: no cutoff)."""
+        self.outlines = outlines  # reads the releases held as outlines (None: none)
         self._built: dict[str, tuple[DistFile, ...]] = {}
         if releases is None:
             grouped: dict[str, list[DistFile]] = {}
@@ -342,10 +358,14 @@ class ProjectPage:
             releases = {
                 version: [file.to_data() for file in group] for version, group in grouped.items()
             }
-        self._data = {
-            version: group if isinstance(group, PendingRelease) else list(group)
-            for version, group in releases.items()
-        }
+        self._data: dict[str, list[FileData] | PendingRelease | str]
+        if outlines is not None:  # a reader's, made for the page: thousands, taken as they are
+            self._data = dict(releases)  # type: ignore[arg-type]
+        else:
+            self._data = {
+                version: group if isinstance(group, (str, PendingRelease)) else list(group)
+                for version, group in releases.items()
+            }
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -368,28 +388,48 @@ class ProjectPage:
     def all_yanked(self, version: str) -> bool:
         """True when every file of ``version`` is yanked (PEP 592), without building them."""
         group = self._data.get(version, [])
+        if isinstance(group, str):
+            assert self.outlines is not None
+            return self.outlines.yanked(version, group)
         if isinstance(group, PendingRelease):
             return group.yanked
         return bool(group) and all(data.get("yanked") is not None for data in group)
 
+    def held(self, version: str) -> PendingRelease | str | None:
+        """``version``'s release as held while unread (for a view to hold it so), or None."""
+        group = self._data.get(version)
+        return group if isinstance(group, (str, PendingRelease)) else None
+
     def unread(self, version: str) -> PendingRelease | None:
         """``version``'s release when it has not been read yet (None once read)."""
         group = self._data.get(version)
+        if isinstance(group, str):
+            assert self.outlines is not None
+            return self.outlines.pending(version, group)
         return group if isinstance(group, PendingRelease) else None
+
+    def upload_span(self, version: str) -> UploadSpan | None:
+        """When ``version``'s release is unread: the upload times of its oldest and newest
+        files and how many (see :attr:`PendingRelease.uploaded`), when its page tells."""
+        group = self._data.get(version)
+        if isinstance(group, str):
+            assert self.outlines is not None
+            return self.outlines.span(version, group)
+        return group.uploaded if isinstance(group, PendingRelease) else None
 
     def release_uploads(self, version: str) -> list[FileUpload] | None:
         """The name, upload time and yanked flag of each file of ``version``, when its
         release is unread and its reader can tell without reading it (else None)."""
-        group = self._data.get(version)
-        if isinstance(group, PendingRelease) and group.uploads is not None:
+        group = self.unread(version)
+        if group is not None and group.uploads is not None:
             return group.uploads()
         return None
 
     def release_data(self, version: str) -> list[FileData]:
         """The files of ``version`` as :meth:`DistFile.to_data` dicts, in page order."""
         group = self._data.get(version, [])
-        if isinstance(group, PendingRelease):
-            group = self._data[version] = group.read()
+        if isinstance(group, (str, PendingRelease)):
+            group = self._data[version] = self.unread(version).read()  # type: ignore[union-attr]
         return group
 
     def __eq__(self, other: object) -> bool:

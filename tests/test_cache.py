@@ -398,9 +398,71 @@ def test_a_stored_json_page_decodes_only_the_rows_it_reads(
     fresh = many_files_page()
     for version in ("17.0", "1.0", "40.0"):
         assert loaded.release_files(version) == fresh.release_files(version)
+
     # each row decoded from its own characters (and at most two more): 9 rows of the 120
     rows = len(record["rows"]["rows"])
     assert len(decoded) == 1 + 9 and sum(decoded[1:]) < rows * 9 / 120 + 9 * 8
+
+
+def test_a_stored_page_makes_an_object_only_for_the_releases_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page read back holds each release as its stored outline: its versions, yanked
+    flags and upload spans are answered from it, a view as of a cutoff holds it the same
+    way, and a release's object is made only when the release is read."""
+    from datetime import datetime, timezone
+
+    import lockbuild.index.pagestore as pagestore
+    from lockbuild.index.views import uploaded_before
+    from lockbuild.models import PendingRelease
+
+    record, text = pagestore.stored_form(many_files_page())
+    fresh_files = many_files_page().release_files("17.0")
+    made: list[PendingRelease] = []
+    real = pagestore.PendingRelease
+
+    def counted(**fields: Any) -> PendingRelease:
+        made.append(real(**fields))
+        return made[-1]
+
+    monkeypatch.setattr(pagestore, "PendingRelease", counted)
+    loaded = read_page_source(record, text)
+    assert len(loaded.versions) == 40
+    for version in loaded.versions:
+        assert not loaded.all_yanked(version)
+        assert loaded.upload_span(version) == (
+            "2020-01-01T00:00:00.000000Z",
+            "2020-01-01T00:00:00.000000Z",
+            3,
+        )
+    view = uploaded_before(loaded, datetime(2021, 1, 1, tzinfo=timezone.utc)).page
+    assert view.versions == loaded.versions and not made
+    assert view.release_files("17.0") == fresh_files
+    assert len(made) == 1  # the release read, once
+    assert loaded.unread("17.0") is not None and view.unread("17.0") is None
+
+
+@pytest.mark.parametrize(
+    "release",
+    [
+        "1.0 2 0,1,2",  # not a yanked flag
+        "1.0 0",  # no numbers
+        "1.0 0 0,,1",
+        "1.0 0 0,1 2020-01-01T00:00:00Z",  # an oldest upload time without the newest
+        "1.0  0 0,1",
+        "",
+        "1.0 0 x",
+    ],
+)
+def test_a_stored_page_with_a_release_outline_it_cannot_read_is_refused(release: str) -> None:
+    """Each release is read only when asked for, but its outline is checked with the page:
+    a damaged one refuses the whole page (then fetched again), not a resolution later."""
+    from lockbuild.index.pagestore import stored_form
+
+    record, text = stored_form(many_files_page())
+    damaged = {**record, "releases": [*record["releases"][:-1], release]}
+    with pytest.raises(ValueError, match="bad release"):
+        read_page_source(damaged, text)
 
 
 @pytest.mark.parametrize(

@@ -243,11 +243,7 @@ class _NotStored(Exception):
 
 def _dated(page: ProjectPage) -> bool:
     """Whether every file of ``page`` has its upload time (every release's span is known)."""
-    for version in page.versions:
-        pending = page.unread(version)
-        if pending is None or pending.uploaded is None:
-            return False
-    return True
+    return all(page.upload_span(version) is not None for version in page.versions)
 
 
 def shown_index(index_url: str) -> str:

@@ -14,6 +14,7 @@ no longer read.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from lockbuild.models import (
     FileUpload,
     PendingRelease,
     ProjectPage,
+    ReleaseOutlines,
+    UploadSpan,
     is_file_data,
     is_hashes,
 )
@@ -70,9 +73,10 @@ class SourcedPage(ProjectPage):
         source: PageSource,
         name: str,
         index_url: str,
-        releases: Mapping[str, PendingRelease],
+        releases: Mapping[str, PendingRelease | str],
+        outlines: ReleaseOutlines | None = None,
     ) -> None:
-        super().__init__(canonicalize_name(name), index_url, releases=releases)
+        super().__init__(canonicalize_name(name), index_url, releases=releases, outlines=outlines)
         self.source: PageSource | None = source
         """How to store the page without reading its releases; None once stored (the text,
         often megabytes, is not held for the rest of the run)."""
@@ -278,30 +282,69 @@ def _sourced(
     uploads: Callable[[Sequence[int] | str], list[FileUpload]] | None = None,
     held: HeldRows | None = None,
 ) -> SourcedPage:
-    page_url = record["page_url"]
-    releases: dict[str, PendingRelease] = {}
-    separator, flags = _PACKED_SEPARATOR, _PACKED_FLAGS
-    for release in record["releases"]:  # checked by read_page_source when read back
-        if type(release) is str:  # a page read back: thousands of releases, few read
-            parts = release.split(separator)
-            fields = len(parts)
-            if not ((fields == 3 or fields == 5) and parts[1] in flags and all(parts)):
-                raise ValueError("not a stored page source (bad release)")
-            version, numbers, span = parts[0], parts[2], None
-            yanked = parts[1] == "1"
-            if fields == 5:
-                span = (parts[3], parts[4], numbers.count(",") + 1)
+    """The page of ``record`` over ``text``: each release held as its outline (a packed
+    release, see :func:`packed_releases`), made an object only when it is read."""
+    outlines = _PackedOutlines(read, uploads, record["page_url"])
+    stored = record["releases"]  # checked by read_page_source when read back
+    try:  # a page read back: every release packed
+        outlined, packed = "\n".join(stored), stored
+    except TypeError:  # a page just parsed, or read back with releases that would not pack
+        packed = packed_releases(stored)
+        outlined = "\n".join(release for release in packed if type(release) is str)
+    if outlined and not _OUTLINES.fullmatch(outlined + "\n"):
+        raise ValueError("not a stored page source (bad release)")
+    releases: dict[str, PendingRelease | str] = {}
+    for release in packed:
+        if type(release) is str:
+            releases[release[: release.index(" ")]] = release
         else:
             version, yanked, numbers, *times = release
             span = (times[0], times[1], len(numbers)) if times and times[0] else None
-        releases[version] = PendingRelease(
+            releases[version] = outlines.made(yanked, numbers, span)
+    source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
+    return SourcedPage(source, record["name"], record["index_url"], releases, outlines)
+
+
+_OUTLINES = re.compile(r"(?:[^ \n]++ [01] [0-9]++(?:,[0-9]++)*+(?: [^ \n]++ [^ \n]++)?+\n)*+")
+"""Packed releases (see :func:`packed_releases`), each followed by a newline: checked at
+once when a page is read back, each release split only when it is asked for."""
+
+
+class _PackedOutlines:
+    """Reads a page's releases from their packed outlines (``version yanked numbers [oldest
+    newest]``, see :func:`packed_releases`), checked by :data:`_OUTLINES`."""
+
+    __slots__ = ("_page_url", "_read", "_uploads")
+
+    def __init__(
+        self,
+        read: Callable[[Sequence[int] | str, str], list[FileData]],
+        uploads: Callable[[Sequence[int] | str], list[FileUpload]] | None,
+        page_url: str,
+    ) -> None:
+        self._read, self._uploads, self._page_url = read, uploads, page_url
+
+    def made(
+        self, yanked: bool, numbers: Sequence[int] | str, span: UploadSpan | None
+    ) -> PendingRelease:
+        return PendingRelease(
             yanked=yanked,
-            read=partial(read, numbers, page_url),
-            uploads=None if uploads is None else partial(uploads, numbers),
+            read=partial(self._read, numbers, self._page_url),
+            uploads=None if self._uploads is None else partial(self._uploads, numbers),
             uploaded=span,
         )
-    source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
-    return SourcedPage(source, record["name"], record["index_url"], releases)
+
+    def pending(self, version: str, outline: str) -> PendingRelease:
+        parts = outline.split(_PACKED_SEPARATOR)
+        span = (parts[3], parts[4], parts[2].count(",") + 1) if len(parts) == 5 else None
+        return self.made(parts[1] == "1", parts[2], span)
+
+    def yanked(self, version: str, outline: str) -> bool:
+        return outline[len(version) + 1] == "1"  # the form checked by _OUTLINES
+
+    def span(self, version: str, outline: str) -> UploadSpan | None:
+        parts = outline.split(_PACKED_SEPARATOR)
+        return (parts[3], parts[4], parts[2].count(",") + 1) if len(parts) == 5 else None
 
 
 _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}
@@ -363,8 +406,6 @@ def read_page_source(
 
 _PACKED_SEPARATOR = " "
 """Between the fields of a release stored as one string (see :func:`packed_releases`)."""
-_PACKED_FLAGS = frozenset({"0", "1"})
-"""A packed release's yanked flag: whether every file of it is yanked."""
 
 
 def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[Any]]:
@@ -384,7 +425,10 @@ def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[An
             type(yanked) is bool
             and numbers
             and all(type(number) is int and number >= 0 for number in numbers)
-            and all(type(field) is str and field and separator not in field for field in fields)
+            and all(
+                type(field) is str and field and separator not in field and "\n" not in field
+                for field in fields
+            )
         ):
             numbers_text = ",".join(map(str, numbers))
             packed.append(separator.join((version, "1" if yanked else "0", numbers_text, *times)))

@@ -200,10 +200,10 @@ class UploadTimes:
         spans: Spans = {}
         files: list[DistFile] = []  # only undated files are built: JSON pages date them all
         for version in page.versions:
-            pending = page.unread(version)
-            if pending is not None and pending.uploaded is not None:
+            unread = page.held(version) is not None
+            if unread and page.upload_span(version) is not None:
                 continue  # every file dated
-            span = known.get(version) if pending is not None else None
+            span = known.get(version) if unread else None
             if span is not None:
                 spans[version] = span
                 continue

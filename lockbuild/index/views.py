@@ -106,30 +106,30 @@ def uploaded_before(
     dates as old enough is left out then. The view's
     :attr:`~lockbuild.models.ProjectPage.cutoff` counts what was left out.
     """
-    releases: dict[str, list[FileData] | PendingRelease] = {}
+    releases: dict[str, list[FileData] | PendingRelease | str] = {}
     undated: list[str] = []
     newer: list[tuple[datetime, str]] = []
     newer_unlisted = 0
     """Files left out with a whole release newer than the cutoff, beyond the one in ``newer``."""
     cutoff_text = _pypi_time(cutoff)
     for version in page.versions:
-        pending = page.unread(version)
-        span = pending.uploaded if pending is not None else None
+        held = page.held(version)
+        span = None if held is None else page.upload_span(version)
         checked = span is None  # a span of for_page's: the files are checked when read
         if checked:
             span = spans.get(version)
         if span is not None:
             oldest, newest, files = span
             if _not_after(newest, cutoff, cutoff_text):  # every file as old as the cutoff:
-                if pending is None:
+                if held is None:
                     files_kept = _checked_data(page, version, cutoff, cutoff_text)
                     if files_kept:
                         releases[version] = files_kept
                 elif checked:
                     read = partial(_checked_data, page, version, cutoff, cutoff_text)
-                    releases[version] = PendingRelease(yanked=pending.yanked, read=read)
+                    releases[version] = PendingRelease(yanked=page.all_yanked(version), read=read)
                 else:
-                    releases[version] = pending  # kept whole, as it is (checked when built)
+                    releases[version] = held  # kept whole, as it is (checked when built)
                 continue
             if not _not_after(oldest, cutoff, cutoff_text):  # every file newer: left out whole
                 newer.append((parse_instant(oldest), oldest))
@@ -169,7 +169,9 @@ def uploaded_before(
         oldest_newer=min(newer)[1] if newer else None,
         undated=len(undated),
     )
-    view = ProjectPage(page.name, page.index_url, releases=releases, cutoff=note)
+    view = ProjectPage(
+        page.name, page.index_url, releases=releases, outlines=page.outlines, cutoff=note
+    )
     return CutoffView(view, tuple(undated))
 
 
