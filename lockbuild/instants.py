@@ -132,8 +132,9 @@ def parse_instant(text: str) -> datetime:
 
 
 def oldest_and_newest(times: Sequence[object]) -> tuple[str, str] | None:
-    """The earliest and the latest of ``times``, as written (of equal instants, the least
-    text); None when there are none or one is not an instant :func:`parse_instant` reads.
+    """The earliest and the latest of ``times``, as written (of equal instants written
+    differently: the least text, and the greatest); None when there are none or one is not
+    an instant :func:`parse_instant` reads.
     Times all in PyPI's form are compared as text, each checked to be a real date."""
     texts = [text for text in times if isinstance(text, str)]
     if not texts or len(texts) != len(times):
