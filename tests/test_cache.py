@@ -442,6 +442,23 @@ def test_a_stored_page_makes_an_object_only_for_the_releases_it_reads(
     assert loaded.unread("17.0") is not None and view.unread("17.0") is None
 
 
+def test_a_view_that_holds_no_outline_lets_go_of_its_page_s_reader() -> None:
+    """A cutoff view whose releases are all read or left out keeps no reader of the page
+    (a fetched page's reader holds all its entries, megabytes, for the rest of the run)."""
+    from datetime import datetime, timezone
+
+    from lockbuild.index import pagestore
+    from lockbuild.index.views import uploaded_before
+
+    record, text = pagestore.stored_form(many_files_page())
+    loaded = read_page_source(record, text)
+    assert loaded.outlines is not None
+    kept = uploaded_before(loaded, datetime(2021, 1, 1, tzinfo=timezone.utc)).page
+    assert kept.outlines is loaded.outlines  # its releases are held as outlines: read later
+    none = uploaded_before(loaded, datetime(2019, 1, 1, tzinfo=timezone.utc)).page
+    assert none.versions == () and none.outlines is None
+
+
 @pytest.mark.parametrize(
     "release",
     [

@@ -169,9 +169,9 @@ def uploaded_before(
         oldest_newer=min(newer)[1] if newer else None,
         undated=len(undated),
     )
-    view = ProjectPage(
-        page.name, page.index_url, releases=releases, outlines=page.outlines, cutoff=note
-    )
+    outlined = any(type(release) is str for release in releases.values())
+    outlines = page.outlines if outlined else None  # else the page's reader can go
+    view = ProjectPage(page.name, page.index_url, releases=releases, outlines=outlines, cutoff=note)
     return CutoffView(view, tuple(undated))
 
 
