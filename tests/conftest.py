@@ -84,18 +84,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def compile_arguments(
-    server: IndexServer, *extra: str, page_ttl: int = 3600, quiet: bool = True
+    server: IndexServer,
+    *extra: str,
+    page_ttl: int | None = 3600,
+    quiet: bool = True,
+    cache_dir: str | None = "cache",
 ) -> list[str]:
     """``lockbuild compile`` of requirements.in (into requirements.txt) against ``server``,
-    for Linux and CPython 3.11, with its store in ``cache``; ``extra`` arguments last."""
+    for Linux and CPython 3.11, with its store in ``cache_dir`` (None: where the environment
+    says) and ``page_ttl`` (None: the default); ``extra`` arguments last."""
     return [
         "compile",
         "requirements.in",
         "--python=3.11",
         "--platform=linux-x86_64",
         f"--index-url={server.url}",
-        "--cache-dir=cache",
-        f"--page-ttl={page_ttl}",
+        *([f"--cache-dir={cache_dir}"] if cache_dir is not None else []),
+        *([f"--page-ttl={page_ttl}"] if page_ttl is not None else []),
         *(["-q"] if quiet else []),
         *extra,
     ]

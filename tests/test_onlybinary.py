@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import compile_arguments
 from distbuilder import (
     BACKEND_MODULE,
     BACKEND_SOURCE,
@@ -30,15 +31,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def compile_args(server: IndexServer, *extra: str) -> list[str]:
-    return [
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        "-q",
-        *extra,
-    ]
+    return compile_arguments(server, *extra, page_ttl=None, cache_dir=None)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import compile_arguments
 from distbuilder import build_universe
 from indexserver import IndexServer
 
@@ -42,14 +43,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def compile_args(server: IndexServer, *extra: str) -> list[str]:
-    return [
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        *extra,
-    ]
+    return compile_arguments(server, *extra, page_ttl=None, quiet=False, cache_dir=None)
 
 
 def test_upgrade_package_with_version_pins_that_version(server: IndexServer, project: Path) -> None:

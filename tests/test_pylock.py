@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import compile_arguments
 from distbuilder import build_universe, make_wheel
 from indexserver import IndexServer
 from packaging.pylock import Pylock
@@ -66,16 +67,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def compile_args(server: IndexServer, *extra: str, output: str = "pylock.toml") -> list[str]:
-    return [
-        "compile",
-        "requirements.in",
-        "--python=3.11",
-        "--platform=linux-x86_64",
-        f"--index-url={server.url}",
-        f"--output-file={output}",
-        "-q",
-        *extra,
-    ]
+    output_file = f"--output-file={output}"
+    return compile_arguments(server, output_file, *extra, page_ttl=None, cache_dir=None)
 
 
 def validated(text: str) -> Pylock:
