@@ -246,3 +246,23 @@ def test_an_unexpected_prefetch_failure_costs_the_head_start_only(doit_project: 
     assert [line for line in output.splitlines() if "prefetch" in line and "No space" in line]
     for name in ("one-linux-311.txt", "two-linux-311.txt"):
         assert "alpha==1.0" in (doit_project / name).read_text()
+
+
+def test_lock_reports_to_the_stdout_of_the_call_not_of_doit_s_import(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: IndexServer,
+    dist_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """doit's default output is the ``sys.stdout`` it was imported under; an embedding
+    program (or a test) may have closed that stream since."""
+    import io
+
+    import doit.cmd_run
+
+    gone = io.StringIO()
+    gone.close()
+    monkeypatch.setitem(doit.cmd_run.opt_outfile, "default", gone)
+    committed_two_locks(tmp_path, monkeypatch, server, dist_dir)
+    assert "Traceback" not in capsys.readouterr().err

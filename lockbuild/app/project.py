@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,8 @@ def run_locks(
 
     task_lock.__doc__ = "compile every out-of-date lock declared in locks.toml"
     reporter = _reporter(verbosity)
-    settings = {**settings, "reporter": reporter}
+    # doit's default output stream is the sys.stdout of when doit was imported: name today's
+    settings = {**settings, "reporter": reporter, "outfile": sys.stdout}
     loader = ModuleTaskLoader({"task_lock": task_lock, "DOIT_CONFIG": settings})
     arguments = ["run", "--continue"]
     if jobs > 1:
