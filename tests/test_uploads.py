@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distbuilder import make_sdist, make_wheel
@@ -20,6 +21,7 @@ from lockbuild.errors import IndexFetchError, OfflineError
 from lockbuild.index import htmlpage
 from lockbuild.index.client import IndexClient
 from lockbuild.index.http import HttpClient
+from lockbuild.index.pagestore import stored_page, stored_parts
 from lockbuild.index.simple import parse_project_page
 from lockbuild.index.uploads import (
     UploadTimes,
@@ -345,3 +347,42 @@ def test_release_span_orders_by_instant_and_refuses_what_a_file_would_not_be_dat
     assert span("2019-02-30T00:00:00.000000Z") is None  # no such day
     assert span("yesterday", LATE) is None
     assert span() is None
+
+
+def test_a_page_that_dates_every_release_costs_no_store_read(tmp_path: Path) -> None:
+    """A JSON page read back from the store dates each release by its outline: the run's
+    stored spans and times are not asked for (a warm run reads a hundred such pages)."""
+    files = [
+        {
+            "filename": f"alpha-{version}-py3-none-any.whl",
+            "url": f"alpha-{version}-py3-none-any.whl",
+            "hashes": {"sha256": "ab" * 32},
+            "upload-time": uploaded,
+        }
+        for version, uploaded in (("1.0", EARLY), ("2.0", LATE))
+    ]
+    body = json.dumps({"name": "alpha", "files": files, "meta": {"api-version": "1.1"}})
+    parsed = parse_project_page(
+        body.encode(),
+        content_type="application/vnd.pypi.simple.v1+json",
+        page_url=MIRROR + "/alpha/",
+        project="alpha",
+        index_url=MIRROR,
+    )
+    page = stored_page(*stored_parts(parsed))  # as a warm run reads it: releases as outlines
+    assert page.held("1.0") is not None and page.upload_span("1.0") == (EARLY, EARLY, 1)
+    with open_store(tmp_path / "cache") as store:
+        store.put(upload_key(MIRROR, "alpha"), {"times": {}, "spans": {"9.0": [EARLY, EARLY, 1]}})
+        asked: list[str] = []
+        get = store.get
+
+        def counting(key: str, **options: Any) -> Any:
+            asked.append(key)
+            return get(key, **options)
+
+        store.get = counting  # type: ignore[method-assign]
+        writes: list[str] = []
+        times = UploadTimes(None, store=store, write=lambda key, _value: writes.append(key))
+        view, undated = cutoff_view(page, times)
+        assert (asked, writes, undated) == ([], [], ())
+        assert view.versions == ("1.0",) and view.cutoff is not None and view.cutoff.newer == 1

@@ -190,20 +190,24 @@ class UploadTimes:
         """Times of every undated file of the page (for ``exclude-newer``): one request.
 
         The releases of an HTML page (its own, not merged) that a run found dated wholly by
-        the page are not read again: they come back as :attr:`PageTimes.spans`. A failing
+        the page are not read again: they come back as :attr:`PageTimes.spans` (the store is
+        asked for them only when a release lacks the page's own span, so a JSON page costs
+        no read). A failing
         index raises IndexFetchError, and offline, times the store lacks raise
         OfflineError: without the times, files would silently be left out of the lock.
         """
         key = upload_key(page.index_url, page.name)
         spanned = isinstance(page, SourcedPage)  # a merged page's files are not one index's
-        known = self._entry(key)[1] if spanned else {}
+        known: Spans | None = None if spanned else {}  # read when a release needs it
         spans: Spans = {}
         files: list[DistFile] = []  # only undated files are built: JSON pages date them all
         for version in page.versions:
             unread = page.held(version) is not None
             if unread and page.upload_span(version) is not None:
                 continue  # every file dated
-            span = known.get(version) if unread else None
+            if unread and known is None:
+                known = self._entry(key)[1]
+            span = known.get(version) if unread and known is not None else None
             if span is not None:
                 spans[version] = span
                 continue
@@ -216,7 +220,7 @@ class UploadTimes:
                 spans[version] = span
                 continue
             files += [DistFile.from_data(item) for item in data if item.get("upload_time") is None]
-        if spanned and spans != known:
+        if spanned and known is not None and spans != known:  # (None: every release dated)
             with self._lock:
                 self._spans[key] = spans
             self._store(key)
