@@ -348,6 +348,7 @@ class ProjectPage:
         """On a page as of ``exclude-newer``: what the cutoff left out (None: no cutoff)."""
         self.outlines = outlines  # reads the releases held as outlines (None: none)
         self._built: dict[str, tuple[DistFile, ...]] = {}
+        self._spans: dict[str, UploadSpan | None] = {}  # by outline, each split once
         if releases is None:
             grouped: dict[str, list[DistFile]] = {}
             for file in files:
@@ -412,9 +413,10 @@ class ProjectPage:
         """When ``version``'s release is unread: the upload times of its oldest and newest
         files and how many (see :attr:`PendingRelease.uploaded`), when its page tells."""
         group = self._data.get(version)
-        if isinstance(group, str):
-            assert self.outlines is not None
-            return self.outlines.span(version, group)
+        if isinstance(group, str):  # unread while its outline is held: the span never changes
+            if version not in self._spans:  # asked by the store, upload times and cutoff
+                self._spans[version] = self.outlines.span(version, group)  # type: ignore[union-attr]
+            return self._spans[version]
         return group.uploaded if isinstance(group, PendingRelease) else None
 
     def release_uploads(self, version: str) -> list[FileUpload] | None:
@@ -440,10 +442,8 @@ class ProjectPage:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (
-            f"ProjectPage(name={self.name!r}, index_url={self.index_url!r}, "
-            f"versions={len(self._data)})"
-        )
+        shown = f"name={self.name!r}, index_url={self.index_url!r}, versions={len(self._data)}"
+        return f"ProjectPage({shown})"
 
 
 @dataclass(frozen=True)

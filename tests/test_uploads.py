@@ -349,9 +349,8 @@ def test_release_span_orders_by_instant_and_refuses_what_a_file_would_not_be_dat
     assert span() is None
 
 
-def test_a_page_that_dates_every_release_costs_no_store_read(tmp_path: Path) -> None:
-    """A JSON page read back from the store dates each release by its outline: the run's
-    stored spans and times are not asked for (a warm run reads a hundred such pages)."""
+def outlined_page() -> ProjectPage:
+    """A JSON page dating each file, as a warm run reads it back: releases as outlines."""
     files = [
         {
             "filename": f"alpha-{version}-py3-none-any.whl",
@@ -369,7 +368,13 @@ def test_a_page_that_dates_every_release_costs_no_store_read(tmp_path: Path) -> 
         project="alpha",
         index_url=MIRROR,
     )
-    page = stored_page(*stored_parts(parsed))  # as a warm run reads it: releases as outlines
+    return stored_page(*stored_parts(parsed))
+
+
+def test_a_page_that_dates_every_release_costs_no_store_read(tmp_path: Path) -> None:
+    """A JSON page read back from the store dates each release by its outline: the run's
+    stored spans and times are not asked for (a warm run reads a hundred such pages)."""
+    page = outlined_page()
     assert page.held("1.0") is not None and page.upload_span("1.0") == (EARLY, EARLY, 1)
     with open_store(tmp_path / "cache") as store:
         store.put(upload_key(MIRROR, "alpha"), {"times": {}, "spans": {"9.0": [EARLY, EARLY, 1]}})
@@ -386,3 +391,27 @@ def test_a_page_that_dates_every_release_costs_no_store_read(tmp_path: Path) -> 
         view, undated = cutoff_view(page, times)
         assert (asked, writes, undated) == ([], [], ())
         assert view.versions == ("1.0",) and view.cutoff is not None and view.cutoff.newer == 1
+
+
+def test_a_release_span_is_split_from_its_outline_once_and_gone_once_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = outlined_page()
+    assert page.outlines is not None
+    split: list[str] = []
+    reader = type(page.outlines)
+    span = reader.span
+
+    def counting(self: Any, version: str, outline: str) -> Any:
+        split.append(version)
+        return span(self, version, outline)
+
+    monkeypatch.setattr(reader, "span", counting)
+    for _ in range(3):  # the store, the upload times and the cutoff each ask
+        assert [page.upload_span(version) for version in page.versions] == [
+            (EARLY, EARLY, 1),
+            (LATE, LATE, 1),
+        ]
+    assert split == ["1.0", "2.0"]
+    assert page.release_files("1.0") and page.upload_span("1.0") is None  # read: no span
+    assert page.upload_span("2.0") == (LATE, LATE, 1)
