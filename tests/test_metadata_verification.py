@@ -12,6 +12,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import user_cache
@@ -20,7 +21,7 @@ from indexserver import IndexServer
 
 from lockbuild.cli import main
 from lockbuild.store.keys import metadata_key, wheel_key
-from lockbuild.store.store import open_store
+from lockbuild.store.store import Store, open_store
 
 WHEEL = "app-1.0-py3-none-any.whl"
 
@@ -242,3 +243,38 @@ def test_download_mode_refuses_corrupted_bytes(
     assert not (project / "requirements.txt").exists()
     with open_store(user_cache()) as store:
         assert store.get(wheel_key(server.sha256(WHEEL))) is None  # no verdict for bad bytes
+
+
+def test_metadata_read_from_a_checked_wheel_says_so_and_a_warm_run_needs_no_wheel_record(
+    server: IndexServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = server.sha256(WHEEL)
+    assert compile_lock(server) == 0
+    lock = (project / "requirements.txt").read_text()
+    key = metadata_key(url=server.file_url(WHEEL), sha256=digest)
+    with open_store(user_cache()) as store:
+        entry = store.get(key)
+        assert entry is not None and entry.value["verified"] == digest
+        assert store.delete(wheel_key(digest))  # the metadata's own entry vouches for it
+    asked: list[str] = []
+    get = Store.get
+
+    def counting(self: Store, key: str, **options: Any) -> Any:
+        asked.append(key)
+        return get(self, key, **options)
+
+    monkeypatch.setattr(Store, "get", counting)
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server, "--offline") == 0
+    assert (project / "requirements.txt").read_text() == lock
+    assert key in asked and wheel_key(digest) not in asked
+
+
+def test_metadata_read_by_ranges_does_not_say_it_was_checked(
+    server: IndexServer, project: Path
+) -> None:
+    digest = server.sha256(WHEEL)
+    assert compile_lock(server, "--verify-metadata=range") == 0
+    with open_store(user_cache()) as store:
+        entry = store.get(metadata_key(url=server.file_url(WHEEL), sha256=digest))
+        assert entry is not None and "verified" not in entry.value

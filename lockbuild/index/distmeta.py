@@ -93,10 +93,10 @@ class DistMetadata:
         :meth:`fetch` decides (a request, a remote store, a refusal, or an entry found
         wrong)."""
         key = metadata_key(url=file.url, sha256=file.sha256)
-        stored = self.records.stored(key, file, local_only=True)
-        if stored is None or self._unverified_in_store(file, stored[1]):
+        stored = self.records.stored_entry(key, file, local_only=True)
+        if stored is None or self._unverified_in_store(file, stored[1], stored[2]):
             return None
-        metadata, source = stored
+        metadata, source, _verified = stored
         if source == "build" and not self.build_sdists:
             return None
         if metadata.name != name or metadata.version != version:
@@ -108,14 +108,14 @@ class DistMetadata:
         self, file: DistFile, name: NormalizedName, version: Version, *, use_store: bool = True
     ) -> CoreMetadata:
         key = metadata_key(url=file.url, sha256=file.sha256)
-        stored = self.records.stored(key, file) if use_store else None
-        if stored is not None and self._unverified_in_store(file, stored[1]):
+        stored = self.records.stored_entry(key, file) if use_store else None
+        if stored is not None and self._unverified_in_store(file, stored[1], stored[2]):
             if self.policy.offline:
                 raise self._unverified_miss(file)
             stored = None
         if stored is not None:
             self.count("metadata cached")
-            metadata, source = stored
+            metadata, source, _verified = stored
             if source == "build" and not self.build_sdists:
                 raise build_refused(file, name, version)
             if metadata.name == name and metadata.version == version:
@@ -150,7 +150,9 @@ class DistMetadata:
             if vouched:
                 raise
             raise unchecked(error, file) from error
-        self.records.put(key, metadata, data, source)
+        checked = source == "wheel" and self.wheels.verify_metadata == "download"
+        verified = file.sha256 if checked else None  # the wheel matched it (else it raised)
+        self.records.put(key, metadata, data, source, verified=verified)
         return metadata
 
     def _from_wheels(
@@ -204,11 +206,15 @@ class DistMetadata:
             return unyanked
         return wheels if sdist.is_yanked else []
 
-    def _unverified_in_store(self, file: DistFile, source: str) -> bool:
-        """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode."""
+    def _unverified_in_store(self, file: DistFile, source: str, verified: str | None) -> bool:
+        """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode:
+        its entry says it was read from the whole wheel of this sha256 (the entry's key), or
+        else the wheel's record says whether it was."""
         if self.wheels.verify_metadata != "download" or source != "wheel":
             return False
         if self.records.store is None:
+            return False
+        if verified is not None and verified == file.sha256:
             return False
         digest = file.sha256 or self.stored_hash(file.url)
         if digest is None:

@@ -50,10 +50,13 @@ def read_metadata_value(value: object) -> tuple[bytes, object] | None:
     return str(value["metadata"]).encode("utf-8", "surrogateescape"), value.get("source")
 
 
-def parsed_value(metadata: CoreMetadata, data: bytes | None, source: str) -> dict[str, Any]:
+def parsed_value(
+    metadata: CoreMetadata, data: bytes | None, source: str, *, verified: str | None = None
+) -> dict[str, Any]:
     """The ``meta-v2`` value of ``metadata``, parsed from ``data`` (from ``source``; None: read
-    from other files, see ``wheels``)."""
-    return {
+    from other files, see ``wheels``); ``verified``: the sha256 of the whole wheel ``data``
+    was read from after checking it (so that a warm run needs not its ``wheel-v1`` record)."""
+    value = {
         "source": source,
         "sha256": None if data is None else hashlib.sha256(data).hexdigest(),
         "name": metadata.name,
@@ -62,6 +65,9 @@ def parsed_value(metadata: CoreMetadata, data: bytes | None, source: str) -> dic
         "requires_python": metadata.requires_python,
         "provides_extra": list(metadata.provides_extra),
     }
+    if verified is not None:
+        value["verified"] = verified
+    return value
 
 
 def read_parsed_value(value: dict[str, Any]) -> tuple[CoreMetadata, str | None]:
@@ -168,6 +174,14 @@ class MetadataRecords:
         """The stored metadata of ``file`` and its source, checked against the page's hash;
         None (an unusable entry dropped) when the store has none (``local_only``: without
         asking a remote store)."""
+        found = self.stored_entry(key, file, local_only=local_only)
+        return None if found is None else found[:2]
+
+    def stored_entry(
+        self, key: str, file: DistFile, *, local_only: bool = False
+    ) -> tuple[CoreMetadata, str, str | None] | None:
+        """:meth:`stored`, and the sha256 of the wheel checked whole that the metadata was read
+        from, when its entry says (see :func:`parsed_value`; else None)."""
         if self.store is None:
             return None
         entry = self.store.get(key, local_only=local_only)
@@ -187,7 +201,8 @@ class MetadataRecords:
         if expected and digest != expected.lower():
             self.store.discard(key, "disagrees with the index: not its metadata sha256")
             return None
-        return metadata, str(source)
+        verified = value.get("verified")
+        return metadata, str(source), verified if isinstance(verified, str) else None
 
     @staticmethod
     def _read(value: dict[str, Any], file: DistFile) -> tuple[CoreMetadata, str | None]:
@@ -200,8 +215,16 @@ class MetadataRecords:
         data = text[0]
         return parse_metadata(data, source=file.filename), hashlib.sha256(data).hexdigest()
 
-    def put(self, key: str, metadata: CoreMetadata, data: bytes | None, source: str) -> None:
-        self.writes.put(key, parsed_value(metadata, data, source))
+    def put(
+        self,
+        key: str,
+        metadata: CoreMetadata,
+        data: bytes | None,
+        source: str,
+        *,
+        verified: str | None = None,
+    ) -> None:
+        self.writes.put(key, parsed_value(metadata, data, source, verified=verified))
 
     def discard(self, key: str, why: str) -> None:
         assert self.store is not None
