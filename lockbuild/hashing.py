@@ -24,7 +24,7 @@ def is_sha256_hex(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) is not None
 
 
-def sha256_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
+def sha256_stream(chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
     """Hash ``chunks`` in order; return the sha256 hex digest and the total number of bytes."""
     digest = hashlib.sha256()
     size = 0
@@ -66,7 +66,7 @@ class HashingWriter:
         self.size = 0
         """Number of bytes written so far."""
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Write all of ``data`` to the target and add it to the digest; return ``len(data)``."""
         self._target.write(data)
         self._digest.update(data)
