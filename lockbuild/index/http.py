@@ -19,14 +19,14 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any
 
 import requests
 import urllib3
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
-from lockbuild.hashing import HashingWriter, sha256_stream
+from lockbuild.hashing import HashingWriter, Sink, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
 from lockbuild.index.httpbody import CHUNK_SIZE, GATHER_SIZE, Body, pieces, read_body
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of
@@ -165,7 +165,7 @@ class HttpClient:
     def download(
         self,
         url: str,
-        target: BinaryIO | None = None,
+        target: Sink | None = None,
         *,
         headers: Mapping[str, str] | None = None,
     ) -> Download:
