@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Protocol
 
 from lockbuild.errors import HashError
 
@@ -24,7 +24,7 @@ def is_sha256_hex(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) is not None
 
 
-def sha256_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
+def sha256_stream(chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
     """Hash ``chunks`` in order; return the sha256 hex digest and the total number of bytes."""
     digest = hashlib.sha256()
     size = 0
@@ -49,6 +49,16 @@ def format_hash(algo: str, hex_digest: str) -> str:
     return f"{algo}:{hex_digest}"
 
 
+class Sink(Protocol):
+    """Where a download is written: a binary file, or anything rewound and written alike."""
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def truncate(self, size: int | None = None, /) -> int: ...
+
+
 class HashingWriter:
     """Write bytes to ``target`` while computing their sha256 digest and size.
 
@@ -60,13 +70,13 @@ class HashingWriter:
     'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
     """
 
-    def __init__(self, target: BinaryIO) -> None:
+    def __init__(self, target: Sink) -> None:
         self._target = target
         self._digest = hashlib.sha256()
         self.size = 0
         """Number of bytes written so far."""
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Write all of ``data`` to the target and add it to the digest; return ``len(data)``."""
         self._target.write(data)
         self._digest.update(data)

@@ -19,7 +19,7 @@ import lockbuild.index.archives
 import lockbuild.index.http
 import lockbuild.index.links
 from lockbuild.errors import BuildError, LinkError, OfflineError
-from lockbuild.index.http import HttpClient
+from lockbuild.index.http import GATHER_SIZE, HttpClient
 from lockbuild.index.links import LinkResolver, relative_link
 from lockbuild.index.offline import MissingItems
 from lockbuild.index.wheelzip import read_wheel_metadata
@@ -79,13 +79,13 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     chunks: list[int] = []
     read_from: list[Path] = []
-    real_read = lockbuild.index.http._read
+    real_pieces = lockbuild.index.http.pieces
 
     def whole_reads_refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("an archive is never read into memory with HttpClient.get")
 
-    def counting_read(*args: Any, **kwargs: Any) -> Iterator[bytes]:
-        return (chunk for chunk in real_read(*args, **kwargs) if not chunks.append(len(chunk)))
+    def counting_pieces(*args: Any, **kwargs: Any) -> Iterator[bytes | memoryview]:
+        return (piece for piece in real_pieces(*args, **kwargs) if not chunks.append(len(piece)))
 
     def recording_reader(file: BinaryIO, *, filename: str) -> bytes:
         read_from.append(Path(file.name))
@@ -93,12 +93,12 @@ def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(
         return read_wheel_metadata(file, filename=filename)
 
     monkeypatch.setattr(HttpClient, "get", whole_reads_refused)
-    monkeypatch.setattr(lockbuild.index.http, "_read", counting_read)
+    monkeypatch.setattr(lockbuild.index.http, "pieces", counting_pieces)
     monkeypatch.setattr(lockbuild.index.archives, "read_wheel_metadata", recording_reader)
     url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
     linked = LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(line(url))
     assert linked.hashes == (f"sha256:{hashlib.sha256(data).hexdigest()}",)
-    assert len(chunks) > 1 and max(chunks) <= 1 << 16 and sum(chunks) == len(data)
+    assert len(chunks) > 1 and max(chunks) <= GATHER_SIZE and sum(chunks) == len(data)
     assert [path.name for path in read_from] == ["wheelpkg-2.1-py3-none-any.whl"]
     assert read_from[0].is_relative_to(scratch)
     assert list(scratch.iterdir()) == [], "the download is deleted afterwards"

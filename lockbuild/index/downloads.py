@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
 from lockbuild.errors import HashError, MetadataError, UncheckedMetadataError
+from lockbuild.hashing import Sink
 from lockbuild.models import DistFile
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request
     from lockbuild.index.http import HttpClient
+    from lockbuild.index.wheelzip import SeekableReader
 
 
-def download_to(http: HttpClient, file: DistFile, target: BinaryIO) -> str:
+def download_to(http: HttpClient, file: DistFile, target: Sink) -> str:
     """Stream ``file`` into ``target`` as sent, checked against the page's sha256;
     return its sha256."""
     digest = http.download(file.url, target).sha256
@@ -32,6 +35,64 @@ def downloaded(http: HttpClient, file: DistFile) -> Iterator[BinaryIO]:
         download_to(http, file, archive)
         archive.seek(0)
         yield archive
+
+
+class KeptTail:
+    """A download target (for :meth:`HttpClient.download`) that keeps only a file's end.
+
+    The bytes before the last ``keep`` of the ``size`` the page gives are hashed by the
+    download but not kept (with no size, or the wrong one, the kept bytes are trimmed as they
+    grow, to at most twice ``keep``). :meth:`reader` reads the kept end as the whole file;
+    a read before it raises :class:`BeyondTail`. A wheel's central directory and its
+    ``.dist-info`` files come last, so its METADATA is usually there.
+    """
+
+    def __init__(self, size: int | None, keep: int) -> None:
+        self.keep = keep
+        self.skip = max(0, size - keep) if size is not None else 0
+        """Bytes of the file's start not kept."""
+        self.position = 0
+        self.kept = bytearray()
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        if (offset, whence) != (0, 0):
+            raise ValueError("a kept tail is only ever rewound")
+        return 0
+
+    def truncate(self, size: int | None = None, /) -> int:
+        self.position = 0
+        self.kept = bytearray()
+        return 0
+
+    def write(self, data: bytes | memoryview, /) -> int:
+        start = self.position
+        self.position += len(data)
+        if self.position > self.skip:
+            self.kept += data[max(0, self.skip - start) :]
+            if len(self.kept) > 2 * self.keep:
+                del self.kept[: len(self.kept) - self.keep]
+        return len(data)
+
+    def reader(self) -> SeekableReader:
+        """The file as downloaded, readable where it was kept."""
+        from lockbuild.index.wheelzip import RangeFile
+
+        if len(self.kept) == self.position:
+            return io.BytesIO(self.kept)
+        start, kept = self.position - len(self.kept), bytes(self.kept)
+
+        def fetch(first: int, last: int) -> bytes:
+            if first < start:
+                raise BeyondTail(first)
+            return kept[first - start : last - start + 1]
+
+        tail = RangeFile(fetch, self.position)
+        tail.prefetch_tail(len(kept))
+        return tail
+
+
+class BeyondTail(Exception):
+    """A read of a :class:`KeptTail` before the bytes it kept."""
 
 
 def check_sha256(file: DistFile, data: bytes) -> None:

@@ -1,12 +1,12 @@
 """HTTP transport: one pooled requests.Session with timeouts, retries, limits and range reads.
 
-This module (with :mod:`lockbuild.index.httperrors`, which words its failures, and
-:mod:`lockbuild.index.httpsession`, the session it sends through) is the only one that
-imports ``requests``; everything above it sees :class:`HttpResponse` values and
-:class:`~lockbuild.errors.IndexFetchError`. Files (downloads,
-range reads, PEP 658 metadata) are asked for with identity encoding and their bytes are kept
-as they came off the wire, never decoded: those are the bytes pip hashes. Only pages are
-decompressed, and only up to ``max-page-size``. Every request has a deadline
+This module (with :mod:`lockbuild.index.httperrors`, which words its failures,
+:mod:`lockbuild.index.httpbody`, which reads a body, and :mod:`lockbuild.index.httpsession`,
+the session it sends through) is the only one that imports ``requests``; everything above
+it sees :class:`HttpResponse` values and :class:`~lockbuild.errors.IndexFetchError`. Files
+(downloads, range reads, PEP 658 metadata) are asked for with identity encoding and their
+bytes are kept as they came off the wire, never decoded: those are the bytes pip hashes.
+Only pages are decompressed, and only up to ``max-page-size``. Every request has a deadline
 (``request-timeout``) over all its attempts, redirects and body, and every body a size cap.
 """
 
@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any
 
 import requests
 import urllib3
 
 from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
-from lockbuild.hashing import HashingWriter, sha256_stream
+from lockbuild.hashing import HashingWriter, Sink, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
-from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of, size_of
+from lockbuild.index.httpbody import CHUNK_SIZE, GATHER_SIZE, Body, pieces, read_body
+from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of
 from lockbuild.index.httpsession import (
     EnvironmentCachingSession,
     SharedContextAdapter,
@@ -46,12 +46,6 @@ ERROR_BODY_LIMIT = 64 * 1024
 USER_AGENT = f"lockbuild/{__version__}"
 IDENTITY = {"Accept-Encoding": "identity"}
 """Asked for every file: its bytes as stored, the ones pip hashes."""
-CHUNK_SIZE = 1 << 16
-GATHER_SIZE = 1 << 17
-"""A download's bytes are hashed and written this many at a time, not per read: over TLS a
-read returns one record (about 16 KiB), and each hash update and file write lets another
-thread take the interpreter. Sixteen fetch threads hold at most about 4 MiB so (512 KiB took
-as long and 4 MB more at the peak of a cold data-science compile)."""
 
 
 @dataclass(frozen=True)
@@ -99,18 +93,6 @@ class RangeResult:
     """False when the server ignored the range and sent the whole file."""
 
 
-@dataclass(frozen=True)
-class _Body:
-    """How to read one answer's body: decoded or as sent, the cap, and what to do with it."""
-
-    decode: bool
-    limit: int
-    limit_name: str
-    """The setting that sets ``limit`` (named in the error)."""
-    consume: Callable[[Iterator[bytes]], Any] | None
-    """Reads the chunks inside the retry loop; None leaves the body to the caller."""
-
-
 class HttpClient:
     """A thread-safe client: connection pooling, timeouts, bounded retries with backoff."""
 
@@ -155,14 +137,14 @@ class HttpClient:
         Statuses of 400 and above raise IndexFetchError, except 404/410 with ``missing_ok``,
         which come back as a response with an empty body.
         """
-        body = _Body(True, self.limits.max_page_size, "max-page-size", b"".join)
+        body = Body(True, self.limits.max_page_size, "max-page-size", b"".join)
         response, content = self._send(url, headers=headers, body=body, missing_ok=missing_ok)
         return _whole(response, content if response.status_code < 400 else b"")
 
     def get_file(self, url: str) -> HttpResponse:
         """GET a small file (PEP 658 metadata) whole: its bytes as sent, at most
         ``max-metadata-size``."""
-        body = _Body(False, self.limits.max_metadata_size, "max-metadata-size", b"".join)
+        body = Body(False, self.limits.max_metadata_size, "max-metadata-size", b"".join)
         response, content = self._send(url, headers=IDENTITY, body=body)
         return _whole(response, content)
 
@@ -173,7 +155,7 @@ class HttpClient:
         ``partial=False`` and holds everything (at most ``max-download-size``).
         """
         spec = f"bytes=-{end}" if start is None else f"bytes={start}-{end}"
-        body = _Body(False, self.limits.max_download_size, "max-download-size", b"".join)
+        body = Body(False, self.limits.max_download_size, "max-download-size", b"".join)
         response, data = self._send(url, headers={**IDENTITY, "Range": spec}, body=body)
         if response.status_code != 206:
             return RangeResult(data=data, start=0, total_size=len(data), partial=False)
@@ -183,7 +165,7 @@ class HttpClient:
     def download(
         self,
         url: str,
-        target: BinaryIO | None = None,
+        target: Sink | None = None,
         *,
         headers: Mapping[str, str] | None = None,
     ) -> Download:
@@ -195,8 +177,7 @@ class HttpClient:
         At most ``max-download-size`` bytes, hashed and written ``GATHER_SIZE`` at a time.
         """
 
-        def save(chunks: Iterator[bytes]) -> tuple[str, int]:
-            pieces = _gathered(chunks, GATHER_SIZE)
+        def save(pieces: Iterator[bytes | memoryview]) -> tuple[str, int]:
             if target is None:
                 return sha256_stream(pieces)
             target.seek(0)
@@ -211,7 +192,7 @@ class HttpClient:
                 raise
             return writer.hexdigest(), writer.size
 
-        body = _Body(False, self.limits.max_download_size, "max-download-size", save)
+        body = Body(False, self.limits.max_download_size, "max-download-size", save, GATHER_SIZE)
         response, result = self._send(url, headers={**(headers or {}), **IDENTITY}, body=body)
         sha256, size = result if response.status_code != 304 else ("", 0)
         return Download(response.url, response.status_code, _headers(response), sha256, size)
@@ -239,7 +220,7 @@ class HttpClient:
         IndexFetchError.
         """
         deadline = Deadline(self.limits)
-        body = _Body(False, self.limits.max_download_size, "max-download-size", None)
+        body = Body(False, self.limits.max_download_size, "max-download-size", None)
         headers = {**(headers or {}), **IDENTITY}
         response, _ = self._send(url, headers=headers, body=body, deadline=deadline)
         try:
@@ -256,13 +237,13 @@ class HttpClient:
         self,
         response: requests.Response,
         url: str,
-        body: _Body,
+        body: Body,
         deadline: Deadline,
         chunk_size: int,
     ) -> Iterator[bytes]:
         """A streamed body whose failures raise IndexFetchError (no retry: it was under way)."""
         try:
-            yield from _read(response, body, deadline, chunk_size=chunk_size)
+            yield from read_body(response, body, deadline, chunk_size=chunk_size)
         except Failure as failure:
             raise IndexFetchError(
                 f"download failed ({failure.reason}): {redact_url(url)}"
@@ -273,7 +254,7 @@ class HttpClient:
         url: str,
         *,
         headers: Mapping[str, str] | None,
-        body: _Body,
+        body: Body,
         missing_ok: bool = False,
         deadline: Deadline | None = None,
     ) -> tuple[requests.Response, Any]:
@@ -313,7 +294,7 @@ class HttpClient:
             return response, result
 
     def _attempt(
-        self, url: str, headers: Mapping[str, str] | None, body: _Body, deadline: Deadline
+        self, url: str, headers: Mapping[str, str] | None, body: Body, deadline: Deadline
     ) -> tuple[requests.Response, Any]:
         """One request: the response and, when it succeeded and ``body.consume``, its body."""
         deadline.check()
@@ -328,8 +309,13 @@ class HttpClient:
             raise failure_of(error, self.limits, deadline) from None
         if response.status_code >= 300 or response.status_code == 304 or body.consume is None:
             return response, None
+        chunks = (
+            pieces(response, body, deadline)
+            if body.piece_size
+            else read_body(response, body, deadline)
+        )
         try:
-            return response, body.consume(_read(response, body, deadline))
+            return response, body.consume(chunks)
         finally:
             response.close()
 
@@ -338,75 +324,6 @@ class HttpClient:
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), 30.0))
         return delay
-
-
-def _read(
-    response: requests.Response,
-    body: _Body,
-    deadline: Deadline,
-    *,
-    chunk_size: int = CHUNK_SIZE,
-) -> Iterator[bytes]:
-    """The body in chunks (decoded or as sent), within its cap and the deadline.
-
-    Each read returns what has arrived (never waits for a whole chunk) and waits for data no
-    longer than the read timeout nor past the deadline, so a trickle or a stall meets the
-    deadline; failures raise :class:`Failure`. The socket's timeout is set again only when
-    the deadline comes sooner than the timeout already set (each setting is a system call).
-    """
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > body.limit:
-        raise _too_large(body)
-    raw, total = response.raw, 0
-    sock = _socket_of(response)
-    armed = sock.gettimeout() if sock is not None else None
-    read_timeout = deadline.limits.read_timeout
-    while True:
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            raise deadline.failure()
-        if not armed or armed > remaining:
-            armed = min(read_timeout, remaining)
-            sock = _socket_of(response)  # asked again: a body read to its end gives it back
-            if sock is not None:
-                with suppress(OSError):
-                    sock.settimeout(armed)
-        try:
-            chunk = raw.read1(chunk_size, decode_content=body.decode)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise failure_of(error, deadline.limits, deadline) from None
-        if not chunk:
-            return
-        total += len(chunk)
-        if total > body.limit:
-            raise _too_large(body)
-        yield chunk
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket a streamed body is read from (None when there is none to arm)."""
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _gathered(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
-    """``chunks`` joined into pieces of at least ``size`` bytes (the last may be shorter)."""
-    pending: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        held += len(chunk)
-        if held >= size:
-            yield b"".join(pending)
-            pending.clear()
-            held = 0
-    if pending:
-        yield b"".join(pending)
-
-
-def _too_large(body: _Body) -> Failure:
-    what = "page" if body.decode else "file"
-    return Failure(f"{what} larger than {size_of(body.limit)}, the {body.limit_name}", retry=False)
 
 
 def _headers(response: requests.Response) -> dict[str, str]:
