@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.index.jsonpage import decode_json, json_entries
-from lockbuild.index.jsonpass import read_entries
+from lockbuild.index.jsonpage import decode_json, read_json_files
+from lockbuild.index.jsonpass import read_entry_stream
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
-from lockbuild.index.pagestore import PARSING, json_sourced_page, sourced_page
+from lockbuild.index.pagestore import PARSING, json_held_page, sourced_page
 from lockbuild.models import ProjectPage
 
 __all__ = [
@@ -83,8 +83,10 @@ def _parse(
     if is_json:
         text = decode_json(body, page_url)
         del body
-        record, entries = read_entries(json_entries(text, page_url), page_url, name, index_url)
-        return json_sourced_page(text, record, entries)
+        record, held = read_json_files(
+            text, page_url, lambda entries: read_entry_stream(entries, page_url, name, index_url)
+        )
+        return json_held_page(text, record, held)
     # Imported for the first HTML page (~1 ms): a run of JSON pages never reads one.
     from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
 
