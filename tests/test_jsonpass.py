@@ -351,16 +351,25 @@ def _read_page(text: str) -> tuple[dict[str, Any], HeldRows]:
     )
 
 
-def test_a_page_read_an_entry_at_a_time_is_read_as_a_page_parsed_whole() -> None:
-    """A page whose first key is ``files`` has its entries decoded one at a time: the outline
-    and rows are those of the page parsed whole, however it is spaced."""
+@pytest.mark.parametrize("batch", [1 << 15, 1, 300])
+def test_a_page_read_an_entry_at_a_time_is_read_as_a_page_parsed_whole(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose first key is ``files`` has its entries decoded a few at a time: the
+    outline and rows are those of the page parsed whole, however it is spaced, whatever its
+    strings and entries hold (``}, {`` too, where a batch would not end)."""
     import json
 
+    from lockbuild.index import jsonpage
     from lockbuild.index.jsonpage import json_entries
 
+    monkeypatch.setattr(jsonpage, "_BATCH", batch)
     rng = random.Random(SEED)
     for index in range(60):
         entries = _page(rng)
+        for entry in entries[::3]:
+            if isinstance(entry, dict) and rng.random() < 0.5:
+                entry["x"] = rng.choice(['}, {"', "}, {", [{"a": "}, {"}, {}], {"b": [{}, {}]}])
         meta = {"api-version": "1.1", "_last-serial": 7}
         indent = rng.choice([None, 0, 2])
         text = _files_first(entries, indent, meta=meta, name="demo", versions=["1.0"])
