@@ -334,3 +334,119 @@ def test_upload_span_of_odd_times(times: list[Any], span: tuple[Any, Any] | None
     assert _upload_span(times) == _any_upload_span(times)
     if span is not None:
         assert _upload_span(times) == span
+
+
+def _files_first(entries: list[Any], indent: int | None, **rest: Any) -> str:
+    import json
+
+    return json.dumps({"files": entries, **rest}, indent=indent)
+
+
+def _read_page(text: str) -> tuple[dict[str, Any], HeldRows]:
+    from lockbuild.index.jsonpage import read_json_files
+    from lockbuild.index.jsonpass import read_entry_stream
+
+    return read_json_files(
+        text, PAGE_URL, lambda entries: read_entry_stream(entries, PAGE_URL, PROJECT, INDEX_URL)
+    )
+
+
+@pytest.mark.parametrize("batch", [1 << 15, 1, 300])
+def test_a_page_read_an_entry_at_a_time_is_read_as_a_page_parsed_whole(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose first key is ``files`` has its entries decoded a few at a time: the
+    outline and rows are those of the page parsed whole, however it is spaced, whatever its
+    strings and entries hold (``}, {`` too, where a batch would not end)."""
+    import json
+
+    from lockbuild.index import jsonpage
+    from lockbuild.index.jsonpage import json_entries
+
+    monkeypatch.setattr(jsonpage, "_BATCH", batch)
+    rng = random.Random(SEED)
+    for index in range(60):
+        entries = _page(rng)
+        for entry in entries[::3]:
+            if isinstance(entry, dict) and rng.random() < 0.5:
+                entry["x"] = rng.choice(['}, {"', "}, {", [{"a": "}, {"}, {}], {"b": [{}, {}]}])
+        meta = {"api-version": "1.1", "_last-serial": 7}
+        indent = rng.choice([None, 0, 2])
+        text = _files_first(entries, indent, meta=meta, name="demo", versions=["1.0"])
+        parsed = json.loads(text)["files"]  # what the page is, parsed whole (NaN sizes too)
+        made, held = _read_page(text)
+        whole, whole_held = jsonpass.read_entry_stream(
+            json_entries(text, PAGE_URL), PAGE_URL, PROJECT, INDEX_URL
+        )
+        assert made == whole == json_record(parsed, PAGE_URL, PROJECT, INDEX_URL), index
+        _assert_same_rows(held, whole_held)
+        _assert_same_rows(held, HeldRows(parsed))
+
+
+def test_entries_read_one_at_a_time_are_let_go() -> None:
+    """Each entry is decoded when it is asked for, and the list is never made."""
+    text = _files_first([{"filename": f"demo-1.{n}.tar.gz", "url": "u"} for n in range(5)], 1)
+    from lockbuild.index.jsonpage import read_json_files
+
+    seen: list[int] = []
+
+    def read(entries: Any) -> int:
+        assert not isinstance(entries, list)
+        for entry in entries:
+            seen.append(int(entry["filename"].split(".")[1]))
+        return len(seen)
+
+    assert read_json_files(text, PAGE_URL, read) == 5
+    assert seen == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('{"files": [{"filename": "demo-1.0.tar.gz", "url": "u"},]}', "invalid JSON"),
+        ('{"files": [{"filename": "demo-1.0.tar.gz", "url": "u"} {}]}', "invalid JSON"),
+        ('{"files": [{"filename": "demo-1.0.tar.gz", "url": "u"}', "invalid JSON"),
+        ('{"files": [', "invalid JSON"),
+        ('{"files": [1, 2', "invalid JSON"),
+        ('{"files": [], "meta": }', "invalid JSON"),
+        ('{"files": []} trailing', "invalid JSON"),
+        ('{"files": [{"a": [[[[[' + "[" * 100000, "invalid JSON"),
+        ('{"files": [], "meta": {"api-version": "2.0"}}', "unsupported api-version 2.0"),
+        ('{"files": [{"filename": 1}], "meta": {"api-version": "x"}}', "invalid api-version"),
+    ],
+)
+def test_a_page_read_an_entry_at_a_time_fails_as_one_parsed_whole(text: str, why: str) -> None:
+    from lockbuild.errors import IndexFetchError
+    from lockbuild.index.jsonpage import json_entries
+
+    with pytest.raises(IndexFetchError, match=why):
+        json_entries(text, PAGE_URL)
+    with pytest.raises(IndexFetchError, match=why):
+        _read_page(text)
+
+
+def test_a_page_with_files_twice_counts_the_last_as_json_does() -> None:
+    first = [{"filename": "demo-1.0.tar.gz", "url": "https://x/demo-1.0.tar.gz"}]
+    last = [{"filename": "demo-2.0.tar.gz", "url": "https://x/demo-2.0.tar.gz"}]
+    text = f'{{"files": {json_text(first)}, "meta": {{}}, "files": {json_text(last)}}}'
+    made, _ = _read_page(text)
+    assert made == json_record(last, PAGE_URL, PROJECT, INDEX_URL)
+    assert [release[0] for release in made["releases"]] == ["2.0"]
+
+
+def test_pages_that_do_not_start_with_files_are_parsed_whole() -> None:
+    entries = [{"filename": "demo-1.0.tar.gz", "url": "https://x/demo-1.0.tar.gz"}]
+    for text in (
+        json_text({"meta": {"api-version": "1.0"}, "files": entries}),
+        json_text({"name": "demo", "files": entries}),
+        f'{{"meta": {{"files": []}}, "files": {json_text(entries)}}}',
+    ):
+        made, held = _read_page(text)
+        assert made == json_record(entries, PAGE_URL, PROJECT, INDEX_URL)
+        _assert_same_rows(held, HeldRows(entries))
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

@@ -14,6 +14,7 @@ from lockbuild.index.simple import (
     ACCEPT_HEADER,
     HTML_CONTENT_TYPES,
     JSON_CONTENT_TYPE,
+    parse_handed_page,
     parse_project_page,
 )
 from lockbuild.models import DistFile, ProjectPage, release_version
@@ -1122,3 +1123,40 @@ def test_packed_rows_spell_out_the_same_text() -> None:
         ("a-1.0-py3-none-any.whl", "2020-01-01T00:00:00.000000Z"),
         *[(entry["filename"], None) for entry in entries[1:]],
     ]
+
+
+def _parse_peak(body: bytes, *, keep: bool) -> tuple[int, ProjectPage]:
+    """The peak of traced memory while a copy of ``body`` is made and parsed, the copy
+    kept by the caller or only handed over."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        copy = bytes(bytearray(body))  # made while traced
+        handed = [copy]
+        if not keep:
+            del copy
+        page = parse_handed_page(
+            handed,
+            content_type=JSON_CONTENT_TYPE,
+            page_url=PAGE_URL,
+            project="requests",
+            index_url=INDEX_URL,
+        )
+        return tracemalloc.get_traced_memory()[1], page
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_handed_body_is_let_go_once_decoded() -> None:
+    """A page is not held as its bytes while its text is parsed: the parse of a body only
+    the list holds peaks lower, by about the body's size, than that of one still held."""
+    files = [
+        {"filename": f"requests-1.{n}.0.tar.gz", "url": f"x/requests-1.{n}.0.tar.gz"}
+        for n in range(4000)
+    ]
+    body = json_page(*files)
+    kept, kept_page = _parse_peak(body, keep=True)
+    handed, handed_page = _parse_peak(body, keep=False)
+    assert kept - handed > len(body) * 3 // 4
+    assert handed_page.files == kept_page.files

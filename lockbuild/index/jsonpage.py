@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from packaging.utils import NormalizedName
@@ -51,6 +51,110 @@ def json_entries(text: str, page_url: str) -> list[Any]:
     if not isinstance(raw_files, list):
         raise unreadable("JSON page has no 'files' list", page_url)
     return raw_files
+
+
+Read = TypeVar("Read")
+
+_FILES_FIRST = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"files"[ \t\n\r]*:[ \t\n\r]*\[')
+"""The start of a page whose first key is ``files``, as PyPI writes them, up to the list's
+``[``: that ``files`` is the page's own (the text holds nothing before it)."""
+_SPACE = re.compile(r"[ \t\n\r]*")
+"""JSON's white space (as :mod:`json` skips it)."""
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+"""One JSON value at an index of a text, as ``json.loads`` reads it."""
+
+
+def read_json_files(text: str, page_url: str, read: Callable[[Iterable[Any]], Read]) -> Read:
+    """``read`` of the ``files`` list of a JSON page, as ``read(json_entries(text, page_url))``.
+
+    A page whose first key is ``files`` (as PyPI writes them) is not parsed whole: its
+    entries are decoded one at a time as ``read`` asks for them, each let go once read, and
+    the rest of the page (``meta``...) is parsed after, without them, its API version then
+    checked. A page of megabytes parsed whole is held at several times its size (pydantic-
+    core's 7 MB page peaked at 31 MB), its entries all at once. The outcome is the same, but
+    for a page that fails (not JSON, or of another API version) after ``read`` has logged
+    what it makes of its entries. A page with ``files`` twice is read again whole (the
+    last one counts, as ``json.loads`` has it)."""
+    start = _FILES_FIRST.match(text)
+    if start is None:
+        return read(json_entries(text, page_url))
+    end: list[int] = []
+    try:
+        result = read(_entries_at(text, start.end(), end))
+    except _NotJson:
+        raise unreadable("invalid JSON", page_url) from None
+    if not end:  # not read to its end: never, but then it is read whole
+        return read(json_entries(text, page_url))
+    tops: list[list[tuple[str, Any]]] = []
+
+    def top(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        tops[:] = [pairs]  # the outermost object is made last
+        return dict(pairs)
+
+    try:  # the page without its entries, an empty list in their place
+        data = json.loads(f"{text[: start.end()]}]{text[end[0] :]}", object_pairs_hook=top)
+    except (ValueError, RecursionError):
+        raise unreadable("invalid JSON", page_url) from None
+    if [key for key, _ in tops[0]].count("files") != 1:
+        return read(json_entries(text, page_url))
+    _check_api_version(data.get("meta"), page_url)
+    return result
+
+
+class _NotJson(Exception):
+    """The list of entries is not JSON."""
+
+
+def _entries_at(text: str, index: int, end: list[int]) -> Iterator[Any]:
+    """The values of the JSON list whose ``[`` is just before ``index``, one at a time;
+    the index after its ``]`` is put in ``end`` once it is reached. Raises :class:`_NotJson`
+    where ``json.loads`` would find the text is not JSON.
+
+    Entries are decoded some :data:`_BATCH` characters at a time, up to a ``}, {`` (how
+    PyPI separates them), as a list of their own: where that ``}, {`` is not between two
+    entries of the list (in a string, or within an entry), the piece is not a JSON list,
+    and its entries are decoded one by one instead (slower: a call each)."""
+    try:
+        index = _skip_space(text, index)
+        if text[index] == "]":
+            end.append(index + 1)
+            return
+        while True:
+            cut = text.find("}, {", index + _BATCH)
+            if cut != -1:
+                try:
+                    batch = json.loads(f"[{text[index : cut + 1]}]")
+                except (ValueError, RecursionError):
+                    pass
+                else:
+                    batch.reverse()
+                    while batch:  # each entry let go once read
+                        yield batch.pop()
+                    index = cut + 3
+                    continue
+            entry, index = _SCAN(text, index)
+            yield entry
+            del entry
+            index = _skip_space(text, index)
+            if text[index] == "]":
+                end.append(index + 1)
+                return
+            if text[index] != ",":
+                raise _NotJson
+            index = _skip_space(text, index + 1)
+    except (StopIteration, ValueError, IndexError, RecursionError):  # as json.loads fails
+        raise _NotJson from None
+
+
+_BATCH = 1 << 15
+"""Characters of entries decoded at a time, about: a hundred entries as PyPI writes them."""
+
+
+def _skip_space(text: str, index: int) -> int:
+    """The index of the first character from ``index`` that is not JSON's white space."""
+    if text[index] not in " \t\n\r":
+        return index
+    return _SPACE.match(text, index).end()  # type: ignore[union-attr]
 
 
 def json_record(

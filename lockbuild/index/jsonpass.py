@@ -15,7 +15,7 @@ data-science compile's largest pages, in two thirds of the time).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
@@ -53,6 +53,14 @@ def read_entries(
     entries: Sequence[Any], page_url: str, project: NormalizedName, index_url: str
 ) -> tuple[dict[str, Any], PageEntries]:
     """The outline ``json_record`` makes of the page and its entries with their rows."""
+    record, held = read_entry_stream(entries, page_url, project, index_url)
+    return record, PageEntries(entries, held)
+
+
+def read_entry_stream(
+    entries: Iterable[Any], page_url: str, project: NormalizedName, index_url: str
+) -> tuple[dict[str, Any], HeldRows]:
+    """:func:`read_entries` of entries read one at a time: none is held once read."""
     releases: Releases = {}
     wheel_names: dict[str, bool] = {}
     sdist_names: dict[str, bool] = {}
@@ -64,6 +72,7 @@ def read_entries(
     prefix = _NO_PREFIX  # of the wheels of the release numbers and times are of, if one
     numbers: list[int] = []
     times: list[Any] = []
+    number = -1
     for number, entry in enumerate(entries):
         row: bytes | None = None
         if type(entry) is dict:
@@ -174,4 +183,4 @@ def read_entries(
     held = HeldRows.__new__(HeldRows)
     held._rows, held._tuples = b"".join(rows), tuples
     held._ends = array("Q", accumulate(map(len, rows)))
-    return outline(releases, page_url, project, index_url, len(entries)), PageEntries(entries, held)
+    return outline(releases, page_url, project, index_url, number + 1), held

@@ -21,7 +21,7 @@ from lockbuild.errors import IndexFetchError, LockbuildError
 from lockbuild.index.caching import CachePolicy, StoreWrites
 from lockbuild.index.offline import missing_page
 from lockbuild.index.pagestore import stored_page
-from lockbuild.index.simple import ACCEPT_HEADER, parse_project_page
+from lockbuild.index.simple import ACCEPT_HEADER, parse_handed_page
 from lockbuild.index.uploads import UploadTimes
 from lockbuild.index.views import merge_pages, uploaded_before
 from lockbuild.models import ProjectPage
@@ -186,17 +186,24 @@ class IndexPages:
             return cached
         self.count("pages fetched")
         shown = shown_index(index_url)
-        if response.status in (404, 410):
+        status, page_headers, page_url = response.status, response.headers, response.url
+        # The body is handed to the parser, which lets go of it once decoded: nothing here
+        # holds it while the page is parsed, nor while it is stored.
+        handed = [response.content]
+        del response
+        if status in (404, 410):
             page = ProjectPage(name=name, index_url=shown, files=())
         else:
-            page = parse_project_page(
-                conceal_bytes(response.content, index_url),
-                content_type=response.headers.get("content-type", ""),
-                page_url=conceal(response.url, index_url),
+            handed.append(conceal_bytes(handed.pop(), index_url))
+            page = parse_handed_page(
+                handed,
+                content_type=page_headers.get("content-type", ""),
+                page_url=conceal(page_url, index_url),
                 project=name,
                 index_url=shown,
             )
-        self.writes.put_page(key, page, response.headers)
+        del handed
+        self.writes.put_page(key, page, page_headers)
         return page
 
     def _from_store(

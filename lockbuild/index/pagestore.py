@@ -266,10 +266,10 @@ def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[An
     the memory, and the run's end longer to free them. The rows are stored with the page, so
     a page read back (:func:`read_page_source`) is neither parsed nor packed again.
     """
-    return _json_page(text, record, hold_entries(entries))
+    return json_held_page(text, record, hold_entries(entries))
 
 
-def _json_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedPage:
+def json_held_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedPage:
     """The page of a :data:`JSON_PAGE` record whose entries are ``held``; stored with them
     (as ``rows``), so that a page read back is neither parsed nor packed again."""
     return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held), held)
@@ -389,7 +389,7 @@ def read_page_source(
         raise ValueError("not a stored page source")
     if reader == JSON_PAGE:
         held = HeldRows.from_record(record.get("rows"), record[count], section)
-        page = _json_page(text if isinstance(text, str) else "", record, held)
+        page = json_held_page(text if isinstance(text, str) else "", record, held)
         if not isinstance(text, str):
             page.source = None
         return page

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from lockbuild.index.jsonpage import decode_json, json_entries
-from lockbuild.index.jsonpass import read_entries
+from lockbuild.index.jsonpage import decode_json, read_json_files
+from lockbuild.index.jsonpass import read_entry_stream
 from lockbuild.index.pagefiles import DIST_EXTENSIONS, is_distribution_filename
-from lockbuild.index.pagestore import PARSING, json_sourced_page, sourced_page
+from lockbuild.index.pagestore import PARSING, json_held_page, sourced_page
 from lockbuild.models import ProjectPage
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "HTML_CONTENT_TYPES",
     "JSON_CONTENT_TYPE",
     "is_distribution_filename",
+    "parse_handed_page",
     "parse_project_page",
 ]
 
@@ -53,13 +54,26 @@ def parse_project_page(
 
     One page is parsed at a time (see :data:`~lockbuild.index.pagestore.PARSING`).
     """
+    return parse_handed_page(
+        [body], content_type=content_type, page_url=page_url, project=project, index_url=index_url
+    )
+
+
+def parse_handed_page(
+    handed: list[bytes], *, content_type: str, page_url: str, project: str, index_url: str
+) -> ProjectPage:
+    """:func:`parse_project_page` of the one body ``handed`` holds, which it takes out of the
+    list: when the caller keeps no other reference, the body is let go as soon as it is
+    decoded, so that a page is never held as bytes, text and parsed JSON all at once (a
+    page of megabytes parses into several times its size)."""
     with PARSING:
-        return _parse(body, content_type, page_url, project, index_url)
+        return _parse(handed, content_type, page_url, project, index_url)
 
 
 def _parse(
-    body: bytes, content_type: str, page_url: str, project: str, index_url: str
+    handed: list[bytes], content_type: str, page_url: str, project: str, index_url: str
 ) -> ProjectPage:
+    body = handed.pop()
     media_type, charset = _split_content_type(content_type)
     name = canonicalize_name(project)
     is_json = media_type == JSON_CONTENT_TYPE or (
@@ -68,12 +82,16 @@ def _parse(
     )
     if is_json:
         text = decode_json(body, page_url)
-        record, entries = read_entries(json_entries(text, page_url), page_url, name, index_url)
-        return json_sourced_page(text, record, entries)
+        del body
+        record, held = read_json_files(
+            text, page_url, lambda entries: read_entry_stream(entries, page_url, name, index_url)
+        )
+        return json_held_page(text, record, held)
     # Imported for the first HTML page (~1 ms): a run of JSON pages never reads one.
     from lockbuild.index.htmlpage import decode_html, plain_record, scanned_releases
 
     text = decode_html(body, page_url, charset)
+    del body
     plain = plain_record(text, page_url, name, index_url)
     if plain is not None:
         return sourced_page(text, *plain)

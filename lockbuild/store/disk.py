@@ -149,8 +149,9 @@ def _read_line(path: str, start: int = 0) -> tuple[bytes, int | None]:
     return b"".join(chunks), None
 
 
-_SLICE = 1 << 20
-"""Characters of a value encoded and written at a time."""
+_SLICE = 1 << 16
+"""Characters of a value encoded and written at a time (each slice is held twice, as text
+and encoded: a long slice only adds to the peak of a page's write)."""
 
 
 def _slices(pieces: tuple[str, ...]) -> Iterator[str]:
