@@ -597,11 +597,11 @@ class IndexServer:
                 entry["core-metadata"] = entry["dist-info-metadata"] = False
             entries.append(entry)
         versions = sorted({hosted.version for hosted in files})
-        return {
+        return {  # keys in PyPI's order: its pages start with the files
+            "files": entries,
             "meta": {"api-version": API_VERSION},
             "name": project,
             "versions": [str(version) for version in versions],
-            "files": entries,
         }
 
     def _api_json(self, project: str, version: str | None) -> dict[str, Any] | None:

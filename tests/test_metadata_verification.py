@@ -278,3 +278,18 @@ def test_metadata_read_by_ranges_does_not_say_it_was_checked(
     with open_store(user_cache()) as store:
         entry = store.get(metadata_key(url=server.file_url(WHEEL), sha256=digest))
         assert entry is not None and "verified" not in entry.value
+
+
+def test_metadata_of_a_wheel_the_page_gives_no_sha256_is_not_marked_checked(
+    dists: dict[str, Path], project: Path
+) -> None:
+    # the mark names the sha256 the page vouched for; without one, the wheel's own record
+    # (by the hash of the bytes read) decides, as before the mark
+    with IndexServer(pep658=False, json=False) as index:
+        index.add(dists["honest"], hash_in_page=False)
+        index.add(dists["evil"], hash_in_page=False)
+        assert compile_lock(index) == 0
+        with open_store(user_cache()) as store:
+            entry = store.get(metadata_key(url=index.file_url(WHEEL)))
+            assert entry is not None and "verified" not in entry.value
+            assert store.get(wheel_key(index.sha256(WHEEL))) is not None

@@ -406,7 +406,7 @@ def test_stored_pages_are_compact(server: IndexServer, project: Path) -> None:
     assert entry.value["page_url"].endswith("/libby/")
     number = int(release[2])
     if server.json:  # the page as the server sent it, and the numbers of each release's entries
-        assert entry.text is not None and entry.text.startswith('{"meta"')
+        assert entry.text is not None and entry.text.startswith('{"files"')
         assert entry.value["reader"] == "json-v1"
         assert json.loads(entry.text)["files"][number]["filename"] == "libby-1.0-py3-none-any.whl"
     else:  # the page as the server sent it, and the numbers of each release's anchors

@@ -151,7 +151,7 @@ class DistMetadata:
                 raise
             raise unchecked(error, file) from error
         checked = source == "wheel" and self.wheels.verify_metadata == "download"
-        verified = file.sha256 if checked else None  # the wheel matched it (else it raised)
+        verified = file.sha256 if checked and file.sha256 else None  # matched (else it raised)
         self.records.put(key, metadata, data, source, verified=verified)
         return metadata
 
