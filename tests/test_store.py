@@ -1329,11 +1329,12 @@ def test_a_section_without_a_text_in_a_value_file_reads_back(store: Store) -> No
 def test_a_value_file_removed_while_its_section_is_read_is_a_miss(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Replaced or removed by another process between its envelope and its section: a miss,
-    never a traceback, and nothing is dropped (the entry that replaced it is fine)."""
+    """Replaced or removed by another process between its envelope and its section (one
+    longer than what is read with the envelope): a miss, never a traceback, and nothing is
+    dropped (the entry that replaced it is fine)."""
     from lockbuild.store import disk
 
-    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=SECTION)
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=SECTION * 4)
     real = disk.FileText.next_line
 
     def removed(self: disk.FileText) -> tuple[bytes, bool]:
@@ -1343,3 +1344,44 @@ def test_a_value_file_removed_while_its_section_is_read_is_a_miss(
     monkeypatch.setattr(disk.FileText, "next_line", removed)
     assert store.get(PAGE_KEY, defer_text=True) is None
     assert store.dropped == 0
+
+
+def test_a_section_read_with_its_envelope_is_not_read_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short section is read in the same read as its envelope: its file removed after
+    that, the entry is whole, checked, and its deferred text a miss when it is read."""
+    from lockbuild.store import disk
+    from lockbuild.store.envelope import TextGone
+
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=SECTION)
+    real = disk.FileText.next_line
+
+    def removed(self: disk.FileText) -> tuple[bytes, bool]:
+        _value_file(store, PAGE_KEY).unlink()
+        return real(self)
+
+    monkeypatch.setattr(disk.FileText, "next_line", removed)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None and entry.section == SECTION.encode()
+    with pytest.raises(TextGone):
+        entry.read_text()
+    assert store.dropped == 0
+
+
+@pytest.mark.parametrize("size", [1, 65_535, 65_536, 65_537, 200_000, 3_000_000])
+def test_a_section_of_any_length_reads_back_whole(store: Store, size: int) -> None:
+    """However a section falls across the reads of its file (in the first with the
+    envelope, just past it, over several), it and the text after it read back as stored;
+    one byte changed in it, the entry is dropped."""
+    section = ("0123456789abcdef" * (size // 16 + 1))[:size]
+    store.put(PAGE_KEY, PAGE_VALUE, text=PAGE_TEXT, section=section)
+    entry = store.get(PAGE_KEY, defer_text=True)
+    assert entry is not None and entry.section == section.encode()
+    assert entry.read_text() == PAGE_TEXT
+    path = _value_file(store, PAGE_KEY)
+    data = path.read_bytes()
+    at = data.index(b"\n") + 1 + size // 2
+    path.write_bytes(data[:at] + (b"x" if data[at : at + 1] != b"x" else b"y") + data[at + 1 :])
+    assert store.get(PAGE_KEY, defer_text=True) is None
+    assert store.dropped == 1

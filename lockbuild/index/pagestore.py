@@ -343,8 +343,15 @@ class _PackedOutlines:
         return outline[len(version) + 1] == "1"  # the form checked by _OUTLINES
 
     def span(self, version: str, outline: str) -> UploadSpan | None:
-        parts = outline.split(_PACKED_SEPARATOR)
-        return (parts[3], parts[4], parts[2].count(",") + 1) if len(parts) == 5 else None
+        # the form checked by _OUTLINES: the numbers start after the version and the flag,
+        # and the times, if any, follow them; the numbers are neither copied nor split (a
+        # warm run asks each page for every release's span)
+        start = len(version) + 3
+        end = outline.find(_PACKED_SEPARATOR, start)
+        if end < 0:
+            return None
+        oldest, _, newest = outline[end + 1 :].partition(_PACKED_SEPARATOR)
+        return oldest, newest, outline.count(",", start, end) + 1
 
 
 _COUNTS = {HTML_PLAIN: "anchors", JSON_PAGE: "entries"}

@@ -40,21 +40,29 @@ class FileText:
     diskcache writes a replaced value to a new file and removes the old one, so the rest
     read later is either the rest of this value or gone (:class:`MissingValueFile`)."""
 
-    __slots__ = ("_offset", "_path", "head", "raw")
+    __slots__ = ("_ahead", "_offset", "_path", "head", "raw")
 
-    def __init__(self, raw: bytes, path: str, offset: int) -> None:
+    def __init__(self, raw: bytes, path: str, offset: int, ahead: bytes = b"") -> None:
         self.raw = raw
         """The head as read (UTF-8): what its checksum is taken over."""
         self.head = raw.decode("utf-8")
         self._path = path
         self._offset = offset
+        self._ahead = ahead
+        """What was read of the file after the head (from ``offset`` on): a section that
+        ends in it is not read again (a page's rows, kilobytes, mostly do)."""
 
     def next_line(self) -> tuple[bytes, bool]:
         """The line after those read so far, as stored (without its newline; to the end when
         it has none), and whether a newline ends it: what :meth:`rest` reads is then what
         follows it. :class:`MissingValueFile` when the file has gone since."""
+        ahead, self._ahead = self._ahead, b""
+        end = ahead.find(b"\n")
+        if end >= 0:
+            self._offset += end + 1
+            return ahead[:end], True
         try:
-            line, offset = _read_line(self._path, self._offset)
+            line, offset, _ = _read_line(self._path, self._offset + len(ahead), ahead)
         except FileNotFoundError:
             raise MissingValueFile from None
         self._offset = self._offset + len(line) if offset is None else offset
@@ -116,25 +124,27 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             if mode != MODE_TEXT or filename is None:
                 return super().fetch(mode, filename, value, read)
             path = os.path.join(self._directory, filename)
-            head, offset = _read_line(path)
+            head, offset, ahead = _read_line(path)
         except FileNotFoundError:
             raise MissingValueFile from None
-        return head.decode("utf-8") if offset is None else FileText(head, path, offset)
+        return head.decode("utf-8") if offset is None else FileText(head, path, offset, ahead)
 
 
-_CHUNK = 1 << 20
-"""Bytes of a value file read at a time while looking for the end of a line."""
+_CHUNK = 1 << 22
+"""Most bytes of a value file read at a time while looking for the end of a line."""
 _FIRST_CHUNK = 1 << 16
 """Bytes read first: most lines end in them."""
 
 
-def _read_line(path: str, start: int = 0) -> tuple[bytes, int | None]:
-    """The line of the file at ``path`` that starts at ``start``, without its newline, and
-    where what follows it starts (None when there is no newline: the rest of the file).
-    Read a megabyte at a time, not as a buffered ``readline`` does (8 KiB at a time: an
-    envelope is megabytes)."""
-    chunks: list[bytes] = []
-    size = _FIRST_CHUNK  # a page's envelope is kilobytes now, what follows it megabytes
+def _read_line(path: str, start: int = 0, before: bytes = b"") -> tuple[bytes, int | None, bytes]:
+    """The line of the file at ``path`` that starts with ``before`` (read already) and goes
+    on at ``start``, without its newline; where what follows it starts (None when there is
+    no newline: the rest of the file); and what was read of that (the rest of the last
+    chunk). Read in chunks that double up to 4 MiB, not as a buffered ``readline`` does
+    (8 KiB at a time: a page's rows are megabytes), so that a line of megabytes is read in
+    a few reads and what is read past its end is never more than it."""
+    chunks = [before] if before else []
+    origin, size = start - len(before), max(_FIRST_CHUNK, len(before))
     with open(path, "rb", buffering=0) as reader:
         if start:
             reader.seek(start)
@@ -142,11 +152,12 @@ def _read_line(path: str, start: int = 0) -> tuple[bytes, int | None]:
             end = chunk.find(b"\n")
             if end >= 0:
                 chunks.append(chunk[:end])
-                line = b"".join(chunks)
-                return line, start + len(line) + 1
+                line = b"".join(chunks) if len(chunks) > 1 else chunks[0]
+                return line, origin + len(line) + 1, chunk[end + 1 :]
             chunks.append(chunk)
-            size = _CHUNK
-    return b"".join(chunks), None
+            start += len(chunk)
+            size = min(2 * size, _CHUNK)
+    return b"".join(chunks), None, b""
 
 
 _SLICE = 1 << 16
