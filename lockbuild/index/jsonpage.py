@@ -113,19 +113,21 @@ def _entries_at(text: str, index: int, end: list[int]) -> Iterator[Any]:
     Entries are decoded some :data:`_BATCH` characters at a time, up to a ``}, {`` (how
     PyPI separates them), as a list of their own: where that ``}, {`` is not between two
     entries of the list (in a string, or within an entry), the piece is not a JSON list,
-    and its entries are decoded one by one instead (slower: a call each)."""
+    and its entries are decoded one by one instead (slower: a call each) up to that cut,
+    before a batch is tried again (not one batch decoded for nothing per entry)."""
+    failed = -1  # where the last batch that was not a JSON list was cut
     try:
         index = _skip_space(text, index)
         if text[index] == "]":
             end.append(index + 1)
             return
         while True:
-            cut = text.find("}, {", index + _BATCH)
+            cut = text.find("}, {", index + _BATCH) if index > failed else -1
             if cut != -1:
                 try:
                     batch = json.loads(f"[{text[index : cut + 1]}]")
                 except (ValueError, RecursionError):
-                    pass
+                    failed = cut
                 else:
                     batch.reverse()
                     while batch:  # each entry let go once read
