@@ -478,3 +478,29 @@ def test_entries_that_hold_a_cut_are_not_each_decoded_again_with_a_whole_batch(
     assert made == json_record(entries, PAGE_URL, PROJECT, INDEX_URL)
     _assert_same_rows(held, HeldRows(entries))
     assert sum(decoded) < 4 * len(text), (len(decoded), sum(decoded), len(text))
+
+
+class _SearchedText(str):
+    """A page's text that counts the characters its ``find`` calls look through."""
+
+    searched = 0
+
+    def find(self, sub: str, start: Any = None, end: Any = None) -> int:
+        found = super().find(sub, start, end)
+        _SearchedText.searched += (len(self) if found == -1 else found) - (start or 0)
+        return found
+
+
+def test_a_compact_page_is_searched_for_a_cut_once_not_once_per_entry() -> None:
+    """A page written without spaces (``},{``, as many JSON writers do) has no cut to batch
+    entries at: the text after an entry was searched to its end again for every entry, a
+    page of 7 MB taking 40 s (0.05 s parsed whole)."""
+    import json
+
+    entries = [{"filename": f"demo-1.{n}.tar.gz", "url": "u"} for n in range(3000)]
+    text = _SearchedText(json.dumps({"files": entries, "meta": {}}, separators=(",", ":")))
+    _SearchedText.searched = 0
+    made, held = _read_page(text)
+    assert made == json_record(entries, PAGE_URL, PROJECT, INDEX_URL)
+    _assert_same_rows(held, HeldRows(entries))
+    assert _SearchedText.searched < 2 * len(text), (_SearchedText.searched, len(text))

@@ -115,14 +115,18 @@ def _entries_at(text: str, index: int, end: list[int]) -> Iterator[Any]:
     entries of the list (in a string, or within an entry), the piece is not a JSON list,
     and its entries are decoded one by one instead (slower: a call each) up to that cut,
     before a batch is tried again (not one batch decoded for nothing per entry)."""
-    failed = -1  # where the last batch that was not a JSON list was cut
+    failed = -1  # where the last batch that was not a JSON list was cut (or: no cut further)
     try:
         index = _skip_space(text, index)
         if text[index] == "]":
             end.append(index + 1)
             return
         while True:
-            cut = text.find("}, {", index + _BATCH) if index > failed else -1
+            cut = -1
+            if index > failed:
+                cut = text.find("}, {", index + _BATCH)
+                if cut == -1:  # none further on (a page written without spaces has none)
+                    failed = len(text)  # not looked for again: not once more per entry
             if cut != -1:
                 try:
                     batch = json.loads(f"[{text[index : cut + 1]}]")
