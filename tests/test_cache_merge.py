@@ -264,3 +264,28 @@ def test_entries_of_a_newer_lockbuild_are_left_out(tmp_path: Path, ours: Path) -
     assert merge(ours, theirs) == 0
     merged = snapshot(ours)
     assert HASH_KEY in merged and not any(key.startswith("page-v99") for key in merged)
+
+
+@pytest.mark.parametrize("marked", ["theirs", "ours"])
+def test_metadata_said_read_from_the_wheel_checked_whole_wins_over_the_same_unsaid(
+    ours: Path, theirs_as: Callable[..., Path], marked: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mark = {"verified": SHA}
+    if marked == "ours":
+        with open_store(ours) as store:
+            store.put(META_KEY, {"name": "demo", **mark})
+
+    def fill(store: Store, clock: Clock) -> None:
+        store.put(META_KEY, {"name": "demo", **(mark if marked == "theirs" else {})})
+
+    other = theirs_as(fill)
+    assert merge(ours, other) == 0
+    assert snapshot(ours)[META_KEY][0] == {"name": "demo", **mark}
+
+    def unlike(store: Store, clock: Clock) -> None:  # other metadata: still refused
+        store.put(META_KEY, {"name": "demo", "requires_dist": ["evil"]})
+
+    capsys.readouterr()
+    assert merge(ours, theirs_as(unlike)) == 1
+    assert "different content under meta-v2:" in capsys.readouterr().err
+    assert snapshot(ours)[META_KEY][0] == {"name": "demo", **mark}

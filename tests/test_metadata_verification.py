@@ -293,3 +293,26 @@ def test_metadata_of_a_wheel_the_page_gives_no_sha256_is_not_marked_checked(
             entry = store.get(metadata_key(url=index.file_url(WHEEL)))
             assert entry is not None and "verified" not in entry.value
             assert store.get(wheel_key(index.sha256(WHEEL))) is not None
+
+
+def test_a_checked_wheel_and_the_same_wheel_verified_after_range_reads_merge(
+    server: IndexServer, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two honest stores of one wheel: read by ranges then checked by `lockbuild verify`, and
+    # read whole; both say the wheel was checked, and their metadata is the same: a cache
+    # merge must not refuse them as different content
+    digest = server.sha256(WHEEL)
+    other = tmp_path / "other-cache"
+    assert compile_lock(server, f"--cache-dir={other}") == 0
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server, "--verify-metadata=range") == 0
+    assert main(["verify", "requirements.txt"]) == 0
+    capsys.readouterr()
+    assert main(["cache", "merge", "--cache-dir", str(user_cache()), str(other)]) == 0, (
+        capsys.readouterr().err
+    )
+    with open_store(user_cache()) as store:
+        entry = store.get(metadata_key(url=server.file_url(WHEEL), sha256=digest))
+        assert entry is not None
+        record = store.get(wheel_key(digest))
+        assert record is not None and record.value["verified"] is True

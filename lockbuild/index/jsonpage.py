@@ -113,19 +113,25 @@ def _entries_at(text: str, index: int, end: list[int]) -> Iterator[Any]:
     Entries are decoded some :data:`_BATCH` characters at a time, up to a ``}, {`` (how
     PyPI separates them), as a list of their own: where that ``}, {`` is not between two
     entries of the list (in a string, or within an entry), the piece is not a JSON list,
-    and its entries are decoded one by one instead (slower: a call each)."""
+    and its entries are decoded one by one instead (slower: a call each) up to that cut,
+    before a batch is tried again (not one batch decoded for nothing per entry)."""
+    failed = -1  # where the last batch that was not a JSON list was cut (or: no cut further)
     try:
         index = _skip_space(text, index)
         if text[index] == "]":
             end.append(index + 1)
             return
         while True:
-            cut = text.find("}, {", index + _BATCH)
+            cut = -1
+            if index > failed:
+                cut = text.find("}, {", index + _BATCH)
+                if cut == -1:  # none further on (a page written without spaces has none)
+                    failed = len(text)  # not looked for again: not once more per entry
             if cut != -1:
                 try:
                     batch = json.loads(f"[{text[index : cut + 1]}]")
                 except (ValueError, RecursionError):
-                    pass
+                    failed = cut
                 else:
                     batch.reverse()
                     while batch:  # each entry let go once read

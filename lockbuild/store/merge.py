@@ -3,7 +3,10 @@
 Under one key both stores must hold the same content (the value's and the attached text's
 sha256), or the merge is refused: a record that is not what it claims to be in one of them
 must not spread. Index pages expire and upload times are fetched again when they lack a file,
-so two stores legitimately hold different ones: there the entry stored later wins.
+so two stores legitimately hold different ones: there the entry stored later wins. Metadata
+read from a wheel checked whole says so (``verified``) where the same metadata read otherwise
+(by an older lockbuild, or by range requests and then checked) does not: there the entry
+that says so wins.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from enum import Enum
 
 from lockbuild.errors import StoreError
 from lockbuild.store.envelope import Envelope
-from lockbuild.store.keys import REFETCHED_NAMESPACES
+from lockbuild.store.keys import METADATA, REFETCHED_NAMESPACES
 
 __all__ = ["MergeCounts", "MergeStep", "merge_conflict", "merge_entries", "merge_step"]
 
@@ -41,7 +44,27 @@ def merge_step(incoming: Envelope, existing: Envelope | None) -> MergeStep:
         return MergeStep.NEWER if incoming.stored > existing.stored else MergeStep.KEEP
     if (incoming.sha256, incoming.text_sha256) == (existing.sha256, existing.text_sha256):
         return MergeStep.KEEP
+    if incoming.key.partition(":")[0] == METADATA:
+        return _checked_mark_step(incoming, existing)
     return MergeStep.CONFLICT
+
+
+_CHECKED = "verified"
+"""What a ``meta-v2`` value read from a wheel checked whole adds (the wheel's sha256)."""
+
+
+def _checked_mark_step(incoming: Envelope, existing: Envelope) -> MergeStep:
+    """Metadata entries that differ only in that one says it was read from the wheel checked
+    whole: the one that says so (any other difference is a conflict)."""
+    ours, theirs = existing.value, incoming.value
+    if not (isinstance(ours, dict) and isinstance(theirs, dict)):
+        return MergeStep.CONFLICT
+    if incoming.text_sha256 != existing.text_sha256 or (_CHECKED in ours) == (_CHECKED in theirs):
+        return MergeStep.CONFLICT
+    unmarked = {key: value for key, value in ours.items() if key != _CHECKED}
+    if unmarked != {key: value for key, value in theirs.items() if key != _CHECKED}:
+        return MergeStep.CONFLICT
+    return MergeStep.KEEP if _CHECKED in ours else MergeStep.NEWER
 
 
 @dataclass
