@@ -8,8 +8,10 @@ refuse it before resolving; ``range`` writes the lock, records the wheel as unve
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from distbuilder import make_wheel
 from indexserver import IndexServer
 
 from lockbuild.cli import main
+from lockbuild.index.metadata import parse_metadata
+from lockbuild.index.metastore import parsed_value
 from lockbuild.store.keys import metadata_key, wheel_key
 from lockbuild.store.store import Store, open_store
 
@@ -316,3 +320,56 @@ def test_a_checked_wheel_and_the_same_wheel_verified_after_range_reads_merge(
         assert entry is not None
         record = store.get(wheel_key(digest))
         assert record is not None and record.value["verified"] is True
+
+
+def _metadata_text(wheel: Path) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(next(n for n in archive.namelist() if n.endswith("/METADATA")))
+
+
+def test_a_check_vouches_only_for_the_metadata_text_it_found_in_the_wheel(
+    server: IndexServer,
+    project: Path,
+    dists: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # what `cache import` of another store's range-read entry can leave: the wheel's record
+    # of a check beside metadata the check never saw (here: naming a dependency more)
+    digest = server.sha256(WHEEL)
+    assert compile_lock(server) == 0
+    honest = (project / "requirements.txt").read_text()
+    key = metadata_key(url=server.file_url(WHEEL), sha256=digest)
+    tampered = _metadata_text(dists["tampered"])
+    with open_store(user_cache()) as store:
+        record = store.get(wheel_key(digest))
+        assert record is not None and record.value["verified"] is True
+        assert (
+            record.value["metadata_sha256"]
+            == hashlib.sha256(_metadata_text(dists["honest"])).hexdigest()
+        )
+        store.put(key, parsed_value(parse_metadata(tampered, source=WHEEL), tampered, "wheel"))
+    (project / "requirements.txt").unlink()
+    capsys.readouterr()
+    assert compile_lock(server, "--offline") == 1
+    assert "never checked" in capsys.readouterr().err
+    assert not (project / "requirements.txt").exists()
+    assert compile_lock(server) == 0  # online: read again from the wheel, checked
+    assert (project / "requirements.txt").read_text() == honest
+
+
+def test_a_check_recorded_by_an_older_build_still_vouches_for_the_stored_metadata(
+    server: IndexServer, project: Path
+) -> None:
+    digest = server.sha256(WHEEL)
+    assert compile_lock(server) == 0
+    lock = (project / "requirements.txt").read_text()
+    key = metadata_key(url=server.file_url(WHEEL), sha256=digest)
+    with open_store(user_cache()) as store:  # as an older build wrote them: no marks
+        entry, record = store.get(key), store.get(wheel_key(digest))
+        assert entry is not None and record is not None
+        store.put(key, {k: v for k, v in entry.value.items() if k != "verified"})
+        older = {k: v for k, v in record.value.items() if k != "metadata_sha256"}
+        store.put(wheel_key(digest), older)
+    (project / "requirements.txt").unlink()
+    assert compile_lock(server, "--offline") == 0
+    assert (project / "requirements.txt").read_text() == lock

@@ -30,7 +30,7 @@ from lockbuild.errors import (
 )
 from lockbuild.index.caching import CachePolicy
 from lockbuild.index.downloads import download_to, unchecked
-from lockbuild.index.metastore import MetadataRecords
+from lockbuild.index.metastore import MetadataRecords, StoredMetadata
 from lockbuild.index.offline import (
     MissKind,
     OfflineMiss,
@@ -94,9 +94,9 @@ class DistMetadata:
         wrong)."""
         key = metadata_key(url=file.url, sha256=file.sha256)
         stored = self.records.stored_entry(key, file, local_only=True)
-        if stored is None or self._unverified_in_store(file, stored[1], stored[2]):
+        if stored is None or self._unverified_in_store(file, stored):
             return None
-        metadata, source, _verified = stored
+        metadata, source = stored.metadata, stored.source
         if source == "build" and not self.build_sdists:
             return None
         if metadata.name != name or metadata.version != version:
@@ -109,13 +109,13 @@ class DistMetadata:
     ) -> CoreMetadata:
         key = metadata_key(url=file.url, sha256=file.sha256)
         stored = self.records.stored_entry(key, file) if use_store else None
-        if stored is not None and self._unverified_in_store(file, stored[1], stored[2]):
+        if stored is not None and self._unverified_in_store(file, stored):
             if self.policy.offline:
                 raise self._unverified_miss(file)
             stored = None
         if stored is not None:
             self.count("metadata cached")
-            metadata, source, _verified = stored
+            metadata, source = stored.metadata, stored.source
             if source == "build" and not self.build_sdists:
                 raise build_refused(file, name, version)
             if metadata.name == name and metadata.version == version:
@@ -206,20 +206,26 @@ class DistMetadata:
             return unyanked
         return wheels if sdist.is_yanked else []
 
-    def _unverified_in_store(self, file: DistFile, source: str, verified: str | None) -> bool:
+    def _unverified_in_store(self, file: DistFile, stored: StoredMetadata) -> bool:
         """Whether stored wheel METADATA came from bytes never checked, in ``download`` mode:
         its entry says it was read from the whole wheel of this sha256 (the entry's key), or
-        else the wheel's record says whether it was."""
-        if self.wheels.verify_metadata != "download" or source != "wheel":
+        else the wheel's record says the wheel was checked and, when it names one, that its
+        METADATA is the text the entry was read from (an entry read by ranges, put beside the
+        record of another store's check by ``cache import``, is not vouched for)."""
+        if self.wheels.verify_metadata != "download" or stored.source != "wheel":
             return False
         if self.records.store is None:
             return False
-        if verified is not None and verified == file.sha256:
+        if stored.checked_wheel is not None and stored.checked_wheel == file.sha256:
             return False
         digest = file.sha256 or self.stored_hash(file.url)
         if digest is None:
             return True
-        return self.records.wheel_record(digest).get("verified") is not True
+        record = self.records.wheel_record(digest)
+        if record.get("verified") is not True:
+            return True
+        text = record.get("metadata_sha256")  # absent in records of older builds
+        return text is not None and text != stored.text_sha256
 
     def _unverified_miss(self, file: DistFile) -> OfflineMiss:
         """What an offline run lacks to trust stored wheel METADATA: the hash, or a check."""

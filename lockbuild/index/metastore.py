@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -160,6 +160,18 @@ class ExtraRequirement(Requirement):
 _FIELDS = ("name", "url", "extras", "specifier", "marker")
 
 
+class StoredMetadata(NamedTuple):
+    """Stored metadata of a file, as :meth:`MetadataRecords.stored_entry` found it."""
+
+    metadata: CoreMetadata
+    source: str
+    checked_wheel: str | None
+    """The sha256 of the wheel checked whole it was read from, when its entry says (see
+    :func:`parsed_value`; else None)."""
+    text_sha256: str | None
+    """The sha256 of the METADATA text it was parsed from (None: not from one text)."""
+
+
 class MetadataRecords:
     """The metadata, wheel and failed-build entries of the store, read and written."""
 
@@ -179,9 +191,8 @@ class MetadataRecords:
 
     def stored_entry(
         self, key: str, file: DistFile, *, local_only: bool = False
-    ) -> tuple[CoreMetadata, str, str | None] | None:
-        """:meth:`stored`, and the sha256 of the wheel checked whole that the metadata was read
-        from, when its entry says (see :func:`parsed_value`; else None)."""
+    ) -> StoredMetadata | None:
+        """:meth:`stored`, with what its entry says of where the metadata was read from."""
         if self.store is None:
             return None
         entry = self.store.get(key, local_only=local_only)
@@ -202,7 +213,8 @@ class MetadataRecords:
             self.store.discard(key, "disagrees with the index: not its metadata sha256")
             return None
         verified = value.get("verified")
-        return metadata, str(source), verified if isinstance(verified, str) else None
+        checked = verified if isinstance(verified, str) else None
+        return StoredMetadata(metadata, str(source), checked, digest)
 
     @staticmethod
     def _read(value: dict[str, Any], file: DistFile) -> tuple[CoreMetadata, str | None]:
@@ -246,18 +258,27 @@ class MetadataRecords:
         file: DistFile,
         name: NormalizedName,
         version: Version,
+        metadata_sha256: str | None = None,
     ) -> None:
-        record = {
+        """Record whether the wheel of sha256 ``digest`` was checked whole, and the sha256 of
+        the METADATA text read from it when it was."""
+        record: dict[str, Any] = {
             "verified": verified,
             "filename": file.filename,
             "url": redact_url(file.url),
             "name": name,
             "version": str(version),
         }
+        if metadata_sha256 is not None:
+            record["metadata_sha256"] = metadata_sha256
         self.writes.put(wheel_key(digest), record)
 
-    def mark_verified(self, digest: str) -> None:
-        self.writes.put(wheel_key(digest), {**self.wheel_record(digest), "verified": True})
+    def mark_verified(self, digest: str, metadata_sha256: str) -> None:
+        """Record the wheel of sha256 ``digest`` as checked whole, its METADATA the text of
+        sha256 ``metadata_sha256`` (what a stored metadata entry must have been read from
+        for the record to vouch for it)."""
+        record = {**self.wheel_record(digest), "verified": True}
+        self.writes.put(wheel_key(digest), {**record, "metadata_sha256": metadata_sha256})
 
     # -- failed builds -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ unverified for ``lockbuild verify`` (:meth:`WheelMetadata.check_wheel`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import tempfile
@@ -85,8 +86,14 @@ class WheelMetadata:
             data, vouched = self._by_ranges(file)
             verified, digest = vouched, file.sha256
         if digest is not None:
+            text = hashlib.sha256(data).hexdigest() if verified else None
             self.records.put_wheel_record(
-                digest, verified=verified, file=file, name=name, version=version
+                digest,
+                verified=verified,
+                file=file,
+                name=name,
+                version=version,
+                metadata_sha256=text,
             )
         return data, vouched
 
@@ -144,13 +151,16 @@ class WheelMetadata:
             )
         from lockbuild.index.metadata import parse_metadata
 
-        stored = self.records.stored(metadata_key(url=file.url, sha256=file.sha256), file)
-        if stored is not None and stored[0] != parse_metadata(data, source=file.filename):
+        key = metadata_key(url=file.url, sha256=file.sha256)
+        stored = self.records.stored_entry(key, file)
+        if stored is not None and stored.metadata != parse_metadata(data, source=file.filename):
             return (
                 f"{file.filename}: METADATA read by range requests differs from the wheel's "
                 f"own (the lock's dependencies may be wrong): {redact_url(file.url)}"
             )
-        self.records.mark_verified(file.sha256)
+        # the record vouches for the stored text found to say what the wheel's own says
+        text = stored.text_sha256 if stored is not None else None
+        self.records.mark_verified(file.sha256, text or hashlib.sha256(data).hexdigest())
         return None
 
     def _by_ranges(self, file: DistFile) -> tuple[bytes, bool]:
