@@ -13,7 +13,14 @@ import pytest
 
 from lockbuild.cli import main
 from lockbuild.store.envelope import Envelope
-from lockbuild.store.keys import hash_key, metadata_key, page_key, release_key, upload_key
+from lockbuild.store.keys import (
+    hash_key,
+    metadata_key,
+    page_key,
+    release_key,
+    upload_key,
+    wheel_key,
+)
 from lockbuild.store.store import Store, open_store
 
 SHA = "cd" * 32
@@ -289,3 +296,31 @@ def test_metadata_said_read_from_the_wheel_checked_whole_wins_over_the_same_unsa
     assert merge(ours, theirs_as(unlike)) == 1
     assert "different content under meta-v2:" in capsys.readouterr().err
     assert snapshot(ours)[META_KEY][0] == {"name": "demo", **mark}
+
+
+@pytest.mark.parametrize("stronger", ["theirs", "ours"])
+def test_a_wheel_record_that_vouches_for_more_wins_over_one_that_vouches_for_less(
+    ours: Path, theirs_as: Callable[..., Path], stronger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = wheel_key(SHA)
+    base = {"filename": "demo-1.0-py3-none-any.whl", "name": "demo", "version": "1.0"}
+    ranges, checked = {**base, "verified": False}, {**base, "verified": True}
+    found = {**checked, "metadata_sha256": SHA}
+    for weaker, more in ((ranges, checked), (checked, found), (ranges, found)):
+        with open_store(ours) as store:
+            store.put(key, more if stronger == "ours" else weaker)
+        other = theirs_as(
+            lambda store, clock, value=(weaker if stronger == "ours" else more): store.put(
+                key, value
+            )
+        )
+        assert merge(ours, other) == 0
+        assert snapshot(ours)[key][0] == more
+
+    def unlike(store: Store, clock: Clock) -> None:  # another METADATA text: still refused
+        store.put(key, {**found, "metadata_sha256": "0" * 64})
+
+    capsys.readouterr()
+    assert merge(ours, theirs_as(unlike)) == 1
+    assert "different content under wheel-v1:" in capsys.readouterr().err
+    assert snapshot(ours)[key][0] == found

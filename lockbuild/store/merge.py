@@ -6,7 +6,8 @@ must not spread. Index pages expire and upload times are fetched again when they
 so two stores legitimately hold different ones: there the entry stored later wins. Metadata
 read from a wheel checked whole says so (``verified``) where the same metadata read otherwise
 (by an older lockbuild, or by range requests and then checked) does not: there the entry
-that says so wins.
+that says so wins. So does a wheel's record that vouches for more (checked whole, with the
+METADATA text found in it) over one of the same wheel that vouches for less.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from enum import Enum
 
 from lockbuild.errors import StoreError
 from lockbuild.store.envelope import Envelope
-from lockbuild.store.keys import METADATA, REFETCHED_NAMESPACES
+from lockbuild.store.keys import METADATA, REFETCHED_NAMESPACES, WHEEL
 
 __all__ = ["MergeCounts", "MergeStep", "merge_conflict", "merge_entries", "merge_step"]
 
@@ -46,6 +47,8 @@ def merge_step(incoming: Envelope, existing: Envelope | None) -> MergeStep:
         return MergeStep.KEEP
     if incoming.key.partition(":")[0] == METADATA:
         return _checked_mark_step(incoming, existing)
+    if incoming.key.partition(":")[0] == WHEEL:
+        return _wheel_record_step(incoming, existing)
     return MergeStep.CONFLICT
 
 
@@ -65,6 +68,33 @@ def _checked_mark_step(incoming: Envelope, existing: Envelope) -> MergeStep:
     if unmarked != {key: value for key, value in theirs.items() if key != _CHECKED}:
         return MergeStep.CONFLICT
     return MergeStep.KEEP if _CHECKED in ours else MergeStep.NEWER
+
+
+_VERDICT = ("verified", "metadata_sha256")
+"""What a ``wheel-v1`` record says of its wheel: checked whole or only read by ranges, and the
+sha256 of the METADATA text found in it (absent in records of older builds)."""
+
+
+def _wheel_record_step(incoming: Envelope, existing: Envelope) -> MergeStep:
+    """Records of one wheel that differ only in how far they vouch for it: the one that says
+    more (checked whole and the METADATA text found, over checked whole, over read by ranges);
+    any other difference is a conflict."""
+    ours, theirs = existing.value, incoming.value
+    if not (isinstance(ours, dict) and isinstance(theirs, dict)):
+        return MergeStep.CONFLICT
+    rest = {key: value for key, value in ours.items() if key not in _VERDICT}
+    if rest != {key: value for key, value in theirs.items() if key not in _VERDICT}:
+        return MergeStep.CONFLICT
+    mine, other = _vouches(ours), _vouches(theirs)
+    if mine == other:
+        return MergeStep.CONFLICT
+    return MergeStep.NEWER if other > mine else MergeStep.KEEP
+
+
+def _vouches(record: dict[str, object]) -> int:
+    if record.get("verified") is not True:
+        return 0
+    return 2 if isinstance(record.get("metadata_sha256"), str) else 1
 
 
 @dataclass
