@@ -220,7 +220,9 @@ class UploadTimes:
                 spans[version] = span
                 continue
             files += [DistFile.from_data(item) for item in data if item.get("upload_time") is None]
-        if spanned and known is not None and spans != known:  # (None: every release dated)
+        # known is None when the page itself dates every unread release (as a JSON page's
+        # outlines do): its spans are the page's, so none are kept for it
+        if spanned and known is not None and spans != known:
             with self._lock:
                 self._spans[key] = spans
             self._store(key)
