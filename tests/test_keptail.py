@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import zipfile
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -102,17 +103,22 @@ def test_a_file_shorter_than_the_keep_is_kept_whole() -> None:
     assert reader.read() == data
 
 
-def test_metadata_is_read_from_the_end_kept_after_one_download() -> None:
-    data = wheel(blob_first=True)
-    sender, hashes = Sender(data), []
-    file = DistFile(FILENAME, "https://files.example/app.whl", size=len(data))
-    metadata = WheelMetadata(
+def downloading(sender: Sender, on_hash: Callable[[DistFile, str], None]) -> WheelMetadata:
+    """Wheels read in ``download`` mode from ``sender``, with no store."""
+    return WheelMetadata(
         cast(Any, sender),
         records=cast(MetadataRecords, None),
         verify_metadata="download",
         offline=False,
-        on_hash=lambda file, digest: hashes.append(digest),
+        on_hash=on_hash,
     )
+
+
+def test_metadata_is_read_from_the_end_kept_after_one_download() -> None:
+    data = wheel(blob_first=True)
+    sender, hashes = Sender(data), []
+    file = DistFile(FILENAME, "https://files.example/app.whl", size=len(data))
+    metadata = downloading(sender, lambda file, digest: hashes.append(digest))
     found, digest = metadata.downloaded(file)
     assert found == METADATA
     assert digest == hashlib.sha256(data).hexdigest() == hashes[0]
@@ -127,13 +133,7 @@ def test_metadata_before_the_end_kept_is_read_from_a_second_whole_download(
     sha256 = hashlib.sha256(data).hexdigest()
     sender = Sender(data)
     file = DistFile(FILENAME, "https://files.example/app.whl", {"sha256": sha256}, size=len(data))
-    metadata = WheelMetadata(
-        cast(Any, sender),
-        records=cast(MetadataRecords, None),
-        verify_metadata="download",
-        offline=False,
-        on_hash=lambda file, digest: pytest.fail("the page gives the hash"),
-    )
+    metadata = downloading(sender, lambda file, digest: pytest.fail("the page gives the hash"))
     assert metadata.downloaded(file) == (METADATA, sha256)
     assert sender.downloads == 2
 
@@ -142,13 +142,7 @@ def test_a_wheel_that_does_not_match_the_page_is_refused_before_its_metadata_is_
     data = wheel(blob_first=True)
     sender = Sender(data)
     file = DistFile(FILENAME, "https://u:p@files.example/app.whl", {"sha256": "0" * 64})
-    metadata = WheelMetadata(
-        cast(Any, sender),
-        records=cast(MetadataRecords, None),
-        verify_metadata="download",
-        offline=False,
-        on_hash=lambda file, digest: pytest.fail("the page gives the hash"),
-    )
+    metadata = downloading(sender, lambda file, digest: pytest.fail("the page gives the hash"))
     with pytest.raises(HashError) as caught:
         metadata.downloaded(file)
     assert "u:p" not in str(caught.value)
@@ -159,13 +153,7 @@ def test_an_unreadable_wheel_without_a_hash_still_gives_its_hash_then_fails() ->
     data = b"not a zip at all" * 1000
     sender, hashes = Sender(data), []
     file = DistFile(FILENAME, "https://files.example/app.whl", size=len(data))
-    metadata = WheelMetadata(
-        cast(Any, sender),
-        records=cast(MetadataRecords, None),
-        verify_metadata="download",
-        offline=False,
-        on_hash=lambda file, digest: hashes.append(digest),
-    )
+    metadata = downloading(sender, lambda file, digest: hashes.append(digest))
     with pytest.raises(UncheckedMetadataError):
         metadata.checked(file, canonicalize_name("app"), Version("1.0"))
     assert hashes == [hashlib.sha256(data).hexdigest()]

@@ -13,6 +13,7 @@ import re
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("LOCKBUILD_CACHE_DIR", raising=False)
     (tmp_path / "requirements.in").write_text("app\n")
     return tmp_path
+
+
+@contextmanager
+def unhashed_index(dists: dict[str, Path]) -> Iterator[IndexServer]:
+    """An index whose page gives no sha256 for the wheels."""
+    with IndexServer(pep658=False, json=False) as index:
+        index.add(dists["honest"], hash_in_page=False)
+        index.add(dists["evil"], hash_in_page=False)
+        yield index
 
 
 def tamper(server: IndexServer, dists: dict[str, Path]) -> str:
@@ -208,9 +218,7 @@ def test_download_mode_downloads_a_wheel_once_and_rechecks_range_reads(
 def test_download_mode_hashes_a_wheel_the_page_gives_no_sha256_from_the_same_bytes(
     dists: dict[str, Path], project: Path
 ) -> None:
-    with IndexServer(pep658=False, json=False) as index:
-        index.add(dists["honest"], hash_in_page=False)
-        index.add(dists["evil"], hash_in_page=False)
+    with unhashed_index(dists) as index:
         assert compile_lock(index) == 0
         lock = (project / "requirements.txt").read_text()
         assert re.search(rf"app==1.0 \\\n    --hash=sha256:{index.sha256(WHEEL)}\n", lock), lock
@@ -289,9 +297,7 @@ def test_metadata_of_a_wheel_the_page_gives_no_sha256_is_not_marked_checked(
 ) -> None:
     # the mark names the sha256 the page vouched for; without one, the wheel's own record
     # (by the hash of the bytes read) decides, as before the mark
-    with IndexServer(pep658=False, json=False) as index:
-        index.add(dists["honest"], hash_in_page=False)
-        index.add(dists["evil"], hash_in_page=False)
+    with unhashed_index(dists) as index:
         assert compile_lock(index) == 0
         with open_store(user_cache()) as store:
             entry = store.get(metadata_key(url=index.file_url(WHEEL)))
