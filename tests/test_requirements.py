@@ -231,6 +231,10 @@ BAD_LINES = [
     ("-e", "option '-e' needs a value"),
     ("--index-url", "option '--index-url' needs a value"),
     ("foo --hash", "option '--hash' needs a value"),
+    ("foo --hash=", "option '--hash' needs a value"),
+    (f"foo --hash={H1} --hash=", "option '--hash' needs a value"),
+    (f"foo --hash={H1} --pre", "option '--pre' cannot follow a requirement"),
+    (f"foo --hash={H1} -r a.in", "option '-r' cannot follow a requirement"),
     ("--pre=yes", "option '--pre' takes no value"),
     ("-r a.in b.in", "unexpected argument 'b.in'"),
     ("-r 'a.in", 'invalid options "-r \'a.in" (No closing quotation)'),
@@ -980,7 +984,7 @@ def test_option_words_split_as_a_shell_would() -> None:
     from lockbuild.inputs.requirements import _split_line
     from lockbuild.models import Location
 
-    alphabet = " \t'\"\\ab-=:\x0b\u00a0é"
+    alphabet = " \t'\"\\ab-=:\x0b\x0c\x1f\u00a0é"
     generator = random.Random(7)
     texts = ["--hash=sha256:aa --hash sha256:bb", "-c 'a b'", '--hash="x y"', "a\\ b", "a\x0bb"]
     texts += ["".join(generator.choices(alphabet, k=generator.randint(0, 12))) for _ in range(3000)]

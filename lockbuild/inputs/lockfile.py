@@ -96,8 +96,9 @@ class PreviousLock:
         releases: dict[tuple[NormalizedName, Version], frozenset[str]] = {}
         for entry in entries:
             exact = _exact_pin(entry)
+            digests = sha256_digests(entry.hashes)
             if exact is not None:
-                releases.setdefault(exact, sha256_digests(entry.hashes))
+                releases.setdefault(exact, digests)
             if environment is not None and not _holds(entry, environment):
                 continue
             link = requirement_link(entry)
@@ -113,12 +114,14 @@ class PreviousLock:
                 )
             if entry.requirement is None:
                 continue
-            version = exact_version(entry.requirement.specifier)
-            if version is None:
-                continue
-            name = canonicalize_name(entry.requirement.name)
+            if exact is not None:  # the same name and version, worked out once
+                name, version = exact
+            else:
+                found_version = exact_version(entry.requirement.specifier)
+                if found_version is None:
+                    continue
+                name, version = canonicalize_name(entry.requirement.name), found_version
             pins[name] = version
-            digests = sha256_digests(entry.hashes)
             if digests:
                 hashes[name] = digests
         found = tuple((name, version, digests) for (name, version), digests in releases.items())
@@ -238,11 +241,7 @@ def exact_version(specifier: SpecifierSet) -> Version | None:
 
 def sha256_digests(hashes: Iterable[str]) -> frozenset[str]:
     """The hex digests of the ``sha256:hex`` items of ``hashes``."""
-    return frozenset(
-        digest.lower()
-        for algorithm, _, digest in (item.partition(":") for item in hashes)
-        if algorithm == "sha256"
-    )
+    return frozenset([item[7:].lower() for item in hashes if item.startswith("sha256:")])
 
 
 def requirement_link(requirement: InputRequirement) -> str | None:
