@@ -91,6 +91,8 @@ class CompileRequest:
 
 @dataclass(frozen=True)
 class CompileResult:
+    """What one compile wrote (or would write) and what the user should hear of it."""
+
     output: Path
     text: str
     written: bool

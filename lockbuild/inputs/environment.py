@@ -162,6 +162,8 @@ class TargetEnvironment:
 
 @dataclass(frozen=True)
 class _Preset:
+    """A named platform: its wheel platform tags and the markers it sets."""
+
     platforms: tuple[str, ...]
     os_name: str
     sys_platform: str

@@ -63,6 +63,8 @@ class ResolvedPackage:
 
 @dataclass(frozen=True)
 class Resolution:
+    """The packages one resolve pinned for its target environment."""
+
     environment: TargetEnvironment
     packages: tuple[ResolvedPackage, ...]
 

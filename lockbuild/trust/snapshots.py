@@ -189,6 +189,8 @@ def check_releases(
 
 @dataclass
 class _Verdict:
+    """What checking one release found: digests not trusted, messages, the next snapshot."""
+
     untrusted: frozenset[str] = frozenset()
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
