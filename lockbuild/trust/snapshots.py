@@ -265,9 +265,12 @@ def _check_one(
         verdict.warnings.append(
             f"{label}: {what} no longer on the index (listed when first seen){note}"
         )
-    late = late_uploads(list(current.values()), days=policy.late_upload_days)
-    if late and not accept:
-        _late_verdict(verdict, release, late, policy, untrusted, report=not previously_pinned)
+    # late uploads of a release the lock pinned already only matter to ``exclude``: the
+    # warnings and errors are a first lock's (see _late_verdict)
+    if not accept and (policy.late_uploads is LateUploads.EXCLUDE or not previously_pinned):
+        late = late_uploads(list(current.values()), days=policy.late_upload_days)
+        if late:
+            _late_verdict(verdict, release, late, policy, untrusted, report=not previously_pinned)
     trusted = {record.sha256 for record in current.values() if record.sha256 not in untrusted}
     verdict.untrusted = frozenset(f"sha256:{digest}" for digest in untrusted - trusted)
     if current and trusted == set() and not verdict.errors:
