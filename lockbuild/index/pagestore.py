@@ -31,7 +31,7 @@ from lockbuild.index.jsonrows import (
     release_numbers,
     row_uploads,
 )
-from lockbuild.index.pagefiles import HTML_PLAIN, PlainAnchor
+from lockbuild.index.pagefiles import HTML_PLAIN
 from lockbuild.models import (
     FileData,
     FileUpload,
@@ -250,11 +250,11 @@ def _rows_to_data(rows: list[Any]) -> list[FileData]:
 # -- pages kept as their text -------------------------------------------------------------
 
 
-def sourced_page(
-    text: str, record: Mapping[str, Any], matches: Sequence[PlainAnchor]
-) -> SourcedPage:
-    """The page of a :data:`HTML_PLAIN` record over the anchors of ``text``."""
-    return _sourced(text, record, partial(_read_numbered_anchors, matches))
+def sourced_page(text: str, record: Mapping[str, Any], starts: Sequence[int]) -> SourcedPage:
+    """The page of a :data:`HTML_PLAIN` record over the anchors of ``text``, which start
+    where ``starts`` says (see :func:`lockbuild.index.htmlpage.anchor_starts`): the page
+    holds its text for the run, and matches an anchor again when its release is read."""
+    return _sourced(text, record, partial(_read_numbered_anchors, text, starts))
 
 
 def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
@@ -400,15 +400,15 @@ def read_page_source(
         if not isinstance(text, str):
             page.source = None
         return page
-    from lockbuild.index.htmlpage import PLAIN_ANCHOR  # an HTML page's: not a JSON one's
+    from lockbuild.index.htmlpage import PLAIN_ANCHOR, anchor_starts  # HTML pages only
 
     read = text if isinstance(text, str) else text()
     if read is None:
         raise ValueError("stored page source without its text")
-    matches: list[PlainAnchor] = PLAIN_ANCHOR.findall(read)
-    if len(matches) != record[count]:
+    starts = anchor_starts(read)
+    if len(starts) != record[count] or sum(1 for _ in PLAIN_ANCHOR.finditer(read)) != len(starts):
         raise ValueError("stored page source does not fit its text")
-    return sourced_page(read, record, matches)
+    return sourced_page(read, record, starts)
 
 
 _PACKED_SEPARATOR = " "
@@ -456,14 +456,19 @@ def _upload_times(times: list[Any]) -> bool:
 
 
 def _read_numbered_anchors(
-    matches: Sequence[PlainAnchor], numbers: Sequence[int] | str, base_url: str
+    text: str, starts: Sequence[int], numbers: Sequence[int] | str, base_url: str
 ) -> list[FileData]:
-    from lockbuild.index.htmlpage import read_plain_anchors, unescape  # HTML pages only
+    from lockbuild.index.htmlpage import plain_anchor, read_plain_anchors, unescape
 
     anchors = []
     for number in release_numbers(numbers):
-        if not (isinstance(number, int) and 0 <= number < len(matches)):
+        anchor = (
+            plain_anchor(text, starts[number])
+            if isinstance(number, int) and 0 <= number < len(starts)
+            else None
+        )
+        if anchor is None:
             raise ValueError(f"not an anchor of the stored page: {number!r}")
-        href, rest = matches[number]
+        href, rest = anchor
         anchors.append((unescape(href) if "&" in href else href, rest))
     return read_plain_anchors(anchors, base_url)
