@@ -1,6 +1,6 @@
 """The one-pass reading of a JSON page makes what the general code makes of it.
 
-:func:`~lockbuild.index.jsonpass.read_entries` takes shortcuts for entries as PyPI writes them
+:func:`~lockbuild.index.jsonpass.read_entry_stream` takes shortcuts for entries as PyPI writes them
 (their fields in one step, a row packed at once, a wheel's version from its name's start) and
 :func:`~lockbuild.index.jsonpage._upload_span` for upload times as PyPI writes them. Pages and
 times here are drawn from a seeded generator: PyPI's form with one field or several made odd
@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 
 from lockbuild.index import jsonpass
 from lockbuild.index.jsonpage import _any_upload_span, _upload_span, json_record
-from lockbuild.index.jsonpass import read_entries
-from lockbuild.index.jsonrows import HeldRows, hold_entries
+from lockbuild.index.jsonpass import read_entry_stream
+from lockbuild.index.jsonrows import HeldRows
 
 SEED = int(os.environ.get("LOCKBUILD_FUZZ_SEED", "11"))
 PAGES = 300
@@ -212,12 +212,11 @@ def test_one_pass_makes_the_outline_and_rows_of_the_general_code() -> None:
             record = json_record(entries, PAGE_URL, PROJECT, INDEX_URL)
             held = HeldRows(entries)
             general_messages, messages.seen = messages.seen, []
-            made, page_entries = read_entries(entries, PAGE_URL, PROJECT, INDEX_URL)
+            made, made_rows = read_entry_stream(iter(entries), PAGE_URL, PROJECT, INDEX_URL)
             assert made == record, (SEED, index)
             assert messages.seen == general_messages, (SEED, index)
             messages.seen = []
-            assert list(page_entries) == entries
-            _assert_same_rows(hold_entries(page_entries), held)
+            _assert_same_rows(made_rows, held)
     finally:
         logger.removeHandler(messages)
         logger.setLevel(level)
@@ -259,10 +258,10 @@ def test_entries_as_pypi_writes_them_take_the_shortcut(monkeypatch: pytest.Monke
     monkeypatch.setattr(jsonpass, "_pypi_row", general)
     monkeypatch.setattr(jsonpass, "_row", general)
     monkeypatch.setattr(jsonpass, "outline_entry", general)
-    made, page_entries = read_entries(entries, PAGE_URL, PROJECT, INDEX_URL)
+    made, made_rows = read_entry_stream(entries, PAGE_URL, PROJECT, INDEX_URL)
     assert made == record
     assert [release[0] for release in made["releases"]] == ["1.0", "1.1", "2.0"]
-    _assert_same_rows(hold_entries(page_entries), held)
+    _assert_same_rows(made_rows, held)
 
 
 @pytest.mark.parametrize(
@@ -299,9 +298,9 @@ def test_names_after_a_wheel_of_their_release(name: str) -> None:
         }
         for filename in ("demo-1.0-py3-none-any.whl", name, "demo-1.0-py2-none-any.whl", name)
     ]
-    made, page_entries = read_entries(entries, PAGE_URL, PROJECT, INDEX_URL)
+    made, made_rows = read_entry_stream(entries, PAGE_URL, PROJECT, INDEX_URL)
     assert made == json_record(entries, PAGE_URL, PROJECT, INDEX_URL)
-    _assert_same_rows(hold_entries(page_entries), HeldRows(entries))
+    _assert_same_rows(made_rows, HeldRows(entries))
 
 
 def test_upload_times_as_pypi_writes_them_span_as_any_times_do() -> None:

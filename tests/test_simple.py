@@ -960,7 +960,7 @@ def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
     """Entries held as rows (bytes where they can say the entry exactly, tuples where
     not) read back as the parsed entries do, and tell the same upload times."""
     from lockbuild.index.jsonpage import read_json_entries
-    from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+    from lockbuild.index.jsonrows import HeldRows, read_rows, row_uploads
 
     base = "https://files.example/packages/ab/cd/"
     entries: list[Any] = [
@@ -994,7 +994,7 @@ def test_compact_rows_read_back_as_the_entries_they_were_made_from() -> None:
         {"filename": "a-1.5.tar.gz", "url": base + "other.tar.gz", "requires-python": " "},
         {"filename": "a-1.6.tar.gz", "url": base + "a\x1f/a-1.6.tar.gz", "size": 7},
     ]
-    held = hold_entries(entries)
+    held = HeldRows(entries)
     assert [type(held.row(number)).__name__ for number in range(len(held))] == [
         "bytes", "tuple", "bytes", "tuple", "tuple", "bytes", "tuple", "tuple",
     ]  # fmt: skip
@@ -1076,7 +1076,7 @@ def test_packed_rows_spell_out_the_same_text() -> None:
     """Rows pack lower-case digests and PyPI file paths, and only those: upper-case or short
     hexadecimal, other hosts and look-alike paths read back exactly as they were written."""
     from lockbuild.index.jsonpage import read_json_entries
-    from lockbuild.index.jsonrows import hold_entries, read_rows, row_uploads
+    from lockbuild.index.jsonrows import HeldRows, read_rows, row_uploads
 
     pypi = "https://files.pythonhosted.org/packages/"
     path = "0f/a1/" + "9b" * 30 + "/"
@@ -1113,7 +1113,7 @@ def test_packed_rows_spell_out_the_same_text() -> None:
         {"filename": "\u00e9-1.7.tar.gz", "url": pypi + path + "\u00e9-1.7.tar.gz", "size": 1},
         {"filename": "a-1.8.tar.gz", "url": pypi + "\ud800/a-1.8.tar.gz"},  # lone surrogate
     ]
-    held = hold_entries(entries)
+    held = HeldRows(entries)
     kinds = [type(held.row(number)).__name__ for number in range(len(held))]
     assert kinds == ["bytes"] * 8 + ["tuple"]
     assert len(held.row(0) or b"") < 32 * 3 + 60  # three packed fields, then the short ones

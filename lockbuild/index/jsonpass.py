@@ -1,8 +1,9 @@
 """One pass over the file entries of a JSON page: its outline and its rows together.
 
 :func:`~lockbuild.index.jsonpage.json_record` (the outline) and
-:func:`~lockbuild.index.jsonrows.hold_entries` (the rows) each read every entry of a page,
-and a page lists thousands. :func:`read_entries` makes both in one pass: an entry as PyPI
+:class:`~lockbuild.index.jsonrows.HeldRows` (the rows) each read every entry of a page,
+and a page lists thousands. :func:`read_entry_stream` makes both in one pass, taking the
+entries one at a time: an entry as PyPI
 writes them (exactly PyPI's fields, a file URL under ``files.pythonhosted.org``, one
 lower-case SHA-256, no yanked flag...) is read once: its fields taken in one step, its row
 packed in one ``bytes.fromhex``, its version read from a split of its name (the project of
@@ -15,7 +16,7 @@ data-science compile's largest pages, in two thirds of the time).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
@@ -38,29 +39,11 @@ _WITH_METADATA = ("core-metadata", "data-dist-info-metadata", *_PLAIN)
 name, which ``json_file`` does not read)."""
 
 
-class PageEntries(list[Any]):
-    """A page's entries with the rows :func:`read_entries` made of them, so that
-    :func:`~lockbuild.index.jsonrows.hold_entries` need not make them again."""
-
-    __slots__ = ("held",)
-
-    def __init__(self, entries: Sequence[Any], held: HeldRows) -> None:
-        super().__init__(entries)
-        self.held = held
-
-
-def read_entries(
-    entries: Sequence[Any], page_url: str, project: NormalizedName, index_url: str
-) -> tuple[dict[str, Any], PageEntries]:
-    """The outline ``json_record`` makes of the page and its entries with their rows."""
-    record, held = read_entry_stream(entries, page_url, project, index_url)
-    return record, PageEntries(entries, held)
-
-
 def read_entry_stream(
     entries: Iterable[Any], page_url: str, project: NormalizedName, index_url: str
 ) -> tuple[dict[str, Any], HeldRows]:
-    """:func:`read_entries` of entries read one at a time: none is held once read."""
+    """The outline ``json_record`` makes of the page and the rows of its entries, read one
+    at a time: none is held once read."""
     releases: Releases = {}
     wheel_names: dict[str, bool] = {}
     sdist_names: dict[str, bool] = {}

@@ -201,13 +201,6 @@ def _decoded_size(encoded: str | bytes) -> int | None:
     return len(encoded) // 4 * 3 - padding
 
 
-def hold_entries(entries: Sequence[Any]) -> HeldRows:
-    """The page's entries as rows (those made with them when they were read, if they were:
-    see :func:`~lockbuild.index.jsonpass.read_entries`)."""
-    held = getattr(entries, "held", None)
-    return held if isinstance(held, HeldRows) else HeldRows(entries)
-
-
 def _entry_fields(row: tuple[Any, ...]) -> list[Any]:
     """A tuple row as JSON data: a hash table held as its digest written as the table."""
     return [_unpack(value) for value in row]

@@ -24,13 +24,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from lockbuild.index.jsonpage import JSON_PAGE
-from lockbuild.index.jsonrows import (
-    HeldRows,
-    hold_entries,
-    read_rows,
-    release_numbers,
-    row_uploads,
-)
+from lockbuild.index.jsonrows import HeldRows, read_rows, release_numbers, row_uploads
 from lockbuild.index.pagefiles import HTML_PLAIN
 from lockbuild.models import (
     FileData,
@@ -257,8 +251,8 @@ def sourced_page(text: str, record: Mapping[str, Any], starts: Sequence[int]) ->
     return _sourced(text, record, partial(_read_numbered_anchors, text, starts))
 
 
-def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[Any]) -> SourcedPage:
-    """The page of a :data:`JSON_PAGE` record over the file entries of ``text``.
+def json_held_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedPage:
+    """The page of a :data:`JSON_PAGE` record whose file entries are ``held`` as rows.
 
     A page is held for the whole run, most of its releases never read: each entry is kept
     as a compact row of the fields a file is read from (see :mod:`lockbuild.index.jsonrows`),
@@ -266,12 +260,6 @@ def json_sourced_page(text: str, record: Mapping[str, Any], entries: Sequence[An
     the memory, and the run's end longer to free them. The rows are stored with the page, so
     a page read back (:func:`read_page_source`) is neither parsed nor packed again.
     """
-    return json_held_page(text, record, hold_entries(entries))
-
-
-def json_held_page(text: str, record: Mapping[str, Any], held: HeldRows) -> SourcedPage:
-    """The page of a :data:`JSON_PAGE` record whose entries are ``held``; stored with them
-    (as ``rows``), so that a page read back is neither parsed nor packed again."""
     return _sourced(text, record, partial(read_rows, held), partial(row_uploads, held), held)
 
 
