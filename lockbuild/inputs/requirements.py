@@ -106,6 +106,8 @@ _UNSUPPORTED_OPTIONS = frozenset(
 )
 _HASH_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 _HEX_DIGITS = "0123456789abcdefABCDEF"
+_HASH_WORD = "--hash="
+"""``--hash=`` with its value attached: the option a lock repeats on every line."""
 
 
 def parse_requirements_files(
@@ -231,13 +233,6 @@ class _Collector:
 
     def _parse_line(self, location: Location, line: str, constraint: bool) -> None:
         requirement_text, tokens = _split_line(location, line)
-        if requirement_text and all(_is_hash_option(token) for token in tokens):
-            # a lock's line: only ``--hash=algo:hex`` words, checked as the options below are
-            self._add(
-                _build_requirement(location, requirement_text, _hashes(location, tokens)),
-                constraint,
-            )
-            return
         options = _parse_options(location, tokens)
         if requirement_text:
             hashes = _requirement_hashes(location, options)
@@ -340,8 +335,12 @@ def _parse_options(location: Location, tokens: list[str]) -> list[_Option]:
     options: list[_Option] = []
     index = 0
     while index < len(tokens):
-        flag, value = _split_flag(tokens[index])
+        token = tokens[index]
         index += 1
+        if token.startswith(_HASH_WORD) and len(token) > len(_HASH_WORD):
+            options.append(_Option("--hash", "--hash", token[len(_HASH_WORD) :]))
+            continue  # what the lines of a lock are made of: read without the steps below
+        flag, value = _split_flag(token)
         name = _option_name(location, flag)
         if name in _FLAG_OPTIONS:
             if value is not None:
@@ -378,26 +377,11 @@ def _option_name(location: Location, flag: str) -> str:
 
 def _requirement_hashes(location: Location, options: list[_Option]) -> tuple[str, ...]:
     """Validate the options after a requirement (only ``--hash``) and return the hashes."""
-    hashes: list[str] = []
+    hashes: dict[str, None] = {}  # in order, each once
     for option in options:
         if option.name != "--hash":
             raise input_error(location, f"option {option.flag!r} cannot follow a requirement")
-        digest = _parse_hash(location, option.value or "")
-        if digest not in hashes:
-            hashes.append(digest)
-    return tuple(hashes)
-
-
-def _is_hash_option(token: str) -> bool:
-    """Whether ``token`` is ``--hash=`` with a value (what :func:`_parse_options` takes as
-    such an option without complaint)."""
-    return token.startswith("--hash=") and len(token) > len("--hash=")
-
-
-def _hashes(location: Location, tokens: list[str]) -> tuple[str, ...]:
-    """The hashes of ``--hash=`` words (see :func:`_is_hash_option`), as
-    :func:`_requirement_hashes` returns them: checked, in order, each once."""
-    hashes = {_parse_hash(location, token[len("--hash=") :]): None for token in tokens}
+        hashes[_parse_hash(location, option.value or "")] = None
     return tuple(hashes)
 
 
