@@ -148,6 +148,17 @@ def test_round_trip(store: Store, key: str, value: object) -> None:
     assert entry.sha256 == value_sha256(value)
 
 
+def test_holds_answers_without_reading(store: Store) -> None:
+    assert store.holds(PAGE_KEY) is False
+    assert store.put(PAGE_KEY, {"a": 1}) is True
+    assert store.holds(PAGE_KEY) is True
+    assert store.holds(HASH_KEY) is False
+    store.delete(PAGE_KEY)
+    assert store.holds(PAGE_KEY) is False
+    with pytest.raises(ValueError):
+        store.holds("no-such-namespace:x")
+
+
 @pytest.mark.parametrize(
     ("value", "error"),
     [

@@ -20,7 +20,7 @@ from conftest import compile_arguments
 from distbuilder import build_universe
 from indexserver import IndexServer
 
-import lockbuild.app.pipeline
+import lockbuild.app.waveshare
 from lockbuild.cli import main
 
 CHAIN = ["top", "second", "third", "fourth", "fifth", "sixth"]
@@ -75,7 +75,7 @@ def test_without_the_wave_the_barrier_is_never_filled(
     """The test's teeth: one page at a time (the resolver's own pace) fails the barrier, and
     the lock, once the barrier gives way, is byte-identical to the one with prefetch."""
     written = (locked / "requirements.txt").read_bytes()
-    monkeypatch.setattr(lockbuild.app.pipeline, "start_wave", lambda *a, **k: None)
+    monkeypatch.setattr(lockbuild.app.waveshare, "start_wave", lambda *a, **k: None)
     server.hold(PAGE, len(CHAIN), timeout=1)
     main(compile_arguments(server))
     assert len(server.barrier_failures) == 1

@@ -25,7 +25,8 @@ from lockbuild.app.lockformats import (
 )
 from lockbuild.app.options import RunOptions
 from lockbuild.app.status import current_progress, plural
-from lockbuild.app.wave import linked_names, start_wave
+from lockbuild.app.wave import linked_names
+from lockbuild.app.waveshare import WavePart, start_shared_wave
 from lockbuild.errors import InstallabilityError, LockbuildError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.lockfile import PreviousLock, read_previous_lock
@@ -51,6 +52,7 @@ from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_relea
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
     from lockbuild.app.tasks import LockJob
+    from lockbuild.index.client import IndexClient
     from lockbuild.index.offline import MissingItems
     from lockbuild.output.pylock import LockedPackage
     from lockbuild.trust.snapshots import PinnedRelease
@@ -151,6 +153,7 @@ def compile_lock(
     }
     urls = index_urls(request, requirement_set)
     missing: MissingItems | None = None
+    client: IndexClient | None = None  # the source, when it is the index client opened here
     if source_factory is not None:
         source = source_factory(urls, settings.build_sdists)
     else:
@@ -158,23 +161,35 @@ def compile_lock(
         from lockbuild.index.offline import MissingItems
 
         missing = MissingItems()
-        source = open_index_source(urls, settings=settings, options=options, missing=missing)
+        source = client = open_index_source(
+            urls, settings=settings, options=options, missing=missing
+        )
     releases = ReleaseMemo()  # the wave's and the resolver's view of each page, made once
+    share = None
     if not options.offline:  # offline, the store answers at once: nothing to get ahead of
-        start_wave(
-            source,
+        part = WavePart(
             request.environment,
-            pinned=previous,
-            preferred=preferred,
+            preferred,
             allow_prereleases=settings.pre or requirement_set.pre,
             linked=linked_names(requirement_set, locked),
             only_binary=frozenset(settings.only_binary),
+        )
+        share = start_shared_wave(
+            source,
+            client,
+            urls,
+            settings=settings,
+            options=options,
+            pinned=previous,
+            part=part,
             releases=releases,
         )
     try:
         try:
             described = ", ".join(spec.path for spec in request.inputs)
             progress.step(f"resolving {described} for {request.environment.describe()}")
+            if share is not None:
+                share.wait()  # its share of the pins in the store before the resolver asks
             resolution = resolve(
                 requirement_set,
                 request.environment,
@@ -204,6 +219,8 @@ def compile_lock(
             )
             pins, excluded = emitted_pins(settings, pins)
         finally:
+            if share is not None:
+                share.close()
             source.close()
     except LockbuildError:
         if missing is not None:  # offline: what was missing explains any failure

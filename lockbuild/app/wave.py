@@ -51,18 +51,21 @@ def start_wave(
     linked: frozenset[NormalizedName],
     only_binary: frozenset[str] = frozenset(),
     releases: ReleaseMemo | None = None,
+    elsewhere: frozenset[NormalizedName] = frozenset(),
 ) -> None:
     """Ask ``source`` for the pages of ``pinned`` now, each followed by the metadata of its
     ``preferred`` release (and, from that metadata, the pages of dependencies not pinned).
-    ``releases``: the memo the resolver will use, so that it finds them worked out."""
-    names = sorted(set(pinned) - linked)
+    ``releases``: the memo the resolver will use, so that it finds them worked out.
+    ``elsewhere``: projects another process fetches into the store (never asked for here,
+    as if linked)."""
+    names = sorted(set(pinned) - linked - elsewhere)
     if not names:
         return
     hints = PrefetchHints(
         environment,
         preferred=preferred,
         allow_prereleases=allow_prereleases,
-        linked=linked,
+        linked=linked | elsewhere,
         only_binary=only_binary,
         releases=releases,
     )
@@ -80,6 +83,7 @@ def prefetch_for_run(jobs: Sequence[LockJob]) -> None:
     """
     from lockbuild.app.pipeline import compile_request_parts  # the compile stack: only here
     from lockbuild.app.sources import open_index_source
+    from lockbuild.app.waveshare import WavePart, share_wave
 
     groups: dict[tuple[object, ...], list[tuple[LockJob, Any]]] = {}
     for job in jobs:
@@ -98,23 +102,30 @@ def prefetch_for_run(jobs: Sequence[LockJob]) -> None:
         key = (parts.urls, job.settings, options.cache_dir)
         groups.setdefault(key, []).append((job, parts))
     for grouped in groups.values():
-        job = grouped[0][0]
+        job, parts = grouped[0]
         try:
-            client = open_index_source(
-                grouped[0][1].urls, settings=job.settings, options=job.options
-            )
+            client = open_index_source(parts.urls, settings=job.settings, options=job.options)
         except LockbuildError:
             continue
+        waves = [
+            WavePart(
+                parts.environment,
+                parts.locked.pins,
+                allow_prereleases=job.settings.pre or parts.requirement_set.pre,
+                linked=linked_names(parts.requirement_set, parts.locked),
+                only_binary=frozenset(job.settings.only_binary),
+            )
+            for job, parts in grouped
+        ]
+        share = share_wave(client, parts.urls, job.settings, job.options, waves)
+        elsewhere = frozenset() if share is None else share.names
         try:
-            for job, parts in grouped:
-                start_wave(
-                    client,
-                    parts.environment,
-                    pinned=parts.locked.pins,
-                    preferred=parts.locked.pins,
-                    allow_prereleases=job.settings.pre or parts.requirement_set.pre,
-                    linked=linked_names(parts.requirement_set, parts.locked),
-                )
+            for part in waves:
+                part.start(client, part.preferred, elsewhere=elsewhere)
             client.settle()
+            if share is not None:
+                share.wait()
         finally:
+            if share is not None:
+                share.close()
             client.close()

@@ -1,6 +1,7 @@
-"""PEP 517 metadata builds and git checkouts: the only subprocess users.
+"""PEP 517 metadata builds, git checkouts and child processes: the only subprocess users.
 
-Layer 1: PEP 517 metadata builds of sdists and source trees (``pep517``) and git refs, checkouts
-and archive URLs (``vcs``), the only users of ``subprocess`` and ``pyproject_hooks``. May import
+Layer 1: PEP 517 metadata builds of sdists and source trees (``pep517``), git refs, checkouts
+and archive URLs (``vcs``) and a Python child process of lockbuild handed a job over a pipe
+(``child``), the only users of ``subprocess`` and ``pyproject_hooks``. May import
 only the root leaves; ``index`` and ``app`` call it.
 """

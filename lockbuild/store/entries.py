@@ -94,6 +94,14 @@ class CheckedEntries:
             if envelope is not None:
                 yield envelope
 
+    def holds(self, key: str) -> bool:
+        """Whether the database has an entry under ``key``: asked, not read or checked (a
+        read error answers False)."""
+        try:
+            return key in self._cache
+        except STORE_ERRORS:
+            return False
+
     def stored_time(self, key: str) -> float | None:
         """When the valid entry under ``key`` was stored (None if there is none); read errors
         raise."""

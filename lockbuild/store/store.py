@@ -252,6 +252,12 @@ class Store:
         namespace_of(key)
         self._entries.drop(key, why)
 
+    def holds(self, key: str) -> bool:
+        """Whether the local store has an entry under ``key``, neither read nor checked: a
+        quick look, for deciding how to fetch (reading it may still miss)."""
+        namespace_of(key)
+        return not self.damaged and self._entries.holds(key)
+
     def list_keys(self, namespace: str | None = None) -> list[str]:
         """Every key (of ``namespace``, if given), sorted."""
         keys = [key for key in self._entries.all_keys() if isinstance(key, str)]

@@ -1,0 +1,177 @@
+"""A helper process takes a share of the first wave when the store lacks many pinned pages
+(:mod:`lockbuild.app.waveshare`): the lock is the one a single process writes, every page and
+metadata file is asked for once between the two, and a helper that cannot start, fails or
+hangs costs only its head start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import compile_arguments
+from distbuilder import build_universe
+from indexserver import IndexServer
+
+import lockbuild.app.waveshare as waveshare
+import lockbuild.build.child
+from lockbuild.cli import main
+
+NAMES = [f"proj{number:02d}" for number in range(30)]
+"""More pinned projects than SHARE_MIN_PAGES: a helper starts on an empty store."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    universe: dict[str, list[str]] = {f"{name}==1.0": [] for name in NAMES}
+    universe.update({f"{name}==2.0": [] for name in NAMES[::3]})
+    universe["top==1.0"] = [f"{name}>=1" for name in NAMES]
+    directory = tmp_path_factory.mktemp("share-dists")
+    with IndexServer() as index:
+        for path in build_universe(directory, universe):
+            index.add(path)
+        yield index
+
+
+@pytest.fixture
+def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer) -> bytes:
+    """A project whose lock pins the older releases (its store gone); the lock's bytes, as one
+    process alone writes them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(waveshare.HELPER_VARIABLE, "0")
+    (tmp_path / "requirements.in").write_text("top\n")
+    pins = "".join(f"{name}==1.0\n" for name in NAMES)
+    (tmp_path / "requirements.txt").write_text(f"top==1.0\n{pins}")
+    assert main(compile_arguments(server)) == 0
+    written = (tmp_path / "requirements.txt").read_bytes()
+    assert b"proj00==1.0" in written  # the pins held
+    shutil.rmtree(tmp_path / "cache")
+    monkeypatch.delenv(waveshare.HELPER_VARIABLE)
+    server.reset_log()
+    return written
+
+
+def helper_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "helper process" in line]
+
+
+def test_a_helper_takes_a_share_and_the_lock_is_the_same(
+    locked: bytes, server: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert Path("requirements.txt").read_bytes() == locked
+    err = capsys.readouterr().err
+    (line,) = helper_lines(err)
+    assert "pages: 0 cached, 12 fetched" in line, line  # two of every five of 31 pages
+    assert "metadata: 0 cached, 12 fetched" in line, line
+    assert "pages: 12 cached, 19 fetched" in err  # this process read the helper's share
+    assert server.count("/simple/") == len(NAMES) + 1  # each page asked for once in all
+    assert server.count(".metadata") == len(NAMES) + 1
+
+
+def test_no_helper_when_the_store_has_the_pages(
+    locked: bytes, server: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(compile_arguments(server)) == 0
+    capsys.readouterr()
+    assert main(compile_arguments(server, "-v", "--refresh", quiet=False)) == 0
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert helper_lines(capsys.readouterr().err) == []
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+def test_helpers_turned_off(
+    locked: bytes,
+    server: IndexServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(waveshare.HELPER_VARIABLE, "off")
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert helper_lines(capsys.readouterr().err) == []
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+def fake_python(directory: Path, body: str) -> str:
+    """An executable standing in for the interpreter the helper runs on."""
+    script = directory / "fake-python"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize(
+    "interpreter",
+    ["missing", "exits-at-once", "reads-then-fails", "prints-garbage"],
+)
+def test_a_helper_that_fails_costs_only_its_head_start(
+    locked: bytes,
+    server: IndexServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    interpreter: str,
+) -> None:
+    bodies = {
+        "exits-at-once": "exit 3",
+        "reads-then-fails": "cat > /dev/null; exit 1",
+        "prints-garbage": "cat > /dev/null; printf '\\377\\376 not a summary'; exit 0",
+    }
+    executable = str(tmp_path / "no-such-python")
+    if interpreter in bodies:
+        executable = fake_python(tmp_path, bodies[interpreter])
+    monkeypatch.setattr(sys, "executable", executable)
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert Path("requirements.txt").read_bytes() == locked
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "pages: 0 cached, 31 fetched" in err  # this process fetched the helper's share too
+    assert server.count("/simple/") == len(NAMES) + 1
+
+
+def test_a_helper_that_hangs_is_stopped_after_one_request_s_time(
+    locked: bytes, server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid_file = tmp_path / "helper.pid"
+    executable = fake_python(tmp_path, f"echo $$ > {pid_file}; exec sleep 60")
+    monkeypatch.setattr(sys, "executable", executable)
+    started = time.monotonic()
+    assert main(compile_arguments(server, "--request-timeout=2")) == 0
+    assert time.monotonic() - started < 30
+    assert Path("requirements.txt").read_bytes() == locked
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
+
+
+def test_the_helper_gets_index_credentials_through_a_pipe(
+    locked: bytes, server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def popen(arguments: list[str], **options: Any) -> Any:
+        started.append(list(arguments))
+        return real_popen(arguments, **options)
+
+    monkeypatch.setattr(lockbuild.build.child.subprocess, "Popen", popen)
+    secret_url = server.url.replace("http://", "http://builder:s3cr3t-token@")
+    arguments = [
+        f"--index-url={secret_url}" if argument.startswith("--index-url") else argument
+        for argument in compile_arguments(server)
+    ]
+    assert main(arguments) == 0
+    assert len(started) == 1
+    assert not any("s3cr3t" in argument for argument in started[0])
+    assert "s3cr3t" not in Path("requirements.txt").read_text()
+    store = Path("cache")
+    assert not any(b"s3cr3t" in path.read_bytes() for path in store.rglob("*") if path.is_file())
+    assert server.count("/simple/") == len(NAMES) + 1
