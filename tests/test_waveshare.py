@@ -25,7 +25,7 @@ import lockbuild.build.child
 from lockbuild.cli import main
 
 NAMES = [f"proj{number:02d}" for number in range(30)]
-"""More pinned projects than SHARE_MIN_PAGES: a helper starts on an empty store."""
+"""More pinned projects than the tests' SHARE_MIN_PAGES: a helper starts on an empty store."""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer)
     """A project whose lock pins the older releases (its store gone); the lock's bytes, as one
     process alone writes them."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(waveshare, "SHARE_MIN_PAGES", 24)
     monkeypatch.setenv(waveshare.HELPER_VARIABLE, "0")
     (tmp_path / "requirements.in").write_text("top\n")
     pins = "".join(f"{name}==1.0\n" for name in NAMES)
@@ -75,6 +76,18 @@ def test_a_helper_takes_a_share_and_the_lock_is_the_same(
     assert "pages: 12 cached, 19 fetched" in err  # this process read the helper's share
     assert server.count("/simple/") == len(NAMES) + 1  # each page asked for once in all
     assert server.count(".metadata") == len(NAMES) + 1
+
+
+def test_no_helper_below_share_min_pages(
+    locked: bytes,
+    server: IndexServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(waveshare, "SHARE_MIN_PAGES", len(NAMES) + 2)
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert helper_lines(capsys.readouterr().err) == []
+    assert Path("requirements.txt").read_bytes() == locked
 
 
 def test_no_helper_when_the_store_has_the_pages(
