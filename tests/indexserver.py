@@ -502,6 +502,11 @@ class IndexServer:
             self._log.clear()
             self._headers.clear()
 
+    def clear_faults(self) -> None:
+        """Drop the faults not met yet (a server shared by tests starts each one clean)."""
+        with self._lock:
+            self._faults.clear()
+
     # -- used by the handler -----------------------------------------------------------------
 
     def _record(

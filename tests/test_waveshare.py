@@ -44,6 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
 def locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: IndexServer) -> bytes:
     """A project whose lock pins the older releases (its store gone); the lock's bytes, as one
     process alone writes them."""
+    server.clear_faults()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(waveshare, "SHARE_MIN_PAGES", 24)
     monkeypatch.setenv(waveshare.HELPER_VARIABLE, "0")
@@ -188,3 +189,40 @@ def test_the_helper_gets_index_credentials_through_a_pipe(
     store = Path("cache")
     assert not any(b"s3cr3t" in path.read_bytes() for path in store.rglob("*") if path.is_file())
     assert server.count("/simple/") == len(NAMES) + 1
+
+
+@pytest.mark.parametrize("helper", ["on", "0"])
+def test_a_page_of_the_helper_s_share_that_keeps_failing_fails_the_compile_as_without_it(
+    locked: bytes,
+    server: IndexServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    helper: str,
+) -> None:
+    """proj01 is in the helper's share: it meets the 503s first, stores nothing, and this
+    process meets them again and says so, as a compile without a helper does."""
+    monkeypatch.setenv(waveshare.HELPER_VARIABLE, helper)
+    server.fail("/simple/proj01/", times=1000, status=503)
+    capsys.readouterr()
+    assert main(compile_arguments(server)) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "proj01" in err and "503" in err, err
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+@pytest.mark.parametrize(("kind", "target"), [("503", "/simple/proj01/"), ("reset", "proj03-")])
+def test_a_transient_fault_in_the_helper_s_share_leaves_the_lock_as_it_was(
+    locked: bytes,
+    server: IndexServer,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    target: str,
+) -> None:
+    if kind == "503":
+        server.fail(target, times=1, status=503)
+    else:
+        server.fault(target, kind, times=1)
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert Path("requirements.txt").read_bytes() == locked
+    assert len(helper_lines(capsys.readouterr().err)) == 1
