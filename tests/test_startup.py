@@ -305,6 +305,29 @@ def test_main_does_not_freeze(project: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert frozen == []
 
 
+def test_a_compile_freezes_its_imports_and_main_unfreezes_them(
+    project: Path, server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compile freezes the modules it imported (the cyclic GC's first collection would walk
+    them all); :func:`main` gives the caller back a collector with nothing frozen."""
+    import gc
+
+    from lockbuild.cli import main
+
+    frozen_during: list[int] = []
+    real_unfreeze = gc.unfreeze
+
+    def unfreeze() -> None:
+        frozen_during.append(gc.get_freeze_count())
+        real_unfreeze()
+
+    monkeypatch.setattr(gc, "unfreeze", unfreeze)
+    monkeypatch.chdir(project)
+    assert main(list(warm_compile_arguments(server))) == 0
+    assert frozen_during and frozen_during[0] > 10_000
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_compile_by_the_command_leaves_a_whole_store(project: Path, server: IndexServer) -> None:
     """What ``python -m lockbuild`` wrote before it exited is all there: an offline run of a
     fresh interpreter finds every page, metadata and hash it needs, and writes the same lock."""
