@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import Future
+from typing import cast
 
 import pytest
 
 from lockbuild.index import arenas, caching, fetching
+from lockbuild.store.store import Store
 
 _NAMES = getattr(os, "confstr_names", {})
 GLIBC = sys.platform.startswith("linux") and bool(
@@ -36,13 +39,20 @@ def test_the_users_own_arena_max_wins() -> None:
 
 
 def test_asked_before_the_fetch_threads_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the threads, which start with the first work: a warm run starts none."""
     events: list[str] = []
     monkeypatch.setattr(fetching, "one_malloc_arena", lambda: events.append("arena"))
     monkeypatch.setattr(caching, "one_malloc_arena", lambda: events.append("arena"))
 
     class Pool:
         def __init__(self, *args: object, **kwargs: object) -> None:
-            events.append("threads")
+            pass
+
+        def submit(self, *args: object, **kwargs: object) -> Future[None]:
+            events.append("thread")
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
 
         def shutdown(self, *args: object, **kwargs: object) -> None:
             pass
@@ -56,9 +66,14 @@ def test_asked_before_the_fetch_threads_start(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(fetching.threading, "Thread", Thread)
     monkeypatch.setattr(caching, "ThreadPoolExecutor", Pool)
-    fetching.FetchPool(2)
-    caching.StoreWrites(None)
-    assert events == ["arena", "thread", "thread", "arena", "threads"]
+    pool = fetching.FetchPool(2)
+    writes = caching.StoreWrites(cast(Store, object()))
+    assert events == []
+    pool.submit(lambda: None)
+    pool.submit(lambda: None)
+    assert events == ["arena", "thread", "thread"]
+    assert writes._submit(lambda *arguments: None, "page-v5:x") is True
+    assert events[3:] == ["arena", "thread"]
 
 
 def test_nothing_done_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,9 +88,22 @@ def test_known_answers_a_key_unless_a_fetch_is_under_way(pool: FetchPool) -> Non
     pool.close()
 
 
+def test_threads_start_with_the_first_work_only() -> None:
+    pool = FetchPool(3)
+    futures: dict[str, Future[str]] = {}
+    future, _ = pool.stored_or_started(futures, "a", lambda: "stored", lambda: "fetched")
+    assert future.result(timeout=5) == "stored"
+    assert pool._threads == []  # the store answered: no thread
+    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    assert len(pool._threads) == 3 and all(thread.is_alive() for thread in pool._threads)
+    pool.close()
+
+
 def test_the_threads_end_after_close() -> None:
     pool = FetchPool(3)
+    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
     threads = list(pool._threads)
+    assert len(threads) == 3
     pool.close()
     for thread in threads:
         thread.join(5)

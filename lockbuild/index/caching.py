@@ -61,7 +61,6 @@ class StoreWrites:
 
     def __init__(self, store: Store | None, *, max_queued_text: int = MAX_QUEUED_TEXT) -> None:
         self.store = store
-        one_malloc_arena()  # before the thread: see lockbuild.index.arenas
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockbuild-store")
         self._bugs: list[BaseException] = []
         self._max_queued = max_queued_text
@@ -115,6 +114,7 @@ class StoreWrites:
         """Whether the write was handed to the store's thread."""
         if self.store is None:
             return False
+        one_malloc_arena()  # before the thread starts with the first write: see arenas
         try:
             future = self._writer.submit(self._guarded, function, key, *arguments)
         except RuntimeError:  # shut down: the run is over, the entry is only lost

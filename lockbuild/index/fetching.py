@@ -34,19 +34,27 @@ class FetchPool:
     """
 
     def __init__(self, workers: int) -> None:
-        one_malloc_arena()  # before the threads: see lockbuild.index.arenas
         self._queue: SimpleQueue[_Work | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         """Set by :meth:`close`: fetches finishing after it start nothing new."""
         self._following = threading.local()
         """Per thread: the follow-ups of :meth:`then` waiting for the one under way."""
-        self._threads = [
-            threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
-            for number in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        """Started with the first work (a warm run, answered by the store, starts none)."""
+
+    def _put(self, work: _Work) -> None:
+        """Queue ``work``, the threads started first if they are not yet (under the lock)."""
+        if not self._threads:
+            one_malloc_arena()  # before the threads: see lockbuild.index.arenas
+            self._threads = [
+                threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
+                for number in range(self._workers)
+            ]
+            for thread in self._threads:
+                thread.start()
+        self._queue.put(work)
 
     def once(
         self,
@@ -147,7 +155,7 @@ class FetchPool:
         after :meth:`close`)."""
         with self._lock:  # close() drains the queue after setting _closed: nothing is left behind
             if not self._closed:
-                self._queue.put((future, function, arguments))
+                self._put((future, function, arguments))
                 return
         future.cancel()
 
@@ -164,7 +172,7 @@ class FetchPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the fetch pool is closed")
-            self._queue.put((future, function, arguments))
+            self._put((future, function, arguments))
         return future
 
     def close(self) -> None:
