@@ -200,3 +200,33 @@ def test_a_failing_follow_up_stops_none_of_the_others(pool: FetchPool) -> None:
     pool.then(ready("start"), first)
     assert followed == ["a", "b", "c"]
     pool.close()
+
+
+def test_threads_that_cannot_all_start_still_serve_the_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process at its thread limit: the threads that started take the work; when none
+    could, the caller sees the error and the next work tries again (nothing waits forever)."""
+    real_start = threading.Thread.start
+    allowed = [0]
+
+    def start(thread: threading.Thread) -> None:
+        if allowed[0] <= 0:
+            raise RuntimeError("can't start new thread")
+        allowed[0] -= 1
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    pool = FetchPool(4)
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: "never")
+    futures: dict[str, Future[str]] = {}
+    with pytest.raises(RuntimeError):
+        pool.once(futures, "a", lambda: "never")
+    with pytest.raises(RuntimeError, match="new thread"):  # who asks again is told, not kept
+        futures["a"].result(timeout=5)
+    allowed[0] = 1
+    assert pool.submit(lambda: "first").result(timeout=5) == "first"
+    assert pool.submit(lambda: "second").result(timeout=5) == "second"
+    assert len(pool._threads) == 1
+    pool.close()

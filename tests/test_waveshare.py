@@ -25,14 +25,16 @@ import lockbuild.build.child
 from lockbuild.cli import main
 
 NAMES = [f"proj{number:02d}" for number in range(30)]
-"""More pinned projects than the tests' SHARE_MIN_PAGES: a helper starts on an empty store."""
+"""More pinned projects than the tests' SHARE_MIN_PAGES: a helper starts on an empty store.
+Each needs the next (``top`` needs the first): thirty levels deep."""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
-    universe: dict[str, list[str]] = {f"{name}==1.0": [] for name in NAMES}
-    universe.update({f"{name}==2.0": [] for name in NAMES[::3]})
-    universe["top==1.0"] = [f"{name}>=1" for name in NAMES]
+    chain = dict(zip(NAMES, [[f"{after}>=1"] for after in NAMES[1:]] + [[]], strict=True))
+    universe: dict[str, list[str]] = {f"{name}==1.0": chain[name] for name in NAMES}
+    universe.update({f"{name}==2.0": chain[name] for name in NAMES[::3]})
+    universe["top==1.0"] = [f"{NAMES[0]}>=1"]
     directory = tmp_path_factory.mktemp("share-dists")
     with IndexServer() as index:
         for path in build_universe(directory, universe):
@@ -226,3 +228,87 @@ def test_a_transient_fault_in_the_helper_s_share_leaves_the_lock_as_it_was(
     assert main(compile_arguments(server, "-v", quiet=False)) == 0
     assert Path("requirements.txt").read_bytes() == locked
     assert len(helper_lines(capsys.readouterr().err)) == 1
+
+
+def test_the_helper_imports_what_this_process_imports_not_the_working_directory(
+    locked: bytes, server: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -c`` would put the working directory first on the helper's path: a project
+    with a ``packaging/`` (or ``email/``) of its own would run in the helper."""
+    marker = Path("shadowed")
+    Path("packaging").mkdir()
+    Path("packaging/__init__.py").write_text(
+        f"open({str(marker.resolve())!r}, 'w').close()\nraise SystemExit(7)\n"
+    )
+    assert main(compile_arguments(server, "-v", quiet=False)) == 0
+    assert not marker.exists()
+    assert len(helper_lines(capsys.readouterr().err)) == 1
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+@pytest.mark.parametrize("interpreter", ["exits-at-once", "stores-nothing"])
+def test_what_a_failed_helper_left_unstored_comes_in_one_wave(
+    locked: bytes,
+    server: IndexServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interpreter: str,
+) -> None:
+    """The index holds the pages of the helper's share until all twelve have been asked for:
+    what the helper did not store is asked for at once, not as the resolver gets to it."""
+    body = "exit 3" if interpreter == "exits-at-once" else "cat > /dev/null; echo done; exit 0"
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, body))
+    share = [name for at, name in enumerate(sorted([*NAMES, "top"])) if at % 5 in (1, 3)]
+    assert len(share) == 12
+    server.hold(rf"^/simple/({'|'.join(share)})/$", len(share), timeout=10)
+    assert main(compile_arguments(server)) == 0
+    assert server.barrier_failures == []
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+def test_no_helper_with_a_remote_store_tier(
+    locked: bytes, server: IndexServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = f"--remote-store=file://{tmp_path / 'fleet'}"
+    assert main(compile_arguments(server, "-v", remote, quiet=False)) == 0
+    assert helper_lines(capsys.readouterr().err) == []
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+def test_a_helper_is_stopped_when_the_compile_fails_before_resolving(
+    locked: bytes, server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children: list[lockbuild.build.child.Child] = []
+    real_start = lockbuild.build.child.start_child
+
+    def start_child(*arguments: Any, **options: Any) -> Any:
+        child = real_start(*arguments, **options)
+        children.append(child)
+        return child
+
+    def broken(*arguments: Any, **options: Any) -> None:
+        raise RuntimeError("a bug in the wave")
+
+    monkeypatch.setattr(waveshare, "start_child", start_child)
+    monkeypatch.setattr(waveshare.WavePart, "start", broken)
+    with pytest.raises(RuntimeError, match="a bug in the wave"):
+        main(compile_arguments(server))
+    (child,) = children
+    assert child._process.poll() is not None  # stopped, not left running
+    assert Path("requirements.txt").read_bytes() == locked
+
+
+def test_a_job_larger_than_a_pipe_never_stops_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job is written by a thread: a child that never reads it (hung at start-up) holds
+    up nothing, and is stopped with its process group."""
+    monkeypatch.setattr(sys, "executable", fake_python(tmp_path, "exec sleep 60"))
+    started = time.monotonic()
+    child = lockbuild.build.child.start_child(
+        "lockbuild.app.waveshare", "run_helper", b"x" * 4_000_000, what="test child"
+    )
+    assert child is not None
+    assert time.monotonic() - started < 5
+    assert child.answer(0.5) is None  # busy: stopped
+    assert child._process.poll() is not None

@@ -117,14 +117,16 @@ def prefetch_for_run(jobs: Sequence[LockJob]) -> None:
             )
             for job, parts in grouped
         ]
-        share = share_wave(client, parts.urls, job.settings, job.options, waves)
-        elsewhere = frozenset() if share is None else share.names
+        share = None
         try:
+            share = share_wave(client, parts.urls, job.settings, job.options, waves)
+            elsewhere = frozenset() if share is None else share.names
             for part in waves:
                 part.start(client, part.preferred, elsewhere=elsewhere)
             client.settle()
             if share is not None:
-                share.wait()
+                share.wait()  # what the helper did not store is asked for here: settle again
+                client.settle()
         finally:
             if share is not None:
                 share.close()

@@ -3,14 +3,15 @@
 The fetch side of a compile (decoding pages, reading responses, checking wheels) holds
 Python's interpreter lock, so one process keeps one core busy however many the machine has.
 When a previous lock pins many projects whose pages the local store lacks (a fresh CI machine,
-an emptied cache), a helper process takes every other one of them: it fetches their pages
+an emptied cache), a helper process takes two of every five of them: it fetches their pages
 and their pinned releases' metadata into the store, exactly as this process's own wave
 would, while this process fetches the rest. The resolver starts once the helper is done and
 finds its share stored, as a warm compile does; the lock is the one a single process writes.
 
 The helper is only a head start. If it cannot be started, fails, is killed or takes longer
-than one request may, this process goes on without it: whatever the helper did not store,
-the resolver fetches itself, and any fault is met (and reported) there. The helper gets its
+than one request may, this process goes on without it: the pages of its share the store still
+lacks are asked for here in one wave, and any fault is met (and reported) here. No helper
+runs with a remote store tier (it would wait for its uploads before answering). The helper gets its
 job, index credentials included, through a pipe, never on its command line.
 ``LOCKBUILD_HELPER_PROCESS=0`` turns it off.
 """
@@ -99,18 +100,38 @@ class ShareJob:
 
 
 class WaveShare:
-    """A running helper and the projects it fetches."""
+    """A running helper, the projects it fetches, and the waves to start if it does not."""
 
-    def __init__(self, child: Child, names: frozenset[NormalizedName], timeout: float) -> None:
+    def __init__(
+        self,
+        child: Child,
+        names: frozenset[NormalizedName],
+        *,
+        timeout: float,
+        client: IndexClient,
+        parts: Sequence[WavePart],
+    ) -> None:
         self.names = names
         self._child = child
         self._timeout = timeout
+        self._client = client
+        self._parts = parts
+        self.releases: ReleaseMemo | None = None
+        """The memo the caller's resolver uses, for the waves :meth:`wait` may start."""
 
     def wait(self) -> None:
-        """Until the helper is done, at most ``request-timeout`` seconds; then without it."""
+        """Until the helper is done, at most ``request-timeout`` seconds; then whatever of its
+        share the store still lacks (it failed, was stopped, or could not write) is asked for
+        here, in one wave, as if there had been no helper."""
         done = self._child.answer(self._timeout)
         if done is not None:
             logger.info("helper process: %s", done)
+        left = _unstored_pages(self._client, sorted(self.names))
+        if left:
+            logger.debug("%d pages of the helper's share not stored: fetching them", len(left))
+            for part in self._parts:
+                names = [name for name in left if name in part.preferred]
+                part.start(self._client, names, elsewhere=frozenset(), releases=self.releases)
 
     def close(self) -> None:
         """Stop the helper if it still runs (the compile ended or gave up on it)."""
@@ -121,7 +142,11 @@ def wanted() -> bool:
     """Whether helpers may be started: not turned off, and a second core to run on."""
     if os.environ.get(HELPER_VARIABLE, "").strip().lower() in ("0", "no", "false", "off"):
         return False
-    return (os.cpu_count() or 1) >= 2 and bool(sys.executable)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2 and bool(sys.executable)
 
 
 def start_shared_wave(
@@ -138,8 +163,15 @@ def start_shared_wave(
     """A compile's first wave (:func:`start_wave` of ``pinned``), shared with a helper when
     ``client`` (the source, when it is an index client) lacks enough of its pinned pages."""
     share = None if client is None else share_wave(client, urls, settings, options, [part])
-    elsewhere = frozenset() if share is None else share.names
-    part.start(source, pinned, elsewhere=elsewhere, releases=releases)
+    if share is None:
+        part.start(source, pinned, elsewhere=frozenset(), releases=releases)
+        return None
+    share.releases = releases
+    try:
+        part.start(source, pinned, elsewhere=share.names, releases=releases)
+    except BaseException:
+        share.close()
+        raise
     return share
 
 
@@ -156,6 +188,8 @@ def share_wave(
     refreshes = options.refresh_all or options.refresh_packages or options.forces_recompile
     if options.offline or refreshes or settings.page_ttl <= 0 or not wanted():
         return None
+    if source.store is None or source.store.remote is not None:
+        return None  # a remote tier: the helper would wait for its uploads before answering
     pinned = set().union(*(set(part.preferred) - part.linked for part in parts))
     missing = _unstored_pages(source, sorted(pinned))
     if len(missing) < SHARE_MIN_PAGES:
@@ -165,7 +199,8 @@ def share_wave(
     child = start_child("lockbuild.app.waveshare", "run_helper", job, what="helper process")
     if child is None:
         return None
-    return WaveShare(child, names, timeout=settings.request_timeout)
+    timeout = settings.request_timeout
+    return WaveShare(child, names, timeout=timeout, client=source, parts=tuple(parts))
 
 
 def _unstored_pages(client: IndexClient, names: Iterable[NormalizedName]) -> list[NormalizedName]:

@@ -1,11 +1,14 @@
 """A Python child process of this very lockbuild: a job handed over a pipe, one answer back.
 
-The child runs ``function(job)`` of a lockbuild module, importing it from the directory this
-lockbuild was imported from (never from the working directory, which ``python -m`` would put
-first). The job goes pickled through the child's stdin, so what it holds (index credentials)
-never shows on a command line; the child's stdout is its answer. A child that cannot be
-started, fails, or outlives its time is stopped and reported as no answer: callers use a
-child only to get ahead, never for something they cannot do themselves.
+The child runs ``function()`` of a lockbuild module with this process's own import path
+(``python -c`` would put the working directory first: a ``packaging/`` or ``email/`` there
+would be imported instead), so it imports what this process imports. The job goes pickled
+through the child's stdin, written by a thread (a job larger than a pipe holds never stops
+the caller), so what it holds (index credentials) never shows on a command line; the child's
+stdout is its answer. On POSIX the child leads a process group of its own, which is stopped
+whole (a build it started goes with it). A child that cannot be started, fails, or outlives
+its time is stopped and reported as no answer: callers use a child only to get ahead, never
+for something they cannot do themselves.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import threading
+from contextlib import suppress
+from typing import IO
 
 __all__ = ["Child", "start_child"]
 
 logger = logging.getLogger(__name__)
 
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_POSIX = os.name == "posix"
 
 
 class Child:
@@ -50,13 +57,16 @@ class Child:
         return out.decode("utf-8", "replace").strip()
 
     def close(self) -> None:
-        """Stop the child if it still runs."""
+        """Stop the child (and on POSIX its process group) if it still runs."""
         if self._process.poll() is None:
-            self._process.kill()
+            with suppress(OSError):  # ended meanwhile
+                if _POSIX:
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                else:
+                    self._process.kill()
             self._process.wait()
-        for stream in (self._process.stdin, self._process.stdout):
-            if stream is not None:
-                stream.close()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def start_child(module: str, function: str, job: object, *, what: str) -> Child | None:
@@ -68,7 +78,7 @@ def start_child(module: str, function: str, job: object, *, what: str) -> Child 
         logger.debug("cannot hand a %s its job: %s", what, error)
         return None
     program = (
-        f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
+        f"import sys; sys.path[:] = {list(sys.path)!r}; "
         f"from {module} import {function} as run; sys.exit(run())"
     )
     debugging = logger.isEnabledFor(logging.DEBUG)
@@ -78,20 +88,29 @@ def start_child(module: str, function: str, job: object, *, what: str) -> Child 
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None if debugging else subprocess.DEVNULL,
+            start_new_session=_POSIX,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         logger.debug("cannot start a %s: %s", what, error)
         return None
-    assert process.stdin is not None
-    try:
-        process.stdin.write(pickled)
-        process.stdin.close()
-    except OSError as error:  # it died at once
-        logger.debug("cannot hand the %s its job: %s", what, error)
-        Child(process, what).close()
-        return None
-    process.stdin = None  # written and closed: nothing for communicate() to flush
+    stdin, process.stdin = process.stdin, None  # the writer's: nothing for communicate()
+    assert stdin is not None
+    writer = threading.Thread(
+        target=_write, args=(stdin, pickled, what), name="lockbuild-child-job", daemon=True
+    )
+    writer.start()
     return Child(process, what)
+
+
+def _write(stdin: IO[bytes], pickled: bytes, what: str) -> None:
+    """Hand the child its job and close its stdin (a child that died meanwhile: no answer)."""
+    try:
+        stdin.write(pickled)
+    except (OSError, ValueError) as error:
+        logger.debug("cannot hand the %s its job: %s", what, error)
+    finally:
+        with suppress(OSError):
+            stdin.close()
 
 
 def read_job() -> object:

@@ -48,12 +48,18 @@ class FetchPool:
         """Queue ``work``, the threads started first if they are not yet (under the lock)."""
         if not self._threads:
             one_malloc_arena()  # before the threads: see lockbuild.index.arenas
-            self._threads = [
+            threads = [
                 threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
                 for number in range(self._workers)
             ]
-            for thread in self._threads:
-                thread.start()
+            for thread in threads:
+                try:
+                    thread.start()
+                except RuntimeError:  # no more threads: those started serve the queue
+                    if self._threads:
+                        break
+                    raise  # none: the caller sees it, the next work tries again
+                self._threads.append(thread)
         self._queue.put(work)
 
     def once(
@@ -155,7 +161,12 @@ class FetchPool:
         after :meth:`close`)."""
         with self._lock:  # close() drains the queue after setting _closed: nothing is left behind
             if not self._closed:
-                self._put((future, function, arguments))
+                try:
+                    self._put((future, function, arguments))
+                except RuntimeError as error:  # no thread to run it: whoever waits is told
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(error)
+                    raise
                 return
         future.cancel()
 
