@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -255,3 +256,20 @@ def test_completion_imports_neither_http_nor_the_resolver(tmp_path: Path) -> Non
         [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stderr.strip() == "[]"
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/stat") or shutil.which("sh") is None, reason="Linux /proc"
+)
+def test_run_time_counts_from_this_interpreter_when_a_shell_execs_it() -> None:
+    """``sh -c "pip install . && doit lock"`` execs ``doit`` in the shell's own process, whose
+    start is the shell's: the time a run reports must not include what the shell did first."""
+    program = (
+        "import time; from lockbuild.app.status import seconds_since_start as s; "
+        "time.sleep(0.2); print(s())"
+    )
+    command = f"sleep 3 && exec {shlex.quote(sys.executable)} -c {shlex.quote(program)}"
+    ran = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    assert 0.2 <= float(ran.stdout) < 2.5, ran.stdout
+    alone = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert 0.2 <= float(alone.stdout) < 2.5, alone.stdout

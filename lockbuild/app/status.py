@@ -84,20 +84,28 @@ def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
 
 
+_START_UP = 2.0
+"""Seconds between a process's start and lockbuild's import beyond which the process is not
+the interpreter's alone: a shell that ran other commands first and then exec'd this one
+(``bash -c "pip install . && doit lock"`` execs ``doit`` in its own process) started it."""
+
+
 def seconds_since_start() -> float:
     """Seconds since this process started (the interpreter's start-up included, on Linux from
-    /proc), else since lockbuild was first imported."""
+    /proc), else since lockbuild was first imported: also when the process began before this
+    interpreter did (see :data:`_START_UP`)."""
+    since_import = time.monotonic() - _IMPORTED
     try:
         with open("/proc/self/stat", encoding="ascii") as stat:
             fields = stat.read().rpartition(")")[2].split()
         with open("/proc/uptime", encoding="ascii") as uptime:
             now = float(uptime.read().split()[0])
         started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
-        if 0 <= now - started < 10**7:
-            return max(now - started, time.monotonic() - _IMPORTED)
+        if 0 <= now - started - since_import <= _START_UP:
+            return now - started
     except (OSError, ValueError, IndexError, AttributeError):
         pass
-    return time.monotonic() - _IMPORTED
+    return since_import
 
 
 class StatusLine:
