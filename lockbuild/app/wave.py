@@ -109,13 +109,13 @@ def prefetch_for_run(jobs: Sequence[LockJob]) -> None:
             continue
         waves = [
             WavePart(
-                parts.environment,
-                parts.locked.pins,
-                allow_prereleases=job.settings.pre or parts.requirement_set.pre,
-                linked=linked_names(parts.requirement_set, parts.locked),
-                only_binary=frozenset(job.settings.only_binary),
+                each.environment,
+                each.locked.pins,
+                allow_prereleases=owner.settings.pre or each.requirement_set.pre,
+                linked=linked_names(each.requirement_set, each.locked),
+                only_binary=frozenset(owner.settings.only_binary),
             )
-            for job, parts in grouped
+            for owner, each in grouped
         ]
         share = None
         try:

@@ -110,13 +110,14 @@ class WaveShare:
         timeout: float,
         client: IndexClient,
         parts: Sequence[WavePart],
+        releases: ReleaseMemo | None,
     ) -> None:
         self.names = names
         self._child = child
         self._timeout = timeout
         self._client = client
         self._parts = parts
-        self.releases: ReleaseMemo | None = None
+        self._releases = releases
         """The memo the caller's resolver uses, for the waves :meth:`wait` may start."""
 
     def wait(self) -> None:
@@ -131,7 +132,7 @@ class WaveShare:
             logger.debug("%d pages of the helper's share not stored: fetching them", len(left))
             for part in self._parts:
                 names = [name for name in left if name in part.preferred]
-                part.start(self._client, names, elsewhere=frozenset(), releases=self.releases)
+                part.start(self._client, names, elsewhere=frozenset(), releases=self._releases)
 
     def close(self) -> None:
         """Stop the helper if it still runs (the compile ended or gave up on it)."""
@@ -162,15 +163,15 @@ def start_shared_wave(
 ) -> WaveShare | None:
     """A compile's first wave (:func:`start_wave` of ``pinned``), shared with a helper when
     ``client`` (the source, when it is an index client) lacks enough of its pinned pages."""
-    share = None if client is None else share_wave(client, urls, settings, options, [part])
-    if share is None:
-        part.start(source, pinned, elsewhere=frozenset(), releases=releases)
-        return None
-    share.releases = releases
+    share = None
+    if client is not None:
+        share = share_wave(client, urls, settings, options, [part], releases=releases)
     try:
-        part.start(source, pinned, elsewhere=share.names, releases=releases)
+        elsewhere = frozenset() if share is None else share.names
+        part.start(source, pinned, elsewhere=elsewhere, releases=releases)
     except BaseException:
-        share.close()
+        if share is not None:
+            share.close()
         raise
     return share
 
@@ -181,6 +182,8 @@ def share_wave(
     settings: Settings,
     options: RunOptions,
     parts: Sequence[WavePart],
+    *,
+    releases: ReleaseMemo | None = None,
 ) -> WaveShare | None:
     """Start a helper on two of every five pinned projects (of any of ``parts``) whose page
     the store lacks, when at least :data:`SHARE_MIN_PAGES` do; None when no helper runs (the
@@ -200,7 +203,8 @@ def share_wave(
     if child is None:
         return None
     timeout = settings.request_timeout
-    return WaveShare(child, names, timeout=timeout, client=source, parts=tuple(parts))
+    parts = tuple(parts)
+    return WaveShare(child, names, timeout=timeout, client=source, parts=parts, releases=releases)
 
 
 def _unstored_pages(client: IndexClient, names: Iterable[NormalizedName]) -> list[NormalizedName]:
