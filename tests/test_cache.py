@@ -331,6 +331,8 @@ def test_a_stored_page_holds_each_release_as_one_string_when_it_reads_back_the_s
         ["5.0", False, [], None, None],  # no entries
         ["6.0", False, [5], "", ""],
         ["7.0", False, [True], None, None],
+        ["8.0", False, [6, -1], None, None],  # a number below 0
+        ["9.0", False, [7, 8.0], None, None],  # a number not an int
     ]
     assert packed_releases(releases) == [
         "1.0 0 0,1 2020-01-01T00:00:00Z 2020-01-02T00:00:00Z",

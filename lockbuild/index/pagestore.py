@@ -162,7 +162,7 @@ def stored_form(page: ProjectPage) -> tuple[Mapping[str, Any], str | None]:
     if isinstance(page, SourcedPage):
         source, page.source = page.source, None
         if source is not None:
-            record = {**source.record, "releases": packed_releases(source.record["releases"])}
+            record = dict(source.record)  # its releases packed when the page was made
             if source.held is not None:
                 record["rows"] = source.held.to_record()
             return record, source.text
@@ -289,7 +289,9 @@ def _sourced(
             version, yanked, numbers, *times = release
             span = (times[0], times[1], len(numbers)) if times and times[0] else None
             releases[version] = outlines.made(yanked, numbers, span)
-    source = PageSource(text, {key: value for key, value in record.items() if key != "rows"}, held)
+    kept = {key: value for key, value in record.items() if key != "rows"}
+    kept["releases"] = packed  # stored as packed here: packed once
+    source = PageSource(text, kept, held)
     return SourcedPage(source, record["name"], record["index_url"], releases, outlines)
 
 
@@ -401,6 +403,7 @@ def read_page_source(
 
 _PACKED_SEPARATOR = " "
 """Between the fields of a release stored as one string (see :func:`packed_releases`)."""
+_INTEGERS = {int}
 
 
 def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[Any]]:
@@ -419,7 +422,8 @@ def packed_releases(releases: Sequence[Sequence[Any]]) -> list[str | Sequence[An
         if (
             type(yanked) is bool
             and numbers
-            and all(type(number) is int and number >= 0 for number in numbers)
+            and set(map(type, numbers)) == _INTEGERS  # each an int (not a bool), none below 0
+            and min(numbers) >= 0
             and all(
                 type(field) is str and field and separator not in field and "\n" not in field
                 for field in fields
