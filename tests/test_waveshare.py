@@ -312,3 +312,57 @@ def test_a_job_larger_than_a_pipe_never_stops_the_caller(
     assert time.monotonic() - started < 5
     assert child.answer(0.5) is None  # busy: stopped
     assert child._process.poll() is not None
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_sigterm_stops_the_compile_and_its_helper(
+    locked: bytes, server: IndexServer, tmp_path: Path
+) -> None:
+    """A cancelled CI job sends SIGTERM: the compile ends as Ctrl-C ends it (143,
+    "terminated", the lock as it was, no temporary file) and stops its helper, which would
+    otherwise go on fetching alone."""
+    server.fault("/simple/proj", "slow-headers", times=len(NAMES), seconds=20)
+    program = (
+        "import sys, lockbuild.app.waveshare as share; share.SHARE_MIN_PAGES = 24; "
+        "from lockbuild.cli import command; sys.exit(command())"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, *compile_arguments(server)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    helpers: list[int] = []
+    deadline = time.monotonic() + 30
+    while not helpers and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+        helpers = _children(process.pid)
+    assert helpers, "no helper started"
+    time.sleep(0.5)  # the pages are being waited for, here and in the helper
+    process.terminate()
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 143, out + err
+    assert err.splitlines()[-1] == "terminated", err
+    assert "Traceback" not in err
+    assert (tmp_path / "requirements.txt").read_bytes() == locked
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("*.tmp"))
+    for pid in helpers:
+        with pytest.raises(ProcessLookupError):  # stopped and reaped
+            os.kill(pid, 0)
+    server.clear_faults()

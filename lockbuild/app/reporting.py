@@ -1,5 +1,5 @@
 """What ``doit lock`` and ``lockbuild lock`` print: one line per lock and a total, and the exit
-codes lockbuild states (1 for a failed lock, 130 when interrupted)."""
+codes lockbuild states (1 for a failed lock, 130 when interrupted, 143 when terminated)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 
+from lockbuild.app.interrupts import report_interruption, terminate_as_interrupt
 from lockbuild.app.status import (
     RED,
     YELLOW,
@@ -38,8 +39,9 @@ class LockReporter:
     It also gives ``doit lock`` lockbuild's exit codes: doit counts the failure of a lock
     twice, once as failed (1) and once more as an error (2) of the ``lock`` group and of the
     locks constrained by it, so the reporter ends the run with 1 when every failure was a
-    lock that failed; and Ctrl-C ends with "interrupted" and 130 instead of a traceback
-    (the locks already written are kept; a lock is written atomically or not at all).
+    lock that failed; and Ctrl-C ends with "interrupted" and 130 instead of a traceback, SIGTERM
+    with "terminated" and 143 (the locks already written are kept; a lock is written
+    atomically or not at all).
     """
 
     desc = "one line per lock and a total"
@@ -62,6 +64,8 @@ class LockReporter:
         self.current = self.phase = ""
         self.pid = os.getpid()
         self.only_lock_failures = True
+        if self.exit_codes:  # doit's own run: SIGTERM ends it as Ctrl-C does
+            terminate_as_interrupt()
 
     def write(self, text: str) -> None:
         self.outstream.write(text)
@@ -172,11 +176,11 @@ class LockReporter:
             reset_progress(self.token)
         for message in self.errors:
             sys.stderr.write(f"{colour('error:', RED, sys.stderr)} {message}\n")
-        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        interrupted = sys.exc_info()[1]
+        if isinstance(interrupted, KeyboardInterrupt):
             self.outstream.flush()
             if self.exit_codes:
-                sys.stderr.write("interrupted\n")
-                raise SystemExit(130)
+                raise SystemExit(report_interruption(interrupted))
             return  # `lockbuild lock` says it
         self._summary()
         failed = self.counts["failed"] > 0

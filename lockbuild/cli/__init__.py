@@ -1,7 +1,7 @@
 """The ``lockbuild`` command line: argument parsing, progress, messages and exit codes.
 
-Exit codes: 0 success, 1 a lock failed (a LockbuildError), 2 usage error, 130 interrupted
-(Ctrl-C). Anything that is not a LockbuildError is a bug and is shown with its traceback.
+Exit codes: 0 success, 1 a failed lock (LockbuildError), 2 usage error, 130 Ctrl-C, 143 SIGTERM
+(which ends a run as Ctrl-C does). Anything else that goes wrong is a bug, shown in full.
 This module is ``main`` and ``lockbuild compile``.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lockbuild import __version__
+from lockbuild.app.interrupts import report_interruption, terminate_as_interrupt
 from lockbuild.app.status import (
     RED,
     YELLOW,
@@ -47,6 +48,7 @@ def command() -> int:
     walked by a last cyclic collection (30 ms of a 0.3 s warm compile), as are the modules a
     compile imports, before its work (9 ms); ``atexit`` handlers, flushes and closes still
     run. Not for callers of :func:`main` that go on (frozen garbage is never collected)."""
+    terminate_as_interrupt()  # the command's own process: SIGTERM ends it as Ctrl-C does
     code = main(exits=True)
     gc.freeze()
     return code
@@ -74,9 +76,8 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
     except LockbuildError as error:
         print(f"{colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupted:
+        return report_interruption(interrupted)
 
 
 def _unrecognized(

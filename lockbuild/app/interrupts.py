@@ -1,0 +1,44 @@
+"""SIGTERM ends a run as Ctrl-C does: the same cleanup, its own message and exit code.
+
+A CI job that is cancelled, a container that is stopped, ``timeout`` and ``kill`` send
+SIGTERM, whose default action ends the process on the spot: no ``finally`` runs, so a helper
+process is left to finish alone and a lock being written leaves its temporary file. With
+:func:`terminate_as_interrupt`, SIGTERM raises :class:`Terminated` in the main thread, a
+``KeyboardInterrupt``, so every path that cleans up after Ctrl-C cleans up after it too; the
+run then says ``terminated`` and exits 143 (128 + SIGTERM), as a shell reports it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+__all__ = ["Terminated", "report_interruption", "terminate_as_interrupt"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The run received SIGTERM."""
+
+
+def terminate_as_interrupt() -> None:
+    """From now on, SIGTERM raises :class:`Terminated` in the main thread. Left alone when
+    called from another thread, or when SIGTERM has a handler of someone else's already."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def report_interruption(error: BaseException | None) -> int:
+    """Say how the run was interrupted, on stderr, and return its exit code: ``terminated``
+    and 143 after SIGTERM, ``interrupted`` and 130 after Ctrl-C."""
+    terminated = isinstance(error, Terminated)
+    sys.stderr.write("terminated\n" if terminated else "interrupted\n")
+    return 128 + signal.SIGTERM if terminated else 130
