@@ -119,6 +119,7 @@ def test_full_example_round_trip() -> None:
                     environments=("linux-311", "riscv"),
                     constraints=(),
                     settings=parse_config(FULL, "locks.toml").settings,
+                    index_url_named=True,  # by [settings]
                 ),
                 "dev": LockConfig(
                     name="dev",
@@ -127,6 +128,7 @@ def test_full_example_round_trip() -> None:
                     environments=("linux-311",),
                     constraints=("base",),
                     settings=dev_settings,
+                    index_url_named=True,
                 ),
             }
         ),

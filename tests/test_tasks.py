@@ -852,3 +852,28 @@ def test_the_search_for_locks_toml_stops_at_the_repository_root(
     info = lockbuild(elsewhere, "cache", "info")
     assert info.returncode == 2 and "no cache here" in info.stderr
     assert list(elsewhere.iterdir()) == []  # nothing left where lockbuild ran
+
+
+def test_an_index_url_line_of_the_inputs_names_the_index_locks_toml_does_not(
+    project: Path, server: IndexServer
+) -> None:
+    """``-i`` in a ``.in`` file names the index of a lock whose locks.toml names none, as it
+    does for ``lockbuild compile`` (it was ignored, and the lock resolved from PyPI: a private
+    project's name taken there would have been locked); an index-url of locks.toml wins."""
+    config = (project / "locks.toml").read_text()
+    config = config.replace(f'[settings]\nindex-url = "{server.url}"\n', "")
+    closed = "http://127.0.0.1:9/simple"  # nothing listens: a request there fails at once
+    config = config.replace(
+        '[locks.dev]\ninputs = ["requirements/dev.in"]\n',
+        f'[locks.dev]\ninputs = ["requirements/dev.in"]\nindex-url = "{closed}"\n',
+    )
+    (project / "locks.toml").write_text(config)
+    (project / "requirements/base.in").write_text(f"-i {server.url}\nwebframe\n")
+    result = lockbuild(project, "lock", "base@linux-311", "dev@linux-311")
+    assert "Traceback" not in result.stderr
+    base = (project / "requirements/base-linux-311.txt").read_text()
+    assert f"--index-url {server.url}\n" in base
+    assert "webframe==" in base
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lock:dev@linux-311" in result.stdout and "127.0.0.1:9" in result.stdout
+    assert not (project / "requirements/dev-linux-311.txt").exists()

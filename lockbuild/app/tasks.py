@@ -70,6 +70,9 @@ class LockJob:
     lock_outputs: tuple[tuple[str, str, str], ...] = ()
     """``(include path, file, lock)``: an include of the inputs naming another lock's output
     reads that lock's file for this environment."""
+    index_url_from_inputs: bool = False
+    """Neither locks.toml nor the command line names the index: an ``--index-url`` line of
+    the inputs may."""
 
     @property
     def depends_on(self) -> tuple[str, ...]:
@@ -222,6 +225,7 @@ def make_job(
             cache_dir=os.path.abspath(cache_directory(config, flag=options.cache_dir)),
         ),
         command=regenerate_command(f"lockbuild lock {lock.name}@{environment.name}", lock.settings),
+        index_url_from_inputs=not lock.index_url_named,
     )
 
 
@@ -309,6 +313,7 @@ def compile_request(job: LockJob, *, dry_run: bool = False) -> Any:
         options=replace(job.options, dry_run=True) if dry_run else job.options,
         constraints=job.constraints,
         lock_outputs=job.lock_outputs,
+        index_url_from_inputs=job.index_url_from_inputs,
     )
 
 

@@ -51,6 +51,9 @@ class LockConfig:
     settings: Settings
     includes: tuple[LockInclude, ...] = ()
     """The include lines of the inputs that name another lock's output."""
+    index_url_named: bool = False
+    """Whether locks.toml or the command line names the index (``index-url``); else an
+    ``--index-url`` line of the inputs does, as it does for ``lockbuild compile``."""
 
     def lock_outputs(self, outputs: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
         """``(include path, file, lock)`` per include of another lock's output, with
@@ -101,6 +104,12 @@ _PLACEHOLDER = r"\{[^{}]*\}"
 _ENV_PLACEHOLDER = "{env}"
 
 
+def _names_index(data: Mapping[str, Any]) -> bool:
+    """Whether the ``[settings]`` table of locks.toml names the index."""
+    table = data.get("settings")
+    return isinstance(table, dict) and "index-url" in table
+
+
 def parse_path(value: object) -> str:
     """A non-empty string that can name a file."""
     text = parse_text(value)
@@ -128,7 +137,12 @@ class LocksReader(ConfigReader):
         locks: dict[str, LockConfig] = {}
         for name, table in tables.items():
             lock = self.lock(name, table, environments=environments, settings=settings)
-            lock = dataclasses.replace(lock, settings=apply_changes(lock.settings, command_line))
+            named = "index-url" in table or "index_url" in command_line or _names_index(data)
+            lock = dataclasses.replace(
+                lock,
+                settings=apply_changes(lock.settings, command_line),
+                index_url_named=named,
+            )
             self.check_index_names(lock.settings, data, command_line, lock=name)
             self.check_format(lock, table, command_line)
             locks[name] = lock
