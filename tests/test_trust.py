@@ -162,6 +162,63 @@ def test_a_file_rehashed_under_the_same_name_is_an_error(
     assert server.sha256("alpha-1.0-py3-none-any.whl") in locked_hashes(project)
 
 
+def test_without_a_snapshot_files_none_of_the_lock_s_hashes_match_fail_the_lock(
+    server: IndexServer, project: Path, dists: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone (no snapshot) whose lock pins a release whose every file the index now
+    serves with other content: the lock's hashes match none of them, which is the attack a
+    hashed lock exists to stop, and fails (it was taken for a hand-edited lock and every new
+    hash trusted). Only some files re-hashed: the others still vouch, the new bytes are left
+    out of the lock with a warning."""
+    server.remove("alpha-1.0.tar.gz")  # a release of one file
+    assert compile_lock(server) == 0
+    first = (project / "requirements.txt").read_text()
+    server.replace(dists["rehashed"])
+    capsys.readouterr()
+    assert compile_lock(server, "--cache-dir=fresh-clone") == 1
+    error = capsys.readouterr().err
+    assert (
+        "error: alpha 1.0: none of its 1 files on the index has a sha256 the previous lock "
+        "gives for it: the index serves different files under this release, or the lock was "
+        "edited by hand; review and accept with --trust-new-files alpha"
+    ) in error
+    assert (project / "requirements.txt").read_text() == first
+    assert compile_lock(server, "--cache-dir=fresh-clone") == 1  # nothing recorded meanwhile
+
+    assert compile_lock(server, "--cache-dir=fresh-clone", "--trust-new-files=alpha") == 0
+    assert locked_hashes(project) == {server.sha256("alpha-1.0-py3-none-any.whl")}
+
+
+def test_a_version_edited_by_hand_in_the_lock_is_not_taken_for_replaced_files(
+    server: IndexServer, project: Path, dists: dict[str, Path]
+) -> None:
+    """``alpha==2.0`` edited to ``alpha==1.0`` in the lock, 2.0's hashes kept (a downgrade
+    pip-compile keeps): the hashes are another release's, and 1.0's files are trusted."""
+    server.add(dists["newer"])
+    (project / "requirements.in").write_text("alpha\n")
+    assert compile_lock(server) == 0
+    lock = project / "requirements.txt"
+    lock.write_text(lock.read_text().replace("alpha==2.0", "alpha==1.0"))
+    assert compile_lock(server, "--cache-dir=fresh-clone") == 0
+    assert "alpha==1.0" in lock.read_text()
+    assert locked_hashes(project) == {
+        server.sha256("alpha-1.0-py3-none-any.whl"),
+        server.sha256("alpha-1.0.tar.gz"),
+    }
+
+
+def test_without_a_snapshot_a_rehashed_file_beside_known_ones_is_left_out(
+    server: IndexServer, project: Path, dists: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compile_lock(server) == 0
+    sdist = server.sha256("alpha-1.0.tar.gz")
+    server.replace(dists["rehashed"])
+    capsys.readouterr()
+    assert compile_lock(server, "--cache-dir=fresh-clone") == 0
+    assert "alpha-1.0-py3-none-any.whl" in capsys.readouterr().err  # named, not trusted
+    assert locked_hashes(project) == {sdist}
+
+
 def verify(*extra: str) -> int:
     return main(["verify", "requirements.txt", *extra])
 

@@ -341,6 +341,8 @@ def check_trust(
             index_url=package.release.page.index_url,
             files=files[package.name],
             digests=digests,
+            page=package.release.page,
+            previous=previous,
         )
         for package in packages
     ]

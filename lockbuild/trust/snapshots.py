@@ -25,7 +25,7 @@ from packaging.version import Version
 from lockbuild.errors import ReleaseDriftError
 from lockbuild.inputs.lockfile import PreviousLock
 from lockbuild.instants import parse_instant
-from lockbuild.models import LateUploads
+from lockbuild.models import LateUploads, ProjectPage
 from lockbuild.store.keys import release_key
 from lockbuild.trust.audit import (
     DEFAULT_LATE_UPLOAD_DAYS,
@@ -71,6 +71,10 @@ class PinnedRelease:
     unchecked: frozenset[str] = frozenset()
     """Files of ``from_download`` whose stored sha256 differs from what lockbuild knew and
     could not be re-derived (offline): never accepted by ``--trust-new-files``."""
+    hashes_elsewhere: bool = False
+    """The previous lock's hashes for this version are those of files of another release of
+    the page: its version was edited by hand (a downgrade kept, as pip-compile keeps it), so
+    they say nothing about this release."""
 
 
 @dataclass(frozen=True)
@@ -125,13 +129,7 @@ def _known(
 ) -> Callable[[FileRecord], bool]:
     """Whether a file is as the snapshot or the previous lock knew it (everything is, on a
     first sighting)."""
-    locked = (
-        previous.hashes.get(release.name)
-        if previous.pins.get(release.name) == (release.version)
-        else None
-    )
-    if locked is not None and not locked & {record.sha256 for record in release.files}:
-        locked = None  # a version edited by hand: its hashes say nothing about this release
+    locked = _locked_hashes(release, previous)
     before = {record.filename: record for record in snapshot.files} if snapshot else {}
 
     def known(record: FileRecord) -> bool:
@@ -143,6 +141,24 @@ def _known(
         )
 
     return known
+
+
+def _locked_hashes(release: PinnedRelease, previous: PreviousLock) -> frozenset[str] | None:
+    """The sha256 digests the previous lock gives for ``release`` (None: it pins no hashes
+    for this version, or those of another release). None of them may match a file the index
+    lists now: the files were replaced under their names, and none is trusted (see
+    :func:`_replaced_release`)."""
+    if previous.pins.get(release.name) != release.version or release.hashes_elsewhere:
+        return None
+    hashes = previous.hashes.get(release.name)
+    return frozenset(hashes) if hashes else None
+
+
+def _replaced_release(release: PinnedRelease, previous: PreviousLock) -> bool:
+    """Whether the previous lock gives hashes for ``release`` and no file the index lists
+    now has one of them."""
+    locked = _locked_hashes(release, previous)
+    return locked is not None and not locked & {record.sha256 for record in release.files}
 
 
 def save_snapshot(store: Store | None, release: PinnedRelease, snapshot: Snapshot) -> None:
@@ -246,6 +262,18 @@ def _check_one(
                 f"{text}: the index serves different content under the same name; "
                 f"review and accept with --trust-new-files {name}"
             )
+    replaced = snapshot is None and bool(release.files) and _replaced_release(release, previous)
+    if replaced:
+        text = (
+            f"{label}: none of its {len(release.files)} files on the index has a sha256 the "
+            f"previous lock gives for it: the index serves different files under this "
+            f"release, or the lock was edited by hand"
+        )
+        if accept:
+            verdict.warnings.append(f"{text}; accepted (--trust-new-files {name})")
+        else:
+            verdict.errors.append(f"{text}; review and accept with --trust-new-files {name}")
+            added = []  # said once, here
     untrusted: set[str] = set()
     unchecked = [record for record in added if record.filename in release.unchecked]
     if unchecked:
@@ -275,6 +303,8 @@ def _check_one(
     verdict.untrusted = frozenset(f"sha256:{digest}" for digest in untrusted - trusted)
     if current and trusted == set() and not verdict.errors:
         verdict.errors.append(f"{label}: no file of the release is trusted, nothing to hash")
+    if replaced and not accept:
+        return verdict  # nothing is recorded of a release the lock refused
     verdict.snapshot = _next_snapshot(
         _without_unchecked(release, before), snapshot, known, accept=accept, now=now, cutoff=cutoff
     )
@@ -425,8 +455,12 @@ def pinned_release(
     index_url: str,
     files: Iterable[DistFile],
     digests: Mapping[str, str],
+    page: ProjectPage | None = None,
+    previous: PreviousLock | None = None,
 ) -> PinnedRelease:
-    """A release's files as records; ``digests`` (``sha256:hex`` by URL) fill in page gaps."""
+    """A release's files as records; ``digests`` (``sha256:hex`` by URL) fill in page gaps.
+    With the ``page`` and the ``previous`` lock, a release whose previous hashes match none
+    of its files is checked for hashes of another release (see ``hashes_elsewhere``)."""
     records, downloaded = [], set()
     for file in files:
         digest = file.sha256 or digests.get(file.url, "").removeprefix("sha256:")
@@ -434,7 +468,17 @@ def pinned_release(
             records.append(FileRecord(file.filename, digest.lower(), file.size, file.upload_time))
             if not file.sha256:
                 downloaded.add(file.filename)
-    return PinnedRelease(name, version, index_url, tuple(records), frozenset(downloaded))
+    release = PinnedRelease(name, version, index_url, tuple(records), frozenset(downloaded))
+    if page is not None and previous is not None and _replaced_release(release, previous):
+        locked = previous.hashes[name]
+        elsewhere = any(
+            file.sha256 in locked
+            for other in page.versions
+            for file in page.release_files(other)
+            if file.sha256
+        )
+        release = replace(release, hashes_elsewhere=elsewhere)
+    return release
 
 
 def apply_exclusions(
