@@ -596,6 +596,25 @@ def test_file_hashes_download_files_the_page_gives_no_hash_for(
     assert len(file_requests(server, sdist.name)) == 1
 
 
+def test_a_file_hashed_for_the_lock_is_checked_against_the_page_s_md5(
+    servers: ServerFactory, clients: ClientFactory, tmp_path: Path
+) -> None:
+    """A page that gives an md5 only: the file downloaded to work out its sha256 for the
+    lock is checked against it, and a corrupted download is an error, not a pinned hash."""
+    server = servers(page_hash="md5")
+    sdist = make_sdist(tmp_path, "alpha", "1.0", static_metadata=True)
+    server.add(sdist)
+    client = clients(server)
+    file = only_file(client.project_page(ALPHA), sdist.name)
+    assert file.sha256 is None and "md5" in file.hashes
+    server.fault(f"/files/{sdist.name}", "corrupt", times=8)
+    with pytest.raises(HashError, match="does not match the index's md5"):
+        client.file_hashes([file])
+    server.clear_faults()
+    expected = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    assert clients(server).file_hashes([file]) == {file.url: f"sha256:{expected}"}
+
+
 @pytest.mark.parametrize(
     ("kind", "options"),
     [

@@ -159,6 +159,36 @@ def test_weak_page_hashes_are_never_trusted_alone(
     assert algorithm not in (project / "requirements.txt").read_text()
 
 
+@pytest.mark.parametrize("algorithm", ["md5", "sha1"])
+@pytest.mark.parametrize("json", [True, False], ids=["json", "html"])
+def test_a_download_is_checked_against_the_weak_hash_a_page_gives(
+    public: IndexServer,
+    project: Path,
+    dists: dict[str, Path],
+    algorithm: str,
+    json: bool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A page of md5 or sha1 hashes only: the bytes downloaded (for METADATA, hashed on the
+    way) are checked against it. A corrupted download was hashed and its sha256 pinned (and
+    kept in the store for every later run); it now fails the lock, naming the file."""
+    public.page_hash, public.json = algorithm, json
+    public.pep658 = False  # the wheel is downloaded whole for its METADATA
+    helper = dists["helper"]
+    public.fault(f"/files/{helper.name}", "corrupt", times=8)  # every attempt of this run
+    (project / "requirements.in").write_text("helper\n")
+    assert compile_lock(f"--index-url={public.url}") == 1
+    error = capsys.readouterr().err
+    assert f"downloaded file does not match the index's {algorithm}" in error, error
+    assert helper.name in error and "Traceback" not in error
+    assert not (project / "requirements.txt").exists()
+
+    public.clear_faults()
+    assert compile_lock(f"--index-url={public.url}") == 0  # nothing wrong was kept
+    digest = hashlib.sha256(helper.read_bytes()).hexdigest()
+    assert pins(project) == {"helper==1.0": {digest}}
+
+
 # -- yanked releases ----------------------------------------------------------------------------
 
 

@@ -19,13 +19,54 @@ if TYPE_CHECKING:  # the HTTP stack is imported on the first request
     from lockbuild.index.wheelzip import SeekableReader
 
 
-def download_to(http: HttpClient, file: DistFile, target: Sink) -> str:
-    """Stream ``file`` into ``target`` as sent, checked against the page's sha256;
-    return its sha256."""
-    digest = http.download(file.url, target).sha256
+_PAGE_ALGORITHMS = ("sha512", "sha384", "sha224", "sha1", "md5")
+"""Hashes a page may give instead of a sha256 (PEP 503: any of hashlib's guaranteed ones),
+the strongest first: a download is checked against one of them."""
+
+
+def download_to(http: HttpClient, file: DistFile, target: Sink | None) -> str:
+    """Stream ``file`` into ``target`` (None: only hash it) as sent, checked against the hash
+    the page gives (its sha256, else the strongest it gives); return its sha256."""
+    given = () if file.sha256 else [name for name in _PAGE_ALGORITHMS if name in file.hashes]
+    algorithm = given[0] if given else None
+    checked = None if algorithm is None else _Digesting(algorithm, target)
+    digest = http.download(file.url, checked or target).sha256
     if file.sha256 and digest != file.sha256:
         raise hash_mismatch(file, digest)
+    if checked is not None and algorithm is not None:
+        expected, got = file.hashes[algorithm].lower(), checked.hexdigest()
+        if got != expected:
+            raise HashError(
+                f"downloaded file does not match the index's {algorithm} (expected {expected}, "
+                f"got {got}): {redact_url(file.url)}"
+            )
     return digest
+
+
+class _Digesting:
+    """A download target that also hashes what it is given with ``algorithm`` (a download
+    that starts again rewinds and truncates it: the hash starts again too)."""
+
+    def __init__(self, algorithm: str, target: Sink | None) -> None:
+        self.algorithm = algorithm
+        self._target = target
+        self._hash = hashlib.new(algorithm)
+
+    def write(self, data: bytes | memoryview, /) -> int:
+        if self._target is not None:
+            self._target.write(data)
+        self._hash.update(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return 0 if self._target is None else self._target.seek(offset, whence)
+
+    def truncate(self, size: int | None = None, /) -> int:
+        self._hash = hashlib.new(self.algorithm)  # only ever truncated to start again
+        return 0 if self._target is None else self._target.truncate(size)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 @contextmanager

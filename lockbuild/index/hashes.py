@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from lockbuild.hashing import is_sha256_hex
 from lockbuild.index.caching import CachePolicy, StoreWrites
+from lockbuild.index.downloads import download_to
 from lockbuild.index.offline import missing_hash
 from lockbuild.models import DistFile
 from lockbuild.store.keys import hash_key
@@ -89,7 +90,7 @@ class FileHashes:
     def _hash_download(self, file: DistFile) -> str:
         """Download ``file``, hashing it while streaming; the digest is remembered for the run."""
         self.count("hashes downloaded")
-        digest = self.http.download(file.url).sha256
+        digest = download_to(self.http, file, None)  # checked against the page's other hash
         with self._lock:
             self._rederived[file.url] = digest
         return digest
