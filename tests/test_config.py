@@ -984,6 +984,20 @@ def test_an_output_may_not_be_an_included_file_or_leave_through_a_symlink(
         parse_config(_with_output("elsewhere/x-{env}.txt"), "locks.toml")
 
 
+def test_a_symlink_to_another_lock_s_output_is_that_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``link.txt -> all.txt``: two locks would write one file through two names."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "link.txt").symlink_to("all.txt")
+    text = (
+        ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "all.txt"\n'
+        '[locks.dev]\ninputs = ["dev.in"]\noutput = "link.txt"\n'
+    )
+    with pytest.raises(ConfigError, match=r"duplicate output for dev@linux \(base@linux writes"):
+        parse_config(text, "locks.toml")
+
+
 def test_outputs_are_checked_against_the_directory_of_locks_toml(tmp_path: Path) -> None:
     """Run from elsewhere: ``..`` counts from the project, and its cache-dir is the project's."""
     project = tmp_path / "project"

@@ -27,9 +27,9 @@ from lockbuild.app.options import RunOptions
 from lockbuild.app.status import current_progress, plural
 from lockbuild.app.wave import linked_names
 from lockbuild.app.waveshare import WavePart, start_shared_wave
-from lockbuild.errors import InstallabilityError, LockbuildError, ResolutionError
+from lockbuild.errors import InstallabilityError, LockbuildError, OutputError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.inputs.lockfile import PreviousLock, read_previous_lock
+from lockbuild.inputs.lockfile import PreviousLock, made_by_a_lock_tool, read_previous_lock
 from lockbuild.inputs.requirements import parse_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
@@ -487,8 +487,11 @@ def compile_request_parts(job: LockJob) -> RequestParts:
 def read_previous_output(output: Path, environment: Mapping[str, str]) -> PreviousLock:
     """The existing lock, read once (pins, hashes, links) for ``environment`` (a merged lock's
     lines whose marker is false there are left out); an unreadable one counts as none, with
-    a warning."""
+    a warning, and a file no lock tool wrote that does not read as a lock is not replaced."""
     locked = read_previous_lock(output, environment)
+    if locked.problem is not None and not made_by_a_lock_tool(output):
+        why = f"it is not a lock ({locked.problem}); move it away or name another output"
+        raise OutputError(f"{output}: not replaced: {why}")
     if locked.problem is not None:
         logger.warning("ignoring the pins of the existing %s: %s", output, locked.problem)
     return locked

@@ -239,7 +239,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
 
     from lockbuild.app.options import cache_directory
     from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
-    from lockbuild.cli.flags import run_options, setting_overrides
+    from lockbuild.cli.flags import compile_output, run_options, setting_overrides
     from lockbuild.cli.progress import TerminalReporter
     from lockbuild.errors import ConfigError, EnvironmentSpecError
     from lockbuild.inputs.environment import make_environment
@@ -250,8 +250,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if arguments.exits:  # the imports live to the end: the first collection skips them
         gc.freeze()
     to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
-    output = _stdout_output(arguments.inputs) if to_stdout else arguments.output_file
-    output = output or _default_output(arguments.inputs)
+    output = compile_output(arguments.output_file, arguments.inputs, arguments.constraint)
     declared = _declared_environments(arguments)
     targets = [] if declared else _targets(arguments.python, arguments.platform)
     if len(declared or targets) > 1 and "{env}" in output:
@@ -326,27 +325,6 @@ def run_compile(arguments: argparse.Namespace) -> int:
         for change in result.changes if not created or arguments.verbose else ():
             print(f"  {change}", file=sys.stderr)
     return 0
-
-
-def _default_output(inputs: Sequence[str]) -> str:
-    from pathlib import Path
-
-    if len(inputs) != 1:
-        raise UsageError("several inputs need an explicit --output-file")
-    path = Path(inputs[0])
-    if path.suffix == ".txt":
-        raise UsageError(f"input {inputs[0]} ends in .txt; name the lock with --output-file")
-    return str(path.with_suffix(".txt"))
-
-
-def _stdout_output(inputs: Sequence[str]) -> str:
-    """The lock ``-o -`` prints: the one a run without ``-o`` writes (its pins are kept and
-    its text is the same, header included), or ``-`` when several inputs name none."""
-    from pathlib import Path
-
-    if len(inputs) == 1 and Path(inputs[0]).suffix != ".txt":
-        return _default_output(inputs)
-    return "-"
 
 
 def _host_platform() -> str:

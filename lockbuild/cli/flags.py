@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 from lockbuild.app.options import RunOptions, cache_directory, make_run_options
+from lockbuild.errors import UsageError
 from lockbuild.inputs.settings import (
     ANNOTATION_STYLES,
     INDEX_STRATEGIES,
@@ -25,6 +28,7 @@ __all__ = [
     "add_config_and_verbosity",
     "add_setting_arguments",
     "add_upgrade_arguments",
+    "compile_output",
     "flag_cache_dir",
     "run_options",
     "setting_overrides",
@@ -319,3 +323,31 @@ def add_config_and_verbosity(parser: argparse.ArgumentParser, config_help: str) 
         default=0,
         help="less output, as pip-compile's -q (lock: only failures and the summary line)",
     )
+
+
+def compile_output(
+    output_file: str | None, inputs: Sequence[str], constraints: Sequence[str]
+) -> str:
+    """The lock ``lockbuild compile`` writes: ``--output-file``, or the one input's name with
+    ``.txt``; with ``-`` (stdout), the lock a run without ``-o`` writes (its pins are kept and
+    its text is the same, header included), or ``-`` when several inputs name none. An output
+    that is one of the inputs or constraints (symlinks resolved) is a usage error."""
+    if output_file == "-":
+        several = len(inputs) != 1 or Path(inputs[0]).suffix == ".txt"
+        output = "-" if several else _default_output(inputs)
+    else:
+        output = output_file or _default_output(inputs)
+    real = os.path.realpath(output)
+    read = [path for path in (*inputs, *constraints) if os.path.realpath(path) == real]
+    if output != "-" and read:
+        raise UsageError(f"the output is an input, which a compile would overwrite: {read[0]}")
+    return output
+
+
+def _default_output(inputs: Sequence[str]) -> str:
+    if len(inputs) != 1:
+        raise UsageError("several inputs need an explicit --output-file")
+    path = Path(inputs[0])
+    if path.suffix == ".txt":
+        raise UsageError(f"input {inputs[0]} ends in .txt; name the lock with --output-file")
+    return str(path.with_suffix(".txt"))

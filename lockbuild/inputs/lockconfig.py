@@ -291,17 +291,19 @@ class LocksReader(ConfigReader):
                 raise self.error(keys, message, near=other)
 
     def check_outputs(self, locks: Mapping[str, LockConfig]) -> None:
-        """No two (lock, environment) pairs write one file, and no output is an input."""
-        inputs = {
-            os.path.normpath(spec.path): lock.name
-            for lock in locks.values()
-            for spec in lock.inputs
-        }
+        """No two (lock, environment) pairs write one file, and no output is an input (paths
+        compared with symlinks resolved: a link to another lock's output is that output)."""
+        root = os.path.dirname(self.path)
+
+        def real(path: str) -> str:
+            return os.path.realpath(os.path.join(root, path))
+
+        inputs = {real(spec.path): lock.name for lock in locks.values() for spec in lock.inputs}
         writers: dict[str, str] = {}
         for lock in locks.values():
             keys = ("locks", lock.name, "output")
             for writer, output in lock.outputs():
-                path = os.path.normpath(output)
+                path = real(output)
                 if path in writers:
                     reason = f"{writers[path]} writes it too"
                     raise self.error(keys, f"duplicate output for {writer} ({reason}): {output!r}")

@@ -166,6 +166,7 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
+    path = Path(os.path.realpath(path))  # a symlinked output: its target is written, the link kept
     try:
         if path.read_bytes() == data:
             return False
