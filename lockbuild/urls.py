@@ -34,8 +34,17 @@ Origin = tuple[str, str, int | None]
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password, its token-as-user name and every query value masked."""
-    parts = urlsplit(url)
+    """``url`` with its password, its token-as-user name and every query value masked (a
+    URL that does not parse, a bad IPv6 address in it, has everything between ``//`` and
+    its last ``@`` masked, and its query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, slashes, rest = url.partition("//")
+        where, query_mark, query = rest.partition("?")
+        _, at, host = where.rpartition("@")
+        where = f"{MASK}@{host}" if at else where
+        return scheme + slashes + where + (query_mark + MASK if query else query_mark)
     netloc = _redacted_netloc(parts.netloc)
     query = _masked_query(parts.query)
     if netloc == parts.netloc and query == parts.query:

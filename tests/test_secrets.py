@@ -249,3 +249,51 @@ def test_no_emit_index_url_leaves_the_index_out(project: Path, index: Index) -> 
     assert "\n--index-url" not in text
     assert "--no-emit-index-url" in text  # the regenerate command keeps the choice
     assert_secret_nowhere(project, result)
+
+
+# -- URLs that are wrong: an error without the secret, never a traceback ----------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            f"http://user:{SECRET}@[::1/simple",
+            "--index-url: not a valid URL (Invalid IPv6 URL): 'http://****@[::1/simple'",
+        ),
+        (
+            f"htp://user:{SECRET}@127.0.0.1/simple",
+            "--index-url: expected an http(s) or file URL, got 'htp://user:****@127.0.0.1/simple'",
+        ),
+        (
+            f"http://user:{SECRET}@127.0.0.1:80x/simple",
+            "--index-url: not a valid URL (Port could not be cast to integer value as '80x'): "
+            "'http://user:****@127.0.0.1:80x/simple'",
+        ),
+    ],
+    ids=["bad-ipv6", "bad-scheme", "bad-port"],
+)
+def test_a_malformed_index_url_is_a_usage_error_that_hides_its_secret(
+    project: Path, url: str, message: str
+) -> None:
+    result = compile_lock(project, f"--index-url={url}")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and SECRET not in result.stderr + result.stdout
+    (project / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{url}"\n\n[environments.linux]\npython = "3.11"\n'
+        'platform = "linux-x86_64"\n\n[locks.app]\ninputs = ["requirements.in"]\n'
+        'output = "app.txt"\n'
+    )
+    for command in (["lock"], ["list"]):
+        result = run(project, *command)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "locks.toml:2: settings.index-url:" in result.stderr
+        assert "Traceback" not in result.stderr and SECRET not in result.stderr + result.stdout
+
+
+def test_an_unknown_argument_is_echoed_without_a_url_s_secret(project: Path) -> None:
+    result = run(project, "verify", "requirements.txt", "--index-url", f"http://u:{SECRET}@h/x")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --index-url, http://u:****@h/x" in result.stderr
+    assert SECRET not in result.stderr

@@ -87,6 +87,8 @@ def _unrecognized(
     ("did you mean", as uv and Python 3.14's argparse say)."""
     import difflib
 
+    from lockbuild.urls import redact_urls
+
     command = parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -99,7 +101,7 @@ def _unrecognized(
         if flag.startswith("-") and close:
             hints.append(f"{flag} (did you mean {close[0]}?)")
         else:
-            hints.append(word)
+            hints.append(redact_urls(word))  # a URL's credentials are never echoed
     command.error(f"unrecognized arguments: {', '.join(hints)}")
 
 

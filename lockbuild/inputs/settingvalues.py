@@ -11,11 +11,13 @@ import re
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from lockbuild.instants import CUTOFF_FORMS, SpanCutoff, format_cutoff, parse_exclude_newer
 from lockbuild.models import ALL_BINARY, IndexStrategy, LateUploads
+from lockbuild.urls import redact_url
 
 
 class InvalidValue(Exception):
@@ -97,9 +99,15 @@ def parse_names(value: object) -> tuple[str, ...]:
 
 
 def parse_url(value: object) -> str:
+    """An http(s) or file URL whose host part parses; an error shows it with its credentials
+    masked."""
     text = parse_text(value)
     if not re.fullmatch(URL_PATTERN, text):
-        raise InvalidValue(f"expected an http(s) or file URL, got {show_value(value)}")
+        raise InvalidValue(f"expected an http(s) or file URL, got {show_value(redact_url(text))}")
+    try:
+        _ = urlsplit(text).port  # the host part: an IPv6 address in brackets, a port of digits
+    except ValueError as error:
+        raise InvalidValue(f"not a valid URL ({error}): {show_value(redact_url(text))}") from None
     return text
 
 
