@@ -877,3 +877,26 @@ def test_an_index_url_line_of_the_inputs_names_the_index_locks_toml_does_not(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "lock:dev@linux-311" in result.stdout and "127.0.0.1:9" in result.stdout
     assert not (project / "requirements/dev-linux-311.txt").exists()
+
+
+@pytest.mark.parametrize("front_end", ["doit", "lockbuild"])
+def test_a_fetch_that_failed_for_good_is_not_retried_by_the_next_lock(
+    project: Path, server: IndexServer, front_end: str
+) -> None:
+    """clicky's page answers 503 to every attempt: the first lock that needs it retries and
+    fails; the second fails at once with the same message instead of waiting out the same
+    retries again (with a trickling page, each lock waited its request-timeout)."""
+    server.reset_log()
+    server.fail("/simple/clicky/", times=100)
+    selected = ["docs@linux-311", "docs@win-312"]
+    if front_end == "doit":
+        result = doit(project, *[f"lock:{name}" for name in selected])
+    else:
+        result = lockbuild(project, "lock", *selected)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    failed = [line for line in result.stdout.splitlines() if " failed: " in line]
+    assert len(failed) == 2, result.stdout
+    assert all("HTTP 503" in line and "/simple/clicky/" in line for line in failed), failed
+    assert "earlier in this run; not asked again" in failed[1], failed
+    assert server.count("/simple/clicky/") == 4  # one lock's attempts: 1 + 3 retries

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
@@ -23,6 +24,7 @@ from lockbuild.app.status import (
     set_progress,
 )
 from lockbuild.app.tasks import TASK_BASENAME, adopted
+from lockbuild.index.failures import remembering_failures
 
 __all__ = [
     "EmbeddedReporter",
@@ -64,6 +66,8 @@ class LockReporter:
         self.current = self.phase = ""
         self.pid = os.getpid()
         self.only_lock_failures = True
+        self.run = ExitStack()
+        """What lasts as long as the run (see :mod:`lockbuild.index.failures`)."""
         if self.exit_codes:  # doit's own run: SIGTERM ends it as Ctrl-C does
             terminate_as_interrupt()
 
@@ -71,6 +75,7 @@ class LockReporter:
         self.outstream.write(text)
 
     def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
+        self.run.enter_context(remembering_failures())  # a URL that failed fails at once after
         names = [name for name in tasks if name.startswith(f"{TASK_BASENAME}:")]
         self.width = max((len(name) for name in names), default=0)
         self.total = len(_lock_tasks_run(tasks, selected_tasks))
@@ -171,6 +176,7 @@ class LockReporter:
         pass
 
     def complete_run(self) -> None:
+        self.run.close()
         self.status.clear()
         if self.live:
             reset_progress(self.token)

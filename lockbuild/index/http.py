@@ -28,6 +28,7 @@ from lockbuild import __version__
 from lockbuild.errors import IndexFetchError
 from lockbuild.hashing import HashingWriter, Sink, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
+from lockbuild.index.failures import earlier_failure, note_failure
 from lockbuild.index.httpbody import CHUNK_SIZE, GATHER_SIZE, Body, pieces, read_body
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of
 from lockbuild.index.httpsession import (
@@ -263,6 +264,9 @@ class HttpClient:
         Connection failures, bodies cut short, 429 and 5xx are tried again, at most
         ``retries`` times and never past the deadline; anything else fails at once.
         """
+        earlier = earlier_failure(url)
+        if earlier is not None:
+            raise IndexFetchError(f"{earlier} (earlier in this run; not asked again)")
         deadline = deadline or Deadline(self.limits)
         attempt = 0
         while True:
@@ -272,7 +276,10 @@ class HttpClient:
             except Failure as failure:
                 delay = self._delay(attempt, None)
                 if not failure.retry or attempt > self.retries or delay >= deadline.remaining():
-                    raise IndexFetchError(failed_message(failure.reason, attempt, url)) from None
+                    message = failed_message(failure.reason, attempt, url)
+                    if failure.retry:  # retried, or no time left to: failed for good
+                        note_failure(url, message)
+                    raise IndexFetchError(message) from None
                 logger.debug("retrying %s after %s", redact_url(url), failure.reason)
                 time.sleep(delay)
                 continue
@@ -290,7 +297,10 @@ class HttpClient:
                 reason = response.reason
                 _release(response)
                 tries = f" ({attempt} attempts)" if attempt > 1 else ""
-                raise IndexFetchError(f"HTTP {status} {reason}{tries}: {redact_url(url)}")
+                message = f"HTTP {status} {reason}{tries}: {redact_url(url)}"
+                if status in RETRY_STATUSES:  # retried until the retries or the time ran out
+                    note_failure(url, message)
+                raise IndexFetchError(message)
             return response, result
 
     def _attempt(
