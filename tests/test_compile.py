@@ -327,10 +327,12 @@ def test_a_lock_that_cannot_be_written_is_an_output_error(tmp_path: Path, in_the
 
     if in_the_way == "file":
         (tmp_path / "out").write_text("in the way\n")
-        target, reason, in_the_way_name = tmp_path / "out" / "lock.txt", "File exists", "out"
+        reason = "a file is where its directory should be"
+        target, in_the_way_name = tmp_path / "out" / "lock.txt", "out"
     else:
         (tmp_path / "lock.txt").mkdir()
-        target, reason, in_the_way_name = tmp_path / "lock.txt", "Is a directory", "lock.txt"
+        reason = "a directory is in its place"
+        target, in_the_way_name = tmp_path / "lock.txt", "lock.txt"
     with pytest.raises(OutputError) as caught:
         write_if_changed(target, "pins\n")
     assert str(caught.value) == f"cannot write lock ({reason}): {target}"

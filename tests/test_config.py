@@ -998,6 +998,23 @@ def test_a_symlink_to_another_lock_s_output_is_that_output(
         parse_config(text, "locks.toml")
 
 
+def test_a_brace_outside_a_placeholder_is_an_error_at_its_line() -> None:
+    """``base-{env.txt`` was written as a file of that name."""
+    text = ENV + '[locks.base]\ninputs = ["base.in"]\noutput = "base-{env.txt"\n'
+    message = "a '{' or '}' outside a placeholder (only '{env}' is supported): 'base-{env.txt'"
+    with pytest.raises(ConfigError, match=r"^locks.toml:6: locks.base.output: "):
+        parse_config(text, "locks.toml")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "locks.toml")
+    assert message in str(caught.value)
+
+
+def test_an_unknown_table_named_only_by_dotted_headers_has_its_line() -> None:
+    text = 'schema = 1\n\n[enviroments.linux]\npython = "3.11"\n'
+    with pytest.raises(ConfigError, match=r"^locks.toml:3: enviroments: unknown key \(did"):
+        parse_config(text, "locks.toml")
+
+
 def test_outputs_are_checked_against_the_directory_of_locks_toml(tmp_path: Path) -> None:
     """Run from elsewhere: ``..`` counts from the project, and its cache-dir is the project's."""
     project = tmp_path / "project"

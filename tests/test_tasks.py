@@ -692,8 +692,8 @@ def test_an_unwritable_output_fails_its_lock_in_one_line(project: Path, front_en
     no_traceback(result)
     assert result.returncode == 1
     assert re.search(
-        r"^lock:docs@linux-311\s+failed: cannot write lock \(File exists\): "
-        r"out/docs-linux-311.txt$",
+        r"^lock:docs@linux-311\s+failed: cannot write lock \(a file is where its directory "
+        r"should be\): out/docs-linux-311.txt$",
         result.stdout,
         re.MULTILINE,
     ), result.stdout
@@ -833,6 +833,16 @@ def test_commands_find_locks_toml_from_a_subdirectory(project: Path, tmp_path: P
     broken = lockbuild(sub, "list")
     assert broken.returncode == 1
     assert broken.stderr.startswith("error: ../../locks.toml:20: locks.dev.constraints[0]:")
+
+
+def test_a_locks_toml_that_is_a_directory_is_said_to_be_one(tmp_path: Path) -> None:
+    """Both front ends say what doit said: not "no locks.toml here"."""
+    (tmp_path / "locks.toml").mkdir()
+    (tmp_path / "dodo.py").write_text("from lockbuild.tasks import *  # noqa: F403\n")
+    for result in (lockbuild(tmp_path, "list"), doit(tmp_path, "list")):
+        assert result.returncode in (1, 3), result.stderr
+        assert "locks.toml: cannot read config file (is a directory)" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_the_search_for_locks_toml_stops_at_the_repository_root(

@@ -488,6 +488,8 @@ def read_previous_output(output: Path, environment: Mapping[str, str]) -> Previo
     """The existing lock, read once (pins, hashes, links) for ``environment`` (a merged lock's
     lines whose marker is false there are left out); an unreadable one counts as none, with
     a warning, and a file no lock tool wrote that does not read as a lock is not replaced."""
+    if output.is_dir():
+        raise OutputError(f"cannot write lock (a directory is in its place): {output}")
     locked = read_previous_lock(output, environment)
     if locked.problem is not None and not made_by_a_lock_tool(output):
         why = f"it is not a lock ({locked.problem}); move it away or name another output"

@@ -216,7 +216,7 @@ def _load_project(
     its directory: every path in it is relative to it. Without ``--config``, the nearest
     locks.toml here or above (:func:`~lockbuild.inputs.config.find_config`)."""
     path = Path(arguments.config)
-    if arguments.config == CONFIG_NAME and not path.is_file():
+    if arguments.config == CONFIG_NAME and not path.exists():  # a directory there: said below
         found = find_config()
         if found is None:
             raise UsageError(
@@ -224,7 +224,7 @@ def _load_project(
                 "(create one with `lockbuild init`)"
             )
         path = Path(found)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
     config = load_config(str(path), overrides=overrides or {})
     arguments.user_directory = os.getcwd()

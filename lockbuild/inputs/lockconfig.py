@@ -235,6 +235,9 @@ class LocksReader(ConfigReader):
             if placeholder != _ENV_PLACEHOLDER:
                 message = f"unknown placeholder {placeholder!r} (only '{{env}}' is supported)"
                 raise self.error(keys_output, f"{message}: {output!r}")
+        if re.search(r"[{}]", re.sub(_PLACEHOLDER, "", output)):
+            message = "a '{' or '}' outside a placeholder (only '{env}' is supported)"
+            raise self.error(keys_output, f"{message}: {output!r}")
         merged = table.get("merged")
         if merged is not None and not isinstance(merged, bool):
             raise self.error((*keys, "merged"), f"expected true or false, got {show_value(merged)}")

@@ -104,7 +104,12 @@ class TomlLines:
                 self.headers.setdefault(key_parts(match[1]), number)
 
     def line_of(self, keys: tuple[str, ...]) -> int | None:
-        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``."""
+        """The 1-based line of the deepest table header or ``key =`` line on the path ``keys``
+        (a table only dotted headers define, ``[enviroments.linux]``: the first of them)."""
+        if keys and keys not in self.headers:
+            implied = [line for header, line in self.headers.items() if header[: len(keys)] == keys]
+            if implied:
+                return min(implied)
         for size in range(len(keys), -1, -1):
             header = self.headers.get(keys[:size]) if size else 0
             if header is None:

@@ -160,6 +160,11 @@ def write_if_changed(path: Path, text: str) -> bool:
     """
     try:
         return _write_if_changed(path, text.encode("utf-8"))
+    except IsADirectoryError:
+        raise OutputError(f"cannot write lock (a directory is in its place): {path}") from None
+    except (FileExistsError, NotADirectoryError):  # making its directory met a file
+        reason = "a file is where its directory should be"
+        raise OutputError(f"cannot write lock ({reason}): {path}") from None
     except OSError as error:
         reason = error.strerror or str(error)
         raise OutputError(f"cannot write lock ({reason}): {path}") from None
