@@ -634,3 +634,33 @@ def test_verify_says_a_revealed_file_was_outside_the_first_exclude_newer(
         f"alpha 1.0: {LATE_WHEEL} was outside exclude-newer 2016-01-01T00:00:00Z when "
         "lockbuild first saw the release ("
     )
+
+
+def test_a_requirement_with_hashes_pins_only_the_files_they_name(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``alpha==1.0 --hash=sha256:...`` in the input: pip installs nothing else for that line,
+    and the lock lists that file alone (the hashes were ignored and every file pinned); a
+    hash no file has fails at the line, as does a line with no sha256 to check."""
+    wheel = server.sha256("alpha-1.0-py3-none-any.whl")
+    requirements = project / "requirements.in"
+    requirements.write_text(f"alpha==1.0 --hash=sha256:{wheel}\n")
+    assert compile_lock(server) == 0
+    assert locked_hashes(project) == {wheel}
+
+    lock = (project / "requirements.txt").read_text()
+    requirements.write_text(f"# reviewed\nalpha==1.0 --hash=sha256:{'0' * 64}\n")
+    capsys.readouterr()
+    assert compile_lock(server) == 1
+    error = capsys.readouterr().err
+    assert (
+        "requirements.in:2: no file of alpha 1.0 has one of the 1 sha256 hashes given "
+        "(the index gives 2: sha256:"
+    ) in error
+    assert (project / "requirements.txt").read_text() == lock
+
+    requirements.write_text(f"alpha==1.0 --hash=md5:{'0' * 32}\n")
+    assert compile_lock(server) == 1
+    assert "requirements.in:1: only sha256 hashes are checked, and none is given" in (
+        capsys.readouterr().err
+    )

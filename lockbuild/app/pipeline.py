@@ -210,9 +210,8 @@ def compile_lock(
             yanked = describe_yanked(resolution)
             hashes = collect_hashes(resolution, source) if settings.generate_hashes else {}
             pins = make_pins(resolution, hashes)
-            pins, warnings = check_trust(
-                request, resolution, source, pins, previous=locked, digests=hashes
-            )
+            given = requirement_set.requirements  # a --hash of a line: only those files
+            pins, warnings = check_trust(request, resolution, source, pins, locked, hashes, given)
             warnings = (*yanked.values(), *warnings)
             pins = link_pins(
                 pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
@@ -320,9 +319,9 @@ def check_trust(
     resolution: Resolution,
     source: IndexSource,
     pins: list[Pin],
-    *,
     previous: PreviousLock,
     digests: Mapping[str, str],
+    given: Sequence[InputRequirement] = (),
 ) -> tuple[list[Pin], tuple[str, ...]]:
     """Leave out the hashes of files lockbuild does not trust (see
     :mod:`lockbuild.trust.snapshots`).
@@ -361,7 +360,7 @@ def check_trust(
         policy=policy,
         store=source.store,
     )
-    return apply_exclusions(pins, report.excluded), report.warnings
+    return apply_exclusions(pins, report.excluded, given), report.warnings
 
 
 def _rederive_suspects(
