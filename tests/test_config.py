@@ -568,7 +568,8 @@ BAD = [
     (
         "python as a float",
         '[environments.linux]\npython = 3.11\nplatform = "linux-x86_64"\n' + LOCK,
-        "locks.toml:2: environments.linux.python: expected a string, got 3.11",
+        "locks.toml:2: environments.linux.python: expected a string (a version is a string: "
+        'python = "3.10", not a number), got 3.11',
     ),
     (
         "python without a minor version",

@@ -520,6 +520,17 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+def test_an_unset_variable_is_named_when_its_line_is_invalid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOCKBUILD_UNSET_VAR", raising=False)
+    write("r.in", "app${LOCKBUILD_UNSET_VAR}\n")
+    with pytest.raises(RequirementsFileError) as caught:
+        parse_requirements_files(["r.in"])
+    assert str(caught.value).startswith("r.in:1: invalid requirement 'app${LOCKBUILD_UNSET_VAR}'")
+    assert str(caught.value).endswith("; ${LOCKBUILD_UNSET_VAR} is not set in the environment)")
+
+
 def test_environment_variable_in_include(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQ_DIR", "sub")
     write("r.in", "-r ${REQ_DIR}/x.in\n")

@@ -58,6 +58,9 @@ _MAX_PYTHON_MINOR = 30
 
 
 def _parse_python(value: object) -> str:
+    if isinstance(value, float | int) and not isinstance(value, bool):  # TOML read 3.10 as 3.1
+        hint = 'a version is a string: python = "3.10", not a number'
+        raise InvalidValue(f"expected a string ({hint}), got {show_value(value)}")
     text = parse_text(value)
     match = re.fullmatch(_PYTHON, text)
     if match is None or not _MIN_PYTHON_MINOR <= int(match[1]) <= _MAX_PYTHON_MINOR:

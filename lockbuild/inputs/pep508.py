@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from packaging.requirements import InvalidRequirement, Requirement
 
 from lockbuild.errors import RequirementsFileError
@@ -19,8 +21,16 @@ def parse_pep508(location: Location, text: str, requirement: str) -> Requirement
         raise invalid_requirement(location, text, reason) from None
 
 
+_UNSET = re.compile(r"\$\{([A-Z0-9_]+)\}")
+"""A ``${NAME}`` left in a line: the environment variable is not set (pip leaves it so too)."""
+
+
 def invalid_requirement(location: Location, text: str, reason: str) -> RequirementsFileError:
-    """``invalid requirement 'text' (reason)`` at ``location``."""
+    """``invalid requirement 'text' (reason)`` at ``location``, naming a ``${NAME}`` of the
+    line that was left as it is because the environment does not set it."""
+    unset = _UNSET.search(text)
+    if unset is not None:
+        reason += f"; ${{{unset[1]}}} is not set in the environment"
     return input_error(location, f"invalid requirement {text!r} ({reason})")
 
 
