@@ -324,3 +324,31 @@ def test_a_wheel_record_that_vouches_for_more_wins_over_one_that_vouches_for_les
     assert merge(ours, theirs_as(unlike)) == 1
     assert "different content under wheel-v1:" in capsys.readouterr().err
     assert snapshot(ours)[key][0] == found
+
+
+@pytest.mark.parametrize("theirs_earlier", [True, False], ids=["theirs-earlier", "ours-earlier"])
+def test_snapshots_that_differ_only_in_when_they_were_seen_keep_the_earlier(
+    tmp_path: Path, theirs_as: Callable[..., Path], theirs_earlier: bool
+) -> None:
+    """Two stores that first saw the same files of a release a second apart (two runs, two
+    CI machines): the earlier sighting is kept; other files under the key stay a conflict."""
+    files = [["demo-1.0.tar.gz", SHA, 10, None]]
+    ours_value = {"project": "demo", "version": "1.0", "seen": "2026-12-08T00:00:01Z"}
+    seen = "2026-12-08T00:00:00Z" if theirs_earlier else "2026-12-08T00:00:02Z"
+    with open_store(tmp_path / "ours-release") as store:
+        store.put(RELEASE_KEY, {**ours_value, "files": files})
+
+    def fill(store: Store, clock: Clock) -> None:
+        store.put(RELEASE_KEY, {**ours_value, "seen": seen, "files": files})
+
+    assert merge(tmp_path / "ours-release", theirs_as(fill)) == 0
+    value = snapshot(tmp_path / "ours-release")[RELEASE_KEY][0]
+    assert value["seen"] == min(seen, ours_value["seen"])  # type: ignore[index]
+
+    def other_files(store: Store, clock: Clock) -> None:
+        store.put(
+            RELEASE_KEY,
+            {**ours_value, "seen": seen, "files": [[*files[0][:1], "ab" * 32, 10, None]]},
+        )
+
+    assert merge(tmp_path / "ours-release", theirs_as(other_files)) == 1

@@ -7,7 +7,8 @@ so two stores legitimately hold different ones: there the entry stored later win
 read from a wheel checked whole says so (``verified``) where the same metadata read otherwise
 (by an older lockbuild, or by range requests and then checked) does not: there the entry
 that says so wins. So does a wheel's record that vouches for more (checked whole, with the
-METADATA text found in it) over one of the same wheel that vouches for less.
+METADATA text found in it) over one of the same wheel that vouches for less. Two snapshots of
+a release that differ only in when each store first saw it: the earlier sighting.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from enum import Enum
 
 from lockbuild.errors import StoreError
 from lockbuild.store.envelope import Envelope
-from lockbuild.store.keys import METADATA, REFETCHED_NAMESPACES, WHEEL
+from lockbuild.store.keys import METADATA, REFETCHED_NAMESPACES, RELEASE, WHEEL
 
 __all__ = ["MergeCounts", "MergeStep", "merge_conflict", "merge_entries", "merge_step"]
 
@@ -49,7 +50,24 @@ def merge_step(incoming: Envelope, existing: Envelope | None) -> MergeStep:
         return _checked_mark_step(incoming, existing)
     if incoming.key.partition(":")[0] == WHEEL:
         return _wheel_record_step(incoming, existing)
+    if incoming.key.partition(":")[0] == RELEASE:
+        return _sighting_step(incoming, existing)
     return MergeStep.CONFLICT
+
+
+def _sighting_step(incoming: Envelope, existing: Envelope) -> MergeStep:
+    """Snapshots of one release that differ only in when each store first saw it (two honest
+    stores of the same files): the earlier sighting (any other difference is a conflict)."""
+    ours, theirs = existing.value, incoming.value
+    if not (isinstance(ours, dict) and isinstance(theirs, dict)):
+        return MergeStep.CONFLICT
+    seen_ours, seen_theirs = ours.get("seen"), theirs.get("seen")
+    if not (isinstance(seen_ours, str) and isinstance(seen_theirs, str)):
+        return MergeStep.CONFLICT
+    rest = {key: value for key, value in ours.items() if key != "seen"}
+    if rest != {key: value for key, value in theirs.items() if key != "seen"}:
+        return MergeStep.CONFLICT
+    return MergeStep.NEWER if seen_theirs < seen_ours else MergeStep.KEEP  # both UTC, one form
 
 
 _CHECKED = "verified"
