@@ -47,7 +47,8 @@ from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.finder import ReleaseMemo
 from lockbuild.resolution.resolve import Resolution, ResolvedPackage, resolve
 from lockbuild.resolution.source import PackageSource
-from lockbuild.trust.snapshots import TrustPolicy, apply_exclusions, check_releases, pinned_release
+from lockbuild.trust.pins import apply_exclusions
+from lockbuild.trust.snapshots import TrustPolicy, check_releases, pinned_release
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
