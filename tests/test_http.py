@@ -759,3 +759,14 @@ def test_persistent_faults_fail_after_the_retries_naming_url_and_cause(
         getattr(client, method)(url)
     assert str(caught.value) == expected
     assert index_server.count("/files/") == client.retries + 1 == 4
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://127.0.0.1/x-1.0.tar.gz"])
+def test_a_url_of_a_scheme_no_client_speaks_fails_at_once(url: str) -> None:
+    """A page may link any scheme: one the client does not speak is no connection failure to
+    retry (it was tried four times, with pauses, as 'connection failed')."""
+    http = HttpClient(backoff=1.0, retries=3)
+    started = time.monotonic()
+    with pytest.raises(IndexFetchError, match=r"^cannot fetch \(unsupported URL scheme\): "):
+        http.get(url)
+    assert time.monotonic() - started < 0.9  # no backoff: one attempt

@@ -71,7 +71,7 @@ def failure_of(error: BaseException, limits: TransferLimits, deadline: Deadline)
             return Failure("body cannot be decoded as its Content-Encoding says", retry=False)
     named = _plain_cause(causes)
     if named is not None:
-        return Failure(named, retry=named != "invalid URL")
+        return Failure(named, retry=named not in ("invalid URL", "unsupported URL scheme"))
     for cause in causes:
         if isinstance(cause, urllib3.exceptions.NewConnectionError):
             continue
@@ -106,6 +106,8 @@ def _plain_cause(causes: list[BaseException]) -> str | None:
             return "proxy failed"
         if isinstance(cause, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             return "invalid URL"
+        if isinstance(cause, requests.exceptions.InvalidSchema):  # javascript:, ftp: ...
+            return "unsupported URL scheme"
     return None
 
 
