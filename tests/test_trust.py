@@ -664,3 +664,25 @@ def test_a_requirement_with_hashes_pins_only_the_files_they_name(
     assert "requirements.in:1: only sha256 hashes are checked, and none is given" in (
         capsys.readouterr().err
     )
+
+
+def test_a_pin_whose_release_left_the_index_says_why_it_moved(
+    server: IndexServer, project: Path, dists: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The previous lock's alpha 2.0 is not on the page any more (removed, or its only file an
+    entry the page's parser skipped): the pin moves, and a warning says why."""
+    server.add(dists["newer"])
+    (project / "requirements.in").write_text("alpha\n")
+    assert compile_lock(server) == 0
+    assert "alpha==2.0" in (project / "requirements.txt").read_text()
+    server.remove("alpha-2.0-py3-none-any.whl")
+    capsys.readouterr()
+    assert compile_lock(server) == 0
+    assert "alpha==1.0" in (project / "requirements.txt").read_text()
+    assert (
+        f"warning: alpha 2.0, pinned by the previous lock, is not on {server.url} as this run "
+        "sees it (removed, its files unreadable there, or uploaded after exclude-newer): 1.0 "
+        "pinned instead"
+    ) in capsys.readouterr().err
+    assert compile_lock(server) == 0  # said once: the lock now pins what is there
+    assert "pinned by the previous lock" not in capsys.readouterr().err

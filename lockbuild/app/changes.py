@@ -7,17 +7,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from lockbuild.inputs.lockfile import LockedLink
 from lockbuild.models import Pin
 from lockbuild.output.checks import warning_comments
+from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
     from lockbuild.output.checks import Violation
     from lockbuild.resolution.resolve import Resolution
 
-__all__ = ["YANKED_WHY", "comment_blocks", "describe_changes", "describe_yanked"]
+__all__ = ["YANKED_WHY", "comment_blocks", "describe_changes", "describe_gone", "describe_yanked"]
 
 YANKED_WHY = "it is in the lock only because a requirement pins it exactly with =="
 
@@ -35,6 +36,36 @@ def describe_yanked(resolution: Resolution) -> dict[NormalizedName, str]:
         why = f'reason: "{reason}"' if reason else "no reason given"
         warnings[package.name] = f"{package.name} {package.version} is yanked ({why}); {YANKED_WHY}"
     return warnings
+
+
+def describe_gone(
+    resolution: Resolution, previous: Mapping[NormalizedName, Version]
+) -> dict[NormalizedName, str]:
+    """A warning for each pin of the previous lock that moved because its release is not on
+    its index page as this run sees it: removed, its files unreadable there (an entry the
+    page's parser skipped), or uploaded after ``exclude-newer``. The change is listed anyway;
+    this says why, where nothing the user did explains it."""
+    warnings: dict[NormalizedName, str] = {}
+    for package in resolution.packages:
+        before = previous.get(package.name)
+        if package.link is not None or before is None or before == package.version:
+            continue
+        page = package.release.page
+        if any(_spells(text, before) for text in page.versions):
+            continue  # still there: the inputs or -U/-P moved it
+        warnings[package.name] = (
+            f"{package.name} {before}, pinned by the previous lock, is not on "
+            f"{redact_url(page.index_url)} as this run sees it (removed, its files unreadable "
+            f"there, or uploaded after exclude-newer): {package.version} pinned instead"
+        )
+    return warnings
+
+
+def _spells(text: str, version: Version) -> bool:
+    try:
+        return Version(text) == version
+    except InvalidVersion:
+        return False
 
 
 def comment_blocks(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from lockbuild.app.changes import comment_blocks, describe_changes, describe_yanked
+from lockbuild.app.changes import comment_blocks, describe_changes, describe_gone, describe_yanked
 from lockbuild.app.lockformats import (
     emitted_pins,
     hashed_files,
@@ -208,7 +208,7 @@ def compile_lock(
             progress.step(
                 f"resolved {plural(len(resolution.packages), 'package')}; collecting hashes"
             )
-            yanked = describe_yanked(resolution)
+            yanked = describe_yanked(resolution) | describe_gone(resolution, previous)
             hashes = collect_hashes(resolution, source) if settings.generate_hashes else {}
             pins = make_pins(resolution, hashes)
             given = requirement_set.requirements  # a --hash of a line: only those files
