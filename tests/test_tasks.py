@@ -290,6 +290,13 @@ def test_check_list_and_clean(project: Path) -> None:
         re.MULTILINE,
     ), check.stdout
     assert re.search(r"^lock:base@linux-311\s+up to date$", check.stdout, re.MULTILINE)
+    assert re.search(r"^6 locks checked in [0-9.]+ s: 2 would change$", check.stdout, re.M)
+
+    (project / "requirements/docs.in").unlink()  # a lock that cannot compile is no change
+    check = lockbuild(project, "check")
+    assert check.returncode == 1
+    assert re.search(r"^6 locks checked in [0-9.]+ s: 2 failed$", check.stdout, re.M), check.stdout
+    (project / "requirements/docs.in").write_text("docgen\nextra-lib\n")
 
     bump_mtime(project / "requirements/base.in")
     (project / "requirements/docs.in").write_text("docgen\n")

@@ -304,8 +304,11 @@ def run_check(arguments: argparse.Namespace) -> int:
     adopted = sum(check.message.endswith("(committed lock adopted)") for check in checks)
     if adopted:
         print(f"adopted {plural(adopted, 'committed lock')}: a recompile matches")
-    checked = plural(len(checks), "lock")
-    print(f"{checked} checked in {seconds:.2f} s: {len(failed) or 'none'} would change")
+    broken = sum(check.message.startswith("failed: ") for check in checks)
+    changed = len(failed) - broken  # a lock that failed to compile says nothing of changes
+    outcome = [f"{changed or 'none'} would change"] if changed or not broken else []
+    outcome += [f"{broken} failed"] if broken else []
+    print(f"{plural(len(checks), 'lock')} checked in {seconds:.2f} s: {', '.join(outcome)}")
     return 1 if failed else 0
 
 
