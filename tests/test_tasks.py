@@ -320,6 +320,12 @@ def test_check_on_a_fresh_clone_adopts_the_committed_locks(project: Path) -> Non
     committed = "[up to date as committed (not yet verified here"
     assert listing.stdout.count(committed) == 6, listing.stdout
     assert "out of date" not in listing.stdout and "edited" not in listing.stdout
+    docs = (project / "requirements/docs.in").read_text()
+    (project / "requirements/docs.in").unlink()  # a committed lock whose input is gone
+    listing = lockbuild(project, "list")
+    assert listing.stdout.count(committed) == 4, listing.stdout
+    assert listing.stdout.count("an input file is missing") == 2, listing.stdout
+    (project / "requirements/docs.in").write_text(docs)
     check = lockbuild(project, "check")
     assert check.returncode == 0, check.stdout
     assert check.stdout.count("up to date (committed lock adopted)") == 6

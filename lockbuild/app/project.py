@@ -218,11 +218,16 @@ def _statuses(
         statuses = []
         for name in names:
             status = database.get_status(tasks[name], tasks, get_log=True)
-            committed = not database.get_values(name) and written_by_lockbuild(jobs[name].output)
+            job = jobs[name]
+            committed = (  # a fresh clone's lock, unless an input it was made from is gone
+                not database.get_values(name)
+                and written_by_lockbuild(job.output)
+                and all(os.path.isfile(spec.path) for spec in job.inputs)
+            )
             statuses.append(
                 LockStatus(
                     task=name,
-                    job=jobs[name],
+                    job=job,
                     up_to_date=status.status == "up-to-date",
                     reasons=(NOT_VERIFIED_HERE,)
                     if committed
