@@ -293,7 +293,22 @@ def test_a_malformed_index_url_is_a_usage_error_that_hides_its_secret(
 
 
 def test_an_unknown_argument_is_echoed_without_a_url_s_secret(project: Path) -> None:
-    result = run(project, "verify", "requirements.txt", "--index-url", f"http://u:{SECRET}@h/x")
+    result = run(project, "clean", f"--index-url=http://u:{SECRET}@h/x", f"http://u:{SECRET}@h/y")
     assert result.returncode == 2
-    assert "unrecognized arguments: --index-url, http://u:****@h/x" in result.stderr
+    assert "unrecognized arguments: --index-url=http://u:****@h/x" in result.stderr
     assert SECRET not in result.stderr
+
+
+def test_verify_reads_a_private_index_named_on_its_command_line(
+    project: Path, index: Index
+) -> None:
+    """The lock names its index without credentials: `verify --index-url` gives them (it had
+    no such option, and a password-protected index answered 401)."""
+    compiled = compile_lock(project, f"--index-url={index.url}")
+    assert compiled.returncode == 0, compiled.stderr
+    verified = run(project, "verify", "requirements.txt", "--cache-dir=cache", "-i", index.url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert_secret_nowhere(project, compiled, verified)
+    bad = run(project, "verify", "requirements.txt", "--index-url", f"htp://u:{SECRET}@h/x")
+    assert bad.returncode == 2 and "--index-url: expected an http(s) or file URL" in bad.stderr
+    assert SECRET not in bad.stderr

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockbuild.app.options import RunOptions, cache_directory, remote_store
 from lockbuild.app.status import plural, seconds_since_start
@@ -25,8 +25,11 @@ from lockbuild.cli.flags import (
     setting_overrides,
 )
 from lockbuild.cli.init import write_starter_project
-from lockbuild.errors import UsageError
+from lockbuild.errors import ConfigError, UsageError
 from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
+
+if TYPE_CHECKING:
+    from lockbuild.app.verify import VerifyTarget
 
 __all__ = ["add_project_commands"]
 
@@ -142,6 +145,20 @@ def _add_verify_command(commands: Any) -> None:
         help="the store's remote tier, an fsspec URL (default: $LOCKBUILD_REMOTE_STORE, else "
         "locks.toml's remote-store)",
     )
+    verify.add_argument(
+        "-i",
+        "--index-url",
+        metavar="URL",
+        help="the index to read the releases from, credentials included (default: locks.toml's, "
+        "else the one the lock names)",
+    )
+    verify.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another index to read releases from (repeatable; with --index-url)",
+    )
     verify.add_argument("-v", "--verbose", action="count", default=0, help="more output")
     verify.add_argument("-q", "--quiet", action="count", default=0, help="less output")
     verify.set_defaults(handler=run_verify)
@@ -160,6 +177,7 @@ def run_verify(arguments: argparse.Namespace) -> int:
         targets = verify_targets(config)
         if not targets:
             raise UsageError("no lock output exists yet (run `lockbuild lock` first)")
+    targets = _with_indexes(targets, arguments.index_url, arguments.extra_index_url)
     directory = os.path.abspath(cache_directory(config, flag=arguments.cache_dir))
     remote = remote_store(
         config.settings.remote_store if config is not None else "", flag=arguments.remote_store
@@ -168,6 +186,27 @@ def run_verify(arguments: argparse.Namespace) -> int:
     report, code = format_results(results)
     print(report)
     return code
+
+
+def _with_indexes(
+    targets: list[VerifyTarget], index: str | None, extra: list[str]
+) -> list[VerifyTarget]:
+    """``targets`` read from the indexes of ``--index-url``/``--extra-index-url``, if given."""
+    from lockbuild.app.verify import VerifyTarget
+    from lockbuild.inputs.settings import Settings, command_line_changes
+
+    if index is None and not extra:
+        return targets
+    if index is None:
+        raise UsageError("--extra-index-url needs --index-url")
+    try:
+        changes = command_line_changes({"index-url": index, "extra-index-urls": extra})
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    return [
+        VerifyTarget(target.output, (target.settings or Settings()).replace(**changes))
+        for target in targets
+    ]
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
