@@ -80,6 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
 
 @pytest.fixture
 def project(tmp_path: Path, server: IndexServer) -> Path:
+    server.clear_faults()  # what an earlier test of this module's server left unmet
     root = tmp_path / "project"
     (root / "requirements").mkdir(parents=True)
     (root / "locks.toml").write_text(LOCKS_TOML.format(index=server.url))
@@ -909,6 +910,7 @@ def test_a_fetch_that_failed_for_good_is_not_retried_by_the_next_lock(
     """clicky's page answers 503 to every attempt: the first lock that needs it retries and
     fails; the second fails at once with the same message instead of waiting out the same
     retries again (with a trickling page, each lock waited its request-timeout)."""
+    server.clear_faults()
     server.reset_log()
     server.fail("/simple/clicky/", times=100)
     selected = ["docs@linux-311", "docs@win-312"]
@@ -923,3 +925,54 @@ def test_a_fetch_that_failed_for_good_is_not_retried_by_the_next_lock(
     assert all("HTTP 503" in line and "/simple/clicky/" in line for line in failed), failed
     assert "earlier in this run; not asked again" in failed[1], failed
     assert server.count("/simple/clicky/") == 4  # one lock's attempts: 1 + 3 retries
+    server.clear_faults()
+
+
+def test_a_failure_is_remembered_only_for_locks_that_would_meet_it(
+    project: Path, server: IndexServer
+) -> None:
+    """clicky's page answers after a second: the docs lock, whose read-timeout is 0.3 s, fails
+    on it; the base lock, with the default 30 s, waits and succeeds (it was failed as
+    'earlier in this run' when docs went first)."""
+    edit_config(
+        project,
+        '[locks.docs]\ninputs = ["requirements/docs.in"]\n',
+        '[locks.docs]\ninputs = ["requirements/docs.in"]\nread-timeout = 0.3\n',
+    )
+    server.clear_faults()
+    server.fault("/simple/clicky/", "slow-headers", times=100, seconds=1.0)
+    result = lockbuild(project, "lock", "docs@linux-311", "base@linux-311")
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = {
+        line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("lock:")
+    }
+    assert " failed: " in lines["lock:docs@linux-311"], result.stdout
+    assert "earlier in this run" not in lines["lock:base@linux-311"], result.stdout
+    assert " failed" not in lines["lock:base@linux-311"], result.stdout
+    server.clear_faults()
+
+
+def test_sigterm_to_the_process_group_of_a_parallel_run_prints_no_worker_traceback(
+    project: Path, server: IndexServer
+) -> None:
+    """A CI runner stops a job's whole process group: the workers of `lock -j 2` get SIGTERM
+    too, and end quietly (they printed `Terminated` tracebacks); the run says "terminated"."""
+    server.clear_faults()
+    server.fault("/simple/", "slow-headers", times=100, seconds=20)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lockbuild", "lock", "-j", "2"],
+        cwd=project,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(2.0)  # the workers are waiting for pages
+    os.killpg(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    server.clear_faults()
+    assert process.returncode == 143, out + err
+    assert "Traceback" not in err and "Terminated" not in err, err
+    assert "terminated" in err.splitlines(), err

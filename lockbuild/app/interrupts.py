@@ -10,6 +10,7 @@ run then says ``terminated`` and exits 143 (128 + SIGTERM), as a shell reports i
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -29,10 +30,22 @@ def terminate_as_interrupt() -> None:
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
+    global _installer
+    _installer = os.getpid()
     signal.signal(signal.SIGTERM, _terminated)
 
 
+_installer = 0
+"""The process whose run SIGTERM interrupts: a worker forked from it (``doit -n``,
+``lockbuild lock -j``) inherits the handler, and ends as SIGTERM ends a process by default,
+leaving the message to the run."""
+
+
 def _terminated(signum: int, frame: FrameType | None) -> None:
+    if os.getpid() != _installer:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated
 
 

@@ -12,14 +12,15 @@ tests), never remembers a failure beyond its own requests.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
 __all__ = ["earlier_failure", "note_failure", "remembering_failures"]
 
 _lock = threading.Lock()
-_failed: dict[str, str] | None = None
-"""URL -> the message it failed with, while a run remembers failures."""
+_failed: dict[tuple[str, object], str] | None = None
+"""(URL, the limits it was asked within) -> the message it failed with, while a run
+remembers failures: a lock with longer timeouts or more retries asks again."""
 
 
 @contextmanager
@@ -35,14 +36,14 @@ def remembering_failures() -> Iterator[None]:
             _failed = None
 
 
-def earlier_failure(url: str) -> str | None:
-    """The message ``url`` failed with earlier in this run, if it did."""
+def earlier_failure(url: str, limits: Hashable) -> str | None:
+    """The message ``url`` failed with earlier in this run within the same ``limits``."""
     failed = _failed
-    return None if failed is None else failed.get(url)
+    return None if failed is None else failed.get((url, limits))
 
 
-def note_failure(url: str, message: str) -> None:
-    """Remember that ``url`` failed for good with ``message`` (when the run remembers)."""
+def note_failure(url: str, limits: Hashable, message: str) -> None:
+    """Remember that ``url`` failed for good within ``limits`` (when the run remembers)."""
     with _lock:
         if _failed is not None:
-            _failed[url] = message
+            _failed[(url, limits)] = message

@@ -264,7 +264,8 @@ class HttpClient:
         Connection failures, bodies cut short, 429 and 5xx are tried again, at most
         ``retries`` times and never past the deadline; anything else fails at once.
         """
-        earlier = earlier_failure(url)
+        tried = (self.limits, self.retries)  # what a failure depends on besides the URL
+        earlier = earlier_failure(url, tried)
         if earlier is not None:
             raise IndexFetchError(f"{earlier} (earlier in this run; not asked again)")
         deadline = deadline or Deadline(self.limits)
@@ -278,7 +279,7 @@ class HttpClient:
                 if not failure.retry or attempt > self.retries or delay >= deadline.remaining():
                     message = failed_message(failure.reason, attempt, url)
                     if failure.retry:  # retried, or no time left to: failed for good
-                        note_failure(url, message)
+                        note_failure(url, tried, message)
                     raise IndexFetchError(message) from None
                 logger.debug("retrying %s after %s", redact_url(url), failure.reason)
                 time.sleep(delay)
@@ -299,7 +300,7 @@ class HttpClient:
                 tries = f" ({attempt} attempts)" if attempt > 1 else ""
                 message = f"HTTP {status} {reason}{tries}: {redact_url(url)}"
                 if status in RETRY_STATUSES:  # retried until the retries or the time ran out
-                    note_failure(url, message)
+                    note_failure(url, tried, message)
                 raise IndexFetchError(message)
             return response, result
 
