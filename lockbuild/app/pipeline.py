@@ -29,7 +29,7 @@ from lockbuild.app.wave import linked_names
 from lockbuild.app.waveshare import WavePart, start_shared_wave
 from lockbuild.errors import InstallabilityError, LockbuildError, OutputError, ResolutionError
 from lockbuild.inputs.environment import TargetEnvironment
-from lockbuild.inputs.lockfile import PreviousLock, made_by_a_lock_tool, read_previous_lock
+from lockbuild.inputs.lockfile import PreviousLock, read_previous_lock, replaceable_output
 from lockbuild.inputs.requirements import parse_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import (
@@ -491,7 +491,7 @@ def read_previous_output(output: Path, environment: Mapping[str, str]) -> Previo
     if output.is_dir():
         raise OutputError(f"cannot write lock (a directory is in its place): {output}")
     locked = read_previous_lock(output, environment)
-    if locked.problem is not None and not made_by_a_lock_tool(output):
+    if locked.problem is not None and not replaceable_output(output, locked.problem):
         why = f"it is not a lock ({locked.problem}); move it away or name another output"
         raise OutputError(f"{output}: not replaced: {why}")
     if locked.problem is not None:
