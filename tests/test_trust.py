@@ -641,7 +641,7 @@ def test_a_requirement_with_hashes_pins_only_the_files_they_name(
 ) -> None:
     """``alpha==1.0 --hash=sha256:...`` in the input: pip installs nothing else for that line,
     and the lock lists that file alone (the hashes were ignored and every file pinned); a
-    hash no file has fails at the line, as does a line with no sha256 to check."""
+    hash no file has fails at the line."""
     wheel = server.sha256("alpha-1.0-py3-none-any.whl")
     requirements = project / "requirements.in"
     requirements.write_text(f"alpha==1.0 --hash=sha256:{wheel}\n")
@@ -658,12 +658,6 @@ def test_a_requirement_with_hashes_pins_only_the_files_they_name(
         "(the index gives 2: sha256:"
     ) in error
     assert (project / "requirements.txt").read_text() == lock
-
-    requirements.write_text(f"alpha==1.0 --hash=md5:{'0' * 32}\n")
-    assert compile_lock(server) == 1
-    assert "requirements.in:1: only sha256 hashes are checked, and none is given" in (
-        capsys.readouterr().err
-    )
 
 
 def test_a_pin_whose_release_left_the_index_says_why_it_moved(
@@ -686,3 +680,29 @@ def test_a_pin_whose_release_left_the_index_says_why_it_moved(
     ) in capsys.readouterr().err
     assert compile_lock(server) == 0  # said once: the lock now pins what is there
     assert "pinned by the previous lock" not in capsys.readouterr().err
+
+
+def test_a_hash_line_whose_marker_does_not_hold_or_without_sha256_restricts_nothing(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``--hash`` line for another Python says nothing of this lock (it failed it: no file
+    of the release chosen here has that hash); a line of sha512 hashes only, which pip
+    accepts, is not checked, with a warning (it failed the lock)."""
+    wheel = server.sha256("alpha-1.0-py3-none-any.whl")
+    sdist = server.sha256("alpha-1.0.tar.gz")
+    requirements = project / "requirements.in"
+    requirements.write_text(
+        f"alpha==1.0 ; python_version < '3' --hash=sha256:{'0' * 64}\n"
+        "alpha==1.0 ; python_version >= '3'\n"
+    )
+    assert compile_lock(server) == 0
+    assert locked_hashes(project) == {wheel, sdist}
+
+    requirements.write_text(f"alpha==1.0 --hash=sha512:{'0' * 128}\n")
+    capsys.readouterr()
+    assert compile_lock(server) == 0
+    assert locked_hashes(project) == {wheel, sdist}
+    assert (
+        "requirements.in:1: --hash of alpha not checked: lockbuild pins sha256 hashes, and none "
+        "is given; every file of alpha 1.0 is in the lock"
+    ) in capsys.readouterr().err

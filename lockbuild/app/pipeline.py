@@ -329,6 +329,7 @@ def check_trust(
 
     Only with hashes: a lock without them trusts whatever pip finds anyway.
     """
+    markers = request.environment.markers  # a --hash of a line that holds there
     if not request.settings.generate_hashes:
         return pins, ()
     packages = [package for package in resolution.packages if package.link is None]
@@ -361,7 +362,7 @@ def check_trust(
         policy=policy,
         store=source.store,
     )
-    return apply_exclusions(pins, report.excluded, given), report.warnings
+    return apply_exclusions(pins, report.excluded, given, markers, report.warnings)
 
 
 def _rederive_suspects(

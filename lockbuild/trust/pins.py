@@ -14,49 +14,81 @@ from lockbuild.models import InputRequirement, Pin
 __all__ = ["apply_exclusions", "apply_input_hashes"]
 
 
-def apply_input_hashes(pins: Sequence[Pin], requirements: Sequence[InputRequirement]) -> list[Pin]:
+def apply_input_hashes(
+    pins: Sequence[Pin],
+    requirements: Sequence[InputRequirement],
+    markers: Mapping[str, str] | None = None,
+) -> tuple[list[Pin], list[str]]:
     """``pins`` of index requirements written with ``--hash`` options, with only the files
-    those hashes name: pip installs no other file for such a line, and the lock says so.
+    those sha256 hashes name: pip installs no other file for such a line, and the lock says
+    so; and warnings. A line whose marker does not hold in the environment (``markers``) says
+    nothing here; a line with no sha256 among its hashes (sha384, sha512) is not checked, and
+    a warning says so.
     Raises RequirementsFileError at the line when no file of the pinned release has one of
     them (the bytes reviewed are not what the index serves)."""
     given: dict[NormalizedName, tuple[InputRequirement, set[str]]] = {}
     for entry in requirements:
         name = entry.name
-        if entry.hashes and name is not None and entry.link is None and not entry.editable:
-            _, digests = given.setdefault(name, (entry, set()))
-            digests.update(entry.hashes)
-    kept = []
+        if not entry.hashes or name is None or entry.link is not None or entry.editable:
+            continue
+        if not _holds(entry, markers):
+            continue
+        _, digests = given.setdefault(name, (entry, set()))
+        digests.update(entry.hashes)
+    kept: list[Pin] = []
+    warnings: list[str] = []
     for pin in pins:
         found = given.get(pin.name) if pin.url is None else None
         if found is not None and pin.hashes:
             entry, digests = found
-            matching = tuple(digest for digest in pin.hashes if digest in digests)
+            sha256 = {digest for digest in digests if digest.startswith("sha256:")}
+            if not sha256:
+                warnings.append(
+                    f"{entry.location}: --hash of {pin.name} not checked: lockbuild pins sha256 "
+                    f"hashes, and none is given; every file of {pin.name} {pin.version} is in "
+                    "the lock"
+                )
+                kept.append(pin)
+                continue
+            matching = tuple(digest for digest in pin.hashes if digest in sha256)
             if not matching:
-                sha256 = sum(1 for digest in digests if digest.startswith("sha256:"))
                 reason = (
-                    f"no file of {pin.name} {pin.version} has one of the {sha256} sha256 "
+                    f"no file of {pin.name} {pin.version} has one of the {len(sha256)} sha256 "
                     f"hashes given (the index gives {len(pin.hashes)}: {pin.hashes[0]}"
                     f"{', ...' if len(pin.hashes) > 1 else ''})"
-                    if sha256
-                    else "only sha256 hashes are checked, and none is given"
                 )
                 raise RequirementsFileError(entry.location.path, entry.location.line, reason)
             pin = replace(pin, hashes=matching)
         kept.append(pin)
-    return kept
+    return kept, warnings
+
+
+def _holds(entry: InputRequirement, markers: Mapping[str, str] | None) -> bool:
+    """Whether the line's marker holds in the environment (no marker, or none known: yes)."""
+    marker = entry.requirement.marker if entry.requirement is not None else None
+    if marker is None or markers is None:
+        return True
+    try:
+        return marker.evaluate({**markers, "extra": ""})
+    except ValueError:  # an undefined variable or an incomparable version
+        return True
 
 
 def apply_exclusions(
     pins: Sequence[Pin],
     excluded: Mapping[NormalizedName, frozenset[str]],
     given: Sequence[InputRequirement] = (),
-) -> list[Pin]:
+    markers: Mapping[str, str] | None = None,
+    warnings: Sequence[str] = (),
+) -> tuple[list[Pin], tuple[str, ...]]:
     """``pins`` without the excluded ``sha256:hex`` digests, and with only the files the
-    ``--hash`` options of the ``given`` requirements name (see :func:`apply_input_hashes`)."""
+    ``--hash`` options of the ``given`` requirements name (see :func:`apply_input_hashes`);
+    and ``warnings`` with what that adds."""
     kept = []
     for pin in pins:
         drop = excluded.get(pin.name)
         if drop:
             pin = replace(pin, hashes=tuple(digest for digest in pin.hashes if digest not in drop))
         kept.append(pin)
-    return apply_input_hashes(kept, given)
+    kept, said = apply_input_hashes(kept, given, markers)
+    return kept, (*warnings, *said)
