@@ -189,11 +189,14 @@ def test_without_a_snapshot_files_none_of_the_lock_s_hashes_match_fail_the_lock(
     assert locked_hashes(project) == {server.sha256("alpha-1.0-py3-none-any.whl")}
 
 
+@pytest.mark.parametrize("page_hash", ["sha256", "md5"])
 def test_a_version_edited_by_hand_in_the_lock_is_not_taken_for_replaced_files(
-    server: IndexServer, project: Path, dists: dict[str, Path]
+    server: IndexServer, project: Path, dists: dict[str, Path], page_hash: str
 ) -> None:
     """``alpha==2.0`` edited to ``alpha==1.0`` in the lock, 2.0's hashes kept (a downgrade
-    pip-compile keeps): the hashes are another release's, and 1.0's files are trusted."""
+    pip-compile keeps): the hashes are another release's, and 1.0's files are trusted. A
+    page without sha256 hashes cannot tell the two apart, and trusts them as before."""
+    server.page_hash = page_hash
     server.add(dists["newer"])
     (project / "requirements.in").write_text("alpha\n")
     assert compile_lock(server) == 0

@@ -471,11 +471,8 @@ def pinned_release(
     release = PinnedRelease(name, version, index_url, tuple(records), frozenset(downloaded))
     if page is not None and previous is not None and _replaced_release(release, previous):
         locked = previous.hashes[name]
-        elsewhere = any(
-            file.sha256 in locked
-            for other in page.versions
-            for file in page.release_files(other)
-            if file.sha256
-        )
+        files = [file for other in page.versions for file in page.release_files(other)]
+        # a page that gives no sha256 for some file cannot tell the two apart: as before
+        elsewhere = any(not file.sha256 or file.sha256 in locked for file in files)
         release = replace(release, hashes_elsewhere=elsewhere)
     return release
