@@ -30,10 +30,12 @@ __all__ = [
     "LockedLink",
     "PreviousLock",
     "exact_version",
+    "line_holds",
     "link_key",
     "local_path",
     "read_lock",
     "read_previous_lock",
+    "replaceable_output",
     "requirement_link",
     "sha256_digests",
     "strip_egg",
@@ -100,7 +102,7 @@ class PreviousLock:
             digests = sha256_digests(entry.hashes)
             if exact is not None:
                 releases.setdefault(exact, digests)
-            if environment is not None and not _holds(entry, environment):
+            if environment is not None and not line_holds(entry, environment):
                 continue
             link = requirement_link(entry)
             if link is not None:
@@ -203,7 +205,7 @@ def _exact_pin(entry: InputRequirement) -> tuple[NormalizedName, Version] | None
     return None if version is None else (canonicalize_name(entry.requirement.name), version)
 
 
-def _holds(entry: InputRequirement, environment: Mapping[str, str]) -> bool:
+def line_holds(entry: InputRequirement, environment: Mapping[str, str]) -> bool:
     """Whether the line's marker holds in ``environment`` (a line without one always does)."""
     marker = entry.requirement.marker if entry.requirement is not None else None
     if marker is None:

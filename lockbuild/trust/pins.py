@@ -9,6 +9,7 @@ from dataclasses import replace
 from packaging.utils import NormalizedName
 
 from lockbuild.errors import RequirementsFileError
+from lockbuild.inputs.lockfile import line_holds
 from lockbuild.models import InputRequirement, Pin
 
 __all__ = ["apply_exclusions", "apply_input_hashes"]
@@ -31,7 +32,7 @@ def apply_input_hashes(
         name = entry.name
         if not entry.hashes or name is None or entry.link is not None or entry.editable:
             continue
-        if not _holds(entry, markers):
+        if markers is not None and not line_holds(entry, markers):
             continue
         _, digests = given.setdefault(name, (entry, set()))
         digests.update(entry.hashes)
@@ -61,17 +62,6 @@ def apply_input_hashes(
             pin = replace(pin, hashes=matching)
         kept.append(pin)
     return kept, warnings
-
-
-def _holds(entry: InputRequirement, markers: Mapping[str, str] | None) -> bool:
-    """Whether the line's marker holds in the environment (no marker, or none known: yes)."""
-    marker = entry.requirement.marker if entry.requirement is not None else None
-    if marker is None or markers is None:
-        return True
-    try:
-        return marker.evaluate({**markers, "extra": ""})
-    except ValueError:  # an undefined variable or an incomparable version
-        return True
 
 
 def apply_exclusions(
