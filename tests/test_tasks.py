@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import user_cache
@@ -91,8 +92,28 @@ def project(tmp_path: Path, server: IndexServer) -> Path:
     return root
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without lockbuild's variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+
+
+def started(
+    root: Path, *command: str, environment: dict[str, str] | None = None, **options: Any
+) -> subprocess.Popen[str]:
+    """``python -m COMMAND`` started in ``root``, its output piped as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *command],
+        cwd=root,
+        env=clean_environment() if environment is None else environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+
+
 def run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment = clean_environment()
     return subprocess.run(
         [sys.executable, "-m", *command],
         cwd=root,
@@ -456,17 +477,10 @@ def test_two_parallel_doit_runs_share_one_store(project: Path, tmp_path: Path) -
     twin = tmp_path / "twin"
     shutil.copytree(project, twin)
     shared = tmp_path / "shared-cache"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment = clean_environment()
     environment["LOCKBUILD_CACHE_DIR"] = str(shared)
     runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "doit", "-n", "2", "lock"],
-            cwd=root,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        started(root, "doit", "-n", "2", "lock", environment=environment)
         for root in (project, twin)
     ]
     for run_ in runs:
@@ -723,7 +737,7 @@ def without_root_powers(root: Path, *command: str) -> subprocess.CompletedProces
         if setpriv is None:
             pytest.skip("running as root without setpriv: permissions cannot be tested")
         prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
+    environment = clean_environment()
     return subprocess.run(
         [*prefix, sys.executable, "-m", *command],
         cwd=root,
@@ -779,16 +793,13 @@ def test_an_interruption_keeps_the_written_locks_and_exits_with_its_code(
     index: the first lock stays, the second is not written, no traceback of the interruption
     and no summary claiming nothing was to do; 130 "interrupted" or 143 "terminated"."""
     server.fault("/simple/docgen/", "slow-headers", times=4, seconds=20)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lockbuild", "lock", "base@linux-311", "docs@linux-311"]
-        if front_end == "lockbuild"
-        else [sys.executable, "-m", "doit", "lock:base@linux-311", "lock:docs@linux-311"],
-        cwd=project,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = started(
+        project,
+        *(
+            ["lockbuild", "lock", "base@linux-311", "docs@linux-311"]
+            if front_end == "lockbuild"
+            else ["doit", "lock:base@linux-311", "lock:docs@linux-311"]
+        ),
     )
     first = project / "requirements/base-linux-311.txt"
     deadline = time.monotonic() + 60
@@ -959,16 +970,7 @@ def test_sigterm_to_the_process_group_of_a_parallel_run_prints_no_worker_traceba
     too, and end quietly (they printed `Terminated` tracebacks); the run says "terminated"."""
     server.clear_faults()
     server.fault("/simple/", "slow-headers", times=100, seconds=20)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOCKBUILD_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lockbuild", "lock", "-j", "2"],
-        cwd=project,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = started(project, "lockbuild", "lock", "-j", "2", start_new_session=True)
     time.sleep(2.0)  # the workers are waiting for pages
     os.killpg(process.pid, signal.SIGTERM)
     out, err = process.communicate(timeout=60)
