@@ -39,6 +39,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "newer": make_wheel(directory, "alpha", "2.0"),
         "late-any": make_wheel(directory, "alpha", "1.0", tag="py2.py3-none-any"),
         "beta": make_wheel(directory, "beta", "1.0"),
+        "arm": make_wheel(directory, "alpha", "1.0", tag="cp311-cp311-manylinux_2_17_aarch64"),
     }
 
 
@@ -709,3 +710,35 @@ def test_a_hash_line_whose_marker_does_not_hold_or_without_sha256_restricts_noth
         "requirements.in:1: --hash of alpha not checked: lockbuild pins sha256 hashes, and none "
         "is given; every file of alpha 1.0 is in the lock"
     ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store", ["cache", "fresh-cache"])
+def test_a_pin_whose_only_installable_file_is_not_trusted_fails_the_lock(
+    dists: dict[str, Path], project: Path, store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lock of alpha 1.0 made for x86_64, whose aarch64 wheel came later, compiled for
+    aarch64: that wheel is not trusted (by the snapshot, or on a fresh store by the previous
+    lock's hashes), and leaving it out left no file pip could install there. It wrote that
+    lock (only the x86_64 wheel's hash) with a warning and exit 0; the lock now fails, as it
+    was, naming the file to review; accepted, the lock has the aarch64 wheel."""
+    with IndexServer() as server:
+        server.add(dists["late"], upload_time="2015-04-03T10:00:00Z")
+        assert compile_lock(server) == 0
+        lock = (project / "requirements.txt").read_text()
+        assert locked_hashes(project) == {server.sha256(LATE_WHEEL)}
+        server.add(dists["arm"], upload_time="2015-05-03T10:00:00Z")
+        arm = dists["arm"].name
+        aarch64 = ["--platform=linux-aarch64", f"--cache-dir={store}"]
+        capsys.readouterr()
+        assert compile_lock(server, *aarch64) == 1
+        error = capsys.readouterr().err
+        assert f"alpha 1.0: 1 file uploaded 2015-05-03 ({arm}), after this lock" in error
+        assert (
+            "alpha 1.0: no file the lock trusts installs on linux-aarch64, CPython 3.11.0 (not "
+            f"trusted: {arm}); review and accept with --trust-new-files alpha, or pin another "
+            "version"
+        ) in error
+        assert (project / "requirements.txt").read_text() == lock
+
+        assert compile_lock(server, *aarch64, "--trust-new-files=alpha") == 0
+        assert locked_hashes(project) == {server.sha256(LATE_WHEEL), server.sha256(arm)}
