@@ -386,6 +386,31 @@ def test_a_deleted_value_file_is_a_repaired_miss(
     assert server.count("alpha-1.0-py3-none-any.whl") > 0
 
 
+def test_a_row_naming_a_file_outside_the_store_is_dropped_and_that_file_left_be(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row of ``cache.db`` edited to name another file as its value (a poisoned CI cache):
+    dropping the entry deleted that file and its emptied parent directories. The file is
+    neither read nor removed; the entry is dropped and refetched."""
+    first = first_lock(server, project, capsys)
+    victim = project / "elsewhere" / "keep" / "precious.txt"
+    victim.parent.mkdir(parents=True)
+    victim.write_text("precious\n")
+    key = metadata_key(url=server.file_url(WHEELS[0]))
+    relative = os.path.relpath(victim, project / "cache" / "store")
+    for filename in (str(victim), relative):
+        with sqlite3.connect(project / "cache" / "store" / "cache.db") as connection:
+            connection.execute(
+                "UPDATE Cache SET mode = 3, value = NULL, filename = ? WHERE key = ?",
+                (filename, key),
+            )
+        (project / "requirements.txt").unlink()
+        assert compile_lock(server) == 0
+        assert "dropping corrupt cache entry" in capsys.readouterr().err
+        assert victim.read_text() == "precious\n"
+        assert (project / "requirements.txt").read_bytes() == first
+
+
 def run_without_root_powers(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run lockbuild so that file permissions apply even to root (no CAP_DAC_OVERRIDE)."""
     command = [sys.executable, "-m", "lockbuild", *arguments]

@@ -7,6 +7,7 @@ Entries written by anything else are never unpickled. What an error of the datab
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout)
 """What reading or writing the database may raise for reasons outside lockbuild."""
 
 _SIZE_LIMIT = 2**62
+
+_VALUE_FILE = re.compile(r"[0-9a-f]{2}[/\\][0-9a-f]{2}[/\\][0-9a-f]{28}\.val\Z")
+"""The name of a value file diskcache makes (``ab/cd/<28 hex>.val``, under the store): a
+row naming anything else (another path, ``..``, an absolute one) was not written by it."""
 
 
 class RefusedPickle(Exception):
@@ -120,6 +125,8 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
             raise RefusedPickle
         if read:
             raise TypeError("the store does not hand out file handles")
+        if filename is not None and not _own_file(filename):  # an edited row: never followed
+            raise MissingValueFile
         try:
             if mode != MODE_TEXT or filename is None:
                 return super().fetch(mode, filename, value, read)
@@ -128,6 +135,16 @@ class JsonTextDisk(diskcache.Disk):  # type: ignore[misc]
         except FileNotFoundError:
             raise MissingValueFile from None
         return head.decode("utf-8") if offset is None else FileText(head, path, offset, ahead)
+
+    def remove(self, file_path: str) -> None:
+        """Remove a value file and its emptied directories, as diskcache does, but only one of
+        its own (:data:`_VALUE_FILE`): a dropped row naming another file leaves that file be."""
+        if _own_file(file_path):
+            super().remove(file_path)
+
+
+def _own_file(filename: object) -> bool:
+    return type(filename) is str and _VALUE_FILE.match(filename) is not None
 
 
 _CHUNK = 1 << 22
