@@ -142,6 +142,9 @@ class RequirementSet:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
+    placeholders: tuple[tuple[str, str], ...] = ()
+    """``(value, "${NAME}")`` of every variable a line expanded: a URL line's credentials are
+    written to the lock as the line wrote them (pip expands them), never as their values."""
 
 
 FileData = dict[str, Any]

@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Sequence
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 MASK = "****"
 """What stands in for a credential."""
 
-_URL_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
+_URL_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>).,;:]")
+"""A URL in a message: what follows it (``)``, ``,``, ``.``...) is not read as its end."""
 
 Origin = tuple[str, str, int | None]
 """``(scheme, lower-cased host, port)``: the hosts credentials are remembered for."""
@@ -55,6 +57,25 @@ def redact_url(url: str) -> str:
 def redact_urls(text: str) -> str:
     """``text`` (a command line, a tool's message) with every URL in it redacted."""
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+
+
+def with_placeholders(url: str, placeholders: Sequence[tuple[str, str]]) -> str:
+    """``url`` with each ``(value, "${NAME}")`` of ``placeholders`` put back where the value
+    stands in its user info or query (a token an input line took from the environment):
+    nothing else of the URL is changed."""
+    if not placeholders or "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    query = parts.query
+    for value, placeholder in sorted(placeholders, key=lambda item: -len(item[0])):
+        userinfo, query = userinfo.replace(value, placeholder), query.replace(value, placeholder)
+    if (userinfo, query) == (parts.netloc.rpartition("@")[0], parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query))
 
 
 def public_url(url: str) -> str:

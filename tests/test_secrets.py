@@ -312,3 +312,59 @@ def test_verify_reads_a_private_index_named_on_its_command_line(
     bad = run(project, "verify", "requirements.txt", "--index-url", f"htp://u:{SECRET}@h/x")
     assert bad.returncode == 2 and "--index-url: expected an http(s) or file URL" in bad.stderr
     assert SECRET not in bad.stderr
+
+
+def test_credentials_of_url_lines_in_an_input_file_are_never_shown(
+    project: Path, index: Index
+) -> None:
+    """A ``name @ URL`` line whose URL holds the index's credentials: the pin changing from
+    one file to another was listed with the whole URL on stderr, and so were the errors of a
+    line that does not parse, of an ``-r`` URL and of an ``-e`` URL."""
+    files = index.url.replace("/simple", "/files")
+    if "?" in files:
+        files, _, query = files.partition("?")
+        wheel = lambda name: f"{files}/{name}?{query}"  # noqa: E731
+    else:
+        wheel = lambda name: f"{files}/{name}"  # noqa: E731
+    inputs = project / "requirements.in"
+    inputs.write_text(f"app\nlib @ {wheel('lib-1.0-py3-none-any.whl')}\n")
+    first = compile_lock(project, f"--index-url={index.url}")
+    assert first.returncode == 0, first.stderr
+    inputs.write_text("app\nlib\n")
+    changed = compile_lock(project, f"--index-url={index.url}")
+    assert changed.returncode == 0, changed.stderr
+    assert "lib " in changed.stderr and " -> 1.0" in changed.stderr
+    results = [first, changed]
+    for line in (
+        f"lib @ {wheel('lib-1.0-py3-none-any.whl')} ; python_version <",
+        f"-r {wheel('more.in')}",
+        f"-e {wheel('lib-1.0-py3-none-any.whl')}#egg=lib",
+    ):
+        inputs.write_text(f"{line}\n")
+        result = compile_lock(project, f"--index-url={index.url}")
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert "requirements.in:1" in result.stderr
+        results.append(result)
+    inputs.write_text("app\n")
+    assert_secret_nowhere(project, *results)
+
+
+def test_a_url_line_s_credentials_from_the_environment_stay_placeholders_in_the_lock(
+    project: Path, index: Index
+) -> None:
+    """``lib @ http://user:${TOKEN}@host/...``: the lock was written with the token's value
+    in the URL (the input kept it out of the repository, the lock put it in); it is written
+    as the line wrote it, which pip expands when it installs, and hashed the same."""
+    if "?" in index.url:
+        pytest.skip("a token in the user info is the case here")
+    placeholder_url = index.url.replace(SECRET, "${LIB_TOKEN}").replace("/simple", "/files")
+    wheel = f"{placeholder_url}/lib-1.0-py3-none-any.whl"
+    (project / "requirements.in").write_text(f"app\nlib @ {wheel}\n")
+    result = compile_lock(project, f"--index-url={index.url}", LIB_TOKEN=SECRET)
+    assert result.returncode == 0, result.stderr
+    lock = (project / "requirements.txt").read_text()
+    assert f"lib @ {wheel} \\\n    --hash=sha256:{index.server.sha256(LIB_WHEEL)}" in lock
+    assert_secret_nowhere(project, result)
+
+
+LIB_WHEEL = "lib-1.0-py3-none-any.whl"

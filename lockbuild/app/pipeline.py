@@ -211,7 +211,11 @@ def compile_lock(
             pins, warnings = check_trust(request, resolution, source, pins, locked, hashes, given)
             warnings = (*yanked.values(), *warnings)
             pins = link_pins(
-                pins, resolution.links, output=output, generate_hashes=settings.generate_hashes
+                pins,
+                resolution.links,
+                output=output,
+                generate_hashes=settings.generate_hashes,
+                placeholders=requirement_set.placeholders,
             )
             pins, excluded = emitted_pins(settings, pins)
         finally:

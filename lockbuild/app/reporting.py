@@ -25,6 +25,7 @@ from lockbuild.app.status import (
 )
 from lockbuild.app.tasks import TASK_BASENAME, adopted
 from lockbuild.index.failures import remembering_failures
+from lockbuild.urls import redact_urls
 
 __all__ = [
     "EmbeddedReporter",
@@ -72,7 +73,7 @@ class LockReporter:
             terminate_as_interrupt()
 
     def write(self, text: str) -> None:
-        self.outstream.write(text)
+        self.outstream.write(redact_urls(text))  # a URL of an input line: never its password
 
     def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
         self.run.enter_context(remembering_failures())  # a URL that failed fails at once after
@@ -181,7 +182,7 @@ class LockReporter:
         if self.live:
             reset_progress(self.token)
         for message in self.errors:
-            sys.stderr.write(f"{colour('error:', RED, sys.stderr)} {message}\n")
+            sys.stderr.write(f"{colour('error:', RED, sys.stderr)} {redact_urls(message)}\n")
         interrupted = sys.exc_info()[1]
         if isinstance(interrupted, KeyboardInterrupt):
             self.outstream.flush()

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Protocol, TextIO
 
+from lockbuild.urls import redact_urls
+
 __all__ = [
     "LevelFormatter",
     "Progress",
@@ -149,6 +151,11 @@ class LevelFormatter(logging.Formatter):
     def __init__(self, fmt: str | None) -> None:
         super().__init__(fmt)
         self.named = fmt is not None
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as shown, every URL in it redacted (a URL of an input line, a server's
+        words): a message never shows a password or a token."""
+        return redact_urls(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         if self.named:

@@ -32,6 +32,7 @@ from lockbuild.app.status import (
     seconds_since_start,
 )
 from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
     from lockbuild.inputs.environment import TargetEnvironment
@@ -71,10 +72,13 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
         with logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
     except UsageError as error:
-        print(f"lockbuild: {colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
+        print(
+            f"lockbuild: {colour('error:', RED, sys.stderr)} {redact_urls(str(error))}",
+            file=sys.stderr,
+        )
         return error.exit_code
     except LockbuildError as error:
-        print(f"{colour('error:', RED, sys.stderr)} {error}", file=sys.stderr)
+        print(f"{colour('error:', RED, sys.stderr)} {redact_urls(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt as interrupted:
         return report_interruption(interrupted)
@@ -307,7 +311,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
         result = compile_merged(merged, reporter=reporter)
     for warning in result.warnings:
-        print(f"{colour('warning:', YELLOW, sys.stderr)} {warning}", file=sys.stderr)
+        print(f"{colour('warning:', YELLOW, sys.stderr)} {redact_urls(warning)}", file=sys.stderr)
     if options.dry_run:
         sys.stdout.write(result.text)
         sys.stdout.flush()
@@ -325,7 +329,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         for change in result.changes if not created or arguments.verbose else ():
-            print(f"  {change}", file=sys.stderr)
+            print(f"  {redact_urls(change)}", file=sys.stderr)
     return 0
 
 

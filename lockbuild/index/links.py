@@ -32,7 +32,7 @@ from lockbuild.inputs.lockfile import LockedLink, local_path, requirement_link, 
 from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
 from lockbuild.store.keys import metadata_key
 from lockbuild.store.store import Store
-from lockbuild.urls import redact_url
+from lockbuild.urls import redact_url, with_placeholders
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request
     from lockbuild.index.archives import ArchiveLinks
@@ -322,8 +322,11 @@ def link_pins(
     *,
     output: Path,
     generate_hashes: bool,
+    placeholders: Sequence[tuple[str, str]] = (),
 ) -> list[Pin]:
-    """``pins`` with the URL, editable flag and hashes of the packages that come from links."""
+    """``pins`` with the URL, editable flag and hashes of the packages that come from links;
+    the credentials of a URL as the input wrote them (``placeholders``, see
+    :func:`~lockbuild.urls.with_placeholders`)."""
     result = []
     for pin in pins:
         linked = links.get(pin.name)
@@ -331,6 +334,6 @@ def link_pins(
             result.append(pin)
             continue
         hashes = linked.hashes if generate_hashes and not linked.editable else ()
-        url = relative_link(linked.url, output=output)
+        url = with_placeholders(relative_link(linked.url, output=output), placeholders)
         result.append(replace(pin, url=url, editable=linked.editable, hashes=hashes))
     return result

@@ -136,7 +136,7 @@ def include_lines(path: str, text: str) -> Iterator[Include]:
     """The ``-r``/``-c`` includes of a ``.in`` file, malformed lines and URLs skipped."""
     directory = os.path.dirname(path)
     for line_number, raw_line in _logical_lines(text):
-        line = _expand_env(raw_line)
+        line = _expand_env(raw_line, {})
         if not re.search(_OPTIONS_START, line):
             continue
         location = Location(path, line_number)

@@ -184,6 +184,7 @@ class _Collector:
     _seen: set[tuple[str, bool]] = field(default_factory=set)
     _seen_files: set[str] = field(default_factory=set)
     lock_outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    placeholders: dict[str, str] = field(default_factory=dict)
 
     def result(self) -> RequirementSet:
         return RequirementSet(
@@ -193,6 +194,7 @@ class _Collector:
             index_url=self.index_url,
             extra_index_urls=tuple(self.extra_index_urls),
             pre=self.pre,
+            placeholders=tuple(self.placeholders.items()),
         )
 
     def read_top_level(self, path: str, *, constraint: bool) -> None:
@@ -218,7 +220,8 @@ class _Collector:
         self._add_file(path)
         for line_number, line in _logical_lines(text):
             if line.strip():
-                self._parse_line(Location(path, line_number), _expand_env(line), constraint)
+                expanded = _expand_env(line, self.placeholders)
+                self._parse_line(Location(path, line_number), expanded, constraint)
 
     def _add_file(self, path: str) -> None:
         real_path = os.path.realpath(path)
@@ -302,11 +305,20 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         yield start, "".join(parts)
 
 
-def _expand_env(line: str) -> str:
-    """Replace ``${NAME}`` by the environment variable's value when it is set."""
+def _expand_env(line: str, placeholders: dict[str, str]) -> str:
+    """Replace ``${NAME}`` by the environment variable's value when it is set; each value
+    put in goes in ``placeholders`` (see :attr:`RequirementSet.placeholders`)."""
     if "${" not in line:
         return line
-    return re.sub(_ENV_VAR, lambda match: os.environ.get(match[1], match[0]), line)
+
+    def value(match: re.Match[str]) -> str:
+        found = os.environ.get(match[1])
+        if not found:
+            return found if found is not None else match[0]
+        placeholders.setdefault(found, match[0])
+        return found
+
+    return re.sub(_ENV_VAR, value, line)
 
 
 def _split_line(location: Location, line: str) -> tuple[str, list[str]]:
