@@ -18,7 +18,7 @@ from linkfixtures import ArchiveServer, project_zip
 import lockbuild.index.archives
 import lockbuild.index.http
 import lockbuild.index.links
-from lockbuild.errors import BuildError, LinkError, OfflineError
+from lockbuild.errors import BuildError, HashError, LinkError, OfflineError
 from lockbuild.index.http import GATHER_SIZE, HttpClient
 from lockbuild.index.links import LinkResolver, relative_link
 from lockbuild.index.offline import MissingItems
@@ -61,6 +61,29 @@ def test_wheel_url_is_hashed_and_read_without_a_build(
     assert entry is not None and entry.value == digest and entry.etag
     stored = store.get(metadata_key(url=url, sha256=digest))
     assert stored is not None and stored.value["source"] == "wheel"
+
+
+def test_a_url_s_sha256_fragment_is_checked_against_the_file(
+    archives: ArchiveServer, store: Store, tmp_path: Path
+) -> None:
+    """``name @ URL#sha256=HEX``: pip refuses the file when its sha256 is another; the lock
+    was written with the fragment and the real hash, exit 0, and ``pip install
+    --require-hashes`` installed it. A fragment that matches (in any case) is the lock's hash;
+    one that does not fails the line, cached or not."""
+    wheel = make_wheel(tmp_path, "wheelpkg", "2.1")
+    archives.files["/dl/wheelpkg-2.1-py3-none-any.whl"] = wheel.read_bytes()
+    url = archives.url("/dl/wheelpkg-2.1-py3-none-any.whl")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    resolver = LinkResolver(HttpClient(), index_urls=["http://127.0.0.1:9/simple"], store=store)
+    linked = resolver.resolve(line(f"wheelpkg @ {url}#sha256={digest.upper()}"))
+    assert linked.hashes == (f"sha256:{digest}",)
+    for _ in range(2):  # downloaded, then from the store
+        with pytest.raises(HashError) as raised:
+            resolver.resolve(line(f"wheelpkg @ {url}#sha256={'0' * 64}"))
+        assert str(raised.value) == (
+            f"requirements.in:1: the archive does not have the sha256 its URL gives: {url} has "
+            f"sha256:{digest}, the URL's #sha256= is sha256:{'0' * 64}"
+        )
 
 
 def test_archive_is_hashed_while_streaming_to_a_temporary_file_that_is_removed(

@@ -86,9 +86,19 @@ class ArchiveLinks:
         subdirectory = _fragment_item(fragment, "subdirectory")
         fetched = self._fetch(requirement, download_url, subdirectory)
         trusted = tuple(requirement.hashes) or locked_hashes.get(url, ())
-        if trusted and f"sha256:{fetched.sha256}" not in trusted and fetched.from_cache:
+        given = _fragment_item(fragment, "sha256")  # pip checks the file against it
+        given = f"sha256:{given.lower()}" if given is not None else None
+        if fetched.from_cache and (
+            (trusted and f"sha256:{fetched.sha256}" not in trusted)
+            or (given is not None and f"sha256:{fetched.sha256}" != given)
+        ):
             fetched = self._rederive(requirement, download_url, subdirectory, fetched)
         digest = f"sha256:{fetched.sha256}"
+        if given is not None and digest != given:
+            raise HashError(
+                f"{requirement.location}: the archive does not have the sha256 its URL gives: "
+                f"{redact_url(download_url)} has {digest}, the URL's #sha256= is {given}"
+            )
         metadata = parse_linked(requirement, fetched.metadata, download_url)
         if trusted and digest not in trusted:
             whence = "the --hash on the input line" if requirement.hashes else "the existing lock"
