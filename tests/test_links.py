@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
@@ -13,7 +14,7 @@ from typing import Any, BinaryIO
 
 import pytest
 from distbuilder import make_sdist, make_wheel
-from linkfixtures import ArchiveServer, project_zip
+from linkfixtures import ArchiveServer, project_zip, zip_tree
 
 import lockbuild.index.archives
 import lockbuild.index.http
@@ -190,6 +191,47 @@ def test_archive_without_a_suffix_is_recognised_by_its_first_bytes(
         line(f"archpkg @ {archives.url('/download?ref=main')}")
     )
     assert (linked.name, str(linked.version)) == ("archpkg", "0.3")
+
+
+def test_each_subdirectory_of_one_archive_has_its_own_metadata(
+    archives: ArchiveServer, store: Store, tmp_path: Path
+) -> None:
+    """``lib @ URL#subdirectory=a`` and ``foo-bar @ URL#subdirectory=b`` of one archive: the
+    metadata was kept by the archive's sha256 alone, so the second line read the first's
+    (``the project there is lib, not foo-bar``) and ``lib @ URL#subdirectory=b`` was locked
+    as lib; a local archive's ``#subdirectory`` was not read at all. Each is its own now."""
+    data = zip_tree(
+        {
+            **{
+                path.replace("mono/", "mono/a/", 1): content
+                for path, content in _zip_files(project_zip("lib", "1.0", prefix="mono")).items()
+            },
+            **{
+                path.replace("mono/", "mono/b/", 1): content
+                for path, content in _zip_files(
+                    project_zip("foo-bar", "3.0", prefix="mono", requires_dist=["dep-b"])
+                ).items()
+            },
+        }
+    )
+    archives.files["/mono.zip"] = data
+    local = tmp_path / "mono.zip"
+    local.write_bytes(data)
+    for url in (archives.url("/mono.zip"), local.as_uri()):
+        resolver = LinkResolver(HttpClient(), index_urls=["x"], store=store)
+        lib = resolver.resolve(line(f"lib @ {url}#subdirectory=a"))
+        foo = resolver.resolve(line(f"foo-bar @ {url}#subdirectory=b"))
+        assert (lib.name, foo.name) == ("lib", "foo-bar")
+        assert [str(r) for r in foo.metadata.requires_dist] == ["dep-b"]
+        with pytest.raises(LinkError, match="the project there is foo-bar, not lib"):
+            LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(
+                line(f"lib @ {url}#subdirectory=b")
+            )
+
+
+def _zip_files(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
 
 
 def test_sdist_with_static_metadata_is_read_without_a_build(

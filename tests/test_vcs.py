@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from linkfixtures import make_git_repo
+from linkfixtures import git, make_git_repo, write_project
 
 from lockbuild.build.vcs import VcsLink, archive_url, checkout, parse_vcs_link, resolve_commit
-from lockbuild.errors import VcsError
+from lockbuild.errors import LinkError, VcsError
+from lockbuild.index.http import HttpClient
+from lockbuild.index.links import LinkResolver
+from lockbuild.inputs.requirements import parse_requirements_text
+from lockbuild.models import LinkedDist
+from lockbuild.store.store import open_store
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -125,3 +130,32 @@ def test_checkout_of_a_missing_subdirectory_fails(
 )
 def test_archive_url_of_a_commit(link: str, expected: str | None) -> None:
     assert archive_url(parse_vcs_link(link), SHA) == expected
+
+
+def test_each_subdirectory_of_a_repository_has_its_own_metadata(tmp_path: Path) -> None:
+    """``lib @ git+URL@v1`` then ``foo-bar @ git+URL@v1#subdirectory=sub``: the metadata of
+    a commit was kept by its URL without the fragment, so the second line read the root's
+    (``the project there is lib, not foo-bar``), and ``lib @ ...#subdirectory=sub`` was
+    locked as lib."""
+    directory = tmp_path / "mono"
+    write_project(directory, "lib", "1.0")
+    write_project(directory / "sub", "foo-bar", "3.0", requires_dist=["dep-b"])
+    git(directory, "init", "--quiet", "--initial-branch=main")
+    git(directory, "add", "-A")
+    git(directory, "commit", "--quiet", "-m", "1.0")
+    git(directory, "tag", "v1")
+    url = f"git+{directory.as_uri()}@v1"
+    with open_store(tmp_path / "cache") as store:
+
+        def resolve(text: str) -> LinkedDist:
+            resolver = LinkResolver(HttpClient(), index_urls=["x"], store=store)
+            return resolver.resolve(parse_requirements_text(f"{text}\n", "r.in").requirements[0])
+
+        assert resolve(f"lib @ {url}").name == "lib"
+        linked = resolve(f"foo-bar @ {url}#subdirectory=sub")
+        assert (linked.name, [str(r) for r in linked.metadata.requires_dist]) == (
+            "foo-bar",
+            ["dep-b"],
+        )
+        with pytest.raises(LinkError, match="the project there is foo-bar, not lib"):
+            resolve(f"lib @ {url}#subdirectory=sub")

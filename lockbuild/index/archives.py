@@ -149,7 +149,7 @@ class ArchiveLinks:
         entry = self.store.get(key) if self.store is not None else None
         cached = str(entry.value) if entry is not None and is_sha256_hex(entry.value) else None
         if entry is not None and cached is not None and not self.refresh:
-            known = self.stored_metadata(url, cached)
+            known = self.stored_metadata(url, cached, subdirectory)
             if known is not None and (self.offline or not (entry.etag or entry.last_modified)):
                 logger.debug("%s: sha256 %s from the cache", redact_url(url), cached)
                 return _Fetched(cached, known, from_cache=True)
@@ -197,7 +197,7 @@ class ArchiveLinks:
                 raise link_error(requirement, f"unexpected HTTP {response.status}", url)
             digest = response.sha256
             logger.debug("%s: downloaded, sha256 %s", redact_url(url), digest)
-            metadata = self.stored_metadata(url, digest)
+            metadata = self.stored_metadata(url, digest, subdirectory)
             if metadata is None:
                 metadata = self.file_metadata(requirement, url, path, digest, subdirectory)
         if self.store is not None:
@@ -209,10 +209,12 @@ class ArchiveLinks:
             )
         return _Fetched(digest, metadata, changed_from if changed_from != digest else None)
 
-    def stored_metadata(self, url: str, sha256: str) -> bytes | None:
+    def stored_metadata(
+        self, url: str, sha256: str, subdirectory: str | None = None
+    ) -> bytes | None:
         if self.store is None:
             return None
-        entry = self.store.get(metadata_key(url=url, sha256=sha256))
+        entry = self.store.get(metadata_key(url=url, sha256=sha256, subdirectory=subdirectory))
         read = read_metadata_value(entry.value if entry is not None else None)
         if read is None:
             return None
@@ -238,7 +240,7 @@ class ArchiveLinks:
         name, or from its first bytes when the name does not say.
         """
         filename = _download_name(url)
-        key = metadata_key(url=url, sha256=sha256)
+        key = metadata_key(url=url, sha256=sha256, subdirectory=subdirectory)
         if filename.endswith(".whl"):
             with path.open("rb") as wheel:
                 metadata = read_wheel_metadata(wheel, filename=filename)

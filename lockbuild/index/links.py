@@ -30,7 +30,7 @@ from lockbuild.index.metastore import read_metadata_value
 from lockbuild.index.offline import MissingItems, MissKind, OfflineMiss, missing_metadata
 from lockbuild.inputs.lockfile import LockedLink, local_path, requirement_link, strip_egg
 from lockbuild.models import CoreMetadata, InputRequirement, LinkedDist, Pin
-from lockbuild.store.keys import metadata_key
+from lockbuild.store.keys import metadata_key, url_subdirectory
 from lockbuild.store.store import Store
 from lockbuild.urls import redact_url, with_placeholders
 
@@ -226,9 +226,12 @@ class LinkResolver:
         with path.open("rb") as file:
             digest, _size = sha256_stream(iter(partial(file.read, _CHUNK), b""))
         uri = path.as_uri()
-        metadata_bytes = self.archives.stored_metadata(uri, digest)
+        subdirectory = url_subdirectory(link)  # pip builds the project there
+        metadata_bytes = self.archives.stored_metadata(uri, digest, subdirectory)
         if metadata_bytes is None:
-            metadata_bytes = self.archives.file_metadata(requirement, uri, path, digest, None)
+            metadata_bytes = self.archives.file_metadata(
+                requirement, uri, path, digest, subdirectory
+            )
         trusted = tuple(requirement.hashes) or locked_hashes.get(path.as_posix(), ())
         if trusted and f"sha256:{digest}" not in trusted:
             raise HashError(

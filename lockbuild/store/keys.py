@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from packaging.utils import canonicalize_name
 
 from lockbuild.hashing import is_sha256_hex
@@ -11,8 +13,9 @@ PAGE = "page-v5"
 """Index pages as the index sent them (or parsed rows): ``page-v5:<index url>:<project>``;
 the only namespace that goes stale."""
 METADATA = "meta-v2"
-"""Core metadata of a file, parsed: ``meta-v2:<file sha256>`` (or ``meta-v2:<url>``); never
-expires."""
+"""Core metadata of a file, parsed: ``meta-v2:<file sha256>`` (or ``meta-v2:<url>``), with
+``#subdirectory=<path>`` after it for a project in a subdirectory of an archive or a
+repository; never expires."""
 HASH = "hash-v1"
 """The sha256 of a downloaded file: ``hash-v1:<url>``; never expires."""
 RELEASE = "release-v1"
@@ -40,11 +43,23 @@ def page_key(index_url: str, project: str) -> str:
     return f"{PAGE}:{clean_index_url(index_url)}:{canonicalize_name(project)}"
 
 
-def metadata_key(*, url: str, sha256: str | None = None) -> str:
-    """Key of a file's core metadata: by its sha256 when known, else by its URL."""
+def metadata_key(*, url: str, sha256: str | None = None, subdirectory: str | None = None) -> str:
+    """Key of a file's core metadata: by its sha256 when known, else by its URL; the project
+    in a ``subdirectory`` of it (given, or the ``#subdirectory=`` of ``url``) has its own."""
+    subdirectory = subdirectory or url_subdirectory(url)
+    where = f"#subdirectory={quote(subdirectory, safe='/')}" if subdirectory else ""
     if sha256 is None:
-        return f"{METADATA}:{key_url(url)}"
-    return f"{METADATA}:{_check_sha256(sha256)}"
+        return f"{METADATA}:{key_url(url)}{where}"
+    return f"{METADATA}:{_check_sha256(sha256)}{where}"
+
+
+def url_subdirectory(url: str) -> str | None:
+    """The ``subdirectory=`` item of ``url``'s fragment (pip's), if it has one."""
+    for item in url.partition("#")[2].split("&"):
+        name, _, value = item.partition("=")
+        if name == "subdirectory" and value:
+            return value
+    return None
 
 
 def hash_key(url: str) -> str:
