@@ -943,18 +943,31 @@ def test_export_skips_corrupt_entries(
     assert store.export_archive(tmp_path / "a.gz") == 7
 
 
-def test_import_keeps_newer_entries(store: Store, clock: FakeClock, tmp_path: Path) -> None:
+def test_import_takes_later_pages_and_refuses_other_content(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """An archive is imported as ``cache merge`` takes it: a page stored here later is kept;
+    metadata (or a release's snapshot, a file's hash) the archive holds otherwise than this
+    store is refused, nothing written; it was taken for being stored later, so a file
+    replaced on the index and snapshotted by another machine passed as first seen."""
     fill(store, clock)
     store.export_archive(tmp_path / "a.gz")
     with open_store(tmp_path / "other", clock=clock) as other:
         clock.now = 5000.0
         other.put(PAGE_KEY, {"newer": True})
-        clock.now = 1.0
-        other.put(META_KEY, {"older": True})
         assert other.import_archive(tmp_path / "a.gz") == 6
-        page, meta = other.get(PAGE_KEY), other.get(META_KEY)
+        page = other.get(PAGE_KEY)
         assert page is not None and page.value == {"newer": True}
-        assert meta is not None and meta.value == {"name": "django"}
+    with open_store(tmp_path / "third", clock=clock) as third:
+        clock.now = 1.0
+        third.put(META_KEY, {"older": True})
+        with pytest.raises(StoreError) as refused:
+            third.import_archive(tmp_path / "a.gz")
+        assert str(refused.value) == (
+            f"cannot import {tmp_path / 'a.gz'}: the stores hold different content under "
+            f"{META_KEY}; nothing was written"
+        )
+        assert third.list_keys() == [META_KEY]
 
 
 def test_export_to_a_missing_directory_raises_store_error(store: Store, tmp_path: Path) -> None:

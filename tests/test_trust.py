@@ -742,3 +742,25 @@ def test_a_pin_whose_only_installable_file_is_not_trusted_fails_the_lock(
 
         assert compile_lock(server, *aarch64, "--trust-new-files=alpha") == 0
         assert locked_hashes(project) == {server.sha256(LATE_WHEEL), server.sha256(arm)}
+
+
+def test_a_store_that_saw_a_replaced_file_first_is_not_imported_over_the_first_sighting(
+    server: IndexServer, project: Path, dists: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another machine first saw alpha 1.0 after its wheel was replaced on the index; this
+    store's snapshot has the wheel as it was. ``cache import`` of the other's export took its
+    snapshot (stored later), and the recompile wrote the replaced wheel's hash, exit 0, "0
+    changed". The import is now refused, nothing written, and the drift is still an error."""
+    assert compile_lock(server) == 0
+    server.replace(dists["rehashed"])
+    assert compile_lock(server, "--cache-dir=other-cache", "-o", "other.txt") == 0
+    assert main(["cache", "export", "other.gz", "--cache-dir=other-cache"]) == 0
+    capsys.readouterr()
+    assert main(["cache", "import", "other.gz"]) == 1
+    error = capsys.readouterr().err
+    assert "cannot import other.gz: the stores hold different content under " in error
+    assert "nothing was written" in error
+    before = (project / "requirements.txt").read_text()
+    assert compile_lock(server) == 1
+    assert "changed its sha256 since this lock first saw it" in capsys.readouterr().err
+    assert (project / "requirements.txt").read_text() == before

@@ -56,23 +56,6 @@ def archived_entries(path: str) -> Iterator[Envelope]:
     return (envelope for envelope in _read_archive(path) if _known(envelope))
 
 
-def import_entries(
-    entries: Iterable[Envelope],
-    *,
-    read: Callable[[str], Envelope | None],
-    write: Callable[[str, str], object],
-) -> int:
-    """``cache import``: write each entry unless one stored as late or later is there; the
-    count written."""
-    imported = 0
-    for envelope in entries:
-        existing = read(envelope.key)
-        if existing is None or existing.stored < envelope.stored:
-            write(envelope.key, envelope.encode())
-            imported += 1
-    return imported
-
-
 def _known(envelope: Envelope) -> bool:
     return envelope.key.partition(":")[0] in NAMESPACES
 

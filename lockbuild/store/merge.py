@@ -136,11 +136,11 @@ class MergeCounts:
         return self.added + self.newer
 
 
-def merge_conflict(source: str, keys: list[str]) -> StoreError:
+def merge_conflict(source: str, keys: list[str], *, verb: str = "merge") -> StoreError:
     """The one-line refusal naming the first key whose content disagrees."""
     more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
     return StoreError(
-        f"cannot merge {source}: the stores hold different content under {keys[0]}{more}; "
+        f"cannot {verb} {source}: the stores hold different content under {keys[0]}{more}; "
         "nothing was written"
     )
 
@@ -152,6 +152,7 @@ def merge_entries(
     write: Callable[[str, str], object],
     transact: Callable[[], AbstractContextManager[object]],
     source: str,
+    verb: str = "merge",
 ) -> MergeCounts:
     """Merge ``entries()`` (called twice: to check, then to write) into a store read with
     ``read`` and written with ``write`` inside one ``transact()``; a conflict raises before
@@ -163,13 +164,13 @@ def merge_entries(
         if merge_step(envelope, read(envelope.key)) is MergeStep.CONFLICT
     ]
     if conflicts:
-        raise merge_conflict(source, conflicts)
+        raise merge_conflict(source, conflicts, verb=verb)
     counts = MergeCounts()
     with transact():
         for envelope in entries():
             step = merge_step(envelope, read(envelope.key))
             if step is MergeStep.CONFLICT:
-                raise merge_conflict(source, [envelope.key])
+                raise merge_conflict(source, [envelope.key], verb=verb)
             if step in (MergeStep.ADD, MergeStep.NEWER):
                 write(envelope.key, envelope.encode())
             counts.count(step)

@@ -315,14 +315,20 @@ class Store:
 
     def import_archive(self, path: str | os.PathLike[str]) -> int:
         """Read an archive made by :meth:`export_archive`, wholly checked before anything is
-        written (a damaged one raises StoreError naming the file); an entry stored at the same
-        time or later is kept. Returns how many entries were taken."""
-        from lockbuild.store.archive import archived_entries, import_entries
+        written (a damaged one raises StoreError naming the file), as :meth:`merge` takes
+        another store's entries: a release's snapshot, a file's hash or metadata the archive
+        holds otherwise than this store is refused (nothing is written), not taken because it
+        was stored later (a file replaced on the index would pass as first seen so). Returns
+        how many entries were written."""
+        from lockbuild.store.archive import archived_entries
+        from lockbuild.store.merge import merge_entries
 
-        entries = archived_entries(os.fspath(path))
+        entries = partial(archived_entries, os.fspath(path))
         with self._health.command("import"):
-            read = partial(self._entries.read, raising=True)
-            return import_entries(entries, read=read, write=self._cache.set)
+            read, cache = partial(self._entries.read, raising=True), self._cache
+            counts = merge_entries(entries, read=read, write=cache.set, transact=cache.transact,
+                                   source=os.fspath(path), verb="import")  # fmt: skip
+        return counts.written
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""
