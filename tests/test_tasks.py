@@ -112,8 +112,8 @@ def started(
     )
 
 
-def run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    environment = clean_environment()
+def run(root: Path, *command: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    environment = {**clean_environment(), **variables}
     return subprocess.run(
         [sys.executable, "-m", *command],
         cwd=root,
@@ -124,12 +124,12 @@ def run(root: Path, *command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def doit(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return run(root, "doit", *arguments)
+def doit(root: Path, *arguments: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return run(root, "doit", *arguments, **variables)
 
 
-def lockbuild(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return run(root, "lockbuild", *arguments)
+def lockbuild(root: Path, *arguments: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return run(root, "lockbuild", *arguments, **variables)
 
 
 def statuses(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -204,6 +204,25 @@ def test_only_what_changed_is_recompiled(project: Path) -> None:
         "lock:docs@win-312",
     }
     assert recompiled(doit(project, "lock")) == set()
+
+
+def test_a_changed_value_of_a_variable_the_inputs_use_recompiles_their_locks(
+    project: Path,
+) -> None:
+    """``${DOCS_EXTRA}`` in docs.in: a run with another value found the lock up to date
+    (``check`` exit 0, ``lock`` compiled nothing) and kept the first value's pins."""
+    (project / "requirements/docs.in").write_text("docgen\n${DOCS_EXTRA}\n")
+    assert doit(project, "lock", DOCS_EXTRA="extra-lib").returncode == 0
+    assert "extra-lib==1.0" in (project / "requirements/docs-linux-311.txt").read_text()
+    assert recompiled(doit(project, "lock", DOCS_EXTRA="extra-lib")) == set()
+    check = lockbuild(project, "check", DOCS_EXTRA="testtool")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert recompiled(lockbuild(project, "lock", DOCS_EXTRA="testtool")) == {
+        "lock:docs@linux-311",
+        "lock:docs@win-312",
+    }
+    docs = (project / "requirements/docs-linux-311.txt").read_text()
+    assert "testtool==2.0" in docs and "extra-lib" not in docs
 
 
 def test_a_deleted_or_edited_output_is_rebuilt(project: Path) -> None:

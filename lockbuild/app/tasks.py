@@ -33,7 +33,7 @@ from lockbuild.app.options import (
 from lockbuild.app.status import LevelFormatter
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
-from lockbuild.inputs.includes import input_files
+from lockbuild.inputs.includes import input_files, scan_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.instants import SpanCutoff, format_cutoff
 from lockbuild.models import InputSpec
@@ -259,7 +259,17 @@ def fingerprint(job: LockJob) -> dict[str, object]:
     }
     if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
         printed["lock-outputs"] = [list(each) for each in job.lock_outputs]
+    outputs = {path for path, _, _ in job.lock_outputs}
+    names = sorted(scan_inputs(job.inputs, outputs=outputs).variables)
+    if names:  # the values its lines expand (a digest: the state file keeps no token)
+        printed["variables"] = {name: _value_digest(os.environ.get(name)) for name in names}
     return printed
+
+
+def _value_digest(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return hashlib.sha256(f"lockbuild-variable:{value}".encode()).hexdigest()
 
 
 def file_sha256(path: str) -> str | None:

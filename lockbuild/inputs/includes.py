@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.requirements import (
+    _ENV_VAR,
     _INCLUDE_OPTIONS,
     _OPTIONS_START,
     _URL,
@@ -51,6 +52,8 @@ class InputScan:
     files: dict[str, str] = field(default_factory=dict)
     """Real path → path as spelled (relative to the root, like the inputs)."""
     outputs: list[Include] = field(default_factory=list)
+    variables: set[str] = field(default_factory=set)
+    """The names of the environment variables (``${NAME}``) the files' lines use."""
 
 
 def scan_inputs(
@@ -103,6 +106,8 @@ def _scan(
         text = read_text_file(rooted)
     except UnreadableFile:
         return
+    if "${" in text:
+        scan.variables.update(re.findall(_ENV_VAR, text))
     for include in include_lines(path, text):
         if include.path in outputs or real_path_of(root, include.path) in outputs:
             scan.outputs.append(_inherit(include, constraint))
