@@ -99,6 +99,11 @@ def test_accept_header_prefers_json_then_html() -> None:
             id="non-hash-fragment-kept",
         ),
         pytest.param(
+            '<a href="requests-2.0.tar.gz#sha256=0000">x</a>',
+            {"url": PAGE_URL + "requests-2.0.tar.gz#sha256=0000", "hashes": {}, "sha256": None},
+            id="hash-of-the-wrong-length",
+        ),
+        pytest.param(
             '<a href="requests-2.0.tar.gz#whirlpool=abcd">x</a>',
             {"url": PAGE_URL + "requests-2.0.tar.gz#whirlpool=abcd", "hashes": {}},
             id="unknown-hash-algo",
@@ -339,9 +344,14 @@ def json_one(entry: dict[str, Any]) -> DistFile:
             id="relative-url",
         ),
         pytest.param(
-            {"hashes": {"sha256": SHA, "blake2b": "00ff"}},
-            {"hashes": {"sha256": SHA, "blake2b": "00ff"}, "sha256": SHA},
+            {"hashes": {"sha256": SHA, "blake2b": "0f" * 64}},
+            {"hashes": {"sha256": SHA, "blake2b": "0f" * 64}, "sha256": SHA},
             id="hashes",
+        ),
+        pytest.param(  # it failed the compile with a traceback when the digest was used
+            {"hashes": {"sha256": "0000", "md5": "00ff", "shake_128": "00"}},
+            {"hashes": {}, "sha256": None},
+            id="hashes-of-the-wrong-length-dropped",
         ),
         pytest.param(
             {"hashes": {"SHA256": SHA_UPPER, "whirlpool": "abcd", "sha512": "not hex"}},

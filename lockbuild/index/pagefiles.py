@@ -56,14 +56,23 @@ def unreadable(why: str, page_url: str) -> IndexFetchError:
     return IndexFetchError(f"unreadable index page ({why}): {redact_url(page_url)}")
 
 
+_HEX_LENGTHS = {
+    name: hashlib.new(name).digest_size * 2
+    for name in hashlib.algorithms_guaranteed
+    if not name.startswith("shake_")  # of any length: no digest to check a file against
+}
+"""The length of a digest in hex, by hashlib's name of its algorithm."""
+
+
 def clean_hashes(raw: Mapping[object, object], where: str) -> dict[str, str]:
-    """Keep ``algo: hex`` pairs of hashlib's guaranteed algorithms, lower-cased."""
+    """Keep ``algo: hex`` pairs of hashlib's guaranteed algorithms, lower-cased; a digest of
+    the wrong length for its algorithm (``sha256=0000``) is no digest, as one not in hex."""
     hashes: dict[str, str] = {}
     for algo, value in raw.items():
         if not isinstance(algo, str) or not isinstance(value, str):
             continue
         algo = algo.lower()
-        if algo not in hashlib.algorithms_guaranteed or not _HEX.fullmatch(value):
+        if len(value) != _HEX_LENGTHS.get(algo) or not _HEX.fullmatch(value):
             logger.debug("ignoring hash %s=%r of %s", algo, value, where)
             continue
         hashes[algo] = value.lower()
