@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -223,6 +224,24 @@ def test_a_changed_value_of_a_variable_the_inputs_use_recompiles_their_locks(
     }
     docs = (project / "requirements/docs-linux-311.txt").read_text()
     assert "testtool==2.0" in docs and "extra-lib" not in docs
+
+
+def test_a_lock_run_whose_reader_leaves_finishes_quietly(project: Path) -> None:
+    """``lockbuild lock | head -1``: the next line met a closed pipe and the run ended in a
+    BrokenPipeError traceback, exit 1; it goes on unsaid, every lock written."""
+    script = f"{shlex.quote(sys.executable)} -m lockbuild lock | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=project,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert len(outputs(project)) == 6
 
 
 def test_a_deleted_or_edited_output_is_rebuilt(project: Path) -> None:

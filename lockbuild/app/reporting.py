@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
@@ -73,7 +73,23 @@ class LockReporter:
             terminate_as_interrupt()
 
     def write(self, text: str) -> None:
-        self.outstream.write(redact_urls(text))  # a URL of an input line: never its password
+        try:
+            self.outstream.write(redact_urls(text))  # a URL of an input line: never its password
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def flush(self) -> None:
+        try:
+            self.outstream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """``lockbuild lock | head -1``: the reader left. The run goes on unsaid (its locks
+        written whole, its exit code its own), as ``list`` does, not a traceback and exit 1."""
+        self.outstream = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
+        with suppress(OSError):  # the interpreter's last flush of stdout must not fail either
+            os.dup2(self.outstream.fileno(), sys.stdout.fileno())
 
     def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
         self.run.enter_context(remembering_failures())  # a URL that failed fails at once after
@@ -92,7 +108,7 @@ class LockReporter:
         if status == "failed":
             text = colour(text, RED, self.outstream)
         self.write(f"{task.name:<{self.width}}  {text}\n")
-        self.outstream.flush()
+        self.flush()
 
     def step(self, message: str) -> None:
         """The phase of the lock being compiled (a compile's progress, see ``status``)."""
@@ -127,7 +143,7 @@ class LockReporter:
             self._draw("compiling")
         elif self.progress and _shown(task):
             self.write(f"{task.name:<{self.width}}  compiling...\n")
-            self.outstream.flush()
+            self.flush()
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
         if not isinstance(fail, TaskFailed | UnmetDependency):
@@ -185,7 +201,7 @@ class LockReporter:
             sys.stderr.write(f"{colour('error:', RED, sys.stderr)} {redact_urls(message)}\n")
         interrupted = sys.exc_info()[1]
         if isinstance(interrupted, KeyboardInterrupt):
-            self.outstream.flush()
+            self.flush()
             if self.exit_codes:
                 raise SystemExit(report_interruption(interrupted))
             return  # `lockbuild lock` says it
