@@ -1065,3 +1065,21 @@ def test_a_deeply_nested_pyproject_is_an_error() -> None:
     assert str(caught.value) == (
         "pyproject.toml: invalid TOML (arrays and tables nested more than 64 deep)"
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "lib @ http://[::1:1/x.whl",
+        "http://[::1/x.whl#egg=x",
+        "--index-url http://u:s3cret@[::1/simple",
+        "--extra-index-url http://127.0.0.1:port/simple",
+    ],
+)
+def test_a_url_whose_host_does_not_parse_is_an_error_at_its_line(line: str) -> None:
+    """A bad IPv6 address or port in a URL of a line: a ValueError traceback when the URL was
+    used, later; as the same URL given on the command line, an error at its line."""
+    with pytest.raises(RequirementsFileError) as raised:
+        parse_requirements_text(f"app\n{line}\n", "r.in")
+    message = str(raised.value)
+    assert message.startswith("r.in:2: not a valid URL (") and "s3cret" not in message

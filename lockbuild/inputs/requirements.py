@@ -41,6 +41,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 
@@ -53,6 +54,7 @@ from lockbuild.models import (
     Location,
     RequirementSet,
 )
+from lockbuild.urls import redact_url
 
 __all__ = [
     "parse_inputs",
@@ -253,9 +255,9 @@ class _Collector:
         elif option.name == "--editable":
             self._add(_build_requirement(location, value, (), editable=True), constraint)
         elif option.name == "--index-url":
-            self.index_url = self.index_url or value
+            self.index_url = self.index_url or _checked_url(location, value)
         elif option.name == "--extra-index-url":
-            if value not in self.extra_index_urls:
+            if _checked_url(location, value) not in self.extra_index_urls:
                 self.extra_index_urls.append(value)
         elif option.name == "--pre":
             self.pre = True
@@ -264,6 +266,9 @@ class _Collector:
             raise input_error(location, f"option {option.flag!r} {message}")
 
     def _add(self, requirement: InputRequirement, constraint: bool) -> None:
+        link = requirement.link or (requirement.requirement and requirement.requirement.url)
+        if link and "://" in link:
+            _checked_url(requirement.location, link)
         (self.constraints if constraint else self.requirements).append(requirement)
 
     def _include(self, location: Location, target: str, constraint: bool) -> None:
@@ -282,6 +287,16 @@ class _Collector:
                 problem = f"cannot read {target!r}, the output {path!r} of lock {lock!r} ({reason})"
             raise RequirementsFileError(location.path, location.line, problem) from None
         self.parse_text(text, path, constraint=constraint)
+
+
+def _checked_url(location: Location, url: str) -> str:
+    """``url``, whose host part parses (an IPv6 address in brackets, a port of digits): one
+    that does not fails at its line, its credentials masked, not later with a traceback."""
+    try:
+        _ = urlsplit(url).port
+    except ValueError as error:
+        raise input_error(location, f"not a valid URL ({error}): {redact_url(url)}") from None
+    return url
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
