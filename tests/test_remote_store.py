@@ -624,6 +624,21 @@ def test_an_unusable_file_remote_costs_one_warning(
     assert (tmp_path / "odd" / "requirements.txt").read_bytes() == expected
 
 
+@pytest.mark.parametrize("remote", ["ftp://u:s3cret@127.0.0.1:1/x", "zip://x"])
+def test_a_remote_whose_backend_fails_to_open_costs_one_warning(
+    universe: UniverseBuilder, tmp_path: Path, remote: str
+) -> None:
+    """An FTP remote that refuses the connection (its backend connects when it is made), or
+    ``zip://`` of a missing archive: a traceback and a failed lock, where a failing remote is
+    one warning and the lock is compiled from the index."""
+    server = universe(UNIVERSE)
+    result = compile_in(job(tmp_path, "odd"), server, f"--remote-store={remote}")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
+    assert len(remote_warnings(result.stderr)) == 1, result.stderr
+    assert (tmp_path / "odd" / "requirements.txt").is_file()
+
+
 def test_a_secret_remote_url_never_shows_in_lock_list_or_check(
     universe: UniverseBuilder, aws: Moto, tmp_path: Path
 ) -> None:

@@ -107,7 +107,7 @@ def open_remote(url: str, *, offline: bool = False) -> RemoteTier | None:
     import fsspec  # type: ignore[import-untyped]  # here alone, only with a remote configured
 
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        fs, root = _bounded(fsspec.core.url_to_fs, url)  # some backends connect here
     except ImportError:
         extra = BACKEND_EXTRAS.get(protocol)
         install = f"pip install 'lockbuild[{extra}]'" if extra else "install its fsspec backend"
@@ -117,6 +117,15 @@ def open_remote(url: str, *, offline: bool = False) -> RemoteTier | None:
     except (ValueError, TypeError) as error:
         reason = _describe(error, url)
         raise UsageError(f"remote-store {shown}: not usable ({reason})") from None
+    except Exception as error:  # a backend's own errors (it connects, say): the run goes on
+        with _failed_lock:
+            _failed.add(shown)
+        logger.warning(
+            "remote store %s failed (%s); going on with the local store and the index",
+            shown,
+            _describe(error, url),
+        )
+        return None
     return RemoteTier(fs, str(root).rstrip("/"), url=url, local=protocol in LOCAL_PROTOCOLS)
 
 
@@ -310,8 +319,15 @@ def _expired(key: str, local: Envelope, max_age: float | None, now: float) -> bo
 
 def _describe(error: BaseException, url: str) -> str:
     """An error's message with every URL redacted and ``url``'s credentials masked."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = "; ".join(lines) if lines else type(error).__name__
+    if len(text) > _DESCRIBED:
+        text = text[: _DESCRIBED - 1] + "…"
     return conceal(redact_urls(text), url)
+
+
+_DESCRIBED = 300
+"""Characters of a backend's error a message shows (botocore's run over several lines)."""
 
 
 def forget_failures() -> None:
