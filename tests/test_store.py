@@ -977,6 +977,22 @@ def test_export_to_a_missing_directory_raises_store_error(store: Store, tmp_path
     assert str(target) in str(raised.value)
 
 
+def test_export_into_the_store_itself_is_refused(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """``cache export STORE/cache.db`` replaced the store's database with the archive
+    ("exported 7 entries", then "file is not a database")."""
+    fill(store, clock)
+    database = Path(store.directory) / "cache.db"
+    before = database.read_bytes()
+    for target in (database, Path(store.directory) / "sub" / "a.gz"):
+        with pytest.raises(StoreError) as raised:
+            store.export_archive(target)
+        assert str(raised.value) == f"cannot export into the cache store itself: {target}"
+    assert database.read_bytes() == before
+    assert len(store.list_keys()) == 7
+
+
 def archive_lines(store: Store, clock: FakeClock, tmp_path: Path) -> list[str]:
     fill(store, clock)
     store.export_archive(tmp_path / "good.gz")

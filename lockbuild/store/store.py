@@ -295,6 +295,10 @@ class Store:
         from lockbuild.store.archive import write_archive
 
         target = os.fspath(path)
+        inside = os.path.realpath(os.path.dirname(os.path.abspath(target)))
+        store = os.path.realpath(self.directory)
+        if os.path.commonpath([inside, store]) == store:  # cache.db, a value file: the store
+            raise StoreError(f"cannot export into the cache store itself: {target}")
         with self._health.command("read"):
             return write_archive(target, self.envelopes())
 
