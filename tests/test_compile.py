@@ -426,6 +426,20 @@ def test_the_output_is_never_an_input(
     assert (project / "constraints.txt").read_text() == "idna-lite==1.0\n"
 
 
+def test_the_output_is_never_a_file_the_inputs_include(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``x.in`` has ``-r inc.txt``: ``-o inc.txt`` replaced the user's file with the lock."""
+    (project / "inc.txt").write_text("idna-lite\n")
+    (project / "x.in").write_text("-r inc.txt\n")
+    arguments = compile_args(server, "-o", "inc.txt")
+    arguments[arguments.index("requirements.in")] = "x.in"
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert "the output is a file the inputs include, which a compile would overwrite: " in error
+    assert (project / "inc.txt").read_text() == "idna-lite\n"
+
+
 def test_a_symlinked_output_is_written_through_its_link(server: IndexServer, project: Path) -> None:
     (project / "locks").mkdir()
     target = project / "locks/linux.txt"

@@ -20,6 +20,7 @@ from lockbuild.inputs.settings import (
     LATE_UPLOAD_POLICIES,
     VERIFY_METADATA_MODES,
 )
+from lockbuild.models import InputSpec
 
 __all__ = [
     "FLAG_ALIASES",
@@ -331,16 +332,28 @@ def compile_output(
     """The lock ``lockbuild compile`` writes: ``--output-file``, or the one input's name with
     ``.txt``; with ``-`` (stdout), the lock a run without ``-o`` writes (its pins are kept and
     its text is the same, header included), or ``-`` when several inputs name none. An output
-    that is one of the inputs or constraints (symlinks resolved) is a usage error."""
+    that is one of the inputs or constraints, or a file they include with ``-r``/``-c``
+    (symlinks resolved), is a usage error."""
     if output_file == "-":
         several = len(inputs) != 1 or Path(inputs[0]).suffix == ".txt"
         output = "-" if several else _default_output(inputs)
     else:
         output = output_file or _default_output(inputs)
+    if output == "-":
+        return output
+    from lockbuild.inputs.includes import input_files  # every file the inputs include
+
     real = os.path.realpath(output)
     read = [path for path in (*inputs, *constraints) if os.path.realpath(path) == real]
-    if output != "-" and read:
+    if read:
         raise UsageError(f"the output is an input, which a compile would overwrite: {read[0]}")
+    specs = [InputSpec(path) for path in (*inputs, *constraints)]
+    included = [path for path in input_files(specs) if os.path.realpath(path) == real]
+    if included:
+        raise UsageError(
+            f"the output is a file the inputs include, which a compile would overwrite: "
+            f"{included[0]}"
+        )
     return output
 
 
