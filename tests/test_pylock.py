@@ -285,6 +285,22 @@ def test_config_output_name_implies_pylock() -> None:
     assert config.locks["base"].settings.format is None  # chosen by the name
 
 
+@pytest.mark.parametrize("extra", ["", 'format = "requirements"'])
+def test_an_output_named_like_pylock_that_pep_751_does_not_allow_is_refused(extra: str) -> None:
+    """``pylock.{env}.toml`` for an environment ``linux-3.12``: ``pylock.linux-3.12.toml`` was
+    written as requirements text (PEP 751 allows no dot in the name; uv refuses the file)."""
+    text = LOCKS.format(output="pylock.{env}.toml", extra=extra).replace(
+        "[environments.linux]", '[environments."linux-3.12"]'
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, "locks.toml")
+    assert str(raised.value) == (
+        "locks.toml:10: locks.base.output: output 'pylock.linux-3.12.toml' (for linux-3.12) is "
+        "not a PEP 751 name (PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot "
+        "in NAME): name the environment without dots, or the output otherwise"
+    )
+
+
 def test_pylock_installs_with_uv(server: IndexServer, project: Path, tmp_path: Path) -> None:
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     if not Path(uv).exists():

@@ -18,7 +18,7 @@ from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
 from lockbuild.inputs.includes import input_files
-from lockbuild.inputs.pylockfile import format_problem, output_format
+from lockbuild.inputs.pylockfile import format_problem, is_pylock_name, output_format
 from lockbuild.inputs.settings import (
     COMMAND_LINE,
     LOCK_SETTING_KEYS,
@@ -252,7 +252,19 @@ class LocksReader(ConfigReader):
     def check_format(
         self, lock: LockConfig, table: Mapping[str, Any], command_line: Mapping[str, Any]
     ) -> None:
-        """A ``format`` fits the name of every output of the lock."""
+        """A ``format`` fits the name of every output of the lock, and an output named like a
+        PEP 751 lock is one (an environment ``linux-3.12`` made ``pylock.{env}.toml`` into
+        ``pylock.linux-3.12.toml``, which was written as requirements text)."""
+        for environment in lock.environments:
+            output = lock.output_for(environment)
+            name = os.path.basename(output)
+            if name.startswith("pylock.") and name.endswith(".toml") and not is_pylock_name(name):
+                reason = "PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot in NAME"
+                odd = (
+                    f"output {output!r} (for {environment}) is not a PEP 751 name ({reason}): "
+                    "name the environment without dots, or the output otherwise"
+                )
+                raise self.error(("locks", lock.name, "output"), odd)
         for environment in lock.environments:
             problem = format_problem(lock.settings.format, lock.output_for(environment))
             if problem is None:
