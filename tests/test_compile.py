@@ -440,6 +440,15 @@ def test_the_output_is_never_a_file_the_inputs_include(
     assert (project / "inc.txt").read_text() == "idna-lite\n"
 
 
+def test_an_output_named_like_pylock_that_pep_751_does_not_allow_is_a_usage_error(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o pylock.linux-3.12.toml`` wrote requirements text (over a pylock file, even)."""
+    assert main(compile_args(server, "-o", "pylock.linux-3.12.toml")) == 2
+    assert "the output is not a PEP 751 name (" in capsys.readouterr().err
+    assert not (project / "pylock.linux-3.12.toml").exists()
+
+
 def test_a_symlinked_output_is_written_through_its_link(server: IndexServer, project: Path) -> None:
     (project / "locks").mkdir()
     target = project / "locks/linux.txt"

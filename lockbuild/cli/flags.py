@@ -342,6 +342,12 @@ def compile_output(
     if output == "-":
         return output
     from lockbuild.inputs.includes import input_files  # every file the inputs include
+    from lockbuild.inputs.pylockfile import is_pylock_name
+
+    name = os.path.basename(output)
+    if name.startswith("pylock.") and name.endswith(".toml") and not is_pylock_name(name):
+        reason = "PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot in NAME"
+        raise UsageError(f"the output is not a PEP 751 name ({reason}): {output}")
 
     real = os.path.realpath(output)
     read = [path for path in (*inputs, *constraints) if os.path.realpath(path) == real]
