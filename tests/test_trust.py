@@ -764,3 +764,18 @@ def test_a_store_that_saw_a_replaced_file_first_is_not_imported_over_the_first_s
     assert compile_lock(server) == 1
     assert "changed its sha256 since this lock first saw it" in capsys.readouterr().err
     assert (project / "requirements.txt").read_text() == before
+
+
+def test_verify_refuses_a_file_that_is_not_a_lock(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lockbuild verify requirements.in`` (the input, not the lock): "0 pins verified, no
+    drift", exit 0, a CI job pointed at the wrong file passed."""
+    (project / "requirements.in").write_text("# inputs\nalpha>=1.0\n")
+    assert main(["verify", "requirements.in", f"--index-url={server.url}"]) == 2
+    assert (
+        "requirements.in: not a lock (requirements.in:2: 'alpha>=1.0' is not pinned with ==)"
+        in capsys.readouterr().err
+    )
+    assert compile_lock(server) == 0
+    assert main(["verify", "requirements.txt", f"--index-url={server.url}"]) == 0

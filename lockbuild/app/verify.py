@@ -25,6 +25,8 @@ from lockbuild.app.status import plural
 from lockbuild.errors import UsageError
 from lockbuild.index.client import IndexClient
 from lockbuild.inputs.lockfile import PreviousLock, read_lock
+from lockbuild.inputs.pylockfile import is_pylock_name
+from lockbuild.inputs.requirements import parse_requirements_files
 from lockbuild.inputs.settings import Settings
 from lockbuild.models import DEFAULT_INDEX_URL, DistFile, LateUploads, ProjectPage
 from lockbuild.store.keys import wheel_key
@@ -84,6 +86,9 @@ def verify_locks(
             if not Path(target.output).is_file():
                 raise UsageError(f"{target.output}: no such file")
             locked = read_lock(target.output)
+            loose = _unpinned_line(target.output)
+            if loose is not None:  # req.in given for req.txt: "0 pins verified, clean" it said
+                raise UsageError(f"{target.output}: not a lock ({loose} is not pinned with ==)")
             settings = target.settings or Settings()
             urls = _index_urls(target, locked)
             source = None if offline else _index_client(urls, store, settings)
@@ -97,6 +102,20 @@ def verify_locks(
                     source.close()
             results.append(VerifyResult(target.output, len(pins), tuple(problems)))
     return results
+
+
+def _unpinned_line(path: str) -> str | None:
+    """``file:line 'name>=1'``: the first requirement of the requirements file ``path`` that
+    pins no version (none in a lock), or None."""
+    if is_pylock_name(path):
+        return None
+    for entry in parse_requirements_files([path]).requirements:
+        requirement = entry.requirement
+        if entry.link is not None or requirement is None or requirement.url:
+            continue
+        if not any(spec.operator in ("==", "===") for spec in requirement.specifier):
+            return f"{entry.location}: {entry.text!r}"
+    return None
 
 
 def _index_urls(target: VerifyTarget, locked: PreviousLock) -> tuple[str, ...]:
