@@ -385,6 +385,27 @@ def test_cache_info_prune_and_clear(
     assert main(["cache", "info", "--cache-dir=missing"]) == 2
 
 
+def test_prune_keeps_the_metadata_of_a_lock_without_hashes(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lock of locks.toml written without hashes: prune matched stored metadata (kept by
+    the files' sha256) against the hashes of the locks, found none, and removed the metadata
+    of every pinned release; the next offline lock failed ("no cached metadata")."""
+    (project / "locks.toml").write_text(
+        f'[settings]\nindex-url = "{server.url}"\ngenerate-hashes = false\n\n'
+        '[environments.linux]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.app]\ninputs = ["requirements.in"]\noutput = "app.txt"\n'
+    )
+    assert main(["lock", "-q", "--cache-dir=elsewhere"]) == 0
+    capsys.readouterr()
+    assert main(["cache", "prune", "--cache-dir=elsewhere", "--older-than=1000"]) == 0
+    out = capsys.readouterr().out
+    assert "app.txt: a lock without hashes; keeping all metadata and hashes" in out
+    assert "removed 0 entries" in out
+    (project / "app.txt").unlink()
+    assert main(["lock", "-q", "--cache-dir=elsewhere", "--offline"]) == 0
+
+
 def test_offline_and_refresh_together_is_a_usage_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -217,31 +217,41 @@ def _prune(store: Store, config: ProjectConfig | None, *, days: float) -> None:
     if config is None:
         print("no locks.toml: keeping all metadata and hashes, pruning old pages only")
     else:
-        pinned, hashes = _lock_references(config)
-        keep = partial(_referenced, pinned=pinned, hashes=hashes)
+        pinned, hashes, hashless = _lock_references(config)
+        if hashless:  # its files are named by no hash: metadata kept by sha256 cannot be told
+            print(f"{hashless}: a lock without hashes; keeping all metadata and hashes")
+        else:
+            keep = partial(_referenced, pinned=pinned, hashes=hashes)
     removed = store.prune(page_older_than=days * 86400, keep_metadata=keep)
     total = sum(removed.values())
     detail = ", ".join(f"{count} {namespace}" for namespace, count in removed.items() if count)
     print(f"removed {plural(total, 'entry', 'entries')}" + (f" ({detail})" if detail else ""))
 
 
-def _lock_references(config: ProjectConfig) -> tuple[set[tuple[NormalizedName, Version]], set[str]]:
-    """``(name, version)`` pins and hex sha256 digests written in every existing lock output."""
+def _lock_references(
+    config: ProjectConfig,
+) -> tuple[set[tuple[NormalizedName, Version]], set[str], str | None]:
+    """``(name, version)`` pins and hex sha256 digests written in every existing lock output,
+    and the first output that pins a release without its hashes (or None)."""
     pinned: set[tuple[NormalizedName, Version]] = set()
     hashes: set[str] = set()
+    hashless = None
     for lock in config.locks.values():
         for environment in lock.environments:
-            locked = read_previous_lock(Path(config.root, lock.output_for(environment)))
+            output = lock.output_for(environment)
+            locked = read_previous_lock(Path(config.root, output))
             pinned.update(locked.pins.items())
             pinned.update((name, version) for name, version, _ in locked.releases)  # merged
             hashes.update(locked.digests())
-    return pinned, hashes
+            if hashless is None and any(not digests for _, _, digests in locked.releases):
+                hashless = output
+    return pinned, hashes, hashless
 
 
 def _referenced(key: str, *, pinned: set[tuple[NormalizedName, Version]], hashes: set[str]) -> bool:
     """Whether a ``meta-v2``/``hash-v1`` key belongs to a file of a pinned release."""
     subject = key.partition(":")[2]
-    if subject.lower() in hashes:
+    if subject.partition("#")[0].lower() in hashes:  # #subdirectory=: a project in the file
         return True
     filename = unquote(subject.partition("#")[0].rstrip("/").rpartition("/")[2])
     try:
