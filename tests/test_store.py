@@ -871,6 +871,36 @@ def test_prune_drops_obsolete_namespaces_and_corrupt_pages(
     assert len(store.list_keys()) == 7
 
 
+def test_prune_keeps_the_namespaces_of_a_newer_lockbuild(
+    store: Store, raw_cache: diskcache.Cache, clock: FakeClock
+) -> None:
+    """A cache shared with a newer lockbuild: prune removed its ``page-v6`` and ``meta-v3``
+    entries as obsolete; only an older version's namespaces are."""
+    fill(store, clock)
+    newer = ["page-v9:https://pypi.org/simple:django", "meta-v9:" + SHA, "shelf-v1:x"]
+    for key in newer:
+        raw_cache.set(key, '{"v": 1, "stored": 1}')
+    raw_cache.set("meta-v1:" + SHA, '{"v": 1, "stored": 1}')
+    removed = store.prune(page_older_than=10**9)
+    assert removed["meta-v1"] == 1 and not {"page-v9", "meta-v9", "shelf-v1"} & removed.keys()
+    assert set(newer) <= set(raw_cache.iterkeys())
+
+
+def test_a_page_stored_in_the_future_is_stale_and_pruned(store: Store, clock: FakeClock) -> None:
+    """A page from a machine whose clock was ahead (an import, a merge): its age read as 0,
+    so it stayed fresh past page-ttl, and prune never found it old."""
+    clock.now = 10_000.0 + 3600
+    store.put(PAGE_KEY, PAGE_VALUE)
+    clock.now = 10_000.0
+    entry = store.get(PAGE_KEY)
+    assert entry is not None and not entry.is_fresh(600)
+    clock.now = 10_000.0 + 3400  # within the clocks' slack of it: as fresh as one stored now
+    entry = store.get(PAGE_KEY)
+    assert entry is not None and entry.is_fresh(600)
+    clock.now = 10_000.0
+    assert store.prune(page_older_than=10**9)[PAGE] == 1
+
+
 def test_clear_and_delete(store: Store, clock: FakeClock) -> None:
     fill(store, clock)
     assert store.delete(PAGE_KEY) is True

@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from lockbuild.store.entries import CheckedEntries
-from lockbuild.store.keys import HASH, METADATA, NAMESPACES, PAGE
+from lockbuild.store.keys import CLOCK_SLACK, HASH, METADATA, NAMESPACES, PAGE
 
 FOREIGN = "(foreign)"
 """How :func:`summarize` counts entries not written by lockbuild (keys that are not str)."""
@@ -58,6 +58,17 @@ def summarize(
     )
 
 
+_CURRENT = {name.rpartition("-v")[0]: int(name.rpartition("-v")[2]) for name in NAMESPACES}
+"""The version of each namespace this lockbuild writes, by its name (``page`` → 5)."""
+
+
+def _obsolete(namespace: str) -> bool:
+    """A namespace an older lockbuild wrote (``page-v4``), not a newer one's (``page-v6``),
+    nor one this lockbuild does not know: those are another version's, sharing the cache."""
+    name, _, version = namespace.rpartition("-v")
+    return version.isdigit() and int(version) < _CURRENT.get(name, -1)
+
+
 @dataclass(frozen=True)
 class PruneRule:
     """What ``cache prune`` removes, judged at ``now``: entries of obsolete namespaces, pages
@@ -72,10 +83,14 @@ class PruneRule:
         """Whether ``key`` goes; ``stored_time(key)`` reads a page's stored time (or None)."""
         namespace = key.partition(":")[0]
         if namespace not in NAMESPACES:
-            return True
+            return _obsolete(namespace)
         if namespace == PAGE and self.page_older_than is not None:
             stored = stored_time(key)
-            return stored is None or self.now - stored > self.page_older_than
+            return (
+                stored is None
+                or self.now - stored > self.page_older_than
+                or stored > self.now + CLOCK_SLACK  # from the future: never fresh, nor old
+            )
         if namespace in (METADATA, HASH) and self.keep_metadata is not None:
             return not self.keep_metadata(key)
         return False

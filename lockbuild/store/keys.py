@@ -33,6 +33,10 @@ BUILD_FAILURE = "build-failure-v1"
 a run with ``--refresh-package``/``--refresh`` builds the sdist again."""
 NAMESPACES = (PAGE, METADATA, HASH, RELEASE, UPLOAD, WHEEL, BUILD_FAILURE)
 EXPIRING_NAMESPACES = frozenset({PAGE})
+CLOCK_SLACK = 300.0
+"""Seconds a page may be stored after this machine's now (clocks differ a little); one from
+further in the future (another machine's clock ahead, brought in by a remote, an import or
+a merge) is stale: it would stay fresh past page-ttl for as long as that clock was ahead."""
 REFETCHED_NAMESPACES = frozenset({PAGE, UPLOAD})
 """Entries that are fetched again when they are old or incomplete, so two stores may rightly
 hold different ones under a key (a merge keeps the one stored later): pages, upload times."""

@@ -21,6 +21,7 @@ from typing import Any
 from lockbuild.errors import UsageError
 from lockbuild.store.envelope import CorruptEntry, Envelope, decode_stored
 from lockbuild.store.keys import (
+    CLOCK_SLACK,
     HASH,
     METADATA,
     PAGE,
@@ -62,9 +63,6 @@ FLUSH_TIMEOUT = 120.0
 MAX_OBJECT = 256 * 1024 * 1024
 """Bytes of one object read at most; a larger one is ignored (never a whole huge object in
 memory: the largest index page is a few tens of MB)."""
-CLOCK_SLACK = 300.0
-"""Seconds a remote page may be stored after this machine's now (clocks differ a little); a
-page from further in the future is ignored: it would stay fresh past page-ttl fleet-wide."""
 WARNED_RECORDS = 5
 """Ignored remote records warned about one by one; past these, one line says more were, and
 each is logged at info level (``-v``): a remote full of foreign objects must not flood a log."""

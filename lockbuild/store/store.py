@@ -25,7 +25,7 @@ from lockbuild.store.envelope import (
     stored_pieces,
 )
 from lockbuild.store.jsondata import check_json
-from lockbuild.store.keys import EXPIRING_NAMESPACES, NAMESPACES, namespace_of
+from lockbuild.store.keys import CLOCK_SLACK, EXPIRING_NAMESPACES, NAMESPACES, namespace_of
 from lockbuild.store.repair import (
     StoreHealth,
     damage_marked,
@@ -105,7 +105,7 @@ class Entry:
         """True unless this is a page older than ``max_age`` (None: no limit)."""
         if max_age is None or self.key.partition(":")[0] not in EXPIRING_NAMESPACES:
             return True
-        return self.age <= max_age
+        return self.age <= max_age and self.stored <= self.read_at + CLOCK_SLACK
 
 
 class Store:
