@@ -947,6 +947,11 @@ def _with_output(output: str, *, extra: str = "") -> str:
             "is inside lockbuild's state directory",
             "it holds what was built here",
         ),
+        (  # a file named locks-linux was written
+            "locks-{env}/",
+            "is a directory",
+            "an output is the lock file itself, not the directory for it",
+        ),
     ],
 )
 def test_an_output_must_stay_in_the_project(

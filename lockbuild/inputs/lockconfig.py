@@ -367,6 +367,8 @@ class _ProjectPlaces:
 
     def problem(self, output: str) -> tuple[str, str] | None:
         """``(reason, what)`` when ``output`` may not be written, else None."""
+        if output.endswith(("/", os.sep)):  # "sub/": a file named sub was written
+            return "an output is the lock file itself, not the directory for it", "is a directory"
         real = os.path.realpath(self.join(output))
         if not _inside(real, self.project):
             return "outputs stay in the directory of locks.toml", "is outside the project"
