@@ -103,7 +103,10 @@ def test_merge_takes_the_union_and_keeps_what_is_the_same(
     capsys.readouterr()
     assert merge(ours, other) == 0
     out = capsys.readouterr().out
-    assert "1 entry added, 0 replaced by later ones, 1 already there" in out
+    assert (
+        "1 entry added, 0 replaced (later pages, earlier sightings, fuller records), 1 already"
+        in out
+    )
     after = snapshot(ours)
     assert after == {**before, HASH_KEY: ("sha256:" + SHA, 500.0, None)}
     assert merge(ours, other) == 0

@@ -353,6 +353,10 @@ def test_export_then_import_into_an_empty_cache_then_offline(
     (elsewhere / "requirements.in").write_text("webapp\n")
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(elsewhere / "other-cache"))
+    assert main(["cache", "import", str(project)]) == 2  # a directory: said so
+    assert "a directory, not a cache archive (another cache directory is taken in with" in (
+        capsys.readouterr().err
+    )
     assert main(["cache", "import", str(archive)]) == 0
     assert "imported 16 entries" in capsys.readouterr().out
     assert compile_lock(url, "--offline") == 0

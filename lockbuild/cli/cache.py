@@ -118,6 +118,9 @@ def run_cache(arguments: argparse.Namespace) -> int:
             count = store.export_archive(arguments.file)
             print(f"exported {plural(count, 'entry', 'entries')} to {arguments.file}")
         elif action == "import":
+            if os.path.isdir(arguments.file):
+                hint = "another cache directory is taken in with cache merge DIRECTORY"
+                raise UsageError(f"{arguments.file}: a directory, not a cache archive ({hint})")
             if not os.path.isfile(arguments.file):
                 raise UsageError(f"{arguments.file}: no such file")
             count = store.import_archive(arguments.file)
@@ -152,7 +155,8 @@ def _merge(directory: str, other: str) -> None:
     added = "entry" if counts.added == 1 else "entries"
     print(
         f"merged {other} into {os.path.join(directory, STORE_SUBDIR)}: {counts.added} {added} "
-        f"added, {counts.newer} replaced by later ones, {counts.kept} already there"
+        f"added, {counts.newer} replaced (later pages, earlier sightings, fuller records), "
+        f"{counts.kept} already there"
     )
 
 
