@@ -61,8 +61,9 @@ def redact_urls(text: str) -> str:
 
 def with_placeholders(url: str, placeholders: Sequence[tuple[str, str]]) -> str:
     """``url`` with each ``(value, "${NAME}")`` of ``placeholders`` put back where the value
-    stands in its user info or query (a token an input line took from the environment):
-    nothing else of the URL is changed."""
+    stands in its user name, password or a query value (a token an input line took from the
+    environment, see :attr:`~lockbuild.models.RequirementSet.placeholders`): nothing else of
+    the URL is changed."""
     if not placeholders or "://" not in url:
         return url
     try:
@@ -70,9 +71,18 @@ def with_placeholders(url: str, placeholders: Sequence[tuple[str, str]]) -> str:
     except ValueError:
         return url
     userinfo, at, host = parts.netloc.rpartition("@")
-    query = parts.query
-    for value, placeholder in sorted(placeholders, key=lambda item: -len(item[0])):
-        userinfo, query = userinfo.replace(value, placeholder), query.replace(value, placeholder)
+    names = dict(placeholders)
+    values = re.compile("|".join(map(re.escape, sorted(names, key=len, reverse=True))))
+
+    def restored(text: str) -> str:  # one pass: what it puts back is not read again
+        return values.sub(lambda match: names[match[0]], text)
+
+    user, colon, password = userinfo.partition(":")
+    userinfo = f"{restored(user)}{colon}{restored(password)}"
+    query = "&".join(
+        f"{key}{mark}{restored(value)}"
+        for key, mark, value in (item.partition("=") for item in parts.query.split("&"))
+    )
     if (userinfo, query) == (parts.netloc.rpartition("@")[0], parts.query):
         return url
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query))

@@ -364,7 +364,11 @@ def test_a_url_line_s_credentials_from_the_environment_stay_placeholders_in_the_
     assert result.returncode == 0, result.stderr
     lock = (project / "requirements.txt").read_text()
     assert f"lib @ {wheel} \\\n    --hash=sha256:{index.server.sha256(LIB_WHEEL)}" in lock
-    assert_secret_nowhere(project, result)
+    again = compile_lock(project, f"--index-url={index.url}", LIB_TOKEN=SECRET)
+    assert again.returncode == 0, again.stderr
+    assert "(2 pins, no pin changed)" in again.stderr or "0 changed)" in again.stderr
+    assert "lib http" not in again.stderr  # it saw the token's value go for its name
+    assert_secret_nowhere(project, result, again)
 
 
 LIB_WHEEL = "lib-1.0-py3-none-any.whl"

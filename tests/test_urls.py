@@ -32,6 +32,8 @@ import lockbuild.index.distmeta
 import lockbuild.urls
 from lockbuild.build.vcs import VcsLink
 from lockbuild.cli import main
+from lockbuild.inputs.requirements import parse_requirements_text
+from lockbuild.urls import with_placeholders
 
 UNIVERSE = {
     "certi==1.0": [],
@@ -663,3 +665,25 @@ def test_credentials_are_filled_in_for_their_host_only() -> None:
     assert apply(other) == (other, None)
     assert apply("http://h.example/x") == ("http://h.example/x", None), "another scheme"
     assert apply("https://me:mine@h.example/x") == ("https://h.example/x", ("me", "mine"))
+
+
+def test_placeholders_go_back_only_where_a_url_s_credentials_took_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``app==${VER}`` (VER=1) beside ``lib @ http://user1:${TOK}@h/...``: the user name
+    ``user1`` was written back as ``user${VER}``; and a short value inside a placeholder put
+    back before it (``${${X}}``)."""
+    monkeypatch.setenv("VER", "1")
+    monkeypatch.setenv("TOK", "s3cret")
+    parsed = parse_requirements_text(
+        "app==${VER}\nlib @ http://user1:${TOK}@h/lib-1.0-py3-none-any.whl?b=1&t=${TOK}\n",
+        "r.in",
+    )
+    assert parsed.placeholders == (("s3cret", "${TOK}"),)
+    url = "http://user1:s3cret@h/lib-1.0-py3-none-any.whl?b=1&t=s3cret"
+    assert with_placeholders(url, parsed.placeholders) == (
+        "http://user1:${TOK}@h/lib-1.0-py3-none-any.whl?b=1&t=${TOK}"
+    )
+    assert with_placeholders("https://tokvalue@h/f", [("tokvalue", "${T}"), ("T", "${X}")]) == (
+        "https://${T}@h/f"
+    )

@@ -46,6 +46,7 @@ from lockbuild.output.writer import write_if_changed
 from lockbuild.resolution.finder import ReleaseMemo
 from lockbuild.resolution.resolve import Resolution, resolve
 from lockbuild.resolution.source import PackageSource
+from lockbuild.urls import with_placeholders
 
 if TYPE_CHECKING:
     from lockbuild.app.indexsource import IndexSource
@@ -248,12 +249,16 @@ def compile_lock(
         excluded=excluded,
     )
     written = False if options.dry_run else write_if_changed(output, text)
+    links_as_written = [  # read with its ${VAR} expanded, written with them (see link_pins)
+        replace(link, url=with_placeholders(link.url, requirement_set.placeholders))
+        for link in locked.links
+    ]
     return CompileResult(
         output=output,
         text=text,
         written=written,
         pins=tuple(pins),
-        changes=tuple(describe_changes(previous, pins, previous_links=locked.links)),
+        changes=tuple(describe_changes(previous, pins, previous_links=links_as_written)),
         seconds=time.monotonic() - started,
         warnings=warnings,
         packages=packages,

@@ -322,18 +322,27 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _expand_env(line: str, placeholders: dict[str, str]) -> str:
     """Replace ``${NAME}`` by the environment variable's value when it is set; each value
-    put in goes in ``placeholders`` (see :attr:`RequirementSet.placeholders`)."""
+    put in the user info or query of a URL goes in ``placeholders`` (see
+    :attr:`RequirementSet.placeholders`)."""
     if "${" not in line:
         return line
+    credentials = [
+        range(match.start(), match.end()) for match in re.finditer(_URL_CREDENTIALS, line)
+    ]
 
     def value(match: re.Match[str]) -> str:
         found = os.environ.get(match[1])
         if not found:
             return found if found is not None else match[0]
-        placeholders.setdefault(found, match[0])
+        if any(match.start() in span for span in credentials):
+            placeholders.setdefault(found, match[0])
         return found
 
     return re.sub(_ENV_VAR, value, line)
+
+
+_URL_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/@]*@|\?[^\s#]*")
+"""Where a URL of a line keeps credentials: its user info (``scheme://...@``), and a query."""
 
 
 def _split_line(location: Location, line: str) -> tuple[str, list[str]]:
