@@ -440,6 +440,17 @@ def test_the_output_is_never_a_file_the_inputs_include(
     assert (project / "inc.txt").read_text() == "idna-lite\n"
 
 
+def test_an_output_ending_in_a_slash_is_a_usage_error(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o newdir/`` wrote a file named newdir."""
+    assert main(compile_args(server, "-o", "newdir/")) == 2
+    assert "the output is a directory; name the lock file in it: newdir/" in (
+        capsys.readouterr().err
+    )
+    assert not (project / "newdir").exists()
+
+
 def test_an_output_named_like_pylock_that_pep_751_does_not_allow_is_a_usage_error(
     server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -372,3 +372,25 @@ def test_a_url_line_s_credentials_from_the_environment_stay_placeholders_in_the_
 
 
 LIB_WHEEL = "lib-1.0-py3-none-any.whl"
+
+
+def test_check_shows_a_changed_url_line_without_its_credentials(
+    project: Path, index: Index
+) -> None:
+    """``lockbuild check -v`` after a URL line with credentials changed: the change it would
+    make was printed with the URLs whole (``lock`` and ``doit lock`` masked them)."""
+    base, mark, query = index.url.replace("/simple", "/files").partition("?")
+    (project / "requirements.in").write_text(f"app\nlib @ {base}/{LIB_WHEEL}{mark}{query}\n")
+    (project / "locks.toml").write_text(
+        f'[settings]\ncache-dir = "cache"\nindex-url = "{index.url}"\n\n'
+        '[environments.linux]\npython = "3.11"\nplatform = "linux-x86_64"\n\n'
+        '[locks.main]\ninputs = ["requirements.in"]\noutput = "main-{env}.txt"\n'
+    )
+    locked = run(project, "lock")
+    assert locked.returncode == 0, locked.stderr
+    (project / "requirements.in").write_text("app\nlib\n")
+    checked = run(project, "check", "-v")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "would change" in checked.stdout and "lib http" in checked.stdout
+    for result in (locked, checked):  # the lock has the line as written (see the README)
+        assert SECRET not in result.stdout + result.stderr

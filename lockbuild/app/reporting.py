@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from typing import Any, TextIO
 
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
@@ -19,6 +19,7 @@ from lockbuild.app.status import (
     colour,
     live_status,
     plural,
+    reader_gone,
     reset_progress,
     seconds_since_start,
     set_progress,
@@ -86,10 +87,8 @@ class LockReporter:
 
     def _reader_gone(self) -> None:
         """``lockbuild lock | head -1``: the reader left. The run goes on unsaid (its locks
-        written whole, its exit code its own), as ``list`` does, not a traceback and exit 1."""
-        self.outstream = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
-        with suppress(OSError):  # the interpreter's last flush of stdout must not fail either
-            os.dup2(self.outstream.fileno(), sys.stdout.fileno())
+        written whole, its exit code its own), not a traceback and exit 1."""
+        self.outstream = reader_gone()
 
     def initialize(self, tasks: Mapping[str, Any], selected_tasks: Sequence[str]) -> None:
         self.run.enter_context(remembering_failures())  # a URL that failed fails at once after

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar, Token
 from typing import Protocol, TextIO
 
@@ -190,3 +190,13 @@ def logging_to_stderr(verbosity: int) -> Iterator[None]:
     finally:
         _LOGGER.removeHandler(handler)
         _LOGGER.setLevel(previous_level)
+
+
+def reader_gone() -> TextIO:
+    """``lockbuild ... | head -1``: the reader of stdout left. A stream to /dev/null for what
+    the run still says, and stdout itself pointed there, so that the interpreter's last
+    flush of it does not fail either."""
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
+    with suppress(OSError):
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
+    return devnull

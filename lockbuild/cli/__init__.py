@@ -29,6 +29,7 @@ from lockbuild.app.status import (
     colour,
     logging_to_stderr,
     plural,
+    reader_gone,
     seconds_since_start,
 )
 from lockbuild.errors import LockbuildError, UsageError
@@ -50,7 +51,11 @@ def command() -> int:
     compile imports, before its work (9 ms); ``atexit`` handlers, flushes and closes still
     run. Not for callers of :func:`main` that go on (frozen garbage is never collected)."""
     terminate_as_interrupt()  # the command's own process: SIGTERM ends it as Ctrl-C does
-    code = main(exits=True)
+    try:
+        code = main(exits=True)
+    except BrokenPipeError:  # `lockbuild check | head -1`: the reader left, nothing more said
+        reader_gone()
+        code = 128 + 13  # as a shell reports a command SIGPIPE ended
     gc.freeze()
     return code
 

@@ -341,6 +341,8 @@ def compile_output(
         output = output_file or _default_output(inputs)
     if output == "-":
         return output
+    if output.endswith(("/", os.sep)):  # "dir/" wrote a file named dir
+        raise UsageError(f"the output is a directory; name the lock file in it: {output}")
     from lockbuild.inputs.includes import input_files  # every file the inputs include
     from lockbuild.inputs.pylockfile import is_pylock_name
 

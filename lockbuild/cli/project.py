@@ -27,6 +27,7 @@ from lockbuild.cli.flags import (
 from lockbuild.cli.init import write_starter_project
 from lockbuild.errors import ConfigError, UsageError
 from lockbuild.inputs.config import CONFIG_NAME, ProjectConfig, find_config, load_config
+from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
     from lockbuild.app.verify import VerifyTarget
@@ -337,7 +338,7 @@ def run_check(arguments: argparse.Namespace) -> int:
     checks = check_locks(config, RunOptions(), arguments.locks)
     width = max((len(check.task) for check in checks), default=0)
     for check in checks:
-        print(f"{check.task:<{width}}  {check.message}")
+        print(f"{check.task:<{width}}  {redact_urls(check.message)}")
     failed = [check for check in checks if not check.ok]
     seconds = seconds_since_start()  # the start-up of the command included
     adopted = sum(check.message.endswith("(committed lock adopted)") for check in checks)

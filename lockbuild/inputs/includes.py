@@ -106,8 +106,9 @@ def _scan(
         text = read_text_file(rooted)
     except UnreadableFile:
         return
-    if "${" in text:
-        scan.variables.update(re.findall(_ENV_VAR, text))
+    if "${" in text:  # in the lines, not in their comments
+        for _, line in _logical_lines(text):
+            scan.variables.update(re.findall(_ENV_VAR, line))
     for include in include_lines(path, text):
         if include.path in outputs or real_path_of(root, include.path) in outputs:
             scan.outputs.append(_inherit(include, constraint))
