@@ -223,6 +223,7 @@ def test_each_subdirectory_of_one_archive_has_its_own_metadata(
         foo = resolver.resolve(line(f"foo-bar @ {url}#subdirectory=b"))
         assert (lib.name, foo.name) == ("lib", "foo-bar")
         assert [str(r) for r in foo.metadata.requires_dist] == ["dep-b"]
+        assert foo.url.endswith("mono.zip#subdirectory=b")  # the lock's line says where
         with pytest.raises(LinkError, match="the project there is foo-bar, not lib"):
             LinkResolver(HttpClient(), index_urls=["x"], store=store).resolve(
                 line(f"lib @ {url}#subdirectory=b")

@@ -243,7 +243,9 @@ class LinkResolver:
             name=metadata.name,
             version=metadata.version,
             metadata=metadata,
-            url=path.as_posix(),
+            # a path line takes no fragment: pip finds a project in a subdirectory of a local
+            # archive only by a file: URL (absolute, as PEP 508 has URLs)
+            url=f"{uri}#subdirectory={subdirectory}" if subdirectory else path.as_posix(),
             kind="archive",
             location=requirement.location,
             hashes=(f"sha256:{digest}",),
