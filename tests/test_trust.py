@@ -740,6 +740,16 @@ def test_a_pin_whose_only_installable_file_is_not_trusted_fails_the_lock(
         ) in error
         assert (project / "requirements.txt").read_text() == lock
 
+        reviewed = project / "requirements.in"  # the new wheel's hash, reviewed in the input
+        reviewed.write_text(f"alpha==1.0 --hash=sha256:{server.sha256(arm)}\n")
+        assert compile_lock(server, *aarch64) == 1
+        assert (
+            f"requirements.in:1: the file of alpha 1.0 its --hash names is not trusted (added to "
+            f"the release after this lock first saw it: sha256:{server.sha256(arm)}); review "
+            "and accept with --trust-new-files alpha"
+        ) in capsys.readouterr().err
+        reviewed.write_text("alpha==1.0\n")
+
         assert compile_lock(server, *aarch64, "--trust-new-files=alpha") == 0
         assert locked_hashes(project) == {server.sha256(LATE_WHEEL), server.sha256(arm)}
 

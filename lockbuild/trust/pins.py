@@ -19,6 +19,7 @@ def apply_input_hashes(
     pins: Sequence[Pin],
     requirements: Sequence[InputRequirement],
     markers: Mapping[str, str] | None = None,
+    excluded: Mapping[NormalizedName, frozenset[str]] | None = None,
 ) -> tuple[list[Pin], list[str]]:
     """``pins`` of index requirements written with ``--hash`` options, with only the files
     those sha256 hashes name: pip installs no other file for such a line, and the lock says
@@ -26,7 +27,8 @@ def apply_input_hashes(
     nothing here; a line with no sha256 among its hashes (sha384, sha512) is not checked, and
     a warning says so.
     Raises RequirementsFileError at the line when no file of the pinned release has one of
-    them (the bytes reviewed are not what the index serves)."""
+    them (the bytes reviewed are not what the index serves), or only files left out as not
+    trusted (``excluded``: they were added to the release after it was first seen)."""
     given: dict[NormalizedName, tuple[InputRequirement, set[str]]] = {}
     for entry in requirements:
         name = entry.name
@@ -52,6 +54,14 @@ def apply_input_hashes(
                 kept.append(pin)
                 continue
             matching = tuple(digest for digest in pin.hashes if digest in sha256)
+            untrusted = sha256 & (excluded or {}).get(pin.name, frozenset())
+            if not matching and untrusted:
+                reason = (
+                    f"the file of {pin.name} {pin.version} its --hash names is not trusted "
+                    f"(added to the release after this lock first saw it: {min(untrusted)}); "
+                    f"review and accept with --trust-new-files {pin.name}"
+                )
+                raise RequirementsFileError(entry.location.path, entry.location.line, reason)
             if not matching:
                 reason = (
                     f"no file of {pin.name} {pin.version} has one of the {len(sha256)} sha256 "
@@ -80,5 +90,5 @@ def apply_exclusions(
         if drop:
             pin = replace(pin, hashes=tuple(digest for digest in pin.hashes if digest not in drop))
         kept.append(pin)
-    kept, said = apply_input_hashes(kept, given, markers)
+    kept, said = apply_input_hashes(kept, given, markers, excluded)
     return kept, (*warnings, *said)
