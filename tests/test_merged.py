@@ -21,6 +21,7 @@ import pytest
 import tomllib
 from distbuilder import build_universe
 from indexserver import IndexServer
+from packaging.markers import Marker
 from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -282,6 +283,29 @@ def test_markers_use_the_fewest_variables_that_separate_the_environments() -> No
     )
     assert separating_marker(markers, [1, 2]) == (
         'platform_machine == "aarch64" or platform_machine == "arm64"'
+    )
+
+
+def test_micro_versions_are_told_apart_by_ranges_every_interpreter_falls_in_one() -> None:
+    """Environments 3.11, 3.11.9 and 3.12: the markers said ``python_full_version ==
+    "3.11.0"`` and ``== "3.11.9" or == "3.12.0"``, and 3.11.4, 3.12.1 or 3.12.8 got no variant
+    at all. Each declared version now stands for the interpreters up to the next one."""
+    markers = [
+        dict(make_environment(python, "linux-x86_64").markers)
+        for python in ("3.11", "3.11.9", "3.12")
+    ]
+    old = separating_marker(markers, [0])
+    new = separating_marker(markers, [1, 2])
+    assert old == 'python_full_version >= "3.11.0" and python_full_version < "3.11.9"'
+    assert new == 'python_full_version >= "3.11.9"'
+    for full, expected in (("3.11.0", old), ("3.11.4", old), ("3.11.9", new), ("3.12.8", new)):
+        values = {**markers[0], "python_full_version": full, "python_version": full[:4]}
+        assert [m for m in (old, new) if Marker(m).evaluate(values)] == [expected], full
+    windows = [*markers, dict(make_environment("3.12", "windows-amd64").markers)]
+    assert separating_marker(windows, [2]) == 'sys_platform == "linux" and python_version == "3.12"'
+    assert separating_marker(windows, [0, 3]) == (  # ranges beside the other values only
+        '(sys_platform == "linux" and python_full_version >= "3.11.0" and python_full_version '
+        '< "3.11.9") or (sys_platform == "win32" and python_full_version >= "3.12.0")'
     )
 
 

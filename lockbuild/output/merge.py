@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from itertools import combinations
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.version import Version
 
 from lockbuild.errors import OutputError
 from lockbuild.models import Pin
@@ -141,9 +142,8 @@ def separating_marker(markers: Sequence[Mapping[str, str]], selected: Iterable[i
                 _values(markers[at], variables) for at in range(len(markers)) if at not in chosen
             }
             if not inside & outside:
-                return _disjunction(
-                    variables, [_values(markers[at], variables) for at in sorted(chosen)]
-                )
+                rows = [_values(item, variables) for item in markers]
+                return _disjunction(variables, [rows[at] for at in sorted(chosen)], rows)
     raise OutputError("cannot separate environments with identical marker values")
 
 
@@ -151,12 +151,62 @@ def _values(markers: Mapping[str, str], variables: Sequence[str]) -> tuple[str, 
     return tuple(markers.get(name, "") for name in variables)
 
 
-def _disjunction(variables: Sequence[str], rows: Sequence[tuple[str, ...]]) -> str:
-    unique = list(dict.fromkeys(rows))
-    terms = [
-        " and ".join(f'{name} == "{value}"' for name, value in zip(variables, row, strict=True))
-        for row in unique
-    ]
-    if len(terms) == 1:
-        return terms[0]
-    return " or ".join(f"({term})" if len(variables) > 1 else term for term in terms)
+def _disjunction(
+    variables: Sequence[str], rows: Sequence[tuple[str, ...]], declared: Sequence[tuple[str, ...]]
+) -> str:
+    """``rows`` (the chosen environments' values) as a marker. ``python_full_version`` is
+    written as ranges, not as ``==``: each declared version stands for the interpreters from
+    it up to the next one declared beside it (the same other values), so that 3.12.8 gets the
+    variant of an environment declared as 3.12 (3.12.0), and 3.11.4 that of 3.11 when 3.11.9
+    is declared too; consecutive ones are one range."""
+    if _FULL not in variables:
+        return _joined(
+            [_equal(name, value) for name, value in zip(variables, row, strict=True)]
+            for row in dict.fromkeys(rows)
+        )
+    at = variables.index(_FULL)
+    others = [name for name in variables if name != _FULL]
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for row in declared:  # every declared version, by the other values beside it
+        groups.setdefault(row[:at] + row[at + 1 :], []).append(row[at])
+    chosen: dict[tuple[str, ...], set[str]] = {}
+    for row in rows:
+        chosen.setdefault(row[:at] + row[at + 1 :], set()).add(row[at])
+    terms = []
+    for values, picked in chosen.items():
+        fixed = [_equal(name, value) for name, value in zip(others, values, strict=True)]
+        for first, following in _runs(sorted(set(groups[values]), key=Version), picked):
+            bounds = [f'{_FULL} >= "{first}"']
+            bounds += [f'{_FULL} < "{following}"'] if following is not None else []
+            terms.append([*fixed, *bounds])
+    return _joined(terms)
+
+
+_FULL = "python_full_version"
+
+
+def _runs(ordered: Sequence[str], picked: set[str]) -> list[tuple[str, str | None]]:
+    """``(first, next)`` of each run of consecutive ``picked`` versions in ``ordered``: the
+    range from the first to the next declared version after the run (None: no bound)."""
+    runs: list[tuple[str, str | None]] = []
+    first: str | None = None
+    for position, version in enumerate(ordered):
+        following = ordered[position + 1] if position + 1 < len(ordered) else None
+        if version in picked and first is None:
+            first = version
+        if first is not None and (following is None or following not in picked):
+            runs.append((first, following))
+            first = None
+    return runs
+
+
+def _equal(name: str, value: str) -> str:
+    return f'{name} == "{value}"'
+
+
+def _joined(terms: Iterable[Sequence[str]]) -> str:
+    """``a and b`` terms joined by ``or`` (each in parentheses when there are several)."""
+    listed = [list(term) for term in terms]
+    if len(listed) == 1:
+        return " and ".join(listed[0])
+    return " or ".join(f"({' and '.join(term)})" if len(term) > 1 else term[0] for term in listed)
