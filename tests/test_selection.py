@@ -167,6 +167,28 @@ def test_select_leaves_out_yanked_and_pre_releases_as_pip_does(
     assert [str(release.version) for release in heard] == refused
 
 
+@pytest.mark.parametrize(
+    ("preferred", "texts", "expected"),
+    [
+        ("2.1", (), ["2.0", "1.1", "1.0.post1", "1.0"]),  # yanked since: left, as pip-compile
+        ("3.0a1", (), ["3.0a1", "2.0", "1.1", "1.0.post1", "1.0"]),  # a pre-release, pinned
+        ("3.0a1", ("<3",), ["2.0", "1.1", "1.0.post1", "1.0"]),  # the inputs exclude it now
+        ("0.9", (">=1",), ["2.0", "1.1", "1.0.post1", "1.0"]),
+    ],
+)
+def test_select_keeps_the_previous_lock_s_pin_yanked_or_a_pre_release(
+    preferred: str, texts: tuple[str, ...], expected: list[str]
+) -> None:
+    """``-P a==3.0a1``: the next recompile left it out as a pre-release and moved the pin
+    back, though the inputs still admit it. A pin yanked since is left (``preferred-yanked-
+    ignored`` in test_resolve): its own ``==`` input line keeps it."""
+    index = ReleaseIndex(releases(yanked=("2.1", "0.9")), Version(preferred))
+    mask = index.select(
+        [SpecifierSet(text) for text in texts], set(), allow_prereleases=False, refuse=print
+    )
+    assert versions(index, mask) == expected
+
+
 def test_order_puts_the_preferred_release_first() -> None:
     index = ReleaseIndex(releases())
     mask = index.admitted(SpecifierSet(">=1.1,<3"), index.everything)
@@ -218,5 +240,8 @@ def test_select_asks_the_preferred_release_first_whether_a_final_release_is_usab
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Release, "usable", property(usable))
         mask = index.select(specifiers, set(), allow_prereleases=False, refuse=print)
-    assert versions(index, mask) == ["2.1", "2.0", "1.1", "1.0.post1", "1.0"]
+    expected = ["2.1", "2.0", "1.1", "1.0.post1", "1.0"]
+    if preferred == "2.0.dev3":  # the lock's pre-release pin stays a candidate
+        expected.insert(2, "2.0.dev3")
+    assert versions(index, mask) == expected
     assert looked == {"1.0": ["1.0"], "1.1": ["1.1"]}.get(preferred or "", ["2.1"])

@@ -105,11 +105,16 @@ class ReleaseIndex:
         pins them (``==``); ``refuse`` hears of those newer than every release kept. Without
         ``allow_prereleases`` or a specifier naming a pre-release (``>=2.0b1``, as with pip),
         pre-releases are left out when a final release has a usable file (the preferred
-        release is asked first: its files are usually read already)."""
+        release is asked first: its files are usually read already). The preferred release
+        (the previous lock's pin) is kept when the specifiers admit it, a pre-release too: a
+        recompile keeps every pin that still satisfies the inputs; one yanked since is left
+        (its own ``==`` line keeps it, as pip installs it then)."""
         releases = self.releases
         mask = self.everything
         for specifier in specifiers:
             mask = self.admitted(specifier, mask) if specifier else mask
+        at = None if self.preferred is None else releases.position(self.preferred)
+        kept = 0 if at is None else mask & ~self.yanked & (1 << at)  # the lock's, admitted
         refused = mask & self.yanked
         if refused:
             for position in positions(refused):
@@ -122,7 +127,7 @@ class ReleaseIndex:
         if not (allow_prereleases or prereleases) and mask & ~self.stable:
             stable = mask & self.stable
             if any(releases[position].usable for position in self.order(stable, self.preferred)):
-                mask = stable
+                mask = stable | kept  # a pre-release the lock pins stays (-P chose it, say)
         return mask
 
     def order(self, mask: int, preferred: Version | None) -> list[int]:
