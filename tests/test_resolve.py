@@ -445,6 +445,12 @@ CASES: list[Case] = [
         "a\n",
         {"a": "1.0", "b": "2.0"},
     ),
+    Case(  # the range came first and noted 2.0 as yanked for good: "yk 2.0 was skipped"
+        "yanked-pinned-after-a-range",
+        {"a": {"1.0": None, "2.0": {"yanked": "bad"}}},
+        "a>=1.5\na==2.0\n",
+        {"a": "2.0"},
+    ),
     Case(
         "yanked-not-chosen-by-range",
         {"a": {"1.0": None, "2.0": {"yanked": "bad release"}}},

@@ -141,7 +141,7 @@ def _skipped_lines(name: NormalizedName, provider: LockProvider) -> str:
     """``(a 2.0, 1.9 were skipped: requires Python >=3.12)`` lines, newest reasons first."""
     skipped = [
         (version, why)
-        for (skipped_name, version), why in provider.skipped.items()
+        for (skipped_name, version), why in [*provider.skipped.items(), *provider.refused.items()]
         if skipped_name == name
     ]
     lines = ""

@@ -180,6 +180,11 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         self._shapes = SpecifierShapes()
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self.skipped: dict[tuple[NormalizedName, Version], str] = {}
+        """Releases passed over for a fact about them (no file for the target, requires
+        Python, unreadable metadata): never candidates again in this run."""
+        self.refused: dict[tuple[NormalizedName, Version], str] = {}
+        """Yanked releases a requirement without ``==`` did not take: said in messages, but
+        still candidates where a requirement pins them (the order lines come in is no fact)."""
         self.introduced_by: dict[str, Requirement] = {}
         self.not_found: dict[NormalizedName, ProjectPage] = {}
         """Projects whose page lists no file, with that page: its index URL (the first one
@@ -336,8 +341,10 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         return releases, index.order(mask, self.preferred.get(name))
 
     def _refuse(self, release: Release) -> None:
-        if (release.name, release.version) not in self.skipped:
-            self._skip(release, yank_note(release))
+        key = (release.name, release.version)
+        if key not in self.skipped and key not in self.refused:
+            logger.info("skipping %s %s: %s", release.name, release.version, yank_note(release))
+            self.refused[key] = yank_note(release)
 
     def _iter_candidates(
         self,

@@ -332,7 +332,10 @@ def resolve(
         locked_hashes=locked_hashes,
         only_binary=only_binary,
     )
-    roots = root_requirements(requirement_set, environment, links)
+    # ``==`` lines first: a yanked release one pins is a candidate from the start, whatever
+    # the order of the lines (a range read first found none: "a 2.0 was skipped: yanked")
+    roots = sorted(root_requirements(requirement_set, environment, links),
+                   key=lambda root: root.exact_version is None)  # fmt: skip
     constraints = constraint_requirements(requirement_set, environment)
     lazy = constraint_links(
         requirement_set,
