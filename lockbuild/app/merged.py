@@ -178,10 +178,11 @@ def merged_task(
     *,
     present: list[str],
     missing: bool,
+    variables: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The one task of a merged lock: ``lock:NAME``."""
+    """The one task of a merged lock: ``lock:NAME`` (``variables``: see ``fingerprint``)."""
     job = make_merged_job(config, lock, options)
-    prints = [fingerprint(each) for each in job.jobs]
+    prints = [fingerprint(each, variables) for each in job.jobs]
     uptodate: list[object] = [config_changed({"merged": prints}), OutputUnchanged(job.output)]
     if missing or any(each.options.forces_recompile for each in job.jobs):
         uptodate.append(False)

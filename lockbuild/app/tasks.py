@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -33,7 +33,7 @@ from lockbuild.app.options import (
 from lockbuild.app.status import LevelFormatter
 from lockbuild.errors import LockbuildError
 from lockbuild.inputs.config import EnvironmentConfig, LockConfig, ProjectConfig, load_config
-from lockbuild.inputs.includes import input_files, scan_inputs
+from lockbuild.inputs.includes import scan_inputs
 from lockbuild.inputs.settings import Settings
 from lockbuild.instants import SpanCutoff, format_cutoff
 from lockbuild.models import InputSpec
@@ -149,13 +149,16 @@ def lock_tasks(
     for lock_name in config.lock_order():
         lock = config.locks[lock_name]
         # read once: the same for every environment
-        files = input_files(lock.inputs, outputs={include.path for include in lock.includes})
+        scan = scan_inputs(lock.inputs, outputs={include.path for include in lock.includes})
+        files, variables = tuple(scan.files.values()), tuple(sorted(scan.variables))
         present = [path for path in files if os.path.isfile(path)]
         if lock.merged:
             from lockbuild.app.merged import merged_task  # it builds on this module
 
             missing = len(present) != len(files)
-            yield merged_task(config, lock, options, present=present, missing=missing)
+            yield merged_task(
+                config, lock, options, present=present, missing=missing, variables=variables
+            )
             continue
         for environment in lock.environments:
             yield _lock_task(
@@ -165,6 +168,7 @@ def lock_tasks(
                 options,
                 present=present,
                 missing=len(present) != len(files),
+                variables=variables,
             )
 
 
@@ -176,11 +180,14 @@ def _lock_task(
     *,
     present: list[str],
     missing: bool,
+    variables: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The task of one (lock, environment); ``present`` are the input files (includes
-    followed) that exist, ``missing`` whether any is missing."""
+    followed) that exist, ``missing`` whether any is missing, ``variables`` the names of the
+    environment variables their lines use."""
     job = make_job(config, lock, environment, options)
-    uptodate: list[object] = [config_changed(fingerprint(job)), OutputUnchanged(job.output)]
+    printed = fingerprint(job, variables)
+    uptodate: list[object] = [config_changed(printed), OutputUnchanged(job.output)]
     if missing or job.options.forces_recompile:
         uptodate.append(False)
     return {
@@ -247,8 +254,9 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
     return names & read_previous_lock(output).pins.keys()
 
 
-def fingerprint(job: LockJob) -> dict[str, object]:
-    """Everything besides the input files' content that can change the output."""
+def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object]:
+    """Everything besides the input files' content that can change the output: with the
+    values of ``variables``, the environment variables the input files' lines use."""
     printed: dict[str, object] = {
         "lockbuild": __version__,
         "environment": job.environment.fingerprint(),
@@ -259,10 +267,8 @@ def fingerprint(job: LockJob) -> dict[str, object]:
     }
     if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
         printed["lock-outputs"] = [list(each) for each in job.lock_outputs]
-    outputs = {path for path, _, _ in job.lock_outputs}
-    names = sorted(scan_inputs(job.inputs, outputs=outputs).variables)
-    if names:  # the values its lines expand (a digest: the state file keeps no token)
-        printed["variables"] = {name: _value_digest(os.environ.get(name)) for name in names}
+    if variables:  # the values its lines expand (a digest: the state file keeps no token)
+        printed["variables"] = {name: _value_digest(os.environ.get(name)) for name in variables}
     return printed
 
 
