@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 MASK = "****"
@@ -72,20 +72,41 @@ def with_placeholders(url: str, placeholders: Sequence[tuple[str, str]]) -> str:
         return url
     userinfo, at, host = parts.netloc.rpartition("@")
     names = dict(placeholders)
-    values = re.compile("|".join(map(re.escape, sorted(names, key=len, reverse=True))))
 
-    def restored(text: str) -> str:  # one pass: what it puts back is not read again
-        return values.sub(lambda match: names[match[0]], text)
+    def restorer(values: Iterable[str]) -> Callable[[str], str]:
+        """One pass over a text: what it puts back is not read again."""
+        ordered = sorted(values, key=len, reverse=True)
+        if not ordered:
+            return lambda text: text
+        pattern = re.compile("|".join(map(re.escape, ordered)))
+        return lambda text: pattern.sub(lambda match: names[match[0]], text)
+
+    # a value within a user name, a password or a query value is put back there alone, a
+    # short one only as the whole of it (a password "1" is not the 1 of "user1"); one that
+    # spans them ("user:pw", "a=1&b=2") in the whole user info or query (no placeholder
+    # holds ":", "&" or "=")
+    inside = restorer(v for v in names if len(v) >= _WITHIN and not set(v) & set(":&="))
+    spanning = restorer(v for v in names if set(v) & set(":&="))
+
+    def within(part: str) -> str:
+        return names[part] if part in names else inside(part)
 
     user, colon, password = userinfo.partition(":")
-    userinfo = f"{restored(user)}{colon}{restored(password)}"
-    query = "&".join(
-        f"{key}{mark}{restored(value)}"
-        for key, mark, value in (item.partition("=") for item in parts.query.split("&"))
+    userinfo = spanning(f"{within(user)}{colon}{within(password)}")
+    query = spanning(
+        "&".join(
+            f"{key}{mark}{within(value)}"
+            for key, mark, value in (item.partition("=") for item in parts.query.split("&"))
+        )
     )
     if (userinfo, query) == (parts.netloc.rpartition("@")[0], parts.query):
         return url
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query))
+
+
+_WITHIN = 6
+"""Characters a variable's value has at least to be put back within a part of a URL (a
+token), not only as the whole of it."""
 
 
 def public_url(url: str) -> str:

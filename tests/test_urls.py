@@ -687,3 +687,12 @@ def test_placeholders_go_back_only_where_a_url_s_credentials_took_them(
     assert with_placeholders("https://tokvalue@h/f", [("tokvalue", "${T}"), ("T", "${X}")]) == (
         "https://${T}@h/f"
     )
+    for url, placeholders, written in (  # a value spanning parts was left in clear
+        ("http://user:s3cret@h/f", [("user:s3cret", "${CRED}")], "http://${CRED}@h/f"),
+        ("git+https://u:pw@h/r@v1", [("u:pw", "${CRED}")], "git+https://${CRED}@h/r@v1"),
+        ("http://h/f?token=s3cret", [("token=s3cret", "${Q}")], "http://h/f?${Q}"),
+        ("http://h/f?t=s3&cret", [("s3&cret", "${Q}")], "http://h/f?t=${Q}"),
+        ("http://user1:1@h/f", [("1", "${T}")], "http://user1:${T}@h/f"),  # short: whole only
+        ("http://u:tok-s3cretvalue@h/f", [("s3cretvalue", "${T}")], "http://u:tok-${T}@h/f"),
+    ):
+        assert with_placeholders(url, placeholders) == written, url
