@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -289,24 +290,45 @@ def test_markers_use_the_fewest_variables_that_separate_the_environments() -> No
 def test_micro_versions_are_told_apart_by_ranges_every_interpreter_falls_in_one() -> None:
     """Environments 3.11, 3.11.9 and 3.12: the markers said ``python_full_version ==
     "3.11.0"`` and ``== "3.11.9" or == "3.12.0"``, and 3.11.4, 3.12.1 or 3.12.8 got no variant
-    at all. Each declared version now stands for the interpreters up to the next one."""
+    at all. Each declared version now stands for the builds up to the next one."""
     markers = [
         dict(make_environment(python, "linux-x86_64").markers)
         for python in ("3.11", "3.11.9", "3.12")
     ]
-    old = separating_marker(markers, [0])
-    new = separating_marker(markers, [1, 2])
-    assert old == 'python_full_version >= "3.11.0" and python_full_version < "3.11.9"'
-    assert new == 'python_full_version >= "3.11.9"'
-    for full, expected in (("3.11.0", old), ("3.11.4", old), ("3.11.9", new), ("3.12.8", new)):
-        values = {**markers[0], "python_full_version": full, "python_version": full[:4]}
-        assert [m for m in (old, new) if Marker(m).evaluate(values)] == [expected], full
-    windows = [*markers, dict(make_environment("3.12", "windows-amd64").markers)]
-    assert separating_marker(windows, [2]) == 'sys_platform == "linux" and python_version == "3.12"'
-    assert separating_marker(windows, [0, 3]) == (  # ranges beside the other values only
-        '(sys_platform == "linux" and python_full_version >= "3.11.0" and python_full_version '
-        '< "3.11.9") or (sys_platform == "win32" and python_full_version >= "3.12.0")'
+    assert separating_marker(markers, [0]) == (
+        'python_version == "3.11" and python_full_version < "3.11.9"'
     )
+    assert separating_marker(markers, [1, 2]) == (
+        '(python_version == "3.11" and python_full_version >= "3.11.9") or python_version == "3.12"'
+    )
+
+
+DECLARED = (
+    ("3.11", "linux-x86_64"),
+    ("3.11.9", "linux-x86_64"),
+    ("3.11", "macos-arm64"),
+    ("3.11.5", "macos-arm64"),
+    ("3.12", "windows-amd64"),
+)
+
+
+def test_every_build_of_a_declared_kind_gets_exactly_one_variant() -> None:
+    """Every way of splitting these environments between the variants of one package: each
+    build of a declared platform and minor (3.11.0-3.11.12, 3.12.0-3.12.9) is selected by
+    exactly one variant's marker (ranges widened across platforms gave some two, some none)."""
+    markers = [dict(make_environment(python, target).markers) for python, target in DECLARED]
+    builds = []
+    for item in markers:
+        minor = item["python_version"]
+        for micro in range(13 if minor == "3.11" else 10):
+            full = f"{minor}.{micro}"
+            builds.append({**item, "python_full_version": full, "implementation_version": full})
+    for labels in product(range(3), repeat=len(markers)):
+        variants = [[at for at, label in enumerate(labels) if label == kind] for kind in range(3)]
+        written = [separating_marker(markers, chosen) for chosen in variants if chosen]
+        for build in builds:
+            hits = sum(marker is None or Marker(marker).evaluate(build) for marker in written)
+            assert hits == 1, (labels, build["sys_platform"], build["python_full_version"])
 
 
 def test_compile_refuses_env_placeholder_with_several_environments(

@@ -130,11 +130,18 @@ def _selects(marker: str, selected: set[int], environments: Sequence[Environment
 
 def separating_marker(markers: Sequence[Mapping[str, str]], selected: Iterable[int]) -> str | None:
     """A marker true for the environments at ``selected`` and false for the others, from the
-    fewest variables of :data:`MARKER_PREFERENCE`; None when ``selected`` is every one."""
+    fewest variables of :data:`MARKER_PREFERENCE` compared with ``==``; None when ``selected``
+    is every one. Environments that only a build's version tells apart (3.11 and 3.11.9) get
+    ranges of ``python_full_version`` instead (see :func:`_regions`): ``==`` on it would
+    leave out every other build."""
     chosen = set(selected)
     if chosen >= set(range(len(markers))):
         return None
-    names = [name for name in MARKER_PREFERENCE if any(name in item for item in markers)]
+    names = [
+        name
+        for name in MARKER_PREFERENCE
+        if name not in _BUILDS and any(name in item for item in markers)
+    ]
     for size in range(1, len(names) + 1):
         for variables in combinations(names, size):
             inside = {_values(markers[at], variables) for at in chosen}
@@ -142,47 +149,73 @@ def separating_marker(markers: Sequence[Mapping[str, str]], selected: Iterable[i
                 _values(markers[at], variables) for at in range(len(markers)) if at not in chosen
             }
             if not inside & outside:
-                rows = [_values(item, variables) for item in markers]
-                return _disjunction(variables, [rows[at] for at in sorted(chosen)], rows)
-    raise OutputError("cannot separate environments with identical marker values")
+                return _joined(
+                    [_equal(name, value) for name, value in zip(variables, row, strict=True)]
+                    for row in dict.fromkeys(
+                        _values(markers[at], variables) for at in sorted(chosen)
+                    )
+                )
+    return _regions(markers, chosen)
+
+
+_FULL = "python_full_version"
+_BUILDS = frozenset({_FULL, "implementation_version", "platform_release", "platform_version"})
+"""Variables that follow a build (of the interpreter, of the system), not the kind of
+environment: ``==`` on one of them holds for that build alone."""
 
 
 def _values(markers: Mapping[str, str], variables: Sequence[str]) -> tuple[str, ...]:
     return tuple(markers.get(name, "") for name in variables)
 
 
-def _disjunction(
-    variables: Sequence[str], rows: Sequence[tuple[str, ...]], declared: Sequence[tuple[str, ...]]
-) -> str:
-    """``rows`` (the chosen environments' values) as a marker. ``python_full_version`` is
-    written as ranges, not as ``==``: each declared version stands for the interpreters from
-    it up to the next one declared beside it (the same other values), so that 3.12.8 gets the
-    variant of an environment declared as 3.12 (3.12.0), and 3.11.4 that of 3.11 when 3.11.9
-    is declared too; consecutive ones are one range."""
-    if _FULL not in variables:
-        return _joined(
-            [_equal(name, value) for name, value in zip(variables, row, strict=True)]
-            for row in dict.fromkeys(rows)
-        )
-    at = variables.index(_FULL)
-    others = [name for name in variables if name != _FULL]
+def _regions(markers: Sequence[Mapping[str, str]], chosen: set[int]) -> str:
+    """The environments at ``chosen`` as regions: the values that tell apart the kinds of
+    environment declared (the fewest variables that group them as all of them do, and
+    ``python_version``), and a range of ``python_full_version``: each declared version
+    stands for the builds of its kind from it up to the next one declared (the lowest from
+    the first build of its minor), so that every build of a declared kind and minor is in
+    exactly one region. Consecutive ones are one range."""
+    kinds = [
+        name
+        for name in MARKER_PREFERENCE
+        if name not in _BUILDS and len({item.get(name, "") for item in markers}) > 1
+    ]
+    grouping = _grouping(markers, kinds)
+    key: Sequence[str] = next(  # kinds itself groups them so: there is always one
+        each
+        for size in range(len(kinds) + 1)
+        for each in combinations(kinds, size)
+        if _grouping(markers, each) == grouping
+    )
+    if "python_version" not in key and any("python_version" in item for item in markers):
+        key = (*key, "python_version")
     groups: dict[tuple[str, ...], list[str]] = {}
-    for row in declared:  # every declared version, by the other values beside it
-        groups.setdefault(row[:at] + row[at + 1 :], []).append(row[at])
-    chosen: dict[tuple[str, ...], set[str]] = {}
-    for row in rows:
-        chosen.setdefault(row[:at] + row[at + 1 :], set()).add(row[at])
+    for item in markers:
+        groups.setdefault(_values(item, key), []).append(item.get(_FULL, ""))
+    picked: dict[tuple[str, ...], set[str]] = {}
+    for at in sorted(chosen):
+        picked.setdefault(_values(markers[at], key), set()).add(markers[at].get(_FULL, ""))
     terms = []
-    for values, picked in chosen.items():
-        fixed = [_equal(name, value) for name, value in zip(others, values, strict=True)]
-        for first, following in _runs(sorted(set(groups[values]), key=Version), picked):
-            bounds = [f'{_FULL} >= "{first}"']
+    for values, versions in picked.items():
+        ordered = sorted(set(groups[values]), key=Version)
+        if len(ordered) < len(groups[values]):
+            raise OutputError("cannot separate environments with identical marker values")
+        fixed = [_equal(name, value) for name, value in zip(key, values, strict=True)]
+        for first, following in _runs(ordered, versions):
+            bounds = [] if first == ordered[0] else [f'{_FULL} >= "{first}"']
             bounds += [f'{_FULL} < "{following}"'] if following is not None else []
             terms.append([*fixed, *bounds])
     return _joined(terms)
 
 
-_FULL = "python_full_version"
+def _grouping(
+    markers: Sequence[Mapping[str, str]], variables: Sequence[str]
+) -> set[frozenset[int]]:
+    """The environments grouped by their values of ``variables`` (as sets of positions)."""
+    groups: dict[tuple[str, ...], set[int]] = {}
+    for at, item in enumerate(markers):
+        groups.setdefault(_values(item, variables), set()).add(at)
+    return {frozenset(group) for group in groups.values()}
 
 
 def _runs(ordered: Sequence[str], picked: set[str]) -> list[tuple[str, str | None]]:
@@ -208,5 +241,5 @@ def _joined(terms: Iterable[Sequence[str]]) -> str:
     """``a and b`` terms joined by ``or`` (each in parentheses when there are several)."""
     listed = [list(term) for term in terms]
     if len(listed) == 1:
-        return " and ".join(listed[0])
+        return " and ".join(listed[0]) or "True"
     return " or ".join(f"({' and '.join(term)})" if len(term) > 1 else term[0] for term in listed)
