@@ -284,10 +284,12 @@ def test_the_command_leaves_the_runs_objects_to_the_exit(
     import lockbuild.cli as cli
 
     frozen: list[int] = []
+    ended: list[int] = []
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
     monkeypatch.setattr(cli, "main", lambda argv=None, exits=False: 3 if exits else 0)
+    monkeypatch.setattr(cli, "end_process", ended.append)
     assert cli.command() == 3
-    assert frozen == [1]
+    assert frozen == [1] and ended == [3]
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert '\nlockbuild = "lockbuild.cli:command"\n' in pyproject
     assert "command()" in (Path(cli.__file__).parent.parent / "__main__.py").read_text()
