@@ -19,7 +19,6 @@ host it was given credentials for, the user info and the query values that were 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -124,6 +123,8 @@ def key_url(url: str) -> str:
     parts = urlsplit(url.partition("#")[0])
     query = parts.query
     if query:
+        import hashlib  # OpenSSL's: not at start-up, where only messages use this module
+
         query = "sha256=" + hashlib.sha256(query.encode()).hexdigest()[:16]
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query))
 

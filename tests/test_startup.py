@@ -151,6 +151,17 @@ def test_version_help_and_usage_errors_import_no_http_or_resolver(
     assert heavy == []
 
 
+def test_version_loads_no_openssl() -> None:
+    """``lockbuild --version`` imported hashlib (OpenSSL's library, 4-5 ms) through the module
+    that masks URLs in messages: 3.4x a bare ``python -c pass`` against the 3x target."""
+    script = "import sys; from lockbuild.cli import main; main(['--version']); print(sorted("
+    script += "m for m in ('hashlib', '_hashlib', 'ssl') if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

@@ -18,8 +18,6 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar, Token
 from typing import Protocol, TextIO
 
-from lockbuild.urls import redact_urls
-
 __all__ = [
     "LevelFormatter",
     "Progress",
@@ -155,6 +153,8 @@ class LevelFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record as shown, every URL in it redacted (a URL of an input line, a server's
         words): a message never shows a password or a token."""
+        from lockbuild.urls import redact_urls  # a log record to show: not at start-up
+
         return redact_urls(super().format(record))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
