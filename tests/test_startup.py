@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -408,3 +409,21 @@ def test_the_cache_archive_and_merge_commands_import_their_modules(
     merge = probe_report(project, "cache", "merge", "--cache-dir=other", "cache")
     assert merge["code"] == 0
     assert "lockbuild.store.merge" in merge["lazy"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_output_that_cannot_be_written_fails_the_run_and_a_closed_stream_does_not() -> None:
+    """The command ends with os._exit after its own flush: a full disk under its stdout was
+    silently exit 0 (the interpreter's last flush said so and exited 120), and a closed
+    stdout a traceback from flushing None."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = f"{shlex.quote(sys.executable)} -m lockbuild --version"
+    full = subprocess.run(
+        ["bash", "-c", f"{command} >/dev/full"], capture_output=True, text=True, env=environment
+    )
+    assert full.returncode == 120
+    assert "lockbuild: error: cannot write the output: [Errno 28]" in full.stderr
+    closed = subprocess.run(
+        ["bash", "-c", f"{command} >&-"], capture_output=True, text=True, env=environment
+    )
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr

@@ -66,9 +66,23 @@ def end_process(code: int) -> None:
     are flushed, skipping the interpreter's teardown: a fetch thread still in a request the
     run no longer needs (a compile that failed while pages were coming) met the teardown in
     C code and the process died of a segmentation fault (exit -11, about 1 run in 40 under
-    load) after saying its error; everything the run writes is closed or committed before."""
+    load) after saying its error; everything the run writes is closed or committed before.
+    Output that cannot be written still fails the run, as the interpreter's own last flush
+    made it fail: 141 when its reader left (as a shell reports SIGPIPE), else 120, said."""
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):  # a reader gone, a stream closed: nothing to say
+        if stream is None:  # started with the descriptor closed: nothing to flush
+            continue
+        try:
             stream.flush()
+        except BrokenPipeError:
+            code = code or 128 + signal.SIGPIPE
+        except OSError as error:  # a full disk, say
+            if stream is sys.stdout and sys.stderr is not None:
+                with suppress(OSError, ValueError):
+                    sys.stderr.write(f"lockbuild: error: cannot write the output: {error}\n")
+                    sys.stderr.flush()
+            code = code or 120
+        except ValueError:  # a stream closed by the run: nothing left to flush
+            pass
     os._exit(code)
