@@ -143,8 +143,7 @@ class RequirementSet:
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
     placeholders: tuple[tuple[str, str], ...] = ()
-    """``(value, "${NAME}")`` of every variable a line expanded: a URL line's credentials are
-    written to the lock as the line wrote them (pip expands them), never as their values."""
+    """``(value, "${NAME}")`` of the variables a URL's credentials took: the lock has the name."""
 
 
 FileData = dict[str, Any]
@@ -276,16 +275,14 @@ class PendingRelease:
     read: Callable[[], list[FileData]]
     """Reads the files, in page order, as :meth:`DistFile.to_data` dicts."""
     record: tuple[str, Any] | None = None
-    """How to store the release without reading it: a reader's name and its JSON payload
-    (see :func:`lockbuild.index.pagestore.page_record`); ``None`` when only :attr:`read` can
-    tell."""
+    """How to store the release without reading it: a reader's name and its JSON payload (see
+    :func:`lockbuild.index.pagestore.page_record`); ``None`` when only :attr:`read` can tell."""
     uploads: Callable[[], list[FileUpload]] | None = None
     """The name, upload time and yanked flag of each file, in page order, without reading the
     files (what ``exclude-newer`` looks at); ``None`` when only :attr:`read` can tell."""
     uploaded: UploadSpan | None = None
-    """When every file has a readable upload time: the oldest and the newest, and how many
-    files, so that ``exclude-newer`` decides a release wholly before or after its cutoff
-    without looking at each file; ``None`` when only :attr:`uploads` can tell."""
+    """When every file has a readable upload time: the oldest, the newest and how many files
+    (``exclude-newer`` decides a release without looking at each file); else ``None``."""
 
 
 class ReleaseOutlines(Protocol):

@@ -53,6 +53,16 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def url_problem(url: str) -> str | None:
+    """Why the host part of ``url`` does not parse (``Invalid IPv6 URL``: an IPv6 address
+    not in brackets; a port not of digits), or None."""
+    try:
+        _ = urlsplit(url).port
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def redact_urls(text: str) -> str:
     """``text`` (a command line, a tool's message) with every URL in it redacted."""
     return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)

@@ -273,9 +273,7 @@ def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object
 
 
 def _value_digest(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return hashlib.sha256(f"lockbuild-variable:{value}".encode()).hexdigest()
+    return None if value is None else hashlib.sha256(f"variable:{value}".encode()).hexdigest()
 
 
 def file_sha256(path: str) -> str | None:

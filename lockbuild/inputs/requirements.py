@@ -41,7 +41,6 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from packaging.requirements import Requirement
 
@@ -54,7 +53,7 @@ from lockbuild.models import (
     Location,
     RequirementSet,
 )
-from lockbuild.urls import redact_url
+from lockbuild.urls import redact_url, url_problem
 
 __all__ = [
     "parse_inputs",
@@ -290,12 +289,10 @@ class _Collector:
 
 
 def _checked_url(location: Location, url: str) -> str:
-    """``url``, whose host part parses (an IPv6 address in brackets, a port of digits): one
-    that does not fails at its line, its credentials masked, not later with a traceback."""
-    try:
-        _ = urlsplit(url).port
-    except ValueError as error:
-        raise input_error(location, f"not a valid URL ({error}): {redact_url(url)}") from None
+    """``url``, whose host part parses: one that does not fails at its line, not later."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise input_error(location, f"not a valid URL ({problem}): {redact_url(url)}")
     return url
 
 
@@ -326,9 +323,7 @@ def _expand_env(line: str, placeholders: dict[str, str]) -> str:
     :attr:`RequirementSet.placeholders`)."""
     if "${" not in line:
         return line
-    credentials = [
-        range(match.start(), match.end()) for match in re.finditer(_URL_CREDENTIALS, line)
-    ]
+    credentials = [range(*match.span()) for match in re.finditer(_URL_CREDENTIALS, line)]
 
     def value(match: re.Match[str]) -> str:
         found = os.environ.get(match[1])

@@ -11,13 +11,12 @@ import re
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from lockbuild.instants import CUTOFF_FORMS, SpanCutoff, format_cutoff, parse_exclude_newer
 from lockbuild.models import ALL_BINARY, IndexStrategy, LateUploads
-from lockbuild.urls import redact_url
+from lockbuild.urls import redact_url, url_problem
 
 
 class InvalidValue(Exception):
@@ -104,10 +103,9 @@ def parse_url(value: object) -> str:
     text = parse_text(value)
     if not re.fullmatch(URL_PATTERN, text):
         raise InvalidValue(f"expected an http(s) or file URL, got {show_value(redact_url(text))}")
-    try:
-        _ = urlsplit(text).port  # the host part: an IPv6 address in brackets, a port of digits
-    except ValueError as error:
-        raise InvalidValue(f"not a valid URL ({error}): {show_value(redact_url(text))}") from None
+    problem = url_problem(text)  # the host part: an IPv6 address in brackets, port digits
+    if problem is not None:
+        raise InvalidValue(f"not a valid URL ({problem}): {show_value(redact_url(text))}")
     return text
 
 
