@@ -716,6 +716,22 @@ def test_pyproject_groups_follow_include_group() -> None:
     ]
 
 
+def test_pyproject_groups_included_many_times_are_read_once() -> None:
+    """Each of 40 groups includes the next one twice: every group was read again for each
+    inclusion (2^40 reads; 26 groups ran for hours)."""
+    lines = ["[dependency-groups]"]
+    for number in range(40):
+        following = f'{{include-group = "g{number + 1}"}}'
+        lines.append(f'g{number} = ["p{number}", {following}, {following}]')
+    lines.append('g40 = ["last"]')
+    write("pyproject.toml", "\n".join(lines) + "\n")
+    result = parse_pyproject("pyproject.toml", groups=["g0"])
+    assert [entry.text for entry in result.requirements] == [
+        *(f"p{number}" for number in range(40)),
+        "last",
+    ]
+
+
 def test_pyproject_groups_without_project_table() -> None:
     write("pyproject.toml", '[dependency-groups]\ndev = ["pytest"]\n')
     result = parse_pyproject("pyproject.toml", groups=["dev"])

@@ -821,6 +821,46 @@ def test_clean_deletes_only_files_lockbuild_wrote(project: Path) -> None:
     assert not (project / "requirements/docs-linux-311.txt").exists()
 
 
+def test_lock_reads_no_doit_config_from_the_project_s_pyproject(project: Path) -> None:
+    """lockbuild lock ran doit with its default config files: a pyproject.toml beside
+    locks.toml that is no lock's input and not TOML failed the run with a traceback, and its
+    [tool.doit] steered the run."""
+    (project / "pyproject.toml").write_text("[project\nname = 'x'\n")
+    result = lockbuild(project, "lock", "docs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    (project / "pyproject.toml").write_text("[tool.doit.commands.run]\nalways = true\n")
+    assert recompiled(lockbuild(project, "lock", "docs")) == set()
+
+
+def test_a_relative_cache_dir_variable_is_relative_to_where_the_command_was_typed(
+    project: Path,
+) -> None:
+    """``LOCKBUILD_CACHE_DIR=relcache lockbuild lock`` typed in a subdirectory put the store
+    beside locks.toml (the command moves there first), where ``cache info`` typed in the same
+    place did not look ("no cache here"); ``--cache-dir relcache`` meant the subdirectory."""
+    here = project / "requirements"
+    locked = run(here, "lockbuild", "lock", "docs", LOCKBUILD_CACHE_DIR="relcache")
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    assert (here / "relcache" / "store").is_dir() and not (project / "relcache").exists()
+    info = run(here, "lockbuild", "cache", "info", LOCKBUILD_CACHE_DIR="relcache")
+    assert info.returncode == 0 and "page-v5" in info.stdout, info.stdout + info.stderr
+
+
+def test_clean_deletes_the_file_a_symlinked_output_names_and_keeps_the_link(
+    project: Path,
+) -> None:
+    """An output that is the user's symlink: lock writes through it; clean unlinked the link
+    and kept the file lockbuild wrote."""
+    (project / "real").mkdir()
+    link = project / "requirements/docs-linux-311.txt"
+    link.symlink_to(project / "real" / "docs.txt")
+    assert lockbuild(project, "lock", "docs").returncode == 0
+    assert link.is_symlink() and "docgen==" in (project / "real" / "docs.txt").read_text()
+    assert lockbuild(project, "clean", "docs").returncode == 0
+    assert link.is_symlink() and not (project / "real" / "docs.txt").exists()
+
+
 @pytest.mark.parametrize(
     ("interruption", "said", "code"),
     [(signal.SIGINT, "interrupted", 130), (signal.SIGTERM, "terminated", 143)],

@@ -125,7 +125,9 @@ def run_locks(
     arguments = ["run", "--continue"]
     if jobs > 1:
         arguments += ["--process", str(jobs), "--parallel-type", "process"]
-    return 0 if DoitMain(loader).run([*arguments, *names]) == 0 else 1
+    # no config file of doit's (pyproject.toml, doit.cfg): locks.toml says how locks are
+    # built, and a project's pyproject.toml, read as doit's, failed the run when it was not TOML
+    return 0 if DoitMain(loader, config_filenames=()).run([*arguments, *names]) == 0 else 1
 
 
 def _reporter(verbosity: int) -> type[EmbeddedReporter]:
@@ -363,8 +365,10 @@ def clean_locks(
 
 
 def _delete(path: str) -> None:
+    """Delete the lock at ``path``: the file lockbuild wrote, through a symlink the user made
+    (the link stays; it was deleted and the file kept)."""
     try:
-        os.unlink(path)
+        os.unlink(os.path.realpath(path))
     except FileNotFoundError:
         pass
     except OSError as error:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lockbuild.app.options import RunOptions, cache_directory, remote_store
+from lockbuild.app.options import CACHE_DIR_VARIABLE, RunOptions, cache_directory, remote_store
 from lockbuild.app.status import plural, seconds_since_start
 from lockbuild.cli.cache import add_cache_command, cache_config
 from lockbuild.cli.flags import (
@@ -268,6 +268,11 @@ def _load_project(
         raise UsageError(f"{path}: no such file (create one with `lockbuild init`)")
     config = load_config(str(path), overrides=overrides or {})
     arguments.user_directory = os.getcwd()
+    relative = os.environ.get(CACHE_DIR_VARIABLE, "")
+    if relative and not os.path.isabs(
+        os.path.expanduser(relative)
+    ):  # as typed here, as --cache-dir
+        os.environ[CACHE_DIR_VARIABLE] = os.path.abspath(relative)
     if config.root:  # its paths are as written, relative to its directory: only these move
         os.chdir(config.root)
         config = dataclasses.replace(config, path=path.name, root="")

@@ -86,6 +86,9 @@ class _Pyproject:
             raise self._error(("project",), "invalid [project] table (a 'name' string is required)")
         self.origin = f"{name} ({path})" if isinstance(name, str) else None
         self.canonical_name = canonicalize_name(name) if isinstance(name, str) else None
+        self._expanded: dict[str, list[InputRequirement]] = {}
+        """Each group's requirements once read, without duplicates: a group included twice by
+        each of a chain of groups was read again each time (2^n entries; 26 groups, hours)."""
 
     def requirements(self, extras: Sequence[str], groups: Sequence[str]) -> list[InputRequirement]:
         """``[project].dependencies``, then each extra's, then each group's; duplicates dropped."""
@@ -165,6 +168,8 @@ class _Pyproject:
             cycle = " -> ".join((*chain[chain.index(written) :], written))
             message = f"dependency group cycle (a group includes itself): {cycle}"
             raise RequirementsFileError(self.path, line or self.lines.line_of(keys), message)
+        if written in self._expanded:
+            return list(self._expanded[written])
         items = self.data["dependency-groups"][written]
         if not isinstance(items, list):
             raise self._error(keys, f"invalid {_dotted(keys)} (expected a list)")
@@ -181,7 +186,8 @@ class _Pyproject:
             else:
                 reason = "expected a requirement string or {include-group = '...'}"
                 raise self._error(keys, f"invalid item in {_dotted(keys)} ({reason}): {item!r}")
-        return entries
+        self._expanded[written] = list(dict.fromkeys(entries))  # an include met twice: once
+        return list(self._expanded[written])
 
     def _expand_self_references(
         self, entries: Sequence[InputRequirement], included: set[NormalizedName]
