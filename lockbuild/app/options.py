@@ -124,7 +124,8 @@ def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = N
     see :func:`state_directory`).
 
     ``--cache-dir`` (``flag``: made absolute, ``~`` expanded, as it is relative to where the
-    command was typed), else $LOCKBUILD_CACHE_DIR as written, else locks.toml's ``cache-dir``
+    command was typed), else $LOCKBUILD_CACHE_DIR as written (the project commands make a
+    relative one absolute where they were typed, before they move), else locks.toml's ``cache-dir``
     (joined to the directory of locks.toml), else the user's cache directory
     (:func:`default_cache_directory`). A relative result is relative to the working
     directory; messages show it as chosen.
