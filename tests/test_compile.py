@@ -468,3 +468,22 @@ def test_a_symlinked_output_is_written_through_its_link(server: IndexServer, pro
     assert main(compile_args(server)) == 0
     assert (project / "requirements.txt").is_symlink()
     assert "webapp==1.0" in target.read_text()
+
+
+def test_a_dependency_requiring_the_project_back_fails_rather_than_lock_it_from_the_index(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pyproject.toml of requests-lite 3.0 depending on webapp, which requires
+    requests-lite>=2: the lock pinned requests-lite 2.1 from the index (and its dependencies),
+    an old copy of the very project being locked. It fails now, naming both."""
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "requests-lite"\nversion = "3.0"\ndependencies = ["webapp"]\n'
+    )
+    arguments = compile_args(server, "-o", "locked.txt")
+    arguments[arguments.index("requirements.in")] = "pyproject.toml"
+    assert main(arguments) == 1
+    assert (
+        "requests-lite, the project pyproject.toml declares, is required by webapp: it would "
+        "be locked from the index (requests-lite 2.1), not as the project itself"
+    ) in capsys.readouterr().err
+    assert not (project / "locked.txt").exists()

@@ -202,6 +202,7 @@ def compile_lock(
                 only_binary=frozenset(settings.only_binary),
                 releases=releases,
             )
+            _refuse_own_project(request, resolution)
             progress.step(
                 f"resolved {plural(len(resolution.packages), 'package')}; collecting hashes"
             )
@@ -264,6 +265,23 @@ def compile_lock(
         packages=packages,
         excluded=excluded,
     )
+
+
+def _refuse_own_project(request: CompileRequest, resolution: Resolution) -> None:
+    """Fail when a dependency requires back the project a ``pyproject.toml`` input declares:
+    the resolver took it from the index (an old release of the project, and its dependencies,
+    in the lock), where the project being locked should satisfy it."""
+    from lockbuild.inputs.pyproject import project_name
+
+    own = {project_name(spec): spec.path for spec in request.inputs if spec.is_pyproject}
+    for package in resolution.packages:
+        if package.name in own and package.link is None:
+            raise ResolutionError(
+                f"{package.name}, the project {own[package.name]} declares, is required by "
+                f"{', '.join(package.via)}: it would be locked from the index ({package.name} "
+                f"{package.version}), not as the project itself; lockbuild cannot lock a "
+                "project that its own dependencies require"
+            )
 
 
 def with_upgrade_pins(

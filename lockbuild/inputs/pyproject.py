@@ -66,6 +66,16 @@ def read_pyproject(spec: InputSpec) -> list[InputRequirement]:
     return _Pyproject(spec.path, text).requirements(spec.extras, spec.groups)
 
 
+def project_name(spec: InputSpec) -> NormalizedName | None:
+    """The name of the project the ``pyproject.toml`` of ``spec`` declares, if it declares one
+    (its requirements are read first: a file that cannot be read has failed there)."""
+    try:
+        name = _Pyproject(spec.path, read_text_file(spec.path)).canonical_name
+    except (UnreadableFile, RequirementsFileError):
+        return None
+    return name
+
+
 def _load_toml(path: str, text: str) -> dict[str, Any]:
     try:
         return load_toml(text)
