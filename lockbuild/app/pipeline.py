@@ -271,7 +271,9 @@ def _refuse_own_project(request: CompileRequest, resolution: Resolution) -> None
     """Fail when a dependency requires back the project a ``pyproject.toml`` input declares:
     the resolver took it from the index (an old release of the project, and its dependencies,
     in the lock), where the project being locked should satisfy it."""
-    from lockbuild.inputs.pyproject import project_name
+    if not any(spec.is_pyproject for spec in request.inputs):
+        return
+    from lockbuild.inputs.pyproject import project_name  # with the TOML reader: only then
 
     own = {project_name(spec): spec.path for spec in request.inputs if spec.is_pyproject}
     for package in resolution.packages:
