@@ -97,20 +97,17 @@ def _require_installable(
     problems = []
     for package in packages:
         fixes = corrected.get(package.name, {})
-        usable = {
-            f"sha256:{fixes[file.filename][1]}" if file.filename in fixes else digests.get(file.url)
+        digest_of = {  # the files that install on the target, each with its digest
+            file.filename: f"sha256:{fixes[file.filename][1]}"
+            if file.filename in fixes
+            else digests.get(file.url)
             for file in package.release.usable
         }
-        usable.discard(None)
+        usable = {digest for digest in digest_of.values() if digest is not None}
         left_out = usable & excluded.get(package.name, frozenset())
         if not left_out or usable & hashes.get(package.name, frozenset()):
             continue
-        names = sorted(
-            file.filename
-            for file in package.release.usable
-            if digests.get(file.url) in left_out
-            or f"sha256:{fixes.get(file.filename, ('', ''))[1]}" in left_out
-        )
+        names = sorted(name for name, digest in digest_of.items() if digest in left_out)
         label = f"{package.name} {package.version}"
         problems += [text for text in report.warnings if text.startswith(f"{label}: ")]
         problems.append(
