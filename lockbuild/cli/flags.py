@@ -344,11 +344,10 @@ def compile_output(
     if output.endswith(("/", os.sep)):  # "dir/" wrote a file named dir
         raise UsageError(f"the output is a directory; name the lock file in it: {output}")
     from lockbuild.inputs.includes import input_files  # every file the inputs include
-    from lockbuild.inputs.pylockfile import is_pylock_name
+    from lockbuild.inputs.pylockfile import misnamed_pylock
 
-    name = os.path.basename(output)
-    if name.startswith("pylock.") and name.endswith(".toml") and not is_pylock_name(name):
-        reason = "PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot in NAME"
+    reason = misnamed_pylock(output)
+    if reason is not None:
         raise UsageError(f"the output is not a PEP 751 name ({reason}): {output}")
 
     real = os.path.realpath(output)

@@ -18,7 +18,7 @@ from lockbuild.errors import ConfigError
 from lockbuild.inputs.configreader import ConfigReader, Keys
 from lockbuild.inputs.envconfig import EnvironmentConfig
 from lockbuild.inputs.includes import input_files
-from lockbuild.inputs.pylockfile import format_problem, is_pylock_name, output_format
+from lockbuild.inputs.pylockfile import format_problem, misnamed_pylock, output_format
 from lockbuild.inputs.settings import (
     COMMAND_LINE,
     LOCK_SETTING_KEYS,
@@ -257,9 +257,8 @@ class LocksReader(ConfigReader):
         ``pylock.linux-3.12.toml``, which was written as requirements text)."""
         for environment in lock.environments:
             output = lock.output_for(environment)
-            name = os.path.basename(output)
-            if name.startswith("pylock.") and name.endswith(".toml") and not is_pylock_name(name):
-                reason = "PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot in NAME"
+            reason = misnamed_pylock(output)
+            if reason is not None:
                 odd = (
                     f"output {output!r} (for {environment}) is not a PEP 751 name ({reason}): "
                     "name the environment without dots, or the output otherwise"

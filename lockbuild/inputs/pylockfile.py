@@ -29,6 +29,7 @@ __all__ = [
     "PylockEntries",
     "format_problem",
     "is_pylock_name",
+    "misnamed_pylock",
     "output_format",
     "read_pylock",
 ]
@@ -155,6 +156,15 @@ def _add(entries: PylockEntries, package: Package, *, root: str) -> None:
 
 def _absolute(path: str, root: str) -> str:
     return Path(os.path.abspath(os.path.join(root, path))).as_posix()
+
+
+def misnamed_pylock(path: str | Path) -> str | None:
+    """Why ``path``, named like a PEP 751 lock (``pylock.*.toml``), is not a name PEP 751
+    allows (``pylock.linux-3.12.toml``: a dot in NAME), or None."""
+    name = re.split(r"[\\/]", str(path))[-1]
+    if name.startswith("pylock.") and name.endswith(".toml") and not is_pylock_name(name):
+        return "PEP 751 names a lock file pylock.toml or pylock.NAME.toml, no dot in NAME"
+    return None
 
 
 def output_format(chosen: str | None, output: str | Path) -> str:
