@@ -27,8 +27,11 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 MASK = "****"
 """What stands in for a credential."""
 
-_URL_IN_TEXT = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]*[^\s'\"<>).,;:]")
-"""A URL in a message: what follows it (``)``, ``,``, ``.``...) is not read as its end."""
+_URL_START = re.compile(r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://")
+"""Where a URL in a message starts: a scheme not preceded by what a scheme is made of."""
+_URL_BODY = re.compile(r"[^\s'\"<>]*")
+_URL_TAIL = re.compile(r"[).,;:]+$")
+"""What follows a URL in a message (``)``, ``,``, ``.``...): not read as its end."""
 
 Origin = tuple[str, str, int | None]
 """``(scheme, lower-cased host, port)``: the hosts credentials are remembered for."""
@@ -64,8 +67,18 @@ def url_problem(url: str) -> str | None:
 
 
 def redact_urls(text: str) -> str:
-    """``text`` (a command line, a tool's message) with every URL in it redacted."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text)
+    """``text`` (a command line, a tool's message) with every URL in it redacted; a URL run
+    into another (``https://a/x,https://u:pw@b/y``) ends where the other starts."""
+    starts = [match.start() for match in _URL_START.finditer(text)]
+    if not starts:
+        return text
+    pieces = [text[: starts[0]]]
+    for start, following in zip(starts, [*starts[1:], len(text)], strict=True):
+        body = _URL_BODY.match(text, start, following)
+        end = body.end() if body is not None else start
+        url = _URL_TAIL.sub("", text[start:end])
+        pieces += [redact_url(url), text[start + len(url) : following]]
+    return "".join(pieces)
 
 
 def with_placeholders(url: str, placeholders: Sequence[tuple[str, str]]) -> str:

@@ -607,6 +607,34 @@ def test_redact_urls_masks_every_url_in_a_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # two index URLs joined by a comma (a mistake a message quotes back)
+            "https://u:pw1@a.example/simple,https://u:pw2@b.example/simple",
+            "https://u:****@a.example/simple,https://u:****@b.example/simple",
+        ),
+        (
+            "https://a.example/x;https://TOKEN@b.example/y",
+            "https://a.example/x;https://****@b.example/y",
+        ),
+        (
+            "'https://a.example/x|git+https://u:pw@b.example/r.git'",
+            "'https://a.example/x|git+https://u:****@b.example/r.git'",
+        ),
+        (
+            "https://a.example/?next=https://u:pw@b.example/",
+            "https://a.example/?next=https://u:****@b.example/",
+        ),
+    ],
+)
+def test_redact_urls_masks_urls_run_together(text: str, expected: str) -> None:
+    """A URL's credentials are masked even when another URL runs into it without a space."""
+    assert lockbuild.urls.redact_urls(text) == expected
+    assert "pw" not in lockbuild.urls.redact_urls(text).replace("pw1", "").replace("pw2", "")
+    assert "TOKEN" not in lockbuild.urls.redact_urls(text)
+
+
+@pytest.mark.parametrize(
     ("url", "expected"),
     [
         ("https://user:pw@index.example/simple", "https://index.example/simple"),
