@@ -139,6 +139,10 @@ def test_writer_merges_environments_with_markers_and_validates() -> None:
     )
     lock = validated(text)
     assert [str(marker) for marker in lock.environments or ()] == sorted(environments)
+    twice = render_pylock(  # two declared environments alike in their markers (3.11, 3.11.9)
+        packages, command="lockbuild lock", environments=[*environments, environments[1]]
+    )
+    assert twice == text
     assert [(p.name, str(p.version)) for p in lock.packages] == [
         ("app", "1.0"),
         ("numpy-lite", "1.0"),

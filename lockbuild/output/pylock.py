@@ -81,7 +81,7 @@ def render_pylock(
     """
     lines = [f"lock-version = {_string(LOCK_VERSION)}"]
     if environments:
-        lines.append(f"environments = {_array(sorted(environments))}")
+        lines.append(f"environments = {_array(sorted(set(environments)))}")  # each once
     if requires_python:
         lines.append(f"requires-python = {_string(requires_python)}")
     lines += ["extras = []", "dependency-groups = []", "default-groups = []"]
