@@ -294,6 +294,40 @@ def test_init_keeps_a_pip_compile_layout_that_locks(tmp_path: Path, server: Inde
     assert (tmp_path / "requirements/dev.in").read_bytes() == DEV_IN
 
 
+def test_init_writes_a_valid_locks_toml_for_awkward_projects(tmp_path: Path) -> None:
+    """Two platforms of one system, stems that repeat or hold dots or quotes, and .in files
+    that are no requirements (a setuptools manifest, an autoconf template) still give a
+    locks.toml that loads, one lock per requirements file."""
+    (tmp_path / "MANIFEST.in").write_text("include README.md\nrecursive-include src *.py\n")
+    (tmp_path / "config.h.in").write_text("#undef HAVE_X\n")
+    (tmp_path / "requirements.in").write_text("webframe\n")
+    (tmp_path / "requirements.dev.in").write_text("-r requirements.in\ntesttool\n")
+    (tmp_path / "a-requirements.in").write_text("docgen\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/requirements.in").write_text("clicky\n")
+    (tmp_path / 'say "hi".in').write_text("clicky\n")
+    targets = ["--platform=linux-x86_64", "--platform=linux-aarch64", "--python=3.11"]
+    result = lockbuild(tmp_path, "init", *targets)
+    assert result.returncode == 0, result.stderr
+    assert "skipped MANIFEST.in: not a requirements file" in result.stderr
+    assert "skipped config.h.in: not a requirements file (it names no requirement)" in (
+        result.stderr
+    )
+    config = parse_config((tmp_path / "locks.toml").read_text(), str(tmp_path / "locks.toml"))
+    assert sorted(config.environments) == ["linux-aarch64-311", "linux-x86_64-311"]
+    inputs = {name: [spec.path for spec in lock.inputs] for name, lock in config.locks.items()}
+    assert inputs == {
+        "requirements": ["requirements.in"],
+        "requirements.dev": ["requirements.dev.in"],
+        "a-requirements": ["a-requirements.in"],
+        "a-requirements-2": ["a/requirements.in"],
+        "say--hi-": ['say "hi".in'],
+    }
+    assert config.locks["requirements.dev"].constraints == ("requirements",)
+    listed = lockbuild(tmp_path, "list")
+    assert listed.returncode == 0, listed.stderr
+
+
 def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:
     (tmp_path / "base.in").write_text("webframe\n")
     result = lockbuild(tmp_path, "init", "--platform=amiga")

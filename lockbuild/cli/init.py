@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -36,7 +37,7 @@ def host_platform() -> str | None:
 
 def find_inputs(root: Path) -> list[Path]:
     """``.in`` files under ``root`` (relative, sorted), skipping hidden and build directories."""
-    found = []
+    found: list[Path] = []
     for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = sorted(
             name
@@ -47,6 +48,33 @@ def find_inputs(root: Path) -> list[Path]:
         )
         found += [Path(directory, name).relative_to(root) for name in files if name.endswith(".in")]
     return sorted(found, key=lambda path: path.as_posix())
+
+
+def not_requirements(root: Path, path: Path) -> str | None:
+    """Why the ``.in`` file ``path`` (under ``root``) is not a requirements file, or None: a
+    setuptools ``MANIFEST.in``, an autoconf or make template, anything pip would not read."""
+    from lockbuild.errors import LockbuildError
+    from lockbuild.inputs.requirements import parse_requirements_text
+
+    if path.name.lower() == "manifest.in":
+        return "a setuptools manifest template"
+    try:
+        text = (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return f"cannot be read ({error})"
+    # includes are left out (kept as blank lines): the locks they name are not built yet
+    lines = ["" if _INCLUDE.match(line) else line for line in text.splitlines()]
+    try:
+        found = parse_requirements_text("\n".join(lines), str(root / path))
+    except LockbuildError as error:
+        return str(error).replace(str(root / path), path.as_posix())
+    if not found.requirements and not any(include_lines(path.as_posix(), text)):
+        return "it names no requirement"
+    return None
+
+
+_INCLUDE = re.compile(r"\s*(-[rc]|--requirement|--constraint)")
+"""A line that includes another file (``-r base.in``, ``-c base.txt``)."""
 
 
 def write_starter_project(
@@ -77,9 +105,15 @@ def write_starter_project(
     host = host_platform()
     if host is None and not platforms:
         raise UsageError("no platform preset matches this machine; pass --platform")
-    inputs = find_inputs(root)
+    inputs = []
+    for path in find_inputs(root):
+        reason = not_requirements(root, path)
+        if reason is None:
+            inputs.append(path)
+        else:
+            print(f"skipped {path.as_posix()}: not a requirements file ({reason})", file=sys.stderr)
     if not inputs and not (root / "pyproject.toml").is_file():
-        raise UsageError(f"no .in files and no pyproject.toml under {root}")
+        raise UsageError(f"no requirements (.in) files and no pyproject.toml under {root}")
     python = "{}.{}".format(*sys.version_info[:2])
     environments = [
         (version, name)
@@ -146,15 +180,16 @@ def starter_config(
         "# [settings.index-for]                     # ...and take these projects only from there",
         '# mypkg = "internal"',
     ]
-    for python, platform in environments:
-        environment = f"{platform.split('-')[0]}-{python.replace('.', '')}"
-        lines += ["", f"[environments.{environment}]", f'python = "{python}"']
-        lines.append(f'platform = "{platform}"')
+    for (python, platform), environment in zip(
+        environments, environment_names(environments), strict=True
+    ):
+        lines += ["", f"[environments.{_key(environment)}]", f"python = {_string(python)}"]
+        lines.append(f"platform = {_string(platform)}")
     suffix = "-{env}.txt" if per_environment and len(environments) > 1 else ".txt"
     names = _lock_names(inputs)
     for path, name in names.items():
-        lines += ["", f"[locks.{name}]", f'inputs = ["{path.as_posix()}"]']
-        lines.append(f'output = "{path.with_suffix("").as_posix()}{suffix}"')
+        lines += ["", f"[locks.{_key(name)}]", f"inputs = [{_string(path.as_posix())}]"]
+        lines.append(f"output = {_string(path.with_suffix('').as_posix() + suffix)}")
         texts = _include_paths(root, path)
         layered = [
             names[other]
@@ -164,7 +199,7 @@ def starter_config(
             and other.with_suffix(".txt") not in texts.get("output", set())
         ]
         if layered:
-            lines.append(f"constraints = [{', '.join(f'{chr(34)}{n}{chr(34)}' for n in layered)}]")
+            lines.append(f"constraints = [{', '.join(_string(other) for other in layered)}]")
     if not inputs:
         lines += [
             "",
@@ -175,15 +210,44 @@ def starter_config(
     return "\n".join(lines) + "\n"
 
 
+def environment_names(environments: Sequence[tuple[str, str]]) -> list[str]:
+    """A name for each ``(python, platform)``: ``linux-311`` (the platform's system and the
+    Python version), ``linux-aarch64-311`` (the whole platform) when systems repeat."""
+    short = [
+        f"{platform.split('-')[0]}-{python.replace('.', '')}" for python, platform in environments
+    ]
+    if len(set(short)) == len(short):
+        return short
+    return [f"{platform}-{python.replace('.', '')}" for python, platform in environments]
+
+
 def _lock_names(inputs: Sequence[Path]) -> dict[Path, str]:
-    """Lock names from file stems, made unique with the directory when stems repeat."""
+    """Lock names from file stems, made unique with the directory when stems repeat (the file
+    nearest the root keeps its stem), then with a number."""
     names: dict[Path, str] = {}
-    for path in inputs:
+    taken: set[str] = set()
+    for path in sorted(inputs, key=lambda path: (len(path.parts), path.as_posix())):
         name = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem)
-        if name in names.values():
+        if name in taken:
             name = re.sub(r"[^A-Za-z0-9._-]", "-", path.with_suffix("").as_posix())
+        base, number = name, 1
+        while name in taken:
+            number += 1
+            name = f"{base}-{number}"
+        taken.add(name)
         names[path] = name
-    return names
+    return {path: names[path] for path in inputs}
+
+
+def _key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, else quoted (``"requirements.dev"`` is
+    one key, not two)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _string(name)
+
+
+def _string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _include_paths(root: Path, path: Path) -> dict[str, set[Path]]:
