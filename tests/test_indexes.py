@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from distbuilder import make_sdist, make_wheel
+from distbuilder import build_universe, make_sdist, make_wheel
 from indexserver import IndexServer
 
 from lockbuild.cli import main
@@ -234,6 +234,25 @@ def test_a_yank_without_reason_says_so(
         "# WARNING: alpha 1.0 is yanked (no reason given); it is in the lock only because"
         in (project / "requirements.txt").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    "lines", ["alpha==2.0\nalpha[fast]>=1.5\n", "alpha[fast]>=1.5\nalpha==2.0\n"]
+)
+def test_a_release_pinned_exactly_is_chosen_yanked_for_its_extras_too(
+    tmp_path_factory: pytest.TempPathFactory, project: Path, lines: str
+) -> None:
+    """``alpha==2.0`` pins the yanked 2.0 for ``alpha[fast]`` as well (uv locks it so): the
+    extra's candidates were left without it, and the set failed as a conflict."""
+    directory = tmp_path_factory.mktemp("yanked-extras")
+    universe = {"alpha==1.5": ["beta; extra == 'fast'"], "alpha==2.0": ["beta; extra == 'fast'"]}
+    with IndexServer() as index:
+        for path in build_universe(directory, {**universe, "beta==1.0": []}):
+            index.add(path, yanked="broken" if path.name.startswith("alpha-2.0") else None)
+        (project / "requirements.in").write_text(lines)
+        assert compile_lock(f"--index-url={index.url}") == 0
+    assert sorted(pins(project)) == ["alpha==2.0", "beta==1.0"]
+    assert "alpha 2.0 is yanked" in (project / "requirements.txt").read_text()
 
 
 # -- the same from locks.toml -------------------------------------------------------------------

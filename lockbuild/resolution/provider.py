@@ -121,6 +121,20 @@ def requirement_from_pep508(
     )
 
 
+def _exact_elsewhere(
+    requirements: Mapping[str, Iterator[Requirement]], identifier: str, name: NormalizedName
+) -> set[Version]:
+    """The versions requirements of ``name`` under its other identifiers (``a``, ``a[y]``)
+    pin exactly (``==``)."""
+    return {
+        requirement.exact_version
+        for other in requirements
+        if other != identifier and (other == name or other.startswith(f"{name}["))
+        for requirement in requirements[other]
+        if requirement.exact_version and requirement.name == name
+    }
+
+
 def yank_note(release: Release) -> str:
     """``yanked ('reason')``, or ``yanked`` when the index gives no reason."""
     reason = " ".join(release.yank_reason.split())
@@ -252,6 +266,8 @@ class LockProvider(AbstractProvider[Requirement, Candidate, str]):
         # kept apart, not joined with &: what each admits is remembered across calls
         specifiers = [r.specifier for r in [*wanted, *constraints] if r.specifier]
         exact = {r.exact_version for r in [*wanted, *constraints] if r.exact_version}
+        if extras:  # a[x] beside a==2.0: 2.0 is pinned exactly, yanked or not (as uv has it)
+            exact.update(_exact_elsewhere(requirements, identifier, name))
         excluded = {candidate.version for candidate in incompatibilities[identifier]}
         excluded.update(self.conflicts.excluded(identifier))
         linked = self.link_of(name)
