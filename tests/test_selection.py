@@ -79,6 +79,60 @@ def test_admitted_agrees_with_contains_in_any_order(texts: tuple[str, ...]) -> N
         assert versions(index, index.admitted(specifier, index.everything)) == alone
 
 
+EDGES = (
+    "0.9", "0.9.post1", "1.0.dev0", "1.0a1", "1.0a1.post2", "1.0rc1", "1.0", "1.0+local",
+    "1.0+other.7", "1.0.post1.dev1", "1.0.post1", "1.0.post1+loc", "1.0.1.dev0", "1.0.1",
+    "1.1a1", "1.1", "2.0", "2.0.post3", "1!0.5", "1!1.0", "1!1.0.post1",
+)  # fmt: skip
+
+
+def edge_releases(chosen: list[str]) -> Releases:
+    files = [dist_file(f"a-{version}.tar.gz") for version in chosen]
+    page = ProjectPage(canonicalize_name("a"), "https://fake.invalid/simple", files)
+    return all_releases(page, ENVIRONMENT)
+
+
+def test_ordering_clauses_found_by_bisection_agree_with_contains() -> None:
+    """Each of ``>=``, ``>``, ``<=`` and ``<`` at every boundary PEP 440 makes special (post
+    and local releases after a version, pre-releases before it, epochs), against many
+    subsets of releases, with the other operators beside them: what ``admitted`` says is
+    what checking every release says."""
+    import random
+
+    chosen_sets = [list(EDGES)] + [
+        random.Random(seed).sample(EDGES, random.Random(seed + 99).randint(1, len(EDGES)))
+        for seed in range(60)
+    ]
+    clauses = [
+        f"{operator}{version}"
+        for operator in (">=", ">", "<=", "<", "==", "!=", "~=")
+        for version in EDGES
+        if not (operator == "~=" and version.count(".") == 0)
+        and not ("+" in version and operator not in ("==", "!="))
+    ]
+    clauses += ["==1.0.*", "!=1.0.*", "==1!1.*"]
+    rng = random.Random(7)
+    for chosen in chosen_sets:
+        index = ReleaseIndex(edge_releases(chosen))
+        for _ in range(40):
+            specifier = SpecifierSet(",".join(rng.sample(clauses, rng.randint(1, 3))))
+            expected = [
+                str(release.version)
+                for release in index.releases
+                if specifier.contains(release.version, prereleases=True)
+            ]
+            some = rng.getrandbits(len(index.releases)) if len(index.releases) else 0
+            partial = [
+                str(release.version)
+                for position, release in enumerate(index.releases)
+                if some >> position & 1 and specifier.contains(release.version, prereleases=True)
+            ]
+            assert versions(index, index.admitted(specifier, some)) == partial, specifier
+            assert versions(index, index.admitted(specifier, index.everything)) == expected, (
+                specifier
+            )
+
+
 def test_masks_of_yanked_and_final_releases_and_positions() -> None:
     index = ReleaseIndex(releases(yanked=("2.1", "0.9")))
     assert [str(release.version) for release in index.releases] == [

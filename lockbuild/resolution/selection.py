@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import Specifier, SpecifierSet
 from packaging.version import Version
 
 from lockbuild.resolution.finder import Release, Releases
@@ -69,29 +69,61 @@ class ReleaseIndex:
                 stable |= 1 << position
         self.yanked = yanked
         self.stable = stable
-        self._admitted: dict[int, tuple[SpecifierSet, int, int]] = {}
-        """By specifier identity: the specifier, the positions checked, those it admits."""
+        self._admitted: dict[int, tuple[SpecifierSet, int, int, tuple[Specifier, ...]]] = {}
+        """By specifier identity: the specifier, the positions checked (those outside the
+        bounds of its ordering clauses from the start), those it admits, its other clauses."""
 
     def admitted(self, specifier: SpecifierSet, among: int) -> int:
         """Which of the releases ``among`` ``specifier`` admits (pre-releases included); each
         release is checked once per specifier, and only when asked about."""
         known = self._admitted.get(id(specifier))
         if known is None or known[0] is not specifier:
-            known = self._admitted[id(specifier)] = (specifier, 0, 0)
+            within, others = self._bounded(specifier)
+            known = self._admitted[id(specifier)] = (specifier, ~within, 0, others)
         unchecked = among & ~known[1]
         if unchecked:
-            admitted = 0
-            contains = specifier.contains
+            others = known[3]
+            admitted = 0 if others else unchecked
             versions = self.releases.versions
-            for position in positions(unchecked):
-                if contains(versions[position], prereleases=True):
+            for position in positions(unchecked) if others else ():
+                version = versions[position]
+                if all(clause.contains(version, prereleases=True) for clause in others):
                     admitted |= 1 << position
             known = self._admitted[id(specifier)] = (
                 specifier,
                 known[1] | unchecked,
                 known[2] | admitted,
+                others,
             )
         return known[2] & among
+
+    def _bounded(self, specifier: SpecifierSet) -> tuple[int, tuple[Specifier, ...]]:
+        """The positions the ordering clauses of ``specifier`` (``>=``, ``>``, ``<=``, ``<``)
+        admit, and its other clauses. Each ordering clause admits the releases on one side
+        of a boundary in PEP 440 order (``>1.0`` leaves out 1.0's post and local releases,
+        which come right after 1.0; ``<1.0`` its pre-releases, right before), so the boundary
+        is found by bisection: a few checks where every release took one."""
+        versions = self.releases.versions
+        newest, oldest = 0, len(versions)  # the positions admitted: newest <= p < oldest
+        others: list[Specifier] = []
+        for clause in specifier:
+            newer_side = clause.operator in (">=", ">")
+            if not newer_side and clause.operator not in ("<=", "<"):
+                others.append(clause)
+                continue
+            low, high = 0, len(versions)  # the first position on the older side of it
+            while low < high:
+                middle = (low + high) // 2
+                if clause.contains(versions[middle], prereleases=True) == newer_side:
+                    low = middle + 1
+                else:
+                    high = middle
+            if newer_side:
+                oldest = min(oldest, low)
+            else:
+                newest = max(newest, low)
+        within = ((1 << oldest) - 1) & ~((1 << newest) - 1) if newest < oldest else 0
+        return within, tuple(others)
 
     def select(
         self,
