@@ -20,9 +20,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from lockbuild.errors import LockbuildError
+from lockbuild.errors import LockbuildError, RequirementsFileError
 from lockbuild.inputs.pylockfile import is_pylock_name, read_pylock
-from lockbuild.inputs.requirements import parse_requirements_files
+from lockbuild.inputs.requirements import parse_requirements_text
+from lockbuild.inputs.userfiles import UnreadableFile, read_text_file
 from lockbuild.models import InputRequirement
 
 __all__ = [
@@ -160,13 +161,29 @@ def read_lock(path: str | Path, environment: Mapping[str, str] | None = None) ->
     """
     if is_pylock_name(path):
         return _read_pylock(path, environment)
-    parsed = parse_requirements_files([path])
+    try:
+        text = read_text_file(os.fspath(path))
+    except UnreadableFile as error:
+        reason = f"cannot read requirements file ({error.reason})"
+        raise RequirementsFileError(os.fspath(path), None, reason) from None
+    # the option lines pip-compile copies from pip's configuration pin nothing: left out
+    # (as blank lines, the others keep their numbers) rather than losing every pin
+    kept = ["" if _PIP_OPTION_LINE.match(line) else line for line in text.split("\n")]
+    parsed = parse_requirements_text("\n".join(kept), os.fspath(path))
     return PreviousLock.from_entries(
         parsed.requirements,
         index_url=parsed.index_url,
         extra_index_urls=parsed.extra_index_urls,
         environment=environment,
     )
+
+
+_PIP_OPTION_LINE = re.compile(
+    r"\s*(?:--trusted-host|--find-links|-f|--no-binary|--only-binary|--prefer-binary|--no-index)"
+    r"(?:[\s=]|$)"
+)
+"""A lock line pip-compile writes when pip's configuration sets it (``--trusted-host``,
+``--find-links``...): options lockbuild does not take, which pin nothing."""
 
 
 def read_previous_lock(
