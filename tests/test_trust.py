@@ -663,6 +663,17 @@ def test_a_requirement_with_hashes_pins_only_the_files_they_name(
     ) in error
     assert (project / "requirements.txt").read_text() == lock
 
+    # one right hash does not cover a wrong one beside it: that file is not on the index
+    wrong = "1" * 64
+    requirements.write_text(f"alpha==1.0 --hash=sha256:{wheel} --hash=sha256:{wrong}\n")
+    assert compile_lock(server) == 1
+    error = capsys.readouterr().err
+    assert (
+        f"requirements.in:1: no file of alpha 1.0 has the hash sha256:{wrong}; the index "
+        "gives 2 for it: remove or correct the hash"
+    ) in error
+    assert (project / "requirements.txt").read_text() == lock
+
 
 def test_a_pin_whose_release_left_the_index_says_why_it_moved(
     server: IndexServer, project: Path, dists: dict[str, Path], capsys: pytest.CaptureFixture[str]

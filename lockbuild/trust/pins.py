@@ -26,9 +26,9 @@ def apply_input_hashes(
     so; and warnings. A line whose marker does not hold in the environment (``markers``) says
     nothing here; a line with no sha256 among its hashes (sha384, sha512) is not checked, and
     a warning says so.
-    Raises RequirementsFileError at the line when no file of the pinned release has one of
-    them (the bytes reviewed are not what the index serves), or only files left out as not
-    trusted (``excluded``: they were added to the release after it was first seen)."""
+    Raises RequirementsFileError at the line when a sha256 hash names no file of the pinned
+    release (the bytes reviewed are not what the index serves), or all name files left out
+    as not trusted (``excluded``: they were added to the release after it was first seen)."""
     given: dict[NormalizedName, tuple[InputRequirement, set[str]]] = {}
     for entry in requirements:
         name = entry.name
@@ -67,6 +67,14 @@ def apply_input_hashes(
                     f"no file of {pin.name} {pin.version} has one of the {len(sha256)} sha256 "
                     f"hashes given (the index gives {len(pin.hashes)}: {pin.hashes[0]}"
                     f"{', ...' if len(pin.hashes) > 1 else ''})"
+                )
+                raise RequirementsFileError(entry.location.path, entry.location.line, reason)
+            unknown = sorted(sha256 - set(pin.hashes) - untrusted)
+            if unknown:  # one reviewed file the release does not have: not dropped unsaid
+                reason = (
+                    f"no file of {pin.name} {pin.version} has the hash {unknown[0]}"
+                    f"{f' (nor {len(unknown) - 1} more given)' if len(unknown) > 1 else ''}; "
+                    f"the index gives {len(pin.hashes)} for it: remove or correct the hash"
                 )
                 raise RequirementsFileError(entry.location.path, entry.location.line, reason)
             pin = replace(pin, hashes=matching)
