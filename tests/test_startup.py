@@ -427,3 +427,19 @@ def test_output_that_cannot_be_written_fails_the_run_and_a_closed_stream_does_no
         ["bash", "-c", f"{command} >&-"], capture_output=True, text=True, env=environment
     )
     assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_lock_written_to_a_full_stdout_is_an_error_not_a_traceback(
+    project: Path, server: IndexServer
+) -> None:
+    """``compile -o - > file`` on a full disk: the lock cannot be written (its flush
+    fails); that is said in one line, exit 1, not a traceback."""
+    arguments = [*warm_compile_arguments(server), "-o", "-"]
+    command = " ".join(map(shlex.quote, [sys.executable, "-m", "lockbuild", *arguments]))
+    full = subprocess.run(
+        ["bash", "-c", f"{command} >/dev/full"], capture_output=True, text=True, cwd=project
+    )
+    assert full.returncode == 1, full.stderr
+    assert "error: cannot write the lock to stdout: [Errno 28]" in full.stderr
+    assert "Traceback" not in full.stderr

@@ -32,7 +32,7 @@ from lockbuild.app.status import (
     reader_gone,
     seconds_since_start,
 )
-from lockbuild.errors import LockbuildError, UsageError
+from lockbuild.errors import LockbuildError, OutputError, UsageError
 from lockbuild.urls import redact_urls
 
 if TYPE_CHECKING:
@@ -319,8 +319,13 @@ def run_compile(arguments: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"{colour('warning:', YELLOW, sys.stderr)} {redact_urls(warning)}", file=sys.stderr)
     if options.dry_run:
-        sys.stdout.write(result.text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(result.text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise  # the reader left: see command()
+        except OSError as error:  # a full disk under `-o - > file`
+            raise OutputError(f"cannot write the lock to stdout: {error}") from None
     if not quiet:
         state = "wrote" if result.written else "unchanged"
         if arguments.dry_run:
