@@ -298,4 +298,6 @@ def test_local_paths_are_written_relative_to_the_lock(tmp_path: Path) -> None:
     output = tmp_path / "locks" / "base.txt"
     assert relative_link((tmp_path / "src" / "pkg").as_posix(), output=output) == "../src/pkg"
     assert relative_link((tmp_path / "locks" / "pkg").as_posix(), output=output) == "./pkg"
+    assert relative_link((tmp_path / "locks").as_posix(), output=output) == "."  # not ./.
+    assert relative_link(tmp_path.as_posix(), output=output) == ".."
     assert relative_link("https://h/a.zip", output=output) == "https://h/a.zip"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from distbuilder import build_universe
+from distbuilder import PYPROJECT_TOML, build_universe
 from indexserver import IndexServer
 from linkfixtures import (
     ArchiveServer,
@@ -453,6 +453,29 @@ def test_local_paths_are_relative_to_the_lock_and_warned_about(
     assert "\n-e ../src/localpkg\n    # via -r requirements/base.in\n" in text
     assert "an editable local directory has no single file to hash" in text
     assert "certi==1.0 \\" in text
+
+
+@pytest.mark.parametrize("line", ["-e ..[tests]", '..[tests] ; python_version >= "3.8"'])
+def test_a_local_project_with_extras_takes_its_name_from_pyproject_toml(
+    server: IndexServer, project: Path, line: str
+) -> None:
+    """``-e .[dev]`` (pip-compile's usual requirements-dev.in line): the project's name is in
+    its pyproject.toml, so the line needs no ``#egg=``; its extra's requirements are locked."""
+    from linkfixtures import write_project
+
+    tree = write_project(project / "app", "myapp", "0.1", requires_dist=["certi; extra == 'tests'"])
+    with (tree / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('[project]\nname = "MyApp"\ndynamic = ["version", "dependencies"]\n')
+    (tree / "requirements").mkdir()
+    (tree / "requirements" / "dev.in").write_text(f"{line}\n")
+    arguments = ["compile", "app/requirements/dev.in", "--python=3.11", "--platform=linux-x86_64"]
+    assert main([*arguments, f"--index-url={server.url}", "-q"]) == 0
+    text = (tree / "requirements" / "dev.txt").read_text()
+    assert "certi==1.0 \\" in text
+    assert "\n-e ..\n" in text if line.startswith("-e") else "\n.. ; python_version" in text
+
+    (tree / "pyproject.toml").write_text(PYPROJECT_TOML)  # no [project] name: say how
+    assert main([*arguments, f"--index-url={server.url}", "-q"]) == 1
 
 
 def test_local_archive_file_is_hashed_and_installs(

@@ -318,7 +318,11 @@ def relative_link(url: str, *, output: Path) -> str:
     except ValueError:  # another drive on Windows
         return url
     relative = Path(relative).as_posix()
-    return relative if relative.startswith(("./", "../")) else f"./{relative}"
+    return (
+        relative
+        if relative in (".", "..") or relative.startswith(("./", "../"))
+        else f"./{relative}"
+    )
 
 
 def link_pins(

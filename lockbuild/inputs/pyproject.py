@@ -76,6 +76,13 @@ def project_name(spec: InputSpec) -> NormalizedName | None:
     return name
 
 
+def directory_project(directory: str) -> NormalizedName | None:
+    """The name the ``pyproject.toml`` in ``directory`` (``~`` expanded) declares, if it is
+    there and declares one (a line such as ``-e .[dev]`` names its project so)."""
+    path = os.path.join(os.path.expanduser(directory), "pyproject.toml")
+    return project_name(InputSpec(path)) if os.path.isfile(path) else None
+
+
 def _load_toml(path: str, text: str) -> dict[str, Any]:
     try:
         return load_toml(text)

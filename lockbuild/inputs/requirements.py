@@ -14,23 +14,19 @@ Supported syntax, one logical line at a time:
 * bare URLs and local paths (``https://...``, ``git+https://...@ref#egg=name``, ``./pkg``,
   ``/abs/path``, ``file:///...``), optionally with ``[extras]`` (at the end or before the
   ``#`` fragment) and followed by ``; marker`` (with whitespace around the ``;``).
-  ``#egg=name`` gives the project name; a link without it has ``requirement=None`` and
-  cannot carry extras or a marker (a path's existence is never checked);
+  ``#egg=name`` gives the project name (for a local directory with extras or a marker, its
+  ``pyproject.toml`` may); a link without one has ``requirement=None``;
 * ``-e``/``--editable`` with a VCS URL or a local path;
 * ``-r``/``--requirement`` and ``-c``/``--constraint`` includes, relative to the including
   file; ``-i``/``--index-url``, ``--extra-index-url``, ``--pre``;
 * ``--hash=algo:hex`` after a requirement on the same logical line.
 
-``InputRequirement.text`` is the requirement as written (after joining continuations and
-expanding variables) without ``-e`` and options.  ``link`` is set for every bare URL or path
-(with or without ``#egg=``) and is ``None`` for PEP 508 lines; URLs and paths are kept as
-written, fragments included.
-
-A ``pyproject.toml`` is a second kind of input
-(:func:`lockbuild.inputs.pyproject.parse_pyproject`): its ``[project].dependencies``, named
-``[project.optional-dependencies]`` extras and named PEP 735 ``[dependency-groups]``.
-:func:`parse_inputs` reads any mix of both kinds into one set;
-:mod:`lockbuild.inputs.includes` lists the files a set of inputs depends on without parsing.
+``InputRequirement.text`` is the requirement as written (continuations joined, variables
+expanded) without ``-e`` and options; ``link`` is set for every bare URL or path, ``None``
+for PEP 508 lines; URLs and paths are kept as written, fragments included.
+:func:`parse_inputs` reads ``.in`` files and ``pyproject.toml`` inputs
+(:mod:`lockbuild.inputs.pyproject`) into one set; :mod:`lockbuild.inputs.includes` lists the
+files a set of inputs depends on without parsing.
 """
 
 from __future__ import annotations
@@ -47,12 +43,7 @@ from packaging.requirements import Requirement
 from lockbuild.errors import RequirementsFileError
 from lockbuild.inputs.pep508 import input_error, invalid_requirement, parse_pep508
 from lockbuild.inputs.userfiles import UnreadableFile, path_problem, read_text_file
-from lockbuild.models import (
-    InputRequirement,
-    InputSpec,
-    Location,
-    RequirementSet,
-)
+from lockbuild.models import InputRequirement, InputSpec, Location, RequirementSet
 from lockbuild.urls import redact_url, url_problem
 
 __all__ = [
@@ -450,13 +441,18 @@ def _is_link(text: str) -> bool:
 
 
 def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requirement | None, str]:
-    """Parse ``link[extras] ; marker``; the requirement is known only through ``#egg=``."""
+    """Parse ``link[extras] ; marker``; the requirement is known through ``#egg=`` (or a
+    local directory's ``pyproject.toml``, when extras or a marker need it)."""
     link, extras, marker = _split_link(location, text)
     if editable and not _can_be_editable(link):
         raise input_error(
             location, f"invalid editable requirement {text!r} (not a VCS URL or path)"
         )
     name = _egg_name(location, text, link)
+    if name is None and (extras or marker) and not re.match(_URL, link) and "#" not in link:
+        from lockbuild.inputs.pyproject import directory_project  # `-e .[dev]`: TOML read
+
+        name = directory_project(os.path.join(os.path.dirname(location.path), link))
     if name is None:
         if extras or marker is not None:
             what = "extras need" if extras else "a marker needs"
