@@ -192,3 +192,77 @@ def test_uv_spellings_of_the_target_flags(
     assert "requests-lite==2.2" in uv
     assert main([*base, "--python-platform", "beos"]) == 2
     assert "beos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--resolver=backtracking"],
+        ["--reuse-hashes"],
+        ["--no-reuse-hashes"],
+        ["--build-isolation"],
+        ["--emit-trusted-host"],
+        ["--no-emit-trusted-host"],
+        ["--max-rounds", "10"],
+        ["--newline=lf"],
+    ],
+)
+def test_pip_compile_flags_lockbuild_already_follows_are_accepted(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str], words: list[str]
+) -> None:
+    """A pip-compile command line from a Makefile or CI script: flags whose effect is
+    lockbuild's own way change nothing (they were usage errors)."""
+    assert main(compile_args(server, "-o", "-", "--no-hashes")) == 0
+    plain = capsys.readouterr().out
+    assert main(compile_args(server, "-o", "-", "--no-hashes", *words)) == 0
+    assert capsys.readouterr().out == plain
+
+
+@pytest.mark.parametrize(
+    ("words", "reason"),
+    [
+        (["--no-build-isolation"], "builds every sdist in an isolated environment"),
+        (["--pip-args", "--retries 5"], "lockbuild does not run pip"),
+        (["-f", "/srv/wheels"], "reads packages from indexes only"),
+        (["--find-links=/srv/wheels"], "reads packages from indexes only"),
+        (["--universal"], "repeat --python and --platform"),
+        (["--emit-index-annotation"], "--index-url lines say where pins come from"),
+    ],
+)
+def test_pip_compile_and_uv_flags_lockbuild_does_not_follow_say_why(
+    project: Path, capsys: pytest.CaptureFixture[str], words: list[str], reason: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", "requirements.in", *words])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert f"{words[0].partition('=')[0]} is not supported: " in error and reason in error
+    assert sorted(path.name for path in project.iterdir()) == ["requirements.in"]
+
+
+def test_uv_python_spellings_and_pip_compile_default_inputs(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-p python3.12`` is ``--python 3.12``; a bare ``compile`` reads requirements.in,
+    else pyproject.toml (its lock: requirements.txt, as pip-compile writes it)."""
+    index = [f"--index-url={server.url}", "--no-hashes", "--platform=linux-x86_64"]
+    assert main(["compile", "requirements.in", *index, "-o", "-", "--python=3.12"]) == 0
+    plain = capsys.readouterr().out
+    for spelling in ("python3.12", "cpython3.12", "cpython@3.12"):
+        assert main(["compile", "requirements.in", *index, "-o", "-", "-p", spelling]) == 0
+        assert capsys.readouterr().out == plain
+    assert main(["compile", *index, "-q", "--python=3.12"]) == 0
+    assert "requests-lite==2.2\n" in (project / LOCK).read_text()
+    (project / LOCK).unlink()
+    (project / "requirements.in").unlink()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "1"\ndependencies = ["requests-lite<2.2"]\n'
+    )
+    assert main(["compile", *index, "-q"]) == 0
+    assert "requests-lite==2.1" in (project / LOCK).read_text()
+    (project / "pyproject.toml").unlink()
+    (project / LOCK).unlink()
+    assert main(["compile", *index, "-q"]) == 2
+    assert "no input given, and no requirements.in or pyproject.toml here" in (
+        capsys.readouterr().err
+    )

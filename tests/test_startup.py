@@ -140,8 +140,8 @@ def project(tmp_path: Path, server: IndexServer) -> Path:
         ("--help",),
         ("compile", "--help"),
         ("bogus",),
-        ("compile",),
-        ("compile", "requirements.in", "--no-such-flag"),
+        ("compile", "--no-such-flag"),
+        ("compile", "requirements.in", "--no-build-isolation"),
     ],
 )
 def test_version_help_and_usage_errors_import_no_http_or_resolver(

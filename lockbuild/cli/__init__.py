@@ -148,15 +148,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
-    from lockbuild.cli.flags import (
-        add_cache_arguments,
-        add_setting_arguments,
-        add_upgrade_arguments,
-    )
+    from lockbuild.cli import flags
     from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS
 
     parser.add_argument(
-        "inputs", nargs="+", metavar="IN", help="requirement files (.in) or a pyproject.toml"
+        "inputs",
+        nargs="*",
+        metavar="IN",
+        help="requirement files (.in) or a pyproject.toml (default: requirements.in, else "
+        "pyproject.toml, as pip-compile)",
     )
     parser.add_argument(
         "--extra",
@@ -187,9 +187,11 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         "'-' prints it on stdout and writes no file, as pip-compile and uv do",
     )
     parser.add_argument(
+        "-p",
         "--python",
-        "--python-version",  # uv's spelling
+        "--python-version",  # uv's spellings
         action="append",
+        type=flags.python_version,
         default=[],
         metavar="X.Y[.Z]",
         help="target Python version (default: this interpreter's X.Y); repeated, with as many "
@@ -231,13 +233,14 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="marker value, with --platform custom (sys_platform=linux, ...)",
     )
-    add_upgrade_arguments(
+    flags.add_upgrade_arguments(
         parser,
         package_help="allow NAME to move off its pinned version",
         upgrade_help="ignore every existing pin",
     )
-    add_cache_arguments(parser)
-    add_setting_arguments(parser)
+    flags.add_cache_arguments(parser)
+    flags.add_setting_arguments(parser)
+    flags.add_peer_arguments(parser)
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="print the lock instead of writing it"
     )
@@ -251,7 +254,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
 
     from lockbuild.app.options import cache_directory
     from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
-    from lockbuild.cli.flags import compile_output, run_options, setting_overrides
+    from lockbuild.cli.flags import compile_output, default_inputs, run_options, setting_overrides
     from lockbuild.cli.progress import TerminalReporter
     from lockbuild.errors import ConfigError, EnvironmentSpecError
     from lockbuild.inputs.environment import make_environment
@@ -262,6 +265,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if arguments.exits:  # the imports live to the end: the first collection skips them
         gc.freeze()
     to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
+    arguments.inputs = default_inputs(arguments.inputs)
     output = compile_output(arguments.output_file, arguments.inputs, arguments.constraint)
     declared = _declared_environments(arguments)
     targets = [] if declared else _targets(arguments.python, arguments.platform)
