@@ -266,3 +266,42 @@ def test_uv_python_spellings_and_pip_compile_default_inputs(
     assert "no input given, and no requirements.in or pyproject.toml here" in (
         capsys.readouterr().err
     )
+
+
+def test_pip_s_and_uv_s_index_variables_name_the_index_as_they_do(
+    tmp_path_factory: pytest.TempPathFactory,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``PIP_INDEX_URL`` (or uv's ``UV_DEFAULT_INDEX``...) names the index of a compile whose
+    command line and inputs name none: it was ignored, and pypi.org asked instead, unsaid.
+    The command line and an ``-i`` line of the inputs still win; credentials stay out."""
+    directory = tmp_path_factory.mktemp("env-index")
+    build_universe(directory, {"requests-lite==9.0": [], "private-tool==1.0": []})
+    with IndexServer() as private:
+        for path in sorted(directory.iterdir()):
+            private.add(path)
+        (project / "requirements.in").write_text("requests-lite\nprivate-tool\n")
+        base = ["compile", "requirements.in", "--no-hashes", "-o", "-", "--platform=linux-x86_64"]
+        for variable in ("PIP_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX_URL"):
+            monkeypatch.setenv(variable, private.url.replace("://", "://user:s3cret@"))
+            assert main(base) == 0, capsys.readouterr().err
+            printed = capsys.readouterr()
+            assert "requests-lite==9.0\n" in printed.out and "private-tool==1.0\n" in printed.out
+            assert "s3cret" not in printed.out + printed.err
+            monkeypatch.delenv(variable)
+        monkeypatch.setenv("PIP_INDEX_URL", private.url)
+        with IndexServer() as empty:  # the flag wins: nothing there
+            assert main([*base, f"--index-url={empty.url}"]) == 1
+        assert "requests-lite" in capsys.readouterr().err
+        monkeypatch.setenv("PIP_INDEX_URL", "https://index.invalid/simple")
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"file:///opt/pypi/simple {private.url}")
+        (project / "requirements.in").write_text(f"-i {private.url}\nprivate-tool\n")
+        assert main(base) == 0  # the input's -i line wins over PIP_INDEX_URL
+        printed = capsys.readouterr()
+        assert "private-tool==1.0\n" in printed.out
+        assert (
+            "warning: PIP_EXTRA_INDEX_URL: file:///opt/pypi/simple is not an http(s) index URL; "
+            "left out"
+        ) in printed.err

@@ -87,6 +87,9 @@ class CompileRequest:
     index_url_from_inputs: bool = False
     """An ``--index-url`` line of the input files wins over ``settings.index_url`` (the
     command line of ``lockbuild compile`` did not name the index)."""
+    environment_index_urls: tuple[str, ...] = ()
+    """``(index URL or "", *extra index URLs)`` of pip's and uv's variables, for what neither
+    the command line nor the input files name (``lockbuild compile``, as pip-compile and uv)."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ def index_urls(request: CompileRequest, requirement_set: RequirementSet) -> tupl
     """Command-line options win over options written in the input files."""
     settings = request.settings
     named = None if request.index_url_from_inputs else settings.index_url
-    primary = named or requirement_set.index_url or DEFAULT_INDEX_URL
-    extras = settings.extra_index_urls or requirement_set.extra_index_urls
+    peers = request.environment_index_urls or ("",)
+    primary = named or requirement_set.index_url or peers[0] or DEFAULT_INDEX_URL
+    extras = settings.extra_index_urls or requirement_set.extra_index_urls or peers[1:]
     return (primary, *[url for url in extras if url != primary])
 
 

@@ -148,16 +148,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
-    from lockbuild.cli import flags
+    from lockbuild.cli import flags, peers
     from lockbuild.inputs.environment import CUSTOM_PLATFORM, PLATFORMS
 
-    parser.add_argument(
-        "inputs",
-        nargs="*",
-        metavar="IN",
-        help="requirement files (.in) or a pyproject.toml (default: requirements.in, else "
-        "pyproject.toml, as pip-compile)",
-    )
+    inputs = "requirement files (.in) or a pyproject.toml (default: requirements.in, else "
+    parser.add_argument("inputs", nargs="*", metavar="IN", help=f"{inputs}pyproject.toml)")
     parser.add_argument(
         "--extra",
         action="append",
@@ -191,7 +186,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
         "--python",
         "--python-version",  # uv's spellings
         action="append",
-        type=flags.python_version,
+        type=peers.python_version,
         default=[],
         metavar="X.Y[.Z]",
         help="target Python version (default: this interpreter's X.Y); repeated, with as many "
@@ -240,7 +235,7 @@ def _add_compile_arguments(parser: argparse.ArgumentParser) -> None:
     )
     flags.add_cache_arguments(parser)
     flags.add_setting_arguments(parser)
-    flags.add_peer_arguments(parser)
+    peers.add_peer_arguments(parser)
     parser.add_argument(
         "-n", "--dry-run", action="store_true", help="print the lock instead of writing it"
     )
@@ -254,7 +249,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
 
     from lockbuild.app.options import cache_directory
     from lockbuild.app.pipeline import CompileRequest, compile_lock  # the resolver: from here
-    from lockbuild.cli.flags import compile_output, default_inputs, run_options, setting_overrides
+    from lockbuild.cli import flags, peers
     from lockbuild.cli.progress import TerminalReporter
     from lockbuild.errors import ConfigError, EnvironmentSpecError
     from lockbuild.inputs.environment import make_environment
@@ -265,13 +260,13 @@ def run_compile(arguments: argparse.Namespace) -> int:
     if arguments.exits:  # the imports live to the end: the first collection skips them
         gc.freeze()
     to_stdout = arguments.output_file == "-"  # pip-compile's and uv's spelling of stdout
-    arguments.inputs = default_inputs(arguments.inputs)
-    output = compile_output(arguments.output_file, arguments.inputs, arguments.constraint)
+    arguments.inputs = peers.default_inputs(arguments.inputs)
+    output = flags.compile_output(arguments.output_file, arguments.inputs, arguments.constraint)
     declared = _declared_environments(arguments)
     targets = [] if declared else _targets(arguments.python, arguments.platform)
     if len(declared or targets) > 1 and "{env}" in output:
-        flags = "--environment" if declared else "--python/--platform"
-        reason = f"several {flags} write one merged lock"
+        given = "--environment" if declared else "--python/--platform"
+        reason = f"several {given} write one merged lock"
         raise UsageError(f"--output-file has '{{env}}' ({reason}): {output}")
     try:
         environments = declared or [
@@ -285,12 +280,13 @@ def run_compile(arguments: argparse.Namespace) -> int:
         ]
     except EnvironmentSpecError as error:
         raise UsageError(str(error)) from None
-    overrides = setting_overrides(arguments)
+    overrides = flags.setting_overrides(arguments)
+    indexes, said = peers.environment_index_urls()  # PIP_INDEX_URL, UV_DEFAULT_INDEX...
     settings = compile_settings(overrides)
     problem = format_problem(settings.format, output)
     if problem is not None:
         raise ConfigError(COMMAND_LINE, "--format", problem)
-    options = replace(run_options(arguments), dry_run=arguments.dry_run or to_stdout)
+    options = replace(flags.run_options(arguments), dry_run=arguments.dry_run or to_stdout)
 
     if isinstance(settings.exclude_newer, SpanCutoff) and "exclude-newer" in overrides:
         # a cooldown (7d) as the instant this run resolved it to: the header's command then
@@ -306,6 +302,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
             settings=settings,
             options=replace(options, cache_dir=cache_directory(flag=options.cache_dir)),
             index_url_from_inputs="index-url" not in overrides,  # an -i line may name the index
+            environment_index_urls=indexes,
             constraints=tuple(arguments.constraint),
         )
         for environment in environments
@@ -320,7 +317,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
 
         merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
         result = compile_merged(merged, reporter=reporter)
-    for warning in result.warnings:
+    for warning in (*said, *result.warnings):
         print(f"{colour('warning:', YELLOW, sys.stderr)} {redact_urls(warning)}", file=sys.stderr)
     if options.dry_run:
         try:

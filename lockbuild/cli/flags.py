@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -277,62 +276,6 @@ def _add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Refused(argparse.Action):
-    """A peer's flag lockbuild does not take: a usage error saying why (and what instead)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, *, reason: str) -> None:
-        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
-        self.reason = reason
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: object,
-        option_string: str | None = None,
-    ) -> None:
-        parser.error(f"{option_string} is not supported: {self.reason}")
-
-
-_PEER_NO_OPS = (
-    "--reuse-hashes",
-    "--no-reuse-hashes",
-    "--build-isolation",
-    "--emit-trusted-host",
-    "--no-emit-trusted-host",
-)
-"""pip-compile flags whose effect is lockbuild's own way already (hashes come from the index
-and the store; sdists build in isolation; no ``--trusted-host`` line is written)."""
-_PEER_REFUSED = {
-    ("--no-build-isolation",): "lockbuild builds every sdist in an isolated environment",
-    ("--pip-args",): "lockbuild does not run pip; its settings are flags of its own (--help)",
-    ("-f", "--find-links"): "lockbuild reads packages from indexes only (--extra-index-url)",
-    ("--emit-index-annotation",): "the lock's --index-url lines say where pins come from",
-    ("--universal",): "repeat --python and --platform (or name locks.toml environments) "
-    "for one merged lock over those environments",
-}
-
-
-def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
-    """pip-compile's and uv's flags a command line copied from them may hold: accepted where
-    lockbuild already does what they ask (``--resolver=backtracking``, ``--reuse-hashes``,
-    ``--max-rounds``, ``--newline=lf``...), refused saying why where it does not."""
-    hidden = argparse.SUPPRESS
-    parser.add_argument("--resolver", choices=["backtracking"], dest="peer:resolver", help=hidden)
-    parser.add_argument("--max-rounds", type=int, dest="peer:max-rounds", help=hidden)
-    parser.add_argument("--newline", choices=["lf"], dest="peer:newline", help=hidden)
-    for flag in _PEER_NO_OPS:
-        parser.add_argument(flag, action="store_true", dest=f"peer:{flag}", help=hidden)
-    for flags, reason in _PEER_REFUSED.items():
-        parser.add_argument(*flags, action=_Refused, reason=reason, dest=f"peer:{flags[-1]}")
-
-
-def python_version(value: str) -> str:
-    """A ``--python`` value: ``3.12``, or uv's spellings of it (``python3.12``,
-    ``cpython3.12``, ``cpython@3.12``) as ``3.12``."""
-    return re.sub(r"^(?:c?python|cp)@?(?=\d)", "", value.strip(), flags=re.IGNORECASE)
-
-
 def add_upgrade_arguments(
     parser: argparse.ArgumentParser, *, package_help: str, upgrade_help: str
 ) -> None:
@@ -430,14 +373,3 @@ def _default_output(inputs: Sequence[str]) -> str:
     if path.name == "pyproject.toml":  # pip-compile's: requirements.txt beside it
         return str(path.with_name("requirements.txt"))
     return str(path.with_suffix(".txt"))
-
-
-def default_inputs(inputs: Sequence[str]) -> list[str]:
-    """``inputs``, or when none is given what pip-compile reads then: ``requirements.in``,
-    else ``pyproject.toml`` (a usage error when neither is here)."""
-    if inputs:
-        return list(inputs)
-    for name in ("requirements.in", "pyproject.toml"):
-        if os.path.isfile(name):
-            return [name]
-    raise UsageError("no input given, and no requirements.in or pyproject.toml here")

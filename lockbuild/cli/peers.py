@@ -1,0 +1,112 @@
+"""pip-compile's and uv's ways a command line copied from them holds: their spellings of
+lockbuild's flags, their flags lockbuild takes as its own way already or refuses saying why,
+their default inputs, and the indexes their environment variables name."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+from lockbuild.errors import UsageError
+from lockbuild.urls import redact_url, url_problem
+
+
+class _Refused(argparse.Action):
+    """A peer's flag lockbuild does not take: a usage error saying why (and what instead)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, *, reason: str) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS)
+        self.reason = reason
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(f"{option_string} is not supported: {self.reason}")
+
+
+_PEER_NO_OPS = (
+    "--reuse-hashes",
+    "--no-reuse-hashes",
+    "--build-isolation",
+    "--emit-trusted-host",
+    "--no-emit-trusted-host",
+)
+"""pip-compile flags whose effect is lockbuild's own way already (hashes come from the index
+and the store; sdists build in isolation; no ``--trusted-host`` line is written)."""
+_PEER_REFUSED = {
+    ("--no-build-isolation",): "lockbuild builds every sdist in an isolated environment",
+    ("--pip-args",): "lockbuild does not run pip; its settings are flags of its own (--help)",
+    ("-f", "--find-links"): "lockbuild reads packages from indexes only (--extra-index-url)",
+    ("--emit-index-annotation",): "the lock's --index-url lines say where pins come from",
+    ("--universal",): "repeat --python and --platform (or name locks.toml environments) "
+    "for one merged lock over those environments",
+}
+
+
+def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
+    """pip-compile's and uv's flags a command line copied from them may hold: accepted where
+    lockbuild already does what they ask (``--resolver=backtracking``, ``--reuse-hashes``,
+    ``--max-rounds``, ``--newline=lf``...), refused saying why where it does not."""
+    hidden = argparse.SUPPRESS
+    parser.add_argument("--resolver", choices=["backtracking"], dest="peer:resolver", help=hidden)
+    parser.add_argument("--max-rounds", type=int, dest="peer:max-rounds", help=hidden)
+    parser.add_argument("--newline", choices=["lf"], dest="peer:newline", help=hidden)
+    for flag in _PEER_NO_OPS:
+        parser.add_argument(flag, action="store_true", dest=f"peer:{flag}", help=hidden)
+    for flags, reason in _PEER_REFUSED.items():
+        parser.add_argument(*flags, action=_Refused, reason=reason, dest=f"peer:{flags[-1]}")
+
+
+_INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")
+_EXTRA_INDEX_VARIABLES = ("UV_INDEX", "UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+
+
+def environment_index_urls(
+    environ: Mapping[str, str] | None = None,
+) -> tuple[tuple[str, ...], list[str]]:
+    """The indexes uv's and pip's variables name (``UV_DEFAULT_INDEX``, ``PIP_INDEX_URL``...,
+    the first set of each kind): ``(index URL or "", *extra index URLs)``, or ``()`` when none
+    is set; and a warning for each value that is not an http(s) URL (left out)."""
+    environ = os.environ if environ is None else environ
+    found: list[str] = []
+    warnings: list[str] = []
+
+    def take(variable: str, word: str) -> str:
+        name, equals, rest = word.partition("=")  # uv's NAME=URL
+        url = rest if equals and variable == "UV_INDEX" and "://" not in name else word
+        if re.match(r"(?i)https?://", url) and url_problem(url) is None:
+            return url
+        warnings.append(f"{variable}: {redact_url(url)} is not an http(s) index URL; left out")
+        return ""
+
+    named = next((v for v in _INDEX_VARIABLES if environ.get(v, "").strip()), None)
+    index = "" if named is None else take(named, environ[named].strip())
+    for variable in _EXTRA_INDEX_VARIABLES:
+        for word in environ.get(variable, "").split():
+            url = take(variable, word)
+            if url and url not in found:
+                found.append(url)
+    return ((index, *found) if index or found else ()), warnings
+
+
+def python_version(value: str) -> str:
+    """A ``--python`` value: ``3.12``, or uv's spellings of it (``python3.12``,
+    ``cpython3.12``, ``cpython@3.12``) as ``3.12``."""
+    return re.sub(r"^(?:c?python|cp)@?(?=\d)", "", value.strip(), flags=re.IGNORECASE)
+
+
+def default_inputs(inputs: Sequence[str]) -> list[str]:
+    """``inputs``, or when none is given what pip-compile reads then: ``requirements.in``,
+    else ``pyproject.toml`` (a usage error when neither is here)."""
+    if inputs:
+        return list(inputs)
+    for name in ("requirements.in", "pyproject.toml"):
+        if os.path.isfile(name):
+            return [name]
+    raise UsageError("no input given, and no requirements.in or pyproject.toml here")
