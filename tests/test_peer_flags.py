@@ -305,3 +305,19 @@ def test_pip_s_and_uv_s_index_variables_name_the_index_as_they_do(
             "warning: PIP_EXTRA_INDEX_URL: file:///opt/pypi/simple is not an http(s) index URL; "
             "left out"
         ) in printed.err
+
+
+def test_a_hashed_lock_without_an_emitted_dependency_is_flagged_and_strict_fails(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--unsafe-package certi`` leaves a dependency out of a hashed lock: pip refuses it
+    ('all requirements must have their versions pinned'). That was written without a word,
+    even under ``--strict``, which promises to fail exactly such a lock."""
+    assert main(compile_args(server, "--unsafe-package", "certi")) == 0
+    error = capsys.readouterr().err
+    assert "certi is required (by requests-lite) but not pinned" in error
+    assert "take it out of no-emit-packages" in error
+    lock = (project / LOCK).read_text()
+    assert main(compile_args(server, "-q", "--no-emit-package", "certi", "--strict")) == 1
+    assert "would refuse this lock (--strict)" in capsys.readouterr().err
+    assert (project / LOCK).read_text() == lock

@@ -223,7 +223,7 @@ def compile_lock(
                 generate_hashes=settings.generate_hashes,
                 placeholders=requirement_set.placeholders,
             )
-            pins, excluded = emitted_pins(settings, pins)
+            resolved, (pins, excluded) = pins, emitted_pins(settings, pins)
         finally:
             if share is not None:
                 share.close()
@@ -235,10 +235,11 @@ def compile_lock(
     if missing is not None:
         missing.raise_if_any()
     violations = check_lock(
-        pins,
+        resolved,
         links=resolution.links,
         generate_hashes=settings.generate_hashes,
         allow_unsafe=settings.allow_unsafe,
+        left_out=excluded,
     )
     if violations and settings.strict:
         raise InstallabilityError(describe_violations(violations, output=str(output)))

@@ -18,6 +18,7 @@ from lockbuild.output.writer import UNSAFE_PACKAGES, requirement_line
 from lockbuild.urls import redact_url
 
 UNSAFE_FIX = "pin it: allow-unsafe = true (--allow-unsafe, the default)"
+NO_EMIT_FIX = "pin it: take it out of no-emit-packages (--no-emit-package, --unsafe-package)"
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,13 @@ def check_installable(
     links: Mapping[NormalizedName, LinkedDist] = {},
     generate_hashes: bool = True,
     omitted: Collection[NormalizedName] = (),
+    left_out: Collection[str] = (),
 ) -> list[Violation]:
     """Every reason ``pip install --require-hashes -r LOCK`` would fail, sorted by package.
 
-    ``omitted``: pins left out of the lock (the unsafe packages with ``allow-unsafe`` off).
-    Without hashes pip does not check them, and nothing is reported.
+    ``omitted``: pins left out of the lock (the unsafe packages with ``allow-unsafe`` off);
+    ``left_out``: those ``no-emit-packages`` leaves out. Without hashes pip does not check
+    them, and nothing is reported.
     """
     if not generate_hashes:
         return []
@@ -72,7 +75,7 @@ def check_installable(
     for pin in sorted(pins, key=lambda pin: pin.name):
         linked = links.get(pin.name)
         origin = str(linked.location) if linked is not None else None
-        if pin.name in omitted:
+        if pin.name in omitted or pin.name in left_out:
             parents = ", ".join(item for item in pin.via if not item.startswith("-")) or "the input"
             violations.append(
                 Violation(
@@ -80,7 +83,7 @@ def check_installable(
                     line=f"{pin.name}=={pin.version}",
                     problem=f"{pin.name} is required (by {parents}) but not pinned, and pip "
                     "needs every dependency pinned with a hash",
-                    fix=UNSAFE_FIX,
+                    fix=UNSAFE_FIX if pin.name in omitted else NO_EMIT_FIX,
                     in_unsafe_section=True,
                 )
             )
@@ -159,7 +162,11 @@ def check_lock(
     links: Mapping[NormalizedName, LinkedDist],
     generate_hashes: bool,
     allow_unsafe: bool,
+    left_out: Collection[str] = (),
 ) -> list[Violation]:
-    """:func:`check_installable` for a lock written with these settings."""
+    """:func:`check_installable` for a lock written with these settings (``pins``: those of
+    the resolution, ``left_out`` among them those ``no-emit-packages`` does not write)."""
     omitted = set() if allow_unsafe else {pin.name for pin in pins if pin.name in UNSAFE_PACKAGES}
-    return check_installable(pins, links=links, generate_hashes=generate_hashes, omitted=omitted)
+    return check_installable(
+        pins, links=links, generate_hashes=generate_hashes, omitted=omitted, left_out=left_out
+    )
