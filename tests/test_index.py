@@ -202,20 +202,25 @@ def test_project_only_on_the_extra_index_comes_from_there(
     page = clients(main, extra).project_page(ALPHA)
     assert page.index_url == extra.url
     assert [file.url for file in page.files] == [extra.file_url(wheel.name)]
-    assert main.count("/simple/alpha/") == 1
+    assert main.count("/simple/alpha/") == 0  # the extra index is asked first
     assert extra.count("/simple/alpha/") == 1
+    main.add(make_wheel(tmp_path / "main", "beta", "1.0"))
+    assert clients(main, extra).project_page(canonicalize_name("beta")).index_url == main.url
+    assert extra.count("/simple/beta/") == main.count("/simple/beta/") == 1  # then the index
 
 
-def test_the_first_index_with_the_project_wins(
+def test_an_extra_index_with_the_project_wins_over_the_index(
     servers: ServerFactory, clients: ClientFactory, tmp_path: Path
 ) -> None:
+    """As uv has it: a private package on an extra index is not shadowed by its name taken
+    on the (public) index, which is not even asked."""
     main, extra = servers(), servers()
     main.add(make_wheel(tmp_path / "main", "alpha", "1.0"))
     extra.add(make_wheel(tmp_path / "extra", "alpha", "2.0"))
     page = clients(main, extra).project_page(ALPHA)
-    assert page.index_url == main.url
-    assert [file.filename for file in page.files] == ["alpha-1.0-py3-none-any.whl"]
-    assert extra.count("/simple/alpha/") == 0
+    assert page.index_url == extra.url
+    assert [file.filename for file in page.files] == ["alpha-2.0-py3-none-any.whl"]
+    assert main.count("/simple/alpha/") == 0
 
 
 def test_project_on_no_index_gives_an_empty_page_of_the_first(

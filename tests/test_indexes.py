@@ -79,7 +79,9 @@ def pins(project: Path) -> dict[str, set[str]]:
 def test_a_name_on_the_private_and_the_public_index_comes_from_the_private_one(
     private: IndexServer, public: IndexServer, project: Path
 ) -> None:
-    assert compile_lock(f"--index-url={private.url}", f"--extra-index-url={public.url}") == 0
+    """The usual set-up, the public index and a private one as an extra: extra indexes are
+    asked first (as uv asks them), so a name taken on the public index shadows nothing."""
+    assert compile_lock(f"--index-url={public.url}", f"--extra-index-url={private.url}") == 0
     assert pins(project) == {
         "mypkg==1.0": {private.sha256(MYPKG)},
         "helper==1.0": {public.sha256("helper-1.0-py3-none-any.whl")},  # only on the public one
@@ -91,8 +93,8 @@ def test_a_name_on_the_private_and_the_public_index_comes_from_the_private_one(
 def test_index_for_takes_a_project_only_from_its_index(
     private: IndexServer, public: IndexServer, project: Path
 ) -> None:
-    # the usual, unsafe set-up: the public index first, the private one as an extra
-    unsafe = [f"--index-url={public.url}", f"--extra-index-url={private.url}"]
+    # an unsafe set-up: the public index as an extra, asked before the private one
+    unsafe = [f"--index-url={private.url}", f"--extra-index-url={public.url}"]
     assert compile_lock(*unsafe) == 0
     assert "mypkg==9.0" in pins(project)  # what index-for is there to prevent
 
@@ -130,7 +132,7 @@ def test_unsafe_best_match_merges_every_index(
 ) -> None:
     public.add(dists["public-1.0-sdist"])
     public.add(dists["private"])  # the very same file on both: hashed once
-    indexes = [f"--index-url={private.url}", f"--extra-index-url={public.url}"]
+    indexes = [f"--index-url={public.url}", f"--extra-index-url={private.url}"]
     assert compile_lock(*indexes, "--index-strategy=unsafe-best-match") == 0
     assert "mypkg==9.0" in pins(project)  # the best version of either index
 

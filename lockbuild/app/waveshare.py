@@ -31,6 +31,7 @@ from lockbuild.app.options import RunOptions
 from lockbuild.app.wave import start_wave
 from lockbuild.build.child import Child, read_job, start_child
 from lockbuild.index.client import IndexClient
+from lockbuild.index.pages import search_order
 from lockbuild.inputs.environment import TargetEnvironment
 from lockbuild.inputs.settings import Settings
 from lockbuild.resolution.finder import ReleaseMemo
@@ -213,7 +214,7 @@ def _unstored_pages(client: IndexClient, names: Iterable[NormalizedName]) -> lis
     store = client.store
     if store is None:
         return []
-    first, pinned = client.index_urls[0], client.selection.pinned
+    first, pinned = search_order(client.index_urls)[0], client.selection.pinned
     return [name for name in names if not store.holds(page_key(pinned.get(name, first), name))]
 
 

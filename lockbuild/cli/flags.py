@@ -38,10 +38,11 @@ __all__ = [
 
 SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "index-url": ("url", "primary package index (PEP 503/691 simple API)"),
-    "extra-index-urls": ("urls", "index consulted for projects the primary index lacks"),
+    "extra-index-urls": ("urls", "index asked before the primary index, as uv asks it"),
     "index-strategy": (
         "strategy",
-        "first-index: a project comes from the first index that has it (default); "
+        "first-index: a project comes from the first index that has it, extra indexes "
+        "asked first (default); "
         "unsafe-best-match: the best version of every index wins",
     ),
     "indexes": ("NAME=URL", "name an index URL, for --index-for"),

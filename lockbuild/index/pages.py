@@ -40,11 +40,11 @@ logger = logging.getLogger(__name__)
 class IndexSelection:
     """Which index each project comes from, and which files count.
 
-    By default a project comes from the first index that lists it (so a name taken on a
-    later, public index cannot shadow a private one); ``best_match`` merges every index's
-    page instead (``index-strategy = "unsafe-best-match"``). A project of ``pinned``
-    (``index-for``) comes from its index only, never from another. With ``exclude_newer``,
-    files uploaded after that instant are left out of every page.
+    By default a project comes from the first index that lists it, in :func:`search_order`
+    (so a name taken on the public index cannot shadow a private one); ``best_match``
+    merges every index's page instead (``index-strategy = "unsafe-best-match"``). A project
+    of ``pinned`` (``index-for``) comes from its index only, never from another. With
+    ``exclude_newer``, files uploaded after that instant are left out of every page.
     """
 
     best_match: bool = False
@@ -59,6 +59,14 @@ class IndexSelection:
         name = self.names.get(index_url.rstrip("/"))
         shown = redact_url(index_url)
         return f"{name!r} ({shown})" if name else shown
+
+
+def search_order(index_urls: Sequence[str]) -> tuple[str, ...]:
+    """The order indexes are asked for a project: the extra indexes (``--extra-index-url``,
+    in their order) before the index (``--index-url``, PyPI by default), as uv asks them: a
+    private package on an extra index cannot be shadowed by its name taken on the public
+    one (dependency confusion)."""
+    return (*index_urls[1:], *index_urls[:1])
 
 
 class IndexPages:
@@ -78,6 +86,7 @@ class IndexPages:
     ) -> None:
         self.http = http
         self.index_urls = tuple(index_urls)
+        self.search_order = search_order(self.index_urls)
         self.selection = selection
         self.store = store
         self.policy = policy
@@ -152,12 +161,12 @@ class IndexPages:
                 )
             return page
         if self.selection.best_match:
-            pages = [page_on(index_url, name) for index_url in self.index_urls]
+            pages = [page_on(index_url, name) for index_url in self.search_order]
             found = [page for page in pages if page.versions]
             if found:
                 return merge_pages(name, found)
             return self.empty(name)
-        for index_url in self.index_urls:
+        for index_url in self.search_order:
             page = page_on(index_url, name)
             if page.versions:
                 return page
