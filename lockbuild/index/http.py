@@ -29,6 +29,7 @@ from lockbuild.errors import IndexFetchError
 from lockbuild.hashing import HashingWriter, Sink, sha256_stream
 from lockbuild.index.addresses import install as install_address_cache
 from lockbuild.index.failures import earlier_failure, note_failure
+from lockbuild.index.fileindex import LocalFileAdapter
 from lockbuild.index.httpbody import CHUNK_SIZE, GATHER_SIZE, Body, pieces, read_body
 from lockbuild.index.httperrors import Deadline, Failure, failed_message, failure_of
 from lockbuild.index.httpsession import (
@@ -122,6 +123,7 @@ class HttpClient:
         adapter = SharedContextAdapter(verify=session_ca_bundle(self.session), pool_size=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.session.mount("file://", LocalFileAdapter())  # an index kept in a directory
         self._lock = threading.Lock()
         self.request_count = 0
         self.credentials = Credentials()
