@@ -83,7 +83,9 @@ def test_upgrade_package_forbidden_by_the_inputs_names_the_line(
     assert not (project / "requirements.txt").exists()
 
 
-@pytest.mark.parametrize("value", ["requests-lite>=2", "requests-lite==not a version", "==1"])
+@pytest.mark.parametrize(
+    "value", ["requests-lite>=2 x", "requests-lite==not a version", "==1", "lib @ https://h/x"]
+)
 def test_upgrade_package_with_a_bad_value_is_a_usage_error(
     server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
@@ -321,3 +323,20 @@ def test_a_hashed_lock_without_an_emitted_dependency_is_flagged_and_strict_fails
     assert main(compile_args(server, "-q", "--no-emit-package", "certi", "--strict")) == 1
     assert "would refuse this lock (--strict)" in capsys.readouterr().err
     assert (project / LOCK).read_text() == lock
+
+
+def test_upgrade_package_with_a_specifier_moves_within_it(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile and uv: ``-P 'django<5'`` upgrades django as far as the specifier lets
+    it (and ``-P 'web[fast]'`` is web); it was a usage error."""
+    assert main(compile_args(server, "-q", "-P", "requests-lite==2.0")) == 0
+    lock = project / "requirements.txt"
+    assert "requests-lite==2.0 \\" in lock.read_text()
+    assert main(compile_args(server, "-q", "-P", "requests-lite<2.2")) == 0
+    assert "requests-lite==2.1 \\" in lock.read_text()
+    assert main(compile_args(server, "-q", "-P", "Requests_Lite[fast]")) == 0
+    assert "requests-lite==2.2 \\" in lock.read_text()
+    assert main(compile_args(server, "-q", "-P", "requests-lite<2.0")) == 1
+    assert "requests-lite" in capsys.readouterr().err
+    assert "requests-lite==2.2 \\" in lock.read_text()

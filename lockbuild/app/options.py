@@ -46,8 +46,8 @@ class RunOptions:
     upgrade_packages: frozenset[NormalizedName] = frozenset()
     """``-P``: these projects may move off their pins (implies refreshing their pages)."""
     upgrade_pins: tuple[tuple[NormalizedName, str], ...] = ()
-    """``-P NAME==VERSION`` (as pip-compile and uv): NAME moves to exactly VERSION; each name
-    is in :attr:`upgrade_packages` too."""
+    """``-P NAME==VERSION`` (as pip-compile and uv): NAME moves to exactly VERSION, or within
+    ``-P 'NAME<2'``'s specifier; each name is in :attr:`upgrade_packages` too."""
     refresh_all: bool = False
     """``--refresh``: refetch every index page."""
     refresh_packages: frozenset[NormalizedName] = frozenset()
@@ -104,19 +104,27 @@ def make_run_options(
 
 
 def _upgrade_pin(item: str) -> tuple[NormalizedName, str | None]:
-    """``-P NAME`` or ``-P NAME==VERSION`` (pip-compile's and uv's spelling)."""
+    """``-P NAME``, ``-P NAME==VERSION`` or ``-P 'NAME<2'`` (pip-compile's and uv's spellings;
+    extras are dropped): the name, and the specifier when there is one."""
+    from packaging.requirements import InvalidRequirement, Requirement
     from packaging.version import InvalidVersion, Version
 
     name, separator, version = (part.strip() for part in item.partition("=="))
-    if not name or any(mark in name for mark in "<>=!~;[@ "):
-        raise UsageError(f"--upgrade-package expects NAME or NAME==VERSION: {item!r}")
-    if not separator:
-        return canonicalize_name(name), None
+    if separator and "*" not in version and name and not any(mark in name for mark in "<>=!~;[@ "):
+        try:
+            Version(version)
+        except InvalidVersion:
+            raise UsageError(f"--upgrade-package {item}: not a version: {version!r}") from None
+        return canonicalize_name(name), f"=={version}"
     try:
-        Version(version)
-    except InvalidVersion:
-        raise UsageError(f"--upgrade-package {item}: not a version: {version!r}") from None
-    return canonicalize_name(name), version
+        requirement = Requirement(item)
+    except InvalidRequirement as error:
+        reason = str(error).splitlines()[0]
+        expected = f"--upgrade-package expects NAME or NAME==VERSION: {item!r} ({reason})"
+        raise UsageError(expected) from None
+    if requirement.url or requirement.marker:
+        raise UsageError(f"--upgrade-package expects NAME or NAME==VERSION: {item!r}")
+    return canonicalize_name(requirement.name), str(requirement.specifier) or None
 
 
 def cache_directory(config: ProjectConfig | None = None, *, flag: str | None = None) -> str:

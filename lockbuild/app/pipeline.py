@@ -294,7 +294,7 @@ def _refuse_own_project(request: CompileRequest, resolution: Resolution) -> None
 def with_upgrade_pins(
     requirement_set: RequirementSet, pins: Sequence[tuple[NormalizedName, str]]
 ) -> RequirementSet:
-    """``-P NAME==VERSION`` as pip-compile and uv read it: a constraint ``NAME==VERSION``.
+    """``-P NAME==VERSION`` (or ``-P 'NAME<2'``) as pip-compile and uv read it: a constraint.
 
     An input line whose specifier excludes VERSION fails here, named, before any resolving.
     """
@@ -303,16 +303,17 @@ def with_upgrade_pins(
     from packaging.requirements import Requirement
 
     added = []
-    for name, version in pins:
+    for name, specifier in pins:
+        version = specifier[2:] if specifier.startswith("==") and "*" not in specifier else None
         for line in (*requirement_set.requirements, *requirement_set.constraints):
-            if line.name != name or line.requirement is None:
+            if line.name != name or line.requirement is None or version is None:
                 continue
             if not line.requirement.specifier.contains(version, prereleases=True):
                 raise ResolutionError(
                     f"{line.location}: {line.text.strip()!r} forbids "
                     f"--upgrade-package {name}=={version}"
                 )
-        text = f"{name}=={version}"
+        text = f"{name}{specifier}"
         origin = f"--upgrade-package {text}"
         location = Location("--upgrade-package", 1)
         added.append(InputRequirement(location, text, Requirement(text), origin=origin))

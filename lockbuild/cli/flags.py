@@ -287,8 +287,8 @@ def add_upgrade_arguments(
         action="append",
         default=[],
         metavar="NAME[==VERSION]",
-        help=f"{package_help}; NAME==VERSION moves it to exactly VERSION, as in pip-compile "
-        "and uv (repeatable)",
+        help=f"{package_help}; NAME==VERSION moves it to exactly VERSION, 'NAME<2' as far as "
+        "the specifier allows, as in pip-compile and uv (repeatable)",
     )
     parser.add_argument("-U", "--upgrade", action="store_true", help=upgrade_help)
 
