@@ -488,7 +488,7 @@ class LinkedDist:
     metadata: CoreMetadata
     url: str
     """What the lock names: the file's URL, the VCS URL pinned to a commit (``git+URL@sha``),
-    or an absolute local path (written relative to the lock)."""
+    or a local path (written relative to the lock; one the input wrote absolute, a file: URL)."""
     kind: str
     """``archive`` (one file: hashable), ``vcs`` (a checkout) or ``directory`` (a local tree)."""
     location: Location

@@ -455,6 +455,28 @@ def test_local_paths_are_relative_to_the_lock_and_warned_about(
     assert "certi==1.0 \\" in text
 
 
+@pytest.mark.parametrize("spelling", ["path", "file-url"])
+def test_a_local_archive_written_absolute_stays_absolute(
+    server: IndexServer, project: Path, spelling: str
+) -> None:
+    """pip reads a relative path of a lock from where it runs: ``/abs/pkg.zip`` (or its
+    ``file://`` URL) became ``../pkg.zip`` in ``locks/base.txt``, which ``pip install -r
+    locks/base.txt`` from the project looked for above it."""
+    archive = project / "vendor" / "archpkg-0.3.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(project_zip("archpkg", "0.3", prefix="archpkg-0.3"))
+    line = archive.as_posix() if spelling == "path" else archive.as_uri()
+    (project / "requirements.in").write_text(f"{line}\n")
+    out = project / "locks" / "base.txt"
+    arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
+    assert main([*arguments, f"--index-url={server.url}", "-q", "-o", str(out)]) == 0
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert f"\narchpkg @ {archive.as_uri()} \\\n    --hash=sha256:{digest}\n" in out.read_text()
+    written = out.read_text()
+    assert main([*arguments, f"--index-url={server.url}", "-q", "-o", str(out)]) == 0
+    assert out.read_text() == written  # read back as the same file
+
+
 @pytest.mark.parametrize("line", ["-e ..[tests]", '..[tests] ; python_version >= "3.8"'])
 def test_a_local_project_with_extras_takes_its_name_from_pyproject_toml(
     server: IndexServer, project: Path, line: str

@@ -206,6 +206,10 @@ class LinkResolver:
         from lockbuild.index.archives import link_error, parse_linked, refuse_build
 
         link = requirement_link(requirement) or str(path)
+        # a path the input wrote absolute stays so (as a file: URL): pip reads a relative one
+        # from where it runs, not from the lock
+        absolute = link.lower().startswith("file:") or os.path.isabs(os.path.expanduser(link))
+        written = path.as_uri() if absolute else path.as_posix()
         if path.is_dir():
             refuse_build(requirement, link, build_sdists=self.build_sdists)
             data = build_tree_metadata(path, index_urls=self.index_urls, what=str(path))
@@ -214,7 +218,7 @@ class LinkResolver:
                 name=metadata.name,
                 version=metadata.version,
                 metadata=metadata,
-                url=path.as_posix(),
+                url=written,
                 kind="directory",
                 location=requirement.location,
                 editable=requirement.editable,
@@ -245,7 +249,7 @@ class LinkResolver:
             metadata=metadata,
             # a path line takes no fragment: pip finds a project in a subdirectory of a local
             # archive only by a file: URL (absolute, as PEP 508 has URLs)
-            url=f"{uri}#subdirectory={subdirectory}" if subdirectory else path.as_posix(),
+            url=f"{uri}#subdirectory={subdirectory}" if subdirectory else written,
             kind="archive",
             location=requirement.location,
             hashes=(f"sha256:{digest}",),
