@@ -206,7 +206,7 @@ def test_uv_spellings_of_the_target_flags(
         ["--emit-trusted-host"],
         ["--no-emit-trusted-host"],
         ["--max-rounds", "10"],
-        ["--newline=lf"],
+        ["--newline=preserve"],
     ],
 )
 def test_pip_compile_flags_lockbuild_already_follows_are_accepted(
@@ -340,3 +340,22 @@ def test_upgrade_package_with_a_specifier_moves_within_it(
     assert main(compile_args(server, "-q", "-P", "requests-lite<2.0")) == 1
     assert "requests-lite" in capsys.readouterr().err
     assert "requests-lite==2.2 \\" in lock.read_text()
+
+
+def test_a_lock_with_crlf_line_ends_keeps_them(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile's default ``--newline=preserve``: a lock written on Windows (or checked
+    out with CRLF) is rewritten with CRLF, not turned into a whole-file diff; a new lock has
+    LF line ends."""
+    assert main(compile_args(server, "-q")) == 0
+    lock = project / LOCK
+    plain = lock.read_bytes()
+    assert b"\r" not in plain
+    lock.write_bytes(plain.replace(b"\n", b"\r\n"))
+    assert main(compile_args(server)) == 0
+    assert lock.read_bytes() == plain.replace(b"\n", b"\r\n")
+    assert f"{LOCK}: unchanged" in capsys.readouterr().err
+    assert main(compile_args(server, "-q", "-P", "requests-lite==2.1")) == 0
+    changed = lock.read_bytes()
+    assert b"requests-lite==2.1 \\\r\n" in changed and b"\n" not in changed.replace(b"\r\n", b"")

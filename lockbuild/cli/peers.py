@@ -52,11 +52,11 @@ _PEER_REFUSED = {
 def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
     """pip-compile's and uv's flags a command line copied from them may hold: accepted where
     lockbuild already does what they ask (``--resolver=backtracking``, ``--reuse-hashes``,
-    ``--max-rounds``, ``--newline=lf``...), refused saying why where it does not."""
+    ``--max-rounds``, ``--newline=preserve``...), refused saying why where it does not."""
     hidden = argparse.SUPPRESS
     parser.add_argument("--resolver", choices=["backtracking"], dest="peer:resolver", help=hidden)
     parser.add_argument("--max-rounds", type=int, dest="peer:max-rounds", help=hidden)
-    parser.add_argument("--newline", choices=["lf"], dest="peer:newline", help=hidden)
+    parser.add_argument("--newline", choices=["preserve"], dest="peer:newline", help=hidden)
     for flag in _PEER_NO_OPS:
         parser.add_argument(flag, action="store_true", dest=f"peer:{flag}", help=hidden)
     for flags, reason in _PEER_REFUSED.items():

@@ -154,9 +154,11 @@ def _render_via(via: Sequence[str]) -> list[str]:
 def write_if_changed(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` atomically unless it already holds exactly that.
 
-    Returns True when the file was (re)written. A temporary file in the same directory is
-    written, flushed and fsynced, then renamed over the target, so a reader sees either the
-    old or the new content and an interrupted run leaves the old file intact.
+    A file whose first line ends in CRLF is written with CRLF line ends, as pip-compile's
+    ``--newline=preserve`` has it. Returns True when the file was (re)written. A temporary
+    file in the same directory is written, flushed and fsynced, then renamed over the
+    target, so a reader sees either the old or the new content and an interrupted run leaves
+    the old file intact.
     """
     try:
         return _write_if_changed(path, text.encode("utf-8"))
@@ -173,10 +175,13 @@ def write_if_changed(path: Path, text: str) -> bool:
 def _write_if_changed(path: Path, data: bytes) -> bool:
     path = Path(os.path.realpath(path))  # a symlinked output: its target is written, the link kept
     try:
-        if path.read_bytes() == data:
-            return False
+        existing = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        pass
+        existing = None
+    if existing is not None and existing.partition(b"\n")[0].endswith(b"\r"):
+        data = data.replace(b"\n", b"\r\n")  # a lock with CRLF line ends keeps them (pip-compile)
+    if existing == data:
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
