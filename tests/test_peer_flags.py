@@ -359,3 +359,16 @@ def test_a_lock_with_crlf_line_ends_keeps_them(
     assert main(compile_args(server, "-q", "-P", "requests-lite==2.1")) == 0
     changed = lock.read_bytes()
     assert b"requests-lite==2.1 \\\r\n" in changed and b"\n" not in changed.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("name", ["setup.py", "setup.cfg"])
+def test_a_setup_py_or_cfg_input_is_refused_saying_what_to_do(
+    project: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """pip-compile builds a setup.py's metadata; lockbuild read it as a .in file and failed
+    with 'invalid requirement' at its first line."""
+    (project / name).write_text("[metadata]\nname = p\n")
+    assert main(["compile", name, "-q"]) == 2
+    error = capsys.readouterr().err
+    assert f"{name}: lockbuild reads the requirements of a pyproject.toml or of .in files" in error
+    assert "invalid requirement" not in error

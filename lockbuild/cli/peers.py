@@ -103,7 +103,14 @@ def python_version(value: str) -> str:
 
 def default_inputs(inputs: Sequence[str]) -> list[str]:
     """``inputs``, or when none is given what pip-compile reads then: ``requirements.in``,
-    else ``pyproject.toml`` (a usage error when neither is here)."""
+    else ``pyproject.toml`` (a usage error when neither is here, or for a ``setup.py`` or
+    ``setup.cfg``, which pip-compile builds and lockbuild does not read)."""
+    for path in inputs:
+        if os.path.basename(path) in ("setup.py", "setup.cfg"):  # pip-compile builds those
+            raise UsageError(
+                f"{path}: lockbuild reads the requirements of a pyproject.toml or of .in files "
+                "only; list them in a .in file (or '-e .' there, which locks the project too)"
+            )
     if inputs:
         return list(inputs)
     for name in ("requirements.in", "pyproject.toml"):
