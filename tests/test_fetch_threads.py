@@ -19,6 +19,12 @@ from lockbuild.cli import main
 from lockbuild.index.fetching import FIRST_WORKERS, FetchPool
 
 
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pool of this test process has widened yet (see NETWORK_WAITED)."""
+    monkeypatch.setattr(lockbuild.index.fetching, "NETWORK_WAITED", threading.Event())
+
+
 def test_a_pool_starts_four_threads_however_many_it_may_run() -> None:
     pool = FetchPool(16)
     assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
@@ -123,3 +129,36 @@ def test_a_slow_index_gets_sixteen_requests_at_once(
     assert "fetch threads: 4 -> 16" in caplog.text
     written = (tmp_path / "requirements.txt").read_text()
     assert all(f"{name}==1.0" in written for name in PROJECTS)
+
+
+def test_once_a_pool_widened_the_next_ones_start_with_every_thread() -> None:
+    """``lockbuild lock`` compiles one lock after another against the same network: the
+    second lock's pool does not wait 50 ms again to learn that the network is slow."""
+    first = FetchPool(16)
+    release = threading.Event()
+    blocked = [first.submit(release.wait, 10) for _ in range(FIRST_WORKERS)]
+    assert first.submit(lambda: "ran").result(timeout=5) == "ran"  # after the pool widened
+    second = FetchPool(16)
+    assert second.submit(lambda: "ran").result(timeout=5) == "ran"
+    assert second.threads == 16
+    release.set()
+    assert all(future.result(timeout=5) for future in blocked)
+    first.close()
+    second.close()
+
+
+def test_prepare_runs_once_before_the_threads_and_may_fail() -> None:
+    """The HTTP client is made before the fetch threads start (made in one of them, it kept
+    the process busy and the others waiting); a failure there is met again in the fetch."""
+    calls: list[int] = []
+
+    def prepare() -> None:
+        calls.append(threading.active_count())
+        raise RuntimeError("no HTTP stack")
+
+    pool = FetchPool(16, prepare=prepare)
+    before = threading.active_count()
+    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    assert pool.submit(lambda: "again").result(timeout=5) == "again"
+    assert calls == [before]  # once, before any thread of the pool
+    pool.close()

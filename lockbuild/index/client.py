@@ -81,7 +81,7 @@ class IndexClient:
         self.missing = missing if missing is not None else MissingItems()
         """Items an offline run lacked, recorded as the resolver asked for them."""
         self.traffic = Traffic()  # how each page, metadata and hash was had (for -v)
-        self._pool = FetchPool(workers)
+        self._pool = FetchPool(workers, prepare=getattr(http, "prepare", None))
         self._writes = StoreWrites(store)
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[str, Future[CoreMetadata]] = {}

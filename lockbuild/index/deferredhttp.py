@@ -36,6 +36,10 @@ class DeferredHttpClient:
         if self._client is not None:
             self._client.close()
 
+    def prepare(self) -> None:
+        """Make the client now (before the fetch threads start: see FetchPool)."""
+        self._real()
+
     def _real(self) -> HttpClient:
         client = self._client
         if client is None:

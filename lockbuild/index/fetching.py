@@ -31,6 +31,9 @@ WATCH_SECONDS = 0.05
 """How long work may wait for a thread, the process mostly idle, before the pool widens."""
 IDLE_SHARE = 0.5
 """The share of one core below which the process counts as idle over that time."""
+NETWORK_WAITED = threading.Event()
+"""Set once a pool of this process widened: the pools made after it (the next locks of a
+``lockbuild lock``, against the same network) start with all their threads."""
 
 
 class FetchPool:
@@ -48,10 +51,18 @@ class FetchPool:
     that answers late, a build, a big download), and more fetches at once pay. On a fast
     network the process is busy reading what comes in (Python's interpreter lock lets one
     thread at a time do so), and four threads fetch as much as sixteen with less contention:
-    cold compiles here took 10-15 % less time.
+    cold compiles here took 10-15 % less time. ``prepare`` runs before the first threads
+    start (the HTTP client made there: imported in a fetch thread, it kept the others
+    waiting and the process busy, and the watch from seeing them wait).
     """
 
-    def __init__(self, workers: int, *, first: int = FIRST_WORKERS) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        first: int = FIRST_WORKERS,
+        prepare: Callable[[], object] | None = None,
+    ) -> None:
         self._queue: SimpleQueue[_Work | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -59,7 +70,8 @@ class FetchPool:
         self._following = threading.local()
         """Per thread: the follow-ups of :meth:`then` waiting for the one under way."""
         self._workers = workers
-        self._first = max(1, min(first, workers))
+        self._first = workers if NETWORK_WAITED.is_set() else max(1, min(first, workers))
+        self._prepare = prepare
         self._threads: list[threading.Thread] = []
         """Started with the first work (a warm run, answered by the store, starts none)."""
         self._wide = self._first == workers
@@ -70,14 +82,19 @@ class FetchPool:
     def _put(self, work: _Work) -> None:
         """Queue ``work``, the threads started first if they are not yet (under the lock)."""
         if not self._threads:
+            if self._prepare is not None:
+                with suppress(Exception):  # what fails here fails again, said, in a fetch
+                    self._prepare()
             one_malloc_arena()  # before the threads: see lockbuild.index.arenas
             self._start_threads(self._first)
             if not self._wide:
                 watch = threading.Thread(target=self._watch, name="lockbuild_watch", daemon=True)
                 try:
                     watch.start()
-                except RuntimeError:  # no thread to watch with: sixteen from the start
-                    self._widen()
+                except RuntimeError:  # no thread to watch with: all of them from the start
+                    self._wide = True
+                    with suppress(RuntimeError):
+                        self._start_threads(self._workers - len(self._threads))
         self._queue.put(work)
         self._queued.set()
 
@@ -101,22 +118,28 @@ class FetchPool:
         return len(self._threads)
 
     def widen(self) -> None:
-        """Start the rest of the pool's threads (unless closed or done already)."""
+        """Start the rest of the pool's threads (unless closed or done already), each under
+        the lock but not while it starts: a thread waits for the interpreter lock to start,
+        and the resolver's own requests wait for the pool's lock."""
         with self._lock:
-            self._widen()
-
-    def _widen(self) -> None:
-        if self._wide or self._closed:
-            return
-        self._wide = True
-        before = len(self._threads)
-        with suppress(RuntimeError):  # the threads there are go on serving the queue
-            self._start_threads(self._workers - before)
-        logger.debug(
-            "fetch threads: %d -> %d (work waited while the process idled)",
-            before,
-            len(self._threads),
-        )
+            if self._wide or self._closed:
+                return
+            self._wide = True
+            before = len(self._threads)
+        for number in range(before, self._workers):
+            thread = threading.Thread(target=self._work, name=f"lockbuild_{number}", daemon=True)
+            with self._lock:
+                if self._closed:  # close() gives a stop to the threads listed only
+                    break
+                self._threads.append(thread)
+            try:
+                thread.start()
+            except RuntimeError:  # no more threads: those started serve the queue
+                with self._lock:
+                    self._threads.remove(thread)
+                break
+        logger.debug("fetch threads: %d -> %d (work waited while the process idled)",
+                     before, len(self._threads))  # fmt: skip
 
     def _watch(self) -> None:
         """Widen the pool once work has waited :data:`WATCH_SECONDS` for a thread while the
@@ -131,6 +154,7 @@ class FetchPool:
             if self._queue.empty():
                 continue  # the threads keep up: nothing to look at until more is queued
             if time.process_time() - used < IDLE_SHARE * WATCH_SECONDS:
+                NETWORK_WAITED.set()
                 self.widen()
                 return
             self._queued.set()  # work still waits, the process busy: look again

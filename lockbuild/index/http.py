@@ -132,6 +132,9 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
+    def prepare(self) -> None:
+        """Nothing: the client is made (see DeferredHttpClient.prepare)."""
+
     def get(
         self, url: str, *, headers: Mapping[str, str] | None = None, missing_ok: bool = False
     ) -> HttpResponse:
