@@ -372,3 +372,29 @@ def test_a_setup_py_or_cfg_input_is_refused_saying_what_to_do(
     error = capsys.readouterr().err
     assert f"{name}: lockbuild reads the requirements of a pyproject.toml or of .in files" in error
     assert "invalid requirement" not in error
+
+
+def test_requirements_read_from_stdin(server: IndexServer, project: Path) -> None:
+    """``pip-compile -`` and ``uv pip compile -``: the input from standard input (read once,
+    a merged lock's environments all read it), its includes relative to where the command
+    runs, ``-r -`` in the lock; ``-o`` is needed, as pip-compile says."""
+    import subprocess
+    import sys
+
+    (project / "base.in").write_text("certi<1.1\n")
+    command = [sys.executable, "-m", "lockbuild", "compile", "-", f"--index-url={server.url}"]
+    targets = ["--platform=linux-x86_64", "--python=3.11", "--python=3.12", "--no-hashes"]
+    done = subprocess.run(
+        [*command, *targets, "-o", "piped.txt", "-q"],
+        input="-r base.in\nrequests-lite\n",
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    text = (project / "piped.txt").read_text()
+    assert "requests-lite==2.2\n    # via -r -\n" in text
+    assert "certi==1.0\n" in text and "--output-file=piped.txt -\n" in text
+    missing = subprocess.run(command, input="x\n", capture_output=True, text=True, cwd=project)
+    assert missing.returncode == 2
+    assert "--output-file is required when the input is read from stdin" in missing.stderr

@@ -336,7 +336,7 @@ def compile_output(
     that is one of the inputs or constraints, or a file they include with ``-r``/``-c``
     (symlinks resolved), is a usage error."""
     if output_file == "-":
-        several = len(inputs) != 1 or Path(inputs[0]).suffix == ".txt"
+        several = len(inputs) != 1 or inputs[0] == "-" or Path(inputs[0]).suffix == ".txt"
         output = "-" if several else _default_output(inputs)
     else:
         output = output_file or _default_output(inputs)
@@ -368,6 +368,8 @@ def compile_output(
 def _default_output(inputs: Sequence[str]) -> str:
     if len(inputs) != 1:
         raise UsageError("several inputs need an explicit --output-file")
+    if inputs[0] == "-":  # pip-compile's words
+        raise UsageError("--output-file is required when the input is read from stdin ('-')")
     path = Path(inputs[0])
     if path.suffix == ".txt":
         raise UsageError(f"input {inputs[0]} ends in .txt; name the lock with --output-file")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+import threading
 
 MAX_TEXT_BYTES = 16 * 1024 * 1024
 """The largest input file read (16 MiB): a requirements file or locks.toml is far smaller."""
@@ -24,8 +26,15 @@ def path_problem(path: str) -> str | None:
     return None
 
 
+STDIN = "-"
+"""The input read from standard input (``lockbuild compile -``, as pip-compile and uv)."""
+_stdin: list[bytes] = []
+_stdin_lock = threading.Lock()
+
+
 def read_text_file(path: str, *, limit: int = MAX_TEXT_BYTES) -> str:
-    """The UTF-8 text (optional BOM) of the regular file ``path``, at most ``limit`` bytes.
+    """The UTF-8 text (optional BOM) of the regular file ``path``, at most ``limit`` bytes;
+    of standard input for ``-`` (read once, to its end, then kept for the run).
 
     Devices, pipes and directories are refused before they are opened, so ``-r /dev/zero``
     or a FIFO never blocks or fills memory. Raises UnreadableFile with the reason.
@@ -34,10 +43,13 @@ def read_text_file(path: str, *, limit: int = MAX_TEXT_BYTES) -> str:
     if problem is not None:
         raise UnreadableFile(problem)
     try:
-        _check_regular(os.stat(path))
-        with open(path, "rb") as stream:
-            _check_regular(os.fstat(stream.fileno()))
-            data = stream.read(limit + 1)
+        if path == STDIN:
+            data = _standard_input(limit)
+        else:
+            _check_regular(os.stat(path))
+            with open(path, "rb") as stream:
+                _check_regular(os.fstat(stream.fileno()))
+                data = stream.read(limit + 1)
     except OSError as error:
         raise UnreadableFile(error.strerror or str(error)) from None
     if len(data) > limit:
@@ -53,3 +65,14 @@ def _check_regular(status: os.stat_result) -> None:
         raise UnreadableFile("is a directory")
     if not stat.S_ISREG(status.st_mode):
         raise UnreadableFile("not a regular file")
+
+
+def _standard_input(limit: int) -> bytes:
+    """Standard input's bytes (at most ``limit`` + 1), read on first use only."""
+    with _stdin_lock:
+        if not _stdin:
+            stream = sys.stdin.buffer if sys.stdin is not None else None
+            if stream is None:
+                raise UnreadableFile("there is no standard input")
+            _stdin.append(stream.read(limit + 1))
+        return _stdin[0]
