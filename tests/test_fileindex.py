@@ -96,3 +96,67 @@ def test_what_a_directory_index_lacks_is_said_as_a_server_s_404(
     assert "HTTP 404 Not Found" in error and "helper-2.1-py3-none-any.whl" in error
     assert "Traceback" not in error
     assert not (tmp_path / "requirements.txt").exists()
+
+
+def test_a_remote_index_cannot_make_lockbuild_read_local_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wheels: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A served page that links a ``file:`` URL (or redirects to one) reads nothing local:
+    only the files of a ``file:`` index the run was given are read."""
+    from indexserver import IndexServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    secret = tmp_path / "home" / "helper-2.1-py3-none-any.whl"
+    secret.parent.mkdir()
+    secret.write_bytes(wheels[2].read_bytes())
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
+    (tmp_path / "requirements.in").write_text("helper\n")
+    with IndexServer() as remote:
+        remote.add(wheels[2])
+        remote.fault("/simple/helper/", "body", times=10, body=page.encode())
+        assert compile_from(remote.url) == 1
+    error = capsys.readouterr().err
+    assert "403" in error and "Traceback" not in error
+    assert not (tmp_path / "requirements.txt").exists()
+
+
+def test_a_file_index_whose_directory_is_missing_fails_the_lock(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wheels: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unmounted share as the private index: every project would be 'not there', and the
+    public index would answer for the private names; the lock fails instead, naming it."""
+    from indexserver import IndexServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "requirements.in").write_text("helper\n")
+    missing = (tmp_path / "mnt" / "share" / "simple").as_uri()
+    with IndexServer() as public:
+        public.add(wheels[2])
+        assert compile_from(public.url, f"--extra-index-url={missing}") == 1
+    error = capsys.readouterr().err
+    assert "the index's directory is not there" in error and "Traceback" not in error
+    assert not (tmp_path / "requirements.txt").exists()
+
+
+def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wheels: list[Path]
+) -> None:
+    """``file:///srv/my%20mirror`` is ``/srv/my mirror`` (its escapes decoded once, not
+    twice: ``my%2520mirror`` names ``my%20mirror``)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "requirements.in").write_text("webframe\n")
+    older = [wheels[0], wheels[2]]  # webframe 1.0 only
+    for directory, served, pinned in (("my mirror", wheels, "2.0"), ("my%20mirror", older, "1.0")):
+        url = write_index(tmp_path / directory, served)
+        assert compile_from(url, "-o", "out.txt") == 0
+        assert f"webframe=={pinned}" in (tmp_path / "out.txt").read_text()

@@ -73,6 +73,8 @@ class IndexClient:
         """Which index a project comes from, and which of its files count (exclude-newer)."""
         for url in (*self.index_urls, *self.selection.pinned.values()):
             http.credentials.remember(url)  # sent to their hosts; pages and the store hold ****
+            if hasattr(http, "allow_index"):
+                http.allow_index(url)  # a file: index: its files, and no other local file
         self.build_sdists = build_sdists
         self.store = store
         self.policy = policy or CachePolicy()

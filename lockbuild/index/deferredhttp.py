@@ -26,6 +26,7 @@ class DeferredHttpClient:
         self.limits = limits or TransferLimits()
         self.credentials = Credentials()
         self._client: HttpClient | None = None
+        self._local_indexes: list[str] = []
         self._lock = threading.Lock()
 
     @property
@@ -40,6 +41,13 @@ class DeferredHttpClient:
         """Make the client now (before the fetch threads start: see FetchPool)."""
         self._real()
 
+    def allow_index(self, url: str) -> None:
+        """As the real client's, kept until it is made."""
+        if url.lower().startswith("file:") and url not in self._local_indexes:
+            self._local_indexes.append(url)
+        if self._client is not None:
+            self._client.allow_index(url)
+
     def _real(self) -> HttpClient:
         client = self._client
         if client is None:
@@ -50,6 +58,8 @@ class DeferredHttpClient:
 
                     client = HttpClient(limits=self.limits)
                     client.credentials = self.credentials
+                    for url in self._local_indexes:
+                        client.allow_index(url)
                     self._client = client
         return client
 

@@ -6,15 +6,22 @@ PEP 503 HTML, or ``index.json``, PEP 691 JSON, when that is there), and its file
 the page's links point. :class:`LocalFileAdapter` answers requests for such URLs as a server
 would: 200 with the file's bytes, 404 when there is no such file, 403 when it cannot be read;
 a ``Range`` is answered in whole (206) when it can be, as a server that supports ranges does.
+
+Only files under a ``file:`` index the run was given are read (its directory's parent: the
+pages of ``/srv/pypi/simple`` link to ``/srv/pypi/files``): a remote index's page linking to
+``file:///home/...``, or redirecting there, gets a 403, never a local file. An index whose
+directory is not there (an unmounted share) fails as a server that cannot be reached does,
+rather than answering 404 for every project (and letting the next index answer for it).
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import requests
@@ -31,20 +38,32 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 def local_path(url: str) -> str | None:
-    """The path a ``file:`` URL names on this machine (None when it names another host)."""
+    """The absolute path a ``file:`` URL names on this machine, percent-escapes decoded once
+    (None when it names another host)."""
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         return None
-    return url2pathname(unquote(parts.path))
+    return os.path.normpath(url2pathname(parts.path))
 
 
 class LocalFileAdapter(BaseAdapter):
-    """Answers GET requests for ``file:`` URLs from the files they name."""
+    """Answers GET requests for ``file:`` URLs under the ``file:`` indexes of ``indexes``
+    (a list the client fills in, see :meth:`~lockbuild.index.http.HttpClient.allow_index`)."""
+
+    def __init__(self, indexes: list[str]) -> None:
+        super().__init__()
+        self.indexes = indexes
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         url = str(request.url)
         path = local_path(url)
         content_type = "application/octet-stream"
+        index = self._index_of(path)
+        if index is None:
+            return _response(request, 403, io.BytesIO(), 0, content_type)
+        if not os.path.isdir(index):
+            missing = FileNotFoundError(errno.ENOENT, "the index's directory is not there", index)
+            raise requests.ConnectionError(missing)
         if path is not None and os.path.isdir(path):
             accept = str(request.headers.get("Accept", ""))
             pages = [page for page in _PAGES if "json" in accept or "json" not in page[0]]
@@ -71,6 +90,19 @@ class LocalFileAdapter(BaseAdapter):
                 extra = {"Content-Range": f"bytes {start}-{end}/{size}"}
                 return _response(request, 206, io.BytesIO(part), len(part), content_type, extra)
         return _response(request, 200, file, size, content_type)
+
+    def _index_of(self, path: str | None) -> str | None:
+        """The directory of the ``file:`` index ``path`` may be read for, if any."""
+        if path is None:
+            return None
+        for url in self.indexes:
+            directory = local_path(url)
+            if directory is None:
+                continue
+            parent = os.path.dirname(directory.rstrip(os.sep)) or directory
+            if path == directory or path.startswith(parent.rstrip(os.sep) + os.sep):
+                return directory
+        return None
 
     def close(self) -> None:
         pass

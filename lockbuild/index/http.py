@@ -123,7 +123,9 @@ class HttpClient:
         adapter = SharedContextAdapter(verify=session_ca_bundle(self.session), pool_size=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.mount("file://", LocalFileAdapter())  # an index kept in a directory
+        self.local_indexes: list[str] = []
+        """The ``file:`` indexes whose files the client reads (see :meth:`allow_index`)."""
+        self.session.mount("file://", LocalFileAdapter(self.local_indexes))
         self._lock = threading.Lock()
         self.request_count = 0
         self.credentials = Credentials()
@@ -134,6 +136,11 @@ class HttpClient:
 
     def prepare(self) -> None:
         """Nothing: the client is made (see DeferredHttpClient.prepare)."""
+
+    def allow_index(self, url: str) -> None:
+        """Read ``file:`` URLs under ``url`` when it is a ``file:`` index (and no others)."""
+        if url.lower().startswith("file:") and url not in self.local_indexes:
+            self.local_indexes.append(url)
 
     def get(
         self, url: str, *, headers: Mapping[str, str] | None = None, missing_ok: bool = False
