@@ -52,6 +52,18 @@ class SpecifierMemo:
         return found
 
 
+def _bisectable(clause: Specifier) -> bool:
+    """Whether ``clause`` admits one side of a boundary whatever packaging's version: ``>=``
+    and ``<=`` compare public versions; ``>`` and ``<`` of a final release leave out the
+    post, local and pre-releases next to it, but of a pre-, post- or dev release they leave
+    out releases on both sides of it under packaging 25 (``>1.0a1`` admits 1.0, not 1.0.post1),
+    and are checked release by release."""
+    if clause.operator in (">=", "<="):
+        return True
+    version = Version(clause.version)
+    return not (version.pre or version.post is not None or version.dev is not None or version.local)
+
+
 class ReleaseIndex:
     """A project's releases, newest first, as bit positions (bit 0 is the newest): which
     are yanked, which are final releases, and which each specifier admits."""
@@ -108,7 +120,7 @@ class ReleaseIndex:
         others: list[Specifier] = []
         for clause in specifier:
             newer_side = clause.operator in (">=", ">")
-            if not newer_side and clause.operator not in ("<=", "<"):
+            if (not newer_side and clause.operator not in ("<=", "<")) or not _bisectable(clause):
                 others.append(clause)
                 continue
             low, high = 0, len(versions)  # the first position on the older side of it
