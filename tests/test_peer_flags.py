@@ -323,6 +323,9 @@ def test_a_hashed_lock_without_an_emitted_dependency_is_flagged_and_strict_fails
     assert main(compile_args(server, "-q", "--no-emit-package", "certi", "--strict")) == 1
     assert "would refuse this lock (--strict)" in capsys.readouterr().err
     assert (project / LOCK).read_text() == lock
+    # a package only the input asks for, left out: pip installs the rest without it
+    assert main(compile_args(server, "--no-emit-package", "requests-lite", "--strict")) == 0
+    assert "not pinned" not in capsys.readouterr().err
 
 
 def test_upgrade_package_with_a_specifier_moves_within_it(

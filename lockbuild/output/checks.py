@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.models import LinkedDist, Pin
 from lockbuild.output.writer import UNSAFE_PACKAGES, requirement_line
@@ -72,9 +72,12 @@ def check_installable(
     if not generate_hashes:
         return []
     violations = []
+    written = {pin.name for pin in pins} - set(omitted) - set(left_out)
     for pin in sorted(pins, key=lambda pin: pin.name):
         linked = links.get(pin.name)
         origin = str(linked.location) if linked is not None else None
+        if pin.name in left_out and not written & _parents(pin):
+            continue  # asked for by the input alone: pip installs the lock without it
         if pin.name in omitted or pin.name in left_out:
             parents = ", ".join(item for item in pin.via if not item.startswith("-")) or "the input"
             violations.append(
@@ -102,6 +105,16 @@ def check_installable(
                 )
             )
     return violations
+
+
+def _parents(pin: Pin) -> set[str]:
+    """The names of the packages that require ``pin`` (its ``# via`` entries that are not
+    files: ``web[fast]`` is web)."""
+    return {
+        canonicalize_name(item.split("[")[0].split()[0])
+        for item in pin.via
+        if item and not item.startswith("-")
+    }
 
 
 def _check_line(pin: Pin, linked: LinkedDist | None) -> tuple[str, str, str | None] | None:
