@@ -161,7 +161,7 @@ class IndexPages:
                 )
             return page
         if self.selection.best_match:
-            pages = [page_on(index_url, name) for index_url in self.search_order]
+            pages = [page_on(index_url, name) for index_url in self.index_urls]  # its order
             found = [page for page in pages if page.versions]
             if found:
                 return merge_pages(name, found)
