@@ -401,3 +401,25 @@ def test_requirements_read_from_stdin(server: IndexServer, project: Path) -> Non
     missing = subprocess.run(command, input="x\n", capture_output=True, text=True, cwd=project)
     assert missing.returncode == 2
     assert "--output-file is required when the input is read from stdin" in missing.stderr
+
+
+def test_output_to_a_device_writes_into_it_and_never_replaces_it(
+    server: IndexServer, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o /dev/null`` (a dry run as pip-compile users write it): the lock went to a file
+    renamed over the device, which, run as root (a CI container), broke /dev/null for every
+    process after it. (A private null device is used here, made where the test may.)"""
+    import os
+    import stat
+
+    null = project / "null"
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, AttributeError, OSError):
+        null = Path(os.devnull)  # written into, as the test asserts
+    assert main(compile_args(server, "-q", "-o", str(null))) == 0
+    assert stat.S_ISCHR(os.stat(null).st_mode)
+    if Path("/dev/full").exists():
+        assert main(compile_args(server, "-q", "-o", "/dev/full")) == 1
+        assert "No space left on device" in capsys.readouterr().err
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -174,6 +175,14 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
     path = Path(os.path.realpath(path))  # a symlinked output: its target is written, the link kept
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = stat.S_IFREG
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # -o /dev/null, a pipe
+        with path.open("wb") as stream:  # written into, never replaced by a file
+            stream.write(data)
+        return True
     try:
         existing = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
