@@ -26,9 +26,10 @@ def apply_input_hashes(
     so; and warnings. A line whose marker does not hold in the environment (``markers``) says
     nothing here; a line with no sha256 among its hashes (sha384, sha512) is not checked, and
     a warning says so.
-    Raises RequirementsFileError at the line when a sha256 hash names no file of the pinned
-    release (the bytes reviewed are not what the index serves), or all name files left out
-    as not trusted (``excluded``: they were added to the release after it was first seen)."""
+    A hash beside those that match which names no file the lock may use is said in a
+    warning. Raises RequirementsFileError at the line when no sha256 hash names a file of the
+    pinned release (the bytes reviewed are not what the index serves), or all name files left
+    out as not trusted (``excluded``: they were added to the release after it was first seen)."""
     given: dict[NormalizedName, tuple[InputRequirement, set[str]]] = {}
     for entry in requirements:
         name = entry.name
@@ -70,13 +71,13 @@ def apply_input_hashes(
                 )
                 raise RequirementsFileError(entry.location.path, entry.location.line, reason)
             unknown = sorted(sha256 - set(pin.hashes) - untrusted)
-            if unknown:  # one reviewed file the release does not have: not dropped unsaid
-                reason = (
-                    f"no file of {pin.name} {pin.version} has the hash {unknown[0]}"
-                    f"{f' (nor {len(unknown) - 1} more given)' if len(unknown) > 1 else ''}; "
-                    f"the index gives {len(pin.hashes)} for it: remove or correct the hash"
+            if unknown:  # a reviewed file the lock does not use: not dropped unsaid
+                more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+                warnings.append(
+                    f"{entry.location}: --hash {unknown[0]}{more} of {pin.name} names no file "
+                    f"of {pin.name} {pin.version} the lock may use (not on the index, or left "
+                    "out by exclude-newer); the files the other hashes name are locked"
                 )
-                raise RequirementsFileError(entry.location.path, entry.location.line, reason)
             pin = replace(pin, hashes=matching)
         kept.append(pin)
     return kept, warnings
