@@ -298,15 +298,15 @@ def test_pip_s_and_uv_s_index_variables_name_the_index_as_they_do(
             assert main([*base, f"--index-url={empty.url}"]) == 1
         assert "requests-lite" in capsys.readouterr().err
         monkeypatch.setenv("PIP_INDEX_URL", "https://index.invalid/simple")
-        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"file:///opt/pypi/simple {private.url}")
+        monkeypatch.setenv("PIP_EXTRA_INDEX_URL", f"user:hunter2@host/simple {private.url}")
         (project / "requirements.in").write_text(f"-i {private.url}\nprivate-tool\n")
         assert main(base) == 0  # the input's -i line wins over PIP_INDEX_URL
         printed = capsys.readouterr()
         assert "private-tool==1.0\n" in printed.out
         assert (
-            "warning: PIP_EXTRA_INDEX_URL: file:///opt/pypi/simple is not an http(s) index URL; "
-            "left out"
+            "warning: PIP_EXTRA_INDEX_URL is not an http(s) or file: URL; left out"
         ) in printed.err
+        assert "hunter2" not in printed.out + printed.err
 
 
 def test_a_hashed_lock_without_an_emitted_dependency_is_flagged_and_strict_fails(

@@ -5,8 +5,8 @@ Exit codes: 0 success, 1 a failed lock (LockbuildError), 2 usage error, 130 Ctrl
 This module is ``main`` and ``lockbuild compile``.
 
 As a package (layer 4, the top), ``lockbuild.cli`` is this command, the options subcommands
-share (``flags``), the locks.toml commands (``project``), the ``cache`` command (``cache``),
-``lockbuild init`` (``init``) and ``lockbuild completion`` (``completion``). It may import
+share (``flags``), pip-compile's and uv's ways (``peers``), the locks.toml commands
+(``project``), ``cache``, ``init`` and ``completion``. It may import
 ``app``, ``inputs``, ``store`` and the root leaves. Start-up pays only for what the command
 does: ``--version`` imports nothing past this module, the parser (``--help``, usage errors)
 neither the HTTP stack nor the resolver, and doit (``app.project``), the store and the compile
@@ -73,7 +73,9 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
     arguments, unknown = parser.parse_known_args(argv)
     arguments.exits = exits
     if unknown:
-        _unrecognized(parser, arguments, unknown)
+        from lockbuild.cli.peers import unrecognized
+
+        unrecognized(parser, arguments, unknown)
     try:
         with logging_to_stderr(getattr(arguments, "verbose", 0) - getattr(arguments, "quiet", 0)):
             return int(arguments.handler(arguments))
@@ -90,29 +92,9 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
         return report_interruption(interrupted)
 
 
-def _unrecognized(
-    parser: argparse.ArgumentParser, arguments: argparse.Namespace, unknown: Sequence[str]
-) -> None:
-    """Exit 2 naming the unknown arguments, each flag with the closest of the command's own
-    ("did you mean", as uv and Python 3.14's argparse say)."""
-    import difflib
-
-    from lockbuild.urls import redact_urls
-
-    command = parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            command = action.choices.get(str(getattr(arguments, "command", "")), parser)
-    options = [flag for action in command._actions for flag in action.option_strings]
-    hints = []
-    for word in unknown:
-        flag = word.partition("=")[0]
-        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
-        if flag.startswith("-") and close:
-            hints.append(f"{flag} (did you mean {close[0]}?)")
-        else:
-            hints.append(redact_urls(word))  # a URL's credentials are never echoed
-    command.error(f"unrecognized arguments: {', '.join(hints)}")
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"{colour('warning:', YELLOW, sys.stderr)} {redact_urls(warning)}", file=sys.stderr)
 
 
 def _command_word(argv: Sequence[str]) -> str | None:
@@ -282,6 +264,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     overrides = flags.setting_overrides(arguments)
     indexes, said = peers.environment_index_urls()  # PIP_INDEX_URL, UV_DEFAULT_INDEX...
+    _warn(said)  # before the compile, which may fail for want of that index
     settings = compile_settings(overrides)
     problem = format_problem(settings.format, output)
     if problem is not None:
@@ -317,8 +300,7 @@ def run_compile(arguments: argparse.Namespace) -> int:
 
         merged = MergedRequest(requests, output=output, command=command, dry_run=options.dry_run)
         result = compile_merged(merged, reporter=reporter)
-    for warning in (*said, *result.warnings):
-        print(f"{colour('warning:', YELLOW, sys.stderr)} {redact_urls(warning)}", file=sys.stderr)
+    _warn(result.warnings)
     if options.dry_run:
         try:
             sys.stdout.write(result.text)

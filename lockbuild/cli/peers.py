@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from lockbuild.errors import UsageError
-from lockbuild.urls import redact_url, url_problem
+from lockbuild.urls import redact_url, redact_urls, url_problem
 
 
 class _Refused(argparse.Action):
@@ -72,7 +72,8 @@ def environment_index_urls(
 ) -> tuple[tuple[str, ...], list[str]]:
     """The indexes uv's and pip's variables name (``UV_DEFAULT_INDEX``, ``PIP_INDEX_URL``...,
     the first set of each kind): ``(index URL or "", *extra index URLs)``, or ``()`` when none
-    is set; and a warning for each value that is not an http(s) URL (left out)."""
+    is set; and a warning for each value that is not an http(s) or file: URL (left out, and
+    not shown unless it is one: ``user:password@host`` is no URL but holds a secret)."""
     environ = os.environ if environ is None else environ
     found: list[str] = []
     warnings: list[str] = []
@@ -80,13 +81,14 @@ def environment_index_urls(
     def take(variable: str, word: str) -> str:
         name, equals, rest = word.partition("=")  # uv's NAME=URL
         url = rest if equals and variable == "UV_INDEX" and "://" not in name else word
-        if re.match(r"(?i)https?://", url) and url_problem(url) is None:
+        if re.fullmatch(r"(?i)(?:https?|file)://\S+", url) and url_problem(url) is None:
             return url
-        warnings.append(f"{variable}: {redact_url(url)} is not an http(s) index URL; left out")
+        shown = f" ({redact_url(url)})" if "://" in url else ""  # user:pw@host: not shown
+        warnings.append(f"{variable}{shown} is not an http(s) or file: URL; left out")
         return ""
 
     named = next((v for v in _INDEX_VARIABLES if environ.get(v, "").strip()), None)
-    index = "" if named is None else take(named, environ[named].strip())
+    index = "" if named is None else take(named, " ".join(environ[named].split()))
     for variable in _EXTRA_INDEX_VARIABLES:
         for word in environ.get(variable, "").split():
             url = take(variable, word)
@@ -117,3 +119,26 @@ def default_inputs(inputs: Sequence[str]) -> list[str]:
         if os.path.isfile(name):
             return [name]
     raise UsageError("no input given, and no requirements.in or pyproject.toml here")
+
+
+def unrecognized(
+    parser: argparse.ArgumentParser, arguments: argparse.Namespace, unknown: Sequence[str]
+) -> None:
+    """Exit 2 naming the unknown arguments, each flag with the closest of the command's own
+    ("did you mean", as uv and Python 3.14's argparse say)."""
+    import difflib
+
+    command = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            command = action.choices.get(str(getattr(arguments, "command", "")), parser)
+    options = [flag for action in command._actions for flag in action.option_strings]
+    hints = []
+    for word in unknown:
+        flag = word.partition("=")[0]
+        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+        if flag.startswith("-") and close:
+            hints.append(f"{flag} (did you mean {close[0]}?)")
+        else:
+            hints.append(redact_urls(word))  # a URL's credentials are never echoed
+    command.error(f"unrecognized arguments: {', '.join(hints)}")
