@@ -443,3 +443,22 @@ def test_a_lock_written_to_a_full_stdout_is_an_error_not_a_traceback(
     assert full.returncode == 1, full.stderr
     assert "error: cannot write the lock to stdout: [Errno 28]" in full.stderr
     assert "Traceback" not in full.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_other_commands_on_a_full_or_closed_stdout_say_so_without_a_traceback(
+    project: Path, server: IndexServer
+) -> None:
+    """``lockbuild list > /dev/full`` and a compile to a closed stdout (``>&-``) ended in a
+    traceback (an OSError out of print, an AttributeError on sys.stdout None)."""
+    lockbuild = " ".join(map(shlex.quote, [sys.executable, "-m", "lockbuild"]))
+    listed = subprocess.run(
+        ["bash", "-c", f"{lockbuild} list >/dev/full"], capture_output=True, text=True, cwd=project
+    )
+    assert listed.returncode in (1, 120), listed.stderr
+    assert "No space left on device" in listed.stderr and "Traceback" not in listed.stderr
+    compiled = " ".join(map(shlex.quote, [*warm_compile_arguments(server), "-o", "-"]))
+    closed = subprocess.run(
+        ["bash", "-c", f"{lockbuild} {compiled} >&-"], capture_output=True, text=True, cwd=project
+    )
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
     # A run's objects live until it ends (pages, metadata), and few form cycles: the cyclic
     # GC's default thresholds would walk every page held, again and again, for nothing.
     gc.set_threshold(_GC_THRESHOLD, *gc.get_threshold()[1:])
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing is shown
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
     parser = build_parser(only=_command_word(sys.argv[1:] if argv is None else argv))
     arguments, unknown = parser.parse_known_args(argv)
     arguments.exits = exits
@@ -90,6 +93,11 @@ def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
         return error.exit_code
     except KeyboardInterrupt as interrupted:
         return report_interruption(interrupted)
+    except OSError as error:  # the output cannot be written (a full disk under stdout...)
+        if isinstance(error, BrokenPipeError) or sys.stderr is None:
+            raise  # the reader left: see command()
+        print(f"{colour('error:', RED, sys.stderr)} {redact_urls(str(error))}", file=sys.stderr)
+        return 1
 
 
 def _warn(warnings: Sequence[str]) -> None:
