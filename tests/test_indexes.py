@@ -90,6 +90,22 @@ def test_a_name_on_the_private_and_the_public_index_comes_from_the_private_one(
     assert public.count("/files/mypkg") == 0
 
 
+def test_verify_offline_reads_the_snapshot_of_the_index_the_compile_asked_first(
+    private: IndexServer, public: IndexServer, project: Path, dists: dict[str, Path]
+) -> None:
+    """Both indexes have mypkg 1.0, each its own file: the lock pins the extra (private)
+    index's, and ``verify --offline`` must compare it with that index's snapshot, not with
+    index-url's (it said a correct lock's file was 'not a file lockbuild saw')."""
+    public.add(dists["public-1.0-sdist"])
+    (project / "requirements.in").write_text("mypkg==1.0\n")
+    assert compile_lock(f"--index-url={public.url}") == 0  # the public release seen first
+    (project / "requirements.txt").unlink()
+    indexes = [f"--index-url={public.url}", f"--extra-index-url={private.url}"]
+    assert compile_lock(*indexes) == 0
+    assert pins(project)["mypkg==1.0"] == {private.sha256(MYPKG)}
+    assert main(["verify", "requirements.txt", "--offline"]) == 0
+
+
 def test_index_for_takes_a_project_only_from_its_index(
     private: IndexServer, public: IndexServer, project: Path
 ) -> None:

@@ -24,6 +24,7 @@ from lockbuild.app.sources import index_client
 from lockbuild.app.status import plural
 from lockbuild.errors import UsageError
 from lockbuild.index.client import IndexClient
+from lockbuild.index.pages import search_order
 from lockbuild.inputs.lockfile import PreviousLock, read_lock
 from lockbuild.inputs.pylockfile import is_pylock_name
 from lockbuild.inputs.requirements import parse_requirements_files
@@ -188,7 +189,7 @@ def _verify_pin(
 
 
 def _verify_offline(pin: LockedPin, label: str, *, store: Store, urls: Sequence[str]) -> list[str]:
-    for index_url in urls:
+    for index_url in search_order(urls):  # as a compile asks the indexes
         snapshot = load_snapshot(store, PinnedRelease(pin.name, pin.version, index_url, ()))
         if snapshot is not None:
             break
