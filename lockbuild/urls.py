@@ -1,7 +1,8 @@
 """Credentials in URLs: the one redaction rule, and the credential-free forms lockbuild keeps.
 
 A URL's credentials are its password (``https://user:PASSWORD@host``), its user name when no
-password follows (a token given as the user name, ``https://TOKEN@host``), and the values of
+password follows (a token given as the user name, ``https://TOKEN@host`` or, as Gemfury
+writes it, ``https://TOKEN:@host``), and the values of
 its query (``?token=T``, ``?sig=...``). Three forms follow from that rule:
 
 * :func:`redact_url` — what messages, log lines and lock headers show: each credential
@@ -27,8 +28,9 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 MASK = "****"
 """What stands in for a credential."""
 
-_URL_START = re.compile(r"(?i)(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://")
-"""Where a URL in a message starts: a scheme not preceded by what a scheme is made of."""
+_URL_START = re.compile(r"(?i)(?<![a-z+.-])[a-z][a-z0-9+.-]*://")
+"""Where a URL in a message starts: a scheme not preceded by what a scheme is made of (but
+a digit, which no scheme starts with: ``/2https://u:pw@b/`` holds a URL of its own)."""
 _URL_BODY = re.compile(r"[^\s'\"<>]*")
 _URL_TAIL = re.compile(r"[).,;:]+$")
 """What follows a URL in a message (``)``, ``,``, ``.``...): not read as its end."""
@@ -254,7 +256,9 @@ def _redacted_netloc(netloc: str) -> str:
     userinfo, at, host = netloc.rpartition("@")
     if not at:
         return netloc
-    user, colon, _ = userinfo.partition(":")
+    user, colon, password = userinfo.partition(":")
+    if colon and not password:  # TOKEN:@host (Gemfury's form): the user name is the token
+        return f"{MASK}:@{host}"
     return f"{user}:{MASK}@{host}" if colon else f"{MASK}@{host}"
 
 
@@ -286,6 +290,8 @@ def _secret_spellings(url: str) -> list[tuple[str, str]]:
             spellings.append((re.escape(f"{user}:{password}@"), f"{user}:{MASK}@"))
         elif not colon and user and user != MASK:
             spellings.append((r"(?<=//)" + re.escape(f"{user}@"), f"{MASK}@"))
+        elif colon and not password and user and user != MASK:  # TOKEN:@host
+            spellings.append((r"(?<=//)" + re.escape(f"{user}:@"), f"{MASK}:@"))
     for key, equals, value in _items(parts.query):
         if equals and value and value != MASK:
             pattern = r"(?<![\w.%-])" + re.escape(f"{key}={value}") + r"(?![\w.%~-])"

@@ -602,9 +602,9 @@ def test_sdist_only_release_is_built_once_and_refused_without_builds(
             "https://user:****@index.example:8443/simple/x/?q=****#frag",
             id="port-query-fragment",
         ),
-        pytest.param(
+        pytest.param(  # TOKEN:@ (Gemfury's form): the user name is the token
             "https://user:@index.example/simple/",
-            "https://user:****@index.example/simple/",
+            "https://****:@index.example/simple/",
             id="empty-password",
         ),
         pytest.param(
@@ -670,6 +670,14 @@ def test_redact_urls_masks_every_url_in_a_text() -> None:
             "https://a.example/?next=https://u:pw@b.example/",
             "https://a.example/?next=https://u:****@b.example/",
         ),
+        (
+            "https://a.example/simple/2https://u:pw@b.example/",
+            "https://a.example/simple/2https://u:****@b.example/",
+        ),
+        (
+            "see https://TOKEN:@pypi.fury.example/simple",
+            "see https://****:@pypi.fury.example/simple",
+        ),
     ],
 )
 def test_redact_urls_masks_urls_run_together(text: str, expected: str) -> None:
@@ -677,6 +685,7 @@ def test_redact_urls_masks_urls_run_together(text: str, expected: str) -> None:
     assert lockbuild.urls.redact_urls(text) == expected
     assert "pw" not in lockbuild.urls.redact_urls(text).replace("pw1", "").replace("pw2", "")
     assert "TOKEN" not in lockbuild.urls.redact_urls(text)
+    assert lockbuild.urls.redact_urls(text) == lockbuild.urls.redact_urls(expected)
 
 
 @pytest.mark.parametrize(
@@ -769,3 +778,12 @@ def test_placeholders_go_back_only_where_a_url_s_credentials_took_them(
         ("http://u:tok-s3cretvalue@h/f", [("s3cretvalue", "${T}")], "http://u:tok-${T}@h/f"),
     ):
         assert with_placeholders(url, placeholders) == written, url
+
+
+def test_a_token_written_as_a_user_name_with_an_empty_password_is_a_secret() -> None:
+    """``https://TOKEN:@host`` (Gemfury's form): the token was shown as ``TOKEN:****@`` in
+    messages and the lock's header, and kept in stored pages."""
+    url = "https://TOKEN123456:@pypi.fury.example/simple"
+    assert lockbuild.urls.redact_url(url) == "https://****:@pypi.fury.example/simple"
+    page = f'<a href="https://TOKEN123456:@pypi.fury.example/files/a.whl">a</a> {url}'
+    assert "TOKEN123456" not in lockbuild.urls.conceal(page, url)
