@@ -310,7 +310,7 @@ def test_init_writes_a_valid_locks_toml_for_awkward_projects(tmp_path: Path) -> 
     result = lockbuild(tmp_path, "init", *targets)
     assert result.returncode == 0, result.stderr
     assert "skipped MANIFEST.in: not a requirements file" in result.stderr
-    assert "skipped config.h.in: not a requirements file (it names no requirement)" in (
+    assert "skipped config.h.in: not a requirements file (a template of another tool)" in (
         result.stderr
     )
     config = parse_config((tmp_path / "locks.toml").read_text(), str(tmp_path / "locks.toml"))
@@ -321,11 +321,60 @@ def test_init_writes_a_valid_locks_toml_for_awkward_projects(tmp_path: Path) -> 
         "requirements.dev": ["requirements.dev.in"],
         "a-requirements": ["a-requirements.in"],
         "a-requirements-2": ["a/requirements.in"],
-        "say--hi-": ['say "hi".in'],
+        "say--hi": ['say "hi".in'],
     }
     assert config.locks["requirements.dev"].constraints == ("requirements",)
     listed = lockbuild(tmp_path, "list")
     assert listed.returncode == 0, listed.stderr
+
+
+def test_init_takes_every_requirements_file_and_names_each_lock_validly(tmp_path: Path) -> None:
+    """A BOM, a line only a later compile can check (``-e .[dev]`` of a setup.py project, an
+    option lockbuild refuses), a typo: still requirements files, declared (their compile
+    names the line); gettext's POTFILES.in, a FIFO and a name that is not UTF-8 are not.
+    Names that are no lock names (``_dev``, ``été``, ``日本``) are made into ones; two files
+    that include each other do not make a constraint cycle; locks.toml is written whole."""
+    import os
+
+    (tmp_path / "bom.in").write_bytes(b"\xef\xbb\xbfwebframe\n")
+    (tmp_path / "editable.in").write_text("-e .[dev]\n")
+    (tmp_path / "binary.in").write_text("--only-binary :all:\nwebframe\n")
+    (tmp_path / "typo.in").write_text("webframe\nclicky>=\n")
+    (tmp_path / "po").mkdir()
+    (tmp_path / "po" / "POTFILES.in").write_text("src/main.c\n")
+    os.mkfifo(tmp_path / "pipe.in")
+    (tmp_path / os.fsdecode(b"latin-\xe9.in")).write_text("webframe\n")
+    (tmp_path / "_dev.in").write_text("webframe\n")
+    (tmp_path / "été.in").write_text("webframe\n")
+    (tmp_path / "日本.in").write_text("webframe\n")
+    (tmp_path / "a.in").write_text("-r b.in\nwebframe\n")
+    (tmp_path / "b.in").write_text("-r a.in\nclicky\n")
+    result = lockbuild(tmp_path, "init", "--platform=linux-x86_64", "--python=3.11")
+    assert result.returncode == 0, result.stderr
+    assert "skipped po/POTFILES.in: not a requirements file (a template of another tool)" in (
+        result.stderr
+    )
+    assert "skipped pipe.in: not a requirements file (cannot be read (not a regular file))" in (
+        result.stderr
+    )
+    assert "its name is not UTF-8" in result.stderr
+    config = parse_config((tmp_path / "locks.toml").read_text(), str(tmp_path / "locks.toml"))
+    inputs = {name: lock.inputs[0].path for name, lock in config.locks.items()}
+    assert inputs == {
+        "a": "a.in",
+        "b": "b.in",
+        "binary": "binary.in",
+        "bom": "bom.in",
+        "dev": "_dev.in",
+        "editable": "editable.in",
+        "ete": "été.in",
+        "lock": "日本.in",
+        "typo": "typo.in",
+    }
+    assert config.locks["a"].constraints == ("b",) and config.locks["b"].constraints == ()
+    refused = lockbuild(tmp_path, "init", "--force", "--python=3.7")
+    assert refused.returncode == 2 and "expected 3.8 to 3.30" in refused.stderr
+    assert "[locks.a]" in (tmp_path / "locks.toml").read_text()  # the refused run left it
 
 
 def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:

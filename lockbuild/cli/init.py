@@ -52,29 +52,40 @@ def find_inputs(root: Path) -> list[Path]:
 
 def not_requirements(root: Path, path: Path) -> str | None:
     """Why the ``.in`` file ``path`` (under ``root``) is not a requirements file, or None: a
-    setuptools ``MANIFEST.in``, an autoconf or make template, anything pip would not read."""
+    template of another tool (``MANIFEST.in``, ``config.h.in``, ``po/POTFILES.in``), or a
+    file none of whose lines is a requirement or an option. A requirements file with a bad
+    line is one: its compile names the line."""
     from lockbuild.errors import LockbuildError
     from lockbuild.inputs.requirements import parse_requirements_text
+    from lockbuild.inputs.userfiles import UnreadableFile, read_text_file
 
-    if path.name.lower() == "manifest.in":
-        return "a setuptools manifest template"
+    name = path.name.lower()
+    if name in _TEMPLATES or _TEMPLATE_SUFFIX.search(name):
+        return "a template of another tool"
     try:
-        text = (root / path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return f"cannot be read ({error})"
-    # includes are left out (kept as blank lines): the locks they name are not built yet
-    lines = ["" if _INCLUDE.match(line) else line for line in text.splitlines()]
-    try:
-        found = parse_requirements_text("\n".join(lines), str(root / path))
-    except LockbuildError as error:
-        return str(error).replace(str(root / path), path.as_posix())
-    if not found.requirements and not any(include_lines(path.as_posix(), text)):
-        return "it names no requirement"
-    return None
+        text = read_text_file(str(root / path))
+    except UnreadableFile as error:
+        return f"cannot be read ({error.reason})"
+    lines = [re.sub(r"(?:^|\s)#.*$", "", line).strip() for line in text.splitlines()]
+    first_error = None
+    for line in filter(None, lines):
+        if line.startswith("-"):  # an option or include: pip's own syntax
+            return None
+        try:
+            if parse_requirements_text(line, str(root / path)).requirements:
+                return None
+        except LockbuildError as error:
+            first_error = first_error or str(error).replace(f"{root / path}:1: ", "")
+    return "it names no requirement" if first_error is None else f"no line is one: {first_error}"
 
 
-_INCLUDE = re.compile(r"\s*(-[rc]|--requirement|--constraint)")
-"""A line that includes another file (``-r base.in``, ``-c base.txt``)."""
+_TEMPLATES = frozenset({"manifest.in", "potfiles.in", "makefile.in", "configure.in"})
+"""``.in`` files of setuptools, gettext, make and autoconf."""
+_TEMPLATE_SUFFIX = re.compile(
+    r"\.(?:h|c|cc|cpp|py|pyi|pxd|cfg|ini|conf|toml|json|ya?ml|xml|sh|html?|desktop|service|pc|am"
+    r"|spec|rst|md|tex|bat|ps1|cmake|po|pot)\.in$"
+)
+"""A template named for the file it becomes (``config.h.in``, ``setup.cfg.in``)."""
 
 
 def write_starter_project(
@@ -100,13 +111,18 @@ def write_starter_project(
         if name not in PLATFORMS:
             raise UsageError(f"unknown platform {name!r} (known: {', '.join(PLATFORMS)})")
     for version in pythons:
-        if not re.fullmatch(r"3\.\d+(\.\d+)?", version):
-            raise UsageError(f"invalid --python (expected X.Y or X.Y.Z): {version!r}")
+        found = re.fullmatch(r"3\.(\d+)(\.\d+)?", version)
+        if not found or not 8 <= int(found[1]) <= 30:  # what locks.toml takes
+            raise UsageError(f"invalid --python (expected 3.8 to 3.30, X.Y or X.Y.Z): {version!r}")
     host = host_platform()
     if host is None and not platforms:
         raise UsageError("no platform preset matches this machine; pass --platform")
     inputs = []
     for path in find_inputs(root):
+        shown = path.as_posix().encode("utf-8", "backslashreplace").decode()
+        if shown != path.as_posix():  # a name in another encoding: locks.toml is UTF-8
+            print(f"skipped {shown}: its name is not UTF-8", file=sys.stderr)
+            continue
         reason = not_requirements(root, path)
         if reason is None:
             inputs.append(path)
@@ -123,7 +139,7 @@ def write_starter_project(
     text = starter_config(
         inputs, environments=environments, root=root, per_environment=per_environment
     )
-    config.write_text(text, encoding="utf-8")
+    _write_atomically(config, text)
     written = [str(config.relative_to(root))]
     dodo = root / "dodo.py"
     if not dodo.exists():
@@ -132,6 +148,20 @@ def write_starter_project(
     if ignore_state_directory(root):
         written.append(".gitignore")
     return written
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``path`` holds ``text``, or what it held before when writing fails."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def ignore_state_directory(root: Path) -> bool:
@@ -187,6 +217,7 @@ def starter_config(
         lines.append(f"platform = {_string(platform)}")
     suffix = "-{env}.txt" if per_environment and len(environments) > 1 else ".txt"
     names = _lock_names(inputs)
+    constrained: dict[str, list[str]] = {}
     for path, name in names.items():
         lines += ["", f"[locks.{_key(name)}]", f"inputs = [{_string(path.as_posix())}]"]
         lines.append(f"output = {_string(path.with_suffix('').as_posix() + suffix)}")
@@ -197,7 +228,9 @@ def starter_config(
             if other != path
             and Path(os.path.normpath(other)) in texts.get("-r", set())
             and other.with_suffix(".txt") not in texts.get("output", set())
+            and not _reaches(constrained, names[other], name)  # a.in and b.in -r each other
         ]
+        constrained[name] = layered
         if layered:
             lines.append(f"constraints = [{', '.join(_string(other) for other in layered)}]")
     if not inputs:
@@ -216,9 +249,9 @@ def environment_names(environments: Sequence[tuple[str, str]]) -> list[str]:
     short = [
         f"{platform.split('-')[0]}-{python.replace('.', '')}" for python, platform in environments
     ]
-    if len(set(short)) == len(short):
-        return short
-    return [f"{platform}-{python.replace('.', '')}" for python, platform in environments]
+    if len(set(short)) != len(short):
+        short = [f"{platform}-{python.replace('.', '')}" for python, platform in environments]
+    return _numbered(short)  # 3.11 and 3.1.1 on one platform
 
 
 def _lock_names(inputs: Sequence[Path]) -> dict[Path, str]:
@@ -227,9 +260,9 @@ def _lock_names(inputs: Sequence[Path]) -> dict[Path, str]:
     names: dict[Path, str] = {}
     taken: set[str] = set()
     for path in sorted(inputs, key=lambda path: (len(path.parts), path.as_posix())):
-        name = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem)
+        name = _name_of(path.stem)
         if name in taken:
-            name = re.sub(r"[^A-Za-z0-9._-]", "-", path.with_suffix("").as_posix())
+            name = _name_of(path.with_suffix("").as_posix())
         base, number = name, 1
         while name in taken:
             number += 1
@@ -239,6 +272,39 @@ def _lock_names(inputs: Sequence[Path]) -> dict[Path, str]:
     return {path: names[path] for path in inputs}
 
 
+def _reaches(edges: dict[str, list[str]], start: str, goal: str) -> bool:
+    """Whether ``goal`` is ``start`` or a lock ``start`` is constrained by, through ``edges``."""
+    pending, seen = [start], set()
+    while pending:
+        current = pending.pop()
+        if current == goal:
+            return True
+        if current not in seen:
+            seen.add(current)
+            pending += edges.get(current, [])
+    return False
+
+
+def _name_of(text: str) -> str:
+    """A lock name (a letter or digit, then letters, digits, ``.``, ``_``, ``-``) for ``text``:
+    accents dropped (``été``: ``ete``), other characters ``-``, ``lock`` if none is left."""
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", ascii_text).strip("._-")
+    return name or "lock"
+
+
+def _numbered(names: Sequence[str]) -> list[str]:
+    """``names`` with each repeat numbered (``linux-311``, ``linux-311-2``)."""
+    seen: dict[str, int] = {}
+    numbered = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        numbered.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return numbered
+
+
 def _key(name: str) -> str:
     """``name`` as a TOML key: bare when it can be, else quoted (``"requirements.dev"`` is
     one key, not two)."""
@@ -246,8 +312,8 @@ def _key(name: str) -> str:
 
 
 def _string(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A TOML basic string (JSON's escapes are TOML's; TOML escapes DEL too)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _include_paths(root: Path, path: Path) -> dict[str, set[Path]]:
