@@ -207,6 +207,7 @@ def test_uv_spellings_of_the_target_flags(
         ["--no-emit-trusted-host"],
         ["--max-rounds", "10"],
         ["--newline=preserve"],
+        ["--newline=PRESERVE"],
     ],
 )
 def test_pip_compile_flags_lockbuild_already_follows_are_accepted(
@@ -229,6 +230,9 @@ def test_pip_compile_flags_lockbuild_already_follows_are_accepted(
         (["--find-links=/srv/wheels"], "reads packages from indexes only"),
         (["--universal"], "repeat --python and --platform"),
         (["--emit-index-annotation"], "--index-url lines say where pins come from"),
+        (["--rebuild"], "--refresh reads the index again"),
+        (["--no-emit-options"], "--no-emit-index-url leaves the index lines out"),
+        (["--newline=lf"], "pip-compile's --newline=preserve; that one is taken"),
     ],
 )
 def test_pip_compile_and_uv_flags_lockbuild_does_not_follow_say_why(
@@ -250,7 +254,7 @@ def test_uv_python_spellings_and_pip_compile_default_inputs(
     index = [f"--index-url={server.url}", "--no-hashes", "--platform=linux-x86_64"]
     assert main(["compile", "requirements.in", *index, "-o", "-", "--python=3.12"]) == 0
     plain = capsys.readouterr().out
-    for spelling in ("python3.12", "cpython3.12", "cpython@3.12"):
+    for spelling in ("python3.12", "cpython3.12", "cpython@3.12", "cpython-3.12", "cp312", "312"):
         assert main(["compile", "requirements.in", *index, "-o", "-", "-p", spelling]) == 0
         assert capsys.readouterr().out == plain
     assert main(["compile", *index, "-q", "--python=3.12"]) == 0
@@ -423,3 +427,15 @@ def test_output_to_a_device_writes_into_it_and_never_replaces_it(
         assert main(compile_args(server, "-q", "-o", "/dev/full")) == 1
         assert "No space left on device" in capsys.readouterr().err
         assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_pip_compile_p_that_is_not_a_version_says_what_p_is_here(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip-compile's ``-p`` is ``--pre``; here it is uv's ``--python``."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", "-p", "requirements.in"])
+    assert exit_.value.code == 2
+    assert "'requirements.in' is not a Python version (as uv's -p; pip-compile's -p is --pre)" in (
+        capsys.readouterr().err
+    )

@@ -27,6 +27,8 @@ class _Refused(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
+        if option_string == "--newline" and str(values).lower() == "preserve":
+            return  # what lockbuild does
         parser.error(f"{option_string} is not supported: {self.reason}")
 
 
@@ -46,6 +48,10 @@ _PEER_REFUSED = {
     ("--emit-index-annotation",): "the lock's --index-url lines say where pins come from",
     ("--universal",): "repeat --python and --platform (or name locks.toml environments) "
     "for one merged lock over those environments",
+    ("--rebuild",): "--refresh reads the index again, --refresh-package NAME one project",
+    ("--no-emit-options",): "--no-emit-index-url leaves the index lines out",
+    ("--newline",): "a lock keeps the line ends it has (LF for a new one), as "
+    "pip-compile's --newline=preserve; that one is taken",
 }
 
 
@@ -56,7 +62,6 @@ def add_peer_arguments(parser: argparse.ArgumentParser) -> None:
     hidden = argparse.SUPPRESS
     parser.add_argument("--resolver", choices=["backtracking"], dest="peer:resolver", help=hidden)
     parser.add_argument("--max-rounds", type=int, dest="peer:max-rounds", help=hidden)
-    parser.add_argument("--newline", choices=["preserve"], dest="peer:newline", help=hidden)
     for flag in _PEER_NO_OPS:
         parser.add_argument(flag, action="store_true", dest=f"peer:{flag}", help=hidden)
     for flags, reason in _PEER_REFUSED.items():
@@ -99,8 +104,15 @@ def environment_index_urls(
 
 def python_version(value: str) -> str:
     """A ``--python`` value: ``3.12``, or uv's spellings of it (``python3.12``,
-    ``cpython3.12``, ``cpython@3.12``) as ``3.12``."""
-    return re.sub(r"^(?:c?python|cp)@?(?=\d)", "", value.strip(), flags=re.IGNORECASE)
+    ``cpython3.12``, ``cpython@3.12``, ``cpython-3.12``, ``cp312``, ``312``) as ``3.12``."""
+    text = re.sub(r"^(?:c?python|cp)[@-]?(?=\d)", "", value.strip(), flags=re.IGNORECASE)
+    if re.fullmatch(r"3\d{1,2}", text):  # cp312, 312
+        text = f"3.{text[1:]}"
+    if not re.fullmatch(r"\d+(?:\.\d+){1,2}", text):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Python version (as uv's -p; pip-compile's -p is --pre)"
+        )
+    return text
 
 
 def default_inputs(inputs: Sequence[str]) -> list[str]:
