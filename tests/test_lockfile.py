@@ -84,6 +84,8 @@ def test_a_pip_compile_lock_with_pip_s_options_keeps_its_pins(tmp_path: Path) ->
         "--find-links /srv/wheels\n-f https://wheels.example/\n"
         "--trusted-host pypi.example\n--trusted-host=other.example\n"
         "--no-binary :none:\n--only-binary=lxml\n--prefer-binary\n--no-index\n\n"
+        "--use-pep517\n--no-build-isolation\n--config-settings key=value\n-Ckey=value\n"
+        "--use-feature=truststore\n-f./wheels\n"
         f"app==1.0 \\\n    --hash=sha256:{DIGEST}\n"
         "    # via -r requirements.in\n",
         encoding="utf-8",

@@ -477,7 +477,9 @@ def test_a_local_archive_written_absolute_stays_absolute(
     assert out.read_text() == written  # read back as the same file
 
 
-@pytest.mark.parametrize("line", ["-e ..[tests]", '..[tests] ; python_version >= "3.8"'])
+@pytest.mark.parametrize(
+    "line", ["-e ..[tests]", '..[tests] ; python_version >= "3.8"', "-e TREE_URL[tests]"]
+)
 def test_a_local_project_with_extras_takes_its_name_from_pyproject_toml(
     server: IndexServer, project: Path, line: str
 ) -> None:
@@ -489,12 +491,18 @@ def test_a_local_project_with_extras_takes_its_name_from_pyproject_toml(
     with (tree / "pyproject.toml").open("a") as pyproject:
         pyproject.write('[project]\nname = "MyApp"\ndynamic = ["version", "dependencies"]\n')
     (tree / "requirements").mkdir()
+    line = line.replace("TREE_URL", tree.as_uri())
     (tree / "requirements" / "dev.in").write_text(f"{line}\n")
     arguments = ["compile", "app/requirements/dev.in", "--python=3.11", "--platform=linux-x86_64"]
     assert main([*arguments, f"--index-url={server.url}", "-q"]) == 0
     text = (tree / "requirements" / "dev.txt").read_text()
     assert "certi==1.0 \\" in text
-    assert "\n-e ..\n" in text if line.startswith("-e") else "\n.. ; python_version" in text
+    if line.startswith("-e .."):
+        assert "\n-e ..\n" in text
+    elif line.startswith("-e file:"):
+        assert f"\n-e {tree.as_uri()}#egg=myapp\n" in text
+    else:
+        assert "\n.. ; python_version" in text
 
     (tree / "pyproject.toml").write_text(PYPROJECT_TOML)  # no [project] name: say how
     assert main([*arguments, f"--index-url={server.url}", "-q"]) == 1

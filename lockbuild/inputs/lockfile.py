@@ -179,8 +179,9 @@ def read_lock(path: str | Path, environment: Mapping[str, str] | None = None) ->
 
 
 _PIP_OPTION_LINE = re.compile(
-    r"\s*(?:--trusted-host|--find-links|-f|--no-binary|--only-binary|--prefer-binary|--no-index)"
-    r"(?:[\s=]|$)"
+    r"\s*(?:(?:--trusted-host|--find-links|--no-binary|--only-binary|--prefer-binary|--no-index"
+    r"|--use-pep517|--no-use-pep517|--no-build-isolation|--config-settings|--use-feature"
+    r"|--global-option|--require-hashes)(?:[\s=]|$)|-[fC])"
 )
 """A lock line pip-compile writes when pip's configuration sets it (``--trusted-host``,
 ``--find-links``...): options lockbuild does not take, which pin nothing."""

@@ -9,6 +9,7 @@ the line its string is written on, so errors name the file and line.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,20 @@ def project_name(spec: InputSpec) -> NormalizedName | None:
     return name
 
 
-def directory_project(directory: str) -> NormalizedName | None:
-    """The name the ``pyproject.toml`` in ``directory`` (``~`` expanded) declares, if it is
-    there and declares one (a line such as ``-e .[dev]`` names its project so)."""
-    path = os.path.join(os.path.expanduser(directory), "pyproject.toml")
+def directory_project(link: str, relative_to: str) -> NormalizedName | None:
+    """The name the ``pyproject.toml`` of the local directory ``link`` (a path, relative to
+    ``relative_to``, ``~`` expanded; or a ``file:`` URL) declares, if it is there and declares
+    one (a line such as ``-e .[dev]`` names its project so); None for other links."""
+    if link.lower().startswith("file:"):
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        directory = url2pathname(urlsplit(link).path)
+    elif re.match(r"(?i)[a-z][a-z0-9+.-]*://", link):
+        return None
+    else:
+        directory = os.path.join(relative_to, os.path.expanduser(link))
+    path = os.path.join(directory, "pyproject.toml")
     return project_name(InputSpec(path)) if os.path.isfile(path) else None
 
 

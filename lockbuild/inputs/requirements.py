@@ -449,10 +449,10 @@ def _parse_link(location: Location, text: str, *, editable: bool) -> tuple[Requi
             location, f"invalid editable requirement {text!r} (not a VCS URL or path)"
         )
     name = _egg_name(location, text, link)
-    if name is None and (extras or marker) and not re.match(_URL, link) and "#" not in link:
+    if name is None and (extras or marker) and "#" not in link:
         from lockbuild.inputs.pyproject import directory_project  # `-e .[dev]`: TOML read
 
-        name = directory_project(os.path.join(os.path.dirname(location.path), link))
+        name = directory_project(link, os.path.dirname(location.path))
     if name is None:
         if extras or marker is not None:
             what = "extras need" if extras else "a marker needs"
