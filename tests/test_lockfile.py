@@ -130,3 +130,26 @@ def test_pinned_names_are_normalized_as_pep_503_says(
     assert job.options.upgrade_packages == {"foo-bar"}
     assert job.options.trust_new_files == {"zope-interface"}
     assert job.options.forces_recompile
+
+
+def test_a_lock_with_extra_indexes_has_their_order_in_its_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extra indexes are asked before index-url (uv's order) now: a lock made with the other
+    order could pin a project from another index, so such locks count as changed (once);
+    a lock without extra indexes keeps the fingerprint it had."""
+    from lockbuild.app.tasks import fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.in").write_text("foo\n", encoding="utf-8")
+    text = (
+        'schema = 1\n[environments.linux]\npython = "3.11"\nplatform = "linux-x86_64"\n'
+        '[locks.base]\ninputs = ["base.in"]\noutput = "base.txt"\n'
+    )
+    extra = text.replace(
+        "[environments", '[settings]\nextra-index-urls = ["https://x.example/s"]\n[environments', 1
+    )
+    for config_text, ordered in ((text, False), (extra, True)):
+        config = parse_config(config_text, "locks.toml")
+        job = make_job(config, config.locks["base"], config.environments["linux"], RunOptions())
+        assert ("index-order" in fingerprint(job)) is ordered

@@ -690,8 +690,8 @@ def test_a_pin_whose_release_left_the_index_says_why_it_moved(
     assert "alpha==1.0" in (project / "requirements.txt").read_text()
     assert (
         f"warning: alpha 2.0, pinned by the previous lock, is not on {server.url} as this run "
-        "sees it (removed, its files unreadable there, or uploaded after exclude-newer): 1.0 "
-        "pinned instead"
+        "sees it (removed, its files unreadable there, uploaded after exclude-newer, or the "
+        "previous lock took it from another index): 1.0 pinned instead"
     ) in capsys.readouterr().err
     assert compile_lock(server) == 0  # said once: the lock now pins what is there
     assert "pinned by the previous lock" not in capsys.readouterr().err

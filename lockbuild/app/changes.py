@@ -56,7 +56,8 @@ def describe_gone(
         warnings[package.name] = (
             f"{package.name} {before}, pinned by the previous lock, is not on "
             f"{redact_url(page.index_url)} as this run sees it (removed, its files unreadable "
-            f"there, or uploaded after exclude-newer): {package.version} pinned instead"
+            f"there, uploaded after exclude-newer, or the previous lock took it from another "
+            f"index): {package.version} pinned instead"
         )
     return warnings
 

@@ -1,10 +1,8 @@
 """doit tasks for locks.toml: one ``lock:NAME@ENV`` task per lock set and target environment.
 
-A project's ``dodo.py`` is one line, ``from lockbuild.tasks import *``, and ``doit lock`` then
-recompiles every lock whose inputs, settings or output changed. Loading the tasks reads only
-``locks.toml`` and the ``.in`` files' include lines; the resolver and the HTTP stack are
-imported by the action, in the process that compiles.
-"""
+``doit lock`` (``dodo.py``: ``from lockbuild.tasks import *``) recompiles every lock whose
+inputs, settings or output changed; loading the tasks reads only locks.toml and the ``.in``
+files' include lines (the resolver and the HTTP stack: in the action)."""
 
 from __future__ import annotations
 
@@ -256,7 +254,8 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
 
 def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object]:
     """Everything besides the input files' content that can change the output: with the
-    values of ``variables``, the environment variables the input files' lines use."""
+    values of ``variables``, the environment variables the input files' lines use; with
+    extra indexes, the order they are asked in."""
     printed: dict[str, object] = {
         "lockbuild": __version__,
         "environment": job.environment.fingerprint(),
@@ -265,6 +264,8 @@ def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object
         "constraints": list(job.constraints),
         "output": job.output,
     }
+    if job.settings.extra_index_urls:  # asked before index-url (uv's order): compiled anew once
+        printed["index-order"] = "extras-first"
     if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
         printed["lock-outputs"] = [list(each) for each in job.lock_outputs]
     if variables:  # the values its lines expand (a digest: the state file keeps no token)
