@@ -51,6 +51,22 @@ def wheels(tmp_path: Path) -> list[Path]:
     ]
 
 
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The working directory of a compile, its store in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def failed_without_a_lock(project: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """What a failed compile said, after checking it wrote no lock and no traceback."""
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert not (project / "requirements.txt").exists()
+    return error
+
+
 def compile_from(url: str, *extra: str) -> int:
     arguments = ["compile", "requirements.in", "--python=3.11", "--platform=linux-x86_64"]
     return main([*arguments, f"--index-url={url}", "-q", *extra])
@@ -58,105 +74,80 @@ def compile_from(url: str, *extra: str) -> int:
 
 @pytest.mark.parametrize("json_pages", [False, True], ids=["html", "json"])
 def test_a_directory_index_locks_as_a_served_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wheels: list[Path], json_pages: bool
+    project: Path, wheels: list[Path], json_pages: bool
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    url = write_index(tmp_path / "mirror", wheels, json_pages=json_pages)
-    (tmp_path / "requirements.in").write_text("webframe\n")
+    url = write_index(project / "mirror", wheels, json_pages=json_pages)
+    (project / "requirements.in").write_text("webframe\n")
     assert compile_from(url) == 0
-    text = (tmp_path / "requirements.txt").read_text()
-    helper = hashlib.sha256((tmp_path / "mirror/files/helper-2.1-py3-none-any.whl").read_bytes())
+    text = (project / "requirements.txt").read_text()
+    helper = hashlib.sha256((project / "mirror/files/helper-2.1-py3-none-any.whl").read_bytes())
     assert "webframe==2.0 \\" in text
     assert f"helper==2.1 \\\n    --hash=sha256:{helper.hexdigest()}\n" in text
     assert f"--index-url {url}\n" in text
     # read by ranges (the adapter answers a Range as a server that supports ranges does)
-    (tmp_path / "requirements.txt").unlink()
+    (project / "requirements.txt").unlink()
     assert compile_from(url, "--verify-metadata=range", "--refresh") == 0
-    ranged = (tmp_path / "requirements.txt").read_text()
+    ranged = (project / "requirements.txt").read_text()
     assert ranged.partition("\n\n")[2] == text.partition("\n\n")[2]  # but the header
 
 
 def test_what_a_directory_index_lacks_is_said_as_a_server_s_404(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    wheels: list[Path],
-    capsys: pytest.CaptureFixture[str],
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    url = write_index(tmp_path / "mirror", wheels)
-    (tmp_path / "requirements.in").write_text("absent\n")
+    url = write_index(project / "mirror", wheels)
+    (project / "requirements.in").write_text("absent\n")
     assert compile_from(url) == 1
     assert f"'absent' is not on the index ({url})" in capsys.readouterr().err
-    (tmp_path / "mirror/files/helper-2.1-py3-none-any.whl").unlink()  # a page's dead link
-    (tmp_path / "requirements.in").write_text("webframe\n")
+    (project / "mirror/files/helper-2.1-py3-none-any.whl").unlink()  # a page's dead link
+    (project / "requirements.in").write_text("webframe\n")
     assert compile_from(url) == 1
-    error = capsys.readouterr().err
+    error = failed_without_a_lock(project, capsys)
     assert "HTTP 404 Not Found" in error and "helper-2.1-py3-none-any.whl" in error
-    assert "Traceback" not in error
-    assert not (tmp_path / "requirements.txt").exists()
 
 
 def test_a_remote_index_cannot_make_lockbuild_read_local_files(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    wheels: list[Path],
-    capsys: pytest.CaptureFixture[str],
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A served page that links a ``file:`` URL (or redirects to one) reads nothing local:
     only the files of a ``file:`` index the run was given are read."""
     from indexserver import IndexServer
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    secret = tmp_path / "home" / "helper-2.1-py3-none-any.whl"
+    secret = project / "home" / "helper-2.1-py3-none-any.whl"
     secret.parent.mkdir()
     secret.write_bytes(wheels[2].read_bytes())
     digest = hashlib.sha256(secret.read_bytes()).hexdigest()
     page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
-    (tmp_path / "requirements.in").write_text("helper\n")
+    (project / "requirements.in").write_text("helper\n")
     with IndexServer() as remote:
         remote.add(wheels[2])
         remote.fault("/simple/helper/", "body", times=10, body=page.encode())
         assert compile_from(remote.url) == 1
-    error = capsys.readouterr().err
-    assert "403" in error and "Traceback" not in error
-    assert not (tmp_path / "requirements.txt").exists()
+    assert "403" in failed_without_a_lock(project, capsys)
 
 
 def test_a_file_index_whose_directory_is_missing_fails_the_lock(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    wheels: list[Path],
-    capsys: pytest.CaptureFixture[str],
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An unmounted share as the private index: every project would be 'not there', and the
     public index would answer for the private names; the lock fails instead, naming it."""
     from indexserver import IndexServer
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "requirements.in").write_text("helper\n")
-    missing = (tmp_path / "mnt" / "share" / "simple").as_uri()
+    (project / "requirements.in").write_text("helper\n")
+    missing = (project / "mnt" / "share" / "simple").as_uri()
     with IndexServer() as public:
         public.add(wheels[2])
         assert compile_from(public.url, f"--extra-index-url={missing}") == 1
-    error = capsys.readouterr().err
-    assert "the index's directory is not there" in error and "Traceback" not in error
-    assert not (tmp_path / "requirements.txt").exists()
+    assert "the index's directory is not there" in failed_without_a_lock(project, capsys)
 
 
 def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wheels: list[Path]
+    project: Path, wheels: list[Path]
 ) -> None:
     """``file:///srv/my%20mirror`` is ``/srv/my mirror`` (its escapes decoded once, not
     twice: ``my%2520mirror`` names ``my%20mirror``)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LOCKBUILD_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "requirements.in").write_text("webframe\n")
+    (project / "requirements.in").write_text("webframe\n")
     older = [wheels[0], wheels[2]]  # webframe 1.0 only
     for directory, served, pinned in (("my mirror", wheels, "2.0"), ("my%20mirror", older, "1.0")):
-        url = write_index(tmp_path / directory, served)
+        url = write_index(project / directory, served)
         assert compile_from(url, "-o", "out.txt") == 0
-        assert f"webframe=={pinned}" in (tmp_path / "out.txt").read_text()
+        assert f"webframe=={pinned}" in (project / "out.txt").read_text()
