@@ -108,7 +108,7 @@ def python_version(value: str) -> str:
     text = re.sub(r"^(?:c?python|cp)[@-]?(?=\d)", "", value.strip(), flags=re.IGNORECASE)
     if re.fullmatch(r"3\d{1,2}", text):  # cp312, 312
         text = f"3.{text[1:]}"
-    if not re.fullmatch(r"\d+(?:\.\d+){1,2}", text):
+    if not text[:1].isdigit():  # a version the compile checks (and names) starts so
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a Python version (as uv's -p; pip-compile's -p is --pre)"
         )
