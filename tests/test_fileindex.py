@@ -122,7 +122,7 @@ def test_a_remote_index_cannot_make_lockbuild_read_local_files(
         remote.add(wheels[2])
         remote.fault("/simple/helper/", "body", times=10, body=page.encode())
         assert compile_from(remote.url) == 1
-    assert "403" in failed_without_a_lock(project, capsys)
+    assert "'helper' has no release that installs" in failed_without_a_lock(project, capsys)
 
 
 def test_a_file_index_whose_directory_is_missing_fails_the_lock(
@@ -151,3 +151,58 @@ def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
         url = write_index(project / directory, served)
         assert compile_from(url, "-o", "out.txt") == 0
         assert f"webframe=={pinned}" in (project / "out.txt").read_text()
+
+
+def test_a_served_page_naming_a_file_under_a_file_index_reads_nothing_local(
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a ``file:`` index at ``mirror/simple`` beside, a served page's link to
+    ``file:///.../mirror/home/...`` (under the parent its pages may link into) is ignored:
+    only the directory index's own pages name local files."""
+    from indexserver import IndexServer
+
+    url = write_index(project / "mirror", [wheels[0]])
+    secret = project / "mirror" / "home" / "helper-2.1-py3-none-any.whl"
+    secret.parent.mkdir()
+    secret.write_bytes(wheels[2].read_bytes())
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
+    (project / "requirements.in").write_text("helper\n")
+    with IndexServer() as remote:
+        remote.add(wheels[2])
+        remote.fault("/simple/helper/", "body", times=10, body=page.encode())
+        assert compile_from(remote.url, f"--extra-index-url={url}") == 1
+    assert digest not in failed_without_a_lock(project, capsys)
+
+
+def test_a_served_redirect_to_a_local_file_is_refused() -> None:
+    import requests
+
+    from lockbuild.index.httpsession import EnvironmentCachingSession
+
+    answer = requests.Response()
+    answer.status_code = 302
+    answer.url = "https://index.example/simple/helper/"
+    answer.headers["Location"] = "file:///etc/passwd"
+    with pytest.raises(requests.exceptions.InvalidSchema, match="a redirect to a local file"):
+        EnvironmentCachingSession().get_redirect_target(answer)
+    answer.headers["Location"] = "https://files.example/helper/"
+    assert EnvironmentCachingSession().get_redirect_target(answer) == answer.headers["Location"]
+
+
+def test_the_missing_one_of_two_file_indexes_fails_the_lock(
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``share/simple`` is there, ``share/private`` is not: a page asked of the missing
+    one fails the lock (the present one's parent holds it too: it was taken for that one's,
+    and the missing index answered 404, the public index then answering for it)."""
+    from indexserver import IndexServer
+
+    present = write_index(project / "share", [wheels[0]])
+    missing = (project / "share" / "private").as_uri()
+    (project / "requirements.in").write_text("helper\n")
+    with IndexServer() as public:
+        public.add(wheels[2])
+        extra = [f"--extra-index-url={present}", f"--extra-index-url={missing}"]
+        assert compile_from(public.url, *extra) == 1
+    assert "the index's directory is not there" in failed_without_a_lock(project, capsys)

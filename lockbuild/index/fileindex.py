@@ -8,8 +8,9 @@ would: 200 with the file's bytes, 404 when there is no such file, 403 when it ca
 a ``Range`` is answered in whole (206) when it can be, as a server that supports ranges does.
 
 Only files under a ``file:`` index the run was given are read (its directory's parent: the
-pages of ``/srv/pypi/simple`` link to ``/srv/pypi/files``): a remote index's page linking to
-``file:///home/...``, or redirecting there, gets a 403, never a local file. An index whose
+pages of ``/srv/pypi/simple`` link to ``/srv/pypi/files``), others get a 403; a served page's
+``file:`` links are ignored when it is read (:func:`~lockbuild.index.pagefiles.local_on_remote`)
+and a served redirect to a ``file:`` URL is refused (see ``httpsession``). An index whose
 directory is not there (an unmounted share) fails as a server that cannot be reached does,
 rather than answering 404 for every project (and letting the next index answer for it).
 """
@@ -92,15 +93,17 @@ class LocalFileAdapter(BaseAdapter):
         return _response(request, 200, file, size, content_type)
 
     def _index_of(self, path: str | None) -> str | None:
-        """The directory of the ``file:`` index ``path`` may be read for, if any."""
+        """The directory of the ``file:`` index ``path`` may be read for, if any: the index
+        whose directory holds it, else one whose directory's parent does."""
         if path is None:
             return None
-        for url in self.indexes:
-            directory = local_path(url)
-            if directory is None:
-                continue
+        directories = [local_path(url) for url in self.indexes]
+        for directory in filter(None, directories):
+            if path == directory or path.startswith(directory.rstrip(os.sep) + os.sep):
+                return directory
+        for directory in filter(None, directories):
             parent = os.path.dirname(directory.rstrip(os.sep)) or directory
-            if path == directory or path.startswith(parent.rstrip(os.sep) + os.sep):
+            if path.startswith(parent.rstrip(os.sep) + os.sep):
                 return directory
         return None
 

@@ -21,6 +21,7 @@ from lockbuild.index.pagefiles import (
     filename_of,
     group_releases,
     is_distribution_filename,
+    local_on_remote,
     unreadable,
 )
 from lockbuild.models import FileData, release_version
@@ -122,6 +123,8 @@ def scanned_releases(
     """The releases of an HTML page of any shape, read with the general scan."""
     anchors, base_href = _scan_tags(text)
     base_url = urljoin(page_url, base_href) if base_href else page_url
+    if local_on_remote(base_url, page_url):
+        base_url = page_url
     files: list[FileData] = []
     for href, attributes in anchors:
         data = _html_file(href, attributes, base_url)
@@ -218,6 +221,9 @@ def _html_file(href: str, attributes: Mapping[str, str | None], base_url: str) -
     url, _, fragment = href.strip().partition("#")
     if not url.startswith(("https://", "http://")):
         url = urljoin(base_url, url)
+        if local_on_remote(url, base_url):
+            logger.debug("ignoring %s: a local file named by a served page", redact_url(url))
+            return None
     filename = filename_of(url)
     if not is_distribution_filename(filename):
         return None

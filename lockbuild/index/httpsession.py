@@ -85,6 +85,13 @@ class EnvironmentCachingSession(requests.Session):
         settings = self.merge_environment_settings(url, {}, True, None, None)
         return self.send(prepared, timeout=timeout, allow_redirects=True, **settings)
 
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """Where ``resp`` redirects, but never from a served answer to a local file."""
+        target: str | None = super().get_redirect_target(resp)
+        if target is not None and target[:5].lower() == "file:" and resp.url[:5].lower() != "file:":
+            raise requests.exceptions.InvalidSchema("a redirect to a local file")
+        return target
+
     def _netrc_auth(self, url: str) -> tuple[str, str] | None:
         """What requests would take from ``.netrc`` for ``url`` (looked up once per origin)."""
         if not self.trust_env or self.auth:

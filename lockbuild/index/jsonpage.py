@@ -17,7 +17,12 @@ from urllib.parse import urljoin
 
 from packaging.utils import NormalizedName
 
-from lockbuild.index.pagefiles import clean_hashes, is_distribution_filename, unreadable
+from lockbuild.index.pagefiles import (
+    clean_hashes,
+    is_distribution_filename,
+    local_on_remote,
+    unreadable,
+)
 from lockbuild.instants import oldest_and_newest
 from lockbuild.models import FileData, release_version
 from lockbuild.urls import redact_url
@@ -275,7 +280,11 @@ def read_json_entries(
         entry = entries[number]
         if not isinstance(entry, dict):
             raise ValueError(f"not a file entry of the stored page: {number!r}")
-        files.append(json_file(entry, page_url))
+        data = json_file(entry, page_url)
+        if not local_on_remote(data["url"], page_url):
+            files.append(data)
+        else:
+            logger.debug("ignoring %s: a local file named by a served page", redact_url(page_url))
     return files
 
 

@@ -84,3 +84,9 @@ def filename_of(url: str) -> str:
     path = url.partition("#")[0].partition("?")[0]
     segment = path.rsplit("/", 1)[-1]
     return unquote(segment) if "%" in segment else segment
+
+
+def local_on_remote(url: str, page_url: str) -> bool:
+    """Whether ``url`` names a local file though the page naming it is not one: a served
+    index names no ``file:`` URL lockbuild would read (a link, a ``<base href>``)."""
+    return url[:5].lower() == "file:" and page_url[:5].lower() != "file:"
