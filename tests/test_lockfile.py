@@ -153,3 +153,12 @@ def test_a_lock_with_extra_indexes_has_their_order_in_its_fingerprint(
         config = parse_config(config_text, "locks.toml")
         job = make_job(config, config.locks["base"], config.environments["linux"], RunOptions())
         assert ("index-order" in fingerprint(job)) is ordered
+    # an --extra-index-url line of the inputs (or an include) counts too
+    from lockbuild.inputs.includes import scan_inputs
+    from lockbuild.models import InputSpec
+
+    assert not scan_inputs([InputSpec("base.in")]).extra_indexes
+    (tmp_path / "more.in").write_text("--extra-index-url ${PRIVATE}\nbar\n", encoding="utf-8")
+    (tmp_path / "base.in").write_text("-r more.in\nfoo\n", encoding="utf-8")
+    assert scan_inputs([InputSpec("base.in")]).extra_indexes
+    assert "index-order" in fingerprint(job, extra_indexes=True)

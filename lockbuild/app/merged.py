@@ -179,10 +179,12 @@ def merged_task(
     present: list[str],
     missing: bool,
     variables: Sequence[str] = (),
+    extra_indexes: bool = False,
 ) -> dict[str, Any]:
-    """The one task of a merged lock: ``lock:NAME`` (``variables``: see ``fingerprint``)."""
+    """The one task of a merged lock: ``lock:NAME`` (``variables``, ``extra_indexes``: see
+    ``fingerprint``)."""
     job = make_merged_job(config, lock, options)
-    prints = [fingerprint(each, variables) for each in job.jobs]
+    prints = [fingerprint(each, variables, extra_indexes=extra_indexes) for each in job.jobs]
     uptodate: list[object] = [config_changed({"merged": prints}), OutputUnchanged(job.output)]
     if missing or any(each.options.forces_recompile for each in job.jobs):
         uptodate.append(False)

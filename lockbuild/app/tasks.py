@@ -148,26 +148,17 @@ def lock_tasks(
         lock = config.locks[lock_name]
         # read once: the same for every environment
         scan = scan_inputs(lock.inputs, outputs={include.path for include in lock.includes})
-        files, variables = tuple(scan.files.values()), tuple(sorted(scan.variables))
+        files = tuple(scan.files.values())
         present = [path for path in files if os.path.isfile(path)]
+        facts: dict[str, Any] = {"present": present, "missing": len(present) != len(files)}
+        facts.update(variables=tuple(sorted(scan.variables)), extra_indexes=scan.extra_indexes)
         if lock.merged:
             from lockbuild.app.merged import merged_task  # it builds on this module
 
-            missing = len(present) != len(files)
-            yield merged_task(
-                config, lock, options, present=present, missing=missing, variables=variables
-            )
+            yield merged_task(config, lock, options, **facts)
             continue
         for environment in lock.environments:
-            yield _lock_task(
-                config,
-                lock,
-                config.environments[environment],
-                options,
-                present=present,
-                missing=len(present) != len(files),
-                variables=variables,
-            )
+            yield _lock_task(config, lock, config.environments[environment], options, **facts)
 
 
 def _lock_task(
@@ -179,12 +170,12 @@ def _lock_task(
     present: list[str],
     missing: bool,
     variables: Sequence[str] = (),
+    extra_indexes: bool = False,
 ) -> dict[str, Any]:
     """The task of one (lock, environment); ``present`` are the input files (includes
-    followed) that exist, ``missing`` whether any is missing, ``variables`` the names of the
-    environment variables their lines use."""
+    followed) that exist, ``missing`` whether any is missing; see :func:`fingerprint`."""
     job = make_job(config, lock, environment, options)
-    printed = fingerprint(job, variables)
+    printed = fingerprint(job, variables, extra_indexes=extra_indexes)
     uptodate: list[object] = [config_changed(printed), OutputUnchanged(job.output)]
     if missing or job.options.forces_recompile:
         uptodate.append(False)
@@ -252,10 +243,12 @@ def _pinned(output: str, names: frozenset[NormalizedName]) -> frozenset[Normaliz
     return names & read_previous_lock(output).pins.keys()
 
 
-def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object]:
+def fingerprint(
+    job: LockJob, variables: Sequence[str] = (), *, extra_indexes: bool = False
+) -> dict[str, object]:
     """Everything besides the input files' content that can change the output: with the
     values of ``variables``, the environment variables the input files' lines use; with
-    extra indexes, the order they are asked in."""
+    extra indexes (of the settings, or ``extra_indexes``: of input lines), their order."""
     printed: dict[str, object] = {
         "lockbuild": __version__,
         "environment": job.environment.fingerprint(),
@@ -264,7 +257,7 @@ def fingerprint(job: LockJob, variables: Sequence[str] = ()) -> dict[str, object
         "constraints": list(job.constraints),
         "output": job.output,
     }
-    if job.settings.extra_index_urls:  # asked before index-url (uv's order): compiled anew once
+    if job.settings.extra_index_urls or extra_indexes:  # asked first (uv's order): once anew
         printed["index-order"] = "extras-first"
     if job.lock_outputs:  # only then: a lock without includes keeps its recorded fingerprint
         printed["lock-outputs"] = [list(each) for each in job.lock_outputs]

@@ -54,6 +54,8 @@ class InputScan:
     outputs: list[Include] = field(default_factory=list)
     variables: set[str] = field(default_factory=set)
     """The names of the environment variables (``${NAME}``) the files' lines use."""
+    extra_indexes: bool = False
+    """Whether a line names an extra index (``--extra-index-url``)."""
 
 
 def scan_inputs(
@@ -106,6 +108,7 @@ def _scan(
         text = read_text_file(rooted)
     except UnreadableFile:
         return
+    scan.extra_indexes = scan.extra_indexes or "--extra-index-url" in text
     if "${" in text:  # in the lines, not in their comments
         for _, line in _logical_lines(text):
             scan.variables.update(re.findall(_ENV_VAR, line))
