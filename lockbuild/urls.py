@@ -31,7 +31,9 @@ MASK = "****"
 _URL_START = re.compile(r"(?i)(?<![a-z+.-])[a-z][a-z0-9+.-]*://")
 """Where a URL in a message starts: a scheme not preceded by what a scheme is made of (but
 a digit, which no scheme starts with: ``/2https://u:pw@b/`` holds a URL of its own)."""
-_URL_BODY = re.compile(r"[^\s'\"<>]*")
+_URL_BODY = re.compile(r"[^\s\"<>]*")
+"""A URL runs to white space, ``"``, ``<`` or ``>``; not to ``'``, which a password may hold
+(a message's quote after a URL stays with it, its credentials masked all the same)."""
 _URL_TAIL = re.compile(r"[).,;:]+$")
 """What follows a URL in a message (``)``, ``,``, ``.``...): not read as its end."""
 

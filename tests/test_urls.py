@@ -795,3 +795,12 @@ def test_a_token_written_as_a_user_name_with_an_empty_password_is_a_secret() -> 
     assert lockbuild.urls.redact_url(url) == "https://****:@pypi.fury.example/simple"
     page = f'<a href="https://TOKEN123456:@pypi.fury.example/files/a.whl">a</a> {url}'
     assert "TOKEN123456" not in lockbuild.urls.conceal(page, url)
+
+
+def test_a_password_with_a_quote_is_masked_whole() -> None:
+    """``'`` may stand in a password: the URL ran only to it, and the rest of the password
+    was printed (in the lock's header, shell-quoted, and in messages)."""
+    text = "--index-url=http://user:it'sSECRET@h.example/simple"
+    assert lockbuild.urls.redact_urls(text) == "--index-url=http://user:****@h.example/simple"
+    quoted = "fatal: 'https://TOKEN@git.example/r.git' not found"
+    assert lockbuild.urls.redact_urls(quoted) == "fatal: 'https://****@git.example/r.git' not found"
