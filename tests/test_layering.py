@@ -377,6 +377,29 @@ def test_init_takes_every_requirements_file_and_names_each_lock_validly(tmp_path
     assert "[locks.a]" in (tmp_path / "locks.toml").read_text()  # the refused run left it
 
 
+def test_init_writes_locks_toml_as_the_compile_writes_a_lock(tmp_path: Path) -> None:
+    """Readable as the umask says (it was 0600, a temporary file's mode), a symlinked
+    locks.toml written through its link; ``3.08`` refused, uv's ``cp312`` taken."""
+    import os
+    import stat
+
+    (tmp_path / "base.in").write_text("webframe\n")
+    assert lockbuild(tmp_path, "init", "--python=cp312").returncode == 0
+    mode = stat.S_IMODE(os.stat(tmp_path / "locks.toml").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    assert 'python = "3.12"' in (tmp_path / "locks.toml").read_text()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "locks.toml").rename(tmp_path / "config" / "locks.toml")
+    (tmp_path / "locks.toml").symlink_to("config/locks.toml")
+    assert lockbuild(tmp_path, "init", "--force", "--python=3.11").returncode == 0
+    assert (tmp_path / "locks.toml").is_symlink()
+    assert 'python = "3.11"' in (tmp_path / "config" / "locks.toml").read_text()
+    refused = lockbuild(tmp_path, "init", "--force", "--python=3.08")
+    assert refused.returncode == 2 and "expected 3.8 to 3.30" in refused.stderr
+
+
 def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:
     (tmp_path / "base.in").write_text("webframe\n")
     result = lockbuild(tmp_path, "init", "--platform=amiga")

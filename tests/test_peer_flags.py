@@ -439,3 +439,31 @@ def test_a_pip_compile_p_that_is_not_a_version_says_what_p_is_here(
     assert "'requirements.in' is not a Python version (as uv's -p; pip-compile's -p is --pre)" in (
         capsys.readouterr().err
     )
+
+
+def test_a_pylock_output_that_is_a_pipe_is_written_into_not_read(
+    server: IndexServer, project: Path
+) -> None:
+    """``-o pylock.toml`` where that name is a FIFO with a reader: the previous lock was read
+    from it first (and the compile hung for ever); a pipe is never read back."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = project / "pylock.toml"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    arguments = compile_args(server, "-q", "-o", str(fifo))
+    done = subprocess.run(
+        [sys.executable, "-m", "lockbuild", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=project,
+    )
+    assert done.returncode == 0, done.stderr
+    reader.join(10)
+    assert received and b'lock-version = "1.0"' in received[0]

@@ -423,6 +423,13 @@ def test_output_that_cannot_be_written_fails_the_run_and_a_closed_stream_does_no
     )
     assert full.returncode == 120
     assert "lockbuild: error: cannot write the output: [Errno 28]" in full.stderr
+    unbuffered = subprocess.run(  # the print itself fails: no traceback either
+        ["bash", "-c", f"{command} >/dev/full"],
+        capture_output=True,
+        text=True,
+        env={**environment, "PYTHONUNBUFFERED": "1"},
+    )
+    assert unbuffered.returncode == 120 and "Traceback" not in unbuffered.stderr
     closed = subprocess.run(
         ["bash", "-c", f"{command} >&-"], capture_output=True, text=True, env=environment
     )

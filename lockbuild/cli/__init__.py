@@ -65,7 +65,13 @@ def command() -> int:
 def main(argv: Sequence[str] | None = None, *, exits: bool = False) -> int:
     """Run one command line; ``exits``: the process ends with it (see :func:`command`)."""
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
-        print(f"lockbuild {__version__}")  # before the parser: what it imports costs more
+        try:  # before the parser: what it imports costs more
+            print(f"lockbuild {__version__}")
+        except OSError as error:  # unbuffered (PYTHONUNBUFFERED) onto a full disk
+            if isinstance(error, BrokenPipeError) or sys.stderr is None:
+                raise
+            print(f"lockbuild: error: cannot write the output: {error}", file=sys.stderr)
+            return 120
         return 0
     # A run's objects live until it ends (pages, metadata), and few form cycles: the cyclic
     # GC's default thresholds would walk every page held, again and again, for nothing.

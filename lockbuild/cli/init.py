@@ -111,7 +111,7 @@ def write_starter_project(
         if name not in PLATFORMS:
             raise UsageError(f"unknown platform {name!r} (known: {', '.join(PLATFORMS)})")
     for version in pythons:
-        found = re.fullmatch(r"3\.(\d+)(\.\d+)?", version)
+        found = re.fullmatch(r"3\.([1-9]\d*)(\.(?:0|[1-9]\d*))?", version)
         if not found or not 8 <= int(found[1]) <= 30:  # what locks.toml takes
             raise UsageError(f"invalid --python (expected 3.8 to 3.30, X.Y or X.Y.Z): {version!r}")
     host = host_platform()
@@ -139,7 +139,9 @@ def write_starter_project(
     text = starter_config(
         inputs, environments=environments, root=root, per_environment=per_environment
     )
-    _write_atomically(config, text)
+    from lockbuild.output.writer import write_if_changed  # whole or not at all, mode, links
+
+    write_if_changed(config, text)
     written = [str(config.relative_to(root))]
     dodo = root / "dodo.py"
     if not dodo.exists():
@@ -148,20 +150,6 @@ def write_starter_project(
     if ignore_state_directory(root):
         written.append(".gitignore")
     return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """``path`` holds ``text``, or what it held before when writing fails."""
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def ignore_state_directory(root: Path) -> bool:

@@ -83,9 +83,12 @@ def add_project_commands(commands: Any) -> None:
         "'-c base.txt' names base.in's lock, so pip-compile reads them as before.",
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing locks.toml")
+    from lockbuild.cli.peers import python_version
+
     init.add_argument(
         "--python",
         action="append",
+        type=python_version,
         default=[],
         metavar="X.Y",
         help="a target Python version (repeatable; default: this interpreter's)",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockbuild.errors import RequirementsFileError
+from lockbuild.inputs.userfiles import UnreadableFile, read_text_file
 from lockbuild.urls import redact_url
 
 if TYPE_CHECKING:
@@ -75,11 +76,10 @@ def read_pylock(path: str | Path, environment: Mapping[str, str] | None = None) 
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     where = str(path)
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except OSError as error:
-        raise RequirementsFileError(where, None, f"cannot read ({error.strerror})") from None
+    try:  # a regular file only: a FIFO or device as the output is never read (it blocks)
+        data = tomllib.loads(read_text_file(where))
+    except UnreadableFile as error:
+        raise RequirementsFileError(where, None, f"cannot read ({error.reason})") from None
     except tomllib.TOMLDecodeError as error:
         raise RequirementsFileError(where, None, f"invalid TOML ({error})") from None
     try:
