@@ -139,9 +139,9 @@ def write_starter_project(
     text = starter_config(
         inputs, environments=environments, root=root, per_environment=per_environment
     )
-    from lockbuild.output.writer import write_if_changed  # whole or not at all, mode, links
+    from lockbuild.app.files import write_project_file  # whole or not at all, mode, links
 
-    write_if_changed(config, text)
+    write_project_file(config, text)
     written = [str(config.relative_to(root))]
     dodo = root / "dodo.py"
     if not dodo.exists():
