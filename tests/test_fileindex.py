@@ -105,15 +105,18 @@ def test_what_a_directory_index_lacks_is_said_as_a_server_s_404(
     assert "HTTP 404 Not Found" in error and "helper-2.1-py3-none-any.whl" in error
 
 
+@pytest.mark.parametrize("beside", [False, True], ids=["alone", "beside-a-file-index"])
 def test_a_remote_index_cannot_make_lockbuild_read_local_files(
-    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str], beside: bool
 ) -> None:
-    """A served page that links a ``file:`` URL (or redirects to one) reads nothing local:
-    only the files of a ``file:`` index the run was given are read."""
+    """A served page that links a ``file:`` URL reads nothing local, also with a ``file:``
+    index at ``mirror/simple`` beside and the file under ``mirror`` (the parent that index's
+    pages may link into): only a directory index's own pages name local files."""
     from indexserver import IndexServer
 
-    secret = project / "home" / "helper-2.1-py3-none-any.whl"
-    secret.parent.mkdir()
+    extra = [f"--extra-index-url={write_index(project / 'mirror', [wheels[0]])}"] if beside else []
+    secret = project / "mirror" / "home" / "helper-2.1-py3-none-any.whl"
+    secret.parent.mkdir(parents=True)
     secret.write_bytes(wheels[2].read_bytes())
     digest = hashlib.sha256(secret.read_bytes()).hexdigest()
     page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
@@ -121,8 +124,9 @@ def test_a_remote_index_cannot_make_lockbuild_read_local_files(
     with IndexServer() as remote:
         remote.add(wheels[2])
         remote.fault("/simple/helper/", "body", times=10, body=page.encode())
-        assert compile_from(remote.url) == 1
-    assert "'helper' has no release that installs" in failed_without_a_lock(project, capsys)
+        assert compile_from(remote.url, *extra) == 1
+    error = failed_without_a_lock(project, capsys)
+    assert "'helper' has no release that installs" in error and digest not in error
 
 
 def test_a_file_index_whose_directory_is_missing_fails_the_lock(
@@ -151,28 +155,6 @@ def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
         url = write_index(project / directory, served)
         assert compile_from(url, "-o", "out.txt") == 0
         assert f"webframe=={pinned}" in (project / "out.txt").read_text()
-
-
-def test_a_served_page_naming_a_file_under_a_file_index_reads_nothing_local(
-    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """With a ``file:`` index at ``mirror/simple`` beside, a served page's link to
-    ``file:///.../mirror/home/...`` (under the parent its pages may link into) is ignored:
-    only the directory index's own pages name local files."""
-    from indexserver import IndexServer
-
-    url = write_index(project / "mirror", [wheels[0]])
-    secret = project / "mirror" / "home" / "helper-2.1-py3-none-any.whl"
-    secret.parent.mkdir()
-    secret.write_bytes(wheels[2].read_bytes())
-    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
-    page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
-    (project / "requirements.in").write_text("helper\n")
-    with IndexServer() as remote:
-        remote.add(wheels[2])
-        remote.fault("/simple/helper/", "body", times=10, body=page.encode())
-        assert compile_from(remote.url, f"--extra-index-url={url}") == 1
-    assert digest not in failed_without_a_lock(project, capsys)
 
 
 def test_a_served_redirect_to_a_local_file_is_refused() -> None:
