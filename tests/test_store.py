@@ -965,6 +965,26 @@ def test_export_is_deterministic(store: Store, clock: FakeClock, tmp_path: Path)
     assert json.loads(lines[-1]) == {"count": 7, "end": True}
 
 
+def test_an_export_is_readable_as_the_umask_says(
+    store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    """A temporary file's 0600 was the archive's mode: another user of a CI cache could not
+    read it. A new archive gets what the umask leaves of 0666; one written over keeps its."""
+    import os
+    import stat
+
+    fill(store, clock)
+    umask = os.umask(0o022)
+    try:
+        store.export_archive(tmp_path / "new.gz")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.gz").st_mode) == 0o644
+        os.chmod(tmp_path / "new.gz", 0o640)
+        store.export_archive(tmp_path / "new.gz")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.gz").st_mode) == 0o640
+    finally:
+        os.umask(umask)
+
+
 def test_export_skips_corrupt_entries(
     store: Store, raw_cache: diskcache.Cache, clock: FakeClock, tmp_path: Path
 ) -> None:

@@ -69,12 +69,24 @@ def _write_atomically(target: str, write: Callable[[gzip.GzipFile], int]) -> int
                 count = write(stream)
             raw.flush()
             os.fsync(raw.fileno())
+        os.chmod(temporary, _mode_of(target))
         os.replace(temporary, target)
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)
         raise
     return count
+
+
+def _mode_of(target: str) -> int:
+    """The mode an archive written over ``target`` gets: that of the file there, else what the
+    umask leaves of 0666 (a temporary file's 0600 kept a CI cache from other users)."""
+    try:
+        return os.stat(target).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _write_entries(stream: gzip.GzipFile, envelopes: Iterable[Envelope]) -> int:
