@@ -32,8 +32,8 @@ _URL_START = re.compile(r"(?i)(?<![a-z+.-])[a-z][a-z0-9+.-]*://")
 """Where a URL in a message starts: a scheme not preceded by what a scheme is made of (but
 a digit, which no scheme starts with: ``/2https://u:pw@b/`` holds a URL of its own)."""
 _URL_BODY = re.compile(r"[^\s\"<>]*")
-"""A URL runs to white space, ``"``, ``<`` or ``>``; not to ``'``, which a password may hold
-(a message's quote after a URL stays with it, its credentials masked all the same)."""
+"""A URL runs to white space, ``"``, ``<`` or ``>``, and to a ``'`` after its user info (a
+password may hold one; past it, it is the quote of the message)."""
 _URL_TAIL = re.compile(r"[).,;:]+$")
 """What follows a URL in a message (``)``, ``,``, ``.``...): not read as its end."""
 
@@ -80,6 +80,8 @@ def redact_urls(text: str) -> str:
     for start, following in zip(starts, [*starts[1:], len(text)], strict=True):
         body = _URL_BODY.match(text, start, following)
         end = body.end() if body is not None else start
+        quote = text.find("'", text.rfind("@", start, end) + 1 or start, end)
+        end = end if quote == -1 else quote  # a ' after the user info: the message's quote
         url = _URL_TAIL.sub("", text[start:end])
         pieces += [redact_url(url), text[start + len(url) : following]]
     return "".join(pieces)

@@ -105,13 +105,30 @@ def test_what_a_directory_index_lacks_is_said_as_a_server_s_404(
     assert "HTTP 404 Not Found" in error and "helper-2.1-py3-none-any.whl" in error
 
 
-@pytest.mark.parametrize("beside", [False, True], ids=["alone", "beside-a-file-index"])
+@pytest.mark.parametrize(
+    ("beside", "spelling"),
+    [
+        (False, "plain"),
+        (True, "plain"),
+        (True, "leading-space"),  # urlsplit, and requests after it, strip leading spaces...
+        (True, "control"),  # ...and control characters
+        (True, "tab"),  # ...and take tabs out (in HTML, unescaped first)
+        (True, "json-leading-space"),
+    ],
+)
 def test_a_remote_index_cannot_make_lockbuild_read_local_files(
-    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str], beside: bool
+    project: Path,
+    wheels: list[Path],
+    capsys: pytest.CaptureFixture[str],
+    beside: bool,
+    spelling: str,
 ) -> None:
-    """A served page that links a ``file:`` URL reads nothing local, also with a ``file:``
-    index at ``mirror/simple`` beside and the file under ``mirror`` (the parent that index's
-    pages may link into): only a directory index's own pages name local files."""
+    """A served page that links a ``file:`` URL reads nothing local, however the URL is
+    spelled, also with a ``file:`` index at ``mirror/simple`` beside and the file under
+    ``mirror`` (the parent that index's pages may link into): only a directory index's own
+    pages name local files."""
+    import json
+
     from indexserver import IndexServer
 
     extra = [f"--extra-index-url={write_index(project / 'mirror', [wheels[0]])}"] if beside else []
@@ -119,14 +136,43 @@ def test_a_remote_index_cannot_make_lockbuild_read_local_files(
     secret.parent.mkdir(parents=True)
     secret.write_bytes(wheels[2].read_bytes())
     digest = hashlib.sha256(secret.read_bytes()).hexdigest()
-    page = f'<a href="{secret.as_uri()}#sha256={digest}">helper-2.1-py3-none-any.whl</a>'
+    uri = secret.as_uri()
+    href = {
+        "plain": uri,
+        "leading-space": f" {uri}",
+        "control": f"\x01{uri}",
+        "tab": uri.replace("file:", "fi&#9;le:"),
+        "json-leading-space": f" {uri}",
+    }[spelling]
+    if spelling.startswith("json"):
+        entry = {"filename": secret.name, "url": href, "hashes": {"sha256": digest}}
+        page = json.dumps({"meta": {"api-version": "1.0"}, "name": "helper", "files": [entry]})
+        kind = "application/vnd.pypi.simple.v1+json"
+    else:
+        page, kind = f'<a href="{href}#sha256={digest}">{secret.name}</a>', "text/html"
     (project / "requirements.in").write_text("helper\n")
     with IndexServer() as remote:
         remote.add(wheels[2])
-        remote.fault("/simple/helper/", "body", times=10, body=page.encode())
+        remote.fault("/simple/helper/", "body", times=10, body=page.encode(), content_type=kind)
         assert compile_from(remote.url, *extra) == 1
     error = failed_without_a_lock(project, capsys)
     assert "'helper' has no release that installs" in error and digest not in error
+
+
+@pytest.mark.parametrize("target", ["file:///{}", "\x01file:///{}", "fi\tle:///{}"])
+def test_a_served_redirect_to_a_local_file_is_refused(target: str) -> None:
+    import requests
+
+    from lockbuild.index.httpsession import EnvironmentCachingSession
+
+    answer = requests.Response()
+    answer.status_code = 302
+    answer.url = "https://index.example/simple/helper/"
+    answer.headers["Location"] = target.format("etc/passwd")
+    with pytest.raises(requests.exceptions.InvalidSchema, match="a redirect to a local file"):
+        EnvironmentCachingSession().get_redirect_target(answer)
+    answer.headers["Location"] = "https://files.example/helper/"
+    assert EnvironmentCachingSession().get_redirect_target(answer) == answer.headers["Location"]
 
 
 def test_a_file_index_whose_directory_is_missing_fails_the_lock(
@@ -157,21 +203,6 @@ def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
         assert f"webframe=={pinned}" in (project / "out.txt").read_text()
 
 
-def test_a_served_redirect_to_a_local_file_is_refused() -> None:
-    import requests
-
-    from lockbuild.index.httpsession import EnvironmentCachingSession
-
-    answer = requests.Response()
-    answer.status_code = 302
-    answer.url = "https://index.example/simple/helper/"
-    answer.headers["Location"] = "file:///etc/passwd"
-    with pytest.raises(requests.exceptions.InvalidSchema, match="a redirect to a local file"):
-        EnvironmentCachingSession().get_redirect_target(answer)
-    answer.headers["Location"] = "https://files.example/helper/"
-    assert EnvironmentCachingSession().get_redirect_target(answer) == answer.headers["Location"]
-
-
 def test_the_missing_one_of_two_file_indexes_fails_the_lock(
     project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,6 +213,23 @@ def test_the_missing_one_of_two_file_indexes_fails_the_lock(
 
     present = write_index(project / "share", [wheels[0]])
     missing = (project / "share" / "private").as_uri()
+    (project / "requirements.in").write_text("helper\n")
+    with IndexServer() as public:
+        public.add(wheels[2])
+        extra = [f"--extra-index-url={present}", f"--extra-index-url={missing}"]
+        assert compile_from(public.url, *extra) == 1
+    assert "the index's directory is not there" in failed_without_a_lock(project, capsys)
+
+
+def test_a_missing_file_index_inside_another_fails_the_lock(
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``a/simple`` is there, ``a/simple/x`` is not: a page asked of ``a/simple/x`` is the
+    missing index's (the deepest directory holding it), not ``a/simple``'s 404."""
+    from indexserver import IndexServer
+
+    present = write_index(project / "a", [wheels[0]])
+    missing = (project / "a" / "simple" / "x").as_uri()
     (project / "requirements.in").write_text("helper\n")
     with IndexServer() as public:
         public.add(wheels[2])

@@ -398,6 +398,15 @@ def test_init_writes_locks_toml_as_the_compile_writes_a_lock(tmp_path: Path) -> 
     assert 'python = "3.11"' in (tmp_path / "config" / "locks.toml").read_text()
     refused = lockbuild(tmp_path, "init", "--force", "--python=3.08")
     assert refused.returncode == 2 and "expected 3.8 to 3.30" in refused.stderr
+    (tmp_path / "locks.toml").unlink()
+    (tmp_path / "locks.toml").symlink_to("elsewhere/cfg.toml")  # dangling
+    dangling = lockbuild(tmp_path, "init", "--force")
+    assert dangling.returncode == 2 and "a symlink to a missing file" in dangling.stderr
+    assert not (tmp_path / "elsewhere").exists()
+    (tmp_path / "locks.toml").unlink()
+    os.mkfifo(tmp_path / "locks.toml")
+    piped = lockbuild(tmp_path, "init", "--force")  # it hung, writing into the pipe
+    assert piped.returncode == 2 and "is not a regular file" in piped.stderr
 
 
 def test_init_rejects_an_unknown_platform(tmp_path: Path) -> None:

@@ -804,3 +804,22 @@ def test_a_password_with_a_quote_is_masked_whole() -> None:
     assert lockbuild.urls.redact_urls(text) == "--index-url=http://user:****@h.example/simple"
     quoted = "fatal: 'https://TOKEN@git.example/r.git' not found"
     assert lockbuild.urls.redact_urls(quoted) == "fatal: 'https://****@git.example/r.git' not found"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "'--index-url=http://h/simple?token=X' --output-file=x",
+            "'--index-url=http://h/simple?token=****' --output-file=x",
+        ),
+        (
+            "cannot fetch 'https://h/simple?token=X': 404",
+            "cannot fetch 'https://h/simple?token=****': 404",
+        ),
+    ],
+)
+def test_a_quote_after_a_url_is_the_message_s(text: str, expected: str) -> None:
+    """A ``'`` may be a password's, before the ``@``; after the user info it closes the
+    message's quote (it was taken into the masked query value: the header's command lost it)."""
+    assert lockbuild.urls.redact_urls(text) == expected

@@ -103,8 +103,12 @@ def write_starter_project(
     or ``X-{env}.txt`` per environment with ``per_environment``. The ``.in`` files are not
     touched."""
     config = root / "locks.toml"
-    if config.exists() and not force:
+    if (config.exists() or config.is_symlink()) and not force:
         raise UsageError(f"{config} exists; pass --force to overwrite it")
+    if config.is_symlink() and not config.exists():
+        raise UsageError(f"{config} is a symlink to a missing file: write through it yourself")
+    if config.exists() and not config.is_file():
+        raise UsageError(f"{config} is not a regular file")
     from lockbuild.inputs.environment import PLATFORMS
 
     for name in platforms:

@@ -97,11 +97,11 @@ class LocalFileAdapter(BaseAdapter):
         whose directory holds it, else one whose directory's parent does."""
         if path is None:
             return None
-        directories = [local_path(url) for url in self.indexes]
-        for directory in filter(None, directories):
+        directories = sorted(filter(None, map(local_path, self.indexes)), key=len, reverse=True)
+        for directory in directories:  # the deepest first: /a/simple/x before /a/simple
             if path == directory or path.startswith(directory.rstrip(os.sep) + os.sep):
                 return directory
-        for directory in filter(None, directories):
+        for directory in directories:
             parent = os.path.dirname(directory.rstrip(os.sep)) or directory
             if path.startswith(parent.rstrip(os.sep) + os.sep):
                 return directory

@@ -87,8 +87,10 @@ class EnvironmentCachingSession(requests.Session):
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """Where ``resp`` redirects, but never from a served answer to a local file."""
+        from lockbuild.index.pagefiles import local_on_remote
+
         target: str | None = super().get_redirect_target(resp)
-        if target is not None and target[:5].lower() == "file:" and resp.url[:5].lower() != "file:":
+        if target is not None and local_on_remote(target, resp.url):
             raise requests.exceptions.InvalidSchema("a redirect to a local file")
         return target
 

@@ -284,7 +284,9 @@ def read_json_entries(
         if not local_on_remote(data["url"], page_url):
             files.append(data)
         else:
-            logger.debug("ignoring %s: a local file named by a served page", redact_url(page_url))
+            logger.debug(
+                "ignoring %s: a local file named by a served page", redact_url(data["url"])
+            )
     return files
 
 

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from packaging.utils import NormalizedName
 
@@ -88,5 +88,15 @@ def filename_of(url: str) -> str:
 
 def local_on_remote(url: str, page_url: str) -> bool:
     """Whether ``url`` names a local file though the page naming it is not one: a served
-    index names no ``file:`` URL lockbuild would read (a link, a ``<base href>``)."""
-    return url[:5].lower() == "file:" and page_url[:5].lower() != "file:"
+    index names no ``file:`` URL lockbuild would read (a link, a ``<base href>``). The
+    scheme is read as ``urlsplit`` (and requests after it) reads it: leading spaces and
+    control characters dropped, tabs and newlines taken out (`` file:``, ``fi\tle:``)."""
+    return url_scheme(url) == "file" and url_scheme(page_url) != "file"
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of ``url`` as ``urlsplit`` reads it, lower-cased ("" when none)."""
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
