@@ -203,36 +203,23 @@ def test_a_file_index_in_a_directory_with_percent_signs_or_spaces(
         assert f"webframe=={pinned}" in (project / "out.txt").read_text()
 
 
-def test_the_missing_one_of_two_file_indexes_fails_the_lock(
-    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("missing", ["share/private", "share/simple/x"], ids=["beside", "inside"])
+def test_a_missing_one_of_two_file_indexes_fails_the_lock(
+    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str], missing: str
 ) -> None:
-    """``share/simple`` is there, ``share/private`` is not: a page asked of the missing
-    one fails the lock (the present one's parent holds it too: it was taken for that one's,
-    and the missing index answered 404, the public index then answering for it)."""
+    """``share/simple`` is there, ``share/private`` (or ``share/simple/x``) is not: a page
+    asked of the missing one fails the lock. It was taken for the present one's (whose
+    directory's parent, or directory, holds it), answered 404, and the public index then
+    answered for it."""
     from indexserver import IndexServer
 
     present = write_index(project / "share", [wheels[0]])
-    missing = (project / "share" / "private").as_uri()
     (project / "requirements.in").write_text("helper\n")
     with IndexServer() as public:
         public.add(wheels[2])
-        extra = [f"--extra-index-url={present}", f"--extra-index-url={missing}"]
-        assert compile_from(public.url, *extra) == 1
-    assert "the index's directory is not there" in failed_without_a_lock(project, capsys)
-
-
-def test_a_missing_file_index_inside_another_fails_the_lock(
-    project: Path, wheels: list[Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``a/simple`` is there, ``a/simple/x`` is not: a page asked of ``a/simple/x`` is the
-    missing index's (the deepest directory holding it), not ``a/simple``'s 404."""
-    from indexserver import IndexServer
-
-    present = write_index(project / "a", [wheels[0]])
-    missing = (project / "a" / "simple" / "x").as_uri()
-    (project / "requirements.in").write_text("helper\n")
-    with IndexServer() as public:
-        public.add(wheels[2])
-        extra = [f"--extra-index-url={present}", f"--extra-index-url={missing}"]
+        extra = [
+            f"--extra-index-url={present}",
+            f"--extra-index-url={(project / missing).as_uri()}",
+        ]
         assert compile_from(public.url, *extra) == 1
     assert "the index's directory is not there" in failed_without_a_lock(project, capsys)
