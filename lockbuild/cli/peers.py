@@ -79,6 +79,8 @@ def environment_index_urls(
     the first set of each kind): ``(index URL or "", *extra index URLs)``, or ``()`` when none
     is set; and a warning for each value that is not an http(s) or file: URL (left out, and
     not shown unless it is one: ``user:password@host`` is no URL but holds a secret)."""
+    from lockbuild.inputs.settingvalues import URL_PATTERN  # what index-url takes
+
     environ = os.environ if environ is None else environ
     found: list[str] = []
     warnings: list[str] = []
@@ -86,7 +88,7 @@ def environment_index_urls(
     def take(variable: str, word: str) -> str:
         name, equals, rest = word.partition("=")  # uv's NAME=URL
         url = rest if equals and variable == "UV_INDEX" and "://" not in name else word
-        if re.fullmatch(r"(?i)(?:https?|file)://\S+", url) and url_problem(url) is None:
+        if re.fullmatch(URL_PATTERN, url) and url_problem(url) is None:
             return url
         shown = f" ({redact_url(url)})" if "://" in url else ""  # user:pw@host: not shown
         warnings.append(f"{variable}{shown} is not an http(s) or file: URL; left out")

@@ -42,9 +42,8 @@ class DeferredHttpClient:
         self._real()
 
     def allow_index(self, url: str) -> None:
-        """As the real client's, kept until it is made."""
-        if url.lower().startswith("file:") and url not in self._local_indexes:
-            self._local_indexes.append(url)
+        """As the real client's (which tells a ``file:`` index), kept until it is made."""
+        self._local_indexes.append(url)
         if self._client is not None:
             self._client.allow_index(url)
 
